@@ -1,0 +1,83 @@
+#include "ir/verifier.h"
+
+#include <set>
+
+#include "ir/error.h"
+
+namespace weft::ir {
+
+std::string valueRef(const Graph& g, ValueId v) {
+  if (v < 0 || v >= g.size()) return "%<invalid " + std::to_string(v) + ">";
+  const Node& n = g.node(v);
+  return n.name.empty() ? "%" + std::to_string(v) : "%" + n.name;
+}
+
+static void checkAttrs(const Node& n, const std::string& where, std::vector<std::string>& errs) {
+  const OpInfo& info = opInfo(n.op);
+  for (const auto& spec : info.attrs) {
+    auto it = n.attrs.find(spec.name);
+    if (it == n.attrs.end()) {
+      if (!spec.optional) errs.push_back(where + ": missing attribute '" + spec.name + "'");
+      continue;
+    }
+    AttrKind k = attrKindOf(it->second);
+    if (k != spec.kind && !(spec.kind == AttrKind::Float && k == AttrKind::Int))
+      errs.push_back(where + ": attribute '" + spec.name + "' must be " +
+                     std::string(attrKindName(spec.kind)) + ", got " + std::string(attrKindName(k)));
+  }
+  for (const auto& [name, value] : n.attrs)
+    if (!info.attr(name)) errs.push_back(where + ": unknown attribute '" + name + "'");
+}
+
+std::vector<std::string> verifyErrors(const Graph& g) {
+  std::vector<std::string> errs;
+  std::set<std::string> names;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    std::string where = valueRef(g, v) + " (" + std::string(opName(n.op)) + ")";
+    if (!n.loc.empty()) where += " at " + n.loc;
+    if (!n.name.empty() && !names.insert(n.name).second)
+      errs.push_back(where + ": name '" + n.name + "' is defined twice");
+    if ((n.op == OpKind::Input || n.op == OpKind::Param) && n.name.empty())
+      errs.push_back(where + ": inputs and parameters must be named");
+    bool operandsOk = true;
+    for (ValueId o : n.operands)
+      if (o < 0 || o >= v) {
+        errs.push_back(where + ": operand " + valueRef(g, o) + " is not defined before its use");
+        operandsOk = false;
+      }
+    size_t before = errs.size();
+    checkAttrs(n, where, errs);
+    if (!operandsOk || errs.size() != before) continue;
+    if (n.op == OpKind::Input || n.op == OpKind::Param) {
+      if (!n.operands.empty()) errs.push_back(where + ": takes no operands");
+      continue;
+    }
+    std::vector<TensorType> types;
+    for (ValueId o : n.operands) types.push_back(g.type(o));
+    try {
+      TensorType t = inferType(n.op, types, n.attrs);
+      if (t != n.type)
+        errs.push_back(where + ": declared type " + n.type.str() + " but the type rule gives " + t.str());
+    } catch (const Error& e) {
+      errs.push_back(where + ": " + e.what());
+    }
+  }
+  std::set<std::string> outNames;
+  for (const auto& o : g.outputs()) {
+    if (o.value < 0 || o.value >= g.size())
+      errs.push_back("output '" + o.name + "' refers to a value that does not exist");
+    if (!outNames.insert(o.name).second) errs.push_back("output '" + o.name + "' is defined twice");
+  }
+  return errs;
+}
+
+void verify(const Graph& g) {
+  auto errs = verifyErrors(g);
+  if (errs.empty()) return;
+  std::string msg = "graph @" + g.name() + " is invalid:";
+  for (const auto& e : errs) msg += "\n  " + e;
+  throw Error(msg);
+}
+
+}  // namespace weft::ir
