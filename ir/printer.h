@@ -1,0 +1,20 @@
+#pragma once
+/// The IR text printer. Its output parses back (ir/parser.h) to a graph that prints the same.
+#include <string>
+
+#include "ir/graph.h"
+
+namespace weft::ir {
+
+/// How to print a graph.
+struct PrintOptions {
+  /// Print constants with more than `elideAbove` elements as `dense<elided>`.
+  bool elideLargeConstants = true;
+  /// The element count above which constants are elided.
+  int64_t elideAbove = 16;
+};
+
+/// Prints `g` in weft's text format.
+std::string printGraph(const Graph& g, const PrintOptions& options = {});
+
+}  // namespace weft::ir
