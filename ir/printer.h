@@ -12,6 +12,8 @@ struct PrintOptions {
   bool elideLargeConstants = true;
   /// The element count above which constants are elided.
   int64_t elideAbove = 16;
+  /// Append ` loc("...")` to nodes that carry a source location.
+  bool printLocations = false;
 };
 
 /// Prints `g` in weft's text format.

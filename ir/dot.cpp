@@ -1,0 +1,74 @@
+// Graphviz export: one DOT node per value (`v<id>`), labelled `%ref\nop\ntype` with the
+// same value references as the text printer, an edge from each operand to its user, and one
+// extra node per graph output (`out<i>`). Inputs, parameters and constants get their own
+// shapes and colours so that the data a graph reads stands out from what it computes.
+#include "ir/dot.h"
+
+namespace weft::ir {
+namespace {
+
+/// `s` escaped for a double-quoted DOT string (a literal `\n` is added by the caller).
+std::string escaped(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '"' || c == '\\') r += '\\';
+    if (c == '\n') {
+      r += "\\n";
+      continue;
+    }
+    r += c;
+  }
+  return r;
+}
+
+/// The references `%name` / `%N` exactly as ir/printer.cpp numbers them.
+std::vector<std::string> valueRefs(const Graph& g) {
+  std::vector<std::string> refs(static_cast<size_t>(g.size()));
+  int unnamed = 0;
+  auto assign = [&](ValueId v) {
+    const std::string& name = g.node(v).name;
+    refs[static_cast<size_t>(v)] = "%" + (name.empty() ? std::to_string(unnamed++) : name);
+  };
+  for (ValueId v : g.inputs()) assign(v);
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (g.node(v).op != OpKind::Input) assign(v);
+  return refs;
+}
+
+/// The DOT attributes giving a node of op `op` its shape and colour.
+std::string style(OpKind op) {
+  switch (op) {
+    case OpKind::Input: return "shape=invhouse, style=filled, fillcolor=\"#cfe2ff\"";
+    case OpKind::Param: return "shape=box, style=filled, fillcolor=\"#d1e7dd\"";
+    case OpKind::Constant: return "shape=box, style=\"rounded,filled\", fillcolor=\"#fff3cd\"";
+    default: return "shape=ellipse";
+  }
+}
+
+std::string dotId(ValueId v) { return "v" + std::to_string(v); }
+
+}  // namespace
+
+std::string toDot(const Graph& g) {
+  std::vector<std::string> refs = valueRefs(g);
+  std::string out = "digraph \"" + escaped(g.name()) + "\" {\n";
+  out += "  node [fontname=\"monospace\"];\n";
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    out += "  " + dotId(v) + " [label=\"" + escaped(refs[static_cast<size_t>(v)]) + "\\n" +
+           std::string(opName(n.op)) + "\\n" + n.type.str() + "\", " + style(n.op) + "];\n";
+  }
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId operand : g.node(v).operands)
+      if (operand >= 0 && operand < g.size()) out += "  " + dotId(operand) + " -> " + dotId(v) + ";\n";
+  for (size_t i = 0; i < g.outputs().size(); ++i) {
+    const Output& o = g.outputs()[i];
+    std::string id = "out" + std::to_string(i);
+    out += "  " + id + " [label=\"" + escaped(o.name) +
+           "\", shape=doubleoctagon, style=filled, fillcolor=\"#f8d7da\"];\n";
+    if (o.value >= 0 && o.value < g.size()) out += "  " + dotId(o.value) + " -> " + id + ";\n";
+  }
+  return out + "}\n";
+}
+
+}  // namespace weft::ir

@@ -1,0 +1,70 @@
+// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11) and
+// the two streams that random ops and parameter initializers draw from.
+//
+// Every backend must reproduce these formulas bit for bit:
+//   block(key, hi, lo) = Philox4x32-10 with counter words
+//       c0 = lo & 0xffffffff, c1 = lo >> 32, c2 = hi & 0xffffffff, c3 = hi >> 32
+//   and key words k0 = key & 0xffffffff, k1 = key >> 32.
+//   unit(a, b) = (((uint64)b << 32 | a) >> 11) * 2^-53, a double in [0, 1).
+//   uniformAt(seed, step, i) = unit(w0, w1) of block(seed, step, i).
+//   normalAt(seed, step, i)  = with w = block(seed, step ^ kNormalSalt, i):
+//       sqrt(-2 ln(1 - unit(w0, w1))) * cos(2 pi unit(w2, w3))   (Box-Muller, in double).
+#include "runtime/random.h"
+
+#include <cmath>
+#include <numbers>
+
+namespace weft::runtime {
+
+namespace {
+
+constexpr uint32_t kMultiplier0 = 0xD2511F53u;
+constexpr uint32_t kMultiplier1 = 0xCD9E8D57u;
+constexpr uint32_t kWeyl0 = 0x9E3779B9u;  // golden ratio
+constexpr uint32_t kWeyl1 = 0xBB67AE85u;  // sqrt(3) - 1
+constexpr int kRounds = 10;
+
+/// XORed into the step so that the normal stream never shares blocks with the uniform one.
+constexpr uint64_t kNormalSalt = 0x6E6F726D616C5F31ull;  // "normal_1"
+
+/// A double in [0, 1) from the top 53 bits of the 64-bit word (b:a).
+double unitInterval(uint32_t a, uint32_t b) {
+  uint64_t bits = (static_cast<uint64_t>(b) << 32) | a;
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
+std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counterHi, uint64_t counterLo) {
+  std::array<uint32_t, 4> c = {static_cast<uint32_t>(counterLo), static_cast<uint32_t>(counterLo >> 32),
+                               static_cast<uint32_t>(counterHi), static_cast<uint32_t>(counterHi >> 32)};
+  uint32_t k0 = static_cast<uint32_t>(key);
+  uint32_t k1 = static_cast<uint32_t>(key >> 32);
+  for (int round = 0; round < kRounds; ++round) {
+    if (round > 0) {
+      k0 += kWeyl0;
+      k1 += kWeyl1;
+    }
+    uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * c[0];
+    uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * c[2];
+    uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
+    uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
+    c = {hi1 ^ c[1] ^ k0, lo1, hi0 ^ c[3] ^ k1, lo0};
+  }
+  return c;
+}
+
+double uniformAt(uint64_t seed, uint64_t step, uint64_t index) {
+  auto w = philox4x32(seed, step, index);
+  return unitInterval(w[0], w[1]);
+}
+
+double normalAt(uint64_t seed, uint64_t step, uint64_t index) {
+  auto w = philox4x32(seed, step ^ kNormalSalt, index);
+  double u1 = unitInterval(w[0], w[1]);
+  double u2 = unitInterval(w[2], w[3]);
+  double radius = std::sqrt(-2.0 * std::log(1.0 - u1));  // 1 - u1 is in (0, 1]: no log(0)
+  return radius * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+}  // namespace weft::runtime
