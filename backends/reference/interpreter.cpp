@@ -1,0 +1,81 @@
+// Runs a graph node by node with the reference kernels.
+#include "backends/reference/interpreter.h"
+
+#include <stdexcept>
+
+#include "backends/reference/kernels.h"
+#include "ir/error.h"
+#include "ir/verifier.h"
+
+namespace weft::reference {
+namespace {
+
+using ir::Graph;
+using ir::OpKind;
+using ir::TensorData;
+using ir::ValueId;
+
+/// Every feed must name an input or a parameter of `g`.
+void checkFeedNames(const Graph& g, const TensorMap& feeds) {
+  for (const auto& [name, data] : feeds) {
+    auto v = g.find(name);
+    if (!v || (g.node(*v).op != OpKind::Input && g.node(*v).op != OpKind::Param))
+      throw Error("feed '" + name + "' is not an input or parameter of graph @" + g.name());
+  }
+}
+
+/// For each value, the last node that reads it; values read by no node and outputs get
+/// `g.size()` so that they are never released.
+std::vector<ValueId> lastUses(const Graph& g) {
+  std::vector<ValueId> last(static_cast<size_t>(g.size()), g.size());
+  std::vector<bool> used(static_cast<size_t>(g.size()), false);
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId o : g.node(v).operands) {
+      last[static_cast<size_t>(o)] = v;
+      used[static_cast<size_t>(o)] = true;
+    }
+  for (const auto& out : g.outputs()) last[static_cast<size_t>(out.value)] = g.size();
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (!used[static_cast<size_t>(v)]) last[static_cast<size_t>(v)] = g.size();
+  return last;
+}
+
+/// Evaluates every node in order. With `keepAll` false, a value is released after its last
+/// reader has run (outputs are kept).
+std::vector<TensorData> evaluate(const Graph& g, const TensorMap& feeds, const RunOptions& options,
+                                 bool keepAll) {
+  ir::verify(g);
+  checkFeedNames(g, feeds);
+  std::vector<ValueId> last = keepAll ? std::vector<ValueId>{} : lastUses(g);
+  std::vector<TensorData> values(static_cast<size_t>(g.size()));
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const ir::Node& node = g.node(v);
+    KernelContext ctx{g, v, {}, feeds, options};
+    ctx.operands.reserve(node.operands.size());
+    for (ValueId o : node.operands) ctx.operands.push_back(&values[static_cast<size_t>(o)]);
+    TensorData result = kernelFor(node.op)(ctx);
+    if (result.type != node.type || result.bytes.size() != node.type.byteSize())
+      throw std::logic_error("reference kernel of " + ctx.where() + " produced " + result.type.str() +
+                             " instead of " + node.type.str());
+    values[static_cast<size_t>(v)] = std::move(result);
+    if (!keepAll)
+      for (ValueId o : node.operands)
+        if (last[static_cast<size_t>(o)] == v) values[static_cast<size_t>(o)] = TensorData{};
+  }
+  return values;
+}
+
+}  // namespace
+
+TensorMap run(const Graph& g, const TensorMap& feeds, const RunOptions& options) {
+  std::vector<TensorData> values = evaluate(g, feeds, options, /*keepAll=*/false);
+  TensorMap outputs;
+  for (const auto& out : g.outputs()) outputs[out.name] = values[static_cast<size_t>(out.value)];
+  return outputs;
+}
+
+std::vector<TensorData> runAll(const Graph& g, const TensorMap& feeds, const RunOptions& options) {
+  return evaluate(g, feeds, options, /*keepAll=*/true);
+}
+
+}  // namespace weft::reference

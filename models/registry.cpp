@@ -1,0 +1,33 @@
+#include "models/registry.h"
+
+#include "ir/error.h"
+#include "models/families.h"
+
+namespace weft::models {
+
+const std::vector<ModelInfo>& allModels() {
+  static const std::vector<ModelInfo> models = [] {
+    std::vector<ModelInfo> all;
+    registerMlpModels(all);
+    registerLenetModels(all);
+    registerVaeModels(all);
+    registerGptModels(all);
+    return all;
+  }();
+  return models;
+}
+
+const ModelInfo* findModel(std::string_view name) {
+  for (const auto& m : allModels())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+ir::Graph buildModel(std::string_view name) {
+  if (const ModelInfo* m = findModel(name)) return m->build();
+  std::string known;
+  for (const auto& m : allModels()) known += (known.empty() ? "" : ", ") + m.name;
+  throw Error("unknown model '" + std::string(name) + "'; known models: " + known);
+}
+
+}  // namespace weft::models

@@ -1,0 +1,16 @@
+#pragma once
+/// The passes that live in passes/, callable directly as well as through the registry.
+#include "ir/graph.h"
+
+namespace weft::passes {
+
+/// `decompose-composites`: replaces every composite op by its decomposition into primitives.
+bool decomposeComposites(ir::Graph& g);
+/// `canonicalize`: removes algebraic identities (x+0, x*1, neg(neg x), no-op reshapes, ...).
+bool canonicalize(ir::Graph& g);
+/// `cse`: merges nodes that compute the same value.
+bool eliminateCommonSubexpressions(ir::Graph& g);
+/// `dce`: removes nodes no output depends on (inputs and parameters stay).
+bool eliminateDeadCode(ir::Graph& g);
+
+}  // namespace weft::passes

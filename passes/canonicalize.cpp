@@ -1,0 +1,107 @@
+// canonicalize: one forward sweep that copies the graph and replaces algebraic identities,
+// looking at operands in the new graph so that chains collapse in the same sweep:
+//   x+0, 0+x, x-0, x*1, 1*x, x/1 -> x     neg(neg x) -> x
+//   reshape(reshape x) -> reshape x       reshape / broadcast to x's own shape -> x
+//   transpose with the identity perm -> x transpose(transpose x) -> one transpose (or x)
+//   broadcast(broadcast x) -> broadcast x cast to x's own dtype -> x
+// "0" and "1" are constants (possibly broadcast or reshaped) whose every element has that
+// value. An identity only applies when the kept operand already has the result's type, so a
+// zero that broadcasts x to a larger shape is kept. Values left unused are dce's business.
+#include "ir/attrs.h"
+#include "passes/builtin_passes.h"
+#include "passes/rewriter.h"
+
+namespace weft::passes {
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+using Replacement = std::optional<ValueId>;
+
+/// True when `v` is a constant, or a reshape or broadcast of one, whose elements all equal `value`.
+bool isSplat(const ir::Graph& g, ValueId v, double value) {
+  const ir::Node* n = &g.node(v);
+  while (n->op == OpKind::Broadcast || n->op == OpKind::Reshape) n = &g.node(n->operands.at(0));
+  if (n->op != OpKind::Constant) return false;
+  auto it = n->attrs.find("value");
+  const auto* data = it == n->attrs.end() ? nullptr : std::get_if<ir::TensorDataPtr>(&it->second);
+  if (!data || !*data || (*data)->bytes.size() != (*data)->type.byteSize()) return false;
+  for (int64_t i = 0; i < (*data)->numel(); ++i)
+    if ((*data)->get(i) != value) return false;
+  return true;
+}
+
+const std::vector<int64_t>& intsAttr(const ir::Node& n, const std::string& name) {
+  return ir::AttrReader(n.attrs, n.op).ints(name);
+}
+
+bool isIdentityPerm(const std::vector<int64_t>& perm) {
+  for (size_t i = 0; i < perm.size(); ++i)
+    if (perm[i] != static_cast<int64_t>(i)) return false;
+  return true;
+}
+
+/// Rewrites binary identities with the neutral element `neutral` on the sides allowed.
+Replacement neutralOperand(const ir::Graph& t, const ir::Node& n, const std::vector<ValueId>& in, double neutral,
+                           bool leftToo) {
+  if (isSplat(t, in[1], neutral) && t.type(in[0]) == n.type) return in[0];
+  if (leftToo && isSplat(t, in[0], neutral) && t.type(in[1]) == n.type) return in[1];
+  return std::nullopt;
+}
+
+/// op(op(x, a), b) -> op(x, b') for reshape and broadcast, whose last shape is all that counts.
+Replacement collapseShapeChain(Rewriter& rw, ValueId v, OpKind op) {
+  const ir::Node& n = rw.source().node(v);
+  ValueId x = rw.map(n.operands[0]);
+  if (rw.target().type(x) == n.type) return x;
+  const ir::Node& inner = rw.target().node(x);
+  if (inner.op != op) return std::nullopt;
+  ValueId source = inner.operands[0];
+  if (rw.target().type(source) == n.type) return source;
+  return rw.emitterFor(v).op(op, {source}, n.attrs);
+}
+
+Replacement transposeChain(Rewriter& rw, ValueId v) {
+  const ir::Node& n = rw.source().node(v);
+  ValueId x = rw.map(n.operands[0]);
+  const auto& perm = intsAttr(n, "perm");
+  if (isIdentityPerm(perm)) return x;
+  const ir::Node& inner = rw.target().node(x);
+  if (inner.op != OpKind::Transpose) return std::nullopt;
+  const auto& innerPerm = intsAttr(inner, "perm");
+  std::vector<int64_t> composed;
+  for (int64_t p : perm) composed.push_back(innerPerm.at(static_cast<size_t>(p)));
+  if (isIdentityPerm(composed)) return inner.operands[0];
+  return rw.emitterFor(v).transpose(inner.operands[0], composed);
+}
+
+Replacement simplify(Rewriter& rw, ValueId v) {
+  const ir::Node& n = rw.source().node(v);
+  const ir::Graph& t = rw.target();
+  switch (n.op) {
+    case OpKind::Add: return neutralOperand(t, n, rw.mappedOperands(v), 0.0, true);
+    case OpKind::Sub: return neutralOperand(t, n, rw.mappedOperands(v), 0.0, false);
+    case OpKind::Mul: return neutralOperand(t, n, rw.mappedOperands(v), 1.0, true);
+    case OpKind::Div: return neutralOperand(t, n, rw.mappedOperands(v), 1.0, false);
+    case OpKind::Neg: {
+      const ir::Node& inner = rw.mappedNode(n.operands[0]);
+      if (inner.op == OpKind::Neg) return inner.operands[0];
+      return std::nullopt;
+    }
+    case OpKind::Reshape: return collapseShapeChain(rw, v, OpKind::Reshape);
+    case OpKind::Broadcast: return collapseShapeChain(rw, v, OpKind::Broadcast);
+    case OpKind::Transpose: return transposeChain(rw, v);
+    case OpKind::Cast: {
+      ValueId x = rw.map(n.operands[0]);
+      if (t.type(x) == n.type) return x;
+      return std::nullopt;
+    }
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+bool canonicalize(ir::Graph& g) { return rewriteNodes(g, simplify); }
+
+}  // namespace weft::passes

@@ -1,0 +1,19 @@
+// decompose-composites: copies the graph, replacing each composite node (flag kComposite) by
+// the primitive sub-graph its decomposition emits (passes/decompositions.h). The last value
+// of a decomposition takes the composite's name, and every emitted node takes its loc.
+#include "passes/builtin_passes.h"
+#include "passes/decompositions.h"
+#include "passes/rewriter.h"
+
+namespace weft::passes {
+
+bool decomposeComposites(ir::Graph& g) {
+  return rewriteNodes(g, [](Rewriter& rw, ir::ValueId v) -> std::optional<ir::ValueId> {
+    const ir::Node& node = rw.source().node(v);
+    if (!ir::opInfo(node.op).has(ir::kComposite)) return std::nullopt;
+    Emitter e = rw.emitterFor(v);
+    return decompose(e, node, rw.mappedOperands(v));
+  });
+}
+
+}  // namespace weft::passes

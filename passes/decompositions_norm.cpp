@@ -1,0 +1,104 @@
+// Decompositions of the normalizations and of attention into primitives.
+// Norms: mean = sum/count over the statistics dims (kept), d = x - mean, biased variance
+// var = sum(d*d)/count, y = d * rsqrt(var + eps), then y * gamma + beta with gamma and beta
+// reshaped to broadcast along the channel dim. group_norm reshapes x to [N, G, rest] first.
+// Attention: softmax(q k^T * scale, last axis) v; the causal mask compares two iotas
+// (column > row) and selects -inf there, which softmax turns into 0 as long as a row keeps
+// one finite score (column 0 always does).
+#include <limits>
+
+#include "passes/decompositions.h"
+
+namespace weft::passes {
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+using Operands = std::vector<ValueId>;
+
+ir::AttrReader attrs(const ir::Node& n) { return ir::AttrReader(n.attrs, n.op); }
+
+/// (x - mean) * rsqrt(var + eps) with biased statistics over `axes`.
+ValueId normalize(Emitter& e, ValueId x, const std::vector<int64_t>& axes, double eps) {
+  ValueId centered = e.sub(x, e.reduceMean(x, axes, true));
+  ValueId variance = e.reduceMean(e.mul(centered, centered), axes, true);
+  return e.mul(centered, e.rsqrt(e.add(variance, e.scalarLike(eps, x))));
+}
+
+/// A per-channel vector [C] reshaped to [1, C, 1, ...] so that it broadcasts against `x`.
+ValueId perChannel(Emitter& e, ValueId channels, ValueId x) {
+  ir::Shape shape(static_cast<size_t>(e.rank(x)), 1);
+  shape[1] = e.shape(channels)[0];
+  return e.reshape(channels, shape);
+}
+
+/// y * gamma + beta with per-channel gamma and beta of shape [C].
+ValueId scaleAndShiftChannels(Emitter& e, ValueId y, ValueId gamma, ValueId beta) {
+  ValueId scaled = e.mul(y, perChannel(e, gamma, y));
+  return e.add(scaled, perChannel(e, beta, y));
+}
+
+ValueId layerNorm(Emitter& e, const ir::Node& n, const Operands& in) {
+  ValueId x = in[0];
+  std::vector<int64_t> axes;
+  for (int64_t d = attrs(n).i("axis"); d < e.rank(x); ++d) axes.push_back(d);
+  ValueId y = normalize(e, x, axes, attrs(n).f("eps"));
+  return e.add(e.mul(y, in[1]), in[2]);
+}
+
+ValueId batchNorm(Emitter& e, const ir::Node& n, const Operands& in) {
+  ValueId x = in[0];
+  std::vector<int64_t> axes;
+  for (int64_t d = 0; d < e.rank(x); ++d)
+    if (d != 1) axes.push_back(d);
+  return scaleAndShiftChannels(e, normalize(e, x, axes, attrs(n).f("eps")), in[1], in[2]);
+}
+
+/// (x - mean) * (gamma * rsqrt(var + eps)) + beta, the scale computed per channel.
+ValueId batchNormInfer(Emitter& e, const ir::Node& n, const Operands& in) {
+  ValueId x = in[0], gamma = in[1], beta = in[2], mean = in[3], var = in[4];
+  ValueId scale = e.mul(gamma, e.rsqrt(e.add(var, e.scalarLike(attrs(n).f("eps"), x))));
+  ValueId centered = e.sub(x, perChannel(e, mean, x));
+  return scaleAndShiftChannels(e, centered, scale, beta);
+}
+
+ValueId groupNorm(Emitter& e, const ir::Node& n, const Operands& in) {
+  ValueId x = in[0];
+  const ir::Shape& shape = e.shape(x);
+  int64_t groups = attrs(n).i("groups");
+  int64_t perGroup = shape[1] / groups;
+  for (size_t d = 2; d < shape.size(); ++d) perGroup *= shape[d];
+  ValueId grouped = e.reshape(x, {shape[0], groups, perGroup});
+  ValueId y = e.reshape(normalize(e, grouped, {2}, attrs(n).f("eps")), shape);
+  return scaleAndShiftChannels(e, y, in[1], in[2]);
+}
+
+ValueId attention(Emitter& e, const ir::Node& n, const Operands& in) {
+  ValueId q = in[0], k = in[1], v = in[2];
+  ValueId scores = e.op(OpKind::Matmul, {q, k}, {{"transpose_rhs", int64_t{1}}});
+  scores = e.mul(scores, e.scalarLike(attrs(n).f("scale"), q));
+  int64_t lastAxis = e.rank(scores) - 1;
+  if (attrs(n).i("causal") != 0) {
+    const ir::Shape& s = e.shape(scores);
+    ir::Shape square = {s[s.size() - 2], s.back()};
+    ValueId row = e.iota(square, 0, ir::DType::i64), column = e.iota(square, 1, ir::DType::i64);
+    ValueId future = e.op(OpKind::Gt, {column, row});
+    ValueId minusInf = e.scalarLike(-std::numeric_limits<double>::infinity(), q);
+    scores = e.select(future, minusInf, scores);
+  }
+  return e.op(OpKind::Matmul, {emitSoftmax(e, scores, lastAxis), v});
+}
+
+}  // namespace
+
+namespace detail {
+void addNormAndAttentionDecompositions(std::map<OpKind, DecomposeFn>& table) {
+  table[OpKind::LayerNorm] = layerNorm;
+  table[OpKind::BatchNorm] = batchNorm;
+  table[OpKind::BatchNormInfer] = batchNormInfer;
+  table[OpKind::GroupNorm] = groupNorm;
+  table[OpKind::Attention] = attention;
+}
+}  // namespace detail
+
+}  // namespace weft::passes

@@ -1,0 +1,14 @@
+# lit configuration of weft's IR golden tests: each .weft file carries RUN lines that pipe
+# the `weft` CLI into FileCheck.
+import os
+import lit.formats
+
+config.name = "weft-ir"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".weft", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+bin_dir = lit_config.params.get("weft_bin")
+llvm_bin = lit_config.params.get("llvm_bin", "/usr/lib/llvm-19/bin")
+config.environment["PATH"] = os.pathsep.join([bin_dir, llvm_bin, config.environment.get("PATH", os.environ["PATH"])])
+config.substitutions.append(("%weft", os.path.join(bin_dir, "weft")))
+config.excludes = ["lit.cfg.py", "Inputs"]

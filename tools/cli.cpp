@@ -1,0 +1,105 @@
+#include "tools/cli.h"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "ir/error.h"
+
+namespace weft::cli {
+
+Args::Args(int argc, char** argv, int first, const std::set<std::string>& valued,
+           const std::set<std::string>& flags) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.size() < 2 || a.rfind("--", 0) != 0) {
+      positional_.push_back(a);
+      continue;
+    }
+    std::string key = a.substr(2), value;
+    bool hasValue = false;
+    if (auto eq = key.find('='); eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key = key.substr(0, eq);
+      hasValue = true;
+    }
+    if (flags.count(key)) {
+      if (hasValue) throw Error("option --" + key + " takes no value");
+      values_[key] = "";
+    } else if (valued.count(key)) {
+      if (!hasValue) {
+        if (i + 1 >= argc) throw Error("option --" + key + " needs a value");
+        value = argv[++i];
+      }
+      values_[key] = value;
+    } else {
+      throw Error("unknown option --" + key + " (see --help)");
+    }
+  }
+}
+
+std::optional<std::string> Args::get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string Args::get(const std::string& name, const std::string& dflt) const {
+  return get(name).value_or(dflt);
+}
+
+long long Args::getInt(const std::string& name, long long dflt) const {
+  auto v = get(name);
+  if (!v) return dflt;
+  try {
+    size_t used = 0;
+    long long r = std::stoll(*v, &used);
+    if (used == v->size()) return r;
+  } catch (const std::exception&) {
+  }
+  throw Error("option --" + name + " needs an integer, got '" + *v + "'");
+}
+
+std::vector<std::string> splitCommas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::string readFileOrStdin(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace weft::cli
+
+namespace weft::cli {
+
+void writeFileAtomic(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw Error(path + ": cannot write file");
+    out << data;
+    if (!out.flush()) {
+      std::remove(tmp.c_str());
+      throw Error(path + ": write failed");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot write file");
+  }
+}
+
+}  // namespace weft::cli

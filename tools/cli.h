@@ -1,0 +1,46 @@
+#pragma once
+/// Command-line parsing shared by the `weft` subcommands.
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace weft::cli {
+
+/// The parsed arguments of one subcommand: positionals and `--key=value` / `--key value`
+/// options. Options must be declared, so a misspelt flag is an error, not ignored.
+class Args {
+ public:
+  /// Parses argv[first..]; `valued` are options that take a value, `flags` those that do not.
+  /// Throws weft::Error naming an unknown option or a missing value.
+  Args(int argc, char** argv, int first, const std::set<std::string>& valued,
+       const std::set<std::string>& flags);
+  /// Positional arguments in order.
+  const std::vector<std::string>& positional() const { return positional_; }
+  /// The value of option `name`, if given.
+  std::optional<std::string> get(const std::string& name) const;
+  /// The value of option `name`, or `dflt`.
+  std::string get(const std::string& name, const std::string& dflt) const;
+  /// True if flag or option `name` was given.
+  bool has(const std::string& name) const { return values_.count(name) != 0; }
+  /// Integer option `name`, or `dflt`; throws weft::Error when not an integer.
+  long long getInt(const std::string& name, long long dflt) const;
+
+ private:
+  std::vector<std::string> positional_;
+  std::map<std::string, std::string> values_;
+};
+
+/// Splits "a,b,c" on commas, dropping empty pieces.
+std::vector<std::string> splitCommas(const std::string& s);
+/// Reads a whole file, or stdin for "-"; throws weft::Error naming the path on failure.
+std::string readFileOrStdin(const std::string& path);
+
+}  // namespace weft::cli
+
+namespace weft::cli {
+/// Writes `data` to `path` through a temporary file and a rename, so that a failure leaves
+/// nothing half-written; throws weft::Error naming the path.
+void writeFileAtomic(const std::string& path, const std::string& data);
+}  // namespace weft::cli

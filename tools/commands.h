@@ -1,0 +1,21 @@
+#pragma once
+/// The subcommands of the `weft` program; each returns the process exit code.
+#include <string>
+
+#include "ir/graph.h"
+
+namespace weft::cli {
+
+/// `weft list`: the registered models.
+int cmdList(int argc, char** argv);
+/// `weft dump MODEL|FILE`: print a graph, optionally after passes.
+int cmdDump(int argc, char** argv);
+/// `weft opt FILE|-`: parse IR text, run a pipeline, print the result.
+int cmdOpt(int argc, char** argv);
+/// `weft run MODEL|FILE`: run a graph on the reference interpreter, write outputs as .npy.
+int cmdRun(int argc, char** argv);
+
+/// A graph from a model name, a `.weft` file, or `-` (stdin).
+ir::Graph loadGraph(const std::string& spec);
+
+}  // namespace weft::cli

@@ -1,0 +1,16 @@
+// Turns a command-line graph spec (model name, .weft file or stdin) into a graph.
+#include "ir/parser.h"
+#include "models/registry.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace weft::cli {
+
+ir::Graph loadGraph(const std::string& spec) {
+  bool isFile = spec == "-" || spec.find('/') != std::string::npos ||
+                (spec.size() > 5 && spec.substr(spec.size() - 5) == ".weft");
+  if (!isFile) return models::buildModel(spec);
+  return ir::parseGraph(readFileOrStdin(spec), spec == "-" ? "<stdin>" : spec);
+}
+
+}  // namespace weft::cli

@@ -1,0 +1,46 @@
+// The `weft` command-line program: dispatches to one subcommand per verb.
+#include <cstring>
+#include <iostream>
+
+#include "backends/reference/interpreter.h"
+#include "ir/error.h"
+#include "tools/commands.h"
+
+namespace {
+
+const char* kUsage = R"(usage: weft COMMAND [ARGS] [--help]
+
+commands:
+  list                     list the registered models
+  dump MODEL|FILE.weft     print a graph's IR, optionally after each pass
+  opt FILE.weft|-          parse IR text, run passes, print the result (like mlir-opt)
+  run MODEL|FILE.weft      run a graph on the reference interpreter, write outputs as .npy
+
+`weft COMMAND --help` describes a command.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    std::cout << kUsage;
+    return argc < 2 ? 1 : 0;
+  }
+  std::string cmd = argv[1];
+  try {
+    weft::reference::registerReferencePasses();
+    if (cmd == "list") return weft::cli::cmdList(argc, argv);
+    if (cmd == "dump") return weft::cli::cmdDump(argc, argv);
+    if (cmd == "opt") return weft::cli::cmdOpt(argc, argv);
+    if (cmd == "run") return weft::cli::cmdRun(argc, argv);
+    std::cerr << "weft: error: unknown command '" << cmd << "'\n" << kUsage;
+    return 1;
+  } catch (const weft::Error& e) {
+    std::cerr << "weft: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "weft: internal error: " << e.what() << "\n";
+    return 2;
+  }
+}
