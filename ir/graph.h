@@ -30,6 +30,13 @@ struct Output {
   ValueId value;
 };
 
+/// A write-back of persistent state: after a run, parameter `param` takes the value `value`
+/// (printed as `update %param = %value`). Training steps update weights and optimizer state so.
+struct StateUpdate {
+  ValueId param;
+  ValueId value;
+};
+
 /// A static graph: nodes in topological order (each operand is defined by an earlier node),
 /// named inputs, persistent parameters, constants and named outputs.
 class Graph {
@@ -67,6 +74,13 @@ class Graph {
   /// Marks `v` as the output called `name`.
   void addOutput(const std::string& name, ValueId v);
 
+  /// Records that parameter `param` takes `value` after each run.
+  void addUpdate(ValueId param, ValueId value) { updates_.push_back({param, value}); }
+  /// The state write-backs in order.
+  const std::vector<StateUpdate>& updates() const { return updates_; }
+  /// Mutable state write-backs (passes retarget them).
+  std::vector<StateUpdate>& updates() { return updates_; }
+
   /// The graph's outputs in order.
   const std::vector<Output>& outputs() const { return outputs_; }
   /// Mutable outputs (passes retarget them).
@@ -85,6 +99,7 @@ class Graph {
   std::string name_;
   std::vector<Node> nodes_;
   std::vector<Output> outputs_;
+  std::vector<StateUpdate> updates_;
 };
 
 /// Computes the result type of `op` applied to operands of `operandTypes` with `attrs`,

@@ -82,6 +82,7 @@ class Parser {
     expect(Tok::LBrace, "'{'");
     while (!atWord("return")) {
       if (atWord("param")) parseParam();
+      else if (atWord("update")) parseUpdate();
       else if (tok_.kind == Tok::ValueRef) parseOp();
       else unexpected("a statement ('param', '%name = op(...)' or 'return')");
     }
@@ -436,6 +437,14 @@ class Parser {
       }
     }
     fail(pos, "op '" + std::string(info.name) + "' expects " + expected + ", got " + std::to_string(got));
+  }
+
+  /// `update %param = %value`: a state write-back; checked by the verifier.
+  void parseUpdate() {
+    advance();  // 'update'
+    ValueId param = lookup(expect(Tok::ValueRef, "the parameter '%name' to update"));
+    expect(Tok::Equals, "'=' after the updated parameter");
+    graph_.addUpdate(param, lookup(expect(Tok::ValueRef, "the new value '%name'")));
   }
 
   void parseReturn() {

@@ -146,6 +146,7 @@ std::string printGraph(const Graph& g, const PrintOptions& options) {
     out += ")" + attrBlock(n, options) + " : " + n.type.str() + locSuffix(n, options) + "\n";
   }
 
+  for (const StateUpdate& u : g.updates()) out += "  update " + ref(u.param) + " = " + ref(u.value) + "\n";
   out += "  return";
   for (size_t i = 0; i < g.outputs().size(); ++i) {
     const Output& o = g.outputs()[i];

@@ -69,6 +69,19 @@ std::vector<std::string> verifyErrors(const Graph& g) {
       errs.push_back("output '" + o.name + "' refers to a value that does not exist");
     if (!outNames.insert(o.name).second) errs.push_back("output '" + o.name + "' is defined twice");
   }
+  std::set<ValueId> updated;
+  for (const auto& u : g.updates()) {
+    if (u.param < 0 || u.param >= g.size() || u.value < 0 || u.value >= g.size()) {
+      errs.push_back("update refers to a value that does not exist");
+      continue;
+    }
+    std::string what = "update " + valueRef(g, u.param) + " = " + valueRef(g, u.value);
+    if (g.node(u.param).op != OpKind::Param) errs.push_back(what + ": only parameters can be updated");
+    if (g.type(u.param) != g.type(u.value))
+      errs.push_back(what + ": new value has type " + g.type(u.value).str() + ", parameter has " +
+                     g.type(u.param).str());
+    if (!updated.insert(u.param).second) errs.push_back(what + ": parameter is updated twice");
+  }
   return errs;
 }
 

@@ -1,4 +1,4 @@
-// dce: marks every value the outputs depend on (a backward sweep: nodes only use earlier
+// dce: marks every value the outputs and state updates depend on (a backward sweep: nodes only use earlier
 // values, so one pass from the last node to the first suffices), plus every input and
 // parameter, which are the graph's interface. Unmarked nodes are dropped; the rest are copied
 // in order.
@@ -11,6 +11,8 @@ bool eliminateDeadCode(ir::Graph& g) {
   std::vector<bool> live(static_cast<size_t>(g.size()), false);
   for (const auto& out : g.outputs())
     if (out.value >= 0 && out.value < g.size()) live[static_cast<size_t>(out.value)] = true;
+  for (const auto& u : g.updates())
+    if (u.value >= 0 && u.value < g.size()) live[static_cast<size_t>(u.value)] = true;
   for (ir::ValueId v = g.size() - 1; v >= 0; --v) {
     const ir::Node& n = g.node(v);
     if (n.op == ir::OpKind::Input || n.op == ir::OpKind::Param) live[static_cast<size_t>(v)] = true;

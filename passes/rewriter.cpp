@@ -58,6 +58,7 @@ void Rewriter::erase(ValueId old) { map_[static_cast<size_t>(old)] = -1; }
 
 ir::Graph Rewriter::finish() {
   for (const auto& out : source_.outputs()) target_.addOutput(out.name, map(out.value));
+  for (const auto& u : source_.updates()) target_.addUpdate(map(u.param), map(u.value));
   return std::move(target_);
 }
 

@@ -1,5 +1,6 @@
 // Runs a graph node by node with the reference kernels.
 #include "backends/reference/interpreter.h"
+#include "runtime/init.h"
 
 #include <stdexcept>
 
@@ -35,6 +36,7 @@ std::vector<ValueId> lastUses(const Graph& g) {
       used[static_cast<size_t>(o)] = true;
     }
   for (const auto& out : g.outputs()) last[static_cast<size_t>(out.value)] = g.size();
+  for (const auto& u : g.updates()) last[static_cast<size_t>(u.value)] = g.size();
   for (ValueId v = 0; v < g.size(); ++v)
     if (!used[static_cast<size_t>(v)]) last[static_cast<size_t>(v)] = g.size();
   return last;
@@ -71,6 +73,31 @@ TensorMap run(const Graph& g, const TensorMap& feeds, const RunOptions& options)
   std::vector<TensorData> values = evaluate(g, feeds, options, /*keepAll=*/false);
   TensorMap outputs;
   for (const auto& out : g.outputs()) outputs[out.name] = values[static_cast<size_t>(out.value)];
+  return outputs;
+}
+
+TensorMap initialState(const Graph& g) {
+  TensorMap state;
+  for (ValueId p : g.params()) {
+    const ir::Node& n = g.node(p);
+    state[n.name] = runtime::initializeParam(n.name, n.type, n.attrs);
+  }
+  return state;
+}
+
+TensorMap runStep(const Graph& g, const TensorMap& inputs, TensorMap& state, const RunOptions& options) {
+  TensorMap feeds = inputs;
+  for (ValueId p : g.params()) {
+    const ir::Node& n = g.node(p);
+    auto it = state.find(n.name);
+    if (it == state.end()) it = state.emplace(n.name, runtime::initializeParam(n.name, n.type, n.attrs)).first;
+    if (!feeds.emplace(n.name, it->second).second)
+      throw Error("'" + n.name + "' is given both as an input and as state");
+  }
+  std::vector<TensorData> values = evaluate(g, feeds, options, /*keepAll=*/false);
+  TensorMap outputs;
+  for (const auto& out : g.outputs()) outputs[out.name] = values[static_cast<size_t>(out.value)];
+  for (const auto& u : g.updates()) state[g.node(u.param).name] = values[static_cast<size_t>(u.value)];
   return outputs;
 }
 

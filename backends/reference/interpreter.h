@@ -23,6 +23,14 @@ struct RunOptions {
 /// out-of-range index throws weft::Error naming the value.
 TensorMap run(const ir::Graph& g, const TensorMap& feeds, const RunOptions& options = {});
 
+/// The initial value of every parameter of `g`, from its `init` attributes, by name.
+TensorMap initialState(const ir::Graph& g);
+
+/// Runs one step of a stateful graph: parameters come from `state` (those missing are
+/// initialized there first), inputs from `inputs`; afterwards each `update` of the graph
+/// writes its new value into `state`. Returns the outputs by name.
+TensorMap runStep(const ir::Graph& g, const TensorMap& inputs, TensorMap& state, const RunOptions& options = {});
+
 /// Runs `g` and returns the value of every node (index = ValueId); for tests and folding.
 std::vector<ir::TensorData> runAll(const ir::Graph& g, const TensorMap& feeds, const RunOptions& options = {});
 

@@ -7,6 +7,8 @@ config.name = "weft-ir"
 config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".weft", ".test"]
 config.test_source_root = os.path.dirname(__file__)
+# Temporary files and lit's timing cache go to the build tree, never the sources.
+config.test_exec_root = lit_config.params.get("exec_root", os.path.join(lit_config.params.get("weft_bin", "."), "..", "lit"))
 bin_dir = lit_config.params.get("weft_bin")
 llvm_bin = lit_config.params.get("llvm_bin", "/usr/lib/llvm-19/bin")
 config.environment["PATH"] = os.pathsep.join([bin_dir, llvm_bin, config.environment.get("PATH", os.environ["PATH"])])
