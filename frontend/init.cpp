@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "frontend/emit.h"
+
 namespace weft {
 namespace init {
 
@@ -48,6 +50,25 @@ Tensor param(const std::string& name, const Shape& shape, const Init& init, DTyp
   }
   if (!ir::isFloat(dtype)) failAt(loc, "parameter '" + full + "' must have a float dtype");
   return Tensor(&b, b.addParam(full, {dtype, shape}, std::move(attrs), loc));
+}
+
+Tensor buffer(const std::string& name, const Shape& shape, const Init& init, SrcLoc loc) {
+  Tensor t = param(name, shape, init, loc);
+  t.builder().graph().node(t.id()).attrs["trainable"] = int64_t{0};
+  return t;
+}
+
+void update(const Tensor& param, const Tensor& value, SrcLoc loc) {
+  GraphBuilder& b = detail::builderOf("update", {param, value}, loc);
+  const ir::Node& p = b.graph().node(param.id());
+  if (p.op != ir::OpKind::Param) failAt(loc, "update: only a parameter can be updated, got a '" +
+                                                 std::string(ir::opName(p.op)) + "' value");
+  if (value.type() != param.type())
+    failAt(loc, "update of '" + p.name + "': the new value has type " + value.typeStr() + ", expected " +
+                    param.typeStr());
+  for (const auto& u : b.graph().updates())
+    if (u.param == param.id()) failAt(loc, "update: parameter '" + p.name + "' is already updated");
+  b.graph().addUpdate(param.id(), value.id());
 }
 
 }  // namespace weft

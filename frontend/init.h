@@ -44,4 +44,14 @@ Tensor param(const std::string& name, const Shape& shape, const Init& init, SrcL
 Tensor param(const std::string& name, const Shape& shape, const Init& init, DType dtype,
              SrcLoc loc = SrcLoc::current());
 
+/// A non-trainable parameter (PyTorch's buffer), e.g. BatchNorm's running statistics: it is
+/// state that persists across runs and is saved in checkpoints, but training steps take no
+/// gradient of it (its node carries trainable=0).
+Tensor buffer(const std::string& name, const Shape& shape, const Init& init, SrcLoc loc = SrcLoc::current());
+
+/// Records that parameter `param` takes the value `value` after each run of the graph
+/// (`update %param = %value` in the IR). Throws weft::Error at `loc` when `param` is not a
+/// parameter, is already updated, or `value` has another type.
+void update(const Tensor& param, const Tensor& value, SrcLoc loc = SrcLoc::current());
+
 }  // namespace weft

@@ -75,21 +75,33 @@ Tensor ConvTranspose2d::operator()(const Tensor& x, SrcLoc loc) const {
   return addChannelBias(conv_transpose2d(x, weight, options, loc), bias, loc);
 }
 
-BatchNorm2d::BatchNorm2d(const std::string& name, int64_t channels, double eps, SrcLoc loc)
-    : eps(eps), training(currentBuilder(loc).training()) {
+BatchNorm2d::BatchNorm2d(const std::string& name, int64_t channels, double eps, double momentum, SrcLoc loc)
+    : eps(eps), momentum(momentum), training(currentBuilder(loc).training()) {
   requirePositive(name, {channels}, loc);
+  if (!(momentum >= 0 && momentum <= 1))
+    failAt(loc, "layer '" + name + "': momentum must be in [0, 1], got " + std::to_string(momentum));
   weight = param(name + ".weight", {channels}, init::ones(), loc);
   bias = param(name + ".bias", {channels}, init::zeros(), loc);
-  if (!training) {
-    running_mean = param(name + ".running_mean", {channels}, init::zeros(), loc);
-    running_var = param(name + ".running_var", {channels}, init::ones(), loc);
-  }
+  running_mean = buffer(name + ".running_mean", {channels}, init::zeros(), loc);
+  running_var = buffer(name + ".running_var", {channels}, init::ones(), loc);
 }
 
 Tensor BatchNorm2d::operator()(const Tensor& x, SrcLoc loc) const {
   if (!weight.valid()) failAt(loc, "nn::BatchNorm2d used before it was built");
-  if (training) return batch_norm(x, weight, bias, eps, loc);
-  return batch_norm_infer(x, weight, bias, running_mean, running_var, eps, loc);
+  if (!training) return batch_norm_infer(x, weight, bias, running_mean, running_var, eps, loc);
+  Tensor y = batch_norm(x, weight, bias, eps, loc);
+  // The batch statistics for the running averages, computed beside the normalization.
+  std::vector<int64_t> axes{0};
+  for (int64_t d = 2; d < x.rank(); ++d) axes.push_back(d);
+  Tensor batchMean = mean(x, axes, /*keepdims=*/true, loc);
+  Tensor centered = sub(x, batchMean, loc);
+  int64_t count = x.numel() / x.dim(1, loc);
+  Tensor sumSquares = sum(mul(centered, centered, loc), axes, false, loc);
+  Tensor unbiasedVar = div(sumSquares, static_cast<double>(std::max<int64_t>(count - 1, 1)), loc);
+  Tensor meanC = reshape(batchMean, {x.dim(1, loc)}, loc);
+  update(running_mean, add(mul(running_mean, 1.0 - momentum, loc), mul(meanC, momentum, loc), loc), loc);
+  update(running_var, add(mul(running_var, 1.0 - momentum, loc), mul(unbiasedVar, momentum, loc), loc), loc);
+  return y;
 }
 
 LayerNorm::LayerNorm(const std::string& name, int64_t dim, double eps, SrcLoc loc)

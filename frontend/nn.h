@@ -55,22 +55,29 @@ struct ConvTranspose2d {
   Tensor operator()(const Tensor& x, SrcLoc loc = SrcLoc::current()) const;
 };
 
-/// Batch norm over [N, C, ...]. Built in training mode it uses batch statistics; built in
-/// evaluation mode it also creates `name.running_mean` (zeros) and `name.running_var` (ones)
-/// and normalizes with them. The mode is the builder's at construction.
+/// Batch norm over [N, C, ...] with running statistics `name.running_mean` (zeros) and
+/// `name.running_var` (ones), buffers (trainable=0) in both modes so that a checkpoint of
+/// training loads into evaluation. Built in training mode it normalizes with the batch
+/// statistics and updates the running ones after each run, as PyTorch does:
+/// running = (1 - momentum) running + momentum batch_stat, with the unbiased batch variance.
+/// Built in evaluation mode it normalizes with the running statistics. The mode is the
+/// builder's at construction.
 struct BatchNorm2d {
-  Tensor weight;        ///< gamma [C], ones
-  Tensor bias;          ///< beta [C], zeros
-  Tensor running_mean;  ///< [C]; only in evaluation mode
-  Tensor running_var;   ///< [C]; only in evaluation mode
-  double eps = 1e-5;    ///< added to the variance
-  bool training = true; ///< which form operator() emits
+  Tensor weight;          ///< gamma [C], ones
+  Tensor bias;            ///< beta [C], zeros
+  Tensor running_mean;    ///< [C], zeros
+  Tensor running_var;     ///< [C], ones
+  double eps = 1e-5;      ///< added to the variance
+  double momentum = 0.1;  ///< weight of the batch statistic in the running update
+  bool training = true;   ///< which form operator() emits
 
   /// An unbuilt layer.
   BatchNorm2d() = default;
   /// Creates the parameters for `channels` channels.
-  BatchNorm2d(const std::string& name, int64_t channels, double eps = 1e-5, SrcLoc loc = SrcLoc::current());
-  /// Normalizes x [N, C, ...].
+  BatchNorm2d(const std::string& name, int64_t channels, double eps = 1e-5, double momentum = 0.1,
+              SrcLoc loc = SrcLoc::current());
+  /// Normalizes x [N, C, ...]; in training mode also adds the running-statistics updates
+  /// (so a layer is applied once per graph).
   Tensor operator()(const Tensor& x, SrcLoc loc = SrcLoc::current()) const;
 };
 

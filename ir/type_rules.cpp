@@ -327,6 +327,41 @@ TensorType rulePool(const Ctx& c) {
   return {c.x().dtype, out};
 }
 
+/// conv_weight_grad(x, dy): the weight gradient of conv(x, w) for the output cotangent dy.
+TensorType ruleConvWeightGrad(const Ctx& c) {
+  size_t n = checkWindowed(c, "[N, C, spatial...]");
+  const TensorType& dy = c.in[1];
+  c.sameDType();
+  c.require(dy.rank() == c.x().rank(), "dy must be [N, O, spatial...] of x's rank");
+  c.require(dy.shape[0] == c.x().shape[0], "x and dy have different batch sizes");
+  int64_t g = c.attr.i("groups");
+  c.require(g >= 1 && c.x().shape[1] % g == 0 && dy.shape[1] % g == 0, "groups must divide channels");
+  const auto &st = c.attr.ints("stride"), &pad = c.attr.ints("padding"), &dil = c.attr.ints("dilation"),
+             &kernel = c.attr.ints("kernel");
+  c.spatialList(st, n, "stride", 1);
+  c.spatialList(pad, n, "padding", 0);
+  c.spatialList(dil, n, "dilation", 1);
+  c.spatialList(kernel, n, "kernel", 1);
+  Shape out = {dy.shape[1], c.x().shape[1] / g};
+  for (size_t i = 0; i < n; ++i) {
+    int64_t span = c.x().shape[i + 2] + 2 * pad[i] - dil[i] * (kernel[i] - 1) - 1;
+    c.require(span >= 0, "kernel is larger than the padded input");
+    c.require(dy.shape[i + 2] <= span / st[i] + 1,
+              "dy has more positions than conv's output (" + std::to_string(span / st[i] + 1) + ") in spatial dim " +
+                  std::to_string(i));
+    out.push_back(kernel[i]);
+  }
+  return {c.x().dtype, out};
+}
+
+/// max_pool_grad(x, dy): dy must have max_pool(x)'s shape; the result has x's type.
+TensorType ruleMaxPoolGrad(const Ctx& c) {
+  TensorType pooled = rulePool(c);
+  c.sameDType();
+  c.require(c.in[1].shape == pooled.shape, "dy must have the pooled shape " + shapeStr(pooled.shape));
+  return c.x();
+}
+
 TensorType ruleNorm(const Ctx& c) {
   c.require(isFloat(c.x().dtype), "input must be a float tensor");
   c.sameDType();

@@ -12,6 +12,16 @@
 
 namespace weft::models {
 
+/// `config` with the batch size, seed and mode of `options` applied (those left unset keep
+/// the config's values). Works for every *Config below.
+template <class Config>
+Config withOptions(Config config, const BuildOptions& options) {
+  if (options.batch > 0) config.batch = options.batch;
+  if (options.seed) config.seed = *options.seed;
+  config.training = options.training;
+  return config;
+}
+
 /// Sizes of the MLP classifier: x [batch, in] -> hidden... (ReLU) -> classes.
 struct MlpConfig {
   int64_t batch = 128;                       ///< examples per step
@@ -20,6 +30,7 @@ struct MlpConfig {
   int64_t classes = 10;                      ///< output classes
   ir::DType dtype = ir::DType::f32;          ///< float dtype of inputs and parameters
   uint64_t seed = 0;                         ///< model seed (initializers)
+  bool training = true;                      ///< training or evaluation form of the layers
 };
 /// The MLP classifier: inputs x, y (i32); outputs logits, loss (mean cross-entropy).
 ir::Graph buildMlp(const std::string& name, const MlpConfig& c);
@@ -37,6 +48,7 @@ struct LenetConfig {
   int64_t classes = 10;              ///< output classes
   ir::DType dtype = ir::DType::f32;  ///< float dtype
   uint64_t seed = 0;                 ///< model seed
+  bool training = true;              ///< training or evaluation form of the layers
 };
 /// LeNet: inputs x [batch, channels, size, size], y (i32); outputs logits, loss.
 ir::Graph buildLenet(const std::string& name, const LenetConfig& c);
@@ -51,9 +63,13 @@ struct VaeConfig {
   int64_t latent = 20;               ///< latent dims
   ir::DType dtype = ir::DType::f32;  ///< float dtype
   uint64_t seed = 0;                 ///< model seed (initializers and the reparameterization noise)
+  bool training = true;              ///< training or evaluation form of the layers
 };
 /// The VAE: input x; outputs logits (decoder output) and loss = (BCE-with-logits sum + KL) / batch.
 ir::Graph buildVae(const std::string& name, const VaeConfig& c);
+/// The VAE's decoder alone: input z [batch, latent]; output images = sigmoid(decoder logits),
+/// with the parameters d1, d2 named and initialized as in buildVae.
+ir::Graph buildVaeDecoder(const std::string& name, const VaeConfig& c);
 /// Registers `vae` and `vae_tiny`.
 void registerVaeModels(std::vector<ModelInfo>& out);
 
@@ -67,6 +83,7 @@ struct GptConfig {
   int64_t layers = 2;                ///< number of blocks
   ir::DType dtype = ir::DType::f32;  ///< float dtype
   uint64_t seed = 0;                 ///< model seed
+  bool training = true;              ///< training or evaluation form of the layers
 };
 /// The GPT blocks: inputs x, target [batch, seq, dim]; outputs out and loss = MSE(out, target).
 ir::Graph buildGpt(const std::string& name, const GptConfig& c);

@@ -42,6 +42,7 @@ struct GptBlock {
 
 ir::Graph buildGpt(const std::string& name, const GptConfig& c) {
   GraphBuilder builder(name, c.seed, c.dtype);
+  builder.setTraining(c.training);
   BuildScope scope(builder);
   if (c.heads < 1 || c.dim % c.heads != 0)
     throw Error("gpt: dim " + std::to_string(c.dim) + " is not divisible by " + std::to_string(c.heads) + " heads");
@@ -62,9 +63,11 @@ ir::Graph buildGpt(const std::string& name, const GptConfig& c) {
 
 void registerGptModels(std::vector<ModelInfo>& out) {
   out.push_back({"gpt", "GPT 2 pre-norm blocks, d 256, 4 heads, ffn 1024, GELU, causal, MSE; batch 8x128",
-                 [] { return buildGpt("gpt", GptConfig{}); }});
-  out.push_back({"gpt_tiny", "GPT 2 pre-norm blocks, d 8, 2 heads, ffn 16, GELU, causal, MSE; batch 2x4", [] {
-                   return buildGpt("gpt_tiny", GptConfig{.batch = 2, .seq = 4, .dim = 8, .heads = 2, .ff = 16});
+                 [](const BuildOptions& o) { return buildGpt("gpt", withOptions(GptConfig{}, o)); }});
+  out.push_back({"gpt_tiny", "GPT 2 pre-norm blocks, d 8, 2 heads, ffn 16, GELU, causal, MSE; batch 2x4",
+                 [](const BuildOptions& o) {
+                   return buildGpt("gpt_tiny",
+                                   withOptions(GptConfig{.batch = 2, .seq = 4, .dim = 8, .heads = 2, .ff = 16}, o));
                  }});
 }
 

@@ -8,6 +8,7 @@ namespace weft::models {
 
 ir::Graph buildLenet(const std::string& name, const LenetConfig& c) {
   GraphBuilder builder(name, c.seed, c.dtype);
+  builder.setTraining(c.training);
   BuildScope scope(builder);
   int64_t side = ((c.size - 2) / 2 - 2) / 2;  // two valid 3x3 convs, each followed by a 2x2 pool
   if (side < 1) throw Error("lenet: input size " + std::to_string(c.size) + " is too small");
@@ -28,11 +29,14 @@ ir::Graph buildLenet(const std::string& name, const LenetConfig& c) {
 
 void registerLenetModels(std::vector<ModelInfo>& out) {
   out.push_back({"lenet", "LeNet conv3x3 32, conv3x3 64, fc 1600-128-10, cross-entropy; batch 64x1x28x28",
-                 [] { return buildLenet("lenet", LenetConfig{}); }});
-  out.push_back({"lenet_tiny", "LeNet conv3x3 2, conv3x3 4, fc 16-8-5, cross-entropy; batch 2x1x14x14", [] {
-                   return buildLenet("lenet_tiny",
-                                     LenetConfig{.batch = 2, .size = 14, .c1 = 2, .c2 = 4, .hidden = 8, .classes = 5});
-                 }});
+                 [](const BuildOptions& o) { return buildLenet("lenet", withOptions(LenetConfig{}, o)); }});
+  out.push_back(
+      {"lenet_tiny", "LeNet conv3x3 2, conv3x3 4, fc 16-8-5, cross-entropy; batch 2x1x14x14",
+       [](const BuildOptions& o) {
+         return buildLenet(
+             "lenet_tiny",
+             withOptions(LenetConfig{.batch = 2, .size = 14, .c1 = 2, .c2 = 4, .hidden = 8, .classes = 5}, o));
+       }});
 }
 
 }  // namespace weft::models

@@ -7,6 +7,7 @@ namespace weft::models {
 
 ir::Graph buildMlp(const std::string& name, const MlpConfig& c) {
   GraphBuilder builder(name, c.seed, c.dtype);
+  builder.setTraining(c.training);
   BuildScope scope(builder);
   std::vector<nn::Linear> layers;
   int64_t width = c.in;
@@ -30,10 +31,11 @@ ir::Graph buildMlp(const std::string& name, const MlpConfig& c) {
 
 void registerMlpModels(std::vector<ModelInfo>& out) {
   out.push_back({"mlp", "MLP 784-512-256-10, ReLU, cross-entropy; batch 128",
-                 [] { return buildMlp("mlp", MlpConfig{}); }});
-  out.push_back({"mlp_tiny", "MLP 16-12-8-5, ReLU, cross-entropy; batch 4", [] {
-                   return buildMlp("mlp_tiny", MlpConfig{.batch = 4, .in = 16, .hidden = {12, 8}, .classes = 5});
-                 }});
+                 [](const BuildOptions& o) { return buildMlp("mlp", withOptions(MlpConfig{}, o)); }});
+  out.push_back(
+      {"mlp_tiny", "MLP 16-12-8-5, ReLU, cross-entropy; batch 4", [](const BuildOptions& o) {
+         return buildMlp("mlp_tiny", withOptions(MlpConfig{.batch = 4, .in = 16, .hidden = {12, 8}, .classes = 5}, o));
+       }});
 }
 
 }  // namespace weft::models

@@ -23,8 +23,10 @@ const ModelInfo* findModel(std::string_view name) {
   return nullptr;
 }
 
-ir::Graph buildModel(std::string_view name) {
-  if (const ModelInfo* m = findModel(name)) return m->build();
+ir::Graph buildModel(std::string_view name, const BuildOptions& options) {
+  if (options.batch < 0) throw Error("model '" + std::string(name) + "': batch size must be positive, got " +
+                                     std::to_string(options.batch));
+  if (const ModelInfo* m = findModel(name)) return m->build(options);
   std::string known;
   for (const auto& m : allModels()) known += (known.empty() ? "" : ", ") + m.name;
   throw Error("unknown model '" + std::string(name) + "'; known models: " + known);

@@ -64,7 +64,7 @@ ValueId batchNormInfer(Emitter& e, const ir::Node& n, const Operands& in) {
 
 ValueId groupNorm(Emitter& e, const ir::Node& n, const Operands& in) {
   ValueId x = in[0];
-  const ir::Shape& shape = e.shape(x);
+  const ir::Shape shape = e.shape(x);  // a copy: emitting nodes below may reallocate the graph
   int64_t groups = attrs(n).i("groups");
   int64_t perGroup = shape[1] / groups;
   for (size_t d = 2; d < shape.size(); ++d) perGroup *= shape[d];

@@ -1,5 +1,6 @@
 #include "tools/cli.h"
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -58,6 +59,18 @@ long long Args::getInt(const std::string& name, long long dflt) const {
   } catch (const std::exception&) {
   }
   throw Error("option --" + name + " needs an integer, got '" + *v + "'");
+}
+
+double Args::getDouble(const std::string& name, double dflt) const {
+  auto v = get(name);
+  if (!v) return dflt;
+  try {
+    size_t used = 0;
+    double r = std::stod(*v, &used);
+    if (used == v->size() && std::isfinite(r)) return r;
+  } catch (const std::exception&) {
+  }
+  throw Error("option --" + name + " needs a number, got '" + *v + "'");
 }
 
 std::vector<std::string> splitCommas(const std::string& s) {

@@ -26,6 +26,8 @@ class Args {
   bool has(const std::string& name) const { return values_.count(name) != 0; }
   /// Integer option `name`, or `dflt`; throws weft::Error when not an integer.
   long long getInt(const std::string& name, long long dflt) const;
+  /// Number option `name`, or `dflt`; throws weft::Error when not a finite number.
+  double getDouble(const std::string& name, double dflt) const;
 
  private:
   std::vector<std::string> positional_;

@@ -14,6 +14,10 @@ int cmdDump(int argc, char** argv);
 int cmdOpt(int argc, char** argv);
 /// `weft run MODEL|FILE`: run a graph on the reference interpreter, write outputs as .npy.
 int cmdRun(int argc, char** argv);
+/// `weft train MODEL`: train on Fashion-MNIST (or synthetic data), checkpoint, evaluate.
+int cmdTrain(int argc, char** argv);
+/// `weft sample MODEL --out FILE.png`: decode random latents into an image grid.
+int cmdSample(int argc, char** argv);
 
 /// A graph from a model name, a `.weft` file, or `-` (stdin).
 ir::Graph loadGraph(const std::string& spec);

@@ -15,6 +15,8 @@ commands:
   dump MODEL|FILE.weft     print a graph's IR, optionally after each pass
   opt FILE.weft|-          parse IR text, run passes, print the result (like mlir-opt)
   run MODEL|FILE.weft      run a graph on the reference interpreter, write outputs as .npy
+  train MODEL              train a model on Fashion-MNIST, checkpoint, report test accuracy
+  sample MODEL --out F.png decode random latents of a generative model into a PNG grid
 
 `weft COMMAND --help` describes a command.
 )";
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
     if (cmd == "dump") return weft::cli::cmdDump(argc, argv);
     if (cmd == "opt") return weft::cli::cmdOpt(argc, argv);
     if (cmd == "run") return weft::cli::cmdRun(argc, argv);
+    if (cmd == "train") return weft::cli::cmdTrain(argc, argv);
+    if (cmd == "sample") return weft::cli::cmdSample(argc, argv);
     std::cerr << "weft: error: unknown command '" << cmd << "'\n" << kUsage;
     return 1;
   } catch (const weft::Error& e) {

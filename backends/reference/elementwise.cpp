@@ -1,9 +1,12 @@
 // Kernels of the elementwise primitives: unary math, binary arithmetic with numpy
 // broadcasting, comparisons, logic, select and cast. Floats are computed in double and
 // rounded once to the result dtype; i32, i64 and bool are computed exactly in int64.
+// f32 and f64 operands take typed fast paths that do the same math in double.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
+#include "backends/reference/fast_paths.h"
 #include "backends/reference/kernels.h"
 #include "backends/reference/tensor_util.h"
 
@@ -24,8 +27,44 @@ template <class F>
 TensorData mapFloat(const KernelContext& ctx, F f) {
   const TensorData& x = ctx.in(0);
   TensorData out(ctx.outType());
-  for (int64_t i = 0; i < out.numel(); ++i) store(out, i, f(x.get(i)));
+  if (!mapFloats(x, out, f))
+    for (int64_t i = 0; i < out.numel(); ++i) store(out, i, f(x.get(i)));
   return out;
+}
+
+/// A double result stored as Out: rounded for floats, `!= 0` for bool (uint8_t).
+template <class Out>
+Out convertTo(double v) {
+  if constexpr (std::is_same_v<Out, uint8_t>) return v != 0;
+  else return static_cast<Out>(v);
+}
+
+/// The typed fast path of zipNumeric: `f` applied in double along the broadcast rows of two
+/// T operands, stored as Out (T itself, or uint8_t for a bool result).
+template <class T, class Out, class FD>
+void zipFloatRows(const TensorData& a, const TensorData& b, TensorData& out, FD f) {
+  BroadcastWalk<2> walk(out.type.shape, {a.type.shape, b.type.shape});
+  const T *pa = a.as<T>(), *pb = b.as<T>();
+  Out* po = out.as<Out>();
+  int64_t length = walk.rowLength();
+  bool aMoves = walk.step(0) == 1, bMoves = walk.step(1) == 1;
+  walk.forEachRow([&](int64_t first, const std::array<int64_t, 2>& at) {
+    const T *ra = pa + at[0], *rb = pb + at[1];
+    Out* ro = po + first;
+    // One loop per step pattern, so that each inner loop is a plain one the compiler vectorizes.
+    if (aMoves && bMoves) {
+      for (int64_t i = 0; i < length; ++i)
+        ro[i] = convertTo<Out>(f(static_cast<double>(ra[i]), static_cast<double>(rb[i])));
+    } else if (bMoves) {
+      double av = static_cast<double>(ra[0]);
+      for (int64_t i = 0; i < length; ++i) ro[i] = convertTo<Out>(f(av, static_cast<double>(rb[i])));
+    } else if (aMoves) {
+      double bv = static_cast<double>(rb[0]);
+      for (int64_t i = 0; i < length; ++i) ro[i] = convertTo<Out>(f(static_cast<double>(ra[i]), bv));
+    } else {
+      std::fill(ro, ro + length, convertTo<Out>(f(static_cast<double>(ra[0]), static_cast<double>(rb[0]))));
+    }
+  });
 }
 
 /// Applies `onFloat` to float operands and `onInt` (exact, int64) to integer operands.
@@ -44,6 +83,13 @@ template <class FD, class FI>
 TensorData zipNumeric(const KernelContext& ctx, FD onFloat, FI onInt) {
   const TensorData &a = ctx.in(0), &b = ctx.in(1);
   TensorData out(ctx.outType());
+  bool boolResult = out.type.dtype == ir::DType::boolean;
+  if (withFloatType(a.type.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        if (boolResult) zipFloatRows<T, uint8_t>(a, b, out, onFloat);
+        else zipFloatRows<T, T>(a, b, out, onFloat);
+      }))
+    return out;
   std::vector<int64_t> ia = broadcastSourceIndex(a.type.shape, out.type.shape);
   std::vector<int64_t> ib = broadcastSourceIndex(b.type.shape, out.type.shape);
   bool integral = isIntegral(a.type.dtype);
@@ -181,6 +227,20 @@ TensorData kernelGe(const KernelContext& ctx) { return compare(ctx, [](auto a, a
 TensorData kernelSelect(const KernelContext& ctx) {
   const TensorData &cond = ctx.in(0), &onTrue = ctx.in(1), &onFalse = ctx.in(2);
   TensorData out(ctx.outType());
+  if (withFloatType(out.type.dtype, [&](auto tag) {
+        // Typed fast path: the same choice along broadcast rows.
+        using T = decltype(tag);
+        BroadcastWalk<3> walk(out.type.shape, {cond.type.shape, onTrue.type.shape, onFalse.type.shape});
+        const uint8_t* pc = cond.as<uint8_t>();
+        const T *pt = onTrue.as<T>(), *pf = onFalse.as<T>();
+        T* po = out.as<T>();
+        int64_t sc = walk.step(0), st = walk.step(1), sf = walk.step(2);
+        walk.forEachRow([&](int64_t first, const std::array<int64_t, 3>& at) {
+          for (int64_t i = 0; i < walk.rowLength(); ++i)
+            po[first + i] = pc[at[0] + i * sc] ? pt[at[1] + i * st] : pf[at[2] + i * sf];
+        });
+      }))
+    return out;
   std::vector<int64_t> ic = broadcastSourceIndex(cond.type.shape, out.type.shape);
   std::vector<int64_t> it = broadcastSourceIndex(onTrue.type.shape, out.type.shape);
   std::vector<int64_t> iff = broadcastSourceIndex(onFalse.type.shape, out.type.shape);

@@ -1,9 +1,12 @@
 // Kernels of the reductions: reduce_sum/max/min, argmax/argmin, and the composites
 // reduce_mean and logsumexp. Each input element is folded into the output element its
 // non-reduced coordinates name; keepdims only changes the result's shape, not its layout.
+// f32 and f64 inputs take typed fast paths that fold in the same order.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
+#include "backends/reference/fast_paths.h"
 #include "backends/reference/kernels.h"
 #include "backends/reference/tensor_util.h"
 
@@ -13,13 +16,36 @@ using ir::TensorData;
 
 namespace {
 
+/// The typed fast path of a fold: calls `visit(slot, value)` for every element of the E
+/// tensor `x` in row-major order, `slot` being the output element it folds into. The walk
+/// goes along rows that either fold into one slot or into consecutive slots.
+template <class E, class Visit>
+void visitFolded(const TensorData& x, const std::vector<int64_t>& axes, Visit visit) {
+  ir::Shape kept = x.type.shape;
+  for (int64_t a : axes) kept[static_cast<size_t>(a)] = 1;
+  BroadcastWalk<1> walk(x.type.shape, {kept});
+  const E* in = x.as<E>();
+  int64_t length = walk.rowLength(), step = walk.step(0);
+  walk.forEachRow([&](int64_t first, const std::array<int64_t, 1>& slot) {
+    for (int64_t i = 0; i < length; ++i) visit(slot[0] + i * step, static_cast<double>(in[first + i]));
+  });
+}
+
 /// Folds every element of operand 0 into its reduced slot with `combine(acc, x)`, starting
 /// from `init`; T is double for floats and int64_t (exact) for integers.
 template <class T, class Combine>
 std::vector<T> foldAxes(const KernelContext& ctx, T init, Combine combine) {
   const TensorData& x = ctx.in(0);
-  std::vector<int64_t> target = reductionTargetIndex(x.type.shape, ctx.attr().ints("axes"));
   std::vector<T> acc(static_cast<size_t>(ctx.outType().numel()), init);
+  if constexpr (std::is_same_v<T, double>) {
+    if (withFloatType(x.type.dtype, [&](auto tag) {
+          visitFolded<decltype(tag)>(x, ctx.attr().ints("axes"), [&](int64_t slot, double v) {
+            acc[static_cast<size_t>(slot)] = combine(acc[static_cast<size_t>(slot)], v);
+          });
+        }))
+      return acc;
+  }
+  std::vector<int64_t> target = reductionTargetIndex(x.type.shape, ctx.attr().ints("axes"));
   for (size_t i = 0; i < target.size(); ++i) {
     T& slot = acc[static_cast<size_t>(target[i])];
     slot = combine(slot, read<T>(x, static_cast<int64_t>(i)));
@@ -31,6 +57,10 @@ std::vector<T> foldAxes(const KernelContext& ctx, T init, Combine combine) {
 template <class T>
 TensorData toResult(const KernelContext& ctx, const std::vector<T>& acc) {
   TensorData out(ctx.outType());
+  if constexpr (std::is_same_v<T, double>) {
+    if (withFloatType(out.type.dtype, [&](auto tag) { std::copy(acc.begin(), acc.end(), out.as<decltype(tag)>()); }))
+      return out;
+  }
   for (size_t i = 0; i < acc.size(); ++i) write(out, static_cast<int64_t>(i), acc[i]);
   return out;
 }
@@ -49,10 +79,10 @@ int64_t wrapAdd(int64_t a, int64_t x) {
 double maxPropagatingNaN(double acc, double x) { return std::isnan(x) || x > acc ? x : acc; }
 double minPropagatingNaN(double acc, double x) { return std::isnan(x) || x < acc ? x : acc; }
 
-/// argmax (`wantMax`) or argmin over one axis; the first occurrence wins and NaN counts as
-/// the extreme (as in PyTorch).
-template <class T>
-TensorData argExtreme(const KernelContext& ctx, bool wantMax) {
+/// argmax (`wantMax`) or argmin over one axis of operand 0, whose elements `at(index)` reads
+/// as T; the first occurrence wins and NaN counts as the extreme (as in PyTorch).
+template <class T, class At>
+TensorData argExtremeOf(const KernelContext& ctx, bool wantMax, At at) {
   const TensorData& x = ctx.in(0);
   AxisSplit s = splitAround(x.type.shape, ctx.attr().i("axis"));
   if (s.size == 0 && s.outer * s.inner > 0) ctx.fail("cannot take the arg-extreme of an empty axis");
@@ -60,9 +90,9 @@ TensorData argExtreme(const KernelContext& ctx, bool wantMax) {
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t in = 0; in < s.inner; ++in) {
       int64_t base = o * s.size * s.inner + in, best = 0;
-      T bestValue = read<T>(x, base);
+      T bestValue = at(base);
       for (int64_t k = 1; k < s.size; ++k) {
-        T v = read<T>(x, base + k * s.inner);
+        T v = at(base + k * s.inner);
         bool better = wantMax ? v > bestValue : v < bestValue;
         if constexpr (std::is_same_v<T, double>)
           better = !std::isnan(bestValue) && (better || std::isnan(v));
@@ -74,6 +104,21 @@ TensorData argExtreme(const KernelContext& ctx, bool wantMax) {
       setInt(out, o * s.inner + in, best);
     }
   return out;
+}
+
+/// argExtremeOf with a typed reader for f32 and f64 and the generic one otherwise.
+template <class T>
+TensorData argExtreme(const KernelContext& ctx, bool wantMax) {
+  const TensorData& x = ctx.in(0);
+  if constexpr (std::is_same_v<T, double>) {
+    TensorData fast;
+    if (withFloatType(x.type.dtype, [&](auto tag) {
+          const auto* typed = x.as<decltype(tag)>();
+          fast = argExtremeOf<T>(ctx, wantMax, [&](int64_t i) { return static_cast<double>(typed[i]); });
+        }))
+      return fast;
+  }
+  return argExtremeOf<T>(ctx, wantMax, [&](int64_t i) { return read<T>(x, i); });
 }
 
 }  // namespace
@@ -123,12 +168,16 @@ TensorData kernelReduceMean(const KernelContext& ctx) {
 TensorData kernelLogSumExp(const KernelContext& ctx) {
   // log(sum(exp(x - m))) + m with m the maximum, so that exp never overflows.
   const TensorData& x = ctx.in(0);
-  std::vector<int64_t> target = reductionTargetIndex(x.type.shape, ctx.attr().ints("axes"));
   std::vector<double> peak = foldAxes<double>(ctx, -INFINITY, maxPropagatingNaN);
   std::vector<double> sum(peak.size(), 0.0);
-  for (size_t i = 0; i < target.size(); ++i) {
-    auto t = static_cast<size_t>(target[i]);
-    if (std::isfinite(peak[t])) sum[t] += std::exp(x.get(static_cast<int64_t>(i)) - peak[t]);
+  auto addShifted = [&](int64_t slot, double v) {
+    auto t = static_cast<size_t>(slot);
+    if (std::isfinite(peak[t])) sum[t] += std::exp(v - peak[t]);
+  };
+  const auto& axes = ctx.attr().ints("axes");
+  if (!withFloatType(x.type.dtype, [&](auto tag) { visitFolded<decltype(tag)>(x, axes, addShifted); })) {
+    std::vector<int64_t> target = reductionTargetIndex(x.type.shape, axes);
+    for (size_t i = 0; i < target.size(); ++i) addShifted(target[i], x.get(static_cast<int64_t>(i)));
   }
   std::vector<double> result(peak.size());
   for (size_t t = 0; t < peak.size(); ++t)

@@ -341,10 +341,14 @@ TEST(Layers, ConvNormEmbeddingShapes) {
   nn::BatchNorm2d bn("bn", 8);
   nn::GroupNorm gn("gn", 2, 8);
   nn::Embedding emb("emb", 10, 6);
-  EXPECT_FALSE(bn.running_mean.valid());
+  EXPECT_EQ(nodeOf(bn.running_mean).name, "bn.running_mean");  // a buffer in both modes
+  EXPECT_EQ(std::get<int64_t>(nodeOf(bn.running_var).attrs.at("trainable")), 0);
   Tensor x = input("x", {2, 3, 6, 6});
   Tensor h = bn(conv(x));
   EXPECT_EQ(nodeOf(h).op, OpKind::BatchNorm);
+  ASSERT_EQ(b.graph().updates().size(), 2u);  // training mode updates the running statistics
+  EXPECT_EQ(b.graph().updates()[0].param, bn.running_mean.id());
+  EXPECT_EQ(b.graph().updates()[1].param, bn.running_var.id());
   EXPECT_EQ(up(h).typeStr(), "f32[2,4,12,12]");
   EXPECT_EQ(nodeOf(gn(h)).op, OpKind::GroupNorm);
   Tensor ids = input("ids", {2, 5}, DType::i64);
