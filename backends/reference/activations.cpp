@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "backends/reference/fast_paths.h"
 #include "backends/reference/kernels.h"
 #include "backends/reference/tensor_util.h"
 
@@ -18,7 +19,8 @@ template <class F>
 TensorData mapValues(const KernelContext& ctx, F f) {
   const TensorData& x = ctx.in(0);
   TensorData out(ctx.outType());
-  for (int64_t i = 0; i < out.numel(); ++i) store(out, i, f(x.get(i)));
+  if (!mapFloats(x, out, f))
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) store(out, i, f(x.get(i)));
   return out;
 }
 
