@@ -94,7 +94,7 @@ void adamStep(StepEmitter& e, const ParamGradient& pg, ScalarCache& lr, ScalarCa
               ScalarCache& sqrtCorrection, const OptimizerConfig& cfg) {
   ir::Graph& g = e.graph();
   const std::string name = paramName(g, pg.param);
-  const ir::TensorType& type = g.type(pg.param);
+  const ir::TensorType type = g.type(pg.param);  // a copy: emitting nodes may move the graph's storage
   const bool decoupled = cfg.kind == OptimizerKind::adamw;
   ValueId grad = decoupled ? pg.grad : addL2(e, pg.grad, pg.param, cfg.weightDecay);
 

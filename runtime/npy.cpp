@@ -6,17 +6,12 @@
 // The writer reproduces numpy's own bytes, including the spare spaces numpy leaves after the
 // dict so that the first axis can grow in place.
 #include "runtime/npy.h"
+#include "runtime/file_io.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
@@ -294,22 +289,6 @@ std::string headerBytes(const ir::TensorType& type, const std::string& descr) {
   return out;
 }
 
-std::string errnoText() { return std::strerror(errno); }
-
-/// Writes all of `data` to `fd`; false on error (errno set).
-bool writeAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
 
 ir::TensorData parseNpy(const std::string& bytes, const std::string& what) {
@@ -343,15 +322,7 @@ std::string serializeNpy(const ir::TensorData& t) {
   return out;
 }
 
-ir::TensorData readNpy(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": cannot read: it is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open: " + errnoText());
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path + ": read error: " + errnoText());
-  return parseNpy(bytes, path);
-}
+ir::TensorData readNpy(const std::string& path) { return parseNpy(readFileBytes(path), path); }
 
 void writeNpy(const std::string& path, const ir::TensorData& t) {
   std::string bytes;
@@ -360,24 +331,7 @@ void writeNpy(const std::string& path, const ir::TensorData& t) {
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  static std::atomic<uint64_t> counter{0};
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) throw Error(path + ": cannot create temporary file '" + tmp + "': " + errnoText());
-  bool ok = writeAll(fd, bytes) && ::fsync(fd) == 0;
-  std::string problem = ok ? "" : errnoText();
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    problem = errnoText();
-  }
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    problem = errnoText();
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw Error(path + ": cannot write: " + problem);
-  }
+  writeFileAtomically(path, bytes);
 }
 
 }  // namespace weft::runtime

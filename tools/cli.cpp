@@ -95,24 +95,3 @@ std::string readFileOrStdin(const std::string& path) {
 }
 
 }  // namespace weft::cli
-
-namespace weft::cli {
-
-void writeFileAtomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw Error(path + ": cannot write file");
-    out << data;
-    if (!out.flush()) {
-      std::remove(tmp.c_str());
-      throw Error(path + ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write file");
-  }
-}
-
-}  // namespace weft::cli

@@ -40,9 +40,3 @@ std::vector<std::string> splitCommas(const std::string& s);
 std::string readFileOrStdin(const std::string& path);
 
 }  // namespace weft::cli
-
-namespace weft::cli {
-/// Writes `data` to `path` through a temporary file and a rename, so that a failure leaves
-/// nothing half-written; throws weft::Error naming the path.
-void writeFileAtomic(const std::string& path, const std::string& data);
-}  // namespace weft::cli

@@ -6,6 +6,7 @@
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
+#include "runtime/file_io.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -117,7 +118,7 @@ int cmdOpt(int argc, char** argv) {
   opts.printAfter = splitCommas(args.get("print-after", ""));
   pm.run(g, opts);
   std::string text = ir::printGraph(g, printOptions(args));
-  if (auto out = args.get("out")) writeFileAtomic(*out, text);
+  if (auto out = args.get("out")) runtime::writeFileAtomically(*out, text);
   else std::cout << text;
   return 0;
 }
