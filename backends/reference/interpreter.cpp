@@ -5,18 +5,17 @@
 #include <stdexcept>
 
 #include "backends/reference/kernels.h"
+#include "backends/reference/run_support.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
 
 namespace weft::reference {
-namespace {
 
 using ir::Graph;
 using ir::OpKind;
 using ir::TensorData;
 using ir::ValueId;
 
-/// Every feed must name an input or a parameter of `g`.
 void checkFeedNames(const Graph& g, const TensorMap& feeds) {
   for (const auto& [name, data] : feeds) {
     auto v = g.find(name);
@@ -25,8 +24,6 @@ void checkFeedNames(const Graph& g, const TensorMap& feeds) {
   }
 }
 
-/// For each value, the last node that reads it; values read by no node and outputs get
-/// `g.size()` so that they are never released.
 std::vector<ValueId> lastUses(const Graph& g) {
   std::vector<ValueId> last(static_cast<size_t>(g.size()), g.size());
   std::vector<bool> used(static_cast<size_t>(g.size()), false);
@@ -42,6 +39,17 @@ std::vector<ValueId> lastUses(const Graph& g) {
   return last;
 }
 
+TensorData runKernel(Kernel kernel, const KernelContext& ctx) {
+  TensorData result = kernel(ctx);
+  const ir::TensorType& type = ctx.outType();
+  if (result.type != type || result.bytes.size() != type.byteSize())
+    throw std::logic_error("reference kernel of " + ctx.where() + " produced " + result.type.str() +
+                           " instead of " + type.str());
+  return result;
+}
+
+namespace {
+
 /// Evaluates every node in order. With `keepAll` false, a value is released after its last
 /// reader has run (outputs are kept).
 std::vector<TensorData> evaluate(const Graph& g, const TensorMap& feeds, const RunOptions& options,
@@ -55,11 +63,7 @@ std::vector<TensorData> evaluate(const Graph& g, const TensorMap& feeds, const R
     KernelContext ctx{g, v, {}, feeds, options};
     ctx.operands.reserve(node.operands.size());
     for (ValueId o : node.operands) ctx.operands.push_back(&values[static_cast<size_t>(o)]);
-    TensorData result = kernelFor(node.op)(ctx);
-    if (result.type != node.type || result.bytes.size() != node.type.byteSize())
-      throw std::logic_error("reference kernel of " + ctx.where() + " produced " + result.type.str() +
-                             " instead of " + node.type.str());
-    values[static_cast<size_t>(v)] = std::move(result);
+    values[static_cast<size_t>(v)] = runKernel(kernelFor(node.op), ctx);
     if (!keepAll)
       for (ValueId o : node.operands)
         if (last[static_cast<size_t>(o)] == v) values[static_cast<size_t>(o)] = TensorData{};

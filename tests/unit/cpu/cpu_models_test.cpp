@@ -1,0 +1,93 @@
+// The compiled CPU backend on whole registered models, against the reference interpreter.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cpu/executable.h"
+#include "models/registry.h"
+
+using namespace weft;
+
+namespace {
+
+/// Deterministic feeds for every input of `g` (float inputs vary, integer ones stay 0).
+reference::TensorMap feedsFor(const ir::Graph& g) {
+  reference::TensorMap feeds;
+  for (ir::ValueId v : g.inputs()) {
+    ir::TensorData t(g.type(v));
+    if (ir::isFloat(t.type.dtype))
+      for (int64_t i = 0; i < t.numel(); ++i) t.set(i, 0.25 + 0.5 * std::sin(double(i)));
+    feeds[g.node(v).name] = t;
+  }
+  return feeds;
+}
+
+/// Every output of `got` matches `want` within 1e-4 relative (absolute near zero).
+void expectClose(const reference::TensorMap& got, const reference::TensorMap& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [name, w] : want) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(got.count(name));
+    const ir::TensorData& g = got.at(name);
+    ASSERT_EQ(g.type, w.type);
+    int failures = 0;
+    for (int64_t i = 0; i < w.numel() && failures < 5; ++i) {
+      double tol = 1e-4 * std::max(1.0, std::fabs(w.get(i)));
+      if (std::fabs(g.get(i) - w.get(i)) > tol) {
+        ADD_FAILURE() << "element " << i << ": " << g.get(i) << " vs reference " << w.get(i);
+        ++failures;
+      }
+    }
+  }
+}
+
+/// The number of f32 matmul and conv nodes of `g` (those oneDNN should run).
+int acceleratedNodes(const ir::Graph& g) {
+  int n = 0;
+  for (const ir::Node& node : g.nodes())
+    n += (node.op == ir::OpKind::Matmul || node.op == ir::OpKind::Conv) && node.type.dtype == ir::DType::f32;
+  return n;
+}
+
+/// Compiles `g`, checks two runs against the reference and each other; returns the executable.
+cpu::Executable checkModel(const ir::Graph& g) {
+  reference::TensorMap feeds = feedsFor(g);
+  cpu::Executable exe = cpu::compile(g);
+  reference::TensorMap first = exe.run(feeds);
+  expectClose(first, reference::run(g, feeds));
+  reference::TensorMap second = exe.run(feeds);  // the same primitives, reused
+  EXPECT_EQ(first, second);
+  return exe;
+}
+
+}  // namespace
+
+TEST(CpuModels, TinyModelsMatchTheReference) {
+  int tiny = 0;
+  for (const auto& m : models::allModels()) {
+    if (m.name.find("_tiny") == std::string::npos) continue;
+    SCOPED_TRACE(m.name);
+    ++tiny;
+    checkModel(m.build());
+  }
+  EXPECT_GT(tiny, 0);
+}
+
+TEST(CpuModels, LenetMatchesTheReferenceWithOneDnnNodes) {
+  models::BuildOptions options;
+  options.batch = 4;
+  ir::Graph g = models::buildModel("lenet", options);
+  cpu::Executable exe = checkModel(g);
+  EXPECT_GT(exe.oneDnnNodeCount(), 0);
+  EXPECT_EQ(exe.oneDnnNodeCount(), acceleratedNodes(g));
+}
+
+TEST(CpuModels, MlpMatchesTheReferenceWithOneDnnNodes) {
+  models::BuildOptions options;
+  options.batch = 4;
+  ir::Graph g = models::buildModel("mlp", options);
+  cpu::Executable exe = checkModel(g);
+  EXPECT_GT(exe.oneDnnNodeCount(), 0);
+  EXPECT_EQ(exe.oneDnnNodeCount(), acceleratedNodes(g));
+}
