@@ -1,5 +1,6 @@
 #pragma once
 /// The graph IR: a list of nodes in SSA form and topological order.
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@ namespace weft::ir {
 /// A value is named by the index of the node that defines it.
 using ValueId = int32_t;
 
+class Graph;
+
 /// One node: an op applied to earlier values. Inputs, parameters and constants are nodes
 /// too (ops `input`, `param`, `constant`), so every value has exactly one defining node.
 struct Node {
@@ -22,6 +25,10 @@ struct Node {
   TensorType type;
   std::string name;  ///< empty for unnamed values, which print as %0, %1, ...
   std::string loc;   ///< where the node was made (model source line), for messages; may be empty
+  /// The sub-graph of a `fused` node (its inputs are the node's operands in order, its one
+  /// output the node's result); null for every other op. Shared and immutable, so copying
+  /// a graph copies no bodies.
+  std::shared_ptr<const Graph> body;
 };
 
 /// A named result of the graph.

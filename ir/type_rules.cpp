@@ -55,6 +55,8 @@ using Rule = TensorType (*)(const Ctx&);
 
 TensorType ruleNone(const Ctx& c) { c.fail("source nodes carry their own type"); }
 
+TensorType ruleFused(const Ctx& c) { c.fail("a fused node takes its type from its body"); }
+
 TensorType ruleConstant(const Ctx& c) { return c.attr.tensor("value")->type; }
 
 TensorType ruleIota(const Ctx& c) {

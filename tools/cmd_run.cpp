@@ -1,8 +1,9 @@
-// `weft run`: runs a graph on the reference interpreter and writes its outputs as .npy.
+// `weft run`: runs a graph on the compiled CPU backend or the interpreter and writes its outputs as .npy.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
+#include "backends/cpu/executable.h"
 #include "backends/reference/interpreter.h"
 #include "ir/error.h"
 #include "passes/pass_manager.h"
@@ -16,7 +17,7 @@ namespace {
 
 const char* kRunHelp = R"(usage: weft run MODEL|FILE.weft [options]
 
-Runs a graph on the reference interpreter and writes each output to DIR/NAME.npy.
+Runs a graph and writes each output to DIR/NAME.npy.
 Inputs come from .npy files, in the order of the graph's inputs; without --inputs they are
 synthesized: floats uniform in [0, 1) drawn with --seed, integers and bools zero.
 Parameters are initialized from their init attributes.
@@ -25,7 +26,8 @@ options:
   --inputs=A.npy,B.npy   one .npy file per graph input, in order
   --seed=N               seed for synthesized inputs (default 0)
   --step=N               step counter for random ops (default 0)
-  --passes=P1,P2,...     run these passes before interpreting
+  --passes=P1,P2,...     run these passes first
+  --backend=NAME         cpu (compiled; default) or reference (the interpreter)
   --out=DIR              where to write outputs (default weft-out)
 )";
 
@@ -50,12 +52,14 @@ std::string preview(const ir::TensorData& t) {
 }  // namespace
 
 int cmdRun(int argc, char** argv) {
-  Args args(argc, argv, 2, {"inputs", "seed", "step", "passes", "out"}, {"help"});
+  Args args(argc, argv, 2, {"inputs", "seed", "step", "passes", "out", "backend"}, {"help"});
   if (args.has("help")) {
     std::cout << kRunHelp;
     return 0;
   }
   if (args.positional().size() != 1) throw Error("weft run needs one MODEL or FILE.weft (see --help)");
+  const std::string backend = args.get("backend", "cpu");
+  if (backend != "cpu" && backend != "reference") throw Error("unknown backend '" + backend + "' (known: cpu, reference)");
   ir::Graph g = loadGraph(args.positional()[0]);
   passes::PassManager(args.get("passes", "")).run(g);
 
@@ -77,7 +81,7 @@ int cmdRun(int argc, char** argv) {
   }
   reference::RunOptions opts;
   opts.step = static_cast<uint64_t>(args.getInt("step", 0));
-  auto outputs = reference::run(g, feeds, opts);
+  auto outputs = backend == "cpu" ? cpu::compile(g).run(feeds, opts) : reference::run(g, feeds, opts);
 
   std::string dir = args.get("out", "weft-out");
   std::error_code ec;

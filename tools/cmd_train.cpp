@@ -20,8 +20,8 @@ namespace {
 
 const char* kTrainHelp = R"(usage: weft train MODEL [options]
 
-Trains a registered model (mlp, lenet: classifiers; vae: ELBO) on Fashion-MNIST with the
-reference interpreter, one train-step graph run per mini-batch, then evaluates it on the
+Trains a registered model (mlp, lenet: classifiers; vae: ELBO) on Fashion-MNIST, one
+train-step graph (forward, backward, update) run per mini-batch, then evaluates it on the
 test set (accuracy for classifiers, mean loss otherwise). Progress is a bar on a terminal
 and plain lines otherwise.
 
@@ -36,6 +36,8 @@ options:
   --schedule NAME        const | step | cosine learning-rate schedule (default const)
   --warmup N             linear warm-up over the first N steps (default 0)
   --seed N               seed of initialization and batch order (default 0)
+  --backend NAME         cpu (compiled: oneDNN + generated kernels; default) or reference
+                         (the interpreter)
   --limit N              use only the first N training examples
   --test-limit N         evaluate on only the first N test examples
   --data NAME            fashion-mnist (default) or synthetic (class-dependent patterns
@@ -150,7 +152,7 @@ int cmdTrain(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"epochs", "steps", "batch", "lr", "optimizer", "weight-decay", "clip-norm", "schedule", "warmup", "seed",
              "limit", "test-limit", "data", "data-dir", "checkpoint", "checkpoint-every", "resume", "stop-after",
-             "log-every"},
+             "log-every", "backend"},
             {"help", "no-eval", "dump-step"});
   if (args.has("help")) {
     std::cout << kTrainHelp;
@@ -194,6 +196,7 @@ int cmdTrain(int argc, char** argv) {
   opt.settings = settings.remembered();
   opt.log = &std::cout;
   opt.progressBar = isatty(fileno(stdout)) != 0;
+  opt.backend = training::parseBackend(args.get("backend", "cpu"));
   if (opt.checkpointEvery < 0 || opt.stopAfter < 0 || opt.logEvery < 0)
     throw Error("--checkpoint-every, --stop-after and --log-every must be >= 0");
   if (opt.checkpointEvery > 0 && opt.checkpointPath.empty()) throw Error("--checkpoint-every needs --checkpoint FILE");
@@ -208,10 +211,10 @@ int cmdTrain(int argc, char** argv) {
   const std::string dir = args.get("data-dir", "");
   int64_t limit = settings.get("limit") ? positive("limit", settings.integer("limit", 1)) : -1;
   runtime::Dataset trainSet = loadData(source, runtime::Split::train, model, shape, dir, limit, opt.seed);
-  std::printf("training %s on %lld %s examples: batch %lld, %s, lr %g (%s schedule)\n", modelName.c_str(),
-              static_cast<long long>(trainSet.count), source.c_str(), static_cast<long long>(opt.batchSize),
-              passes::optimizerName(opt.optimizer).c_str(), opt.schedule.base,
-              runtime::scheduleName(opt.schedule.kind).c_str());
+  std::printf("training %s on %lld %s examples: batch %lld, %s, lr %g (%s schedule), %s backend\n",
+              modelName.c_str(), static_cast<long long>(trainSet.count), source.c_str(),
+              static_cast<long long>(opt.batchSize), passes::optimizerName(opt.optimizer).c_str(), opt.schedule.base,
+              runtime::scheduleName(opt.schedule.kind).c_str(), training::backendName(opt.backend).c_str());
   std::fflush(stdout);
 
   training::TrainResult r = training::train(model, trainSet, opt);
@@ -230,7 +233,7 @@ int cmdTrain(int argc, char** argv) {
 
   int64_t testLimit = args.has("test-limit") ? positive("test-limit", args.getInt("test-limit", 1)) : -1;
   runtime::Dataset testSet = loadData(source, runtime::Split::test, model, shape, dir, testLimit, opt.seed);
-  training::EvalResult e = training::evaluate(model, r.state, testSet, opt.batchSize);
+  training::EvalResult e = training::evaluate(model, r.state, testSet, opt.batchSize, opt.backend);
   if (e.accuracy)
     std::printf("test: accuracy %.4f (%lld examples), mean loss %.6f\n", *e.accuracy,
                 static_cast<long long>(e.examples), e.meanLoss);

@@ -12,7 +12,9 @@ int cmdList(int argc, char** argv);
 int cmdDump(int argc, char** argv);
 /// `weft opt FILE|-`: parse IR text, run a pipeline, print the result.
 int cmdOpt(int argc, char** argv);
-/// `weft run MODEL|FILE`: run a graph on the reference interpreter, write outputs as .npy.
+/// `weft compile MODEL|FILE`: compile a graph for the CPU, print stats, dump generated code.
+int cmdCompile(int argc, char** argv);
+/// `weft run MODEL|FILE`: run a graph (CPU backend or interpreter), write outputs as .npy.
 int cmdRun(int argc, char** argv);
 /// `weft train MODEL`: train on Fashion-MNIST (or synthetic data), checkpoint, evaluate.
 int cmdTrain(int argc, char** argv);

@@ -14,7 +14,8 @@ commands:
   list                     list the registered models
   dump MODEL|FILE.weft     print a graph's IR, optionally after each pass
   opt FILE.weft|-          parse IR text, run passes, print the result (like mlir-opt)
-  run MODEL|FILE.weft      run a graph on the reference interpreter, write outputs as .npy
+  compile MODEL|FILE.weft  compile a graph (or its training step) for the CPU, print stats
+  run MODEL|FILE.weft      run a graph (CPU backend or interpreter), write outputs as .npy
   train MODEL              train a model on Fashion-MNIST, checkpoint, report test accuracy
   sample MODEL --out F.png decode random latents of a generative model into a PNG grid
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     if (cmd == "list") return weft::cli::cmdList(argc, argv);
     if (cmd == "dump") return weft::cli::cmdDump(argc, argv);
     if (cmd == "opt") return weft::cli::cmdOpt(argc, argv);
+    if (cmd == "compile") return weft::cli::cmdCompile(argc, argv);
     if (cmd == "run") return weft::cli::cmdRun(argc, argv);
     if (cmd == "train") return weft::cli::cmdTrain(argc, argv);
     if (cmd == "sample") return weft::cli::cmdSample(argc, argv);

@@ -1,71 +1,272 @@
-// Compiles a graph into oneDNN primitives and reference kernels, and runs it.
+// Compiles a graph for the CPU: the CPU pipeline, a memory plan, one step per node that
+// computes (a oneDNN primitive, a generated kernel or a reference kernel); and runs it.
 #include "backends/cpu/executable.h"
 
-#include <optional>
-#include <vector>
+#include <omp.h>
 
+#include <chrono>
+#include <cstring>
+
+#include "backends/cpu/aligned_buffer.h"
+#include "backends/cpu/memory_plan.h"
 #include "backends/cpu/onednn_ops.h"
 #include "backends/reference/kernels.h"
 #include "backends/reference/run_support.h"
+#include "ir/error.h"
 #include "ir/verifier.h"
+#include "passes/pass_manager.h"
 
 namespace weft::cpu {
 
+using ir::OpKind;
 using ir::TensorData;
 using ir::ValueId;
 
-/// One step per node, in graph order.
-struct Executable::Impl {
-  ir::Graph graph;                                ///< the compiled graph (owned copy)
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};  ///< the CPU engine of every primitive
-  std::vector<std::optional<OneDnnNode>> onednn;  ///< per node: its primitive, if oneDNN runs it
-  std::vector<reference::Kernel> kernels;         ///< per node: its reference kernel, or null
-  std::vector<ValueId> lastUse;                   ///< per value: the last node reading it
-  int oneDnnCount = 0;                            ///< nodes with a primitive
-};
+namespace {
 
-Executable compile(const ir::Graph& g) {
-  ir::verify(g);
-  auto impl = std::make_shared<Executable::Impl>();
-  impl->graph = g;
-  impl->lastUse = reference::lastUses(g);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    impl->onednn.push_back(compileOneDnnNode(g, v, impl->engine));
-    ir::OpKind op = g.node(v).op;
-    // An op without a kernel fails at run time (as in reference::run), through kernelFor.
-    impl->kernels.push_back(impl->onednn.back() || !reference::hasKernel(op) ? nullptr : reference::kernelFor(op));
-    if (impl->onednn.back()) ++impl->oneDnnCount;
-  }
-  return Executable(std::move(impl));
+/// The passes of the CPU pipeline, in order; those not registered (yet) are skipped.
+const char* const kCpuPipeline[] = {"decompose-composites", "canonicalize", "cse",           "dce",
+                                    "fuse-epilogues",       "fuse-elementwise", "dce"};
+
+std::string cpuPipeline() {
+  std::string pipeline;
+  for (const char* name : kCpuPipeline)
+    if (passes::findPass(name)) pipeline += (pipeline.empty() ? "" : ",") + std::string(name);
+  return pipeline;
 }
 
-reference::TensorMap Executable::run(const reference::TensorMap& feeds, const reference::RunOptions& options) const {
-  const ir::Graph& g = impl_->graph;
-  reference::checkFeedNames(g, feeds);
-  dnnl::stream stream(impl_->engine);
-  std::vector<TensorData> values(static_cast<size_t>(g.size()));
-  for (ValueId v = 0; v < g.size(); ++v) {
-    const ir::Node& node = g.node(v);
-    auto index = static_cast<size_t>(v);
-    if (const auto& prim = impl_->onednn[index]) {
-      values[index] = runOneDnnNode(*prim, values[static_cast<size_t>(node.operands[0])],
-                                    values[static_cast<size_t>(node.operands[1])], node.type, impl_->engine, stream);
-    } else {
-      reference::KernelContext ctx{g, v, {}, feeds, options};
-      for (ValueId o : node.operands) ctx.operands.push_back(&values[static_cast<size_t>(o)]);
-      reference::Kernel kernel = impl_->kernels[index] ? impl_->kernels[index] : reference::kernelFor(node.op);
-      values[index] = reference::runKernel(kernel, ctx);
-    }
-    for (ValueId o : node.operands)
-      if (impl_->lastUse[static_cast<size_t>(o)] == v) values[static_cast<size_t>(o)] = TensorData{};
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+/// How one node computes.
+struct Step {
+  ValueId value = 0;
+  std::unique_ptr<OneDnnStep> onednn;  ///< set: oneDNN runs it
+  reference::Kernel kernel = nullptr;  ///< otherwise: its reference kernel
+};
+
+struct Executable::Impl {
+  ir::Graph graph;                                  ///< the compiled graph (after the CPU pipeline)
+  CompileOptions options;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};  ///< the CPU engine of every primitive
+  MemoryPlan plan;
+  std::vector<Step> steps;                          ///< in node order
+  std::vector<const void*> constants;               ///< per value: a constant's bytes, else null
+  AlignedBuffer arena;                              ///< activations
+  AlignedBuffer state;                              ///< parameters, at their planned offsets
+  CompileStats stats;
+
+  /// Runs every step with `bound[v]` (inputs and fed parameters) read instead of planned storage.
+  void execute(const std::vector<const void*>& bound, const reference::TensorMap& feeds,
+               const reference::RunOptions& options);
+  /// The bytes of value `v` during a run.
+  void* address(ValueId v, const std::vector<const void*>& bound);
+  /// Checks and binds the feeds: graph inputs (all required) and, if `allowParams`, parameters.
+  std::vector<TensorData> bindFeeds(const reference::TensorMap& feeds, bool allowParams, std::vector<const void*>& bound);
+  /// The outputs by name, copied out of the arena.
+  reference::TensorMap collectOutputs(const std::vector<const void*>& bound);
+};
+
+void* Executable::Impl::address(ValueId v, const std::vector<const void*>& bound) {
+  const Placement& p = plan.values[static_cast<size_t>(v)];
+  ValueId owner = p.storage == Storage::View ? p.viewOf : v;
+  if (const void* b = bound[static_cast<size_t>(owner)]) return const_cast<void*>(b);
+  const Placement& o = plan.values[static_cast<size_t>(owner)];
+  switch (o.storage) {
+    case Storage::Arena: return arena.data() + o.offset;
+    case Storage::Persistent: return state.data() + o.offset;
+    case Storage::Constant: return const_cast<void*>(constants[static_cast<size_t>(owner)]);
+    default: throw std::logic_error("value %" + std::to_string(owner) + " has no storage");
   }
+}
+
+std::vector<TensorData> Executable::Impl::bindFeeds(const reference::TensorMap& feeds, bool allowParams,
+                                                     std::vector<const void*>& bound) {
+  reference::checkFeedNames(graph, feeds);
+  bound.assign(static_cast<size_t>(graph.size()), nullptr);
+  std::vector<TensorData> checked;
+  checked.reserve(feeds.size());
+  reference::RunOptions none;
+  for (ValueId v = 0; v < graph.size(); ++v) {
+    const ir::Node& node = graph.node(v);
+    bool isParam = node.op == OpKind::Param;
+    if (node.op != OpKind::Input && !isParam) continue;
+    if (isParam && !feeds.count(node.name)) continue;
+    if (isParam && !allowParams)
+      throw Error("param " + ir::valueRef(graph, v) + ": parameters come from the executable's state, not the inputs");
+    // The reference source kernels check the feed (missing, dtype, shape) with their messages.
+    reference::KernelContext ctx{graph, v, {}, feeds, none};
+    checked.push_back(reference::kernelFor(node.op)(ctx));
+  }
+  size_t next = 0;
+  for (ValueId v = 0; v < graph.size(); ++v) {
+    const ir::Node& node = graph.node(v);
+    if (node.op == OpKind::Input || (node.op == OpKind::Param && feeds.count(node.name)))
+      bound[static_cast<size_t>(v)] = checked[next++].bytes.data();
+  }
+  return checked;
+}
+
+void Executable::Impl::execute(const std::vector<const void*>& bound, const reference::TensorMap& feeds,
+                               const reference::RunOptions& runOptions) {
+  omp_set_num_threads(options.threads);
+  dnnl::stream stream(engine);
+  std::vector<const void*> operandPtrs;
+  std::vector<TensorData> operandCopies;
+  for (const Step& step : steps) {
+    const ir::Node& node = graph.node(step.value);
+    operandPtrs.clear();
+    for (ValueId o : node.operands) operandPtrs.push_back(address(o, bound));
+    void* result = address(step.value, bound);
+    if (step.onednn) {
+      step.onednn->run(operandPtrs, result, stream);
+      continue;
+    }
+    // The fallback: a reference kernel on copies of the operands.
+    operandCopies.clear();
+    operandCopies.reserve(node.operands.size());
+    for (size_t i = 0; i < node.operands.size(); ++i) {
+      TensorData t(graph.type(node.operands[i]));
+      std::memcpy(t.bytes.data(), operandPtrs[i], t.bytes.size());
+      operandCopies.push_back(std::move(t));
+    }
+    reference::KernelContext ctx{graph, step.value, {}, feeds, runOptions};
+    for (const TensorData& t : operandCopies) ctx.operands.push_back(&t);
+    TensorData out = reference::runKernel(step.kernel, ctx);
+    std::memcpy(result, out.bytes.data(), out.bytes.size());
+  }
+}
+
+reference::TensorMap Executable::Impl::collectOutputs(const std::vector<const void*>& bound) {
   reference::TensorMap outputs;
-  for (const auto& out : g.outputs()) outputs[out.name] = values[static_cast<size_t>(out.value)];
+  for (const auto& out : graph.outputs()) {
+    TensorData t(graph.type(out.value));
+    std::memcpy(t.bytes.data(), address(out.value, bound), t.bytes.size());
+    outputs[out.name] = std::move(t);
+  }
   return outputs;
 }
 
-int Executable::oneDnnNodeCount() const { return impl_->oneDnnCount; }
+Executable compile(const ir::Graph& input, const CompileOptions& options) {
+  ir::verify(input);
+  auto impl = std::make_shared<Executable::Impl>();
+  impl->options = options;
+  impl->graph = input;
+  auto start = std::chrono::steady_clock::now();
+  if (options.optimize) passes::PassManager(cpuPipeline()).run(impl->graph);
+  impl->stats.stageSeconds.emplace_back("optimize", secondsSince(start));
+  const ir::Graph& g = impl->graph;
+
+  start = std::chrono::steady_clock::now();
+  impl->plan = planMemory(g);
+  impl->arena = AlignedBuffer(impl->plan.arenaBytes);
+  impl->state = AlignedBuffer(impl->plan.persistentBytes);
+  impl->constants.assign(static_cast<size_t>(g.size()), nullptr);
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (g.node(v).op == OpKind::Constant)
+      impl->constants[static_cast<size_t>(v)] = ir::AttrReader(g.node(v).attrs, OpKind::Constant).tensor("value")->bytes.data();
+  impl->stats.stageSeconds.emplace_back("plan", secondsSince(start));
+
+  start = std::chrono::steady_clock::now();
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const ir::Node& node = g.node(v);
+    if (node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant ||
+        node.op == OpKind::Reshape)
+      continue;  // bound, persistent, constant data or a view: nothing runs
+    Step step;
+    step.value = v;
+    step.onednn = compileOneDnnNode(g, v, impl->engine);
+    if (step.onednn) {
+      ++impl->stats.onednnPrimitives;
+    } else {
+      if (!reference::hasKernel(node.op))
+        throw Error("the CPU backend cannot run " + std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v));
+      step.kernel = reference::kernelFor(node.op);
+      ++impl->stats.referenceKernels;
+    }
+    impl->steps.push_back(std::move(step));
+  }
+  impl->stats.stageSeconds.emplace_back("lower", secondsSince(start));
+  impl->stats.kernels = static_cast<int>(impl->steps.size());
+  impl->stats.arenaBytes = impl->plan.arenaBytes;
+  impl->stats.persistentBytes = impl->plan.persistentBytes;
+  int64_t io = 0;
+  for (ValueId v : g.inputs()) io += static_cast<int64_t>(g.type(v).byteSize());
+  for (const auto& out : g.outputs()) io += static_cast<int64_t>(g.type(out.value).byteSize());
+  impl->stats.peakBytes = impl->stats.arenaBytes + impl->stats.persistentBytes + io;
+
+  Executable exe(impl);
+  exe.setState(reference::initialState(g));
+  return exe;
+}
+
+reference::TensorMap Executable::run(const reference::TensorMap& feeds, const reference::RunOptions& options) {
+  std::vector<const void*> bound;
+  std::vector<TensorData> keep = impl_->bindFeeds(feeds, /*allowParams=*/true, bound);
+  impl_->execute(bound, feeds, options);
+  return impl_->collectOutputs(bound);
+}
+
+reference::TensorMap Executable::step(const reference::TensorMap& inputs, const reference::RunOptions& options) {
+  std::vector<const void*> bound;
+  std::vector<TensorData> keep = impl_->bindFeeds(inputs, /*allowParams=*/false, bound);
+  impl_->execute(bound, inputs, options);
+  reference::TensorMap outputs = impl_->collectOutputs(bound);
+  // Update values live to the end of the run, so parameters can be overwritten now; through a
+  // copy first in case an update value is itself another parameter's old value.
+  const ir::Graph& g = impl_->graph;
+  std::vector<TensorData> next;
+  for (const auto& u : g.updates()) {
+    TensorData t(g.type(u.value));
+    std::memcpy(t.bytes.data(), impl_->address(u.value, bound), t.bytes.size());
+    next.push_back(std::move(t));
+  }
+  for (size_t i = 0; i < g.updates().size(); ++i)
+    std::memcpy(impl_->address(g.updates()[i].param, bound), next[i].bytes.data(), next[i].bytes.size());
+  return outputs;
+}
+
+reference::TensorMap Executable::state() const {
+  reference::TensorMap out;
+  const ir::Graph& g = impl_->graph;
+  for (ValueId p : g.params()) {
+    TensorData t(g.type(p));
+    std::memcpy(t.bytes.data(), impl_->state.data() + impl_->plan.values[static_cast<size_t>(p)].offset,
+                t.bytes.size());
+    out[g.node(p).name] = std::move(t);
+  }
+  return out;
+}
+
+void Executable::setState(const reference::TensorMap& state) {
+  const ir::Graph& g = impl_->graph;
+  for (const auto& [name, t] : state) {
+    auto v = g.find(name);
+    if (!v || g.node(*v).op != OpKind::Param)
+      throw Error("setState: '" + name + "' is not a parameter of graph @" + g.name());
+    if (t.type != g.type(*v) || t.bytes.size() != t.type.byteSize())
+      throw Error("setState: '" + name + "' has type " + t.type.str() + ", the parameter is " + g.type(*v).str());
+  }
+  for (const auto& [name, t] : state)
+    std::memcpy(impl_->state.data() + impl_->plan.values[static_cast<size_t>(*g.find(name))].offset,
+                t.bytes.data(), t.bytes.size());
+}
+
+const CompileStats& Executable::stats() const { return impl_->stats; }
+
+int Executable::oneDnnNodeCount() const { return impl_->stats.onednnPrimitives; }
 
 const ir::Graph& Executable::graph() const { return impl_->graph; }
+
+reference::TensorMap runStep(Executable& exe, const reference::TensorMap& inputs, reference::TensorMap& state,
+                             const reference::RunOptions& options) {
+  exe.setState(state);
+  reference::TensorMap out = exe.step(inputs, options);
+  state = exe.state();
+  return out;
+}
 
 }  // namespace weft::cpu

@@ -1,39 +1,81 @@
 #pragma once
-/// The compiled CPU backend: a graph turned once into a list of steps, each a oneDNN
-/// primitive (f32 matmul, f32 conv) or the node's reference kernel.
+/// The compiled CPU backend: a graph optimized (decomposed, simplified, fused), then turned
+/// once into a schedule of steps, each a oneDNN primitive, an MLIR-generated kernel or a
+/// reference kernel, over one planned arena and persistent state buffers.
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "backends/reference/interpreter.h"
 #include "ir/graph.h"
 
 namespace weft::cpu {
 
-/// A graph compiled for the CPU. Runs with the semantics of reference::run; the oneDNN
-/// primitives are created by compile() and reused by every run. Cheap to copy (shared state).
+/// How to compile.
+struct CompileOptions {
+  int threads = 2;              ///< worker threads of the executable (oneDNN and generated kernels)
+  bool optimize = true;         ///< run the CPU pipeline (decompose, simplify, fuse) before lowering
+  bool generateKernels = true;  ///< fused regions through MLIR; false: they run on the interpreter
+  std::string dumpMlirDir;      ///< when set: write each generated kernel's MLIR there
+  std::string dumpAsmDir;       ///< when set: write each generated kernel's assembly there
+};
+
+/// What compile() made, for `weft compile --stats` and the kernel-count tests.
+struct CompileStats {
+  int kernels = 0;           ///< steps that run code (excludes free reshapes and sources)
+  int onednnPrimitives = 0;  ///< steps run by oneDNN
+  int generatedKernels = 0;  ///< steps run by MLIR-generated code
+  int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
+  int64_t arenaBytes = 0;       ///< size of the activation arena
+  int64_t persistentBytes = 0;  ///< parameters and optimizer state
+  int64_t peakBytes = 0;        ///< arena + persistent + inputs and outputs
+  /// Wall seconds of each compile stage, in order ("optimize", "plan", "onednn", "codegen", ...).
+  std::vector<std::pair<std::string, double>> stageSeconds;
+};
+
+/// A graph compiled for the CPU, holding its state (parameters and optimizer state,
+/// initialized from their `init` attributes at compile time). Not thread-safe: one run at a time.
 class Executable {
  public:
-  struct Impl;  ///< the compiled steps (oneDNN types stay out of this header)
+  struct Impl;  ///< the compiled steps and buffers (oneDNN and MLIR types stay out of this header)
 
   /// Wraps compiled state; use cpu::compile() to make one.
-  explicit Executable(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  explicit Executable(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-  /// Runs the graph. `feeds` holds every graph input and may hold parameters by name;
-  /// parameters not fed are initialized from their `init` attributes. Returns the outputs
-  /// by name. Bad feeds throw weft::Error exactly as reference::run does.
-  reference::TensorMap run(const reference::TensorMap& feeds, const reference::RunOptions& options = {}) const;
+  /// Runs the graph with the semantics of reference::run: `feeds` holds every graph input and
+  /// may hold parameters by name (those not fed come from the held state). Updates are not
+  /// applied. Returns the outputs by name. Bad feeds throw weft::Error as reference::run does.
+  reference::TensorMap run(const reference::TensorMap& feeds, const reference::RunOptions& options = {});
 
-  /// How many nodes run as oneDNN primitives (the rest run reference kernels).
+  /// Runs one step with the held state (`inputs` holds every graph input and nothing else),
+  /// then applies the graph's updates to the held state in place. Returns the outputs by name.
+  reference::TensorMap step(const reference::TensorMap& inputs, const reference::RunOptions& options = {});
+
+  /// The held state by parameter name.
+  reference::TensorMap state() const;
+  /// Replaces held parameters by name; each tensor must name a parameter and match its type
+  /// (weft::Error otherwise). Parameters not named keep their values.
+  void setState(const reference::TensorMap& state);
+
+  /// What compile() made.
+  const CompileStats& stats() const;
+  /// How many nodes run as oneDNN primitives.
   int oneDnnNodeCount() const;
-
-  /// The compiled graph.
+  /// The graph as compiled (after the CPU pipeline).
   const ir::Graph& graph() const;
 
  private:
-  std::shared_ptr<const Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
 
-/// Compiles `g` (verified first; weft::Error when invalid): walks it once and creates a
-/// oneDNN primitive for every node oneDNN can run, a reference kernel for the others.
-Executable compile(const ir::Graph& g);
+/// Compiles `g` (verified first; weft::Error when invalid, or when a node can be run by
+/// nothing, naming the op).
+Executable compile(const ir::Graph& g, const CompileOptions& options = {});
+
+/// reference::runStep on a compiled executable: loads `state` into it, steps, and writes the
+/// updated state back. For tests; training loops keep the state inside the executable.
+reference::TensorMap runStep(Executable& exe, const reference::TensorMap& inputs, reference::TensorMap& state,
+                             const reference::RunOptions& options = {});
 
 }  // namespace weft::cpu

@@ -1,29 +1,29 @@
 #pragma once
-/// oneDNN primitives for the nodes the compiled CPU backend accelerates (f32 matmul, f32 conv).
-#include <optional>
+/// oneDNN lowering: the nodes the compiled CPU backend runs as oneDNN primitives.
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "ir/graph.h"
-#include "ir/tensor_data.h"
 
 namespace weft::cpu {
 
-/// A oneDNN primitive built for one node, with the memory descriptors of its arguments.
-/// Operand 0 is bound to DNNL_ARG_SRC, operand 1 to DNNL_ARG_WEIGHTS, the result to DNNL_ARG_DST.
-struct OneDnnNode {
-  dnnl::primitive primitive;     ///< the created primitive, reused by every run
-  dnnl::memory::desc src;        ///< layout of operand 0 (row-major bytes of the TensorData)
-  dnnl::memory::desc weights;    ///< layout of operand 1 (row-major bytes of the TensorData)
-  dnnl::memory::desc dst;        ///< layout of the result (row-major)
+/// One node run by oneDNN. Its primitives (and any reorders or workspaces they need) are
+/// created once, by compileOneDnnNode; run() only binds buffers and executes.
+class OneDnnStep {
+ public:
+  virtual ~OneDnnStep() = default;
+  /// Runs the node: `operands[i]` is operand i's buffer and `result` the result's buffer,
+  /// all dense row-major in the node's types. Waits for completion before returning.
+  virtual void run(const std::vector<const void*>& operands, void* result, dnnl::stream& stream) const = 0;
+  /// What runs, for stats and dumps, e.g. "matmul" or "conv+bias+relu".
+  virtual std::string describe() const = 0;
 };
 
-/// The primitive for node `v` of `g` when oneDNN can run it; nullopt for every other node
-/// (other ops, other dtypes, empty tensors, shapes oneDNN rejects).
-std::optional<OneDnnNode> compileOneDnnNode(const ir::Graph& g, ir::ValueId v, const dnnl::engine& engine);
-
-/// Runs `node` on the operands `src` and `weights` and returns the result of type `outType`.
-ir::TensorData runOneDnnNode(const OneDnnNode& node, const ir::TensorData& src, const ir::TensorData& weights,
-                             const ir::TensorType& outType, const dnnl::engine& engine, dnnl::stream& stream);
+/// The oneDNN step for node `v` of `g` when oneDNN can run it; null for every other node
+/// (other ops, other dtypes, empty tensors, shapes oneDNN has no implementation for).
+std::unique_ptr<OneDnnStep> compileOneDnnNode(const ir::Graph& g, ir::ValueId v, const dnnl::engine& engine);
 
 }  // namespace weft::cpu

@@ -41,22 +41,29 @@ reference::TensorMap paramsFor(const ir::Graph& g, const reference::TensorMap& s
 }  // namespace
 
 EvalResult evaluate(const ModelSpec& model, const reference::TensorMap& state, const runtime::Dataset& data,
-                    int64_t batch) {
+                    int64_t batch, Backend backend) {
   if (batch < 1) throw Error("evaluation batch size must be positive, got " + std::to_string(batch));
   runtime::Batcher batcher(data, {.batchSize = batch, .seed = 0, .shuffle = false, .dropLast = false});
-  std::map<int64_t, ir::Graph> graphs;  // by batch size: the full one and the last partial one
+  struct Prepared {
+    ir::Graph graph;
+    GraphRunner runner;
+  };
+  std::map<int64_t, Prepared> prepared;  // by batch size: the full one and the last partial one
   EvalResult result;
   double lossSum = 0;
   int64_t correct = 0;
   runtime::Batch b;
   while (batcher.next(b)) {
     const int64_t n = b.labels.numel();
-    auto it = graphs.find(n);
-    if (it == graphs.end()) it = graphs.emplace(n, model.build(false, n)).first;
-    const ir::Graph& g = it->second;
-    reference::TensorMap feeds = batchFeeds(g, b);
-    for (auto& [name, value] : paramsFor(g, state)) feeds[name] = std::move(value);
-    reference::TensorMap out = reference::run(g, feeds);
+    auto it = prepared.find(n);
+    if (it == prepared.end()) {
+      ir::Graph built = model.build(false, n);
+      GraphRunner runner(built, backend);
+      runner.setState(paramsFor(built, state));
+      it = prepared.emplace(n, Prepared{std::move(built), std::move(runner)}).first;
+    }
+    const ir::Graph& g = it->second.graph;
+    reference::TensorMap out = it->second.runner.run(batchFeeds(g, b));
     auto loss = out.find("loss");
     if (loss == out.end()) throw Error("evaluation of @" + g.name() + ": the graph has no 'loss' output");
     lossSum += loss->second.get(0) * static_cast<double>(n);

@@ -83,6 +83,8 @@ TrainResult train(const ModelSpec& model, const runtime::Dataset& data, const Tr
   }
   batcher.reset(position.epoch, position.batchIndex);
   result.firstStep = position.step;
+  GraphRunner runner(stepGraph, options.backend);
+  runner.setState(result.state);
 
   std::ostream nullStream(nullptr);
   ProgressReporter progress(options.log ? *options.log : nullStream, {.bar = options.progressBar,
@@ -92,7 +94,9 @@ TrainResult train(const ModelSpec& model, const runtime::Dataset& data, const Tr
                                                                       .batchSize = options.batchSize});
   const int64_t stop = options.stopAfter > 0 ? std::min(total, options.stopAfter) : total;
   auto save = [&] {
-    if (!options.checkpointPath.empty()) saveCheckpoint(options.checkpointPath, result.state, position);
+    if (options.checkpointPath.empty()) return;
+    result.state = runner.state();
+    saveCheckpoint(options.checkpointPath, result.state, position);
   };
 
   while (position.step < stop) {
@@ -105,8 +109,7 @@ TrainResult train(const ModelSpec& model, const runtime::Dataset& data, const Tr
     const double lr = runtime::learningRate(schedule, step);
     reference::TensorMap feeds = batchFeeds(stepGraph, batch, "lr");
     feeds["lr"] = scalarF32(lr);
-    reference::TensorMap out =
-        reference::runStep(stepGraph, feeds, result.state, {.step = static_cast<uint64_t>(step)});
+    reference::TensorMap out = runner.step(feeds, static_cast<uint64_t>(step));
     const double loss = out.at("loss").get(0);
     if (!std::isfinite(loss)) {
       progress.finish();
@@ -126,6 +129,7 @@ TrainResult train(const ModelSpec& model, const runtime::Dataset& data, const Tr
   }
   progress.finish();
   if (result.losses.empty()) save();  // nothing left to run: still leave the checkpoint asked for
+  result.state = runner.state();
   result.stepsDone = position.step;
   result.seconds = progress.seconds();
   result.examplesPerSecond = progress.examplesPerSecond();

@@ -1,7 +1,7 @@
 #pragma once
 /// The training loop, independent of the command line: mini-batches from a Batcher, the
 /// learning rate from a host-side schedule, one runStep of the train-step graph per batch
-/// on the reference interpreter, progress output and checkpoints that resume exactly.
+/// on the chosen backend, progress output and checkpoints that resume exactly.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,6 +13,7 @@
 #include "passes/optimizers.h"
 #include "runtime/fashion_mnist.h"
 #include "runtime/lr_schedule.h"
+#include "tools/training/backend.h"
 #include "tools/training/model_spec.h"
 
 namespace weft::training {
@@ -33,6 +34,7 @@ struct TrainOptions {
   bool progressBar = false;           ///< redraw a bar (terminal) instead of printing lines
   int64_t logEvery = 0;               ///< lines mode: a line every N steps (0: about 20 per run)
   std::map<std::string, std::string> settings;  ///< stored in checkpoints (CheckpointInfo::settings)
+  Backend backend = Backend::cpu;     ///< where the step graph runs
 };
 
 /// What a run did.

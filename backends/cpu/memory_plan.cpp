@@ -1,0 +1,96 @@
+// Memory planning for the compiled CPU backend: lifetimes over the node order, then offsets.
+#include "backends/cpu/memory_plan.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace weft::cpu {
+
+using ir::OpKind;
+using ir::ValueId;
+
+namespace {
+
+int64_t alignUp(int64_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
+
+bool overlapInTime(const BufferLifetime& a, const BufferLifetime& b) { return a.first <= b.last && b.first <= a.last; }
+
+}  // namespace
+
+std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, int64_t& arenaBytes) {
+  std::vector<size_t> order(buffers.size());
+  std::iota(order.begin(), order.end(), 0);
+  // Largest first; ties by earlier start so the plan is deterministic.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (buffers[a].bytes != buffers[b].bytes) return buffers[a].bytes > buffers[b].bytes;
+    return buffers[a].first < buffers[b].first;
+  });
+  std::vector<int64_t> offsets(buffers.size(), 0);
+  std::vector<size_t> placed;
+  arenaBytes = 0;
+  for (size_t i : order) {
+    // The placed buffers live at the same time as i, sorted by offset: take the first gap.
+    std::vector<size_t> live;
+    for (size_t p : placed)
+      if (overlapInTime(buffers[p], buffers[i])) live.push_back(p);
+    std::sort(live.begin(), live.end(), [&](size_t a, size_t b) { return offsets[a] < offsets[b]; });
+    int64_t size = alignUp(std::max<int64_t>(buffers[i].bytes, 1));
+    int64_t candidate = 0;
+    for (size_t p : live) {
+      if (offsets[p] >= candidate + size) break;
+      candidate = std::max(candidate, offsets[p] + alignUp(std::max<int64_t>(buffers[p].bytes, 1)));
+    }
+    offsets[i] = candidate;
+    arenaBytes = std::max(arenaBytes, candidate + size);
+    placed.push_back(i);
+  }
+  return offsets;
+}
+
+MemoryPlan planMemory(const ir::Graph& g) {
+  const auto n = static_cast<size_t>(g.size());
+  MemoryPlan plan;
+  plan.values.resize(n);
+  // A view's bytes belong to the value it finally views.
+  auto owner = [&](ValueId v) {
+    const Placement& p = plan.values[static_cast<size_t>(v)];
+    return p.storage == Storage::View ? p.viewOf : v;
+  };
+  std::vector<int32_t> last(n, -1);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const ir::Node& node = g.node(v);
+    Placement& p = plan.values[static_cast<size_t>(v)];
+    if (node.op == OpKind::Param) {
+      p.storage = Storage::Persistent;
+      p.offset = plan.persistentBytes;
+      plan.persistentBytes += alignUp(static_cast<int64_t>(node.type.byteSize()));
+    } else if (node.op == OpKind::Input) {
+      p.storage = Storage::Input;
+    } else if (node.op == OpKind::Constant) {
+      p.storage = Storage::Constant;
+    } else if (node.op == OpKind::Reshape) {
+      p.storage = Storage::View;
+      p.viewOf = owner(node.operands.at(0));
+    } else {
+      p.storage = Storage::Arena;
+    }
+    for (ValueId o : node.operands) last[static_cast<size_t>(owner(o))] = v;
+  }
+  auto keepToEnd = [&](ValueId v) { last[static_cast<size_t>(owner(v))] = g.size(); };
+  for (const auto& out : g.outputs()) keepToEnd(out.value);
+  for (const auto& u : g.updates()) keepToEnd(u.value);
+
+  std::vector<BufferLifetime> lifetimes;
+  std::vector<ValueId> arenaValues;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (plan.values[static_cast<size_t>(v)].storage != Storage::Arena) continue;
+    int32_t end = std::max(last[static_cast<size_t>(v)], v);  // an unused value still needs its own step
+    lifetimes.push_back({static_cast<int64_t>(g.type(v).byteSize()), v, end});
+    arenaValues.push_back(v);
+  }
+  std::vector<int64_t> offsets = assignOffsets(lifetimes, plan.arenaBytes);
+  for (size_t i = 0; i < arenaValues.size(); ++i) plan.values[static_cast<size_t>(arenaValues[i])].offset = offsets[i];
+  return plan;
+}
+
+}  // namespace weft::cpu

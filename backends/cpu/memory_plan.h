@@ -1,0 +1,55 @@
+#pragma once
+/// Memory planning: where every value of a compiled graph lives during a run.
+#include <cstdint>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace weft::cpu {
+
+/// A buffer that must exist from the start of step `first` to the end of step `last`.
+struct BufferLifetime {
+  int64_t bytes = 0;
+  int32_t first = 0;
+  int32_t last = 0;
+};
+
+/// Byte alignment of every arena offset (a cache line; AVX-512 loads).
+inline constexpr int64_t kArenaAlignment = 64;
+
+/// Assigns each buffer an offset so that buffers whose lifetimes overlap never overlap in
+/// memory ("greedy by size": largest first, each at the lowest offset that fits between the
+/// buffers already placed that are live at the same time). Returns the offsets, aligned to
+/// kArenaAlignment; `arenaBytes` receives the arena size needed.
+std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, int64_t& arenaBytes);
+
+/// Where a value lives.
+enum class Storage : uint8_t {
+  None,        ///< never materialized (unused)
+  Arena,       ///< an activation in the arena, at `offset`
+  Persistent,  ///< a parameter's buffer in the executable's state, at `offset` of the state block
+  Constant,    ///< the constant node's own data
+  Input,       ///< the caller's feed, bound at run time
+  View,        ///< the same bytes as value `viewOf` (a reshape)
+};
+
+/// The placement of one value.
+struct Placement {
+  Storage storage = Storage::None;
+  int64_t offset = 0;         ///< for Arena and Persistent
+  ir::ValueId viewOf = -1;    ///< for View: the value whose bytes it shares (never itself a view)
+};
+
+/// The memory plan of a graph run in node order.
+struct MemoryPlan {
+  std::vector<Placement> values;  ///< index = ValueId
+  int64_t arenaBytes = 0;         ///< activations, reused across lifetimes
+  int64_t persistentBytes = 0;    ///< parameters (and optimizer state), one block
+};
+
+/// Plans `g` run in node order: parameters persistent, inputs bound, reshapes as views of
+/// their operand, every other value in the arena for the steps from its definition to its
+/// last use (outputs and update values live to the end, since they are read after the run).
+MemoryPlan planMemory(const ir::Graph& g);
+
+}  // namespace weft::cpu

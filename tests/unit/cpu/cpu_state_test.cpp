@@ -1,0 +1,99 @@
+// The compiled CPU executable holds parameters and optimizer state and steps in place.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "backends/cpu/executable.h"
+#include "ir/error.h"
+#include "models/registry.h"
+#include "passes/train_step.h"
+
+using namespace weft;
+
+namespace {
+
+/// A batch for mlp_tiny-like graphs: float inputs vary with `salt`, labels cycle, lr fixed.
+reference::TensorMap batchFor(const ir::Graph& g, int salt) {
+  reference::TensorMap feeds;
+  for (ir::ValueId v : g.inputs()) {
+    const ir::Node& n = g.node(v);
+    ir::TensorData t(n.type);
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.set(i, n.name == "lr" ? 0.05 : ir::isFloat(n.type.dtype) ? std::sin(0.3 * double(i + salt)) : double((i + salt) % 5));
+    feeds[n.name] = t;
+  }
+  return feeds;
+}
+
+void expectNear(const ir::TensorData& got, const ir::TensorData& want, double rel) {
+  ASSERT_EQ(got.type, want.type);
+  for (int64_t i = 0; i < want.numel(); ++i)
+    ASSERT_NEAR(got.get(i), want.get(i), rel * std::max(1.0, std::fabs(want.get(i)))) << "element " << i;
+}
+
+ir::Graph adamStep(const std::string& model) {
+  passes::TrainConfig cfg;
+  cfg.optimizer = passes::parseOptimizer("adam");
+  return passes::buildTrainStep(models::buildModel(model), cfg);
+}
+
+}  // namespace
+
+TEST(CpuState, TrainingStepsMatchTheReferenceStepByStep) {
+  for (const char* model : {"mlp_tiny", "lenet_tiny"}) {
+    SCOPED_TRACE(model);
+    ir::Graph g = adamStep(model);
+    cpu::Executable exe = cpu::compile(g);
+    reference::TensorMap refState = reference::initialState(g);
+    for (int step = 0; step < 3; ++step) {
+      reference::TensorMap batch = batchFor(g, step);
+      reference::TensorMap want = reference::runStep(g, batch, refState);
+      reference::TensorMap got = exe.step(batch);
+      expectNear(got.at("loss"), want.at("loss"), 1e-4);
+    }
+    reference::TensorMap state = exe.state();
+    ASSERT_EQ(state.size(), refState.size());
+    for (const auto& [name, t] : refState) {
+      SCOPED_TRACE(name);
+      expectNear(state.at(name), t, 1e-4);
+    }
+  }
+}
+
+TEST(CpuState, RunStepHelperRoundTripsTheState) {
+  ir::Graph g = adamStep("mlp_tiny");
+  cpu::Executable exe = cpu::compile(g);
+  reference::TensorMap state = reference::initialState(g), refState = state;
+  reference::TensorMap batch = batchFor(g, 1);
+  cpu::runStep(exe, batch, state);
+  reference::runStep(g, batch, refState);
+  for (const auto& [name, t] : refState) expectNear(state.at(name), t, 1e-4);
+}
+
+TEST(CpuState, RunDoesNotApplyUpdatesAndFedParametersOverrideTheState) {
+  ir::Graph g = adamStep("mlp_tiny");
+  cpu::Executable exe = cpu::compile(g);
+  reference::TensorMap before = exe.state();
+  reference::TensorMap batch = batchFor(g, 2);
+  reference::TensorMap first = exe.run(batch);
+  EXPECT_EQ(exe.state(), before);
+  EXPECT_EQ(exe.run(batch).at("loss"), first.at("loss"));
+  // Feeding zero weights changes the loss without touching the state.
+  reference::TensorMap zeroed = batch;
+  zeroed["fc1.weight"] = ir::TensorData(before.at("fc1.weight").type);
+  EXPECT_NE(exe.run(zeroed).at("loss"), first.at("loss"));
+  EXPECT_EQ(exe.state(), before);
+}
+
+TEST(CpuState, BadStateAndBadStepFeedsAreErrors) {
+  ir::Graph g = adamStep("mlp_tiny");
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_THROW(exe.setState({{"nope", ir::TensorData(ir::TensorType{ir::DType::f32, {1}})}}), Error);
+  EXPECT_THROW(exe.setState({{"fc1.weight", ir::TensorData(ir::TensorType{ir::DType::f32, {1}})}}), Error);
+  reference::TensorMap batch = batchFor(g, 0);
+  batch["fc1.weight"] = exe.state().at("fc1.weight");
+  EXPECT_THROW(exe.step(batch), Error);  // parameters come from the state
+  reference::TensorMap missing = batchFor(g, 0);
+  missing.erase("lr");
+  EXPECT_THROW(exe.step(missing), Error);
+}
