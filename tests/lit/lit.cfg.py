@@ -14,3 +14,5 @@ llvm_bin = lit_config.params.get("llvm_bin", "/usr/lib/llvm-19/bin")
 config.environment["PATH"] = os.pathsep.join([bin_dir, llvm_bin, config.environment.get("PATH", os.environ["PATH"])])
 config.substitutions.append(("%weft", os.path.join(bin_dir, "weft")))
 config.excludes = ["lit.cfg.py", "Inputs"]
+# Tests share two loaded cores: OpenMP workers sleep instead of spinning between regions.
+config.environment["OMP_WAIT_POLICY"] = "passive"
