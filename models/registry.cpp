@@ -10,8 +10,12 @@ const std::vector<ModelInfo>& allModels() {
     std::vector<ModelInfo> all;
     registerMlpModels(all);
     registerLenetModels(all);
+    registerResnetModels(all);
     registerVaeModels(all);
     registerGptModels(all);
+    registerDcganModels(all);
+    registerDdpmModels(all);
+    registerRealnvpModels(all);
     return all;
   }();
   return models;

@@ -20,6 +20,8 @@ int cmdRun(int argc, char** argv);
 int cmdTrain(int argc, char** argv);
 /// `weft sample MODEL --out FILE.png`: decode random latents into an image grid.
 int cmdSample(int argc, char** argv);
+/// `weft bench`: time the benchmark models (inference, training step), optionally beside PyTorch.
+int cmdBench(int argc, char** argv);
 
 /// A graph from a model name, a `.weft` file, or `-` (stdin).
 ir::Graph loadGraph(const std::string& spec);

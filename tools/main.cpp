@@ -18,6 +18,7 @@ commands:
   run MODEL|FILE.weft      run a graph (CPU backend or interpreter), write outputs as .npy
   train MODEL              train a model on Fashion-MNIST, checkpoint, report test accuracy
   sample MODEL --out F.png decode random latents of a generative model into a PNG grid
+  bench                    time the benchmark models (inference, training step), beside PyTorch
 
 `weft COMMAND --help` describes a command.
 )";
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return weft::cli::cmdRun(argc, argv);
     if (cmd == "train") return weft::cli::cmdTrain(argc, argv);
     if (cmd == "sample") return weft::cli::cmdSample(argc, argv);
+    if (cmd == "bench") return weft::cli::cmdBench(argc, argv);
     std::cerr << "weft: error: unknown command '" << cmd << "'\n" << kUsage;
     return 1;
   } catch (const weft::Error& e) {

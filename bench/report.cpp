@@ -1,0 +1,87 @@
+// Benchmark rows: the peer's JSON in, BENCH.md's JSON and the printed table out.
+#include "bench/report.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "ir/error.h"
+
+namespace weft::bench {
+namespace {
+
+using Json = nlohmann::json;
+using OrderedJson = nlohmann::ordered_json;
+
+/// `value` printed with `format`, or "-" when absent.
+std::string orDash(const std::optional<double>& value, const char* format) {
+  if (!value) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, *value);
+  return buf;
+}
+
+}  // namespace
+
+std::optional<double> Row::speedup() const {
+  if (!peerMs || weftMs <= 0) return std::nullopt;
+  return *peerMs / weftMs;
+}
+
+double Row::gflops() const { return weftMs > 0 ? flops / (weftMs * 1e6) : 0; }
+
+double Row::gemmFraction() const { return gemmGflops > 0 ? gflops() / gemmGflops : 0; }
+
+PeerTimes parsePeerJson(const std::string& text, const std::string& what) {
+  Json doc;
+  try {
+    doc = Json::parse(text);
+  } catch (const Json::exception& e) {
+    throw Error(what + ": invalid JSON: " + e.what());
+  }
+  if (!doc.is_array()) throw Error(what + ": expected a list of rows");
+  PeerTimes times;
+  for (size_t i = 0; i < doc.size(); ++i) {
+    const Json& row = doc[i];
+    std::string where = what + ": row " + std::to_string(i);
+    if (!row.is_object()) throw Error(where + " is not an object");
+    for (const char* key : {"model", "mode"})
+      if (!row.contains(key) || !row[key].is_string()) throw Error(where + " has no string '" + key + "'");
+    if (!row.contains("median_ms") || !row["median_ms"].is_number())
+      throw Error(where + " has no number 'median_ms'");
+    times[{row["model"].get<std::string>(), row["mode"].get<std::string>()}] = row["median_ms"].get<double>();
+  }
+  return times;
+}
+
+std::string rowsToJson(const std::vector<Row>& rows) {
+  OrderedJson out = OrderedJson::array();
+  for (const Row& r : rows) {
+    OrderedJson j;
+    j["model"] = r.model;
+    j["mode"] = r.mode;
+    j["weft_ms"] = r.weftMs;
+    j["peer_ms"] = r.peerMs ? OrderedJson(*r.peerMs) : OrderedJson(nullptr);
+    j["speedup"] = r.speedup() ? OrderedJson(*r.speedup()) : OrderedJson(nullptr);
+    j["gflops"] = r.gflops();
+    j["gemm_fraction"] = r.gemmFraction();
+    out.push_back(std::move(j));
+  }
+  return out.dump(1) + "\n";
+}
+
+std::string tableHeader() {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%-14s %-5s %10s %10s %8s %9s %8s", "model", "mode", "weft ms", "peer ms", "speedup",
+                "GFLOP/s", "of GEMM");
+  return buf;
+}
+
+std::string tableLine(const Row& r) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%-14s %-5s %10.3f %10s %8s %9.2f %7.1f%%", r.model.c_str(), r.mode.c_str(), r.weftMs,
+                orDash(r.peerMs, "%.3f").c_str(), orDash(r.speedup(), "%.2fx").c_str(), r.gflops(),
+                100 * r.gemmFraction());
+  return buf;
+}
+
+}  // namespace weft::bench

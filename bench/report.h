@@ -1,0 +1,46 @@
+#pragma once
+/// The results of `weft bench`: one row per (model, mode), the peer's timings read from
+/// torch_models.py's JSON, the printed table and the JSON file of BENCH.md.
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace weft::bench {
+
+/// One benchmark result.
+struct Row {
+  std::string model;              ///< registered model name
+  std::string mode;               ///< "infer" or "train"
+  double weftMs = 0;              ///< weft's median milliseconds
+  std::optional<double> peerMs;   ///< the peer's median milliseconds, when it ran this row
+  double flops = 0;               ///< FLOPs of one run (bench::countFlops)
+  double gemmGflops = 0;          ///< the machine's measured f32 GEMM rate
+
+  /// peer ms / weft ms (above 1: weft is faster), when there is a peer time.
+  std::optional<double> speedup() const;
+  /// Achieved GFLOP/s: flops / weft time.
+  double gflops() const;
+  /// gflops() as a fraction of the GEMM rate (0 when the rate is unknown).
+  double gemmFraction() const;
+};
+
+/// Median milliseconds by (model, mode).
+using PeerTimes = std::map<std::pair<std::string, std::string>, double>;
+
+/// Parses the JSON that `torch_models.py --json FILE` writes: a list of objects
+/// {"model", "mode", "median_ms", "min_ms", "max_ms"}; the median is what joins. Throws
+/// weft::Error naming `what` for malformed text or a row without model, mode or median_ms.
+PeerTimes parsePeerJson(const std::string& text, const std::string& what);
+
+/// The rows as BENCH.md's JSON: a list of {"model", "mode", "weft_ms", "peer_ms" (null
+/// without the peer), "speedup" (null without the peer), "gflops", "gemm_fraction"}.
+std::string rowsToJson(const std::vector<Row>& rows);
+
+/// The table header line (model, mode, weft ms, peer ms, speedup, GFLOP/s, of GEMM).
+std::string tableHeader();
+/// One table line; missing peer values print as "-".
+std::string tableLine(const Row& row);
+
+}  // namespace weft::bench

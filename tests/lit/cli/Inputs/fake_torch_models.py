@@ -1,0 +1,13 @@
+# A stand-in for shared/bench/torch_models.py in `weft bench --peer` tests: takes the same
+# arguments and writes the same JSON (one row per model in --only and mode, 1000 ms each).
+import argparse, json
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--iters", type=int, default=20)
+ap.add_argument("--only", default="")
+ap.add_argument("--json", default="")
+a = ap.parse_args()
+rows = [dict(model=m, mode=mode, median_ms=1000.0, min_ms=999.0, max_ms=1001.0)
+        for m in a.only.split(",") for mode in ("infer", "train")]
+json.dump(rows, open(a.json, "w"), indent=1)

@@ -1,0 +1,170 @@
+// The benchmark harness: FLOP counts against hand counts, medians, inputs, the graphs each
+// mode times, the peer's JSON and the JSON rows. Timings themselves are never checked.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/harness.h"
+#include "bench/report.h"
+#include "bench/suite.h"
+#include "frontend/weft.h"
+#include "ir/error.h"
+
+using namespace weft;
+
+namespace {
+
+/// A graph whose output `out` is what `body` returns, built with the DSL.
+template <class Body>
+ir::Graph graphOf(Body body) {
+  GraphBuilder builder("g");
+  BuildScope scope(builder);
+  output("out", body());
+  return builder.finish();
+}
+
+}  // namespace
+
+TEST(BenchFlops, Contractions) {
+  // [4,8] x [8,3]: 4*3 outputs of 8 multiply-adds.
+  EXPECT_EQ(bench::countFlops(graphOf([] { return matmul(input("a", {4, 8}), input("b", {8, 3})); })), 2 * 4 * 3 * 8);
+  // Transposed lhs [8,4]^T and a batch of 5.
+  EXPECT_EQ(bench::countFlops(graphOf([] { return matmul(input("a", {5, 8, 4}), input("b", {5, 8, 3}), true); })),
+            2 * 5 * 4 * 3 * 8);
+  // conv 3->5, 3x3, padding 1 on [2,3,8,8]: 2*5*8*8 outputs of 3*9 multiply-adds.
+  EXPECT_EQ(bench::countFlops(graphOf([] {
+              return conv2d(input("x", {2, 3, 8, 8}), input("w", {5, 3, 3, 3}), {.padding = 1});
+            })),
+            2 * (2 * 5 * 8 * 8) * 27);
+  // Grouped: groups 3 on 6 channels, weight [6, 2, 1, 1].
+  EXPECT_EQ(bench::countFlops(graphOf([] {
+              return conv2d(input("x", {1, 6, 4, 4}), input("w", {6, 2, 1, 1}), {.groups = 3});
+            })),
+            2 * (6 * 4 * 4) * 2);
+  // conv_transpose 4->2, 4x4 stride 2 on [1,4,3,3]: each of 36 inputs feeds 2*16 outputs.
+  EXPECT_EQ(bench::countFlops(graphOf([] {
+              return conv_transpose2d(input("x", {1, 4, 3, 3}), input("w", {4, 2, 4, 4}), {.stride = 2, .padding = 1});
+            })),
+            2 * 36 * 32);
+  // attention: q [2,4,5,8], k [2,4,6,8], v [2,4,6,7]: 2*4*5*6 scores of 8, then of 7.
+  EXPECT_EQ(bench::countFlops(graphOf([] {
+              return attention(input("q", {2, 4, 5, 8}), input("k", {2, 4, 6, 8}), input("v", {2, 4, 6, 7}));
+            })),
+            2 * (2 * 4 * 5 * 6) * (8 + 7));
+  // Elementwise work counts nothing; dead contractions count nothing.
+  EXPECT_EQ(bench::countFlops(graphOf([] {
+              Tensor a = input("a", {4, 4});
+              matmul(a, a);  // unused
+              return relu(a) + 1.0;
+            })),
+            0);
+}
+
+TEST(BenchFlops, MlpForwardAndTrainingStep) {
+  // mlp: 128 x (784*512 + 512*256 + 256*10) multiply-adds; the loss is not part of inference.
+  EXPECT_EQ(bench::countFlops(bench::inferenceGraph("mlp")), 2.0 * 128 * (784 * 512 + 512 * 256 + 256 * 10));
+  // mlp_tiny (4 x 16-12-8-5): the step is the forward, every weight gradient (as much again)
+  // and the input gradients of layers 2 and 3 (the input x needs none).
+  double forward = 2.0 * 4 * (16 * 12 + 12 * 8 + 8 * 5);
+  EXPECT_EQ(bench::countFlops(bench::trainStepGraph("mlp_tiny")), 2 * forward + 2.0 * 4 * (12 * 8 + 8 * 5));
+}
+
+TEST(BenchHarness, MedianAndRunCounts) {
+  EXPECT_EQ(bench::median({3, 1, 2}), 2);
+  EXPECT_EQ(bench::median({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(bench::median({}), 0);
+  int calls = 0;
+  bench::Timing t = bench::timeRuns([&] { ++calls; }, 2, 5);
+  EXPECT_EQ(calls, 7);
+  EXPECT_EQ(t.runs, 5);
+  EXPECT_LE(t.minMs, t.medianMs);
+  EXPECT_LE(t.medianMs, t.maxMs);
+  EXPECT_THROW(bench::timeRuns([] {}, 0, 0), Error);
+  EXPECT_THROW(bench::timeRuns([] {}, -1, 1), Error);
+}
+
+TEST(BenchHarness, InputsCoverEveryInput) {
+  ir::Graph step = bench::trainStepGraph("mlp_tiny");
+  reference::TensorMap in = bench::benchmarkInputs(step);
+  ASSERT_EQ(in.size(), 3u);  // x, y, lr
+  EXPECT_FLOAT_EQ(static_cast<float>(in.at("lr").get(0)), 1e-3f);
+  const ir::TensorData& y = in.at("y");
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    EXPECT_GE(y.get(i), 0);
+    EXPECT_LT(y.get(i), 5);  // mlp_tiny has 5 classes
+  }
+  const ir::TensorData& x = in.at("x");
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    EXPECT_GE(x.get(i), 0);
+    EXPECT_LT(x.get(i), 1);
+  }
+}
+
+TEST(BenchSuite, InferenceGraphsKeepWhatTorchComputes) {
+  auto outputNames = [](const ir::Graph& g) {
+    std::vector<std::string> names;
+    for (const auto& o : g.outputs()) names.push_back(o.name);
+    return names;
+  };
+  EXPECT_EQ(outputNames(bench::inferenceGraph("resnet_tiny")), std::vector<std::string>{"logits"});
+  EXPECT_EQ(outputNames(bench::inferenceGraph("ddpm_tiny")), std::vector<std::string>{"eps_pred"});
+  EXPECT_EQ(outputNames(bench::inferenceGraph("dcgan_tiny")), std::vector<std::string>{"images"});
+  EXPECT_EQ(outputNames(bench::inferenceGraph("realnvp_tiny")), (std::vector<std::string>{"z", "loss"}));
+  EXPECT_EQ(outputNames(bench::inferenceGraph("vae_tiny")), (std::vector<std::string>{"logits", "loss"}));
+  EXPECT_THROW(bench::inferenceGraph("nosuchmodel"), Error);
+  EXPECT_EQ(bench::benchmarkModels().size(), 8u);
+}
+
+TEST(BenchSuite, ReferenceRowsRun) {
+  bench::SuiteOptions options;
+  options.backend = training::Backend::reference;
+  options.warmup = 0;
+  options.repeat = 2;
+  for (const char* mode : {"infer", "train"}) {
+    SCOPED_TRACE(mode);
+    bench::RowResult r = bench::runRow("realnvp_tiny", mode, options);
+    ASSERT_TRUE(r.row) << r.error;
+    EXPECT_EQ(r.row->model, "realnvp_tiny");
+    EXPECT_EQ(r.row->mode, mode);
+    EXPECT_GT(r.row->flops, 0);
+  }
+  bench::RowResult bad = bench::runRow("nosuchmodel", "infer", options);
+  EXPECT_FALSE(bad.row);
+  EXPECT_NE(bad.error.find("unknown model"), std::string::npos);
+}
+
+TEST(BenchReport, ParsesTorchModelsJson) {
+  bench::PeerTimes t = bench::parsePeerJson(R"([
+ {"model": "mlp", "mode": "infer", "median_ms": 1.5, "min_ms": 1.2, "max_ms": 2.0},
+ {"model": "mlp", "mode": "train", "median_ms": 11, "min_ms": 10.0, "max_ms": 12.0}])",
+                                            "t.json");
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.at({"mlp", "infer"}), 1.5);
+  EXPECT_EQ(t.at({"mlp", "train"}), 11.0);
+  EXPECT_THROW(bench::parsePeerJson("{", "t.json"), Error);
+  EXPECT_THROW(bench::parsePeerJson(R"({"model": "mlp"})", "t.json"), Error);
+  try {
+    bench::parsePeerJson(R"([{"model": "mlp", "mode": "infer"}])", "t.json");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("t.json: row 0 has no number 'median_ms'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(BenchReport, RowsAsJson) {
+  bench::Row withPeer{.model = "mlp", .mode = "infer", .weftMs = 2, .peerMs = 3, .flops = 4e6, .gemmGflops = 100};
+  bench::Row alone{.model = "gpt", .mode = "train", .weftMs = 4, .peerMs = std::nullopt, .flops = 0, .gemmGflops = 0};
+  nlohmann::json j = nlohmann::json::parse(bench::rowsToJson({withPeer, alone}));
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["model"], "mlp");
+  EXPECT_EQ(j[0]["mode"], "infer");
+  EXPECT_EQ(j[0]["weft_ms"], 2.0);
+  EXPECT_EQ(j[0]["peer_ms"], 3.0);
+  EXPECT_EQ(j[0]["speedup"], 1.5);
+  EXPECT_EQ(j[0]["gflops"], 2.0);  // 4e6 FLOPs in 2 ms
+  EXPECT_EQ(j[0]["gemm_fraction"], 0.02);
+  EXPECT_TRUE(j[1]["peer_ms"].is_null());
+  EXPECT_TRUE(j[1]["speedup"].is_null());
+  EXPECT_EQ(j[1]["gemm_fraction"], 0.0);
+  EXPECT_NE(bench::tableLine(alone).find(" - "), std::string::npos);
+}

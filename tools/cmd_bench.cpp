@@ -1,0 +1,112 @@
+// `weft bench`: times the benchmark models (inference and one training step) on a backend,
+// optionally beside the PyTorch peer, and prints or writes the rows of BENCH.md.
+#include <cstdio>
+#include <iostream>
+
+#include "bench/harness.h"
+#include "bench/peer.h"
+#include "bench/report.h"
+#include "bench/suite.h"
+#include "ir/error.h"
+#include "runtime/file_io.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace weft::cli {
+namespace {
+
+const char* kBenchHelp = R"(usage: weft bench [options]
+
+Times each benchmark model of BENCH.md as inference (its evaluation form, forward only) and
+as one training step (forward, backward, Adam update): warm-up runs, then the median of
+repeated runs. Prints per row weft's milliseconds, the peer's, the speedup (peer / weft),
+and the achieved GFLOP/s (contractions counted from the graph) as a fraction of this
+machine's f32 GEMM rate (a oneDNN 1024^3 matmul timed in the same run). Timings are
+printed, never checked.
+
+options:
+  --models a,b           registered models to time (default: mlp,lenet,resnet,vae,gpt,dcgan,ddpm,realnvp)
+  --modes infer,train    which modes (default both)
+  --backend NAME         cpu (default) or reference
+  --threads N            CPU backend threads, GEMM threads and the peer's (default 2)
+  --warmup N             untimed runs first (default 3)
+  --repeat N             timed runs; the median is reported (default 20)
+  --peer                 also run PyTorch (torch_models.py) and join its medians
+  --peer-script PATH     torch_models.py (default ../shared/bench/torch_models.py from the repository)
+  --python PATH          the peer's interpreter (default /usr/bin/python3)
+  --json FILE            also write the rows as JSON
+)";
+
+}  // namespace
+
+int cmdBench(int argc, char** argv) {
+  Args args(argc, argv, 2,
+            {"models", "modes", "backend", "threads", "warmup", "repeat", "peer-script", "python", "json"},
+            {"help", "peer"});
+  if (args.has("help")) {
+    std::cout << kBenchHelp;
+    return 0;
+  }
+  if (!args.positional().empty()) throw Error("weft bench takes no positional arguments (see --help)");
+  bench::SuiteOptions options;
+  if (args.has("models")) options.models = splitCommas(*args.get("models"));
+  if (options.models.empty()) options.models = bench::benchmarkModels();
+  if (args.has("modes")) options.modes = splitCommas(*args.get("modes"));
+  for (const auto& mode : options.modes)
+    if (mode != "infer" && mode != "train") throw Error("--modes: unknown mode '" + mode + "' (infer, train)");
+  options.backend = training::parseBackend(args.get("backend", "cpu"));
+  options.threads = static_cast<int>(args.getInt("threads", 2));
+  options.warmup = static_cast<int>(args.getInt("warmup", 3));
+  options.repeat = static_cast<int>(args.getInt("repeat", 20));
+  if (options.threads < 1) throw Error("--threads must be >= 1");
+  if (options.warmup < 0) throw Error("--warmup must be >= 0");
+  if (options.repeat < 1) throw Error("--repeat must be >= 1");
+  for (const auto& name : options.models) bench::inferenceGraph(name);  // unknown names fail before any timing
+
+  std::printf("weft bench: backend %s, %d threads, %d warm-up runs, median of %d\n",
+              training::backendName(options.backend).c_str(), options.threads, options.warmup, options.repeat);
+#ifndef NDEBUG
+  std::printf("note: a debug build of weft; its own kernels run unoptimized\n");
+#endif
+  double gemm = bench::measureGemmGflops(1024, options.threads);
+  std::printf("f32 GEMM 1024^3 (oneDNN matmul, %d threads): %.1f GFLOP/s\n", options.threads, gemm);
+
+  std::optional<bench::PeerTimes> peer;
+  if (args.has("peer")) {
+    bench::PeerOptions peerOptions;
+    peerOptions.python = args.get("python", peerOptions.python);
+    peerOptions.script = args.get("peer-script", "");
+    peerOptions.threads = options.threads;
+    peerOptions.iters = options.repeat;
+    bench::PeerResult result = bench::runPeer(peerOptions, options.models);
+    peer = result.times;
+    std::printf("%s\n", peer ? "peer: PyTorch (torch_models.py)" : result.message.c_str());
+  }
+  std::fflush(stdout);
+
+  std::printf("%s\n", bench::tableHeader().c_str());
+  std::vector<bench::Row> rows;
+  bool failed = false;
+  for (const auto& model : options.models) {
+    for (const auto& mode : options.modes) {
+      bench::RowResult result = bench::runRow(model, mode, options);
+      if (!result.row) {
+        std::fflush(stdout);
+        std::cerr << "weft bench: " << model << " " << mode << ": error: " << result.error << "\n";
+        failed = true;
+        continue;
+      }
+      bench::Row row = *result.row;
+      row.gemmGflops = gemm;
+      if (peer)
+        if (auto it = peer->find({model, mode}); it != peer->end()) row.peerMs = it->second;
+      std::printf("%s\n", bench::tableLine(row).c_str());
+      std::fflush(stdout);
+      rows.push_back(row);
+    }
+  }
+  if (auto path = args.get("json")) runtime::writeFileAtomically(*path, bench::rowsToJson(rows));
+  return failed ? 1 : 0;
+}
+
+}  // namespace weft::cli
