@@ -1,7 +1,9 @@
 // Graphviz export: one DOT node per value (`v<id>`), labelled `%ref\nop\ntype` with the
 // same value references as the text printer, an edge from each operand to its user, and one
 // extra node per graph output (`out<i>`). Inputs, parameters and constants get their own
-// shapes and colours so that the data a graph reads stands out from what it computes.
+// shapes and colours so that the data a graph reads stands out from what it computes. A fused
+// node is one box labelled `%ref\nfused KIND\nop, op, ...\ntype`, listing the ops its body
+// computes in body order (inputs and constants left out, repeats kept once).
 #include "ir/dot.h"
 
 namespace weft::ir {
@@ -41,11 +43,32 @@ std::string style(OpKind op) {
     case OpKind::Input: return "shape=invhouse, style=filled, fillcolor=\"#cfe2ff\"";
     case OpKind::Param: return "shape=box, style=filled, fillcolor=\"#d1e7dd\"";
     case OpKind::Constant: return "shape=box, style=\"rounded,filled\", fillcolor=\"#fff3cd\"";
+    case OpKind::Fused: return "shape=box, style=filled, fillcolor=\"#e2d9f3\"";
     default: return "shape=ellipse";
   }
 }
 
 std::string dotId(ValueId v) { return "v" + std::to_string(v); }
+
+/// What the label says a node computes: its op, or for a fused node its kind and body ops.
+std::string opLabel(const Node& n) {
+  std::string label(opName(n.op));
+  if (n.op != OpKind::Fused) return label;
+  if (auto it = n.attrs.find("kind"); it != n.attrs.end())
+    if (auto* kind = std::get_if<std::string>(&it->second)) label += " " + *kind;
+  if (!n.body) return label;
+  std::vector<std::string_view> ops;
+  for (const Node& inner : n.body->nodes()) {
+    if (inner.op == OpKind::Input || inner.op == OpKind::Constant) continue;
+    std::string_view name = opName(inner.op);
+    bool seen = false;
+    for (auto o : ops) seen |= o == name;
+    if (!seen) ops.push_back(name);
+  }
+  label += "\n";
+  for (size_t i = 0; i < ops.size(); ++i) label += (i ? ", " : "") + std::string(ops[i]);
+  return label;
+}
 
 }  // namespace
 
@@ -55,8 +78,8 @@ std::string toDot(const Graph& g) {
   out += "  node [fontname=\"monospace\"];\n";
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
-    out += "  " + dotId(v) + " [label=\"" + escaped(refs[static_cast<size_t>(v)]) + "\\n" +
-           std::string(opName(n.op)) + "\\n" + n.type.str() + "\", " + style(n.op) + "];\n";
+    std::string label = refs[static_cast<size_t>(v)] + "\n" + opLabel(n) + "\n" + n.type.str();
+    out += "  " + dotId(v) + " [label=\"" + escaped(label) + "\", " + style(n.op) + "];\n";
   }
   for (ValueId v = 0; v < g.size(); ++v)
     for (ValueId operand : g.node(v).operands)

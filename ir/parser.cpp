@@ -1,10 +1,12 @@
 // The IR text parser: recursive descent over the tokens of ir/lexer.h, one token of
-// lookahead. The grammar (see ir/printer.cpp for the format as printed):
+// lookahead; types, attributes and literals are read by ir/value_reader.h. The grammar (see ir/printer.cpp for the format as printed):
 //
 //   graph     := 'graph' GRAPHNAME '(' [input {',' input}] ')' '{' {statement} return '}'
 //   input     := VALUEREF ':' type [loc]
 //   statement := 'param' VALUEREF ':' type [attrs] [loc]
-//              | VALUEREF '=' WORD '(' [VALUEREF {',' VALUEREF}] ')' [attrs] ':' type [loc]
+//              | 'update' VALUEREF '=' VALUEREF
+//              | VALUEREF '=' WORD '(' [VALUEREF {',' VALUEREF}] ')' [attrs] ':' type [loc] [body]
+//   body      := '{' graph '}'          (only, and always, for op `fused`)
 //   return    := 'return' [WORD '=' VALUEREF {',' WORD '=' VALUEREF}]
 //   type      := WORD '[' [NUMBER {',' NUMBER}] ']'
 //   attrs     := '{' [WORD '=' value {',' WORD '=' value}] '}'
@@ -14,65 +16,64 @@
 //
 // Every node is checked as it is read (operands defined, attributes against the op table,
 // declared type against the op's type rule), so errors point at the offending token; the
-// finished graph is verified as a whole.
+// finished graph is verified as a whole. A fused node's body is read by the same rules in a
+// scope of its own (its value names are its own), checked against the node as soon as it is
+// closed (inputs match the operands, one output of the node's type, no parameters or
+// updates), and verified there, so errors inside bodies point into the body too.
 #include "ir/parser.h"
 
-#include <charconv>
-#include <limits>
 #include <map>
 #include <set>
 
 #include "ir/error.h"
 #include "ir/lexer.h"
+#include "ir/value_reader.h"
 #include "ir/verifier.h"
 
 namespace weft::ir {
 namespace {
 
+using text::AttrBlock;
 using text::SourcePos;
 using text::Tok;
 using text::Token;
 
-/// The largest element count a type in IR text may have.
-constexpr int64_t kMaxElements = int64_t{1} << 48;
-/// The largest constant that `dense<elided>` is materialized for (as zeros).
-constexpr size_t kMaxElidedBytes = size_t{1} << 30;
+/// How deep fused bodies may nest (bounds the parser's recursion).
+constexpr int kMaxBodyDepth = 16;
+/// The kinds a fused node may have (attribute `kind`).
+constexpr std::string_view kFusedKinds[] = {"loop", "reduce", "matmul", "conv"};
 
-/// A `dense<...>` literal, kept as tokens until the node's declared type says how to read it.
-struct DenseLiteral {
-  SourcePos pos;
-  bool elided = false;
-  std::vector<Token> elements;
+/// One graph being read: the top-level graph, or the body of a fused node.
+struct Scope {
+  Graph graph;
+  std::map<std::string, ValueId> values;  ///< by the text after '%'
+  std::map<std::string, SourcePos> definedAt;
+  int depth = 0;                          ///< 0 for the top-level graph, 1 for its bodies, ...
+  std::vector<SourcePos> inputPos;        ///< where each graph input is declared
+  std::vector<SourcePos> outputPos;       ///< where each output's value is named
+  SourcePos returnPos;
 };
 
-/// The attributes of one node; tensor attributes hold null until their literal is read.
-struct AttrBlock {
-  Attrs attrs;
-  std::vector<std::pair<std::string, DenseLiteral>> dense;
-};
-
-bool isFloatWord(const Token& t) { return t.kind == Tok::Word && (t.text == "inf" || t.text == "nan"); }
-
-/// Reads all of `s` as a number of type T with std::from_chars.
-template <class T>
-std::optional<T> fromChars(const std::string& s, std::errc& ec) {
-  T value{};
-  auto res = std::from_chars(s.data(), s.data() + s.size(), value);
-  ec = res.ec;
-  if (res.ec != std::errc() || res.ptr != s.data() + s.size()) return std::nullopt;
-  return value;
-}
-
-class Parser {
+class Parser : text::ValueReader {
  public:
-  Parser(std::string_view source, const std::string& file) : lex_(source, file) { advance(); }
+  Parser(std::string_view source, const std::string& file) : ValueReader(source, file) {}
 
   Graph parse() {
     if (tok_.kind == Tok::End) fail(tok_.pos, "empty input: expected 'graph @name(...) { ... }'");
+    Scope top;
+    scope_ = &top;
+    parseGraphDef();
+    if (tok_.kind != Tok::End) fail(tok_.pos, "unexpected " + describe(tok_) + " after the end of the graph");
+    return std::move(top.graph);
+  }
+
+ private:
+  /// `graph @name(...) { ... }` into the current scope, verified as a whole.
+  void parseGraphDef() {
     SourcePos graphPos = tok_.pos;
-    if (!atWord("graph")) unexpected("'graph'");
+    if (!atWord("graph")) unexpected(scope_->depth == 0 ? "'graph'" : "'graph' starting the fused node's body");
     advance();
-    graph_.setName(expect(Tok::GraphName, "a graph name '@name'").text);
+    graph().setName(expect(Tok::GraphName, "a graph name '@name'").text);
     expect(Tok::LParen, "'(' and the graph inputs");
     if (tok_.kind != Tok::RParen) {
       do parseInput();
@@ -87,273 +88,45 @@ class Parser {
       else unexpected("a statement ('param', '%name = op(...)' or 'return')");
     }
     parseReturn();
-    if (tok_.kind != Tok::End) fail(tok_.pos, "unexpected " + describe(tok_) + " after the end of the graph");
     try {
-      verify(graph_);
+      verify(graph());
     } catch (const Error& e) {
       fail(graphPos, e.what());
     }
-    return std::move(graph_);
   }
 
- private:
-  // ---- tokens ------------------------------------------------------------------------
-  void advance() { tok_ = lex_.next(); }
-  [[noreturn]] void fail(SourcePos pos, const std::string& message) const {
-    text::failAt(lex_.file(), pos, message);
-  }
-  [[noreturn]] void unexpected(const std::string& what) const {
-    fail(tok_.pos, "expected " + what + ", got " + describe(tok_));
-  }
-  Token expect(Tok kind, const std::string& what) {
-    if (tok_.kind != kind) unexpected(what);
-    Token t = std::move(tok_);
-    advance();
-    return t;
-  }
-  bool accept(Tok kind) {
-    if (tok_.kind != kind) return false;
-    advance();
-    return true;
-  }
-  bool atWord(std::string_view w) const { return tok_.kind == Tok::Word && tok_.text == w; }
-
-  // ---- numbers -----------------------------------------------------------------------
-  /// A number token read as an int64; `what` names it in messages.
-  int64_t intValue(const Token& t, const std::string& what) const {
-    std::errc ec;
-    if (auto v = fromChars<int64_t>(t.text, ec)) return *v;
-    if (ec == std::errc::result_out_of_range) fail(t.pos, "number " + t.text + " is out of range");
-    if (fromChars<double>(t.text, ec)) fail(t.pos, "expected an integer " + what + ", got " + t.text);
-    fail(t.pos, "bad number '" + t.text + "'");
-  }
-
-  /// A number token (or `inf`/`nan`) read as a float of type F.
-  template <class F>
-  F floatValue(const Token& t, std::string_view dtype) const {
-    std::errc ec;
-    if (t.kind == Tok::Number || isFloatWord(t)) {
-      if (auto v = fromChars<F>(t.text, ec)) return *v;
-      if (ec == std::errc::result_out_of_range)
-        fail(t.pos, "number " + t.text + " is out of range for " + std::string(dtype));
-    }
-    if (t.kind == Tok::Number) fail(t.pos, "bad number '" + t.text + "'");
-    fail(t.pos, "expected a number, got " + describe(t));
-  }
-
-  // ---- types, values and names -------------------------------------------------------
-  TensorType parseType() {
-    Token dt = expect(Tok::Word, "a type such as f32[4,8]");
-    auto dtype = parseDType(dt.text);
-    if (!dtype) fail(dt.pos, "unknown dtype '" + dt.text + "' (dtypes are f32, f64, bf16, i32, i64, bool)");
-    expect(Tok::LBracket, "'[' after the dtype (a scalar is written " + dt.text + "[])");
-    TensorType type{*dtype, {}};
-    int64_t numel = 1;
-    if (tok_.kind != Tok::RBracket) {
-      do {
-        Token n = expect(Tok::Number, "a dimension size");
-        int64_t extent = intValue(n, "dimension size");
-        if (extent < 0) fail(n.pos, "dimension size must be >= 0, got " + n.text);
-        if (extent > kMaxElements || (extent != 0 && numel > kMaxElements / extent))
-          fail(n.pos, "type has too many elements");
-        numel *= extent;
-        type.shape.push_back(extent);
-      } while (accept(Tok::Comma));
-    }
-    expect(Tok::RBracket, "',' or ']' in the type");
-    return type;
-  }
-
-  std::string parseOptionalLoc() {
-    if (!atWord("loc")) return "";
-    advance();
-    expect(Tok::LParen, "'(' after 'loc'");
-    std::string loc = expect(Tok::String, "a location string").text;
-    expect(Tok::RParen, "')' after the location");
-    return loc;
-  }
+  Graph& graph() { return scope_->graph; }
+  const Graph& graph() const { return scope_->graph; }
+  bool inBody() const { return scope_->depth > 0; }
 
   ValueId lookup(const Token& ref) const {
-    auto it = values_.find(ref.text);
-    if (it == values_.end()) fail(ref.pos, "undefined value %" + ref.text);
+    auto it = scope_->values.find(ref.text);
+    if (it == scope_->values.end()) fail(ref.pos, "undefined value %" + ref.text);
     return it->second;
   }
 
   static bool isUnnamed(const Token& ref) { return ref.text[0] >= '0' && ref.text[0] <= '9'; }
 
   void define(const Token& ref, Node node) {
-    auto [it, fresh] = values_.emplace(ref.text, graph_.size());
+    auto [it, fresh] = scope_->values.emplace(ref.text, graph().size());
     if (!fresh) {
-      SourcePos first = definedAt_[ref.text];
+      SourcePos first = scope_->definedAt[ref.text];
       fail(ref.pos, "redefinition of %" + ref.text + " (first defined at line " + std::to_string(first.line) + ")");
     }
-    definedAt_[ref.text] = ref.pos;
+    scope_->definedAt[ref.text] = ref.pos;
     node.name = isUnnamed(ref) ? "" : ref.text;
-    graph_.addNode(std::move(node));
+    graph().addNode(std::move(node));
   }
 
   void requireNamed(const Token& ref, const char* what) const {
     if (isUnnamed(ref)) fail(ref.pos, std::string(what) + " must be named, got %" + ref.text);
   }
 
-  // ---- attributes --------------------------------------------------------------------
-  AttrBlock parseAttrs(const OpInfo& info) {
-    AttrBlock block;
-    expect(Tok::LBrace, "'{'");
-    if (tok_.kind != Tok::RBrace) {
-      do {
-        Token name = expect(Tok::Word, "an attribute name");
-        const AttrSpec* spec = info.attr(name.text);
-        if (!spec) fail(name.pos, "unknown attribute '" + name.text + "' for op '" + std::string(info.name) + "'" +
-                                      attrList(info));
-        if (block.attrs.count(name.text)) fail(name.pos, "attribute '" + name.text + "' is given twice");
-        expect(Tok::Equals, "'=' after the attribute name");
-        block.attrs[name.text] = parseAttrValue(info, *spec, block);
-      } while (accept(Tok::Comma));
-    }
-    expect(Tok::RBrace, "',' or '}' in the attributes");
-    return block;
-  }
-
-  static std::string attrList(const OpInfo& info) {
-    if (info.attrs.empty()) return " (it takes none)";
-    std::string r = " (it takes ";
-    for (size_t i = 0; i < info.attrs.size(); ++i) r += (i ? ", " : "") + info.attrs[i].name;
-    return r + ")";
-  }
-
-  void checkMissing(const OpInfo& info, const Attrs& attrs, SourcePos pos) const {
-    for (const auto& spec : info.attrs)
-      if (!spec.optional && !attrs.count(spec.name))
-        fail(pos, "op '" + std::string(info.name) + "' is missing attribute '" + spec.name + "'");
-  }
-
-  /// One attribute value of the kind `spec` declares; a tensor is recorded in `block.dense`.
-  AttrValue parseAttrValue(const OpInfo& info, const AttrSpec& spec, AttrBlock& block) {
-    Token start = tok_;
-    auto mistyped = [&](const std::string& got) { failMistyped(start.pos, info, spec, got); };
-    switch (tok_.kind) {
-      case Tok::Number: {
-        advance();
-        std::errc ec;
-        bool isInt = fromChars<int64_t>(start.text, ec).has_value() || ec == std::errc::result_out_of_range;
-        if (isInt && spec.kind == AttrKind::Int) return intValue(start, "");
-        if (spec.kind == AttrKind::Float) return floatValue<double>(start, "a float attribute");
-        floatValue<double>(start, "a float attribute");  // rejects a bad number before a kind mismatch
-        failMistyped(start.pos, info, spec, isInt ? "int" : "float");
-      }
-      case Tok::String:
-        if (spec.kind != AttrKind::Str) mistyped("str");
-        return expect(Tok::String, "a string").text;
-      case Tok::LBracket: {
-        if (spec.kind != AttrKind::Ints) mistyped("a list");
-        advance();
-        std::vector<int64_t> list;
-        if (tok_.kind != Tok::RBracket) {
-          do list.push_back(intValue(expect(Tok::Number, "an integer"), "in the list"));
-          while (accept(Tok::Comma));
-        }
-        expect(Tok::RBracket, "',' or ']'");
-        return list;
-      }
-      case Tok::Word: {
-        if (start.text == "dense") {
-          if (spec.kind != AttrKind::Tensor) mistyped("tensor");
-          block.dense.emplace_back(spec.name, parseDense());
-          return TensorDataPtr{};
-        }
-        advance();
-        if (isFloatWord(start)) {
-          if (spec.kind != AttrKind::Float) mistyped("float");
-          return floatValue<double>(start, "a float attribute");
-        }
-        auto dtype = parseDType(start.text);
-        if (spec.kind == AttrKind::DType) {
-          if (!dtype) fail(start.pos, "unknown dtype '" + start.text + "'");
-          return *dtype;
-        }
-        failMistyped(start.pos, info, spec, dtype ? "dtype" : "'" + start.text + "'");
-      }
-      default: unexpected("an attribute value");
-    }
-  }
-
-  [[noreturn]] void failMistyped(SourcePos pos, const OpInfo& info, const AttrSpec& spec,
-                                 const std::string& got) const {
-    std::string want(attrKindName(spec.kind));
-    if (spec.kind == AttrKind::Tensor) want += " (dense<[...]>)";
-    fail(pos, "attribute '" + spec.name + "' of op '" + std::string(info.name) + "' must be " + want + ", got " + got);
-  }
-
-  DenseLiteral parseDense() {
-    DenseLiteral d;
-    d.pos = tok_.pos;
-    advance();  // 'dense'
-    expect(Tok::Less, "'<' after 'dense'");
-    if (atWord("elided")) {
-      advance();
-      d.elided = true;
-    } else {
-      expect(Tok::LBracket, "'[' or 'elided' after 'dense<'");
-      if (tok_.kind != Tok::RBracket) {
-        do {
-          if (tok_.kind != Tok::Number && tok_.kind != Tok::Word) unexpected("a tensor element");
-          d.elements.push_back(tok_);
-          advance();
-        } while (accept(Tok::Comma));
-      }
-      expect(Tok::RBracket, "',' or ']' in the tensor");
-    }
-    expect(Tok::Greater, "'>' to close 'dense<'");
-    return d;
-  }
-
-  /// The tensor a dense literal spells, read with the node's declared type.
-  TensorDataPtr materialize(const DenseLiteral& d, const TensorType& type) const {
-    if (d.elided) {
-      if (type.byteSize() > kMaxElidedBytes) fail(d.pos, "elided constant " + type.str() + " is too large to fill");
-      return std::make_shared<const TensorData>(type);
-    }
-    if (static_cast<int64_t>(d.elements.size()) != type.numel())
-      fail(d.pos, "constant has " + std::to_string(d.elements.size()) + " values but its type " + type.str() +
-                      " needs " + std::to_string(type.numel()));
-    auto data = std::make_shared<TensorData>(type);
-    for (size_t i = 0; i < d.elements.size(); ++i) setElement(*data, static_cast<int64_t>(i), d.elements[i]);
-    return data;
-  }
-
-  void setElement(TensorData& data, int64_t i, const Token& t) const {
-    DType dt = data.type.dtype;
-    std::string dtName(dtypeName(dt));
-    switch (dt) {
-      case DType::f32: data.as<float>()[i] = floatValue<float>(t, dtName); return;
-      case DType::f64: data.as<double>()[i] = floatValue<double>(t, dtName); return;
-      case DType::bf16: data.as<uint16_t>()[i] = floatToBf16(floatValue<float>(t, dtName)); return;
-      case DType::boolean:
-        if (t.kind != Tok::Word || (t.text != "true" && t.text != "false"))
-          fail(t.pos, "expected true or false in a bool constant, got " + describe(t));
-        data.as<uint8_t>()[i] = t.text == "true";
-        return;
-      case DType::i32:
-      case DType::i64: {
-        if (t.kind != Tok::Number) fail(t.pos, "expected an integer in an " + dtName + " constant, got " + describe(t));
-        int64_t v = intValue(t, "in an " + dtName + " constant");
-        if (dt == DType::i64) {
-          data.as<int64_t>()[i] = v;
-        } else {
-          if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
-            fail(t.pos, "value " + t.text + " is out of range for i32");
-          data.as<int32_t>()[i] = static_cast<int32_t>(v);
-        }
-        return;
-      }
-    }
-  }
-
   // ---- statements --------------------------------------------------------------------
   void parseInput() {
     Token ref = expect(Tok::ValueRef, "a graph input '%name: TYPE'");
     requireNamed(ref, "graph inputs");
+    scope_->inputPos.push_back(ref.pos);
     expect(Tok::Colon, "':' and the input's type");
     Node n;
     n.op = OpKind::Input;
@@ -363,6 +136,7 @@ class Parser {
   }
 
   void parseParam() {
+    if (inBody()) fail(tok_.pos, "a fused node's body cannot declare parameters (pass them as operands)");
     advance();  // 'param'
     Token ref = expect(Tok::ValueRef, "a parameter name '%name'");
     requireNamed(ref, "parameters");
@@ -409,8 +183,19 @@ class Parser {
     for (const auto& [name, literal] : block.dense) block.attrs[name] = materialize(literal, n.type);
     n.attrs = std::move(block.attrs);
 
+    if (n.op == OpKind::Fused) {
+      checkFusedKind(n, opTok.pos);
+      if (tok_.kind != Tok::LBrace)
+        fail(tok_.pos, "fused node " + describe(ref) +
+                           " needs its body: expected '{ graph @name(...) { ... } }', got " + describe(tok_));
+      n.body = parseBody(n, ref);
+      define(ref, std::move(n));
+      return;
+    }
+    if (tok_.kind == Tok::LBrace) fail(tok_.pos, "only fused nodes have a body; " + opTok.text + " does not");
+
     std::vector<TensorType> operandTypes;
-    for (ValueId v : n.operands) operandTypes.push_back(graph_.type(v));
+    for (ValueId v : n.operands) operandTypes.push_back(graph().type(v));
     TensorType inferred;
     try {
       inferred = inferType(n.op, operandTypes, n.attrs);
@@ -420,6 +205,53 @@ class Parser {
     if (inferred != n.type)
       fail(typePos, "declared type " + n.type.str() + " but " + opTok.text + " gives " + inferred.str());
     define(ref, std::move(n));
+  }
+
+  void checkFusedKind(const Node& n, SourcePos pos) const {
+    auto it = n.attrs.find("kind");
+    if (it == n.attrs.end() || !std::holds_alternative<std::string>(it->second)) return;  // reported already
+    const std::string& kind = std::get<std::string>(it->second);
+    for (std::string_view k : kFusedKinds)
+      if (kind == k) return;
+    fail(pos, "fused kind must be loop, reduce, matmul or conv, got \"" + kind + "\"");
+  }
+
+  /// `{ graph ... }` after fused node `n` (operands and type read): the body, read in a
+  /// scope of its own and checked against the node.
+  std::shared_ptr<const Graph> parseBody(const Node& n, const Token& ref) {
+    SourcePos open = tok_.pos;
+    advance();  // '{'
+    if (scope_->depth + 1 > kMaxBodyDepth)
+      fail(open, "fused bodies nest more than " + std::to_string(kMaxBodyDepth) + " deep");
+    Scope inner;
+    inner.depth = scope_->depth + 1;
+    Scope* outer = scope_;
+    scope_ = &inner;
+    SourcePos graphPos = tok_.pos;
+    parseGraphDef();
+    scope_ = outer;
+    expect(Tok::RBrace, "'}' closing the body of " + describe(ref));
+
+    const Graph& body = inner.graph;
+    std::vector<ValueId> inputs = body.inputs();
+    if (inputs.size() != n.operands.size())
+      fail(graphPos, "body @" + body.name() + " takes " + std::to_string(inputs.size()) + " inputs but fused node " +
+                         describe(ref) + " has " + std::to_string(n.operands.size()) + " operands");
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const TensorType& want = graph().type(n.operands[i]);
+      if (body.type(inputs[i]) != want)
+        fail(inner.inputPos[i], "body input " + valueRef(body, inputs[i]) + " has type " + body.type(inputs[i]).str() +
+                                    " but operand " + std::to_string(i) + " (" + valueRef(graph(), n.operands[i]) +
+                                    ") of " + describe(ref) + " has " + want.str());
+    }
+    if (body.outputs().size() != 1)
+      fail(inner.returnPos, "the body of " + describe(ref) + " must return exactly one value, got " +
+                                std::to_string(body.outputs().size()));
+    const TensorType& result = body.type(body.outputs()[0].value);
+    if (result != n.type)
+      fail(inner.outputPos[0], "the body returns " + result.str() + " but fused node " + describe(ref) +
+                                   " is declared " + n.type.str());
+    return std::make_shared<const Graph>(std::move(inner.graph));
   }
 
   void checkOperandCount(const OpInfo& info, size_t got, SourcePos pos) const {
@@ -441,13 +273,15 @@ class Parser {
 
   /// `update %param = %value`: a state write-back; checked by the verifier.
   void parseUpdate() {
+    if (inBody()) fail(tok_.pos, "a fused node's body cannot update parameters");
     advance();  // 'update'
     ValueId param = lookup(expect(Tok::ValueRef, "the parameter '%name' to update"));
     expect(Tok::Equals, "'=' after the updated parameter");
-    graph_.addUpdate(param, lookup(expect(Tok::ValueRef, "the new value '%name'")));
+    graph().addUpdate(param, lookup(expect(Tok::ValueRef, "the new value '%name'")));
   }
 
   void parseReturn() {
+    scope_->returnPos = tok_.pos;
     advance();  // 'return'
     std::set<std::string> names;
     if (tok_.kind != Tok::RBrace) {
@@ -455,17 +289,15 @@ class Parser {
         Token name = expect(Tok::Word, names.empty() ? "an output 'name=%value' or '}'" : "an output 'name=%value'");
         if (!names.insert(name.text).second) fail(name.pos, "output '" + name.text + "' is defined twice");
         expect(Tok::Equals, "'=' after the output name");
-        graph_.addOutput(name.text, lookup(expect(Tok::ValueRef, "a value '%name'")));
+        Token value = expect(Tok::ValueRef, "a value '%name'");
+        scope_->outputPos.push_back(value.pos);
+        graph().addOutput(name.text, lookup(value));
       } while (accept(Tok::Comma));
     }
     expect(Tok::RBrace, "',' or '}' after the outputs");
   }
 
-  text::Lexer lex_;
-  Token tok_;
-  Graph graph_;
-  std::map<std::string, ValueId> values_;  ///< by the text after '%'
-  std::map<std::string, SourcePos> definedAt_;
+  Scope* scope_ = nullptr;  ///< the graph being read (the innermost body)
 };
 
 }  // namespace

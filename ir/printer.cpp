@@ -3,12 +3,20 @@
 //   graph @NAME(%in: TYPE, ...) {
 //     param %name: TYPE {attrs}
 //     %ref = opname(%a, %b) {attrs} : TYPE
+//     %ref = fused(%a, %b) {kind="loop"} : TYPE {
+//       graph @BODY(%in0: TYPE, %in1: TYPE) {
+//         ... the body, in this same format ...
+//         return out=%ref
+//       }
+//     }
 //     return out=%ref, ...
 //   }
 //
 // Graph inputs are listed in the header; every other node follows in graph order. Named
 // values print as `%name`; unnamed ones as `%N`, numbered in print order from 0, so that the
-// parser can read them back as unnamed values and the text reprints identically.
+// parser can read them back as unnamed values and the text reprints identically. A fused
+// node's body is a graph of its own (its own value names and numbering), printed by this
+// same function and indented under the node, so bodies nest to any depth.
 #include "ir/printer.h"
 
 #include <charconv>
@@ -117,6 +125,19 @@ std::vector<std::string> valueRefs(const Graph& g) {
   return refs;
 }
 
+/// Every line of `text` prefixed with `indent`.
+std::string indented(const std::string& text, const std::string& indent) {
+  std::string r;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size() - 1;
+    r += indent + text.substr(start, end - start + 1);
+    start = end + 1;
+  }
+  return r;
+}
+
 }  // namespace
 
 std::string printGraph(const Graph& g, const PrintOptions& options) {
@@ -143,7 +164,8 @@ std::string printGraph(const Graph& g, const PrintOptions& options) {
     }
     out += "  " + ref(v) + " = " + std::string(opName(n.op)) + "(";
     for (size_t i = 0; i < n.operands.size(); ++i) out += (i ? ", " : "") + ref(n.operands[i]);
-    out += ")" + attrBlock(n, options) + " : " + n.type.str() + locSuffix(n, options) + "\n";
+    out += ")" + attrBlock(n, options) + " : " + n.type.str() + locSuffix(n, options);
+    out += n.body ? " {\n" + indented(printGraph(*n.body, options), "    ") + "  }\n" : "\n";
   }
 
   for (const StateUpdate& u : g.updates()) out += "  update " + ref(u.param) + " = " + ref(u.value) + "\n";

@@ -1,3 +1,5 @@
+// The verifier: every invariant of ir/verifier.h, checked node by node; a fused node's body
+// is verified recursively (as a graph of its own, plus the rules that tie it to the node).
 #include "ir/verifier.h"
 
 #include <set>
@@ -29,7 +31,59 @@ static void checkAttrs(const Node& n, const std::string& where, std::vector<std:
     if (!info.attr(name)) errs.push_back(where + ": unknown attribute '" + name + "'");
 }
 
-std::vector<std::string> verifyErrors(const Graph& g) {
+/// The kinds a fused node may have.
+static bool isFusedKind(const std::string& kind) {
+  return kind == "loop" || kind == "reduce" || kind == "matmul" || kind == "conv";
+}
+
+/// Checks fused node `n` and its body: a valid graph whose inputs have the operand types in
+/// order, with no parameters or updates and exactly one output of the node's type.
+static void checkFused(const Graph& g, const Node& n, const std::string& where, int depth,
+                       std::vector<std::string>& errs);
+
+static std::vector<std::string> verifyGraph(const Graph& g, int depth);
+
+std::vector<std::string> verifyErrors(const Graph& g) { return verifyGraph(g, 0); }
+
+/// Bodies nested deeper than this are reported instead of followed (bounds the recursion).
+static constexpr int kMaxBodyDepth = 64;
+
+static void checkFused(const Graph& g, const Node& n, const std::string& where, int depth,
+                       std::vector<std::string>& errs) {
+  if (auto it = n.attrs.find("kind"); it != n.attrs.end())
+    if (auto* kind = std::get_if<std::string>(&it->second); kind && !isFusedKind(*kind))
+      errs.push_back(where + ": kind must be loop, reduce, matmul or conv, got \"" + *kind + "\"");
+  if (!n.body) {
+    errs.push_back(where + ": fused node has no body");
+    return;
+  }
+  const Graph& body = *n.body;
+  std::string in = where + ": body @" + body.name();
+  if (depth >= kMaxBodyDepth) {
+    errs.push_back(in + ": fused bodies nest more than " + std::to_string(kMaxBodyDepth) + " deep");
+    return;
+  }
+  for (const std::string& e : verifyGraph(body, depth + 1)) errs.push_back(in + ": " + e);
+  std::vector<ValueId> inputs = body.inputs();
+  if (inputs.size() != n.operands.size()) {
+    errs.push_back(in + ": takes " + std::to_string(inputs.size()) + " inputs but the node has " +
+                   std::to_string(n.operands.size()) + " operands");
+  } else {
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (body.type(inputs[i]) != g.type(n.operands[i]))
+        errs.push_back(in + ": input " + valueRef(body, inputs[i]) + " has type " + body.type(inputs[i]).str() +
+                       " but operand " + valueRef(g, n.operands[i]) + " has " + g.type(n.operands[i]).str());
+  }
+  if (!body.params().empty()) errs.push_back(in + ": a body cannot have parameters");
+  if (!body.updates().empty()) errs.push_back(in + ": a body cannot update parameters");
+  if (body.outputs().size() != 1) {
+    errs.push_back(in + ": must have exactly one output, has " + std::to_string(body.outputs().size()));
+  } else if (ValueId out = body.outputs()[0].value; out >= 0 && out < body.size() && body.type(out) != n.type) {
+    errs.push_back(in + ": returns " + body.type(out).str() + " but the node's type is " + n.type.str());
+  }
+}
+
+static std::vector<std::string> verifyGraph(const Graph& g, int depth) {
   std::vector<std::string> errs;
   std::set<std::string> names;
   for (ValueId v = 0; v < g.size(); ++v) {
@@ -49,8 +103,14 @@ std::vector<std::string> verifyErrors(const Graph& g) {
     size_t before = errs.size();
     checkAttrs(n, where, errs);
     if (!operandsOk || errs.size() != before) continue;
+    if (n.body && n.op != OpKind::Fused) errs.push_back(where + ": only fused nodes have a body");
     if (n.op == OpKind::Input || n.op == OpKind::Param) {
       if (!n.operands.empty()) errs.push_back(where + ": takes no operands");
+      continue;
+    }
+    if (n.op == OpKind::Fused) {
+      if (n.operands.empty()) errs.push_back(where + ": expects at least 1 operand, got 0");
+      checkFused(g, n, where, depth, errs);
       continue;
     }
     std::vector<TensorType> types;

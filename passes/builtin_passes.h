@@ -12,5 +12,8 @@ bool canonicalize(ir::Graph& g);
 bool eliminateCommonSubexpressions(ir::Graph& g);
 /// `dce`: removes nodes no output depends on (inputs and parameters stay).
 bool eliminateDeadCode(ir::Graph& g);
+/// `fuse-elementwise`: groups elementwise, movement and reduction nodes into `fused` nodes
+/// (kind "loop" or "reduce"); expects primitives (run after decompose-composites).
+bool fuseElementwise(ir::Graph& g);
 
 }  // namespace weft::passes

@@ -2,9 +2,12 @@
 // (op, operands in the new graph, attributes). A node equal to a kept one is replaced by it;
 // since operands are already merged, whole equal sub-graphs collapse in one sweep. Equality is
 // exact: float attributes compare bitwise and constants compare by dtype, shape and bytes.
-// Inputs and parameters are the graph's interface and random ops draw fresh values, so
-// neither is ever merged. The kept node keeps its name (taking the merged one's name when it
-// had none); outputs of a merged node are retargeted to the kept one.
+// Two fused nodes are equal only when their bodies are too: the same nodes (op, operands,
+// attributes, type; nested bodies compared the same way) and the same output, names and
+// locations aside. Inputs and parameters are the graph's interface and random ops draw fresh
+// values (so do fused nodes with one in their body), so none of them is ever merged. The kept
+// node keeps its name (taking the merged one's name when it had none); outputs of a merged
+// node are retargeted to the kept one.
 #include <cstring>
 #include <functional>
 #include <unordered_map>
@@ -48,16 +51,49 @@ bool sameAttr(const ir::AttrValue& a, const ir::AttrValue& b) {
   return a == b;
 }
 
+bool sameAttrs(const ir::Attrs& x, const ir::Attrs& y) {
+  if (x.size() != y.size()) return false;
+  for (auto a = x.begin(), b = y.begin(); a != x.end(); ++a, ++b)
+    if (a->first != b->first || !sameAttr(a->second, b->second)) return false;
+  return true;
+}
+
+bool sameBody(const ir::Node& x, const ir::Node& y);
+
+/// Two graphs that compute the same: node for node equal (op, operands, attributes, type,
+/// body) with the same outputs and updates; names, locations and the graph name aside.
+bool sameGraph(const ir::Graph& a, const ir::Graph& b) {
+  if (a.size() != b.size() || a.outputs().size() != b.outputs().size() || a.updates().size() != b.updates().size())
+    return false;
+  for (ValueId v = 0; v < a.size(); ++v) {
+    const ir::Node &x = a.node(v), &y = b.node(v);
+    if (x.op != y.op || x.operands != y.operands || x.type != y.type || !sameAttrs(x.attrs, y.attrs) ||
+        !sameBody(x, y))
+      return false;
+    // Inputs are matched by position, parameters by name (the runtime feeds them so).
+    if (x.op == ir::OpKind::Param && x.name != y.name) return false;
+  }
+  for (size_t i = 0; i < a.outputs().size(); ++i)
+    if (a.outputs()[i].value != b.outputs()[i].value) return false;
+  for (size_t i = 0; i < a.updates().size(); ++i)
+    if (a.updates()[i].param != b.updates()[i].param || a.updates()[i].value != b.updates()[i].value) return false;
+  return true;
+}
+
+/// Both nodes have no body, or bodies that compute the same.
+bool sameBody(const ir::Node& x, const ir::Node& y) {
+  if (!x.body || !y.body) return !x.body && !y.body;
+  return x.body == y.body || sameGraph(*x.body, *y.body);
+}
+
 /// What makes two nodes compute the same value.
 struct NodeKey {
-  const ir::Node* node;             // op and attributes
+  const ir::Node* node;             // op, attributes and body
   std::vector<ValueId> operands;    // in the new graph
 
   bool operator==(const NodeKey& o) const {
-    if (node->op != o.node->op || operands != o.operands || node->attrs.size() != o.node->attrs.size()) return false;
-    for (auto a = node->attrs.begin(), b = o.node->attrs.begin(); a != node->attrs.end(); ++a, ++b)
-      if (a->first != b->first || !sameAttr(a->second, b->second)) return false;
-    return true;
+    return node->op == o.node->op && operands == o.operands && sameAttrs(node->attrs, o.node->attrs) &&
+           sameBody(*node, *o.node);
   }
 };
 
@@ -69,13 +105,21 @@ struct NodeKeyHash {
       mix(h, std::hash<std::string>()(name));
       mix(h, hashAttr(value));
     }
+    if (k.node->body) mix(h, static_cast<size_t>(k.node->body->size()));
     return h;
   }
 };
 
-bool mergeable(const ir::Node& n) {
-  return n.op != ir::OpKind::Input && n.op != ir::OpKind::Param && !ir::opInfo(n.op).has(ir::kRandom);
+/// True when `n` draws random numbers itself or in its body.
+bool draws(const ir::Node& n) {
+  if (ir::opInfo(n.op).has(ir::kRandom)) return true;
+  if (n.body)
+    for (const ir::Node& inner : n.body->nodes())
+      if (draws(inner)) return true;
+  return false;
 }
+
+bool mergeable(const ir::Node& n) { return n.op != ir::OpKind::Input && n.op != ir::OpKind::Param && !draws(n); }
 
 }  // namespace
 

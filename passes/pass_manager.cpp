@@ -30,6 +30,8 @@ std::map<std::string, PassInfo> builtinPasses() {
                     canonicalize},
            PassInfo{"cse", "merge nodes that compute the same value", eliminateCommonSubexpressions},
            PassInfo{"dce", "remove nodes that no output depends on", eliminateDeadCode},
+           PassInfo{"fuse-elementwise", "group elementwise, movement and reduction chains into fused nodes",
+                    fuseElementwise},
        })
     passes.emplace(info.name, info);
   return passes;

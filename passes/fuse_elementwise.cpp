@@ -1,0 +1,286 @@
+// fuse-elementwise: groups elementwise, movement and reduction nodes into `fused` nodes, so
+// that what a backend runs is fused kernels, contractions/windows and the ops that cannot fuse.
+//
+// Classes of nodes:
+//  - fusible compute: kElementwise ops, broadcast, reshape, transpose, slice, pad, and the
+//    reductions reduce_sum / reduce_max / reduce_min (which may only be a group's root);
+//  - inlinable sources: iota, and constants of at most kMaxInlinedConstant elements; they are
+//    copied into every body that reads them, never passed as operands;
+//  - everything else (inputs, params, random ops, large constants, matmul, conv, pools,
+//    gather, scatter_add, concat, argmax/argmin, existing fused nodes) is left as it is.
+//
+// Algorithm (producer-into-consumer, consumers first, as XLA's instruction fusion):
+//  1. One backward sweep over the nodes. When a fusible node p is visited all its users have
+//     been, and each user belongs to a set of groups (a group is named by its root) or to
+//     none (a node left as it is). Let U be the union of the users' groups, and "outside"
+//     mean that p has a user in no group. Then p
+//       - is the root of a new group of its own if it is a reduction, a graph output or an
+//         update value (those stay materialized), or if U is empty;
+//       - joins the one group of U when U has one group and p has no outside user;
+//       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
+//         elementwise op with at most one operand read at full size, the others broadcast or
+//         inlined; in any case reading no reduction), is duplicated into every group of U and,
+//         if it has outside users, is also the root of a group of its own;
+//       - otherwise (expensive: exp, log, tanh, erf, sigmoid, pow, div, sin, cos, sqrt,
+//         rsqrt, pad, anything reading a reduction, or a one-flop op reading two full-size
+//         tensors, which would compound along chains such as a residual stream) is the root
+//         of a group of its own, computed once and read by its users.
+//     Every non-root member of a group thus has all its users inside the group, so a group
+//     has a single result (its root, the member that comes last), and each group only reads
+//     values defined before its root: emitting every group at its root keeps the order.
+//  2. Each group becomes a `fused` node at its root's place: kind "reduce" when the root is a
+//     reduction, "loop" otherwise. Its operands are the values the group reads from outside,
+//     in order of first use (a group that reads nothing but inlinable sources takes its first
+//     source as an operand, since a fused node has at least one); its body holds those as
+//     inputs `in0, in1, ...`, copies of the members (names and locations kept) and of the
+//     inlinable sources, in graph order, and returns the root as `out`. The fused node takes
+//     the root's name and location. A group that is a lone reshape stays a plain reshape (a
+//     free view for the executable).
+//  3. Members that are no group's root, and inlinable sources no longer read outside bodies,
+//     disappear from the graph; everything else is copied. Outputs and updates keep their
+//     values (they are roots or untouched nodes).
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "passes/builtin_passes.h"
+#include "passes/rewriter.h"
+
+namespace weft::passes {
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+
+/// Constants with at most this many elements are copied into bodies (the printer shows them
+/// in full, so bodies read back exactly).
+constexpr int64_t kMaxInlinedConstant = 16;
+
+bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
+
+bool isFusibleCompute(const ir::Node& n) {
+  if (n.body || n.op == OpKind::Fused) return false;
+  if (ir::opInfo(n.op).has(ir::kElementwise)) return true;
+  switch (n.op) {
+    case OpKind::Broadcast:
+    case OpKind::Reshape:
+    case OpKind::Transpose:
+    case OpKind::Slice:
+    case OpKind::Pad: return true;
+    default: return isReduction(n.op);
+  }
+}
+
+bool isInlinableSource(const ir::Node& n) {
+  return n.op == OpKind::Iota || (n.op == OpKind::Constant && n.type.numel() <= kMaxInlinedConstant);
+}
+
+/// Worth recomputing in every group that reads it rather than materializing once.
+bool isCheap(const ir::Graph& g, ValueId v) {
+  const ir::Node& n = g.node(v);
+  for (ValueId o : n.operands)
+    if (isReduction(g.node(o).op)) return false;
+  switch (n.op) {
+    case OpKind::Broadcast:
+    case OpKind::Reshape:
+    case OpKind::Transpose:
+    case OpKind::Slice: return true;
+    case OpKind::Exp:
+    case OpKind::Log:
+    case OpKind::Sqrt:
+    case OpKind::Rsqrt:
+    case OpKind::Tanh:
+    case OpKind::Sigmoid:
+    case OpKind::Sin:
+    case OpKind::Cos:
+    case OpKind::Erf:
+    case OpKind::Div:
+    case OpKind::Pow: return false;
+    default: break;
+  }
+  if (!ir::opInfo(n.op).has(ir::kElementwise)) return false;
+  // Effectively unary: at most one operand read at full size (the others are broadcast or
+  // inlined). Recomputing an op that reads two full tensors costs more reads than it saves,
+  // and duplicating such ops compounds along chains (a residual stream would be recomputed
+  // from its start in every consumer).
+  int fullSize = 0;
+  for (ValueId o : n.operands)
+    fullSize += !isInlinableSource(g.node(o)) && g.type(o).numel() == n.type.numel();
+  return fullSize <= 1;
+}
+
+/// `set` with `v` added, kept sorted and unique.
+void insertSorted(std::vector<ValueId>& set, ValueId v) {
+  auto it = std::lower_bound(set.begin(), set.end(), v);
+  if (it == set.end() || *it != v) set.insert(it, v);
+}
+
+/// The groups of a graph: which groups each node belongs to, and each group's members.
+struct Grouping {
+  std::vector<std::vector<ValueId>> groupsOf;  ///< per node: roots of its groups, sorted
+  std::map<ValueId, std::vector<ValueId>> members;  ///< per fused root: its members in node order
+
+  bool inGroup(ValueId v, ValueId root) const {
+    const auto& gs = groupsOf[static_cast<size_t>(v)];
+    return std::binary_search(gs.begin(), gs.end(), root);
+  }
+};
+
+/// Step 1 of the algorithm: the backward sweep.
+Grouping groupNodes(const ir::Graph& g) {
+  size_t n = static_cast<size_t>(g.size());
+  std::vector<std::vector<ValueId>> users(n);
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId o : g.node(v).operands) {
+      auto& us = users[static_cast<size_t>(o)];
+      if (us.empty() || us.back() != v) us.push_back(v);
+    }
+  std::vector<bool> materialized(n, false);
+  for (const auto& out : g.outputs()) materialized[static_cast<size_t>(out.value)] = true;
+  for (const auto& u : g.updates()) materialized[static_cast<size_t>(u.value)] = true;
+
+  Grouping grouping;
+  grouping.groupsOf.resize(n);
+  for (ValueId v = g.size() - 1; v >= 0; --v) {
+    const ir::Node& node = g.node(v);
+    if (!isFusibleCompute(node)) continue;
+    bool outside = false;
+    std::vector<ValueId> userGroups;
+    for (ValueId u : users[static_cast<size_t>(v)]) {
+      const auto& gs = grouping.groupsOf[static_cast<size_t>(u)];
+      if (gs.empty()) outside = true;
+      for (ValueId root : gs) insertSorted(userGroups, root);
+    }
+    auto& mine = grouping.groupsOf[static_cast<size_t>(v)];
+    if (isReduction(node.op) || materialized[static_cast<size_t>(v)] || userGroups.empty()) {
+      mine = {v};
+    } else if (!outside && userGroups.size() == 1) {
+      mine = userGroups;
+    } else if (isCheap(g, v)) {
+      mine = userGroups;
+      if (outside) insertSorted(mine, v);
+    } else {
+      mine = {v};
+    }
+  }
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId root : grouping.groupsOf[static_cast<size_t>(v)]) grouping.members[root].push_back(v);
+  // A lone reshape is left as it is.
+  for (auto it = grouping.members.begin(); it != grouping.members.end();) {
+    bool loneReshape = it->second.size() == 1 && g.node(it->first).op == OpKind::Reshape;
+    it = loneReshape ? grouping.members.erase(it) : std::next(it);
+  }
+  return grouping;
+}
+
+/// The outer values group `root` reads, in order of first use (see step 2).
+std::vector<ValueId> externalOperands(const ir::Graph& g, const Grouping& grouping, ValueId root) {
+  std::vector<ValueId> external, firstSource;
+  for (ValueId m : grouping.members.at(root))
+    for (ValueId o : g.node(m).operands) {
+      if (grouping.inGroup(o, root)) continue;
+      auto& list = isInlinableSource(g.node(o)) ? firstSource : external;
+      if (std::find(list.begin(), list.end(), o) == list.end()) list.push_back(o);
+    }
+  if (external.empty() && !firstSource.empty()) external.push_back(firstSource.front());
+  return external;
+}
+
+/// `fused_` and the distinct ops of the body in order (the first two and the root's when
+/// there are more than three).
+std::string bodyName(const ir::Graph& g, const std::vector<ValueId>& members) {
+  std::vector<std::string> ops;
+  for (ValueId m : members) {
+    std::string op(ir::opName(g.node(m).op));
+    if (std::find(ops.begin(), ops.end(), op) == ops.end()) ops.push_back(op);
+  }
+  if (ops.size() > 3) ops = {ops[0], ops[1], "etc", std::string(ir::opName(g.node(members.back()).op))};
+  std::string name = "fused";
+  for (const auto& op : ops) name += "_" + op;
+  return name;
+}
+
+/// The body of group `root` reading `external` (step 2).
+ir::Graph buildBody(const ir::Graph& g, const Grouping& grouping, ValueId root, const std::vector<ValueId>& external) {
+  const std::vector<ValueId>& members = grouping.members.at(root);
+  ir::Graph body(bodyName(g, members));
+  std::set<std::string> taken;
+  for (ValueId m : members)
+    for (ValueId v : g.node(m).operands) taken.insert(g.node(v).name);
+  for (ValueId m : members) taken.insert(g.node(m).name);
+
+  std::map<ValueId, ValueId> local;  // outer value -> body value
+  for (size_t i = 0; i < external.size(); ++i) {
+    std::string name = "in" + std::to_string(i);
+    while (taken.count(name)) name += "_";
+    local[external[i]] = body.addInput(name, g.type(external[i]));
+  }
+  for (ValueId m : members) {
+    ir::Node copy = g.node(m);
+    for (ValueId& o : copy.operands) {
+      if (!local.count(o)) local[o] = body.addNode(g.node(o));  // an inlinable source
+      o = local.at(o);
+    }
+    local[m] = body.addNode(std::move(copy));
+  }
+  body.addOutput("out", local.at(root));
+  return body;
+}
+
+}  // namespace
+
+bool fuseElementwise(ir::Graph& g) {
+  Grouping grouping = groupNodes(g);
+
+  // Which sources are still read outside bodies, and what each group reads.
+  std::map<ValueId, std::vector<ValueId>> external;
+  std::vector<bool> readOutside(static_cast<size_t>(g.size()), false), read(static_cast<size_t>(g.size()), false);
+  for (const auto& [root, members] : grouping.members) {
+    external[root] = externalOperands(g, grouping, root);
+    for (ValueId o : external[root]) readOutside[static_cast<size_t>(o)] = true;
+  }
+  for (ValueId v = 0; v < g.size(); ++v) {
+    bool loneReshape = grouping.inGroup(v, v) && !grouping.members.count(v);
+    bool copied = !isFusibleCompute(g.node(v)) || loneReshape;
+    for (ValueId o : g.node(v).operands) {
+      read[static_cast<size_t>(o)] = true;
+      if (copied) readOutside[static_cast<size_t>(o)] = true;
+    }
+  }
+  for (const auto& out : g.outputs()) readOutside[static_cast<size_t>(out.value)] = true;
+  for (const auto& u : g.updates()) readOutside[static_cast<size_t>(u.value)] = true;
+
+  bool changed = !grouping.members.empty();
+  Rewriter rw(g);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    rw.begin(v);
+    const ir::Node& node = g.node(v);
+    if (isInlinableSource(node) && read[static_cast<size_t>(v)] && !readOutside[static_cast<size_t>(v)]) {
+      changed = true;  // only read inside bodies now
+      continue;
+    }
+    if (!isFusibleCompute(node)) {
+      rw.copy(v);
+      continue;
+    }
+    if (!grouping.inGroup(v, v)) continue;  // lives only inside the bodies of its consumers
+    if (!grouping.members.count(v)) {       // a lone reshape
+      rw.copy(v);
+      continue;
+    }
+    ir::Node fused;
+    fused.op = OpKind::Fused;
+    for (ValueId o : external.at(v)) fused.operands.push_back(rw.map(o));
+    fused.attrs["kind"] = std::string(isReduction(node.op) ? "reduce" : "loop");
+    fused.type = node.type;
+    fused.loc = node.loc;
+    fused.body = std::make_shared<const ir::Graph>(buildBody(g, grouping, v, external.at(v)));
+    rw.replace(v, rw.target().addNode(std::move(fused)));
+  }
+  if (!changed) return false;
+  g = rw.finish();
+  return true;
+}
+
+}  // namespace weft::passes
