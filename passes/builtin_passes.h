@@ -15,5 +15,8 @@ bool eliminateDeadCode(ir::Graph& g);
 /// `fuse-elementwise`: groups elementwise, movement and reduction nodes into `fused` nodes
 /// (kind "loop" or "reduce"); expects primitives (run after decompose-composites).
 bool fuseElementwise(ir::Graph& g);
+/// `fuse-epilogues`: folds the elementwise chain after a matmul or conv into a `fused` node
+/// (kind "matmul" or "conv") that backends run as a library call with post-ops.
+bool fuseEpilogues(ir::Graph& g);
 
 }  // namespace weft::passes

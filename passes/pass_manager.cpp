@@ -32,6 +32,8 @@ std::map<std::string, PassInfo> builtinPasses() {
            PassInfo{"dce", "remove nodes that no output depends on", eliminateDeadCode},
            PassInfo{"fuse-elementwise", "group elementwise, movement and reduction chains into fused nodes",
                     fuseElementwise},
+           PassInfo{"fuse-epilogues", "fold elementwise epilogues of matmul and conv into fused library calls",
+                    fuseEpilogues},
        })
     passes.emplace(info.name, info);
   return passes;

@@ -22,8 +22,11 @@ class OneDnnStep {
   virtual std::string describe() const = 0;
 };
 
-/// The oneDNN step for node `v` of `g` when oneDNN can run it; null for every other node
-/// (other ops, other dtypes, empty tensors, shapes oneDNN has no implementation for).
+/// The oneDNN step for node `v` of `g` when oneDNN can run it: f32 matmul, conv,
+/// conv_transpose, conv_weight_grad, max_pool, avg_pool, max_pool_grad, and `fused` nodes of
+/// kind "matmul" or "conv" (one primitive with post-ops). Null for every other node (other
+/// ops, other dtypes, empty tensors, shapes or post-ops oneDNN has no exact or no fast
+/// implementation for); the caller then runs the node's reference kernel.
 std::unique_ptr<OneDnnStep> compileOneDnnNode(const ir::Graph& g, ir::ValueId v, const dnnl::engine& engine);
 
 }  // namespace weft::cpu

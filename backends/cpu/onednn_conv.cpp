@@ -1,0 +1,169 @@
+// The oneDNN steps of the convolution family: conv (forward, with post-ops), conv_transpose
+// (deconvolution forward) and conv_weight_grad (convolution backward-weights). Operands and
+// results are row-major user buffers; the primitives run in the layouts preferredPd picks,
+// reordered inside the step.
+//
+// Geometry: weft pads symmetrically and its extents follow floor division, while oneDNN
+// wants padding_r to make the extents exact. Where weft's extent is shorter than what the
+// padding allows (conv_weight_grad's dy, conv_transpose's output_padding) the step views a
+// prefix of the longer tensor instead, so that padding_r stays >= 0:
+//  - conv_weight_grad reads only the input positions dy's windows reach;
+//  - conv_transpose writes only the output positions some input reaches, the rest are zeros.
+#include <cstring>
+
+#include "backends/cpu/onednn_families.h"
+
+namespace weft::cpu::onednn {
+namespace {
+
+using ir::Shape;
+using ir::TensorType;
+
+/// The attributes every conv-like node has.
+struct ConvGeometry {
+  std::vector<int64_t> stride, padding, dilation;
+  int64_t groups;
+
+  explicit ConvGeometry(const ir::Node& node) {
+    ir::AttrReader attr(node.attrs, node.op);
+    stride = attr.ints("stride");
+    padding = attr.ints("padding");
+    dilation = attr.ints("dilation");
+    groups = attr.i("groups");
+  }
+  /// The extent a kernel of `k` taps spans in spatial dim d.
+  int64_t span(size_t d, int64_t k) const { return dilation[d] * (k - 1) + 1; }
+};
+
+/// A row-major weight [O, C/groups, k...] as oneDNN's [groups, O/groups, C/groups, k...]
+/// (the same bytes) when grouped.
+Shape groupedWeightDims(const Shape& w, int64_t groups) {
+  if (groups == 1) return w;
+  Shape dims = w;
+  dims[0] /= groups;
+  dims.insert(dims.begin(), groups);
+  return dims;
+}
+
+/// The user descriptor of a conv_transpose weight [C_in, O/groups, k...] seen as oneDNN's
+/// deconvolution weights [(groups,) O/groups, C_in/groups, k...].
+memory::desc transposedWeightDesc(const Shape& w, int64_t groups) {
+  Shape kernel(w.begin() + 2, w.end());
+  Shape kernelStrides = ir::rowMajorStrides(kernel);
+  int64_t taps = ir::numElements(kernel), outPerGroup = w[1], inPerGroup = w[0] / groups;
+  Shape dims = {outPerGroup, inPerGroup}, strides = {taps, outPerGroup * taps};
+  if (groups > 1) {
+    dims.insert(dims.begin(), groups);
+    strides.insert(strides.begin(), inPerGroup * outPerGroup * taps);
+  }
+  dims.insert(dims.end(), kernel.begin(), kernel.end());
+  strides.insert(strides.end(), kernelStrides.begin(), kernelStrides.end());
+  return stridedDesc(dims, strides);
+}
+
+/// A descriptor viewing the first `view` positions of each dim of a row-major `full` tensor.
+memory::desc prefixView(const Shape& view, const Shape& full) { return stridedDesc(view, ir::rowMajorStrides(full)); }
+
+}  // namespace
+
+std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& x, const TensorType& w,
+                                        const std::vector<PostOp>& postOps, const dnnl::engine& engine) {
+  ConvGeometry geo(node);
+  Shape weightDims = groupedWeightDims(w.shape, geo.groups);
+  const Shape& out = node.type.shape;
+  memory::dims pads = spatialDims(geo.padding);
+  dnnl::primitive_attr attr = postOpAttr(postOps, out.size());
+  auto pd = preferredPd<dnnl::convolution_forward::primitive_desc>([&](Layout layout) {
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                         primitiveDesc(x.shape, layout), primitiveDesc(weightDims, layout),
+                                         primitiveDesc(out, layout), spatialDims(geo.stride),
+                                         oneDnnDilation(geo.dilation), pads, pads);
+    return dnnl::convolution_forward::primitive_desc(desc, attr, engine);
+  });
+  if (!postOps.empty() && isReferenceImpl(pd.impl_info_str())) return nullptr;
+
+  auto step = std::make_unique<PrimitiveStep>("conv" + postOpNames(postOps), engine);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, step->input(step->operand(0, rowMajorDesc(x.shape)), pd.src_desc())},
+      {DNNL_ARG_WEIGHTS, step->input(step->operand(1, rowMajorDesc(weightDims)), pd.weights_desc())},
+      {DNNL_ARG_DST, step->output(step->result(rowMajorDesc(out)), pd.dst_desc())}};
+  bindPostOpInputs(*step, postOps, out.size(), args);
+  step->add(dnnl::convolution_forward(pd), std::move(args));
+  step->noteImpl(pd.impl_info_str());
+  return step;
+}
+
+std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const TensorType& x, const TensorType& w,
+                                                 const dnnl::engine& engine) {
+  ConvGeometry geo(node);
+  const Shape& out = node.type.shape;
+  // The output positions some input reaches: p * stride - padding + k * dilation < written.
+  Shape written = {out[0], out[1]};
+  memory::dims padRight;
+  for (size_t d = 0; d + 2 < out.size(); ++d) {
+    int64_t reach = (x.shape[d + 2] - 1) * geo.stride[d] - geo.padding[d] + geo.span(d, w.shape[d + 2]);
+    int64_t extent = std::min(out[d + 2], reach);
+    if (extent <= 0) return nullptr;  // every input lands in the padding
+    written.push_back(extent);
+    padRight.push_back(reach - extent);
+  }
+  Shape weightDims = groupedWeightDims({w.shape[1] * geo.groups, w.shape[0] / geo.groups}, geo.groups);
+  for (size_t d = 2; d < w.shape.size(); ++d) weightDims.push_back(w.shape[d]);
+  auto pd = preferredPd<dnnl::deconvolution_forward::primitive_desc>([&](Layout layout) {
+    dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                                           primitiveDesc(x.shape, layout), primitiveDesc(weightDims, layout),
+                                           primitiveDesc(written, layout), spatialDims(geo.stride),
+                                           oneDnnDilation(geo.dilation), spatialDims(geo.padding), padRight);
+    return dnnl::deconvolution_forward::primitive_desc(desc, engine);
+  });
+
+  auto step = std::make_unique<PrimitiveStep>("conv_transpose", engine);
+  if (written != out) step->zeroResultFirst(node.type.byteSize());
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, step->input(step->operand(0, rowMajorDesc(x.shape)), pd.src_desc())},
+      {DNNL_ARG_WEIGHTS, step->input(step->operand(1, transposedWeightDesc(w.shape, geo.groups)), pd.weights_desc())},
+      {DNNL_ARG_DST, step->output(step->result(prefixView(written, out)), pd.dst_desc())}};
+  step->add(dnnl::deconvolution_forward(pd), std::move(args));
+  step->noteImpl(pd.impl_info_str());
+  return step;
+}
+
+std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const TensorType& x, const TensorType& dy,
+                                                  const dnnl::engine& engine) {
+  ConvGeometry geo(node);
+  const auto& kernel = ir::AttrReader(node.attrs, node.op).ints("kernel");
+  // The input positions dy's windows read: p * stride - padding + k * dilation < read.
+  Shape read = {x.shape[0], x.shape[1]};
+  memory::dims padRight;
+  for (size_t d = 0; d < kernel.size(); ++d) {
+    int64_t reach = (dy.shape[d + 2] - 1) * geo.stride[d] - geo.padding[d] + geo.span(d, kernel[d]);
+    int64_t extent = std::min(x.shape[d + 2], reach);
+    if (extent <= 0) return nullptr;  // every window lies in the padding
+    read.push_back(extent);
+    padRight.push_back(reach - extent);
+  }
+  Shape weightDims = groupedWeightDims(node.type.shape, geo.groups);
+  memory::dims strides = spatialDims(geo.stride), dilates = oneDnnDilation(geo.dilation),
+               padLeft = spatialDims(geo.padding);
+  auto pd = preferredPd<dnnl::convolution_backward_weights::primitive_desc>([&](Layout layout) {
+    memory::desc src = primitiveDesc(read, layout), weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveDesc(dy.shape, layout);
+    dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                            src, weights, dst, strides, dilates, padLeft, padRight);
+    dnnl::convolution_forward::primitive_desc hint(forward, engine);
+    dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, src, weights, dst, strides,
+                                                  dilates, padLeft, padRight);
+    return dnnl::convolution_backward_weights::primitive_desc(desc, engine, hint);
+  });
+
+  auto step = std::make_unique<PrimitiveStep>("conv_weight_grad", engine);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, step->input(step->operand(0, prefixView(read, x.shape)), pd.src_desc())},
+      {DNNL_ARG_DIFF_DST, step->input(step->operand(1, rowMajorDesc(dy.shape)), pd.diff_dst_desc())},
+      {DNNL_ARG_DIFF_WEIGHTS, step->output(step->result(rowMajorDesc(weightDims)), pd.diff_weights_desc())}};
+  step->add(dnnl::convolution_backward_weights(pd), std::move(args));
+  step->noteImpl(pd.impl_info_str());
+  return step;
+}
+
+}  // namespace weft::cpu::onednn

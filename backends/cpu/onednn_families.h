@@ -1,0 +1,54 @@
+#pragma once
+/// Internal to the oneDNN lowering: the step builders of each op family. Each takes the node
+/// (for its attributes and result type) and its operand types, builds the primitives once,
+/// and throws dnnl::error when oneDNN has no implementation (compileOneDnnNode then returns
+/// null); a builder returns null itself for geometry it does not map exactly.
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "backends/cpu/onednn_postops.h"
+
+namespace weft::cpu::onednn {
+
+/// matmul(lhs, rhs) followed by `postOps` (null when post-ops would need oneDNN's reference
+/// implementation).
+std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
+                                          const std::vector<PostOp>& postOps, const dnnl::engine& engine);
+/// conv(x, w) followed by `postOps` (same rule).
+std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,
+                                        const std::vector<PostOp>& postOps, const dnnl::engine& engine);
+/// conv_transpose(x, w): a deconvolution with weights [C_in, O/groups, kernel...].
+std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,
+                                                 const dnnl::engine& engine);
+/// conv_weight_grad(x, dy): convolution backward-weights.
+std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const ir::TensorType& x,
+                                                  const ir::TensorType& dy, const dnnl::engine& engine);
+/// max_pool(x) or avg_pool(x) (the average counts the padding).
+std::unique_ptr<OneDnnStep> compilePool(const ir::Node& node, const ir::TensorType& x, const dnnl::engine& engine);
+/// max_pool_grad(x, dy): pooling forward-training (for the workspace) then pooling backward.
+std::unique_ptr<OneDnnStep> compileMaxPoolGrad(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& dy,
+                                               const dnnl::engine& engine);
+
+/// The layout preference of the conv family: the primitive's own (blocked) layouts, with
+/// reorders inside the step, unless those fail or only have oneDNN's reference
+/// implementation, then the user's row-major layouts. `make(layout)` creates a primitive
+/// descriptor; throws what `make` throws when neither layout works.
+template <class Pd, class Make>
+Pd preferredPd(const Make& make) {
+  std::optional<Pd> chosen;
+  try {
+    chosen = make(Layout::Chosen);
+    if (!isReferenceImpl(chosen->impl_info_str())) return *chosen;
+  } catch (const dnnl::error&) {
+  }
+  try {
+    Pd plain = make(Layout::RowMajor);
+    if (!chosen || !isReferenceImpl(plain.impl_info_str())) return plain;
+  } catch (const dnnl::error&) {
+    if (!chosen) throw;
+  }
+  return *chosen;
+}
+
+}  // namespace weft::cpu::onednn

@@ -1,0 +1,250 @@
+// Reads the body of a fused contraction as oneDNN post-ops, and builds their attribute and
+// arguments. The body is walked in order: inputs and constant values (constants seen through
+// reshape and broadcast) are skipped, the first other node must be the contraction on inputs
+// 0 and 1, and every later node must take the previous one (the "chain value") and map to
+// one or two post-ops; the chain's last node must be the body's output.
+#include "backends/cpu/onednn_postops.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace weft::cpu::onednn {
+namespace {
+
+using dnnl::algorithm;
+using ir::Graph;
+using ir::Node;
+using ir::OpKind;
+using ir::ValueId;
+
+/// A constant value of a body: its data, and the shape that data has where it is read
+/// (which broadcasts to the reader's shape).
+struct ConstantValue {
+  ir::TensorDataPtr data;
+  ir::Shape shape;
+};
+
+/// The f32 constant that value `v` of `body` is, seen through reshapes and broadcasts.
+std::optional<ConstantValue> constantOf(const Graph& body, ValueId v) {
+  const Node& n = body.node(v);
+  switch (n.op) {
+    case OpKind::Constant: {
+      const ir::TensorDataPtr& t = ir::AttrReader(n.attrs, n.op).tensor("value");
+      if (t->type.dtype != ir::DType::f32) return std::nullopt;
+      return ConstantValue{t, t->type.shape};
+    }
+    case OpKind::Reshape: {
+      auto c = constantOf(body, n.operands.at(0));
+      if (!c || c->data->numel() != n.type.numel()) return std::nullopt;  // a reshaped broadcast
+      c->shape = n.type.shape;
+      return c;
+    }
+    case OpKind::Broadcast: return constantOf(body, n.operands.at(0));  // numpy broadcasting reads it as is
+    default: return std::nullopt;
+  }
+}
+
+/// `shape` with leading 1s up to rank `rank`.
+ir::Shape alignedShape(const ir::Shape& shape, size_t rank) {
+  ir::Shape aligned(rank - shape.size(), 1);
+  aligned.insert(aligned.end(), shape.begin(), shape.end());
+  return aligned;
+}
+
+/// True when `shape` broadcasts to `result` with no dim growing the result.
+bool broadcastsTo(const ir::Shape& shape, const ir::Shape& result) {
+  if (shape.size() > result.size()) return false;
+  ir::Shape aligned = alignedShape(shape, result.size());
+  for (size_t d = 0; d < result.size(); ++d)
+    if (aligned[d] != 1 && aligned[d] != result[d]) return false;
+  return true;
+}
+
+/// Appends the post-ops of node `n`, which reads the chain value `chain`; false when `n` has
+/// no exact post-op form.
+class PostOpReader {
+ public:
+  PostOpReader(const Graph& body, std::vector<PostOp>& out) : body_(body), out_(out) {
+    std::vector<ValueId> inputs = body.inputs();
+    for (size_t i = 0; i < inputs.size(); ++i) operandOf_[inputs[i]] = static_cast<int>(i);
+  }
+
+  bool append(const Node& n, ValueId chain) {
+    if (n.operands.size() == 1) return n.operands[0] == chain && appendUnary(n.op);
+    if (n.operands.size() != 2) return false;
+    ValueId lhs = n.operands[0], rhs = n.operands[1];
+    if (lhs == chain && rhs == chain) return n.op == OpKind::Mul && eltwise(algorithm::eltwise_square, 0, 0, "square");
+    if (lhs != chain && rhs != chain) return false;
+    bool chainFirst = lhs == chain;
+    ValueId other = chainFirst ? rhs : lhs;
+    std::optional<ConstantValue> c = constantOf(body_, other);
+    std::optional<float> k;
+    if (c && c->data->numel() == 1) k = static_cast<float>(c->data->get(0));
+    const float inf = std::numeric_limits<float>::infinity();
+    switch (n.op) {
+      case OpKind::Add:
+        return k ? eltwise(algorithm::eltwise_linear, 1, *k, "add") : binary(algorithm::binary_add, other, c, n, "add");
+      case OpKind::Sub:
+        if (chainFirst)
+          return k ? eltwise(algorithm::eltwise_linear, 1, -*k, "sub") : binary(algorithm::binary_sub, other, c, n, "sub");
+        if (k) return eltwise(algorithm::eltwise_linear, -1, *k, "rsub");
+        return eltwise(algorithm::eltwise_linear, -1, 0, "neg") && binary(algorithm::binary_add, other, c, n, "add");
+      case OpKind::Mul:
+        return k ? eltwise(algorithm::eltwise_linear, *k, 0, "mul") : binary(algorithm::binary_mul, other, c, n, "mul");
+      case OpKind::Div:
+        if (!chainFirst) return false;
+        return k ? eltwise(algorithm::eltwise_linear, 1 / *k, 0, "div") : binary(algorithm::binary_div, other, c, n, "div");
+      case OpKind::Maximum:
+        if (k && *k == 0) return eltwise(algorithm::eltwise_relu, 0, 0, "relu");
+        return k ? eltwise(algorithm::eltwise_clip_v2, *k, inf, "max") : binary(algorithm::binary_max, other, c, n, "max");
+      case OpKind::Minimum:
+        return k ? eltwise(algorithm::eltwise_clip_v2, -inf, *k, "min") : binary(algorithm::binary_min, other, c, n, "min");
+      case OpKind::Pow: return chainFirst && k && eltwise(algorithm::eltwise_pow, 1, *k, "pow");
+      default: return false;
+    }
+  }
+
+ private:
+  bool appendUnary(OpKind op) {
+    switch (op) {
+      case OpKind::Neg: return eltwise(algorithm::eltwise_linear, -1, 0, "neg");
+      case OpKind::Abs: return eltwise(algorithm::eltwise_abs, 0, 0, "abs");
+      case OpKind::Exp: return eltwise(algorithm::eltwise_exp, 0, 0, "exp");
+      case OpKind::Log: return eltwise(algorithm::eltwise_log, 0, 0, "log");
+      case OpKind::Sqrt: return eltwise(algorithm::eltwise_sqrt, 0, 0, "sqrt");
+      case OpKind::Rsqrt: return eltwise(algorithm::eltwise_pow, 1, -0.5f, "rsqrt");
+      case OpKind::Tanh: return eltwise(algorithm::eltwise_tanh, 0, 0, "tanh");
+      case OpKind::Sigmoid: return eltwise(algorithm::eltwise_logistic, 0, 0, "sigmoid");
+      default: return false;
+    }
+  }
+
+  bool eltwise(algorithm a, float alpha, float beta, const char* name) {
+    PostOp op;
+    op.algorithm = a;
+    op.alpha = alpha;
+    op.beta = beta;
+    op.name = name;
+    out_.push_back(std::move(op));
+    return true;
+  }
+
+  /// A binary post-op reading `other`: one of the node's operands, or a constant.
+  bool binary(algorithm a, ValueId other, const std::optional<ConstantValue>& c, const Node& n, const char* name) {
+    PostOp op;
+    op.binary = true;
+    op.algorithm = a;
+    op.name = name;
+    if (auto it = operandOf_.find(other); it != operandOf_.end()) {
+      op.operand = it->second;
+      op.shape = body_.type(other).shape;
+    } else if (c) {
+      op.constant = c->data;
+      op.shape = c->shape;
+    } else {
+      return false;  // computed inside the body from something else
+    }
+    if (!broadcastsTo(op.shape, n.type.shape)) return false;
+    out_.push_back(std::move(op));
+    return true;
+  }
+
+  const Graph& body_;
+  std::vector<PostOp>& out_;
+  std::unordered_map<ValueId, int> operandOf_;
+};
+
+/// Folds each run of consecutive eltwise_linear post-ops into one:
+/// a2 * (a1 * x + b1) + b2 = (a1 * a2) * x + (b1 * a2 + b2).
+void foldLinearRuns(std::vector<PostOp>& ops) {
+  std::vector<PostOp> folded;
+  for (PostOp& op : ops) {
+    bool linear = !op.binary && op.algorithm == algorithm::eltwise_linear;
+    PostOp* last = folded.empty() ? nullptr : &folded.back();
+    if (linear && last && !last->binary && last->algorithm == algorithm::eltwise_linear) {
+      last->beta = last->beta * op.alpha + op.beta;
+      last->alpha *= op.alpha;
+      last->name += "+" + op.name;
+    } else {
+      folded.push_back(std::move(op));
+    }
+  }
+  ops = std::move(folded);
+}
+
+/// True when two eltwise post-ops share an algorithm but not their parameters. oneDNN 2.6's
+/// JIT kernels keep one eltwise injector per algorithm, so the later parameters would be
+/// applied to both (wrong results, not an error).
+bool hasConflictingEltwise(const std::vector<PostOp>& ops) {
+  for (size_t i = 0; i < ops.size(); ++i)
+    for (size_t j = i + 1; j < ops.size(); ++j)
+      if (!ops[i].binary && !ops[j].binary && ops[i].algorithm == ops[j].algorithm &&
+          (ops[i].alpha != ops[j].alpha || ops[i].beta != ops[j].beta))
+        return true;
+  return false;
+}
+
+}  // namespace
+
+std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
+  std::vector<ValueId> inputs = body.inputs();
+  if (inputs.size() < 2 || body.outputs().size() != 1) return std::nullopt;
+  FusedContraction out;
+  PostOpReader reader(body, out.postOps);
+  ValueId chain = -1;
+  for (ValueId v = 0; v < body.size(); ++v) {
+    const Node& n = body.node(v);
+    if (n.op == OpKind::Input || constantOf(body, v)) continue;
+    if (n.type.dtype != ir::DType::f32) return std::nullopt;
+    if (chain < 0) {
+      bool contraction = n.op == OpKind::Matmul || n.op == OpKind::Conv;
+      if (!contraction || n.operands != std::vector<ValueId>{inputs[0], inputs[1]}) return std::nullopt;
+      out.contraction = &n;
+    } else if (n.type != body.type(chain) || !reader.append(n, chain)) {
+      return std::nullopt;
+    }
+    chain = v;
+  }
+  if (chain < 0 || body.outputs()[0].value != chain) return std::nullopt;
+  foldLinearRuns(out.postOps);
+  if (hasConflictingEltwise(out.postOps)) return std::nullopt;
+  return out;
+}
+
+dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank) {
+  dnnl::primitive_attr attr;
+  if (postOps.empty()) return attr;
+  dnnl::post_ops ops;
+  for (const PostOp& op : postOps) {
+    if (op.binary) ops.append_binary(op.algorithm, rowMajorDesc(alignedShape(op.shape, rank)));
+    else ops.append_eltwise(1.f, op.algorithm, op.alpha, op.beta);
+  }
+  attr.set_post_ops(ops);
+  return attr;
+}
+
+void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, size_t rank,
+                      std::unordered_map<int, memory>& args) {
+  for (size_t i = 0; i < postOps.size(); ++i) {
+    const PostOp& op = postOps[i];
+    if (!op.binary) continue;
+    memory::desc desc = rowMajorDesc(alignedShape(op.shape, rank));
+    memory m;
+    if (op.operand >= 0) {
+      m = step.operand(static_cast<size_t>(op.operand), desc);
+    } else {
+      m = step.held(desc);
+      std::memcpy(m.get_data_handle(), op.constant->bytes.data(), op.constant->bytes.size());
+    }
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) | DNNL_ARG_SRC_1] = m;
+  }
+}
+
+std::string postOpNames(const std::vector<PostOp>& postOps) {
+  std::string names;
+  for (const PostOp& op : postOps) names += "+" + op.name;
+  return names;
+}
+
+}  // namespace weft::cpu::onednn

@@ -1,0 +1,53 @@
+#pragma once
+/// Internal to the oneDNN lowering: the body of a `fused` node of kind "matmul" or "conv"
+/// read as one contraction followed by oneDNN post-ops (eltwise and binary).
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cpu/onednn_step.h"
+#include "ir/graph.h"
+
+namespace weft::cpu::onednn {
+
+/// One post-op of a contraction's epilogue.
+struct PostOp {
+  bool binary = false;                        ///< binary (a second input) or eltwise
+  dnnl::algorithm algorithm = dnnl::algorithm::undef;
+  float alpha = 0, beta = 0;                  ///< eltwise parameters
+  int operand = -1;                           ///< binary: the fused node's operand read, or -1 for `constant`
+  ir::TensorDataPtr constant;                 ///< binary: the constant read (f32), when not an operand
+  ir::Shape shape;                            ///< binary: the second input's shape (broadcasts to the result)
+  std::string name;                           ///< for describe(), e.g. "add" or "relu"
+};
+
+/// A fused node's body as one contraction and the post-ops applied to its result in order.
+struct FusedContraction {
+  const ir::Node* contraction = nullptr;  ///< matmul or conv reading the node's operands 0 and 1
+  std::vector<PostOp> postOps;
+};
+
+/// Reads `body` (a fused node's body) as a contraction and post-ops; nullopt when it is not a
+/// matmul or conv on inputs 0 and 1 followed by a chain of ops oneDNN post-ops express exactly
+/// (up to rounding): eltwise neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, square (x*x),
+/// add/sub/mul/div by a one-element constant, maximum/minimum with a one-element constant
+/// (relu for 0), pow by a one-element constant; binary add, sub, mul, div, maximum, minimum
+/// with a tensor that broadcasts to the result. Consecutive linear post-ops are folded into
+/// one; two eltwise post-ops of one algorithm with different parameters are refused (oneDNN
+/// 2.6 would apply the later parameters to both).
+std::optional<FusedContraction> parseFusedContraction(const ir::Graph& body);
+
+/// The primitive attribute holding `postOps` for a result of rank `rank` (empty attribute
+/// when there are none). Throws dnnl::error when oneDNN rejects a post-op.
+dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank);
+
+/// Binds the second inputs of the binary post-ops (the node's operands or held constants)
+/// into the primitive's `args`.
+void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, size_t rank,
+                      std::unordered_map<int, memory>& args);
+
+/// "+add+relu" for the post-ops in order ("" when none).
+std::string postOpNames(const std::vector<PostOp>& postOps);
+
+}  // namespace weft::cpu::onednn

@@ -1,0 +1,78 @@
+// The primitive-sequence step and the descriptor helpers of the oneDNN lowering.
+#include "backends/cpu/onednn_step.h"
+
+#include <cstring>
+
+namespace weft::cpu::onednn {
+
+memory::dims dimsOf(const ir::Shape& shape) { return memory::dims(shape.begin(), shape.end()); }
+
+memory::desc stridedDesc(const ir::Shape& dims, const ir::Shape& strides) {
+  return memory::desc(dimsOf(dims), memory::data_type::f32, dimsOf(strides));
+}
+
+memory::desc rowMajorDesc(const ir::Shape& dims) { return stridedDesc(dims, ir::rowMajorStrides(dims)); }
+
+memory::desc anyDesc(const ir::Shape& dims) {
+  return memory::desc(dimsOf(dims), memory::data_type::f32, memory::format_tag::any);
+}
+
+memory::desc primitiveDesc(const ir::Shape& dims, Layout layout) {
+  return layout == Layout::RowMajor ? rowMajorDesc(dims) : anyDesc(dims);
+}
+
+bool isReferenceImpl(const char* implInfo) { return std::strncmp(implInfo, "ref", 3) == 0; }
+
+memory PrimitiveStep::operand(size_t i, const memory::desc& user) {
+  memory m(user, engine_, DNNL_MEMORY_NONE);
+  bound_.emplace_back(static_cast<int>(i), m);
+  return m;
+}
+
+memory PrimitiveStep::result(const memory::desc& user) {
+  memory m(user, engine_, DNNL_MEMORY_NONE);
+  bound_.emplace_back(-1, m);
+  return m;
+}
+
+memory PrimitiveStep::input(const memory& user, const memory::desc& wanted) {
+  if (user.get_desc() == wanted) return user;
+  memory converted(wanted, engine_);
+  before_.push_back({dnnl::reorder(user, converted), {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, converted}}});
+  return converted;
+}
+
+memory PrimitiveStep::output(const memory& user, const memory::desc& wanted) {
+  if (user.get_desc() == wanted) return user;
+  memory converted(wanted, engine_);
+  after_.push_back({dnnl::reorder(converted, user), {{DNNL_ARG_FROM, converted}, {DNNL_ARG_TO, user}}});
+  return converted;
+}
+
+memory PrimitiveStep::held(const memory::desc& desc) { return memory(desc, engine_); }
+
+void PrimitiveStep::add(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
+  main_.push_back({std::move(primitive), std::move(args)});
+}
+
+void PrimitiveStep::run(const std::vector<const void*>& operands, void* result, dnnl::stream& stream) const {
+  // oneDNN only reads the operand memories, so handing it the const buffers is safe.
+  for (const auto& [index, m] : bound_)
+    m.set_data_handle(index < 0 ? result : const_cast<void*>(operands.at(static_cast<size_t>(index))));
+  if (zeroBytes_) std::memset(result, 0, zeroBytes_);
+  for (const auto* calls : {&before_, &main_, &after_})
+    for (const Call& call : *calls) call.primitive.execute(stream, call.args);
+  stream.wait();
+}
+
+std::string PrimitiveStep::describe() const { return impl_.empty() ? what_ : what_ + " [" + impl_ + "]"; }
+
+memory::dims spatialDims(const std::vector<int64_t>& values) { return memory::dims(values.begin(), values.end()); }
+
+memory::dims oneDnnDilation(const std::vector<int64_t>& dilation) {
+  memory::dims gaps;
+  for (int64_t d : dilation) gaps.push_back(d - 1);
+  return gaps;
+}
+
+}  // namespace weft::cpu::onednn

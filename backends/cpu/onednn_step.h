@@ -1,0 +1,83 @@
+#pragma once
+/// Internal to the oneDNN lowering: the step that runs a short sequence of oneDNN primitives
+/// over the node's buffers, and descriptor helpers shared by the per-family files.
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "backends/cpu/onednn_ops.h"
+#include "ir/types.h"
+
+namespace weft::cpu::onednn {
+
+using dnnl::memory;
+
+/// oneDNN dims from a weft shape.
+memory::dims dimsOf(const ir::Shape& shape);
+/// A f32 descriptor of `dims` with explicit element `strides`.
+memory::desc stridedDesc(const ir::Shape& dims, const ir::Shape& strides);
+/// A f32 row-major descriptor of `dims`.
+memory::desc rowMajorDesc(const ir::Shape& dims);
+/// A f32 descriptor of `dims` whose layout the primitive chooses (format_tag::any).
+memory::desc anyDesc(const ir::Shape& dims);
+
+/// The layouts a primitive is created with: the user's row-major ones, or layouts the
+/// primitive picks (blocked, reordered from and to the user's inside the step).
+enum class Layout { RowMajor, Chosen };
+
+/// The descriptor a primitive is created with for a tensor of `dims` under `layout`.
+memory::desc primitiveDesc(const ir::Shape& dims, Layout layout);
+
+/// True when a primitive descriptor's implementation is oneDNN's reference (slow) one.
+bool isReferenceImpl(const char* implInfo);
+
+/// A step running primitives in order. Memories bound to the node's operands and result get
+/// their data pointers at run time; everything else (converted copies, workspaces, constants)
+/// is allocated once when the step is built. Not thread-safe (one run at a time).
+class PrimitiveStep final : public OneDnnStep {
+ public:
+  /// An empty step described as `what` (the implementation name is appended by noteImpl).
+  PrimitiveStep(std::string what, const dnnl::engine& engine) : what_(std::move(what)), engine_(engine) {}
+
+  /// A memory viewing operand `i` through `user` (a view may cover part of the buffer).
+  memory operand(size_t i, const memory::desc& user);
+  /// A memory viewing the result through `user`.
+  memory result(const memory::desc& user);
+  /// `user` itself when its descriptor is `wanted`; otherwise a held buffer in layout
+  /// `wanted` that a reorder fills from `user` before the primitives run.
+  memory input(const memory& user, const memory::desc& wanted);
+  /// `user` itself when its descriptor is `wanted`; otherwise a held buffer in layout
+  /// `wanted` that the primitives write and a reorder copies into `user` after they ran.
+  memory output(const memory& user, const memory::desc& wanted);
+  /// A buffer owned by the step (a workspace, a scratch destination, a constant).
+  memory held(const memory::desc& desc);
+  /// Appends a primitive with its arguments.
+  void add(dnnl::primitive primitive, std::unordered_map<int, memory> args);
+  /// Zero-fills the result's `bytes` before the primitives run (for a result view that does
+  /// not cover every element).
+  void zeroResultFirst(size_t bytes) { zeroBytes_ = bytes; }
+  /// Records the implementation that runs (shown by describe()).
+  void noteImpl(const char* implInfo) { impl_ = implInfo; }
+
+  void run(const std::vector<const void*>& operands, void* result, dnnl::stream& stream) const override;
+  std::string describe() const override;
+
+ private:
+  struct Call {
+    dnnl::primitive primitive;
+    std::unordered_map<int, memory> args;
+  };
+  std::string what_, impl_;
+  dnnl::engine engine_;
+  std::vector<std::pair<int, memory>> bound_;  ///< (operand index or -1 for the result, memory)
+  std::vector<Call> before_, main_, after_;    ///< input reorders, primitives, output reorders
+  size_t zeroBytes_ = 0;
+};
+
+/// A spatial attribute list (stride, padding, kernel) as oneDNN dims.
+memory::dims spatialDims(const std::vector<int64_t>& values);
+/// weft dilation (the step between taps, 1 = dense) as oneDNN's (the gap, 0 = dense).
+memory::dims oneDnnDilation(const std::vector<int64_t>& dilation);
+
+}  // namespace weft::cpu::onednn

@@ -1,0 +1,227 @@
+// Fused contractions on oneDNN: fuse-epilogues on mlp_tiny, and fused matmul/conv nodes with
+// every kind of post-op lowered to one primitive, against the reference interpreter on the
+// unfused graph (1e-4 relative).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+
+#include "backends/cpu/executable.h"
+#include "models/registry.h"
+#include "passes/pass_manager.h"
+
+using namespace weft;
+
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+
+ir::TensorType f32(ir::Shape shape) { return {ir::DType::f32, std::move(shape)}; }
+
+ValueId scalar(ir::Graph& g, double value) {
+  auto t = std::make_shared<ir::TensorData>(f32({}));
+  t->set(0, value);
+  return g.addConstant(t);
+}
+
+/// Deterministic feeds: floats 0.3 + 0.6 sin(1.3 i + salt) (inputs named "pos*" get 1.5 +
+/// 0.5 sin, safe divisors), integers i % 2.
+reference::TensorMap feedsFor(const ir::Graph& g) {
+  reference::TensorMap feeds;
+  int salt = 0;
+  for (ValueId v : g.inputs()) {
+    ir::TensorData t(g.type(v));
+    bool positive = g.node(v).name.rfind("pos", 0) == 0;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      double s = std::sin(1.3 * double(i) + salt);
+      t.set(i, ir::isFloat(t.type.dtype) ? (positive ? 1.5 + 0.5 * s : 0.3 + 0.6 * s) : double(i % 2));
+    }
+    feeds[g.node(v).name] = t;
+    ++salt;
+  }
+  return feeds;
+}
+
+/// Every output of `got` matches `want` within 1e-4 relative (absolute below 1).
+void expectClose(const reference::TensorMap& got, const reference::TensorMap& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (const auto& [name, w] : want) {
+    const ir::TensorData& x = got.at(name);
+    ASSERT_EQ(x.type, w.type) << what << ": " << name;
+    int failures = 0;
+    for (int64_t i = 0; i < w.numel() && failures < 5; ++i)
+      if (std::fabs(x.get(i) - w.get(i)) > 1e-4 * std::max(1.0, std::fabs(w.get(i)))) {
+        ADD_FAILURE() << what << ": " << name << "[" << i << "] is " << x.get(i) << ", reference " << w.get(i);
+        ++failures;
+      }
+  }
+}
+
+/// Fused nodes of `g` of kind `kind`.
+int countFused(const ir::Graph& g, const std::string& kind) {
+  int n = 0;
+  for (const ir::Node& node : g.nodes())
+    n += node.op == OpKind::Fused && ir::AttrReader(node.attrs, node.op).s("kind") == kind;
+  return n;
+}
+
+/// Compiles `g` (the CPU pipeline fuses its epilogue), expects one fused `kind` node run by
+/// oneDNN (or by the interpreter when `onednn` is false), and compares with the reference.
+void expectOneFusedPrimitive(const ir::Graph& g, const std::string& kind, bool onednn = true) {
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(countFused(exe.graph(), kind), 1);
+  EXPECT_EQ(exe.oneDnnNodeCount(), onednn ? 1 : 0);
+  reference::TensorMap feeds = feedsFor(g);
+  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
+}
+
+ir::Attrs convAttrs(int64_t stride, int64_t padding, int64_t groups) {
+  return {{"stride", std::vector<int64_t>{stride, stride}},
+          {"padding", std::vector<int64_t>{padding, padding}},
+          {"dilation", std::vector<int64_t>{1, 1}},
+          {"groups", groups}};
+}
+
+}  // namespace
+
+TEST(OneDnnFusion, MlpTinyMatmulBiasReluBecomesOneFusedNode) {
+  ir::Graph g = models::buildModel("mlp_tiny");
+  ir::Graph fused = g;
+  passes::PassManager("decompose-composites,canonicalize,cse,dce,fuse-epilogues,dce").run(fused);
+  // fc1 and fc2: matmul + bias + relu; fc3: matmul + bias (the logits).
+  EXPECT_EQ(countFused(fused, "matmul"), 3);
+  int matmuls = 0, maxima = 0;
+  for (const ir::Node& n : fused.nodes()) {
+    matmuls += n.op == OpKind::Matmul;
+    maxima += n.op == OpKind::Maximum;
+  }
+  EXPECT_EQ(matmuls, 0);
+  EXPECT_EQ(maxima, 0);
+  reference::TensorMap feeds = feedsFor(g);
+  reference::TensorMap want = reference::run(g, feeds);
+  expectClose(reference::run(fused, feeds), want, "interpreter on the fused graph");
+
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(countFused(exe.graph(), "matmul"), 3);
+  EXPECT_EQ(exe.oneDnnNodeCount(), 3);
+  expectClose(exe.run(feeds), want, "compiled");
+}
+
+TEST(OneDnnFusion, ConvBiasRelu) {
+  ir::Graph g;
+  ValueId x = g.addInput("x", f32({2, 3, 9, 8}));
+  ValueId w = g.addInput("w", f32({16, 3, 3, 3}));
+  ValueId b = g.addInput("b", f32({16, 1, 1}));
+  ValueId y = g.addOp(OpKind::Add, {g.addOp(OpKind::Conv, {x, w}, convAttrs(2, 1, 1)), b});
+  g.addOutput("y", g.addOp(OpKind::Relu, {y}));
+  expectOneFusedPrimitive(g, "conv");
+}
+
+TEST(OneDnnFusion, GroupedConvResidualAndEltwiseChain) {
+  // exp(tanh(0.5 * sigmoid(conv(x, w) + x) - 0.25) * s) with s per channel; x is the residual.
+  ir::Graph g;
+  ValueId x = g.addInput("x", f32({2, 4, 6, 6}));
+  ValueId w = g.addInput("w", f32({4, 2, 3, 3}));
+  ValueId s = g.addInput("s", f32({1, 4, 1, 1}));
+  ValueId y = g.addOp(OpKind::Add, {g.addOp(OpKind::Conv, {x, w}, convAttrs(1, 1, 2)), x});
+  y = g.addOp(OpKind::Mul, {scalar(g, 0.5), g.addOp(OpKind::Sigmoid, {y})});
+  y = g.addOp(OpKind::Tanh, {g.addOp(OpKind::Sub, {y, scalar(g, 0.25)})});
+  g.addOutput("y", g.addOp(OpKind::Exp, {g.addOp(OpKind::Mul, {y, s})}));
+  expectOneFusedPrimitive(g, "conv");
+}
+
+TEST(OneDnnFusion, ConstantBiasesAndBroadcastZeroRelu) {
+  // A small per-channel constant (copied into the body, held by the step), a large constant
+  // (an operand), and relu written as maximum with a broadcast zero.
+  ir::Graph g;
+  ValueId x = g.addInput("x", f32({2, 3, 5, 5}));
+  ValueId w = g.addInput("w", f32({4, 3, 3, 3}));
+  auto small = std::make_shared<ir::TensorData>(f32({4, 1, 1}));
+  auto large = std::make_shared<ir::TensorData>(f32({1, 4, 5, 5}));
+  for (int64_t i = 0; i < small->numel(); ++i) small->set(i, 0.2 * double(i) - 0.3);
+  for (int64_t i = 0; i < large->numel(); ++i) large->set(i, std::cos(0.3 * double(i)));
+  ValueId y = g.addOp(OpKind::Add, {g.addOp(OpKind::Conv, {x, w}, convAttrs(1, 1, 1)), g.addConstant(small)});
+  y = g.addOp(OpKind::Mul, {y, g.addConstant(large)});
+  ValueId zero = g.addOp(OpKind::Broadcast, {scalar(g, 0.0)}, {{"shape", std::vector<int64_t>{2, 4, 5, 5}}});
+  g.addOutput("y", g.addOp(OpKind::Maximum, {y, zero}));
+  expectOneFusedPrimitive(g, "conv");
+}
+
+TEST(OneDnnFusion, MatmulWithReversedSubAbsSqrtPowLogNeg) {
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({5, 7}));
+  ValueId b = g.addInput("b", f32({7, 6}));
+  ValueId t = g.addInput("t", f32({5, 6}));
+  ValueId shift = g.addInput("pos_shift", f32({1, 6}));
+  ValueId y = g.addOp(OpKind::Sub, {t, g.addOp(OpKind::Matmul, {a, b})});  // neg (linear -1, 0), add t
+  y = g.addOp(OpKind::Sqrt, {g.addOp(OpKind::Abs, {y})});
+  y = g.addOp(OpKind::Pow, {y, scalar(g, 3.0)});
+  y = g.addOp(OpKind::Add, {y, shift});
+  g.addOutput("y", g.addOp(OpKind::Neg, {g.addOp(OpKind::Log, {y})}));
+  expectOneFusedPrimitive(g, "matmul");
+}
+
+TEST(OneDnnFusion, BatchedMatmulWithClipsDivisionsAndSquare) {
+  // bias [6], max with 0.1 and min with a tensor, division by a tensor and a scalar, square,
+  // a shift, rsqrt.
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({3, 4, 5}));
+  ValueId b = g.addInput("b", f32({5, 6}));
+  ValueId bias = g.addInput("bias", f32({6}));
+  ValueId cap = g.addInput("cap", f32({3, 1, 6}));
+  ValueId divisor = g.addInput("pos_divisor", f32({3, 4, 6}));
+  ValueId shift = g.addInput("pos_shift", f32({6}));
+  ValueId y = g.addOp(OpKind::Add, {g.addOp(OpKind::Matmul, {a, b}), bias});
+  y = g.addOp(OpKind::Maximum, {scalar(g, 0.1), y});
+  y = g.addOp(OpKind::Minimum, {y, cap});
+  y = g.addOp(OpKind::Div, {g.addOp(OpKind::Div, {y, divisor}), scalar(g, 4.0)});
+  y = g.addOp(OpKind::Mul, {y, y});
+  y = g.addOp(OpKind::Add, {y, shift});
+  g.addOutput("y", g.addOp(OpKind::Rsqrt, {y}));
+  expectOneFusedPrimitive(g, "matmul");
+}
+
+TEST(OneDnnFusion, TransposedMatmulWithMaximumMinimumOfTensors) {
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({7, 5}));
+  ValueId b = g.addInput("b", f32({6, 7}));
+  ValueId lo = g.addInput("lo", f32({5, 6}));
+  ValueId hi = g.addInput("hi", f32({}));
+  ir::Attrs transposed{{"transpose_lhs", int64_t{1}}, {"transpose_rhs", int64_t{1}}};
+  ValueId y = g.addOp(OpKind::Maximum, {lo, g.addOp(OpKind::Matmul, {a, b}, transposed)});
+  y = g.addOp(OpKind::Minimum, {y, hi});
+  g.addOutput("y", g.addOp(OpKind::Minimum, {y, scalar(g, 0.6)}));
+  expectOneFusedPrimitive(g, "matmul");
+}
+
+TEST(OneDnnFusion, ConsecutiveLinearOpsFoldIntoOne) {
+  // tanh(-(2 * mm + 1 - 0.5)): the four linear post-ops become one.
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({5, 7}));
+  ValueId b = g.addInput("b", f32({7, 6}));
+  ValueId y = g.addOp(OpKind::Mul, {g.addOp(OpKind::Matmul, {a, b}), scalar(g, 2.0)});
+  y = g.addOp(OpKind::Sub, {g.addOp(OpKind::Add, {y, scalar(g, 1.0)}), scalar(g, 0.5)});
+  g.addOutput("y", g.addOp(OpKind::Tanh, {g.addOp(OpKind::Neg, {y})}));
+  expectOneFusedPrimitive(g, "matmul");
+}
+
+TEST(OneDnnFusion, OneEltwiseAlgorithmWithTwoParameterSetsFallsBack) {
+  // 0.25 * mm, tanh, + 0.5: two separate linear post-ops, which oneDNN 2.6 would get wrong.
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({5, 7}));
+  ValueId b = g.addInput("b", f32({7, 6}));
+  ValueId y = g.addOp(OpKind::Tanh, {g.addOp(OpKind::Mul, {g.addOp(OpKind::Matmul, {a, b}), scalar(g, 0.25)})});
+  g.addOutput("y", g.addOp(OpKind::Add, {y, scalar(g, 0.5)}));
+  expectOneFusedPrimitive(g, "matmul", /*onednn=*/false);
+}
+
+TEST(OneDnnFusion, UnsupportedBroadcastRunsTheBodyOnTheInterpreter) {
+  // A per-row [5, 1] addend has no fast matmul post-op: the fused node falls back.
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({5, 7}));
+  ValueId b = g.addInput("b", f32({7, 6}));
+  ValueId rows = g.addInput("rows", f32({5, 1}));
+  g.addOutput("y", g.addOp(OpKind::Tanh, {g.addOp(OpKind::Add, {g.addOp(OpKind::Matmul, {a, b}), rows})}));
+  expectOneFusedPrimitive(g, "matmul", /*onednn=*/false);
+}

@@ -1,0 +1,131 @@
+// A LeNet training step (forward, gradients through conv_transpose, conv_weight_grad and
+// max_pool_grad, SGD update) compiled for the CPU against the reference interpreter, with
+// its convolutions, convolution gradients and pools on oneDNN; and a printed (not asserted)
+// timing of a batch-64 LeNet step on both.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "backends/cpu/executable.h"
+#include "models/registry.h"
+#include "passes/train_step.h"
+
+using namespace weft;
+
+namespace {
+
+using ir::OpKind;
+
+/// The SGD training step of model `name` at batch `batch`.
+ir::Graph trainStep(const std::string& name, int64_t batch) {
+  models::BuildOptions options;
+  options.batch = batch;
+  passes::TrainConfig config;
+  config.optimizer.momentum = 0.9;  // optimizer state too
+  return passes::buildTrainStep(models::buildModel(name, options), config);
+}
+
+/// Images 0.5 + 0.5 sin(0.37 i + salt), labels (i + salt) % classes, learning rate 0.05.
+reference::TensorMap stepInputs(const ir::Graph& g, int salt) {
+  reference::TensorMap inputs;
+  for (ir::ValueId v : g.inputs()) {
+    const std::string& name = g.node(v).name;
+    ir::TensorData t(g.type(v));
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.set(i, name == "lr" ? 0.05 : name == "y" ? double((i + salt) % 5) : 0.5 + 0.5 * std::sin(0.37 * double(i) + salt));
+    inputs[name] = t;
+  }
+  return inputs;
+}
+
+/// Every tensor of `got` matches `want` within 1e-4 relative (absolute below 1).
+void expectClose(const reference::TensorMap& got, const reference::TensorMap& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (const auto& [name, w] : want) {
+    const ir::TensorData& x = got.at(name);
+    ASSERT_EQ(x.type, w.type) << what << ": " << name;
+    int failures = 0;
+    for (int64_t i = 0; i < w.numel() && failures < 3; ++i)
+      if (std::fabs(x.get(i) - w.get(i)) > 1e-4 * std::max(1.0, std::fabs(w.get(i)))) {
+        ADD_FAILURE() << what << ": " << name << "[" << i << "] is " << x.get(i) << ", reference " << w.get(i);
+        ++failures;
+      }
+  }
+}
+
+/// True when the CPU backend should run `n` on oneDNN.
+bool isOneDnnNode(const ir::Node& n) {
+  switch (n.op) {
+    case OpKind::Matmul:
+    case OpKind::Conv:
+    case OpKind::ConvTranspose:
+    case OpKind::ConvWeightGrad:
+    case OpKind::MaxPool:
+    case OpKind::MaxPoolGrad:
+    case OpKind::AvgPool: return n.type.dtype == ir::DType::f32;
+    case OpKind::Fused: {
+      const std::string& kind = ir::AttrReader(n.attrs, n.op).s("kind");
+      return kind == "matmul" || kind == "conv";
+    }
+    default: return false;
+  }
+}
+
+/// The number of nodes of `g` with op `op`, counting fused contractions of kind `fusedKind`.
+int count(const ir::Graph& g, OpKind op, const std::string& fusedKind = "") {
+  int n = 0;
+  for (const ir::Node& node : g.nodes())
+    n += node.op == op ||
+         (!fusedKind.empty() && node.op == OpKind::Fused && ir::AttrReader(node.attrs, node.op).s("kind") == fusedKind);
+  return n;
+}
+
+}  // namespace
+
+TEST(OneDnnTraining, LenetTinyStepMatchesTheReferenceOnOneDnn) {
+  ir::Graph g = trainStep("lenet_tiny", 2);
+  cpu::Executable exe = cpu::compile(g);
+  const ir::Graph& compiled = exe.graph();
+  EXPECT_EQ(count(compiled, OpKind::Conv, "conv"), 2);
+  EXPECT_EQ(count(compiled, OpKind::ConvWeightGrad), 2);
+  EXPECT_EQ(count(compiled, OpKind::ConvTranspose), 1);  // conv2's input gradient (conv1's is not needed)
+  EXPECT_EQ(count(compiled, OpKind::MaxPool), 2);
+  EXPECT_EQ(count(compiled, OpKind::MaxPoolGrad), 2);
+  int expected = 0;
+  for (const ir::Node& n : compiled.nodes()) expected += isOneDnnNode(n);
+  EXPECT_EQ(exe.oneDnnNodeCount(), expected);
+  EXPECT_GE(exe.oneDnnNodeCount(), 2 + 2 + 1 + 2 + 2 + 4);  // and the fc layers' matmuls
+
+  reference::TensorMap refState = reference::initialState(g), cpuState = refState;
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    reference::TensorMap inputs = stepInputs(g, step);
+    reference::TensorMap want = reference::runStep(g, inputs, refState);
+    reference::TensorMap got = cpu::runStep(exe, inputs, cpuState);
+    expectClose(got, want, "outputs");
+    expectClose(cpuState, refState, "state");
+  }
+}
+
+TEST(OneDnnTraining, PrintsLenetBatch64StepTiming) {
+  ir::Graph g = trainStep("lenet", 64);
+  auto start = std::chrono::steady_clock::now();
+  cpu::Executable exe = cpu::compile(g);
+  double compileSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  reference::TensorMap inputs = stepInputs(g, 0);
+  reference::TensorMap state = reference::initialState(g);
+  auto time = [](auto&& f, int reps) {
+    f();  // warm-up
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+  };
+  double reference = time([&] { reference::runStep(g, inputs, state); }, 1);
+  double compiled = time([&] { exe.step(inputs); }, 3);
+  std::printf("lenet batch 64 training step: reference %.1f ms, cpu::compile %.1f ms (%.1fx), %d oneDNN nodes, "
+              "compile %.2f s\n",
+              reference * 1e3, compiled * 1e3, reference / compiled, exe.oneDnnNodeCount(), compileSeconds);
+  EXPECT_GT(exe.oneDnnNodeCount(), 0);
+}
