@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cstring>
+#include <mutex>
 
 #include "backends/cpu/aligned_buffer.h"
+#include "backends/cpu/generated_step.h"
 #include "backends/cpu/memory_plan.h"
 #include "backends/cpu/onednn_ops.h"
 #include "backends/reference/kernels.h"
@@ -44,8 +46,9 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 /// How one node computes.
 struct Step {
   ValueId value = 0;
-  std::unique_ptr<OneDnnStep> onednn;  ///< set: oneDNN runs it
-  reference::Kernel kernel = nullptr;  ///< otherwise: its reference kernel
+  std::unique_ptr<OneDnnStep> onednn;            ///< set: oneDNN runs it
+  const GeneratedKernel* generated = nullptr;   ///< set: an MLIR-generated kernel runs it
+  reference::Kernel kernel = nullptr;           ///< otherwise: its reference kernel
 };
 
 struct Executable::Impl {
@@ -55,6 +58,7 @@ struct Executable::Impl {
   MemoryPlan plan;
   std::vector<Step> steps;                          ///< in node order
   std::vector<const void*> constants;               ///< per value: a constant's bytes, else null
+  std::shared_ptr<KernelCompiler> compiler;         ///< owns the generated code of `steps`
   AlignedBuffer arena;                              ///< activations
   AlignedBuffer state;                              ///< parameters, at their planned offsets
   CompileStats stats;
@@ -125,6 +129,10 @@ void Executable::Impl::execute(const std::vector<const void*>& bound, const refe
       step.onednn->run(operandPtrs, result, stream);
       continue;
     }
+    if (step.generated) {
+      runGenerated(*step.generated, result, operandPtrs, options.threads, node.type.numel());
+      continue;
+    }
     // The fallback: a reference kernel on copies of the operands.
     operandCopies.clear();
     operandCopies.reserve(node.operands.size());
@@ -171,6 +179,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.stageSeconds.emplace_back("plan", secondsSince(start));
 
   start = std::chrono::steady_clock::now();
+  std::vector<ValueId> generatedValues;  // fused loop/reduce nodes the kernel compiler takes
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& node = g.node(v);
     if (node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant ||
@@ -181,6 +190,10 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
     step.onednn = compileOneDnnNode(g, v, impl->engine);
     if (step.onednn) {
       ++impl->stats.onednnPrimitives;
+    } else if (options.generateKernels && node.op == OpKind::Fused && node.body &&
+               !KernelCompiler::unsupported(*node.body)) {
+      generatedValues.push_back(v);
+      ++impl->stats.generatedKernels;
     } else {
       if (!reference::hasKernel(node.op))
         throw Error("the CPU backend cannot run " + std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v));
@@ -189,7 +202,27 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
     }
     impl->steps.push_back(std::move(step));
   }
-  impl->stats.stageSeconds.emplace_back("lower", secondsSince(start));
+  impl->stats.stageSeconds.emplace_back("onednn", secondsSince(start));
+
+  start = std::chrono::steady_clock::now();
+  if (!generatedValues.empty()) {
+    std::vector<const ir::Graph*> bodies;
+    for (ValueId v : generatedValues) bodies.push_back(g.node(v).body.get());
+    std::vector<const GeneratedKernel*> kernels;
+    if (options.dumpMlirDir.empty() && options.dumpAsmDir.empty()) {
+      static std::mutex sharedCompilerMutex;  // the shared compiler is not thread-safe
+      std::lock_guard<std::mutex> lock(sharedCompilerMutex);
+      impl->compiler = sharedKernelCompiler();
+      kernels = impl->compiler->compile(bodies);
+    } else {
+      impl->compiler = std::make_shared<KernelCompiler>(KernelCompiler::Options{options.dumpMlirDir, options.dumpAsmDir});
+      kernels = impl->compiler->compile(bodies);
+    }
+    size_t next = 0;
+    for (Step& step : impl->steps)
+      if (next < generatedValues.size() && step.value == generatedValues[next]) step.generated = kernels[next++];
+  }
+  impl->stats.stageSeconds.emplace_back("codegen", secondsSince(start));
   impl->stats.kernels = static_cast<int>(impl->steps.size());
   impl->stats.arenaBytes = impl->plan.arenaBytes;
   impl->stats.persistentBytes = impl->plan.persistentBytes;

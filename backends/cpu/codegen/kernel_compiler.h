@@ -1,0 +1,91 @@
+#pragma once
+/// Kernels generated through MLIR for the bodies of fused nodes: each body (an ir::Graph of
+/// elementwise, broadcast and movement ops, optionally ending in one reduction) becomes a
+/// loop nest in MLIR, lowered to LLVM and JIT-compiled for the host CPU (vectorized by
+/// LLVM's O3 pipeline for the host's vector width). This header includes no MLIR or LLVM.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace weft::cpu {
+
+/// A kernel generated through MLIR for the body of one fused node.
+struct GeneratedKernel {
+  std::string name;                 ///< symbol name
+  std::string mlir;                 ///< the MLIR module text of this kernel as generated (before lowering)
+  int64_t parallelExtent = 1;       ///< parallel loop iterations; callers split [0, parallelExtent) across threads
+  int numInputs = 0;                ///< the body's inputs, which `invoke` reads in order
+  void (*entry)(void**) = nullptr;  ///< packed entry point: args[i] points to argument i (see invoke)
+};
+
+/// Object code of a batch of kernels, for ahead-of-time bundles. Each symbol is a C function
+/// `void NAME(void* out, const void* in0, ..., int64_t begin, int64_t end)` with the
+/// semantics of `invoke`; the object may call libm (tanh, erf and the f64 math functions).
+struct KernelObject {
+  std::string elf;                       ///< an ELF relocatable object (.o), position independent
+  std::vector<std::string> symbols;      ///< one per body, in order
+  std::vector<int64_t> parallelExtents;  ///< one per body, in order
+};
+
+/// Internal (mlir_jit.h): the MLIR context and the JIT code of every compiled batch.
+class MlirJit;
+
+/// Generates, lowers and JIT-compiles kernels, keeping every kernel it made (and the JIT code
+/// behind it) alive for its own lifetime. Not thread-safe; the kernels it returns may run
+/// on any number of threads at once.
+class KernelCompiler {
+ public:
+  /// Where to write dumps; empty strings write nothing.
+  struct Options {
+    std::string dumpMlirDir;  ///< one NAME.mlir per kernel, as generated
+    std::string dumpAsmDir;   ///< the host assembly of each compiled batch, named after its first kernel (NAME.s)
+  };
+
+  /// A compiler with its own MLIR context.
+  explicit KernelCompiler(Options options = {});
+  ~KernelCompiler();
+  KernelCompiler(const KernelCompiler&) = delete;
+  KernelCompiler& operator=(const KernelCompiler&) = delete;
+
+  /// Why `body` cannot be generated (an unsupported op or dtype, naming it), or nullopt.
+  static std::optional<std::string> unsupported(const ir::Graph& body);
+
+  /// Compiles every body not already in the cache (keyed by the body's printed text with
+  /// value names dropped, so identical kernels compile once) into ONE MLIR module, lowers it
+  /// and JITs it; returns the kernels in order. Throws weft::Error for an unsupported body or
+  /// a failed lowering (with MLIR's diagnostics).
+  std::vector<const GeneratedKernel*> compile(const std::vector<const ir::Graph*>& bodies);
+
+  /// Generates and lowers `bodies` (no cache, no JIT) to one relocatable object for the host.
+  KernelObject emitObject(const std::vector<const ir::Graph*>& bodies);
+
+  /// Kernels generated so far.
+  int kernelsCompiled() const { return kernelsCompiled_; }
+  /// Bodies answered from the cache (including repeats within one compile call).
+  int cacheHits() const { return cacheHits_; }
+
+ private:
+  std::string nextName(const ir::Graph& body);
+
+  Options options_;
+  std::unique_ptr<MlirJit> jit_;
+  std::unordered_map<std::string, std::unique_ptr<GeneratedKernel>> cache_;
+  int kernelsCompiled_ = 0;
+  int cacheHits_ = 0;
+  int nameCounter_ = 0;
+};
+
+/// Runs `kernel`: reads `inputs` (the body's inputs in order, dense row-major), writes the
+/// body's output into `out` (dense row-major, not overlapping any input) for the parallel
+/// iterations [begin, end) of [0, kernel.parallelExtent); calls on disjoint ranges write
+/// disjoint parts of `out` and may run concurrently. Throws weft::Error on a wrong input
+/// count or range.
+void invoke(const GeneratedKernel& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
+            int64_t end);
+
+}  // namespace weft::cpu

@@ -1,0 +1,56 @@
+#pragma once
+/// The loop structure of a generated kernel, decided from the body graph alone (no MLIR):
+/// which ops are supported, the iteration space, and for reductions the loop order and the
+/// dimension split across threads.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace weft::cpu::codegen {
+
+/// How a body becomes loops.
+struct KernelPlan {
+  /// Loop: one output element per iteration. Reduce: the root folds a chain over some axes.
+  enum class Kind { Loop, Reduce };
+  Kind kind = Kind::Loop;
+  /// The value the loops evaluate per iteration: the output (Loop), or the reduction's
+  /// operand (Reduce), whose shape is then the iteration space.
+  ir::ValueId root = -1;
+  /// The reduction op (ReduceSum, ReduceMax or ReduceMin) of a Reduce plan.
+  ir::OpKind reduceOp = ir::OpKind::ReduceSum;
+  /// The nodes reachable from the output (only those are generated).
+  std::vector<bool> live;
+
+  /// Loop: every value has the output's size (and shape) or one element, so every buffer
+  /// is seen as a flat vector and the loops are one range over all elements.
+  bool flat = false;
+  /// Loop: the iteration space: {numel} when flat; otherwise, of the output dimensions whose
+  /// extent is not 1, {rows, last}: the product of all but the last one, and the last one
+  /// ({extent} for a single one, {1} for none). Dimension 0 is the parallel one.
+  std::vector<int64_t> loopShape;
+
+  /// Reduce: per dimension of the root's shape, whether it is reduced.
+  std::vector<bool> reduced;
+  /// Reduce: dimensions [suffixStart, rank) are reduced and fold into a register in the
+  /// innermost loops; the dimensions before are looped over in order.
+  int suffixStart = 0;
+  /// Reduce: a reduced dimension lies before suffixStart, so the output slice of the thread
+  /// is initialized first and accumulated into.
+  bool accumulate = false;
+  /// Reduce: the kept dimension whose range [begin, end) a call covers (the largest), or -1
+  /// when every dimension is reduced.
+  int parallelDim = -1;
+
+  /// Iterations of the parallel loop.
+  int64_t parallelExtent = 1;
+};
+
+/// Why `body` cannot be generated (naming the op, value and dtype), or nullopt.
+std::optional<std::string> unsupportedReason(const ir::Graph& body);
+
+/// The plan of `body`; throws weft::Error when it cannot be generated.
+KernelPlan planKernel(const ir::Graph& body);
+
+}  // namespace weft::cpu::codegen

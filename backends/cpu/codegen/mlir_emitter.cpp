@@ -1,0 +1,421 @@
+// Emission of a kernel's MLIR (scf loops, memref loads/stores, arith and math ops).
+//
+// Algorithm: the loops of the plan are built first; then the root value is evaluated at the
+// loop indices by a recursive walk from the root to the sources. Each value is evaluated "at
+// an index": an affine map from index values (the loop variables, at first) to the value's
+// own coordinates. Movement ops only compose their map into the index (broadcast: 0 for
+// broadcast dimensions; transpose: a permutation; slice: start + i * stride; reshape: per
+// group of dimensions whose extents multiply to the same product, linearize on one side and
+// delinearize on the other); pad and concat materialize the index, clamp it into their
+// operand and select the pad value / the operand that owns the position. Sources load from
+// their buffer at the composed index (inputs, dense constants as memref.globals) or compute it
+// (scalar constants, iota). Elementwise ops evaluate their operands at the broadcast index and
+// apply the scalar op (mlir_scalar_ops.h); results are memoized per (value, map, index values), so a value read
+// twice at the same index is computed once. f32 math stays in the math dialect, to be
+// replaced by polynomial approximations before lowering, so that the loops vectorize.
+#include "backends/cpu/codegen/mlir_emitter.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "backends/cpu/codegen/mlir_scalar_ops.h"
+#include "ir/error.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace weft::cpu::codegen {
+namespace {
+
+using ir::DType;
+using ir::OpKind;
+using ir::Shape;
+using ir::ValueId;
+using mlir::AffineExpr;
+using mlir::AffineMap;
+using mlir::Value;
+namespace arith = mlir::arith;
+namespace memref = mlir::memref;
+namespace scf = mlir::scf;
+
+/// A position in a value: `map` takes `dims` to the value's coordinates.
+struct Index {
+  AffineMap map;
+  llvm::SmallVector<Value, 6> dims;
+};
+
+/// Builds one kernel function.
+class KernelEmitter {
+ public:
+  KernelEmitter(mlir::ModuleOp module, const ir::Graph& g, const KernelPlan& plan, std::string name)
+      : ctx_(module.getContext()), b_(ctx_), loc_(b_.getUnknownLoc()), ops_(b_, loc_), module_(module), g_(g),
+        plan_(plan), name_(std::move(name)) {}
+
+  void emit() {
+    const ir::TensorType& outType = g_.type(g_.outputs()[0].value);
+    llvm::SmallVector<mlir::Type> args = {memrefType(outType.dtype, shapeOf(outType))};
+    std::vector<ValueId> inputs = g_.inputs();
+    for (ValueId v : inputs) args.push_back(memrefType(g_.type(v).dtype, shapeOf(v)));
+    args.push_back(b_.getIndexType());
+    args.push_back(b_.getIndexType());
+    b_.setInsertionPointToEnd(module_.getBody());
+    function_ = b_.create<mlir::func::FuncOp>(loc_, name_, b_.getFunctionType(args, {}));
+    mlir::Block* entry = function_.addEntryBlock();
+    out_ = entry->getArgument(0);
+    for (size_t i = 0; i < inputs.size(); ++i) inputArgs_[inputs[i]] = entry->getArgument(static_cast<unsigned>(i + 1));
+    begin_ = entry->getArgument(static_cast<unsigned>(inputs.size() + 1));
+    end_ = entry->getArgument(static_cast<unsigned>(inputs.size() + 2));
+    b_.setInsertionPointToStart(entry);
+    if (plan_.kind == KernelPlan::Kind::Loop) emitLoopKernel(outType);
+    else emitReduceKernel(outType);
+    b_.setInsertionPointToEnd(entry);
+    b_.create<mlir::func::ReturnOp>(loc_);
+  }
+
+ private:
+  // ---- types and small builders -------------------------------------------------------------
+
+  /// The memref of a buffer. Extents of 0 become 1: the bare-pointer convention rejects empty
+  /// memrefs, and an empty buffer is never read or written (every loop over it runs 0 times).
+  mlir::MemRefType memrefType(DType t, Shape shape) {
+    for (int64_t& extent : shape) extent = std::max<int64_t>(extent, 1);
+    return mlir::MemRefType::get(shape, ops_.storageType(t));
+  }
+  /// The shape a value's buffer is seen with: flat plans see every buffer as a vector.
+  Shape shapeOf(const ir::TensorType& t) const { return plan_.flat ? Shape{t.numel()} : t.shape; }
+  Shape shapeOf(ValueId v) const { return shapeOf(g_.type(v)); }
+
+  Value index(int64_t v) { return b_.create<arith::ConstantIndexOp>(loc_, v); }
+  mlir::scf::ForOp loop(Value lo, Value hi) { return b_.create<scf::ForOp>(loc_, lo, hi, index(1)); }
+
+  // ---- indices --------------------------------------------------------------------------------
+
+  AffineExpr dim(unsigned i) { return mlir::getAffineDimExpr(i, ctx_); }
+  AffineExpr cst(int64_t v) { return mlir::getAffineConstantExpr(v, ctx_); }
+  AffineMap map(unsigned dims, llvm::ArrayRef<AffineExpr> results) { return AffineMap::get(dims, 0, results, ctx_); }
+  AffineMap identity(unsigned dims) { return AffineMap::getMultiDimIdentityMap(dims, ctx_); }
+  Index compose(const Index& ix, AffineMap f) { return {mlir::simplifyAffineMap(f.compose(ix.map)), ix.dims}; }
+
+  /// The index values of every coordinate of `ix`.
+  llvm::SmallVector<Value, 6> materialize(const Index& ix) {
+    llvm::SmallVector<Value, 6> values;
+    for (AffineExpr e : ix.map.getResults()) {
+      if (auto d = mlir::dyn_cast<mlir::AffineDimExpr>(e)) values.push_back(ix.dims[d.getPosition()]);
+      else if (auto c = mlir::dyn_cast<mlir::AffineConstantExpr>(e)) values.push_back(index(c.getValue()));
+      else values.push_back(b_.create<mlir::affine::AffineApplyOp>(loc_, map(ix.map.getNumDims(), e), ix.dims));
+    }
+    return values;
+  }
+
+  /// numpy broadcasting: coordinates of an operand of shape `from` read by a value of shape `to`.
+  AffineMap broadcastMap(const Shape& from, const Shape& to) {
+    size_t lead = to.size() - from.size();
+    llvm::SmallVector<AffineExpr> results;
+    for (size_t j = 0; j < from.size(); ++j)
+      results.push_back(from[j] == 1 ? cst(0) : dim(static_cast<unsigned>(lead + j)));
+    return map(static_cast<unsigned>(to.size()), results);
+  }
+
+  /// reshape: coordinates of the operand (shape `from`) of a value of shape `to`. Extent-1
+  /// dimensions are dropped; the others form groups with equal extent products, linearized
+  /// in `to` and delinearized in `from` (identity when a group is one dimension each side).
+  AffineMap reshapeMap(const Shape& from, const Shape& to) {
+    auto dims = static_cast<unsigned>(to.size());
+    llvm::SmallVector<AffineExpr> results(from.size(), cst(0));
+    if (ir::numElements(to) == 0) return map(dims, results);
+    std::vector<size_t> td, fd;
+    for (size_t i = 0; i < to.size(); ++i)
+      if (to[i] != 1) td.push_back(i);
+    for (size_t j = 0; j < from.size(); ++j)
+      if (from[j] != 1) fd.push_back(j);
+    size_t i = 0, j = 0;
+    while (i < td.size() && j < fd.size()) {
+      size_t i0 = i, j0 = j;
+      int64_t pt = to[td[i++]], pf = from[fd[j++]];
+      while (pt != pf) {
+        if (pt < pf && i < td.size()) pt *= to[td[i++]];
+        else if (pf < pt && j < fd.size()) pf *= from[fd[j++]];
+        else throw Error("reshape " + ir::shapeStr(from) + " -> " + ir::shapeStr(to) + " has no dimension grouping");
+      }
+      AffineExpr linear = cst(0);
+      int64_t stride = 1;
+      for (size_t k = i; k-- > i0;) {
+        linear = linear + dim(static_cast<unsigned>(td[k])) * stride;
+        stride *= to[td[k]];
+      }
+      stride = 1;
+      for (size_t k = j; k-- > j0;) {
+        AffineExpr e = stride == 1 ? linear : linear.floorDiv(stride);
+        results[fd[k]] = k == j0 ? e : e % from[fd[k]];
+        stride *= from[fd[k]];
+      }
+    }
+    return map(dims, results);
+  }
+
+  AffineMap movementMap(const ir::Node& n, ValueId v) {
+    const Shape &from = shapeOf(n.operands[0]), &to = shapeOf(v);
+    ir::AttrReader attr(n.attrs, n.op);
+    auto dims = static_cast<unsigned>(to.size());
+    llvm::SmallVector<AffineExpr> results(from.size(), cst(0));
+    switch (n.op) {
+      case OpKind::Reshape: return reshapeMap(from, to);
+      case OpKind::Broadcast: return broadcastMap(from, to);
+      case OpKind::Transpose: {
+        const auto& perm = attr.ints("perm");
+        for (unsigned d = 0; d < dims; ++d) results[static_cast<size_t>(perm[d])] = dim(d);
+        return map(dims, results);
+      }
+      default: {  // slice
+        const auto &start = attr.ints("start"), &stride = attr.ints("stride");
+        for (unsigned d = 0; d < dims; ++d) results[d] = dim(d) * stride[d] + start[d];
+        return map(dims, results);
+      }
+    }
+  }
+
+  // ---- values ----------------------------------------------------------------------------------
+
+  Value load(Value buffer, const Index& ix, DType t) {
+    Value v = b_.create<memref::LoadOp>(loc_, buffer, materialize(ix));
+    if (t == DType::boolean) v = ops_.cmpi(arith::CmpIPredicate::ne, v, b_.create<arith::ConstantIntOp>(loc_, 0, 8));
+    return v;
+  }
+  void store(Value v, Value buffer, const Index& ix, DType t) {
+    if (t == DType::boolean) v = b_.create<arith::ExtUIOp>(loc_, b_.getI8Type(), v);
+    b_.create<memref::StoreOp>(loc_, v, buffer, materialize(ix));
+  }
+
+  /// Value `v` at `ix`, memoized.
+  Value at(ValueId v, const Index& ix) {
+    std::vector<const void*> key = {reinterpret_cast<const void*>(static_cast<intptr_t>(v)),
+                                    ix.map.getAsOpaquePointer()};
+    for (Value d : ix.dims) key.push_back(d.getAsOpaquePointer());
+    auto it = memo_.find(key);
+    if (it != memo_.end()) return it->second;
+    Value result = compute(v, ix);
+    memo_.emplace(std::move(key), result);
+    return result;
+  }
+
+  Value compute(ValueId v, const Index& ix) {
+    const ir::Node& n = g_.node(v);
+    switch (n.op) {
+      case OpKind::Input: return load(inputArgs_.at(v), ix, n.type.dtype);
+      case OpKind::Constant: return constant(v, ix);
+      case OpKind::Iota: return iota(n, ix);
+      case OpKind::Reshape:
+      case OpKind::Broadcast:
+      case OpKind::Transpose:
+      case OpKind::Slice: return at(n.operands[0], compose(ix, movementMap(n, v)));
+      case OpKind::Pad: return pad(n, ix);
+      case OpKind::Concat: return concat(n, ix);
+      default: break;
+    }
+    llvm::SmallVector<Value, 3> operands;
+    for (ValueId o : n.operands) operands.push_back(at(o, compose(ix, broadcastMap(shapeOf(o), shapeOf(v)))));
+    DType operandType = g_.type(n.operands[n.op == OpKind::Select ? 1 : 0]).dtype;
+    return ops_.elementwise(n.op, operands, operandType, n.type.dtype);
+  }
+
+  Value constant(ValueId v, const Index& ix) {
+    const ir::TensorDataPtr& data = ir::AttrReader(g_.node(v).attrs, OpKind::Constant).tensor("value");
+    size_t width = ir::dtypeSize(data->type.dtype);
+    bool splat = true;
+    for (size_t i = width; i < data->bytes.size() && splat; ++i) splat = data->bytes[i] == data->bytes[i % width];
+    if (splat) {
+      if (data->numel() == 0) return ops_.scalar(0, data->type.dtype);
+      if (ir::isFloat(data->type.dtype)) return ops_.scalar(data->get(0), data->type.dtype);
+      int64_t i = data->type.dtype == DType::i32 ? data->as<int32_t>()[0]
+                  : data->type.dtype == DType::i64 ? data->as<int64_t>()[0]
+                                                   : data->as<uint8_t>()[0] != 0;
+      return ops_.intScalar(i, data->type.dtype);
+    }
+    mlir::MemRefType type = memrefType(data->type.dtype, shapeOf(v));
+    std::string symbol = name_ + "_cst" + std::to_string(v);
+    if (!globals_.count(v)) {
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      b_.setInsertionPoint(function_);
+      auto tensorType = mlir::RankedTensorType::get(type.getShape(), type.getElementType());
+      auto bytes = llvm::ArrayRef<char>(reinterpret_cast<const char*>(data->bytes.data()), data->bytes.size());
+      b_.create<memref::GlobalOp>(loc_, symbol, b_.getStringAttr("private"), type,
+                                  mlir::DenseElementsAttr::getFromRawBuffer(tensorType, bytes), true,
+                                  b_.getI64IntegerAttr(64));
+      globals_.insert(v);
+    }
+    return load(b_.create<memref::GetGlobalOp>(loc_, type, symbol), ix, data->type.dtype);
+  }
+
+  Value iota(const ir::Node& n, const Index& ix) {
+    Value i = materialize(ix)[static_cast<size_t>(ir::AttrReader(n.attrs, n.op).i("axis"))];
+    DType t = n.type.dtype;
+    if (t == DType::boolean) return ops_.cmpi(arith::CmpIPredicate::ne, i, index(0));
+    if (!ir::isFloat(t)) return b_.create<arith::IndexCastOp>(loc_, ops_.valueType(t), i);
+    Value wide = b_.create<arith::IndexCastOp>(loc_, b_.getI64Type(), i);
+    return b_.create<arith::SIToFPOp>(loc_, ops_.valueType(t), wide);
+  }
+
+  /// Clamps index `i` into [0, extent).
+  Value clampIndex(Value i, int64_t extent) {
+    Value upper = b_.create<arith::MinSIOp>(loc_, i, index(extent - 1));
+    return b_.create<arith::MaxSIOp>(loc_, upper, index(0));
+  }
+
+  Value pad(const ir::Node& n, const Index& ix) {
+    ir::AttrReader attr(n.attrs, n.op);
+    const auto &low = attr.ints("low"), &high = attr.ints("high");
+    ValueId x = n.operands[0];
+    const Shape& xs = shapeOf(x);
+    Value padValue = ops_.scalar(attr.f("value"), n.type.dtype);
+    if (ir::numElements(xs) == 0) return padValue;
+    auto rank = static_cast<unsigned>(xs.size());
+    llvm::SmallVector<AffineExpr> shifted;
+    for (unsigned d = 0; d < rank; ++d) shifted.push_back(dim(d) - low[d]);
+    llvm::SmallVector<Value, 6> coords = materialize(compose(ix, map(rank, shifted)));
+    Value inside;
+    for (unsigned d = 0; d < rank; ++d) {
+      if (low[d] == 0 && high[d] == 0) continue;
+      Value ok = b_.create<arith::AndIOp>(loc_, ops_.cmpi(arith::CmpIPredicate::sge, coords[d], index(0)),
+                                          ops_.cmpi(arith::CmpIPredicate::slt, coords[d], index(xs[d])));
+      inside = inside ? b_.create<arith::AndIOp>(loc_, inside, ok) : ok;
+      coords[d] = clampIndex(coords[d], xs[d]);
+    }
+    Value value = at(x, Index{identity(rank), coords});
+    return inside ? ops_.select(inside, value, padValue) : value;
+  }
+
+  Value concat(const ir::Node& n, const Index& ix) {
+    auto axis = static_cast<size_t>(ir::AttrReader(n.attrs, n.op).i("axis"));
+    llvm::SmallVector<Value, 6> coords = materialize(ix);
+    Value position = coords[axis], result;
+    std::vector<int64_t> offsets = {0};
+    for (ValueId o : n.operands) offsets.push_back(offsets.back() + shapeOf(o)[axis]);
+    for (size_t k = n.operands.size(); k-- > 0;) {
+      const Shape& shape = shapeOf(n.operands[k]);
+      if (shape[axis] == 0) continue;
+      llvm::SmallVector<Value, 6> local = coords;
+      local[axis] = clampIndex(b_.create<arith::SubIOp>(loc_, position, index(offsets[k])), shape[axis]);
+      Value value = at(n.operands[k], Index{identity(static_cast<unsigned>(shape.size())), local});
+      if (!result) {  // the last operand with elements owns every later position
+        result = value;
+        continue;
+      }
+      result = ops_.select(ops_.cmpi(arith::CmpIPredicate::slt, position, index(offsets[k + 1])), value, result);
+    }
+    return result ? result : ops_.scalar(0, n.type.dtype);
+  }
+
+  // ---- kernels ---------------------------------------------------------------------------------
+
+  void emitLoopKernel(const ir::TensorType& outType) {
+    llvm::SmallVector<Value, 6> ivs;
+    for (size_t k = 0; k < plan_.loopShape.size(); ++k) {
+      scf::ForOp l = k == 0 ? loop(begin_, end_) : loop(index(0), index(plan_.loopShape[k]));
+      b_.setInsertionPointToStart(l.getBody());
+      ivs.push_back(l.getInductionVar());
+    }
+    auto dims = static_cast<unsigned>(ivs.size());
+    AffineMap rootMap = identity(dims);
+    if (!plan_.flat) {
+      // Output coordinates: 0 for extent-1 dimensions, the inner loop variable for the last
+      // other one, and the rest delinearized from the row loop variable.
+      llvm::SmallVector<AffineExpr> results(outType.shape.size(), cst(0));
+      std::vector<size_t> moving;
+      for (size_t d = 0; d < outType.shape.size() && outType.numel() > 0; ++d)
+        if (outType.shape[d] != 1) moving.push_back(d);
+      if (!moving.empty()) results[moving.back()] = dim(dims - 1);
+      int64_t stride = 1;
+      for (size_t k = moving.size() - (moving.empty() ? 0 : 1); k-- > 0;) {
+        AffineExpr row = stride == 1 ? dim(0) : dim(0).floorDiv(stride);
+        results[moving[k]] = k == 0 ? row : row % outType.shape[moving[k]];
+        stride *= outType.shape[moving[k]];
+      }
+      rootMap = map(dims, results);
+    }
+    Index ix{rootMap, ivs};
+    store(at(plan_.root, ix), out_, ix, outType.dtype);
+  }
+
+  /// Folds dimensions [d, rank) of the root into `acc` with loops carrying the accumulator.
+  Value foldSuffix(size_t d, Value acc, llvm::SmallVector<Value, 6>& ivs, DType t) {
+    const Shape& shape = shapeOf(plan_.root);
+    auto l = b_.create<scf::ForOp>(loc_, index(0), index(shape[d]), index(1), mlir::ValueRange{acc});
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToStart(l.getBody());
+    ivs.push_back(l.getInductionVar());
+    Value inner = l.getRegionIterArgs()[0];
+    Value next;
+    if (d + 1 < shape.size()) {
+      next = foldSuffix(d + 1, inner, ivs, t);
+    } else {
+      Index here{identity(static_cast<unsigned>(ivs.size())), ivs};
+      next = ops_.combine(plan_.reduceOp, inner, at(plan_.root, here), t);
+    }
+    b_.create<scf::YieldOp>(loc_, next);
+    ivs.pop_back();
+    return l.getResult(0);
+  }
+
+  void emitReduceKernel(const ir::TensorType& outType) {
+    const Shape& shape = shapeOf(plan_.root);
+    auto rank = static_cast<unsigned>(shape.size());
+    bool keepdims = outType.rank() == static_cast<int64_t>(rank);
+    llvm::SmallVector<AffineExpr> outResults;  // output coordinates of a root position
+    for (unsigned d = 0; d < rank; ++d)
+      if (!plan_.reduced[d]) outResults.push_back(dim(d));
+      else if (keepdims) outResults.push_back(cst(0));
+    AffineMap outMap = map(rank, outResults);
+    DType t = outType.dtype;
+    auto loopOver = [&](unsigned d) {
+      scf::ForOp l = static_cast<int>(d) == plan_.parallelDim ? loop(begin_, end_) : loop(index(0), index(shape[d]));
+      b_.setInsertionPointToStart(l.getBody());
+      return l;
+    };
+    if (plan_.parallelDim < 0) b_.setInsertionPointToStart(loop(begin_, end_).getBody());  // one iteration: [0, 1)
+    Value zero = index(0);
+    if (plan_.accumulate) {  // initialize this call's slice of the output
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      llvm::SmallVector<Value, 6> coords(rank, zero);
+      for (unsigned d = 0; d < rank; ++d)
+        if (!plan_.reduced[d]) coords[d] = loopOver(d).getInductionVar();
+      store(ops_.initial(plan_.reduceOp, t), out_, Index{outMap, coords}, t);
+    }
+    llvm::SmallVector<Value, 6> ivs;
+    auto suffixStart = static_cast<unsigned>(plan_.suffixStart);
+    for (unsigned d = 0; d < suffixStart; ++d) ivs.push_back(loopOver(d).getInductionVar());
+    Value value = static_cast<unsigned>(plan_.suffixStart) < rank
+                      ? foldSuffix(static_cast<size_t>(plan_.suffixStart), ops_.initial(plan_.reduceOp, t), ivs, t)
+                      : at(plan_.root, Index{identity(rank), ivs});
+    llvm::SmallVector<Value, 6> coords = ivs;
+    coords.resize(rank, zero);  // suffix dimensions are reduced: the output map ignores them
+    Index outIndex{outMap, coords};
+    if (plan_.accumulate) value = ops_.combine(plan_.reduceOp, load(out_, outIndex, t), value, t);
+    store(value, out_, outIndex, t);
+  }
+
+  mlir::MLIRContext* ctx_;
+  mlir::OpBuilder b_;
+  mlir::Location loc_;
+  ScalarOps ops_;
+  mlir::ModuleOp module_;
+  const ir::Graph& g_;
+  const KernelPlan& plan_;
+  std::string name_;
+  mlir::func::FuncOp function_;
+  Value out_, begin_, end_;
+  std::map<ValueId, Value> inputArgs_;
+  std::map<std::vector<const void*>, Value> memo_;
+  std::set<ValueId> globals_;
+};
+
+}  // namespace
+
+void emitKernel(mlir::ModuleOp module, const ir::Graph& body, const KernelPlan& plan, const std::string& name) {
+  KernelEmitter(module, body, plan, name).emit();
+}
+
+}  // namespace weft::cpu::codegen

@@ -1,0 +1,203 @@
+// Generated loop kernels with broadcasting and movement ops, and reduce kernels, against
+// the reference interpreter; and [begin, end) splits of the parallel range.
+#include "tests/unit/codegen/codegen_test_util.h"
+
+using namespace cgtest;
+
+namespace {
+
+KernelCompiler& compiler() {
+  static KernelCompiler instance;
+  return instance;
+}
+
+/// Compiles and runs `body` in one call and in `pieces` calls; both must match the reference.
+void check(const Graph& body, const std::vector<TensorData>& inputs, double tol = 1e-6, int pieces = 3) {
+  TensorData want = referenceRun(body, inputs);
+  const GeneratedKernel* kernel = compiler().compile({&body}).at(0);
+  {
+    SCOPED_TRACE("one call");
+    expectClose(runKernel(*kernel, body, inputs), want, tol);
+  }
+  if (kernel->parallelExtent >= pieces) {
+    SCOPED_TRACE("split calls");
+    expectClose(runKernel(*kernel, body, inputs, pieces), want, tol);
+  }
+}
+
+TensorType f32(Shape shape) { return {DType::f32, std::move(shape)}; }
+
+}  // namespace
+
+TEST(CodegenLoops, BroadcastsRowByColumnAndScalars) {
+  Graph g("outer");
+  ValueId col = g.addInput("col", f32({37, 1})), row = g.addInput("row", f32({1, 53})), s = g.addInput("s", f32({}));
+  ValueId prod = g.addOp(OpKind::Mul, {col, row});
+  ValueId shifted = g.addOp(OpKind::Add, {prod, s});
+  ValueId half = g.addConstant(scalarConstant(DType::f32, 0.5));
+  g.addOutput("out", g.addOp(OpKind::Sub, {shifted, half}));
+  check(g, {spread(f32({37, 1}), -2, 2), spread(f32({1, 53}), -3, 3, 1), spread(f32({}), 1, 2)});
+}
+
+TEST(CodegenLoops, BiasOverTrailingAxisAndRank3Broadcast) {
+  Graph g("bias");
+  ValueId x = g.addInput("x", f32({4, 5, 33})), bias = g.addInput("bias", f32({33}));
+  ValueId scale = g.addInput("scale", f32({5, 1}));
+  ValueId y = g.addOp(OpKind::Mul, {g.addOp(OpKind::Add, {x, bias}), scale});
+  g.addOutput("out", g.addOp(OpKind::Tanh, {y}));
+  check(g, {spread(f32({4, 5, 33}), -2, 2), spread(f32({33}), -1, 1, 1), spread(f32({5, 1}), 0, 2, 2)}, 2e-6);
+}
+
+TEST(CodegenLoops, TransposeSliceReshapeAndBroadcastMaps) {
+  Graph g("moves");
+  ValueId x = g.addInput("x", f32({2, 3, 4}));
+  ValueId t = g.addOp(OpKind::Transpose, {x}, {{"perm", std::vector<int64_t>{2, 0, 1}}});  // [4,2,3]
+  ValueId r = g.addOp(OpKind::Reshape, {t}, {{"shape", Shape{4, 6}}});
+  ValueId sl = g.addOp(OpKind::Slice, {r},
+                       {{"start", std::vector<int64_t>{1, 0}},
+                        {"limit", std::vector<int64_t>{4, 6}},
+                        {"stride", std::vector<int64_t>{2, 3}}});  // [2,2]
+  ValueId b = g.addOp(OpKind::Broadcast, {sl}, {{"shape", Shape{3, 2, 2}}});
+  ValueId flat = g.addOp(OpKind::Reshape, {b}, {{"shape", Shape{12}}});
+  ValueId y = g.addInput("y", f32({12}));
+  g.addOutput("out", g.addOp(OpKind::Add, {flat, y}));
+  check(g, {spread(f32({2, 3, 4}), -5, 5), spread(f32({12}), 0, 1, 1)});
+}
+
+TEST(CodegenLoops, ReshapesThatSplitMergeAndRegroup) {
+  Graph g("reshapes");
+  ValueId x = g.addInput("x", f32({6, 10}));
+  ValueId a = g.addOp(OpKind::Reshape, {x}, {{"shape", Shape{4, 15}}});     // regroups: linearize + delinearize
+  ValueId e = g.addOp(OpKind::Exp, {a});
+  ValueId c = g.addOp(OpKind::Reshape, {e}, {{"shape", Shape{2, 1, 30}}});  // splits with an extent-1 dim
+  ValueId t = g.addOp(OpKind::Transpose, {c}, {{"perm", std::vector<int64_t>{2, 1, 0}}});
+  g.addOutput("out", g.addOp(OpKind::Reshape, {t}, {{"shape", Shape{5, 12}}}));
+  check(g, {spread(f32({6, 10}), -3, 3)}, 2e-6);
+}
+
+TEST(CodegenLoops, PadConcatAndIota) {
+  Graph g("pads");
+  ValueId x = g.addInput("x", f32({3, 4}));
+  ValueId p = g.addOp(OpKind::Pad, {x}, {{"low", std::vector<int64_t>{1, 0}}, {"high", std::vector<int64_t>{0, 2}},
+                                         {"value", 7.5}});  // [4,6]
+  ValueId y = g.addInput("y", f32({4, 2}));
+  ValueId c = g.addOp(OpKind::Concat, {p, y, p}, {{"axis", int64_t{1}}});  // [4,14]
+  ValueId i = g.addOp(OpKind::Iota, {}, {{"shape", Shape{4, 14}}, {"axis", int64_t{1}}, {"dtype", DType::f32}});
+  g.addOutput("out", g.addOp(OpKind::Add, {c, i}));
+  check(g, {spread(f32({3, 4}), -1, 1), spread(f32({4, 2}), 10, 11, 1)});
+}
+
+TEST(CodegenLoops, DenseConstantsAndIntegerChains) {
+  Graph g("consts");
+  auto table = std::make_shared<TensorData>(TensorType{DType::i32, {2, 3}});
+  for (int i = 0; i < 6; ++i) table->set(i, i * i - 4);
+  ValueId x = g.addInput("x", TensorType{DType::i32, {5, 2, 3}});
+  ValueId sum = g.addOp(OpKind::Add, {x, g.addConstant(table)});
+  ValueId positive = g.addOp(OpKind::Gt, {sum, g.addConstant(scalarConstant(DType::i32, 0))});
+  ValueId asFloat = g.addOp(OpKind::Cast, {sum}, {{"dtype", DType::f32}});
+  ValueId zero = g.addConstant(scalarConstant(DType::f32, -1));
+  g.addOutput("out", g.addOp(OpKind::Select, {positive, asFloat, zero}));
+  check(g, {spread(TensorType{DType::i32, {5, 2, 3}}, -10, 10)});
+}
+
+TEST(CodegenLoops, OuterDimensionsFormOneParallelRowLoop) {
+  Graph g("rows");
+  ValueId x = g.addInput("x", f32({2, 1, 3, 5, 17})), y = g.addInput("y", f32({3, 1, 17}));
+  g.addOutput("out", g.addOp(OpKind::Sub, {x, y}));
+  const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+  EXPECT_EQ(kernel->parallelExtent, 2 * 3 * 5);  // rows of 17
+  check(g, {spread(f32({2, 1, 3, 5, 17}), -1, 1), spread(f32({3, 1, 17}), -2, 2, 1)}, 1e-6, 4);
+}
+
+TEST(CodegenLoops, EmptyTensors) {
+  Graph g("empty");
+  ValueId x = g.addInput("x", f32({3, 0, 4})), y = g.addInput("y", f32({4}));
+  g.addOutput("out", g.addOp(OpKind::Add, {x, y}));
+  check(g, {spread(f32({3, 0, 4}), -1, 1), spread(f32({4}), -1, 1)});
+  Graph r = Graph("empty_sum");
+  ValueId z = r.addInput("z", f32({3, 0}));
+  r.addOutput("out", r.addOp(OpKind::ReduceSum, {z}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{0}}}));
+  check(r, {spread(f32({3, 0}), -1, 1)});
+}
+
+TEST(CodegenLoops, ScalarOutputAndExtentOneDims) {
+  Graph g("tiny");
+  ValueId x = g.addInput("x", f32({1, 1, 7})), s = g.addInput("s", f32({}));
+  g.addOutput("out", g.addOp(OpKind::Mul, {x, s}));
+  check(g, {spread(f32({1, 1, 7}), -1, 1), spread(f32({}), 2, 3)});
+  Graph h("scalar");
+  ValueId a = h.addInput("a", f32({})), b = h.addInput("b", f32({}));
+  h.addOutput("out", h.addOp(OpKind::Sigmoid, {h.addOp(OpKind::Sub, {a, b})}));
+  check(h, {spread(f32({}), -1, 1), spread(f32({}), 2, 3)}, 2e-6);
+}
+
+// ---- reductions ---------------------------------------------------------------------------------
+
+namespace {
+
+/// A body reducing exp(x) * 0.5 + x (a chain before the reduction) of shape `shape`.
+Graph reduceBody(OpKind op, const Shape& shape, std::vector<int64_t> axes, bool keepdims, DType dtype = DType::f32) {
+  Graph g(std::string(opName(op)) + "_chain");
+  ValueId x = g.addInput("x", TensorType{dtype, shape});
+  ValueId chain = x;
+  if (isFloat(dtype)) {
+    ValueId e = g.addOp(OpKind::Exp, {x});
+    chain = g.addOp(OpKind::Add, {g.addOp(OpKind::Mul, {e, g.addConstant(scalarConstant(dtype, 0.5))}), x});
+  } else {
+    chain = g.addOp(OpKind::Mul, {x, g.addConstant(scalarConstant(dtype, 3))});
+  }
+  g.addOutput("out", g.addOp(op, {chain}, {{"axes", std::move(axes)}, {"keepdims", int64_t{keepdims}}}));
+  return g;
+}
+
+}  // namespace
+
+TEST(CodegenReduce, SumMaxMinOverFirstLastMiddleAndAllAxes) {
+  const Shape shape = {6, 7, 33};
+  const std::vector<std::vector<int64_t>> axesCases = {{0}, {2}, {1}, {0, 2}, {0, 1}, {1, 2}, {0, 1, 2}};
+  TensorData x = spread(f32(shape), -2, 2);
+  std::vector<Graph> bodies;
+  std::vector<std::string> names;
+  for (OpKind op : {OpKind::ReduceSum, OpKind::ReduceMax, OpKind::ReduceMin})
+    for (const auto& axes : axesCases)
+      for (bool keepdims : {false, true}) {
+        bodies.push_back(reduceBody(op, shape, axes, keepdims));
+        names.push_back(std::string(opName(op)) + " axes " + shapeStr(axes) + (keepdims ? " keepdims" : ""));
+      }
+  std::vector<const Graph*> batch;
+  for (const Graph& body : bodies) batch.push_back(&body);
+  compiler().compile(batch);  // one module for all; check() then finds each in the cache
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    SCOPED_TRACE(names[i]);
+    check(bodies[i], {x}, 1e-5);
+  }
+}
+
+TEST(CodegenReduce, ColumnSumLoopsRowsOutsideAndSplitsColumns) {
+  // Reducing axis 0 of [N, C]: parallel over C; each call accumulates its columns.
+  Graph g = reduceBody(OpKind::ReduceSum, {300, 70}, {0}, false);
+  const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+  EXPECT_EQ(kernel->parallelExtent, 70);
+  check(g, {spread(f32({300, 70}), -1, 1)}, 1e-5, 2);
+}
+
+TEST(CodegenReduce, ParallelDimensionIsTheLargestKeptOne) {
+  Graph rows = reduceBody(OpKind::ReduceMax, {3, 50, 8}, {2}, false);
+  EXPECT_EQ(compiler().compile({&rows}).at(0)->parallelExtent, 50);
+  Graph all = reduceBody(OpKind::ReduceSum, {3, 5}, {0, 1}, false);
+  EXPECT_EQ(compiler().compile({&all}).at(0)->parallelExtent, 1);
+}
+
+TEST(CodegenReduce, IntegerAndF64Reductions) {
+  for (OpKind op : {OpKind::ReduceSum, OpKind::ReduceMax, OpKind::ReduceMin}) {
+    SCOPED_TRACE(std::string(opName(op)));
+    check(reduceBody(op, {9, 11}, {1}, false, DType::i32), {spread(TensorType{DType::i32, {9, 11}}, -100, 100)}, 0);
+    check(reduceBody(op, {9, 11}, {0}, true, DType::i64), {spread(TensorType{DType::i64, {9, 11}}, -100, 100)}, 0);
+    check(reduceBody(op, {9, 11}, {0, 1}, false, DType::f64), {spread(TensorType{DType::f64, {9, 11}}, -2, 2)}, 1e-12);
+  }
+}
+
+TEST(CodegenReduce, LargeRowSumsAndEmptyAxisList) {
+  check(reduceBody(OpKind::ReduceSum, {4, 100000}, {1}, false), {spread(f32({4, 100000}), -1, 1)}, 1e-4);
+  check(reduceBody(OpKind::ReduceMax, {5, 3}, {}, false), {spread(f32({5, 3}), -1, 1)}, 1e-6);
+}
