@@ -1,6 +1,9 @@
 // The `weft` command-line program: dispatches to one subcommand per verb.
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
+
+#include <unistd.h>
 
 #include "backends/reference/interpreter.h"
 #include "ir/error.h"
@@ -23,9 +26,20 @@ commands:
 `weft COMMAND --help` describes a command.
 )";
 
+/// OpenMP workers (oneDNN's and the generated kernels') spin 300k iterations by default
+/// between parallel regions: on a busy 2-core machine that starves the thread doing the
+/// serial work (a training step ran 8x slower). libgomp reads its settings when it loads, so
+/// when the user set none, set a shorter spin and start the program once more.
+void boundOpenMpSpinning(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  setenv("GOMP_SPINCOUNT", "20000", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then run with the defaults
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  boundOpenMpSpinning(argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {
     std::cout << kUsage;

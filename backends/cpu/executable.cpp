@@ -4,7 +4,10 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -62,7 +65,13 @@ struct Executable::Impl {
   AlignedBuffer arena;                              ///< activations
   AlignedBuffer state;                              ///< parameters, at their planned offsets
   CompileStats stats;
+  double profiledDummy = 0;
+  std::vector<double> stepSeconds;  ///< per step, summed over runs, when WEFT_PROFILE is set
+  int profiledRuns = 0;
 
+  ~Impl() { printProfile(); }
+  /// Prints the slowest steps to stderr (WEFT_PROFILE=1 runs only).
+  void printProfile() const;
   /// Runs every step with `bound[v]` (inputs and fed parameters) read instead of planned storage.
   void execute(const std::vector<const void*>& bound, const reference::TensorMap& feeds,
                const reference::RunOptions& options);
@@ -120,8 +129,20 @@ void Executable::Impl::execute(const std::vector<const void*>& bound, const refe
   dnnl::stream stream(engine);
   std::vector<const void*> operandPtrs;
   std::vector<TensorData> operandCopies;
-  for (const Step& step : steps) {
+  const bool profiling = !stepSeconds.empty();
+  if (profiling) ++profiledRuns;
+  for (size_t index = 0; index < steps.size(); ++index) {
+    const Step& step = steps[index];
     const ir::Node& node = graph.node(step.value);
+    auto stepStart = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    struct Timer {  // adds the step's wall time however it leaves the loop body
+      bool on;
+      std::chrono::steady_clock::time_point start;
+      double& total;
+      ~Timer() {
+        if (on) total += secondsSince(start);
+      }
+    } timer{profiling, stepStart, profiling ? stepSeconds[index] : profiledDummy};
     operandPtrs.clear();
     for (ValueId o : node.operands) operandPtrs.push_back(address(o, bound));
     void* result = address(step.value, bound);
@@ -156,6 +177,25 @@ reference::TensorMap Executable::Impl::collectOutputs(const std::vector<const vo
     outputs[out.name] = std::move(t);
   }
   return outputs;
+}
+
+void Executable::Impl::printProfile() const {
+  if (stepSeconds.empty() || profiledRuns == 0) return;
+  std::vector<size_t> order(steps.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return stepSeconds[a] > stepSeconds[b]; });
+  double total = 0;
+  for (double t : stepSeconds) total += t;
+  std::fprintf(stderr, "WEFT_PROFILE @%s: %d runs, %.3f ms per run in %zu steps; slowest:\n", graph.name().c_str(),
+               profiledRuns, total * 1e3 / profiledRuns, steps.size());
+  for (size_t k = 0; k < std::min<size_t>(order.size(), 12); ++k) {
+    const Step& st = steps[order[k]];
+    const ir::Node& n = graph.node(st.value);
+    std::string how = st.onednn ? "onednn " + st.onednn->describe() : st.generated ? "generated " + st.generated->name : "reference";
+    std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s %s %s : %s\n", stepSeconds[order[k]] * 1e3 / profiledRuns,
+                 100.0 * stepSeconds[order[k]] / total, std::string(ir::opName(n.op)).c_str(),
+                 ir::valueRef(graph, st.value).c_str(), how.c_str(), n.type.str().c_str());
+  }
 }
 
 Executable compile(const ir::Graph& input, const CompileOptions& options) {
@@ -224,6 +264,8 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   }
   impl->stats.stageSeconds.emplace_back("codegen", secondsSince(start));
   impl->stats.kernels = static_cast<int>(impl->steps.size());
+  if (const char* p = std::getenv("WEFT_PROFILE"); p && *p && std::string(p) != "0")
+    impl->stepSeconds.assign(impl->steps.size(), 0.0);
   impl->stats.arenaBytes = impl->plan.arenaBytes;
   impl->stats.persistentBytes = impl->plan.persistentBytes;
   int64_t io = 0;

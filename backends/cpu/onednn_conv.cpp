@@ -67,11 +67,12 @@ memory::desc prefixView(const Shape& view, const Shape& full) { return stridedDe
 }  // namespace
 
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& x, const TensorType& w,
-                                        const std::vector<PostOp>& postOps, const dnnl::engine& engine) {
+                                        std::vector<PostOp> postOps, const dnnl::engine& engine) {
   ConvGeometry geo(node);
   Shape weightDims = groupedWeightDims(w.shape, geo.groups);
   const Shape& out = node.type.shape;
   memory::dims pads = spatialDims(geo.padding);
+  const int sumIndex = useSumForResidual(postOps, out);
   dnnl::primitive_attr attr = postOpAttr(postOps, out.size());
   auto pd = preferredPd<dnnl::convolution_forward::primitive_desc>([&](Layout layout) {
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
@@ -83,10 +84,14 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   if (!postOps.empty() && isReferenceImpl(pd.impl_info_str())) return nullptr;
 
   auto step = std::make_unique<PrimitiveStep>("conv" + postOpNames(postOps), engine);
+  memory dst = step->output(step->result(rowMajorDesc(out)), pd.dst_desc());
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, step->input(step->operand(0, rowMajorDesc(x.shape)), pd.src_desc())},
       {DNNL_ARG_WEIGHTS, step->input(step->operand(1, rowMajorDesc(weightDims)), pd.weights_desc())},
-      {DNNL_ARG_DST, step->output(step->result(rowMajorDesc(out)), pd.dst_desc())}};
+      {DNNL_ARG_DST, dst}};
+  if (sumIndex >= 0)  // the sum post-op adds what the destination holds: the residual
+    step->copyFirst(step->operand(static_cast<size_t>(postOps[static_cast<size_t>(sumIndex)].operand),
+                                  rowMajorDesc(out)), dst);
   bindPostOpInputs(*step, postOps, out.size(), args);
   step->add(dnnl::convolution_forward(pd), std::move(args));
   step->noteImpl(pd.impl_info_str());

@@ -15,9 +15,9 @@ namespace weft::cpu::onednn {
 /// implementation).
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
                                           const std::vector<PostOp>& postOps, const dnnl::engine& engine);
-/// conv(x, w) followed by `postOps` (same rule).
+/// conv(x, w) followed by `postOps` (same rule); a residual add runs as a sum post-op.
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,
-                                        const std::vector<PostOp>& postOps, const dnnl::engine& engine);
+                                        std::vector<PostOp> postOps, const dnnl::engine& engine);
 /// conv_transpose(x, w): a deconvolution with weights [C_in, O/groups, kernel...].
 std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,
                                                  const dnnl::engine& engine);

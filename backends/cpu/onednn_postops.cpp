@@ -217,7 +217,8 @@ dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank)
   if (postOps.empty()) return attr;
   dnnl::post_ops ops;
   for (const PostOp& op : postOps) {
-    if (op.binary) ops.append_binary(op.algorithm, rowMajorDesc(alignedShape(op.shape, rank)));
+    if (op.sum) ops.append_sum(1.f);
+    else if (op.binary) ops.append_binary(op.algorithm, rowMajorDesc(alignedShape(op.shape, rank)));
     else ops.append_eltwise(1.f, op.algorithm, op.alpha, op.beta);
   }
   attr.set_post_ops(ops);
@@ -228,7 +229,7 @@ void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, s
                       std::unordered_map<int, memory>& args) {
   for (size_t i = 0; i < postOps.size(); ++i) {
     const PostOp& op = postOps[i];
-    if (!op.binary) continue;
+    if (!op.binary || op.sum) continue;
     memory::desc desc = rowMajorDesc(alignedShape(op.shape, rank));
     memory m;
     if (op.operand >= 0) {
@@ -239,6 +240,17 @@ void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, s
     }
     args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) | DNNL_ARG_SRC_1] = m;
   }
+}
+
+int useSumForResidual(std::vector<PostOp>& postOps, const ir::Shape& full) {
+  for (size_t i = 0; i < postOps.size(); ++i) {
+    PostOp& op = postOps[i];
+    if (op.binary && op.algorithm == algorithm::binary_add && op.operand >= 0 && op.shape == full) {
+      op.sum = true;
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
 }
 
 std::string postOpNames(const std::vector<PostOp>& postOps) {

@@ -20,6 +20,8 @@ struct PostOp {
   ir::TensorDataPtr constant;                 ///< binary: the constant read (f32), when not an operand
   ir::Shape shape;                            ///< binary: the second input's shape (broadcasts to the result)
   std::string name;                           ///< for describe(), e.g. "add" or "relu"
+  bool sum = false;                           ///< binary add of a full-shape operand run as oneDNN's
+                                              ///< sum post-op (the operand is copied into the destination first)
 };
 
 /// A fused node's body as one contraction and the post-ops applied to its result in order.
@@ -46,6 +48,11 @@ dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank)
 /// into the primitive's `args`.
 void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, size_t rank,
                       std::unordered_map<int, memory>& args);
+
+/// Marks the first binary add of an operand of the result's full shape `full` as a sum
+/// post-op (oneDNN 2.6 runs a full-shape binary post-op only in its slow gemm convolution;
+/// the sum post-op keeps the fast kernels). Returns its index, or -1 when there is none.
+int useSumForResidual(std::vector<PostOp>& postOps, const ir::Shape& full);
 
 /// "+add+relu" for the post-ops in order ("" when none).
 std::string postOpNames(const std::vector<PostOp>& postOps);

@@ -49,6 +49,10 @@ memory PrimitiveStep::output(const memory& user, const memory::desc& wanted) {
   return converted;
 }
 
+void PrimitiveStep::copyFirst(const memory& from, const memory& to) {
+  before_.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
+}
+
 memory PrimitiveStep::held(const memory::desc& desc) { return memory(desc, engine_); }
 
 void PrimitiveStep::add(dnnl::primitive primitive, std::unordered_map<int, memory> args) {

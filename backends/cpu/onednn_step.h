@@ -50,6 +50,8 @@ class PrimitiveStep final : public OneDnnStep {
   /// `user` itself when its descriptor is `wanted`; otherwise a held buffer in layout
   /// `wanted` that the primitives write and a reorder copies into `user` after they ran.
   memory output(const memory& user, const memory::desc& wanted);
+  /// Copies `from` into `to` (converting the layout) before the primitives run.
+  void copyFirst(const memory& from, const memory& to);
   /// A buffer owned by the step (a workspace, a scratch destination, a constant).
   memory held(const memory::desc& desc);
   /// Appends a primitive with its arguments.

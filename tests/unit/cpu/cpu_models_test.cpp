@@ -104,3 +104,15 @@ TEST(CpuModels, MlpMatchesTheReferenceWithOneDnnNodes) {
   EXPECT_GT(exe.oneDnnNodeCount(), 0);
   EXPECT_EQ(exe.oneDnnNodeCount(), acceleratedNodes(exe.graph()));
 }
+
+TEST(CpuModels, TinyModelsInEvaluationFormMatchTheReference) {
+  // Evaluation form folds batch norm into the convolution's epilogue, so resnet's residual
+  // add becomes a oneDNN sum post-op: this covers that path.
+  models::BuildOptions options;
+  options.training = false;
+  for (const auto& m : models::allModels()) {
+    if (m.name.find("_tiny") == std::string::npos) continue;
+    SCOPED_TRACE(m.name);
+    checkModel(m.build(options));
+  }
+}
