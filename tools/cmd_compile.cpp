@@ -59,8 +59,8 @@ int cmdCompile(int argc, char** argv) {
   const cpu::CompileStats& s = exe.stats();
   if (args.has("stats") || !args.has("print-ir")) {
     std::printf("@%s%s compiled for the CPU\n", g.name().c_str(), args.has("train") ? " (training step)" : "");
-    std::printf("  kernels      %d (oneDNN %d, generated %d, reference %d)\n", s.kernels, s.onednnPrimitives,
-                s.generatedKernels, s.referenceKernels);
+    std::printf("  kernels      %d (oneDNN %d, generated %d, native %d, reference %d)\n", s.kernels,
+                s.onednnPrimitives, s.generatedKernels, s.nativeSteps, s.referenceKernels);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
     std::printf("  peak         %s (arena + state + inputs and outputs)\n", mib(s.peakBytes).c_str());

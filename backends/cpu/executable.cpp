@@ -14,6 +14,7 @@
 #include "backends/cpu/aligned_buffer.h"
 #include "backends/cpu/generated_step.h"
 #include "backends/cpu/memory_plan.h"
+#include "backends/cpu/native_steps.h"
 #include "backends/cpu/onednn_ops.h"
 #include "backends/reference/kernels.h"
 #include "backends/reference/run_support.h"
@@ -51,6 +52,7 @@ struct Step {
   ValueId value = 0;
   std::unique_ptr<OneDnnStep> onednn;            ///< set: oneDNN runs it
   const GeneratedKernel* generated = nullptr;   ///< set: an MLIR-generated kernel runs it
+  NativeStep native = nullptr;                  ///< set: a hand-written step runs it
   reference::Kernel kernel = nullptr;           ///< otherwise: its reference kernel
 };
 
@@ -154,6 +156,10 @@ void Executable::Impl::execute(const std::vector<const void*>& bound, const refe
       runGenerated(*step.generated, result, operandPtrs, options.threads, node.type.numel());
       continue;
     }
+    if (step.native) {
+      step.native(graph, step.value, operandPtrs, result);
+      continue;
+    }
     // The fallback: a reference kernel on copies of the operands.
     operandCopies.clear();
     operandCopies.reserve(node.operands.size());
@@ -186,12 +192,21 @@ void Executable::Impl::printProfile() const {
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return stepSeconds[a] > stepSeconds[b]; });
   double total = 0;
   for (double t : stepSeconds) total += t;
-  std::fprintf(stderr, "WEFT_PROFILE @%s: %d runs, %.3f ms per run in %zu steps; slowest:\n", graph.name().c_str(),
-               profiledRuns, total * 1e3 / profiledRuns, steps.size());
+  double byKind[3] = {0, 0, 0};  // oneDNN, generated, reference
+  for (size_t i = 0; i < steps.size(); ++i)
+    byKind[steps[i].onednn ? 0 : steps[i].generated || steps[i].native ? 1 : 2] += stepSeconds[i];
+  std::fprintf(stderr,
+               "WEFT_PROFILE @%s: %d runs, %.3f ms per run in %zu steps (oneDNN %.3f, generated and native %.3f, reference %.3f); "
+               "slowest:\n",
+               graph.name().c_str(), profiledRuns, total * 1e3 / profiledRuns, steps.size(),
+               byKind[0] * 1e3 / profiledRuns, byKind[1] * 1e3 / profiledRuns, byKind[2] * 1e3 / profiledRuns);
   for (size_t k = 0; k < std::min<size_t>(order.size(), 12); ++k) {
     const Step& st = steps[order[k]];
     const ir::Node& n = graph.node(st.value);
-    std::string how = st.onednn ? "onednn " + st.onednn->describe() : st.generated ? "generated " + st.generated->name : "reference";
+    std::string how = st.onednn      ? "onednn " + st.onednn->describe()
+                      : st.generated ? "generated " + st.generated->name
+                      : st.native    ? "native"
+                                     : "reference";
     std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s %s %s : %s\n", stepSeconds[order[k]] * 1e3 / profiledRuns,
                  100.0 * stepSeconds[order[k]] / total, std::string(ir::opName(n.op)).c_str(),
                  ir::valueRef(graph, st.value).c_str(), how.c_str(), n.type.str().c_str());
@@ -234,6 +249,8 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
                !KernelCompiler::unsupported(*node.body)) {
       generatedValues.push_back(v);
       ++impl->stats.generatedKernels;
+    } else if ((step.native = nativeStepFor(g, v))) {
+      ++impl->stats.nativeSteps;
     } else {
       if (!reference::hasKernel(node.op))
         throw Error("the CPU backend cannot run " + std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v));

@@ -26,6 +26,7 @@ struct CompileStats {
   int kernels = 0;           ///< steps that run code (excludes free reshapes and sources)
   int onednnPrimitives = 0;  ///< steps run by oneDNN
   int generatedKernels = 0;  ///< steps run by MLIR-generated code
+  int nativeSteps = 0;       ///< steps run by hand-written kernels (concat)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   int64_t arenaBytes = 0;       ///< size of the activation arena
   int64_t persistentBytes = 0;  ///< parameters and optimizer state
