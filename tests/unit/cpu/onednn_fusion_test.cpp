@@ -3,6 +3,8 @@
 // unfused graph (1e-4 relative).
 #include <gtest/gtest.h>
 
+#include "cpu_test_util.h"
+
 #include <cmath>
 #include <memory>
 
@@ -11,6 +13,7 @@
 #include "passes/pass_manager.h"
 
 using namespace weft;
+using cpu::testing::expectClose;
 
 namespace {
 
@@ -41,21 +44,6 @@ reference::TensorMap feedsFor(const ir::Graph& g) {
     ++salt;
   }
   return feeds;
-}
-
-/// Every output of `got` matches `want` within 1e-4 relative (absolute below 1).
-void expectClose(const reference::TensorMap& got, const reference::TensorMap& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (const auto& [name, w] : want) {
-    const ir::TensorData& x = got.at(name);
-    ASSERT_EQ(x.type, w.type) << what << ": " << name;
-    int failures = 0;
-    for (int64_t i = 0; i < w.numel() && failures < 5; ++i)
-      if (std::fabs(x.get(i) - w.get(i)) > 1e-4 * std::max(1.0, std::fabs(w.get(i)))) {
-        ADD_FAILURE() << what << ": " << name << "[" << i << "] is " << x.get(i) << ", reference " << w.get(i);
-        ++failures;
-      }
-  }
 }
 
 /// Fused nodes of `g` of kind `kind`.

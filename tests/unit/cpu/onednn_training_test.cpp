@@ -4,6 +4,8 @@
 // timing of a batch-64 LeNet step on both.
 #include <gtest/gtest.h>
 
+#include "cpu_test_util.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include "passes/train_step.h"
 
 using namespace weft;
+using cpu::testing::expectClose;
 
 namespace {
 
@@ -38,21 +41,6 @@ reference::TensorMap stepInputs(const ir::Graph& g, int salt) {
     inputs[name] = t;
   }
   return inputs;
-}
-
-/// Every tensor of `got` matches `want` within 1e-4 relative (absolute below 1).
-void expectClose(const reference::TensorMap& got, const reference::TensorMap& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (const auto& [name, w] : want) {
-    const ir::TensorData& x = got.at(name);
-    ASSERT_EQ(x.type, w.type) << what << ": " << name;
-    int failures = 0;
-    for (int64_t i = 0; i < w.numel() && failures < 3; ++i)
-      if (std::fabs(x.get(i) - w.get(i)) > 1e-4 * std::max(1.0, std::fabs(w.get(i)))) {
-        ADD_FAILURE() << what << ": " << name << "[" << i << "] is " << x.get(i) << ", reference " << w.get(i);
-        ++failures;
-      }
-  }
 }
 
 /// True when the CPU backend should run `n` on oneDNN.
