@@ -307,17 +307,23 @@ reference::TensorMap Executable::step(const reference::TensorMap& inputs, const 
   std::vector<TensorData> keep = impl_->bindFeeds(inputs, /*allowParams=*/false, bound);
   impl_->execute(bound, inputs, options);
   reference::TensorMap outputs = impl_->collectOutputs(bound);
-  // Update values live to the end of the run, so parameters can be overwritten now; through a
-  // copy first in case an update value is itself another parameter's old value.
+  // Update values live to the end of the run, so parameters can be overwritten now. A value
+  // in the arena is copied straight in; one that is itself a parameter (or a view or fed
+  // value) goes through a copy first, since an earlier write-back may overwrite it.
   const ir::Graph& g = impl_->graph;
-  std::vector<TensorData> next;
-  for (const auto& u : g.updates()) {
+  std::vector<std::pair<size_t, TensorData>> staged;
+  for (size_t i = 0; i < g.updates().size(); ++i) {
+    const auto& u = g.updates()[i];
+    if (impl_->plan.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
     TensorData t(g.type(u.value));
     std::memcpy(t.bytes.data(), impl_->address(u.value, bound), t.bytes.size());
-    next.push_back(std::move(t));
+    staged.emplace_back(i, std::move(t));
   }
-  for (size_t i = 0; i < g.updates().size(); ++i)
-    std::memcpy(impl_->address(g.updates()[i].param, bound), next[i].bytes.data(), next[i].bytes.size());
+  for (const auto& u : g.updates())
+    if (impl_->plan.values[static_cast<size_t>(u.value)].storage == Storage::Arena)
+      std::memcpy(impl_->address(u.param, bound), impl_->address(u.value, bound), g.type(u.value).byteSize());
+  for (const auto& [i, t] : staged)
+    std::memcpy(impl_->address(g.updates()[i].param, bound), t.bytes.data(), t.bytes.size());
   return outputs;
 }
 
