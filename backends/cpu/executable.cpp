@@ -41,6 +41,11 @@ std::string cpuPipeline() {
   return pipeline;
 }
 
+/// memcpy that accepts empty tensors (whose buffers may be null).
+void copyBytes(void* to, const void* from, size_t bytes) {
+  if (bytes) std::memcpy(to, from, bytes);
+}
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -165,13 +170,13 @@ void Executable::Impl::execute(const std::vector<const void*>& bound, const refe
     operandCopies.reserve(node.operands.size());
     for (size_t i = 0; i < node.operands.size(); ++i) {
       TensorData t(graph.type(node.operands[i]));
-      std::memcpy(t.bytes.data(), operandPtrs[i], t.bytes.size());
+      copyBytes(t.bytes.data(), operandPtrs[i], t.bytes.size());
       operandCopies.push_back(std::move(t));
     }
     reference::KernelContext ctx{graph, step.value, {}, feeds, runOptions};
     for (const TensorData& t : operandCopies) ctx.operands.push_back(&t);
     TensorData out = reference::runKernel(step.kernel, ctx);
-    std::memcpy(result, out.bytes.data(), out.bytes.size());
+    copyBytes(result, out.bytes.data(), out.bytes.size());
   }
 }
 
@@ -179,7 +184,7 @@ reference::TensorMap Executable::Impl::collectOutputs(const std::vector<const vo
   reference::TensorMap outputs;
   for (const auto& out : graph.outputs()) {
     TensorData t(graph.type(out.value));
-    std::memcpy(t.bytes.data(), address(out.value, bound), t.bytes.size());
+    copyBytes(t.bytes.data(), address(out.value, bound), t.bytes.size());
     outputs[out.name] = std::move(t);
   }
   return outputs;
@@ -316,14 +321,14 @@ reference::TensorMap Executable::step(const reference::TensorMap& inputs, const 
     const auto& u = g.updates()[i];
     if (impl_->plan.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
     TensorData t(g.type(u.value));
-    std::memcpy(t.bytes.data(), impl_->address(u.value, bound), t.bytes.size());
+    copyBytes(t.bytes.data(), impl_->address(u.value, bound), t.bytes.size());
     staged.emplace_back(i, std::move(t));
   }
   for (const auto& u : g.updates())
     if (impl_->plan.values[static_cast<size_t>(u.value)].storage == Storage::Arena)
-      std::memcpy(impl_->address(u.param, bound), impl_->address(u.value, bound), g.type(u.value).byteSize());
+      copyBytes(impl_->address(u.param, bound), impl_->address(u.value, bound), g.type(u.value).byteSize());
   for (const auto& [i, t] : staged)
-    std::memcpy(impl_->address(g.updates()[i].param, bound), t.bytes.data(), t.bytes.size());
+    copyBytes(impl_->address(g.updates()[i].param, bound), t.bytes.data(), t.bytes.size());
   return outputs;
 }
 
@@ -332,7 +337,7 @@ reference::TensorMap Executable::state() const {
   const ir::Graph& g = impl_->graph;
   for (ValueId p : g.params()) {
     TensorData t(g.type(p));
-    std::memcpy(t.bytes.data(), impl_->state.data() + impl_->plan.values[static_cast<size_t>(p)].offset,
+    copyBytes(t.bytes.data(), impl_->state.data() + impl_->plan.values[static_cast<size_t>(p)].offset,
                 t.bytes.size());
     out[g.node(p).name] = std::move(t);
   }
@@ -349,7 +354,7 @@ void Executable::setState(const reference::TensorMap& state) {
       throw Error("setState: '" + name + "' has type " + t.type.str() + ", the parameter is " + g.type(*v).str());
   }
   for (const auto& [name, t] : state)
-    std::memcpy(impl_->state.data() + impl_->plan.values[static_cast<size_t>(*g.find(name))].offset,
+    copyBytes(impl_->state.data() + impl_->plan.values[static_cast<size_t>(*g.find(name))].offset,
                 t.bytes.data(), t.bytes.size());
 }
 

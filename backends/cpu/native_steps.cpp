@@ -25,7 +25,7 @@ void runConcat(const ir::Graph& g, ir::ValueId v, const std::vector<const void*>
   auto* dst = static_cast<uint8_t*>(result);
   for (int64_t i = 0; i < outer; ++i)
     for (size_t k = 0; k < operands.size(); ++k) {
-      std::memcpy(dst, static_cast<const uint8_t*>(operands[k]) + static_cast<size_t>(i) * runBytes[k], runBytes[k]);
+      if (runBytes[k]) std::memcpy(dst, static_cast<const uint8_t*>(operands[k]) + static_cast<size_t>(i) * runBytes[k], runBytes[k]);
       dst += runBytes[k];
     }
 }
