@@ -1,5 +1,5 @@
 #pragma once
-/// A zero-initialized heap buffer aligned for vector loads (the arena, the state block).
+/// A heap buffer aligned for vector loads (the arena, the state block).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -12,13 +12,14 @@ namespace weft::cpu {
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  /// Allocates `size` zeroed bytes (none for 0).
-  explicit AlignedBuffer(int64_t size) : size_(size) {
+  /// Allocates `size` bytes (none for 0), zeroed when `zeroed` (otherwise their pages are
+  /// only touched when first written: a large arena costs nothing until it is used).
+  explicit AlignedBuffer(int64_t size, bool zeroed = true) : size_(size) {
     if (size <= 0) return;
     auto rounded = static_cast<size_t>((size + 63) / 64 * 64);
     data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, rounded)));
     if (!data_) throw std::bad_alloc();
-    std::memset(data_.get(), 0, rounded);
+    if (zeroed) std::memset(data_.get(), 0, rounded);
   }
   /// The first byte (null when empty).
   uint8_t* data() const { return data_.get(); }

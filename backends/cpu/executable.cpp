@@ -230,8 +230,9 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
 
   start = std::chrono::steady_clock::now();
   impl->plan = planMemory(g);
-  impl->arena = AlignedBuffer(impl->plan.arenaBytes);
-  impl->state = AlignedBuffer(impl->plan.persistentBytes);
+  // Every arena byte is written before it is read, and setState() below writes every parameter.
+  impl->arena = AlignedBuffer(impl->plan.arenaBytes, /*zeroed=*/false);
+  impl->state = AlignedBuffer(impl->plan.persistentBytes, /*zeroed=*/false);
   impl->constants.assign(static_cast<size_t>(g.size()), nullptr);
   for (ValueId v = 0; v < g.size(); ++v)
     if (g.node(v).op == OpKind::Constant)

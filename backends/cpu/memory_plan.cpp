@@ -26,23 +26,23 @@ std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, i
     return buffers[a].first < buffers[b].first;
   });
   std::vector<int64_t> offsets(buffers.size(), 0);
-  std::vector<size_t> placed;
+  std::vector<size_t> placed;  // kept sorted by offset, so each search is one pass
   arenaBytes = 0;
   for (size_t i : order) {
-    // The placed buffers live at the same time as i, sorted by offset: take the first gap.
-    std::vector<size_t> live;
-    for (size_t p : placed)
-      if (overlapInTime(buffers[p], buffers[i])) live.push_back(p);
-    std::sort(live.begin(), live.end(), [&](size_t a, size_t b) { return offsets[a] < offsets[b]; });
+    // First fit: walk the placed buffers that live at the same time as i, by offset, and
+    // take the first gap that holds it.
     int64_t size = alignUp(std::max<int64_t>(buffers[i].bytes, 1));
     int64_t candidate = 0;
-    for (size_t p : live) {
+    for (size_t p : placed) {
+      if (!overlapInTime(buffers[p], buffers[i])) continue;
       if (offsets[p] >= candidate + size) break;
       candidate = std::max(candidate, offsets[p] + alignUp(std::max<int64_t>(buffers[p].bytes, 1)));
     }
     offsets[i] = candidate;
     arenaBytes = std::max(arenaBytes, candidate + size);
-    placed.push_back(i);
+    auto at = std::upper_bound(placed.begin(), placed.end(), candidate,
+                               [&](int64_t offset, size_t p) { return offset < offsets[p]; });
+    placed.insert(at, i);
   }
   return offsets;
 }
