@@ -132,7 +132,7 @@ std::vector<TensorData> Executable::Impl::bindFeeds(const reference::TensorMap& 
 
 void Executable::Impl::execute(const std::vector<const void*>& bound, const reference::TensorMap& feeds,
                                const reference::RunOptions& runOptions) {
-  omp_set_num_threads(options.threads);
+  omp_set_num_threads(options.threads);  // oneDNN's primitives read OpenMP's thread count
   dnnl::stream stream(engine);
   std::vector<const void*> operandPtrs;
   std::vector<TensorData> operandCopies;
@@ -222,6 +222,11 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   ir::verify(input);
   auto impl = std::make_shared<Executable::Impl>();
   impl->options = options;
+  if (impl->options.threads <= 0) {
+    const char* env = std::getenv("WEFT_THREADS");
+    int fromEnv = env ? std::atoi(env) : 0;
+    impl->options.threads = fromEnv > 0 ? fromEnv : 2;
+  }
   impl->graph = input;
   auto start = std::chrono::steady_clock::now();
   if (options.optimize) passes::PassManager(cpuPipeline()).run(impl->graph);

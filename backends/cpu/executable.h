@@ -14,7 +14,9 @@ namespace weft::cpu {
 
 /// How to compile.
 struct CompileOptions {
-  int threads = 2;              ///< worker threads of the executable (oneDNN and generated kernels)
+  /// Worker threads of the executable (oneDNN and generated kernels); 0: the environment
+  /// variable WEFT_THREADS when set, else 2 (this project's machines have two cores).
+  int threads = 0;
   bool optimize = true;         ///< run the CPU pipeline (decompose, simplify, fuse) before lowering
   bool generateKernels = true;  ///< fused regions through MLIR; false: they run on the interpreter
   std::string dumpMlirDir;      ///< when set: write each generated kernel's MLIR there
