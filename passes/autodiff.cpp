@@ -27,13 +27,6 @@ bool isDifferentiable(ir::OpKind op) {
 
 namespace {
 
-std::string describe(const ir::Graph& g, ValueId v) {
-  const ir::Node& n = g.node(v);
-  std::string d = std::string(ir::opName(n.op)) + " " + ir::valueRef(g, v);
-  if (!n.loc.empty()) d += " (at " + n.loc + ")";
-  return d;
-}
-
 void checkValue(const ir::Graph& g, ValueId v, const char* role) {
   if (v < 0 || v >= g.size())
     throw Error("autodiff: the " + std::string(role) + " %" + std::to_string(v) + " is not a value of graph @" +
@@ -102,7 +95,7 @@ std::vector<char> ancestors(const ir::Graph& g, ValueId output, bool throughStop
                     : noGrad ? "which is not differentiable (its " + result + " result carries no gradient)"
                              : "whose " + result + " result carries no gradient (integer and bool values have none)";
   throw Error("autodiff: cannot differentiate " + target + " with respect to " + ir::valueRef(g, w) +
-              ": no differentiable path connects them; the path stops at " + describe(g, blocker) + ", " + why +
+              ": no differentiable path connects them; the path stops at " + grad::describe(g, blocker) + ", " + why +
               "; wrap the value in stop_gradient to cut the path on purpose");
 }
 

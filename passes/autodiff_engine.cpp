@@ -25,15 +25,14 @@ Edge edgeKind(const ir::Graph& g, ValueId node, size_t operand) {
   return isDifferentiable(n.op) ? Edge::Gradient : Edge::Forbidden;
 }
 
-namespace {
-
-/// `op %value (at loc)` for messages.
 std::string describe(const ir::Graph& g, ValueId v) {
   const ir::Node& n = g.node(v);
   std::string d = std::string(ir::opName(n.op)) + " " + ir::valueRef(g, v);
   if (!n.loc.empty()) d += " (at " + n.loc + ")";
   return d;
 }
+
+namespace {
 
 [[noreturn]] void forbidden(const ir::Graph& g, ValueId v, const std::string& target) {
   const ir::OpInfo& info = ir::opInfo(g.node(v).op);

@@ -20,6 +20,9 @@ enum class Edge {
 /// The edge from operand `operand` of node `node` to the node's result.
 Edge edgeKind(const ir::Graph& g, ir::ValueId node, size_t operand);
 
+/// `op %value (at loc)`: how autodiff's messages name node `v`.
+std::string describe(const ir::Graph& g, ir::ValueId v);
+
 /// The nodes between `wrt` and `seeds` over gradient (and forbidden) edges; nodes below
 /// `lowest` are leaves (never expanded).
 struct PathAnalysis {

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include "backends/cpu/aligned_buffer.h"
 #include "backends/cpu/generated_step.h"
@@ -72,13 +71,16 @@ struct Executable::Impl {
   AlignedBuffer arena;                              ///< activations
   AlignedBuffer state;                              ///< parameters, at their planned offsets
   CompileStats stats;
-  double profiledDummy = 0;
+  std::vector<const void*> operandPtrs;  ///< scratch of runStep (one run at a time)
   std::vector<double> stepSeconds;  ///< per step, summed over runs, when WEFT_PROFILE is set
   int profiledRuns = 0;
 
   ~Impl() { printProfile(); }
   /// Prints the slowest steps to stderr (WEFT_PROFILE=1 runs only).
   void printProfile() const;
+  /// Runs one step (its operands and result at `bound` or their planned storage).
+  void runStep(const Step& step, const std::vector<const void*>& bound, const reference::TensorMap& feeds,
+               const reference::RunOptions& runOptions, dnnl::stream& stream);
   /// Runs every step with `bound[v]` (inputs and fed parameters) read instead of planned storage.
   void execute(const std::vector<const void*>& bound, const reference::TensorMap& feeds,
                const reference::RunOptions& options);
@@ -134,50 +136,40 @@ void Executable::Impl::execute(const std::vector<const void*>& bound, const refe
                                const reference::RunOptions& runOptions) {
   omp_set_num_threads(options.threads);  // oneDNN's primitives read OpenMP's thread count
   dnnl::stream stream(engine);
-  std::vector<const void*> operandPtrs;
-  std::vector<TensorData> operandCopies;
-  const bool profiling = !stepSeconds.empty();
-  if (profiling) ++profiledRuns;
-  for (size_t index = 0; index < steps.size(); ++index) {
-    const Step& step = steps[index];
-    const ir::Node& node = graph.node(step.value);
-    auto stepStart = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    struct Timer {  // adds the step's wall time however it leaves the loop body
-      bool on;
-      std::chrono::steady_clock::time_point start;
-      double& total;
-      ~Timer() {
-        if (on) total += secondsSince(start);
-      }
-    } timer{profiling, stepStart, profiling ? stepSeconds[index] : profiledDummy};
-    operandPtrs.clear();
-    for (ValueId o : node.operands) operandPtrs.push_back(address(o, bound));
-    void* result = address(step.value, bound);
-    if (step.onednn) {
-      step.onednn->run(operandPtrs, result, stream);
-      continue;
-    }
-    if (step.generated) {
-      runGenerated(*step.generated, result, operandPtrs, options.threads, node.type.numel());
-      continue;
-    }
-    if (step.native) {
-      step.native(graph, step.value, operandPtrs, result);
-      continue;
-    }
-    // The fallback: a reference kernel on copies of the operands.
-    operandCopies.clear();
-    operandCopies.reserve(node.operands.size());
-    for (size_t i = 0; i < node.operands.size(); ++i) {
-      TensorData t(graph.type(node.operands[i]));
-      copyBytes(t.bytes.data(), operandPtrs[i], t.bytes.size());
-      operandCopies.push_back(std::move(t));
-    }
-    reference::KernelContext ctx{graph, step.value, {}, feeds, runOptions};
-    for (const TensorData& t : operandCopies) ctx.operands.push_back(&t);
-    TensorData out = reference::runKernel(step.kernel, ctx);
-    copyBytes(result, out.bytes.data(), out.bytes.size());
+  if (stepSeconds.empty()) {
+    for (const Step& step : steps) runStep(step, bound, feeds, runOptions, stream);
+    return;
   }
+  ++profiledRuns;
+  for (size_t index = 0; index < steps.size(); ++index) {
+    auto start = std::chrono::steady_clock::now();
+    runStep(steps[index], bound, feeds, runOptions, stream);
+    stepSeconds[index] += secondsSince(start);
+  }
+}
+
+void Executable::Impl::runStep(const Step& step, const std::vector<const void*>& bound,
+                               const reference::TensorMap& feeds, const reference::RunOptions& runOptions,
+                               dnnl::stream& stream) {
+  const ir::Node& node = graph.node(step.value);
+  operandPtrs.clear();
+  for (ValueId o : node.operands) operandPtrs.push_back(address(o, bound));
+  void* result = address(step.value, bound);
+  if (step.onednn) return step.onednn->run(operandPtrs, result, stream);
+  if (step.generated) return runGenerated(*step.generated, result, operandPtrs, options.threads, node.type.numel());
+  if (step.native) return step.native(graph, step.value, operandPtrs, result);
+  // The fallback: a reference kernel on copies of the operands.
+  std::vector<TensorData> operandCopies;
+  operandCopies.reserve(node.operands.size());
+  for (size_t i = 0; i < node.operands.size(); ++i) {
+    TensorData t(graph.type(node.operands[i]));
+    copyBytes(t.bytes.data(), operandPtrs[i], t.bytes.size());
+    operandCopies.push_back(std::move(t));
+  }
+  reference::KernelContext ctx{graph, step.value, {}, feeds, runOptions};
+  for (const TensorData& t : operandCopies) ctx.operands.push_back(&t);
+  TensorData out = reference::runKernel(step.kernel, ctx);
+  copyBytes(result, out.bytes.data(), out.bytes.size());
 }
 
 reference::TensorMap Executable::Impl::collectOutputs(const std::vector<const void*>& bound) {
@@ -278,10 +270,8 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
     for (ValueId v : generatedValues) bodies.push_back(g.node(v).body.get());
     std::vector<const GeneratedKernel*> kernels;
     if (options.dumpMlirDir.empty() && options.dumpAsmDir.empty()) {
-      static std::mutex sharedCompilerMutex;  // the shared compiler is not thread-safe
-      std::lock_guard<std::mutex> lock(sharedCompilerMutex);
       impl->compiler = sharedKernelCompiler();
-      kernels = impl->compiler->compile(bodies);
+      kernels = compileShared(bodies);
     } else {
       impl->compiler = std::make_shared<KernelCompiler>(KernelCompiler::Options{options.dumpMlirDir, options.dumpAsmDir});
       kernels = impl->compiler->compile(bodies);

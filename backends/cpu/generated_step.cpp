@@ -13,6 +13,12 @@ std::shared_ptr<KernelCompiler> sharedKernelCompiler() {
   return compiler;
 }
 
+std::vector<const GeneratedKernel*> compileShared(const std::vector<const ir::Graph*>& bodies) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  return sharedKernelCompiler()->compile(bodies);
+}
+
 void runGenerated(const GeneratedKernel& kernel, void* out, const std::vector<const void*>& inputs, int threads,
                   int64_t resultElements) {
   const int64_t extent = kernel.parallelExtent;

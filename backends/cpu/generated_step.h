@@ -11,6 +11,9 @@ namespace weft::cpu {
 /// so identical kernels (same body text) compile once per process.
 std::shared_ptr<KernelCompiler> sharedKernelCompiler();
 
+/// sharedKernelCompiler()->compile(bodies), one caller at a time (the compiler is not thread-safe).
+std::vector<const GeneratedKernel*> compileShared(const std::vector<const ir::Graph*>& bodies);
+
 /// Runs `kernel` on `inputs` into `out`. When the result has at least `kParallelElements`
 /// elements and the kernel's parallel extent allows it, the extent is split evenly over
 /// `threads` OpenMP threads; otherwise the calling thread runs it all.

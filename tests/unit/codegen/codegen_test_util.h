@@ -11,6 +11,7 @@
 
 #include "backends/cpu/codegen/kernel_compiler.h"
 #include "backends/reference/interpreter.h"
+#include "../reference/ref_test_util.h"
 #include "ir/error.h"
 #include "ir/graph.h"
 
@@ -105,16 +106,7 @@ inline Graph opBody(OpKind op, const std::vector<TensorType>& types, Attrs attrs
   return g;
 }
 
-/// Expects `f` to throw weft::Error whose message contains every string of `parts`.
-template <class F>
-void expectError(F f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a weft::Error";
-  } catch (const weft::Error& e) {
-    std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' missing in: " << msg;
-  }
-}
+/// Expects `f` to throw weft::Error whose message names every string of `parts`.
+using reftest::expectError;
 
 }  // namespace cgtest

@@ -1,6 +1,8 @@
 // The compiled CPU backend on whole registered models, against the reference interpreter.
 #include <gtest/gtest.h>
 
+#include "cpu_test_util.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -21,25 +23,6 @@ reference::TensorMap feedsFor(const ir::Graph& g) {
     feeds[g.node(v).name] = t;
   }
   return feeds;
-}
-
-/// Every output of `got` matches `want` within 1e-4 relative (absolute near zero).
-void expectClose(const reference::TensorMap& got, const reference::TensorMap& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (const auto& [name, w] : want) {
-    SCOPED_TRACE(name);
-    ASSERT_TRUE(got.count(name));
-    const ir::TensorData& g = got.at(name);
-    ASSERT_EQ(g.type, w.type);
-    int failures = 0;
-    for (int64_t i = 0; i < w.numel() && failures < 5; ++i) {
-      double tol = 1e-4 * std::max(1.0, std::fabs(w.get(i)));
-      if (std::fabs(g.get(i) - w.get(i)) > tol) {
-        ADD_FAILURE() << "element " << i << ": " << g.get(i) << " vs reference " << w.get(i);
-        ++failures;
-      }
-    }
-  }
 }
 
 /// The number of f32 nodes of `g` oneDNN should run: contractions, their backward forms,
@@ -68,7 +51,7 @@ cpu::Executable checkModel(const ir::Graph& g) {
   reference::TensorMap feeds = feedsFor(g);
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap first = exe.run(feeds);
-  expectClose(first, reference::run(g, feeds));
+  cpu::testing::expectClose(first, reference::run(g, feeds), g.name());
   reference::TensorMap second = exe.run(feeds);  // the same primitives, reused
   EXPECT_EQ(first, second);
   return exe;
