@@ -1,7 +1,7 @@
 # `cmake --install BUILD [--prefix P]`: the weft CLI, the runtime library with its public
 # headers, a CMake package (find_package(weft) -> weft::runtime) and a pkg-config file
 # (weft-runtime.pc). Everything installed is relocatable: the prefix may be chosen at
-# install time. The runtime's link interface is weft::ir, zlib and libpng: never MLIR/LLVM.
+# install time. The runtime's link interface is weft::ir, zlib, libpng, oneDNN and OpenMP: never MLIR/LLVM.
 #
 #   P/bin/weft
 #   P/include/weft/{runtime,ir}/*.h        included as "runtime/npy.h", "ir/tensor_data.h"
@@ -33,8 +33,9 @@ install(TARGETS weft_runtime weft_ir EXPORT weftTargets
 # Public headers: every runtime header, and the ir/ headers they include (plus ir/error.h
 # for weft::Error, the exception every runtime function throws). The install test compiles
 # all installed headers together, so a missing one fails there.
+# runtime/cpu/ is internal (the CPU runtime's steps): not installed.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/ DESTINATION ${WEFT_INSTALL_INCLUDEDIR}/runtime
-        COMPONENT development FILES_MATCHING PATTERN "*.h")
+        COMPONENT development FILES_MATCHING PATTERN "*.h" PATTERN "cpu" EXCLUDE)
 install(FILES ir/attrs.h ir/error.h ir/ops.def ir/ops.h ir/tensor_data.h ir/types.h
         DESTINATION ${WEFT_INSTALL_INCLUDEDIR}/ir COMPONENT development)
 
@@ -48,6 +49,7 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/weftConfig.cmake.in
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/weftConfigVersion.cmake
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/weftConfig.cmake ${PROJECT_BINARY_DIR}/weftConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/WeftDependencies.cmake
         DESTINATION ${WEFT_INSTALL_CMAKEDIR} COMPONENT development)
 
 # --- pkg-config ---------------------------------------------------------------------------

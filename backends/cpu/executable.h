@@ -72,6 +72,10 @@ class Executable {
   std::shared_ptr<Impl> impl_;
 };
 
+/// `g` verified and run through the CPU pipeline (decompose, simplify, fuse): the graph that
+/// compile() and ahead-of-time bundles lower. Throws weft::Error when `g` is invalid.
+ir::Graph optimizeForCpu(const ir::Graph& g);
+
 /// Compiles `g` (verified first; weft::Error when invalid, or when a node can be run by
 /// nothing, naming the op).
 Executable compile(const ir::Graph& g, const CompileOptions& options = {});

@@ -3,7 +3,8 @@
 // and the output name dropped (so identical kernels from different places share one key);
 // bodies missing from the cache are planned (kernel_plan.cpp), named, and compiled together
 // as one batch by MlirJit. invoke() packs the arguments as the packed entry point expects:
-// args[i] points to argument i of `void(out, in..., begin, end)`.
+// args[i] points to argument i of `void(out, in..., begin, end)`. emitBundle dedups bodies
+// by the same key and hands the distinct ones, with the weft_kernel table, to MlirJit.
 #include "backends/cpu/codegen/kernel_compiler.h"
 
 #include <algorithm>
@@ -104,6 +105,33 @@ KernelObject KernelCompiler::emitObject(const std::vector<const ir::Graph*>& bod
   object.elf = jit_->emitObject(requests);
   return object;
 }
+
+BundleObject KernelCompiler::emitBundle(const std::vector<const ir::Graph*>& bodies, const BundleSymbols& symbols,
+                                        const ObjectTarget& target) {
+  BundleRequest bundle;
+  bundle.symbols = symbols;
+  std::vector<std::string> distinctKeys;
+  for (const ir::Graph* body : bodies) {
+    if (!body) throw Error("KernelCompiler::emitBundle: null body");
+    std::string key = cacheKey(*body);
+    auto found = std::find(distinctKeys.begin(), distinctKeys.end(), key);
+    int index = static_cast<int>(found - distinctKeys.begin());
+    if (found == distinctKeys.end()) {
+      bundle.kernels.push_back({body, codegen::planKernel(*body), nextName(*body)});
+      distinctKeys.push_back(std::move(key));
+    }
+    const KernelRequest& request = bundle.kernels[static_cast<size_t>(index)];
+    bundle.entries.push_back({index, static_cast<int64_t>(body->inputs().size()), request.plan.parallelExtent});
+  }
+  BundleObject object;
+  object.elf = jit_->emitBundle(bundle, target);
+  object.distinctKernels = static_cast<int>(bundle.kernels.size());
+  return object;
+}
+
+std::string KernelCompiler::hostCpuName() { return llvmHostCpu(); }
+
+std::string KernelCompiler::hostTriple() { return llvmHostTriple(); }
 
 void invoke(const GeneratedKernel& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
             int64_t end) {

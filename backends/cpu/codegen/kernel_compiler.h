@@ -32,6 +32,24 @@ struct KernelObject {
   std::vector<int64_t> parallelExtents;  ///< one per body, in order
 };
 
+/// Where object code runs: empty fields mean this host (its triple, CPU name and features).
+struct ObjectTarget {
+  std::string triple;  ///< e.g. "x86_64-pc-linux-gnu"
+  std::string cpu;     ///< an LLVM CPU name, e.g. "x86-64-v3", "skylake-avx512", "znver3" (its default features)
+};
+
+/// What a bundle's object holds besides its kernels.
+struct BundleSymbols {
+  std::string name;     ///< a C identifier; the object's only global symbol is NAME_bundle
+  std::string program;  ///< the compiled graph's text, stored NUL-terminated as weft_bundle::program
+};
+
+/// A bundle's object code.
+struct BundleObject {
+  std::string elf;          ///< ELF relocatable object, position independent (links into PIE programs and shared libraries)
+  int distinctKernels = 0;  ///< functions generated (bodies with identical text share one)
+};
+
 /// Internal (mlir_jit.h): the MLIR context and the JIT code of every compiled batch.
 class MlirJit;
 
@@ -63,6 +81,23 @@ class KernelCompiler {
 
   /// Generates and lowers `bodies` (no cache, no JIT) to one relocatable object for the host.
   KernelObject emitObject(const std::vector<const ir::Graph*>& bodies);
+
+  /// Generates `bodies` (one weft_kernel per body, in order; identical bodies, compared as
+  /// the JIT cache compares them, share one function) with packed entry points, plus the
+  /// weft_kernel table and the weft_bundle descriptor NAME_bundle (abi_version =
+  /// WEFT_ABI_VERSION of runtime/weft.h), into one object for `target`. Every function and
+  /// constant is local to the object, so bundles of different names link into one program;
+  /// the object may call libm (tanh, erf, f64 math) and memset/memcpy. For the host target
+  /// the code is the JIT's (same O3 pipeline, CPU name and features), so results are bitwise
+  /// equal. Throws weft::Error for an unsupported body, a name that is not a C identifier, an
+  /// unknown triple or CPU name, or a triple of another architecture.
+  BundleObject emitBundle(const std::vector<const ir::Graph*>& bodies, const BundleSymbols& symbols,
+                          const ObjectTarget& target = {});
+
+  /// The LLVM CPU name of this host (e.g. "znver4"), which host objects and the JIT target.
+  static std::string hostCpuName();
+  /// The LLVM triple of this process (e.g. "x86_64-pc-linux-gnu").
+  static std::string hostTriple();
 
   /// Kernels generated so far.
   int kernelsCompiled() const { return kernelsCompiled_; }

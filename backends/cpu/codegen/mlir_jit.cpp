@@ -12,23 +12,35 @@
 //     JIT-compiled by an ORC LLJIT kept alive by MlirJit, or emitted as an object file.
 //     (MLIR's ExecutionEngine is not used: its destructor JIT-compiles deinitialization code,
 //     which crashes when a compiler held in a static is destroyed at exit.)
+//  4. A bundle's object (emitBundle) is step 3 for a position-independent target machine
+//     (the host's CPU name and features, or a named x86-64 CPU with its default features);
+//     after optimization, which sees the same IR as the JIT's, every definition is made
+//     local to the object and the weft_kernel table and the weft_bundle descriptor
+//     (runtime/weft.h) are added as constants, the descriptor being the one global symbol.
 // Every MLIR diagnostic is captured and becomes a weft::Error.
 #include "backends/cpu/codegen/mlir_jit.h"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 
 #include "backends/cpu/codegen/mlir_emitter.h"
 #include "ir/error.h"
+#include "runtime/weft.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
 #include "llvm/Transforms/Utils/Cloning.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -72,23 +84,120 @@ void initializeNativeTarget() {
 }
 
 /// A target machine builder for this CPU: its triple, CPU name and every feature it has.
-llvm::orc::JITTargetMachineBuilder hostMachineBuilder(bool positionIndependent) {
+llvm::orc::JITTargetMachineBuilder hostMachineBuilder() {
   llvm::orc::JITTargetMachineBuilder builder{llvm::Triple(llvm::sys::getProcessTriple())};
   builder.setCPU(llvm::sys::getHostCPUName().str());
   for (const auto& feature : llvm::sys::getHostCPUFeatures())
     builder.getFeatures().AddFeature(feature.first(), feature.second);
   builder.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  if (positionIndependent) {  // for objects linked into programs or shared libraries
-    builder.setRelocationModel(llvm::Reloc::PIC_);
-    builder.setCodeModel(llvm::CodeModel::Small);
-  }
   return builder;
 }
 
-std::unique_ptr<llvm::TargetMachine> hostMachine(bool positionIndependent) {
-  auto machine = hostMachineBuilder(positionIndependent).createTargetMachine();
+std::unique_ptr<llvm::TargetMachine> hostMachine() {
+  auto machine = hostMachineBuilder().createTargetMachine();
   if (!machine) throw Error("cannot create a target machine for the host CPU: " + llvm::toString(machine.takeError()));
   return std::move(*machine);
+}
+
+/// The host's CPU features as a target feature string ("+avx2,-avx512f,...").
+std::string hostFeatures() {
+  llvm::SubtargetFeatures features;
+  for (const auto& feature : llvm::sys::getHostCPUFeatures()) features.AddFeature(feature.first(), feature.second);
+  return features.getString();
+}
+
+/// A position-independent target machine for objects that run on `target` (empty fields:
+/// the host's triple, or its CPU name and features; a named CPU gets its default features).
+/// Throws weft::Error for a triple of another architecture or object format, or an unknown CPU.
+std::unique_ptr<llvm::TargetMachine> objectMachine(const ObjectTarget& target) {
+  llvm::Triple host(llvm::sys::getProcessTriple());
+  llvm::Triple triple = target.triple.empty() ? host : llvm::Triple(llvm::Triple::normalize(target.triple));
+  std::string label = triple.str();
+  if (triple.getArch() != host.getArch())
+    throw Error("cannot emit code for " + target.triple + ": only the host architecture (" +
+                llvm::Triple::getArchTypeName(host.getArch()).str() + ") is supported");
+  if (triple.getObjectFormat() != llvm::Triple::ELF)
+    throw Error("cannot emit code for " + target.triple + ": bundles are ELF objects, and its object format is not ELF");
+  std::string problem;
+  const llvm::Target* llvmTarget = llvm::TargetRegistry::lookupTarget(label, problem);
+  if (!llvmTarget) throw Error("cannot emit code for " + label + ": " + problem);
+  std::string cpu = target.cpu, features;
+  if (cpu.empty()) {
+    cpu = llvm::sys::getHostCPUName().str();
+    features = hostFeatures();
+  } else {  // checked first: LLVM only warns on stderr about an unknown CPU and ignores it
+    std::unique_ptr<llvm::MCSubtargetInfo> info(llvmTarget->createMCSubtargetInfo(label, "", ""));
+    if (!info || !info->isCPUStringValid(cpu))
+      throw Error("unknown CPU name '" + cpu + "' for " + label + " (LLVM's names: x86-64-v2, x86-64-v3, " +
+                  "x86-64-v4, skylake-avx512, znver3, ...)");
+  }
+  std::unique_ptr<llvm::TargetMachine> machine(
+      llvmTarget->createTargetMachine(label, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_,
+                                      llvm::CodeModel::Small, llvm::CodeGenOptLevel::Aggressive));
+  if (!machine) throw Error("cannot create a target machine for " + label + " (CPU " + cpu + ")");
+  return machine;
+}
+
+/// Throws unless `name` is a C identifier.
+void checkIdentifier(const std::string& name) {
+  bool ok = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
+  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+  if (!ok) throw Error("bundle name '" + name + "' is not a C identifier");
+}
+
+/// Makes every definition of `module` local to its object file.
+void internalize(llvm::Module& module) {
+  for (llvm::Function& function : module)
+    if (!function.isDeclaration() && !function.hasLocalLinkage()) function.setLinkage(llvm::GlobalValue::InternalLinkage);
+  for (llvm::GlobalVariable& global : module.globals())
+    if (!global.isDeclaration() && !global.hasLocalLinkage()) global.setLinkage(llvm::GlobalValue::InternalLinkage);
+}
+
+/// Adds the bundle's weft_kernel table and its descriptor NAME_bundle (layouts of
+/// runtime/weft.h: every field a pointer or int64_t, so no padding) to `module`, whose
+/// kernels and their packed wrappers it names.
+void addBundleDescriptor(llvm::Module& module, const BundleRequest& bundle) {
+  const std::string symbol = bundle.symbols.name + "_bundle";
+  if (module.getNamedValue(symbol)) throw Error("bundle symbol " + symbol + " clashes with a generated kernel");
+  llvm::LLVMContext& context = module.getContext();
+  llvm::Type* pointer = llvm::PointerType::getUnqual(context);
+  llvm::Type* i64 = llvm::Type::getInt64Ty(context);
+  auto* kernelType = llvm::StructType::create(context, {pointer, pointer, i64, i64}, "weft_kernel");
+  auto* bundleType = llvm::StructType::create(context, {i64, pointer, pointer, i64, pointer, i64}, "weft_bundle");
+  auto integer = [&](int64_t value) { return llvm::ConstantInt::get(i64, static_cast<uint64_t>(value), true); };
+  auto privateConstant = [&](llvm::Constant* value, const std::string& name) {
+    auto* global = new llvm::GlobalVariable(module, value->getType(), true, llvm::GlobalValue::PrivateLinkage, value,
+                                            symbol + "." + name);
+    global->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    return global;
+  };
+  auto string = [&](const std::string& text, const std::string& name) {
+    return privateConstant(llvm::ConstantDataArray::getString(context, text, true), name);
+  };
+  std::vector<llvm::Constant*> kernelNames;
+  for (const KernelRequest& request : bundle.kernels) kernelNames.push_back(string(request.name, request.name));
+  std::vector<llvm::Constant*> rows;
+  for (const BundleEntry& entry : bundle.entries) {
+    const std::string& name = bundle.kernels.at(static_cast<size_t>(entry.kernel)).name;
+    llvm::Function* packed = module.getFunction(name + "_packed");
+    if (!packed) throw Error("the lowered bundle has no packed kernel " + name);
+    rows.push_back(llvm::ConstantStruct::get(
+        kernelType, {kernelNames[static_cast<size_t>(entry.kernel)], packed, integer(entry.numInputs),
+                     integer(entry.parallelExtent)}));
+  }
+  llvm::Constant* table = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context));
+  if (!rows.empty())
+    table = privateConstant(llvm::ConstantArray::get(llvm::ArrayType::get(kernelType, rows.size()), rows), "kernels");
+  const std::string& program = bundle.symbols.program;
+  llvm::Constant* fields[] = {integer(WEFT_ABI_VERSION),
+                              string(bundle.symbols.name, "name"),
+                              string(program, "program"),
+                              integer(static_cast<int64_t>(program.size())),
+                              table,
+                              integer(static_cast<int64_t>(rows.size()))};
+  auto* descriptor = new llvm::GlobalVariable(module, bundleType, true, llvm::GlobalValue::ExternalLinkage,
+                                              llvm::ConstantStruct::get(bundleType, fields), symbol);
+  descriptor->setAlignment(llvm::Align(8));
 }
 
 /// Machine code (assembly or object) of `module` for `machine`.
@@ -97,7 +206,7 @@ std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, 
   llvm::raw_svector_ostream stream(buffer);
   llvm::legacy::PassManager passes;
   if (machine.addPassesToEmitFile(passes, stream, nullptr, type))
-    throw Error(std::string("the host target machine cannot emit ") +
+    throw Error(std::string("the target machine cannot emit ") +
                 (type == llvm::CodeGenFileType::AssemblyFile ? "assembly" : "objects"));
   passes.run(module);
   return std::string(buffer.str());
@@ -137,7 +246,7 @@ struct MlirJit::Impl {
   std::string dumpAsmDir;
   mlir::MLIRContext context{mlir::MLIRContext::Threading::DISABLED};
   std::unique_ptr<llvm::TargetMachine> optimizer;  ///< the JIT's target: O3 pipeline and asm dumps
-  std::unique_ptr<llvm::TargetMachine> objectMachine;  ///< position-independent, for emitObject
+  std::unique_ptr<llvm::TargetMachine> hostObjectMachine;  ///< position-independent, for host objects
   std::vector<std::unique_ptr<llvm::orc::LLJIT>> jits;  ///< one per compiled batch, owning its code
   std::string diagnostics;  ///< what the diagnostic handler collected since the last clear
   std::unique_ptr<mlir::ScopedDiagnosticHandler> handler;
@@ -158,7 +267,7 @@ struct MlirJit::Impl {
       for (const mlir::Diagnostic& note : d.getNotes()) os << "  note: " << note << "\n";
       return mlir::success();
     });
-    optimizer = hostMachine(false);
+    optimizer = hostMachine();
   }
 
   /// Throws weft::Error with `what` and the collected diagnostics.
@@ -252,7 +361,7 @@ CompiledBatch MlirJit::compile(const std::vector<KernelRequest>& requests) {
   std::unique_ptr<llvm::Module> module =
       impl.optimizedModule(requests, batch.mlirTexts, *llvmContext, *impl.optimizer, true);
   if (!impl.dumpAsmDir.empty()) impl.writeAssembly(*module, requests.front().name);
-  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(hostMachineBuilder(false)).create();
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(hostMachineBuilder()).create();
   if (!jit) impl.fail("creating the JIT failed: " + llvm::toString(jit.takeError()));
   if (llvm::Error error = (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(llvmContext))))
     impl.fail("JIT compilation of the generated kernels failed: " + llvm::toString(std::move(error)));
@@ -267,11 +376,39 @@ CompiledBatch MlirJit::compile(const std::vector<KernelRequest>& requests) {
 
 std::string MlirJit::emitObject(const std::vector<KernelRequest>& requests) {
   Impl& impl = *impl_;
-  if (!impl.objectMachine) impl.objectMachine = hostMachine(true);
+  if (!impl.hostObjectMachine) impl.hostObjectMachine = objectMachine({});
   std::vector<std::string> texts;
   llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> module = impl.optimizedModule(requests, texts, llvmContext, *impl.objectMachine, false);
-  return emitMachineCode(*module, *impl.objectMachine, llvm::CodeGenFileType::ObjectFile);
+  std::unique_ptr<llvm::Module> module =
+      impl.optimizedModule(requests, texts, llvmContext, *impl.hostObjectMachine, false);
+  return emitMachineCode(*module, *impl.hostObjectMachine, llvm::CodeGenFileType::ObjectFile);
 }
+
+std::string MlirJit::emitBundle(const BundleRequest& bundle, const ObjectTarget& target) {
+  checkIdentifier(bundle.symbols.name);
+  if (bundle.symbols.program.find('\0') != std::string::npos)
+    throw Error("bundle " + bundle.symbols.name + ": the program text holds a NUL character");
+  Impl& impl = *impl_;
+  std::unique_ptr<llvm::TargetMachine> targetMachine;
+  llvm::TargetMachine* machine;
+  if (target.triple.empty() && target.cpu.empty()) {
+    if (!impl.hostObjectMachine) impl.hostObjectMachine = objectMachine({});
+    machine = impl.hostObjectMachine.get();
+  } else {
+    targetMachine = objectMachine(target);
+    machine = targetMachine.get();
+  }
+  std::vector<std::string> texts;
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> module = impl.optimizedModule(bundle.kernels, texts, llvmContext, *machine, true);
+  module->setSourceFileName(bundle.symbols.name);
+  internalize(*module);
+  addBundleDescriptor(*module, bundle);
+  return emitMachineCode(*module, *machine, llvm::CodeGenFileType::ObjectFile);
+}
+
+std::string llvmHostTriple() { return llvm::sys::getProcessTriple(); }
+
+std::string llvmHostCpu() { return llvm::sys::getHostCPUName().str(); }
 
 }  // namespace weft::cpu

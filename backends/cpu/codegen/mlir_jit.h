@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/codegen/kernel_compiler.h"
 #include "backends/cpu/codegen/kernel_plan.h"
 
 namespace weft::cpu {
@@ -23,6 +24,24 @@ struct CompiledBatch {
   std::vector<void (*)(void**)> entries;        ///< packed entry points (live as long as the MlirJit)
 };
 
+/// One weft_kernel entry of a bundle.
+struct BundleEntry {
+  int kernel = 0;  ///< index of its function in the bundle's requests
+  int64_t numInputs = 0;
+  int64_t parallelExtent = 1;
+};
+
+/// A bundle to emit: distinct kernels, one entry per body, and the descriptor's contents.
+struct BundleRequest {
+  std::vector<KernelRequest> kernels;  ///< each generated once, with a packed wrapper
+  std::vector<BundleEntry> entries;    ///< the weft_kernel table, in order
+  BundleSymbols symbols;
+};
+
+/// The host's LLVM triple and CPU name (as the JIT targets them).
+std::string llvmHostTriple();
+std::string llvmHostCpu();
+
 /// An MLIR context plus the JIT engines of every batch compiled with it.
 class MlirJit {
  public:
@@ -34,6 +53,10 @@ class MlirJit {
   CompiledBatch compile(const std::vector<KernelRequest>& requests);
   /// Generates and lowers `requests` into one ELF relocatable object for the host CPU.
   std::string emitObject(const std::vector<KernelRequest>& requests);
+  /// Generates and lowers `bundle`'s kernels with packed wrappers, adds the weft_kernel table
+  /// and the weft_bundle descriptor, and emits one ELF relocatable object for `target` in
+  /// which only SYMBOLS.name + "_bundle" is global. Throws weft::Error for a bad target.
+  std::string emitBundle(const BundleRequest& bundle, const ObjectTarget& target);
 
  private:
   struct Impl;

@@ -1,7 +1,7 @@
 // Memory planning: offsets never overlap for buffers live at the same time; reuse otherwise.
 #include <gtest/gtest.h>
 
-#include "backends/cpu/memory_plan.h"
+#include "runtime/cpu/memory_plan.h"
 #include "models/registry.h"
 
 using namespace weft;

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "backends/cpu/onednn_ops.h"
+#include "runtime/cpu/onednn_ops.h"
 #include "ir/types.h"
 
 namespace weft::cpu::onednn {

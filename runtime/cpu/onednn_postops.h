@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backends/cpu/onednn_step.h"
+#include "runtime/cpu/onednn_step.h"
 #include "ir/graph.h"
 
 namespace weft::cpu::onednn {

@@ -1,5 +1,5 @@
 // Memory planning for the compiled CPU backend: lifetimes over the node order, then offsets.
-#include "backends/cpu/memory_plan.h"
+#include "runtime/cpu/memory_plan.h"
 
 #include <algorithm>
 #include <numeric>

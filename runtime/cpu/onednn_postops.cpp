@@ -3,7 +3,7 @@
 // reshape and broadcast) are skipped, the first other node must be the contraction on inputs
 // 0 and 1, and every later node must take the previous one (the "chain value") and map to
 // one or two post-ops; the chain's last node must be the body's output.
-#include "backends/cpu/onednn_postops.h"
+#include "runtime/cpu/onednn_postops.h"
 
 #include <cmath>
 #include <cstring>

@@ -8,7 +8,7 @@
 // checked by the tests). They differ on NaN (the reference propagates it, oneDNN's max
 // ignores it) and on a window whose inputs are all -inf (oneDNN's maximum starts from the
 // lowest finite float); nothing at compile time can rule those out.
-#include "backends/cpu/onednn_families.h"
+#include "runtime/cpu/onednn_families.h"
 
 namespace weft::cpu::onednn {
 namespace {

@@ -1,7 +1,7 @@
 // The oneDNN matmul step: row-major operands seen through strided descriptors (transposes
 // swap the last two strides, missing batch dims become leading 1s that oneDNN broadcasts),
 // optionally followed by post-ops.
-#include "backends/cpu/onednn_families.h"
+#include "runtime/cpu/onednn_families.h"
 
 namespace weft::cpu::onednn {
 namespace {

@@ -11,7 +11,7 @@
 //  - conv_transpose writes only the output positions some input reaches, the rest are zeros.
 #include <cstring>
 
-#include "backends/cpu/onednn_families.h"
+#include "runtime/cpu/onednn_families.h"
 
 namespace weft::cpu::onednn {
 namespace {

@@ -2,9 +2,9 @@
 // onednn_conv.cpp and onednn_pool.cpp; fused contractions are read by onednn_postops.cpp.
 // Every step is f32 on non-empty tensors; anything oneDNN rejects yields null, and the
 // executable runs the node's reference kernel instead.
-#include "backends/cpu/onednn_ops.h"
+#include "runtime/cpu/onednn_ops.h"
 
-#include "backends/cpu/onednn_families.h"
+#include "runtime/cpu/onednn_families.h"
 
 namespace weft::cpu {
 namespace {

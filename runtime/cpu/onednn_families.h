@@ -7,7 +7,7 @@
 #include <optional>
 #include <vector>
 
-#include "backends/cpu/onednn_postops.h"
+#include "runtime/cpu/onednn_postops.h"
 
 namespace weft::cpu::onednn {
 

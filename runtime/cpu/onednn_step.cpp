@@ -1,5 +1,5 @@
 // The primitive-sequence step and the descriptor helpers of the oneDNN lowering.
-#include "backends/cpu/onednn_step.h"
+#include "runtime/cpu/onednn_step.h"
 
 #include <cstring>
 

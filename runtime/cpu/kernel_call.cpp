@@ -1,0 +1,58 @@
+// Packed calls of generated kernels, split across OpenMP threads.
+#include "runtime/cpu/kernel_call.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "ir/error.h"
+
+namespace weft::cpu {
+
+void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
+            int64_t end) {
+  if (static_cast<int>(inputs.size()) != kernel.numInputs)
+    throw Error("kernel " + kernel.name + " takes " + std::to_string(kernel.numInputs) + " inputs, got " +
+                std::to_string(inputs.size()));
+  if (begin < 0 || begin > end || end > kernel.parallelExtent)
+    throw Error("kernel " + kernel.name + ": range [" + std::to_string(begin) + ", " + std::to_string(end) +
+                ") is not within [0, " + std::to_string(kernel.parallelExtent) + ")");
+  if (!kernel.packed) throw Error("kernel " + kernel.name + " has no entry point");
+  constexpr size_t kInline = 16;  // arguments of most kernels fit without allocating
+  size_t count = inputs.size() + 3;
+  void* pointerStorage[kInline];
+  void* argStorage[kInline];
+  std::vector<void*> pointerHeap, argHeap;
+  void** pointers = pointerStorage;
+  void** args = argStorage;
+  if (count > kInline) {
+    pointerHeap.resize(count);
+    argHeap.resize(count);
+    pointers = pointerHeap.data();
+    args = argHeap.data();
+  }
+  pointers[0] = out;
+  for (size_t i = 0; i < inputs.size(); ++i) pointers[i + 1] = const_cast<void*>(inputs[i]);
+  for (size_t i = 0; i + 2 < count; ++i) args[i] = &pointers[i];
+  args[count - 2] = &begin;
+  args[count - 1] = &end;
+  kernel.packed(args);
+}
+
+void runKernel(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int threads,
+               int64_t resultElements) {
+  const int64_t extent = kernel.parallelExtent;
+  const int workers = static_cast<int>(std::min<int64_t>(threads, extent));
+  if (workers <= 1 || resultElements < kParallelElements) {
+    invoke(kernel, out, inputs, 0, extent);
+    return;
+  }
+#pragma omp parallel num_threads(workers)
+  {
+    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    const int64_t begin = extent * t / n, end = extent * (t + 1) / n;
+    if (begin < end) invoke(kernel, out, inputs, begin, end);
+  }
+}
+
+}  // namespace weft::cpu

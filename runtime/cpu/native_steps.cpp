@@ -1,0 +1,127 @@
+// Hand-written steps over the runtime's buffers. Each computes exactly what the reference
+// interpreter's kernel computes (the random draws use the same counter-based generator).
+#include "runtime/cpu/native_steps.h"
+
+#include <cstring>
+
+#include "ir/attrs.h"
+#include "ir/error.h"
+#include "ir/verifier.h"
+#include "runtime/random.h"
+
+namespace weft::cpu {
+namespace {
+
+/// Elements before and after `axis` of `shape`, and its extent.
+struct AxisSplit {
+  int64_t outer = 1, size = 1, inner = 1;
+};
+
+AxisSplit splitAround(const ir::Shape& shape, int64_t axis) {
+  AxisSplit s;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (static_cast<int64_t>(d) < axis) s.outer *= shape[d];
+    else if (static_cast<int64_t>(d) == axis) s.size = shape[d];
+    else s.inner *= shape[d];
+  }
+  return s;
+}
+
+/// concat along `axis` of row-major buffers: for each of the prod(shape[:axis]) outer
+/// indices, each operand contributes one contiguous run of bytes, in operand order.
+void runConcat(const NativeCall& call) {
+  const ir::Node& node = call.graph.node(call.value);
+  const auto axis = static_cast<size_t>(ir::AttrReader(node.attrs, node.op).i("axis"));
+  const ir::Shape& out = node.type.shape;
+  int64_t outer = 1;
+  for (size_t d = 0; d < axis; ++d) outer *= out[d];
+  const size_t element = ir::dtypeSize(node.type.dtype);
+  std::vector<size_t> runBytes;
+  for (ir::ValueId o : node.operands) {
+    const ir::Shape& s = call.graph.type(o).shape;
+    int64_t inner = 1;
+    for (size_t d = axis; d < s.size(); ++d) inner *= s[d];
+    runBytes.push_back(static_cast<size_t>(inner) * element);
+  }
+  auto* dst = static_cast<uint8_t*>(call.result);
+  for (int64_t i = 0; i < outer; ++i)
+    for (size_t k = 0; k < call.operands.size(); ++k) {
+      if (runBytes[k])
+        std::memcpy(dst, static_cast<const uint8_t*>(call.operands[k]) + static_cast<size_t>(i) * runBytes[k],
+                    runBytes[k]);
+      dst += runBytes[k];
+    }
+}
+
+/// numpy take: out[a..., j..., b...] = x[a..., indices[j...], b...], indices i32 or i64.
+void runGather(const NativeCall& call) {
+  const ir::Graph& g = call.graph;
+  const ir::Node& node = g.node(call.value);
+  const ir::TensorType& x = g.type(node.operands[0]);
+  const ir::TensorType& indices = g.type(node.operands[1]);
+  const int64_t axis = ir::AttrReader(node.attrs, node.op).i("axis");
+  const AxisSplit s = splitAround(x.shape, axis);
+  const int64_t count = indices.numel();
+  const size_t runBytes = static_cast<size_t>(s.inner) * ir::dtypeSize(x.dtype);
+  const auto* src = static_cast<const uint8_t*>(call.operands[0]);
+  auto* dst = static_cast<uint8_t*>(call.result);
+  for (int64_t j = 0; j < count; ++j) {
+    int64_t k = indices.dtype == ir::DType::i32 ? static_cast<const int32_t*>(call.operands[1])[j]
+                                                : static_cast<const int64_t*>(call.operands[1])[j];
+    if (k < 0 || k >= s.size)
+      throw Error("gather " + ir::valueRef(g, call.value) + ": index " + std::to_string(k) + " (at position " +
+                  std::to_string(j) + " of the indices " + ir::valueRef(g, node.operands[1]) +
+                  ") is out of range [0, " + std::to_string(s.size) + ") for axis " + std::to_string(axis));
+    for (int64_t o = 0; o < s.outer; ++o)
+      if (runBytes)
+        std::memcpy(dst + static_cast<size_t>(o * count + j) * runBytes,
+                    src + static_cast<size_t>(o * s.size + k) * runBytes, runBytes);
+  }
+}
+
+/// Fills the f32 or f64 result with `low + scale * draw(seed, step, i)`.
+template <double (*draw)(uint64_t, uint64_t, uint64_t)>
+void fillRandom(const NativeCall& call, double low, double scale) {
+  const ir::Node& node = call.graph.node(call.value);
+  const auto seed = static_cast<uint64_t>(ir::AttrReader(node.attrs, node.op).i("seed"));
+  const int64_t n = node.type.numel();
+  if (node.type.dtype == ir::DType::f32) {
+    auto* out = static_cast<float*>(call.result);
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(low + scale * draw(seed, call.step, static_cast<uint64_t>(i)));
+  } else {
+    auto* out = static_cast<double*>(call.result);
+    for (int64_t i = 0; i < n; ++i) out[i] = low + scale * draw(seed, call.step, static_cast<uint64_t>(i));
+  }
+}
+
+void runRandomUniform(const NativeCall& call) {
+  const ir::Node& node = call.graph.node(call.value);
+  ir::AttrReader attrs(node.attrs, node.op);
+  fillRandom<runtime::uniformAt>(call, attrs.f("low"), attrs.f("high") - attrs.f("low"));
+}
+
+void runRandomNormal(const NativeCall& call) {
+  const ir::Node& node = call.graph.node(call.value);
+  ir::AttrReader attrs(node.attrs, node.op);
+  fillRandom<runtime::normalAt>(call, attrs.f("mean"), attrs.f("std"));
+}
+
+bool isF32OrF64(ir::DType d) { return d == ir::DType::f32 || d == ir::DType::f64; }
+
+}  // namespace
+
+NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
+  const ir::Node& node = g.node(v);
+  switch (node.op) {
+    case ir::OpKind::Concat: return &runConcat;
+    case ir::OpKind::Gather: {
+      ir::DType indices = g.type(node.operands[1]).dtype;
+      return indices == ir::DType::i32 || indices == ir::DType::i64 ? &runGather : nullptr;
+    }
+    case ir::OpKind::RandomUniform: return isF32OrF64(node.type.dtype) ? &runRandomUniform : nullptr;
+    case ir::OpKind::RandomNormal: return isF32OrF64(node.type.dtype) ? &runRandomNormal : nullptr;
+    default: return nullptr;
+  }
+}
+
+}  // namespace weft::cpu

@@ -1,0 +1,201 @@
+// Builds the steps of a compiled graph over its memory plan, and runs them.
+#include "runtime/cpu/program.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "ir/attrs.h"
+#include "ir/error.h"
+#include "ir/verifier.h"
+#include "runtime/cpu/native_steps.h"
+#include "runtime/cpu/onednn_ops.h"
+
+namespace weft::cpu {
+
+using ir::OpKind;
+using ir::ValueId;
+
+namespace {
+
+/// memcpy that accepts empty tensors (whose buffers may be null).
+void copyBytes(void* to, const void* from, size_t bytes) {
+  if (bytes) std::memcpy(to, from, bytes);
+}
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// `own` allocated for `bytes`, or the caller's `memory` after checking it.
+uint8_t* chooseMemory(uint8_t* memory, int64_t capacity, int64_t bytes, AlignedBuffer& own, const char* what) {
+  if (!memory) {
+    own = AlignedBuffer(bytes, /*zeroed=*/false);  // every byte is written before it is read
+    return own.data();
+  }
+  if (capacity < bytes)
+    throw Error(std::string(what) + " memory of " + std::to_string(capacity) + " bytes is too small: the plan needs " +
+                std::to_string(bytes));
+  if (reinterpret_cast<uintptr_t>(memory) % kArenaAlignment != 0)
+    throw Error(std::string(what) + " memory is not " + std::to_string(kArenaAlignment) + "-byte aligned");
+  return memory;
+}
+
+}  // namespace
+
+bool runsGeneratedKernel(const ir::Node& node) {
+  if (node.op != OpKind::Fused || !node.body) return false;
+  std::string kind = ir::AttrReader(node.attrs, node.op).s("kind");
+  return kind == "loop" || kind == "reduce";
+}
+
+/// How one node computes: exactly one of the executors is set.
+struct Program::Step {
+  ValueId value = 0;
+  std::unique_ptr<OneDnnStep> onednn;
+  const KernelEntry* kernel = nullptr;
+  NativeStep native = nullptr;
+  HostStep host;
+};
+
+Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(graph)) {
+  setThreads(options.threads);
+  const ir::Graph& g = graph_;
+  auto start = std::chrono::steady_clock::now();
+  plan_ = planMemory(g);
+  arena_ = chooseMemory(options.arena, options.arenaCapacity, plan_.arenaBytes, ownArena_, "arena");
+  state_ = chooseMemory(options.state, options.stateCapacity, plan_.persistentBytes, ownState_, "state");
+  constants_.assign(static_cast<size_t>(g.size()), nullptr);
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (g.node(v).op == OpKind::Constant)
+      constants_[static_cast<size_t>(v)] = ir::AttrReader(g.node(v).attrs, OpKind::Constant).tensor("value")->bytes.data();
+  buildSeconds_.emplace_back("plan", secondsSince(start));
+
+  start = std::chrono::steady_clock::now();
+  auto engine = std::make_shared<dnnl::engine>(dnnl::engine::kind::cpu, 0);
+  engine_ = engine;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const ir::Node& node = g.node(v);
+    if (node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant ||
+        node.op == OpKind::Reshape)
+      continue;  // bound, persistent, constant data or a view: nothing runs
+    Step step;
+    step.value = v;
+    if ((step.onednn = compileOneDnnNode(g, v, *engine))) {
+      ++counts_.onednn;
+    } else if (runsGeneratedKernel(node) && options.kernelFor && (step.kernel = options.kernelFor(v))) {
+      if (step.kernel->numInputs != static_cast<int>(node.operands.size()))
+        throw Error("kernel " + step.kernel->name + " of " + ir::valueRef(g, v) + " takes " +
+                    std::to_string(step.kernel->numInputs) + " inputs; the node has " +
+                    std::to_string(node.operands.size()) + " operands");
+      ++counts_.generated;
+    } else if ((step.native = nativeStepFor(g, v))) {
+      ++counts_.native;
+    } else if (options.hostStepFor && (step.host = options.hostStepFor(g, v))) {
+      ++counts_.host;
+    } else {
+      throw Error("the CPU runtime cannot run " + std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v) + " : " +
+                  node.type.str());
+    }
+    steps_.push_back(std::move(step));
+  }
+  buildSeconds_.emplace_back("steps", secondsSince(start));
+  if (const char* p = std::getenv("WEFT_PROFILE"); p && *p && std::string(p) != "0")
+    stepSeconds_.assign(steps_.size(), 0.0);
+}
+
+Program::~Program() { printProfile(); }
+
+void* Program::address(ValueId v, const std::vector<const void*>& bound) const {
+  const Placement& p = plan_.values[static_cast<size_t>(v)];
+  ValueId owner = p.storage == Storage::View ? p.viewOf : v;
+  if (const void* b = bound[static_cast<size_t>(owner)]) return const_cast<void*>(b);
+  const Placement& o = plan_.values[static_cast<size_t>(owner)];
+  switch (o.storage) {
+    case Storage::Arena: return arena_ + o.offset;
+    case Storage::Persistent: return state_ + o.offset;
+    case Storage::Constant: return const_cast<void*>(constants_[static_cast<size_t>(owner)]);
+    default: throw Error("value " + ir::valueRef(graph_, owner) + " has no storage (an input that was not bound)");
+  }
+}
+
+uint8_t* Program::paramData(ValueId p) const { return state_ + plan_.values[static_cast<size_t>(p)].offset; }
+
+void Program::execute(const std::vector<const void*>& bound, uint64_t counter) {
+  omp_set_num_threads(threads_);  // oneDNN's primitives read OpenMP's thread count
+  dnnl::stream stream(*std::static_pointer_cast<dnnl::engine>(engine_));
+  if (stepSeconds_.empty()) {
+    for (const Step& step : steps_) runStep(step, bound, counter, &stream);
+    return;
+  }
+  ++profiledRuns_;
+  for (size_t index = 0; index < steps_.size(); ++index) {
+    auto start = std::chrono::steady_clock::now();
+    runStep(steps_[index], bound, counter, &stream);
+    stepSeconds_[index] += secondsSince(start);
+  }
+}
+
+void Program::runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream) {
+  const ir::Node& node = graph_.node(step.value);
+  operandPtrs_.clear();
+  for (ValueId o : node.operands) operandPtrs_.push_back(address(o, bound));
+  void* result = address(step.value, bound);
+  if (step.onednn) return step.onednn->run(operandPtrs_, result, *static_cast<dnnl::stream*>(stream));
+  if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel());
+  if (step.native) return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter});
+  step.host(operandPtrs_, result, counter);
+}
+
+void Program::applyUpdates(const std::vector<const void*>& bound) {
+  // Update values live to the end of the run, so parameters can be overwritten now. A value
+  // in the arena is copied straight in; one that is itself a parameter (or a view or fed
+  // value) goes through a copy first, since an earlier write-back may overwrite it.
+  const ir::Graph& g = graph_;
+  std::vector<std::pair<size_t, std::vector<uint8_t>>> staged;
+  for (size_t i = 0; i < g.updates().size(); ++i) {
+    const auto& u = g.updates()[i];
+    if (plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
+    std::vector<uint8_t> copy(g.type(u.value).byteSize());
+    copyBytes(copy.data(), address(u.value, bound), copy.size());
+    staged.emplace_back(i, std::move(copy));
+  }
+  for (const auto& u : g.updates())
+    if (plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena)
+      copyBytes(address(u.param, bound), address(u.value, bound), g.type(u.value).byteSize());
+  for (const auto& [i, bytes] : staged) copyBytes(address(g.updates()[i].param, bound), bytes.data(), bytes.size());
+}
+
+void Program::printProfile() const {
+  if (stepSeconds_.empty() || profiledRuns_ == 0) return;
+  std::vector<size_t> order(steps_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return stepSeconds_[a] > stepSeconds_[b]; });
+  double total = 0;
+  for (double t : stepSeconds_) total += t;
+  double byKind[3] = {0, 0, 0};  // oneDNN, generated and native, host
+  for (size_t i = 0; i < steps_.size(); ++i)
+    byKind[steps_[i].onednn ? 0 : steps_[i].kernel || steps_[i].native ? 1 : 2] += stepSeconds_[i];
+  std::fprintf(stderr,
+               "WEFT_PROFILE @%s: %d runs, %.3f ms per run in %zu steps (oneDNN %.3f, generated and native %.3f, "
+               "host %.3f); slowest:\n",
+               graph_.name().c_str(), profiledRuns_, total * 1e3 / profiledRuns_, steps_.size(),
+               byKind[0] * 1e3 / profiledRuns_, byKind[1] * 1e3 / profiledRuns_, byKind[2] * 1e3 / profiledRuns_);
+  for (size_t k = 0; k < std::min<size_t>(order.size(), 12); ++k) {
+    const Step& st = steps_[order[k]];
+    const ir::Node& n = graph_.node(st.value);
+    std::string how = st.onednn   ? "onednn " + st.onednn->describe()
+                      : st.kernel ? "generated " + st.kernel->name
+                      : st.native ? "native"
+                                  : "host";
+    std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s %s %s : %s\n", stepSeconds_[order[k]] * 1e3 / profiledRuns_,
+                 100.0 * stepSeconds_[order[k]] / total, std::string(ir::opName(n.op)).c_str(),
+                 ir::valueRef(graph_, st.value).c_str(), how.c_str(), n.type.str().c_str());
+  }
+}
+
+}  // namespace weft::cpu

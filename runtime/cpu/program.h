@@ -1,0 +1,112 @@
+#pragma once
+/// A compiled graph ready to run on the CPU: its memory plan, one arena, a persistent block
+/// for parameters (and optimizer state), and one step per node that computes (a oneDNN
+/// primitive, a generated kernel, a native step, or a step the embedding program supplies).
+/// Both the JIT executable (backends/cpu) and ahead-of-time bundles (runtime/bundle.cpp) run
+/// graphs through it; it includes no compiler header.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/cpu/aligned_buffer.h"
+#include "runtime/cpu/kernel_call.h"
+#include "runtime/cpu/memory_plan.h"
+
+namespace weft::cpu {
+
+/// A step the embedding program supplies for a node nothing in the runtime runs (the JIT's
+/// reference kernels): reads `operands`, writes `result`; `step` keys random draws.
+using HostStep = std::function<void(const std::vector<const void*>& operands, void* result, uint64_t step)>;
+
+/// True for the nodes a generated kernel runs: `fused` nodes of kind "loop" or "reduce".
+bool runsGeneratedKernel(const ir::Node& node);
+
+/// How to build a Program.
+struct ProgramOptions {
+  int threads = 2;  ///< worker threads of oneDNN and of the generated kernels
+  /// The kernel of node v (one for which runsGeneratedKernel holds), or null when it has none.
+  std::function<const KernelEntry*(ir::ValueId)> kernelFor;
+  /// A step for node v of the program's own graph (whose address is stable for the Program's
+  /// lifetime) when nothing else runs it, or an empty function (then building fails with an
+  /// error naming the node's op).
+  std::function<HostStep(const ir::Graph&, ir::ValueId)> hostStepFor;
+  /// Memory the caller owns for the arena and the state block (null: allocated), at least
+  /// as large as the plan needs and 64-byte aligned; they must outlive the Program.
+  uint8_t* arena = nullptr;
+  int64_t arenaCapacity = 0;
+  uint8_t* state = nullptr;
+  int64_t stateCapacity = 0;
+};
+
+/// How many steps of each kind a Program runs.
+struct StepCounts {
+  int onednn = 0;     ///< oneDNN primitives
+  int generated = 0;  ///< generated kernels
+  int native = 0;     ///< the runtime's hand-written steps (concat, gather, random draws)
+  int host = 0;       ///< steps the embedding program supplied
+  /// All steps that run code.
+  int total() const { return onednn + generated + native + host; }
+};
+
+/// A graph compiled into steps over planned memory. Not thread-safe: one run at a time.
+class Program {
+ public:
+  /// Plans `graph` (verified and optimized by the caller) and builds its steps. Throws
+  /// weft::Error when a node can be run by nothing (naming the op and value), when
+  /// caller-owned memory is too small or misaligned, or when oneDNN fails.
+  Program(ir::Graph graph, ProgramOptions options);
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+  /// The graph it runs.
+  const ir::Graph& graph() const { return graph_; }
+  /// Where every value lives.
+  const MemoryPlan& plan() const { return plan_; }
+  /// The steps by kind.
+  const StepCounts& counts() const { return counts_; }
+  /// Wall seconds of building: ("plan", s), ("steps", s).
+  const std::vector<std::pair<std::string, double>>& buildSeconds() const { return buildSeconds_; }
+  /// Worker threads.
+  int threads() const { return threads_; }
+  /// Sets the worker threads (at least 1).
+  void setThreads(int threads) { threads_ = threads < 1 ? 1 : threads; }
+
+  /// Runs every step. `bound` has one entry per value: non-null entries (the inputs, and
+  /// parameters fed instead of the held ones) are read there instead of planned storage.
+  /// `step` keys random draws. Errors of a step (a gather index out of range) throw weft::Error.
+  void execute(const std::vector<const void*>& bound, uint64_t step);
+  /// Applies the graph's updates to the state block, after execute() with the same `bound`.
+  void applyUpdates(const std::vector<const void*>& bound);
+  /// The bytes of value `v` during and after a run with `bound`.
+  void* address(ir::ValueId v, const std::vector<const void*>& bound) const;
+  /// Parameter `p`'s bytes in the state block.
+  uint8_t* paramData(ir::ValueId p) const;
+
+  struct Step;  ///< one node's executor (program.cpp)
+
+ private:
+  void runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream);
+  void printProfile() const;
+
+  ir::Graph graph_;
+  MemoryPlan plan_;
+  StepCounts counts_;
+  int threads_ = 2;
+  std::vector<std::pair<std::string, double>> buildSeconds_;
+  std::vector<Step> steps_;
+  std::vector<const void*> constants_;  ///< per value: a constant's bytes, else null
+  AlignedBuffer ownArena_, ownState_;
+  uint8_t* arena_ = nullptr;
+  uint8_t* state_ = nullptr;
+  std::shared_ptr<void> engine_;          ///< the dnnl::engine (kept out of this header)
+  std::vector<const void*> operandPtrs_;  ///< scratch of runStep
+  std::vector<double> stepSeconds_;       ///< per step, summed over runs, when WEFT_PROFILE is set
+  int profiledRuns_ = 0;
+};
+
+}  // namespace weft::cpu

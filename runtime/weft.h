@@ -1,0 +1,137 @@
+#ifndef WEFT_RUNTIME_WEFT_H
+#define WEFT_RUNTIME_WEFT_H
+/*
+ * The C interface of weft's runtime: what a program calls to run an ahead-of-time bundle
+ * (`weft compile MODEL --aot -o DIR` writes NAME.o, NAME.h and NAME.safetensors; NAME.h
+ * includes this header and declares the bundle's descriptor `NAME_bundle`).
+ *
+ *   weft_model* model = NULL;
+ *   if (weft_model_create(&mlp_bundle, &model) != WEFT_OK) { puts(weft_last_error()); ... }
+ *   weft_model_load_weights(model, "mlp.safetensors");
+ *   weft_model_set_input(model, "x", images, sizeof images);
+ *   weft_model_run(model);
+ *   const float* logits = weft_model_output(model, "logits", NULL);
+ *   weft_model_destroy(model);
+ *
+ * Every function returns a status; on failure the model's message (weft_model_error) or, for
+ * weft_model_create, the thread's last message (weft_last_error) says what and where.
+ * Nothing here aborts the program. A model runs one call at a time (not thread-safe);
+ * different models may run on different threads.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The version of the bundle ABI this header describes: the layout of weft_bundle and
+ *  weft_kernel, the kernels' calling convention, and the weights' metadata. A bundle or
+ *  weights file of another version is refused with WEFT_ERROR_ABI. */
+#define WEFT_ABI_VERSION 1
+
+/** What a call did. */
+typedef enum weft_status {
+  WEFT_OK = 0,
+  WEFT_ERROR_ARGUMENT = 1,    /**< a null pointer, an unknown input or output name, a wrong byte size */
+  WEFT_ERROR_IO = 2,          /**< a file that cannot be read or written */
+  WEFT_ERROR_FORMAT = 3,      /**< a weights file that is not a valid safetensors file (truncated, corrupt) */
+  WEFT_ERROR_MISMATCH = 4,    /**< weights of another model, or a tensor missing or of the wrong dtype or shape */
+  WEFT_ERROR_ABI = 5,         /**< a bundle or weights file made for another ABI version */
+  WEFT_ERROR_UNSUPPORTED = 6, /**< this CPU cannot run a step of the bundle (oneDNN has no implementation) */
+  WEFT_ERROR_STATE = 7,       /**< a call out of order: running before every input is set, step() on an inference bundle */
+  WEFT_ERROR_INTERNAL = 8     /**< a bug in weft: please report it with the message */
+} weft_status;
+
+/** One generated kernel of a bundle, called through its packed entry point:
+ *  args[0] points to the output pointer, args[1..num_inputs] to the input pointers, then
+ *  to the int64_t begin and end of the parallel range [begin, end) within
+ *  [0, parallel_extent). Written by `weft compile --aot`; programs never build one. */
+typedef struct weft_kernel {
+  const char* name;
+  void (*packed)(void** args);
+  int64_t num_inputs;
+  int64_t parallel_extent;
+} weft_kernel;
+
+/** A bundle's descriptor, defined in its object file (NAME_bundle): the compiled graph as
+ *  weft IR text (the runtime builds the schedule and memory plan from it) and one kernel
+ *  per generated `fused` node, in node order. */
+typedef struct weft_bundle {
+  int64_t abi_version;       /**< WEFT_ABI_VERSION of the compiler that wrote it */
+  const char* name;          /**< the bundle's name (a C identifier) */
+  const char* program;       /**< the compiled graph's text, NUL-terminated */
+  int64_t program_bytes;     /**< strlen(program) */
+  const weft_kernel* kernels;
+  int64_t kernel_count;
+} weft_bundle;
+
+/** A bundle made runnable: its schedule, its arena and its parameters (and optimizer state). */
+typedef struct weft_model weft_model;
+
+/** The ABI version this runtime was built with (WEFT_ABI_VERSION of its header). */
+int weft_runtime_abi_version(void);
+
+/** The message of the last failed weft_model_create on this thread ("" when none). */
+const char* weft_last_error(void);
+
+/** Makes `bundle` runnable: checks its ABI version, builds its schedule (oneDNN primitives
+ *  created once here) and allocates its arena and parameter block. Parameters start as the
+ *  bundle's initializers say (the weights file usually replaces them). Uses WEFT_THREADS
+ *  worker threads when set, else 2. On failure *model is NULL; see weft_last_error(). */
+weft_status weft_model_create(const weft_bundle* bundle, weft_model** model);
+
+/** weft_model_create with memory the caller owns, as Glow bundles allow: `arena` (at least
+ *  NAME_ARENA_BYTES) holds the activations and `state` (at least NAME_STATE_BYTES) the
+ *  parameters; both 64-byte aligned and alive until weft_model_destroy. */
+weft_status weft_model_create_with_memory(const weft_bundle* bundle, void* arena, size_t arena_bytes, void* state,
+                                          size_t state_bytes, weft_model** model);
+
+/** Frees the model (not memory passed to weft_model_create_with_memory). NULL is ignored. */
+void weft_model_destroy(weft_model* model);
+
+/** The message of the model's last failed call ("" when none). */
+const char* weft_model_error(const weft_model* model);
+
+/** Sets the worker threads (at least 1) the model runs with. */
+weft_status weft_model_set_threads(weft_model* model, int threads);
+
+/** Replaces the parameters with a safetensors file written by `weft compile --aot` or by
+ *  weft_model_save_weights. Checks the ABI version and model name in its metadata, and that
+ *  every parameter is there with its dtype and shape (tensors the bundle does not have, such
+ *  as the optimizer state of a training bundle's file, are ignored). On failure the
+ *  parameters are unchanged. */
+weft_status weft_model_load_weights(weft_model* model, const char* path);
+
+/** weft_model_load_weights from `size` bytes in memory (for programs without a file system). */
+weft_status weft_model_load_weights_from_memory(weft_model* model, const void* data, size_t size);
+
+/** Writes every parameter (and optimizer state) to a safetensors file, atomically. */
+weft_status weft_model_save_weights(weft_model* model, const char* path);
+
+/** Binds input `name` to `data` (dense, row-major, of the dtype and shape NAME.h lists;
+ *  `bytes` must equal its size). The data is read, not copied, by the next run or step:
+ *  it must stay alive until then. */
+weft_status weft_model_set_input(weft_model* model, const char* name, const void* data, size_t bytes);
+
+/** Runs the graph once on the bound inputs (a training bundle computes its outputs and
+ *  gradients but does not update the parameters). */
+weft_status weft_model_run(weft_model* model);
+
+/** Runs one training step: weft_model_run, then the graph's updates applied to the
+ *  parameters and optimizer state. WEFT_ERROR_STATE for a bundle without updates. */
+weft_status weft_model_step(weft_model* model);
+
+/** Output `name` of the last run (valid until the next run, step or destroy), or NULL when
+ *  there is no such output; `bytes` (when not NULL) receives its size. */
+const void* weft_model_output(const weft_model* model, const char* name, size_t* bytes);
+
+/** Parameter `name`'s current value (writable: a program may set it directly), or NULL when
+ *  there is no such parameter; `bytes` (when not NULL) receives its size. */
+void* weft_model_param(weft_model* model, const char* name, size_t* bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_RUNTIME_WEFT_H */
