@@ -33,9 +33,9 @@ install(TARGETS weft_runtime weft_ir EXPORT weftTargets
 # Public headers: every runtime header, and the ir/ headers they include (plus ir/error.h
 # for weft::Error, the exception every runtime function throws). The install test compiles
 # all installed headers together, so a missing one fails there.
-# runtime/cpu/ is internal (the CPU runtime's steps): not installed.
+# runtime/cpu/ (the CPU runtime's steps) and runtime/bundle_model.h are internal: not installed.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/ DESTINATION ${WEFT_INSTALL_INCLUDEDIR}/runtime
-        COMPONENT development FILES_MATCHING PATTERN "*.h" PATTERN "cpu" EXCLUDE)
+        COMPONENT development FILES_MATCHING PATTERN "*.h" PATTERN "cpu" EXCLUDE PATTERN "bundle_model.h" EXCLUDE)
 install(FILES ir/attrs.h ir/error.h ir/ops.def ir/ops.h ir/tensor_data.h ir/types.h
         DESTINATION ${WEFT_INSTALL_INCLUDEDIR}/ir COMPONENT development)
 
@@ -49,7 +49,7 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/weftConfig.cmake.in
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/weftConfigVersion.cmake
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/weftConfig.cmake ${PROJECT_BINARY_DIR}/weftConfigVersion.cmake
-              ${PROJECT_SOURCE_DIR}/cmake/WeftDependencies.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/WeftDependencies.cmake ${PROJECT_SOURCE_DIR}/cmake/WeftBundle.cmake
         DESTINATION ${WEFT_INSTALL_CMAKEDIR} COMPONENT development)
 
 # --- pkg-config ---------------------------------------------------------------------------

@@ -14,7 +14,9 @@
 //     Epilogue ops (what oneDNN post-ops express): unary neg, abs, exp, log, sqrt, rsqrt,
 //     tanh, sigmoid; mul(cur, cur) (square); add, sub, mul, maximum, minimum with cur on
 //     either side; div with cur on the left; pow(cur, one-element constant). Since u has c's
-//     type, the other operand broadcasts to the result.
+//     type, the other operand broadcasts to the result. After a matmul, an operand that
+//     broadcasts along the last dimension (a per-row operand such as [..., M, 1]) ends the
+//     chain: oneDNN has only its slow reference matmul for such a binary post-op.
 //  3. Each chain becomes a `fused` node at its last node's place (every value the chain reads
 //     is defined before that node). Its operands: c's two operands, then the other operands
 //     of the epilogue in order of first use (each once), except small constants (at most 16
@@ -71,13 +73,23 @@ bool isUnaryEpilogue(OpKind op) {
   }
 }
 
-/// True when `u` (reading the chain value `cur`) is an epilogue op of a contraction of type `type`.
-bool isEpilogue(const Graph& g, const Node& u, ValueId cur, const ir::TensorType& type) {
+/// True when `other`, read by a binary post-op of a matmul of type `type`, broadcasts along
+/// the result's last dimension without being a single element.
+bool broadcastsAlongRows(const Graph& g, ValueId other, const ir::TensorType& type) {
+  const ir::TensorType& t = g.type(other);
+  if (t.numel() == 1 || t.shape.empty() || type.shape.empty()) return false;
+  return t.shape.back() == 1 && type.shape.back() != 1;
+}
+
+/// True when `u` (reading the chain value `cur`) is an epilogue op of the contraction
+/// `contraction` (whose result has type `type`).
+bool isEpilogue(const Graph& g, const Node& u, ValueId cur, OpKind contraction, const ir::TensorType& type) {
   if (u.type != type || u.body) return false;
   if (u.operands.size() == 1) return isUnaryEpilogue(u.op);
   if (u.operands.size() != 2) return false;
   ValueId lhs = u.operands[0], rhs = u.operands[1];
   if (lhs == cur && rhs == cur) return u.op == OpKind::Mul;
+  if (contraction == OpKind::Matmul && broadcastsAlongRows(g, lhs == cur ? rhs : lhs, type)) return false;
   switch (u.op) {
     case OpKind::Add:
     case OpKind::Sub:
@@ -119,7 +131,7 @@ std::vector<std::vector<ValueId>> findChains(const Graph& g) {
     if ((n.op != OpKind::Matmul && n.op != OpKind::Conv) || n.type.dtype != ir::DType::f32) continue;
     std::vector<ValueId> chain = {c};
     for (ValueId cur = c, u = sole[static_cast<size_t>(c)];
-         u >= 0 && !taken[static_cast<size_t>(u)] && isEpilogue(g, g.node(u), cur, n.type);
+         u >= 0 && !taken[static_cast<size_t>(u)] && isEpilogue(g, g.node(u), cur, n.op, n.type);
          cur = u, u = sole[static_cast<size_t>(u)])
       chain.push_back(u);
     if (chain.size() < 2) continue;

@@ -290,7 +290,7 @@ void saveSafetensors(const std::string& path, const TensorMap& tensors, const Me
 
 // ---------------------------------------------------------------- reading
 
-TensorMap loadSafetensorsFromMemory(const std::string& bytes, const std::string& what) {
+TensorMap loadSafetensorsFromMemory(std::string_view bytes, const std::string& what) {
   ParsedHeader h = parseHeader(bytes, bytes.size(), what);
   TensorMap tensors;
   for (const HeaderEntry& e : h.entries) {
@@ -323,6 +323,10 @@ MetadataMap readSafetensorsMetadata(const std::string& path) {
   }
   if (!in) throw Error(path + ": read error while reading the safetensors header");
   return parseHeader(prefix, fileSize, path).metadata;
+}
+
+MetadataMap readSafetensorsMetadataFromMemory(std::string_view bytes, const std::string& what) {
+  return parseHeader(bytes, bytes.size(), what).metadata;
 }
 
 void loadInto(TensorMap& state, const TensorMap& loaded, const std::string& what) {

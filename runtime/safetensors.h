@@ -8,6 +8,7 @@
 /// and may hold "__metadata__": {string: string}.
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "ir/tensor_data.h"
 
@@ -29,7 +30,7 @@ void saveSafetensors(const std::string& path, const TensorMap& tensors, const Me
 /// Parses safetensors bytes, validating the header length, JSON, dtypes (F32, F64, BF16,
 /// I32, I64, BOOL), shapes and offsets (inside the data section, in order, exactly sized,
 /// without gaps, overlaps or trailing bytes). Errors name `what` and the tensor.
-TensorMap loadSafetensorsFromMemory(const std::string& bytes, const std::string& what);
+TensorMap loadSafetensorsFromMemory(std::string_view bytes, const std::string& what);
 
 /// Reads and validates the safetensors file at `path` (see loadSafetensorsFromMemory).
 TensorMap loadSafetensors(const std::string& path);
@@ -37,6 +38,11 @@ TensorMap loadSafetensors(const std::string& path);
 /// The "__metadata__" map of the safetensors file at `path` (empty when absent). Reads only
 /// the header, which is fully validated against the file's size.
 MetadataMap readSafetensorsMetadata(const std::string& path);
+
+/// The "__metadata__" map of safetensors `bytes` held in memory (empty when absent), after
+/// validating the header against the bytes' size as loadSafetensorsFromMemory does (so a
+/// truncated file fails here). Errors name `what`.
+MetadataMap readSafetensorsMetadataFromMemory(std::string_view bytes, const std::string& what);
 
 /// Copies `loaded` into `state` after checking that `loaded` holds exactly the tensors of
 /// `state` (same names, dtypes and shapes). On any mismatch it throws weft::Error naming

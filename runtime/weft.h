@@ -43,6 +43,16 @@ typedef enum weft_status {
   WEFT_ERROR_INTERNAL = 8     /**< a bug in weft: please report it with the message */
 } weft_status;
 
+/** Element types, as NAME.h lists them for every input, output and parameter. */
+typedef enum weft_dtype {
+  WEFT_F32 = 0,
+  WEFT_F64 = 1,
+  WEFT_BF16 = 2,
+  WEFT_I32 = 3,
+  WEFT_I64 = 4,
+  WEFT_BOOL = 5 /**< one byte per element, 0 or 1 */
+} weft_dtype;
+
 /** One generated kernel of a bundle, called through its packed entry point:
  *  args[0] points to the output pointer, args[1..num_inputs] to the input pointers, then
  *  to the int64_t begin and end of the parallel range [begin, end) within
@@ -72,7 +82,8 @@ typedef struct weft_model weft_model;
 /** The ABI version this runtime was built with (WEFT_ABI_VERSION of its header). */
 int weft_runtime_abi_version(void);
 
-/** The message of the last failed weft_model_create on this thread ("" when none). */
+/** The message of the last failed call on this thread: of weft_model_create (which has no
+ *  model to hold it), and also of any other call, e.g. one given a NULL model. */
 const char* weft_last_error(void);
 
 /** Makes `bundle` runnable: checks its ABI version, builds its schedule (oneDNN primitives
@@ -95,6 +106,11 @@ const char* weft_model_error(const weft_model* model);
 
 /** Sets the worker threads (at least 1) the model runs with. */
 weft_status weft_model_set_threads(weft_model* model, int threads);
+
+/** Sets the step counter that random ops (dropout, noise) draw with, as the JIT's
+ *  RunOptions::step: the same counter draws the same numbers. It starts at 0 and
+ *  weft_model_step advances it by one; weft_model_run leaves it. */
+weft_status weft_model_set_step(weft_model* model, uint64_t step);
 
 /** Replaces the parameters with a safetensors file written by `weft compile --aot` or by
  *  weft_model_save_weights. Checks the ABI version and model name in its metadata, and that
@@ -123,7 +139,8 @@ weft_status weft_model_run(weft_model* model);
 weft_status weft_model_step(weft_model* model);
 
 /** Output `name` of the last run (valid until the next run, step or destroy), or NULL when
- *  there is no such output; `bytes` (when not NULL) receives its size. */
+ *  there is no such output or no run has completed yet (weft_model_error says which);
+ *  `bytes` (when not NULL) receives its size (0 with NULL). */
 const void* weft_model_output(const weft_model* model, const char* name, size_t* bytes);
 
 /** Parameter `name`'s current value (writable: a program may set it directly), or NULL when

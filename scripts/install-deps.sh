@@ -4,7 +4,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 PACKAGES=(
-  cmake ninja-build g++ pkg-config
+  cmake ninja-build gcc g++ pkg-config
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   libdnnl-dev libfmt-dev googletest libgtest-dev
   nlohmann-json3-dev zlib1g-dev libpng-dev

@@ -1,11 +1,15 @@
-// `weft compile`: compiles a graph (or its training step) for the CPU and reports what it made.
+// `weft compile`: compiles a graph (or its training step) for the CPU and reports what it
+// made; with --aot, writes it as an ahead-of-time bundle (backends/cpu/aot.h) instead.
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
+#include "backends/cpu/aot.h"
 #include "backends/cpu/executable.h"
 #include "ir/error.h"
 #include "ir/printer.h"
 #include "passes/train_step.h"
+#include "runtime/safetensors.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -14,18 +18,41 @@ namespace {
 
 const char* kCompileHelp = R"(usage: weft compile MODEL|FILE.weft [options]
 
+       weft compile MODEL|FILE.weft --aot -o DIR [bundle options]
+
 Compiles a graph for the CPU backend: the CPU pipeline (decompose, simplify, fuse), the
 memory plan (one arena for activations, persistent state), then one step per kernel
 (oneDNN primitives, generated kernels, reference kernels as the fallback).
+
+With --aot it writes an ahead-of-time bundle into DIR instead, for programs that run the
+model without weft's compiler (linking NAME.o with libweft_runtime, see NAME.md):
+NAME.o (generated kernels and the descriptor NAME_bundle), NAME.h (C header: ABI version,
+sizes, name/dtype/shape of every input, output and parameter), NAME.safetensors (the
+parameters, and the optimizer state with --train) and NAME.md (how to build against it).
+A bundle has no reference kernels: a graph with a node only they run is an error.
 
 options:
   --train                compile the training step (loss, gradients, Adam update) instead
   --optimizer NAME       the step's optimizer (default adam)
   --stats                print kernel counts, arena, state and peak sizes, compile times
+                         (with --aot: the bundle's steps, sizes, stage times and startup)
   --print-ir             print the graph as compiled (after fusion)
   --dump-mlir DIR        write the MLIR of every generated kernel to DIR
   --dump-asm DIR         write the assembly of the generated kernels to DIR
   --threads N            worker threads (default 2)
+
+bundle options (with --aot):
+  -o, --output DIR       the directory to write into (created when missing); required
+  --name NAME            the bundle's name, a C identifier (default: the graph's name,
+                         e.g. mlp, or mlp_train with --train)
+  --mcpu CPU             the LLVM CPU to generate code for (default: this host's), e.g.
+                         x86-64-v2, x86-64-v3, skylake-avx512, znver3
+  --target-triple T      the target triple (x86-64 ELF only; default: this host's)
+  --weights FILE         initial parameters from a safetensors file (a `weft train
+                         --checkpoint` file, or another bundle's weights): it must hold
+                         every parameter of the model; the optimizer state (opt.*) is
+                         taken when the bundle has it, ignored otherwise, and starts
+                         fresh when the file has none. Other extra tensors are an error.
 )";
 
 std::string mib(int64_t bytes) {
@@ -34,21 +61,123 @@ std::string mib(int64_t bytes) {
   return buf;
 }
 
+std::string sizeText(int64_t bytes) {
+  char buf[32];
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  if (bytes < 1024 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(bytes) / 1024.0);
+    return buf;
+  }
+  return mib(bytes);
+}
+
+std::string msText(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, seconds < 1e-3 ? "%.3f ms" : "%.1f ms", seconds * 1e3);
+  return buf;
+}
+
+bool isOptimizerState(const std::string& name) { return name.rfind("opt.", 0) == 0; }
+
+/// The parameters of `g` read from the safetensors file `path` (--weights): every parameter
+/// of `g` except the optimizer state (opt.*) must be there; opt.* tensors the graph lacks
+/// are ignored (a checkpoint's optimizer state when writing an inference bundle); any other
+/// extra tensor is an error (the weights of another model). Types are checked by writeBundle.
+reference::TensorMap readWeights(const std::string& path, const ir::Graph& g) {
+  runtime::TensorMap loaded = runtime::loadSafetensors(path);
+  reference::TensorMap state;
+  for (auto& [name, tensor] : loaded) {
+    auto v = g.find(name);
+    bool isParam = v && g.node(*v).op == ir::OpKind::Param;
+    if (!isParam && isOptimizerState(name)) continue;
+    if (!isParam)
+      throw Error(path + ": tensor '" + name + "' is not a parameter of graph @" + g.name() +
+                  " (weights of another model?)");
+    if (tensor.type != g.type(*v))
+      throw Error(path + ": tensor '" + name + "' is " + tensor.type.str() + ", parameter '" + name + "' of @" +
+                  g.name() + " is " + g.type(*v).str());
+    state[name] = std::move(tensor);
+  }
+  for (ir::ValueId p : g.params()) {
+    const std::string& name = g.node(p).name;
+    if (!state.count(name) && !isOptimizerState(name))
+      throw Error(path + ": no tensor '" + name + "' for parameter '" + name + "' of graph @" + g.name());
+  }
+  return state;
+}
+
+/// `weft compile --aot`: writes the bundle, one line per file, and with --stats what it holds.
+int compileBundle(const Args& args, const ir::Graph& g) {
+  for (const char* other : {"print-ir", "dump-mlir", "dump-asm"})
+    if (args.has(other)) throw Error(std::string("--") + other + " does not apply to --aot");
+  if (args.has("threads"))
+    throw Error("--threads does not apply to --aot (a bundle's threads are set when it runs: WEFT_THREADS or "
+                "weft_model_set_threads)");
+  auto dir = args.get("output");
+  if (!dir || dir->empty()) throw Error("--aot needs an output directory: -o DIR (see --help)");
+  cpu::AotOptions options;
+  options.outDir = *dir;
+  options.name = args.get("name", "");
+  options.cpu = args.get("mcpu", "");
+  options.triple = args.get("target-triple", "");
+  if (auto weights = args.get("weights")) options.state = readWeights(*weights, g);
+  cpu::AotResult result = cpu::writeBundle(g, options);
+  for (const auto& [path, bytes] : result.files) std::printf("wrote %s (%s)\n", path.c_str(), sizeText(bytes).c_str());
+  if (!args.has("stats")) return 0;
+
+  int64_t objectBytes = 0, weightsBytes = 0;
+  for (const auto& [path, bytes] : result.files) {
+    if (path.size() >= 2 && path.compare(path.size() - 2, 2, ".o") == 0) objectBytes = bytes;
+    if (path.size() >= 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0) weightsBytes = bytes;
+  }
+  std::printf("bundle %s of @%s for CPU %s\n", result.name.c_str(), g.name().c_str(), result.cpu.c_str());
+  std::printf("  steps        %d (generated kernels %d, %d distinct)\n", result.steps, result.kernels,
+              result.distinctKernels);
+  std::printf("  arena        %s\n", sizeText(result.arenaBytes).c_str());
+  std::printf("  state        %s\n", sizeText(result.stateBytes).c_str());
+  std::printf("  object       %s\n", sizeText(objectBytes).c_str());
+  std::printf("  weights      %s\n", sizeText(weightsBytes).c_str());
+  double total = 0;
+  std::string stages;
+  for (const auto& [stage, seconds] : result.stageSeconds) {
+    total += seconds;
+    stages += (stages.empty() ? "" : ", ") + stage + " " + msText(seconds);
+  }
+  std::printf("  compile      %s (%s)\n", msText(total).c_str(), stages.c_str());
+  cpu::AotStartup startup = cpu::measureStartup(g, options, result);
+  std::printf("  startup      create %s, load weights %s, first run %s, next runs %s (median)\n",
+              msText(startup.createSeconds).c_str(), msText(startup.loadSeconds).c_str(),
+              msText(startup.firstRunSeconds).c_str(), msText(startup.nextRunSeconds).c_str());
+  std::printf("               (measured in this process with JIT-compiled kernels, zero inputs)\n");
+  return 0;
+}
+
 }  // namespace
 
 int cmdCompile(int argc, char** argv) {
-  Args args(argc, argv, 2, {"optimizer", "dump-mlir", "dump-asm", "threads"}, {"help", "train", "stats", "print-ir"});
+  // `-o DIR` is the short form of `--output DIR` (Args knows only long options).
+  std::vector<char*> argvLong(argv, argv + argc);
+  static char outputFlag[] = "--output";
+  for (char*& a : argvLong)
+    if (!std::strcmp(a, "-o")) a = outputFlag;
+  Args args(argc, argvLong.data(), 2, {"optimizer", "dump-mlir", "dump-asm", "threads", "output", "name", "mcpu",
+                                        "target-triple", "weights"},
+            {"help", "train", "stats", "print-ir", "aot"});
   if (args.has("help")) {
     std::cout << kCompileHelp;
     return 0;
   }
   if (args.positional().size() != 1) throw Error("weft compile needs one MODEL or FILE.weft (see --help)");
+  if (!args.has("aot"))
+    for (const char* bundleOnly : {"output", "name", "mcpu", "target-triple", "weights"})
+      if (args.has(bundleOnly)) throw Error(std::string("--") + bundleOnly + " needs --aot (see --help)");
   ir::Graph g = loadGraph(args.positional()[0]);
   if (args.has("train")) {
     passes::TrainConfig cfg;
     cfg.optimizer = passes::parseOptimizer(args.get("optimizer", "adam"));
     g = passes::buildTrainStep(g, cfg);
   }
+  if (args.has("aot")) return compileBundle(args, g);
   cpu::CompileOptions options;
   options.threads = static_cast<int>(args.getInt("threads", 2));
   if (options.threads < 1) throw Error("--threads must be >= 1");

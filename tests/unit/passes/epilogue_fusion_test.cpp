@@ -196,6 +196,23 @@ TEST(FuseEpilogues, ABroadcastingResultEndsTheChain) {
   EXPECT_FALSE(passes::fuseEpilogues(fused));
 }
 
+TEST(FuseEpilogues, APerRowOperandEndsAMatmulChain) {
+  // div(mm [2, 4, 5], s [2, 4, 1]) (attention's softmax backward): oneDNN runs such a binary
+  // post-op only in its reference matmul, so the div stays out; a [5] bias add still fuses.
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({2, 4, 3}));
+  ValueId b = g.addInput("b", f32({2, 3, 5}));
+  ValueId s = g.addInput("s", f32({2, 4, 1}));
+  ValueId bias = g.addInput("bias", f32({5}));
+  ValueId mm = g.addOp(OpKind::Matmul, {a, b});
+  g.addOutput("y", g.addOp(OpKind::Div, {g.addOp(OpKind::Add, {mm, bias}), s}));
+  ir::Graph fused = fuseAndCompare(g);
+  auto nodes = nodesOf(fused, OpKind::Fused);
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(bodyOps(*nodes[0]->body), (std::vector<std::string>{"matmul", "add"}));
+  EXPECT_EQ(nodesOf(fused, OpKind::Div).size(), 1u);
+}
+
 TEST(FuseEpilogues, TwoContractionsMeetingInOneAdd) {
   // add(mm1, mm2): the first chain takes the add; the second matmul becomes its operand.
   ir::Graph g;

@@ -1,0 +1,221 @@
+// The text files of an ahead-of-time bundle: NAME.h (the C header) and NAME.md (how to
+// build against it). Both are plain string building from the bundle's facts; the header uses
+// only macros (no static arrays, which warn when unused in C) so that it compiles without a
+// warning under -Wall -Wextra -pedantic as C99 and as C++.
+#include "backends/cpu/aot_text.h"
+
+#include <cctype>
+#include <cstdio>
+#include <set>
+
+namespace weft::cpu::aot {
+namespace {
+
+std::string upper(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+/// `s` as a C string literal (quotes included); '?' is escaped against C99 trigraphs.
+std::string cString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\' || c == '?') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\%03o", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+/// `s` safe inside a C comment: no "*/", no line breaks, printable ASCII only.
+std::string commentSafe(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c >= 0x7f) c = '?';
+    if (c == '/' && !out.empty() && out.back() == '*') out += ' ';
+    out += static_cast<char>(c);
+  }
+  return out;
+}
+
+/// The weft_dtype enumerator of `t` (runtime/weft.h).
+const char* dtypeEnum(ir::DType t) {
+  switch (t) {
+    case ir::DType::f32: return "WEFT_F32";
+    case ir::DType::f64: return "WEFT_F64";
+    case ir::DType::bf16: return "WEFT_BF16";
+    case ir::DType::i32: return "WEFT_I32";
+    case ir::DType::i64: return "WEFT_I64";
+    case ir::DType::boolean: return "WEFT_BOOL";
+  }
+  return "WEFT_F32";
+}
+
+/// The C element type of `t`, for the readme's sketch.
+const char* cElementType(ir::DType t) {
+  switch (t) {
+    case ir::DType::f32: return "float";
+    case ir::DType::f64: return "double";
+    case ir::DType::bf16: return "uint16_t";
+    case ir::DType::i32: return "int32_t";
+    case ir::DType::i64: return "int64_t";
+    case ir::DType::boolean: return "uint8_t";
+  }
+  return "float";
+}
+
+std::string shapeList(const ir::Shape& shape) {
+  std::string out = "{";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "}";
+}
+
+/// "12.3 KiB" style sizes for the readme.
+std::string humanBytes(int64_t bytes) {
+  char buf[32];
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  if (bytes < 1024 * 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(bytes) / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+void define(std::string& out, const std::string& macro, const std::string& value) {
+  out += "#define " + macro + " " + value + "\n";
+}
+
+/// The macros of one list of tensors ("INPUT", "OUTPUT" or "PARAM").
+void tensorMacros(std::string& out, const std::string& prefix, const std::string& kind,
+                  const std::vector<BundleTensor>& tensors) {
+  std::vector<std::string> names;
+  for (const BundleTensor& t : tensors) names.push_back(t.name);
+  std::vector<std::string> ids = macroIds(names);
+  std::string lowerKind = kind == "INPUT" ? "input" : kind == "OUTPUT" ? "output" : "param";
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const BundleTensor& t = tensors[i];
+    std::string base = prefix + "_" + kind + "_" + ids[i];
+    out += "\n/* " + lowerKind + " " + commentSafe(t.name) + ": " + t.type.str() + " */\n";
+    define(out, base + "_NAME", cString(t.name));
+    define(out, base + "_DTYPE", dtypeEnum(t.type.dtype));
+    define(out, base + "_RANK", std::to_string(t.type.rank()));
+    if (t.type.rank() > 0) define(out, base + "_SHAPE", shapeList(t.type.shape));
+    define(out, base + "_ELEMENTS", std::to_string(t.type.numel()));
+    define(out, base + "_BYTES", std::to_string(t.type.byteSize()));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> macroIds(const std::vector<std::string>& names) {
+  std::vector<std::string> ids;
+  std::set<std::string> taken;
+  for (const std::string& name : names) {
+    std::string id;
+    for (unsigned char c : name) id += std::isalnum(c) ? static_cast<char>(std::toupper(c)) : '_';
+    if (id.empty()) id = "_";
+    std::string unique = id;
+    for (int suffix = 2; taken.count(unique); ++suffix) unique = id + "_" + std::to_string(suffix);
+    taken.insert(unique);
+    ids.push_back(unique);
+  }
+  return ids;
+}
+
+std::string headerText(const BundleFacts& f) {
+  const std::string prefix = upper(f.name);
+  const std::string guard = "WEFT_BUNDLE_" + prefix + "_H";
+  std::string out;
+  out += "/*\n";
+  out += " * " + f.name + ".h: the C interface of the weft bundle \"" + f.name + "\" (C99 and C++).\n";
+  out += " * Generated by `weft compile --aot` (weft " + commentSafe(f.version) + ") from graph @" +
+         commentSafe(f.graphName) + ",\n";
+  out += " * for CPU " + commentSafe(f.cpu) + " (" + commentSafe(f.triple) + "). Do not edit: regenerate it.\n";
+  out += " *\n";
+  out += " * Link " + f.name + ".o with libweft_runtime, load " + f.name + ".safetensors and run it through\n";
+  out += " * runtime/weft.h (see " + f.name + ".md): weft_model_create(&" + f.name + "_bundle, &model).\n";
+  out += " * Every input, output and parameter has the macros " + prefix + "_{INPUT,OUTPUT,PARAM}_<ID>_\n";
+  out += " * {NAME, DTYPE, RANK, SHAPE, ELEMENTS, BYTES}; scalars (rank 0) have no _SHAPE.\n";
+  out += " */\n";
+  out += "#ifndef " + guard + "\n#define " + guard + "\n\n";
+  out += "#include \"runtime/weft.h\"\n\n";
+  out += "/* The bundle ABI " + f.name + ".o was generated for; the runtime's header must agree. */\n";
+  define(out, prefix + "_ABI_VERSION", "1");
+  out += "#if " + prefix + "_ABI_VERSION != WEFT_ABI_VERSION\n";
+  out += "#error \"" + f.name + ".h was generated for weft bundle ABI 1, but runtime/weft.h is another version: " +
+         "regenerate the bundle\"\n";
+  out += "#endif\n\n";
+  out += "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
+  out += "/* The bundle's descriptor, defined in " + f.name + ".o: pass it to weft_model_create. */\n";
+  out += "extern const weft_bundle " + f.name + "_bundle;\n\n";
+  out += "#ifdef __cplusplus\n}\n#endif\n\n";
+  out += "/* Bytes of the activation arena and of the parameter block (weft_model_create_with_memory). */\n";
+  define(out, prefix + "_ARENA_BYTES", std::to_string(f.arenaBytes));
+  define(out, prefix + "_STATE_BYTES", std::to_string(f.stateBytes));
+  define(out, prefix + "_NUM_INPUTS", std::to_string(f.inputs.size()));
+  define(out, prefix + "_NUM_OUTPUTS", std::to_string(f.outputs.size()));
+  define(out, prefix + "_NUM_PARAMS", std::to_string(f.params.size()));
+  out += "/* 1 for a training step: weft_model_step applies its updates to the parameters. */\n";
+  define(out, prefix + "_HAS_UPDATES", f.hasUpdates ? "1" : "0");
+  tensorMacros(out, prefix, "INPUT", f.inputs);
+  tensorMacros(out, prefix, "OUTPUT", f.outputs);
+  tensorMacros(out, prefix, "PARAM", f.params);
+  out += "\n#endif /* " + guard + " */\n";
+  return out;
+}
+
+std::string readmeText(const BundleFacts& f, int64_t objectBytes, int64_t weightsBytes) {
+  const std::string& n = f.name;
+  const std::string prefix = upper(n);
+  std::string out;
+  out += "# Bundle `" + n + "`\n\n";
+  out += "Graph `@" + f.graphName + "` compiled ahead of time by weft " + f.version + " (`weft compile --aot`)" +
+         (f.hasUpdates ? ": a training step (`weft_model_step` updates the parameters)" : "") + ".\n\n";
+  out += "| file | what |\n|---|---|\n";
+  out += "| `" + n + ".o` | the generated kernels and the descriptor `" + n + "_bundle` (" + humanBytes(objectBytes) +
+         ", " + std::to_string(f.kernels) + " kernels) |\n";
+  out += "| `" + n + ".h` | the C header: ABI version, sizes, name/dtype/shape macros of every tensor |\n";
+  out += "| `" + n + ".safetensors` | the parameters" + std::string(f.hasUpdates ? " and optimizer state" : "") + " (" +
+         humanBytes(weightsBytes) + ") |\n";
+  out += "| `" + n + ".md` | this file |\n\n";
+  out += "Target: `" + f.triple + "`, CPU `" + f.cpu + "` (the object needs that CPU's instructions).\n";
+  out += "Memory: arena " + humanBytes(f.arenaBytes) + " (`" + prefix + "_ARENA_BYTES`), parameters " +
+         humanBytes(f.stateBytes) + " (`" + prefix + "_STATE_BYTES`); " + std::to_string(f.steps) + " steps.\n\n";
+  out += "| | name | type |\n|---|---|---|\n";
+  for (const BundleTensor& t : f.inputs) out += "| input | `" + t.name + "` | `" + t.type.str() + "` |\n";
+  for (const BundleTensor& t : f.outputs) out += "| output | `" + t.name + "` | `" + t.type.str() + "` |\n";
+  out += "\n" + std::to_string(f.params.size()) + " parameters: see the `" + prefix + "_PARAM_*` macros of `" + n +
+         ".h`.\n\n";
+  out += "## Build\n\nWith weft installed at `$PREFIX` (and `PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig`, or the install's libdir):\n\n";
+  out += "```sh\ncc -I$PREFIX/include/weft app.c " + n + ".o $(pkg-config --cflags --libs weft-runtime)\n```\n\n";
+  out += "With CMake (`-DCMAKE_PREFIX_PATH=$PREFIX`):\n\n";
+  out += "```cmake\nfind_package(weft REQUIRED)\nadd_executable(app app.c " + n +
+         ".o)\ntarget_link_libraries(app weft::runtime)\n```\n\n";
+  out += "## Use\n\n```c\n#include \"" + n + ".h\"\n\n";
+  out += "weft_model* model = NULL;\n";
+  out += "if (weft_model_create(&" + n + "_bundle, &model) != WEFT_OK) { puts(weft_last_error()); return 1; }\n";
+  out += "if (weft_model_load_weights(model, \"" + n + ".safetensors\") != WEFT_OK) puts(weft_model_error(model));\n";
+  if (!f.inputs.empty()) {
+    const std::string id = prefix + "_INPUT_" + macroIds({f.inputs[0].name})[0];
+    out += "static " + std::string(cElementType(f.inputs[0].type.dtype)) + " input[" + id + "_ELEMENTS];  /* fill it; one buffer per input */\n";
+    out += "weft_model_set_input(model, " + id + "_NAME, input, " + id + "_BYTES);\n";
+  }
+  out += std::string(f.hasUpdates ? "weft_model_step(model);  /* or weft_model_run: no update */\n"
+                                  : "weft_model_run(model);\n");
+  if (!f.outputs.empty()) {
+    const std::string id = prefix + "_OUTPUT_" + macroIds({f.outputs[0].name})[0];
+    out += "const " + std::string(cElementType(f.outputs[0].type.dtype)) + "* result = weft_model_output(model, " + id + "_NAME, NULL);\n";
+  }
+  out += "weft_model_destroy(model);\n```\n";
+  return out;
+}
+
+}  // namespace weft::cpu::aot
