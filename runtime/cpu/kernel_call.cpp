@@ -9,8 +9,10 @@
 
 namespace weft::cpu {
 
-void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
-            int64_t end) {
+namespace {
+
+/// Throws weft::Error unless `kernel` can be called on `inputs` over [begin, end).
+void checkCall(const KernelEntry& kernel, const std::vector<const void*>& inputs, int64_t begin, int64_t end) {
   if (static_cast<int>(inputs.size()) != kernel.numInputs)
     throw Error("kernel " + kernel.name + " takes " + std::to_string(kernel.numInputs) + " inputs, got " +
                 std::to_string(inputs.size()));
@@ -18,6 +20,12 @@ void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>
     throw Error("kernel " + kernel.name + ": range [" + std::to_string(begin) + ", " + std::to_string(end) +
                 ") is not within [0, " + std::to_string(kernel.parallelExtent) + ")");
   if (!kernel.packed) throw Error("kernel " + kernel.name + " has no entry point");
+}
+
+/// Calls the checked `kernel` through its packed entry point (never throws: it may run on
+/// OpenMP workers).
+void callPacked(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
+                int64_t end) noexcept {
   constexpr size_t kInline = 16;  // arguments of most kernels fit without allocating
   size_t count = inputs.size() + 3;
   void* pointerStorage[kInline];
@@ -39,19 +47,28 @@ void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>
   kernel.packed(args);
 }
 
+}  // namespace
+
+void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
+            int64_t end) {
+  checkCall(kernel, inputs, begin, end);
+  callPacked(kernel, out, inputs, begin, end);
+}
+
 void runKernel(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int threads,
                int64_t resultElements) {
   const int64_t extent = kernel.parallelExtent;
+  checkCall(kernel, inputs, 0, extent);
   const int workers = static_cast<int>(std::min<int64_t>(threads, extent));
   if (workers <= 1 || resultElements < kParallelElements) {
-    invoke(kernel, out, inputs, 0, extent);
+    callPacked(kernel, out, inputs, 0, extent);
     return;
   }
 #pragma omp parallel num_threads(workers)
   {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
     const int64_t begin = extent * t / n, end = extent * (t + 1) / n;
-    if (begin < end) invoke(kernel, out, inputs, begin, end);
+    if (begin < end) callPacked(kernel, out, inputs, begin, end);
   }
 }
 

@@ -16,3 +16,6 @@ config.substitutions.append(("%weft", os.path.join(bin_dir, "weft")))
 config.excludes = ["lit.cfg.py", "Inputs"]
 # Tests share two loaded cores: OpenMP workers sleep instead of spinning between regions.
 config.environment["OMP_WAIT_POLICY"] = "passive"
+# Compiled kernels are cached in the build tree, never in the user's ~/.cache.
+if "cache_dir" in lit_config.params:
+    config.environment["WEFT_CACHE_DIR"] = lit_config.params["cache_dir"]

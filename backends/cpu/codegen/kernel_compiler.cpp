@@ -5,17 +5,37 @@
 // as one batch by MlirJit. invoke() packs the arguments as the packed entry point expects:
 // args[i] points to argument i of `void(out, in..., begin, end)`. emitBundle dedups bodies
 // by the same key and hands the distinct ones, with the weft_kernel table, to MlirJit.
+// The disk cache: a batch's key hashes kFormat, codeIdentity() and its body keys in
+// order (not the kernel names, which depend on what the process compiled before); its
+// entry HASH.wkc is: the magic "WEFTKC01", the 32-digit key, the kernel count, each
+// kernel's symbol name (u64 length + bytes), the object (u64 length + bytes), and the
+// XXH3-64 of everything before it (integers are u64 in host byte order). A hit links the
+// object and looks its kernels up by the stored names.
 #include "backends/cpu/codegen/kernel_compiler.h"
 
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 
 #include "backends/cpu/codegen/kernel_plan.h"
 #include "backends/cpu/codegen/mlir_jit.h"
 #include "ir/error.h"
 #include "ir/printer.h"
+#include "runtime/cpu/kernel_call.h"
 
 namespace weft::cpu {
 namespace {
@@ -41,10 +61,256 @@ void writeFile(const std::string& dir, const std::string& file, const std::strin
   if (!stream) throw Error("cannot write " + (std::filesystem::path(dir) / file).string());
 }
 
+namespace fs = std::filesystem;
+
+/// Changes whenever the entry layout or the meaning of a key changes.
+constexpr const char* kFormat = "weft kernel cache 1";
+constexpr char kMagic[8] = {'W', 'E', 'F', 'T', 'K', 'C', '0', '1'};
+constexpr const char* kEntrySuffix = ".wkc";
+
+/// Prints `message` on stderr, once per process.
+void warnOnce(const std::string& message) {
+  static std::once_flag once;
+  std::call_once(once, [&] { std::cerr << "weft: kernel cache: " << message << " (kernels are compiled, not cached)\n"; });
+}
+
+void appendU64(std::string& out, uint64_t value) { out.append(reinterpret_cast<const char*>(&value), sizeof value); }
+
+void appendBytes(std::string& out, const std::string& bytes) {
+  appendU64(out, bytes.size());
+  out += bytes;
+}
+
+/// Reads an entry's fields in order; every read fails (returns false) past the end.
+struct EntryReader {
+  const std::string& data;
+  size_t at = 0;
+  bool u64(uint64_t& value) {
+    if (data.size() - at < sizeof value) return false;
+    std::memcpy(&value, data.data() + at, sizeof value);
+    at += sizeof value;
+    return true;
+  }
+  bool bytes(std::string& out) {
+    uint64_t size = 0;
+    if (!u64(size) || size > data.size() - at) return false;
+    out.assign(data, at, size);
+    at += size;
+    return true;
+  }
+};
+
+/// A cached batch: its kernels' symbol names and its object.
+struct CachedBatch {
+  std::vector<std::string> names;
+  std::string object;
+};
+
+/// "PATH SIZE MTIME DEV:INODE" of the file at `path`, or "" when it cannot be read.
+std::string fileIdentity(const std::string& path) {
+  struct stat info {};
+  if (path.empty() || ::stat(path.c_str(), &info) != 0) return "";
+  char text[160];
+  std::snprintf(text, sizeof text, " %lld %lld.%09ld %llu:%llu", static_cast<long long>(info.st_size),
+                static_cast<long long>(info.st_mtim.tv_sec), info.st_mtim.tv_nsec,
+                static_cast<unsigned long long>(info.st_dev), static_cast<unsigned long long>(info.st_ino));
+  return path + text;
+}
+
+/// The loaded file that holds `address`: the program itself or a shared library.
+std::string fileHolding(const void* address) {
+  Dl_info info{};
+  link_map* map = nullptr;
+  if (dladdr1(address, &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) && map && map->l_name &&
+      map->l_name[0] != '\0')
+    return map->l_name;
+  return "/proc/self/exe";
+}
+
+/// What generated code depends on besides its bodies: the JIT's target, and the binaries
+/// holding this code generator and the loaded libLLVM and libMLIR (by size, modification
+/// time and inode), so that a rebuilt weft or an updated LLVM never reuses another build's
+/// objects. Computed once per process.
+const std::string& codeIdentity() {
+  static const std::string identity = [] {
+    std::vector<std::string> files = {fileIdentity(fileHolding(reinterpret_cast<const void*>(&fileHolding)))};
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) {
+          std::string path = info->dlpi_name ? info->dlpi_name : "";
+          std::string leaf = fs::path(path).filename().string();
+          if (leaf.rfind("libLLVM", 0) == 0 || leaf.rfind("libMLIR", 0) == 0)
+            static_cast<std::vector<std::string>*>(data)->push_back(fileIdentity(path));
+          return 0;
+        },
+        &files);
+    std::sort(files.begin() + 1, files.end());
+    std::string text = jitTargetIdentity();
+    for (const std::string& file : files) text += "file " + file + "\n";
+    return text;
+  }();
+  return identity;
+}
+
+/// The disk cache key of a batch of bodies with these (in-process) keys, as 32 hex digits.
+std::string batchKey(const std::vector<std::string>& bodyKeys) {
+  std::string text = kFormat;
+  text += '\n';
+  text += codeIdentity();
+  appendU64(text, bodyKeys.size());
+  for (const std::string& key : bodyKeys) appendBytes(text, key);
+  return hash128Hex(text);
+}
+
+std::string encodeEntry(const std::string& key, const std::vector<std::string>& names, const std::string& object) {
+  std::string data(kMagic, sizeof kMagic);
+  data += key;
+  appendU64(data, names.size());
+  for (const std::string& name : names) appendBytes(data, name);
+  appendBytes(data, object);
+  appendU64(data, hash64(data));
+  return data;
+}
+
+/// The entry in `data` if it is complete, intact, of `key` and holds `count` kernels.
+std::optional<CachedBatch> decodeEntry(const std::string& data, const std::string& key, size_t count) {
+  const size_t header = sizeof kMagic + key.size();
+  if (data.size() < header + 8 || data.compare(0, sizeof kMagic, kMagic, sizeof kMagic) != 0 ||
+      data.compare(sizeof kMagic, key.size(), key) != 0)
+    return std::nullopt;
+  uint64_t checksum = 0;
+  std::memcpy(&checksum, data.data() + data.size() - 8, 8);
+  if (checksum != hash64(std::string_view(data).substr(0, data.size() - 8))) return std::nullopt;
+  EntryReader reader{data, header};
+  uint64_t names = 0;
+  if (!reader.u64(names) || names != count) return std::nullopt;
+  CachedBatch batch;
+  batch.names.resize(count);
+  for (std::string& name : batch.names)
+    if (!reader.bytes(name) || name.empty()) return std::nullopt;
+  if (!reader.bytes(batch.object) || reader.at + 8 != data.size()) return std::nullopt;
+  return batch;
+}
+
+/// The whole regular file at `path`, or nullopt when it cannot be read.
+std::optional<std::string> readWholeFile(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> data;
+  struct stat info {};
+  if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
+    std::string bytes(static_cast<size_t>(info.st_size), '\0');
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      done += static_cast<size_t>(got);
+    }
+    if (done == bytes.size()) data = std::move(bytes);
+  }
+  ::close(fd);
+  return data;
+}
+
+/// When the entries of `dir` (and stale temporaries) take more than `limit` bytes, deletes
+/// the least recently used down to 3/4 of it. Other files are left alone; errors are ignored.
+void trimCache(const fs::path& dir, uintmax_t limit) {
+  struct File {
+    fs::file_time_type time;
+    uintmax_t size;
+    fs::path path;
+  };
+  std::vector<File> files;
+  uintmax_t total = 0;
+  std::error_code error;
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    const fs::path& path = it->path();
+    if (path.filename().string().find(kEntrySuffix) == std::string::npos) continue;  // not ours
+    std::error_code ignored;
+    uintmax_t size = it->file_size(ignored);
+    if (ignored) continue;
+    fs::file_time_type time = it->last_write_time(ignored);
+    if (ignored) continue;
+    files.push_back({time, size, path});
+    total += size;
+  }
+  if (total <= limit) return;
+  std::sort(files.begin(), files.end(), [](const File& a, const File& b) { return a.time < b.time; });
+  for (const File& file : files) {
+    if (total <= limit / 4 * 3) break;
+    std::error_code ignored;
+    if (fs::remove(file.path, ignored)) total -= file.size;
+  }
+}
+
+/// Stores an entry as `dir`/KEY.wkc through a temporary file and a rename; false on failure.
+bool storeEntry(const fs::path& dir, const std::string& key, const std::string& data) {
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) {
+    warnOnce("cannot create " + dir.string() + ": " + error.message());
+    return false;
+  }
+  static std::atomic<int> counter{0};
+  const fs::path target = dir / (key + kEntrySuffix);
+  const fs::path temporary = dir / (key + kEntrySuffix + ".tmp." + std::to_string(::getpid()) + "." +
+                                    std::to_string(counter++));
+  {
+    std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
+    stream.write(data.data(), static_cast<std::streamsize>(data.size()));
+    stream.close();
+    if (!stream) {
+      fs::remove(temporary, error);
+      warnOnce("cannot write " + temporary.string());
+      return false;
+    }
+  }
+  fs::rename(temporary, target, error);
+  if (error) {
+    warnOnce("cannot rename " + temporary.string() + " to " + target.string() + ": " + error.message());
+    fs::remove(temporary, error);
+    return false;
+  }
+  return true;
+}
+
+/// The cached batch of `key` in `dir`, or nullopt (absent, unreadable or invalid). A hit
+/// refreshes the file's time, which the trimming orders by.
+std::optional<CachedBatch> lookupEntry(const fs::path& dir, const std::string& key, size_t count) {
+  const fs::path path = dir / (key + kEntrySuffix);
+  std::optional<std::string> data = readWholeFile(path);
+  if (!data) return std::nullopt;
+  std::optional<CachedBatch> batch = decodeEntry(*data, key, count);
+  if (batch) {
+    std::error_code ignored;
+    fs::last_write_time(path, fs::file_time_type::clock::now(), ignored);
+  }
+  return batch;
+}
+
 }  // namespace
 
+std::string KernelCompiler::defaultCacheDir() {
+  auto env = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value ? value : "");
+  };
+  std::string explicitDir = env("WEFT_CACHE_DIR");
+  if (explicitDir == "off") return "";
+  if (!explicitDir.empty()) return explicitDir;
+  std::string xdg = env("XDG_CACHE_HOME");
+  if (!xdg.empty() && fs::path(xdg).is_absolute()) return (fs::path(xdg) / "weft" / "kernels").string();
+  std::string home = env("HOME");
+  if (!home.empty()) return (fs::path(home) / ".cache" / "weft" / "kernels").string();
+  return "";
+}
+
+KernelCompiler::KernelCompiler() : KernelCompiler(Options{}) {}
+
 KernelCompiler::KernelCompiler(Options options)
-    : options_(std::move(options)), jit_(std::make_unique<MlirJit>(options_.dumpAsmDir)) {}
+    : options_(std::move(options)), jit_(std::make_unique<MlirJit>(options_.dumpAsmDir)) {
+  cacheDir_ = options_.cacheDir.empty() ? defaultCacheDir() : options_.cacheDir == "off" ? "" : options_.cacheDir;
+}
 
 KernelCompiler::~KernelCompiler() = default;
 
@@ -75,11 +341,11 @@ std::vector<const GeneratedKernel*> KernelCompiler::compile(const std::vector<co
     }
     keys.push_back(std::move(key));
   }
-  CompiledBatch batch = jit_->compile(requests);
+  CompiledBatch batch = compileOrLoad(requests, requestKeys);
   for (size_t i = 0; i < requests.size(); ++i) {
     auto kernel = std::make_unique<GeneratedKernel>();
     kernel->name = requests[i].name;
-    kernel->mlir = batch.mlirTexts[i];
+    if (!batch.mlirTexts.empty()) kernel->mlir = batch.mlirTexts[i];
     kernel->parallelExtent = requests[i].plan.parallelExtent;
     kernel->numInputs = static_cast<int>(requests[i].body->inputs().size());
     kernel->entry = batch.entries[i];
@@ -91,6 +357,41 @@ std::vector<const GeneratedKernel*> KernelCompiler::compile(const std::vector<co
   std::vector<const GeneratedKernel*> result;
   for (const std::string& key : keys) result.push_back(cache_.at(key).get());
   return result;
+}
+
+CompiledBatch KernelCompiler::compileOrLoad(const std::vector<KernelRequest>& requests,
+                                            const std::vector<std::string>& keys) {
+  if (requests.empty() || cacheDir_.empty()) return jit_->compile(requests);
+  const std::string key = batchKey(keys);
+  const bool dumping = !options_.dumpMlirDir.empty() || !options_.dumpAsmDir.empty();
+  if (!dumping) {
+    std::optional<CachedBatch> cached;
+    try {
+      cached = lookupEntry(cacheDir_, key, requests.size());
+    } catch (const std::exception&) {  // a cache that cannot be read is a miss
+    }
+    if (cached) {
+      if (auto entries = jit_->load(cached->object, cached->names)) {
+        ++diskHits_;
+        CompiledBatch batch;
+        batch.entries = std::move(*entries);
+        return batch;
+      }
+    }
+  }
+  ++diskMisses_;
+  CompiledBatch batch = jit_->compile(requests);
+  std::vector<std::string> names;
+  for (const KernelRequest& request : requests) names.push_back(request.name);
+  try {
+    if (storeEntry(cacheDir_, key, encodeEntry(key, names, batch.object)) && !trimmed_) {
+      trimmed_ = true;  // one look at the folder's size per compiler
+      trimCache(cacheDir_, options_.cacheBytesLimit);
+    }
+  } catch (const std::exception& error) {
+    warnOnce(std::string("cannot store an entry in ") + cacheDir_ + ": " + error.what());
+  }
+  return batch;
 }
 
 KernelObject KernelCompiler::emitObject(const std::vector<const ir::Graph*>& bodies) {
@@ -135,32 +436,7 @@ std::string KernelCompiler::hostTriple() { return llvmHostTriple(); }
 
 void invoke(const GeneratedKernel& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
             int64_t end) {
-  if (static_cast<int>(inputs.size()) != kernel.numInputs)
-    throw Error("kernel " + kernel.name + " takes " + std::to_string(kernel.numInputs) + " inputs, got " +
-                std::to_string(inputs.size()));
-  if (begin < 0 || begin > end || end > kernel.parallelExtent)
-    throw Error("kernel " + kernel.name + ": range [" + std::to_string(begin) + ", " + std::to_string(end) +
-                ") is not within [0, " + std::to_string(kernel.parallelExtent) + ")");
-  if (!kernel.entry) throw Error("kernel " + kernel.name + " has no entry point");
-  constexpr size_t kInline = 16;  // arguments of most kernels fit without allocating
-  size_t count = inputs.size() + 3;
-  void* pointerStorage[kInline];
-  void* argStorage[kInline];
-  std::vector<void*> pointerHeap, argHeap;
-  void** pointers = pointerStorage;
-  void** args = argStorage;
-  if (count > kInline) {
-    pointerHeap.resize(count);
-    argHeap.resize(count);
-    pointers = pointerHeap.data();
-    args = argHeap.data();
-  }
-  pointers[0] = out;
-  for (size_t i = 0; i < inputs.size(); ++i) pointers[i + 1] = const_cast<void*>(inputs[i]);
-  for (size_t i = 0; i + 2 < count; ++i) args[i] = &pointers[i];
-  args[count - 2] = &begin;
-  args[count - 1] = &end;
-  kernel.entry(args);
+  invoke(KernelEntry{kernel.name, kernel.entry, kernel.numInputs, kernel.parallelExtent}, out, inputs, begin, end);
 }
 
 }  // namespace weft::cpu

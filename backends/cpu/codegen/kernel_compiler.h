@@ -2,7 +2,9 @@
 /// Kernels generated through MLIR for the bodies of fused nodes: each body (an ir::Graph of
 /// elementwise, broadcast and movement ops, optionally ending in one reduction) becomes a
 /// loop nest in MLIR, lowered to LLVM and JIT-compiled for the host CPU (vectorized by
-/// LLVM's O3 pipeline for the host's vector width). This header includes no MLIR or LLVM.
+/// LLVM's O3 pipeline for the host's vector width). Compiled batches are also kept in an
+/// on-disk cache shared by every process of this build on this host (KernelCompiler::Options
+/// ::cacheDir). This header includes no MLIR or LLVM.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,8 +18,8 @@ namespace weft::cpu {
 
 /// A kernel generated through MLIR for the body of one fused node.
 struct GeneratedKernel {
-  std::string name;                 ///< symbol name
-  std::string mlir;                 ///< the MLIR module text of this kernel as generated (before lowering)
+  std::string name;                 ///< symbol name (from the disk cache, the code's own symbol may be another process's name)
+  std::string mlir;                 ///< the MLIR module text of this kernel as generated (before lowering); empty when the kernel came from the disk cache
   int64_t parallelExtent = 1;       ///< parallel loop iterations; callers split [0, parallelExtent) across threads
   int numInputs = 0;                ///< the body's inputs, which `invoke` reads in order
   void (*entry)(void**) = nullptr;  ///< packed entry point: args[i] points to argument i (see invoke)
@@ -52,20 +54,43 @@ struct BundleObject {
 
 /// Internal (mlir_jit.h): the MLIR context and the JIT code of every compiled batch.
 class MlirJit;
+struct KernelRequest;
+struct CompiledBatch;
 
 /// Generates, lowers and JIT-compiles kernels, keeping every kernel it made (and the JIT code
 /// behind it) alive for its own lifetime. Not thread-safe; the kernels it returns may run
 /// on any number of threads at once.
+///
+/// The disk cache: each compiled batch's object code is stored in the cache folder as
+/// HASH.wkc, where HASH (XXH3, 128 bits) covers a format version, the LLVM version, the host
+/// CPU name and features, the identity (size, modification time, inode) of the binary holding
+/// weft's code generator and of libLLVM and libMLIR (a rebuilt weft starts a fresh set of
+/// entries), and the batch's ordered body keys.
+/// A later batch with the same key, in any process, links the stored object instead of
+/// compiling. The file also holds the kernels' symbol names and an XXH3 checksum; a
+/// missing, truncated or corrupt entry, or any I/O error, only means compiling as without
+/// the cache (and rewriting the entry); at most one warning per process goes to stderr.
+/// Files are written to a temporary name and renamed, so concurrent processes are safe.
+/// After its first store, a compiler trims the folder: when its entries take more than
+/// Options::cacheBytesLimit, the least recently used (loaded or stored) are deleted.
 class KernelCompiler {
  public:
-  /// Where to write dumps; empty strings write nothing.
+  /// Where to write dumps (empty strings write nothing) and where the disk cache lives.
   struct Options {
     std::string dumpMlirDir;  ///< one NAME.mlir per kernel, as generated
     std::string dumpAsmDir;   ///< the host assembly of each compiled batch, named after its first kernel (NAME.s)
+    /// The disk cache's folder (created when needed): "" = defaultCacheDir(), "off" = no
+    /// disk cache. With a dump folder set, batches are always compiled (so that the dumps
+    /// are written) and then stored.
+    std::string cacheDir = {};
+    /// Past this many bytes of entries, the least recently used are deleted down to 3/4 of it.
+    uint64_t cacheBytesLimit = uint64_t{1} << 30;
   };
 
+  /// A compiler with its own MLIR context and default options (no dumps, the default disk cache).
+  KernelCompiler();
   /// A compiler with its own MLIR context.
-  explicit KernelCompiler(Options options = {});
+  explicit KernelCompiler(Options options);
   ~KernelCompiler();
   KernelCompiler(const KernelCompiler&) = delete;
   KernelCompiler& operator=(const KernelCompiler&) = delete;
@@ -99,19 +124,36 @@ class KernelCompiler {
   /// The LLVM triple of this process (e.g. "x86_64-pc-linux-gnu").
   static std::string hostTriple();
 
-  /// Kernels generated so far.
+  /// The disk cache folder from the environment: $WEFT_CACHE_DIR if set and not empty
+  /// ("off" disables the cache: returns ""), else $XDG_CACHE_HOME/weft/kernels (when
+  /// absolute), else $HOME/.cache/weft/kernels, else "" (no disk cache).
+  static std::string defaultCacheDir();
+  /// The disk cache folder this compiler uses, "" when it has none.
+  const std::string& cacheDir() const { return cacheDir_; }
+
+  /// Kernels this compiler made (generated, or loaded from the disk cache).
   int kernelsCompiled() const { return kernelsCompiled_; }
-  /// Bodies answered from the cache (including repeats within one compile call).
+  /// Bodies answered from the in-process cache (including repeats within one compile call).
   int cacheHits() const { return cacheHits_; }
+  /// Batches (compile calls with bodies not in the in-process cache) loaded from the disk cache.
+  int diskHits() const { return diskHits_; }
+  /// Batches compiled while the disk cache was enabled (no valid entry, or dumps requested).
+  int diskMisses() const { return diskMisses_; }
 
  private:
   std::string nextName(const ir::Graph& body);
+  /// `requests` (whose in-process keys are `keys`) from the disk cache, or compiled (and stored).
+  CompiledBatch compileOrLoad(const std::vector<KernelRequest>& requests, const std::vector<std::string>& keys);
 
   Options options_;
+  std::string cacheDir_;  ///< "" when the disk cache is off
   std::unique_ptr<MlirJit> jit_;
   std::unordered_map<std::string, std::unique_ptr<GeneratedKernel>> cache_;
   int kernelsCompiled_ = 0;
   int cacheHits_ = 0;
+  int diskHits_ = 0;
+  int diskMisses_ = 0;
+  bool trimmed_ = false;  ///< whether the cache folder was trimmed (after the first store)
   int nameCounter_ = 0;
 };
 

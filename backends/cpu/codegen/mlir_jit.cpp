@@ -8,8 +8,11 @@
 //     argument is one pointer) and cf -> LLVM.
 //  3. The LLVM module gets a packed wrapper `NAME_packed(void** args)` per kernel (args[i]
 //     points to argument i) and is optimized at O3 by a target machine for the host CPU name
-//     and features, so that the loop vectorizer uses the host's vector width. It is then
-//     JIT-compiled by an ORC LLJIT kept alive by MlirJit, or emitted as an object file.
+//     and features, so that the loop vectorizer uses the host's vector width. The JIT's
+//     target machine then emits it as an object file, which a new ORC LLJIT (kept alive by
+//     MlirJit) links in memory; the object is handed back so that KernelCompiler can store
+//     it in its disk cache, and load() links such a stored object the same way, so the code
+//     that runs is the same whether it was compiled now or by an earlier process.
 //     (MLIR's ExecutionEngine is not used: its destructor JIT-compiles deinitialization code,
 //     which crashes when a compiler held in a static is destroyed at exit.)
 //  4. A bundle's object (emitBundle) is step 3 for a position-independent target machine
@@ -17,10 +20,14 @@
 //     after optimization, which sees the same IR as the JIT's, every definition is made
 //     local to the object and the weft_kernel table and the weft_bundle descriptor
 //     (runtime/weft.h) are added as constants, the descriptor being the one global symbol.
+//  5. jitTargetIdentity() names the LLVM version and the host CPU the object code is for,
+//     for the disk cache's keys.
 // Every MLIR diagnostic is captured and becomes a weft::Error.
 #include "backends/cpu/codegen/mlir_jit.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -37,6 +44,10 @@
 #include "llvm/IR/Module.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Object/ObjectFile.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/xxhash.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
@@ -341,6 +352,40 @@ struct MlirJit::Impl {
     return llvmModule;
   }
 
+  /// Links `object` into a new LLJIT (kept in `jits`) and looks up NAME_packed for every
+  /// name; nullopt with `problem` set when it does not parse, link or define them all (the
+  /// JIT is then dropped). `quiet` keeps ORC from reporting link errors on stderr.
+  std::optional<std::vector<PackedEntry>> link(const std::string& object, const std::vector<std::string>& names,
+                                               bool quiet, std::string& problem) {
+    std::unique_ptr<llvm::MemoryBuffer> buffer = llvm::MemoryBuffer::getMemBufferCopy(object, "weft_kernels.o");
+    auto parsed = llvm::object::ObjectFile::createObjectFile(buffer->getMemBufferRef());
+    if (!parsed) {
+      problem = "not an object file: " + llvm::toString(parsed.takeError());
+      return std::nullopt;
+    }
+    auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(hostMachineBuilder()).create();
+    if (!jit) {
+      problem = "creating the JIT failed: " + llvm::toString(jit.takeError());
+      return std::nullopt;
+    }
+    if (quiet) (*jit)->getExecutionSession().setErrorReporter([](llvm::Error error) { llvm::consumeError(std::move(error)); });
+    if (llvm::Error error = (*jit)->addObjectFile(std::move(buffer))) {
+      problem = llvm::toString(std::move(error));
+      return std::nullopt;
+    }
+    std::vector<PackedEntry> entries;
+    for (const std::string& name : names) {
+      auto address = (*jit)->lookup(name + "_packed");
+      if (!address) {
+        problem = "no kernel " + name + ": " + llvm::toString(address.takeError());
+        return std::nullopt;
+      }
+      entries.push_back(address->toPtr<PackedEntry>());
+    }
+    jits.push_back(std::move(*jit));
+    return entries;
+  }
+
   void writeAssembly(llvm::Module& module, const std::string& name) {
     std::unique_ptr<llvm::Module> copy = llvm::CloneModule(module);  // code generation changes the IR
     std::string text = emitMachineCode(*copy, *optimizer, llvm::CodeGenFileType::AssemblyFile);
@@ -357,21 +402,23 @@ CompiledBatch MlirJit::compile(const std::vector<KernelRequest>& requests) {
   CompiledBatch batch;
   if (requests.empty()) return batch;
   Impl& impl = *impl_;
-  auto llvmContext = std::make_unique<llvm::LLVMContext>();
+  llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> module =
-      impl.optimizedModule(requests, batch.mlirTexts, *llvmContext, *impl.optimizer, true);
+      impl.optimizedModule(requests, batch.mlirTexts, llvmContext, *impl.optimizer, true);
   if (!impl.dumpAsmDir.empty()) impl.writeAssembly(*module, requests.front().name);
-  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(hostMachineBuilder()).create();
-  if (!jit) impl.fail("creating the JIT failed: " + llvm::toString(jit.takeError()));
-  if (llvm::Error error = (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(llvmContext))))
-    impl.fail("JIT compilation of the generated kernels failed: " + llvm::toString(std::move(error)));
-  for (const KernelRequest& request : requests) {
-    auto address = (*jit)->lookup(request.name + "_packed");
-    if (!address) impl.fail("the JIT has no kernel " + request.name + ": " + llvm::toString(address.takeError()));
-    batch.entries.push_back(address->toPtr<void (*)(void**)>());
-  }
-  impl.jits.push_back(std::move(*jit));
+  batch.object = emitMachineCode(*module, *impl.optimizer, llvm::CodeGenFileType::ObjectFile);
+  std::vector<std::string> names;
+  for (const KernelRequest& request : requests) names.push_back(request.name);
+  std::string problem;
+  std::optional<std::vector<PackedEntry>> entries = impl.link(batch.object, names, false, problem);
+  if (!entries) impl.fail("JIT compilation of the generated kernels failed: " + problem);
+  batch.entries = std::move(*entries);
   return batch;
+}
+
+std::optional<std::vector<PackedEntry>> MlirJit::load(const std::string& object, const std::vector<std::string>& names) {
+  std::string problem;
+  return impl_->link(object, names, true, problem);
 }
 
 std::string MlirJit::emitObject(const std::vector<KernelRequest>& requests) {
@@ -405,6 +452,33 @@ std::string MlirJit::emitBundle(const BundleRequest& bundle, const ObjectTarget&
   internalize(*module);
   addBundleDescriptor(*module, bundle);
   return emitMachineCode(*module, *machine, llvm::CodeGenFileType::ObjectFile);
+}
+
+const std::string& jitTargetIdentity() {
+  static const std::string identity = [] {
+    std::vector<std::string> features;
+    for (const auto& feature : llvm::sys::getHostCPUFeatures())
+      features.push_back((feature.second ? "+" : "-") + feature.first().str());
+    std::sort(features.begin(), features.end());
+    std::string text = "llvm " LLVM_VERSION_STRING "\ntriple " + llvmHostTriple() + "\ncpu " + llvmHostCpu() +
+                       "\nfeatures";
+    for (const std::string& feature : features) text += " " + feature;
+    return text + "\n";
+  }();
+  return identity;
+}
+
+std::string hash128Hex(std::string_view data) {
+  llvm::XXH128_hash_t hash =
+      llvm::xxh3_128bits(llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+  char text[33];
+  std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(hash.high64),
+                static_cast<unsigned long long>(hash.low64));
+  return text;
+}
+
+uint64_t hash64(std::string_view data) {
+  return llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
 }
 
 std::string llvmHostTriple() { return llvm::sys::getProcessTriple(); }
