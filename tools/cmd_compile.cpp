@@ -33,6 +33,9 @@ A bundle has no reference kernels: a graph with a node only they run is an error
 
 options:
   --train                compile the training step (loss, gradients, Adam update) instead
+  --eval                 a registered model in its evaluation form (batch norm with its
+                         running statistics, no dropout); the default of --aot bundles
+                         without --train (`--no-eval` keeps the training form)
   --optimizer NAME       the step's optimizer (default adam)
   --stats                print kernel counts, arena, state and peak sizes, compile times
                          (with --aot: the bundle's steps, sizes, stage times and startup)
@@ -162,7 +165,7 @@ int cmdCompile(int argc, char** argv) {
     if (!std::strcmp(a, "-o")) a = outputFlag;
   Args args(argc, argvLong.data(), 2, {"optimizer", "dump-mlir", "dump-asm", "threads", "output", "name", "mcpu",
                                         "target-triple", "weights"},
-            {"help", "train", "stats", "print-ir", "aot"});
+            {"help", "train", "stats", "print-ir", "aot", "eval", "no-eval"});
   if (args.has("help")) {
     std::cout << kCompileHelp;
     return 0;
@@ -171,7 +174,10 @@ int cmdCompile(int argc, char** argv) {
   if (!args.has("aot"))
     for (const char* bundleOnly : {"output", "name", "mcpu", "target-triple", "weights"})
       if (args.has(bundleOnly)) throw Error(std::string("--") + bundleOnly + " needs --aot (see --help)");
-  ir::Graph g = loadGraph(args.positional()[0]);
+  if (args.has("eval") && (args.has("train") || args.has("no-eval")))
+    throw Error("--eval cannot be combined with --train or --no-eval");
+  const bool evaluation = args.has("eval") || (args.has("aot") && !args.has("train") && !args.has("no-eval"));
+  ir::Graph g = loadGraph(args.positional()[0], evaluation);
   if (args.has("train")) {
     passes::TrainConfig cfg;
     cfg.optimizer = passes::parseOptimizer(args.get("optimizer", "adam"));

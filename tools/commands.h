@@ -23,7 +23,8 @@ int cmdSample(int argc, char** argv);
 /// `weft bench`: time the benchmark models (inference, training step), optionally beside PyTorch.
 int cmdBench(int argc, char** argv);
 
-/// A graph from a model name, a `.weft` file, or `-` (stdin).
-ir::Graph loadGraph(const std::string& spec);
+/// A graph from a model name (its training form, or with `evaluation` its evaluation form:
+/// batch norm with running statistics, no dropout), a `.weft` file, or `-` (stdin).
+ir::Graph loadGraph(const std::string& spec, bool evaluation = false);
 
 }  // namespace weft::cli

@@ -6,10 +6,14 @@
 
 namespace weft::cli {
 
-ir::Graph loadGraph(const std::string& spec) {
+ir::Graph loadGraph(const std::string& spec, bool evaluation) {
   bool isFile = spec == "-" || spec.find('/') != std::string::npos ||
                 (spec.size() > 5 && spec.substr(spec.size() - 5) == ".weft");
-  if (!isFile) return models::buildModel(spec);
+  if (!isFile) {
+    models::BuildOptions options;
+    options.training = !evaluation;
+    return models::buildModel(spec, options);
+  }
   return ir::parseGraph(readFileOrStdin(spec), spec == "-" ? "<stdin>" : spec);
 }
 
