@@ -52,9 +52,9 @@ MetadataMap checkedMetadata(std::string_view bytes, const std::string& what) {
 /// Copies the parameters of `model` from `bytes` (see the file comment).
 void loadWeights(weft_model& model, std::string_view bytes, const std::string& what) {
   MetadataMap metadata = checkedMetadata(bytes, what);
-  TensorMap tensors;
+  std::map<std::string, TensorView> tensors;  // in place: a large file is not copied twice
   try {
-    tensors = loadSafetensorsFromMemory(bytes, what);
+    tensors = viewSafetensors(bytes, what);
   } catch (const Error& e) {
     throw BundleError(WEFT_ERROR_FORMAT, e.what());
   }
@@ -79,8 +79,12 @@ void loadWeights(weft_model& model, std::string_view bytes, const std::string& w
     throw BundleError(WEFT_ERROR_MISMATCH, message);
   }
   for (ir::ValueId p : g.params()) {
-    const ir::TensorData& t = tensors.at(g.node(p).name);
-    if (!t.bytes.empty()) std::memcpy(model.program->paramData(p), t.bytes.data(), t.bytes.size());
+    const TensorView& t = tensors.at(g.node(p).name);
+    uint8_t* to = model.program->paramData(p);
+    if (t.type.dtype == ir::DType::boolean)
+      for (size_t i = 0; i < t.bytes.size(); ++i) to[i] = t.bytes[i] != 0;
+    else if (!t.bytes.empty())
+      std::memcpy(to, t.bytes.data(), t.bytes.size());
   }
 }
 

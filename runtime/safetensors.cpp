@@ -303,6 +303,14 @@ TensorMap loadSafetensorsFromMemory(std::string_view bytes, const std::string& w
   return tensors;
 }
 
+std::map<std::string, TensorView> viewSafetensors(std::string_view bytes, const std::string& what) {
+  ParsedHeader h = parseHeader(bytes, bytes.size(), what);
+  std::map<std::string, TensorView> views;
+  for (const HeaderEntry& e : h.entries)
+    views.emplace(e.name, TensorView{e.type, bytes.substr(h.dataStart + e.begin, e.end - e.begin)});
+  return views;
+}
+
 TensorMap loadSafetensors(const std::string& path) { return loadSafetensorsFromMemory(readFileBytes(path), path); }
 
 MetadataMap readSafetensorsMetadata(const std::string& path) {

@@ -44,6 +44,16 @@ MetadataMap readSafetensorsMetadata(const std::string& path);
 /// truncated file fails here). Errors name `what`.
 MetadataMap readSafetensorsMetadataFromMemory(std::string_view bytes, const std::string& what);
 
+/// A tensor of safetensors bytes held in memory, seen in place.
+struct TensorView {
+  ir::TensorType type;
+  std::string_view bytes;  ///< as stored (a bool element is true when nonzero)
+};
+
+/// The tensors of safetensors `bytes` by name, as views into `bytes` (no copy), validated as
+/// loadSafetensorsFromMemory validates them. Errors name `what`.
+std::map<std::string, TensorView> viewSafetensors(std::string_view bytes, const std::string& what);
+
 /// Copies `loaded` into `state` after checking that `loaded` holds exactly the tensors of
 /// `state` (same names, dtypes and shapes). On any mismatch it throws weft::Error naming
 /// `what`, the tensor and both types, and leaves `state` untouched.
