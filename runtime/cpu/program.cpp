@@ -45,6 +45,13 @@ uint8_t* chooseMemory(uint8_t* memory, int64_t capacity, int64_t bytes, AlignedB
   return memory;
 }
 
+/// Steps a profile lists: WEFT_PROFILE=N for N > 1, else 12.
+size_t profileLines() {
+  const char* p = std::getenv("WEFT_PROFILE");
+  int n = p ? std::atoi(p) : 0;
+  return n > 1 ? static_cast<size_t>(n) : 12;
+}
+
 }  // namespace
 
 bool runsGeneratedKernel(const ir::Node& node) {
@@ -185,7 +192,7 @@ void Program::printProfile() const {
                "host %.3f); slowest:\n",
                graph_.name().c_str(), profiledRuns_, total * 1e3 / profiledRuns_, steps_.size(),
                byKind[0] * 1e3 / profiledRuns_, byKind[1] * 1e3 / profiledRuns_, byKind[2] * 1e3 / profiledRuns_);
-  for (size_t k = 0; k < std::min<size_t>(order.size(), 12); ++k) {
+  for (size_t k = 0; k < std::min<size_t>(order.size(), profileLines()); ++k) {
     const Step& st = steps_[order[k]];
     const ir::Node& n = graph_.node(st.value);
     std::string how = st.onednn   ? "onednn " + st.onednn->describe()

@@ -23,6 +23,7 @@
 #include "runtime/cpu/program.h"
 #include "runtime/safetensors.h"
 #include "runtime/weft.h"
+#include "tests/unit/common/run_command.h"
 
 #ifndef WEFT_TEST_CXX
 #define WEFT_TEST_CXX "c++"
@@ -47,15 +48,7 @@ std::string readText(const fs::path& path) {
   return ss.str();
 }
 
-/// Runs `command` in a shell; returns its exit status and appends its output to `output`.
-int runCommand(const std::string& command, std::string& output) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return -1;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-  return ::pclose(pipe);
-}
+using weft::testing::runCommand;
 
 /// Compiles `source` (which includes a bundle header of `dir`) as C99 and as C++17 with every
 /// warning an error; the header's macros can be checked there with negative array sizes.

@@ -11,6 +11,7 @@
 #include "backends/cpu/codegen/kernel_compiler.h"
 #include "ir/parser.h"
 #include "runtime/cpu/memory_plan.h"
+#include "tests/unit/common/run_command.h"
 
 #ifndef WEFT_TEST_CXX
 #define WEFT_TEST_CXX "c++"
@@ -215,15 +216,7 @@ TEST_F(CApiMlp, CallerOwnedMemoryIsCheckedAndUsed) {
 
 namespace {
 
-/// Runs `command` in a shell; returns its exit status and appends its output to `output`.
-int runCommand(const std::string& command, std::string& output) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return -1;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-  return ::pclose(pipe);
-}
+using weft::testing::runCommand;
 
 }  // namespace
 

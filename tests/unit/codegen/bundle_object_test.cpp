@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "runtime/weft.h"
+#include "tests/unit/common/run_command.h"
 
 #ifndef WEFT_TEST_CXX
 #define WEFT_TEST_CXX "c++"
@@ -70,15 +71,7 @@ void writeBytes(const fs::path& path, const std::string& bytes) {
   ASSERT_TRUE(static_cast<bool>(stream)) << path;
 }
 
-/// Runs `command` in a shell; returns its exit status and appends its output to `output`.
-int runCommand(const std::string& command, std::string& output) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return -1;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-  return ::pclose(pipe);
-}
+using weft::testing::runCommand;
 
 /// Links `objects` into the shared library `library` with the C++ compiler (no warnings allowed).
 void linkShared(const std::vector<fs::path>& objects, const fs::path& library) {
