@@ -124,6 +124,16 @@ HostStep referenceStep(const ir::Graph& g, ValueId v) {
   };
 }
 
+/// "op %v : type", and why no generated kernel or oneDNN primitive runs node `v`.
+std::string fallbackReason(const ir::Graph& g, ValueId v) {
+  const ir::Node& node = g.node(v);
+  std::string what = std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v) + " : " + node.type.str();
+  if (runsGeneratedKernel(node))
+    if (auto why = KernelCompiler::unsupported(*node.body)) return what + " (" + *why + ")";
+  if (node.op == OpKind::Fused) return what + " (oneDNN has no fast primitive for this contraction and epilogue)";
+  return what + " (no oneDNN primitive, generated kernel or native step)";
+}
+
 int threadsFrom(int requested) {
   if (requested > 0) return requested;
   const char* env = std::getenv("WEFT_THREADS");
@@ -180,7 +190,11 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   ProgramOptions programOptions;
   programOptions.threads = impl->options.threads;
   programOptions.kernelFor = [&](ValueId v) { return kernelOf[static_cast<size_t>(v)]; };
-  programOptions.hostStepFor = referenceStep;
+  programOptions.hostStepFor = [&stats = impl->stats](const ir::Graph& graph, ValueId v) {
+    HostStep step = referenceStep(graph, v);
+    if (step) stats.referenceSteps.push_back(fallbackReason(graph, v));
+    return step;
+  };
   impl->program = std::make_unique<Program>(std::move(g), std::move(programOptions));
   for (const auto& stage : impl->program->buildSeconds()) impl->stats.stageSeconds.push_back(stage);
 

@@ -30,6 +30,8 @@ struct CompileStats {
   int generatedKernels = 0;  ///< steps run by MLIR-generated code
   int nativeSteps = 0;       ///< steps run by hand-written kernels (concat)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
+  /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
+  std::vector<std::string> referenceSteps;
   int64_t arenaBytes = 0;       ///< size of the activation arena
   int64_t persistentBytes = 0;  ///< parameters and optimizer state
   int64_t peakBytes = 0;        ///< arena + persistent + inputs and outputs

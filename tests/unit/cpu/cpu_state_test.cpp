@@ -97,3 +97,20 @@ TEST(CpuState, BadStateAndBadStepFeedsAreErrors) {
   missing.erase("lr");
   EXPECT_THROW(exe.step(missing), Error);
 }
+
+TEST(CpuState, ReferenceStepsAreListedWithTheirReason) {
+  // argmax has no oneDNN primitive, generated kernel or native step: the interpreter runs it,
+  // and the stats say so (`weft compile --stats` prints them).
+  ir::Graph g("argmax_only");
+  ir::ValueId x = g.addInput("x", {ir::DType::f32, {3, 4}});
+  g.addOutput("i", g.addOp(ir::OpKind::Argmax, {x}, {{"axis", int64_t{1}}, {"keepdims", int64_t{0}}}));
+  cpu::Executable exe = cpu::compile(g);
+  ASSERT_EQ(exe.stats().referenceKernels, 1);
+  ASSERT_EQ(exe.stats().referenceSteps.size(), 1u);
+  EXPECT_NE(exe.stats().referenceSteps[0].find("argmax"), std::string::npos) << exe.stats().referenceSteps[0];
+  EXPECT_NE(exe.stats().referenceSteps[0].find("no oneDNN primitive"), std::string::npos);
+  ir::TensorData in({ir::DType::f32, {3, 4}});
+  for (int64_t i = 0; i < 12; ++i) in.set(i, double((i * 7) % 5));
+  ir::TensorData out = exe.run({{"x", in}}).at("i");
+  EXPECT_EQ(out, reference::run(g, {{"x", in}}).at("i"));
+}
