@@ -149,13 +149,7 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
                       "bundle " + quoted(model->name) + ": oneDNN cannot build a step on this CPU: " + e.what());
   }
 
-  const ir::Graph& g = model->graph();
-  for (ir::ValueId p : g.params()) {
-    const ir::Node& node = g.node(p);
-    ir::TensorData initial = initializeParam(node.name, node.type, node.attrs);
-    if (!initial.bytes.empty()) std::memcpy(model->program->paramData(p), initial.bytes.data(), initial.bytes.size());
-  }
-  model->bound.assign(static_cast<size_t>(g.size()), nullptr);
+  model->bound.assign(static_cast<size_t>(model->graph().size()), nullptr);
   return model;
 }
 
@@ -183,6 +177,7 @@ void requireInputsSet(const weft_model& model) {
 /// Runs the graph once on the bound inputs; a failing step (bad input data) is an argument error.
 void execute(weft_model& model) {
   requireInputsSet(model);
+  ensureParams(model);
   model.outputsValid = false;
   try {
     model.program->execute(model.bound, model.stepCounter);
@@ -193,6 +188,17 @@ void execute(weft_model& model) {
 }
 
 }  // namespace
+
+void ensureParams(weft_model& model) {
+  if (model.paramsReady) return;
+  const ir::Graph& g = model.graph();
+  for (ir::ValueId p : g.params()) {
+    const ir::Node& node = g.node(p);
+    ir::TensorData initial = initializeParam(node.name, node.type, node.attrs);
+    if (!initial.bytes.empty()) std::memcpy(model.program->paramData(p), initial.bytes.data(), initial.bytes.size());
+  }
+  model.paramsReady = true;
+}
 
 void recordError(const weft_model* model, const std::string& message) {
   lastError = message;
@@ -343,6 +349,7 @@ void* weft_model_param(weft_model* model, const char* name, size_t* bytes) {
       throw BundleError(WEFT_ERROR_ARGUMENT, "bundle '" + model->name + "' has no parameter '" + name +
                                                  "' (its parameters: " +
                                                  listValues(model->graph(), model->graph().params()) + ")");
+    weft::runtime::ensureParams(*model);
     result = model->program->paramData(*p);
     if (bytes) *bytes = model->graph().type(*p).byteSize();
   });

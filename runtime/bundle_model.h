@@ -26,6 +26,9 @@ struct weft_model {
   std::vector<const void*> bound;               ///< per value: the caller's data of a set input, else null
   uint64_t stepCounter = 0;                     ///< keys random draws; weft_model_step advances it
   bool outputsValid = false;                    ///< a run completed since the model was made
+  /// The parameters hold values: loaded weights, or their initializers, which run lazily on
+  /// first need (so a model whose weights get loaded never pays for drawing them).
+  bool paramsReady = false;
   mutable std::string error;                    ///< the message of the last failed call
 
   /// The graph the model runs.
@@ -33,6 +36,9 @@ struct weft_model {
 };
 
 namespace weft::runtime {
+
+/// Fills the parameters of `model` from their initializers unless they already hold values.
+void ensureParams(weft_model& model);
 
 /// A failure of a C interface call with the status it returns.
 class BundleError : public Error {

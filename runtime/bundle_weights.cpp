@@ -86,6 +86,7 @@ void loadWeights(weft_model& model, std::string_view bytes, const std::string& w
     else if (!t.bytes.empty())
       std::memcpy(to, t.bytes.data(), t.bytes.size());
   }
+  model.paramsReady = true;  // every parameter was written
 }
 
 }  // namespace
@@ -121,6 +122,7 @@ weft_status weft_model_save_weights(weft_model* model, const char* path) {
   return guarded(model, WEFT_ERROR_IO, WEFT_ERROR_INTERNAL, [&] {
     requireNonNull(model, "weft_model_save_weights: the model");
     requireNonNull(path, "weft_model_save_weights: the path");
+    weft::runtime::ensureParams(*model);
     const ir::Graph& g = model->graph();
     weft::runtime::TensorMap tensors;
     for (ir::ValueId p : g.params()) {

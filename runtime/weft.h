@@ -88,7 +88,8 @@ const char* weft_last_error(void);
 
 /** Makes `bundle` runnable: checks its ABI version, builds its schedule (oneDNN primitives
  *  created once here) and allocates its arena and parameter block. Parameters start as the
- *  bundle's initializers say (the weights file usually replaces them). Uses WEFT_THREADS
+ *  bundle's initializers say, drawn when first needed (a run, step, save or param call), so a
+ *  model whose weights file is loaded first never draws them. Uses WEFT_THREADS
  *  worker threads when set, else 2. On failure *model is NULL; see weft_last_error(). */
 weft_status weft_model_create(const weft_bundle* bundle, weft_model** model);
 

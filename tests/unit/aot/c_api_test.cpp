@@ -31,6 +31,18 @@ TEST(CApi, ParametersStartFromTheirInitializers) {
   expectBitwise(paramsOf(model.get(), g), cpu::compile(g).state(), "initial parameters");
 }
 
+TEST(CApi, ARunWithoutWeightsUsesTheInitializers) {
+  // The initializers run lazily, on the first run here (no weights loaded, no param read).
+  ir::Graph g = mlpEval();
+  auto b = makeBundle(g, "mlp_tiny");
+  ModelHandle model = createModel(b->bundle);
+  ASSERT_NE(model, nullptr);
+  TensorMap feeds = feedsFor(g, 3);
+  setInputs(model.get(), feeds);
+  ASSERT_EQ(weft_model_run(model.get()), WEFT_OK) << weft_model_error(model.get());
+  expectBitwise(outputsOf(model.get(), g), cpu::compile(g).run(feeds), "outputs with the initial parameters");
+}
+
 TEST_F(CApiMlp, RunMatchesTheJitBitwise) {
   expectBitwise(paramsOf(model.get(), graph), weights, "loaded parameters");
   setInputs(model.get(), feeds);
