@@ -3,7 +3,6 @@
 // generated fused nodes, building the schedule and the parameters' initial values), binding
 // inputs, running and stepping, and reading outputs and parameters. Weights files are read
 // and written in bundle_weights.cpp. Every entry point catches everything (bundle_model.h).
-#include <cstdlib>
 #include <cstring>
 
 #include "ir/parser.h"
@@ -31,13 +30,6 @@ const char kEmptyInput = 0;
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
 std::string bundleName(const weft_bundle& bundle) { return bundle.name ? bundle.name : "(unnamed)"; }
-
-/// Worker threads: WEFT_THREADS when set to a positive number, else 2.
-int defaultThreads() {
-  const char* env = std::getenv("WEFT_THREADS");
-  int fromEnv = env ? std::atoi(env) : 0;
-  return fromEnv > 0 ? fromEnv : 2;
-}
 
 /// The program text of `bundle`, after checking its descriptor.
 std::string_view programText(const weft_bundle& bundle, const std::string& name) {
@@ -125,7 +117,7 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
   model->kernels = kernelTable(bundle, model->name, graph, kernelOf);
 
   cpu::ProgramOptions options;
-  options.threads = defaultThreads();
+  options.threads = cpu::defaultThreads();
   const std::vector<cpu::KernelEntry>& kernels = model->kernels;
   options.kernelFor = [&kernels, kernelOf](ir::ValueId v) -> const cpu::KernelEntry* {
     int64_t i = kernelOf[static_cast<size_t>(v)];

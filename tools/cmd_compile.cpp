@@ -147,7 +147,7 @@ int compileBundle(const Args& args, const ir::Graph& g) {
     stages += (stages.empty() ? "" : ", ") + stage + " " + msText(seconds);
   }
   std::printf("  compile      %s (%s)\n", msText(total).c_str(), stages.c_str());
-  cpu::AotStartup startup = cpu::measureStartup(g, options, result);
+  cpu::AotStartup startup = cpu::measureStartup(options, result);
   std::printf("  startup      create %s, load weights %s, first run %s, next runs %s (median)\n",
               msText(startup.createSeconds).c_str(), msText(startup.loadSeconds).c_str(),
               msText(startup.firstRunSeconds).c_str(), msText(startup.nextRunSeconds).c_str());

@@ -58,7 +58,8 @@ struct AotStartup {
   double nextRunSeconds = 0;   ///< the median of the next runs
 };
 
-/// Measures the startup of the bundle `result` describes, written from `g` with `options`.
-AotStartup measureStartup(const ir::Graph& g, const AotOptions& options, const AotResult& result);
+/// Measures the startup of the bundle `result` describes (its program text, and its weights
+/// in options.outDir), as writeBundle wrote it with `options`.
+AotStartup measureStartup(const AotOptions& options, const AotResult& result);
 
 }  // namespace weft::cpu

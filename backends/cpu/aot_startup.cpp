@@ -58,8 +58,7 @@ class PrimitiveCacheOff {
 
 }  // namespace
 
-AotStartup measureStartup(const ir::Graph& g, const AotOptions& options, const AotResult& result) {
-  (void)g;  // the program text holds the compiled graph
+AotStartup measureStartup(const AotOptions& options, const AotResult& result) {
   const std::string what = "bundle " + result.name;
   ir::Graph program = ir::parseGraph(result.program, what + " program");
 

@@ -2,10 +2,7 @@
 // computes (a oneDNN primitive, a generated kernel or a reference kernel); and runs it.
 #include "backends/cpu/executable.h"
 
-#include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include "backends/cpu/shared_compiler.h"
@@ -134,13 +131,6 @@ std::string fallbackReason(const ir::Graph& g, ValueId v) {
   return what + " (no oneDNN primitive, generated kernel or native step)";
 }
 
-int threadsFrom(int requested) {
-  if (requested > 0) return requested;
-  const char* env = std::getenv("WEFT_THREADS");
-  int fromEnv = env ? std::atoi(env) : 0;
-  return fromEnv > 0 ? fromEnv : 2;
-}
-
 }  // namespace
 
 ir::Graph optimizeForCpu(const ir::Graph& g) {
@@ -151,11 +141,11 @@ ir::Graph optimizeForCpu(const ir::Graph& g) {
 }
 
 Executable compile(const ir::Graph& input, const CompileOptions& options) {
-  ir::verify(input);
   auto impl = std::make_shared<Executable::Impl>();
   impl->options = options;
-  impl->options.threads = threadsFrom(options.threads);
+  impl->options.threads = options.threads > 0 ? options.threads : defaultThreads();
   auto start = std::chrono::steady_clock::now();
+  if (!options.optimize) ir::verify(input);  // optimizeForCpu verifies its input
   ir::Graph g = options.optimize ? optimizeForCpu(input) : input;
   impl->stats.stageSeconds.emplace_back("optimize", secondsSince(start));
 

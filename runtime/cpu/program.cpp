@@ -54,6 +54,12 @@ size_t profileLines() {
 
 }  // namespace
 
+int defaultThreads() {
+  const char* env = std::getenv("WEFT_THREADS");
+  int fromEnv = env ? std::atoi(env) : 0;
+  return fromEnv > 0 ? fromEnv : 2;
+}
+
 bool runsGeneratedKernel(const ir::Node& node) {
   if (node.op != OpKind::Fused || !node.body) return false;
   std::string kind = ir::AttrReader(node.attrs, node.op).s("kind");

@@ -22,6 +22,10 @@ namespace weft::cpu {
 /// reference kernels): reads `operands`, writes `result`; `step` keys random draws.
 using HostStep = std::function<void(const std::vector<const void*>& operands, void* result, uint64_t step)>;
 
+/// Worker threads when none are asked for: WEFT_THREADS when set to a positive number, else 2
+/// (this project's machines have two cores).
+int defaultThreads();
+
 /// True for the nodes a generated kernel runs: `fused` nodes of kind "loop" or "reduce".
 bool runsGeneratedKernel(const ir::Node& node);
 

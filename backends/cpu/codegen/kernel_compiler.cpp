@@ -14,15 +14,11 @@
 #include "backends/cpu/codegen/kernel_compiler.h"
 
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <link.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +32,7 @@
 #include "ir/error.h"
 #include "ir/printer.h"
 #include "runtime/cpu/kernel_call.h"
+#include "runtime/file_io.h"
 
 namespace weft::cpu {
 namespace {
@@ -191,25 +188,13 @@ std::optional<CachedBatch> decodeEntry(const std::string& data, const std::strin
   return batch;
 }
 
-/// The whole regular file at `path`, or nullopt when it cannot be read.
+/// The whole file at `path`, or nullopt when it cannot be read (absent, a directory, ...).
 std::optional<std::string> readWholeFile(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::optional<std::string> data;
-  struct stat info {};
-  if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
-    std::string bytes(static_cast<size_t>(info.st_size), '\0');
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) break;
-      done += static_cast<size_t>(got);
-    }
-    if (done == bytes.size()) data = std::move(bytes);
+  try {
+    return runtime::readFileBytes(path.string());
+  } catch (const Error&) {
+    return std::nullopt;
   }
-  ::close(fd);
-  return data;
 }
 
 /// When the entries of `dir` (and stale temporaries) take more than `limit` bytes, deletes
@@ -251,24 +236,10 @@ bool storeEntry(const fs::path& dir, const std::string& key, const std::string& 
     warnOnce("cannot create " + dir.string() + ": " + error.message());
     return false;
   }
-  static std::atomic<int> counter{0};
-  const fs::path target = dir / (key + kEntrySuffix);
-  const fs::path temporary = dir / (key + kEntrySuffix + ".tmp." + std::to_string(::getpid()) + "." +
-                                    std::to_string(counter++));
-  {
-    std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
-    stream.write(data.data(), static_cast<std::streamsize>(data.size()));
-    stream.close();
-    if (!stream) {
-      fs::remove(temporary, error);
-      warnOnce("cannot write " + temporary.string());
-      return false;
-    }
-  }
-  fs::rename(temporary, target, error);
-  if (error) {
-    warnOnce("cannot rename " + temporary.string() + " to " + target.string() + ": " + error.message());
-    fs::remove(temporary, error);
+  try {
+    runtime::writeFileAtomically((dir / (key + kEntrySuffix)).string(), data);
+  } catch (const Error& e) {
+    warnOnce(e.what());
     return false;
   }
   return true;
