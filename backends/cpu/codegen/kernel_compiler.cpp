@@ -27,6 +27,7 @@
 #include <iostream>
 #include <mutex>
 
+#include "backends/cpu/codegen/coalesce_dims.h"
 #include "backends/cpu/codegen/kernel_plan.h"
 #include "backends/cpu/codegen/mlir_jit.h"
 #include "ir/error.h"
@@ -285,6 +286,17 @@ KernelCompiler::KernelCompiler(Options options)
 
 KernelCompiler::~KernelCompiler() = default;
 
+KernelRequest makeKernelRequest(const ir::Graph& body, std::string name) {
+  KernelRequest request;
+  // Planning checks support first, so that errors name the body's own values and shapes.
+  codegen::planKernel(body);
+  if (auto merged = codegen::coalesceDims(body)) request.coalesced = std::make_shared<const ir::Graph>(std::move(*merged));
+  request.body = request.coalesced ? request.coalesced.get() : &body;
+  request.plan = codegen::planKernel(*request.body);
+  request.name = std::move(name);
+  return request;
+}
+
 std::optional<std::string> KernelCompiler::unsupported(const ir::Graph& body) {
   return codegen::unsupportedReason(body);
 }
@@ -307,7 +319,7 @@ std::vector<const GeneratedKernel*> KernelCompiler::compile(const std::vector<co
     if (cache_.count(key) || queued) {
       ++hits;
     } else {
-      requests.push_back({body, codegen::planKernel(*body), nextName(*body)});
+      requests.push_back(makeKernelRequest(*body, nextName(*body)));
       requestKeys.push_back(key);
     }
     keys.push_back(std::move(key));
@@ -370,7 +382,7 @@ KernelObject KernelCompiler::emitObject(const std::vector<const ir::Graph*>& bod
   std::vector<KernelRequest> requests;
   for (const ir::Graph* body : bodies) {
     if (!body) throw Error("KernelCompiler::emitObject: null body");
-    requests.push_back({body, codegen::planKernel(*body), nextName(*body)});
+    requests.push_back(makeKernelRequest(*body, nextName(*body)));
     object.symbols.push_back(requests.back().name);
     object.parallelExtents.push_back(requests.back().plan.parallelExtent);
   }
@@ -389,7 +401,7 @@ BundleObject KernelCompiler::emitBundle(const std::vector<const ir::Graph*>& bod
     auto found = std::find(distinctKeys.begin(), distinctKeys.end(), key);
     int index = static_cast<int>(found - distinctKeys.begin());
     if (found == distinctKeys.end()) {
-      bundle.kernels.push_back({body, codegen::planKernel(*body), nextName(*body)});
+      bundle.kernels.push_back(makeKernelRequest(*body, nextName(*body)));
       distinctKeys.push_back(std::move(key));
     }
     const KernelRequest& request = bundle.kernels[static_cast<size_t>(index)];

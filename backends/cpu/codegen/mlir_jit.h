@@ -16,10 +16,15 @@ namespace weft::cpu {
 
 /// One kernel to generate.
 struct KernelRequest {
-  const ir::Graph* body = nullptr;
-  codegen::KernelPlan plan;
+  const ir::Graph* body = nullptr;  ///< what the kernel computes: the fused body or `coalesced`
+  std::shared_ptr<const ir::Graph> coalesced;  ///< the body with dimensions merged (coalesceDims), if any
+  codegen::KernelPlan plan;  ///< the plan of *body
   std::string name;  ///< symbol name, unique within a batch
 };
+
+/// The request for fused body `body` (which must outlive it): its dimensions coalesced where
+/// they merge, then planned.
+KernelRequest makeKernelRequest(const ir::Graph& body, std::string name);
 
 /// A packed entry point: args[i] points to argument i of `void(out, in..., begin, end)`.
 using PackedEntry = void (*)(void**);

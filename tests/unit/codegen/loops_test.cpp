@@ -182,7 +182,8 @@ TEST(CodegenReduce, ColumnSumLoopsRowsOutsideAndSplitsColumns) {
 }
 
 TEST(CodegenReduce, ParallelDimensionIsTheLargestKeptOne) {
-  Graph rows = reduceBody(OpKind::ReduceMax, {3, 50, 8}, {2}, false);
+  // Kept dims 0 and 2 are not adjacent, so they do not merge (coalesceDims).
+  Graph rows = reduceBody(OpKind::ReduceMax, {3, 4, 50, 8}, {1, 3}, false);
   EXPECT_EQ(compiler().compile({&rows}).at(0)->parallelExtent, 50);
   Graph all = reduceBody(OpKind::ReduceSum, {3, 5}, {0, 1}, false);
   EXPECT_EQ(compiler().compile({&all}).at(0)->parallelExtent, 1);

@@ -1,0 +1,121 @@
+// Dimension coalescing of kernel bodies: which dimensions merge (shapes, axes, what stays),
+// and that kernels compiled from coalesced bodies compute what the reference computes.
+#include "backends/cpu/codegen/coalesce_dims.h"
+#include "tests/unit/codegen/codegen_test_util.h"
+
+using namespace cgtest;
+using weft::cpu::codegen::coalesceDims;
+
+namespace {
+
+KernelCompiler& compiler() {
+  static KernelCompiler instance;
+  return instance;
+}
+
+TensorType f32(Shape shape) { return {DType::f32, std::move(shape)}; }
+
+/// Inputs for every input of `body`, spread over [-2, 2).
+std::vector<TensorData> inputsFor(const Graph& body) {
+  std::vector<TensorData> inputs;
+  int seed = 0;
+  for (ValueId v : body.inputs()) inputs.push_back(spread(body.type(v), -2, 2, seed++));
+  return inputs;
+}
+
+/// The generated kernel of `body` (compiled from its coalesced form) against the reference,
+/// in one call and in three.
+void expectSameAsReference(const Graph& body) {
+  std::vector<TensorData> inputs = inputsFor(body);
+  TensorData want = referenceRun(body, inputs);
+  const GeneratedKernel* kernel = compiler().compile({&body}).at(0);
+  expectClose(runKernel(*kernel, body, inputs), want, 1e-5);
+  if (kernel->parallelExtent >= 3) expectClose(runKernel(*kernel, body, inputs, 3), want, 1e-5);
+}
+
+/// x [4,3,5,6] normalized by per-channel mean and scale of shape [1,3,1,1].
+Graph batchNormBody() {
+  Graph g("bn");
+  ValueId x = g.addInput("x", f32({4, 3, 5, 6})), mean = g.addInput("mean", f32({1, 3, 1, 1}));
+  ValueId scale = g.addInput("scale", f32({1, 3, 1, 1}));
+  g.addOutput("y", g.addOp(OpKind::Mul, {g.addOp(OpKind::Sub, {x, mean}), scale}));
+  return g;
+}
+
+}  // namespace
+
+TEST(CoalesceDims, PerChannelOperandsMergeTheSpatialDims) {
+  Graph g = batchNormBody();
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->type(merged->outputs()[0].value).shape, (Shape{4, 3, 30}));
+  EXPECT_EQ(merged->type(*merged->find("x")).shape, (Shape{4, 3, 30}));
+  EXPECT_EQ(merged->type(*merged->find("mean")).shape, (Shape{1, 3, 1}));
+  expectSameAsReference(g);
+}
+
+TEST(CoalesceDims, ReductionKeepsReducedAndKeptDimsApart) {
+  Graph g("bn_stats");
+  ValueId x = g.addInput("x", f32({4, 3, 5, 6}));
+  ValueId sq = g.addOp(OpKind::Mul, {x, x});
+  g.addOutput("s", g.addOp(OpKind::ReduceSum, {sq}, {{"axes", std::vector<int64_t>{0, 2, 3}}, {"keepdims", int64_t{1}}}));
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  ValueId out = merged->outputs()[0].value;
+  EXPECT_EQ(merged->type(out).shape, (Shape{1, 3, 1}));
+  EXPECT_EQ(AttrReader(merged->node(out).attrs, OpKind::ReduceSum).ints("axes"), (std::vector<int64_t>{0, 2}));
+  expectSameAsReference(g);
+}
+
+TEST(CoalesceDims, ReductionWithoutKeepdimsMergesItsKeptDims) {
+  Graph g("middle");
+  ValueId x = g.addInput("x", f32({4, 3, 5, 6}));
+  g.addOutput("s", g.addOp(OpKind::ReduceMax, {x}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{0}}}));
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->type(merged->outputs()[0].value).shape, (Shape{4, 30}));
+  expectSameAsReference(g);
+}
+
+TEST(CoalesceDims, LowerRankOperandsArePaddedAndReshapeOperandsKeepTheirShape) {
+  Graph g("bias");
+  ValueId x = g.addInput("x", f32({4, 3, 5, 6})), bias = g.addInput("bias", f32({5, 6}));
+  ValueId gamma = g.addInput("gamma", f32({3})), s = g.addInput("s", f32({}));
+  ValueId perChannel = g.addOp(OpKind::Reshape, {gamma}, {{"shape", std::vector<int64_t>{3, 1, 1}}});
+  ValueId y = g.addOp(OpKind::Add, {g.addOp(OpKind::Mul, {x, perChannel}), g.addOp(OpKind::Mul, {bias, s})});
+  g.addOutput("y", y);
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->type(y).shape, (Shape{4, 3, 30}));
+  EXPECT_EQ(merged->type(*merged->find("bias")).shape, (Shape{1, 1, 30}));
+  EXPECT_EQ(merged->type(perChannel).shape, (Shape{1, 3, 1}));
+  EXPECT_EQ(merged->type(*merged->find("gamma")).shape, (Shape{3}));
+  expectSameAsReference(g);
+}
+
+TEST(CoalesceDims, NothingMergesWhenEveryDimBroadcastsDifferently) {
+  Graph g("outer");
+  ValueId col = g.addInput("col", f32({7, 1})), row = g.addInput("row", f32({1, 9}));
+  g.addOutput("out", g.addOp(OpKind::Mul, {col, row}));
+  EXPECT_FALSE(coalesceDims(g).has_value());
+}
+
+TEST(CoalesceDims, TransposedReadsStopTheRewrite) {
+  Graph g("transposed");
+  ValueId x = g.addInput("x", f32({4, 5, 6})), y = g.addInput("y", f32({4, 6, 5}));
+  ValueId yt = g.addOp(OpKind::Transpose, {y}, {{"perm", std::vector<int64_t>{0, 2, 1}}});
+  g.addOutput("out", g.addOp(OpKind::Add, {x, yt}));
+  EXPECT_FALSE(coalesceDims(g).has_value());
+  expectSameAsReference(g);
+}
+
+TEST(CoalesceDims, FlatElementwiseBodiesMergeIntoOneDim) {
+  Graph g("flat");
+  ValueId x = g.addInput("x", f32({4, 3, 5, 6})), s = g.addInput("s", f32({}));
+  g.addOutput("y", g.addOp(OpKind::Mul, {x, s}));
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->type(merged->outputs()[0].value).shape, (Shape{360}));
+  EXPECT_EQ(merged->type(*merged->find("s")).shape, (Shape{1}));
+  expectSameAsReference(g);
+}
