@@ -1,19 +1,25 @@
 // Dimension coalescing of kernel bodies. Algorithm:
-//  1. The iteration space is the output's shape, or for an output reduction its operand's
-//     (the root), of rank R.
-//  2. The aligned values are those evaluated at the iteration's index, broadcast numpy-style
-//     (right-aligned): the root and the operands of aligned elementwise ops and broadcasts.
-//     A reshape reads its operand through its own index map, so that operand is not aligned
-//     by it. Any other op among the aligned values, or another consumer of one, stops here.
-//  3. Padded with leading 1s to rank R, every aligned value is 1 or the full extent in each
-//     dimension. Dimensions are grouped greedily from the left: d joins the group before it
-//     when every aligned value is 1 in all of the group's dimensions and d, or full in all of
-//     them, and d is reduced exactly when the group is.
-//  4. A copy of the body gets each aligned value's shape as the product over each group,
-//     with its broadcast or reshape shape, constant type and the reduction's axes to match.
-//     The copy is verified (types re-inferred); a copy that does not verify is dropped.
+//  1. The iteration space starts as the output's shape, or for an output reduction its
+//     operand's (the root): one iteration dim per root dim, each reduced or kept.
+//  2. The aligned values are those read at the iteration's index; each gets a map from its
+//     own dims to runs of iteration dims. The root's dim i is iteration dim i. Operands of
+//     elementwise ops and broadcasts align numpy-style (right-aligned) with their consumer's
+//     dims; an extent-1 dim against a longer one is broadcast (it spans no iteration dim).
+//     A reshape's operand aligns when its dims and the reshape's (spanned runs) share a
+//     refinement: the union of both shapes' suffix products forms a divisor chain. The
+//     iteration dims are then split at the operand's cuts (group norm's [N,G,C/G*H*W] view of
+//     [N,C,H,W] splits C into [G, C/G]), so that the reshape reads index for index; without
+//     one, the operand keeps its shape and is read through the reshape's index map. Any other
+//     op among the aligned values, or another consumer of one, stops here.
+//  3. Iteration dims of extent 1 are dropped; adjacent ones merge when every aligned value
+//     spans both or neither, and both are reduced or both kept.
+//  4. A copy of the body gets each aligned value's shape over the merged dims (the product
+//     of those it spans, else 1), with its broadcast or reshape shape, constant type and the
+//     reduction's axes to match. The copy is verified (types re-inferred); a copy that does
+//     not verify is dropped.
 #include "backends/cpu/codegen/coalesce_dims.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "ir/attrs.h"
@@ -29,6 +35,172 @@ using ir::ValueId;
 
 bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
 
+/// Iteration dims are named by ids; `order` lists them outermost first.
+using DimRun = std::vector<int>;
+
+/// The iteration space and how every aligned value maps onto it (steps 1-2).
+class IterationSpace {
+ public:
+  IterationSpace(const ir::Graph& g, ValueId root, const std::vector<bool>& reducedRootDims) : g_(g) {
+    const Shape& shape = g.type(root).shape;
+    maps_.resize(static_cast<size_t>(g.size()));
+    std::vector<DimRun> rootMap;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      int id = newDim(shape[d], reducedRootDims[d]);
+      order_.push_back(id);
+      rootMap.push_back({id});
+    }
+    maps_[static_cast<size_t>(root)] = std::move(rootMap);
+  }
+
+  /// Aligns everything read from `root`; false when a value is read in a way step 2 stops at.
+  bool alignFrom(ValueId root) {
+    std::vector<ValueId> work = {root};
+    std::vector<bool> done(static_cast<size_t>(g_.size()), false);
+    while (!work.empty()) {
+      ValueId v = work.back();
+      work.pop_back();
+      if (done[static_cast<size_t>(v)]) continue;
+      done[static_cast<size_t>(v)] = true;
+      const ir::Node& n = g_.node(v);
+      if (n.op == OpKind::Input || n.op == OpKind::Constant) continue;
+      if (n.op == OpKind::Reshape) {
+        if (alignReshapeOperand(v)) work.push_back(n.operands[0]);
+        continue;
+      }
+      if (n.op != OpKind::Broadcast && !ir::opInfo(n.op).has(ir::kElementwise)) return false;
+      for (ValueId o : n.operands) {
+        if (!alignBroadcast(v, o)) return false;
+        work.push_back(o);
+      }
+    }
+    return true;
+  }
+
+  /// True when `v` is aligned.
+  bool aligned(ValueId v) const { return maps_[static_cast<size_t>(v)].has_value(); }
+  /// The iteration dims `v` spans (those of its own dims whose extent is not 1).
+  std::vector<bool> spanned(ValueId v) const {
+    std::vector<bool> spans(extents_.size(), false);
+    const auto& map = *maps_[static_cast<size_t>(v)];
+    const Shape& shape = g_.type(v).shape;
+    for (size_t j = 0; j < map.size(); ++j)
+      if (shape[j] != 1)
+        for (int id : map[j]) spans[static_cast<size_t>(id)] = true;
+    return spans;
+  }
+  const std::vector<int>& order() const { return order_; }
+  int64_t extent(int id) const { return extents_[static_cast<size_t>(id)]; }
+  bool reduced(int id) const { return reduced_[static_cast<size_t>(id)]; }
+
+ private:
+  int newDim(int64_t extent, bool reduced) {
+    extents_.push_back(extent);
+    reduced_.push_back(reduced);
+    return static_cast<int>(extents_.size()) - 1;
+  }
+
+  int64_t product(const DimRun& run) const {
+    int64_t p = 1;
+    for (int id : run) p *= extent(id);
+    return p;
+  }
+
+  /// Gives `v` the map `map`, or checks it against the one it has (spanned dims only).
+  bool assign(ValueId v, std::vector<DimRun> map) {
+    auto& slot = maps_[static_cast<size_t>(v)];
+    const Shape& shape = g_.type(v).shape;
+    if (!slot) {
+      slot = std::move(map);
+      return true;
+    }
+    for (size_t j = 0; j < shape.size(); ++j)
+      if (shape[j] != 1 && (*slot)[j] != map[j]) return false;
+    return true;
+  }
+
+  /// Aligns operand `o` of elementwise op or broadcast `v` (right-aligned).
+  bool alignBroadcast(ValueId v, ValueId o) {
+    const auto& map = *maps_[static_cast<size_t>(v)];
+    const Shape &shape = g_.type(v).shape, &operand = g_.type(o).shape;
+    if (operand.size() > shape.size()) return false;
+    size_t offset = shape.size() - operand.size();
+    std::vector<DimRun> operandMap;
+    for (size_t j = 0; j < operand.size(); ++j) {
+      if (operand[j] != 1 && operand[j] != shape[j + offset]) return false;
+      operandMap.push_back(map[j + offset]);
+    }
+    return assign(o, std::move(operandMap));
+  }
+
+  /// Splits iteration dim `id` into dims of `factors` (outermost first) everywhere.
+  void split(int id, const std::vector<int64_t>& factors) {
+    DimRun parts;
+    for (int64_t f : factors) parts.push_back(newDim(f, reduced(id)));
+    auto replace = [&](DimRun& run) {
+      auto it = std::find(run.begin(), run.end(), id);
+      if (it == run.end()) return;
+      it = run.erase(it);
+      run.insert(it, parts.begin(), parts.end());
+    };
+    replace(order_);
+    for (auto& map : maps_)
+      if (map)
+        for (DimRun& run : *map) replace(run);
+  }
+
+  /// Aligns the operand of reshape `v` through a shared refinement (step 2); false when the
+  /// shapes have none (the operand then stays unaligned).
+  bool alignReshapeOperand(ValueId v) {
+    ValueId o = g_.node(v).operands[0];
+    const Shape& shape = g_.type(v).shape;
+    DimRun run;  // the iteration dims v spans, in order
+    for (size_t j = 0; j < shape.size(); ++j)
+      if (shape[j] != 1) run.insert(run.end(), (*maps_[static_cast<size_t>(v)])[j].begin(), (*maps_[static_cast<size_t>(v)])[j].end());
+    std::vector<int64_t> cuts = {1};  // suffix products of both shapes
+    for (size_t k = run.size(); k-- > 0;) cuts.push_back(cuts.back() * extent(run[k]));
+    int64_t total = 1;
+    const Shape& operand = g_.type(o).shape;
+    for (size_t j = operand.size(); j-- > 0;) cuts.push_back(total *= operand[j]);
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    for (size_t k = 1; k < cuts.size(); ++k)
+      if (cuts[k] % cuts[k - 1] != 0) return false;
+    // Split each spanned dim at the cuts strictly inside its range of suffix products.
+    int64_t inner = 1;
+    for (size_t k = run.size(); k-- > 0;) {
+      int64_t outer = inner * extent(run[k]);
+      std::vector<int64_t> factors;
+      int64_t below = outer;
+      for (size_t c = cuts.size(); c-- > 0;)
+        if (cuts[c] < outer && cuts[c] >= inner) {
+          factors.push_back(below / cuts[c]);
+          below = cuts[c];
+        }
+      if (factors.size() > 1) split(run[k], factors);
+      inner = outer;
+    }
+    run.clear();
+    for (size_t j = 0; j < shape.size(); ++j)
+      if (shape[j] != 1) run.insert(run.end(), (*maps_[static_cast<size_t>(v)])[j].begin(), (*maps_[static_cast<size_t>(v)])[j].end());
+    std::vector<DimRun> operandMap;
+    size_t next = 0;
+    for (int64_t extentOfDim : operand) {
+      DimRun dims;
+      while (extentOfDim != 1 && product(dims) < extentOfDim && next < run.size()) dims.push_back(run[next++]);
+      if (product(dims) != extentOfDim) return false;
+      operandMap.push_back(std::move(dims));
+    }
+    return assign(o, std::move(operandMap));
+  }
+
+  const ir::Graph& g_;
+  std::vector<int64_t> extents_;  ///< by dim id
+  std::vector<bool> reduced_;     ///< by dim id
+  std::vector<int> order_;        ///< the current dims, outermost first
+  std::vector<std::optional<std::vector<DimRun>>> maps_;  ///< per value: own dim -> iteration dims
+};
+
 /// The values reachable from `from`.
 std::vector<bool> liveFrom(const ir::Graph& g, ValueId from) {
   std::vector<bool> live(static_cast<size_t>(g.size()), false);
@@ -43,72 +215,17 @@ std::vector<bool> liveFrom(const ir::Graph& g, ValueId from) {
   return live;
 }
 
-/// The values read at the iteration's index (step 2), or nullopt when one is read otherwise.
-std::optional<std::vector<bool>> alignedValues(const ir::Graph& g, ValueId root, ValueId out, size_t rank) {
-  std::vector<bool> aligned(static_cast<size_t>(g.size()), false);
-  std::vector<ValueId> stack = {root};
-  while (!stack.empty()) {
-    ValueId v = stack.back();
-    stack.pop_back();
-    if (aligned[static_cast<size_t>(v)]) continue;
-    aligned[static_cast<size_t>(v)] = true;
-    const ir::Node& n = g.node(v);
-    if (n.type.shape.size() > rank) return std::nullopt;
-    if (n.op == OpKind::Input || n.op == OpKind::Constant || n.op == OpKind::Reshape) continue;
-    if (n.op != OpKind::Broadcast && !ir::opInfo(n.op).has(ir::kElementwise)) return std::nullopt;
-    for (ValueId o : n.operands) stack.push_back(o);
-  }
+/// True when some live consumer other than a reshape or the output reduction reads an
+/// aligned value without being aligned itself (its shape would change under it).
+bool readElsewhere(const ir::Graph& g, const IterationSpace& space, ValueId out) {
   std::vector<bool> live = liveFrom(g, out);
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& n = g.node(v);
-    if (!live[static_cast<size_t>(v)] || aligned[static_cast<size_t>(v)] || v == out || n.op == OpKind::Reshape)
-      continue;
+    if (!live[static_cast<size_t>(v)] || space.aligned(v) || v == out || n.op == OpKind::Reshape) continue;
     for (ValueId o : n.operands)
-      if (aligned[static_cast<size_t>(o)]) return std::nullopt;
+      if (space.aligned(o)) return true;
   }
-  return aligned;
-}
-
-/// `shape` with leading 1s up to `rank`.
-Shape padded(Shape shape, size_t rank) {
-  shape.insert(shape.begin(), rank - shape.size(), 1);
-  return shape;
-}
-
-/// True when `shape` is 1 in every dimension of `dims`, or `full`'s extent in every one.
-bool uniform(const Shape& shape, const Shape& full, const std::vector<size_t>& dims) {
-  bool ones = true, whole = true;
-  for (size_t d : dims) {
-    ones = ones && shape[d] == 1;
-    whole = whole && shape[d] == full[d];
-  }
-  return ones || whole;
-}
-
-/// The groups of step 3.
-std::vector<std::vector<size_t>> mergeGroups(const std::vector<Shape>& shapes, const Shape& full,
-                                             const std::vector<bool>& reduced) {
-  std::vector<std::vector<size_t>> groups = {{0}};
-  for (size_t d = 1; d < full.size(); ++d) {
-    std::vector<size_t> candidate = groups.back();
-    candidate.push_back(d);
-    bool joins = reduced[d] == reduced[candidate[0]];
-    for (const Shape& shape : shapes) joins = joins && uniform(shape, full, candidate);
-    if (joins) groups.back() = std::move(candidate);
-    else groups.push_back({d});
-  }
-  return groups;
-}
-
-/// `shape` (of the iteration's rank) with each group's dimensions multiplied into one.
-Shape merged(const Shape& shape, const std::vector<std::vector<size_t>>& groups) {
-  Shape result;
-  for (const auto& group : groups) {
-    int64_t extent = 1;
-    for (size_t d : group) extent *= shape[d];
-    result.push_back(extent);
-  }
-  return result;
+  return false;
 }
 
 }  // namespace
@@ -125,48 +242,65 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
     if (axes.empty()) return std::nullopt;
   }
   ValueId root = reduces ? outNode.operands[0] : out;
-  const Shape full = body.type(root).shape;
-  size_t rank = full.size();
-  if (rank < 2) return std::nullopt;
-  std::vector<bool> reduced(rank, false);
-  for (int64_t a : axes) reduced[static_cast<size_t>(a)] = true;
+  std::vector<bool> reducedRootDims(body.type(root).shape.size(), false);
+  for (int64_t a : axes) reducedRootDims[static_cast<size_t>(a)] = true;
 
-  auto aligned = alignedValues(body, root, out, rank);
-  if (!aligned) return std::nullopt;
-  std::vector<Shape> shapes;
-  for (ValueId v = 0; v < body.size(); ++v) {
-    if (!(*aligned)[static_cast<size_t>(v)]) continue;
-    Shape shape = padded(body.type(v).shape, rank);
-    for (size_t d = 0; d < rank; ++d)
-      if (shape[d] != 1 && shape[d] != full[d]) return std::nullopt;
-    shapes.push_back(std::move(shape));
+  IterationSpace space(body, root, reducedRootDims);
+  if (!space.alignFrom(root) || readElsewhere(body, space, out)) return std::nullopt;
+
+  // Step 3: merge adjacent dims that every aligned value spans alike.
+  std::vector<std::vector<bool>> spans;
+  for (ValueId v = 0; v < body.size(); ++v)
+    if (space.aligned(v)) spans.push_back(space.spanned(v));
+  std::vector<DimRun> groups;
+  for (int id : space.order()) {
+    if (space.extent(id) == 1) continue;  // spans nothing: every shape drops it
+    bool joins = !groups.empty() && space.reduced(id) == space.reduced(groups.back()[0]);
+    for (const auto& s : spans) joins = joins && s[static_cast<size_t>(id)] == s[static_cast<size_t>(groups.back()[0])];
+    if (joins) groups.back().push_back(id);
+    else groups.push_back({id});
   }
-  auto groups = mergeGroups(shapes, full, reduced);
-  if (groups.size() == rank) return std::nullopt;
 
+  if (groups.empty()) return std::nullopt;
+
+  // Step 4: the rewritten copy.
   ir::Graph copy = body;
+  bool changed = false;
   for (ValueId v = 0; v < body.size(); ++v) {
-    if (!(*aligned)[static_cast<size_t>(v)]) continue;
+    if (!space.aligned(v)) continue;
+    std::vector<bool> s = space.spanned(v);
+    Shape shape;
+    for (const DimRun& group : groups) {
+      int64_t extent = 1;
+      if (s[static_cast<size_t>(group[0])])
+        for (int id : group) extent *= space.extent(id);
+      shape.push_back(extent);
+    }
     ir::Node& n = copy.node(v);
-    n.type.shape = merged(padded(n.type.shape, rank), groups);
-    if (n.op == OpKind::Broadcast || n.op == OpKind::Reshape) n.attrs["shape"] = n.type.shape;
+    if (shape == n.type.shape) continue;
+    changed = true;
+    n.type.shape = shape;
+    if (n.op == OpKind::Broadcast || n.op == OpKind::Reshape) n.attrs["shape"] = shape;
     if (n.op == OpKind::Constant) {
       auto data = std::make_shared<ir::TensorData>(*ir::AttrReader(n.attrs, n.op).tensor("value"));
       data->type = n.type;
       n.attrs["value"] = ir::TensorDataPtr(std::move(data));
     }
   }
+  if (!changed) return std::nullopt;
   if (reduces) {
     ir::Node& n = copy.node(out);
     bool keepdims = ir::AttrReader(n.attrs, n.op).i("keepdims") != 0;
     std::vector<int64_t> newAxes;
     Shape shape;
     for (size_t k = 0; k < groups.size(); ++k) {
-      if (reduced[groups[k][0]]) {
+      int64_t extent = 1;
+      for (int id : groups[k]) extent *= space.extent(id);
+      if (space.reduced(groups[k][0])) {
         newAxes.push_back(static_cast<int64_t>(k));
         if (keepdims) shape.push_back(1);
       } else {
-        shape.push_back(merged(full, {groups[k]})[0]);
+        shape.push_back(extent);
       }
     }
     n.attrs["axes"] = newAxes;

@@ -77,7 +77,7 @@ TEST(CoalesceDims, ReductionWithoutKeepdimsMergesItsKeptDims) {
   expectSameAsReference(g);
 }
 
-TEST(CoalesceDims, LowerRankOperandsArePaddedAndReshapeOperandsKeepTheirShape) {
+TEST(CoalesceDims, LowerRankOperandsArePaddedAndReshapesReadIndexForIndex) {
   Graph g("bias");
   ValueId x = g.addInput("x", f32({4, 3, 5, 6})), bias = g.addInput("bias", f32({5, 6}));
   ValueId gamma = g.addInput("gamma", f32({3})), s = g.addInput("s", f32({}));
@@ -89,7 +89,7 @@ TEST(CoalesceDims, LowerRankOperandsArePaddedAndReshapeOperandsKeepTheirShape) {
   EXPECT_EQ(merged->type(y).shape, (Shape{4, 3, 30}));
   EXPECT_EQ(merged->type(*merged->find("bias")).shape, (Shape{1, 1, 30}));
   EXPECT_EQ(merged->type(perChannel).shape, (Shape{1, 3, 1}));
-  EXPECT_EQ(merged->type(*merged->find("gamma")).shape, (Shape{3}));
+  EXPECT_EQ(merged->type(*merged->find("gamma")).shape, (Shape{1, 3, 1}));
   expectSameAsReference(g);
 }
 
@@ -117,5 +117,51 @@ TEST(CoalesceDims, FlatElementwiseBodiesMergeIntoOneDim) {
   ASSERT_TRUE(merged.has_value());
   EXPECT_EQ(merged->type(merged->outputs()[0].value).shape, (Shape{360}));
   EXPECT_EQ(merged->type(*merged->find("s")).shape, (Shape{1}));
+  expectSameAsReference(g);
+}
+
+TEST(CoalesceDims, GroupNormSplitsChannelsIntoGroups) {
+  // x [2,6,3,4] in 3 groups of 2 channels: normalized as [2,3,24], scaled per channel.
+  Graph g("group_norm");
+  ValueId x = g.addInput("x", f32({2, 6, 3, 4})), mean = g.addInput("mean", f32({2, 3, 1}));
+  ValueId rstd = g.addInput("rstd", f32({2, 3, 1})), gamma = g.addInput("gamma", f32({6}));
+  ValueId grouped = g.addOp(OpKind::Reshape, {x}, {{"shape", std::vector<int64_t>{2, 3, 24}}});
+  ValueId normed = g.addOp(OpKind::Mul, {g.addOp(OpKind::Sub, {grouped, mean}), rstd});
+  ValueId back = g.addOp(OpKind::Reshape, {normed}, {{"shape", std::vector<int64_t>{2, 6, 3, 4}}});
+  ValueId perChannel = g.addOp(OpKind::Reshape, {gamma}, {{"shape", std::vector<int64_t>{6, 1, 1}}});
+  g.addOutput("y", g.addOp(OpKind::Sigmoid, {g.addOp(OpKind::Mul, {back, perChannel})}));
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->type(merged->outputs()[0].value).shape, (Shape{2, 3, 2, 12}));
+  EXPECT_EQ(merged->type(x).shape, (Shape{2, 3, 2, 12}));
+  EXPECT_EQ(merged->type(mean).shape, (Shape{2, 3, 1, 1}));
+  EXPECT_EQ(merged->type(gamma).shape, (Shape{1, 3, 2, 1}));
+  expectSameAsReference(g);
+}
+
+TEST(CoalesceDims, GroupNormStatisticsReadTheInputContiguously) {
+  Graph g("group_stats");
+  ValueId x = g.addInput("x", f32({2, 6, 3, 4})), mean = g.addInput("mean", f32({6, 1}));
+  ValueId grouped = g.addOp(OpKind::Reshape, {x}, {{"shape", std::vector<int64_t>{6, 24}}});
+  ValueId centered = g.addOp(OpKind::Sub, {grouped, mean});
+  ValueId squares = g.addOp(OpKind::Mul, {centered, centered});
+  g.addOutput("v", g.addOp(OpKind::ReduceSum, {squares}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{1}}}));
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->type(x).shape, (Shape{6, 24}));
+  EXPECT_EQ(merged->type(merged->outputs()[0].value).shape, (Shape{6, 1}));
+  expectSameAsReference(g);
+}
+
+TEST(CoalesceDims, ReshapesWithoutACommonRefinementKeepTheirOperand) {
+  // [4,6] read as [6,4]: the cuts 4 and 6 do not divide each other.
+  Graph g("regrid");
+  ValueId x = g.addInput("x", f32({4, 6})), z = g.addInput("z", f32({6, 4}));
+  ValueId viewed = g.addOp(OpKind::Reshape, {x}, {{"shape", std::vector<int64_t>{6, 4}}});
+  g.addOutput("y", g.addOp(OpKind::Add, {viewed, z}));
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->type(x).shape, (Shape{4, 6}));
+  EXPECT_EQ(merged->type(z).shape, (Shape{24}));
   expectSameAsReference(g);
 }
