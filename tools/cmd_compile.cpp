@@ -197,6 +197,7 @@ int cmdCompile(int argc, char** argv) {
     std::printf("  kernels      %d (oneDNN %d, generated %d, native %d, reference %d)\n", s.kernels,
                 s.onednnPrimitives, s.generatedKernels, s.nativeSteps, s.referenceKernels);
     for (const std::string& step : s.referenceSteps) std::printf("  reference    %s\n", step.c_str());
+    std::printf("  layouts      %d values passed between oneDNN steps in their blocked layout\n", s.laidOutValues);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
     std::printf("  peak         %s (arena + state + inputs and outputs)\n", mib(s.peakBytes).c_str());

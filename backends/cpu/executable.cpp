@@ -193,6 +193,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.onednnPrimitives = counts.onednn;
   impl->stats.generatedKernels = counts.generated;
   impl->stats.nativeSteps = counts.native;
+  impl->stats.laidOutValues = counts.laidOutValues;
   impl->stats.referenceKernels = counts.host;
   impl->stats.kernels = counts.total();
   impl->stats.arenaBytes = program.plan().arenaBytes;

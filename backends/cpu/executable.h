@@ -29,6 +29,7 @@ struct CompileStats {
   int onednnPrimitives = 0;  ///< steps run by oneDNN
   int generatedKernels = 0;  ///< steps run by MLIR-generated code
   int nativeSteps = 0;       ///< steps run by hand-written kernels (concat)
+  int laidOutValues = 0;     ///< values oneDNN steps pass on in their own (blocked) layout
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
   std::vector<std::string> referenceSteps;

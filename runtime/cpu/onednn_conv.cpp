@@ -67,7 +67,8 @@ memory::desc prefixView(const Shape& view, const Shape& full) { return stridedDe
 }  // namespace
 
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& x, const TensorType& w,
-                                        std::vector<PostOp> postOps, const dnnl::engine& engine) {
+                                        std::vector<PostOp> postOps, const dnnl::engine& engine,
+                                        const StepLayouts& layouts) {
   ConvGeometry geo(node);
   Shape weightDims = groupedWeightDims(w.shape, geo.groups);
   const Shape& out = node.type.shape;
@@ -83,7 +84,7 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   });
   if (!postOps.empty() && isReferenceImpl(pd.impl_info_str())) return nullptr;
 
-  auto step = std::make_unique<PrimitiveStep>("conv" + postOpNames(postOps), engine);
+  auto step = std::make_unique<PrimitiveStep>("conv" + postOpNames(postOps), engine, layouts);
   memory dst = step->output(step->result(rowMajorDesc(out)), pd.dst_desc());
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, step->input(step->operand(0, rowMajorDesc(x.shape)), pd.src_desc())},
@@ -99,7 +100,7 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
 }
 
 std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const TensorType& x, const TensorType& w,
-                                                 const dnnl::engine& engine) {
+                                                 const dnnl::engine& engine, const StepLayouts& layouts) {
   ConvGeometry geo(node);
   const Shape& out = node.type.shape;
   // The output positions some input reaches: p * stride - padding + k * dilation < written.
@@ -122,7 +123,7 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
     return dnnl::deconvolution_forward::primitive_desc(desc, engine);
   });
 
-  auto step = std::make_unique<PrimitiveStep>("conv_transpose", engine);
+  auto step = std::make_unique<PrimitiveStep>("conv_transpose", engine, layouts);
   if (written != out) step->zeroResultFirst(node.type.byteSize());
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, step->input(step->operand(0, rowMajorDesc(x.shape)), pd.src_desc())},
@@ -134,7 +135,7 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
 }
 
 std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const TensorType& x, const TensorType& dy,
-                                                  const dnnl::engine& engine) {
+                                                  const dnnl::engine& engine, const StepLayouts& layouts) {
   ConvGeometry geo(node);
   const auto& kernel = ir::AttrReader(node.attrs, node.op).ints("kernel");
   // The input positions dy's windows read: p * stride - padding + k * dilation < read.
@@ -161,7 +162,7 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
     return dnnl::convolution_backward_weights::primitive_desc(desc, engine, hint);
   });
 
-  auto step = std::make_unique<PrimitiveStep>("conv_weight_grad", engine);
+  auto step = std::make_unique<PrimitiveStep>("conv_weight_grad", engine, layouts);
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, step->input(step->operand(0, prefixView(read, x.shape)), pd.src_desc())},
       {DNNL_ARG_DIFF_DST, step->input(step->operand(1, rowMajorDesc(dy.shape)), pd.diff_dst_desc())},

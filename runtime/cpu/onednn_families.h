@@ -17,18 +17,22 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
                                           const std::vector<PostOp>& postOps, const dnnl::engine& engine);
 /// conv(x, w) followed by `postOps` (same rule); a residual add runs as a sum post-op.
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,
-                                        std::vector<PostOp> postOps, const dnnl::engine& engine);
+                                        std::vector<PostOp> postOps, const dnnl::engine& engine,
+                                        const StepLayouts& layouts);
 /// conv_transpose(x, w): a deconvolution with weights [C_in, O/groups, kernel...].
 std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,
-                                                 const dnnl::engine& engine);
+                                                 const dnnl::engine& engine, const StepLayouts& layouts);
 /// conv_weight_grad(x, dy): convolution backward-weights.
 std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const ir::TensorType& x,
-                                                  const ir::TensorType& dy, const dnnl::engine& engine);
-/// max_pool(x) or avg_pool(x) (the average counts the padding).
-std::unique_ptr<OneDnnStep> compilePool(const ir::Node& node, const ir::TensorType& x, const dnnl::engine& engine);
+                                                  const ir::TensorType& dy, const dnnl::engine& engine,
+                                                  const StepLayouts& layouts);
+/// max_pool(x) or avg_pool(x) (the average counts the padding). It reads x in any layout:
+/// when `layouts` gives x one, the result is computed in the layout the primitive picks.
+std::unique_ptr<OneDnnStep> compilePool(const ir::Node& node, const ir::TensorType& x, const dnnl::engine& engine,
+                                        const StepLayouts& layouts);
 /// max_pool_grad(x, dy): pooling forward-training (for the workspace) then pooling backward.
 std::unique_ptr<OneDnnStep> compileMaxPoolGrad(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& dy,
-                                               const dnnl::engine& engine);
+                                               const dnnl::engine& engine, const StepLayouts& layouts);
 
 /// The layout preference of the conv family: the primitive's own (blocked) layouts, with
 /// reorders inside the step, unless those fail or only have oneDNN's reference

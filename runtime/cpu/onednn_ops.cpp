@@ -27,7 +27,8 @@ bool isWindowedRank(const TensorType& t) { return t.rank() >= 3 && t.rank() <= 5
 
 /// The step of a fused node of kind "matmul" or "conv": its contraction with the epilogue
 /// as post-ops, in one primitive.
-std::unique_ptr<OneDnnStep> compileFused(const Graph& g, const Node& node, const dnnl::engine& engine) {
+std::unique_ptr<OneDnnStep> compileFused(const Graph& g, const Node& node, const dnnl::engine& engine,
+                                         const StepLayouts& layouts) {
   ir::AttrReader attr(node.attrs, node.op);
   const std::string& kind = attr.s("kind");
   if ((kind != "matmul" && kind != "conv") || !node.body) return nullptr;
@@ -39,11 +40,12 @@ std::unique_ptr<OneDnnStep> compileFused(const Graph& g, const Node& node, const
   const TensorType &a = g.type(node.operands[0]), &b = g.type(node.operands[1]);
   if (fused->contraction->op == OpKind::Matmul) return onednn::compileMatmul(*fused->contraction, a, b, fused->postOps, engine);
   if (!isWindowedRank(a)) return nullptr;
-  return onednn::compileConv(*fused->contraction, a, b, fused->postOps, engine);
+  return onednn::compileConv(*fused->contraction, a, b, fused->postOps, engine, layouts);
 }
 
-std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const dnnl::engine& engine) {
-  if (node.op == OpKind::Fused) return compileFused(g, node, engine);
+std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const dnnl::engine& engine,
+                                        const StepLayouts& layouts) {
+  if (node.op == OpKind::Fused) return compileFused(g, node, engine, layouts);
   switch (node.op) {
     case OpKind::Matmul:
     case OpKind::Conv:
@@ -57,25 +59,26 @@ std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const 
   const TensorType& a = g.type(node.operands.at(0));
   if (node.op == OpKind::MaxPool || node.op == OpKind::AvgPool) {
     if (!allDescribable({&a, &node.type}) || !isWindowedRank(a)) return nullptr;
-    return onednn::compilePool(node, a, engine);
+    return onednn::compilePool(node, a, engine, layouts);
   }
   const TensorType& b = g.type(node.operands.at(1));
   if (!allDescribable({&a, &b, &node.type})) return nullptr;
   if (node.op == OpKind::Matmul) return onednn::compileMatmul(node, a, b, {}, engine);
   if (!isWindowedRank(a)) return nullptr;
   switch (node.op) {
-    case OpKind::Conv: return onednn::compileConv(node, a, b, {}, engine);
-    case OpKind::ConvTranspose: return onednn::compileConvTranspose(node, a, b, engine);
-    case OpKind::ConvWeightGrad: return onednn::compileConvWeightGrad(node, a, b, engine);
-    default: return onednn::compileMaxPoolGrad(node, a, b, engine);
+    case OpKind::Conv: return onednn::compileConv(node, a, b, {}, engine, layouts);
+    case OpKind::ConvTranspose: return onednn::compileConvTranspose(node, a, b, engine, layouts);
+    case OpKind::ConvWeightGrad: return onednn::compileConvWeightGrad(node, a, b, engine, layouts);
+    default: return onednn::compileMaxPoolGrad(node, a, b, engine, layouts);
   }
 }
 
 }  // namespace
 
-std::unique_ptr<OneDnnStep> compileOneDnnNode(const Graph& g, ir::ValueId v, const dnnl::engine& engine) {
+std::unique_ptr<OneDnnStep> compileOneDnnNode(const Graph& g, ir::ValueId v, const dnnl::engine& engine,
+                                              const StepLayouts& layouts) {
   try {
-    return compileNode(g, g.node(v), engine);
+    return compileNode(g, g.node(v), engine, layouts);
   } catch (const dnnl::error&) {
     return nullptr;  // a shape or layout oneDNN has no implementation for: the reference kernel runs it
   }

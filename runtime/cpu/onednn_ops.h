@@ -1,6 +1,7 @@
 #pragma once
 /// oneDNN lowering: the nodes the compiled CPU backend runs as oneDNN primitives.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,23 +11,49 @@
 
 namespace weft::cpu {
 
+/// The layouts a step is built for, where they are not row-major: values one oneDNN step
+/// passes to others in the layout they compute in (the program's choice, see Program).
+struct StepLayouts {
+  std::vector<std::optional<dnnl::memory::desc>> operands;  ///< by operand index (may be shorter)
+  std::optional<dnnl::memory::desc> result;
+
+  /// The layout of operand `i`, if it is not row-major.
+  std::optional<dnnl::memory::desc> operand(size_t i) const {
+    return i < operands.size() ? operands[i] : std::nullopt;
+  }
+};
+
 /// One node run by oneDNN. Its primitives (and any reorders or workspaces they need) are
 /// created once, by compileOneDnnNode; run() only binds buffers and executes.
 class OneDnnStep {
  public:
   virtual ~OneDnnStep() = default;
   /// Runs the node: `operands[i]` is operand i's buffer and `result` the result's buffer,
-  /// all dense row-major in the node's types. Waits for completion before returning.
+  /// dense in the node's types, row-major unless the step was built with other StepLayouts.
+  /// Waits for completion before returning.
   virtual void run(const std::vector<const void*>& operands, void* result, dnnl::stream& stream) const = 0;
   /// What runs, for stats and dumps, e.g. "matmul" or "conv+bias+relu".
   virtual std::string describe() const = 0;
+
+  /// The layout the step's primitive reads operand `i` in, when it reorders the whole
+  /// row-major operand into another one before running; nullopt otherwise.
+  virtual std::optional<dnnl::memory::desc> operandLayout(size_t i) const = 0;
+  /// True when the step can be built to read operand `i` in any layout without a reorder.
+  virtual bool readsAnyLayout(size_t i) const = 0;
+  /// The layout the step's primitive writes its result in, when it reorders that into the
+  /// row-major result after running; nullopt otherwise.
+  virtual std::optional<dnnl::memory::desc> resultLayout() const = 0;
+  /// True when every operand and the result `layouts` names are bound in that layout.
+  virtual bool follows(const StepLayouts& layouts) const = 0;
 };
 
 /// The oneDNN step for node `v` of `g` when oneDNN can run it: f32 matmul, conv,
 /// conv_transpose, conv_weight_grad, max_pool, avg_pool, max_pool_grad, and `fused` nodes of
 /// kind "matmul" or "conv" (one primitive with post-ops). Null for every other node (other
 /// ops, other dtypes, empty tensors, shapes or post-ops oneDNN has no exact or no fast
-/// implementation for); the caller then runs the node's reference kernel.
-std::unique_ptr<OneDnnStep> compileOneDnnNode(const ir::Graph& g, ir::ValueId v, const dnnl::engine& engine);
+/// implementation for); the caller then runs the node's reference kernel. Operands and the
+/// result are row-major except where `layouts` names another layout.
+std::unique_ptr<OneDnnStep> compileOneDnnNode(const ir::Graph& g, ir::ValueId v, const dnnl::engine& engine,
+                                              const StepLayouts& layouts = {});
 
 }  // namespace weft::cpu

@@ -29,23 +29,31 @@ std::optional<PoolGeometry> poolGeometry(const ir::Node& node) {
 
 }  // namespace
 
-std::unique_ptr<OneDnnStep> compilePool(const ir::Node& node, const ir::TensorType& x, const dnnl::engine& engine) {
+std::unique_ptr<OneDnnStep> compilePool(const ir::Node& node, const ir::TensorType& x, const dnnl::engine& engine,
+                                        const StepLayouts& layouts) {
   auto geo = poolGeometry(node);
   if (!geo) return nullptr;
   bool isMax = node.op == ir::OpKind::MaxPool;
-  memory::desc src = rowMajorDesc(x.shape), dst = rowMajorDesc(node.type.shape);
+  // Pooling reads its source in the layout it is given; a blocked source gets a blocked
+  // result (reordered into the row-major one unless `layouts` keeps it so).
+  auto srcLayout = layouts.operand(0);
+  memory::desc src = srcLayout.value_or(rowMajorDesc(x.shape)), out = rowMajorDesc(node.type.shape);
   dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference,
                                    isMax ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_include_padding,
-                                   src, dst, geo->stride, geo->window, geo->padding, geo->padding);
+                                   src, srcLayout ? anyDesc(node.type.shape) : out, geo->stride, geo->window,
+                                   geo->padding, geo->padding);
   dnnl::pooling_forward::primitive_desc pd(desc, engine);
-  auto step = std::make_unique<PrimitiveStep>(isMax ? "max_pool" : "avg_pool", engine);
-  step->add(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, step->operand(0, src)}, {DNNL_ARG_DST, step->result(dst)}});
+  if (srcLayout && isReferenceImpl(pd.impl_info_str())) return nullptr;
+  auto step = std::make_unique<PrimitiveStep>(isMax ? "max_pool" : "avg_pool", engine, layouts);
+  step->add(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, step->operand(0, rowMajorDesc(x.shape))},
+                                        {DNNL_ARG_DST, step->output(step->result(out), pd.dst_desc())}});
+  step->readsAnyLayoutOf(0);
   step->noteImpl(pd.impl_info_str());
   return step;
 }
 
 std::unique_ptr<OneDnnStep> compileMaxPoolGrad(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& dy,
-                                               const dnnl::engine& engine) {
+                                               const dnnl::engine& engine, const StepLayouts& layouts) {
   auto geo = poolGeometry(node);
   if (!geo) return nullptr;
   memory::desc src = rowMajorDesc(x.shape), pooled = rowMajorDesc(dy.shape);
@@ -56,7 +64,7 @@ std::unique_ptr<OneDnnStep> compileMaxPoolGrad(const ir::Node& node, const ir::T
                                         geo->padding, geo->padding);
   dnnl::pooling_backward::primitive_desc backwardPd(backward, engine, forwardPd);
 
-  auto step = std::make_unique<PrimitiveStep>("max_pool_grad", engine);
+  auto step = std::make_unique<PrimitiveStep>("max_pool_grad", engine, layouts);
   memory workspace = step->held(forwardPd.workspace_desc());
   step->add(dnnl::pooling_forward(forwardPd), {{DNNL_ARG_SRC, step->input(step->operand(0, src), forwardPd.src_desc())},
                                                {DNNL_ARG_DST, step->held(forwardPd.dst_desc())},

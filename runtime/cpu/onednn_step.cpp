@@ -1,6 +1,7 @@
 // The primitive-sequence step and the descriptor helpers of the oneDNN lowering.
 #include "runtime/cpu/onednn_step.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace weft::cpu::onednn {
@@ -23,20 +24,38 @@ memory::desc primitiveDesc(const ir::Shape& dims, Layout layout) {
 
 bool isReferenceImpl(const char* implInfo) { return std::strncmp(implInfo, "ref", 3) == 0; }
 
+namespace {
+
+/// True when `desc` is the row-major layout of its own dims (the whole buffer, not a view).
+bool isWholeRowMajor(const memory::desc& desc) {
+  memory::dims dims = desc.dims();
+  return desc == rowMajorDesc(ir::Shape(dims.begin(), dims.end()));
+}
+
+}  // namespace
+
 memory PrimitiveStep::operand(size_t i, const memory::desc& user) {
-  memory m(user, engine_, DNNL_MEMORY_NONE);
+  auto layout = layouts_.operand(i);
+  memory m(layout && isWholeRowMajor(user) ? *layout : user, engine_, DNNL_MEMORY_NONE);
   bound_.emplace_back(static_cast<int>(i), m);
   return m;
 }
 
 memory PrimitiveStep::result(const memory::desc& user) {
-  memory m(user, engine_, DNNL_MEMORY_NONE);
+  memory m(layouts_.result && isWholeRowMajor(user) ? *layouts_.result : user, engine_, DNNL_MEMORY_NONE);
   bound_.emplace_back(-1, m);
   return m;
 }
 
+int PrimitiveStep::wholeBufferIndex(const memory& m) const {
+  for (const auto& [index, bound] : bound_)
+    if (bound.get() == m.get()) return isWholeRowMajor(m.get_desc()) ? index : -2;
+  return -2;
+}
+
 memory PrimitiveStep::input(const memory& user, const memory::desc& wanted) {
   if (user.get_desc() == wanted) return user;
+  if (int index = wholeBufferIndex(user); index >= 0) reorderedTo_.emplace_back(index, wanted);
   memory converted(wanted, engine_);
   before_.push_back({dnnl::reorder(user, converted), {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, converted}}});
   return converted;
@@ -44,14 +63,46 @@ memory PrimitiveStep::input(const memory& user, const memory::desc& wanted) {
 
 memory PrimitiveStep::output(const memory& user, const memory::desc& wanted) {
   if (user.get_desc() == wanted) return user;
+  if (wholeBufferIndex(user) == -1) reorderedTo_.emplace_back(-1, wanted);
   memory converted(wanted, engine_);
   after_.push_back({dnnl::reorder(converted, user), {{DNNL_ARG_FROM, converted}, {DNNL_ARG_TO, user}}});
   return converted;
 }
 
 void PrimitiveStep::copyFirst(const memory& from, const memory& to) {
+  if (int index = wholeBufferIndex(from); index >= 0 && from.get_desc() != to.get_desc())
+    reorderedTo_.emplace_back(index, to.get_desc());
   before_.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
 }
+
+std::optional<memory::desc> PrimitiveStep::reorderedLayout(int index) const {
+  for (const auto& [i, layout] : reorderedTo_)
+    if (i == index) return layout;
+  return std::nullopt;
+}
+
+std::optional<memory::desc> PrimitiveStep::operandLayout(size_t i) const { return reorderedLayout(static_cast<int>(i)); }
+
+bool PrimitiveStep::follows(const StepLayouts& layouts) const {
+  auto boundAs = [&](int index, const memory::desc& layout) {
+    bool seen = false;
+    for (const auto& [i, m] : bound_)
+      if (i == index) {
+        if (m.get_desc() != layout) return false;
+        seen = true;
+      }
+    return seen;
+  };
+  for (size_t i = 0; i < layouts.operands.size(); ++i)
+    if (layouts.operands[i] && !boundAs(static_cast<int>(i), *layouts.operands[i])) return false;
+  return !layouts.result || boundAs(-1, *layouts.result);
+}
+
+bool PrimitiveStep::readsAnyLayout(size_t i) const {
+  return std::find(anyLayoutOperands_.begin(), anyLayoutOperands_.end(), i) != anyLayoutOperands_.end();
+}
+
+std::optional<memory::desc> PrimitiveStep::resultLayout() const { return reorderedLayout(-1); }
 
 memory PrimitiveStep::held(const memory::desc& desc) { return memory(desc, engine_); }
 

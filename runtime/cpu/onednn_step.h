@@ -37,12 +37,15 @@ bool isReferenceImpl(const char* implInfo);
 /// is allocated once when the step is built. Not thread-safe (one run at a time).
 class PrimitiveStep final : public OneDnnStep {
  public:
-  /// An empty step described as `what` (the implementation name is appended by noteImpl).
-  PrimitiveStep(std::string what, const dnnl::engine& engine) : what_(std::move(what)), engine_(engine) {}
+  /// An empty step described as `what` (the implementation name is appended by noteImpl),
+  /// whose whole row-major operands and result are stored as `layouts` says instead.
+  PrimitiveStep(std::string what, const dnnl::engine& engine, StepLayouts layouts = {})
+      : what_(std::move(what)), engine_(engine), layouts_(std::move(layouts)) {}
 
-  /// A memory viewing operand `i` through `user` (a view may cover part of the buffer).
+  /// A memory viewing operand `i` through `user` (a view may cover part of the buffer), or
+  /// in the layout `layouts` gives operand i when `user` is the whole row-major operand.
   memory operand(size_t i, const memory::desc& user);
-  /// A memory viewing the result through `user`.
+  /// A memory viewing the result through `user` (or its layout in `layouts`, as operand()).
   memory result(const memory::desc& user);
   /// `user` itself when its descriptor is `wanted`; otherwise a held buffer in layout
   /// `wanted` that a reorder fills from `user` before the primitives run.
@@ -61,20 +64,35 @@ class PrimitiveStep final : public OneDnnStep {
   void zeroResultFirst(size_t bytes) { zeroBytes_ = bytes; }
   /// Records the implementation that runs (shown by describe()).
   void noteImpl(const char* implInfo) { impl_ = implInfo; }
+  /// Marks operand `i` as one the step's builder can read in any layout (readsAnyLayout).
+  void readsAnyLayoutOf(size_t i) { anyLayoutOperands_.push_back(i); }
 
   void run(const std::vector<const void*>& operands, void* result, dnnl::stream& stream) const override;
   std::string describe() const override;
+  std::optional<memory::desc> operandLayout(size_t i) const override;
+  bool readsAnyLayout(size_t i) const override;
+  std::optional<memory::desc> resultLayout() const override;
+  bool follows(const StepLayouts& layouts) const override;
 
  private:
   struct Call {
     dnnl::primitive primitive;
     std::unordered_map<int, memory> args;
   };
+  /// The operand index (-1: the result) bound to `m` when `m` views the whole row-major
+  /// buffer; -2 otherwise.
+  int wholeBufferIndex(const memory& m) const;
+  /// The layout the buffer of `index` (as in bound_) is reordered into, if any.
+  std::optional<memory::desc> reorderedLayout(int index) const;
+
   std::string what_, impl_;
   dnnl::engine engine_;
+  StepLayouts layouts_;
   std::vector<std::pair<int, memory>> bound_;  ///< (operand index or -1 for the result, memory)
   std::vector<Call> before_, main_, after_;    ///< input reorders, primitives, output reorders
   size_t zeroBytes_ = 0;
+  std::vector<std::pair<int, memory::desc>> reorderedTo_;  ///< (index as in bound_, layout the primitives use)
+  std::vector<size_t> anyLayoutOperands_;
 };
 
 /// A spatial attribute list (stride, padding, kernel) as oneDNN dims.

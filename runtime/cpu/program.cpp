@@ -75,6 +75,85 @@ struct Program::Step {
   HostStep host;
 };
 
+namespace {
+
+/// Where value v is an operand: (reader, operand index) pairs.
+std::vector<std::vector<std::pair<ValueId, size_t>>> readersOf(const ir::Graph& g) {
+  std::vector<std::vector<std::pair<ValueId, size_t>>> readers(static_cast<size_t>(g.size()));
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (size_t i = 0; i < g.node(v).operands.size(); ++i)
+      readers[static_cast<size_t>(g.node(v).operands[i])].emplace_back(v, i);
+  return readers;
+}
+
+}  // namespace
+
+/// Layout propagation between oneDNN steps. A oneDNN step that computes its result in
+/// another layout than row-major (a blocked one) and reorders it into the row-major buffer
+/// passes it on in its own layout instead when: the value lives in the arena, is no output
+/// or parameter update, has the same size in both layouts, and every reader is a oneDNN step
+/// that reorders it into exactly that layout or reads any layout (pooling). The producer and
+/// the readers are rebuilt with StepLayouts (both reorders vanish); when one of them cannot
+/// be, the value stays row-major. Rounds repeat, since a rebuilt pooling step computes in its
+/// source's layout and may pass that on in turn.
+void Program::passComputedLayouts(const dnnl::engine& engine) {
+  const ir::Graph& g = graph_;
+  std::vector<int> stepOf(static_cast<size_t>(g.size()), -1);
+  for (size_t s = 0; s < steps_.size(); ++s) stepOf[static_cast<size_t>(steps_[s].value)] = static_cast<int>(s);
+  std::vector<bool> pinned(static_cast<size_t>(g.size()), false);  // read row-major by the caller
+  for (const auto& out : g.outputs()) pinned[static_cast<size_t>(out.value)] = true;
+  for (const auto& u : g.updates()) pinned[static_cast<size_t>(u.value)] = true;
+  auto readers = readersOf(g);
+  std::vector<std::optional<dnnl::memory::desc>> layout(static_cast<size_t>(g.size()));
+  auto layoutsOf = [&](ValueId v) {
+    StepLayouts layouts;
+    layouts.result = layout[static_cast<size_t>(v)];
+    for (ValueId o : g.node(v).operands) layouts.operands.push_back(layout[static_cast<size_t>(o)]);
+    return layouts;
+  };
+  auto oneDnnStepOf = [&](ValueId v) -> OneDnnStep* {
+    int s = stepOf[static_cast<size_t>(v)];
+    return s < 0 ? nullptr : steps_[static_cast<size_t>(s)].onednn.get();
+  };
+  for (int round = 0; round < 4; ++round) {
+    bool passedAny = false;
+    for (const Step& step : steps_) {
+      ValueId v = step.value;
+      auto i = static_cast<size_t>(v);
+      if (!step.onednn || layout[i] || pinned[i] || plan_.values[i].storage != Storage::Arena || readers[i].empty())
+        continue;
+      auto computed = step.onednn->resultLayout();
+      if (!computed || computed->get_size() != g.type(v).byteSize()) continue;
+      bool accepted = true;
+      for (const auto& [reader, index] : readers[i]) {
+        const OneDnnStep* r = oneDnnStepOf(reader);
+        auto wanted = r ? r->operandLayout(index) : std::nullopt;
+        accepted = accepted && r && ((wanted && *wanted == *computed) || r->readsAnyLayout(index));
+      }
+      if (!accepted) continue;
+      layout[i] = computed;
+      std::vector<ValueId> touched = {v};
+      for (const auto& reader : readers[i]) touched.push_back(reader.first);
+      std::vector<std::unique_ptr<OneDnnStep>> rebuilt;
+      for (ValueId t : touched) {
+        StepLayouts layouts = layoutsOf(t);
+        auto built = compileOneDnnNode(g, t, engine, layouts);
+        if (!built || !built->follows(layouts)) break;
+        rebuilt.push_back(std::move(built));
+      }
+      if (rebuilt.size() != touched.size()) {
+        layout[i].reset();
+        continue;
+      }
+      for (size_t k = 0; k < touched.size(); ++k)
+        steps_[static_cast<size_t>(stepOf[static_cast<size_t>(touched[k])])].onednn = std::move(rebuilt[k]);
+      ++counts_.laidOutValues;
+      passedAny = true;
+    }
+    if (!passedAny) break;
+  }
+}
+
 Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(graph)) {
   setThreads(options.threads);
   const ir::Graph& g = graph_;
@@ -116,6 +195,7 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
     }
     steps_.push_back(std::move(step));
   }
+  passComputedLayouts(*engine);
   buildSeconds_.emplace_back("steps", secondsSince(start));
   if (const char* p = std::getenv("WEFT_PROFILE"); p && *p && std::string(p) != "0")
     stepSeconds_.assign(steps_.size(), 0.0);

@@ -16,6 +16,10 @@
 #include "runtime/cpu/kernel_call.h"
 #include "runtime/cpu/memory_plan.h"
 
+namespace dnnl {
+struct engine;
+}  // namespace dnnl
+
 namespace weft::cpu {
 
 /// A step the embedding program supplies for a node nothing in the runtime runs (the JIT's
@@ -52,6 +56,8 @@ struct StepCounts {
   int generated = 0;  ///< generated kernels
   int native = 0;     ///< the runtime's hand-written steps (concat, gather, random draws)
   int host = 0;       ///< steps the embedding program supplied
+  /// Values one oneDNN step passes to others in the (blocked) layout it computes in.
+  int laidOutValues = 0;
   /// All steps that run code.
   int total() const { return onednn + generated + native + host; }
 };
@@ -95,6 +101,8 @@ class Program {
 
  private:
   void runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream);
+  /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
+  void passComputedLayouts(const dnnl::engine& engine);
   void printProfile() const;
 
   ir::Graph graph_;
