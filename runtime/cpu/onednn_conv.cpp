@@ -61,6 +61,23 @@ memory::desc transposedWeightDesc(const Shape& w, int64_t groups) {
   return stridedDesc(dims, strides);
 }
 
+/// When the first post-op adds a node operand that varies along the output channels only
+/// (shape [1, O, 1...] or [O, 1...]), removes it and returns the operand's index: the
+/// convolution adds it as its bias, which costs less than a binary post-op. -1 otherwise.
+int takeBias(std::vector<PostOp>& postOps, const Shape& out) {
+  if (postOps.empty() || !postOps[0].binary || postOps[0].sum || postOps[0].operand < 0 ||
+      postOps[0].algorithm != dnnl::algorithm::binary_add)
+    return -1;
+  Shape aligned = postOps[0].shape;
+  if (aligned.size() > out.size()) return -1;
+  aligned.insert(aligned.begin(), out.size() - aligned.size(), 1);
+  for (size_t d = 0; d < out.size(); ++d)
+    if (aligned[d] != (d == 1 ? out[1] : 1)) return -1;
+  int operand = postOps[0].operand;
+  postOps.erase(postOps.begin());
+  return operand;
+}
+
 /// A descriptor viewing the first `view` positions of each dim of a row-major `full` tensor.
 memory::desc prefixView(const Shape& view, const Shape& full) { return stridedDesc(view, ir::rowMajorStrides(full)); }
 
@@ -73,23 +90,33 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   Shape weightDims = groupedWeightDims(w.shape, geo.groups);
   const Shape& out = node.type.shape;
   memory::dims pads = spatialDims(geo.padding);
+  const int biasOperand = takeBias(postOps, out);
+  const memory::desc bias = rowMajorDesc({out[1]});
   const int sumIndex = useSumForResidual(postOps, out);
   dnnl::primitive_attr attr = postOpAttr(postOps, out.size());
   auto pd = preferredPd<dnnl::convolution_forward::primitive_desc>([&](Layout layout) {
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                         primitiveDesc(x.shape, layout), primitiveDesc(weightDims, layout),
-                                         primitiveDesc(out, layout), spatialDims(geo.stride),
-                                         oneDnnDilation(geo.dilation), pads, pads);
+    memory::desc src = primitiveDesc(x.shape, layout), weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveDesc(out, layout);
+    auto desc = biasOperand >= 0
+                    ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                      dnnl::algorithm::convolution_direct, src, weights, bias, dst,
+                                                      spatialDims(geo.stride), oneDnnDilation(geo.dilation), pads, pads)
+                    : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                      dnnl::algorithm::convolution_direct, src, weights, dst,
+                                                      spatialDims(geo.stride), oneDnnDilation(geo.dilation), pads, pads);
     return dnnl::convolution_forward::primitive_desc(desc, attr, engine);
   });
-  if (!postOps.empty() && isReferenceImpl(pd.impl_info_str())) return nullptr;
+  if ((!postOps.empty() || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
 
-  auto step = std::make_unique<PrimitiveStep>("conv" + postOpNames(postOps), engine, layouts);
+  auto step = std::make_unique<PrimitiveStep>(std::string(biasOperand >= 0 ? "conv+bias" : "conv") +
+                                                  postOpNames(postOps),
+                                              engine, layouts);
   memory dst = step->output(step->result(rowMajorDesc(out)), pd.dst_desc());
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, step->input(step->operand(0, rowMajorDesc(x.shape)), pd.src_desc())},
       {DNNL_ARG_WEIGHTS, step->input(step->operand(1, rowMajorDesc(weightDims)), pd.weights_desc())},
       {DNNL_ARG_DST, dst}};
+  if (biasOperand >= 0) args[DNNL_ARG_BIAS] = step->operand(static_cast<size_t>(biasOperand), bias);
   if (sumIndex >= 0)  // the sum post-op adds what the destination holds: the residual
     step->copyFirst(step->operand(static_cast<size_t>(postOps[static_cast<size_t>(sumIndex)].operand),
                                   rowMajorDesc(out)), dst);

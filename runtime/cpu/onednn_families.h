@@ -15,7 +15,8 @@ namespace weft::cpu::onednn {
 /// implementation).
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
                                           const std::vector<PostOp>& postOps, const dnnl::engine& engine);
-/// conv(x, w) followed by `postOps` (same rule); a residual add runs as a sum post-op.
+/// conv(x, w) followed by `postOps` (same rule); a leading per-output-channel add runs as
+/// the convolution's bias and a residual add as a sum post-op.
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,
                                         std::vector<PostOp> postOps, const dnnl::engine& engine,
                                         const StepLayouts& layouts);
