@@ -144,8 +144,9 @@ weft_status weft_model_step(weft_model* model);
  *  `bytes` (when not NULL) receives its size (0 with NULL). */
 const void* weft_model_output(const weft_model* model, const char* name, size_t* bytes);
 
-/** Parameter `name`'s current value (writable: a program may set it directly), or NULL when
- *  there is no such parameter; `bytes` (when not NULL) receives its size. */
+/** Parameter `name`'s current value (writable: a program may set it directly; valid until
+ *  the next step, which may move it), or NULL when there is no such parameter; `bytes` (when
+ *  not NULL) receives its size. */
 void* weft_model_param(weft_model* model, const char* name, size_t* bytes);
 
 #ifdef __cplusplus

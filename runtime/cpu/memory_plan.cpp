@@ -76,6 +76,27 @@ MemoryPlan planMemory(const ir::Graph& g) {
     }
     for (ValueId o : node.operands) last[static_cast<size_t>(owner(o))] = v;
   }
+  // Twins: an update value alone in updating its parameter, computed into the arena and not
+  // read after the run as an output, gets a persistent slot beside the parameter's.
+  std::vector<int> updatesOf(n, 0), outputs(n, 0);
+  for (const auto& u : g.updates()) {
+    ++updatesOf[static_cast<size_t>(u.param)];
+    ++updatesOf[static_cast<size_t>(u.value)];
+  }
+  for (const auto& out : g.outputs()) ++outputs[static_cast<size_t>(out.value)];
+  for (const auto& u : g.updates()) {
+    Placement& value = plan.values[static_cast<size_t>(u.value)];
+    Placement& param = plan.values[static_cast<size_t>(u.param)];
+    if (value.storage != Storage::Arena || param.storage != Storage::Persistent || u.value == u.param ||
+        updatesOf[static_cast<size_t>(u.value)] != 1 || updatesOf[static_cast<size_t>(u.param)] != 1 ||
+        outputs[static_cast<size_t>(u.value)] != 0 || g.type(u.value).byteSize() != g.type(u.param).byteSize())
+      continue;
+    value.storage = Storage::Persistent;
+    value.offset = plan.persistentBytes;
+    plan.persistentBytes += alignUp(static_cast<int64_t>(g.type(u.value).byteSize()));
+    value.twin = u.param;
+    param.twin = u.value;
+  }
   auto keepToEnd = [&](ValueId v) { last[static_cast<size_t>(owner(v))] = g.size(); };
   for (const auto& out : g.outputs()) keepToEnd(out.value);
   for (const auto& u : g.updates()) keepToEnd(u.value);

@@ -38,6 +38,9 @@ struct Placement {
   Storage storage = Storage::None;
   int64_t offset = 0;         ///< for Arena and Persistent
   ir::ValueId viewOf = -1;    ///< for View: the value whose bytes it shares (never itself a view)
+  /// For Persistent: the value whose slot this one trades places with after each step (a
+  /// parameter and the update value computed for it), or -1.
+  ir::ValueId twin = -1;
 };
 
 /// The memory plan of a graph run in node order.
@@ -50,6 +53,9 @@ struct MemoryPlan {
 /// Plans `g` run in node order: parameters persistent, inputs bound, reshapes as views of
 /// their operand, every other value in the arena for the steps from its definition to its
 /// last use (outputs and update values live to the end, since they are read after the run).
+/// An update value computed into the arena for one parameter, and no output, instead gets a
+/// persistent slot of its own as the parameter's twin: a step writes it there and then the
+/// two slots trade places (Program), so that no update is copied.
 MemoryPlan planMemory(const ir::Graph& g);
 
 }  // namespace weft::cpu

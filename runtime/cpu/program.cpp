@@ -210,13 +210,18 @@ void* Program::address(ValueId v, const std::vector<const void*>& bound) const {
   const Placement& o = plan_.values[static_cast<size_t>(owner)];
   switch (o.storage) {
     case Storage::Arena: return arena_ + o.offset;
-    case Storage::Persistent: return state_ + o.offset;
+    case Storage::Persistent: return state_ + stateOffset(owner);
     case Storage::Constant: return const_cast<void*>(constants_[static_cast<size_t>(owner)]);
     default: throw Error("value " + ir::valueRef(graph_, owner) + " has no storage (an input that was not bound)");
   }
 }
 
-uint8_t* Program::paramData(ValueId p) const { return state_ + plan_.values[static_cast<size_t>(p)].offset; }
+int64_t Program::stateOffset(ValueId v) const {
+  const Placement& p = plan_.values[static_cast<size_t>(v)];
+  return swapped_ && p.twin >= 0 ? plan_.values[static_cast<size_t>(p.twin)].offset : p.offset;
+}
+
+uint8_t* Program::paramData(ValueId p) const { return state_ + stateOffset(p); }
 
 void Program::execute(const std::vector<const void*>& bound, uint64_t counter) {
   omp_set_num_threads(threads_);  // oneDNN's primitives read OpenMP's thread count
@@ -245,14 +250,19 @@ void Program::runStep(const Step& step, const std::vector<const void*>& bound, u
 }
 
 void Program::applyUpdates(const std::vector<const void*>& bound) {
+  auto start = std::chrono::steady_clock::now();
   // Update values live to the end of the run, so parameters can be overwritten now. A value
   // in the arena is copied straight in; one that is itself a parameter (or a view or fed
   // value) goes through a copy first, since an earlier write-back may overwrite it.
+  // A value planned as its parameter's twin is not copied: the two trade places at the end.
   const ir::Graph& g = graph_;
+  auto twinned = [&](const ir::StateUpdate& u) { return plan_.values[static_cast<size_t>(u.value)].twin == u.param; };
   std::vector<std::pair<size_t, std::vector<uint8_t>>> staged;
+  bool anyTwin = false;
   for (size_t i = 0; i < g.updates().size(); ++i) {
     const auto& u = g.updates()[i];
-    if (plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
+    anyTwin = anyTwin || twinned(u);
+    if (twinned(u) || plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
     std::vector<uint8_t> copy(g.type(u.value).byteSize());
     copyBytes(copy.data(), address(u.value, bound), copy.size());
     staged.emplace_back(i, std::move(copy));
@@ -261,6 +271,11 @@ void Program::applyUpdates(const std::vector<const void*>& bound) {
     if (plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena)
       copyBytes(address(u.param, bound), address(u.value, bound), g.type(u.value).byteSize());
   for (const auto& [i, bytes] : staged) copyBytes(address(g.updates()[i].param, bound), bytes.data(), bytes.size());
+  if (anyTwin) swapped_ = !swapped_;
+  if (!stepSeconds_.empty()) {
+    updateSeconds_ += secondsSince(start);
+    ++profiledUpdates_;
+  }
 }
 
 void Program::printProfile() const {
@@ -278,6 +293,9 @@ void Program::printProfile() const {
                "host %.3f); slowest:\n",
                graph_.name().c_str(), profiledRuns_, total * 1e3 / profiledRuns_, steps_.size(),
                byKind[0] * 1e3 / profiledRuns_, byKind[1] * 1e3 / profiledRuns_, byKind[2] * 1e3 / profiledRuns_);
+  if (profiledUpdates_ > 0)
+    std::fprintf(stderr, "  updates: %zu, applied in %.3f ms per step (values the plan twins with their parameter are not copied)\n",
+                 graph_.updates().size(), updateSeconds_ * 1e3 / profiledUpdates_);
   for (size_t k = 0; k < std::min<size_t>(order.size(), profileLines()); ++k) {
     const Step& st = steps_[order[k]];
     const ir::Node& n = graph_.node(st.value);

@@ -90,11 +90,13 @@ class Program {
   /// parameters fed instead of the held ones) are read there instead of planned storage.
   /// `step` keys random draws. Errors of a step (a gather index out of range) throw weft::Error.
   void execute(const std::vector<const void*>& bound, uint64_t step);
-  /// Applies the graph's updates to the state block, after execute() with the same `bound`.
+  /// Applies the graph's updates to the state block, after execute() with the same `bound`:
+  /// copies the update values the plan put in the arena, and makes each twin slot (see
+  /// planMemory) its parameter's, so that paramData() of a twinned parameter moves.
   void applyUpdates(const std::vector<const void*>& bound);
   /// The bytes of value `v` during and after a run with `bound`.
   void* address(ir::ValueId v, const std::vector<const void*>& bound) const;
-  /// Parameter `p`'s bytes in the state block.
+  /// Parameter `p`'s current bytes in the state block (until the next applyUpdates).
   uint8_t* paramData(ir::ValueId p) const;
 
   struct Step;  ///< one node's executor (program.cpp)
@@ -119,6 +121,13 @@ class Program {
   std::vector<const void*> operandPtrs_;  ///< scratch of runStep
   std::vector<double> stepSeconds_;       ///< per step, summed over runs, when WEFT_PROFILE is set
   int profiledRuns_ = 0;
+  /// The twins of the memory plan have traded places an odd number of times: each twinned
+  /// parameter's current value is in its update value's slot, and the other way round.
+  bool swapped_ = false;
+  /// The state offset where persistent value `v` lives now (see swapped_).
+  int64_t stateOffset(ir::ValueId v) const;
+  double updateSeconds_ = 0;  ///< applyUpdates, summed over runs, when WEFT_PROFILE is set
+  int profiledUpdates_ = 0;
 };
 
 }  // namespace weft::cpu

@@ -93,3 +93,25 @@ TEST(PlanMemory, EveryModelGetsAConflictFreePlanSmallerThanNoReuse) {
     EXPECT_GE(plan.persistentBytes, persistent);
   }
 }
+
+TEST(PlanMemory, UpdateValuesBecomeTheirParametersTwins) {
+  ir::Graph g("twins");
+  ir::TensorType t{ir::DType::f32, {4}};
+  ir::ValueId p = g.addParam("p", t, {{"init", std::string("zeros")}});
+  ir::ValueId q = g.addParam("q", t, {{"init", std::string("zeros")}});
+  ir::ValueId x = g.addInput("x", t);
+  ir::ValueId nextP = g.addOp(ir::OpKind::Add, {p, x});
+  ir::ValueId nextQ = g.addOp(ir::OpKind::Mul, {q, x});
+  g.addOutput("q_next", nextQ);  // read after the run: stays in the arena and is copied
+  g.addUpdate(p, nextP);
+  g.addUpdate(q, nextQ);
+  cpu::MemoryPlan plan = cpu::planMemory(g);
+  const cpu::Placement &pp = plan.values[static_cast<size_t>(p)], &up = plan.values[static_cast<size_t>(nextP)];
+  EXPECT_EQ(up.storage, cpu::Storage::Persistent);
+  EXPECT_EQ(up.twin, p);
+  EXPECT_EQ(pp.twin, nextP);
+  EXPECT_NE(up.offset, pp.offset);
+  EXPECT_LE(up.offset + 16, plan.persistentBytes);
+  EXPECT_EQ(plan.values[static_cast<size_t>(nextQ)].storage, cpu::Storage::Arena);
+  EXPECT_EQ(plan.values[static_cast<size_t>(q)].twin, -1);
+}
