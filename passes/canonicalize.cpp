@@ -4,6 +4,10 @@
 //   reshape(reshape x) -> reshape x       reshape / broadcast to x's own shape -> x
 //   transpose with the identity perm -> x transpose(transpose x) -> one transpose (or x)
 //   broadcast(broadcast x) -> broadcast x cast to x's own dtype -> x
+//   reduce_sum over the batch dims of matmul(a, b, transpose_lhs) with a [B.., T, K] and
+//   b [B.., T, N] (a weight gradient, x^T dy summed over the batch) -> one matmul of a and b
+//   reshaped to [B..*T, K] and [B..*T, N]: the batches stack along the contraction, so no
+//   [B.., K, N] stack of partial products is written and summed
 // "0" and "1" are constants (possibly broadcast or reshaped) whose every element has that
 // value. An identity only applies when the kept operand already has the result's type, so a
 // zero that broadcasts x to a larger shape is kept. Values left unused are dce's business.
@@ -75,6 +79,39 @@ Replacement transposeChain(Rewriter& rw, ValueId v) {
   return rw.emitterFor(v).transpose(inner.operands[0], composed);
 }
 
+/// The batch-summed weight-gradient rule of the header comment, for reduce_sum node `v`.
+Replacement batchSummedContraction(Rewriter& rw, ValueId v) {
+  const ir::Graph& s = rw.source();
+  const ir::Node& n = s.node(v);
+  ValueId product = n.operands[0];
+  const ir::Node& m = s.node(product);
+  if (m.op != OpKind::Matmul) return std::nullopt;
+  ir::AttrReader attrs(m.attrs, m.op);
+  if (attrs.i("transpose_lhs", 0) != 1 || attrs.i("transpose_rhs", 0) != 0) return std::nullopt;
+  const ir::Shape &a = s.type(m.operands[0]).shape, &b = s.type(m.operands[1]).shape;
+  size_t rank = a.size();
+  if (rank < 3 || b.size() != rank || n.type.dtype != s.type(product).dtype) return std::nullopt;
+  int64_t batch = 1;
+  for (size_t d = 0; d + 2 < rank; ++d) {
+    if (a[d] != b[d]) return std::nullopt;  // a broadcast batch is not a stack of rows
+    batch *= a[d];
+  }
+  std::vector<int64_t> batchAxes(rank - 2);
+  for (size_t d = 0; d < batchAxes.size(); ++d) batchAxes[d] = static_cast<int64_t>(d);
+  if (intsAttr(n, "axes") != batchAxes) return std::nullopt;
+  for (const ir::Node& other : s.nodes())  // the stack must have no other reader
+    for (ValueId o : other.operands)
+      if (o == product && &other != &n) return std::nullopt;
+  for (const auto& out : s.outputs())
+    if (out.value == product) return std::nullopt;
+  int64_t rows = batch * a[rank - 2];
+  Emitter e = rw.emitterFor(v);
+  ValueId lhs = e.reshape(rw.map(m.operands[0]), {rows, a[rank - 1]});
+  ValueId rhs = e.reshape(rw.map(m.operands[1]), {rows, b[rank - 1]});
+  ValueId sum = e.op(OpKind::Matmul, {lhs, rhs}, {{"transpose_lhs", int64_t{1}}});
+  return e.reshape(sum, n.type.shape);
+}
+
 Replacement simplify(Rewriter& rw, ValueId v) {
   const ir::Node& n = rw.source().node(v);
   const ir::Graph& t = rw.target();
@@ -91,6 +128,7 @@ Replacement simplify(Rewriter& rw, ValueId v) {
     case OpKind::Reshape: return collapseShapeChain(rw, v, OpKind::Reshape);
     case OpKind::Broadcast: return collapseShapeChain(rw, v, OpKind::Broadcast);
     case OpKind::Transpose: return transposeChain(rw, v);
+    case OpKind::ReduceSum: return batchSummedContraction(rw, v);
     case OpKind::Cast: {
       ValueId x = rw.map(n.operands[0]);
       if (t.type(x) == n.type) return x;

@@ -1,6 +1,9 @@
 // canonicalize: each identity on a small graph, the broadcasting guard, and no-change graphs.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "backends/reference/interpreter.h"
 #include "ir/verifier.h"
 #include "passes/builtin_passes.h"
 #include "pass_test_util.h"
@@ -192,4 +195,61 @@ TEST(Canonicalize, GraphWithoutIdentitiesIsUntouched) {
   Graph before = g;
   EXPECT_FALSE(canonicalize(g));
   expectSameGraph(g, before);
+}
+
+namespace {
+
+/// sum over the batch of x^T dy: reduce_sum(matmul(x, dy, transpose_lhs), axes) on
+/// x [2,3,5,4] and dy [2,3,5,6]; `shared` also outputs the stack of partial products.
+Graph batchSummedWeightGradient(std::vector<int64_t> axes, bool shared) {
+  Graph g("wgrad");
+  auto x = g.addInput("x", {DType::f32, {2, 3, 5, 4}});
+  auto dy = g.addInput("dy", {DType::f32, {2, 3, 5, 6}});
+  auto stack = g.addOp(OpKind::Matmul, {x, dy}, {{"transpose_lhs", int64_t{1}}});
+  g.addOutput("dw", g.addOp(OpKind::ReduceSum, {stack}, {{"axes", axes}, {"keepdims", int64_t{0}}}));
+  if (shared) g.addOutput("stack", stack);
+  return g;
+}
+
+/// `a` and `b` (same inputs and outputs) compute the same on smooth inputs, within `tol`.
+void expectSameResults(const Graph& a, const Graph& b, double tol) {
+  weft::reference::TensorMap feeds;
+  int salt = 0;
+  for (ValueId v : a.inputs()) {
+    TensorData t(a.type(v));
+    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, std::sin(0.9 * double(i) + salt));
+    feeds[a.node(v).name] = std::move(t);
+    ++salt;
+  }
+  auto want = weft::reference::run(a, feeds), got = weft::reference::run(b, feeds);
+  for (const auto& [name, w] : want) {
+    ASSERT_EQ(got.at(name).type, w.type) << name;
+    for (int64_t i = 0; i < w.numel(); ++i) EXPECT_NEAR(got.at(name).get(i), w.get(i), tol) << name << " " << i;
+  }
+}
+
+}  // namespace
+
+TEST(Canonicalize, BatchSummedWeightGradientBecomesOneMatmul) {
+  Graph g = batchSummedWeightGradient({0, 1}, false);
+  Graph before = g;
+  ASSERT_TRUE(canonicalize(g));
+  ASSERT_TRUE(verifyErrors(g).empty());
+  const Node& out = g.node(g.outputs()[0].value);
+  ASSERT_EQ(out.op, OpKind::Reshape);
+  const Node& product = g.node(out.operands[0]);
+  ASSERT_EQ(product.op, OpKind::Matmul);
+  EXPECT_EQ(product.type.shape, (Shape{4, 6}));
+  EXPECT_EQ(g.type(product.operands[0]).shape, (Shape{30, 4}));
+  EXPECT_EQ(g.node(g.outputs()[0].value).type, before.node(before.outputs()[0].value).type);
+  expectSameResults(before, g, 1e-5);
+}
+
+TEST(Canonicalize, PartialBatchSumsAndSharedStacksAreKept) {
+  for (bool shared : {false, true}) {
+    Graph g = batchSummedWeightGradient(shared ? std::vector<int64_t>{0, 1} : std::vector<int64_t>{0}, shared);
+    Graph before = g;
+    EXPECT_FALSE(canonicalize(g));
+    expectSameGraph(g, before);
+  }
 }
