@@ -15,6 +15,9 @@ bool eliminateDeadCode(ir::Graph& g);
 /// `fuse-elementwise`: groups elementwise, movement and reduction nodes into `fused` nodes
 /// (kind "loop" or "reduce"); expects primitives (run after decompose-composites).
 bool fuseElementwise(ir::Graph& g);
+/// `fold-conv-affine`: folds per-output-channel scales after a conv into its weights and the
+/// per-channel shifts into one add (batch norm in evaluation form: (conv - mean) * s + b).
+bool foldConvAffine(ir::Graph& g);
 /// `fuse-epilogues`: folds the elementwise chain after a matmul or conv into a `fused` node
 /// (kind "matmul" or "conv") that backends run as a library call with post-ops.
 bool fuseEpilogues(ir::Graph& g);

@@ -28,6 +28,8 @@ std::map<std::string, PassInfo> builtinPasses() {
                     decomposeComposites},
            PassInfo{"canonicalize", "remove algebraic identities (x+0, x*1, neg(neg x), no-op reshapes)",
                     canonicalize},
+           PassInfo{"fold-conv-affine", "fold per-channel scales after a conv into its weights, shifts into one add",
+                    foldConvAffine},
            PassInfo{"cse", "merge nodes that compute the same value", eliminateCommonSubexpressions},
            PassInfo{"dce", "remove nodes that no output depends on", eliminateDeadCode},
            PassInfo{"fuse-elementwise", "group elementwise, movement and reduction chains into fused nodes",
