@@ -43,14 +43,20 @@ void runConcat(const NativeCall& call) {
     for (size_t d = axis; d < s.size(); ++d) inner *= s[d];
     runBytes.push_back(static_cast<size_t>(inner) * element);
   }
-  auto* dst = static_cast<uint8_t*>(call.result);
-  for (int64_t i = 0; i < outer; ++i)
+  size_t rowBytes = 0;
+  for (size_t bytes : runBytes) rowBytes += bytes;
+  // Rows are independent: large concats copy them on the worker threads.
+  const bool parallel = outer > 1 && static_cast<size_t>(outer) * rowBytes >= (size_t{1} << 20);
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t i = 0; i < outer; ++i) {
+    auto* dst = static_cast<uint8_t*>(call.result) + static_cast<size_t>(i) * rowBytes;
     for (size_t k = 0; k < call.operands.size(); ++k) {
       if (runBytes[k])
         std::memcpy(dst, static_cast<const uint8_t*>(call.operands[k]) + static_cast<size_t>(i) * runBytes[k],
                     runBytes[k]);
       dst += runBytes[k];
     }
+  }
 }
 
 /// numpy take: out[a..., j..., b...] = x[a..., indices[j...], b...], indices i32 or i64.
