@@ -24,6 +24,7 @@
 
 #include "ir/attrs.h"
 #include "ir/ops.h"
+#include "backends/cpu/codegen/kernel_plan.h"
 #include "ir/verifier.h"
 
 namespace weft::cpu::codegen {
@@ -201,24 +202,11 @@ class IterationSpace {
   std::vector<std::optional<std::vector<DimRun>>> maps_;  ///< per value: own dim -> iteration dims
 };
 
-/// The values reachable from `from`.
-std::vector<bool> liveFrom(const ir::Graph& g, ValueId from) {
-  std::vector<bool> live(static_cast<size_t>(g.size()), false);
-  std::vector<ValueId> stack = {from};
-  while (!stack.empty()) {
-    ValueId v = stack.back();
-    stack.pop_back();
-    if (live[static_cast<size_t>(v)]) continue;
-    live[static_cast<size_t>(v)] = true;
-    for (ValueId o : g.node(v).operands) stack.push_back(o);
-  }
-  return live;
-}
 
 /// True when some live consumer other than a reshape or the output reduction reads an
 /// aligned value without being aligned itself (its shape would change under it).
 bool readElsewhere(const ir::Graph& g, const IterationSpace& space, ValueId out) {
-  std::vector<bool> live = liveFrom(g, out);
+  std::vector<bool> live = reachable(g, out);
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& n = g.node(v);
     if (!live[static_cast<size_t>(v)] || space.aligned(v) || v == out || n.op == OpKind::Reshape) continue;

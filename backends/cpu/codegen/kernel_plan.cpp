@@ -30,19 +30,6 @@ bool isMovement(OpKind op) {
          op == OpKind::Pad || op == OpKind::Concat;
 }
 
-/// The nodes reachable from `root`.
-std::vector<bool> reachable(const ir::Graph& g, ir::ValueId root) {
-  std::vector<bool> live(static_cast<size_t>(g.size()), false);
-  std::vector<ir::ValueId> stack = {root};
-  while (!stack.empty()) {
-    ir::ValueId v = stack.back();
-    stack.pop_back();
-    if (v < 0 || v >= g.size() || live[static_cast<size_t>(v)]) continue;
-    live[static_cast<size_t>(v)] = true;
-    for (ir::ValueId o : g.node(v).operands) stack.push_back(o);
-  }
-  return live;
-}
 
 /// `op %v (type)`, how messages name a node.
 std::string describe(const ir::Graph& g, ir::ValueId v) {
@@ -134,6 +121,19 @@ void planReduce(const ir::Graph& g, const ir::Node& reduction, KernelPlan& plan)
 }
 
 }  // namespace
+
+std::vector<bool> reachable(const ir::Graph& g, ir::ValueId root) {
+  std::vector<bool> live(static_cast<size_t>(g.size()), false);
+  std::vector<ir::ValueId> stack = {root};
+  while (!stack.empty()) {
+    ir::ValueId v = stack.back();
+    stack.pop_back();
+    if (v < 0 || v >= g.size() || live[static_cast<size_t>(v)]) continue;
+    live[static_cast<size_t>(v)] = true;
+    for (ir::ValueId o : g.node(v).operands) stack.push_back(o);
+  }
+  return live;
+}
 
 std::optional<std::string> unsupportedReason(const ir::Graph& body) {
   if (body.outputs().size() != 1)

@@ -47,6 +47,9 @@ struct KernelPlan {
   int64_t parallelExtent = 1;
 };
 
+/// The values of `g` that `root` depends on (itself included), by value id.
+std::vector<bool> reachable(const ir::Graph& g, ir::ValueId root);
+
 /// Why `body` cannot be generated (naming the op, value and dtype), or nullopt.
 std::optional<std::string> unsupportedReason(const ir::Graph& body);
 
