@@ -83,15 +83,14 @@ class IterationSpace {
   /// The iteration dims `v` spans (those of its own dims whose extent is not 1).
   std::vector<bool> spanned(ValueId v) const {
     std::vector<bool> spans(extents_.size(), false);
-    const auto& map = *maps_[static_cast<size_t>(v)];
-    const Shape& shape = g_.type(v).shape;
-    for (size_t j = 0; j < map.size(); ++j)
-      if (shape[j] != 1)
-        for (int id : map[j]) spans[static_cast<size_t>(id)] = true;
+    for (int id : spannedRun(v)) spans[static_cast<size_t>(id)] = true;
     return spans;
   }
+  /// The iteration dims, outermost first.
   const std::vector<int>& order() const { return order_; }
+  /// The extent of iteration dim `id`.
   int64_t extent(int id) const { return extents_[static_cast<size_t>(id)]; }
+  /// True when iteration dim `id` is reduced.
   bool reduced(int id) const { return reduced_[static_cast<size_t>(id)]; }
 
  private:
@@ -150,14 +149,21 @@ class IterationSpace {
         for (DimRun& run : *map) replace(run);
   }
 
+  /// The iteration dims aligned value `v` spans, in its own (row-major) order.
+  DimRun spannedRun(ValueId v) const {
+    const Shape& shape = g_.type(v).shape;
+    const std::vector<DimRun>& map = *maps_[static_cast<size_t>(v)];
+    DimRun run;
+    for (size_t j = 0; j < shape.size(); ++j)
+      if (shape[j] != 1) run.insert(run.end(), map[j].begin(), map[j].end());
+    return run;
+  }
+
   /// Aligns the operand of reshape `v` through a shared refinement (step 2); false when the
   /// shapes have none (the operand then stays unaligned).
   bool alignReshapeOperand(ValueId v) {
     ValueId o = g_.node(v).operands[0];
-    const Shape& shape = g_.type(v).shape;
-    DimRun run;  // the iteration dims v spans, in order
-    for (size_t j = 0; j < shape.size(); ++j)
-      if (shape[j] != 1) run.insert(run.end(), (*maps_[static_cast<size_t>(v)])[j].begin(), (*maps_[static_cast<size_t>(v)])[j].end());
+    DimRun run = spannedRun(v);
     std::vector<int64_t> cuts = {1};  // suffix products of both shapes
     for (size_t k = run.size(); k-- > 0;) cuts.push_back(cuts.back() * extent(run[k]));
     int64_t total = 1;
@@ -181,9 +187,7 @@ class IterationSpace {
       if (factors.size() > 1) split(run[k], factors);
       inner = outer;
     }
-    run.clear();
-    for (size_t j = 0; j < shape.size(); ++j)
-      if (shape[j] != 1) run.insert(run.end(), (*maps_[static_cast<size_t>(v)])[j].begin(), (*maps_[static_cast<size_t>(v)])[j].end());
+    run = spannedRun(v);  // refined
     std::vector<DimRun> operandMap;
     size_t next = 0;
     for (int64_t extentOfDim : operand) {
