@@ -10,19 +10,23 @@ namespace {
 using ir::OpKind;
 using ir::ValueId;
 
-ValueId positive(GradContext& c) {
+/// x > 0 read from `v`: the operand x, or the result y when y > 0 exactly where x > 0 (relu,
+/// leaky_relu with alpha >= 0). Reading y leaves x with one reader, so that the activation
+/// can fuse into what computes x (a conv or matmul epilogue, a normalization kernel).
+ValueId positive(GradContext& c, ValueId v) {
   Emitter& e = c.e;
-  return e.op(OpKind::Gt, {frozen(e, c.operand(0)), e.scalar(0, c.resultType().dtype)});
+  return e.op(OpKind::Gt, {frozen(e, v), e.scalar(0, c.resultType().dtype)});
 }
 
 Grads relu(GradContext& c) {
-  return {c.e.select(positive(c), c.cotangent, c.e.scalar(0, c.resultType().dtype))};
+  return {c.e.select(positive(c, c.result), c.cotangent, c.e.scalar(0, c.resultType().dtype))};
 }
 
 Grads leakyRelu(GradContext& c) {
   Emitter& e = c.e;
-  ValueId slope = e.scalar(c.attr().f("alpha"), c.resultType().dtype);
-  return {e.select(positive(c), c.cotangent, e.mul(c.cotangent, slope))};
+  double alpha = c.attr().f("alpha");
+  ValueId slope = e.scalar(alpha, c.resultType().dtype);
+  return {e.select(positive(c, alpha >= 0 ? c.result : c.operand(0)), c.cotangent, e.mul(c.cotangent, slope))};
 }
 
 Grads reduceMean(GradContext& c) {

@@ -234,3 +234,28 @@ TEST(AutodiffApi, GradientGraphsRoundTripThroughText) {
   std::string text = printGraph(g, full);
   EXPECT_EQ(printGraph(parseGraph(text, "grad.weft"), full), text);
 }
+
+TEST(AutodiffApi, ActivationMasksReadTheActivationSoItsInputHasOneReader) {
+  // relu and leaky_relu (alpha >= 0) take their x > 0 mask from the result, so the
+  // pre-activation stays free to fuse into what computes it; a negative alpha reads x.
+  for (double alpha : {-1.0, 0.0, 0.2, -0.5}) {
+    Graph g("act");
+    auto x = g.addInput("x", kVec);
+    auto pre = g.addOp(OpKind::Mul, {x, x}, {}, "pre");
+    auto shifted = g.addOp(OpKind::Sub, {pre, g.addConstant(tensor(kVec, {0.5, 2, 4}))});
+    auto act = alpha == -1.0 ? g.addOp(OpKind::Relu, {shifted})
+                             : g.addOp(OpKind::LeakyRelu, {shifted}, {{"alpha", alpha}});
+    GradResult r = appendGradients(g, {sumAll(g, act), {x}, std::nullopt});
+    g.addOutput("dx", *r.grads[0]);
+    int readers = 0;
+    for (const Node& n : g.nodes())
+      for (ValueId o : n.operands) readers += o == shifted;
+    EXPECT_EQ(readers, alpha < -0.9 || alpha >= 0 ? 1 : 2) << "alpha " << alpha;
+    // d/dx of act(x^2 - c) at x = 1, 1, 3: slope(x^2 - c) * 2x.
+    auto res = reference::run(g, {{"x", vec({1, 1, 3})}});
+    double negative = alpha == -1.0 ? 0.0 : alpha;
+    EXPECT_DOUBLE_EQ(res.at("dx").get(0), 2.0);             // 1 - 0.5 > 0
+    EXPECT_DOUBLE_EQ(res.at("dx").get(1), 2.0 * negative);  // 1 - 2 < 0
+    EXPECT_DOUBLE_EQ(res.at("dx").get(2), 6.0);             // 9 - 4 > 0
+  }
+}
