@@ -21,14 +21,23 @@ namespace {
 using ir::OpKind;
 using ir::ValueId;
 
-/// How many nodes read each value, outputs included.
-std::vector<int> readerCounts(const ir::Graph& g) {
-  std::vector<int> readers(static_cast<size_t>(g.size()), 0);
-  for (const ir::Node& n : g.nodes())
-    for (ValueId o : n.operands) ++readers[static_cast<size_t>(o)];
-  for (const auto& out : g.outputs()) ++readers[static_cast<size_t>(out.value)];
-  return readers;
-}
+/// Per value: how many nodes (and outputs) read it, and the last node that does.
+struct Readers {
+  std::vector<int> count;
+  std::vector<ValueId> last;
+
+  explicit Readers(const ir::Graph& g)
+      : count(static_cast<size_t>(g.size()), 0), last(static_cast<size_t>(g.size()), -1) {
+    for (ValueId v = 0; v < g.size(); ++v)
+      for (ValueId o : g.node(v).operands) {
+        ++count[static_cast<size_t>(o)];
+        last[static_cast<size_t>(o)] = v;
+      }
+    for (const auto& out : g.outputs()) ++count[static_cast<size_t>(out.value)];
+  }
+  /// The one node reading `v`, or -1 when there is not exactly one reader (or it is an output).
+  ValueId only(ValueId v) const { return count[static_cast<size_t>(v)] == 1 ? last[static_cast<size_t>(v)] : -1; }
+};
 
 /// True when `t` holds one value per channel of a conv result of shape `out` ([N, O, ...]).
 bool perChannel(const ir::TensorType& t, const ir::Shape& out) {
@@ -59,13 +68,13 @@ std::optional<Link> linkOf(const ir::Graph& g, ValueId v) {
 }
 
 /// The links from a conv to node `last` (in order) when they form a chain (step 1).
-std::optional<std::vector<Link>> chainEndingAt(const ir::Graph& g, const std::vector<int>& readers, ValueId last) {
+std::optional<std::vector<Link>> chainEndingAt(const ir::Graph& g, const Readers& readers, ValueId last) {
   std::vector<Link> links;
   ValueId v = last;
   while (auto link = linkOf(g, v)) {
     links.insert(links.begin(), *link);
     v = link->chain;
-    if (readers[static_cast<size_t>(v)] != 1) return std::nullopt;
+    if (readers.count[static_cast<size_t>(v)] != 1) return std::nullopt;
     const ir::Node& n = g.node(v);
     if (n.op == OpKind::Conv) {
       if (n.type.dtype != ir::DType::f32 || n.type.shape.size() < 3) return std::nullopt;
@@ -76,21 +85,17 @@ std::optional<std::vector<Link>> chainEndingAt(const ir::Graph& g, const std::ve
 }
 
 /// True when `v`'s only reader continues a chain through it.
-bool chainContinues(const ir::Graph& g, const std::vector<int>& readers, ValueId v) {
-  if (readers[static_cast<size_t>(v)] != 1) return false;
-  for (ValueId u = v + 1; u < g.size(); ++u)
-    for (ValueId o : g.node(u).operands)
-      if (o == v) {
-        auto link = linkOf(g, u);
-        return link && link->chain == v;
-      }
-  return false;
+bool chainContinues(const ir::Graph& g, const Readers& readers, ValueId v) {
+  ValueId reader = readers.only(v);
+  if (reader < 0) return false;
+  auto link = linkOf(g, reader);
+  return link && link->chain == v;
 }
 
 }  // namespace
 
 bool foldConvAffine(ir::Graph& g) {
-  std::vector<int> readers = readerCounts(g);
+  Readers readers(g);
   return rewriteNodes(g, [&](Rewriter& rw, ValueId v) -> std::optional<ValueId> {
     const ir::Graph& s = rw.source();
     if (!linkOf(s, v) || chainContinues(s, readers, v)) return std::nullopt;

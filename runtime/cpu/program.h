@@ -105,6 +105,8 @@ class Program {
   void runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream);
   /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
   void passComputedLayouts(const dnnl::engine& engine);
+  /// The state offset where persistent value `v` lives now (see swapped_).
+  int64_t stateOffset(ir::ValueId v) const;
   void printProfile() const;
 
   ir::Graph graph_;
@@ -124,8 +126,6 @@ class Program {
   /// The twins of the memory plan have traded places an odd number of times: each twinned
   /// parameter's current value is in its update value's slot, and the other way round.
   bool swapped_ = false;
-  /// The state offset where persistent value `v` lives now (see swapped_).
-  int64_t stateOffset(ir::ValueId v) const;
   double updateSeconds_ = 0;  ///< applyUpdates, summed over runs, when WEFT_PROFILE is set
   int profiledUpdates_ = 0;
 };

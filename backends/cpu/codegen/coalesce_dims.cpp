@@ -34,8 +34,6 @@ using ir::OpKind;
 using ir::Shape;
 using ir::ValueId;
 
-bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
-
 /// Iteration dims are named by ids; `order` lists them outermost first.
 using DimRun = std::vector<int>;
 
@@ -206,7 +204,6 @@ class IterationSpace {
   std::vector<std::optional<std::vector<DimRun>>> maps_;  ///< per value: own dim -> iteration dims
 };
 
-
 /// True when some live consumer other than a reshape or the output reduction reads an
 /// aligned value without being aligned itself (its shape would change under it).
 bool readElsewhere(const ir::Graph& g, const IterationSpace& space, ValueId out) {
@@ -241,14 +238,15 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
   if (!space.alignFrom(root) || readElsewhere(body, space, out)) return std::nullopt;
 
   // Step 3: merge adjacent dims that every aligned value spans alike.
-  std::vector<std::vector<bool>> spans;
+  std::vector<std::vector<bool>> spans(static_cast<size_t>(body.size()));  // empty: not aligned
   for (ValueId v = 0; v < body.size(); ++v)
-    if (space.aligned(v)) spans.push_back(space.spanned(v));
+    if (space.aligned(v)) spans[static_cast<size_t>(v)] = space.spanned(v);
   std::vector<DimRun> groups;
   for (int id : space.order()) {
     if (space.extent(id) == 1) continue;  // spans nothing: every shape drops it
     bool joins = !groups.empty() && space.reduced(id) == space.reduced(groups.back()[0]);
-    for (const auto& s : spans) joins = joins && s[static_cast<size_t>(id)] == s[static_cast<size_t>(groups.back()[0])];
+    for (const auto& s : spans)
+      joins = joins && (s.empty() || s[static_cast<size_t>(id)] == s[static_cast<size_t>(groups.back()[0])]);
     if (joins) groups.back().push_back(id);
     else groups.push_back({id});
   }
@@ -260,7 +258,7 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
   bool changed = false;
   for (ValueId v = 0; v < body.size(); ++v) {
     if (!space.aligned(v)) continue;
-    std::vector<bool> s = space.spanned(v);
+    const std::vector<bool>& s = spans[static_cast<size_t>(v)];
     Shape shape;
     for (const DimRun& group : groups) {
       int64_t extent = 1;

@@ -288,8 +288,8 @@ KernelCompiler::~KernelCompiler() = default;
 
 KernelRequest makeKernelRequest(const ir::Graph& body, std::string name) {
   KernelRequest request;
-  // Planning checks support first, so that errors name the body's own values and shapes.
-  codegen::planKernel(body);
+  // Support is checked on the body itself, so that errors name its own values and shapes.
+  if (auto problem = codegen::unsupportedReason(body)) throw Error(*problem);
   if (auto merged = codegen::coalesceDims(body)) request.coalesced = std::make_shared<const ir::Graph>(std::move(*merged));
   request.body = request.coalesced ? request.coalesced.get() : &body;
   request.plan = codegen::planKernel(*request.body);

@@ -23,13 +23,10 @@ namespace {
 using ir::DType;
 using ir::OpKind;
 
-bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
-
 bool isMovement(OpKind op) {
   return op == OpKind::Reshape || op == OpKind::Transpose || op == OpKind::Broadcast || op == OpKind::Slice ||
          op == OpKind::Pad || op == OpKind::Concat;
 }
-
 
 /// `op %v (type)`, how messages name a node.
 std::string describe(const ir::Graph& g, ir::ValueId v) {
@@ -121,6 +118,8 @@ void planReduce(const ir::Graph& g, const ir::Node& reduction, KernelPlan& plan)
 }
 
 }  // namespace
+
+bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
 
 std::vector<bool> reachable(const ir::Graph& g, ir::ValueId root) {
   std::vector<bool> live(static_cast<size_t>(g.size()), false);

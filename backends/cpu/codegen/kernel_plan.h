@@ -47,6 +47,9 @@ struct KernelPlan {
   int64_t parallelExtent = 1;
 };
 
+/// True for the reductions a kernel can end in: reduce_sum, reduce_max, reduce_min.
+bool isReduction(ir::OpKind op);
+
 /// The values of `g` that `root` depends on (itself included), by value id.
 std::vector<bool> reachable(const ir::Graph& g, ir::ValueId root);
 

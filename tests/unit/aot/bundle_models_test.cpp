@@ -18,22 +18,17 @@
 #include "models/registry.h"
 #include "passes/train_step.h"
 #include "runtime/weft.h"
+#include "tests/unit/common/model_feeds.h"
 
 using namespace weft;
 namespace fs = std::filesystem;
 
 namespace {
 
-/// Deterministic feeds for every input of `g` (float inputs vary, integer ones stay 0).
+/// modelFeeds, with a training step's learning rate at 1e-3.
 reference::TensorMap feedsFor(const ir::Graph& g) {
-  reference::TensorMap feeds;
-  for (ir::ValueId v : g.inputs()) {
-    ir::TensorData t(g.type(v));
-    if (ir::isFloat(t.type.dtype))
-      for (int64_t i = 0; i < t.numel(); ++i) t.set(i, 0.25 + 0.5 * std::sin(double(i)));
-    if (g.node(v).name == "lr") t.set(0, 1e-3);
-    feeds[g.node(v).name] = t;
-  }
+  reference::TensorMap feeds = weft::testing::modelFeeds(g);
+  if (auto lr = feeds.find("lr"); lr != feeds.end()) lr->second.set(0, 1e-3);
   return feeds;
 }
 

@@ -8,22 +8,11 @@
 
 #include "backends/cpu/executable.h"
 #include "models/registry.h"
+#include "tests/unit/common/model_feeds.h"
 
 using namespace weft;
 
 namespace {
-
-/// Deterministic feeds for every input of `g` (float inputs vary, integer ones stay 0).
-reference::TensorMap feedsFor(const ir::Graph& g) {
-  reference::TensorMap feeds;
-  for (ir::ValueId v : g.inputs()) {
-    ir::TensorData t(g.type(v));
-    if (ir::isFloat(t.type.dtype))
-      for (int64_t i = 0; i < t.numel(); ++i) t.set(i, 0.25 + 0.5 * std::sin(double(i)));
-    feeds[g.node(v).name] = t;
-  }
-  return feeds;
-}
 
 /// The number of f32 nodes of `g` oneDNN should run: contractions, their backward forms,
 /// pools, and fused contractions with epilogues.
@@ -48,7 +37,7 @@ int acceleratedNodes(const ir::Graph& g) {
 
 /// Compiles `g`, checks two runs against the reference and each other; returns the executable.
 cpu::Executable checkModel(const ir::Graph& g) {
-  reference::TensorMap feeds = feedsFor(g);
+  reference::TensorMap feeds = weft::testing::modelFeeds(g);
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap first = exe.run(feeds);
   cpu::testing::expectClose(first, reference::run(g, feeds), g.name());

@@ -9,6 +9,7 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "models/registry.h"
+#include "tests/unit/common/model_feeds.h"
 
 using namespace weft;
 
@@ -32,14 +33,7 @@ TEST(Models, TinyModelsRunOnTheInterpreter) {
     if (m.name.find("_tiny") == std::string::npos) continue;
     SCOPED_TRACE(m.name);
     ir::Graph g = m.build();
-    reference::TensorMap feeds;
-    for (ir::ValueId v : g.inputs()) {
-      ir::TensorData t(g.type(v));
-      if (ir::isFloat(t.type.dtype))
-        for (int64_t i = 0; i < t.numel(); ++i) t.set(i, 0.25 + 0.5 * std::sin(double(i)));
-      feeds[g.node(v).name] = t;
-    }
-    auto out = reference::run(g, feeds);
+    auto out = reference::run(g, weft::testing::modelFeeds(g));
     ASSERT_TRUE(out.count("loss"));
     double loss = out.at("loss").get(0);
     EXPECT_TRUE(std::isfinite(loss));

@@ -1,11 +1,14 @@
 #pragma once
-// Small helpers shared by the pass tests: constants, op counts and exact graph comparison.
+// Small helpers shared by the pass tests: constants, op counts, exact graph comparison and
+// comparison of what two graphs compute.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backends/reference/interpreter.h"
 #include "ir/graph.h"
 #include "ir/printer.h"
 
@@ -65,6 +68,28 @@ inline void expectSameGraph(const ir::Graph& a, const ir::Graph& b) {
     EXPECT_EQ(a.outputs()[i].value, b.outputs()[i].value);
   }
   EXPECT_EQ(ir::printGraph(a), ir::printGraph(b));
+}
+
+/// Smooth feeds for every input of `g`: input k (in input order) holds sin(step * i + k).
+inline reference::TensorMap smoothFeeds(const ir::Graph& g, double step) {
+  reference::TensorMap feeds;
+  int k = 0;
+  for (ir::ValueId v : g.inputs()) {
+    ir::TensorData t(g.type(v));
+    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, std::sin(step * double(i) + k));
+    feeds[g.node(v).name] = std::move(t);
+    ++k;
+  }
+  return feeds;
+}
+
+/// `a` and `b` (same inputs and outputs) compute the same on `feeds`, within `tol`.
+inline void expectSameResults(const ir::Graph& a, const ir::Graph& b, const reference::TensorMap& feeds, double tol) {
+  auto want = reference::run(a, feeds), got = reference::run(b, feeds);
+  for (const auto& [name, w] : want) {
+    ASSERT_EQ(got.at(name).type, w.type) << name;
+    for (int64_t i = 0; i < w.numel(); ++i) EXPECT_NEAR(got.at(name).get(i), w.get(i), tol) << name << " " << i;
+  }
 }
 
 /// Shorthand attribute makers.
