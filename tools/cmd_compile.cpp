@@ -200,7 +200,8 @@ int cmdCompile(int argc, char** argv) {
     std::printf("  layouts      %d values passed between oneDNN steps in their blocked layout\n", s.laidOutValues);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
-    std::printf("  peak         %s (arena + state + inputs and outputs)\n", mib(s.peakBytes).c_str());
+    std::printf("  scratch      %s (layout conversions inside oneDNN steps, shared)\n", mib(s.scratchBytes).c_str());
+    std::printf("  peak         %s (arena + state + scratch + inputs and outputs)\n", mib(s.peakBytes).c_str());
     double total = 0;
     std::string stages;
     for (const auto& [stage, seconds] : s.stageSeconds) {

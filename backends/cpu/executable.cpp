@@ -198,10 +198,11 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.kernels = counts.total();
   impl->stats.arenaBytes = program.plan().arenaBytes;
   impl->stats.persistentBytes = program.plan().persistentBytes;
+  impl->stats.scratchBytes = program.scratchBytes();
   int64_t io = 0;
   for (ValueId v : program.graph().inputs()) io += static_cast<int64_t>(program.graph().type(v).byteSize());
   for (const auto& out : program.graph().outputs()) io += static_cast<int64_t>(program.graph().type(out.value).byteSize());
-  impl->stats.peakBytes = impl->stats.arenaBytes + impl->stats.persistentBytes + io;
+  impl->stats.peakBytes = impl->stats.arenaBytes + impl->stats.persistentBytes + impl->stats.scratchBytes + io;
 
   Executable exe(impl);
   exe.setState(reference::initialState(program.graph()));

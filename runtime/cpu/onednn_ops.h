@@ -45,6 +45,14 @@ class OneDnnStep {
   virtual std::optional<dnnl::memory::desc> resultLayout() const = 0;
   /// True when every operand and the result `layouts` names are bound in that layout.
   virtual bool follows(const StepLayouts& layouts) const = 0;
+
+  /// Bytes of buffers the step needs only while it runs (converted copies of operands and
+  /// results, a rerun's workspace). Every step of a program shares one scratch area, so
+  /// these stay in cache instead of each step touching its own.
+  virtual size_t scratchBytes() const = 0;
+  /// Places the step's run-time buffers at `base`, which holds scratchBytes() bytes, 64-byte
+  /// aligned, and stays valid while the step is used.
+  virtual void useScratch(void* base) = 0;
 };
 
 /// The oneDNN step for node `v` of `g` when oneDNN can run it: f32 matmul, conv,

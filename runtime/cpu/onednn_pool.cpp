@@ -65,9 +65,9 @@ std::unique_ptr<OneDnnStep> compileMaxPoolGrad(const ir::Node& node, const ir::T
   dnnl::pooling_backward::primitive_desc backwardPd(backward, engine, forwardPd);
 
   auto step = std::make_unique<PrimitiveStep>("max_pool_grad", engine, layouts);
-  memory workspace = step->held(forwardPd.workspace_desc());
+  memory workspace = step->scratch(forwardPd.workspace_desc());
   step->add(dnnl::pooling_forward(forwardPd), {{DNNL_ARG_SRC, step->input(step->operand(0, src), forwardPd.src_desc())},
-                                               {DNNL_ARG_DST, step->held(forwardPd.dst_desc())},
+                                               {DNNL_ARG_DST, step->scratch(forwardPd.dst_desc())},
                                                {DNNL_ARG_WORKSPACE, workspace}});
   step->add(dnnl::pooling_backward(backwardPd),
             {{DNNL_ARG_DIFF_DST, step->input(step->operand(1, pooled), backwardPd.diff_dst_desc())},

@@ -56,7 +56,7 @@ int PrimitiveStep::wholeBufferIndex(const memory& m) const {
 memory PrimitiveStep::input(const memory& user, const memory::desc& wanted) {
   if (user.get_desc() == wanted) return user;
   if (int index = wholeBufferIndex(user); index >= 0) reorderedTo_.emplace_back(index, wanted);
-  memory converted(wanted, engine_);
+  memory converted = scratch(wanted);
   before_.push_back({dnnl::reorder(user, converted), {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, converted}}});
   return converted;
 }
@@ -64,7 +64,7 @@ memory PrimitiveStep::input(const memory& user, const memory::desc& wanted) {
 memory PrimitiveStep::output(const memory& user, const memory::desc& wanted) {
   if (user.get_desc() == wanted) return user;
   if (wholeBufferIndex(user) == -1) reorderedTo_.emplace_back(-1, wanted);
-  memory converted(wanted, engine_);
+  memory converted = scratch(wanted);
   after_.push_back({dnnl::reorder(converted, user), {{DNNL_ARG_FROM, converted}, {DNNL_ARG_TO, user}}});
   return converted;
 }
@@ -105,6 +105,18 @@ bool PrimitiveStep::readsAnyLayout(size_t i) const {
 std::optional<memory::desc> PrimitiveStep::resultLayout() const { return reorderedLayout(-1); }
 
 memory PrimitiveStep::held(const memory::desc& desc) { return memory(desc, engine_); }
+
+memory PrimitiveStep::scratch(const memory::desc& desc) {
+  constexpr size_t kAlign = 64;
+  memory m(desc, engine_, DNNL_MEMORY_NONE);
+  scratch_.emplace_back(scratchBytes_, m);
+  scratchBytes_ += (desc.get_size() + kAlign - 1) / kAlign * kAlign;
+  return m;
+}
+
+void PrimitiveStep::useScratch(void* base) {
+  for (const auto& [offset, m] : scratch_) m.set_data_handle(static_cast<uint8_t*>(base) + offset);
+}
 
 void PrimitiveStep::add(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
   main_.push_back({std::move(primitive), std::move(args)});

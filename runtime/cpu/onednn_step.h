@@ -47,16 +47,19 @@ class PrimitiveStep final : public OneDnnStep {
   memory operand(size_t i, const memory::desc& user);
   /// A memory viewing the result through `user` (or its layout in `layouts`, as operand()).
   memory result(const memory::desc& user);
-  /// `user` itself when its descriptor is `wanted`; otherwise a held buffer in layout
+  /// `user` itself when its descriptor is `wanted`; otherwise a scratch buffer in layout
   /// `wanted` that a reorder fills from `user` before the primitives run.
   memory input(const memory& user, const memory::desc& wanted);
-  /// `user` itself when its descriptor is `wanted`; otherwise a held buffer in layout
+  /// `user` itself when its descriptor is `wanted`; otherwise a scratch buffer in layout
   /// `wanted` that the primitives write and a reorder copies into `user` after they ran.
   memory output(const memory& user, const memory::desc& wanted);
   /// Copies `from` into `to` (converting the layout) before the primitives run.
   void copyFirst(const memory& from, const memory& to);
-  /// A buffer owned by the step (a workspace, a scratch destination, a constant).
+  /// A buffer owned by the step that keeps its contents between runs (a constant).
   memory held(const memory::desc& desc);
+  /// A buffer whose contents matter only while the step runs (a workspace, a destination
+  /// nobody reads), placed in the program's shared scratch area by useScratch().
+  memory scratch(const memory::desc& desc);
   /// Appends a primitive with its arguments.
   void add(dnnl::primitive primitive, std::unordered_map<int, memory> args);
   /// Zero-fills the result's `bytes` before the primitives run (for a result view that does
@@ -73,6 +76,8 @@ class PrimitiveStep final : public OneDnnStep {
   bool readsAnyLayout(size_t i) const override;
   std::optional<memory::desc> resultLayout() const override;
   bool follows(const StepLayouts& layouts) const override;
+  size_t scratchBytes() const override { return scratchBytes_; }
+  void useScratch(void* base) override;
 
  private:
   struct Call {
@@ -93,6 +98,8 @@ class PrimitiveStep final : public OneDnnStep {
   size_t zeroBytes_ = 0;
   std::vector<std::pair<int, memory::desc>> reorderedTo_;  ///< (index as in bound_, layout the primitives use)
   std::vector<size_t> anyLayoutOperands_;
+  std::vector<std::pair<size_t, memory>> scratch_;  ///< (offset in the scratch area, memory)
+  size_t scratchBytes_ = 0;
 };
 
 /// A spatial attribute list (stride, padding, kernel) as oneDNN dims.

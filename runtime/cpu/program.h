@@ -98,6 +98,8 @@ class Program {
   void* address(ir::ValueId v, const std::vector<const void*>& bound) const;
   /// Parameter `p`'s current bytes in the state block (until the next applyUpdates).
   uint8_t* paramData(ir::ValueId p) const;
+  /// Bytes of the scratch area the oneDNN steps share (their layout conversions).
+  int64_t scratchBytes() const { return scratch_.size(); }
 
   struct Step;  ///< one node's executor (program.cpp)
 
@@ -105,6 +107,8 @@ class Program {
   void runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream);
   /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
   void passComputedLayouts(const dnnl::engine& engine);
+  /// Gives every oneDNN step its run-time buffers in one scratch area sized for the largest.
+  void shareScratch();
   /// The state offset where persistent value `v` lives now (see swapped_).
   int64_t stateOffset(ir::ValueId v) const;
   void printProfile() const;
@@ -117,12 +121,14 @@ class Program {
   std::vector<Step> steps_;
   std::vector<const void*> constants_;  ///< per value: a constant's bytes, else null
   AlignedBuffer ownArena_, ownState_;
+  AlignedBuffer scratch_;  ///< the oneDNN steps' run-time buffers, shared (OneDnnStep::scratchBytes)
   uint8_t* arena_ = nullptr;
   uint8_t* state_ = nullptr;
   std::shared_ptr<void> engine_;          ///< the dnnl::engine (kept out of this header)
   std::vector<const void*> operandPtrs_;  ///< scratch of runStep
   std::vector<double> stepSeconds_;       ///< per step, summed over runs, when WEFT_PROFILE is set
   int profiledRuns_ = 0;
+  bool profileWarm_ = false;  ///< the first run happened (a profile leaves it out)
   /// The twins of the memory plan have traded places an odd number of times: each twinned
   /// parameter's current value is in its update value's slot, and the other way round.
   bool swapped_ = false;

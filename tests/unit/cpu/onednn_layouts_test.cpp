@@ -35,9 +35,19 @@ ir::Graph convChain(bool alsoAdded) {
   return g;
 }
 
+/// x [2,16,12,12] -> `count` convs 16->32 of x, each an output: every conv reorders x into
+/// its blocked layout and its result back into the row-major output.
+ir::Graph parallelConvs(int count) {
+  ir::Graph g("parallel");
+  ir::ValueId x = g.addInput("x", f32({2, 16, 12, 12}));
+  for (int i = 0; i < count; ++i)
+    g.addOutput("y" + std::to_string(i), conv(g, x, g.addInput("w" + std::to_string(i), f32({32, 16, 3, 3}))));
+  return g;
+}
+
 /// Runs `g` on the CPU backend (without the optimizing pipeline) and the reference; returns
-/// how many values were passed on in a blocked layout.
-int expectMatchesReference(const ir::Graph& g) {
+/// the compile stats.
+cpu::CompileStats expectMatchesReference(const ir::Graph& g) {
   reference::TensorMap feeds;
   int salt = 0;
   for (ir::ValueId v : g.inputs()) {
@@ -64,18 +74,30 @@ int expectMatchesReference(const ir::Graph& g) {
         ++failures;
       }
   }
-  return exe.stats().laidOutValues;
+  return exe.stats();
 }
 
 }  // namespace
 
 TEST(OneDnnLayouts, ConvPoolConvChainsPassBlockedValues) {
   // conv -> pool, pool -> conv and conv -> conv: the output y itself stays row-major.
-  EXPECT_EQ(expectMatchesReference(convChain(false)), 3);
+  EXPECT_EQ(expectMatchesReference(convChain(false)).laidOutValues, 3);
 }
 
 TEST(OneDnnLayouts, ValuesReadByOtherStepsStayRowMajor) {
   // The first conv's result is read by the add too, so pooling reads it row-major and
   // computes row-major: only conv -> conv passes.
-  EXPECT_EQ(expectMatchesReference(convChain(true)), 1);
+  EXPECT_EQ(expectMatchesReference(convChain(true)).laidOutValues, 1);
+}
+
+TEST(OneDnnLayouts, StepsShareOneScratchArea) {
+  // The converted copies of x and of each result live only while their step runs: three
+  // convs need no more scratch than one, and each still computes its own output.
+  cpu::CompileStats one = expectMatchesReference(parallelConvs(1));
+  cpu::CompileStats three = expectMatchesReference(parallelConvs(3));
+  ASSERT_EQ(three.onednnPrimitives, 3);
+  EXPECT_GT(one.scratchBytes, 0);
+  EXPECT_EQ(three.scratchBytes, one.scratchBytes);
+  const int64_t inputBytes = 2 * 16 * 12 * 12 * 4 + 3 * (32 * 16 * 3 * 3 * 4), outputBytes = 3 * (2 * 32 * 12 * 12 * 4);
+  EXPECT_EQ(three.peakBytes, three.arenaBytes + three.persistentBytes + three.scratchBytes + inputBytes + outputBytes);
 }
