@@ -28,7 +28,7 @@ struct CompileStats {
   int kernels = 0;           ///< steps that run code (excludes free reshapes and sources)
   int onednnPrimitives = 0;  ///< steps run by oneDNN
   int generatedKernels = 0;  ///< steps run by MLIR-generated code
-  int nativeSteps = 0;       ///< steps run by hand-written kernels (concat)
+  int nativeSteps = 0;       ///< steps run by hand-written kernels (concat, gather, random draws, 2-D max_pool_grad)
   int laidOutValues = 0;     ///< values oneDNN steps pass on in their own (blocked) layout
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.

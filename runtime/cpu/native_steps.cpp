@@ -7,6 +7,7 @@
 #include "ir/attrs.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
+#include "runtime/cpu/native_pool.h"
 #include "runtime/random.h"
 
 namespace weft::cpu {
@@ -126,6 +127,8 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     }
     case ir::OpKind::RandomUniform: return isF32OrF64(node.type.dtype) ? &runRandomUniform : nullptr;
     case ir::OpKind::RandomNormal: return isF32OrF64(node.type.dtype) ? &runRandomNormal : nullptr;
+    case ir::OpKind::MaxPoolGrad:
+      return node.type.dtype == ir::DType::f32 && node.type.shape.size() == 4 ? &runMaxPoolGrad2d : nullptr;
     default: return nullptr;
   }
 }

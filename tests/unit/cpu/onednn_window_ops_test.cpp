@@ -1,5 +1,5 @@
-// The oneDNN steps of conv_transpose, conv_weight_grad, max_pool, avg_pool and
-// max_pool_grad, each on one-node graphs against the reference interpreter over several
+// The oneDNN steps of conv_transpose, conv_weight_grad, max_pool, avg_pool and 1-D and 3-D
+// max_pool_grad, and the native 2-D max_pool_grad, each on one-node graphs against the reference interpreter over several
 // geometries (stride, padding, dilation, groups, output_padding, odd sizes, 1 to 3 spatial
 // dims, ties in max pooling).
 #include <gtest/gtest.h>
@@ -160,22 +160,58 @@ TEST(OneDnnPools, PaddingAsWideAsTheWindowFallsBack) {
   expectMatchesReference(pool(OpKind::MaxPool, {1, 1, 5, 5}, {2, 2}, {2, 2}, {2, 2}), Values::Smooth, false, 0);
 }
 
-TEST(OneDnnMaxPoolGrad, RoutesToTheFirstMaximumOnTies) {
+// 2-D max_pool_grad runs as a native step (runtime/cpu/native_pool.cpp), not on oneDNN.
+TEST(NativeMaxPoolGrad, RoutesToTheFirstMaximumOnTies) {
   // Window 3, stride 1: each input lies in up to 9 windows, and with 5 distinct values most
   // windows hold their maximum several times.
-  expectMatchesReference(maxPoolGrad({2, 3, 6, 7}, {3, 3}, {1, 1}, {1, 1}), Values::FewDistinct);
-  expectMatchesReference(maxPoolGrad({2, 3, 7, 6}, {3, 2}, {2, 2}, {1, 0}), Values::FewDistinct);
-  expectMatchesReference(maxPoolGrad({2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0}), Values::FewDistinct);
+  expectMatchesReference(maxPoolGrad({2, 3, 6, 7}, {3, 3}, {1, 1}, {1, 1}), Values::FewDistinct, false);
+  expectMatchesReference(maxPoolGrad({2, 3, 7, 6}, {3, 2}, {2, 2}, {1, 0}), Values::FewDistinct, false);
+  expectMatchesReference(maxPoolGrad({2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0}), Values::FewDistinct, false);
 }
 
-TEST(OneDnnMaxPoolGrad, AllEqualWindows) {
-  ir::Graph g = maxPoolGrad({1, 2, 5, 5}, {3, 3}, {2, 2}, {1, 1});
-  reference::TensorMap feeds{{"x", ir::TensorData(f32({1, 2, 5, 5}))}, {"dy", sample(f32({1, 2, 3, 3}), 3, Values::Smooth)}};
-  cpu::CompileOptions options;
-  options.optimize = false;
-  cpu::Executable exe = cpu::compile(g, options);
-  EXPECT_EQ(exe.oneDnnNodeCount(), 1);
-  EXPECT_EQ(exe.run(feeds).at("y"), reference::run(g, feeds).at("y"));
+TEST(NativeMaxPoolGrad, TiledWindowsWithPartialGroupsAndUncoveredEdges) {
+  // 2x2 windows, stride 2: output widths 13, 5, 3 and 8 leave 1, 1, 3 and 0 windows after
+  // the groups of four; odd extents leave a last row and column no window covers. The
+  // first shape has enough planes to run on several threads.
+  for (Values kind : {Values::FewDistinct, Values::Smooth}) {
+    expectMatchesReference(maxPoolGrad({4, 32, 26, 26}, {2, 2}, {2, 2}, {0, 0}), kind, false);
+    expectMatchesReference(maxPoolGrad({2, 3, 11, 11}, {2, 2}, {2, 2}, {0, 0}), kind, false);
+    expectMatchesReference(maxPoolGrad({1, 2, 7, 6}, {2, 2}, {2, 2}, {0, 0}), kind, false);
+    expectMatchesReference(maxPoolGrad({1, 2, 4, 16}, {2, 2}, {2, 2}, {0, 0}), kind, false);
+  }
+}
+
+TEST(NativeMaxPoolGrad, NaNsAndInfinitiesFollowTheReference) {
+  // The first NaN of a window takes its gradient, wherever a larger value follows; -inf
+  // windows route to their first position. Both paths: tiled 2x2 and the generic one.
+  for (ir::Graph g : {maxPoolGrad({1, 2, 6, 10}, {2, 2}, {2, 2}, {0, 0}), maxPoolGrad({1, 2, 6, 10}, {3, 3}, {2, 2}, {1, 1})}) {
+    ir::TensorData x = sample(f32({1, 2, 6, 10}), 1, Values::FewDistinct);
+    for (int64_t i = 0; i < x.numel(); i += 7) x.set(i, std::nan(""));
+    for (int64_t i = 3; i < x.numel(); i += 11) x.set(i, -INFINITY);
+    for (int64_t i = 5; i < x.numel(); i += 13) x.set(i, INFINITY);
+    ir::TensorType pooled = g.type(g.inputs()[1]);
+    reference::TensorMap feeds{{"x", x}, {"dy", sample(pooled, 2, Values::Smooth)}};
+    cpu::CompileOptions options;
+    options.optimize = false;
+    cpu::Executable exe = cpu::compile(g, options);
+    EXPECT_EQ(exe.oneDnnNodeCount(), 0);
+    // Overlapping windows add two gradients in f32 where the reference adds in f64.
+    ir::TensorData got = exe.run(feeds).at("y"), want = reference::run(g, feeds).at("y");
+    for (int64_t i = 0; i < want.numel(); ++i)
+      EXPECT_NEAR(got.get(i), want.get(i), 1e-6 * std::max(1.0, std::fabs(want.get(i)))) << "element " << i;
+  }
+}
+
+TEST(NativeMaxPoolGrad, AllEqualWindows) {
+  for (ir::Graph g : {maxPoolGrad({1, 2, 5, 5}, {3, 3}, {2, 2}, {1, 1}), maxPoolGrad({1, 2, 5, 5}, {2, 2}, {2, 2}, {0, 0})}) {
+    ir::TensorType pooled = g.type(g.inputs()[1]);
+    reference::TensorMap feeds{{"x", ir::TensorData(f32({1, 2, 5, 5}))}, {"dy", sample(pooled, 3, Values::Smooth)}};
+    cpu::CompileOptions options;
+    options.optimize = false;
+    cpu::Executable exe = cpu::compile(g, options);
+    EXPECT_EQ(exe.oneDnnNodeCount(), 0);
+    EXPECT_EQ(exe.run(feeds).at("y"), reference::run(g, feeds).at("y"));
+  }
 }
 
 TEST(OneDnnMaxPoolGrad, OneAndThreeSpatialDims) {
