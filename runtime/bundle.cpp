@@ -166,13 +166,15 @@ void requireInputsSet(const weft_model& model) {
                                               g.type(v).str() + ") is not set: call weft_model_set_input first");
 }
 
-/// Runs the graph once on the bound inputs; a failing step (bad input data) is an argument error.
-void execute(weft_model& model) {
+/// Runs the graph once on the bound inputs, leaving the state as it was unless `updating`
+/// (a step, which applies the updates next); a failing step (bad input data) is an
+/// argument error.
+void execute(weft_model& model, bool updating) {
   requireInputsSet(model);
   ensureParams(model);
   model.outputsValid = false;
   try {
-    model.program->execute(model.bound, model.stepCounter);
+    model.program->execute(model.bound, model.stepCounter, /*keepState=*/!updating);
   } catch (const Error& e) {
     throw BundleError(WEFT_ERROR_ARGUMENT, "bundle " + quoted(model.name) + ": " + e.what());
   }
@@ -290,7 +292,7 @@ weft_status weft_model_set_input(weft_model* model, const char* name, const void
 weft_status weft_model_run(weft_model* model) {
   return guarded(model, WEFT_ERROR_ARGUMENT, WEFT_ERROR_INTERNAL, [&] {
     requireNonNull(model, "weft_model_run: the model");
-    execute(*model);
+    execute(*model, /*updating=*/false);
   });
 }
 
@@ -301,7 +303,7 @@ weft_status weft_model_step(weft_model* model) {
       throw BundleError(WEFT_ERROR_STATE, "bundle '" + model->name +
                                               "' has no updates (an inference bundle): weft_model_step needs a "
                                               "training bundle (weft compile --aot --train); use weft_model_run");
-    execute(*model);
+    execute(*model, /*updating=*/true);
     model->program->applyUpdates(model->bound);
     ++model->stepCounter;
   });

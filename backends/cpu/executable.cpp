@@ -212,14 +212,14 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
 reference::TensorMap Executable::run(const reference::TensorMap& feeds, const reference::RunOptions& options) {
   std::vector<const void*> bound;
   std::vector<TensorData> keep = impl_->bindFeeds(feeds, /*allowParams=*/true, bound);
-  impl_->program->execute(bound, options.step);
+  impl_->program->execute(bound, options.step, /*keepState=*/true);
   return impl_->collectOutputs(bound);
 }
 
 reference::TensorMap Executable::step(const reference::TensorMap& inputs, const reference::RunOptions& options) {
   std::vector<const void*> bound;
   std::vector<TensorData> keep = impl_->bindFeeds(inputs, /*allowParams=*/false, bound);
-  impl_->program->execute(bound, options.step);
+  impl_->program->execute(bound, options.step, /*keepState=*/false);
   reference::TensorMap outputs = impl_->collectOutputs(bound);
   impl_->program->applyUpdates(bound);
   return outputs;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "ir/attrs.h"
+
 namespace weft::cpu {
 
 using ir::OpKind;
@@ -15,7 +17,39 @@ int64_t alignUp(int64_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment 
 
 bool overlapInTime(const BufferLifetime& a, const BufferLifetime& b) { return a.first <= b.last && b.first <= a.last; }
 
+/// The arena buffer value `v` was merged into (find with path halving), -1 marking roots.
+ValueId bufferRoot(std::vector<ValueId>& sharedWith, ValueId v) {
+  while (sharedWith[static_cast<size_t>(v)] >= 0) {
+    ValueId up = sharedWith[static_cast<size_t>(v)];
+    if (sharedWith[static_cast<size_t>(up)] >= 0) sharedWith[static_cast<size_t>(v)] = sharedWith[static_cast<size_t>(up)];
+    v = up;
+  }
+  return v;
+}
+
 }  // namespace
+
+bool readsOperandAtOwnIndex(const ir::Graph& g, ValueId v, size_t i) {
+  const ir::Node& node = g.node(v);
+  if (node.op != OpKind::Fused || !node.body || i >= node.operands.size() ||
+      ir::AttrReader(node.attrs, node.op).s("kind") != "loop")
+    return false;
+  const ir::Graph& body = *node.body;
+  std::vector<ValueId> inputs = body.inputs();
+  if (i >= inputs.size() || body.type(inputs[i]) != node.type) return false;
+  // Everything computed from the operand must be elementwise over the result's shape.
+  std::vector<char> fromOperand(static_cast<size_t>(body.size()), 0);
+  fromOperand[static_cast<size_t>(inputs[i])] = 1;
+  for (ValueId b = 0; b < body.size(); ++b) {
+    const ir::Node& n = body.node(b);
+    bool reads = std::any_of(n.operands.begin(), n.operands.end(),
+                             [&](ValueId o) { return fromOperand[static_cast<size_t>(o)] != 0; });
+    if (!reads) continue;
+    if (!ir::opInfo(n.op).has(ir::kElementwise) || n.type.shape != node.type.shape) return false;
+    fromOperand[static_cast<size_t>(b)] = 1;
+  }
+  return true;
+}
 
 std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, int64_t& arenaBytes) {
   std::vector<size_t> order(buffers.size());
@@ -76,14 +110,43 @@ MemoryPlan planMemory(const ir::Graph& g) {
     }
     for (ValueId o : node.operands) last[static_cast<size_t>(owner(o))] = v;
   }
-  // Twins: an update value alone in updating its parameter, computed into the arena and not
-  // read after the run as an output, gets a persistent slot beside the parameter's.
   std::vector<int> updatesOf(n, 0), outputs(n, 0);
   for (const auto& u : g.updates()) {
     ++updatesOf[static_cast<size_t>(u.param)];
     ++updatesOf[static_cast<size_t>(u.value)];
   }
   for (const auto& out : g.outputs()) ++outputs[static_cast<size_t>(out.value)];
+  // Buffers read after the run (outputs, update values, and what they view): a parameter
+  // among them must keep its value until the end.
+  std::vector<char> readAfterRun(n, 0);
+  for (const auto& out : g.outputs()) readAfterRun[static_cast<size_t>(owner(out.value))] = 1;
+  for (const auto& u : g.updates()) readAfterRun[static_cast<size_t>(owner(u.value))] = 1;
+  // True when node v reads `buffer` only directly (no view of it) and at its own index.
+  auto overwrites = [&](ValueId v, ValueId buffer) {
+    const auto& operands = g.node(v).operands;
+    bool reads = false;
+    for (size_t i = 0; i < operands.size(); ++i) {
+      if (owner(operands[i]) != buffer) continue;
+      if (operands[i] != buffer || !readsOperandAtOwnIndex(g, v, i)) return false;
+      reads = true;
+    }
+    return reads;
+  };
+  // In-place updates: the parameter's last reader computes its update into the same slot.
+  for (const auto& u : g.updates()) {
+    Placement& value = plan.values[static_cast<size_t>(u.value)];
+    const Placement& param = plan.values[static_cast<size_t>(u.param)];
+    if (value.storage != Storage::Arena || param.storage != Storage::Persistent || u.value == u.param ||
+        updatesOf[static_cast<size_t>(u.value)] != 1 || updatesOf[static_cast<size_t>(u.param)] != 1 ||
+        outputs[static_cast<size_t>(u.value)] != 0 || last[static_cast<size_t>(u.param)] != u.value ||
+        readAfterRun[static_cast<size_t>(u.param)] || !overwrites(u.value, u.param))
+      continue;
+    value.storage = Storage::Persistent;
+    value.offset = param.offset;
+    value.inPlaceOf = u.param;
+  }
+  // Twins: an update value alone in updating its parameter, computed into the arena and not
+  // read after the run as an output, gets a persistent slot beside the parameter's.
   for (const auto& u : g.updates()) {
     Placement& value = plan.values[static_cast<size_t>(u.value)];
     Placement& param = plan.values[static_cast<size_t>(u.param)];
@@ -101,16 +164,39 @@ MemoryPlan planMemory(const ir::Graph& g) {
   for (const auto& out : g.outputs()) keepToEnd(out.value);
   for (const auto& u : g.updates()) keepToEnd(u.value);
 
+  // In-place arena values: a value takes the buffer of an operand of the same size that it
+  // reads last, at its own index. Merged values form groups sharing one buffer.
+  auto inArena = [&](ValueId v) { return plan.values[static_cast<size_t>(v)].storage == Storage::Arena; };
+  std::vector<ValueId> sharedWith(n, -1);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (!inArena(v)) continue;
+    for (ValueId o : g.node(v).operands)
+      if (inArena(o) && last[static_cast<size_t>(o)] == v && g.type(o).byteSize() == g.type(v).byteSize() &&
+          overwrites(v, o)) {
+        sharedWith[static_cast<size_t>(v)] = bufferRoot(sharedWith, o);
+        break;
+      }
+  }
+  std::vector<int32_t> groupEnd(n, -1);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (!inArena(v)) continue;
+    int32_t end = std::max(last[static_cast<size_t>(v)], v);  // an unused value still needs its own step
+    int32_t& rootEnd = groupEnd[static_cast<size_t>(bufferRoot(sharedWith, v))];
+    rootEnd = std::max(rootEnd, end);
+  }
   std::vector<BufferLifetime> lifetimes;
   std::vector<ValueId> arenaValues;
   for (ValueId v = 0; v < g.size(); ++v) {
-    if (plan.values[static_cast<size_t>(v)].storage != Storage::Arena) continue;
-    int32_t end = std::max(last[static_cast<size_t>(v)], v);  // an unused value still needs its own step
-    lifetimes.push_back({static_cast<int64_t>(g.type(v).byteSize()), v, end});
+    if (!inArena(v) || sharedWith[static_cast<size_t>(v)] >= 0) continue;
+    lifetimes.push_back({static_cast<int64_t>(g.type(v).byteSize()), v, groupEnd[static_cast<size_t>(v)]});
     arenaValues.push_back(v);
   }
   std::vector<int64_t> offsets = assignOffsets(lifetimes, plan.arenaBytes);
   for (size_t i = 0; i < arenaValues.size(); ++i) plan.values[static_cast<size_t>(arenaValues[i])].offset = offsets[i];
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (inArena(v) && sharedWith[static_cast<size_t>(v)] >= 0)
+      plan.values[static_cast<size_t>(v)].offset =
+          plan.values[static_cast<size_t>(bufferRoot(sharedWith, v))].offset;
   return plan;
 }
 

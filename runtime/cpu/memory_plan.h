@@ -41,6 +41,9 @@ struct Placement {
   /// For Persistent: the value whose slot this one trades places with after each step (a
   /// parameter and the update value computed for it), or -1.
   ir::ValueId twin = -1;
+  /// For an update value computed in its parameter's own slot (Persistent, at the
+  /// parameter's offset): that parameter; -1 otherwise.
+  ir::ValueId inPlaceOf = -1;
 };
 
 /// The memory plan of a graph run in node order.
@@ -50,10 +53,19 @@ struct MemoryPlan {
   int64_t persistentBytes = 0;    ///< parameters (and optimizer state), one block
 };
 
+/// True when node `v` of `g` is a generated elementwise kernel (a `fused` node of kind "loop")
+/// that reads operand `i` only at the index of the element it writes, through elementwise
+/// ops of the result's shape: its result may then overwrite that operand's buffer.
+bool readsOperandAtOwnIndex(const ir::Graph& g, ir::ValueId v, size_t i);
+
 /// Plans `g` run in node order: parameters persistent, inputs bound, reshapes as views of
 /// their operand, every other value in the arena for the steps from its definition to its
 /// last use (outputs and update values live to the end, since they are read after the run).
-/// An update value computed into the arena for one parameter, and no output, instead gets a
+/// In place, where legal (readsOperandAtOwnIndex):
+///  - an update value (no output) whose parameter is read by no later node is computed in
+///    the parameter's own slot (Placement::inPlaceOf): the step updates it as it runs;
+///  - an arena value takes the buffer of an operand of the same size whose last reader it is.
+/// Any other update value computed into the arena for one parameter, and no output, gets a
 /// persistent slot of its own as the parameter's twin: a step writes it there and then the
 /// two slots trade places (Program), so that no update is copied.
 MemoryPlan planMemory(const ir::Graph& g);

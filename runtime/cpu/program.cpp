@@ -233,7 +233,20 @@ int64_t Program::stateOffset(ValueId v) const {
 
 uint8_t* Program::paramData(ValueId p) const { return state_ + stateOffset(p); }
 
-void Program::execute(const std::vector<const void*>& bound, uint64_t counter) {
+void Program::execute(const std::vector<const void*>& bound, uint64_t counter, bool keepState) {
+  // Parameters updated in place, saved first and put back however the run ends.
+  struct Restore {
+    std::vector<std::pair<uint8_t*, std::vector<uint8_t>>> saved;
+    ~Restore() {
+      for (auto& [at, bytes] : saved) copyBytes(at, bytes.data(), bytes.size());
+    }
+  } restore;
+  if (keepState)
+    for (const auto& u : graph_.updates())
+      if (plan_.values[static_cast<size_t>(u.value)].inPlaceOf == u.param) {
+        uint8_t* at = paramData(u.param);
+        restore.saved.emplace_back(at, std::vector<uint8_t>(at, at + graph_.type(u.param).byteSize()));
+      }
   omp_set_num_threads(threads_);  // oneDNN's primitives read OpenMP's thread count
   dnnl::stream stream(*std::static_pointer_cast<dnnl::engine>(engine_));
   // A profile leaves out the first run (first-touched memory, oneDNN's lazy kernel setup).
@@ -267,14 +280,16 @@ void Program::applyUpdates(const std::vector<const void*>& bound) {
   // in the arena is copied straight in; one that is itself a parameter (or a view or fed
   // value) goes through a copy first, since an earlier write-back may overwrite it.
   // A value planned as its parameter's twin is not copied: the two trade places at the end.
+  // One computed in its parameter's slot (in place) is there already.
   const ir::Graph& g = graph_;
   auto twinned = [&](const ir::StateUpdate& u) { return plan_.values[static_cast<size_t>(u.value)].twin == u.param; };
+  auto inPlace = [&](const ir::StateUpdate& u) { return plan_.values[static_cast<size_t>(u.value)].inPlaceOf == u.param; };
   std::vector<std::pair<size_t, std::vector<uint8_t>>> staged;
   bool anyTwin = false;
   for (size_t i = 0; i < g.updates().size(); ++i) {
     const auto& u = g.updates()[i];
     anyTwin = anyTwin || twinned(u);
-    if (twinned(u) || plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
+    if (twinned(u) || inPlace(u) || plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
     std::vector<uint8_t> copy(g.type(u.value).byteSize());
     copyBytes(copy.data(), address(u.value, bound), copy.size());
     staged.emplace_back(i, std::move(copy));

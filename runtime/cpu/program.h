@@ -89,7 +89,10 @@ class Program {
   /// Runs every step. `bound` has one entry per value: non-null entries (the inputs, and
   /// parameters fed instead of the held ones) are read there instead of planned storage.
   /// `step` keys random draws. Errors of a step (a gather index out of range) throw weft::Error.
-  void execute(const std::vector<const void*>& bound, uint64_t step);
+  /// Update values the plan computes in their parameter's slot (Placement::inPlaceOf) update
+  /// the state as they run; with `keepState` those parameters are restored afterwards, so
+  /// that a run without applyUpdates() leaves the state as it was.
+  void execute(const std::vector<const void*>& bound, uint64_t step, bool keepState);
   /// Applies the graph's updates to the state block, after execute() with the same `bound`:
   /// copies the update values the plan put in the arena, and makes each twin slot (see
   /// planMemory) its parameter's, so that paramData() of a twinned parameter moves.

@@ -64,6 +64,11 @@ class KernelEmitter {
     args.push_back(b_.getIndexType());
     b_.setInsertionPointToEnd(module_.getBody());
     function_ = b_.create<mlir::func::FuncOp>(loc_, name_, b_.getFunctionType(args, {}));
+    // No buffer is written through one argument and read through another at a different
+    // element: the result may share an input's buffer (planMemory's in-place values), but
+    // such a kernel reads that input only at the element it writes. Without this, LLVM's
+    // vectorizer guards each loop with overlap checks and runs shared buffers scalar.
+    for (unsigned i = 0; i <= inputs.size(); ++i) function_.setArgAttr(i, "llvm.noalias", b_.getUnitAttr());
     mlir::Block* entry = function_.addEntryBlock();
     out_ = entry->getArgument(0);
     for (size_t i = 0; i < inputs.size(); ++i) inputArgs_[inputs[i]] = entry->getArgument(static_cast<unsigned>(i + 1));

@@ -116,8 +116,8 @@ TEST(CpuState, ReferenceStepsAreListedWithTheirReason) {
 }
 
 TEST(CpuState, RunsBetweenStepsSeeTheSteppedStateAndLeaveIt) {
-  // Update values trade slots with their parameters after each step (planMemory's twins):
-  // a run after an odd number of steps reads the moved state and must not move it back.
+  // Update values are computed in their parameters' own slots (planMemory's in-place
+  // updates): a run between steps overwrites them as it goes and must put them back.
   ir::Graph g = adamStep("mlp_tiny");
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap refState = reference::initialState(g);

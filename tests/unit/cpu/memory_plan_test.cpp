@@ -1,8 +1,13 @@
 // Memory planning: offsets never overlap for buffers live at the same time; reuse otherwise.
 #include <gtest/gtest.h>
 
+#include <functional>
+
+#include "backends/cpu/executable.h"
 #include "runtime/cpu/memory_plan.h"
+#include "ir/verifier.h"
 #include "models/registry.h"
+#include "passes/train_step.h"
 
 using namespace weft;
 using cpu::BufferLifetime;
@@ -19,6 +24,28 @@ bool noConflicts(const std::vector<BufferLifetime>& b, const std::vector<int64_t
     }
   return true;
 }
+
+const ir::TensorType kF4{ir::DType::f32, {4}};
+
+/// Appends a generated elementwise kernel (fused, kind "loop") over `operands`, each of
+/// type kF4, whose body `build` makes from the body's inputs.
+ir::ValueId addLoop(ir::Graph& g, const std::vector<ir::ValueId>& operands,
+                    const std::function<ir::ValueId(ir::Graph&, const std::vector<ir::ValueId>&)>& build) {
+  ir::Graph body("loop");
+  std::vector<ir::ValueId> inputs;
+  for (size_t i = 0; i < operands.size(); ++i) inputs.push_back(body.addInput("in" + std::to_string(i), kF4));
+  body.addOutput("out", build(body, inputs));
+  ir::Node n;
+  n.op = ir::OpKind::Fused;
+  n.operands = operands;
+  n.attrs["kind"] = std::string("loop");
+  n.type = body.type(body.outputs().at(0).value);
+  n.body = std::make_shared<const ir::Graph>(std::move(body));
+  return g.addNode(std::move(n));
+}
+
+/// in0 + in1 as a loop body.
+ir::ValueId addBody(ir::Graph& b, const std::vector<ir::ValueId>& in) { return b.addOp(ir::OpKind::Add, {in[0], in[1]}); }
 
 }  // namespace
 
@@ -68,7 +95,9 @@ TEST(PlanMemory, EveryModelGetsAConflictFreePlanSmallerThanNoReuse) {
         EXPECT_EQ(p.storage, cpu::Storage::Persistent);
         persistent += static_cast<int64_t>(n.type.byteSize());
       }
-      if (n.op == ir::OpKind::Input) EXPECT_EQ(p.storage, cpu::Storage::Input);
+      if (n.op == ir::OpKind::Input) {
+        EXPECT_EQ(p.storage, cpu::Storage::Input);
+      }
       if (n.op == ir::OpKind::Reshape) {
         EXPECT_EQ(p.storage, cpu::Storage::View);
         EXPECT_NE(plan.values[static_cast<size_t>(p.viewOf)].storage, cpu::Storage::View);
@@ -114,4 +143,103 @@ TEST(PlanMemory, UpdateValuesBecomeTheirParametersTwins) {
   EXPECT_LE(up.offset + 16, plan.persistentBytes);
   EXPECT_EQ(plan.values[static_cast<size_t>(nextQ)].storage, cpu::Storage::Arena);
   EXPECT_EQ(plan.values[static_cast<size_t>(q)].twin, -1);
+}
+
+TEST(PlanMemory, ElementwiseUpdatesOverwriteTheirParameters) {
+  // p's last reader computes p + x: in p's slot. q is read by a later kernel too: its update
+  // becomes a twin instead.
+  ir::Graph g("in_place");
+  ir::ValueId p = g.addParam("p", kF4, {{"init", std::string("zeros")}});
+  ir::ValueId q = g.addParam("q", kF4, {{"init", std::string("zeros")}});
+  ir::ValueId x = g.addInput("x", kF4);
+  ir::ValueId nextP = addLoop(g, {p, x}, addBody);
+  ir::ValueId nextQ = addLoop(g, {q, x}, addBody);
+  g.addOutput("y", addLoop(g, {q, nextP}, addBody));
+  g.addUpdate(p, nextP);
+  g.addUpdate(q, nextQ);
+  cpu::MemoryPlan plan = cpu::planMemory(g);
+  const cpu::Placement &pp = plan.values[static_cast<size_t>(p)], &up = plan.values[static_cast<size_t>(nextP)];
+  EXPECT_EQ(up.storage, cpu::Storage::Persistent);
+  EXPECT_EQ(up.inPlaceOf, p);
+  EXPECT_EQ(up.offset, pp.offset);
+  EXPECT_EQ(up.twin, -1);
+  EXPECT_EQ(plan.values[static_cast<size_t>(nextQ)].inPlaceOf, -1);
+  EXPECT_EQ(plan.values[static_cast<size_t>(nextQ)].twin, q);
+  EXPECT_EQ(plan.persistentBytes, 3 * 64);  // p, q and q's twin, each one aligned slot
+}
+
+TEST(PlanMemory, OnlyElementwiseReadsAtTheirOwnIndexOverwrite) {
+  // p[3] broadcast + x reads p at another index than the element it writes.
+  ir::Graph g("not_in_place");
+  ir::ValueId p = g.addParam("p", kF4, {{"init", std::string("zeros")}});
+  ir::ValueId x = g.addInput("x", kF4);
+  ir::ValueId next = addLoop(g, {p, x}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+    ir::ValueId turned = b.addOp(ir::OpKind::Slice, {in[0]}, {{"start", std::vector<int64_t>{3}}, {"limit", std::vector<int64_t>{4}}, {"stride", std::vector<int64_t>{1}}});
+    return b.addOp(ir::OpKind::Add, {b.addOp(ir::OpKind::Broadcast, {turned}, {{"shape", std::vector<int64_t>{4}}}), in[1]});
+  });
+  g.addUpdate(p, next);
+  EXPECT_FALSE(cpu::readsOperandAtOwnIndex(g, next, 0));
+  EXPECT_TRUE(cpu::readsOperandAtOwnIndex(g, next, 1));
+  cpu::MemoryPlan plan = cpu::planMemory(g);
+  EXPECT_EQ(plan.values[static_cast<size_t>(next)].inPlaceOf, -1);
+  EXPECT_EQ(plan.values[static_cast<size_t>(next)].twin, p);
+}
+
+TEST(PlanMemory, ArenaValuesReuseTheOperandTheyReadLast) {
+  // a = x + x; b = a + x (a's last reader): b in a's bytes; c = b + a2 where a2 is read
+  // again by the output d: c gets b's bytes but never a2's.
+  ir::Graph g("chain");
+  ir::ValueId x = g.addInput("x", kF4);
+  ir::ValueId a = addLoop(g, {x, x}, addBody);
+  ir::ValueId b = addLoop(g, {a, x}, addBody);
+  ir::ValueId a2 = addLoop(g, {x, x}, addBody);
+  ir::ValueId c = addLoop(g, {a2, b}, addBody);
+  ir::ValueId d = addLoop(g, {c, a2}, addBody);
+  g.addOutput("d", d);
+  cpu::MemoryPlan plan = cpu::planMemory(g);
+  auto offset = [&](ir::ValueId v) { return plan.values[static_cast<size_t>(v)].offset; };
+  EXPECT_EQ(offset(b), offset(a));
+  EXPECT_EQ(offset(c), offset(b));
+  EXPECT_NE(offset(a2), offset(c));
+  EXPECT_EQ(offset(d), offset(c));  // c's last reader is d, which also reads a2 (not last)
+  EXPECT_EQ(plan.arenaBytes, 2 * 64);
+}
+
+TEST(PlanMemory, CompiledTrainingStepsShareBuffersOnlyInPlace) {
+  // Fused training steps: every update runs in its parameter's slot, and two arena values
+  // live at the same time share bytes only when the later overwrites the earlier in place.
+  for (const char* name : {"mlp_tiny", "lenet_tiny", "gpt_tiny"}) {
+    SCOPED_TRACE(name);
+    passes::TrainConfig config;
+    config.optimizer.kind = passes::OptimizerKind::adam;
+    cpu::Executable exe = cpu::compile(passes::buildTrainStep(models::buildModel(name), config));
+    const ir::Graph& g = exe.graph();
+    cpu::MemoryPlan plan = cpu::planMemory(g);
+    int64_t params = 0;
+    for (ir::ValueId v : g.params()) params += (static_cast<int64_t>(g.type(v).byteSize()) + 63) / 64 * 64;
+    EXPECT_EQ(plan.persistentBytes, params);
+    for (const auto& u : g.updates()) EXPECT_EQ(plan.values[static_cast<size_t>(u.value)].inPlaceOf, u.param);
+    std::vector<int32_t> last(static_cast<size_t>(g.size()), -1);
+    for (ir::ValueId v = 0; v < g.size(); ++v)
+      for (ir::ValueId o : g.node(v).operands) {
+        const cpu::Placement& po = plan.values[static_cast<size_t>(o)];
+        last[static_cast<size_t>(po.storage == cpu::Storage::View ? po.viewOf : o)] = v;
+      }
+    for (const auto& out : g.outputs()) last[static_cast<size_t>(out.value)] = g.size();
+    for (ir::ValueId a = 0; a < g.size(); ++a)
+      for (ir::ValueId b = a + 1; b < g.size(); ++b) {
+        const cpu::Placement &pa = plan.values[static_cast<size_t>(a)], &pb = plan.values[static_cast<size_t>(b)];
+        if (pa.storage != cpu::Storage::Arena || pb.storage != cpu::Storage::Arena) continue;
+        int32_t endA = std::max(last[static_cast<size_t>(a)], a), endB = std::max(last[static_cast<size_t>(b)], b);
+        bool sameTime = b <= endA && a <= endB;
+        bool sameBytes = pa.offset < pb.offset + static_cast<int64_t>(g.type(b).byteSize()) &&
+                         pb.offset < pa.offset + static_cast<int64_t>(g.type(a).byteSize());
+        if (!sameTime || !sameBytes) continue;
+        // Legal only as a chain of in-place writes: a's last reader is b, which overwrites a.
+        bool inPlace = endA == b && pa.offset == pb.offset;
+        for (size_t i = 0; inPlace && i < g.node(b).operands.size(); ++i)
+          if (g.node(b).operands[i] == a) inPlace = cpu::readsOperandAtOwnIndex(g, b, i);
+        EXPECT_TRUE(inPlace) << ir::valueRef(g, a) << " and " << ir::valueRef(g, b) << " share bytes";
+      }
+  }
 }
