@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "ir/error.h"
@@ -58,48 +59,107 @@ std::string findPeerScript() {
   return "";
 }
 
-PeerResult runPeer(const PeerOptions& options, const std::vector<std::string>& models) {
-  PeerResult result;
+namespace {
+
+/// What one peer script run gave: its JSON text, or why there is none.
+struct ScriptRun {
+  std::optional<std::string> json;
+  std::string message;
+};
+
+/// Runs `python script ARGS --json TMP` (its own output to a log) and reads the JSON; names
+/// the script `what` in messages ("torch_models.py"), and where an empty `script` was looked
+/// for. Never throws for a failing script.
+ScriptRun runScript(const std::string& python, const std::string& script, const std::string& args,
+                    const std::string& what, const std::string& whereLooked) {
+  ScriptRun run;
   const std::string unavailable = "; peer columns show -";
-  std::string script = options.script.empty() ? findPeerScript() : options.script;
   std::error_code ec;
   if (script.empty() || !fs::exists(script, ec)) {
-    result.message = "peer: torch_models.py not found" +
-                     (script.empty() ? std::string(" (looked in ../shared/bench/; use --peer-script)")
-                                     : " at " + script) +
-                     unavailable;
-    return result;
+    run.message = "peer: " + what + " not found" + (script.empty() ? " (" + whereLooked + ")" : " at " + script) +
+                  unavailable;
+    return run;
   }
-  if (options.python.find('/') != std::string::npos && !fs::exists(options.python, ec)) {
-    result.message = "peer: no Python interpreter at " + options.python + unavailable;
-    return result;
+  if (python.find('/') != std::string::npos && !fs::exists(python, ec)) {
+    run.message = "peer: no Python interpreter at " + python + unavailable;
+    return run;
   }
   fs::path dir = makeTempDir();
   fs::path json = dir / "peer.json", log = dir / "peer.log";
-  std::string only;
-  for (const auto& m : models) only += (only.empty() ? "" : ",") + m;
-  std::string command = shellQuote(options.python) + " " + shellQuote(script) + " --threads " +
-                        std::to_string(options.threads) + " --iters " + std::to_string(options.iters) + " --only " +
-                        shellQuote(only) + " --json " + shellQuote(json.string()) + " >" + shellQuote(log.string()) +
-                        " 2>&1";
+  std::string command = shellQuote(python) + " " + shellQuote(script) + " " + args + " --json " +
+                        shellQuote(json.string()) + " >" + shellQuote(log.string()) + " 2>&1";
   int status = runShell(command);
   if (status != 0) {
-    bool hasTorch = runShell(shellQuote(options.python) + " -c 'import torch' >/dev/null 2>&1") == 0;
-    result.message = hasTorch ? "peer: " + script + " failed (exit status " + std::to_string(status) +
-                                    "): " + lastLine(log) + unavailable
-                              : "peer: PyTorch is not installed for " + options.python +
-                                    " (apt-get install python3-torch)" + unavailable;
+    bool hasTorch = runShell(shellQuote(python) + " -c 'import torch' >/dev/null 2>&1") == 0;
+    run.message = hasTorch ? "peer: " + script + " failed (exit status " + std::to_string(status) + "): " +
+                                 lastLine(log) + unavailable
+                           : "peer: PyTorch is not installed for " + python + " (apt-get install python3-torch)" +
+                                 unavailable;
   } else {
     std::ifstream in(json);
     std::stringstream text;
     text << in.rdbuf();
-    try {
-      result.times = parsePeerJson(text.str(), "peer JSON " + json.string());
-    } catch (const Error& e) {
-      result.message = std::string("peer: ") + e.what() + unavailable;
-    }
+    run.json = text.str();
   }
   fs::remove_all(dir, ec);
+  return run;
+}
+
+/// The models as one --only argument.
+std::string onlyArgument(const std::vector<std::string>& models) {
+  std::string only;
+  for (const auto& m : models) only += (only.empty() ? "" : ",") + m;
+  return "--only " + shellQuote(only);
+}
+
+}  // namespace
+
+PeerResult runPeer(const PeerOptions& options, const std::vector<std::string>& models) {
+  PeerResult result;
+  std::string script = options.script.empty() ? findPeerScript() : options.script;
+  std::string args = "--threads " + std::to_string(options.threads) + " --iters " + std::to_string(options.iters) +
+                     " " + onlyArgument(models);
+  ScriptRun run = runScript(options.python, script, args, "torch_models.py", "looked in ../shared/bench/; use --peer-script");
+  result.message = run.message;
+  if (!run.json) return result;
+  try {
+    result.times = parsePeerJson(*run.json, "peer JSON of " + script);
+  } catch (const Error& e) {
+    result.message = std::string("peer: ") + e.what() + "; peer columns show -";
+  }
+  return result;
+}
+
+std::string findMemoryScript() {
+  const fs::path relative = fs::path("bench") / "torch_memory.py";
+  std::error_code ec;
+  if (fs::exists(relative, ec)) return fs::absolute(relative, ec).string();
+#ifdef WEFT_SOURCE_DIR
+  fs::path fromSource = fs::path(WEFT_SOURCE_DIR) / relative;
+  if (fs::exists(fromSource, ec)) return fromSource.string();
+#endif
+  return "";
+}
+
+PeerMemoryResult runPeerMemory(const PeerOptions& options, const std::vector<std::string>& models) {
+  PeerMemoryResult result;
+  std::string modelsScript = options.script.empty() ? findPeerScript() : options.script;
+  std::string script = options.memoryScript.empty() ? findMemoryScript() : options.memoryScript;
+  std::error_code ec;
+  if (modelsScript.empty() || !fs::exists(modelsScript, ec)) {
+    result.message = "peer memory: torch_models.py not found; peer memory shows -";
+    return result;
+  }
+  std::string args = "--models-script " + shellQuote(modelsScript) + " --threads " + std::to_string(options.threads) +
+                     " " + onlyArgument(models);
+  ScriptRun run = runScript(options.python, script, args, "torch_memory.py", "looked in bench/; use --memory-script");
+  result.message = run.message;
+  if (!run.json) return result;
+  try {
+    result.peakBytes = parsePeerMemoryJson(*run.json, "peer memory JSON of " + script);
+  } catch (const Error& e) {
+    result.message = std::string("peer: ") + e.what() + "; peer columns show -";
+  }
   return result;
 }
 

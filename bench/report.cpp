@@ -53,6 +53,27 @@ PeerTimes parsePeerJson(const std::string& text, const std::string& what) {
   return times;
 }
 
+PeerMemory parsePeerMemoryJson(const std::string& text, const std::string& what) {
+  Json doc;
+  try {
+    doc = Json::parse(text);
+  } catch (const Json::exception& e) {
+    throw Error(what + ": not JSON (" + e.what() + ")");
+  }
+  if (!doc.is_array()) throw Error(what + ": expected a list of rows");
+  PeerMemory peaks;
+  for (size_t i = 0; i < doc.size(); ++i) {
+    const Json& row = doc[i];
+    std::string where = what + ": row " + std::to_string(i);
+    if (!row.is_object()) throw Error(where + " is not an object");
+    if (!row.contains("model") || !row["model"].is_string()) throw Error(where + " has no string 'model'");
+    if (!row.contains("peak_bytes") || !row["peak_bytes"].is_number())
+      throw Error(where + " has no number 'peak_bytes'");
+    peaks[row["model"].get<std::string>()] = row["peak_bytes"].get<double>();
+  }
+  return peaks;
+}
+
 std::string rowsToJson(const std::vector<Row>& rows) {
   OrderedJson out = OrderedJson::array();
   for (const Row& r : rows) {
@@ -64,6 +85,10 @@ std::string rowsToJson(const std::vector<Row>& rows) {
     j["speedup"] = r.speedup() ? OrderedJson(*r.speedup()) : OrderedJson(nullptr);
     j["gflops"] = r.gflops();
     j["gemm_fraction"] = r.gemmFraction();
+    if (r.weftPeakBytes) {
+      j["weft_peak_bytes"] = *r.weftPeakBytes;
+      j["peer_peak_bytes"] = r.peerPeakBytes ? OrderedJson(*r.peerPeakBytes) : OrderedJson(nullptr);
+    }
     out.push_back(std::move(j));
   }
   return out.dump(1) + "\n";
@@ -81,6 +106,23 @@ std::string tableLine(const Row& r) {
   std::snprintf(buf, sizeof buf, "%-14s %-5s %10.3f %10s %8s %9.2f %7.1f%%", r.model.c_str(), r.mode.c_str(), r.weftMs,
                 orDash(r.peerMs, "%.3f").c_str(), orDash(r.speedup(), "%.2fx").c_str(), r.gflops(),
                 100 * r.gemmFraction());
+  return buf;
+}
+
+std::string memoryHeader() {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%-14s %10s %10s %11s", "model", "weft MiB", "peer MiB", "weft/peer");
+  return buf;
+}
+
+std::string memoryLine(const Row& r) {
+  constexpr double kMiB = 1024.0 * 1024.0;
+  std::optional<double> peer, ratio;
+  if (r.peerPeakBytes) peer = *r.peerPeakBytes / kMiB;
+  if (r.peerPeakBytes && *r.peerPeakBytes > 0 && r.weftPeakBytes) ratio = *r.weftPeakBytes / *r.peerPeakBytes;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%-14s %10.2f %10s %11s", r.model.c_str(), r.weftPeakBytes.value_or(0) / kMiB,
+                orDash(peer, "%.2f").c_str(), orDash(ratio, "%.2fx").c_str());
   return buf;
 }
 

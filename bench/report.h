@@ -17,6 +17,9 @@ struct Row {
   std::optional<double> peerMs;   ///< the peer's median milliseconds, when it ran this row
   double flops = 0;               ///< FLOPs of one run (bench::countFlops)
   double gemmGflops = 0;          ///< the machine's measured f32 GEMM rate
+  /// Training rows with --memory: weft's planned peak bytes (arena, state, scratch, inputs
+  /// and outputs) and the peer's (PyTorch's tensors at the step's peak, torch_memory.py).
+  std::optional<double> weftPeakBytes, peerPeakBytes;
 
   /// peer ms / weft ms (above 1: weft is faster), when there is a peer time.
   std::optional<double> speedup() const;
@@ -34,13 +37,27 @@ using PeerTimes = std::map<std::pair<std::string, std::string>, double>;
 /// weft::Error naming `what` for malformed text or a row without model, mode or median_ms.
 PeerTimes parsePeerJson(const std::string& text, const std::string& what);
 
+/// Peak bytes of a training step by model.
+using PeerMemory = std::map<std::string, double>;
+
+/// Parses the JSON that bench/torch_memory.py writes: a list of objects {"model",
+/// "held_bytes", "step_bytes", "peak_bytes"}; the peak is what joins. Throws weft::Error
+/// naming `what` for malformed text or a row without model or peak_bytes.
+PeerMemory parsePeerMemoryJson(const std::string& text, const std::string& what);
+
 /// The rows as BENCH.md's JSON: a list of {"model", "mode", "weft_ms", "peer_ms" (null
-/// without the peer), "speedup" (null without the peer), "gflops", "gemm_fraction"}.
+/// without the peer), "speedup" (null without the peer), "gflops", "gemm_fraction"}, and
+/// for rows with a weft peak (--memory) "weft_peak_bytes" and "peer_peak_bytes" (or null).
 std::string rowsToJson(const std::vector<Row>& rows);
 
 /// The table header line (model, mode, weft ms, peer ms, speedup, GFLOP/s, of GEMM).
 std::string tableHeader();
 /// One table line; missing peer values print as "-".
 std::string tableLine(const Row& row);
+
+/// The memory table's header line (model, weft MiB, peer MiB, weft / peer).
+std::string memoryHeader();
+/// One memory table line of a row with a weft peak; a missing peer prints as "-".
+std::string memoryLine(const Row& row);
 
 }  // namespace weft::bench

@@ -46,12 +46,14 @@ ir::Graph trainStepGraph(const std::string& name, uint64_t seed) {
   return training::buildStepGraph(training::registryModel(name, seed), options);
 }
 
-std::function<void()> prepareRun(const ir::Graph& g, training::Backend backend, bool step, int threads) {
+std::function<void()> prepareRun(const ir::Graph& g, training::Backend backend, bool step, int threads,
+                                 int64_t* peakBytes) {
   auto inputs = std::make_shared<reference::TensorMap>(benchmarkInputs(g));
   if (backend == training::Backend::cpu) {
     cpu::CompileOptions options;
     options.threads = threads;
     auto exe = std::make_shared<cpu::Executable>(cpu::compile(g, options));
+    if (peakBytes) *peakBytes = exe->stats().peakBytes;
     if (step) return [exe, inputs] { exe->step(*inputs); };
     return [exe, inputs] { exe->run(*inputs); };
   }
@@ -69,9 +71,11 @@ RowResult runRow(const std::string& model, const std::string& mode, const SuiteO
   try {
     bool train = mode == "train";
     ir::Graph g = train ? trainStepGraph(model, options.seed) : inferenceGraph(model, options.seed);
-    std::function<void()> run = prepareRun(g, options.backend, train, options.threads);
+    int64_t peakBytes = -1;
+    std::function<void()> run = prepareRun(g, options.backend, train, options.threads, &peakBytes);
     Timing t = timeRuns(run, options.warmup, options.repeat);
     Row row;
+    if (options.memory && train && peakBytes >= 0) row.weftPeakBytes = static_cast<double>(peakBytes);
     row.model = model;
     row.mode = mode;
     row.weftMs = t.medianMs;

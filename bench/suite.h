@@ -24,6 +24,7 @@ struct SuiteOptions {
   int warmup = 3;                                      ///< untimed runs first
   int repeat = 20;                                     ///< timed runs (the median is reported)
   uint64_t seed = 0;                                   ///< model seed
+  bool memory = false;  ///< training rows on the CPU also report the planned peak (Row::weftPeakBytes)
 };
 
 /// The eight benchmark models of BENCH.md, in its order.
@@ -40,8 +41,10 @@ ir::Graph trainStepGraph(const std::string& name, uint64_t seed = 0);
 
 /// Prepares `g` on `backend` (compiles it for the CPU) with inputs from benchmarkInputs and
 /// returns one run: a forward run (`step` false: outputs only, no state update) or one step
-/// that applies the graph's updates to the held state.
-std::function<void()> prepareRun(const ir::Graph& g, training::Backend backend, bool step, int threads);
+/// that applies the graph's updates to the held state. On the CPU, `peakBytes` (when given)
+/// receives the compiled graph's planned peak (cpu::CompileStats::peakBytes).
+std::function<void()> prepareRun(const ir::Graph& g, training::Backend backend, bool step, int threads,
+                                 int64_t* peakBytes = nullptr);
 
 /// A row's timing, or the error that stopped it.
 struct RowResult {

@@ -34,6 +34,10 @@ options:
   --peer                 also run PyTorch (torch_models.py) and join its medians
   --peer-script PATH     torch_models.py (default ../shared/bench/torch_models.py from the repository)
   --python PATH          the peer's interpreter (default /usr/bin/python3)
+  --memory               also print each training step's peak memory: weft's planned buffers
+                         (arena, state, scratch, inputs and outputs) and, with --peer,
+                         PyTorch's tensors at the step's peak (bench/torch_memory.py)
+  --memory-script PATH   torch_memory.py (default bench/torch_memory.py of the repository)
   --json FILE            also write the rows as JSON
 )";
 
@@ -41,8 +45,9 @@ options:
 
 int cmdBench(int argc, char** argv) {
   Args args(argc, argv, 2,
-            {"models", "modes", "backend", "threads", "warmup", "repeat", "peer-script", "python", "json"},
-            {"help", "peer"});
+            {"models", "modes", "backend", "threads", "warmup", "repeat", "peer-script", "memory-script", "python",
+             "json"},
+            {"help", "peer", "memory"});
   if (args.has("help")) {
     std::cout << kBenchHelp;
     return 0;
@@ -71,16 +76,24 @@ int cmdBench(int argc, char** argv) {
   double gemm = bench::measureGemmGflops(1024, options.threads);
   std::printf("f32 GEMM 1024^3 (oneDNN matmul, %d threads): %.1f GFLOP/s\n", options.threads, gemm);
 
+  options.memory = args.has("memory");
   std::optional<bench::PeerTimes> peer;
+  std::optional<bench::PeerMemory> peerMemory;
   if (args.has("peer")) {
     bench::PeerOptions peerOptions;
     peerOptions.python = args.get("python", peerOptions.python);
     peerOptions.script = args.get("peer-script", "");
+    peerOptions.memoryScript = args.get("memory-script", "");
     peerOptions.threads = options.threads;
     peerOptions.iters = options.repeat;
     bench::PeerResult result = bench::runPeer(peerOptions, options.models);
     peer = result.times;
     std::printf("%s\n", peer ? "peer: PyTorch (torch_models.py)" : result.message.c_str());
+    if (options.memory) {
+      bench::PeerMemoryResult memory = bench::runPeerMemory(peerOptions, options.models);
+      peerMemory = memory.peakBytes;
+      std::printf("%s\n", peerMemory ? "peer memory: PyTorch (torch_memory.py)" : memory.message.c_str());
+    }
   }
   std::fflush(stdout);
 
@@ -100,10 +113,18 @@ int cmdBench(int argc, char** argv) {
       row.gemmGflops = gemm;
       if (peer)
         if (auto it = peer->find({model, mode}); it != peer->end()) row.peerMs = it->second;
+      if (peerMemory && row.weftPeakBytes)
+        if (auto it = peerMemory->find(model); it != peerMemory->end()) row.peerPeakBytes = it->second;
       std::printf("%s\n", bench::tableLine(row).c_str());
       std::fflush(stdout);
       rows.push_back(row);
     }
+  }
+  if (options.memory) {
+    std::printf("\npeak memory of a training step (weft: planned buffers; peer: PyTorch's tensors)\n%s\n",
+                bench::memoryHeader().c_str());
+    for (const bench::Row& row : rows)
+      if (row.weftPeakBytes) std::printf("%s\n", bench::memoryLine(row).c_str());
   }
   if (auto path = args.get("json")) runtime::writeFileAtomically(*path, bench::rowsToJson(rows));
   return failed ? 1 : 0;

@@ -25,6 +25,19 @@ ir::Graph graphOf(Body body) {
 
 }  // namespace
 
+namespace {
+
+/// A row timed at `ms` with nothing else set.
+bench::Row timedRow(const std::string& model, const std::string& mode, double ms) {
+  bench::Row row;
+  row.model = model;
+  row.mode = mode;
+  row.weftMs = ms;
+  return row;
+}
+
+}  // namespace
+
 TEST(BenchFlops, Contractions) {
   // [4,8] x [8,3]: 4*3 outputs of 8 multiply-adds.
   EXPECT_EQ(bench::countFlops(graphOf([] { return matmul(input("a", {4, 8}), input("b", {8, 3})); })), 2 * 4 * 3 * 8);
@@ -152,8 +165,11 @@ TEST(BenchReport, ParsesTorchModelsJson) {
 }
 
 TEST(BenchReport, RowsAsJson) {
-  bench::Row withPeer{.model = "mlp", .mode = "infer", .weftMs = 2, .peerMs = 3, .flops = 4e6, .gemmGflops = 100};
-  bench::Row alone{.model = "gpt", .mode = "train", .weftMs = 4, .peerMs = std::nullopt, .flops = 0, .gemmGflops = 0};
+  bench::Row withPeer = timedRow("mlp", "infer", 2);
+  withPeer.peerMs = 3;
+  withPeer.flops = 4e6;
+  withPeer.gemmGflops = 100;
+  bench::Row alone = timedRow("gpt", "train", 4);
   nlohmann::json j = nlohmann::json::parse(bench::rowsToJson({withPeer, alone}));
   ASSERT_EQ(j.size(), 2u);
   EXPECT_EQ(j[0]["model"], "mlp");
@@ -168,3 +184,39 @@ TEST(BenchReport, RowsAsJson) {
   EXPECT_EQ(j[1]["gemm_fraction"], 0.0);
   EXPECT_NE(bench::tableLine(alone).find(" - "), std::string::npos);
 }
+
+TEST(BenchReport, ParsesTorchMemoryJson) {
+  bench::PeerMemory m = bench::parsePeerMemoryJson(R"([
+ {"model": "mlp", "held_bytes": 8, "step_bytes": 2, "peak_bytes": 10},
+ {"model": "gpt", "held_bytes": 80, "step_bytes": 20, "peak_bytes": 100.5}])",
+                                                   "m.json");
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m.at("mlp"), 10.0);
+  EXPECT_EQ(m.at("gpt"), 100.5);
+  EXPECT_THROW(bench::parsePeerMemoryJson("[", "m.json"), Error);
+  try {
+    bench::parsePeerMemoryJson(R"([{"model": "mlp", "held_bytes": 8}])", "m.json");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("m.json: row 0 has no number 'peak_bytes'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(BenchReport, MemoryLinesAndJson) {
+  bench::Row both = timedRow("mlp", "train", 1);
+  both.weftPeakBytes = 3.0 * (1 << 20);
+  both.peerPeakBytes = 4.0 * (1 << 20);
+  bench::Row alone = timedRow("gpt", "train", 1);
+  alone.weftPeakBytes = 2.0 * (1 << 20);
+  EXPECT_NE(bench::memoryLine(both).find("3.00"), std::string::npos) << bench::memoryLine(both);
+  EXPECT_NE(bench::memoryLine(both).find("4.00"), std::string::npos);
+  EXPECT_NE(bench::memoryLine(both).find("0.75x"), std::string::npos);
+  EXPECT_NE(bench::memoryLine(alone).find(" - "), std::string::npos) << bench::memoryLine(alone);
+  bench::Row timed = timedRow("vae", "infer", 1);
+  nlohmann::json j = nlohmann::json::parse(bench::rowsToJson({both, alone, timed}));
+  EXPECT_EQ(j[0]["weft_peak_bytes"], 3.0 * (1 << 20));
+  EXPECT_EQ(j[0]["peer_peak_bytes"], 4.0 * (1 << 20));
+  EXPECT_TRUE(j[1]["peer_peak_bytes"].is_null());
+  EXPECT_FALSE(j[2].contains("weft_peak_bytes"));  // rows without --memory keep BENCH.md's fields
+}
+
