@@ -192,12 +192,28 @@ MemoryPlan planMemory(const ir::Graph& g) {
     arenaValues.push_back(v);
   }
   std::vector<int64_t> offsets = assignOffsets(lifetimes, plan.arenaBytes);
-  for (size_t i = 0; i < arenaValues.size(); ++i) plan.values[static_cast<size_t>(arenaValues[i])].offset = offsets[i];
+  for (size_t i = 0; i < arenaValues.size(); ++i) {
+    plan.values[static_cast<size_t>(arenaValues[i])].offset = offsets[i];
+    plan.arenaBuffers.emplace_back(lifetimes[i], offsets[i]);
+  }
   for (ValueId v = 0; v < g.size(); ++v)
     if (inArena(v) && sharedWith[static_cast<size_t>(v)] >= 0)
       plan.values[static_cast<size_t>(v)].offset =
           plan.values[static_cast<size_t>(bufferRoot(sharedWith, v))].offset;
   return plan;
+}
+
+int64_t freeArenaOffset(const MemoryPlan& plan, int32_t step, int64_t bytes) {
+  std::vector<std::pair<int64_t, int64_t>> taken;  // [begin, end) of the buffers live at `step`
+  for (const auto& [life, offset] : plan.arenaBuffers)
+    if (life.first <= step && step <= life.last) taken.emplace_back(offset, offset + alignUp(std::max<int64_t>(life.bytes, 1)));
+  std::sort(taken.begin(), taken.end());
+  int64_t candidate = 0;
+  for (const auto& [begin, end] : taken) {
+    if (begin >= candidate + bytes) break;
+    candidate = std::max(candidate, end);
+  }
+  return candidate + bytes <= plan.arenaBytes ? candidate : -1;
 }
 
 }  // namespace weft::cpu

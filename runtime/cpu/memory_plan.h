@@ -51,7 +51,15 @@ struct MemoryPlan {
   std::vector<Placement> values;  ///< index = ValueId
   int64_t arenaBytes = 0;         ///< activations, reused across lifetimes
   int64_t persistentBytes = 0;    ///< parameters (and optimizer state), one block
+  /// The arena's buffers (one per group of values sharing bytes) with their offsets: the
+  /// lifetime's steps are node indices, as in planMemory's run order.
+  std::vector<std::pair<BufferLifetime, int64_t>> arenaBuffers;
 };
+
+/// The lowest arena offset (aligned to kArenaAlignment) where `bytes` fit without touching
+/// any buffer of `plan` live at step `step`, or -1 when no gap of the arena holds them: a
+/// step may use that space for its own temporaries while it runs.
+int64_t freeArenaOffset(const MemoryPlan& plan, int32_t step, int64_t bytes);
 
 /// True when node `v` of `g` is a generated elementwise kernel (a `fused` node of kind "loop")
 /// that reads operand `i` only at the index of the element it writes, through elementwise

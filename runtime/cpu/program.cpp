@@ -205,12 +205,22 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
 Program::~Program() { printProfile(); }
 
 void Program::shareScratch() {
+  // A step's scratch goes into a gap of the arena at its own step when one is large enough,
+  // else into one buffer shared by the steps that found none.
+  std::vector<Step*> unplaced;
   size_t bytes = 0;
-  for (const Step& step : steps_)
-    if (step.onednn) bytes = std::max(bytes, step.onednn->scratchBytes());
+  for (Step& step : steps_) {
+    if (!step.onednn || step.onednn->scratchBytes() == 0) continue;
+    auto need = static_cast<int64_t>(step.onednn->scratchBytes());
+    if (int64_t gap = freeArenaOffset(plan_, step.value, need); gap >= 0) {
+      step.onednn->useScratch(arena_ + gap);
+      continue;
+    }
+    unplaced.push_back(&step);
+    bytes = std::max(bytes, step.onednn->scratchBytes());
+  }
   scratch_ = AlignedBuffer(static_cast<int64_t>(bytes), /*zeroed=*/false);
-  for (Step& step : steps_)
-    if (step.onednn) step.onednn->useScratch(scratch_.data());
+  for (Step* step : unplaced) step->onednn->useScratch(scratch_.data());
 }
 
 void* Program::address(ValueId v, const std::vector<const void*>& bound) const {

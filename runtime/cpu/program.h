@@ -101,7 +101,8 @@ class Program {
   void* address(ir::ValueId v, const std::vector<const void*>& bound) const;
   /// Parameter `p`'s current bytes in the state block (until the next applyUpdates).
   uint8_t* paramData(ir::ValueId p) const;
-  /// Bytes of the scratch area the oneDNN steps share (their layout conversions).
+  /// Bytes of the scratch area the oneDNN steps share (their layout conversions that fit in
+  /// no gap of the arena).
   int64_t scratchBytes() const { return scratch_.size(); }
 
   struct Step;  ///< one node's executor (program.cpp)
@@ -110,7 +111,8 @@ class Program {
   void runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream);
   /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
   void passComputedLayouts(const dnnl::engine& engine);
-  /// Gives every oneDNN step its run-time buffers in one scratch area sized for the largest.
+  /// Gives every oneDNN step its run-time buffers: in a gap of the arena at that step where
+  /// one is large enough, else in one scratch area the other steps share.
   void shareScratch();
   /// The state offset where persistent value `v` lives now (see swapped_).
   int64_t stateOffset(ir::ValueId v) const;

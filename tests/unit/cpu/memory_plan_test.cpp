@@ -243,3 +243,16 @@ TEST(PlanMemory, CompiledTrainingStepsShareBuffersOnlyInPlace) {
       }
   }
 }
+
+TEST(PlanMemory, FreeArenaOffsetsAvoidTheBuffersLiveAtTheStep) {
+  // Buffers: A [0,64) live at steps 0-4, B [64,192) at 2-3, C [192,256) at 0-9.
+  cpu::MemoryPlan plan;
+  plan.arenaBytes = 256;
+  plan.arenaBuffers = {{{64, 0, 4}, 0}, {{128, 2, 3}, 64}, {{64, 0, 9}, 192}};
+  EXPECT_EQ(cpu::freeArenaOffset(plan, 1, 128), 64);   // B is not live yet
+  EXPECT_EQ(cpu::freeArenaOffset(plan, 3, 64), -1);    // A, B and C fill the arena
+  EXPECT_EQ(cpu::freeArenaOffset(plan, 5, 192), 0);    // only C is live
+  EXPECT_EQ(cpu::freeArenaOffset(plan, 5, 193), -1);   // too big for the gap before C
+  EXPECT_EQ(cpu::freeArenaOffset(plan, 1, 129), -1);   // the gap between A and C holds 128
+}
+

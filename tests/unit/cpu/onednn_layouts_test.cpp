@@ -91,8 +91,9 @@ TEST(OneDnnLayouts, ValuesReadByOtherStepsStayRowMajor) {
 }
 
 TEST(OneDnnLayouts, StepsShareOneScratchArea) {
-  // The converted copies of x and of each result live only while their step runs: three
-  // convs need no more scratch than one, and each still computes its own output.
+  // The converted copies of x and of each result live only while their step runs. The
+  // first of three convs finds room in the arena (the later outputs are not live yet);
+  // the others share one scratch area no larger than a lone conv needs.
   cpu::CompileStats one = expectMatchesReference(parallelConvs(1));
   cpu::CompileStats three = expectMatchesReference(parallelConvs(3));
   ASSERT_EQ(three.onednnPrimitives, 3);
@@ -100,4 +101,17 @@ TEST(OneDnnLayouts, StepsShareOneScratchArea) {
   EXPECT_EQ(three.scratchBytes, one.scratchBytes);
   const int64_t inputBytes = 2 * 16 * 12 * 12 * 4 + 3 * (32 * 16 * 3 * 3 * 4), outputBytes = 3 * (2 * 32 * 12 * 12 * 4);
   EXPECT_EQ(three.peakBytes, three.arenaBytes + three.persistentBytes + three.scratchBytes + inputBytes + outputBytes);
+}
+
+TEST(OneDnnLayouts, ScratchFitsInArenaGaps) {
+  // A large value dead before the conv leaves room for its converted copies: no scratch.
+  ir::Graph g("gap");
+  ir::ValueId x = g.addInput("x", f32({2, 16, 12, 12}));
+  ir::ValueId big = g.addInput("big", f32({64, 16, 12, 12}));
+  ir::ValueId summed = g.addOp(OpKind::ReduceSum, {g.addOp(OpKind::Add, {big, big})},
+                               {{"axes", Ints{0}}, {"keepdims", int64_t{1}}});
+  ir::ValueId shifted = g.addOp(OpKind::Add, {x, g.addOp(OpKind::Broadcast, {summed}, {{"shape", Ints{2, 16, 12, 12}}})});
+  g.addOutput("y", conv(g, shifted, g.addInput("w", f32({32, 16, 3, 3}))));
+  cpu::CompileStats stats = expectMatchesReference(g);
+  EXPECT_EQ(stats.scratchBytes, 0);
 }
