@@ -75,6 +75,11 @@ std::vector<GradSample> nonDifferentiableSamples() {
       {{"shape", std::vector<int64_t>{4, 8}}, {"dtype", DType::f32}, {"seed", int64_t{7}}, {"low", -1.0}, {"high", 1.0}});
   add("random_normal", OpKind::RandomNormal, {},
       {{"shape", std::vector<int64_t>{4, 8}}, {"dtype", DType::f32}, {"seed", int64_t{7}}, {"mean", 0.5}, {"std", 2.0}});
+  // Large enough to be drawn on several threads (native_steps' fillRandom).
+  add("random_normal(8192, f64)", OpKind::RandomNormal, {},
+      {{"shape", std::vector<int64_t>{64, 128}}, {"dtype", DType::f64}, {"seed", int64_t{3}}, {"mean", 0.0}, {"std", 1.0}});
+  add("random_uniform(8192)", OpKind::RandomUniform, {},
+      {{"shape", std::vector<int64_t>{8192}}, {"dtype", DType::f32}, {"seed", int64_t{5}}, {"low", 0.0}, {"high", 1.0}});
   return samples;
 }
 
