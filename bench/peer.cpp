@@ -112,6 +112,22 @@ std::string onlyArgument(const std::vector<std::string>& models) {
   return "--only " + shellQuote(only);
 }
 
+/// Runs `script` as runScript does and parses its JSON with `parse` into `into`; returns the
+/// message saying why there is nothing (empty when parsed).
+template <class Parsed, class Parse>
+std::string runAndParse(const std::string& python, const std::string& script, const std::string& args,
+                        const std::string& what, const std::string& whereLooked, const Parse& parse,
+                        std::optional<Parsed>& into) {
+  ScriptRun run = runScript(python, script, args, what, whereLooked);
+  if (!run.json) return run.message;
+  try {
+    into = parse(*run.json, "peer JSON of " + script);
+  } catch (const Error& e) {
+    return std::string("peer: ") + e.what() + "; peer columns show -";
+  }
+  return "";
+}
+
 }  // namespace
 
 PeerResult runPeer(const PeerOptions& options, const std::vector<std::string>& models) {
@@ -119,14 +135,8 @@ PeerResult runPeer(const PeerOptions& options, const std::vector<std::string>& m
   std::string script = options.script.empty() ? findPeerScript() : options.script;
   std::string args = "--threads " + std::to_string(options.threads) + " --iters " + std::to_string(options.iters) +
                      " " + onlyArgument(models);
-  ScriptRun run = runScript(options.python, script, args, "torch_models.py", "looked in ../shared/bench/; use --peer-script");
-  result.message = run.message;
-  if (!run.json) return result;
-  try {
-    result.times = parsePeerJson(*run.json, "peer JSON of " + script);
-  } catch (const Error& e) {
-    result.message = std::string("peer: ") + e.what() + "; peer columns show -";
-  }
+  result.message = runAndParse(options.python, script, args, "torch_models.py",
+                               "looked in ../shared/bench/; use --peer-script", parsePeerJson, result.times);
   return result;
 }
 
@@ -152,14 +162,8 @@ PeerMemoryResult runPeerMemory(const PeerOptions& options, const std::vector<std
   }
   std::string args = "--models-script " + shellQuote(modelsScript) + " --threads " + std::to_string(options.threads) +
                      " " + onlyArgument(models);
-  ScriptRun run = runScript(options.python, script, args, "torch_memory.py", "looked in bench/; use --memory-script");
-  result.message = run.message;
-  if (!run.json) return result;
-  try {
-    result.peakBytes = parsePeerMemoryJson(*run.json, "peer memory JSON of " + script);
-  } catch (const Error& e) {
-    result.message = std::string("peer: ") + e.what() + "; peer columns show -";
-  }
+  result.message = runAndParse(options.python, script, args, "torch_memory.py", "looked in bench/; use --memory-script",
+                               parsePeerMemoryJson, result.peakBytes);
   return result;
 }
 

@@ -2,6 +2,7 @@
 #include "bench/report.h"
 
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "ir/error.h"
@@ -31,7 +32,12 @@ double Row::gflops() const { return weftMs > 0 ? flops / (weftMs * 1e6) : 0; }
 
 double Row::gemmFraction() const { return gemmGflops > 0 ? gflops() / gemmGflops : 0; }
 
-PeerTimes parsePeerJson(const std::string& text, const std::string& what) {
+namespace {
+
+/// Parses `text` as a JSON list of objects and hands each to `read` with its name for
+/// messages ("WHAT: row I"). Throws weft::Error naming `what` for anything else.
+void forEachRow(const std::string& text, const std::string& what,
+                const std::function<void(const Json& row, const std::string& where)>& read) {
   Json doc;
   try {
     doc = Json::parse(text);
@@ -39,38 +45,37 @@ PeerTimes parsePeerJson(const std::string& text, const std::string& what) {
     throw Error(what + ": invalid JSON: " + e.what());
   }
   if (!doc.is_array()) throw Error(what + ": expected a list of rows");
-  PeerTimes times;
   for (size_t i = 0; i < doc.size(); ++i) {
-    const Json& row = doc[i];
     std::string where = what + ": row " + std::to_string(i);
-    if (!row.is_object()) throw Error(where + " is not an object");
-    for (const char* key : {"model", "mode"})
-      if (!row.contains(key) || !row[key].is_string()) throw Error(where + " has no string '" + key + "'");
-    if (!row.contains("median_ms") || !row["median_ms"].is_number())
-      throw Error(where + " has no number 'median_ms'");
-    times[{row["model"].get<std::string>(), row["mode"].get<std::string>()}] = row["median_ms"].get<double>();
+    if (!doc[i].is_object()) throw Error(where + " is not an object");
+    read(doc[i], where);
   }
+}
+
+/// Row field `key` of `row`, a string or (with `number`) a number; throws naming `where`.
+const Json& field(const Json& row, const char* key, bool number, const std::string& where) {
+  if (!row.contains(key) || !(number ? row[key].is_number() : row[key].is_string()))
+    throw Error(where + " has no " + (number ? "number" : "string") + " '" + key + "'");
+  return row[key];
+}
+
+}  // namespace
+
+PeerTimes parsePeerJson(const std::string& text, const std::string& what) {
+  PeerTimes times;
+  forEachRow(text, what, [&](const Json& row, const std::string& where) {
+    std::string model = field(row, "model", false, where), mode = field(row, "mode", false, where);
+    times[{model, mode}] = field(row, "median_ms", true, where).get<double>();
+  });
   return times;
 }
 
 PeerMemory parsePeerMemoryJson(const std::string& text, const std::string& what) {
-  Json doc;
-  try {
-    doc = Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw Error(what + ": not JSON (" + e.what() + ")");
-  }
-  if (!doc.is_array()) throw Error(what + ": expected a list of rows");
   PeerMemory peaks;
-  for (size_t i = 0; i < doc.size(); ++i) {
-    const Json& row = doc[i];
-    std::string where = what + ": row " + std::to_string(i);
-    if (!row.is_object()) throw Error(where + " is not an object");
-    if (!row.contains("model") || !row["model"].is_string()) throw Error(where + " has no string 'model'");
-    if (!row.contains("peak_bytes") || !row["peak_bytes"].is_number())
-      throw Error(where + " has no number 'peak_bytes'");
-    peaks[row["model"].get<std::string>()] = row["peak_bytes"].get<double>();
-  }
+  forEachRow(text, what, [&](const Json& row, const std::string& where) {
+    std::string model = field(row, "model", false, where);
+    peaks[model] = field(row, "peak_bytes", true, where).get<double>();
+  });
   return peaks;
 }
 
