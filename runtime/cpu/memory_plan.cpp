@@ -27,7 +27,57 @@ ValueId bufferRoot(std::vector<ValueId>& sharedWith, ValueId v) {
   return v;
 }
 
+/// `shape`'s bytes as f32 with dim 0 and dim 1 rounded up to `dim0` and `dim1`, aligned.
+int64_t paddedBytes(const ir::Shape& shape, int64_t dim0, int64_t dim1) {
+  int64_t n = 4;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    int64_t round = d == 0 ? dim0 : d == 1 ? dim1 : 1;
+    n *= (shape[d] + round - 1) / round * round;
+  }
+  return alignUp(n);
+}
+
 }  // namespace
+
+int64_t conversionBound(const ir::Graph& g, ValueId v) {
+  const ir::Node& node = g.node(v);
+  if (node.type.dtype != ir::DType::f32 || node.type.shape.size() < 3) return 0;
+  // The activation and weight operands: a fused conv's are its body conv's, when they are
+  // body inputs.
+  std::vector<ValueId> operands;
+  switch (node.op) {
+    case OpKind::Conv:
+    case OpKind::ConvTranspose:
+    case OpKind::ConvWeightGrad: operands = node.operands; break;
+    case OpKind::Fused: {
+      if (!node.body) return 0;
+      const ir::Graph& body = *node.body;
+      std::vector<ValueId> inputs = body.inputs();
+      for (const ir::Node& n : body.nodes()) {
+        if (n.op != OpKind::Conv) continue;
+        for (ValueId o : n.operands) {
+          auto at = std::find(inputs.begin(), inputs.end(), o);
+          if (at != inputs.end()) operands.push_back(node.operands[static_cast<size_t>(at - inputs.begin())]);
+        }
+        break;
+      }
+      if (operands.empty()) return 0;
+      break;
+    }
+    default: return 0;
+  }
+  auto activation = [](const ir::Shape& s) { return paddedBytes(s, 1, 16); };
+  auto weight = [](const ir::Shape& s) { return paddedBytes(s, 64, 64); };
+  // conv: x, w -> y; conv_transpose: dy, w -> x; conv_weight_grad: x, dy -> w.
+  bool resultIsWeight = node.op == OpKind::ConvWeightGrad;
+  int64_t bytes = resultIsWeight ? weight(node.type.shape) : activation(node.type.shape);
+  for (size_t i = 0; i < operands.size() && i < 2; ++i) {
+    const ir::Shape& shape = g.type(operands[i]).shape;
+    bool isWeight = i == 1 && !resultIsWeight;
+    bytes += isWeight ? weight(shape) : activation(shape);
+  }
+  return bytes;
+}
 
 bool readsOperandAtOwnIndex(const ir::Graph& g, ValueId v, size_t i) {
   const ir::Node& node = g.node(v);
@@ -191,10 +241,21 @@ MemoryPlan planMemory(const ir::Graph& g) {
     lifetimes.push_back({static_cast<int64_t>(g.type(v).byteSize()), v, groupEnd[static_cast<size_t>(v)]});
     arenaValues.push_back(v);
   }
+  // Conversion scratch of convolution-family steps, live for their own step only.
+  const size_t valueBuffers = lifetimes.size();
+  std::vector<ValueId> scratchOwners;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (int64_t bytes = conversionBound(g, v); bytes > 0) {
+      lifetimes.push_back({bytes, v, v});
+      scratchOwners.push_back(v);
+    }
   std::vector<int64_t> offsets = assignOffsets(lifetimes, plan.arenaBytes);
-  for (size_t i = 0; i < arenaValues.size(); ++i) {
-    plan.values[static_cast<size_t>(arenaValues[i])].offset = offsets[i];
-    plan.arenaBuffers.emplace_back(lifetimes[i], offsets[i]);
+  for (size_t i = 0; i < lifetimes.size(); ++i) plan.arenaBuffers.emplace_back(lifetimes[i], offsets[i]);
+  for (size_t i = 0; i < valueBuffers; ++i) plan.values[static_cast<size_t>(arenaValues[i])].offset = offsets[i];
+  for (size_t k = 0; k < scratchOwners.size(); ++k) {
+    Placement& p = plan.values[static_cast<size_t>(scratchOwners[k])];
+    p.scratchOffset = offsets[valueBuffers + k];
+    p.scratchBytes = lifetimes[valueBuffers + k].bytes;
   }
   for (ValueId v = 0; v < g.size(); ++v)
     if (inArena(v) && sharedWith[static_cast<size_t>(v)] >= 0)

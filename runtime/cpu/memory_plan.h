@@ -44,7 +44,18 @@ struct Placement {
   /// For an update value computed in its parameter's own slot (Persistent, at the
   /// parameter's offset): that parameter; -1 otherwise.
   ir::ValueId inPlaceOf = -1;
+  /// For a convolution-family node: an arena region of `scratchBytes` at `scratchOffset`
+  /// reserved for its step's layout conversions while it runs (see conversionBound).
+  int64_t scratchOffset = -1;
+  int64_t scratchBytes = 0;
 };
+
+/// An upper bound of the bytes a convolution-family node (conv, conv_transpose,
+/// conv_weight_grad, a fused "conv") needs for copies of its operands and result in blocked
+/// layouts: each activation with its channels padded to 16, each weight with both channel
+/// counts padded to 64, 64-byte aligned. 0 for other nodes. A function of the graph alone,
+/// so that a compiler and a runtime on another CPU plan the same arena.
+int64_t conversionBound(const ir::Graph& g, ir::ValueId v);
 
 /// The memory plan of a graph run in node order.
 struct MemoryPlan {
@@ -76,6 +87,8 @@ bool readsOperandAtOwnIndex(const ir::Graph& g, ir::ValueId v, size_t i);
 /// Any other update value computed into the arena for one parameter, and no output, gets a
 /// persistent slot of its own as the parameter's twin: a step writes it there and then the
 /// two slots trade places (Program), so that no update is copied.
+/// Each convolution-family node also gets conversionBound() bytes of the arena for the
+/// duration of its own step (Placement::scratchOffset).
 MemoryPlan planMemory(const ir::Graph& g);
 
 }  // namespace weft::cpu

@@ -205,13 +205,19 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
 Program::~Program() { printProfile(); }
 
 void Program::shareScratch() {
-  // A step's scratch goes into a gap of the arena at its own step when one is large enough,
-  // else into one buffer shared by the steps that found none.
+  // A step's scratch goes into the arena region the plan reserved for it when it fits (see
+  // conversionBound), else into a gap of the arena at its own step when one is large enough,
+  // else into one buffer shared by the steps that found neither.
   std::vector<Step*> unplaced;
   size_t bytes = 0;
   for (Step& step : steps_) {
     if (!step.onednn || step.onednn->scratchBytes() == 0) continue;
     auto need = static_cast<int64_t>(step.onednn->scratchBytes());
+    const Placement& reserved = plan_.values[static_cast<size_t>(step.value)];
+    if (need <= reserved.scratchBytes) {
+      step.onednn->useScratch(arena_ + reserved.scratchOffset);
+      continue;
+    }
     if (int64_t gap = freeArenaOffset(plan_, step.value, need); gap >= 0) {
       step.onednn->useScratch(arena_ + gap);
       continue;

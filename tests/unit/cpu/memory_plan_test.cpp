@@ -102,6 +102,7 @@ TEST(PlanMemory, EveryModelGetsAConflictFreePlanSmallerThanNoReuse) {
         EXPECT_EQ(p.storage, cpu::Storage::View);
         EXPECT_NE(plan.values[static_cast<size_t>(p.viewOf)].storage, cpu::Storage::View);
       }
+      total += cpu::conversionBound(g, v);  // a convolution's scratch region
       if (p.storage != cpu::Storage::Arena) continue;
       total += static_cast<int64_t>(n.type.byteSize());
       // A value is live from its definition to its last reader (through views).
@@ -254,5 +255,40 @@ TEST(PlanMemory, FreeArenaOffsetsAvoidTheBuffersLiveAtTheStep) {
   EXPECT_EQ(cpu::freeArenaOffset(plan, 5, 192), 0);    // only C is live
   EXPECT_EQ(cpu::freeArenaOffset(plan, 5, 193), -1);   // too big for the gap before C
   EXPECT_EQ(cpu::freeArenaOffset(plan, 1, 129), -1);   // the gap between A and C holds 128
+}
+
+TEST(PlanMemory, ConvolutionStepsGetScratchThatNoLiveValueTouches) {
+  // lenet_tiny's training step: each conv, conv_transpose and conv_weight_grad has a region
+  // of conversionBound() bytes, apart from every arena buffer live at its step.
+  passes::TrainConfig config;
+  config.optimizer.kind = passes::OptimizerKind::adam;
+  cpu::Executable exe = cpu::compile(passes::buildTrainStep(models::buildModel("lenet_tiny"), config));
+  const ir::Graph& g = exe.graph();
+  cpu::MemoryPlan plan = cpu::planMemory(g);
+  int regions = 0;
+  for (ir::ValueId v = 0; v < g.size(); ++v) {
+    const cpu::Placement& p = plan.values[static_cast<size_t>(v)];
+    EXPECT_EQ(p.scratchBytes, cpu::conversionBound(g, v));
+    if (p.scratchBytes == 0) continue;
+    ++regions;
+    EXPECT_LE(p.scratchOffset + p.scratchBytes, plan.arenaBytes);
+    for (const auto& [life, offset] : plan.arenaBuffers) {
+      if (life.first == v && life.last == v && offset == p.scratchOffset) continue;  // the region itself
+      bool live = life.first <= v && v <= life.last;
+      bool overlaps = offset < p.scratchOffset + p.scratchBytes && p.scratchOffset < offset + life.bytes;
+      EXPECT_FALSE(live && overlaps) << ir::valueRef(g, v) << "'s scratch overlaps a buffer live at its step";
+    }
+  }
+  EXPECT_GE(regions, 5);  // 2 convs, 2 weight gradients, 1 data gradient
+  // A convolution's bound: x [2,1,28,28] padded to 16 channels, w [8,1,3,3] padded to 64x64,
+  // y [2,8,26,26] padded to 16 channels, each 64-byte aligned.
+  ir::Graph conv("conv");
+  ir::ValueId x = conv.addInput("x", {ir::DType::f32, {2, 1, 28, 28}});
+  ir::ValueId w = conv.addInput("w", {ir::DType::f32, {8, 1, 3, 3}});
+  ir::ValueId y = conv.addOp(ir::OpKind::Conv, {x, w},
+                             {{"stride", std::vector<int64_t>{1, 1}}, {"padding", std::vector<int64_t>{0, 0}},
+                              {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}}});
+  EXPECT_EQ(cpu::conversionBound(conv, y), 2 * 16 * 28 * 28 * 4 + 64 * 64 * 9 * 4 + 2 * 16 * 26 * 26 * 4);
+  EXPECT_EQ(cpu::conversionBound(conv, x), 0);
 }
 
