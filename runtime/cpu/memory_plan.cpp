@@ -68,13 +68,16 @@ int64_t conversionBound(const ir::Graph& g, ValueId v) {
   }
   auto activation = [](const ir::Shape& s) { return paddedBytes(s, 1, 16); };
   auto weight = [](const ir::Shape& s) { return paddedBytes(s, 64, 64); };
-  // conv: x, w -> y; conv_transpose: dy, w -> x; conv_weight_grad: x, dy -> w.
+  // conv: x, w -> y; conv_transpose: dy, w -> x; conv_weight_grad: x, dy -> w. A
+  // convolution's one-channel source (an image) is read as it is: its plain layout is also
+  // its channels-last one.
   bool resultIsWeight = node.op == OpKind::ConvWeightGrad;
   int64_t bytes = resultIsWeight ? weight(node.type.shape) : activation(node.type.shape);
   for (size_t i = 0; i < operands.size() && i < 2; ++i) {
     const ir::Shape& shape = g.type(operands[i]).shape;
     bool isWeight = i == 1 && !resultIsWeight;
-    bytes += isWeight ? weight(shape) : activation(shape);
+    bool plainSource = i == 0 && node.op != OpKind::ConvTranspose && shape[1] == 1;
+    bytes += isWeight ? weight(shape) : plainSource ? 0 : activation(shape);
   }
   return bytes;
 }
