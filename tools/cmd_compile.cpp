@@ -200,7 +200,7 @@ int cmdCompile(int argc, char** argv) {
     std::printf("  layouts      %d values passed between oneDNN steps in their blocked layout\n", s.laidOutValues);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
-    std::printf("  scratch      %s (oneDNN steps' layout conversions that fit in no gap of the arena)\n", mib(s.scratchBytes).c_str());
+    std::printf("  scratch      %s (oneDNN steps' run-time buffers with no room in the arena)\n", mib(s.scratchBytes).c_str());
     std::printf("  peak         %s (arena + state + scratch + inputs and outputs)\n", mib(s.peakBytes).c_str());
     double total = 0;
     std::string stages;

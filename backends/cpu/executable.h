@@ -35,7 +35,7 @@ struct CompileStats {
   std::vector<std::string> referenceSteps;
   int64_t arenaBytes = 0;       ///< size of the activation arena
   int64_t persistentBytes = 0;  ///< parameters and optimizer state
-  int64_t scratchBytes = 0;     ///< oneDNN steps' run-time buffers (layout conversions) that fit in no arena gap, shared
+  int64_t scratchBytes = 0;     ///< oneDNN steps' run-time buffers with no room in the arena, shared
   int64_t peakBytes = 0;        ///< arena + persistent + scratch + inputs and outputs
   /// Wall seconds of each compile stage, in order ("optimize", "plan", "onednn", "codegen", ...).
   std::vector<std::pair<std::string, double>> stageSeconds;

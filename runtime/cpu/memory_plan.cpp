@@ -15,6 +15,9 @@ namespace {
 
 int64_t alignUp(int64_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
 
+/// The arena bytes a buffer of `bytes` takes (an empty one still gets an aligned slot).
+int64_t slotBytes(int64_t bytes) { return alignUp(std::max<int64_t>(bytes, 1)); }
+
 bool overlapInTime(const BufferLifetime& a, const BufferLifetime& b) { return a.first <= b.last && b.first <= a.last; }
 
 /// The arena buffer value `v` was merged into (find with path halving), -1 marking roots.
@@ -118,12 +121,12 @@ std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, i
   for (size_t i : order) {
     // First fit: walk the placed buffers that live at the same time as i, by offset, and
     // take the first gap that holds it.
-    int64_t size = alignUp(std::max<int64_t>(buffers[i].bytes, 1));
+    int64_t size = slotBytes(buffers[i].bytes);
     int64_t candidate = 0;
     for (size_t p : placed) {
       if (!overlapInTime(buffers[p], buffers[i])) continue;
       if (offsets[p] >= candidate + size) break;
-      candidate = std::max(candidate, offsets[p] + alignUp(std::max<int64_t>(buffers[p].bytes, 1)));
+      candidate = std::max(candidate, offsets[p] + slotBytes(buffers[p].bytes));
     }
     offsets[i] = candidate;
     arenaBytes = std::max(arenaBytes, candidate + size);
@@ -134,143 +137,179 @@ std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, i
   return offsets;
 }
 
-MemoryPlan planMemory(const ir::Graph& g) {
-  const auto n = static_cast<size_t>(g.size());
-  MemoryPlan plan;
-  plan.values.resize(n);
-  // A view's bytes belong to the value it finally views.
-  auto owner = [&](ValueId v) {
-    const Placement& p = plan.values[static_cast<size_t>(v)];
-    return p.storage == Storage::View ? p.viewOf : v;
-  };
-  std::vector<int32_t> last(n, -1);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    const ir::Node& node = g.node(v);
-    Placement& p = plan.values[static_cast<size_t>(v)];
-    if (node.op == OpKind::Param) {
-      p.storage = Storage::Persistent;
-      p.offset = plan.persistentBytes;
-      plan.persistentBytes += alignUp(static_cast<int64_t>(node.type.byteSize()));
-    } else if (node.op == OpKind::Input) {
-      p.storage = Storage::Input;
-    } else if (node.op == OpKind::Constant) {
-      p.storage = Storage::Constant;
-    } else if (node.op == OpKind::Reshape) {
-      p.storage = Storage::View;
-      p.viewOf = owner(node.operands.at(0));
-    } else {
-      p.storage = Storage::Arena;
+namespace {
+
+/// planMemory's working state: the plan being filled and each buffer's last reader.
+class Planner {
+ public:
+  explicit Planner(const ir::Graph& g) : g_(g), last_(static_cast<size_t>(g.size()), -1) {
+    plan_.values.resize(static_cast<size_t>(g.size()));
+  }
+
+  /// Storage by node kind (parameters persistent in order, reshapes as views of what their
+  /// operand views), and the last node reading each buffer.
+  void placeByKind() {
+    for (ValueId v = 0; v < g_.size(); ++v) {
+      const ir::Node& node = g_.node(v);
+      Placement& p = at(v);
+      if (node.op == OpKind::Param) {
+        p.storage = Storage::Persistent;
+        p.offset = plan_.persistentBytes;
+        plan_.persistentBytes += alignUp(static_cast<int64_t>(node.type.byteSize()));
+      } else if (node.op == OpKind::Input) {
+        p.storage = Storage::Input;
+      } else if (node.op == OpKind::Constant) {
+        p.storage = Storage::Constant;
+      } else if (node.op == OpKind::Reshape) {
+        p.storage = Storage::View;
+        p.viewOf = owner(node.operands.at(0));
+      } else {
+        p.storage = Storage::Arena;
+      }
+      for (ValueId o : node.operands) lastOf(owner(o)) = v;
     }
-    for (ValueId o : node.operands) last[static_cast<size_t>(owner(o))] = v;
   }
-  std::vector<int> updatesOf(n, 0), outputs(n, 0);
-  for (const auto& u : g.updates()) {
-    ++updatesOf[static_cast<size_t>(u.param)];
-    ++updatesOf[static_cast<size_t>(u.value)];
+
+  /// Update values: in their parameter's slot where legal, else as its twin; then outputs
+  /// and update values are kept to the end of the run.
+  void placeUpdates() {
+    const auto n = static_cast<size_t>(g_.size());
+    std::vector<int> updatesOf(n, 0), outputs(n, 0);
+    std::vector<char> readAfterRun(n, 0);  // outputs, update values, and what they view
+    for (const auto& u : g_.updates()) {
+      ++updatesOf[static_cast<size_t>(u.param)];
+      ++updatesOf[static_cast<size_t>(u.value)];
+      readAfterRun[static_cast<size_t>(owner(u.value))] = 1;
+    }
+    for (const auto& out : g_.outputs()) {
+      ++outputs[static_cast<size_t>(out.value)];
+      readAfterRun[static_cast<size_t>(owner(out.value))] = 1;
+    }
+    // An update value alone in updating its parameter, computed into the arena and not read
+    // after the run as an output.
+    auto soleArenaUpdate = [&](const ir::StateUpdate& u) {
+      return at(u.value).storage == Storage::Arena && at(u.param).storage == Storage::Persistent &&
+             u.value != u.param && updatesOf[static_cast<size_t>(u.value)] == 1 &&
+             updatesOf[static_cast<size_t>(u.param)] == 1 && outputs[static_cast<size_t>(u.value)] == 0;
+    };
+    // In place: the parameter's last reader, which keeps no value of it for later, computes
+    // its update into the same slot.
+    for (const auto& u : g_.updates()) {
+      if (!soleArenaUpdate(u) || lastOf(u.param) != u.value || readAfterRun[static_cast<size_t>(u.param)] ||
+          !overwrites(u.value, u.param))
+        continue;
+      at(u.value).storage = Storage::Persistent;
+      at(u.value).offset = at(u.param).offset;
+      at(u.value).inPlaceOf = u.param;
+    }
+    // Twins: a persistent slot beside the parameter's, the two trading places after a step.
+    for (const auto& u : g_.updates()) {
+      if (!soleArenaUpdate(u) || g_.type(u.value).byteSize() != g_.type(u.param).byteSize()) continue;
+      at(u.value).storage = Storage::Persistent;
+      at(u.value).offset = plan_.persistentBytes;
+      plan_.persistentBytes += alignUp(static_cast<int64_t>(g_.type(u.value).byteSize()));
+      at(u.value).twin = u.param;
+      at(u.param).twin = u.value;
+    }
+    for (const auto& out : g_.outputs()) lastOf(owner(out.value)) = g_.size();
+    for (const auto& u : g_.updates()) lastOf(owner(u.value)) = g_.size();
   }
-  for (const auto& out : g.outputs()) ++outputs[static_cast<size_t>(out.value)];
-  // Buffers read after the run (outputs, update values, and what they view): a parameter
-  // among them must keep its value until the end.
-  std::vector<char> readAfterRun(n, 0);
-  for (const auto& out : g.outputs()) readAfterRun[static_cast<size_t>(owner(out.value))] = 1;
-  for (const auto& u : g.updates()) readAfterRun[static_cast<size_t>(owner(u.value))] = 1;
-  // True when node v reads `buffer` only directly (no view of it) and at its own index.
-  auto overwrites = [&](ValueId v, ValueId buffer) {
-    const auto& operands = g.node(v).operands;
+
+  /// In-place arena values: a value takes the buffer of an operand of the same size that it
+  /// reads last, at its own index. Returns, per value, the value it was merged into (-1 for
+  /// none): merged values form groups sharing their root's buffer.
+  std::vector<ValueId> mergeInPlace() {
+    std::vector<ValueId> sharedWith(static_cast<size_t>(g_.size()), -1);
+    for (ValueId v = 0; v < g_.size(); ++v) {
+      if (!inArena(v)) continue;
+      for (ValueId o : g_.node(v).operands)
+        if (inArena(o) && lastOf(o) == v && g_.type(o).byteSize() == g_.type(v).byteSize() && overwrites(v, o)) {
+          sharedWith[static_cast<size_t>(v)] = bufferRoot(sharedWith, o);
+          break;
+        }
+    }
+    return sharedWith;
+  }
+
+  /// Offsets in the arena for each group of values sharing a buffer (live from its root's
+  /// definition to its members' last use) and for each convolution's conversion scratch
+  /// (live for its own step).
+  void assignArena(std::vector<ValueId>& sharedWith) {
+    std::vector<int32_t> groupEnd(static_cast<size_t>(g_.size()), -1);
+    for (ValueId v = 0; v < g_.size(); ++v) {
+      if (!inArena(v)) continue;
+      int32_t& rootEnd = groupEnd[static_cast<size_t>(bufferRoot(sharedWith, v))];
+      rootEnd = std::max({rootEnd, lastOf(v), v});  // an unused value still needs its own step
+    }
+    std::vector<BufferLifetime> lifetimes;
+    std::vector<ValueId> owners;  // the value each buffer is placed for
+    for (ValueId v = 0; v < g_.size(); ++v)
+      if (inArena(v) && sharedWith[static_cast<size_t>(v)] < 0) {
+        lifetimes.push_back({static_cast<int64_t>(g_.type(v).byteSize()), v, groupEnd[static_cast<size_t>(v)]});
+        owners.push_back(v);
+      }
+    const size_t valueBuffers = lifetimes.size();
+    for (ValueId v = 0; v < g_.size(); ++v)
+      if (int64_t bytes = conversionBound(g_, v); bytes > 0) {
+        lifetimes.push_back({bytes, v, v});
+        owners.push_back(v);
+      }
+    std::vector<int64_t> offsets = assignOffsets(lifetimes, plan_.arenaBytes);
+    for (size_t i = 0; i < lifetimes.size(); ++i) {
+      plan_.arenaBuffers.emplace_back(lifetimes[i], offsets[i]);
+      Placement& p = at(owners[i]);
+      if (i < valueBuffers) {
+        p.offset = offsets[i];
+      } else {
+        p.scratchOffset = offsets[i];
+        p.scratchBytes = lifetimes[i].bytes;
+      }
+    }
+    for (ValueId v = 0; v < g_.size(); ++v)
+      if (inArena(v) && sharedWith[static_cast<size_t>(v)] >= 0) at(v).offset = at(bufferRoot(sharedWith, v)).offset;
+  }
+
+  /// The finished plan.
+  MemoryPlan take() { return std::move(plan_); }
+
+ private:
+  Placement& at(ValueId v) { return plan_.values[static_cast<size_t>(v)]; }
+  int32_t& lastOf(ValueId v) { return last_[static_cast<size_t>(v)]; }
+  bool inArena(ValueId v) { return at(v).storage == Storage::Arena; }
+  /// The value whose bytes `v` are: a view's bytes belong to the value it finally views.
+  ValueId owner(ValueId v) { return at(v).storage == Storage::View ? at(v).viewOf : v; }
+  /// True when node v reads `buffer` only directly (no view of it) and at its own index.
+  bool overwrites(ValueId v, ValueId buffer) {
+    const auto& operands = g_.node(v).operands;
     bool reads = false;
     for (size_t i = 0; i < operands.size(); ++i) {
       if (owner(operands[i]) != buffer) continue;
-      if (operands[i] != buffer || !readsOperandAtOwnIndex(g, v, i)) return false;
+      if (operands[i] != buffer || !readsOperandAtOwnIndex(g_, v, i)) return false;
       reads = true;
     }
     return reads;
-  };
-  // In-place updates: the parameter's last reader computes its update into the same slot.
-  for (const auto& u : g.updates()) {
-    Placement& value = plan.values[static_cast<size_t>(u.value)];
-    const Placement& param = plan.values[static_cast<size_t>(u.param)];
-    if (value.storage != Storage::Arena || param.storage != Storage::Persistent || u.value == u.param ||
-        updatesOf[static_cast<size_t>(u.value)] != 1 || updatesOf[static_cast<size_t>(u.param)] != 1 ||
-        outputs[static_cast<size_t>(u.value)] != 0 || last[static_cast<size_t>(u.param)] != u.value ||
-        readAfterRun[static_cast<size_t>(u.param)] || !overwrites(u.value, u.param))
-      continue;
-    value.storage = Storage::Persistent;
-    value.offset = param.offset;
-    value.inPlaceOf = u.param;
   }
-  // Twins: an update value alone in updating its parameter, computed into the arena and not
-  // read after the run as an output, gets a persistent slot beside the parameter's.
-  for (const auto& u : g.updates()) {
-    Placement& value = plan.values[static_cast<size_t>(u.value)];
-    Placement& param = plan.values[static_cast<size_t>(u.param)];
-    if (value.storage != Storage::Arena || param.storage != Storage::Persistent || u.value == u.param ||
-        updatesOf[static_cast<size_t>(u.value)] != 1 || updatesOf[static_cast<size_t>(u.param)] != 1 ||
-        outputs[static_cast<size_t>(u.value)] != 0 || g.type(u.value).byteSize() != g.type(u.param).byteSize())
-      continue;
-    value.storage = Storage::Persistent;
-    value.offset = plan.persistentBytes;
-    plan.persistentBytes += alignUp(static_cast<int64_t>(g.type(u.value).byteSize()));
-    value.twin = u.param;
-    param.twin = u.value;
-  }
-  auto keepToEnd = [&](ValueId v) { last[static_cast<size_t>(owner(v))] = g.size(); };
-  for (const auto& out : g.outputs()) keepToEnd(out.value);
-  for (const auto& u : g.updates()) keepToEnd(u.value);
 
-  // In-place arena values: a value takes the buffer of an operand of the same size that it
-  // reads last, at its own index. Merged values form groups sharing one buffer.
-  auto inArena = [&](ValueId v) { return plan.values[static_cast<size_t>(v)].storage == Storage::Arena; };
-  std::vector<ValueId> sharedWith(n, -1);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    if (!inArena(v)) continue;
-    for (ValueId o : g.node(v).operands)
-      if (inArena(o) && last[static_cast<size_t>(o)] == v && g.type(o).byteSize() == g.type(v).byteSize() &&
-          overwrites(v, o)) {
-        sharedWith[static_cast<size_t>(v)] = bufferRoot(sharedWith, o);
-        break;
-      }
-  }
-  std::vector<int32_t> groupEnd(n, -1);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    if (!inArena(v)) continue;
-    int32_t end = std::max(last[static_cast<size_t>(v)], v);  // an unused value still needs its own step
-    int32_t& rootEnd = groupEnd[static_cast<size_t>(bufferRoot(sharedWith, v))];
-    rootEnd = std::max(rootEnd, end);
-  }
-  std::vector<BufferLifetime> lifetimes;
-  std::vector<ValueId> arenaValues;
-  for (ValueId v = 0; v < g.size(); ++v) {
-    if (!inArena(v) || sharedWith[static_cast<size_t>(v)] >= 0) continue;
-    lifetimes.push_back({static_cast<int64_t>(g.type(v).byteSize()), v, groupEnd[static_cast<size_t>(v)]});
-    arenaValues.push_back(v);
-  }
-  // Conversion scratch of convolution-family steps, live for their own step only.
-  const size_t valueBuffers = lifetimes.size();
-  std::vector<ValueId> scratchOwners;
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (int64_t bytes = conversionBound(g, v); bytes > 0) {
-      lifetimes.push_back({bytes, v, v});
-      scratchOwners.push_back(v);
-    }
-  std::vector<int64_t> offsets = assignOffsets(lifetimes, plan.arenaBytes);
-  for (size_t i = 0; i < lifetimes.size(); ++i) plan.arenaBuffers.emplace_back(lifetimes[i], offsets[i]);
-  for (size_t i = 0; i < valueBuffers; ++i) plan.values[static_cast<size_t>(arenaValues[i])].offset = offsets[i];
-  for (size_t k = 0; k < scratchOwners.size(); ++k) {
-    Placement& p = plan.values[static_cast<size_t>(scratchOwners[k])];
-    p.scratchOffset = offsets[valueBuffers + k];
-    p.scratchBytes = lifetimes[valueBuffers + k].bytes;
-  }
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (inArena(v) && sharedWith[static_cast<size_t>(v)] >= 0)
-      plan.values[static_cast<size_t>(v)].offset =
-          plan.values[static_cast<size_t>(bufferRoot(sharedWith, v))].offset;
-  return plan;
+  const ir::Graph& g_;
+  MemoryPlan plan_;
+  std::vector<int32_t> last_;  ///< per buffer owner: the last node reading it (g.size(): after the run)
+};
+
+}  // namespace
+
+MemoryPlan planMemory(const ir::Graph& g) {
+  Planner planner(g);
+  planner.placeByKind();
+  planner.placeUpdates();
+  std::vector<ValueId> sharedWith = planner.mergeInPlace();
+  planner.assignArena(sharedWith);
+  return planner.take();
 }
 
 int64_t freeArenaOffset(const MemoryPlan& plan, int32_t step, int64_t bytes) {
   std::vector<std::pair<int64_t, int64_t>> taken;  // [begin, end) of the buffers live at `step`
   for (const auto& [life, offset] : plan.arenaBuffers)
-    if (life.first <= step && step <= life.last) taken.emplace_back(offset, offset + alignUp(std::max<int64_t>(life.bytes, 1)));
+    if (life.first <= step && step <= life.last) taken.emplace_back(offset, offset + slotBytes(life.bytes));
   std::sort(taken.begin(), taken.end());
   int64_t candidate = 0;
   for (const auto& [begin, end] : taken) {

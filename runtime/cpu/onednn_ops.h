@@ -47,8 +47,8 @@ class OneDnnStep {
   virtual bool follows(const StepLayouts& layouts) const = 0;
 
   /// Bytes of buffers the step needs only while it runs (converted copies of operands and
-  /// results, a rerun's workspace). Every step of a program shares one scratch area, so
-  /// these stay in cache instead of each step touching its own.
+  /// results, a rerun's workspace). The program places them in memory free during the step
+  /// (Program::shareScratch) instead of each step owning its own.
   virtual size_t scratchBytes() const = 0;
   /// Places the step's run-time buffers at `base`, which holds scratchBytes() bytes, 64-byte
   /// aligned, and stays valid while the step is used.

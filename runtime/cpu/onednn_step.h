@@ -58,7 +58,7 @@ class PrimitiveStep final : public OneDnnStep {
   /// A buffer owned by the step that keeps its contents between runs (a constant).
   memory held(const memory::desc& desc);
   /// A buffer whose contents matter only while the step runs (a workspace, a destination
-  /// nobody reads), placed in the program's shared scratch area by useScratch().
+  /// nobody reads), placed where useScratch() says.
   memory scratch(const memory::desc& desc);
   /// Appends a primitive with its arguments.
   void add(dnnl::primitive primitive, std::unordered_map<int, memory> args);

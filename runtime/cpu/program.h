@@ -101,8 +101,8 @@ class Program {
   void* address(ir::ValueId v, const std::vector<const void*>& bound) const;
   /// Parameter `p`'s current bytes in the state block (until the next applyUpdates).
   uint8_t* paramData(ir::ValueId p) const;
-  /// Bytes of the scratch area the oneDNN steps share (their layout conversions that fit in
-  /// no gap of the arena).
+  /// Bytes of the scratch area shared by the oneDNN steps whose run-time buffers found no
+  /// room in the arena (see shareScratch).
   int64_t scratchBytes() const { return scratch_.size(); }
 
   struct Step;  ///< one node's executor (program.cpp)
@@ -111,8 +111,9 @@ class Program {
   void runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream);
   /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
   void passComputedLayouts(const dnnl::engine& engine);
-  /// Gives every oneDNN step its run-time buffers: in a gap of the arena at that step where
-  /// one is large enough, else in one scratch area the other steps share.
+  /// Gives every oneDNN step its run-time buffers: in the arena region the plan reserved for
+  /// it when they fit, else in a gap of the arena at that step, else in one scratch area
+  /// the remaining steps share.
   void shareScratch();
   /// The state offset where persistent value `v` lives now (see swapped_).
   int64_t stateOffset(ir::ValueId v) const;
@@ -126,7 +127,7 @@ class Program {
   std::vector<Step> steps_;
   std::vector<const void*> constants_;  ///< per value: a constant's bytes, else null
   AlignedBuffer ownArena_, ownState_;
-  AlignedBuffer scratch_;  ///< the oneDNN steps' run-time buffers, shared (OneDnnStep::scratchBytes)
+  AlignedBuffer scratch_;  ///< run-time buffers of the oneDNN steps with no room in the arena
   uint8_t* arena_ = nullptr;
   uint8_t* state_ = nullptr;
   std::shared_ptr<void> engine_;          ///< the dnnl::engine (kept out of this header)

@@ -44,6 +44,13 @@ ir::ValueId addLoop(ir::Graph& g, const std::vector<ir::ValueId>& operands,
   return g.addNode(std::move(n));
 }
 
+/// The Adam training step of registered model `name`, compiled for the CPU.
+cpu::Executable compiledAdamStep(const std::string& name) {
+  passes::TrainConfig config;
+  config.optimizer.kind = passes::OptimizerKind::adam;
+  return cpu::compile(passes::buildTrainStep(models::buildModel(name), config));
+}
+
 /// in0 + in1 as a loop body.
 ir::ValueId addBody(ir::Graph& b, const std::vector<ir::ValueId>& in) { return b.addOp(ir::OpKind::Add, {in[0], in[1]}); }
 
@@ -211,9 +218,7 @@ TEST(PlanMemory, CompiledTrainingStepsShareBuffersOnlyInPlace) {
   // live at the same time share bytes only when the later overwrites the earlier in place.
   for (const char* name : {"mlp_tiny", "lenet_tiny", "gpt_tiny"}) {
     SCOPED_TRACE(name);
-    passes::TrainConfig config;
-    config.optimizer.kind = passes::OptimizerKind::adam;
-    cpu::Executable exe = cpu::compile(passes::buildTrainStep(models::buildModel(name), config));
+    cpu::Executable exe = compiledAdamStep(name);
     const ir::Graph& g = exe.graph();
     cpu::MemoryPlan plan = cpu::planMemory(g);
     int64_t params = 0;
@@ -260,9 +265,7 @@ TEST(PlanMemory, FreeArenaOffsetsAvoidTheBuffersLiveAtTheStep) {
 TEST(PlanMemory, ConvolutionStepsGetScratchThatNoLiveValueTouches) {
   // lenet_tiny's training step: each conv, conv_transpose and conv_weight_grad has a region
   // of conversionBound() bytes, apart from every arena buffer live at its step.
-  passes::TrainConfig config;
-  config.optimizer.kind = passes::OptimizerKind::adam;
-  cpu::Executable exe = cpu::compile(passes::buildTrainStep(models::buildModel("lenet_tiny"), config));
+  cpu::Executable exe = compiledAdamStep("lenet_tiny");
   const ir::Graph& g = exe.graph();
   cpu::MemoryPlan plan = cpu::planMemory(g);
   int regions = 0;
