@@ -19,8 +19,13 @@
 //       - joins the one group of U when U has one group and p has no outside user;
 //       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
 //         elementwise op with at most one operand read at full size, the others broadcast or
-//         inlined; in any case reading no reduction), is duplicated into every group of U and,
-//         if it has outside users, is also the root of a group of its own;
+//         inlined; in any case reading no reduction), is duplicated into every group of U
+//         when it has no outside user; with outside users it is the root of a group of its
+//         own, and each group of U either recomputes it or reads that result, whichever
+//         keeps fewer bytes alive for fewer steps (recomputeInGroup): a residual block's
+//         relu output, which a convolution's weight gradient reads late anyway, is read by
+//         the block's other consumers, while a layer norm's output is recomputed in the
+//         backward pass from the residual stream that lives until then anyway;
 //       - otherwise (expensive: exp, log, tanh, erf, sigmoid, pow, div, sin, cos, sqrt,
 //         rsqrt, pad, anything reading a reduction, or a one-flop op reading two full-size
 //         tensors, which would compound along chains such as a residual stream) is the root
@@ -127,10 +132,54 @@ struct Grouping {
   }
 };
 
+/// The users of each node, in order, each once.
+using UserLists = std::vector<std::vector<ValueId>>;
+
+/// Where node `u`'s read happens as grouped so far: at the last root of its groups, or at
+/// `u` itself when it is in none (left as it is, or not yet visited by the sweep).
+ValueId readPosition(const Grouping& grouping, ValueId u) {
+  const auto& gs = grouping.groupsOf[static_cast<size_t>(u)];
+  return gs.empty() ? u : gs.back();
+}
+
+/// The byte-steps recomputing `p` at position `at` adds by keeping what it reads alive
+/// until then: each operand at least `p`'s size is kept from its last other read (at least
+/// `p`) to `at`, except an operand that is a cheap fusible node read by `p` alone: it would
+/// be recomputed along, so its own operands count instead (a layer norm recomputed from the
+/// residual stream that lives anyway costs nothing).
+double recomputeCost(const ir::Graph& g, const UserLists& users, const Grouping& grouping, ValueId p, ValueId at,
+                     int depth = 0) {
+  double cost = 0;
+  for (ValueId o : g.node(p).operands) {
+    if (isInlinableSource(g.node(o)) || g.type(o).numel() < g.type(p).numel()) continue;
+    const auto& readers = users[static_cast<size_t>(o)];
+    if (depth < 8 && readers.size() == 1 && isFusibleCompute(g.node(o)) && !isReduction(g.node(o).op) &&
+        isCheap(g, o)) {
+      cost += recomputeCost(g, users, grouping, o, at, depth + 1);
+      continue;
+    }
+    ValueId last = p;
+    for (ValueId u : readers)
+      if (u != p) last = std::max(last, readPosition(grouping, u));
+    cost += static_cast<double>(g.type(o).byteSize()) * std::max(0, at - last);
+  }
+  return cost;
+}
+
+/// True when the cheap node `p`, materialized for its outside users (the last at
+/// `lastOutside`), is better recomputed inside group `root` than read from there: when that
+/// keeps no more bytes alive for no longer (recomputeCost) than extending `p`'s own life to
+/// the group would. Ties recompute, which reads no more than reading `p` does.
+bool recomputeInGroup(const ir::Graph& g, const UserLists& users, const Grouping& grouping, ValueId p,
+                      ValueId lastOutside, ValueId root) {
+  double readCost = static_cast<double>(g.type(p).byteSize()) * std::max(0, root - lastOutside);
+  return recomputeCost(g, users, grouping, p, root) <= readCost;
+}
+
 /// Step 1 of the algorithm: the backward sweep.
 Grouping groupNodes(const ir::Graph& g) {
   size_t n = static_cast<size_t>(g.size());
-  std::vector<std::vector<ValueId>> users(n);
+  UserLists users(n);
   for (ValueId v = 0; v < g.size(); ++v)
     for (ValueId o : g.node(v).operands) {
       auto& us = users[static_cast<size_t>(o)];
@@ -146,10 +195,11 @@ Grouping groupNodes(const ir::Graph& g) {
     const ir::Node& node = g.node(v);
     if (!isFusibleCompute(node)) continue;
     bool outside = false;
+    ValueId lastOutside = v;
     std::vector<ValueId> userGroups;
     for (ValueId u : users[static_cast<size_t>(v)]) {
       const auto& gs = grouping.groupsOf[static_cast<size_t>(u)];
-      if (gs.empty()) outside = true;
+      if (gs.empty()) outside = true, lastOutside = u;
       for (ValueId root : gs) insertSorted(userGroups, root);
     }
     auto& mine = grouping.groupsOf[static_cast<size_t>(v)];
@@ -157,9 +207,14 @@ Grouping groupNodes(const ir::Graph& g) {
       mine = {v};
     } else if (!outside && userGroups.size() == 1) {
       mine = userGroups;
-    } else if (isCheap(g, v)) {
+    } else if (isCheap(g, v) && !outside) {
       mine = userGroups;
-      if (outside) insertSorted(mine, v);
+    } else if (isCheap(g, v)) {
+      // Materialized anyway for its outside users: each group recomputes it or reads that
+      // result, whichever keeps fewer bytes alive.
+      mine = {v};
+      for (ValueId root : userGroups)
+        if (recomputeInGroup(g, users, grouping, v, lastOutside, root)) insertSorted(mine, root);
     } else {
       mine = {v};
     }

@@ -129,6 +129,29 @@ TEST(Fusion, CheapProducerWithAnUnfusibleUserIsAlsoMaterialized) {
   EXPECT_EQ(fused[1]->operands, (std::vector<ValueId>{x}));
 }
 
+// A residual block's relu output: a matmul reads it early and again late (as a convolution
+// and its weight gradient do), so it lives through both anyway; the group between them reads
+// it instead of recomputing it, which would keep the pre-relu sum alive beside it.
+TEST(Fusion, CheapProducerAliveAnywayIsReadNotRecomputed) {
+  Graph g("residual_relu");
+  auto x = g.addInput("x", {DType::f32, {8, 8}});
+  auto y = g.addInput("y", {DType::f32, {8, 8}});
+  auto w = g.addInput("w", {DType::f32, {8, 8}});
+  auto sum = g.addOp(OpKind::Add, {x, y});
+  auto r = g.addOp(OpKind::Neg, {sum});
+  auto early = g.addOp(OpKind::Matmul, {r, w});
+  auto between = g.addOp(OpKind::Mul, {r, early});
+  g.addOutput("out", g.addOp(OpKind::Matmul, {r, g.addOp(OpKind::Exp, {between})}));
+  Graph f = fuseAndCheck(g);
+  EXPECT_EQ(countInBodies(f, OpKind::Neg), 1);
+  auto fused = fusedNodes(f);
+  ASSERT_EQ(fused.size(), 2u);  // the sum with the negation, then mul and exp
+  EXPECT_EQ(bodyOps(*fused[0]), (std::vector<std::string>{"add", "neg"}));
+  EXPECT_EQ(bodyOps(*fused[1]), (std::vector<std::string>{"mul", "exp"}));
+  const Node& relu = *fused[0];
+  EXPECT_EQ(&f.node(fused[1]->operands.front()), &relu);  // the group reads the materialized result
+}
+
 TEST(Fusion, OutputsAndUpdateValuesStayMaterialized) {
   Graph g("outs");
   auto x = g.addInput("x", {DType::f32, {6}});
