@@ -36,6 +36,7 @@ std::map<std::string, PassInfo> builtinPasses() {
                     fuseElementwise},
            PassInfo{"fuse-epilogues", "fold elementwise epilogues of matmul and conv into fused library calls",
                     fuseEpilogues},
+           PassInfo{"schedule-memory", "reorder nodes so that fewer bytes are alive at once", scheduleForMemory},
        })
     passes.emplace(info.name, info);
   return passes;

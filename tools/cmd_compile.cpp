@@ -20,9 +20,10 @@ const char* kCompileHelp = R"(usage: weft compile MODEL|FILE.weft [options]
 
        weft compile MODEL|FILE.weft --aot -o DIR [bundle options]
 
-Compiles a graph for the CPU backend: the CPU pipeline (decompose, simplify, fuse), the
-memory plan (one arena for activations, persistent state), then one step per kernel
-(oneDNN primitives, generated kernels, reference kernels as the fallback).
+Compiles a graph for the CPU backend: the CPU pipeline (decompose, simplify, fuse, order
+the nodes for memory), the memory plan (one arena for activations, persistent state), then
+one step per kernel (oneDNN primitives, generated kernels, reference kernels as the
+fallback).
 
 With --aot it writes an ahead-of-time bundle into DIR instead, for programs that run the
 model without weft's compiler (linking NAME.o with libweft_runtime, see NAME.md):

@@ -23,7 +23,8 @@ namespace {
 
 /// The passes of the CPU pipeline, in order; those not registered (yet) are skipped.
 const char* const kCpuPipeline[] = {"decompose-composites", "canonicalize",     "fold-conv-affine", "cse",
-                                    "dce",                  "fuse-epilogues",   "fuse-elementwise", "dce"};
+                                    "dce",                  "fuse-epilogues",   "fuse-elementwise", "dce",
+                                    "schedule-memory"};
 
 std::string cpuPipeline() {
   std::string pipeline;

@@ -1,0 +1,143 @@
+// schedule-memory: reorders the nodes of a graph (keeping every operand before its reader) so
+// that fewer bytes are alive at once, as PyTorch's autograd frees a saved activation as soon
+// as its last gradient reads it. List scheduling over the ready nodes:
+//  - a ready node that frees more bytes than it allocates (it reads the last of some values:
+//    a convolution's weight gradient, which reads the saved activation, before its data
+//    gradient, which makes a new tensor) runs first, the one freeing most first;
+//  - otherwise the ready node that came first in the old order runs, so a graph with nothing
+//    to gain keeps its order (and producers stay next to their consumers).
+// The bytes are those a memory planner places in an arena: every computed value, except
+// reshapes (views of their operand), state update values (kept beside their parameter) and
+// what is read after the run (outputs, update values). The new order is kept only when its
+// peak of live bytes is lower than the old order's, or the same with fewer bytes alive
+// summed over the steps (the planner's arena also holds a convolution's conversion copies
+// while it runs, so a lower live set around those steps can lower the real peak).
+#include <algorithm>
+#include <numeric>
+
+#include "passes/builtin_passes.h"
+#include "passes/rewriter.h"
+
+namespace weft::passes {
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+
+/// What scheduling needs of each node: the arena bytes it allocates and the buffers it reads.
+class LiveBytes {
+ public:
+  explicit LiveBytes(const ir::Graph& g) : n_(static_cast<size_t>(g.size())) {
+    owner_.resize(n_);
+    bytes_.assign(n_, 0);
+    keep_.assign(n_, 0);
+    reads_.resize(n_);
+    std::vector<char> update(n_, 0);
+    for (const auto& out : g.outputs()) keep_[static_cast<size_t>(out.value)] = 1;
+    for (const auto& u : g.updates()) keep_[static_cast<size_t>(u.value)] = update[static_cast<size_t>(u.value)] = 1;
+    for (ValueId v = 0; v < g.size(); ++v) {
+      const ir::Node& node = g.node(v);
+      const auto i = static_cast<size_t>(v);
+      bool view = node.op == OpKind::Reshape;
+      owner_[i] = view ? owner_[static_cast<size_t>(node.operands.at(0))] : v;
+      bool held = node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant;
+      if (!view && !held && !update[i]) bytes_[i] = static_cast<int64_t>(node.type.byteSize());
+      if (view) continue;  // a reshape's readers read its owner: the reshape reads nothing
+      for (ValueId o : node.operands) {
+        ValueId buffer = owner_[static_cast<size_t>(o)];
+        if (std::find(reads_[i].begin(), reads_[i].end(), buffer) == reads_[i].end()) reads_[i].push_back(buffer);
+      }
+    }
+  }
+
+  /// Bytes node `v` adds to the live set when it runs.
+  int64_t allocates(ValueId v) const { return bytes_[static_cast<size_t>(v)]; }
+  /// The buffers node `v` reads (each once; a view's reads are its owner's).
+  const std::vector<ValueId>& reads(ValueId v) const { return reads_[static_cast<size_t>(v)]; }
+  /// True when buffer `b` may be freed after its last reader (not read after the run).
+  bool freeable(ValueId b) const { return !keep_[static_cast<size_t>(b)] && bytes_[static_cast<size_t>(b)] > 0; }
+
+  /// The most bytes alive at once when the nodes run in `order`, then the sum over the steps
+  /// of the bytes alive (which tells apart orders with the same peak).
+  std::pair<int64_t, double> cost(const std::vector<ValueId>& order) const {
+    std::vector<int> readers(n_, 0);
+    for (ValueId v : order)
+      for (ValueId b : reads(v)) ++readers[static_cast<size_t>(b)];
+    int64_t live = 0, most = 0;
+    double total = 0;
+    for (ValueId v : order) {
+      live += allocates(v);
+      most = std::max(most, live);
+      total += static_cast<double>(live);
+      for (ValueId b : reads(v))
+        if (--readers[static_cast<size_t>(b)] == 0 && freeable(b)) live -= bytes_[static_cast<size_t>(b)];
+      if (readers[static_cast<size_t>(v)] == 0 && freeable(v)) live -= allocates(v);  // never read
+    }
+    return {most, total};
+  }
+
+ private:
+  size_t n_;
+  std::vector<ValueId> owner_;   ///< the value whose bytes each value is (itself, or a view's)
+  std::vector<int64_t> bytes_;   ///< arena bytes each node allocates
+  std::vector<char> keep_;       ///< read after the run: outputs and update values
+  std::vector<std::vector<ValueId>> reads_;
+};
+
+/// The list schedule described above.
+std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
+  const auto n = static_cast<size_t>(g.size());
+  std::vector<int> waiting(n, 0), readers(n, 0);
+  std::vector<std::vector<ValueId>> users(n);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    for (ValueId o : g.node(v).operands) {
+      auto& us = users[static_cast<size_t>(o)];
+      if (us.empty() || us.back() != v) us.push_back(v), ++waiting[static_cast<size_t>(v)];
+    }
+    for (ValueId b : live.reads(v)) ++readers[static_cast<size_t>(b)];
+  }
+  std::vector<ValueId> ready, order;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (waiting[static_cast<size_t>(v)] == 0) ready.push_back(v);
+  auto freedBy = [&](ValueId v) {
+    int64_t freed = 0;
+    for (ValueId b : live.reads(v))
+      if (readers[static_cast<size_t>(b)] == 1 && live.freeable(b)) freed += live.allocates(b);
+    return freed;
+  };
+  while (!ready.empty()) {
+    // The ready node freeing most net, if any frees; else the first in the old order.
+    auto pick = std::min_element(ready.begin(), ready.end());
+    int64_t best = 0;
+    for (auto it = ready.begin(); it != ready.end(); ++it) {
+      int64_t net = freedBy(*it) - live.allocates(*it);
+      if (net > best || (net == best && net > 0 && *it < *pick)) best = net, pick = it;
+    }
+    ValueId v = *pick;
+    ready.erase(pick);
+    order.push_back(v);
+    for (ValueId b : live.reads(v)) --readers[static_cast<size_t>(b)];
+    for (ValueId u : users[static_cast<size_t>(v)])
+      if (--waiting[static_cast<size_t>(u)] == 0) ready.push_back(u);
+  }
+  return order;
+}
+
+}  // namespace
+
+bool scheduleForMemory(ir::Graph& g) {
+  LiveBytes live(g);
+  std::vector<ValueId> order = memorySchedule(g, live);
+  std::vector<ValueId> old(static_cast<size_t>(g.size()));
+  std::iota(old.begin(), old.end(), 0);
+  if (order == old || live.cost(order) >= live.cost(old)) return false;
+  Rewriter rw(g);
+  for (ValueId v : order) {
+    rw.begin(v);
+    rw.copy(v);
+  }
+  g = rw.finish();
+  return true;
+}
+
+}  // namespace weft::passes

@@ -1,0 +1,79 @@
+// schedule-memory: a node that frees more bytes than it allocates moves ahead of one that
+// only allocates; a graph with nothing to gain keeps its order; results and updates are kept.
+#include <gtest/gtest.h>
+
+#include "ir/verifier.h"
+#include "pass_test_util.h"
+#include "passes/builtin_passes.h"
+
+using namespace weft;
+using namespace weft::ir;
+using namespace weft::passes;
+using namespace weft::passes::testing;
+
+namespace {
+
+/// The position of the node named `name` in `g`, or -1.
+ValueId positionOf(const Graph& g, const std::string& name) {
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (g.node(v).name == name) return v;
+  return -1;
+}
+
+/// A backward step's shape: a saved activation `s` and a gradient `dy`; the data gradient
+/// `dx` comes first in node order, the weight gradient `dw` (the last reader of `s`) after it.
+Graph backwardStep() {
+  Graph g("backward");
+  auto x = g.addInput("x", {DType::f32, {256, 64}});
+  auto w = g.addInput("w", {DType::f32, {64, 64}});
+  auto s = g.addOp(OpKind::Neg, {x}, {}, "s");
+  auto dy = g.addOp(OpKind::Exp, {x}, {}, "dy");
+  auto dx = g.addOp(OpKind::Matmul, {dy, w}, {}, "dx");
+  auto dw = g.addOp(OpKind::Matmul, {s, dy}, {{"transpose_lhs", int64_t{1}}}, "dw");
+  g.addOutput("dx", dx);
+  g.addOutput("dw", dw);
+  return g;
+}
+
+}  // namespace
+
+// In node order 64 KiB for s, dy and dx are alive when dw is computed; dw first frees s
+// before dx is made.
+TEST(ScheduleMemory, WeightGradientRunsBeforeTheDataGradient) {
+  Graph g = backwardStep();
+  Graph scheduled = g;
+  ASSERT_TRUE(scheduleForMemory(scheduled));
+  verify(scheduled);
+  EXPECT_LT(positionOf(scheduled, "dw"), positionOf(scheduled, "dx"));
+  EXPECT_GT(positionOf(g, "dw"), positionOf(g, "dx"));
+  expectSameResults(g, scheduled, smoothFeeds(g, 0.01), 0);
+  EXPECT_FALSE(scheduleForMemory(scheduled));  // a second run changes nothing
+}
+
+TEST(ScheduleMemory, AChainKeepsItsOrder) {
+  Graph g("chain");
+  auto x = g.addInput("x", {DType::f32, {64, 64}});
+  auto a = g.addOp(OpKind::Exp, {x});
+  auto b = g.addOp(OpKind::Neg, {a});
+  auto c = g.addOp(OpKind::Neg, {x});
+  g.addOutput("out", g.addOp(OpKind::Add, {b, c}));
+  Graph scheduled = g;
+  EXPECT_FALSE(scheduleForMemory(scheduled));
+  expectSameGraph(g, scheduled);
+}
+
+// Parameters' update values live beside their parameter, so they count as no arena bytes;
+// the updates and their values survive the reordering.
+TEST(ScheduleMemory, UpdatesAreKept) {
+  Graph g = backwardStep();
+  auto p = g.addParam("p", {DType::f32, {64, 64}}, {{"init", std::string("zeros")}});
+  ValueId dw = positionOf(g, "dw");
+  g.addUpdate(p, g.addOp(OpKind::Sub, {p, dw}, {}, "p_next"));
+  Graph scheduled = g;
+  ASSERT_TRUE(scheduleForMemory(scheduled));
+  verify(scheduled);
+  ASSERT_EQ(scheduled.updates().size(), 1u);
+  EXPECT_EQ(scheduled.node(scheduled.updates()[0].param).name, "p");
+  EXPECT_EQ(scheduled.node(scheduled.updates()[0].value).name, "p_next");
+  EXPECT_LT(positionOf(scheduled, "dw"), positionOf(scheduled, "dx"));
+}
