@@ -86,7 +86,10 @@ ValueId attention(Emitter& e, const ir::Node& n, const Operands& in) {
     ValueId minusInf = e.scalarLike(-std::numeric_limits<double>::infinity(), q);
     scores = e.select(future, minusInf, scores);
   }
-  return e.op(OpKind::Matmul, {emitSoftmax(e, scores, lastAxis), v});
+  // A softmax node, itself decomposed later: autodiff then takes softmax's own rule, which
+  // reads only its result, instead of differentiating through the max and the exp (which
+  // keeps the scores and their exp alive until the backward pass).
+  return e.op(OpKind::Matmul, {e.op(OpKind::Softmax, {scores}, {{"axis", lastAxis}}), v});
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Direct gradient rules of the composites that models use most, shorter than differentiating
 // their decompositions: relu and leaky_relu (a select on x > 0, so x == 0 takes the negative
-// side's slope, as in PyTorch), reduce_mean, softmax and log_softmax. Every other composite is
+// side's slope, as in PyTorch), gelu, reduce_mean, softmax and log_softmax. Every other composite is
 // differentiated through its decomposition (passes/decompositions.h).
+#include <cmath>
+
 #include "passes/grad_rules.h"
 
 namespace weft::passes::grad {
@@ -27,6 +29,31 @@ Grads leakyRelu(GradContext& c) {
   double alpha = c.attr().f("alpha");
   ValueId slope = e.scalar(alpha, c.resultType().dtype);
   return {e.select(positive(c, alpha >= 0 ? c.result : c.operand(0)), c.cotangent, e.mul(c.cotangent, slope))};
+}
+
+/// gelu's slope computed from x again (erf form: 0.5 (1 + erf(x/sqrt 2)) + x pdf(x); tanh
+/// form from its tanh): through the decomposition the backward pass would read the forward's
+/// erf (or tanh) tensor, which fusion keeps materialized as an expensive op, so a whole
+/// activation more stays alive until then. The erf's argument is x / sqrt 2 with its
+/// operands in the other order, so that cse does not merge it back into the forward's.
+Grads gelu(GradContext& c) {
+  Emitter& e = c.e;
+  ValueId x = c.operand(0);
+  auto k = [&](double v) { return e.scalarLike(v, x); };
+  ValueId slope;
+  if (c.attr().i("approximate") == 0) {
+    ValueId cdf = e.mul(k(0.5), e.add(k(1), e.op(OpKind::Erf, {e.mul(k(1 / std::sqrt(2.0)), x)})));
+    ValueId pdf = e.mul(k(1 / std::sqrt(2 * M_PI)), e.exp(e.mul(e.mul(x, x), k(-0.5))));
+    slope = e.add(cdf, e.mul(x, pdf));
+  } else {
+    const double a = std::sqrt(2.0 / M_PI), b = 0.044715;
+    ValueId x2 = e.mul(x, x);
+    ValueId t = e.op(OpKind::Tanh, {e.mul(k(a), e.add(x, e.mul(k(b), e.mul(x2, x))))});
+    ValueId dInner = e.mul(k(a), e.add(k(1), e.mul(k(3 * b), x2)));
+    ValueId sech2 = e.sub(k(1), e.mul(t, t));
+    slope = e.add(e.mul(k(0.5), e.add(k(1), t)), e.mul(e.mul(k(0.5), x), e.mul(sech2, dInner)));
+  }
+  return {e.mul(c.cotangent, slope)};
 }
 
 Grads reduceMean(GradContext& c) {
@@ -63,6 +90,7 @@ void addCompositeGradRules(std::map<OpKind, GradRule>& table) {
   table[OpKind::LeakyRelu] = leakyRelu;
   table[OpKind::ReduceMean] = reduceMean;
   table[OpKind::Softmax] = softmax;
+  table[OpKind::Gelu] = gelu;
   table[OpKind::LogSoftmax] = logSoftmax;
 }
 

@@ -9,6 +9,7 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "passes/autodiff.h"
+#include "passes/builtin_passes.h"
 #include "pass_test_util.h"
 
 using namespace weft;
@@ -258,4 +259,23 @@ TEST(AutodiffApi, ActivationMasksReadTheActivationSoItsInputHasOneReader) {
     EXPECT_DOUBLE_EQ(res.at("dx").get(1), 2.0 * negative);  // 1 - 2 < 0
     EXPECT_DOUBLE_EQ(res.at("dx").get(2), 6.0);             // 9 - 4 > 0
   }
+}
+
+// What the backward pass keeps of the forward: attention's gradient goes through softmax's
+// own rule (no gradient through the max: no eq/argmax masks), and gelu's slope recomputes its
+// erf from x (a second erf that cse leaves apart), so neither the scores, their exp nor the
+// forward's erf need to stay alive for the backward pass.
+TEST(AutodiffApi, AttentionAndGeluBackwardReadOnlyWhatPyTorchSaves) {
+  Graph g("block");
+  auto q = g.addInput("q", {DType::f32, {2, 4, 8}});
+  auto att = g.addOp(OpKind::Attention, {q, q, q}, {{"causal", int64_t{1}}, {"scale", 0.5}});
+  auto out = sumAll(g, g.addOp(OpKind::Gelu, {att}, {{"approximate", int64_t{0}}}));
+  GradResult r = appendGradients(g, {out, {q}, std::nullopt});
+  g.addOutput("dq", *r.grads[0]);
+  decomposeComposites(g);
+  eliminateCommonSubexpressions(g);
+  EXPECT_EQ(countOps(g, OpKind::Eq), 0);
+  EXPECT_EQ(countOps(g, OpKind::ReduceMax), 1);
+  EXPECT_EQ(countOps(g, OpKind::Erf), 2);
+  EXPECT_EQ(countOps(g, OpKind::Softmax), 0);  // decomposed, also where attention emitted it
 }
