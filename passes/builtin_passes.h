@@ -21,6 +21,9 @@ bool foldConvAffine(ir::Graph& g);
 /// `fuse-epilogues`: folds the elementwise chain after a matmul or conv into a `fused` node
 /// (kind "matmul" or "conv") that backends run as a library call with post-ops.
 bool fuseEpilogues(ir::Graph& g);
+/// `pointwise-convs-to-matmuls`: rewrites convolutions with a 1x1 kernel (stride 1, no
+/// padding, one group) and their gradients as matmuls over the flattened spatial positions.
+bool lowerPointwiseConvs(ir::Graph& g);
 /// `schedule-memory`: reorders nodes (operands still first) so that fewer arena bytes are
 /// alive at once: a node that frees more than it allocates runs as soon as it is ready.
 bool scheduleForMemory(ir::Graph& g);

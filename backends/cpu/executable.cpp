@@ -22,8 +22,9 @@ using ir::ValueId;
 namespace {
 
 /// The passes of the CPU pipeline, in order; those not registered (yet) are skipped.
-const char* const kCpuPipeline[] = {"decompose-composites", "canonicalize",     "fold-conv-affine", "cse",
-                                    "dce",                  "fuse-epilogues",   "fuse-elementwise", "dce",
+const char* const kCpuPipeline[] = {"decompose-composites", "canonicalize",     "fold-conv-affine",
+                                    "cse",                  "dce",              "pointwise-convs-to-matmuls",
+                                    "fuse-epilogues",       "fuse-elementwise", "dce",
                                     "schedule-memory"};
 
 std::string cpuPipeline() {
