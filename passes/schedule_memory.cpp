@@ -4,6 +4,8 @@
 //  - a ready node that frees more bytes than it allocates (it reads the last of some values:
 //    a convolution's weight gradient, which reads the saved activation, before its data
 //    gradient, which makes a new tensor) runs first, the one freeing most first;
+//  - then one that allocates nothing (an optimizer's moment update computed in its state's
+//    slot: running it lets the next reader of the gradient be its last and free it);
 //  - otherwise the ready node that came first in the old order runs, so a graph with nothing
 //    to gain keeps its order (and producers stay next to their consumers).
 // The bytes are those a memory planner places in an arena: every computed value, except
@@ -106,13 +108,17 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
     return freed;
   };
   while (!ready.empty()) {
-    // The ready node freeing most net, if any frees; else the first in the old order.
+    // The ready node freeing most net, if any frees; else the first in the old order that
+    // allocates nothing; else the first in the old order.
     auto pick = std::min_element(ready.begin(), ready.end());
+    auto firstFree = ready.end();
     int64_t best = 0;
     for (auto it = ready.begin(); it != ready.end(); ++it) {
       int64_t net = freedBy(*it) - live.allocates(*it);
       if (net > best || (net == best && net > 0 && *it < *pick)) best = net, pick = it;
+      if (live.allocates(*it) == 0 && (firstFree == ready.end() || *it < *firstFree)) firstFree = it;
     }
+    if (best == 0 && firstFree != ready.end()) pick = firstFree;
     ValueId v = *pick;
     ready.erase(pick);
     order.push_back(v);

@@ -77,3 +77,24 @@ TEST(ScheduleMemory, UpdatesAreKept) {
   EXPECT_EQ(scheduled.node(scheduled.updates()[0].value).name, "p_next");
   EXPECT_LT(positionOf(scheduled, "dw"), positionOf(scheduled, "dx"));
 }
+
+// An optimizer's two moment updates both read the gradient, so neither alone frees it: the
+// one that allocates nothing (an update value lives in its state's slot) runs as soon as it
+// can, which makes the other the gradient's last reader, and both come before the unrelated
+// tensor that followed the gradient in node order.
+TEST(ScheduleMemory, MomentUpdatesRunAsSoonAsTheGradientIsReady) {
+  Graph g("moments");
+  auto x = g.addInput("x", {DType::f32, {256, 64}});
+  auto w = g.addInput("w", {DType::f32, {64, 64}});
+  auto m = g.addParam("m", {DType::f32, {256, 64}}, {{"init", std::string("zeros")}});
+  auto v = g.addParam("v", {DType::f32, {256, 64}}, {{"init", std::string("zeros")}});
+  auto grad = g.addOp(OpKind::Matmul, {x, w}, {}, "grad");
+  g.addOutput("other", g.addOp(OpKind::Exp, {x}, {}, "other"));
+  g.addUpdate(m, g.addOp(OpKind::Add, {m, grad}, {}, "m_next"));
+  g.addUpdate(v, g.addOp(OpKind::Mul, {v, grad}, {}, "v_next"));
+  Graph scheduled = g;
+  ASSERT_TRUE(scheduleForMemory(scheduled));
+  verify(scheduled);
+  EXPECT_LT(positionOf(scheduled, "m_next"), positionOf(scheduled, "other"));
+  EXPECT_LT(positionOf(scheduled, "v_next"), positionOf(scheduled, "other"));
+}
