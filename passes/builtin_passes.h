@@ -1,5 +1,7 @@
 #pragma once
 /// The passes that live in passes/, callable directly as well as through the registry.
+#include <functional>
+
 #include "ir/graph.h"
 
 namespace weft::passes {
@@ -27,5 +29,10 @@ bool lowerPointwiseConvs(ir::Graph& g);
 /// `schedule-memory`: reorders nodes (operands still first) so that fewer arena bytes are
 /// alive at once: a node that frees more than it allocates runs as soon as it is ready.
 bool scheduleForMemory(ir::Graph& g);
+/// The bytes a backend needs while node `v` of `g` runs, beside its operands and result.
+using TransientBytes = std::function<int64_t(const ir::Graph& g, ir::ValueId v)>;
+/// scheduleForMemory, comparing orders with each node's `transient` bytes counted while it
+/// runs (null: none).
+bool scheduleForMemory(ir::Graph& g, const TransientBytes& transient);
 
 }  // namespace weft::passes

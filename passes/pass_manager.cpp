@@ -38,7 +38,8 @@ std::map<std::string, PassInfo> builtinPasses() {
                     fuseEpilogues},
            PassInfo{"pointwise-convs-to-matmuls", "rewrite 1x1 convolutions and their gradients as matmuls",
                     lowerPointwiseConvs},
-           PassInfo{"schedule-memory", "reorder nodes so that fewer bytes are alive at once", scheduleForMemory},
+           PassInfo{"schedule-memory", "reorder nodes so that fewer bytes are alive at once",
+                    [](ir::Graph& g) { return scheduleForMemory(g); }},
        })
     passes.emplace(info.name, info);
   return passes;

@@ -11,9 +11,9 @@
 // The bytes are those a memory planner places in an arena: every computed value, except
 // reshapes (views of their operand), state update values (kept beside their parameter) and
 // what is read after the run (outputs, update values). The new order is kept only when its
-// peak of live bytes is lower than the old order's, or the same with fewer bytes alive
-// summed over the steps (the planner's arena also holds a convolution's conversion copies
-// while it runs, so a lower live set around those steps can lower the real peak).
+// peak of live bytes (with what a backend says each node needs while it runs: a
+// convolution's layout copies) is lower than the old order's, or the same with fewer bytes
+// alive summed over the steps.
 #include <algorithm>
 #include <numeric>
 
@@ -61,7 +61,8 @@ class LiveBytes {
 
   /// The most bytes alive at once when the nodes run in `order`, then the sum over the steps
   /// of the bytes alive (which tells apart orders with the same peak).
-  std::pair<int64_t, double> cost(const std::vector<ValueId>& order) const {
+  std::pair<int64_t, double> cost(const ir::Graph& g, const std::vector<ValueId>& order,
+                                  const TransientBytes& transient) const {
     std::vector<int> readers(n_, 0);
     for (ValueId v : order)
       for (ValueId b : reads(v)) ++readers[static_cast<size_t>(b)];
@@ -69,7 +70,7 @@ class LiveBytes {
     double total = 0;
     for (ValueId v : order) {
       live += allocates(v);
-      most = std::max(most, live);
+      most = std::max(most, live + (transient ? transient(g, v) : 0));
       total += static_cast<double>(live);
       for (ValueId b : reads(v))
         if (--readers[static_cast<size_t>(b)] == 0 && freeable(b)) live -= bytes_[static_cast<size_t>(b)];
@@ -131,12 +132,14 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
 
 }  // namespace
 
-bool scheduleForMemory(ir::Graph& g) {
+bool scheduleForMemory(ir::Graph& g) { return scheduleForMemory(g, nullptr); }
+
+bool scheduleForMemory(ir::Graph& g, const TransientBytes& transient) {
   LiveBytes live(g);
   std::vector<ValueId> order = memorySchedule(g, live);
   std::vector<ValueId> old(static_cast<size_t>(g.size()));
   std::iota(old.begin(), old.end(), 0);
-  if (order == old || live.cost(order) >= live.cost(old)) return false;
+  if (order == old || live.cost(g, order, transient) >= live.cost(g, old, transient)) return false;
   Rewriter rw(g);
   for (ValueId v : order) {
     rw.begin(v);

@@ -10,7 +10,9 @@
 #include "backends/reference/run_support.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
+#include "passes/builtin_passes.h"
 #include "passes/pass_manager.h"
+#include "runtime/cpu/memory_plan.h"
 #include "runtime/cpu/program.h"
 
 namespace weft::cpu {
@@ -24,8 +26,7 @@ namespace {
 /// The passes of the CPU pipeline, in order; those not registered (yet) are skipped.
 const char* const kCpuPipeline[] = {"decompose-composites", "canonicalize",     "fold-conv-affine",
                                     "cse",                  "dce",              "pointwise-convs-to-matmuls",
-                                    "fuse-epilogues",       "fuse-elementwise", "dce",
-                                    "schedule-memory"};
+                                    "fuse-epilogues",       "fuse-elementwise", "dce"};
 
 std::string cpuPipeline() {
   std::string pipeline;
@@ -139,6 +140,9 @@ ir::Graph optimizeForCpu(const ir::Graph& g) {
   ir::verify(g);
   ir::Graph optimized = g;
   passes::PassManager(cpuPipeline()).run(optimized);
+  // Last, the node order: orders compared with each convolution's conversion copies, which
+  // the memory plan reserves for its step.
+  passes::scheduleForMemory(optimized, conversionBound);
   return optimized;
 }
 

@@ -76,7 +76,8 @@ class Executable {
   std::shared_ptr<Impl> impl_;
 };
 
-/// `g` verified and run through the CPU pipeline (decompose, simplify, fuse): the graph that
+/// `g` verified and run through the CPU pipeline (decompose, simplify, fuse, then an order
+/// with fewer bytes alive at once: schedule-memory): the graph that
 /// compile() and ahead-of-time bundles lower. Throws weft::Error when `g` is invalid.
 ir::Graph optimizeForCpu(const ir::Graph& g);
 
