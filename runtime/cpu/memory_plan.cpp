@@ -2,7 +2,9 @@
 #include "runtime/cpu/memory_plan.h"
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
+#include <random>
 
 #include "ir/attrs.h"
 
@@ -107,27 +109,27 @@ bool readsOperandAtOwnIndex(const ir::Graph& g, ValueId v, size_t i) {
   return true;
 }
 
-std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, int64_t& arenaBytes) {
-  std::vector<size_t> order(buffers.size());
-  std::iota(order.begin(), order.end(), 0);
-  // Largest first; ties by earlier start so the plan is deterministic.
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (buffers[a].bytes != buffers[b].bytes) return buffers[a].bytes > buffers[b].bytes;
-    return buffers[a].first < buffers[b].first;
-  });
+namespace {
+
+/// Places `buffers` in `order`, each at the lowest offset (or, with `bestFit`, in the
+/// smallest gap) that no buffer placed before it and live at the same time touches.
+std::vector<int64_t> placeInOrder(const std::vector<BufferLifetime>& buffers, const std::vector<size_t>& order,
+                                  bool bestFit, int64_t& arenaBytes) {
   std::vector<int64_t> offsets(buffers.size(), 0);
   std::vector<size_t> placed;  // kept sorted by offset, so each search is one pass
   arenaBytes = 0;
   for (size_t i : order) {
-    // First fit: walk the placed buffers that live at the same time as i, by offset, and
-    // take the first gap that holds it.
     int64_t size = slotBytes(buffers[i].bytes);
-    int64_t candidate = 0;
+    int64_t candidate = 0, chosen = -1, chosenGap = 0;
     for (size_t p : placed) {
       if (!overlapInTime(buffers[p], buffers[i])) continue;
-      if (offsets[p] >= candidate + size) break;
+      if (offsets[p] >= candidate + size) {  // a gap [candidate, offsets[p]) that holds it
+        if (!bestFit) break;
+        if (chosen < 0 || offsets[p] - candidate < chosenGap) chosen = candidate, chosenGap = offsets[p] - candidate;
+      }
       candidate = std::max(candidate, offsets[p] + slotBytes(buffers[p].bytes));
     }
+    if (bestFit && chosen >= 0) candidate = chosen;
     offsets[i] = candidate;
     arenaBytes = std::max(arenaBytes, candidate + size);
     auto at = std::upper_bound(placed.begin(), placed.end(), candidate,
@@ -135,6 +137,69 @@ std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, i
     placed.insert(at, i);
   }
   return offsets;
+}
+
+/// The most slot bytes of `buffers` live at one step: no placement needs fewer.
+int64_t mostLiveBytes(const std::vector<BufferLifetime>& buffers) {
+  int32_t steps = 0;
+  for (const auto& b : buffers) steps = std::max(steps, b.last + 1);
+  std::vector<int64_t> delta(static_cast<size_t>(steps) + 1, 0);
+  for (const auto& b : buffers) {
+    delta[static_cast<size_t>(b.first)] += slotBytes(b.bytes);
+    delta[static_cast<size_t>(b.last) + 1] -= slotBytes(b.bytes);
+  }
+  int64_t live = 0, most = 0;
+  for (int64_t d : delta) most = std::max(most, live += d);
+  return most;
+}
+
+}  // namespace
+
+std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, int64_t& arenaBytes) {
+  // Several greedy orders (largest first, longest-lived first, earliest first, most
+  // byte-steps first), each by first fit and by best fit; the smallest arena wins, the
+  // first strategy on ties, so the plan is deterministic.
+  auto steps = [&](size_t i) { return int64_t{buffers[i].last} - buffers[i].first + 1; };
+  using Before = std::function<bool(size_t, size_t)>;
+  const std::vector<Before> orders = {
+      [&](size_t a, size_t b) { return buffers[a].bytes != buffers[b].bytes ? buffers[a].bytes > buffers[b].bytes
+                                                                            : buffers[a].first < buffers[b].first; },
+      [&](size_t a, size_t b) { return steps(a) != steps(b) ? steps(a) > steps(b) : buffers[a].bytes > buffers[b].bytes; },
+      [&](size_t a, size_t b) { return buffers[a].first != buffers[b].first ? buffers[a].first < buffers[b].first
+                                                                            : buffers[a].bytes > buffers[b].bytes; },
+      [&](size_t a, size_t b) { return buffers[a].bytes * steps(a) > buffers[b].bytes * steps(b); },
+  };
+  std::vector<int64_t> best;
+  std::vector<size_t> bestOrder;
+  bool bestFitWins = false;
+  arenaBytes = -1;
+  for (const Before& before : orders) {
+    std::vector<size_t> order(buffers.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), before);
+    for (bool bestFit : {false, true}) {
+      int64_t bytes = 0;
+      std::vector<int64_t> offsets = placeInOrder(buffers, order, bestFit, bytes);
+      if (arenaBytes < 0 || bytes < arenaBytes) arenaBytes = bytes, best = std::move(offsets), bestOrder = order, bestFitWins = bestFit;
+    }
+  }
+  if (arenaBytes < 0) arenaBytes = 0;
+  // Then a local search: swap a few buffers of the best order, keep what is smaller, until
+  // the arena holds no more than the most bytes live at one step (no order does better) or
+  // the iterations run out (bounded so that it costs tens of milliseconds at most). A fixed
+  // seed keeps the plan deterministic.
+  const int64_t floor = mostLiveBytes(buffers);
+  const size_t n = buffers.size();
+  const int iterations = n < 2 ? 0 : static_cast<int>(std::min<size_t>(400, 200000000 / (n * n) + 1));
+  std::mt19937 random(20261203);
+  for (int it = 0; it < iterations && arenaBytes > floor; ++it) {
+    std::vector<size_t> order = bestOrder;
+    for (int k = 0; k < 10; ++k) std::swap(order[random() % n], order[random() % n]);
+    int64_t bytes = 0;
+    std::vector<int64_t> offsets = placeInOrder(buffers, order, bestFitWins, bytes);
+    if (bytes < arenaBytes) arenaBytes = bytes, best = std::move(offsets), bestOrder = std::move(order);
+  }
+  return best;
 }
 
 namespace {

@@ -18,9 +18,12 @@ struct BufferLifetime {
 inline constexpr int64_t kArenaAlignment = 64;
 
 /// Assigns each buffer an offset so that buffers whose lifetimes overlap never overlap in
-/// memory ("greedy by size": largest first, each at the lowest offset that fits between the
-/// buffers already placed that are live at the same time). Returns the offsets, aligned to
-/// kArenaAlignment; `arenaBytes` receives the arena size needed.
+/// memory: greedy placement (each buffer in turn at the lowest offset, or in the smallest
+/// gap, that fits between the buffers already placed that are live at the same time) in
+/// several orders (largest first, longest-lived first, earliest first, most byte-steps
+/// first), keeping the smallest arena, then a bounded local search over the best order
+/// (deterministic: a fixed seed). Returns the offsets, aligned to kArenaAlignment;
+/// `arenaBytes` receives the arena size needed.
 std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, int64_t& arenaBytes);
 
 /// Where a value lives.

@@ -86,6 +86,17 @@ TEST(AssignOffsets, FillsAGapBetweenLiveBuffers) {
   EXPECT_EQ(arena, 256);
 }
 
+// Six buffers that every greedy order (largest, longest-lived, earliest, most byte-steps
+// first; first or best fit) packs into 768 bytes, while 704 bytes are live at step 2 and an
+// order exists that needs no more: the local search finds it.
+TEST(AssignOffsets, LocalSearchReachesTheLiveBoundWhereGreedyOrdersDoNot) {
+  std::vector<BufferLifetime> b = {{192, 1, 4}, {64, 2, 4}, {192, 0, 2}, {320, 3, 5}, {128, 1, 1}, {192, 1, 2}};
+  int64_t arena = 0;
+  auto offsets = cpu::assignOffsets(b, arena);
+  EXPECT_TRUE(noConflicts(b, offsets));
+  EXPECT_EQ(arena, 704);
+}
+
 TEST(PlanMemory, EveryModelGetsAConflictFreePlanSmallerThanNoReuse) {
   for (const char* name : {"mlp_tiny", "lenet_tiny", "vae_tiny", "gpt_tiny"}) {
     SCOPED_TRACE(name);
