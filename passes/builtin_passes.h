@@ -23,6 +23,9 @@ bool foldConvAffine(ir::Graph& g);
 /// `fuse-epilogues`: folds the elementwise chain after a matmul or conv into a `fused` node
 /// (kind "matmul" or "conv") that backends run as a library call with post-ops.
 bool fuseEpilogues(ir::Graph& g);
+/// `strip-stop-gradient`: replaces every stop_gradient by its operand (for graphs compiled
+/// as they are, after differentiation: it only guides autodiff).
+bool stripStopGradients(ir::Graph& g);
 /// `pointwise-convs-to-matmuls`: rewrites convolutions with a 1x1 kernel (stride 1, no
 /// padding, one group) and their gradients as matmuls over the flattened spatial positions.
 bool lowerPointwiseConvs(ir::Graph& g);

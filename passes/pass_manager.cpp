@@ -36,6 +36,8 @@ std::map<std::string, PassInfo> builtinPasses() {
                     fuseElementwise},
            PassInfo{"fuse-epilogues", "fold elementwise epilogues of matmul and conv into fused library calls",
                     fuseEpilogues},
+           PassInfo{"strip-stop-gradient", "replace stop_gradient by its operand (after differentiation)",
+                    stripStopGradients},
            PassInfo{"pointwise-convs-to-matmuls", "rewrite 1x1 convolutions and their gradients as matmuls",
                     lowerPointwiseConvs},
            PassInfo{"schedule-memory", "reorder nodes so that fewer bytes are alive at once",

@@ -142,3 +142,21 @@ TEST(Dce, LiveGraphIsUntouched) {
   EXPECT_FALSE(eliminateDeadCode(g));
   expectSameGraph(g, before);
 }
+
+// After differentiation stop_gradient is the identity: stripping it lets cse merge what was
+// computed twice only to be frozen once (a GAN's discriminator on the generator's output).
+TEST(StripStopGradient, FrozenCopiesDisappearAndMerge) {
+  Graph g("frozen");
+  auto x = g.addInput("x", {DType::f32, {4, 8}});
+  auto live = g.addOp(OpKind::Exp, {x});
+  auto frozenExp = g.addOp(OpKind::Exp, {g.addOp(OpKind::StopGradient, {x})});
+  g.addOutput("out", g.addOp(OpKind::Add, {live, frozenExp}));
+  Graph stripped = g;
+  ASSERT_TRUE(stripStopGradients(stripped));
+  EXPECT_EQ(countOps(stripped, OpKind::StopGradient), 0);
+  eliminateCommonSubexpressions(stripped);
+  eliminateDeadCode(stripped);
+  EXPECT_EQ(countOps(stripped, OpKind::Exp), 1);
+  expectSameResults(g, stripped, smoothFeeds(g, 0.3), 0);
+  EXPECT_FALSE(stripStopGradients(stripped));
+}
