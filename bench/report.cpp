@@ -1,6 +1,7 @@
 // Benchmark rows: the peer's JSON in, BENCH.md's JSON and the printed table out.
 #include "bench/report.h"
 
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -112,6 +113,26 @@ std::string tableLine(const Row& r) {
                 orDash(r.peerMs, "%.3f").c_str(), orDash(r.speedup(), "%.2fx").c_str(), r.gflops(),
                 100 * r.gemmFraction());
   return buf;
+}
+
+std::string geomeanLine(const std::vector<Row>& rows) {
+  std::vector<std::string> modes;
+  std::map<std::string, std::pair<double, int>> logSums;  // mode -> (sum of log speedups, rows)
+  for (const Row& r : rows)
+    if (auto s = r.speedup(); s && *s > 0) {
+      if (!logSums.count(r.mode)) modes.push_back(r.mode);
+      logSums[r.mode].first += std::log(*s);
+      ++logSums[r.mode].second;
+    }
+  std::string line;
+  for (const std::string& mode : modes) {
+    const auto& [sum, count] = logSums.at(mode);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s %.2fx (%d row%s)", line.empty() ? "geomean speedup: " : ", ", mode.c_str(),
+                  std::exp(sum / count), count, count == 1 ? "" : "s");
+    line += buf;
+  }
+  return line;
 }
 
 std::string memoryHeader() {

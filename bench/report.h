@@ -55,6 +55,10 @@ std::string tableHeader();
 /// One table line; missing peer values print as "-".
 std::string tableLine(const Row& row);
 
+/// The geometric mean of the speedups of each mode's rows that have a peer time, e.g.
+/// "geomean speedup: infer 4.12x (8 rows), train 2.90x (8 rows)"; empty when no row has one.
+std::string geomeanLine(const std::vector<Row>& rows);
+
 /// The memory table's header line (model, weft MiB, peer MiB, weft / peer).
 std::string memoryHeader();
 /// One memory table line of a row with a weft peak; a missing peer prints as "-".

@@ -21,8 +21,8 @@ Times each benchmark model of BENCH.md as inference (its evaluation form, forwar
 as one training step (forward, backward, Adam update): warm-up runs, then the median of
 repeated runs. Prints per row weft's milliseconds, the peer's, the speedup (peer / weft),
 and the achieved GFLOP/s (contractions counted from the graph) as a fraction of this
-machine's f32 GEMM rate (a oneDNN 1024^3 matmul timed in the same run). Timings are
-printed, never checked.
+machine's f32 GEMM rate (a oneDNN 1024^3 matmul timed in the same run), then with the
+peer the geometric mean of each mode's speedups. Timings are printed, never checked.
 
 options:
   --models a,b           registered models to time (default: mlp,lenet,resnet,vae,gpt,dcgan,ddpm,realnvp)
@@ -120,6 +120,7 @@ int cmdBench(int argc, char** argv) {
       rows.push_back(row);
     }
   }
+  if (std::string geomean = bench::geomeanLine(rows); !geomean.empty()) std::printf("%s\n", geomean.c_str());
   if (options.memory) {
     std::printf("\npeak memory of a training step (weft: planned buffers; peer: PyTorch's tensors)\n%s\n",
                 bench::memoryHeader().c_str());

@@ -220,3 +220,14 @@ TEST(BenchReport, MemoryLinesAndJson) {
   EXPECT_FALSE(j[2].contains("weft_peak_bytes"));  // rows without --memory keep BENCH.md's fields
 }
 
+
+TEST(BenchReport, GeomeanOfEachModesSpeedups) {
+  bench::Row a = timedRow("mlp", "infer", 1), b = timedRow("gpt", "infer", 1), c = timedRow("mlp", "train", 1);
+  a.peerMs = 2 * a.weftMs;  // 2x
+  b.peerMs = 8 * b.weftMs;  // 8x: the geometric mean of 2 and 8 is 4
+  bench::Row alone = timedRow("vae", "train", 1);
+  EXPECT_EQ(bench::geomeanLine({a, b, c, alone}), "geomean speedup: infer 4.00x (2 rows)");
+  c.peerMs = 3 * c.weftMs;
+  EXPECT_EQ(bench::geomeanLine({a, b, c}), "geomean speedup: infer 4.00x (2 rows), train 3.00x (1 row)");
+  EXPECT_EQ(bench::geomeanLine({alone}), "");
+}
