@@ -8,9 +8,12 @@
 //   b [B.., T, N] (a weight gradient, x^T dy summed over the batch) -> one matmul of a and b
 //   reshaped to [B..*T, K] and [B..*T, N]: the batches stack along the contraction, so no
 //   [B.., K, N] stack of partial products is written and summed
+//   a sum of zero pads that tile one axis with their operands -> concat of the operands
 // "0" and "1" are constants (possibly broadcast or reshaped) whose every element has that
 // value. An identity only applies when the kept operand already has the result's type, so a
 // zero that broadcasts x to a larger shape is kept. Values left unused are dce's business.
+#include <algorithm>
+
 #include "ir/attrs.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
@@ -112,11 +115,71 @@ Replacement batchSummedContraction(Rewriter& rw, ValueId v) {
   return e.reshape(sum, n.type.shape);
 }
 
+/// Collects in `leaves` the pads summed by the tree of adds rooted at `v` (inner adds read
+/// by nothing else); `ok` turns false when a leaf is no zero pad.
+void padLeaves(const ir::Graph& s, const std::vector<int>& readers, ValueId v, bool root, std::vector<ValueId>& leaves,
+               bool& ok) {
+  const ir::Node& n = s.node(v);
+  if (n.op == OpKind::Add && (root || readers[static_cast<size_t>(v)] == 1)) {
+    for (ValueId o : n.operands) padLeaves(s, readers, o, false, leaves, ok);
+  } else if (n.op == OpKind::Pad && ir::AttrReader(n.attrs, n.op).f("value") == 0) {
+    leaves.push_back(v);
+  } else {
+    ok = false;
+  }
+}
+
+/// A sum of zero pads that place their operands side by side along one axis, together
+/// covering it (the gradient of slices, e.g. an attention's q, k, v split of one
+/// projection) -> concat of the operands along that axis: a copy of each, where the sum
+/// reads every operand for every element.
+Replacement padsToConcat(Rewriter& rw, ValueId v) {
+  const ir::Graph& s = rw.source();
+  const ir::Node& root = s.node(v);
+  if (s.node(root.operands[0]).op != OpKind::Pad && s.node(root.operands[0]).op != OpKind::Add) return std::nullopt;
+  std::vector<int> readers(static_cast<size_t>(s.size()), 0);
+  for (const ir::Node& n : s.nodes())
+    for (ValueId o : n.operands) ++readers[static_cast<size_t>(o)];
+  for (const auto& out : s.outputs()) ++readers[static_cast<size_t>(out.value)];
+  for (const auto& u : s.updates()) ++readers[static_cast<size_t>(u.value)];
+  std::vector<ValueId> leaves;
+  bool ok = true;
+  padLeaves(s, readers, v, true, leaves, ok);
+  if (!ok || leaves.size() < 2) return std::nullopt;
+  const ir::Shape& shape = root.type.shape;
+  int64_t axis = -1;
+  std::vector<std::pair<int64_t, ValueId>> pieces;  // (low, operand)
+  for (ValueId leaf : leaves) {
+    const ir::Node& pad = s.node(leaf);
+    const auto &low = intsAttr(pad, "low"), &high = intsAttr(pad, "high");
+    if (pad.type != root.type) return std::nullopt;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (low[d] == 0 && high[d] == 0) continue;
+      if (low[d] < 0 || high[d] < 0 || (axis >= 0 && axis != static_cast<int64_t>(d))) return std::nullopt;
+      axis = static_cast<int64_t>(d);
+    }
+    pieces.emplace_back(axis >= 0 ? low[static_cast<size_t>(axis)] : 0, pad.operands[0]);
+  }
+  if (axis < 0) return std::nullopt;
+  std::sort(pieces.begin(), pieces.end());
+  int64_t covered = 0;
+  for (const auto& [low, operand] : pieces) {
+    if (low != covered) return std::nullopt;  // a gap or an overlap
+    covered += s.type(operand).shape[static_cast<size_t>(axis)];
+  }
+  if (covered != shape[static_cast<size_t>(axis)]) return std::nullopt;
+  std::vector<ValueId> operands;
+  for (const auto& piece : pieces) operands.push_back(rw.map(piece.second));
+  return rw.emitterFor(v).op(OpKind::Concat, operands, {{"axis", axis}});
+}
+
 Replacement simplify(Rewriter& rw, ValueId v) {
   const ir::Node& n = rw.source().node(v);
   const ir::Graph& t = rw.target();
   switch (n.op) {
-    case OpKind::Add: return neutralOperand(t, n, rw.mappedOperands(v), 0.0, true);
+    case OpKind::Add:
+      if (auto concat = padsToConcat(rw, v)) return concat;
+      return neutralOperand(t, n, rw.mappedOperands(v), 0.0, true);
     case OpKind::Sub: return neutralOperand(t, n, rw.mappedOperands(v), 0.0, false);
     case OpKind::Mul: return neutralOperand(t, n, rw.mappedOperands(v), 1.0, true);
     case OpKind::Div: return neutralOperand(t, n, rw.mappedOperands(v), 1.0, false);

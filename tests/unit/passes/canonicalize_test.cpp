@@ -233,3 +233,31 @@ TEST(Canonicalize, PartialBatchSumsAndSharedStacksAreKept) {
     expectSameGraph(g, before);
   }
 }
+
+// The gradient of three slices of one axis (an attention's q, k, v split) is a sum of zero
+// pads that tile the axis: one concat. Pads that leave a gap, overlap, or pad two axes stay.
+TEST(Canonicalize, PadsTilingAnAxisBecomeAConcat) {
+  auto padAttrs = [](int64_t low, int64_t high) {
+    return Attrs{{"low", std::vector<int64_t>{0, low}}, {"high", std::vector<int64_t>{0, high}}, {"value", 0.0}};
+  };
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(variant);
+    Graph g("split_grad");
+    auto a = g.addInput("a", {DType::f32, {2, 4}});
+    auto b = g.addInput("b", {DType::f32, {2, 4}});
+    auto c = g.addInput("c", {DType::f32, {2, 4}});
+    // variant 0 tiles [0,12) as c, a, b; 1 leaves a gap; 2 overlaps
+    int64_t bLow = variant == 1 ? 9 : variant == 2 ? 3 : 8;
+    auto pa = g.addOp(OpKind::Pad, {a}, padAttrs(4, 4));
+    auto pb = g.addOp(OpKind::Pad, {b}, padAttrs(bLow, 12 - 4 - bLow + (variant == 1 ? 1 : 0)));
+    auto pc = g.addOp(OpKind::Pad, {c}, padAttrs(0, 8 + (variant == 1 ? 1 : 0)));
+    if (variant == 1) pa = g.addOp(OpKind::Pad, {a}, padAttrs(4, 5));
+    g.addOutput("dx", g.addOp(OpKind::Add, {g.addOp(OpKind::Add, {pa, pb}), pc}));
+    Graph before = g;
+    canonicalize(g);
+    eliminateDeadCode(g);
+    EXPECT_EQ(countOps(g, OpKind::Concat), variant == 0 ? 1 : 0);
+    EXPECT_EQ(countOps(g, OpKind::Pad), variant == 0 ? 0 : 3);
+    expectSameResults(before, g, smoothFeeds(before, 0.7), 0);
+  }
+}
