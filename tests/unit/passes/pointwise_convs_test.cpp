@@ -23,20 +23,27 @@ Attrs convAttrs(int64_t stride, int64_t padding, int64_t groups) {
           {"groups", groups}};
 }
 
+/// A 1x1 convolution of x [2,3,H,W] by w [O,3,1,1] with `stride`, its data gradient (with
+/// `outputPadding`) and its weight gradient from dy [2,O,h,w], as outputs y, dx and dw.
+Graph convAndGradients(const Shape& x, const Shape& w, const Shape& dy, int64_t stride, Ints outputPadding) {
+  Graph g("pointwise");
+  auto xv = g.addInput("x", {DType::f32, x});
+  auto wv = g.addInput("w", {DType::f32, w});
+  auto dyv = g.addInput("dy", {DType::f32, dy});
+  g.addOutput("y", g.addOp(OpKind::Conv, {xv, wv}, convAttrs(stride, 0, 1)));
+  Attrs transposeAttrs = convAttrs(stride, 0, 1);
+  transposeAttrs["output_padding"] = outputPadding;
+  g.addOutput("dx", g.addOp(OpKind::ConvTranspose, {dyv, wv}, transposeAttrs));
+  Attrs gradAttrs = convAttrs(stride, 0, 1);
+  gradAttrs["kernel"] = Ints{1, 1};
+  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {xv, dyv}, gradAttrs));
+  return g;
+}
+
 }  // namespace
 
 TEST(PointwiseConvs, ConvAndItsGradientsBecomeMatmuls) {
-  Graph g("pointwise");
-  auto x = g.addInput("x", {DType::f32, {2, 3, 4, 5}});
-  auto w = g.addInput("w", {DType::f32, {6, 3, 1, 1}});
-  auto dy = g.addInput("dy", {DType::f32, {2, 6, 4, 5}});
-  g.addOutput("y", g.addOp(OpKind::Conv, {x, w}, convAttrs(1, 0, 1)));
-  Attrs transposeAttrs = convAttrs(1, 0, 1);
-  transposeAttrs["output_padding"] = Ints{0, 0};
-  g.addOutput("dx", g.addOp(OpKind::ConvTranspose, {dy, w}, transposeAttrs));
-  Attrs gradAttrs = convAttrs(1, 0, 1);
-  gradAttrs["kernel"] = Ints{1, 1};
-  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {x, dy}, gradAttrs));
+  Graph g = convAndGradients({2, 3, 4, 5}, {6, 3, 1, 1}, {2, 6, 4, 5}, 1, {0, 0});
   Graph lowered = g;
   ASSERT_TRUE(lowerPointwiseConvs(lowered));
   verify(lowered);
@@ -51,17 +58,7 @@ TEST(PointwiseConvs, ConvAndItsGradientsBecomeMatmuls) {
 // gradient spreads its product over them (a pad between, a slice of the last row or column
 // when output_padding leaves it out); the forward convolution stays one.
 TEST(PointwiseConvs, StridedGradientsBecomeMatmuls) {
-  Graph g("strided");
-  auto x = g.addInput("x", {DType::f32, {2, 3, 5, 6}});
-  auto w = g.addInput("w", {DType::f32, {4, 3, 1, 1}});
-  auto dy = g.addInput("dy", {DType::f32, {2, 4, 3, 3}});
-  g.addOutput("y", g.addOp(OpKind::Conv, {x, w}, convAttrs(2, 0, 1)));
-  Attrs gradAttrs = convAttrs(2, 0, 1);
-  gradAttrs["kernel"] = Ints{1, 1};
-  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {x, dy}, gradAttrs));
-  Attrs transposeAttrs = convAttrs(2, 0, 1);
-  transposeAttrs["output_padding"] = Ints{0, 1};
-  g.addOutput("dx", g.addOp(OpKind::ConvTranspose, {dy, w}, transposeAttrs));
+  Graph g = convAndGradients({2, 3, 5, 6}, {4, 3, 1, 1}, {2, 4, 3, 3}, 2, {0, 1});
   Graph lowered = g;
   ASSERT_TRUE(lowerPointwiseConvs(lowered));
   verify(lowered);
