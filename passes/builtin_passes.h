@@ -26,8 +26,9 @@ bool fuseEpilogues(ir::Graph& g);
 /// `strip-stop-gradient`: replaces every stop_gradient by its operand (for graphs compiled
 /// as they are, after differentiation: it only guides autodiff).
 bool stripStopGradients(ir::Graph& g);
-/// `pointwise-convs-to-matmuls`: rewrites convolutions with a 1x1 kernel (stride 1, no
-/// padding, one group) and their gradients as matmuls over the flattened spatial positions.
+/// `pointwise-convs-to-matmuls`: rewrites convolutions with a 1x1 kernel (no padding, one
+/// group; stride 1 for the forward one) and their gradients as matmuls over the flattened
+/// spatial positions.
 bool lowerPointwiseConvs(ir::Graph& g);
 /// `schedule-memory`: reorders nodes (operands still first) so that fewer arena bytes are
 /// alive at once: a node that frees more than it allocates runs as soon as it is ready.

@@ -133,15 +133,10 @@ void padLeaves(const ir::Graph& s, const std::vector<int>& readers, ValueId v, b
 /// covering it (the gradient of slices, e.g. an attention's q, k, v split of one
 /// projection) -> concat of the operands along that axis: a copy of each, where the sum
 /// reads every operand for every element.
-Replacement padsToConcat(Rewriter& rw, ValueId v) {
+Replacement padsToConcat(Rewriter& rw, ValueId v, const std::vector<int>& readers) {
   const ir::Graph& s = rw.source();
   const ir::Node& root = s.node(v);
   if (s.node(root.operands[0]).op != OpKind::Pad && s.node(root.operands[0]).op != OpKind::Add) return std::nullopt;
-  std::vector<int> readers(static_cast<size_t>(s.size()), 0);
-  for (const ir::Node& n : s.nodes())
-    for (ValueId o : n.operands) ++readers[static_cast<size_t>(o)];
-  for (const auto& out : s.outputs()) ++readers[static_cast<size_t>(out.value)];
-  for (const auto& u : s.updates()) ++readers[static_cast<size_t>(u.value)];
   std::vector<ValueId> leaves;
   bool ok = true;
   padLeaves(s, readers, v, true, leaves, ok);
@@ -173,12 +168,23 @@ Replacement padsToConcat(Rewriter& rw, ValueId v) {
   return rw.emitterFor(v).op(OpKind::Concat, operands, {{"axis", axis}});
 }
 
-Replacement simplify(Rewriter& rw, ValueId v) {
+/// How many times each value of `g` is read: as an operand, an output or an update value.
+std::vector<int> readerCounts(const ir::Graph& g) {
+  std::vector<int> readers(static_cast<size_t>(g.size()), 0);
+  for (const ir::Node& n : g.nodes())
+    for (ValueId o : n.operands) ++readers[static_cast<size_t>(o)];
+  for (const auto& out : g.outputs()) ++readers[static_cast<size_t>(out.value)];
+  for (const auto& u : g.updates()) ++readers[static_cast<size_t>(u.value)];
+  return readers;
+}
+
+/// The rewrite of node `v`; `readers` counts the reads of each source value.
+Replacement simplify(Rewriter& rw, ValueId v, const std::vector<int>& readers) {
   const ir::Node& n = rw.source().node(v);
   const ir::Graph& t = rw.target();
   switch (n.op) {
     case OpKind::Add:
-      if (auto concat = padsToConcat(rw, v)) return concat;
+      if (auto concat = padsToConcat(rw, v, readers)) return concat;
       return neutralOperand(t, n, rw.mappedOperands(v), 0.0, true);
     case OpKind::Sub: return neutralOperand(t, n, rw.mappedOperands(v), 0.0, false);
     case OpKind::Mul: return neutralOperand(t, n, rw.mappedOperands(v), 1.0, true);
@@ -203,6 +209,9 @@ Replacement simplify(Rewriter& rw, ValueId v) {
 
 }  // namespace
 
-bool canonicalize(ir::Graph& g) { return rewriteNodes(g, simplify); }
+bool canonicalize(ir::Graph& g) {
+  const std::vector<int> readers = readerCounts(g);
+  return rewriteNodes(g, [&](Rewriter& rw, ValueId v) { return simplify(rw, v, readers); });
+}
 
 }  // namespace weft::passes

@@ -91,7 +91,7 @@ ValueId weightMatrix(Emitter& e, ValueId w) {
 }  // namespace
 
 bool lowerPointwiseConvs(ir::Graph& g) {
-  return rewriteNodes(g, [&](Rewriter& rw, ValueId v) -> std::optional<ValueId> {
+  return rewriteNodes(g, [](Rewriter& rw, ValueId v) -> std::optional<ValueId> {
     const ir::Node& node = rw.source().node(v);
     if (!isPointwise(rw.source(), node) || node.type.dtype != ir::DType::f32) return std::nullopt;
     Emitter e = rw.emitterFor(v);
@@ -100,10 +100,8 @@ bool lowerPointwiseConvs(ir::Graph& g) {
     const ir::Attrs lhsT = {{"transpose_lhs", int64_t{1}}}, rhsT = {{"transpose_rhs", int64_t{1}}};
     const std::vector<int64_t> stride = ir::AttrReader(node.attrs, node.op).ints("stride");
     switch (node.op) {
-      case OpKind::Conv: {
-        ValueId x = everyNth(e, in[0], stride, ir::Shape(result.begin() + 2, result.end()));
-        return e.reshape(e.op(OpKind::Matmul, {weightMatrix(e, in[1]), flattenSpatial(e, x)}), result);
-      }
+      case OpKind::Conv:  // stride 1 (isPointwise)
+        return e.reshape(e.op(OpKind::Matmul, {weightMatrix(e, in[1]), flattenSpatial(e, in[0])}), result);
       case OpKind::ConvTranspose: {
         ValueId m = e.op(OpKind::Matmul, {weightMatrix(e, in[1]), flattenSpatial(e, in[0])}, lhsT);
         if (allEqual(stride, 1)) return e.reshape(m, result);

@@ -180,10 +180,13 @@ std::vector<int64_t> assignOffsets(const std::vector<BufferLifetime>& buffers, i
     for (bool bestFit : {false, true}) {
       int64_t bytes = 0;
       std::vector<int64_t> offsets = placeInOrder(buffers, order, bestFit, bytes);
-      if (arenaBytes < 0 || bytes < arenaBytes) arenaBytes = bytes, best = std::move(offsets), bestOrder = order, bestFitWins = bestFit;
+      if (arenaBytes >= 0 && bytes >= arenaBytes) continue;
+      arenaBytes = bytes;
+      best = std::move(offsets);
+      bestOrder = order;
+      bestFitWins = bestFit;
     }
   }
-  if (arenaBytes < 0) arenaBytes = 0;
   // Then a local search: swap a few buffers of the best order, keep what is smaller, until
   // the arena holds no more than the most bytes live at one step (no order does better) or
   // the iterations run out (bounded so that it costs tens of milliseconds at most). A fixed
