@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "ir/channels_last.h"
 #include "ir/error.h"
 #include "ir/graph.h"
 
@@ -443,6 +444,15 @@ TensorType inferType(OpKind op, const std::vector<TensorType>& operandTypes, con
   if (!countOk)
     throw Error(std::string(info.name) + ": expects " + (info.variadic ? "at least 1" : std::to_string(want)) +
                 " operand(s), got " + std::to_string(operandTypes.size()));
+  if (isChannelsLast(op, attrs)) {  // the rule sees the channels-first view
+    std::vector<TensorType> view = operandTypes;
+    for (size_t i = 0; i < view.size(); ++i)
+      if (isDataOperand(op, i)) view[i].shape = toChannelsFirst(view[i].shape);
+    Ctx ctx{op, view, AttrReader(attrs, op)};
+    TensorType out = kRules[static_cast<size_t>(op)](ctx);
+    if (hasDataResult(op)) out.shape = toChannelsLast(out.shape);
+    return out;
+  }
   Ctx ctx{op, operandTypes, AttrReader(attrs, op)};
   return kRules[static_cast<size_t>(op)](ctx);
 }

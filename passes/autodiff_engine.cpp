@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "ir/channels_last.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
 #include "passes/autodiff.h"
@@ -104,6 +105,9 @@ Grads throughDecomposition(ir::Graph& g, const ir::Node& node, ValueId cotangent
 /// Calls the rule of node `v` (or differentiates its decomposition).
 Grads applyRule(ir::Graph& g, ValueId v, ValueId cotangent, const std::vector<bool>& wanted, const std::string& target) {
   ir::Node node = g.node(v);
+  if (ir::isChannelsLast(node.op, node.attrs))  // a layout the CPU pipeline picks after autodiff
+    throw Error("autodiff: cannot differentiate " + target + ": " + describe(g, v) +
+                " is channels_last, which has no gradient rule; differentiate the channels-first graph");
   if (GradRule rule = findGradRule(node.op)) {
     Emitter e(g, node.loc);
     std::vector<ir::TensorType> types;

@@ -30,6 +30,10 @@ bool stripStopGradients(ir::Graph& g);
 /// group; stride 1 for the forward one) and their gradients as matmuls over the flattened
 /// spatial positions.
 bool lowerPointwiseConvs(ir::Graph& g);
+/// `channels-last`: stores the activations around 2-D convolutions as [N, H, W, C] (the
+/// convolutions get channels_last=1) where that saves more layout conversions than the
+/// transposes it adds at the group's edges.
+bool convertToChannelsLast(ir::Graph& g);
 /// `schedule-memory`: reorders nodes (operands still first) so that fewer arena bytes are
 /// alive at once: a node that frees more than it allocates runs as soon as it is ready.
 bool scheduleForMemory(ir::Graph& g);

@@ -3,6 +3,7 @@
 //   x+0, 0+x, x-0, x*1, 1*x, x/1 -> x     neg(neg x) -> x
 //   reshape(reshape x) -> reshape x       reshape / broadcast to x's own shape -> x
 //   transpose with the identity perm -> x transpose(transpose x) -> one transpose (or x)
+//   a transpose that moves only unit dims -> reshape
 //   broadcast(broadcast x) -> broadcast x cast to x's own dtype -> x
 //   reduce_sum over the batch dims of matmul(a, b, transpose_lhs) with a [B.., T, K] and
 //   b [B.., T, N] (a weight gradient, x^T dy summed over the batch) -> one matmul of a and b
@@ -68,13 +69,28 @@ Replacement collapseShapeChain(Rewriter& rw, ValueId v, OpKind op) {
   return rw.emitterFor(v).op(op, {source}, n.attrs);
 }
 
+/// True when `perm` keeps the order of the dims of `shape` longer than 1 (the transpose
+/// moves only unit dims, so it is a reshape).
+bool movesOnlyUnitDims(const ir::Shape& shape, const std::vector<int64_t>& perm) {
+  int64_t previous = -1;
+  for (int64_t p : perm) {
+    if (shape[static_cast<size_t>(p)] == 1) continue;
+    if (p < previous) return false;
+    previous = p;
+  }
+  return true;
+}
+
 Replacement transposeChain(Rewriter& rw, ValueId v) {
   const ir::Node& n = rw.source().node(v);
   ValueId x = rw.map(n.operands[0]);
   const auto& perm = intsAttr(n, "perm");
   if (isIdentityPerm(perm)) return x;
   const ir::Node& inner = rw.target().node(x);
-  if (inner.op != OpKind::Transpose) return std::nullopt;
+  if (inner.op != OpKind::Transpose) {
+    if (movesOnlyUnitDims(rw.target().type(x).shape, perm)) return rw.emitterFor(v).reshape(x, n.type.shape);
+    return std::nullopt;
+  }
   const auto& innerPerm = intsAttr(inner, "perm");
   std::vector<int64_t> composed;
   for (int64_t p : perm) composed.push_back(innerPerm.at(static_cast<size_t>(p)));

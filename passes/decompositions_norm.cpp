@@ -1,7 +1,8 @@
 // Decompositions of the normalizations and of attention into primitives.
 // Norms: mean = sum/count over the statistics dims (kept), d = x - mean, biased variance
 // var = sum(d*d)/count, y = d * rsqrt(var + eps), then y * gamma + beta with gamma and beta
-// reshaped to broadcast along the channel dim. group_norm reshapes x to [N, G, rest] first.
+// reshaped to broadcast along the channel dim. group_norm sums x over its spatial dims, then
+// the [N, C] sums over each group's channels.
 // Attention: softmax(q k^T * scale, last axis) v; the causal mask compares two iotas
 // (column > row) and selects -inf there, which softmax turns into 0 as long as a row keeps
 // one finite score (column 0 always does).
@@ -62,14 +63,31 @@ ValueId batchNormInfer(Emitter& e, const ir::Node& n, const Operands& in) {
   return scaleAndShiftChannels(e, centered, scale, beta);
 }
 
+/// The mean of `t` [N, C, spatial...] over each group of `groups` channels and the spatial
+/// dims, as [N, C, 1...] (each channel holds its group's mean).
+ValueId groupMean(Emitter& e, ValueId t, int64_t groups) {
+  const ir::Shape shape = e.shape(t);  // a copy: emitting nodes below may reallocate the graph
+  std::vector<int64_t> spatial;
+  for (int64_t d = 2; d < static_cast<int64_t>(shape.size()); ++d) spatial.push_back(d);
+  const int64_t n = shape[0], perGroup = shape[1] / groups;
+  ValueId channelSums = e.reduceSum(t, spatial, false);  // [N, C]
+  ValueId groupSums = e.reduceSum(e.reshape(channelSums, {n, groups, perGroup}), {2}, true);
+  ValueId mean = e.div(groupSums, e.scalarLike(static_cast<double>(ir::numElements(shape) / n / groups), t));
+  ir::Shape perChannel(shape.size(), 1);
+  perChannel[0] = n;
+  perChannel[1] = shape[1];
+  return e.reshape(e.op(OpKind::Broadcast, {mean}, {{"shape", std::vector<int64_t>{n, groups, perGroup}}}), perChannel);
+}
+
 ValueId groupNorm(Emitter& e, const ir::Node& n, const Operands& in) {
+  // The statistics reduce x over its spatial dims first and only then over each group's
+  // channels (small [N, C] sums), so x itself is read only by elementwise ops and spatial
+  // reductions, which keep working on a channels-last x.
   ValueId x = in[0];
-  const ir::Shape shape = e.shape(x);  // a copy: emitting nodes below may reallocate the graph
   int64_t groups = attrs(n).i("groups");
-  int64_t perGroup = shape[1] / groups;
-  for (size_t d = 2; d < shape.size(); ++d) perGroup *= shape[d];
-  ValueId grouped = e.reshape(x, {shape[0], groups, perGroup});
-  ValueId y = e.reshape(normalize(e, grouped, {2}, attrs(n).f("eps")), shape);
+  ValueId centered = e.sub(x, groupMean(e, x, groups));
+  ValueId variance = groupMean(e, e.mul(centered, centered), groups);
+  ValueId y = e.mul(centered, e.rsqrt(e.add(variance, e.scalarLike(attrs(n).f("eps"), x))));
   return scaleAndShiftChannels(e, y, in[1], in[2]);
 }
 

@@ -12,6 +12,7 @@
 //     weight's dims); the old conv and ops lose their readers and are dce's business.
 // The weights and A, B are computed per run (a few thousand elements), the activation once.
 #include "ir/attrs.h"
+#include "ir/channels_last.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
 
@@ -76,7 +77,7 @@ std::optional<std::vector<Link>> chainEndingAt(const ir::Graph& g, const Readers
     v = link->chain;
     if (readers.count[static_cast<size_t>(v)] != 1) return std::nullopt;
     const ir::Node& n = g.node(v);
-    if (n.op == OpKind::Conv) {
+    if (n.op == OpKind::Conv && !ir::isChannelsLast(n.op, n.attrs)) {  // channel axis 1
       if (n.type.dtype != ir::DType::f32 || n.type.shape.size() < 3) return std::nullopt;
       return links;
     }

@@ -16,7 +16,9 @@
 //     mean that p has a user in no group. Then p
 //       - is the root of a new group of its own if it is a reduction, a graph output or an
 //         update value (those stay materialized), or if U is empty;
-//       - joins the one group of U when U has one group and p has no outside user;
+//       - joins the one group of U when U has one group and p has no outside user, unless
+//         p is expensive (below) and has kBroadcastRatio times fewer elements than that
+//         group's largest member: then it is the root of its own small group;
 //       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
 //         elementwise op with at most one operand read at full size, the others broadcast or
 //         inlined; in any case reading no reduction), is duplicated into every group of U
@@ -80,6 +82,11 @@ bool isFusibleCompute(const ir::Node& n) {
 bool isInlinableSource(const ir::Node& n) {
   return n.op == OpKind::Iota || (n.op == OpKind::Constant && n.type.numel() <= kMaxInlinedConstant);
 }
+
+/// An expensive producer with this many times fewer elements than the group that reads it
+/// is computed once on its own (a normalization's rsqrt of per-channel statistics), not once
+/// per element of the broadcast it feeds.
+constexpr int64_t kBroadcastRatio = 16;
 
 /// Worth recomputing in every group that reads it rather than materializing once.
 bool isCheap(const ir::Graph& g, ValueId v) {
@@ -191,6 +198,7 @@ Grouping groupNodes(const ir::Graph& g) {
 
   Grouping grouping;
   grouping.groupsOf.resize(n);
+  std::vector<int64_t> span(n, 0);  // per root: the most elements any member of its group has
   for (ValueId v = g.size() - 1; v >= 0; --v) {
     const ir::Node& node = g.node(v);
     if (!isFusibleCompute(node)) continue;
@@ -205,7 +213,8 @@ Grouping groupNodes(const ir::Graph& g) {
     auto& mine = grouping.groupsOf[static_cast<size_t>(v)];
     if (isReduction(node.op) || materialized[static_cast<size_t>(v)] || userGroups.empty()) {
       mine = {v};
-    } else if (!outside && userGroups.size() == 1) {
+    } else if (!outside && userGroups.size() == 1 &&
+               (isCheap(g, v) || node.type.numel() * kBroadcastRatio > span[static_cast<size_t>(userGroups[0])])) {
       mine = userGroups;
     } else if (isCheap(g, v) && !outside) {
       mine = userGroups;
@@ -218,6 +227,7 @@ Grouping groupNodes(const ir::Graph& g) {
     } else {
       mine = {v};
     }
+    for (ValueId root : mine) span[static_cast<size_t>(root)] = std::max(span[static_cast<size_t>(root)], node.type.numel());
   }
   for (ValueId v = 0; v < g.size(); ++v)
     for (ValueId root : grouping.groupsOf[static_cast<size_t>(v)]) grouping.members[root].push_back(v);

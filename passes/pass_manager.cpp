@@ -40,6 +40,8 @@ std::map<std::string, PassInfo> builtinPasses() {
                     stripStopGradients},
            PassInfo{"pointwise-convs-to-matmuls", "rewrite 1x1 convolutions and their gradients as matmuls",
                     lowerPointwiseConvs},
+           PassInfo{"channels-last", "store the activations around 2-D convolutions as [N, H, W, C]",
+                    convertToChannelsLast},
            PassInfo{"schedule-memory", "reorder nodes so that fewer bytes are alive at once",
                     [](ir::Graph& g) { return scheduleForMemory(g); }},
        })

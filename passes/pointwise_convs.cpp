@@ -5,10 +5,14 @@
 //   conv_transpose(dy [N,O,..], w [O,C,1..])   = matmul(w [O,C], dy [N,O,P], transpose_lhs) -> [N,C,..]
 //                                                (strided: spread over every s-th position)
 //   conv_weight_grad(x [N,C,..], dy [N,O,..])  = sum over n of matmul(dy [N,O,P], x [N,C,P], transpose_rhs)
+// Channels-last gradients (data [N, spatial.., C], M = N * P rows) are plain matrix products:
+//   conv_transpose(dy [N,..,O], w [O,C,1..])   = matmul(dy [M,O], w [O,C])                 -> [N,..,C]
+//   conv_weight_grad(x [N,..,C], dy [N,..,O])  = matmul(dy [M,O], x [M,C], transpose_lhs)  -> [O,C,1..]
 // Matrix products read the plain row-major tensors as they are, where a convolution library
 // converts its operands into blocked layouts and back (a U-Net's skip connections: ddpm's
 // 1x1 convolutions over a 96-channel concatenation held 12 MiB of such copies).
 #include "ir/attrs.h"
+#include "ir/channels_last.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
 
@@ -27,6 +31,8 @@ bool allEqual(const std::vector<int64_t>& values, int64_t v) {
 /// True when node `n` (conv, conv_transpose, conv_weight_grad) is a pointwise convolution.
 bool isPointwise(const ir::Graph& g, const ir::Node& n) {
   if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad) return false;
+  // A channels-last forward convolution stays one: oneDNN reads it in place.
+  if (n.op == OpKind::Conv && ir::isChannelsLast(n.op, n.attrs)) return false;
   ir::AttrReader a(n.attrs, n.op);
   if (a.i("groups") != 1 || !allEqual(a.ints("padding"), 0) || !allEqual(a.ints("dilation"), 1)) return false;
   // Strided: the weight gradient reads every s-th position of x (a strided slice first), the
@@ -88,6 +94,54 @@ ValueId weightMatrix(Emitter& e, ValueId w) {
   return e.reshape(w, {shape[0], shape[1]});
 }
 
+/// Channels-last data [N, spatial..., C] as rows [N * P, C].
+ValueId rows(Emitter& e, ValueId x) {
+  const ir::Shape shape = e.shape(x);
+  return e.reshape(x, {ir::numElements(shape) / shape.back(), shape.back()});
+}
+
+/// The channels-last forms of the header's table: conv_transpose and conv_weight_grad of node
+/// `node` on mapped operands `in`.
+ValueId channelsLastGradient(Emitter& e, const ir::Node& node, const std::vector<ValueId>& in,
+                             const std::vector<int64_t>& stride) {
+  const ir::Shape result = node.type.shape;
+  if (node.op == OpKind::ConvWeightGrad) {
+    const ir::Shape dyShape = e.shape(in[1]), xShape = e.shape(in[0]);
+    ValueId x = in[0];
+    if (!allEqual(stride, 1)) {  // every s-th position, as many as dy has
+      std::vector<int64_t> start(xShape.size(), 0), limit = xShape, step(xShape.size(), 1);
+      for (size_t d = 1; d + 1 < xShape.size(); ++d) {
+        step[d] = stride[d - 1];
+        limit[d] = (dyShape[d] - 1) * step[d] + 1;
+      }
+      x = e.op(OpKind::Slice, {x}, {{"start", start}, {"limit", limit}, {"stride", step}});
+    }
+    ValueId m = e.op(OpKind::Matmul, {rows(e, in[1]), rows(e, x)}, {{"transpose_lhs", int64_t{1}}});
+    return e.reshape(m, result);
+  }
+  // conv_transpose: the product lands on every s-th position, zeros between (a unit dim
+  // padded with s - 1 zeros after each spatial dim), trailing positions past the result cut.
+  const ir::Shape dyShape = e.shape(in[0]);
+  ValueId m = e.op(OpKind::Matmul, {rows(e, in[0]), weightMatrix(e, in[1])});
+  if (allEqual(stride, 1)) return e.reshape(m, result);
+  ir::Shape interleaved = {dyShape[0]}, spreadShape = {dyShape[0]};
+  std::vector<int64_t> high = {0};
+  for (size_t d = 1; d + 1 < dyShape.size(); ++d) {
+    interleaved.insert(interleaved.end(), {dyShape[d], 1});
+    high.insert(high.end(), {0, stride[d - 1] - 1});
+    spreadShape.push_back(dyShape[d] * stride[d - 1]);
+  }
+  interleaved.push_back(result.back());
+  spreadShape.push_back(result.back());
+  high.push_back(0);
+  std::vector<int64_t> low(high.size(), 0);
+  ValueId padded = e.op(OpKind::Pad, {e.reshape(m, interleaved)}, {{"low", low}, {"high", high}, {"value", 0.0}});
+  ValueId out = e.reshape(padded, spreadShape);
+  if (spreadShape == result) return out;
+  std::vector<int64_t> start(result.size(), 0), limit(result.begin(), result.end()), step(result.size(), 1);
+  return e.op(OpKind::Slice, {out}, {{"start", start}, {"limit", limit}, {"stride", step}});
+}
+
 }  // namespace
 
 bool lowerPointwiseConvs(ir::Graph& g) {
@@ -99,6 +153,7 @@ bool lowerPointwiseConvs(ir::Graph& g) {
     const ir::Shape result = node.type.shape;
     const ir::Attrs lhsT = {{"transpose_lhs", int64_t{1}}}, rhsT = {{"transpose_rhs", int64_t{1}}};
     const std::vector<int64_t> stride = ir::AttrReader(node.attrs, node.op).ints("stride");
+    if (ir::isChannelsLast(node.op, node.attrs)) return channelsLastGradient(e, node, in, stride);
     switch (node.op) {
       case OpKind::Conv:  // stride 1 (isPointwise)
         return e.reshape(e.op(OpKind::Matmul, {weightMatrix(e, in[1]), flattenSpatial(e, in[0])}), result);

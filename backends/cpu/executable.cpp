@@ -24,10 +24,11 @@ using ir::ValueId;
 namespace {
 
 /// The passes of the CPU pipeline, in order; those not registered (yet) are skipped.
-const char* const kCpuPipeline[] = {"strip-stop-gradient",        "decompose-composites", "canonicalize",
-                                    "fold-conv-affine",           "cse",                  "dce",
-                                    "pointwise-convs-to-matmuls", "fuse-epilogues",       "fuse-elementwise",
-                                    "dce"};
+const char* const kCpuPipeline[] = {
+    "strip-stop-gradient", "decompose-composites", "canonicalize",     "fold-conv-affine",
+    "cse",                 "dce",                  "channels-last",    "canonicalize",
+    "cse",                 "dce",                  "pointwise-convs-to-matmuls", "fuse-epilogues",
+    "fuse-elementwise",    "dce"};
 
 std::string cpuPipeline() {
   std::string pipeline;

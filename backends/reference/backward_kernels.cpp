@@ -56,6 +56,7 @@ bool beats(double v, double best, bool haveBest) {
 }  // namespace
 
 TensorData kernelConvWeightGrad(const KernelContext& ctx) {
+  if (isChannelsLast(ctx)) return viaChannelsFirst(ctx, kernelConvWeightGrad);
   if (TensorData fast; tryFastConvWeightGrad(ctx, fast)) return fast;
   // dw[o, c, k] = sum over n and dy positions p of dy[n, o, p] * x[n, group(o) * C/groups + c, source(p, k)].
   const TensorData &x = ctx.in(0), &dy = ctx.in(1);
@@ -86,6 +87,7 @@ TensorData kernelConvWeightGrad(const KernelContext& ctx) {
 }
 
 TensorData kernelMaxPoolGrad(const KernelContext& ctx) {
+  if (isChannelsLast(ctx)) return viaChannelsFirst(ctx, kernelMaxPoolGrad);
   if (TensorData fast; tryFastMaxPoolGrad(ctx, fast)) return fast;
   // For every window: the first position holding its maximum (padding reads -inf; NaN wins
   // as in argmax) receives the window's dy; a maximum that lies in the padding drops it.

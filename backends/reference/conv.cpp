@@ -259,6 +259,7 @@ TensorData pool(const KernelContext& ctx, bool isMax) {
 }  // namespace
 
 TensorData kernelConv(const KernelContext& ctx) {
+  if (isChannelsLast(ctx)) return viaChannelsFirst(ctx, kernelConv);
   // out[n, o, p] = sum over c in o's group and kernel positions k of
   //                w[o, c, k] * x[n, group * C/groups + c, source(p, k)].
   TensorData fast;
@@ -289,6 +290,7 @@ TensorData kernelConv(const KernelContext& ctx) {
 }
 
 TensorData kernelConvTranspose(const KernelContext& ctx) {
+  if (isChannelsLast(ctx)) return viaChannelsFirst(ctx, kernelConvTranspose);
   // The adjoint of conv: every x[n, c, p] scatters x * w[c, o, k] to the output position
   // p * stride - padding + k * dilation of each output channel o in c's group.
   TensorData fast;
@@ -327,8 +329,14 @@ bool tryFastMaxPoolGrad(const KernelContext& ctx, TensorData& out) {
   return withFloatType(ctx.in(0).type.dtype, [&](auto tag) { out = fastMaxPoolGrad<decltype(tag)>(ctx); });
 }
 
-TensorData kernelMaxPool(const KernelContext& ctx) { return pool(ctx, true); }
+TensorData kernelMaxPool(const KernelContext& ctx) {
+  if (isChannelsLast(ctx)) return viaChannelsFirst(ctx, kernelMaxPool);
+  return pool(ctx, true);
+}
 
-TensorData kernelAvgPool(const KernelContext& ctx) { return pool(ctx, false); }
+TensorData kernelAvgPool(const KernelContext& ctx) {
+  if (isChannelsLast(ctx)) return viaChannelsFirst(ctx, kernelAvgPool);
+  return pool(ctx, false);
+}
 
 }  // namespace weft::reference

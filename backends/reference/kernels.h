@@ -40,6 +40,12 @@ using Kernel = ir::TensorData (*)(const KernelContext&);
 #include "ir/ops.def"
 #undef WEFT_OP
 
+/// True when the node of `ctx` is a windowed op with channels_last=1.
+bool isChannelsLast(const KernelContext& ctx);
+/// Runs a channels_last node through `kernel`, its channels-first kernel: data operands
+/// transposed to [N, C, S...], the data result transposed back (ir/channels_last.h).
+ir::TensorData viaChannelsFirst(const KernelContext& ctx, Kernel kernel);
+
 /// True when the reference backend has a kernel for `op`.
 bool hasKernel(ir::OpKind op);
 /// The kernel of `op`; throws weft::Error when there is none.

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "ir/attrs.h"
+#include "ir/channels_last.h"
 
 namespace weft::cpu {
 
@@ -50,6 +51,7 @@ int64_t conversionBound(const ir::Graph& g, ValueId v) {
   // The activation and weight operands: a fused conv's are its body conv's, when they are
   // body inputs.
   std::vector<ValueId> operands;
+  bool channelsLast = ir::isChannelsLast(node.op, node.attrs);
   switch (node.op) {
     case OpKind::Conv:
     case OpKind::ConvTranspose:
@@ -60,6 +62,7 @@ int64_t conversionBound(const ir::Graph& g, ValueId v) {
       std::vector<ValueId> inputs = body.inputs();
       for (const ir::Node& n : body.nodes()) {
         if (n.op != OpKind::Conv) continue;
+        channelsLast = ir::isChannelsLast(n.op, n.attrs);
         for (ValueId o : n.operands) {
           auto at = std::find(inputs.begin(), inputs.end(), o);
           if (at != inputs.end()) operands.push_back(node.operands[static_cast<size_t>(at - inputs.begin())]);
@@ -71,11 +74,12 @@ int64_t conversionBound(const ir::Graph& g, ValueId v) {
     }
     default: return 0;
   }
-  auto activation = [](const ir::Shape& s) { return paddedBytes(s, 1, 16); };
+  std::function<int64_t(const ir::Shape&)> activation = [](const ir::Shape& s) { return paddedBytes(s, 1, 16); };
   auto weight = [](const ir::Shape& s) { return paddedBytes(s, 64, 64); };
   // conv: x, w -> y; conv_transpose: dy, w -> x; conv_weight_grad: x, dy -> w. A
   // convolution's one-channel source (an image) is read as it is: its plain layout is also
-  // its channels-last one.
+  // its channels-last one. Channels-last data is read and written in place.
+  if (channelsLast) activation = [](const ir::Shape&) { return int64_t{0}; };
   bool resultIsWeight = node.op == OpKind::ConvWeightGrad;
   int64_t bytes = resultIsWeight ? weight(node.type.shape) : activation(node.type.shape);
   for (size_t i = 0; i < operands.size() && i < 2; ++i) {

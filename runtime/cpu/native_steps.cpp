@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "ir/attrs.h"
+#include "ir/channels_last.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/native_pool.h"
@@ -133,7 +134,9 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::RandomUniform: return isF32OrF64(node.type.dtype) ? &runRandomUniform : nullptr;
     case ir::OpKind::RandomNormal: return isF32OrF64(node.type.dtype) ? &runRandomNormal : nullptr;
     case ir::OpKind::MaxPoolGrad:
-      return node.type.dtype == ir::DType::f32 && node.type.shape.size() == 4 ? &runMaxPoolGrad2d : nullptr;
+      return node.type.dtype == ir::DType::f32 && node.type.shape.size() == 4 && !ir::isChannelsLast(node.op, node.attrs)
+                 ? &runMaxPoolGrad2d
+                 : nullptr;
     default: return nullptr;
   }
 }

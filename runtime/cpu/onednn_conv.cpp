@@ -1,7 +1,9 @@
 // The oneDNN steps of the convolution family: conv (forward, with post-ops), conv_transpose
 // (deconvolution forward) and conv_weight_grad (convolution backward-weights). Operands and
 // results are row-major user buffers; the primitives run in the layouts preferredPd picks,
-// reordered inside the step.
+// reordered inside the step. A channels_last node's data are [N, spatial..., C] buffers, seen
+// by oneDNN as channels-first dims with channels-last strides, which its kernels read and
+// write in place (no reorder).
 //
 // Geometry: weft pads symmetrically and its extents follow floor division, while oneDNN
 // wants padding_r to make the extents exact. Where weft's extent is shorter than what the
@@ -11,6 +13,7 @@
 //  - conv_transpose writes only the output positions some input reaches, the rest are zeros.
 #include <cstring>
 
+#include "ir/channels_last.h"
 #include "runtime/cpu/onednn_families.h"
 
 namespace weft::cpu::onednn {
@@ -62,15 +65,17 @@ memory::desc transposedWeightDesc(const Shape& w, int64_t groups) {
 }
 
 /// When the first post-op adds a node operand that varies along the output channels only
-/// (shape [1, O, 1...] or [O, 1...]), removes it and returns the operand's index: the
-/// convolution adds it as its bias, which costs less than a binary post-op. -1 otherwise.
-int takeBias(std::vector<PostOp>& postOps, const Shape& out) {
+/// (shape [1, O, 1...] or [O, 1...]; [1, 1..., O] or [O] when `channelsLast`), removes it and
+/// returns the operand's index: the convolution adds it as its bias, which costs less than a
+/// binary post-op. -1 otherwise. `out` is the channels-first result shape.
+int takeBias(std::vector<PostOp>& postOps, const Shape& out, bool channelsLast) {
   if (postOps.empty() || !postOps[0].binary || postOps[0].sum || postOps[0].operand < 0 ||
       postOps[0].algorithm != dnnl::algorithm::binary_add)
     return -1;
   Shape aligned = postOps[0].shape;
   if (aligned.size() > out.size()) return -1;
   aligned.insert(aligned.begin(), out.size() - aligned.size(), 1);
+  if (channelsLast) aligned = ir::toChannelsFirst(aligned);
   for (size_t d = 0; d < out.size(); ++d)
     if (aligned[d] != (d == 1 ? out[1] : 1)) return -1;
   int operand = postOps[0].operand;
@@ -78,8 +83,14 @@ int takeBias(std::vector<PostOp>& postOps, const Shape& out) {
   return operand;
 }
 
-/// A descriptor viewing the first `view` positions of each dim of a row-major `full` tensor.
-memory::desc prefixView(const Shape& view, const Shape& full) { return stridedDesc(view, ir::rowMajorStrides(full)); }
+/// The channels-first view of a data shape of node `channelsLast` or not.
+Shape channelsFirst(const Shape& shape, bool channelsLast) { return channelsLast ? ir::toChannelsFirst(shape) : shape; }
+
+/// The descriptor a primitive is created with for data of channels-first `dims` stored as
+/// `stored`: channels-last data in place, else `layout`'s.
+memory::desc primitiveData(const Shape& dims, const Shape& stored, bool channelsLast, Layout layout) {
+  return channelsLast ? dataDesc(dims, stored, true) : primitiveDesc(dims, layout);
+}
 
 }  // namespace
 
@@ -87,16 +98,17 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
                                         std::vector<PostOp> postOps, const dnnl::engine& engine,
                                         const StepLayouts& layouts) {
   ConvGeometry geo(node);
+  const bool cl = ir::isChannelsLast(node.op, node.attrs);
   Shape weightDims = groupedWeightDims(w.shape, geo.groups);
-  const Shape& out = node.type.shape;
+  const Shape xs = channelsFirst(x.shape, cl), out = channelsFirst(node.type.shape, cl);
   memory::dims pads = spatialDims(geo.padding);
-  const int biasOperand = takeBias(postOps, out);
+  const int biasOperand = takeBias(postOps, out, cl);
   const memory::desc bias = rowMajorDesc({out[1]});
-  const int sumIndex = useSumForResidual(postOps, out);
-  dnnl::primitive_attr attr = postOpAttr(postOps, out.size());
+  const int sumIndex = useSumForResidual(postOps, node.type.shape);
+  dnnl::primitive_attr attr = postOpAttr(postOps, out.size(), cl);
   auto pd = preferredPd<dnnl::convolution_forward::primitive_desc>([&](Layout layout) {
-    memory::desc src = primitiveDesc(x.shape, layout), weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveDesc(out, layout);
+    memory::desc src = primitiveData(xs, x.shape, cl, layout), weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveData(out, node.type.shape, cl, layout);
     auto desc = biasOperand >= 0
                     ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                                       dnnl::algorithm::convolution_direct, src, weights, bias, dst,
@@ -111,16 +123,17 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   auto step = std::make_unique<PrimitiveStep>(std::string(biasOperand >= 0 ? "conv+bias" : "conv") +
                                                   postOpNames(postOps),
                                               engine, layouts);
-  memory dst = step->output(step->result(rowMajorDesc(out)), pd.dst_desc());
+  memory dst = step->output(step->result(dataDesc(out, node.type.shape, cl)), pd.dst_desc());
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, step->input(step->operand(0, rowMajorDesc(x.shape)), pd.src_desc())},
+      {DNNL_ARG_SRC, step->input(step->operand(0, dataDesc(xs, x.shape, cl)), pd.src_desc())},
       {DNNL_ARG_WEIGHTS, step->input(step->operand(1, rowMajorDesc(weightDims)), pd.weights_desc())},
       {DNNL_ARG_DST, dst}};
   if (biasOperand >= 0) args[DNNL_ARG_BIAS] = step->operand(static_cast<size_t>(biasOperand), bias);
   if (sumIndex >= 0)  // the sum post-op adds what the destination holds: the residual
     step->copyFirst(step->operand(static_cast<size_t>(postOps[static_cast<size_t>(sumIndex)].operand),
-                                  rowMajorDesc(out)), dst);
-  bindPostOpInputs(*step, postOps, out.size(), args);
+                                  dataDesc(out, node.type.shape, cl)),
+                    dst);
+  bindPostOpInputs(*step, postOps, out.size(), args, cl);
   step->add(dnnl::convolution_forward(pd), std::move(args));
   step->noteImpl(pd.impl_info_str());
   return step;
@@ -129,12 +142,13 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
 std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const TensorType& x, const TensorType& w,
                                                  const dnnl::engine& engine, const StepLayouts& layouts) {
   ConvGeometry geo(node);
-  const Shape& out = node.type.shape;
+  const bool cl = ir::isChannelsLast(node.op, node.attrs);
+  const Shape xs = channelsFirst(x.shape, cl), out = channelsFirst(node.type.shape, cl);
   // The output positions some input reaches: p * stride - padding + k * dilation < written.
   Shape written = {out[0], out[1]};
   memory::dims padRight;
   for (size_t d = 0; d + 2 < out.size(); ++d) {
-    int64_t reach = (x.shape[d + 2] - 1) * geo.stride[d] - geo.padding[d] + geo.span(d, w.shape[d + 2]);
+    int64_t reach = (xs[d + 2] - 1) * geo.stride[d] - geo.padding[d] + geo.span(d, w.shape[d + 2]);
     int64_t extent = std::min(out[d + 2], reach);
     if (extent <= 0) return nullptr;  // every input lands in the padding
     written.push_back(extent);
@@ -144,8 +158,8 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
   for (size_t d = 2; d < w.shape.size(); ++d) weightDims.push_back(w.shape[d]);
   auto pd = preferredPd<dnnl::deconvolution_forward::primitive_desc>([&](Layout layout) {
     dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                                           primitiveDesc(x.shape, layout), primitiveDesc(weightDims, layout),
-                                           primitiveDesc(written, layout), spatialDims(geo.stride),
+                                           primitiveData(xs, x.shape, cl, layout), primitiveDesc(weightDims, layout),
+                                           primitiveData(written, node.type.shape, cl, layout), spatialDims(geo.stride),
                                            oneDnnDilation(geo.dilation), spatialDims(geo.padding), padRight);
     return dnnl::deconvolution_forward::primitive_desc(desc, engine);
   });
@@ -153,9 +167,9 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
   auto step = std::make_unique<PrimitiveStep>("conv_transpose", engine, layouts);
   if (written != out) step->zeroResultFirst(node.type.byteSize());
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, step->input(step->operand(0, rowMajorDesc(x.shape)), pd.src_desc())},
+      {DNNL_ARG_SRC, step->input(step->operand(0, dataDesc(xs, x.shape, cl)), pd.src_desc())},
       {DNNL_ARG_WEIGHTS, step->input(step->operand(1, transposedWeightDesc(w.shape, geo.groups)), pd.weights_desc())},
-      {DNNL_ARG_DST, step->output(step->result(prefixView(written, out)), pd.dst_desc())}};
+      {DNNL_ARG_DST, step->output(step->result(dataDesc(written, node.type.shape, cl)), pd.dst_desc())}};
   step->add(dnnl::deconvolution_forward(pd), std::move(args));
   step->noteImpl(pd.impl_info_str());
   return step;
@@ -164,13 +178,15 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
 std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const TensorType& x, const TensorType& dy,
                                                   const dnnl::engine& engine, const StepLayouts& layouts) {
   ConvGeometry geo(node);
+  const bool cl = ir::isChannelsLast(node.op, node.attrs);
+  const Shape xs = channelsFirst(x.shape, cl), dys = channelsFirst(dy.shape, cl);
   const auto& kernel = ir::AttrReader(node.attrs, node.op).ints("kernel");
   // The input positions dy's windows read: p * stride - padding + k * dilation < read.
-  Shape read = {x.shape[0], x.shape[1]};
+  Shape read = {xs[0], xs[1]};
   memory::dims padRight;
   for (size_t d = 0; d < kernel.size(); ++d) {
-    int64_t reach = (dy.shape[d + 2] - 1) * geo.stride[d] - geo.padding[d] + geo.span(d, kernel[d]);
-    int64_t extent = std::min(x.shape[d + 2], reach);
+    int64_t reach = (dys[d + 2] - 1) * geo.stride[d] - geo.padding[d] + geo.span(d, kernel[d]);
+    int64_t extent = std::min(xs[d + 2], reach);
     if (extent <= 0) return nullptr;  // every window lies in the padding
     read.push_back(extent);
     padRight.push_back(reach - extent);
@@ -179,8 +195,8 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
   memory::dims strides = spatialDims(geo.stride), dilates = oneDnnDilation(geo.dilation),
                padLeft = spatialDims(geo.padding);
   auto pd = preferredPd<dnnl::convolution_backward_weights::primitive_desc>([&](Layout layout) {
-    memory::desc src = primitiveDesc(read, layout), weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveDesc(dy.shape, layout);
+    memory::desc src = primitiveData(read, x.shape, cl, layout), weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveData(dys, dy.shape, cl, layout);
     dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                             src, weights, dst, strides, dilates, padLeft, padRight);
     dnnl::convolution_forward::primitive_desc hint(forward, engine);
@@ -191,8 +207,8 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
 
   auto step = std::make_unique<PrimitiveStep>("conv_weight_grad", engine, layouts);
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, step->input(step->operand(0, prefixView(read, x.shape)), pd.src_desc())},
-      {DNNL_ARG_DIFF_DST, step->input(step->operand(1, rowMajorDesc(dy.shape)), pd.diff_dst_desc())},
+      {DNNL_ARG_SRC, step->input(step->operand(0, dataDesc(read, x.shape, cl)), pd.src_desc())},
+      {DNNL_ARG_DIFF_DST, step->input(step->operand(1, dataDesc(dys, dy.shape, cl)), pd.diff_dst_desc())},
       {DNNL_ARG_DIFF_WEIGHTS, step->output(step->result(rowMajorDesc(weightDims)), pd.diff_weights_desc())}};
   step->add(dnnl::convolution_backward_weights(pd), std::move(args));
   step->noteImpl(pd.impl_info_str());

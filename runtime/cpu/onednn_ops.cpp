@@ -4,6 +4,7 @@
 // executable runs the node's reference kernel instead.
 #include "runtime/cpu/onednn_ops.h"
 
+#include "ir/channels_last.h"
 #include "runtime/cpu/onednn_families.h"
 
 namespace weft::cpu {
@@ -57,6 +58,8 @@ std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const 
     default: return nullptr;
   }
   const TensorType& a = g.type(node.operands.at(0));
+  const bool pool = node.op == OpKind::MaxPool || node.op == OpKind::AvgPool || node.op == OpKind::MaxPoolGrad;
+  if (pool && ir::isChannelsLast(node.op, node.attrs)) return nullptr;  // the reference kernel runs it
   if (node.op == OpKind::MaxPool || node.op == OpKind::AvgPool) {
     if (!allDescribable({&a, &node.type}) || !isWindowedRank(a)) return nullptr;
     return onednn::compilePool(node, a, engine, layouts);

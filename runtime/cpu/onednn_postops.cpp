@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include "ir/channels_last.h"
+
 namespace weft::cpu::onednn {
 namespace {
 
@@ -212,13 +214,37 @@ std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
   return out;
 }
 
-dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank) {
+namespace {
+
+/// True when the dims of `shape` longer than 1 keep their order in its channels-first view.
+bool movesOnlyUnitDims(const ir::Shape& shape) {
+  int64_t previous = -1;
+  for (int64_t p : ir::toChannelsFirstPerm(shape.size())) {
+    if (shape[static_cast<size_t>(p)] == 1) continue;
+    if (p < previous) return false;
+    previous = p;
+  }
+  return true;
+}
+
+/// The descriptor of a binary post-op's second input of `shape` for a result of rank `rank`
+/// (plain row-major where the channels-first view moves only unit dims, e.g. a bias).
+memory::desc postOpDesc(const ir::Shape& shape, size_t rank, bool channelsLast) {
+  ir::Shape aligned = alignedShape(shape, rank);
+  if (!channelsLast) return rowMajorDesc(aligned);
+  ir::Shape first = ir::toChannelsFirst(aligned);
+  return movesOnlyUnitDims(aligned) ? rowMajorDesc(first) : dataDesc(first, aligned, true);
+}
+
+}  // namespace
+
+dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank, bool channelsLast) {
   dnnl::primitive_attr attr;
   if (postOps.empty()) return attr;
   dnnl::post_ops ops;
   for (const PostOp& op : postOps) {
     if (op.sum) ops.append_sum(1.f);
-    else if (op.binary) ops.append_binary(op.algorithm, rowMajorDesc(alignedShape(op.shape, rank)));
+    else if (op.binary) ops.append_binary(op.algorithm, postOpDesc(op.shape, rank, channelsLast));
     else ops.append_eltwise(1.f, op.algorithm, op.alpha, op.beta);
   }
   attr.set_post_ops(ops);
@@ -226,11 +252,11 @@ dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank)
 }
 
 void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, size_t rank,
-                      std::unordered_map<int, memory>& args) {
+                      std::unordered_map<int, memory>& args, bool channelsLast) {
   for (size_t i = 0; i < postOps.size(); ++i) {
     const PostOp& op = postOps[i];
     if (!op.binary || op.sum) continue;
-    memory::desc desc = rowMajorDesc(alignedShape(op.shape, rank));
+    memory::desc desc = postOpDesc(op.shape, rank, channelsLast);
     memory m;
     if (op.operand >= 0) {
       m = step.operand(static_cast<size_t>(op.operand), desc);

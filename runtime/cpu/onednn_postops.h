@@ -41,13 +41,14 @@ struct FusedContraction {
 std::optional<FusedContraction> parseFusedContraction(const ir::Graph& body);
 
 /// The primitive attribute holding `postOps` for a result of rank `rank` (empty attribute
-/// when there are none). Throws dnnl::error when oneDNN rejects a post-op.
-dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank);
+/// when there are none); a `channelsLast` result's operands are read in its channels-first
+/// view. Throws dnnl::error when oneDNN rejects a post-op.
+dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank, bool channelsLast = false);
 
 /// Binds the second inputs of the binary post-ops (the node's operands or held constants)
 /// into the primitive's `args`.
 void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, size_t rank,
-                      std::unordered_map<int, memory>& args);
+                      std::unordered_map<int, memory>& args, bool channelsLast = false);
 
 /// Marks the first binary add of an operand of the result's full shape `full` as a sum
 /// post-op (oneDNN 2.6 runs a full-shape binary post-op only in its slow gemm convolution;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ir/channels_last.h"
+
 namespace weft::cpu::onednn {
 
 memory::dims dimsOf(const ir::Shape& shape) { return memory::dims(shape.begin(), shape.end()); }
@@ -20,6 +22,14 @@ memory::desc anyDesc(const ir::Shape& dims) {
 
 memory::desc primitiveDesc(const ir::Shape& dims, Layout layout) {
   return layout == Layout::RowMajor ? rowMajorDesc(dims) : anyDesc(dims);
+}
+
+memory::desc dataDesc(const ir::Shape& dims, const ir::Shape& stored, bool channelsLast) {
+  ir::Shape strides = ir::rowMajorStrides(stored);
+  if (!channelsLast) return stridedDesc(dims, strides);
+  ir::Shape permuted;
+  for (int64_t p : ir::toChannelsFirstPerm(stored.size())) permuted.push_back(strides[static_cast<size_t>(p)]);
+  return stridedDesc(dims, permuted);
 }
 
 bool isReferenceImpl(const char* implInfo) { return std::strncmp(implInfo, "ref", 3) == 0; }

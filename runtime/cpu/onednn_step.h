@@ -21,6 +21,10 @@ memory::desc stridedDesc(const ir::Shape& dims, const ir::Shape& strides);
 memory::desc rowMajorDesc(const ir::Shape& dims);
 /// A f32 descriptor of `dims` whose layout the primitive chooses (format_tag::any).
 memory::desc anyDesc(const ir::Shape& dims);
+/// The descriptor of channels-first `dims` (all of, or a prefix of, the channels-first view
+/// of a row-major buffer of shape `stored`): row-major strides of `stored` when not
+/// `channelsLast`, else the [N, spatial..., C] buffer's strides in [N, C, spatial...] order.
+memory::desc dataDesc(const ir::Shape& dims, const ir::Shape& stored, bool channelsLast);
 
 /// The layouts a primitive is created with: the user's row-major ones, or layouts the
 /// primitive picks (blocked, reordered from and to the user's inside the step).

@@ -1,0 +1,262 @@
+// channels-last: stores the activations around 2-D convolutions as [N, H, W, C] instead of
+// [N, C, H, W], the layout oneDNN's fast convolution kernels read and write in place, so the
+// convolution steps run no reorders (they were a fifth of a ResNet training step).
+//
+// Algorithm:
+//  1. Roles. A rank-4 value is a candidate when its node is layout-transparent (elementwise,
+//     broadcast, slice, pad, concat, reduce with keepdims: the same op on the permuted tensor
+//     with permuted attributes) or a channels-first conv / conv_transpose (its data result).
+//     Candidates join the candidates they read, a conv_weight_grad joins its two data operands:
+//     connected groups.
+//  2. Choice. A group goes channels-last when it saves more conversions than it adds
+//     transposes: each conv-family data edge (operand or result) in it saves one; each large
+//     value of it read by some other node (a reshape, a pool, an output) and each large
+//     full-size operand from outside it costs two (kEdgeCost). Reductions without keepdims
+//     read it in place (no cost).
+//  3. Rewrite, one sweep. A chosen value's node is emitted on channels-last operands (its
+//     chosen operands' new values, or transposes of the others: a lower-rank operand of a
+//     numpy broadcast is first reshaped to rank 4); conv-family nodes get channels_last=1.
+//     Each chosen value also gets a transpose back to [N, C, H, W] for readers outside the
+//     group (dce drops the unread ones). A reduction without keepdims of a chosen value reduces
+//     the permuted axes and transposes its (smaller) result back when its kept dims moved.
+#include <algorithm>
+#include <numeric>
+
+#include "ir/attrs.h"
+#include "ir/channels_last.h"
+#include "passes/builtin_passes.h"
+#include "passes/rewriter.h"
+
+namespace weft::passes {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::OpKind;
+using ir::ValueId;
+
+constexpr size_t kRank = 4;
+/// Tensors up to this many elements are transposed at a group's edge for free (statistics,
+/// per-channel vectors).
+constexpr int64_t kSmallTensor = 4096;
+/// A transpose at a group's edge, in conversions saved: a gather in a generated kernel costs
+/// about what two of oneDNN's reorders do.
+constexpr int64_t kEdgeCost = 2;
+
+bool isReduce(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
+
+bool keepsDims(const Node& n) { return ir::AttrReader(n.attrs, n.op).i("keepdims") != 0; }
+
+/// True for a conv, conv_transpose or conv_weight_grad on rank-4 channels-first data.
+bool isConvFamily(const Graph& g, const Node& n) {
+  if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad) return false;
+  return g.type(n.operands[0]).rank() == static_cast<int64_t>(kRank) && !ir::isChannelsLast(n.op, n.attrs);
+}
+
+/// True when node `n` computes the same on channels-last operands with permuted attributes.
+bool isTransparent(const Graph& g, const Node& n) {
+  if (n.type.rank() != static_cast<int64_t>(kRank) || n.body) return false;
+  for (ValueId o : n.operands)
+    if (g.type(o).rank() > static_cast<int64_t>(kRank)) return false;
+  if (ir::opInfo(n.op).has(ir::kElementwise)) return true;
+  switch (n.op) {
+    case OpKind::Broadcast:
+    case OpKind::Slice:
+    case OpKind::Pad:
+    case OpKind::Concat: return true;
+    default: return isReduce(n.op) && keepsDims(n);
+  }
+}
+
+/// True when value `v` of `g` can be stored channels-last.
+bool isCandidate(const Graph& g, ValueId v) {
+  const Node& n = g.node(v);
+  if (isConvFamily(g, n)) return n.op != OpKind::ConvWeightGrad;
+  return isTransparent(g, n);
+}
+
+/// Disjoint sets over values.
+struct Groups {
+  std::vector<ValueId> parent;
+  explicit Groups(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  ValueId find(ValueId v) {
+    while (parent[static_cast<size_t>(v)] != v) v = parent[static_cast<size_t>(v)] = parent[static_cast<size_t>(parent[static_cast<size_t>(v)])];
+    return v;
+  }
+  void join(ValueId a, ValueId b) { parent[static_cast<size_t>(find(a))] = find(b); }
+};
+
+/// Steps 1 and 2: for every value, whether it goes channels-last.
+std::vector<char> chooseValues(const Graph& g) {
+  const auto size = static_cast<size_t>(g.size());
+  std::vector<char> candidate(size, 0);
+  for (ValueId v = 0; v < g.size(); ++v) candidate[static_cast<size_t>(v)] = isCandidate(g, v) ? 1 : 0;
+  auto isCand = [&](ValueId v) { return candidate[static_cast<size_t>(v)] != 0; };
+  Groups groups(size);
+  std::vector<int64_t> saved(size, 0), added(size, 0);  // per group root, after the joins
+  std::vector<std::pair<ValueId, int64_t>> savings, costs;  // (value, amount), charged to its group
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (isConvFamily(g, n)) {
+      ValueId anchor = -1;
+      for (size_t i = 0; i < n.operands.size(); ++i) {
+        if (!ir::isDataOperand(n.op, i)) continue;
+        ValueId o = n.operands[i];
+        if (isCand(o)) {
+          savings.push_back({o, 1});
+          if (anchor >= 0) groups.join(anchor, o);
+          anchor = o;
+        }
+      }
+      if (isCand(v)) {
+        savings.push_back({v, 1});
+        if (anchor >= 0) groups.join(v, anchor);
+      }
+      for (size_t i = 0; i < n.operands.size(); ++i)  // an outside data operand is transposed in
+        if (ir::isDataOperand(n.op, i) && !isCand(n.operands[i]) && (isCand(v) || anchor >= 0))
+          costs.push_back({isCand(v) ? v : anchor, kEdgeCost});
+    } else if (isCand(v)) {
+      for (ValueId o : n.operands) {
+        if (isCand(o)) groups.join(v, o);
+        else if (g.type(o).numel() == n.type.numel() && n.type.numel() > kSmallTensor) costs.push_back({v, kEdgeCost});
+      }
+    }
+  }
+  // Values read outside their group: by a node that is no candidate (reductions without
+  // keepdims and conv_weight_grad read in place), or as outputs and updates.
+  std::vector<char> readOutside(size, 0);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (isCand(v) || isConvFamily(g, n) || (isReduce(n.op) && !keepsDims(n))) continue;
+    for (ValueId o : n.operands) readOutside[static_cast<size_t>(o)] = 1;
+  }
+  for (const auto& out : g.outputs()) readOutside[static_cast<size_t>(out.value)] = 1;
+  for (const auto& u : g.updates()) readOutside[static_cast<size_t>(u.value)] = 1;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (isCand(v) && readOutside[static_cast<size_t>(v)] && g.type(v).numel() > kSmallTensor)
+      costs.push_back({v, kEdgeCost});
+  for (auto [v, k] : savings) saved[static_cast<size_t>(groups.find(v))] += k;
+  for (auto [v, k] : costs) added[static_cast<size_t>(groups.find(v))] += k;
+  std::vector<char> chosen(size, 0);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    auto root = static_cast<size_t>(groups.find(v));
+    chosen[static_cast<size_t>(v)] = isCand(v) && saved[root] > added[root] ? 1 : 0;
+  }
+  return chosen;
+}
+
+/// `values` (one per dim of [N, C, H, W]) in [N, H, W, C] order.
+std::vector<int64_t> permuted(const std::vector<int64_t>& values) { return ir::toChannelsLast(values); }
+
+/// Where dim `axis` of [N, C, H, W] lies in [N, H, W, C].
+int64_t lastPosition(int64_t axis) {
+  std::vector<int64_t> perm = ir::toChannelsLastPerm(kRank);
+  return std::find(perm.begin(), perm.end(), axis) - perm.begin();
+}
+
+/// The axes list `axes` of [N, C, H, W] as sorted axes of [N, H, W, C].
+std::vector<int64_t> lastAxes(const std::vector<int64_t>& axes) {
+  std::vector<int64_t> out;
+  for (int64_t a : axes) out.push_back(lastPosition(a));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Step 3 for one sweep over the graph.
+class Rewrite {
+ public:
+  Rewrite(const Graph& source, std::vector<char> chosen)
+      : chosen_(std::move(chosen)), last_(static_cast<size_t>(source.size()), -1) {}
+
+  std::optional<ValueId> node(Rewriter& rw, ValueId v) {
+    const Node& n = rw.source().node(v);
+    if (chosen_[static_cast<size_t>(v)]) return chosenNode(rw, v, n);
+    if (n.op == OpKind::ConvWeightGrad && isConvFamily(rw.source(), n) &&
+        (isChosen(n.operands[0]) || isChosen(n.operands[1]))) {
+      ir::Attrs attrs = n.attrs;
+      attrs["channels_last"] = int64_t{1};
+      return rw.emitterFor(v).op(n.op, {lastOf(rw, v, n.operands[0]), lastOf(rw, v, n.operands[1])}, attrs);
+    }
+    if (isReduce(n.op) && !keepsDims(n) && isChosen(n.operands[0])) return reduction(rw, v, n);
+    return std::nullopt;
+  }
+
+ private:
+  bool isChosen(ValueId v) const { return chosen_[static_cast<size_t>(v)] != 0; }
+
+  /// Old value `o` as a channels-last value of the new graph (for a reader made for `v`).
+  ValueId lastOf(Rewriter& rw, ValueId v, ValueId o) {
+    if (last_[static_cast<size_t>(o)] >= 0) return last_[static_cast<size_t>(o)];
+    Emitter e = rw.emitterFor(v);
+    ValueId x = rw.map(o);
+    ir::Shape shape = e.shape(x);
+    if (shape.size() < kRank) {  // numpy broadcasting aligns it to the right
+      shape.insert(shape.begin(), kRank - shape.size(), 1);
+      x = e.reshape(x, shape);
+    }
+    return last_[static_cast<size_t>(o)] = e.transpose(x, ir::toChannelsLastPerm(kRank));
+  }
+
+  ValueId chosenNode(Rewriter& rw, ValueId v, const Node& n) {
+    std::vector<ValueId> operands;
+    for (size_t i = 0; i < n.operands.size(); ++i) {
+      bool weight = isConvFamily(rw.source(), n) && !ir::isDataOperand(n.op, i);
+      operands.push_back(weight ? rw.map(n.operands[i]) : lastOf(rw, v, n.operands[i]));
+    }
+    ir::Attrs attrs = n.attrs;
+    ir::AttrReader a(n.attrs, n.op);
+    switch (n.op) {
+      case OpKind::Conv:
+      case OpKind::ConvTranspose: attrs["channels_last"] = int64_t{1}; break;
+      case OpKind::Broadcast: attrs["shape"] = permuted(a.ints("shape")); break;
+      case OpKind::Slice:
+        for (const char* name : {"start", "limit", "stride"}) attrs[name] = permuted(a.ints(name));
+        break;
+      case OpKind::Pad:
+        for (const char* name : {"low", "high"}) attrs[name] = permuted(a.ints(name));
+        break;
+      case OpKind::Concat: attrs["axis"] = lastPosition(a.i("axis")); break;
+      default:
+        if (isReduce(n.op)) attrs["axes"] = lastAxes(a.ints("axes"));
+        break;
+    }
+    Emitter e = rw.emitterFor(v);
+    ValueId made = e.op(n.op, operands, attrs);
+    if (e.shape(made) != ir::toChannelsLast(n.type.shape))
+      throw std::logic_error("channels-last: " + std::string(ir::opName(n.op)) + " changed its shape");
+    last_[static_cast<size_t>(v)] = made;
+    return e.transpose(made, ir::toChannelsFirstPerm(kRank));  // for readers outside the group
+  }
+
+  ValueId reduction(Rewriter& rw, ValueId v, const Node& n) {
+    const std::vector<int64_t> axes = ir::AttrReader(n.attrs, n.op).ints("axes");
+    Emitter e = rw.emitterFor(v);
+    ir::Attrs attrs = n.attrs;
+    attrs["axes"] = lastAxes(axes);
+    ValueId r = e.op(n.op, {lastOf(rw, v, n.operands[0])}, attrs);
+    // The kept dims, in [N, C, H, W] order and in the order the new reduction leaves them.
+    std::vector<int64_t> kept, keptLast;
+    for (int64_t d = 0; d < static_cast<int64_t>(kRank); ++d)
+      if (std::find(axes.begin(), axes.end(), d) == axes.end()) kept.push_back(d);
+    for (int64_t d : ir::toChannelsLastPerm(kRank))
+      if (std::find(axes.begin(), axes.end(), d) == axes.end()) keptLast.push_back(d);
+    if (kept == keptLast) return r;
+    std::vector<int64_t> perm;
+    for (int64_t d : kept) perm.push_back(std::find(keptLast.begin(), keptLast.end(), d) - keptLast.begin());
+    return e.transpose(r, perm);
+  }
+
+  std::vector<char> chosen_;
+  std::vector<ValueId> last_;  // old value -> its channels-last value in the new graph, or -1
+};
+
+}  // namespace
+
+bool convertToChannelsLast(ir::Graph& g) {
+  std::vector<char> chosen = chooseValues(g);
+  if (std::none_of(chosen.begin(), chosen.end(), [](char c) { return c != 0; })) return false;
+  Rewrite rewrite(g, std::move(chosen));
+  return rewriteNodes(g, [&](Rewriter& rw, ValueId v) { return rewrite.node(rw, v); });
+}
+
+}  // namespace weft::passes
