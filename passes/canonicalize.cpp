@@ -88,8 +88,10 @@ Replacement transposeChain(Rewriter& rw, ValueId v) {
   if (isIdentityPerm(perm)) return x;
   const ir::Node& inner = rw.target().node(x);
   if (inner.op != OpKind::Transpose) {
-    if (movesOnlyUnitDims(rw.target().type(x).shape, perm)) return rw.emitterFor(v).reshape(x, n.type.shape);
-    return std::nullopt;
+    if (!movesOnlyUnitDims(rw.target().type(x).shape, perm)) return std::nullopt;
+    ValueId source = inner.op == OpKind::Reshape ? inner.operands[0] : x;
+    if (rw.target().type(source) == n.type) return source;
+    return rw.emitterFor(v).reshape(source, n.type.shape);
   }
   const auto& innerPerm = intsAttr(inner, "perm");
   std::vector<int64_t> composed;

@@ -113,7 +113,8 @@ std::vector<char> chooseValues(const Graph& g) {
         if (anchor >= 0) groups.join(v, anchor);
       }
       for (size_t i = 0; i < n.operands.size(); ++i)  // an outside data operand is transposed in
-        if (ir::isDataOperand(n.op, i) && !isCand(n.operands[i]) && (isCand(v) || anchor >= 0))
+        if (ir::isDataOperand(n.op, i) && !isCand(n.operands[i]) && (isCand(v) || anchor >= 0) &&
+            g.type(n.operands[i]).numel() > kSmallTensor)
           costs.push_back({isCand(v) ? v : anchor, kEdgeCost});
     } else if (isCand(v)) {
       for (ValueId o : n.operands) {
@@ -190,6 +191,7 @@ class Rewrite {
     Emitter e = rw.emitterFor(v);
     ValueId x = rw.map(o);
     ir::Shape shape = e.shape(x);
+    if (shape.size() < kRank && ir::numElements(shape) == 1) return last_[static_cast<size_t>(o)] = x;  // a scalar
     if (shape.size() < kRank) {  // numpy broadcasting aligns it to the right
       shape.insert(shape.begin(), kRank - shape.size(), 1);
       x = e.reshape(x, shape);

@@ -16,7 +16,10 @@
 //     either side; div with cur on the left; pow(cur, one-element constant). Since u has c's
 //     type, the other operand broadcasts to the result. After a matmul, an operand that
 //     broadcasts along the last dimension (a per-row operand such as [..., M, 1]) ends the
-//     chain: oneDNN has only its slow reference matmul for such a binary post-op.
+//     chain: oneDNN has only its slow reference matmul for such a binary post-op. After a
+//     channels-last conv the other operand must be one element, one value per channel, or
+//     (once per chain) a full-size residual add: with a binary post-op input in a strided
+//     layout oneDNN 2.6 computed wrong numbers (OneDnnFusion.ConstantBiasesAndBroadcastZeroRelu).
 //  3. Each chain becomes a `fused` node at its last node's place (every value the chain reads
 //     is defined before that node). Its operands: c's two operands, then the other operands
 //     of the epilogue in order of first use (each once), except small constants (at most 16
@@ -29,6 +32,7 @@
 #include <memory>
 #include <set>
 
+#include "ir/channels_last.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
 
@@ -81,6 +85,18 @@ bool broadcastsAlongRows(const Graph& g, ValueId other, const ir::TensorType& ty
   return t.shape.back() == 1 && type.shape.back() != 1;
 }
 
+/// True when `other`, read by a binary post-op of a channels-last conv of type `type`, is
+/// laid out as oneDNN reads it: one element, one value per channel (the last dim), or a
+/// residual added at full size (the sum post-op; at most one per chain, `fullAddSeen`).
+bool channelsLastOperandFits(const Graph& g, ValueId other, OpKind op, const ir::TensorType& type, bool& fullAddSeen) {
+  const ir::TensorType& t = g.type(other);
+  if (t.numel() == 1 || (t.numel() == type.shape.back() && !t.shape.empty() && t.shape.back() == t.numel()))
+    return true;
+  if (op != OpKind::Add || t.shape != type.shape || fullAddSeen) return false;
+  fullAddSeen = true;
+  return true;
+}
+
 /// True when `u` (reading the chain value `cur`) is an epilogue op of the contraction
 /// `contraction` (whose result has type `type`).
 bool isEpilogue(const Graph& g, const Node& u, ValueId cur, OpKind contraction, const ir::TensorType& type) {
@@ -130,10 +146,18 @@ std::vector<std::vector<ValueId>> findChains(const Graph& g) {
     const Node& n = g.node(c);
     if ((n.op != OpKind::Matmul && n.op != OpKind::Conv) || n.type.dtype != ir::DType::f32) continue;
     std::vector<ValueId> chain = {c};
+    const bool channelsLast = ir::isChannelsLast(n.op, n.attrs);
+    bool fullAddSeen = false;
     for (ValueId cur = c, u = sole[static_cast<size_t>(c)];
          u >= 0 && !taken[static_cast<size_t>(u)] && isEpilogue(g, g.node(u), cur, n.op, n.type);
-         cur = u, u = sole[static_cast<size_t>(u)])
+         cur = u, u = sole[static_cast<size_t>(u)]) {
+      const Node& un = g.node(u);
+      if (channelsLast && un.operands.size() == 2 && un.operands[0] != un.operands[1] &&
+          !channelsLastOperandFits(g, un.operands[0] == cur ? un.operands[1] : un.operands[0], un.op, n.type,
+                                   fullAddSeen))
+        break;
       chain.push_back(u);
+    }
     if (chain.size() < 2) continue;
     for (ValueId m : chain) taken[static_cast<size_t>(m)] = true;
     chains.push_back(std::move(chain));
