@@ -16,9 +16,11 @@
 //     mean that p has a user in no group. Then p
 //       - is the root of a new group of its own if it is a reduction, a graph output or an
 //         update value (those stay materialized), or if U is empty;
-//       - joins the one group of U when U has one group and p has no outside user, unless
-//         p is expensive (below) and has kBroadcastRatio times fewer elements than that
-//         group's largest member: then it is the root of its own small group;
+//       - is also the root of a group of its own when it is expensive (below) or a
+//         re-indexing reshape and has kBroadcastRatio times fewer elements than the largest
+//         member of each group of U (worthMaterializing): computed once, not per element of
+//         the broadcasts that read it;
+//       - joins the one group of U when U has one group and p has no outside user;
 //       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
 //         elementwise op with at most one operand read at full size, the others broadcast or
 //         inlined; in any case reading no reduction), is duplicated into every group of U
@@ -122,6 +124,25 @@ bool isCheap(const ir::Graph& g, ValueId v) {
   return fullSize <= 1;
 }
 
+/// True when the dims of `a` longer than 1 are those of `b`, in order.
+bool sameUnitFreeDims(const ir::Shape& a, const ir::Shape& b) {
+  ir::Shape x, y;
+  for (int64_t d : a)
+    if (d != 1) x.push_back(d);
+  for (int64_t d : b)
+    if (d != 1) y.push_back(d);
+  return x == y;
+}
+
+/// True when `v`, read by a much larger group, is better computed once on its own: an
+/// expensive op, or a reshape that re-indexes (a group's per-channel statistics regrouped
+/// from [N, G, C/G] to [N, 1, 1, C]: div and mod per element of the reader otherwise).
+bool worthMaterializing(const ir::Graph& g, ValueId v) {
+  const ir::Node& n = g.node(v);
+  if (n.op == OpKind::Reshape) return !sameUnitFreeDims(n.type.shape, g.type(n.operands[0]).shape);
+  return !isCheap(g, v);
+}
+
 /// `set` with `v` added, kept sorted and unique.
 void insertSorted(std::vector<ValueId>& set, ValueId v) {
   auto it = std::lower_bound(set.begin(), set.end(), v);
@@ -211,10 +232,13 @@ Grouping groupNodes(const ir::Graph& g) {
       for (ValueId root : gs) insertSorted(userGroups, root);
     }
     auto& mine = grouping.groupsOf[static_cast<size_t>(v)];
-    if (isReduction(node.op) || materialized[static_cast<size_t>(v)] || userGroups.empty()) {
+    bool smallForItsReaders = !userGroups.empty();
+    for (ValueId root : userGroups)
+      smallForItsReaders = smallForItsReaders && node.type.numel() * kBroadcastRatio <= span[static_cast<size_t>(root)];
+    if (isReduction(node.op) || materialized[static_cast<size_t>(v)] || userGroups.empty() ||
+        (smallForItsReaders && worthMaterializing(g, v))) {
       mine = {v};
-    } else if (!outside && userGroups.size() == 1 &&
-               (isCheap(g, v) || node.type.numel() * kBroadcastRatio > span[static_cast<size_t>(userGroups[0])])) {
+    } else if (!outside && userGroups.size() == 1) {
       mine = userGroups;
     } else if (isCheap(g, v) && !outside) {
       mine = userGroups;

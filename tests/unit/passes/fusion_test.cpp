@@ -328,3 +328,21 @@ TEST(Fusion, RegisteredAfterTheCleanupPasses) {
   EXPECT_FALSE(pass->description.empty());
   EXPECT_EQ(PassManager(std::string(kCleanupPipeline) + ",fuse-elementwise").names().back(), "fuse-elementwise");
 }
+
+// Per-channel statistics broadcast over a large tensor: their rsqrt and their regrouping
+// reshape ([N, G, C/G] -> [N, 1, 1, C]) run once in a small kernel, not per element of the
+// large one; an rsqrt as large as its reader still fuses into it.
+TEST(Fusion, SmallExpensiveProducersOfALargeGroupAreComputedOnce) {
+  Graph g("stats");
+  auto x = g.addInput("x", {DType::f32, {2, 16, 16, 8}});
+  auto var = g.addInput("var", {DType::f32, {2, 4, 1}});
+  auto spread = g.addOp(OpKind::Broadcast, {g.addOp(OpKind::Rsqrt, {var})}, {{"shape", std::vector<int64_t>{2, 4, 2}}});
+  auto perChannel = g.addOp(OpKind::Reshape, {spread}, {{"shape", std::vector<int64_t>{2, 1, 1, 8}}});
+  auto y = g.addOp(OpKind::Mul, {x, perChannel});
+  g.addOutput("y", g.addOp(OpKind::Add, {y, g.addOp(OpKind::Rsqrt, {x})}));
+  Graph f = fuseAndCheck(g);
+  auto fused = fusedNodes(f);
+  ASSERT_EQ(fused.size(), 2u);
+  EXPECT_EQ(bodyOps(*fused[0]), (std::vector<std::string>{"rsqrt", "broadcast", "reshape"}));
+  EXPECT_EQ(bodyOps(*fused[1]), (std::vector<std::string>{"mul", "rsqrt", "add"}));
+}
