@@ -75,6 +75,13 @@ bool isCandidate(const Graph& g, ValueId v) {
   return isTransparent(g, n);
 }
 
+/// True when transposing a [N, C, H, W] tensor of `type` to or from channels-last costs a
+/// copy: it is large and moves dims longer than 1 (one channel or one position is a reshape).
+bool costsTranspose(const ir::TensorType& type) {
+  if (type.numel() <= kSmallTensor || type.rank() != static_cast<int64_t>(kRank)) return type.numel() > kSmallTensor;
+  return type.shape[1] != 1 && type.shape[2] * type.shape[3] != 1;
+}
+
 /// Disjoint sets over values.
 struct Groups {
   std::vector<ValueId> parent;
@@ -114,12 +121,12 @@ std::vector<char> chooseValues(const Graph& g) {
       }
       for (size_t i = 0; i < n.operands.size(); ++i)  // an outside data operand is transposed in
         if (ir::isDataOperand(n.op, i) && !isCand(n.operands[i]) && (isCand(v) || anchor >= 0) &&
-            g.type(n.operands[i]).numel() > kSmallTensor)
+            costsTranspose(g.type(n.operands[i])))
           costs.push_back({isCand(v) ? v : anchor, kEdgeCost});
     } else if (isCand(v)) {
       for (ValueId o : n.operands) {
         if (isCand(o)) groups.join(v, o);
-        else if (g.type(o).numel() == n.type.numel() && n.type.numel() > kSmallTensor) costs.push_back({v, kEdgeCost});
+        else if (g.type(o).numel() == n.type.numel() && costsTranspose(g.type(o))) costs.push_back({v, kEdgeCost});
       }
     }
   }
@@ -134,7 +141,7 @@ std::vector<char> chooseValues(const Graph& g) {
   for (const auto& out : g.outputs()) readOutside[static_cast<size_t>(out.value)] = 1;
   for (const auto& u : g.updates()) readOutside[static_cast<size_t>(u.value)] = 1;
   for (ValueId v = 0; v < g.size(); ++v)
-    if (isCand(v) && readOutside[static_cast<size_t>(v)] && g.type(v).numel() > kSmallTensor)
+    if (isCand(v) && readOutside[static_cast<size_t>(v)] && costsTranspose(g.type(v)))
       costs.push_back({v, kEdgeCost});
   for (auto [v, k] : savings) saved[static_cast<size_t>(groups.find(v))] += k;
   for (auto [v, k] : costs) added[static_cast<size_t>(groups.find(v))] += k;
