@@ -5,17 +5,18 @@
 // Algorithm:
 //  1. Roles. A rank-4 value is a candidate when its node is layout-transparent (elementwise,
 //     broadcast, slice, pad, concat, reduce with keepdims: the same op on the permuted tensor
-//     with permuted attributes) or a channels-first conv / conv_transpose (its data result).
-//     Candidates join the candidates they read, a conv_weight_grad joins its two data operands:
-//     connected groups.
+//     with permuted attributes) or a channels-first windowed op with a data result (conv,
+//     conv_transpose, the pools). Candidates join the candidates they read, a
+//     conv_weight_grad joins its two data operands: connected groups.
 //  2. Choice. A group goes channels-last when it saves more conversions than it adds
-//     transposes: each conv-family data edge (operand or result) in it saves one; each large
+//     transposes: each convolution's data edge (operand or result) in it saves one (pools
+//     read row-major data as it is: they save nothing, but cost nothing inside); each large
 //     value of it read by some other node (a reshape, a pool, an output) and each large
 //     full-size operand from outside it costs two (kEdgeCost). Reductions without keepdims
 //     read it in place (no cost).
 //  3. Rewrite, one sweep. A chosen value's node is emitted on channels-last operands (its
 //     chosen operands' new values, or transposes of the others: a lower-rank operand of a
-//     numpy broadcast is first reshaped to rank 4); conv-family nodes get channels_last=1.
+//     numpy broadcast is first reshaped to rank 4); windowed nodes get channels_last=1.
 //     Each chosen value also gets a transpose back to [N, C, H, W] for readers outside the
 //     group (dce drops the unread ones). A reduction without keepdims of a chosen value reduces
 //     the permuted axes and transposes its (smaller) result back when its kept dims moved.
@@ -47,11 +48,16 @@ bool isReduce(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::Reduc
 
 bool keepsDims(const Node& n) { return ir::AttrReader(n.attrs, n.op).i("keepdims") != 0; }
 
-/// True for a conv, conv_transpose or conv_weight_grad on rank-4 channels-first data.
-bool isConvFamily(const Graph& g, const Node& n) {
-  if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad) return false;
-  return g.type(n.operands[0]).rank() == static_cast<int64_t>(kRank) && !ir::isChannelsLast(n.op, n.attrs);
+/// True for a windowed op (conv, conv_transpose, conv_weight_grad, the pools) on rank-4
+/// channels-first data.
+bool isWindowed(const Graph& g, const Node& n) {
+  return ir::takesChannelsLast(n.op) && g.type(n.operands[0]).rank() == static_cast<int64_t>(kRank) &&
+         !ir::isChannelsLast(n.op, n.attrs);
 }
+
+/// True for the convolutions: oneDNN converts their data unless it is channels-last, where
+/// the pools read row-major data as it is.
+bool savesConversions(OpKind op) { return op == OpKind::Conv || op == OpKind::ConvTranspose || op == OpKind::ConvWeightGrad; }
 
 /// True when node `n` computes the same on channels-last operands with permuted attributes.
 bool isTransparent(const Graph& g, const Node& n) {
@@ -71,7 +77,7 @@ bool isTransparent(const Graph& g, const Node& n) {
 /// True when value `v` of `g` can be stored channels-last.
 bool isCandidate(const Graph& g, ValueId v) {
   const Node& n = g.node(v);
-  if (isConvFamily(g, n)) return n.op != OpKind::ConvWeightGrad;
+  if (isWindowed(g, n)) return ir::hasDataResult(n.op);
   return isTransparent(g, n);
 }
 
@@ -104,19 +110,20 @@ std::vector<char> chooseValues(const Graph& g) {
   std::vector<std::pair<ValueId, int64_t>> savings, costs;  // (value, amount), charged to its group
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
-    if (isConvFamily(g, n)) {
+    if (isWindowed(g, n)) {
+      const int64_t saves = savesConversions(n.op) ? 1 : 0;
       ValueId anchor = -1;
       for (size_t i = 0; i < n.operands.size(); ++i) {
         if (!ir::isDataOperand(n.op, i)) continue;
         ValueId o = n.operands[i];
         if (isCand(o)) {
-          savings.push_back({o, 1});
+          savings.push_back({o, saves});
           if (anchor >= 0) groups.join(anchor, o);
           anchor = o;
         }
       }
       if (isCand(v)) {
-        savings.push_back({v, 1});
+        savings.push_back({v, saves});
         if (anchor >= 0) groups.join(v, anchor);
       }
       for (size_t i = 0; i < n.operands.size(); ++i)  // an outside data operand is transposed in
@@ -135,7 +142,7 @@ std::vector<char> chooseValues(const Graph& g) {
   std::vector<char> readOutside(size, 0);
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
-    if (isCand(v) || isConvFamily(g, n) || (isReduce(n.op) && !keepsDims(n))) continue;
+    if (isCand(v) || isWindowed(g, n) || (isReduce(n.op) && !keepsDims(n))) continue;
     for (ValueId o : n.operands) readOutside[static_cast<size_t>(o)] = 1;
   }
   for (const auto& out : g.outputs()) readOutside[static_cast<size_t>(out.value)] = 1;
@@ -179,7 +186,7 @@ class Rewrite {
   std::optional<ValueId> node(Rewriter& rw, ValueId v) {
     const Node& n = rw.source().node(v);
     if (chosen_[static_cast<size_t>(v)]) return chosenNode(rw, v, n);
-    if (n.op == OpKind::ConvWeightGrad && isConvFamily(rw.source(), n) &&
+    if (n.op == OpKind::ConvWeightGrad && isWindowed(rw.source(), n) &&
         (isChosen(n.operands[0]) || isChosen(n.operands[1]))) {
       ir::Attrs attrs = n.attrs;
       attrs["channels_last"] = int64_t{1};
@@ -209,14 +216,13 @@ class Rewrite {
   ValueId chosenNode(Rewriter& rw, ValueId v, const Node& n) {
     std::vector<ValueId> operands;
     for (size_t i = 0; i < n.operands.size(); ++i) {
-      bool weight = isConvFamily(rw.source(), n) && !ir::isDataOperand(n.op, i);
+      bool weight = isWindowed(rw.source(), n) && !ir::isDataOperand(n.op, i);
       operands.push_back(weight ? rw.map(n.operands[i]) : lastOf(rw, v, n.operands[i]));
     }
     ir::Attrs attrs = n.attrs;
     ir::AttrReader a(n.attrs, n.op);
+    if (isWindowed(rw.source(), n)) attrs["channels_last"] = int64_t{1};
     switch (n.op) {
-      case OpKind::Conv:
-      case OpKind::ConvTranspose: attrs["channels_last"] = int64_t{1}; break;
       case OpKind::Broadcast: attrs["shape"] = permuted(a.ints("shape")); break;
       case OpKind::Slice:
         for (const char* name : {"start", "limit", "stride"}) attrs[name] = permuted(a.ints(name));

@@ -95,7 +95,111 @@ __attribute__((target("avx512f"))) void tiled2x2MaxPoolGradPlaneAvx512(const Poo
   std::fill(dxs + 2 * p.outHeight * width, dxs + p.height * width, 0.0f);  // rows no window covers
 }
 
+/// maxPoolGradPlane for one image of channels-last data ([H, W, C] rows of C channels): the
+/// channels run side by side (the compiler vectorizes the loops over c). Windows that tile
+/// the image (stride = window, no padding) write each position once; others zero the image
+/// first and add.
+void maxPoolGradImageChannelsLast(const PoolPlanes& p, int64_t channels, const float* xs, const float* dys,
+                                  float* dxs) {
+  const bool tiles = p.stride == p.window && p.padding[0] == 0 && p.padding[1] == 0;
+  if (!tiles) std::memset(dxs, 0, static_cast<size_t>(p.height * p.width * channels) * sizeof(float));
+  std::vector<float> best(static_cast<size_t>(channels));
+  std::vector<int32_t> winner(static_cast<size_t>(channels));  // position in the image, -1 for padding
+  for (int64_t oh = 0; oh < p.outHeight; ++oh)
+    for (int64_t ow = 0; ow < p.outWidth; ++ow) {
+      bool first = true;
+      for (int64_t kh = 0; kh < p.window[0]; ++kh) {
+        const int64_t ih = oh * p.stride[0] - p.padding[0] + kh;
+        for (int64_t kw = 0; kw < p.window[1]; ++kw) {
+          const int64_t iw = ow * p.stride[1] - p.padding[1] + kw;
+          const bool inside = ih >= 0 && ih < p.height && iw >= 0 && iw < p.width;
+          const auto at = static_cast<int32_t>(inside ? ih * p.width + iw : -1);
+          const float* row = xs + (inside ? at * channels : 0);
+          for (int64_t c = 0; c < channels; ++c) {
+            const float v = inside ? row[c] : -INFINITY, b = best[static_cast<size_t>(c)];
+            const bool take = first || (b == b && (v != v || v > b));  // the first NaN wins
+            best[static_cast<size_t>(c)] = take ? v : b;
+            winner[static_cast<size_t>(c)] = take ? at : winner[static_cast<size_t>(c)];
+          }
+          first = false;
+        }
+      }
+      const float* dy = dys + (oh * p.outWidth + ow) * channels;
+      if (tiles) {
+        for (int64_t kh = 0; kh < p.window[0]; ++kh)
+          for (int64_t kw = 0; kw < p.window[1]; ++kw) {
+            const auto at = static_cast<int32_t>((oh * p.stride[0] + kh) * p.width + ow * p.stride[1] + kw);
+            float* dx = dxs + at * channels;
+            for (int64_t c = 0; c < channels; ++c) dx[c] = winner[static_cast<size_t>(c)] == at ? dy[c] : 0.0f;
+          }
+      } else {
+        for (int64_t c = 0; c < channels; ++c)
+          if (winner[static_cast<size_t>(c)] >= 0) dxs[winner[static_cast<size_t>(c)] * channels + c] += dy[c];
+      }
+    }
+  if (!tiles) return;
+  for (int64_t h = 0; h < p.height; ++h)  // positions no window covers
+    for (int64_t w = 0; w < p.width; ++w)
+      if (h >= p.outHeight * p.window[0] || w >= p.outWidth * p.window[1])
+        std::fill(dxs + (h * p.width + w) * channels, dxs + (h * p.width + w + 1) * channels, 0.0f);
+}
+
+/// maxPoolGradImageChannelsLast for windows that tile the image, on AVX-512: sixteen channels
+/// of a window at a time (masked at the end), compared in window order without branches,
+/// every covered position written once.
+__attribute__((target("avx512f"))) void tiledMaxPoolGradImageChannelsLastAvx512(const PoolPlanes& p,
+                                                                                 int64_t channels, const float* xs,
+                                                                                 const float* dys, float* dxs) {
+  const int64_t taps = p.window[0] * p.window[1];
+  std::vector<int64_t> offset(static_cast<size_t>(taps));  // each tap's position from the window's corner
+  for (int64_t kh = 0; kh < p.window[0]; ++kh)
+    for (int64_t kw = 0; kw < p.window[1]; ++kw) offset[static_cast<size_t>(kh * p.window[1] + kw)] = (kh * p.width + kw) * channels;
+  for (int64_t oh = 0; oh < p.outHeight; ++oh)
+    for (int64_t ow = 0; ow < p.outWidth; ++ow) {
+      const int64_t corner = (oh * p.stride[0] * p.width + ow * p.stride[1]) * channels;
+      const float* dy = dys + (oh * p.outWidth + ow) * channels;
+      for (int64_t c = 0; c < channels; c += 16) {
+        const __mmask16 lanes = channels - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (channels - c)) - 1);
+        const float* x = xs + corner + c;
+        __m512 best = _mm512_maskz_loadu_ps(lanes, x);
+        __m512i winner = _mm512_setzero_si512();
+        for (int64_t k = 1; k < taps; ++k) {  // a later value wins when the best is no NaN and it is NaN or larger
+          const __m512 v = _mm512_maskz_loadu_ps(lanes, x + offset[static_cast<size_t>(k)]);
+          const __mmask16 take = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
+                                 (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ));
+          best = _mm512_mask_mov_ps(best, take, v);
+          winner = _mm512_mask_mov_epi32(winner, take, _mm512_set1_epi32(static_cast<int>(k)));
+        }
+        const __m512 g = _mm512_maskz_loadu_ps(lanes, dy + c);
+        for (int64_t k = 0; k < taps; ++k) {
+          const __mmask16 won = _mm512_cmpeq_epi32_mask(winner, _mm512_set1_epi32(static_cast<int>(k)));
+          _mm512_mask_storeu_ps(dxs + corner + offset[static_cast<size_t>(k)] + c, lanes, _mm512_maskz_mov_ps(won, g));
+        }
+      }
+    }
+  for (int64_t h = 0; h < p.height; ++h)  // positions no window covers
+    for (int64_t w = 0; w < p.width; ++w)
+      if (h >= p.outHeight * p.window[0] || w >= p.outWidth * p.window[1])
+        std::fill(dxs + (h * p.width + w) * channels, dxs + (h * p.width + w + 1) * channels, 0.0f);
+}
+
 }  // namespace
+
+void runMaxPoolGrad2dChannelsLast(const NativeCall& call) {
+  const ir::Node& node = call.graph.node(call.value);
+  ir::AttrReader attrs(node.attrs, node.op);
+  const ir::Shape &x = node.type.shape, &dy = call.graph.type(node.operands[1]).shape;  // [N, H, W, C]
+  const PoolPlanes p{x[1], x[2], dy[1], dy[2], attrs.ints("window"), attrs.ints("stride"), attrs.ints("padding")};
+  const int64_t channels = x[3], inSize = p.height * p.width * channels, outSize = p.outHeight * p.outWidth * channels;
+  const auto* in = static_cast<const float*>(call.operands[0]);
+  const auto* grad = static_cast<const float*>(call.operands[1]);
+  auto* out = static_cast<float*>(call.result);
+  const bool tiles = p.stride == p.window && p.padding[0] == 0 && p.padding[1] == 0;
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  auto image = avx512 && tiles ? &tiledMaxPoolGradImageChannelsLastAvx512 : &maxPoolGradImageChannelsLast;
+#pragma omp parallel for schedule(static) if (x[0] * inSize >= (int64_t{1} << 16))
+  for (int64_t n = 0; n < x[0]; ++n) image(p, channels, in + n * inSize, grad + n * outSize, out + n * inSize);
+}
 
 void runMaxPoolGrad2d(const NativeCall& call) {
   const ir::Node& node = call.graph.node(call.value);

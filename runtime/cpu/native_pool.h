@@ -11,5 +11,8 @@ namespace weft::cpu {
 /// oneDNN's version reruns the forward pooling for its workspace first: lenet's
 /// [64,32,26,26] gradient took 1.2-1.3 ms there in a training step.
 void runMaxPoolGrad2d(const NativeCall& call);
+/// runMaxPoolGrad2d for channels_last=1 ([N, H, W, C] x, dy and result): images run on the
+/// worker threads, the channels of a position side by side.
+void runMaxPoolGrad2dChannelsLast(const NativeCall& call);
 
 }  // namespace weft::cpu

@@ -134,9 +134,8 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::RandomUniform: return isF32OrF64(node.type.dtype) ? &runRandomUniform : nullptr;
     case ir::OpKind::RandomNormal: return isF32OrF64(node.type.dtype) ? &runRandomNormal : nullptr;
     case ir::OpKind::MaxPoolGrad:
-      return node.type.dtype == ir::DType::f32 && node.type.shape.size() == 4 && !ir::isChannelsLast(node.op, node.attrs)
-                 ? &runMaxPoolGrad2d
-                 : nullptr;
+      if (node.type.dtype != ir::DType::f32 || node.type.shape.size() != 4) return nullptr;
+      return ir::isChannelsLast(node.op, node.attrs) ? &runMaxPoolGrad2dChannelsLast : &runMaxPoolGrad2d;
     default: return nullptr;
   }
 }

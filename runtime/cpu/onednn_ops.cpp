@@ -58,8 +58,7 @@ std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const 
     default: return nullptr;
   }
   const TensorType& a = g.type(node.operands.at(0));
-  const bool pool = node.op == OpKind::MaxPool || node.op == OpKind::AvgPool || node.op == OpKind::MaxPoolGrad;
-  if (pool && ir::isChannelsLast(node.op, node.attrs)) return nullptr;  // the reference kernel runs it
+  if (node.op == OpKind::MaxPoolGrad && ir::isChannelsLast(node.op, node.attrs)) return nullptr;  // a native step runs it
   if (node.op == OpKind::MaxPool || node.op == OpKind::AvgPool) {
     if (!allDescribable({&a, &node.type}) || !isWindowedRank(a)) return nullptr;
     return onednn::compilePool(node, a, engine, layouts);

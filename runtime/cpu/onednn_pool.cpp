@@ -8,6 +8,7 @@
 // checked by the tests). They differ on NaN (the reference propagates it, oneDNN's max
 // ignores it) and on a window whose inputs are all -inf (oneDNN's maximum starts from the
 // lowest finite float); nothing at compile time can rule those out.
+#include "ir/channels_last.h"
 #include "runtime/cpu/onednn_families.h"
 
 namespace weft::cpu::onednn {
@@ -35,19 +36,23 @@ std::unique_ptr<OneDnnStep> compilePool(const ir::Node& node, const ir::TensorTy
   if (!geo) return nullptr;
   bool isMax = node.op == ir::OpKind::MaxPool;
   // Pooling reads its source in the layout it is given; a blocked source gets a blocked
-  // result (reordered into the row-major one unless `layouts` keeps it so).
-  auto srcLayout = layouts.operand(0);
-  memory::desc src = srcLayout.value_or(rowMajorDesc(x.shape)), out = rowMajorDesc(node.type.shape);
+  // result (reordered into the row-major one unless `layouts` keeps it so). Channels-last
+  // data is read and written in place.
+  const bool cl = ir::isChannelsLast(node.op, node.attrs);
+  const ir::Shape xs = cl ? ir::toChannelsFirst(x.shape) : x.shape, outs = cl ? ir::toChannelsFirst(node.type.shape) : node.type.shape;
+  auto srcLayout = cl ? std::nullopt : layouts.operand(0);
+  memory::desc user = dataDesc(xs, x.shape, cl), out = dataDesc(outs, node.type.shape, cl);
+  memory::desc src = srcLayout.value_or(user);
   dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference,
                                    isMax ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_include_padding,
-                                   src, srcLayout ? anyDesc(node.type.shape) : out, geo->stride, geo->window,
+                                   src, srcLayout ? anyDesc(outs) : out, geo->stride, geo->window,
                                    geo->padding, geo->padding);
   dnnl::pooling_forward::primitive_desc pd(desc, engine);
   if (srcLayout && isReferenceImpl(pd.impl_info_str())) return nullptr;
   auto step = std::make_unique<PrimitiveStep>(isMax ? "max_pool" : "avg_pool", engine, layouts);
-  step->add(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, step->operand(0, rowMajorDesc(x.shape))},
+  step->add(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, step->operand(0, user)},
                                         {DNNL_ARG_DST, step->output(step->result(out), pd.dst_desc())}});
-  step->readsAnyLayoutOf(0);
+  if (!cl) step->readsAnyLayoutOf(0);
   step->noteImpl(pd.impl_info_str());
   return step;
 }
