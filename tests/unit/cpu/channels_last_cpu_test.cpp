@@ -4,9 +4,8 @@
 // reference interpreter computes, with no windowed op left to the reference kernels.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
 #include "backends/cpu/executable.h"
+#include "cpu_test_util.h"
 
 using namespace weft;
 
@@ -23,14 +22,7 @@ ir::Attrs convAttrs(int64_t stride, int64_t padding) {
 }
 
 void expectMatchesReference(const ir::Graph& g, bool optimize) {
-  reference::TensorMap feeds;
-  int salt = 0;
-  for (ir::ValueId v : g.inputs()) {
-    ir::TensorData t(g.type(v));
-    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, std::sin(0.37 * double(i) + 1.3 * salt));
-    feeds[g.node(v).name] = std::move(t);
-    ++salt;
-  }
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
   cpu::CompileOptions options;
   options.optimize = optimize;
   cpu::Executable exe = cpu::compile(g, options);
@@ -38,17 +30,7 @@ void expectMatchesReference(const ir::Graph& g, bool optimize) {
     EXPECT_TRUE(step.find("conv") == std::string::npos && step.find("pool") == std::string::npos) << step;
   auto got = exe.run(feeds);
   auto want = reference::run(g, feeds);
-  for (const auto& [name, w] : want) {
-    const ir::TensorData& x = got.at(name);
-    double scale = 1.0;
-    for (int64_t i = 0; i < w.numel(); ++i) scale = std::max(scale, std::fabs(w.get(i)));
-    int failures = 0;
-    for (int64_t i = 0; i < w.numel() && failures < 5; ++i)
-      if (std::fabs(w.get(i) - x.get(i)) > 1e-4 * scale) {
-        ADD_FAILURE() << name << " element " << i << ": " << x.get(i) << ", reference " << w.get(i);
-        ++failures;
-      }
-  }
+  cpu::testing::expectCloseToLargest(got, want);
 }
 
 }  // namespace

@@ -28,4 +28,35 @@ inline void expectClose(const reference::TensorMap& got, const reference::Tensor
   }
 }
 
+/// Feeds for every input of `g`: element i of the k-th input is sin(0.37 i + 1.3 k).
+inline reference::TensorMap sineFeeds(const ir::Graph& g) {
+  reference::TensorMap feeds;
+  int salt = 0;
+  for (ir::ValueId v : g.inputs()) {
+    ir::TensorData t(g.type(v));
+    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, std::sin(0.37 * double(i) + 1.3 * salt));
+    feeds[g.node(v).name] = std::move(t);
+    ++salt;
+  }
+  return feeds;
+}
+
+/// Every tensor of `want` is matched by `got` within `rel` of the tensor's largest magnitude
+/// (at least 1): convolutions sum hundreds of products in another order than the reference,
+/// and a misread layout is off by that much. Reports at most five elements per tensor.
+inline void expectCloseToLargest(const reference::TensorMap& got, const reference::TensorMap& want, double rel = 1e-4) {
+  for (const auto& [name, w] : want) {
+    ASSERT_TRUE(got.count(name)) << "no " << name;
+    const ir::TensorData& x = got.at(name);
+    double scale = 1.0;
+    for (int64_t i = 0; i < w.numel(); ++i) scale = std::max(scale, std::fabs(w.get(i)));
+    int failures = 0;
+    for (int64_t i = 0; i < w.numel() && failures < 5; ++i)
+      if (std::fabs(w.get(i) - x.get(i)) > rel * scale) {
+        ADD_FAILURE() << name << " element " << i << ": " << x.get(i) << ", reference " << w.get(i);
+        ++failures;
+      }
+  }
+}
+
 }  // namespace weft::cpu::testing

@@ -3,9 +3,8 @@
 // interpreter computes; values something else reads stay row-major.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
 #include "backends/cpu/executable.h"
+#include "cpu_test_util.h"
 
 using namespace weft;
 
@@ -48,32 +47,13 @@ ir::Graph parallelConvs(int count) {
 /// Runs `g` on the CPU backend (without the optimizing pipeline) and the reference; returns
 /// the compile stats.
 cpu::CompileStats expectMatchesReference(const ir::Graph& g) {
-  reference::TensorMap feeds;
-  int salt = 0;
-  for (ir::ValueId v : g.inputs()) {
-    ir::TensorData t(g.type(v));
-    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, std::sin(0.37 * double(i) + 1.3 * salt));
-    feeds[g.node(v).name] = std::move(t);
-    ++salt;
-  }
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
   cpu::CompileOptions options;
   options.optimize = false;
   cpu::Executable exe = cpu::compile(g, options);
   auto got = exe.run(feeds);
   auto want = reference::run(g, feeds);
-  for (const auto& [name, w] : want) {
-    const ir::TensorData& x = got.at(name);
-    // Chained convs sum hundreds of products in another order than the reference: errors
-    // are measured against the largest magnitude (a misread layout is off by that much).
-    double scale = 1.0;
-    for (int64_t i = 0; i < w.numel(); ++i) scale = std::max(scale, std::fabs(w.get(i)));
-    int failures = 0;
-    for (int64_t i = 0; i < w.numel() && failures < 5; ++i)
-      if (std::fabs(w.get(i) - x.get(i)) > 1e-4 * scale) {
-        ADD_FAILURE() << name << " element " << i << ": " << x.get(i) << ", reference " << w.get(i);
-        ++failures;
-      }
-  }
+  cpu::testing::expectCloseToLargest(got, want);
   return exe.stats();
 }
 
