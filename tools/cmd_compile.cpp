@@ -198,6 +198,7 @@ int cmdCompile(int argc, char** argv) {
     std::printf("  kernels      %d (oneDNN %d, generated %d, native %d, reference %d)\n", s.kernels,
                 s.onednnPrimitives, s.generatedKernels, s.nativeSteps, s.referenceKernels);
     for (const std::string& step : s.referenceSteps) std::printf("  reference    %s\n", step.c_str());
+    for (const std::string& step : s.onednnReferenceSteps) std::printf("  oneDNN ref   %s\n", step.c_str());
     std::printf("  layouts      %d values passed between oneDNN steps in their blocked layout\n", s.laidOutValues);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());

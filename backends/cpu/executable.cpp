@@ -203,6 +203,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.nativeSteps = counts.native;
   impl->stats.laidOutValues = counts.laidOutValues;
   impl->stats.referenceKernels = counts.host;
+  impl->stats.onednnReferenceSteps = counts.onednnReferenceSteps;
   impl->stats.kernels = counts.total();
   impl->stats.arenaBytes = program.plan().arenaBytes;
   impl->stats.persistentBytes = program.plan().persistentBytes;

@@ -33,6 +33,8 @@ struct CompileStats {
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
   std::vector<std::string> referenceSteps;
+  /// oneDNN steps that run oneDNN's slow reference implementation (StepCounts).
+  std::vector<std::string> onednnReferenceSteps;
   int64_t arenaBytes = 0;       ///< size of the activation arena
   int64_t persistentBytes = 0;  ///< parameters and optimizer state
   int64_t scratchBytes = 0;     ///< oneDNN steps' run-time buffers with no room in the arena, shared

@@ -87,9 +87,11 @@ int takeBias(std::vector<PostOp>& postOps, const Shape& out, bool channelsLast) 
 Shape channelsFirst(const Shape& shape, bool channelsLast) { return channelsLast ? ir::toChannelsFirst(shape) : shape; }
 
 /// The descriptor a primitive is created with for data of channels-first `dims` stored as
-/// `stored`: channels-last data in place, else `layout`'s.
-memory::desc primitiveData(const Shape& dims, const Shape& stored, bool channelsLast, Layout layout) {
-  return channelsLast ? dataDesc(dims, stored, true) : primitiveDesc(dims, layout);
+/// `stored`: channels-last data `inPlace`, else `layout`'s. A step that views a prefix of
+/// channels-last data (strided, which oneDNN's fast kernels do not take, nor a mix of it with
+/// whole channels-last data) converts all its data like channels-first data.
+memory::desc primitiveData(const Shape& dims, const Shape& stored, bool inPlace, Layout layout) {
+  return inPlace ? dataDesc(dims, stored, true) : primitiveDesc(dims, layout);
 }
 
 }  // namespace
@@ -154,12 +156,13 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
     written.push_back(extent);
     padRight.push_back(reach - extent);
   }
+  const bool inPlace = cl && written == out;
   Shape weightDims = groupedWeightDims({w.shape[1] * geo.groups, w.shape[0] / geo.groups}, geo.groups);
   for (size_t d = 2; d < w.shape.size(); ++d) weightDims.push_back(w.shape[d]);
   auto pd = preferredPd<dnnl::deconvolution_forward::primitive_desc>([&](Layout layout) {
     dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                                           primitiveData(xs, x.shape, cl, layout), primitiveDesc(weightDims, layout),
-                                           primitiveData(written, node.type.shape, cl, layout), spatialDims(geo.stride),
+                                           primitiveData(xs, x.shape, inPlace, layout), primitiveDesc(weightDims, layout),
+                                           primitiveData(written, node.type.shape, inPlace, layout), spatialDims(geo.stride),
                                            oneDnnDilation(geo.dilation), spatialDims(geo.padding), padRight);
     return dnnl::deconvolution_forward::primitive_desc(desc, engine);
   });
@@ -191,12 +194,13 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
     read.push_back(extent);
     padRight.push_back(reach - extent);
   }
+  const bool inPlace = cl && read == xs;
   Shape weightDims = groupedWeightDims(node.type.shape, geo.groups);
   memory::dims strides = spatialDims(geo.stride), dilates = oneDnnDilation(geo.dilation),
                padLeft = spatialDims(geo.padding);
   auto pd = preferredPd<dnnl::convolution_backward_weights::primitive_desc>([&](Layout layout) {
-    memory::desc src = primitiveData(read, x.shape, cl, layout), weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveData(dys, dy.shape, cl, layout);
+    memory::desc src = primitiveData(read, x.shape, inPlace, layout), weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveData(dys, dy.shape, inPlace, layout);
     dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                             src, weights, dst, strides, dilates, padLeft, padRight);
     dnnl::convolution_forward::primitive_desc hint(forward, engine);

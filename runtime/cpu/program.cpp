@@ -181,6 +181,8 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
       ++counts_.native;
     } else if ((step.onednn = compileOneDnnNode(g, v, *engine))) {
       ++counts_.onednn;
+      if (std::string what = step.onednn->describe(); what.find("[ref:") != std::string::npos)
+        counts_.onednnReferenceSteps.push_back(std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v) + " " + what);
     } else if (runsGeneratedKernel(node) && options.kernelFor && (step.kernel = options.kernelFor(v))) {
       if (step.kernel->numInputs != static_cast<int>(node.operands.size()))
         throw Error("kernel " + step.kernel->name + " of " + ir::valueRef(g, v) + " takes " +

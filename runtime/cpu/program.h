@@ -58,6 +58,9 @@ struct StepCounts {
   int host = 0;       ///< steps the embedding program supplied
   /// Values one oneDNN step passes to others in the (blocked) layout it computes in.
   int laidOutValues = 0;
+  /// The oneDNN steps whose primitive is oneDNN's slow reference implementation, e.g.
+  /// "conv_weight_grad %7 [ref:any]": a layout or shape its fast kernels do not take.
+  std::vector<std::string> onednnReferenceSteps;
   /// All steps that run code.
   int total() const { return onednn + generated + native + host; }
 };

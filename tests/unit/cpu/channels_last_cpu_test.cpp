@@ -1,7 +1,8 @@
 // Channels-last convolutions on oneDNN: data read and written in place ([N, H, W, C] buffers
 // seen as channels-first dims), with a bias and a residual sum fused, strided gradients whose
 // windows reach only a prefix of the data, and a one-channel result; each computes what the
-// reference interpreter computes, with no windowed op left to the reference kernels.
+// reference interpreter computes, with no windowed op left to reference kernels, weft's or
+// oneDNN's.
 #include <gtest/gtest.h>
 
 #include "backends/cpu/executable.h"
@@ -28,6 +29,7 @@ void expectMatchesReference(const ir::Graph& g, bool optimize) {
   cpu::Executable exe = cpu::compile(g, options);
   for (const std::string& step : exe.stats().referenceSteps)  // elementwise ops may, unfused
     EXPECT_TRUE(step.find("conv") == std::string::npos && step.find("pool") == std::string::npos) << step;
+  EXPECT_EQ(exe.stats().onednnReferenceSteps, std::vector<std::string>{});  // nor to oneDNN's
   auto got = exe.run(feeds);
   auto want = reference::run(g, feeds);
   cpu::testing::expectCloseToLargest(got, want);
