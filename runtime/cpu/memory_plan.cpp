@@ -8,6 +8,7 @@
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
+#include "runtime/cpu/onednn_postops.h"
 
 namespace weft::cpu {
 
@@ -91,11 +92,26 @@ int64_t conversionBound(const ir::Graph& g, ValueId v) {
   return bytes;
 }
 
+namespace {
+
+/// The operand of fused conv node `node` that its oneDNN step adds as a sum post-op (copied
+/// into the result before the convolution accumulates onto it), or -1.
+int sumPostOpOperand(const ir::Node& node) {
+  auto fused = onednn::parseFusedContraction(*node.body);
+  if (!fused || fused->contraction->op != OpKind::Conv) return -1;
+  std::vector<onednn::PostOp> postOps = fused->postOps;
+  int i = onednn::useSumForResidual(postOps, node.type.shape);
+  return i < 0 ? -1 : postOps[static_cast<size_t>(i)].operand;
+}
+
+}  // namespace
+
 bool readsOperandAtOwnIndex(const ir::Graph& g, ValueId v, size_t i) {
   const ir::Node& node = g.node(v);
-  if (node.op != OpKind::Fused || !node.body || i >= node.operands.size() ||
-      ir::AttrReader(node.attrs, node.op).s("kind") != "loop")
-    return false;
+  if (node.op != OpKind::Fused || !node.body || i >= node.operands.size()) return false;
+  const std::string kind = ir::AttrReader(node.attrs, node.op).s("kind");
+  if (kind == "conv") return i >= 2 && sumPostOpOperand(node) == static_cast<int>(i);
+  if (kind != "loop") return false;
   const ir::Graph& body = *node.body;
   std::vector<ValueId> inputs = body.inputs();
   if (i >= inputs.size() || body.type(inputs[i]) != node.type) return false;

@@ -79,7 +79,9 @@ int64_t freeArenaOffset(const MemoryPlan& plan, int32_t step, int64_t bytes);
 
 /// True when node `v` of `g` is a generated elementwise kernel (a `fused` node of kind "loop")
 /// that reads operand `i` only at the index of the element it writes, through elementwise
-/// ops of the result's shape: its result may then overwrite that operand's buffer.
+/// ops of the result's shape, or a fused convolution whose oneDNN step adds operand `i` as a
+/// sum post-op (the residual, copied into the result first): its result may then overwrite
+/// that operand's buffer.
 bool readsOperandAtOwnIndex(const ir::Graph& g, ir::ValueId v, size_t i);
 
 /// Plans `g` run in node order: parameters persistent, inputs bound, reshapes as views of

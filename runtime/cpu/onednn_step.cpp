@@ -82,7 +82,7 @@ memory PrimitiveStep::output(const memory& user, const memory::desc& wanted) {
 void PrimitiveStep::copyFirst(const memory& from, const memory& to) {
   if (int index = wholeBufferIndex(from); index >= 0 && from.get_desc() != to.get_desc())
     reorderedTo_.emplace_back(index, to.get_desc());
-  before_.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
+  before_.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}, from.get_desc() == to.get_desc()});
 }
 
 std::optional<memory::desc> PrimitiveStep::reorderedLayout(int index) const {
@@ -138,7 +138,10 @@ void PrimitiveStep::run(const std::vector<const void*>& operands, void* result, 
     m.set_data_handle(index < 0 ? result : const_cast<void*>(operands.at(static_cast<size_t>(index))));
   if (zeroBytes_) std::memset(result, 0, zeroBytes_);
   for (const auto* calls : {&before_, &main_, &after_})
-    for (const Call& call : *calls) call.primitive.execute(stream, call.args);
+    for (const Call& call : *calls)
+      if (!call.skipInPlace ||
+          call.args.at(DNNL_ARG_FROM).get_data_handle() != call.args.at(DNNL_ARG_TO).get_data_handle())
+        call.primitive.execute(stream, call.args);
   stream.wait();
 }
 

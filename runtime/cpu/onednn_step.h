@@ -57,7 +57,8 @@ class PrimitiveStep final : public OneDnnStep {
   /// `user` itself when its descriptor is `wanted`; otherwise a scratch buffer in layout
   /// `wanted` that the primitives write and a reorder copies into `user` after they ran.
   memory output(const memory& user, const memory::desc& wanted);
-  /// Copies `from` into `to` (converting the layout) before the primitives run.
+  /// Copies `from` into `to` (converting the layout) before the primitives run; nothing when
+  /// both are one buffer in one layout (the memory plan put the result in place of `from`).
   void copyFirst(const memory& from, const memory& to);
   /// A buffer owned by the step that keeps its contents between runs (a constant).
   memory held(const memory::desc& desc);
@@ -87,6 +88,7 @@ class PrimitiveStep final : public OneDnnStep {
   struct Call {
     dnnl::primitive primitive;
     std::unordered_map<int, memory> args;
+    bool skipInPlace = false;  ///< a copy that does nothing when its source is its destination
   };
   /// The operand index (-1: the result) bound to `m` when `m` views the whole row-major
   /// buffer; -2 otherwise.

@@ -1,12 +1,15 @@
 // Channels-last convolutions on oneDNN: data read and written in place ([N, H, W, C] buffers
 // seen as channels-first dims), with a bias and a residual sum fused, strided gradients whose
-// windows reach only a prefix of the data, and a one-channel result; each computes what the
-// reference interpreter computes, with no windowed op left to reference kernels, weft's or
-// oneDNN's.
+// windows reach only a prefix of the data, a one-channel result, pools, and a residual sum
+// accumulated in place; each computes what the reference interpreter computes, with no
+// windowed op left to reference kernels, weft's or oneDNN's.
 #include <gtest/gtest.h>
+
+#include <functional>
 
 #include "backends/cpu/executable.h"
 #include "cpu_test_util.h"
+#include "runtime/cpu/memory_plan.h"
 
 using namespace weft;
 
@@ -80,4 +83,44 @@ TEST(ChannelsLastCpu, PoolsAndTheirGradient) {
     g.addOutput("dx", g.addOp(OpKind::MaxPoolGrad, {rounded, g.addInput("dy", g.type(pooled))}, attrs));
     expectMatchesReference(g, false);
   }
+}
+
+namespace {
+
+/// A `fused` node of kind `kind` over `operands` whose body `build` makes from its inputs.
+ir::ValueId addFused(ir::Graph& g, const std::string& kind, const std::vector<ir::ValueId>& operands,
+                     const std::function<ir::ValueId(ir::Graph&, const std::vector<ir::ValueId>&)>& build) {
+  ir::Graph body(kind);
+  std::vector<ir::ValueId> inputs;
+  for (size_t i = 0; i < operands.size(); ++i) inputs.push_back(body.addInput("in" + std::to_string(i), g.type(operands[i])));
+  body.addOutput("out", build(body, inputs));
+  ir::Node n;
+  n.op = OpKind::Fused;
+  n.operands = operands;
+  n.attrs["kind"] = kind;
+  n.type = body.type(body.outputs().at(0).value);
+  n.body = std::make_shared<const ir::Graph>(std::move(body));
+  return g.addNode(std::move(n));
+}
+
+}  // namespace
+
+TEST(ChannelsLastCpu, ResidualSumOverwritesTheResidualItAdds) {
+  // y = conv(x, w) + r, r computed here and read by nothing else: the step's sum post-op
+  // accumulates onto r's own bytes (no copy of r into the result first).
+  ir::Graph g("residual");
+  ir::ValueId x = g.addInput("x", f32({2, 10, 10, 16}));
+  ir::ValueId w = g.addInput("w", f32({16, 16, 3, 3}));
+  ir::ValueId r = addFused(g, "loop", {x}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+    return b.addOp(OpKind::Neg, {in[0]});
+  });
+  ir::ValueId y = addFused(g, "conv", {x, w, r}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+    return b.addOp(OpKind::Add, {b.addOp(OpKind::Conv, {in[0], in[1]}, convAttrs(1, 1)), in[2]});
+  });
+  g.addOutput("y", g.addOp(OpKind::Neg, {y}));
+  EXPECT_TRUE(cpu::readsOperandAtOwnIndex(g, y, 2));
+  EXPECT_FALSE(cpu::readsOperandAtOwnIndex(g, y, 0));  // the convolution reads x's windows
+  cpu::MemoryPlan plan = cpu::planMemory(g);
+  EXPECT_EQ(plan.values[static_cast<size_t>(y)].offset, plan.values[static_cast<size_t>(r)].offset);
+  expectMatchesReference(g, false);
 }
