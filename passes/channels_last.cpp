@@ -93,72 +93,95 @@ struct Groups {
   std::vector<ValueId> parent;
   explicit Groups(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
   ValueId find(ValueId v) {
-    while (parent[static_cast<size_t>(v)] != v) v = parent[static_cast<size_t>(v)] = parent[static_cast<size_t>(parent[static_cast<size_t>(v)])];
+    while (parent[static_cast<size_t>(v)] != v) v = parent[static_cast<size_t>(v)] = at(at(v));
     return v;
   }
   void join(ValueId a, ValueId b) { parent[static_cast<size_t>(find(a))] = find(b); }
+  ValueId at(ValueId v) const { return parent[static_cast<size_t>(v)]; }
 };
 
-/// Steps 1 and 2: for every value, whether it goes channels-last.
-std::vector<char> chooseValues(const Graph& g) {
-  const auto size = static_cast<size_t>(g.size());
-  std::vector<char> candidate(size, 0);
-  for (ValueId v = 0; v < g.size(); ++v) candidate[static_cast<size_t>(v)] = isCandidate(g, v) ? 1 : 0;
-  auto isCand = [&](ValueId v) { return candidate[static_cast<size_t>(v)] != 0; };
-  Groups groups(size);
-  std::vector<int64_t> saved(size, 0), added(size, 0);  // per group root, after the joins
-  std::vector<std::pair<ValueId, int64_t>> savings, costs;  // (value, amount), charged to its group
-  for (ValueId v = 0; v < g.size(); ++v) {
-    const Node& n = g.node(v);
-    if (isWindowed(g, n)) {
-      const int64_t saves = savesConversions(n.op) ? 1 : 0;
-      ValueId anchor = -1;
-      for (size_t i = 0; i < n.operands.size(); ++i) {
-        if (!ir::isDataOperand(n.op, i)) continue;
-        ValueId o = n.operands[i];
-        if (isCand(o)) {
-          savings.push_back({o, saves});
-          if (anchor >= 0) groups.join(anchor, o);
-          anchor = o;
-        }
+/// Steps 1 and 2 over graph `g`: the candidates, their groups, what each group saves and what
+/// it costs.
+class Choice {
+ public:
+  explicit Choice(const Graph& g) : g_(g), candidate_(static_cast<size_t>(g.size()), 0), groups_(candidate_.size()) {
+    for (ValueId v = 0; v < g.size(); ++v) candidate_[static_cast<size_t>(v)] = isCandidate(g, v) ? 1 : 0;
+    for (ValueId v = 0; v < g.size(); ++v) {
+      if (isWindowed(g, g.node(v))) windowed(v);
+      else if (isCand(v)) transparent(v);
+    }
+    chargeValuesReadOutside();
+  }
+
+  /// For every value, whether it goes channels-last: a candidate whose group saves more than
+  /// it costs.
+  std::vector<char> chosen() {
+    std::vector<int64_t> saved(candidate_.size(), 0), added(candidate_.size(), 0);  // per group root
+    for (auto [v, k] : savings_) saved[static_cast<size_t>(groups_.find(v))] += k;
+    for (auto [v, k] : costs_) added[static_cast<size_t>(groups_.find(v))] += k;
+    std::vector<char> chosen(candidate_.size(), 0);
+    for (ValueId v = 0; v < g_.size(); ++v) {
+      auto root = static_cast<size_t>(groups_.find(v));
+      chosen[static_cast<size_t>(v)] = isCand(v) && saved[root] > added[root] ? 1 : 0;
+    }
+    return chosen;
+  }
+
+ private:
+  bool isCand(ValueId v) const { return candidate_[static_cast<size_t>(v)] != 0; }
+
+  /// A windowed node joins its candidate data operands and result; a convolution saves one
+  /// conversion per such edge, an outside data operand costs a transpose in.
+  void windowed(ValueId v) {
+    const Node& n = g_.node(v);
+    const int64_t saves = savesConversions(n.op) ? 1 : 0;
+    std::vector<ValueId> data;
+    for (size_t i = 0; i < n.operands.size(); ++i)
+      if (ir::isDataOperand(n.op, i)) data.push_back(n.operands[i]);
+    if (isCand(v)) data.push_back(v);
+    ValueId anchor = -1;
+    for (ValueId d : data)
+      if (isCand(d)) {
+        savings_.push_back({d, saves});
+        if (anchor >= 0) groups_.join(anchor, d);
+        anchor = d;
       }
-      if (isCand(v)) {
-        savings.push_back({v, saves});
-        if (anchor >= 0) groups.join(v, anchor);
-      }
-      for (size_t i = 0; i < n.operands.size(); ++i)  // an outside data operand is transposed in
-        if (ir::isDataOperand(n.op, i) && !isCand(n.operands[i]) && (isCand(v) || anchor >= 0) &&
-            costsTranspose(g.type(n.operands[i])))
-          costs.push_back({isCand(v) ? v : anchor, kEdgeCost});
-    } else if (isCand(v)) {
-      for (ValueId o : n.operands) {
-        if (isCand(o)) groups.join(v, o);
-        else if (g.type(o).numel() == n.type.numel() && costsTranspose(g.type(o))) costs.push_back({v, kEdgeCost});
-      }
+    if (anchor < 0) return;
+    for (ValueId d : data)
+      if (!isCand(d) && costsTranspose(g_.type(d))) costs_.push_back({anchor, kEdgeCost});
+  }
+
+  /// A transparent node joins its candidate operands; a large full-size outside operand costs
+  /// a transpose in.
+  void transparent(ValueId v) {
+    const Node& n = g_.node(v);
+    for (ValueId o : n.operands) {
+      if (isCand(o)) groups_.join(v, o);
+      else if (g_.type(o).numel() == n.type.numel() && costsTranspose(g_.type(o))) costs_.push_back({v, kEdgeCost});
     }
   }
-  // Values read outside their group: by a node that is no candidate (reductions without
-  // keepdims and conv_weight_grad read in place), or as outputs and updates.
-  std::vector<char> readOutside(size, 0);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    const Node& n = g.node(v);
-    if (isCand(v) || isWindowed(g, n) || (isReduce(n.op) && !keepsDims(n))) continue;
-    for (ValueId o : n.operands) readOutside[static_cast<size_t>(o)] = 1;
+
+  /// A large candidate read outside its group (by a node that is no candidate, except the
+  /// windowed ones and reductions without keepdims, which read it in place; or as an output
+  /// or update) costs a transpose out.
+  void chargeValuesReadOutside() {
+    std::vector<char> readOutside(candidate_.size(), 0);
+    for (ValueId v = 0; v < g_.size(); ++v) {
+      const Node& n = g_.node(v);
+      if (isCand(v) || isWindowed(g_, n) || (isReduce(n.op) && !keepsDims(n))) continue;
+      for (ValueId o : n.operands) readOutside[static_cast<size_t>(o)] = 1;
+    }
+    for (const auto& out : g_.outputs()) readOutside[static_cast<size_t>(out.value)] = 1;
+    for (const auto& u : g_.updates()) readOutside[static_cast<size_t>(u.value)] = 1;
+    for (ValueId v = 0; v < g_.size(); ++v)
+      if (isCand(v) && readOutside[static_cast<size_t>(v)] && costsTranspose(g_.type(v))) costs_.push_back({v, kEdgeCost});
   }
-  for (const auto& out : g.outputs()) readOutside[static_cast<size_t>(out.value)] = 1;
-  for (const auto& u : g.updates()) readOutside[static_cast<size_t>(u.value)] = 1;
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (isCand(v) && readOutside[static_cast<size_t>(v)] && costsTranspose(g.type(v)))
-      costs.push_back({v, kEdgeCost});
-  for (auto [v, k] : savings) saved[static_cast<size_t>(groups.find(v))] += k;
-  for (auto [v, k] : costs) added[static_cast<size_t>(groups.find(v))] += k;
-  std::vector<char> chosen(size, 0);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    auto root = static_cast<size_t>(groups.find(v));
-    chosen[static_cast<size_t>(v)] = isCand(v) && saved[root] > added[root] ? 1 : 0;
-  }
-  return chosen;
-}
+
+  const Graph& g_;
+  std::vector<char> candidate_;
+  Groups groups_;
+  std::vector<std::pair<ValueId, int64_t>> savings_, costs_;  // (value, amount), charged to its group
+};
 
 /// `values` (one per dim of [N, C, H, W]) in [N, H, W, C] order.
 std::vector<int64_t> permuted(const std::vector<int64_t>& values) { return ir::toChannelsLast(values); }
@@ -268,7 +291,7 @@ class Rewrite {
 }  // namespace
 
 bool convertToChannelsLast(ir::Graph& g) {
-  std::vector<char> chosen = chooseValues(g);
+  std::vector<char> chosen = Choice(g).chosen();
   if (std::none_of(chosen.begin(), chosen.end(), [](char c) { return c != 0; })) return false;
   Rewrite rewrite(g, std::move(chosen));
   return rewriteNodes(g, [&](Rewriter& rw, ValueId v) { return rewrite.node(rw, v); });
