@@ -20,32 +20,6 @@ struct PoolPlanes {
   std::vector<int64_t> window, stride, padding;
 };
 
-/// Sends each window's dy to the first position holding its maximum (padding reads -inf and
-/// a maximum there drops dy, the first NaN wins) in one plane; `dxs` is zeroed first.
-void maxPoolGradPlane(const PoolPlanes& p, const float* xs, const float* dys, float* dxs) {
-  std::memset(dxs, 0, static_cast<size_t>(p.height * p.width) * sizeof(float));
-  for (int64_t oh = 0; oh < p.outHeight; ++oh)
-    for (int64_t ow = 0; ow < p.outWidth; ++ow) {
-      int64_t winner = -1;
-      float best = 0;
-      bool first = true;
-      for (int64_t kh = 0; kh < p.window[0]; ++kh) {
-        const int64_t ih = oh * p.stride[0] - p.padding[0] + kh;
-        for (int64_t kw = 0; kw < p.window[1]; ++kw) {
-          const int64_t iw = ow * p.stride[1] - p.padding[1] + kw;
-          const bool inside = ih >= 0 && ih < p.height && iw >= 0 && iw < p.width;
-          const float v = inside ? xs[ih * p.width + iw] : -INFINITY;
-          if (first || (!std::isnan(best) && (std::isnan(v) || v > best))) {
-            best = v;
-            winner = inside ? ih * p.width + iw : -1;
-            first = false;
-          }
-        }
-      }
-      if (winner >= 0) dxs[winner] += dys[oh * p.outWidth + ow];
-    }
-}
-
 /// maxPoolGradPlane for 2x2 windows with stride 2 and no padding on AVX-512: sixteen windows
 /// of an output row at a time (masked at the row's end), compared in window order without
 /// branches (the data's ties would mispredict them); every position is written once.
@@ -95,10 +69,10 @@ __attribute__((target("avx512f"))) void tiled2x2MaxPoolGradPlaneAvx512(const Poo
   std::fill(dxs + 2 * p.outHeight * width, dxs + p.height * width, 0.0f);  // rows no window covers
 }
 
-/// maxPoolGradPlane for one image of channels-last data ([H, W, C] rows of C channels): the
-/// channels run side by side (the compiler vectorizes the loops over c). Windows that tile
-/// the image (stride = window, no padding) write each position once; others zero the image
-/// first and add.
+/// Sends each window's dy to the first position holding its maximum (padding reads -inf and
+/// a maximum there drops dy, the first NaN wins), for one image of channels-last data ([H, W,
+/// C]: C channels side by side at each position). Windows that tile the image (stride =
+/// window, no padding) write each position once; others zero the image first and add.
 void maxPoolGradImageChannelsLast(const PoolPlanes& p, int64_t channels, const float* xs, const float* dys,
                                   float* dxs) {
   const bool tiles = p.stride == p.window && p.padding[0] == 0 && p.padding[1] == 0;
@@ -142,6 +116,11 @@ void maxPoolGradImageChannelsLast(const PoolPlanes& p, int64_t channels, const f
     for (int64_t w = 0; w < p.width; ++w)
       if (h >= p.outHeight * p.window[0] || w >= p.outWidth * p.window[1])
         std::fill(dxs + (h * p.width + w) * channels, dxs + (h * p.width + w + 1) * channels, 0.0f);
+}
+
+/// maxPoolGradImageChannelsLast of one channel: one [H, W] plane of channels-first data.
+void maxPoolGradPlane(const PoolPlanes& p, const float* xs, const float* dys, float* dxs) {
+  maxPoolGradImageChannelsLast(p, 1, xs, dys, dxs);
 }
 
 /// maxPoolGradImageChannelsLast for windows that tile the image, on AVX-512: sixteen channels
