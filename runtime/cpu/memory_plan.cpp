@@ -100,7 +100,10 @@ int sumPostOpOperand(const ir::Node& node) {
   auto fused = onednn::parseFusedContraction(*node.body);
   if (!fused || fused->contraction->op != OpKind::Conv) return -1;
   std::vector<onednn::PostOp> postOps = fused->postOps;
-  int i = onednn::useSumForResidual(postOps, node.type.shape);
+  const ir::Node& conv = *fused->contraction;
+  const bool channelsLast = ir::isChannelsLast(conv.op, conv.attrs);
+  onednn::takeConvBias(postOps, channelsLast ? ir::toChannelsFirst(node.type.shape) : node.type.shape, channelsLast);
+  int i = onednn::useSumForResidual(postOps, node.type.shape);  // as compileConv picks it
   return i < 0 ? -1 : postOps[static_cast<size_t>(i)].operand;
 }
 
@@ -110,7 +113,13 @@ bool readsOperandAtOwnIndex(const ir::Graph& g, ValueId v, size_t i) {
   const ir::Node& node = g.node(v);
   if (node.op != OpKind::Fused || !node.body || i >= node.operands.size()) return false;
   const std::string kind = ir::AttrReader(node.attrs, node.op).s("kind");
-  if (kind == "conv") return i >= 2 && sumPostOpOperand(node) == static_cast<int>(i);
+  if (kind == "conv") {  // read once, as the sum post-op's residual (copied into the result first)
+    ValueId input = node.body->inputs().at(i);
+    auto readers = std::count_if(node.body->nodes().begin(), node.body->nodes().end(), [&](const ir::Node& n) {
+      return std::find(n.operands.begin(), n.operands.end(), input) != n.operands.end();
+    });
+    return i >= 2 && readers == 1 && sumPostOpOperand(node) == static_cast<int>(i);
+  }
   if (kind != "loop") return false;
   const ir::Graph& body = *node.body;
   std::vector<ValueId> inputs = body.inputs();

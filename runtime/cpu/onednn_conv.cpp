@@ -64,25 +64,6 @@ memory::desc transposedWeightDesc(const Shape& w, int64_t groups) {
   return stridedDesc(dims, strides);
 }
 
-/// When the first post-op adds a node operand that varies along the output channels only
-/// (shape [1, O, 1...] or [O, 1...]; [1, 1..., O] or [O] when `channelsLast`), removes it and
-/// returns the operand's index: the convolution adds it as its bias, which costs less than a
-/// binary post-op. -1 otherwise. `out` is the channels-first result shape.
-int takeBias(std::vector<PostOp>& postOps, const Shape& out, bool channelsLast) {
-  if (postOps.empty() || !postOps[0].binary || postOps[0].sum || postOps[0].operand < 0 ||
-      postOps[0].algorithm != dnnl::algorithm::binary_add)
-    return -1;
-  Shape aligned = postOps[0].shape;
-  if (aligned.size() > out.size()) return -1;
-  aligned.insert(aligned.begin(), out.size() - aligned.size(), 1);
-  if (channelsLast) aligned = ir::toChannelsFirst(aligned);
-  for (size_t d = 0; d < out.size(); ++d)
-    if (aligned[d] != (d == 1 ? out[1] : 1)) return -1;
-  int operand = postOps[0].operand;
-  postOps.erase(postOps.begin());
-  return operand;
-}
-
 /// The channels-first view of a data shape of node `channelsLast` or not.
 Shape channelsFirst(const Shape& shape, bool channelsLast) { return channelsLast ? ir::toChannelsFirst(shape) : shape; }
 
@@ -104,7 +85,7 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   Shape weightDims = groupedWeightDims(w.shape, geo.groups);
   const Shape xs = channelsFirst(x.shape, cl), out = channelsFirst(node.type.shape, cl);
   memory::dims pads = spatialDims(geo.padding);
-  const int biasOperand = takeBias(postOps, out, cl);
+  const int biasOperand = takeConvBias(postOps, out, cl);
   const memory::desc bias = rowMajorDesc({out[1]});
   const int sumIndex = useSumForResidual(postOps, node.type.shape);
   dnnl::primitive_attr attr = postOpAttr(postOps, out.size(), cl);

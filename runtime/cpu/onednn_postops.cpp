@@ -268,6 +268,21 @@ void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, s
   }
 }
 
+int takeConvBias(std::vector<PostOp>& postOps, const ir::Shape& out, bool channelsLast) {
+  if (postOps.empty() || !postOps[0].binary || postOps[0].sum || postOps[0].operand < 0 ||
+      postOps[0].algorithm != dnnl::algorithm::binary_add)
+    return -1;
+  ir::Shape aligned = postOps[0].shape;
+  if (aligned.size() > out.size()) return -1;
+  aligned.insert(aligned.begin(), out.size() - aligned.size(), 1);
+  if (channelsLast) aligned = ir::toChannelsFirst(aligned);
+  for (size_t d = 0; d < out.size(); ++d)
+    if (aligned[d] != (d == 1 ? out[1] : 1)) return -1;
+  int operand = postOps[0].operand;
+  postOps.erase(postOps.begin());
+  return operand;
+}
+
 int useSumForResidual(std::vector<PostOp>& postOps, const ir::Shape& full) {
   for (size_t i = 0; i < postOps.size(); ++i) {
     PostOp& op = postOps[i];

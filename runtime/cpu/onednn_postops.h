@@ -50,6 +50,12 @@ dnnl::primitive_attr postOpAttr(const std::vector<PostOp>& postOps, size_t rank,
 void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, size_t rank,
                       std::unordered_map<int, memory>& args, bool channelsLast = false);
 
+/// When the first post-op adds a node operand that varies along the output channels only
+/// (shape [1, O, 1...] or [O, 1...]; [1, 1..., O] or [O] when `channelsLast`), removes it and
+/// returns the operand's index: the convolution adds it as its bias, which costs less than a
+/// binary post-op. -1 otherwise. `out` is the channels-first result shape.
+int takeConvBias(std::vector<PostOp>& postOps, const ir::Shape& out, bool channelsLast);
+
 /// Marks the first binary add of an operand of the result's full shape `full` as a sum
 /// post-op (oneDNN 2.6 runs a full-shape binary post-op only in its slow gemm convolution;
 /// the sum post-op keeps the fast kernels). Returns its index, or -1 when there is none.

@@ -124,3 +124,30 @@ TEST(ChannelsLastCpu, ResidualSumOverwritesTheResidualItAdds) {
   EXPECT_EQ(plan.values[static_cast<size_t>(y)].offset, plan.values[static_cast<size_t>(r)].offset);
   expectMatchesReference(g, false);
 }
+
+TEST(ChannelsLastCpu, ResidualReadTwiceOrAsBiasIsNotOverwritten) {
+  // r added twice (the second add a binary post-op reading r while the result is written), or
+  // a per-channel operand (the convolution's bias): no sum post-op owns it, it keeps its bytes.
+  ir::Graph g("twice");
+  ir::ValueId x = g.addInput("x", f32({1, 4, 4, 8}));
+  ir::ValueId w = g.addInput("w", f32({8, 8, 3, 3}));
+  ir::ValueId r = addFused(g, "loop", {x}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+    return b.addOp(OpKind::Neg, {in[0]});
+  });
+  ir::ValueId twice = addFused(g, "conv", {x, w, r}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+    ir::ValueId y = b.addOp(OpKind::Add, {b.addOp(OpKind::Conv, {in[0], in[1]}, convAttrs(1, 1)), in[2]});
+    return b.addOp(OpKind::Add, {y, in[2]});
+  });
+  EXPECT_FALSE(cpu::readsOperandAtOwnIndex(g, twice, 2));
+  // One position: the bias [1,1,1,8] has the result's full shape too, yet it is the bias.
+  ir::ValueId small = g.addInput("small", f32({1, 3, 3, 8}));
+  ir::ValueId bias = g.addInput("b", f32({1, 1, 1, 8}));
+  ir::ValueId residual = addFused(g, "loop", {g.addInput("r1", f32({1, 1, 1, 8}))},
+                                  [](ir::Graph& b, const std::vector<ir::ValueId>& in) { return b.addOp(OpKind::Neg, {in[0]}); });
+  ir::ValueId biased = addFused(g, "conv", {small, w, bias, residual}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+    ir::ValueId y = b.addOp(OpKind::Add, {b.addOp(OpKind::Conv, {in[0], in[1]}, convAttrs(1, 0)), in[2]});
+    return b.addOp(OpKind::Add, {y, in[3]});
+  });
+  EXPECT_FALSE(cpu::readsOperandAtOwnIndex(g, biased, 2));  // the bias
+  EXPECT_TRUE(cpu::readsOperandAtOwnIndex(g, biased, 3));   // the residual
+}
