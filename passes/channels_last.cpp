@@ -18,7 +18,8 @@
 //     chosen operands' new values, or transposes of the others: a lower-rank operand of a
 //     numpy broadcast is first reshaped to rank 4); windowed nodes get channels_last=1.
 //     Each chosen value also gets a transpose back to [N, C, H, W] for readers outside the
-//     group (dce drops the unread ones). A reduction without keepdims of a chosen value reduces
+//     group (dce drops the unread ones); the channels-last value keeps the old name, the
+//     transpose is NAME.nchw. A reduction without keepdims of a chosen value reduces
 //     the permuted axes and transposes its (smaller) result back when its kept dims moved.
 #include <algorithm>
 #include <numeric>
@@ -263,7 +264,19 @@ class Rewrite {
     if (e.shape(made) != ir::toChannelsLast(n.type.shape))
       throw std::logic_error("channels-last: " + std::string(ir::opName(n.op)) + " changed its shape");
     last_[static_cast<size_t>(v)] = made;
-    return e.transpose(made, ir::toChannelsFirstPerm(kRank));  // for readers outside the group
+    ValueId back = e.transpose(made, ir::toChannelsFirstPerm(kRank));  // for readers outside the group
+    nameBoth(rw, n.name, made, back);
+    return back;
+  }
+
+  /// Names the channels-last value `made` like the old value and its transpose back
+  /// `NAME.nchw` (which dce drops when nothing outside the group reads it), when both names
+  /// are free; otherwise the rewriter's rule names the transpose.
+  static void nameBoth(Rewriter& rw, const std::string& name, ValueId made, ValueId back) {
+    const std::string backName = name + ".nchw";
+    if (name.empty() || rw.source().find(backName) || rw.target().find(name) || rw.target().find(backName)) return;
+    rw.target().node(made).name = name;
+    rw.target().node(back).name = backName;
   }
 
   ValueId reduction(Rewriter& rw, ValueId v, const Node& n) {
