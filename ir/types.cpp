@@ -60,6 +60,16 @@ std::vector<int64_t> rowMajorStrides(const Shape& s) {
   return st;
 }
 
+bool movesOnlyUnitDims(const Shape& shape, const std::vector<int64_t>& perm) {
+  int64_t previous = -1;
+  for (int64_t p : perm) {
+    if (shape[static_cast<size_t>(p)] == 1) continue;
+    if (p < previous) return false;
+    previous = p;
+  }
+  return true;
+}
+
 std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b) {
   size_t r = std::max(a.size(), b.size());
   Shape out(r);

@@ -50,6 +50,10 @@ struct TensorType {
 /// Row-major strides (in elements) of a shape.
 std::vector<int64_t> rowMajorStrides(const Shape& s);
 
+/// True when transposing `shape` by `perm` (transpose's perm) keeps the order of the dims
+/// longer than 1: it moves only unit dims, so it is a reshape of the same bytes.
+bool movesOnlyUnitDims(const Shape& shape, const std::vector<int64_t>& perm);
+
 /// The numpy broadcast of two shapes, or nullopt when they are incompatible.
 std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b);
 

@@ -69,18 +69,6 @@ Replacement collapseShapeChain(Rewriter& rw, ValueId v, OpKind op) {
   return rw.emitterFor(v).op(op, {source}, n.attrs);
 }
 
-/// True when `perm` keeps the order of the dims of `shape` longer than 1 (the transpose
-/// moves only unit dims, so it is a reshape).
-bool movesOnlyUnitDims(const ir::Shape& shape, const std::vector<int64_t>& perm) {
-  int64_t previous = -1;
-  for (int64_t p : perm) {
-    if (shape[static_cast<size_t>(p)] == 1) continue;
-    if (p < previous) return false;
-    previous = p;
-  }
-  return true;
-}
-
 Replacement transposeChain(Rewriter& rw, ValueId v) {
   const ir::Node& n = rw.source().node(v);
   ValueId x = rw.map(n.operands[0]);
@@ -88,7 +76,7 @@ Replacement transposeChain(Rewriter& rw, ValueId v) {
   if (isIdentityPerm(perm)) return x;
   const ir::Node& inner = rw.target().node(x);
   if (inner.op != OpKind::Transpose) {
-    if (!movesOnlyUnitDims(rw.target().type(x).shape, perm)) return std::nullopt;
+    if (!ir::movesOnlyUnitDims(rw.target().type(x).shape, perm)) return std::nullopt;
     ValueId source = inner.op == OpKind::Reshape ? inner.operands[0] : x;
     if (rw.target().type(source) == n.type) return source;
     return rw.emitterFor(v).reshape(source, n.type.shape);

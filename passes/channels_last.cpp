@@ -23,6 +23,8 @@
 //     the permuted axes and transposes its (smaller) result back when its kept dims moved.
 #include <algorithm>
 #include <numeric>
+#include <string>
+#include <unordered_set>
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
@@ -86,7 +88,7 @@ bool isCandidate(const Graph& g, ValueId v) {
 /// copy: it is large and moves dims longer than 1 (one channel or one position is a reshape).
 bool costsTranspose(const ir::TensorType& type) {
   if (type.numel() <= kSmallTensor || type.rank() != static_cast<int64_t>(kRank)) return type.numel() > kSmallTensor;
-  return type.shape[1] != 1 && type.shape[2] * type.shape[3] != 1;
+  return !ir::movesOnlyUnitDims(type.shape, ir::toChannelsLastPerm(kRank));
 }
 
 /// Disjoint sets over values.
@@ -205,7 +207,10 @@ std::vector<int64_t> lastAxes(const std::vector<int64_t>& axes) {
 class Rewrite {
  public:
   Rewrite(const Graph& source, std::vector<char> chosen)
-      : chosen_(std::move(chosen)), last_(static_cast<size_t>(source.size()), -1) {}
+      : chosen_(std::move(chosen)), last_(static_cast<size_t>(source.size()), -1) {
+    for (const Node& n : source.nodes())
+      if (!n.name.empty()) names_.insert(n.name);
+  }
 
   std::optional<ValueId> node(Rewriter& rw, ValueId v) {
     const Node& n = rw.source().node(v);
@@ -270,11 +275,12 @@ class Rewrite {
   }
 
   /// Names the channels-last value `made` like the old value and its transpose back
-  /// `NAME.nchw` (which dce drops when nothing outside the group reads it), when both names
-  /// are free; otherwise the rewriter's rule names the transpose.
-  static void nameBoth(Rewriter& rw, const std::string& name, ValueId made, ValueId back) {
+  /// `NAME.nchw` (which dce drops when nothing outside the group reads it), unless the source
+  /// graph uses that name; then the rewriter's rule names the transpose. (The new graph holds
+  /// only source names besides these: the old value's own name is still free here.)
+  void nameBoth(Rewriter& rw, const std::string& name, ValueId made, ValueId back) {
     const std::string backName = name + ".nchw";
-    if (name.empty() || rw.source().find(backName) || rw.target().find(name) || rw.target().find(backName)) return;
+    if (name.empty() || names_.count(backName)) return;
     rw.target().node(made).name = name;
     rw.target().node(back).name = backName;
   }
@@ -299,6 +305,7 @@ class Rewrite {
 
   std::vector<char> chosen_;
   std::vector<ValueId> last_;  // old value -> its channels-last value in the new graph, or -1
+  std::unordered_set<std::string> names_;  // the source graph's value names
 };
 
 }  // namespace

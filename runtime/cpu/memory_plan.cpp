@@ -114,11 +114,12 @@ bool readsOperandAtOwnIndex(const ir::Graph& g, ValueId v, size_t i) {
   if (node.op != OpKind::Fused || !node.body || i >= node.operands.size()) return false;
   const std::string kind = ir::AttrReader(node.attrs, node.op).s("kind");
   if (kind == "conv") {  // read once, as the sum post-op's residual (copied into the result first)
+    if (i < 2) return false;  // the convolution's own operands
     ValueId input = node.body->inputs().at(i);
     auto readers = std::count_if(node.body->nodes().begin(), node.body->nodes().end(), [&](const ir::Node& n) {
       return std::find(n.operands.begin(), n.operands.end(), input) != n.operands.end();
     });
-    return i >= 2 && readers == 1 && sumPostOpOperand(node) == static_cast<int>(i);
+    return readers == 1 && sumPostOpOperand(node) == static_cast<int>(i);
   }
   if (kind != "loop") return false;
   const ir::Graph& body = *node.body;

@@ -216,24 +216,14 @@ std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
 
 namespace {
 
-/// True when the dims of `shape` longer than 1 keep their order in its channels-first view.
-bool movesOnlyUnitDims(const ir::Shape& shape) {
-  int64_t previous = -1;
-  for (int64_t p : ir::toChannelsFirstPerm(shape.size())) {
-    if (shape[static_cast<size_t>(p)] == 1) continue;
-    if (p < previous) return false;
-    previous = p;
-  }
-  return true;
-}
-
 /// The descriptor of a binary post-op's second input of `shape` for a result of rank `rank`
 /// (plain row-major where the channels-first view moves only unit dims, e.g. a bias).
 memory::desc postOpDesc(const ir::Shape& shape, size_t rank, bool channelsLast) {
   ir::Shape aligned = alignedShape(shape, rank);
   if (!channelsLast) return rowMajorDesc(aligned);
   ir::Shape first = ir::toChannelsFirst(aligned);
-  return movesOnlyUnitDims(aligned) ? rowMajorDesc(first) : dataDesc(first, aligned, true);
+  return ir::movesOnlyUnitDims(aligned, ir::toChannelsFirstPerm(rank)) ? rowMajorDesc(first)
+                                                                     : dataDesc(first, aligned, true);
 }
 
 }  // namespace

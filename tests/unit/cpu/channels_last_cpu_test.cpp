@@ -5,8 +5,6 @@
 // windowed op left to reference kernels, weft's or oneDNN's.
 #include <gtest/gtest.h>
 
-#include <functional>
-
 #include "backends/cpu/executable.h"
 #include "cpu_test_util.h"
 #include "runtime/cpu/memory_plan.h"
@@ -87,20 +85,11 @@ TEST(ChannelsLastCpu, PoolsAndTheirGradient) {
 
 namespace {
 
-/// A `fused` node of kind `kind` over `operands` whose body `build` makes from its inputs.
-ir::ValueId addFused(ir::Graph& g, const std::string& kind, const std::vector<ir::ValueId>& operands,
-                     const std::function<ir::ValueId(ir::Graph&, const std::vector<ir::ValueId>&)>& build) {
-  ir::Graph body(kind);
-  std::vector<ir::ValueId> inputs;
-  for (size_t i = 0; i < operands.size(); ++i) inputs.push_back(body.addInput("in" + std::to_string(i), g.type(operands[i])));
-  body.addOutput("out", build(body, inputs));
-  ir::Node n;
-  n.op = OpKind::Fused;
-  n.operands = operands;
-  n.attrs["kind"] = kind;
-  n.type = body.type(body.outputs().at(0).value);
-  n.body = std::make_shared<const ir::Graph>(std::move(body));
-  return g.addNode(std::move(n));
+/// -x as a generated kernel's result (an arena value).
+ir::ValueId negation(ir::Graph& g, ir::ValueId x) {
+  return cpu::testing::addFused(g, "loop", {x}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+    return b.addOp(OpKind::Neg, {in[0]});
+  });
 }
 
 }  // namespace
@@ -111,10 +100,8 @@ TEST(ChannelsLastCpu, ResidualSumOverwritesTheResidualItAdds) {
   ir::Graph g("residual");
   ir::ValueId x = g.addInput("x", f32({2, 10, 10, 16}));
   ir::ValueId w = g.addInput("w", f32({16, 16, 3, 3}));
-  ir::ValueId r = addFused(g, "loop", {x}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
-    return b.addOp(OpKind::Neg, {in[0]});
-  });
-  ir::ValueId y = addFused(g, "conv", {x, w, r}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+  ir::ValueId r = negation(g, x);
+  ir::ValueId y = cpu::testing::addFused(g, "conv", {x, w, r}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
     return b.addOp(OpKind::Add, {b.addOp(OpKind::Conv, {in[0], in[1]}, convAttrs(1, 1)), in[2]});
   });
   g.addOutput("y", g.addOp(OpKind::Neg, {y}));
@@ -131,10 +118,8 @@ TEST(ChannelsLastCpu, ResidualReadTwiceOrAsBiasIsNotOverwritten) {
   ir::Graph g("twice");
   ir::ValueId x = g.addInput("x", f32({1, 4, 4, 8}));
   ir::ValueId w = g.addInput("w", f32({8, 8, 3, 3}));
-  ir::ValueId r = addFused(g, "loop", {x}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
-    return b.addOp(OpKind::Neg, {in[0]});
-  });
-  ir::ValueId twice = addFused(g, "conv", {x, w, r}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+  ir::ValueId r = negation(g, x);
+  ir::ValueId twice = cpu::testing::addFused(g, "conv", {x, w, r}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
     ir::ValueId y = b.addOp(OpKind::Add, {b.addOp(OpKind::Conv, {in[0], in[1]}, convAttrs(1, 1)), in[2]});
     return b.addOp(OpKind::Add, {y, in[2]});
   });
@@ -142,9 +127,8 @@ TEST(ChannelsLastCpu, ResidualReadTwiceOrAsBiasIsNotOverwritten) {
   // One position: the bias [1,1,1,8] has the result's full shape too, yet it is the bias.
   ir::ValueId small = g.addInput("small", f32({1, 3, 3, 8}));
   ir::ValueId bias = g.addInput("b", f32({1, 1, 1, 8}));
-  ir::ValueId residual = addFused(g, "loop", {g.addInput("r1", f32({1, 1, 1, 8}))},
-                                  [](ir::Graph& b, const std::vector<ir::ValueId>& in) { return b.addOp(OpKind::Neg, {in[0]}); });
-  ir::ValueId biased = addFused(g, "conv", {small, w, bias, residual}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
+  ir::ValueId residual = negation(g, g.addInput("r1", f32({1, 1, 1, 8})));
+  ir::ValueId biased = cpu::testing::addFused(g, "conv", {small, w, bias, residual}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
     ir::ValueId y = b.addOp(OpKind::Add, {b.addOp(OpKind::Conv, {in[0], in[1]}, convAttrs(1, 0)), in[2]});
     return b.addOp(OpKind::Add, {y, in[3]});
   });

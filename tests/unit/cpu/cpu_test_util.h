@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "backends/reference/interpreter.h"
@@ -57,6 +59,24 @@ inline void expectCloseToLargest(const reference::TensorMap& got, const referenc
         ++failures;
       }
   }
+}
+
+/// Appends a `fused` node of kind `kind` over `operands` whose body `build` makes from the
+/// body's inputs (typed like the operands).
+inline ir::ValueId addFused(ir::Graph& g, const std::string& kind, const std::vector<ir::ValueId>& operands,
+                            const std::function<ir::ValueId(ir::Graph&, const std::vector<ir::ValueId>&)>& build) {
+  ir::Graph body(kind);
+  std::vector<ir::ValueId> inputs;
+  for (size_t i = 0; i < operands.size(); ++i)
+    inputs.push_back(body.addInput("in" + std::to_string(i), g.type(operands[i])));
+  body.addOutput("out", build(body, inputs));
+  ir::Node n;
+  n.op = ir::OpKind::Fused;
+  n.operands = operands;
+  n.attrs["kind"] = kind;
+  n.type = body.type(body.outputs().at(0).value);
+  n.body = std::make_shared<const ir::Graph>(std::move(body));
+  return g.addNode(std::move(n));
 }
 
 }  // namespace weft::cpu::testing

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "backends/cpu/executable.h"
+#include "cpu_test_util.h"
 #include "runtime/cpu/memory_plan.h"
 #include "ir/verifier.h"
 #include "models/registry.h"
@@ -31,17 +32,7 @@ const ir::TensorType kF4{ir::DType::f32, {4}};
 /// type kF4, whose body `build` makes from the body's inputs.
 ir::ValueId addLoop(ir::Graph& g, const std::vector<ir::ValueId>& operands,
                     const std::function<ir::ValueId(ir::Graph&, const std::vector<ir::ValueId>&)>& build) {
-  ir::Graph body("loop");
-  std::vector<ir::ValueId> inputs;
-  for (size_t i = 0; i < operands.size(); ++i) inputs.push_back(body.addInput("in" + std::to_string(i), kF4));
-  body.addOutput("out", build(body, inputs));
-  ir::Node n;
-  n.op = ir::OpKind::Fused;
-  n.operands = operands;
-  n.attrs["kind"] = std::string("loop");
-  n.type = body.type(body.outputs().at(0).value);
-  n.body = std::make_shared<const ir::Graph>(std::move(body));
-  return g.addNode(std::move(n));
+  return cpu::testing::addFused(g, "loop", operands, build);
 }
 
 /// The Adam training step of registered model `name`, compiled for the CPU.
