@@ -202,6 +202,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.generatedKernels = counts.generated;
   impl->stats.nativeSteps = counts.native;
   impl->stats.laidOutValues = counts.laidOutValues;
+  impl->stats.winogradSteps = counts.winograd;
   impl->stats.referenceKernels = counts.host;
   impl->stats.onednnReferenceSteps = counts.onednnReferenceSteps;
   impl->stats.kernels = counts.total();

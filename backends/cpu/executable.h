@@ -30,6 +30,7 @@ struct CompileStats {
   int generatedKernels = 0;  ///< steps run by MLIR-generated code
   int nativeSteps = 0;       ///< steps run by hand-written kernels (concat, gather, random draws, 2-D max_pool_grad)
   int laidOutValues = 0;     ///< values oneDNN steps pass on in their own (blocked) layout
+  int winogradSteps = 0;     ///< oneDNN steps that run a Winograd convolution
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
   std::vector<std::string> referenceSteps;

@@ -15,6 +15,7 @@
 
 #include "ir/channels_last.h"
 #include "runtime/cpu/onednn_families.h"
+#include "runtime/cpu/winograd.h"
 
 namespace weft::cpu::onednn {
 namespace {
@@ -75,6 +76,19 @@ memory::desc primitiveData(const Shape& dims, const Shape& stored, bool inPlace,
   return inPlace ? dataDesc(dims, stored, true) : primitiveDesc(dims, layout);
 }
 
+/// The Winograd primitive descriptor `make(Layout::Chosen, true)` when `winograd` and oneDNN
+/// has a non-reference implementation of it (its data then converted in and out of its
+/// blocked layout); otherwise preferredPd's choice among `make(layout, false)`.
+template <class Pd, class Make>
+Pd convPd(bool winograd, const Make& make) {
+  if (winograd) try {
+      Pd pd = make(Layout::Chosen, true);
+      if (!isReferenceImpl(pd.impl_info_str())) return pd;
+    } catch (const dnnl::error&) {
+    }
+  return preferredPd<Pd>([&](Layout layout) { return make(layout, false); });
+}
+
 }  // namespace
 
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& x, const TensorType& w,
@@ -89,16 +103,19 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   const memory::desc bias = rowMajorDesc({out[1]});
   const int sumIndex = useSumForResidual(postOps, node.type.shape);
   dnnl::primitive_attr attr = postOpAttr(postOps, out.size(), cl);
-  auto pd = preferredPd<dnnl::convolution_forward::primitive_desc>([&](Layout layout) {
-    memory::desc src = primitiveData(xs, x.shape, cl, layout), weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveData(out, node.type.shape, cl, layout);
+  const bool winograd = triesWinograd(node, x.shape, w.shape) && (!cl || layouts.mayConvertChannelsLast);
+  auto pd = convPd<dnnl::convolution_forward::primitive_desc>(winograd, [&](Layout layout, bool wino) {
+    memory::desc src = primitiveData(xs, x.shape, cl && !wino, layout), weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveData(out, node.type.shape, cl && !wino, layout);
+    auto algorithm = wino ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+    // Winograd's inference form wants weights pre-transformed (a slow reorder each run, as
+    // the weights are operands); its training form transforms them inside the primitive.
+    auto prop = wino ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
     auto desc = biasOperand >= 0
-                    ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                      dnnl::algorithm::convolution_direct, src, weights, bias, dst,
-                                                      spatialDims(geo.stride), oneDnnDilation(geo.dilation), pads, pads)
-                    : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                      dnnl::algorithm::convolution_direct, src, weights, dst,
-                                                      spatialDims(geo.stride), oneDnnDilation(geo.dilation), pads, pads);
+                    ? dnnl::convolution_forward::desc(prop, algorithm, src, weights, bias, dst, spatialDims(geo.stride),
+                                                      oneDnnDilation(geo.dilation), pads, pads)
+                    : dnnl::convolution_forward::desc(prop, algorithm, src, weights, dst, spatialDims(geo.stride),
+                                                      oneDnnDilation(geo.dilation), pads, pads);
     return dnnl::convolution_forward::primitive_desc(desc, attr, engine);
   });
   if ((!postOps.empty() || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
@@ -140,11 +157,15 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
   const bool inPlace = cl && written == out;
   Shape weightDims = groupedWeightDims({w.shape[1] * geo.groups, w.shape[0] / geo.groups}, geo.groups);
   for (size_t d = 2; d < w.shape.size(); ++d) weightDims.push_back(w.shape[d]);
-  auto pd = preferredPd<dnnl::deconvolution_forward::primitive_desc>([&](Layout layout) {
-    dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                                           primitiveData(xs, x.shape, inPlace, layout), primitiveDesc(weightDims, layout),
-                                           primitiveData(written, node.type.shape, inPlace, layout), spatialDims(geo.stride),
-                                           oneDnnDilation(geo.dilation), spatialDims(geo.padding), padRight);
+  const bool winograd = triesWinograd(node, x.shape, w.shape) && (!inPlace || layouts.mayConvertChannelsLast);
+  auto pd = convPd<dnnl::deconvolution_forward::primitive_desc>(winograd, [&](Layout layout, bool wino) {
+    auto algorithm = wino ? dnnl::algorithm::deconvolution_winograd : dnnl::algorithm::deconvolution_direct;
+    dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm,
+                                           primitiveData(xs, x.shape, inPlace && !wino, layout),
+                                           primitiveDesc(weightDims, layout),
+                                           primitiveData(written, node.type.shape, inPlace && !wino, layout),
+                                           spatialDims(geo.stride), oneDnnDilation(geo.dilation),
+                                           spatialDims(geo.padding), padRight);
     return dnnl::deconvolution_forward::primitive_desc(desc, engine);
   });
 
@@ -179,14 +200,15 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
   Shape weightDims = groupedWeightDims(node.type.shape, geo.groups);
   memory::dims strides = spatialDims(geo.stride), dilates = oneDnnDilation(geo.dilation),
                padLeft = spatialDims(geo.padding);
-  auto pd = preferredPd<dnnl::convolution_backward_weights::primitive_desc>([&](Layout layout) {
-    memory::desc src = primitiveData(read, x.shape, inPlace, layout), weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveData(dys, dy.shape, inPlace, layout);
-    dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                            src, weights, dst, strides, dilates, padLeft, padRight);
+  const bool winograd = triesWinograd(node, x.shape, dy.shape) && (!inPlace || layouts.mayConvertChannelsLast);
+  auto pd = convPd<dnnl::convolution_backward_weights::primitive_desc>(winograd, [&](Layout layout, bool wino) {
+    memory::desc src = primitiveData(read, x.shape, inPlace && !wino, layout), weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveData(dys, dy.shape, inPlace && !wino, layout);
+    auto algorithm = wino ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+    dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, algorithm, src, weights, dst, strides,
+                                            dilates, padLeft, padRight);
     dnnl::convolution_forward::primitive_desc hint(forward, engine);
-    dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, src, weights, dst, strides,
-                                                  dilates, padLeft, padRight);
+    dnnl::convolution_backward_weights::desc desc(algorithm, src, weights, dst, strides, dilates, padLeft, padRight);
     return dnnl::convolution_backward_weights::primitive_desc(desc, engine, hint);
   });
 

@@ -16,6 +16,10 @@ namespace weft::cpu {
 struct StepLayouts {
   std::vector<std::optional<dnnl::memory::desc>> operands;  ///< by operand index (may be shorter)
   std::optional<dnnl::memory::desc> result;
+  /// Whether a convolution may copy channels-last data it could read in place, to run a
+  /// faster algorithm in a blocked layout (Winograd): false where the arena has no room for
+  /// the copies at the step (see Program).
+  bool mayConvertChannelsLast = true;
 
   /// The layout of operand `i`, if it is not row-major.
   std::optional<dnnl::memory::desc> operand(size_t i) const {

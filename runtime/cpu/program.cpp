@@ -27,6 +27,9 @@ void copyBytes(void* to, const void* from, size_t bytes) {
   if (bytes) std::memcpy(to, from, bytes);
 }
 
+/// True when oneDNN step `step` runs a Winograd convolution.
+bool runsWinograd(const OneDnnStep& step) { return step.describe().find("[jit_wino") != std::string::npos; }
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -107,6 +110,7 @@ void Program::passComputedLayouts(const dnnl::engine& engine) {
   std::vector<std::optional<dnnl::memory::desc>> layout(static_cast<size_t>(g.size()));
   auto layoutsOf = [&](ValueId v) {
     StepLayouts layouts;
+    layouts.mayConvertChannelsLast = keepsChannelsLast_[static_cast<size_t>(v)] == 0;
     layouts.result = layout[static_cast<size_t>(v)];
     for (ValueId o : g.node(v).operands) layouts.operands.push_back(layout[static_cast<size_t>(o)]);
     return layouts;
@@ -170,6 +174,7 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
   start = std::chrono::steady_clock::now();
   auto engine = std::make_shared<dnnl::engine>(dnnl::engine::kind::cpu, 0);
   engine_ = engine;
+  keepsChannelsLast_.assign(static_cast<size_t>(g.size()), 0);
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& node = g.node(v);
     if (node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant ||
@@ -180,6 +185,12 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
     if ((step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
     } else if ((step.onednn = compileOneDnnNode(g, v, *engine))) {
+      if (runsWinograd(*step.onednn) && !roomForScratch(v, step.onednn->scratchBytes())) {
+        keepsChannelsLast_[static_cast<size_t>(v)] = 1;  // its copies would grow the arena
+        StepLayouts inPlace;
+        inPlace.mayConvertChannelsLast = false;
+        step.onednn = compileOneDnnNode(g, v, *engine, inPlace);
+      }
       ++counts_.onednn;
       if (std::string what = step.onednn->describe(); what.find("[ref:") != std::string::npos)
         counts_.onednnReferenceSteps.push_back(std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v) + " " + what);
@@ -198,6 +209,8 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
     steps_.push_back(std::move(step));
   }
   passComputedLayouts(*engine);
+  for (const Step& step : steps_)
+    if (step.onednn && runsWinograd(*step.onednn)) ++counts_.winograd;
   shareScratch();
   buildSeconds_.emplace_back("steps", secondsSince(start));
   if (const char* p = std::getenv("WEFT_PROFILE"); p && *p && std::string(p) != "0")
@@ -205,6 +218,11 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
 }
 
 Program::~Program() { printProfile(); }
+
+bool Program::roomForScratch(ValueId v, size_t bytes) const {
+  auto need = static_cast<int64_t>(bytes);
+  return need <= plan_.values[static_cast<size_t>(v)].scratchBytes || freeArenaOffset(plan_, v, need) >= 0;
+}
 
 void Program::shareScratch() {
   // A step's scratch goes into the arena region the plan reserved for it when it fits (see

@@ -1,0 +1,21 @@
+#pragma once
+/// When a convolution runs as oneDNN's Winograd convolution (F(4x4, 3x3) on AVX-512) rather
+/// than its direct one. Winograd does 2.25x fewer multiplications for a 3x3 window but works
+/// in a blocked layout, so it pays a conversion of its data in and out (channels-last data is
+/// otherwise read in place). The step builders try it where it fits; a channels-last
+/// convolution keeps it only where its copies find room in the arena at its step (Program),
+/// so Winograd never grows the memory a graph needs; a channels-first one converts its data
+/// either way, in the region conversionBound reserves.
+#include "ir/graph.h"
+
+namespace weft::cpu {
+
+/// True when conv-family node `node` (conv, conv_transpose, conv_weight_grad, never a fused
+/// node) with operands of shapes `first` and `second` (as stored: channels-last or not)
+/// should try Winograd: a 2-D 3x3 window, stride 1, no dilation, one group, input and output
+/// channels multiples of 16, output planes of at least 8x8; a weight gradient also needs 64
+/// or more input channels (below that oneDNN's direct weight gradient measured faster, its
+/// forward and data gradient slower, on the 2-core AVX-512 machine of stop 13).
+bool triesWinograd(const ir::Node& node, const ir::Shape& first, const ir::Shape& second);
+
+}  // namespace weft::cpu

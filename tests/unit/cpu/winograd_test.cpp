@@ -1,0 +1,120 @@
+// Winograd convolutions (runtime/cpu/winograd.h): which conv-family nodes try them, and that
+// the forward conv (with bias, residual sum and relu fused), its data gradient and its weight
+// gradient compute what the reference interpreter computes, channels-last or not, with the
+// conversions in the regions the memory plan reserved.
+#include <gtest/gtest.h>
+
+#include "backends/cpu/executable.h"
+#include "cpu_test_util.h"
+#include "runtime/cpu/winograd.h"
+
+using namespace weft;
+
+namespace {
+
+using ir::OpKind;
+using Ints = std::vector<int64_t>;
+
+ir::TensorType f32(ir::Shape shape) { return {ir::DType::f32, std::move(shape)}; }
+
+ir::Attrs convAttrs(int64_t stride, bool channelsLast) {
+  ir::Attrs attrs{{"stride", Ints{stride, stride}}, {"padding", Ints{1, 1}}, {"dilation", Ints{1, 1}},
+                  {"groups", int64_t{1}}};
+  if (channelsLast) attrs["channels_last"] = int64_t{1};
+  return attrs;
+}
+
+/// The data shape [N, C, H, W], or [N, H, W, C] when `channelsLast`.
+ir::Shape data(int64_t n, int64_t c, int64_t hw, bool channelsLast) {
+  return channelsLast ? ir::Shape{n, hw, hw, c} : ir::Shape{n, c, hw, hw};
+}
+
+/// A conv (bias, residual sum, relu), its data gradient and its weight gradient over
+/// `channels` channels of `hw` x `hw` planes. With `roomFirst`, x is first offset by the sum
+/// of a larger value that dies before the convolutions run, leaving them room in the arena.
+ir::Graph convAndGradients(int64_t channels, int64_t hw, bool channelsLast, bool roomFirst = false) {
+  ir::Graph g("wino");
+  ir::ValueId x = g.addInput("x", f32(data(2, channels, hw, channelsLast)));
+  if (roomFirst) {
+    ir::ValueId big = g.addInput("big", f32(data(32, channels, hw, channelsLast)));
+    ir::ValueId doubled = g.addOp(OpKind::Add, {big, big});
+    x = g.addOp(OpKind::Add, {x, g.addOp(OpKind::ReduceSum, {doubled}, {{"axes", Ints{0, 1, 2, 3}}, {"keepdims", int64_t{0}}})});
+  }
+  ir::ValueId w = g.addInput("w", f32({channels, channels, 3, 3}));
+  ir::ValueId y = g.addOp(OpKind::Conv, {x, w}, convAttrs(1, channelsLast));
+  ir::ValueId bias = g.addInput("b", f32(channelsLast ? ir::Shape{channels} : ir::Shape{channels, 1, 1}));
+  ir::ValueId summed = g.addOp(OpKind::Add, {g.addOp(OpKind::Add, {y, bias}), x});
+  g.addOutput("y", g.addOp(OpKind::Maximum, {summed, g.addConstant(std::make_shared<ir::TensorData>(f32({})))}));
+  ir::ValueId dy = g.addInput("dy", f32(data(2, channels, hw, channelsLast)));
+  ir::Attrs dataGrad = convAttrs(1, channelsLast);
+  dataGrad["output_padding"] = Ints{0, 0};
+  g.addOutput("dx", g.addOp(OpKind::ConvTranspose, {dy, w}, dataGrad));
+  ir::Attrs weightGrad = convAttrs(1, channelsLast);
+  weightGrad["kernel"] = Ints{3, 3};
+  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {x, dy}, weightGrad));
+  return g;
+}
+
+/// Compiles `g` (with the optimizing pipeline when `optimize`), checks it against the
+/// reference and returns the compile stats.
+cpu::CompileStats expectMatchesReference(const ir::Graph& g, bool optimize = true) {
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::CompileOptions options;
+  options.optimize = optimize;
+  cpu::Executable exe = cpu::compile(g, options);
+  EXPECT_EQ(exe.stats().onednnReferenceSteps, std::vector<std::string>{});
+  auto got = exe.run(feeds);
+  cpu::testing::expectCloseToLargest(got, reference::run(g, feeds));
+  return exe.stats();
+}
+
+}  // namespace
+
+TEST(Winograd, TriedFor3x3Stride1WithChannelsOf16AndPlanesOf8) {
+  ir::Graph g("choice");
+  ir::Shape x = {2, 32, 16, 16}, w = {32, 32, 3, 3};
+  ir::Node conv = g.node(g.addOp(OpKind::Conv, {g.addInput("x", f32(x)), g.addInput("w", f32(w))}, convAttrs(1, false)));
+  EXPECT_TRUE(cpu::triesWinograd(conv, x, w));
+  ir::Node strided = conv;
+  strided.attrs["stride"] = Ints{2, 2};
+  EXPECT_FALSE(cpu::triesWinograd(strided, x, w));
+  EXPECT_FALSE(cpu::triesWinograd(conv, x, {32, 32, 5, 5}));  // a 5x5 window
+  EXPECT_FALSE(cpu::triesWinograd(conv, x, {24, 32, 3, 3}));  // 24 output channels
+  ir::Node small = conv;
+  small.type.shape = {2, 32, 7, 7};
+  EXPECT_FALSE(cpu::triesWinograd(small, {2, 32, 7, 7}, w));  // 7x7 planes
+  // A weight gradient needs 64 input channels (x [N, H, W, C] channels-last here).
+  ir::Node weightGrad;
+  weightGrad.op = OpKind::ConvWeightGrad;
+  weightGrad.attrs = convAttrs(1, true);
+  weightGrad.attrs["kernel"] = Ints{3, 3};
+  weightGrad.type = f32({64, 32, 3, 3});
+  EXPECT_FALSE(cpu::triesWinograd(weightGrad, {2, 16, 16, 32}, {2, 16, 16, 64}));
+  weightGrad.type = f32({64, 64, 3, 3});
+  EXPECT_TRUE(cpu::triesWinograd(weightGrad, {2, 16, 16, 64}, {2, 16, 16, 64}));
+}
+
+TEST(Winograd, ConvAndGradientsMatchTheReference) {
+  // Channels-first data is converted either way, in the regions the plan reserves. 32
+  // channels: the fused forward conv and the data gradient run Winograd; 64: the weight
+  // gradient too.
+  EXPECT_EQ(expectMatchesReference(convAndGradients(32, 8, false)).winogradSteps, 2);
+  cpu::CompileStats wide = expectMatchesReference(convAndGradients(64, 10, false));
+  EXPECT_EQ(wide.winogradSteps, 3);
+  EXPECT_EQ(wide.scratchBytes, 0);
+}
+
+TEST(Winograd, ChannelsLastCopiesOnlyWhereTheArenaHasRoom) {
+  // Unoptimized (the steps as written, big materialized): after big dies its bytes hold
+  // the copies; without it nothing does, and the convolutions read their data in place.
+  cpu::CompileStats roomy = expectMatchesReference(convAndGradients(64, 10, true, true), false);
+  EXPECT_EQ(roomy.winogradSteps, 3);
+  EXPECT_EQ(roomy.scratchBytes, 0);
+  cpu::CompileStats tight = expectMatchesReference(convAndGradients(64, 10, true), false);
+  EXPECT_EQ(tight.winogradSteps, 0);
+  EXPECT_EQ(tight.scratchBytes, 0);
+}
+
+TEST(Winograd, SmallPlanesStayDirect) {
+  EXPECT_EQ(expectMatchesReference(convAndGradients(32, 6, false)).winogradSteps, 0);
+}
