@@ -406,8 +406,12 @@ MemoryPlan planMemory(const ir::Graph& g) {
 
 int64_t freeArenaOffset(const MemoryPlan& plan, int32_t step, int64_t bytes) {
   std::vector<std::pair<int64_t, int64_t>> taken;  // [begin, end) of the buffers live at `step`
-  for (const auto& [life, offset] : plan.arenaBuffers)
-    if (life.first <= step && step <= life.last) taken.emplace_back(offset, offset + slotBytes(life.bytes));
+  const auto at = static_cast<size_t>(step);
+  const int64_t own = at < plan.values.size() ? plan.values[at].scratchOffset : -1;
+  for (const auto& [life, offset] : plan.arenaBuffers) {
+    bool ownScratch = offset == own && life.first == step && life.last == step;
+    if (life.first <= step && step <= life.last && !ownScratch) taken.emplace_back(offset, offset + slotBytes(life.bytes));
+  }
   std::sort(taken.begin(), taken.end());
   int64_t candidate = 0;
   for (const auto& [begin, end] : taken) {

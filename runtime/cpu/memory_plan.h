@@ -74,7 +74,8 @@ struct MemoryPlan {
 
 /// The lowest arena offset (aligned to kArenaAlignment) where `bytes` fit without touching
 /// any buffer of `plan` live at step `step`, or -1 when no gap of the arena holds them: a
-/// step may use that space for its own temporaries while it runs.
+/// step may use that space for its own temporaries while it runs. The region the plan
+/// reserved for the step's own conversions (Placement::scratchOffset) counts as free.
 int64_t freeArenaOffset(const MemoryPlan& plan, int32_t step, int64_t bytes);
 
 /// True when node `v` of `g` is a generated elementwise kernel (a `fused` node of kind "loop")

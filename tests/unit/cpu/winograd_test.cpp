@@ -106,12 +106,13 @@ TEST(Winograd, ConvAndGradientsMatchTheReference) {
 
 TEST(Winograd, ChannelsLastCopiesOnlyWhereTheArenaHasRoom) {
   // Unoptimized (the steps as written, big materialized): after big dies its bytes hold
-  // the copies; without it nothing does, and the convolutions read their data in place.
+  // the copies; without it only some convolutions find room, the others read their data
+  // in place. Neither takes memory beside the arena.
   cpu::CompileStats roomy = expectMatchesReference(convAndGradients(64, 10, true, true), false);
   EXPECT_EQ(roomy.winogradSteps, 3);
   EXPECT_EQ(roomy.scratchBytes, 0);
   cpu::CompileStats tight = expectMatchesReference(convAndGradients(64, 10, true), false);
-  EXPECT_EQ(tight.winogradSteps, 0);
+  EXPECT_LT(tight.winogradSteps, 3);
   EXPECT_EQ(tight.scratchBytes, 0);
 }
 
