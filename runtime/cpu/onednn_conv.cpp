@@ -11,7 +11,9 @@
 // prefix of the longer tensor instead, so that padding_r stays >= 0:
 //  - conv_weight_grad reads only the input positions dy's windows reach;
 //  - conv_transpose writes only the output positions some input reaches, the rest are zeros.
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "ir/channels_last.h"
 #include "runtime/cpu/onednn_families.h"
@@ -76,17 +78,82 @@ memory::desc primitiveData(const Shape& dims, const Shape& stored, bool inPlace,
   return inPlace ? dataDesc(dims, stored, true) : primitiveDesc(dims, layout);
 }
 
-/// The Winograd primitive descriptor `make(Layout::Chosen, true)` when `winograd` and oneDNN
-/// has a non-reference implementation of it (its data then converted in and out of its
-/// blocked layout); otherwise preferredPd's choice among `make(layout, false)`.
+/// The Winograd primitive descriptor `make()` creates, unless oneDNN has none or only its
+/// reference implementation.
 template <class Pd, class Make>
-Pd convPd(bool winograd, const Make& make) {
-  if (winograd) try {
-      Pd pd = make(Layout::Chosen, true);
-      if (!isReferenceImpl(pd.impl_info_str())) return pd;
-    } catch (const dnnl::error&) {
-    }
-  return preferredPd<Pd>([&](Layout layout) { return make(layout, false); });
+std::optional<Pd> winogradPd(const Make& make) {
+  try {
+    Pd pd = make();
+    if (!isReferenceImpl(pd.impl_info_str())) return pd;
+  } catch (const dnnl::error&) {
+  }
+  return std::nullopt;
+}
+
+/// True when `step`'s run-time buffers fit where `layouts` says copies made only for speed
+/// may go.
+bool conversionFits(const StepLayouts& layouts, const PrimitiveStep& step) {
+  return !layouts.conversionFits || layouts.conversionFits(step.scratchBytes());
+}
+
+/// The batch chunks a channels-last Winograd step may run in, fewest first (see addChunked).
+constexpr int64_t kBatchChunks[] = {1, 2, 4, 8};
+/// The fewest output positions (images x plane) a Winograd chunk computes: below that the
+/// chunks measured slower than the direct convolution (32 images of 8x8 in 4 chunks: 1.4-1.8
+/// ms against 1.0 whole and 1.2-1.5 direct; 16x16 planes in chunks of 8 images as fast as whole).
+constexpr int64_t kMinChunkPositions = 2048;
+
+/// Stored data shape `shape` with its batch divided into `chunks`.
+Shape batchChunk(Shape shape, int64_t chunks) {
+  shape[0] /= chunks;
+  return shape;
+}
+
+/// True when channels-first `out` (the output of a channels-last Winograd step) splits into
+/// `chunks` batch chunks (see kMinChunkPositions).
+bool splitsInto(const Shape& out, int64_t chunks) {
+  return out[0] % chunks == 0 && (chunks == 1 || ir::numElements(out) / out[1] / chunks >= kMinChunkPositions);
+}
+
+/// " in N batch chunks" for a step that runs in N > 1 chunks, else "".
+std::string chunksNote(int64_t chunks) {
+  return chunks > 1 ? " in " + std::to_string(chunks) + " batch chunks" : "";
+}
+
+/// Adds `primitive` to `step` once per batch chunk of channels-last data stored as `in`
+/// (operand 0) and `out` (the result): the chunk of operand 0 is copied into a scratch of
+/// layout `src`, the chunk of operand `residual` (unless -1, for a sum post-op) into a
+/// scratch of layout `dst`, the primitive runs, and `dst` is copied into the result's chunk.
+/// The copies take 1/chunks of the bytes whole tensors would. `args` has the other arguments.
+void addChunked(PrimitiveStep& step, const dnnl::primitive& primitive, std::unordered_map<int, memory> args,
+                const memory::desc& src, const memory::desc& dst, const Shape& in, const Shape& out, int64_t chunks,
+                int residual) {
+  memory srcCopy = step.scratch(src), dstCopy = step.scratch(dst);
+  args[DNNL_ARG_SRC] = srcCopy;
+  args[DNNL_ARG_DST] = dstCopy;
+  const Shape inPart = batchChunk(in, chunks), outPart = batchChunk(out, chunks);
+  const memory::desc inDesc = dataDesc(ir::toChannelsFirst(inPart), inPart, true),
+                     outDesc = dataDesc(ir::toChannelsFirst(outPart), outPart, true);
+  const auto inBytes = static_cast<size_t>(ir::numElements(inPart)) * 4,
+             outBytes = static_cast<size_t>(ir::numElements(outPart)) * 4;
+  auto copy = [&](const memory& from, const memory& to) {
+    step.add(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  };
+  for (int64_t k = 0; k < chunks; ++k) {
+    const auto at = static_cast<size_t>(k);
+    copy(step.part(0, inDesc, at * inBytes), srcCopy);
+    if (residual >= 0) copy(step.part(residual, outDesc, at * outBytes), dstCopy);
+    step.add(primitive, args);
+    copy(dstCopy, step.part(-1, outDesc, at * outBytes));
+  }
+}
+
+/// True when every binary post-op but the sum reads a scalar or a per-channel vector (the
+/// same for every batch chunk).
+bool postOpsFitAnyBatch(const std::vector<PostOp>& postOps, int64_t channels) {
+  return std::all_of(postOps.begin(), postOps.end(), [&](const PostOp& op) {
+    return !op.binary || op.sum || ir::numElements(op.shape) <= channels;
+  });
 }
 
 }  // namespace
@@ -102,11 +169,16 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   const int biasOperand = takeConvBias(postOps, out, cl);
   const memory::desc bias = rowMajorDesc({out[1]});
   const int sumIndex = useSumForResidual(postOps, node.type.shape);
+  const int residual = sumIndex < 0 ? -1 : postOps[static_cast<size_t>(sumIndex)].operand;
   dnnl::primitive_attr attr = postOpAttr(postOps, out.size(), cl);
-  const bool winograd = triesWinograd(node, x.shape, w.shape) && (!cl || layouts.mayConvertChannelsLast);
-  auto pd = convPd<dnnl::convolution_forward::primitive_desc>(winograd, [&](Layout layout, bool wino) {
-    memory::desc src = primitiveData(xs, x.shape, cl && !wino, layout), weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveData(out, node.type.shape, cl && !wino, layout);
+  using Pd = dnnl::convolution_forward::primitive_desc;
+  // A primitive descriptor for `batch` images, in the layouts `layout` says (data in place
+  // when channels-last, unless `wino`).
+  auto make = [&](Layout layout, bool wino, int64_t batch) {
+    const Shape xb = batchChunk(xs, xs[0] / batch), outb = batchChunk(out, out[0] / batch);
+    memory::desc src = primitiveData(xb, batchChunk(x.shape, x.shape[0] / batch), cl && !wino, layout),
+                 weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveData(outb, batchChunk(node.type.shape, out[0] / batch), cl && !wino, layout);
     auto algorithm = wino ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
     // Winograd's inference form wants weights pre-transformed (a slow reorder each run, as
     // the weights are operands); its training form transforms them inside the primitive.
@@ -116,27 +188,49 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
                                                       oneDnnDilation(geo.dilation), pads, pads)
                     : dnnl::convolution_forward::desc(prop, algorithm, src, weights, dst, spatialDims(geo.stride),
                                                       oneDnnDilation(geo.dilation), pads, pads);
-    return dnnl::convolution_forward::primitive_desc(desc, attr, engine);
-  });
-  if ((!postOps.empty() || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
+    return Pd(desc, attr, engine);
+  };
+  // The step around `pd`: whole data, converted as `pd` wants (none for channels-last data
+  // read in place), or channels-last data in `chunks` batch chunks.
+  auto build = [&](const Pd& pd, int64_t chunks) {
+    auto step = std::make_unique<PrimitiveStep>(std::string(biasOperand >= 0 ? "conv+bias" : "conv") +
+                                                    postOpNames(postOps) + chunksNote(chunks),
+                                                engine, layouts);
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_WEIGHTS, step->input(step->operand(1, rowMajorDesc(weightDims)), pd.weights_desc())}};
+    if (biasOperand >= 0) args[DNNL_ARG_BIAS] = step->operand(static_cast<size_t>(biasOperand), bias);
+    bindPostOpInputs(*step, postOps, out.size(), args, cl);
+    if (chunks > 0) {
+      addChunked(*step, dnnl::convolution_forward(pd), std::move(args), pd.src_desc(), pd.dst_desc(), x.shape,
+                 node.type.shape, chunks, residual);
+    } else {
+      memory dst = step->output(step->result(dataDesc(out, node.type.shape, cl)), pd.dst_desc());
+      args[DNNL_ARG_SRC] = step->input(step->operand(0, dataDesc(xs, x.shape, cl)), pd.src_desc());
+      args[DNNL_ARG_DST] = dst;
+      if (residual >= 0)  // the sum post-op adds what the destination holds: the residual
+        step->copyFirst(step->operand(static_cast<size_t>(residual), dataDesc(out, node.type.shape, cl)), dst);
+      step->add(dnnl::convolution_forward(pd), std::move(args));
+    }
+    step->noteImpl(pd.impl_info_str());
+    return step;
+  };
 
-  auto step = std::make_unique<PrimitiveStep>(std::string(biasOperand >= 0 ? "conv+bias" : "conv") +
-                                                  postOpNames(postOps),
-                                              engine, layouts);
-  memory dst = step->output(step->result(dataDesc(out, node.type.shape, cl)), pd.dst_desc());
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, step->input(step->operand(0, dataDesc(xs, x.shape, cl)), pd.src_desc())},
-      {DNNL_ARG_WEIGHTS, step->input(step->operand(1, rowMajorDesc(weightDims)), pd.weights_desc())},
-      {DNNL_ARG_DST, dst}};
-  if (biasOperand >= 0) args[DNNL_ARG_BIAS] = step->operand(static_cast<size_t>(biasOperand), bias);
-  if (sumIndex >= 0)  // the sum post-op adds what the destination holds: the residual
-    step->copyFirst(step->operand(static_cast<size_t>(postOps[static_cast<size_t>(sumIndex)].operand),
-                                  dataDesc(out, node.type.shape, cl)),
-                    dst);
-  bindPostOpInputs(*step, postOps, out.size(), args, cl);
-  step->add(dnnl::convolution_forward(pd), std::move(args));
-  step->noteImpl(pd.impl_info_str());
-  return step;
+  if (triesWinograd(node, x.shape, w.shape)) {
+    if (!cl) {
+      if (auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, xs[0]); })) return build(*pd, 0);
+    } else {
+      for (int64_t chunks : kBatchChunks) {
+        if (!splitsInto(out, chunks) || (chunks > 1 && !postOpsFitAnyBatch(postOps, out[1]))) break;
+        auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, xs[0] / chunks); });
+        if (!pd) break;
+        auto step = build(*pd, chunks);
+        if (conversionFits(layouts, *step)) return step;
+      }
+    }
+  }
+  Pd pd = preferredPd<Pd>([&](Layout layout) { return make(layout, false, xs[0]); });
+  if ((!postOps.empty() || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
+  return build(pd, 0);
 }
 
 std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const TensorType& x, const TensorType& w,
@@ -157,27 +251,50 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
   const bool inPlace = cl && written == out;
   Shape weightDims = groupedWeightDims({w.shape[1] * geo.groups, w.shape[0] / geo.groups}, geo.groups);
   for (size_t d = 2; d < w.shape.size(); ++d) weightDims.push_back(w.shape[d]);
-  const bool winograd = triesWinograd(node, x.shape, w.shape) && (!inPlace || layouts.mayConvertChannelsLast);
-  auto pd = convPd<dnnl::deconvolution_forward::primitive_desc>(winograd, [&](Layout layout, bool wino) {
+  using Pd = dnnl::deconvolution_forward::primitive_desc;
+  auto make = [&](Layout layout, bool wino, int64_t batch) {
     auto algorithm = wino ? dnnl::algorithm::deconvolution_winograd : dnnl::algorithm::deconvolution_direct;
-    dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm,
-                                           primitiveData(xs, x.shape, inPlace && !wino, layout),
-                                           primitiveDesc(weightDims, layout),
-                                           primitiveData(written, node.type.shape, inPlace && !wino, layout),
-                                           spatialDims(geo.stride), oneDnnDilation(geo.dilation),
-                                           spatialDims(geo.padding), padRight);
-    return dnnl::deconvolution_forward::primitive_desc(desc, engine);
-  });
+    const int64_t chunks = xs[0] / batch;
+    dnnl::deconvolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, algorithm,
+        primitiveData(batchChunk(xs, chunks), batchChunk(x.shape, chunks), inPlace && !wino, layout),
+        primitiveDesc(weightDims, layout),
+        primitiveData(batchChunk(written, chunks), batchChunk(node.type.shape, chunks), inPlace && !wino, layout),
+        spatialDims(geo.stride), oneDnnDilation(geo.dilation), spatialDims(geo.padding), padRight);
+    return Pd(desc, engine);
+  };
+  auto build = [&](const Pd& pd, int64_t chunks) {
+    auto step = std::make_unique<PrimitiveStep>("conv_transpose" + chunksNote(chunks), engine, layouts);
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_WEIGHTS,
+         step->input(step->operand(1, transposedWeightDesc(w.shape, geo.groups)), pd.weights_desc())}};
+    if (chunks > 0) {
+      addChunked(*step, dnnl::deconvolution_forward(pd), std::move(args), pd.src_desc(), pd.dst_desc(), x.shape,
+                 node.type.shape, chunks, -1);
+    } else {
+      if (written != out) step->zeroResultFirst(node.type.byteSize());
+      args[DNNL_ARG_SRC] = step->input(step->operand(0, dataDesc(xs, x.shape, cl)), pd.src_desc());
+      args[DNNL_ARG_DST] = step->output(step->result(dataDesc(written, node.type.shape, cl)), pd.dst_desc());
+      step->add(dnnl::deconvolution_forward(pd), std::move(args));
+    }
+    step->noteImpl(pd.impl_info_str());
+    return step;
+  };
 
-  auto step = std::make_unique<PrimitiveStep>("conv_transpose", engine, layouts);
-  if (written != out) step->zeroResultFirst(node.type.byteSize());
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, step->input(step->operand(0, dataDesc(xs, x.shape, cl)), pd.src_desc())},
-      {DNNL_ARG_WEIGHTS, step->input(step->operand(1, transposedWeightDesc(w.shape, geo.groups)), pd.weights_desc())},
-      {DNNL_ARG_DST, step->output(step->result(dataDesc(written, node.type.shape, cl)), pd.dst_desc())}};
-  step->add(dnnl::deconvolution_forward(pd), std::move(args));
-  step->noteImpl(pd.impl_info_str());
-  return step;
+  if (triesWinograd(node, x.shape, w.shape)) {
+    if (!inPlace) {
+      if (auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, xs[0]); })) return build(*pd, 0);
+    } else {
+      for (int64_t chunks : kBatchChunks) {
+        if (!splitsInto(out, chunks)) break;
+        auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, xs[0] / chunks); });
+        if (!pd) break;
+        auto step = build(*pd, chunks);
+        if (conversionFits(layouts, *step)) return step;
+      }
+    }
+  }
+  return build(preferredPd<Pd>([&](Layout layout) { return make(layout, false, xs[0]); }), 0);
 }
 
 std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const TensorType& x, const TensorType& dy,
@@ -200,8 +317,8 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
   Shape weightDims = groupedWeightDims(node.type.shape, geo.groups);
   memory::dims strides = spatialDims(geo.stride), dilates = oneDnnDilation(geo.dilation),
                padLeft = spatialDims(geo.padding);
-  const bool winograd = triesWinograd(node, x.shape, dy.shape) && (!inPlace || layouts.mayConvertChannelsLast);
-  auto pd = convPd<dnnl::convolution_backward_weights::primitive_desc>(winograd, [&](Layout layout, bool wino) {
+  using Pd = dnnl::convolution_backward_weights::primitive_desc;
+  auto make = [&](Layout layout, bool wino) {
     memory::desc src = primitiveData(read, x.shape, inPlace && !wino, layout), weights = primitiveDesc(weightDims, layout),
                  dst = primitiveData(dys, dy.shape, inPlace && !wino, layout);
     auto algorithm = wino ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
@@ -209,17 +326,26 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
                                             dilates, padLeft, padRight);
     dnnl::convolution_forward::primitive_desc hint(forward, engine);
     dnnl::convolution_backward_weights::desc desc(algorithm, src, weights, dst, strides, dilates, padLeft, padRight);
-    return dnnl::convolution_backward_weights::primitive_desc(desc, engine, hint);
-  });
+    return Pd(desc, engine, hint);
+  };
+  auto build = [&](const Pd& pd) {
+    auto step = std::make_unique<PrimitiveStep>("conv_weight_grad", engine, layouts);
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, step->input(step->operand(0, dataDesc(read, x.shape, cl)), pd.src_desc())},
+        {DNNL_ARG_DIFF_DST, step->input(step->operand(1, dataDesc(dys, dy.shape, cl)), pd.diff_dst_desc())},
+        {DNNL_ARG_DIFF_WEIGHTS, step->output(step->result(rowMajorDesc(weightDims)), pd.diff_weights_desc())}};
+    step->add(dnnl::convolution_backward_weights(pd), std::move(args));
+    step->noteImpl(pd.impl_info_str());
+    return step;
+  };
 
-  auto step = std::make_unique<PrimitiveStep>("conv_weight_grad", engine, layouts);
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, step->input(step->operand(0, dataDesc(read, x.shape, cl)), pd.src_desc())},
-      {DNNL_ARG_DIFF_DST, step->input(step->operand(1, dataDesc(dys, dy.shape, cl)), pd.diff_dst_desc())},
-      {DNNL_ARG_DIFF_WEIGHTS, step->output(step->result(rowMajorDesc(weightDims)), pd.diff_weights_desc())}};
-  step->add(dnnl::convolution_backward_weights(pd), std::move(args));
-  step->noteImpl(pd.impl_info_str());
-  return step;
+  // The weight gradient sums over the batch, so it runs whole (no chunks).
+  if (triesWinograd(node, x.shape, dy.shape))
+    if (auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true); })) {
+      auto step = build(*pd);
+      if (!inPlace || conversionFits(layouts, *step)) return step;
+    }
+  return build(preferredPd<Pd>([&](Layout layout) { return make(layout, false); }));
 }
 
 }  // namespace weft::cpu::onednn

@@ -1,5 +1,6 @@
 #pragma once
 /// oneDNN lowering: the nodes the compiled CPU backend runs as oneDNN primitives.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,10 +17,10 @@ namespace weft::cpu {
 struct StepLayouts {
   std::vector<std::optional<dnnl::memory::desc>> operands;  ///< by operand index (may be shorter)
   std::optional<dnnl::memory::desc> result;
-  /// Whether a convolution may copy channels-last data it could read in place, to run a
-  /// faster algorithm in a blocked layout (Winograd): false where the arena has no room for
-  /// the copies at the step (see Program).
-  bool mayConvertChannelsLast = true;
+  /// Whether `bytes` of run-time buffers fit in the arena at the step, for copies a
+  /// convolution makes only to run faster (Winograd on channels-last data, which the direct
+  /// kernels read in place); unset: they always fit (see Program).
+  std::function<bool(size_t bytes)> conversionFits;
 
   /// The layout of operand `i`, if it is not row-major.
   std::optional<dnnl::memory::desc> operand(size_t i) const {

@@ -57,6 +57,12 @@ memory PrimitiveStep::result(const memory::desc& user) {
   return m;
 }
 
+memory PrimitiveStep::part(int index, const memory::desc& user, size_t byteOffset) {
+  memory m(user, engine_, DNNL_MEMORY_NONE);
+  parts_.push_back({index, m, byteOffset});
+  return m;
+}
+
 int PrimitiveStep::wholeBufferIndex(const memory& m) const {
   for (const auto& [index, bound] : bound_)
     if (bound.get() == m.get()) return isWholeRowMajor(m.get_desc()) ? index : -2;
@@ -134,8 +140,11 @@ void PrimitiveStep::add(dnnl::primitive primitive, std::unordered_map<int, memor
 
 void PrimitiveStep::run(const std::vector<const void*>& operands, void* result, dnnl::stream& stream) const {
   // oneDNN only reads the operand memories, so handing it the const buffers is safe.
-  for (const auto& [index, m] : bound_)
-    m.set_data_handle(index < 0 ? result : const_cast<void*>(operands.at(static_cast<size_t>(index))));
+  auto buffer = [&](int index) {
+    return static_cast<uint8_t*>(index < 0 ? result : const_cast<void*>(operands.at(static_cast<size_t>(index))));
+  };
+  for (const auto& [index, m] : bound_) m.set_data_handle(buffer(index));
+  for (const Part& p : parts_) p.view.set_data_handle(buffer(p.index) + p.byteOffset);
   if (zeroBytes_) std::memset(result, 0, zeroBytes_);
   for (const auto* calls : {&before_, &main_, &after_})
     for (const Call& call : *calls)

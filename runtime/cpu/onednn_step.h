@@ -44,13 +44,18 @@ class PrimitiveStep final : public OneDnnStep {
   /// An empty step described as `what` (the implementation name is appended by noteImpl),
   /// whose whole row-major operands and result are stored as `layouts` says instead.
   PrimitiveStep(std::string what, const dnnl::engine& engine, StepLayouts layouts = {})
-      : what_(std::move(what)), engine_(engine), layouts_(std::move(layouts)) {}
+      : what_(std::move(what)), engine_(engine), layouts_(std::move(layouts)) {
+    layouts_.conversionFits = nullptr;  // asked while building only
+  }
 
   /// A memory viewing operand `i` through `user` (a view may cover part of the buffer), or
   /// in the layout `layouts` gives operand i when `user` is the whole row-major operand.
   memory operand(size_t i, const memory::desc& user);
   /// A memory viewing the result through `user` (or its layout in `layouts`, as operand()).
   memory result(const memory::desc& user);
+  /// A memory viewing the bytes of operand `index` (-1: the result) from `byteOffset` on
+  /// through `user`: one part of the buffer, such as a chunk of the batch.
+  memory part(int index, const memory::desc& user, size_t byteOffset);
   /// `user` itself when its descriptor is `wanted`; otherwise a scratch buffer in layout
   /// `wanted` that a reorder fills from `user` before the primitives run.
   memory input(const memory& user, const memory::desc& wanted);
@@ -100,6 +105,12 @@ class PrimitiveStep final : public OneDnnStep {
   dnnl::engine engine_;
   StepLayouts layouts_;
   std::vector<std::pair<int, memory>> bound_;  ///< (operand index or -1 for the result, memory)
+  struct Part {
+    int index;  ///< operand index or -1 for the result
+    memory view;
+    size_t byteOffset;
+  };
+  std::vector<Part> parts_;  ///< views of parts of operands and the result (see part())
   std::vector<Call> before_, main_, after_;    ///< input reorders, primitives, output reorders
   size_t zeroBytes_ = 0;
   std::vector<std::pair<int, memory::desc>> reorderedTo_;  ///< (index as in bound_, layout the primitives use)

@@ -30,6 +30,17 @@ void copyBytes(void* to, const void* from, size_t bytes) {
 /// True when oneDNN step `step` runs a Winograd convolution.
 bool runsWinograd(const OneDnnStep& step) { return step.describe().find("[jit_wino") != std::string::npos; }
 
+/// Row-major layouts for the step of `v` whose conversionFits says whether run-time buffers
+/// fit in `plan`'s arena: in the region reserved for the step or in a gap at its step.
+StepLayouts roomyLayouts(const MemoryPlan& plan, ValueId v) {
+  StepLayouts layouts;
+  layouts.conversionFits = [&plan, v](size_t bytes) {
+    auto need = static_cast<int64_t>(bytes);
+    return need <= plan.values[static_cast<size_t>(v)].scratchBytes || freeArenaOffset(plan, v, need) >= 0;
+  };
+  return layouts;
+}
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -109,8 +120,7 @@ void Program::passComputedLayouts(const dnnl::engine& engine) {
   auto readers = readersOf(g);
   std::vector<std::optional<dnnl::memory::desc>> layout(static_cast<size_t>(g.size()));
   auto layoutsOf = [&](ValueId v) {
-    StepLayouts layouts;
-    layouts.mayConvertChannelsLast = keepsChannelsLast_[static_cast<size_t>(v)] == 0;
+    StepLayouts layouts = roomyLayouts(plan_, v);
     layouts.result = layout[static_cast<size_t>(v)];
     for (ValueId o : g.node(v).operands) layouts.operands.push_back(layout[static_cast<size_t>(o)]);
     return layouts;
@@ -174,7 +184,6 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
   start = std::chrono::steady_clock::now();
   auto engine = std::make_shared<dnnl::engine>(dnnl::engine::kind::cpu, 0);
   engine_ = engine;
-  keepsChannelsLast_.assign(static_cast<size_t>(g.size()), 0);
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& node = g.node(v);
     if (node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant ||
@@ -184,13 +193,7 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
     step.value = v;
     if ((step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
-    } else if ((step.onednn = compileOneDnnNode(g, v, *engine))) {
-      if (runsWinograd(*step.onednn) && !roomForScratch(v, step.onednn->scratchBytes())) {
-        keepsChannelsLast_[static_cast<size_t>(v)] = 1;  // its copies would grow the arena
-        StepLayouts inPlace;
-        inPlace.mayConvertChannelsLast = false;
-        step.onednn = compileOneDnnNode(g, v, *engine, inPlace);
-      }
+    } else if ((step.onednn = compileOneDnnNode(g, v, *engine, roomyLayouts(plan_, v)))) {
       ++counts_.onednn;
       if (std::string what = step.onednn->describe(); what.find("[ref:") != std::string::npos)
         counts_.onednnReferenceSteps.push_back(std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v) + " " + what);
@@ -218,11 +221,6 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
 }
 
 Program::~Program() { printProfile(); }
-
-bool Program::roomForScratch(ValueId v, size_t bytes) const {
-  auto need = static_cast<int64_t>(bytes);
-  return need <= plan_.values[static_cast<size_t>(v)].scratchBytes || freeArenaOffset(plan_, v, need) >= 0;
-}
 
 void Program::shareScratch() {
   // A step's scratch goes into the arena region the plan reserved for it when it fits (see

@@ -120,9 +120,6 @@ class Program {
   /// it when they fit, else in a gap of the arena at that step, else in one scratch area
   /// the remaining steps share.
   void shareScratch();
-  /// True when `bytes` of run-time buffers for the step of `v` fit in the arena: in the region
-  /// the plan reserved for it or in a gap at its step.
-  bool roomForScratch(ir::ValueId v, size_t bytes) const;
   /// The state offset where persistent value `v` lives now (see swapped_).
   int64_t stateOffset(ir::ValueId v) const;
   void printProfile() const;
@@ -133,9 +130,6 @@ class Program {
   int threads_ = 2;
   std::vector<std::pair<std::string, double>> buildSeconds_;
   std::vector<Step> steps_;
-  /// Per value: 1 when its convolution reads channels-last data in place although Winograd
-  /// fits it, because Winograd's copies found no room in the arena (they would grow it).
-  std::vector<char> keepsChannelsLast_;
   std::vector<const void*> constants_;  ///< per value: a constant's bytes, else null
   AlignedBuffer ownArena_, ownState_;
   AlignedBuffer scratch_;  ///< run-time buffers of the oneDNN steps with no room in the arena

@@ -6,6 +6,8 @@
 
 #include "backends/cpu/executable.h"
 #include "cpu_test_util.h"
+#include "runtime/cpu/aligned_buffer.h"
+#include "runtime/cpu/onednn_ops.h"
 #include "runtime/cpu/winograd.h"
 
 using namespace weft;
@@ -68,6 +70,33 @@ cpu::CompileStats expectMatchesReference(const ir::Graph& g, bool optimize = tru
   return exe.stats();
 }
 
+/// Builds the oneDNN step of output `name` of `g` (whose operands are inputs of `g`) with
+/// room for `roomBytes` of copies, runs it on `feeds`, checks it against the reference and
+/// returns what it describes itself as.
+std::string stepWithRoom(const ir::Graph& g, const std::string& name, size_t roomBytes,
+                         const reference::TensorMap& feeds) {
+  ir::ValueId v = -1;
+  for (const auto& out : g.outputs())
+    if (out.name == name) v = out.value;
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  cpu::StepLayouts layouts;
+  layouts.conversionFits = [roomBytes](size_t bytes) { return bytes <= roomBytes; };
+  std::unique_ptr<cpu::OneDnnStep> step = cpu::compileOneDnnNode(g, v, engine, layouts);
+  EXPECT_TRUE(step) << name;
+  if (!step) return "";
+  if (step->describe().find("wino") != std::string::npos) EXPECT_LE(step->scratchBytes(), roomBytes);
+  cpu::AlignedBuffer scratch(static_cast<int64_t>(step->scratchBytes()), /*zeroed=*/false);
+  step->useScratch(scratch.data());
+  std::vector<const void*> operands;
+  for (ir::ValueId o : g.node(v).operands) operands.push_back(feeds.at(g.node(o).name).bytes.data());
+  ir::TensorData result(g.type(v));
+  dnnl::stream stream(engine);
+  step->run(operands, result.bytes.data(), stream);
+  reference::TensorMap want = reference::run(g, feeds);
+  cpu::testing::expectCloseToLargest({{name, result}}, {{name, want.at(name)}});
+  return step->describe();
+}
+
 }  // namespace
 
 TEST(Winograd, TriedFor3x3Stride1WithChannelsOf16AndPlanesOf8) {
@@ -118,4 +147,34 @@ TEST(Winograd, ChannelsLastCopiesOnlyWhereTheArenaHasRoom) {
 
 TEST(Winograd, SmallPlanesStayDirect) {
   EXPECT_EQ(expectMatchesReference(convAndGradients(32, 6, false)).winogradSteps, 0);
+}
+
+TEST(Winograd, ChannelsLastStepsSplitTheBatchWhereOnlyPartOfTheCopiesFit) {
+  // A conv with bias, residual sum and relu fused, and a data gradient, over 8 channels-last
+  // images of 32x32x16 (512 KiB): whole copies take over 1 MiB, a quarter of the batch's
+  // 264 KiB; chunks of one image (1024 positions) would be too small.
+  ir::Graph g("chunks");
+  const ir::Shape data = {8, 32, 32, 16};
+  ir::ValueId x = g.addInput("x", f32(data)), w = g.addInput("w", f32({16, 16, 3, 3}));
+  ir::ValueId b = g.addInput("b", f32({1, 1, 1, 16})), r = g.addInput("r", f32(data));
+  ir::Attrs attrs = convAttrs(1, true);
+  g.addOutput("y", cpu::testing::addFused(g, "conv", {x, w, b, r}, [&](ir::Graph& body, const auto& in) {
+    ir::ValueId y = body.addOp(OpKind::Conv, {in[0], in[1]}, attrs);
+    ir::ValueId summed = body.addOp(OpKind::Add, {body.addOp(OpKind::Add, {y, in[2]}), in[3]});
+    return body.addOp(OpKind::Maximum, {summed, body.addConstant(std::make_shared<ir::TensorData>(f32({})))});
+  }));
+  ir::Attrs dataGrad = attrs;
+  dataGrad["output_padding"] = Ints{0, 0};
+  g.addOutput("dx", g.addOp(OpKind::ConvTranspose, {g.addInput("dy", f32(data)), w}, dataGrad));
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  for (const std::string name : {"y", "dx"}) {
+    SCOPED_TRACE(name);
+    std::string whole = stepWithRoom(g, name, size_t{4} << 20, feeds);
+    EXPECT_NE(whole.find("wino"), std::string::npos) << whole;
+    EXPECT_EQ(whole.find("chunks"), std::string::npos) << whole;
+    std::string quarters = stepWithRoom(g, name, 300 << 10, feeds);
+    EXPECT_NE(quarters.find("in 4 batch chunks [jit_wino"), std::string::npos) << quarters;
+    std::string direct = stepWithRoom(g, name, 0, feeds);
+    EXPECT_EQ(direct.find("wino"), std::string::npos) << direct;
+  }
 }
