@@ -25,6 +25,7 @@ bool triesWinograd(const ir::Node& node, const ir::Shape& first, const ir::Shape
       break;
     case ir::OpKind::ConvTranspose:  // (dy, w [C_in, O, k...]): the data gradient of a conv
       in = second[0], out = second[1], kernel = {second[2], second[3]};
+      if (attr.ints("padding") != std::vector<int64_t>{1, 1}) return false;
       break;
     case ir::OpKind::ConvWeightGrad:  // (x, dy) -> w
       in = channels(first), out = channels(second), kernel = attr.ints("kernel");

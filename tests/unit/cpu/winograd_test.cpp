@@ -112,6 +112,14 @@ TEST(Winograd, TriedFor3x3Stride1WithChannelsOf16AndPlanesOf8) {
   ir::Node small = conv;
   small.type.shape = {2, 32, 7, 7};
   EXPECT_FALSE(cpu::triesWinograd(small, {2, 32, 7, 7}, w));  // 7x7 planes
+  // A data gradient keeps its planes (padding 1), not a padding-0 conv's 16x16 -> 18x18.
+  ir::Attrs dataGrad = convAttrs(1, false);
+  dataGrad["output_padding"] = Ints{0, 0};
+  ir::Node transposed = g.node(g.addOp(OpKind::ConvTranspose, {g.addInput("dy", f32(x)), g.addInput("wt", f32(w))}, dataGrad));
+  EXPECT_TRUE(cpu::triesWinograd(transposed, x, w));
+  transposed.attrs["padding"] = Ints{0, 0};
+  transposed.type.shape = {2, 32, 18, 18};
+  EXPECT_FALSE(cpu::triesWinograd(transposed, x, w));
   // A weight gradient needs 64 input channels (x [N, H, W, C] channels-last here).
   ir::Node weightGrad;
   weightGrad.op = OpKind::ConvWeightGrad;
