@@ -318,9 +318,11 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
   memory::dims strides = spatialDims(geo.stride), dilates = oneDnnDilation(geo.dilation),
                padLeft = spatialDims(geo.padding);
   using Pd = dnnl::convolution_backward_weights::primitive_desc;
-  auto make = [&](Layout layout, bool wino) {
-    memory::desc src = primitiveData(read, x.shape, inPlace && !wino, layout), weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveData(dys, dy.shape, inPlace && !wino, layout);
+  // A primitive descriptor for a batch of xs[0] / chunks images.
+  auto make = [&](Layout layout, bool wino, int64_t chunks) {
+    memory::desc src = primitiveData(batchChunk(read, chunks), batchChunk(x.shape, chunks), inPlace && !wino, layout),
+                 weights = primitiveDesc(weightDims, layout),
+                 dst = primitiveData(batchChunk(dys, chunks), batchChunk(dy.shape, chunks), inPlace && !wino, layout);
     auto algorithm = wino ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, algorithm, src, weights, dst, strides,
                                             dilates, padLeft, padRight);
@@ -338,14 +340,52 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
     step->noteImpl(pd.impl_info_str());
     return step;
   };
-
-  // The weight gradient sums over the batch, so it runs whole (no chunks).
-  if (triesWinograd(node, x.shape, dy.shape))
-    if (auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true); })) {
-      auto step = build(*pd);
-      if (!inPlace || conversionFits(layouts, *step)) return step;
+  // Channels-last data in batch chunks: each chunk of x and dy copied into `pd`'s layouts,
+  // its gradient computed, and the chunks' gradients summed.
+  auto buildChunked = [&](const Pd& pd, int64_t chunks) {
+    auto step = std::make_unique<PrimitiveStep>("conv_weight_grad" + chunksNote(chunks), engine, layouts);
+    memory srcCopy = step->scratch(pd.src_desc()), dyCopy = step->scratch(pd.diff_dst_desc());
+    memory gradient = step->output(step->result(rowMajorDesc(weightDims)), pd.diff_weights_desc());
+    memory partial = chunks > 1 ? step->scratch(pd.diff_weights_desc()) : gradient;
+    const memory::desc& w = pd.diff_weights_desc();
+    dnnl::sum accumulate(dnnl::sum::primitive_desc(w, {1.f, 1.f}, {w, w}, engine));
+    const Shape xPart = batchChunk(x.shape, chunks), dyPart = batchChunk(dy.shape, chunks);
+    const memory::desc xDesc = dataDesc(ir::toChannelsFirst(xPart), xPart, true),
+                       dyDesc = dataDesc(ir::toChannelsFirst(dyPart), dyPart, true);
+    const auto xBytes = static_cast<size_t>(ir::numElements(xPart)) * 4,
+               dyBytes = static_cast<size_t>(ir::numElements(dyPart)) * 4;
+    auto copy = [&](const memory& from, const memory& to) {
+      step->add(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+    };
+    dnnl::convolution_backward_weights primitive(pd);
+    for (int64_t k = 0; k < chunks; ++k) {
+      const auto at = static_cast<size_t>(k);
+      copy(step->part(0, xDesc, at * xBytes), srcCopy);
+      copy(step->part(1, dyDesc, at * dyBytes), dyCopy);
+      memory into = k == 0 ? gradient : partial;
+      step->add(primitive, {{DNNL_ARG_SRC, srcCopy}, {DNNL_ARG_DIFF_DST, dyCopy}, {DNNL_ARG_DIFF_WEIGHTS, into}});
+      if (k > 0)
+        step->add(accumulate, {{DNNL_ARG_MULTIPLE_SRC, gradient}, {DNNL_ARG_MULTIPLE_SRC + 1, partial},
+                               {DNNL_ARG_DST, gradient}});
     }
-  return build(preferredPd<Pd>([&](Layout layout) { return make(layout, false); }));
+    step->noteImpl(pd.impl_info_str());
+    return step;
+  };
+
+  if (triesWinograd(node, x.shape, dy.shape)) {
+    if (!inPlace) {
+      if (auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, 1); })) return build(*pd);
+    } else {
+      for (int64_t chunks : kBatchChunks) {
+        if (!splitsInto(dys, chunks)) break;
+        auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, chunks); });
+        if (!pd) break;
+        auto step = buildChunked(*pd, chunks);
+        if (conversionFits(layouts, *step)) return step;
+      }
+    }
+  }
+  return build(preferredPd<Pd>([&](Layout layout) { return make(layout, false, 1); }));
 }
 
 }  // namespace weft::cpu::onednn

@@ -186,3 +186,21 @@ TEST(Winograd, ChannelsLastStepsSplitTheBatchWhereOnlyPartOfTheCopiesFit) {
     EXPECT_EQ(direct.find("wino"), std::string::npos) << direct;
   }
 }
+
+TEST(Winograd, ChannelsLastWeightGradientsSumTheirBatchChunks) {
+  // 8 images of 32x32x64 (2 MiB for x and for dy): whole copies take over 4 MiB, a quarter
+  // of the batch's about 1.3 MiB with the chunks' gradients summed.
+  ir::Graph g("weight_chunks");
+  const ir::Shape data = {8, 32, 32, 64};
+  ir::Attrs weightGrad = convAttrs(1, true);
+  weightGrad["kernel"] = Ints{3, 3};
+  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {g.addInput("x", f32(data)), g.addInput("dy", f32(data))},
+                            weightGrad));
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  std::string whole = stepWithRoom(g, "dw", size_t{8} << 20, feeds);
+  EXPECT_NE(whole.find("wino"), std::string::npos) << whole;
+  EXPECT_EQ(whole.find("chunks"), std::string::npos) << whole;
+  std::string quarters = stepWithRoom(g, "dw", size_t{3} << 19, feeds);
+  EXPECT_NE(quarters.find("in 4 batch chunks [jit_wino"), std::string::npos) << quarters;
+  EXPECT_EQ(stepWithRoom(g, "dw", 0, feeds).find("wino"), std::string::npos);
+}
