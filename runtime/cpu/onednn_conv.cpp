@@ -156,6 +156,28 @@ bool postOpsFitAnyBatch(const std::vector<PostOp>& postOps, int64_t channels) {
   });
 }
 
+/// The Winograd step of a conv-family node, or null: whole when its data is converted
+/// anyway (not `inPlaceData`), else in the fewest batch chunks of output `out` (channels-first
+/// dims; more than one only when `mayChunk`) whose copies fit where `layouts` allows.
+/// `make(layout, wino, chunks)` creates the primitive descriptor for 1/chunks of the batch and
+/// `build(pd, chunks)` the step (chunks 0: whole data, converted as the pd wants).
+template <class Pd, class Make, class Build>
+std::unique_ptr<PrimitiveStep> winogradStep(bool inPlaceData, bool mayChunk, const Shape& out,
+                                            const StepLayouts& layouts, const Make& make, const Build& build) {
+  if (!inPlaceData) {
+    auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, 1); });
+    return pd ? build(*pd, 0) : nullptr;
+  }
+  for (int64_t chunks : kBatchChunks) {
+    if (!splitsInto(out, chunks) || (chunks > 1 && !mayChunk)) break;
+    auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, chunks); });
+    if (!pd) break;
+    auto step = build(*pd, chunks);
+    if (conversionFits(layouts, *step)) return step;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& x, const TensorType& w,
@@ -172,13 +194,12 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   const int residual = sumIndex < 0 ? -1 : postOps[static_cast<size_t>(sumIndex)].operand;
   dnnl::primitive_attr attr = postOpAttr(postOps, out.size(), cl);
   using Pd = dnnl::convolution_forward::primitive_desc;
-  // A primitive descriptor for `batch` images, in the layouts `layout` says (data in place
-  // when channels-last, unless `wino`).
-  auto make = [&](Layout layout, bool wino, int64_t batch) {
-    const Shape xb = batchChunk(xs, xs[0] / batch), outb = batchChunk(out, out[0] / batch);
-    memory::desc src = primitiveData(xb, batchChunk(x.shape, x.shape[0] / batch), cl && !wino, layout),
+  // A primitive descriptor for 1/chunks of the batch, in the layouts `layout` says (data in
+  // place when channels-last, unless `wino`).
+  auto make = [&](Layout layout, bool wino, int64_t chunks) {
+    memory::desc src = primitiveData(batchChunk(xs, chunks), batchChunk(x.shape, chunks), cl && !wino, layout),
                  weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveData(outb, batchChunk(node.type.shape, out[0] / batch), cl && !wino, layout);
+                 dst = primitiveData(batchChunk(out, chunks), batchChunk(node.type.shape, chunks), cl && !wino, layout);
     auto algorithm = wino ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
     // Winograd's inference form wants weights pre-transformed (a slow reorder each run, as
     // the weights are operands); its training form transforms them inside the primitive.
@@ -215,20 +236,9 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
     return step;
   };
 
-  if (triesWinograd(node, x.shape, w.shape)) {
-    if (!cl) {
-      if (auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, xs[0]); })) return build(*pd, 0);
-    } else {
-      for (int64_t chunks : kBatchChunks) {
-        if (!splitsInto(out, chunks) || (chunks > 1 && !postOpsFitAnyBatch(postOps, out[1]))) break;
-        auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, xs[0] / chunks); });
-        if (!pd) break;
-        auto step = build(*pd, chunks);
-        if (conversionFits(layouts, *step)) return step;
-      }
-    }
-  }
-  Pd pd = preferredPd<Pd>([&](Layout layout) { return make(layout, false, xs[0]); });
+  if (triesWinograd(node, x.shape, w.shape))
+    if (auto step = winogradStep<Pd>(cl, postOpsFitAnyBatch(postOps, out[1]), out, layouts, make, build)) return step;
+  Pd pd = preferredPd<Pd>([&](Layout layout) { return make(layout, false, 1); });
   if ((!postOps.empty() || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
   return build(pd, 0);
 }
@@ -252,9 +262,8 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
   Shape weightDims = groupedWeightDims({w.shape[1] * geo.groups, w.shape[0] / geo.groups}, geo.groups);
   for (size_t d = 2; d < w.shape.size(); ++d) weightDims.push_back(w.shape[d]);
   using Pd = dnnl::deconvolution_forward::primitive_desc;
-  auto make = [&](Layout layout, bool wino, int64_t batch) {
+  auto make = [&](Layout layout, bool wino, int64_t chunks) {
     auto algorithm = wino ? dnnl::algorithm::deconvolution_winograd : dnnl::algorithm::deconvolution_direct;
-    const int64_t chunks = xs[0] / batch;
     dnnl::deconvolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, algorithm,
         primitiveData(batchChunk(xs, chunks), batchChunk(x.shape, chunks), inPlace && !wino, layout),
@@ -281,20 +290,9 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
     return step;
   };
 
-  if (triesWinograd(node, x.shape, w.shape)) {
-    if (!inPlace) {
-      if (auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, xs[0]); })) return build(*pd, 0);
-    } else {
-      for (int64_t chunks : kBatchChunks) {
-        if (!splitsInto(out, chunks)) break;
-        auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, xs[0] / chunks); });
-        if (!pd) break;
-        auto step = build(*pd, chunks);
-        if (conversionFits(layouts, *step)) return step;
-      }
-    }
-  }
-  return build(preferredPd<Pd>([&](Layout layout) { return make(layout, false, xs[0]); }), 0);
+  if (triesWinograd(node, x.shape, w.shape))
+    if (auto step = winogradStep<Pd>(inPlace, true, out, layouts, make, build)) return step;
+  return build(preferredPd<Pd>([&](Layout layout) { return make(layout, false, 1); }), 0);
 }
 
 std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const TensorType& x, const TensorType& dy,
@@ -330,7 +328,7 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
     dnnl::convolution_backward_weights::desc desc(algorithm, src, weights, dst, strides, dilates, padLeft, padRight);
     return Pd(desc, engine, hint);
   };
-  auto build = [&](const Pd& pd) {
+  auto buildWhole = [&](const Pd& pd) {
     auto step = std::make_unique<PrimitiveStep>("conv_weight_grad", engine, layouts);
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, step->input(step->operand(0, dataDesc(read, x.shape, cl)), pd.src_desc())},
@@ -372,20 +370,11 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
     return step;
   };
 
-  if (triesWinograd(node, x.shape, dy.shape)) {
-    if (!inPlace) {
-      if (auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, 1); })) return build(*pd);
-    } else {
-      for (int64_t chunks : kBatchChunks) {
-        if (!splitsInto(dys, chunks)) break;
-        auto pd = winogradPd<Pd>([&] { return make(Layout::Chosen, true, chunks); });
-        if (!pd) break;
-        auto step = buildChunked(*pd, chunks);
-        if (conversionFits(layouts, *step)) return step;
-      }
-    }
-  }
-  return build(preferredPd<Pd>([&](Layout layout) { return make(layout, false, 1); }));
+  auto build = [&](const Pd& pd, int64_t chunks) { return chunks > 0 ? buildChunked(pd, chunks) : buildWhole(pd); };
+
+  if (triesWinograd(node, x.shape, dy.shape))
+    if (auto step = winogradStep<Pd>(inPlace, true, dys, layouts, make, build)) return step;
+  return buildWhole(preferredPd<Pd>([&](Layout layout) { return make(layout, false, 1); }));
 }
 
 }  // namespace weft::cpu::onednn
