@@ -3,7 +3,10 @@
 // results are row-major user buffers; the primitives run in the layouts preferredPd picks,
 // reordered inside the step. A channels_last node's data are [N, spatial..., C] buffers, seen
 // by oneDNN as channels-first dims with channels-last strides, which its kernels read and
-// write in place (no reorder).
+// write in place (no reorder). Where winograd.h allows, each builder first tries oneDNN's
+// Winograd kernel (winogradStep): whole data when it is converted anyway, channels-last data
+// copied into Winograd's blocked layout only as far as the arena has room at the step, in
+// batch chunks if the whole batch does not fit; otherwise the direct kernel.
 //
 // Geometry: weft pads symmetrically and its extents follow floor division, while oneDNN
 // wants padding_r to make the extents exact. Where weft's extent is shorter than what the
