@@ -123,6 +123,19 @@ std::string chunksNote(int64_t chunks) {
   return chunks > 1 ? " in " + std::to_string(chunks) + " batch chunks" : "";
 }
 
+/// A view of batch chunk `k` of `chunks` of operand `index` (-1: the result), channels-last
+/// data stored as `stored`.
+memory chunkOf(PrimitiveStep& step, int index, const Shape& stored, int64_t chunks, int64_t k) {
+  const Shape part = batchChunk(stored, chunks);
+  const auto bytes = static_cast<size_t>(ir::numElements(part)) * 4;
+  return step.part(index, dataDesc(ir::toChannelsFirst(part), part, true), static_cast<size_t>(k) * bytes);
+}
+
+/// Appends a copy of `from` into `to` (converting the layout) to `step`'s primitives.
+void addCopy(PrimitiveStep& step, const memory& from, const memory& to) {
+  step.add(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+}
+
 /// Adds `primitive` to `step` once per batch chunk of channels-last data stored as `in`
 /// (operand 0) and `out` (the result): the chunk of operand 0 is copied into a scratch of
 /// layout `src`, the chunk of operand `residual` (unless -1, for a sum post-op) into a
@@ -134,20 +147,11 @@ void addChunked(PrimitiveStep& step, const dnnl::primitive& primitive, std::unor
   memory srcCopy = step.scratch(src), dstCopy = step.scratch(dst);
   args[DNNL_ARG_SRC] = srcCopy;
   args[DNNL_ARG_DST] = dstCopy;
-  const Shape inPart = batchChunk(in, chunks), outPart = batchChunk(out, chunks);
-  const memory::desc inDesc = dataDesc(ir::toChannelsFirst(inPart), inPart, true),
-                     outDesc = dataDesc(ir::toChannelsFirst(outPart), outPart, true);
-  const auto inBytes = static_cast<size_t>(ir::numElements(inPart)) * 4,
-             outBytes = static_cast<size_t>(ir::numElements(outPart)) * 4;
-  auto copy = [&](const memory& from, const memory& to) {
-    step.add(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
-  };
   for (int64_t k = 0; k < chunks; ++k) {
-    const auto at = static_cast<size_t>(k);
-    copy(step.part(0, inDesc, at * inBytes), srcCopy);
-    if (residual >= 0) copy(step.part(residual, outDesc, at * outBytes), dstCopy);
+    addCopy(step, chunkOf(step, 0, in, chunks, k), srcCopy);
+    if (residual >= 0) addCopy(step, chunkOf(step, residual, out, chunks, k), dstCopy);
     step.add(primitive, args);
-    copy(dstCopy, step.part(-1, outDesc, at * outBytes));
+    addCopy(step, dstCopy, chunkOf(step, -1, out, chunks, k));
   }
 }
 
@@ -350,19 +354,10 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
     memory partial = chunks > 1 ? step->scratch(pd.diff_weights_desc()) : gradient;
     const memory::desc& w = pd.diff_weights_desc();
     dnnl::sum accumulate(dnnl::sum::primitive_desc(w, {1.f, 1.f}, {w, w}, engine));
-    const Shape xPart = batchChunk(x.shape, chunks), dyPart = batchChunk(dy.shape, chunks);
-    const memory::desc xDesc = dataDesc(ir::toChannelsFirst(xPart), xPart, true),
-                       dyDesc = dataDesc(ir::toChannelsFirst(dyPart), dyPart, true);
-    const auto xBytes = static_cast<size_t>(ir::numElements(xPart)) * 4,
-               dyBytes = static_cast<size_t>(ir::numElements(dyPart)) * 4;
-    auto copy = [&](const memory& from, const memory& to) {
-      step->add(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
-    };
     dnnl::convolution_backward_weights primitive(pd);
     for (int64_t k = 0; k < chunks; ++k) {
-      const auto at = static_cast<size_t>(k);
-      copy(step->part(0, xDesc, at * xBytes), srcCopy);
-      copy(step->part(1, dyDesc, at * dyBytes), dyCopy);
+      addCopy(*step, chunkOf(*step, 0, x.shape, chunks, k), srcCopy);
+      addCopy(*step, chunkOf(*step, 1, dy.shape, chunks, k), dyCopy);
       memory into = k == 0 ? gradient : partial;
       step->add(primitive, {{DNNL_ARG_SRC, srcCopy}, {DNNL_ARG_DIFF_DST, dyCopy}, {DNNL_ARG_DIFF_WEIGHTS, into}});
       if (k > 0)
