@@ -63,13 +63,19 @@ std::vector<cpu::KernelEntry> kernelTable(const weft_bundle& bundle, const std::
     const weft_kernel& k = bundle.kernels[i];
     const ir::Node& node = graph.node(generated[i]);
     std::string kernelName = k.name ? k.name : "#" + std::to_string(i);
-    if (!k.packed || k.num_inputs != static_cast<int64_t>(node.operands.size()) || k.parallel_extent < 1)
+    if (k.parallel_extent < 1 || k.work < 0 || (k.partial_sums != 0 && k.partial_sums != 1))
+      throw BundleError(WEFT_ERROR_ABI, mismatch + "kernel " + std::to_string(i) + " (" + kernelName +
+                                            ") has a malformed entry (parallel_extent " +
+                                            std::to_string(k.parallel_extent) + ", work " + std::to_string(k.work) +
+                                            ", partial_sums " + std::to_string(k.partial_sums) + ")");
+    if (!k.packed || k.num_inputs != static_cast<int64_t>(node.operands.size()))
       throw BundleError(WEFT_ERROR_ABI, mismatch + "kernel " + std::to_string(i) + " (" + kernelName + ") takes " +
                                             std::to_string(k.num_inputs) + " inputs but " +
                                             ir::valueRef(graph, generated[i]) + " has " +
                                             std::to_string(node.operands.size()) + " operands" +
                                             (k.packed ? "" : " (and it has no entry point)"));
-    kernels.push_back(cpu::KernelEntry{kernelName, k.packed, static_cast<int>(k.num_inputs), k.parallel_extent});
+    kernels.push_back(cpu::KernelEntry{kernelName, k.packed, static_cast<int>(k.num_inputs), k.parallel_extent,
+                                       k.work, k.partial_sums == 1});
     kernelOf[static_cast<size_t>(generated[i])] = static_cast<int64_t>(i);
   }
   return kernels;

@@ -28,7 +28,7 @@ extern "C" {
 /** The version of the bundle ABI this header describes: the layout of weft_bundle and
  *  weft_kernel, the kernels' calling convention, and the weights' metadata. A bundle or
  *  weights file of another version is refused with WEFT_ERROR_ABI. */
-#define WEFT_ABI_VERSION 1
+#define WEFT_ABI_VERSION 2
 
 /** What a call did. */
 typedef enum weft_status {
@@ -56,12 +56,18 @@ typedef enum weft_dtype {
 /** One generated kernel of a bundle, called through its packed entry point:
  *  args[0] points to the output pointer, args[1..num_inputs] to the input pointers, then
  *  to the int64_t begin and end of the parallel range [begin, end) within
- *  [0, parallel_extent). Written by `weft compile --aot`; programs never build one. */
+ *  [0, parallel_extent). Calls on disjoint ranges write disjoint parts of the output, unless
+ *  partial_sums is 1: then the kernel is an f32 sum over its range, each call writes the
+ *  whole output, and the output is the sum of the calls' outputs. `work` (the elements all
+ *  calls evaluate together) decides whether the runtime splits the range across threads.
+ *  Written by `weft compile --aot`; programs never build one. */
 typedef struct weft_kernel {
   const char* name;
   void (*packed)(void** args);
   int64_t num_inputs;
   int64_t parallel_extent;
+  int64_t work;
+  int64_t partial_sums; /**< 0 or 1 */
 } weft_kernel;
 
 /** A bundle's descriptor, defined in its object file (NAME_bundle): the compiled graph as

@@ -7,6 +7,9 @@
 #include <cctype>
 #include <cstdio>
 #include <set>
+#include <string>
+
+#include "runtime/weft.h"
 
 namespace weft::cpu::aot {
 namespace {
@@ -148,7 +151,7 @@ std::string headerText(const BundleFacts& f) {
   out += "#ifndef " + guard + "\n#define " + guard + "\n\n";
   out += "#include \"runtime/weft.h\"\n\n";
   out += "/* The bundle ABI " + f.name + ".o was generated for; the runtime's header must agree. */\n";
-  define(out, prefix + "_ABI_VERSION", "1");
+  define(out, prefix + "_ABI_VERSION", std::to_string(WEFT_ABI_VERSION));
   out += "#if " + prefix + "_ABI_VERSION != WEFT_ABI_VERSION\n";
   out += "#error \"" + f.name + ".h was generated for weft bundle ABI 1, but runtime/weft.h is another version: " +
          "regenerate the bundle\"\n";

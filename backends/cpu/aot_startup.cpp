@@ -69,7 +69,8 @@ AotStartup measureStartup(const AotOptions& options, const AotResult& result) {
                                                                 : compileShared(bodies);
   std::vector<weft_kernel> kernels;
   kernels.reserve(compiled.size());
-  for (const GeneratedKernel* k : compiled) kernels.push_back({k->name.c_str(), k->entry, k->numInputs, k->parallelExtent});
+  for (const GeneratedKernel* k : compiled)
+    kernels.push_back({k->name.c_str(), k->entry, k->numInputs, k->parallelExtent, k->work, k->partialSums ? 1 : 0});
   const weft_bundle bundle{WEFT_ABI_VERSION,
                            result.name.c_str(),
                            result.program.c_str(),

@@ -180,7 +180,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   std::vector<const KernelEntry*> kernelOf(static_cast<size_t>(g.size()), nullptr);
   for (size_t i = 0; i < compiled.size(); ++i) {
     const GeneratedKernel& k = *compiled[i];
-    impl->kernels.push_back(KernelEntry{k.name, k.entry, k.numInputs, k.parallelExtent});
+    impl->kernels.push_back(entryOf(k));
     kernelOf[static_cast<size_t>(generatedValues[i])] = &impl->kernels.back();
   }
   impl->stats.stageSeconds.emplace_back("codegen", secondsSince(start));

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "ir/error.h"
 
@@ -47,6 +48,31 @@ void callPacked(const KernelEntry& kernel, void* out, const std::vector<const vo
   kernel.packed(args);
 }
 
+/// runKernel of a partialSums kernel on `workers` threads: thread 0 sums its range into
+/// `out`, thread t > 0 into its scratch row; then the rows are added into `out` in order.
+void runPartialSums(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int workers,
+                    int64_t resultElements) {
+  const int64_t extent = kernel.parallelExtent;
+  thread_local std::vector<float> scratch;  // of the calling thread: one row per other worker
+  scratch.resize(static_cast<size_t>((workers - 1) * resultElements));
+  float* rows = scratch.data();
+  int team = 1;  // the threads OpenMP gave (at most workers)
+#pragma omp parallel num_threads(workers)
+  {
+    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    if (t == 0) team = static_cast<int>(n);
+    const int64_t begin = extent * t / n, end = extent * (t + 1) / n;
+    void* target = t == 0 ? out : rows + (t - 1) * resultElements;
+    if (begin < end) callPacked(kernel, target, inputs, begin, end);
+    else std::fill_n(static_cast<float*>(target), resultElements, 0.0f);  // an empty range sums to 0
+  }
+  auto* sum = static_cast<float*>(out);
+  for (int t = 1; t < team; ++t) {
+    const float* row = rows + (t - 1) * resultElements;
+    for (int64_t i = 0; i < resultElements; ++i) sum[i] += row[i];
+  }
+}
+
 }  // namespace
 
 void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
@@ -60,10 +86,11 @@ void runKernel(const KernelEntry& kernel, void* out, const std::vector<const voi
   const int64_t extent = kernel.parallelExtent;
   checkCall(kernel, inputs, 0, extent);
   const int workers = static_cast<int>(std::min<int64_t>(threads, extent));
-  if (workers <= 1 || resultElements < kParallelElements) {
+  if (workers <= 1 || kernel.work < kParallelElements) {
     callPacked(kernel, out, inputs, 0, extent);
     return;
   }
+  if (kernel.partialSums) return runPartialSums(kernel, out, inputs, workers, resultElements);
 #pragma omp parallel num_threads(workers)
   {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();

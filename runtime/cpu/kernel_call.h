@@ -14,19 +14,28 @@ struct KernelEntry {
   void (*packed)(void**) = nullptr;  ///< args[0] -> out, args[1..numInputs] -> inputs, then -> begin, -> end (int64)
   int numInputs = 0;                 ///< inputs read in order
   int64_t parallelExtent = 1;        ///< calls cover ranges within [0, parallelExtent)
+  int64_t work = 0;                  ///< elements evaluated by all calls together (decides the threading)
+  /// False: calls on disjoint ranges write disjoint parts of the output. True: the kernel is
+  /// an f32 sum whose parallel range is a reduced dimension: each call writes the whole
+  /// output, summed over its range, and the sum of the calls' outputs is the result.
+  bool partialSums = false;
 };
 
 /// Runs `kernel` over the parallel iterations [begin, end): reads `inputs` (dense row-major)
-/// and writes its part of `out`; calls on disjoint ranges write disjoint parts of `out` and
-/// may run concurrently. Throws weft::Error on a wrong input count or range.
+/// and writes its part of `out` (all of it, the sum over the range, for a partialSums
+/// kernel); calls writing disjoint memory may run concurrently. Throws weft::Error on a
+/// wrong input count or range.
 void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin, int64_t end);
 
-/// Results smaller than this run on one thread (a parallel region costs a few microseconds).
+/// Kernels with less work than this run on one thread (a parallel region costs a few
+/// microseconds).
 inline constexpr int64_t kParallelElements = 1 << 14;
 
-/// Runs `kernel` over its whole range. When the result has at least `kParallelElements`
-/// elements and the extent allows it, the range is split evenly over `threads` OpenMP
-/// threads; otherwise the calling thread runs it all.
+/// Runs `kernel` over its whole range, writing `out` (of `resultElements` elements). When its
+/// work is at least `kParallelElements` and the extent allows it, the range is split evenly
+/// over `threads` OpenMP threads; otherwise the calling thread runs it all. The threads of a
+/// partialSums kernel but the first write into scratch of the calling thread, added into
+/// `out` in thread order afterwards (so results depend on the thread count, not on timing).
 void runKernel(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int threads,
                int64_t resultElements);
 

@@ -330,6 +330,8 @@ std::vector<const GeneratedKernel*> KernelCompiler::compile(const std::vector<co
     kernel->name = requests[i].name;
     if (!batch.mlirTexts.empty()) kernel->mlir = batch.mlirTexts[i];
     kernel->parallelExtent = requests[i].plan.parallelExtent;
+    kernel->work = requests[i].plan.work;
+    kernel->partialSums = requests[i].plan.partialSums;
     kernel->numInputs = static_cast<int>(requests[i].body->inputs().size());
     kernel->entry = batch.entries[i];
     if (!options_.dumpMlirDir.empty()) writeFile(options_.dumpMlirDir, kernel->name + ".mlir", kernel->mlir);
@@ -385,6 +387,7 @@ KernelObject KernelCompiler::emitObject(const std::vector<const ir::Graph*>& bod
     requests.push_back(makeKernelRequest(*body, nextName(*body)));
     object.symbols.push_back(requests.back().name);
     object.parallelExtents.push_back(requests.back().plan.parallelExtent);
+    object.partialSums.push_back(requests.back().plan.partialSums);
   }
   object.elf = jit_->emitObject(requests);
   return object;
@@ -405,7 +408,8 @@ BundleObject KernelCompiler::emitBundle(const std::vector<const ir::Graph*>& bod
       distinctKeys.push_back(std::move(key));
     }
     const KernelRequest& request = bundle.kernels[static_cast<size_t>(index)];
-    bundle.entries.push_back({index, static_cast<int64_t>(body->inputs().size()), request.plan.parallelExtent});
+    bundle.entries.push_back({index, static_cast<int64_t>(body->inputs().size()), request.plan.parallelExtent,
+                              request.plan.work, request.plan.partialSums});
   }
   BundleObject object;
   object.elf = jit_->emitBundle(bundle, target);
@@ -419,7 +423,12 @@ std::string KernelCompiler::hostTriple() { return llvmHostTriple(); }
 
 void invoke(const GeneratedKernel& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
             int64_t end) {
-  invoke(KernelEntry{kernel.name, kernel.entry, kernel.numInputs, kernel.parallelExtent}, out, inputs, begin, end);
+  invoke(entryOf(kernel), out, inputs, begin, end);
+}
+
+KernelEntry entryOf(const GeneratedKernel& kernel) {
+  return KernelEntry{kernel.name, kernel.entry, kernel.numInputs, kernel.parallelExtent, kernel.work,
+                     kernel.partialSums};
 }
 
 }  // namespace weft::cpu

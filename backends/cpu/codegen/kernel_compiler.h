@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "runtime/cpu/kernel_call.h"
 
 namespace weft::cpu {
 
@@ -21,9 +22,14 @@ struct GeneratedKernel {
   std::string name;                 ///< symbol name (from the disk cache, the code's own symbol may be another process's name)
   std::string mlir;                 ///< the MLIR module text of this kernel as generated (before lowering); empty when the kernel came from the disk cache
   int64_t parallelExtent = 1;       ///< parallel loop iterations; callers split [0, parallelExtent) across threads
+  int64_t work = 0;                 ///< elements evaluated over the whole range (KernelEntry::work)
+  bool partialSums = false;         ///< calls write partial sums of the whole output (KernelEntry::partialSums)
   int numInputs = 0;                ///< the body's inputs, which `invoke` reads in order
   void (*entry)(void**) = nullptr;  ///< packed entry point: args[i] points to argument i (see invoke)
 };
+
+/// How the runtime calls `kernel` (which must outlive the entry's use).
+KernelEntry entryOf(const GeneratedKernel& kernel);
 
 /// Object code of a batch of kernels, for ahead-of-time bundles. Each symbol is a C function
 /// `void NAME(void* out, const void* in0, ..., int64_t begin, int64_t end)` with the
@@ -32,6 +38,7 @@ struct KernelObject {
   std::string elf;                       ///< an ELF relocatable object (.o), position independent
   std::vector<std::string> symbols;      ///< one per body, in order
   std::vector<int64_t> parallelExtents;  ///< one per body, in order
+  std::vector<bool> partialSums;         ///< one per body: whether calls write partial sums (KernelEntry::partialSums)
 };
 
 /// Where object code runs: empty fields mean this host (its triple, CPU name and features).
@@ -160,7 +167,8 @@ class KernelCompiler {
 /// Runs `kernel`: reads `inputs` (the body's inputs in order, dense row-major), writes the
 /// body's output into `out` (dense row-major, not overlapping any input) for the parallel
 /// iterations [begin, end) of [0, kernel.parallelExtent); calls on disjoint ranges write
-/// disjoint parts of `out` and may run concurrently. Throws weft::Error on a wrong input
+/// disjoint parts of `out` and may run concurrently, except for a partialSums kernel, whose
+/// calls each write all of `out` (the sum over their range). Throws weft::Error on a wrong input
 /// count or range.
 void invoke(const GeneratedKernel& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
             int64_t end);

@@ -8,7 +8,9 @@
 //     reduction operand's shape: the trailing run of reduced dimensions folds into a register
 //     in the innermost loops (contiguous reads); any other reduced dimension is looped over
 //     outside and accumulated into the output (e.g. reducing axis 0 of [N, C] loops n outside,
-//     c inside). The largest kept dimension is the parallel one.
+//     c inside). The largest kept dimension is the parallel one, unless it is narrow
+//     (kNarrowParallelExtent) and the reduction an f32 sum to few elements: then the largest
+//     reduced dimension looped outside is (partialSums), each call summing its range.
 //  3. Anything else is a Loop plan over the output's shape; when every value is either the
 //     output's shape or a single element (pure elementwise chains, reshapes), it is flat: one
 //     loop over all elements.
@@ -93,6 +95,25 @@ void planLoop(const ir::Graph& g, KernelPlan& plan) {
     else plan.loopShape = {ir::numElements(ir::Shape(extents.begin(), extents.end() - 1)), extents.back()};
   }
   plan.parallelExtent = plan.loopShape[0];
+  plan.work = ir::numElements(shape);
+}
+
+/// Makes `plan` (Reduce, its parallel dimension chosen among the kept ones) split a reduced
+/// dimension looped outside instead, when the kept one is narrow and partial sums are cheap.
+void choosePartialSums(const ir::Graph& g, KernelPlan& plan, int64_t outputElements) {
+  const ir::Shape& shape = g.type(plan.root).shape;
+  if (plan.reduceOp != OpKind::ReduceSum || g.type(plan.root).dtype != DType::f32) return;
+  if (outputElements > kMaxPartialElements || plan.work < 16 * outputElements) return;
+  if (plan.parallelDim >= 0 && shape[static_cast<size_t>(plan.parallelDim)] >= kNarrowParallelExtent) return;
+  int split = -1;
+  for (int d = 0; d < plan.suffixStart; ++d)
+    if (plan.reduced[static_cast<size_t>(d)] &&
+        (split < 0 || shape[static_cast<size_t>(d)] > shape[static_cast<size_t>(split)]))
+      split = d;
+  if (split < 0 || shape[static_cast<size_t>(split)] < 4) return;
+  plan.partialSums = true;
+  plan.parallelDim = split;
+  plan.parallelExtent = shape[static_cast<size_t>(split)];
 }
 
 void planReduce(const ir::Graph& g, const ir::Node& reduction, KernelPlan& plan) {
@@ -115,6 +136,8 @@ void planReduce(const ir::Graph& g, const ir::Node& reduction, KernelPlan& plan)
       plan.parallelDim = d;
   }
   plan.parallelExtent = plan.parallelDim < 0 ? 1 : shape[static_cast<size_t>(plan.parallelDim)];
+  plan.work = ir::numElements(shape);
+  choosePartialSums(g, plan, g.type(g.outputs()[0].value).numel());
 }
 
 }  // namespace

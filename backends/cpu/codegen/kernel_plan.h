@@ -39,13 +39,28 @@ struct KernelPlan {
   /// Reduce: a reduced dimension lies before suffixStart, so the output slice of the thread
   /// is initialized first and accumulated into.
   bool accumulate = false;
-  /// Reduce: the kept dimension whose range [begin, end) a call covers (the largest), or -1
-  /// when every dimension is reduced.
+  /// Reduce: the dimension whose range [begin, end) a call covers: the largest kept one, or
+  /// with partialSums a reduced one; -1 when every dimension is reduced.
   int parallelDim = -1;
+  /// Reduce: the parallel dimension is a reduced one, so each call writes the whole output
+  /// as the sum over its range, and the caller adds the calls' outputs (an f32 reduce_sum
+  /// with at most kMaxPartialElements outputs whose kept dimensions are too narrow to split:
+  /// batch norm's per-channel sums, bias gradients).
+  bool partialSums = false;
 
   /// Iterations of the parallel loop.
   int64_t parallelExtent = 1;
+  /// Elements evaluated by all calls together (the output's for Loop, the root's for
+  /// Reduce): the work that decides whether a kernel is worth splitting across threads.
+  int64_t work = 1;
 };
+
+/// The most outputs a partial-sums reduction has (each extra thread adds up one copy).
+inline constexpr int64_t kMaxPartialElements = 4096;
+/// A kept dimension narrower than this does not split well across threads (a reduction
+/// over rows of a channels-last tensor keeps its channels innermost: a thread's share of
+/// 32 channels is part of one cache line per row).
+inline constexpr int64_t kNarrowParallelExtent = 256;
 
 /// True for the reductions a kernel can end in: reduce_sum, reduce_max, reduce_min.
 bool isReduction(ir::OpKind op);

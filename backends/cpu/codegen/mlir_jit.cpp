@@ -173,7 +173,7 @@ void addBundleDescriptor(llvm::Module& module, const BundleRequest& bundle) {
   llvm::LLVMContext& context = module.getContext();
   llvm::Type* pointer = llvm::PointerType::getUnqual(context);
   llvm::Type* i64 = llvm::Type::getInt64Ty(context);
-  auto* kernelType = llvm::StructType::create(context, {pointer, pointer, i64, i64}, "weft_kernel");
+  auto* kernelType = llvm::StructType::create(context, {pointer, pointer, i64, i64, i64, i64}, "weft_kernel");
   auto* bundleType = llvm::StructType::create(context, {i64, pointer, pointer, i64, pointer, i64}, "weft_bundle");
   auto integer = [&](int64_t value) { return llvm::ConstantInt::get(i64, static_cast<uint64_t>(value), true); };
   auto privateConstant = [&](llvm::Constant* value, const std::string& name) {
@@ -194,7 +194,7 @@ void addBundleDescriptor(llvm::Module& module, const BundleRequest& bundle) {
     if (!packed) throw Error("the lowered bundle has no packed kernel " + name);
     rows.push_back(llvm::ConstantStruct::get(
         kernelType, {kernelNames[static_cast<size_t>(entry.kernel)], packed, integer(entry.numInputs),
-                     integer(entry.parallelExtent)}));
+                     integer(entry.parallelExtent), integer(entry.work), integer(entry.partialSums ? 1 : 0)}));
   }
   llvm::Constant* table = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context));
   if (!rows.empty())

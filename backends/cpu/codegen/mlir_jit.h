@@ -41,6 +41,8 @@ struct BundleEntry {
   int kernel = 0;  ///< index of its function in the bundle's requests
   int64_t numInputs = 0;
   int64_t parallelExtent = 1;
+  int64_t work = 0;          ///< elements evaluated over the whole range
+  bool partialSums = false;  ///< calls write partial sums of the whole output
 };
 
 /// A bundle to emit: distinct kernels, one entry per body, and the descriptor's contents.

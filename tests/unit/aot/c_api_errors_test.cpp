@@ -26,8 +26,9 @@ TEST_F(CApiMlp, LoadingIsAllOrNothing) {
 
 TEST_F(CApiMlp, WeightsOfAnotherAbiOrWithoutMetadataAreRefused) {
   TensorMap other = perturbed(weights);
-  expectLoadFails(weightsBytes(other, graph.name(), "2"), WEFT_ERROR_ABI,
-                  "was written for weft ABI 2; this runtime is ABI 1");
+  const std::string future = std::to_string(WEFT_ABI_VERSION + 1);
+  expectLoadFails(weightsBytes(other, graph.name(), future), WEFT_ERROR_ABI,
+                  "was written for weft ABI " + future + "; this runtime is ABI " + std::to_string(WEFT_ABI_VERSION));
   expectLoadFails(weightsBytes(other, graph.name(), ""), WEFT_ERROR_ABI, "has no weft.abi in its metadata");
   expectLoadFails(runtime::serializeSafetensors(other), WEFT_ERROR_ABI, "has no weft.abi in its metadata");
 }
@@ -133,8 +134,10 @@ TEST(CApi, BundlesOfAnotherAbiOrWithAForeignKernelTableAreRefused) {
   auto b = makeBundle(mlpEval(), "mlp_tiny");
   ASSERT_GE(b->kernels.size(), 1u);
   weft_bundle bundle = b->bundle;
-  bundle.abi_version = 2;
-  expectCreateFails(bundle, WEFT_ERROR_ABI, "bundle 'mlp_tiny' was written for weft ABI 2; this runtime is ABI 1");
+  bundle.abi_version = WEFT_ABI_VERSION + 1;
+  expectCreateFails(bundle, WEFT_ERROR_ABI,
+                    "bundle 'mlp_tiny' was written for weft ABI " + std::to_string(WEFT_ABI_VERSION + 1) +
+                        "; this runtime is ABI " + std::to_string(WEFT_ABI_VERSION));
 
   bundle = b->bundle;
   bundle.kernel_count -= 1;
@@ -145,6 +148,14 @@ TEST(CApi, BundlesOfAnotherAbiOrWithAForeignKernelTableAreRefused) {
   bundle.kernels = kernels.data();
   expectCreateFails(bundle, WEFT_ERROR_ABI, "kernel table does not match its program: kernel " +
                                                 std::to_string(kernels.size() - 1));
+  kernels = b->kernels;
+  kernels.front().partial_sums = 7;
+  bundle = b->bundle;
+  bundle.kernels = kernels.data();
+  expectCreateFails(bundle, WEFT_ERROR_ABI, "kernel 0 (" + std::string(kernels.front().name) +
+                                                ") has a malformed entry (parallel_extent " +
+                                                std::to_string(kernels.front().parallel_extent) + ", work " +
+                                                std::to_string(kernels.front().work) + ", partial_sums 7)");
   bundle = b->bundle;
   bundle.kernels = nullptr;
   expectCreateFails(bundle, WEFT_ERROR_ABI, "malformed kernel table");

@@ -138,7 +138,7 @@ TEST_F(CApiMlp, SaveThenLoadRoundTripsEveryParameter) {
   ASSERT_EQ(weft_model_save_weights(model.get(), path.c_str()), WEFT_OK) << weft_model_error(model.get());
 
   runtime::MetadataMap metadata = runtime::readSafetensorsMetadata(path);
-  EXPECT_EQ(metadata[runtime::kBundleAbiKey], "1");
+  EXPECT_EQ(metadata[runtime::kBundleAbiKey], std::to_string(WEFT_ABI_VERSION));
   EXPECT_EQ(metadata[runtime::kBundleGraphKey], graph.name());
   EXPECT_EQ(metadata[runtime::kBundleNameKey], "mlp_tiny");
   EXPECT_FALSE(metadata[runtime::kBundleVersionKey].empty());

@@ -59,7 +59,8 @@ inline std::unique_ptr<MemoryBundle> makeBundle(const ir::Graph& g, const std::s
     if (cpu::runsGeneratedKernel(compiled.node(v))) bodies.push_back(compiled.node(v).body.get());
   if (!bodies.empty())
     for (const cpu::GeneratedKernel* k : cpu::compileShared(bodies))  // cached for the process's lifetime
-      b->kernels.push_back(weft_kernel{k->name.c_str(), k->entry, k->numInputs, k->parallelExtent});
+      b->kernels.push_back(
+          weft_kernel{k->name.c_str(), k->entry, k->numInputs, k->parallelExtent, k->work, k->partialSums ? 1 : 0});
   b->bundle = weft_bundle{WEFT_ABI_VERSION,     b->name.c_str(),       b->program.c_str(),
                           static_cast<int64_t>(b->program.size()), b->kernels.data(),
                           static_cast<int64_t>(b->kernels.size())};
@@ -176,7 +177,8 @@ inline fs::path freshDir(const std::string& name) {
 }
 
 /// The safetensors bytes of `tensors` with a bundle's metadata (abi omitted when empty).
-inline std::string weightsBytes(const TensorMap& tensors, const std::string& graph, const std::string& abi = "1") {
+inline std::string weightsBytes(const TensorMap& tensors, const std::string& graph,
+                                const std::string& abi = std::to_string(WEFT_ABI_VERSION)) {
   runtime::MetadataMap metadata = {{runtime::kBundleGraphKey, graph}, {runtime::kBundleNameKey, graph}};
   if (!abi.empty()) metadata[runtime::kBundleAbiKey] = abi;
   return runtime::serializeSafetensors(tensors, metadata);

@@ -48,15 +48,21 @@ inline TensorData referenceRun(const Graph& body, const std::vector<TensorData>&
   return weft::reference::run(body, feeds).begin()->second;
 }
 
-/// Runs a compiled kernel over its whole parallel range, or in `pieces` calls.
+/// Runs a compiled kernel over its whole parallel range, or in `pieces` calls (each into its
+/// own output for a partialSums kernel, added in order as the runtime adds its threads').
 inline TensorData runKernel(const GeneratedKernel& kernel, const Graph& body, const std::vector<TensorData>& inputs,
                             int pieces = 1) {
   TensorData out(body.type(body.outputs()[0].value));
   std::vector<const void*> pointers;
   for (const TensorData& t : inputs) pointers.push_back(t.bytes.data());
   int64_t extent = kernel.parallelExtent;
-  for (int p = 0; p < pieces; ++p)
-    weft::cpu::invoke(kernel, out.bytes.data(), pointers, extent * p / pieces, extent * (p + 1) / pieces);
+  for (int p = 0; p < pieces; ++p) {
+    TensorData part(out.type);
+    TensorData& target = kernel.partialSums && p > 0 ? part : out;
+    weft::cpu::invoke(kernel, target.bytes.data(), pointers, extent * p / pieces, extent * (p + 1) / pieces);
+    if (&target == &part)
+      for (int64_t i = 0; i < out.numel(); ++i) out.as<float>()[i] += part.as<float>()[i];
+  }
   return out;
 }
 

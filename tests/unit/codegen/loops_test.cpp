@@ -173,12 +173,64 @@ TEST(CodegenReduce, SumMaxMinOverFirstLastMiddleAndAllAxes) {
   }
 }
 
-TEST(CodegenReduce, ColumnSumLoopsRowsOutsideAndSplitsColumns) {
+TEST(CodegenReduce, ColumnSumOfWideRowsLoopsRowsOutsideAndSplitsColumns) {
   // Reducing axis 0 of [N, C]: parallel over C; each call accumulates its columns.
+  Graph g = reduceBody(OpKind::ReduceSum, {30, 700}, {0}, false);
+  const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+  EXPECT_EQ(kernel->parallelExtent, 700);
+  EXPECT_FALSE(kernel->partialSums);
+  EXPECT_EQ(kernel->work, 30 * 700);
+  check(g, {spread(f32({30, 700}), -1, 1)}, 1e-5, 2);
+}
+
+TEST(CodegenReduce, ColumnSumOfNarrowRowsSplitsRowsIntoPartialSums) {
+  // 70 columns split badly across threads (a share of each row): the rows split instead,
+  // each call summing its rows into the whole output.
   Graph g = reduceBody(OpKind::ReduceSum, {300, 70}, {0}, false);
   const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
-  EXPECT_EQ(kernel->parallelExtent, 70);
+  EXPECT_EQ(kernel->parallelExtent, 300);
+  EXPECT_TRUE(kernel->partialSums);
+  EXPECT_EQ(kernel->work, 300 * 70);
   check(g, {spread(f32({300, 70}), -1, 1)}, 1e-5, 2);
+  check(g, {spread(f32({300, 70}), -1, 1)}, 1e-5, 7);
+
+  // The same over a channels-last batch: [N, H, W, C] -> [C] (dimensions coalesced to [N*H*W, C]).
+  Graph channels = reduceBody(OpKind::ReduceSum, {4, 6, 5, 32}, {0, 1, 2}, true);
+  kernel = compiler().compile({&channels}).at(0);
+  EXPECT_TRUE(kernel->partialSums);
+  EXPECT_EQ(kernel->parallelExtent, 4 * 6 * 5);
+  check(channels, {spread(f32({4, 6, 5, 32}), -1, 1)}, 1e-5, 3);
+  // Channels first: [N, C, H, W] -> [C] splits the batch.
+  Graph first = reduceBody(OpKind::ReduceSum, {8, 16, 5, 6}, {0, 2, 3}, false);
+  kernel = compiler().compile({&first}).at(0);
+  EXPECT_TRUE(kernel->partialSums);
+  EXPECT_EQ(kernel->parallelExtent, 8);
+  check(first, {spread(f32({8, 16, 5, 6}), -1, 1)}, 1e-5, 3);
+}
+
+TEST(CodegenReduce, PartialSumsRunOnThreadsAsTwoCallsAddedUp) {
+  // Enough work for the runtime to split: thread 1 sums into scratch, added into the output.
+  Graph g = reduceBody(OpKind::ReduceSum, {600, 40}, {0}, false);
+  const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+  ASSERT_TRUE(kernel->partialSums);
+  ASSERT_GE(kernel->work, weft::cpu::kParallelElements);
+  std::vector<TensorData> inputs = {spread(f32({600, 40}), -1, 1)};
+  TensorData threaded(f32({40}));
+  for (int run = 0; run < 2; ++run)  // the second run reuses the scratch and must overwrite, not add
+    weft::cpu::runKernel(weft::cpu::entryOf(*kernel), threaded.bytes.data(), {inputs[0].bytes.data()}, 2, 40);
+  expectClose(threaded, referenceRun(g, inputs), 1e-5);
+  EXPECT_TRUE(threaded.bytes == runKernel(*kernel, g, inputs, 2).bytes) << "two threads add up as two calls do";
+}
+
+TEST(CodegenReduce, PartialSumsOnlyForFewF32SumsOverMany) {
+  auto partial = [](const Graph& g) { return compiler().compile({&g}).at(0)->partialSums; };
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceMax, {300, 70}, {0}, false)));  // max: columns split
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {300, 70}, {0}, false, DType::f64)));
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {300, 70}, {0}, false, DType::i32)));
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {8, 5000}, {0}, false)));  // too many outputs
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {8, 70}, {0}, false)));    // too little to reduce
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {70, 300}, {1}, false)));  // rows: a reduced suffix
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {3, 5}, {0, 1}, false)));  // everything: one call
 }
 
 TEST(CodegenReduce, ParallelDimensionIsTheLargestKeptOne) {
