@@ -2,10 +2,10 @@
 // each body is keyed by its printed text with every value name, location, the graph name
 // and the output name dropped (so identical kernels from different places share one key);
 // bodies missing from the cache are planned (kernel_plan.cpp), named, and compiled together
-// as one batch by MlirJit. invoke() packs the arguments as the packed entry point expects:
+// as one batch by MlirJit (a large batch in parts, concurrently, one MlirJit each). invoke() packs the arguments as the packed entry point expects:
 // args[i] points to argument i of `void(out, in..., begin, end)`. emitBundle dedups bodies
 // by the same key and hands the distinct ones, with the weft_kernel table, to MlirJit.
-// The disk cache: a batch's key hashes kFormat, codeIdentity() and its body keys in
+// The disk cache: a batch part's key hashes kFormat, codeIdentity() and its body keys in
 // order (not the kernel names, which depend on what the process compiled before); its
 // entry HASH.wkc is: the magic "WEFTKC01", the 32-digit key, the kernel count, each
 // kernel's symbol name (u64 length + bytes), the object (u64 length + bytes), and the
@@ -25,7 +25,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <exception>
 #include <mutex>
+#include <thread>
 
 #include "backends/cpu/codegen/coalesce_dims.h"
 #include "backends/cpu/codegen/kernel_plan.h"
@@ -324,11 +326,16 @@ std::vector<const GeneratedKernel*> KernelCompiler::compile(const std::vector<co
     }
     keys.push_back(std::move(key));
   }
-  CompiledBatch batch = compileOrLoad(requests, requestKeys);
+  std::vector<CompiledBatch> parts = compileInParts(requests, requestKeys);
+  CompiledBatch batch;
+  for (CompiledBatch& part : parts) {
+    batch.entries.insert(batch.entries.end(), part.entries.begin(), part.entries.end());
+    batch.mlirTexts.insert(batch.mlirTexts.end(), part.mlirTexts.begin(), part.mlirTexts.end());
+  }
   for (size_t i = 0; i < requests.size(); ++i) {
     auto kernel = std::make_unique<GeneratedKernel>();
     kernel->name = requests[i].name;
-    if (!batch.mlirTexts.empty()) kernel->mlir = batch.mlirTexts[i];
+    if (i < batch.mlirTexts.size()) kernel->mlir = batch.mlirTexts[i];
     kernel->parallelExtent = requests[i].plan.parallelExtent;
     kernel->work = requests[i].plan.work;
     kernel->partialSums = requests[i].plan.partialSums;
@@ -344,9 +351,54 @@ std::vector<const GeneratedKernel*> KernelCompiler::compile(const std::vector<co
   return result;
 }
 
-CompiledBatch KernelCompiler::compileOrLoad(const std::vector<KernelRequest>& requests,
-                                            const std::vector<std::string>& keys) {
-  if (requests.empty() || cacheDir_.empty()) return jit_->compile(requests);
+std::vector<CompiledBatch> KernelCompiler::compileInParts(const std::vector<KernelRequest>& requests,
+                                                          const std::vector<std::string>& keys) {
+  size_t count = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(std::max(options_.threads, 1)),
+                                                      requests.size() / kMinPartKernels));
+  std::vector<CompiledBatch> batches(count);
+  std::vector<PartOutcome> outcomes(count);
+  std::vector<std::exception_ptr> errors(count);
+  while (partJits_.size() + 1 < count) partJits_.push_back(nullptr);
+  auto runPart = [&](size_t p) {
+    try {
+      size_t begin = requests.size() * p / count, end = requests.size() * (p + 1) / count;
+      std::vector<KernelRequest> part(requests.begin() + static_cast<std::ptrdiff_t>(begin),
+                                      requests.begin() + static_cast<std::ptrdiff_t>(end));
+      std::vector<std::string> partKeys(keys.begin() + static_cast<std::ptrdiff_t>(begin),
+                                        keys.begin() + static_cast<std::ptrdiff_t>(end));
+      std::unique_ptr<MlirJit>& jit = p == 0 ? jit_ : partJits_[p - 1];
+      if (!jit) jit = std::make_unique<MlirJit>(options_.dumpAsmDir);  // on the part's own thread
+      batches[p] = compileOrLoad(*jit, part, partKeys, outcomes[p]);
+    } catch (...) {
+      errors[p] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (size_t p = 1; p < count; ++p) workers.emplace_back(runPart, p);
+  runPart(0);
+  for (std::thread& worker : workers) worker.join();
+  for (const std::exception_ptr& error : errors)
+    if (error) std::rethrow_exception(error);
+  bool stored = false;
+  for (const PartOutcome& outcome : outcomes) {
+    diskHits_ += outcome.hit;
+    diskMisses_ += outcome.miss;
+    stored = stored || outcome.stored;
+  }
+  if (stored && !trimmed_) {
+    trimmed_ = true;  // one look at the folder's size per compiler
+    try {
+      trimCache(cacheDir_, options_.cacheBytesLimit);
+    } catch (const std::exception& error) {
+      warnOnce(std::string("cannot trim ") + cacheDir_ + ": " + error.what());
+    }
+  }
+  return batches;
+}
+
+CompiledBatch KernelCompiler::compileOrLoad(MlirJit& jit, const std::vector<KernelRequest>& requests,
+                                            const std::vector<std::string>& keys, PartOutcome& outcome) const {
+  if (requests.empty() || cacheDir_.empty()) return jit.compile(requests);
   const std::string key = batchKey(keys);
   const bool dumping = !options_.dumpMlirDir.empty() || !options_.dumpAsmDir.empty();
   if (!dumping) {
@@ -356,23 +408,20 @@ CompiledBatch KernelCompiler::compileOrLoad(const std::vector<KernelRequest>& re
     } catch (const std::exception&) {  // a cache that cannot be read is a miss
     }
     if (cached) {
-      if (auto entries = jit_->load(cached->object, cached->names)) {
-        ++diskHits_;
+      if (auto entries = jit.load(cached->object, cached->names)) {
+        outcome.hit = true;
         CompiledBatch batch;
         batch.entries = std::move(*entries);
         return batch;
       }
     }
   }
-  ++diskMisses_;
-  CompiledBatch batch = jit_->compile(requests);
+  outcome.miss = true;
+  CompiledBatch batch = jit.compile(requests);
   std::vector<std::string> names;
   for (const KernelRequest& request : requests) names.push_back(request.name);
   try {
-    if (storeEntry(cacheDir_, key, encodeEntry(key, names, batch.object)) && !trimmed_) {
-      trimmed_ = true;  // one look at the folder's size per compiler
-      trimCache(cacheDir_, options_.cacheBytesLimit);
-    }
+    outcome.stored = storeEntry(cacheDir_, key, encodeEntry(key, names, batch.object));
   } catch (const std::exception& error) {
     warnOnce(std::string("cannot store an entry in ") + cacheDir_ + ": " + error.what());
   }

@@ -68,14 +68,14 @@ struct CompiledBatch;
 /// behind it) alive for its own lifetime. Not thread-safe; the kernels it returns may run
 /// on any number of threads at once.
 ///
-/// The disk cache: each compiled batch's object code is stored in the cache folder as
-/// HASH.wkc, where HASH (XXH3, 128 bits) covers a format version, the LLVM version, the host
-/// CPU name and features, the identity (size, modification time, inode) of the binary holding
-/// weft's code generator and of libLLVM and libMLIR (a rebuilt weft starts a fresh set of
-/// entries), and the batch's ordered body keys.
-/// A later batch with the same key, in any process, links the stored object instead of
-/// compiling. The file also holds the kernels' symbol names and an XXH3 checksum; a
-/// missing, truncated or corrupt entry, or any I/O error, only means compiling as without
+/// The disk cache: the object code of each compiled batch (or part of one, Options::threads) is
+/// stored in the cache folder as HASH.wkc, where HASH (XXH3, 128 bits) covers a format version,
+/// the LLVM version, the host CPU name and features, the identity (size, modification time,
+/// inode) of the binary holding weft's code generator and of libLLVM and libMLIR (a rebuilt
+/// weft starts a fresh set of entries), and the part's ordered body keys. A later part with the
+/// same key, in any process, links the stored object instead of compiling. The file also
+/// holds the kernels' symbol names and an XXH3 checksum; a missing, truncated or corrupt
+/// entry, or any I/O error, only means compiling as without
 /// the cache (and rewriting the entry); at most one warning per process goes to stderr.
 /// Files are written to a temporary name and renamed, so concurrent processes are safe.
 /// After its first store, a compiler trims the folder: when its entries take more than
@@ -92,7 +92,14 @@ class KernelCompiler {
     std::string cacheDir = {};
     /// Past this many bytes of entries, the least recently used are deleted down to 3/4 of it.
     uint64_t cacheBytesLimit = uint64_t{1} << 30;
+    /// A batch of at least 2 * kMinPartKernels new kernels is split into up to this many
+    /// parts, generated, optimized and compiled concurrently (each on its own thread, MLIR
+    /// context and LLVM target machine); each part is its own disk cache entry.
+    int threads = 2;
   };
+
+  /// The fewest kernels a part of a split batch holds.
+  static constexpr size_t kMinPartKernels = 8;
 
   /// A compiler with its own MLIR context and default options (no dumps, the default disk cache).
   KernelCompiler();
@@ -106,8 +113,8 @@ class KernelCompiler {
   static std::optional<std::string> unsupported(const ir::Graph& body);
 
   /// Compiles every body not already in the cache (keyed by the body's printed text with
-  /// value names dropped, so identical kernels compile once) into ONE MLIR module, lowers it
-  /// and JITs it; returns the kernels in order. Throws weft::Error for an unsupported body or
+  /// value names dropped, so identical kernels compile once) into one MLIR module per part
+  /// of the batch (Options::threads), lowers and JITs them; returns the kernels in order. Throws weft::Error for an unsupported body or
   /// a failed lowering (with MLIR's diagnostics).
   std::vector<const GeneratedKernel*> compile(const std::vector<const ir::Graph*>& bodies);
 
@@ -142,19 +149,31 @@ class KernelCompiler {
   int kernelsCompiled() const { return kernelsCompiled_; }
   /// Bodies answered from the in-process cache (including repeats within one compile call).
   int cacheHits() const { return cacheHits_; }
-  /// Batches (compile calls with bodies not in the in-process cache) loaded from the disk cache.
+  /// Batch parts (of compile calls with bodies not in the in-process cache) loaded from the disk cache.
   int diskHits() const { return diskHits_; }
-  /// Batches compiled while the disk cache was enabled (no valid entry, or dumps requested).
+  /// Batch parts compiled while the disk cache was enabled (no valid entry, or dumps requested).
   int diskMisses() const { return diskMisses_; }
 
  private:
   std::string nextName(const ir::Graph& body);
-  /// `requests` (whose in-process keys are `keys`) from the disk cache, or compiled (and stored).
-  CompiledBatch compileOrLoad(const std::vector<KernelRequest>& requests, const std::vector<std::string>& keys);
+  /// What compiling or loading one part did with the disk cache.
+  struct PartOutcome {
+    bool hit = false;     ///< loaded from the disk cache
+    bool miss = false;    ///< compiled with the disk cache enabled
+    bool stored = false;  ///< a new entry was written
+  };
+  /// `requests` (whose in-process keys are `keys`) from the disk cache, or compiled by `jit`
+  /// (and stored). Touches no member but options_ and cacheDir_, so parts run concurrently.
+  CompiledBatch compileOrLoad(MlirJit& jit, const std::vector<KernelRequest>& requests,
+                              const std::vector<std::string>& keys, PartOutcome& outcome) const;
+  /// compileOrLoad of `requests` in parts, concurrently; the parts' batches in order.
+  std::vector<CompiledBatch> compileInParts(const std::vector<KernelRequest>& requests,
+                                            const std::vector<std::string>& keys);
 
   Options options_;
   std::string cacheDir_;  ///< "" when the disk cache is off
   std::unique_ptr<MlirJit> jit_;
+  std::vector<std::unique_ptr<MlirJit>> partJits_;  ///< the JITs of parts after the first, made when first needed
   std::unordered_map<std::string, std::unique_ptr<GeneratedKernel>> cache_;
   int kernelsCompiled_ = 0;
   int cacheHits_ = 0;

@@ -325,3 +325,53 @@ TEST(CodegenDiskCache, TrimmingDeletesTheLeastRecentlyUsedEntriesOnly) {
   EXPECT_FALSE(fs::exists(old[2]));
   EXPECT_EQ(filesIn(dir.path).size(), 3u);  // notes.txt, the refreshed entry and the new one
 }
+
+TEST(CodegenDiskCache, ALargeBatchCompilesInPartsEachItsOwnEntry) {
+  // 20 distinct bodies (distinct shapes): two parts of 10 on two threads, stored as two entries.
+  std::vector<Graph> bodies;
+  for (int64_t rows = 1; rows <= 10; ++rows) {
+    bodies.push_back(fma("fma" + std::to_string(rows), {rows, 7}));
+    bodies.push_back(expSum("sum" + std::to_string(rows), rows));
+  }
+  std::vector<const Graph*> batch;
+  for (const Graph& body : bodies) batch.push_back(&body);
+  ASSERT_GE(batch.size(), 2 * KernelCompiler::kMinPartKernels);
+  TempDir dir("parts");
+  KernelCompiler::Options options = cachedIn(dir.path);
+  options.threads = 2;
+  KernelCompiler a(options);
+  std::vector<const GeneratedKernel*> kernels = a.compile(batch);
+  EXPECT_EQ(a.diskMisses(), 2);
+  EXPECT_EQ(a.kernelsCompiled(), 20);
+  EXPECT_EQ(filesIn(dir.path).size(), 2u);
+  std::vector<TensorData> results;
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    SCOPED_TRACE(bodies[i].name());
+    ASSERT_FALSE(kernels[i]->mlir.empty());
+    std::vector<TensorData> inputs;
+    int seed = 0;
+    for (ValueId v : bodies[i].inputs()) inputs.push_back(spread(bodies[i].type(v), -2, 2, seed++));
+    results.push_back(runKernel(*kernels[i], bodies[i], inputs));
+    expectClose(results.back(), referenceRun(bodies[i], inputs), 1e-5);
+  }
+
+  // One thread compiles the same batch as one part: a new entry, the same code.
+  options.threads = 1;
+  KernelCompiler single(options);
+  kernels = single.compile(batch);
+  EXPECT_EQ(single.diskMisses(), 1);
+  EXPECT_EQ(filesIn(dir.path).size(), 3u);
+  // Two threads again: both parts load.
+  options.threads = 2;
+  KernelCompiler b(options);
+  std::vector<const GeneratedKernel*> loaded = b.compile(batch);
+  EXPECT_EQ(b.diskHits(), 2);
+  EXPECT_EQ(b.diskMisses(), 0);
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    std::vector<TensorData> inputs;
+    int seed = 0;
+    for (ValueId v : bodies[i].inputs()) inputs.push_back(spread(bodies[i].type(v), -2, 2, seed++));
+    EXPECT_TRUE(runKernel(*loaded[i], bodies[i], inputs).bytes == results[i].bytes) << bodies[i].name();
+    EXPECT_TRUE(runKernel(*kernels[i], bodies[i], inputs).bytes == results[i].bytes) << bodies[i].name();
+  }
+}
