@@ -201,6 +201,8 @@ int cmdCompile(int argc, char** argv) {
     for (const std::string& step : s.onednnReferenceSteps) std::printf("  oneDNN ref   %s\n", step.c_str());
     std::printf("  layouts      %d values passed between oneDNN steps in their blocked layout\n", s.laidOutValues);
     std::printf("  winograd     %d convolutions (3x3, stride 1) run by oneDNN's Winograd kernels\n", s.winogradSteps);
+    std::printf("  partial sums %d generated sums split over a reduced dimension across threads\n",
+                s.partialSumKernels);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
     std::printf("  scratch      %s (oneDNN steps' run-time buffers with no room in the arena)\n", mib(s.scratchBytes).c_str());

@@ -181,6 +181,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   for (size_t i = 0; i < compiled.size(); ++i) {
     const GeneratedKernel& k = *compiled[i];
     impl->kernels.push_back(entryOf(k));
+    impl->stats.partialSumKernels += k.partialSums;
     kernelOf[static_cast<size_t>(generatedValues[i])] = &impl->kernels.back();
   }
   impl->stats.stageSeconds.emplace_back("codegen", secondsSince(start));

@@ -31,6 +31,7 @@ struct CompileStats {
   int nativeSteps = 0;       ///< steps run by hand-written kernels (concat, gather, random draws, 2-D max_pool_grad)
   int laidOutValues = 0;     ///< values oneDNN steps pass on in their own (blocked) layout
   int winogradSteps = 0;     ///< oneDNN steps that run a Winograd convolution
+  int partialSumKernels = 0;  ///< generated sums split over a reduced dimension across threads (partial sums)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
   std::vector<std::string> referenceSteps;

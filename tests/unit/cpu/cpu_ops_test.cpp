@@ -123,3 +123,32 @@ TEST(CpuExecutable, BadFeedsThrowLikeTheReference) {
   EXPECT_THROW(exe.run({}), Error);
   EXPECT_THROW(exe.run({{"a", tensor({3}, {1, 2, 3})}}), Error);
 }
+
+TEST(CpuReduce, PerChannelSumsOfAChannelsLastBatchAddUpPartialSums) {
+  // Batch norm's statistics over [N, H, W, C]: 32 channels split badly across threads, so the
+  // generated sum splits the N*H*W positions; the threads' partial sums add up to the result.
+  ir::Graph g;
+  auto x = g.addInput("x", f32({16, 8, 8, 32}));
+  auto squares = g.addOp(ir::OpKind::Mul, {x, x});
+  g.addOutput("y", g.addOp(ir::OpKind::ReduceSum, {squares}, {{"axes", std::vector<int64_t>{0, 1, 2}},
+                                                              {"keepdims", int64_t{0}}}));
+  ir::TensorData input(f32({16, 8, 8, 32}));
+  std::vector<double> want(32, 0.0);
+  for (int64_t i = 0; i < input.numel(); ++i) {
+    double v = std::sin(0.37 * static_cast<double>(i));
+    input.set(i, v);
+    want[static_cast<size_t>(i % 32)] += static_cast<double>(static_cast<float>(v)) * static_cast<float>(v);
+  }
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    cpu::CompileOptions options;
+    options.threads = threads;
+    cpu::Executable exe = cpu::compile(g, options);
+    EXPECT_EQ(exe.stats().partialSumKernels, 1);
+    for (int run = 0; run < 2; ++run) {  // a second run reuses the threads' scratch
+      auto out = exe.run({{"x", input}});
+      ASSERT_EQ(out.at("y").type, f32({32}));
+      for (size_t c = 0; c < 32; ++c) EXPECT_NEAR(out.at("y").get(static_cast<int64_t>(c)), want[c], 1e-3) << c;
+    }
+  }
+}
