@@ -135,3 +135,40 @@ TEST(ChannelsLastCpu, ResidualReadTwiceOrAsBiasIsNotOverwritten) {
   EXPECT_FALSE(cpu::readsOperandAtOwnIndex(g, biased, 2));  // the bias
   EXPECT_TRUE(cpu::readsOperandAtOwnIndex(g, biased, 3));   // the residual
 }
+
+TEST(ChannelsLastCpu, DeconvolutionsToFewChannelsRunNatively) {
+  // Up to 3 result channels, up to 64 values per input position (channels x taps): one to four
+  // registers of taps, blocks of positions that do not divide the image, taps past the edges
+  // (padding), positions no tap reaches (output_padding), dilation, an asymmetric kernel.
+  struct Case {
+    ir::Shape x, w;
+    Ints stride, padding, dilation, outputPadding;
+  };
+  const Case cases[] = {
+      {{3, 7, 7, 24}, {24, 1, 4, 4}, {2, 2}, {1, 1}, {1, 1}, {0, 0}},  // dcgan's image layer
+      {{2, 5, 6, 16}, {16, 2, 3, 3}, {2, 2}, {0, 0}, {2, 1}, {1, 1}},
+      {{2, 4, 5, 9}, {9, 3, 4, 4}, {3, 3}, {2, 2}, {1, 1}, {0, 0}},
+      {{1, 6, 6, 32}, {32, 3, 3, 5}, {1, 2}, {1, 2}, {1, 1}, {0, 1}},
+      {{2, 3, 3, 8}, {8, 1, 8, 8}, {1, 1}, {3, 3}, {1, 1}, {0, 0}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ir::shapeStr(c.w));
+    ir::Graph g("deconv");
+    ir::Attrs attrs = {{"stride", c.stride},       {"padding", c.padding},
+                       {"dilation", c.dilation},   {"groups", int64_t{1}},
+                       {"output_padding", c.outputPadding}, {"channels_last", int64_t{1}}};
+    g.addOutput("y", g.addOp(OpKind::ConvTranspose, {g.addInput("x", f32(c.x)), g.addInput("w", f32(c.w))}, attrs));
+    cpu::Executable exe = cpu::compile(g, {.optimize = false});
+    EXPECT_EQ(exe.stats().nativeSteps, 1);
+    EXPECT_EQ(exe.stats().onednnPrimitives, 0);
+    reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
+  }
+  // Four result channels: oneDNN's kernels.
+  ir::Graph g("deconv4");
+  ir::Attrs attrs = convAttrs(2, 1);
+  attrs["output_padding"] = Ints{0, 0};
+  g.addOutput("y", g.addOp(OpKind::ConvTranspose, {g.addInput("x", f32({2, 5, 5, 16})), g.addInput("w", f32({16, 4, 4, 4}))},
+                           attrs));
+  EXPECT_EQ(cpu::compile(g, {.optimize = false}).stats().nativeSteps, 0);
+}
