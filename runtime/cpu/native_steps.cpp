@@ -8,7 +8,7 @@
 #include "ir/channels_last.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
-#include "runtime/cpu/native_deconv.h"
+#include "runtime/cpu/native_few_channels.h"
 #include "runtime/cpu/native_pool.h"
 #include "runtime/random.h"
 
@@ -134,7 +134,9 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     }
     case ir::OpKind::RandomUniform: return isF32OrF64(node.type.dtype) ? &runRandomUniform : nullptr;
     case ir::OpKind::RandomNormal: return isF32OrF64(node.type.dtype) ? &runRandomNormal : nullptr;
-    case ir::OpKind::ConvTranspose: return runsNativeDeconv(g, v) ? &runNativeDeconv : nullptr;
+    case ir::OpKind::Conv:
+    case ir::OpKind::ConvTranspose:
+    case ir::OpKind::Fused: return runsFewChannelConv(g, v) ? &runFewChannelConv : nullptr;
     case ir::OpKind::MaxPoolGrad:
       if (node.type.dtype != ir::DType::f32 || node.type.shape.size() != 4) return nullptr;
       return ir::isChannelsLast(node.op, node.attrs) ? &runMaxPoolGrad2dChannelsLast : &runMaxPoolGrad2d;

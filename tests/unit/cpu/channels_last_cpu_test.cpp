@@ -136,34 +136,56 @@ TEST(ChannelsLastCpu, ResidualReadTwiceOrAsBiasIsNotOverwritten) {
   EXPECT_TRUE(cpu::readsOperandAtOwnIndex(g, biased, 3));   // the residual
 }
 
-TEST(ChannelsLastCpu, DeconvolutionsToFewChannelsRunNatively) {
+TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
   // Up to 3 result channels, up to 64 values per input position (channels x taps): one to four
   // registers of taps, blocks of positions that do not divide the image, taps past the edges
-  // (padding), positions no tap reaches (output_padding), dilation, an asymmetric kernel.
+  // (padding), positions no tap reaches (output_padding, strides), dilation, an asymmetric
+  // kernel; conv_transpose (w [C, O, KH, KW]) and conv (w [O, C, KH, KW]).
   struct Case {
+    OpKind op;
     ir::Shape x, w;
     Ints stride, padding, dilation, outputPadding;
   };
   const Case cases[] = {
-      {{3, 7, 7, 24}, {24, 1, 4, 4}, {2, 2}, {1, 1}, {1, 1}, {0, 0}},  // dcgan's image layer
-      {{2, 5, 6, 16}, {16, 2, 3, 3}, {2, 2}, {0, 0}, {2, 1}, {1, 1}},
-      {{2, 4, 5, 9}, {9, 3, 4, 4}, {3, 3}, {2, 2}, {1, 1}, {0, 0}},
-      {{1, 6, 6, 32}, {32, 3, 3, 5}, {1, 2}, {1, 2}, {1, 1}, {0, 1}},
-      {{2, 3, 3, 8}, {8, 1, 8, 8}, {1, 1}, {3, 3}, {1, 1}, {0, 0}},
+      {OpKind::ConvTranspose, {3, 7, 7, 24}, {24, 1, 4, 4}, {2, 2}, {1, 1}, {1, 1}, {0, 0}},  // dcgan's image layer
+      {OpKind::ConvTranspose, {2, 5, 6, 16}, {16, 2, 3, 3}, {2, 2}, {0, 0}, {2, 1}, {1, 1}},
+      {OpKind::ConvTranspose, {2, 4, 5, 9}, {9, 3, 4, 4}, {3, 3}, {2, 2}, {1, 1}, {0, 0}},
+      {OpKind::ConvTranspose, {1, 6, 6, 32}, {32, 3, 3, 5}, {1, 2}, {1, 2}, {1, 1}, {0, 1}},
+      {OpKind::ConvTranspose, {2, 3, 3, 8}, {8, 1, 8, 8}, {1, 1}, {3, 3}, {1, 1}, {0, 0}},
+      {OpKind::Conv, {3, 9, 9, 32}, {1, 32, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {}},  // ddpm's output layer
+      {OpKind::Conv, {2, 11, 10, 5}, {3, 5, 4, 4}, {2, 3}, {1, 2}, {1, 1}, {}},
+      {OpKind::Conv, {2, 9, 9, 7}, {2, 7, 3, 3}, {1, 1}, {2, 2}, {2, 2}, {}},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(ir::shapeStr(c.w));
-    ir::Graph g("deconv");
-    ir::Attrs attrs = {{"stride", c.stride},       {"padding", c.padding},
-                       {"dilation", c.dilation},   {"groups", int64_t{1}},
-                       {"output_padding", c.outputPadding}, {"channels_last", int64_t{1}}};
-    g.addOutput("y", g.addOp(OpKind::ConvTranspose, {g.addInput("x", f32(c.x)), g.addInput("w", f32(c.w))}, attrs));
+    SCOPED_TRACE(std::string(ir::opName(c.op)) + " " + ir::shapeStr(c.w));
+    ir::Graph g("few");
+    ir::Attrs attrs = {{"stride", c.stride},     {"padding", c.padding},   {"dilation", c.dilation},
+                       {"groups", int64_t{1}},   {"channels_last", int64_t{1}}};
+    if (c.op == OpKind::ConvTranspose) attrs["output_padding"] = c.outputPadding;
+    g.addOutput("y", g.addOp(c.op, {g.addInput("x", f32(c.x)), g.addInput("w", f32(c.w))}, attrs));
     cpu::Executable exe = cpu::compile(g, {.optimize = false});
     EXPECT_EQ(exe.stats().nativeSteps, 1);
     EXPECT_EQ(exe.stats().onednnPrimitives, 0);
     reference::TensorMap feeds = cpu::testing::sineFeeds(g);
     cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
   }
+  // A conv fused with a bias (per channel or one value) starts from it; a relu after the
+  // bias is more than the native step takes (oneDNN runs it).
+  for (int64_t biasSize : {int64_t{2}, int64_t{1}})
+    for (bool relu : {false, true}) {
+      SCOPED_TRACE("bias " + std::to_string(biasSize) + (relu ? " relu" : ""));
+      ir::Graph g("few_fused");
+      ir::ValueId y = g.addOp(OpKind::Conv, {g.addInput("x", f32({2, 8, 8, 16})), g.addInput("w", f32({2, 16, 3, 3}))},
+                              convAttrs(1, 1));
+      y = g.addOp(OpKind::Add, {y, g.addInput("b", f32({biasSize}))});
+      if (relu) y = g.addOp(OpKind::Maximum, {y, g.addConstant(std::make_shared<ir::TensorData>(f32({})))});
+      g.addOutput("y", y);
+      cpu::Executable exe = cpu::compile(g);  // fuse-epilogues makes one fused conv
+      EXPECT_EQ(exe.stats().nativeSteps, relu ? 0 : 1);
+      EXPECT_EQ(exe.stats().kernels, 1);
+      reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+      cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
+    }
   // Four result channels: oneDNN's kernels.
   ir::Graph g("deconv4");
   ir::Attrs attrs = convAttrs(2, 1);

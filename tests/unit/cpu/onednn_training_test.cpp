@@ -13,7 +13,7 @@
 #include "backends/cpu/executable.h"
 #include "models/registry.h"
 #include "passes/train_step.h"
-#include "runtime/cpu/native_deconv.h"
+#include "runtime/cpu/native_few_channels.h"
 
 using namespace weft;
 using cpu::testing::expectClose;
@@ -48,16 +48,16 @@ reference::TensorMap stepInputs(const ir::Graph& g, int salt) {
 bool isOneDnnNode(const ir::Graph& g, ir::ValueId v) {
   const ir::Node& n = g.node(v);
   switch (n.op) {
-    case OpKind::ConvTranspose: return n.type.dtype == ir::DType::f32 && !cpu::runsNativeDeconv(g, v);  // few channels: native
-    case OpKind::Matmul:
     case OpKind::Conv:
+    case OpKind::ConvTranspose: return n.type.dtype == ir::DType::f32 && !cpu::runsFewChannelConv(g, v);  // few channels: native
+    case OpKind::Matmul:
     case OpKind::ConvWeightGrad:
     case OpKind::MaxPool:
     case OpKind::AvgPool: return n.type.dtype == ir::DType::f32;
     case OpKind::MaxPoolGrad: return n.type.dtype == ir::DType::f32 && n.type.shape.size() != 4;  // 2-D: native
     case OpKind::Fused: {
       const std::string& kind = ir::AttrReader(n.attrs, n.op).s("kind");
-      return kind == "matmul" || kind == "conv";
+      return kind == "matmul" || (kind == "conv" && !cpu::runsFewChannelConv(g, v));
     }
     default: return false;
   }

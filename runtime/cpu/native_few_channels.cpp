@@ -1,0 +1,222 @@
+// Native convolutions to few channels (see native_few_channels.h). Per image: blocks of input
+// positions (8 at a time for one register of taps, fewer for more) accumulate
+// x[p, c] * w[c, 0:taps] over the channels in registers (the block's independent FMA chains
+// hide their latency), then each position's values are added to the result positions its
+// taps reach. The result image starts as the bias (or zero): positions no tap reaches keep it.
+#include "runtime/cpu/native_few_channels.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/channels_last.h"
+
+namespace weft::cpu {
+namespace {
+
+/// One image's geometry (2-D, channels-last).
+struct Geometry {
+  int64_t height, width, channels;           ///< x: [height, width, channels]
+  int64_t outHeight, outWidth, outChannels;  ///< the result: [outHeight, outWidth, outChannels]
+  int64_t kernelHeight, kernelWidth;
+  int64_t stride[2], padding[2], dilation[2];
+  bool transposed;  ///< conv_transpose (taps scatter forward) rather than conv
+  /// reach(0, h, kh, outHeight) at [h * kernelHeight + kh], reach(1, w, kw, outWidth) at
+  /// [w * kernelWidth + kw] (filled by the caller: no divisions in the inner loops).
+  const int32_t* rowReach = nullptr;
+  const int32_t* columnReach = nullptr;
+  int64_t taps() const { return outChannels * kernelHeight * kernelWidth; }
+
+  /// The result index along spatial dim `d` that tap `k` of input index `i` reaches, or -1.
+  int64_t reach(int d, int64_t i, int64_t k, int64_t extent) const {
+    int64_t o = i * stride[d] - padding[d] + k * dilation[d];  // conv_transpose
+    if (!transposed) {  // conv: the o with o * stride - padding + k * dilation == i
+      const int64_t scaled = i + padding[d] - k * dilation[d];
+      if (scaled < 0 || scaled % stride[d] != 0) return -1;
+      o = scaled / stride[d];
+    }
+    return o >= 0 && o < extent ? o : -1;
+  }
+};
+
+/// Adds the taps' values of input position (h, w) to the result positions they reach.
+void scatter(const Geometry& g, int64_t h, int64_t w, const float* values, float* y) {
+  const int64_t kernelTaps = g.kernelHeight * g.kernelWidth;
+  for (int64_t kh = 0; kh < g.kernelHeight; ++kh) {
+    const int64_t oh = g.rowReach[h * g.kernelHeight + kh];
+    if (oh < 0) continue;
+    for (int64_t kw = 0; kw < g.kernelWidth; ++kw) {
+      const int64_t ow = g.columnReach[w * g.kernelWidth + kw];
+      if (ow < 0) continue;
+      float* target = y + (oh * g.outWidth + ow) * g.outChannels;
+      for (int64_t o = 0; o < g.outChannels; ++o) target[o] += values[o * kernelTaps + kh * g.kernelWidth + kw];
+    }
+  }
+}
+
+/// One image with `Tiles` registers of taps per position and `Block` positions at a time:
+/// w is [channels, taps], `start` the value every result position starts from, per channel.
+template <int Tiles, int Block>
+__attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* w, const float* start,
+                                              float* y) {
+  const int64_t taps = g.taps(), positions = g.height * g.width, outPositions = g.outHeight * g.outWidth;
+  for (int64_t p = 0; p < outPositions; ++p) std::copy(start, start + g.outChannels, y + p * g.outChannels);
+  __mmask16 masks[Tiles];
+  for (int t = 0; t < Tiles; ++t) {
+    const int64_t left = std::clamp<int64_t>(taps - 16 * t, 0, 16);
+    masks[t] = static_cast<__mmask16>((1u << left) - 1);
+  }
+  alignas(64) float values[Block][Tiles * 16];
+  for (int64_t p0 = 0; p0 < positions; p0 += Block) {
+    const int64_t count = std::min<int64_t>(Block, positions - p0);
+    // The block loops are unrolled so that the accumulators stay in registers.
+    __m512 acc[Block][Tiles];
+#pragma GCC unroll 8
+    for (int b = 0; b < Block; ++b)
+#pragma GCC unroll 4
+      for (int t = 0; t < Tiles; ++t) acc[b][t] = _mm512_setzero_ps();
+    const float* rows[Block];  // a block past the last position reads row 0 again (never scattered)
+#pragma GCC unroll 8
+    for (int b = 0; b < Block; ++b) rows[b] = x + (p0 + (b < count ? b : 0)) * g.channels;
+    for (int64_t c = 0; c < g.channels; ++c) {
+      __m512 weights[Tiles];
+#pragma GCC unroll 4
+      for (int t = 0; t < Tiles; ++t) weights[t] = _mm512_maskz_loadu_ps(masks[t], w + c * taps + 16 * t);
+#pragma GCC unroll 8
+      for (int b = 0; b < Block; ++b) {
+        const __m512 v = _mm512_set1_ps(rows[b][c]);
+#pragma GCC unroll 4
+        for (int t = 0; t < Tiles; ++t) acc[b][t] = _mm512_fmadd_ps(v, weights[t], acc[b][t]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int b = 0; b < Block; ++b)
+#pragma GCC unroll 4
+      for (int t = 0; t < Tiles; ++t) _mm512_store_ps(values[b] + 16 * t, acc[b][t]);
+    for (int64_t b = 0; b < count; ++b) {
+      const int64_t p = p0 + b;
+      scatter(g, p / g.width, p % g.width, values[b], y);
+    }
+  }
+}
+
+using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
+
+/// The image kernel for `taps` values per position (at most kFewChannelTaps).
+ImageKernel imageKernel(int64_t taps) {
+  if (taps <= 16) return &image<1, 8>;
+  if (taps <= 32) return &image<2, 4>;
+  if (taps <= 48) return &image<3, 2>;
+  return &image<4, 2>;
+}
+
+/// The convolution a node computes: the conv or conv_transpose node (the node itself, or
+/// the conv of a fused conv body) and the node's operand holding the bias (-1: none).
+struct FewChannelConv {
+  const ir::Node* conv = nullptr;
+  int bias = -1;
+};
+
+/// The body input index of `v` (an input of `body`), or -1.
+int inputIndex(const ir::Graph& body, ir::ValueId v) {
+  const std::vector<ir::ValueId> inputs = body.inputs();
+  auto it = std::find(inputs.begin(), inputs.end(), v);
+  return it == inputs.end() ? -1 : static_cast<int>(it - inputs.begin());
+}
+
+/// Node `v` of `g` as a convolution with an optional bias, or nullopt for anything else.
+std::optional<FewChannelConv> convolutionOf(const ir::Graph& g, ir::ValueId v) {
+  const ir::Node& node = g.node(v);
+  if (node.op == ir::OpKind::Conv || node.op == ir::OpKind::ConvTranspose) return FewChannelConv{&node, -1};
+  if (node.op != ir::OpKind::Fused || ir::AttrReader(node.attrs, node.op).s("kind") != "conv" || !node.body)
+    return std::nullopt;
+  const ir::Graph& body = *node.body;
+  if (body.outputs().size() != 1) return std::nullopt;
+  const ir::Node& out = body.node(body.outputs()[0].value);
+  const ir::Node* conv = &out;
+  int bias = -1;
+  if (out.op == ir::OpKind::Add && out.operands.size() == 2) {
+    const int convSide = body.node(out.operands[0]).op == ir::OpKind::Conv ? 0 : 1;
+    conv = &body.node(out.operands[static_cast<size_t>(convSide)]);
+    const ir::ValueId b = out.operands[static_cast<size_t>(1 - convSide)];
+    const ir::TensorType& bt = body.type(b);
+    const int64_t channels = out.type.shape.back();
+    const bool perChannel = bt.numel() == 1 || (bt.numel() == channels && !bt.shape.empty() && bt.shape.back() == channels);
+    bias = inputIndex(body, b);
+    if (!perChannel || bias < 0 || bt.dtype != ir::DType::f32) return std::nullopt;
+  }
+  if (conv->op != ir::OpKind::Conv || inputIndex(body, conv->operands[0]) != 0 ||
+      inputIndex(body, conv->operands[1]) != 1)
+    return std::nullopt;
+  return FewChannelConv{conv, bias};
+}
+
+}  // namespace
+
+bool runsFewChannelConv(const ir::Graph& g, ir::ValueId v) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  const std::optional<FewChannelConv> found = avx512 ? convolutionOf(g, v) : std::nullopt;
+  if (!found) return false;
+  const ir::Node& conv = *found->conv;
+  const ir::Node& node = g.node(v);
+  if (!ir::isChannelsLast(conv.op, conv.attrs) || node.type.dtype != ir::DType::f32 || node.type.rank() != 4)
+    return false;
+  const ir::Shape& w = g.type(node.operands[1]).shape;
+  const int64_t outChannels = node.type.shape[3];
+  return ir::AttrReader(conv.attrs, conv.op).i("groups") == 1 && w.size() == 4 && outChannels <= kFewChannels &&
+         outChannels * w[2] * w[3] <= kFewChannelTaps && g.type(node.operands[0]).dtype == ir::DType::f32 &&
+         g.type(node.operands[1]).dtype == ir::DType::f32;
+}
+
+void runFewChannelConv(const NativeCall& call) {
+  const FewChannelConv found = *convolutionOf(call.graph, call.value);
+  const ir::Node& node = call.graph.node(call.value);
+  ir::AttrReader attrs(found.conv->attrs, found.conv->op);
+  const ir::Shape &x = call.graph.type(node.operands[0]).shape, &w = call.graph.type(node.operands[1]).shape;
+  const ir::Shape& out = node.type.shape;
+  const auto &stride = attrs.ints("stride"), &padding = attrs.ints("padding"), &dilation = attrs.ints("dilation");
+  const bool transposed = found.conv->op == ir::OpKind::ConvTranspose;
+  Geometry g{x[1],       x[2],       x[3],         out[1],      out[2],
+             out[3],     w[2],       w[3],         {stride[0], stride[1]},
+             {padding[0], padding[1]}, {dilation[0], dilation[1]}, transposed};
+  std::vector<int32_t> rowReach(static_cast<size_t>(g.height * g.kernelHeight)),
+      columnReach(static_cast<size_t>(g.width * g.kernelWidth));
+  for (int64_t h = 0; h < g.height; ++h)
+    for (int64_t k = 0; k < g.kernelHeight; ++k)
+      rowReach[static_cast<size_t>(h * g.kernelHeight + k)] = static_cast<int32_t>(g.reach(0, h, k, g.outHeight));
+  for (int64_t w = 0; w < g.width; ++w)
+    for (int64_t k = 0; k < g.kernelWidth; ++k)
+      columnReach[static_cast<size_t>(w * g.kernelWidth + k)] = static_cast<int32_t>(g.reach(1, w, k, g.outWidth));
+  g.rowReach = rowReach.data();
+  g.columnReach = columnReach.data();
+  const auto* in = static_cast<const float*>(call.operands[0]);
+  const auto* weight = static_cast<const float*>(call.operands[1]);
+  auto* result = static_cast<float*>(call.result);
+  // The weight as [C, O * KH * KW]: conv_transpose's already is; conv's [O, C, KH, KW] is reordered.
+  const int64_t kernelTaps = g.kernelHeight * g.kernelWidth, taps = g.taps();
+  std::vector<float> reordered;
+  if (!transposed) {
+    reordered.resize(static_cast<size_t>(g.channels * taps));
+    for (int64_t o = 0; o < g.outChannels; ++o)
+      for (int64_t c = 0; c < g.channels; ++c)
+        for (int64_t k = 0; k < kernelTaps; ++k)
+          reordered[static_cast<size_t>(c * taps + o * kernelTaps + k)] = weight[(o * g.channels + c) * kernelTaps + k];
+    weight = reordered.data();
+  }
+  float start[kFewChannels] = {0, 0, 0};
+  if (found.bias >= 0) {
+    const auto* bias = static_cast<const float*>(call.operands[static_cast<size_t>(found.bias)]);
+    const bool single = call.graph.type(node.operands[static_cast<size_t>(found.bias)]).numel() == 1;
+    for (int64_t o = 0; o < g.outChannels; ++o) start[o] = bias[single ? 0 : o];
+  }
+  const int64_t inSize = g.height * g.width * g.channels, outSize = g.outHeight * g.outWidth * g.outChannels;
+  const ImageKernel kernel = imageKernel(taps);
+#pragma omp parallel for schedule(static) if (x[0] * inSize * taps >= (int64_t{1} << 18))
+  for (int64_t n = 0; n < x[0]; ++n) kernel(g, in + n * inSize, weight, start, result + n * outSize);
+}
+
+}  // namespace weft::cpu
