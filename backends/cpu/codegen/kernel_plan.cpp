@@ -103,14 +103,14 @@ void planLoop(const ir::Graph& g, KernelPlan& plan) {
 void choosePartialSums(const ir::Graph& g, KernelPlan& plan, int64_t outputElements) {
   const ir::Shape& shape = g.type(plan.root).shape;
   if (plan.reduceOp != OpKind::ReduceSum || g.type(plan.root).dtype != DType::f32) return;
-  if (outputElements > kMaxPartialElements || plan.work < 16 * outputElements) return;
+  if (outputElements > kMaxPartialElements || plan.work < kMinPartialRatio * outputElements) return;
   if (plan.parallelDim >= 0 && shape[static_cast<size_t>(plan.parallelDim)] >= kNarrowParallelExtent) return;
   int split = -1;
   for (int d = 0; d < plan.suffixStart; ++d)
     if (plan.reduced[static_cast<size_t>(d)] &&
         (split < 0 || shape[static_cast<size_t>(d)] > shape[static_cast<size_t>(split)]))
       split = d;
-  if (split < 0 || shape[static_cast<size_t>(split)] < 4) return;
+  if (split < 0 || shape[static_cast<size_t>(split)] < kMinPartialExtent) return;
   plan.partialSums = true;
   plan.parallelDim = split;
   plan.parallelExtent = shape[static_cast<size_t>(split)];

@@ -57,6 +57,11 @@ struct KernelPlan {
 
 /// The most outputs a partial-sums reduction has (each extra thread adds up one copy).
 inline constexpr int64_t kMaxPartialElements = 4096;
+/// A partial-sums reduction reads at least this many elements per output (else the copies
+/// the threads add up cost as much as the sums they split).
+inline constexpr int64_t kMinPartialRatio = 16;
+/// The shortest reduced dimension a partial-sums reduction splits.
+inline constexpr int64_t kMinPartialExtent = 4;
 /// A kept dimension narrower than this does not split well across threads (a reduction
 /// over rows of a channels-last tensor keeps its channels innermost: a thread's share of
 /// 32 channels is part of one cache line per row).
