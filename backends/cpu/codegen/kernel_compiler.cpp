@@ -2,9 +2,10 @@
 // each body is keyed by its printed text with every value name, location, the graph name
 // and the output name dropped (so identical kernels from different places share one key);
 // bodies missing from the cache are planned (kernel_plan.cpp), named, and compiled together
-// as one batch by MlirJit (a large batch in parts, concurrently, one MlirJit each). invoke() packs the arguments as the packed entry point expects:
-// args[i] points to argument i of `void(out, in..., begin, end)`. emitBundle dedups bodies
-// by the same key and hands the distinct ones, with the weft_kernel table, to MlirJit.
+// as one batch by MlirJit (a large batch in parts, concurrently, one MlirJit each). invoke()
+// packs the arguments as the packed entry point expects: args[i] points to argument i of
+// `void(out, in..., begin, end)`. emitBundle dedups bodies by the same key and hands the
+// distinct ones, with the weft_kernel table, to MlirJit.
 // The disk cache: a batch part's key hashes kFormat, codeIdentity() and its body keys in
 // order (not the kernel names, which depend on what the process compiled before); its
 // entry HASH.wkc is: the magic "WEFTKC01", the 32-digit key, the kernel count, each
@@ -22,10 +23,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <exception>
 #include <mutex>
 #include <thread>
 

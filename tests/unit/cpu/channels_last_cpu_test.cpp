@@ -18,10 +18,8 @@ using Ints = std::vector<int64_t>;
 
 ir::TensorType f32(ir::Shape shape) { return {ir::DType::f32, std::move(shape)}; }
 
-ir::Attrs convAttrs(int64_t stride, int64_t padding) {
-  return {{"stride", Ints{stride, stride}}, {"padding", Ints{padding, padding}}, {"dilation", Ints{1, 1}},
-          {"groups", int64_t{1}}, {"channels_last", int64_t{1}}};
-}
+/// A channels-last conv-family node's attributes.
+ir::Attrs convAttrs(int64_t stride, int64_t padding) { return cpu::testing::convAttrs(stride, padding, true); }
 
 void expectMatchesReference(const ir::Graph& g, bool optimize) {
   reference::TensorMap feeds = cpu::testing::sineFeeds(g);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/reference/interpreter.h"
 
@@ -59,6 +60,16 @@ inline void expectCloseToLargest(const reference::TensorMap& got, const referenc
         ++failures;
       }
   }
+}
+
+/// The attributes of a 2-D conv-family node: `stride` and `padding` on both dims, no
+/// dilation, one group, channels_last=1 when `channelsLast`.
+inline ir::Attrs convAttrs(int64_t stride, int64_t padding, bool channelsLast) {
+  using Ints = std::vector<int64_t>;
+  ir::Attrs attrs{{"stride", Ints{stride, stride}}, {"padding", Ints{padding, padding}}, {"dilation", Ints{1, 1}},
+                  {"groups", int64_t{1}}};
+  if (channelsLast) attrs["channels_last"] = int64_t{1};
+  return attrs;
 }
 
 /// Appends a `fused` node of kind `kind` over `operands` whose body `build` makes from the

@@ -19,12 +19,8 @@ using Ints = std::vector<int64_t>;
 
 ir::TensorType f32(ir::Shape shape) { return {ir::DType::f32, std::move(shape)}; }
 
-ir::Attrs convAttrs(int64_t stride, bool channelsLast) {
-  ir::Attrs attrs{{"stride", Ints{stride, stride}}, {"padding", Ints{1, 1}}, {"dilation", Ints{1, 1}},
-                  {"groups", int64_t{1}}};
-  if (channelsLast) attrs["channels_last"] = int64_t{1};
-  return attrs;
-}
+/// A padding-1 conv-family node's attributes.
+ir::Attrs convAttrs(int64_t stride, bool channelsLast) { return cpu::testing::convAttrs(stride, 1, channelsLast); }
 
 /// The data shape [N, C, H, W], or [N, H, W, C] when `channelsLast`.
 ir::Shape data(int64_t n, int64_t c, int64_t hw, bool channelsLast) {
