@@ -4,8 +4,10 @@
 //  - a ready node that frees more bytes than it allocates (it reads the last of some values:
 //    a convolution's weight gradient, which reads the saved activation, before its data
 //    gradient, which makes a new tensor) runs first, the one freeing most first;
-//  - then one that allocates nothing (an optimizer's moment update computed in its state's
-//    slot: running it lets the next reader of the gradient be its last and free it);
+//  - then one that allocates nothing, or a scalar's few bytes (an optimizer's moment update
+//    computed in its state's slot: running it lets the next reader of the gradient be its
+//    last and free it; then the parameter's update, once nothing else is left to read the
+//    parameter, since an update run before its parameter's last reader needs a twin slot);
 //  - otherwise the ready node that came first in the old order runs, so a graph with nothing
 //    to gain keeps its order (and producers stay next to their consumers).
 // The bytes are those a memory planner places in an arena: every computed value, except
@@ -26,6 +28,12 @@ namespace {
 using ir::OpKind;
 using ir::ValueId;
 
+/// What a node may allocate and still count as allocating nothing: a cache line, so that the
+/// scalars an optimizer derives from its step counter (Adam's step size and bias corrections)
+/// run as soon as they can, and the parameter updates that read them follow their moments'
+/// updates while the gradient and the moments are still in cache.
+constexpr int64_t kNegligibleBytes = 64;
+
 /// What scheduling needs of each node: the arena bytes it allocates and the buffers it reads.
 class LiveBytes {
  public:
@@ -36,7 +44,11 @@ class LiveBytes {
     reads_.resize(n_);
     std::vector<char> update(n_, 0);
     for (const auto& out : g.outputs()) keep_[static_cast<size_t>(out.value)] = 1;
-    for (const auto& u : g.updates()) keep_[static_cast<size_t>(u.value)] = update[static_cast<size_t>(u.value)] = 1;
+    updateOf_.assign(n_, -1);
+    for (const auto& u : g.updates()) {
+      keep_[static_cast<size_t>(u.value)] = update[static_cast<size_t>(u.value)] = 1;
+      updateOf_[static_cast<size_t>(u.value)] = u.param;
+    }
     for (ValueId v = 0; v < g.size(); ++v) {
       const ir::Node& node = g.node(v);
       const auto i = static_cast<size_t>(v);
@@ -56,6 +68,8 @@ class LiveBytes {
   int64_t allocates(ValueId v) const { return bytes_[static_cast<size_t>(v)]; }
   /// The buffers node `v` reads (each once; a view's reads are its owner's).
   const std::vector<ValueId>& reads(ValueId v) const { return reads_[static_cast<size_t>(v)]; }
+  /// The parameter value `v` is the update of, or -1.
+  ValueId updateOf(ValueId v) const { return updateOf_[static_cast<size_t>(v)]; }
   /// True when buffer `b` may be freed after its last reader (not read after the run).
   bool freeable(ValueId b) const { return !keep_[static_cast<size_t>(b)] && bytes_[static_cast<size_t>(b)] > 0; }
 
@@ -84,6 +98,7 @@ class LiveBytes {
   std::vector<ValueId> owner_;   ///< the value whose bytes each value is (itself, or a view's)
   std::vector<int64_t> bytes_;   ///< arena bytes each node allocates
   std::vector<char> keep_;       ///< read after the run: outputs and update values
+  std::vector<ValueId> updateOf_;  ///< the parameter each update value is for, or -1
   std::vector<std::vector<ValueId>> reads_;
 };
 
@@ -108,16 +123,26 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
       if (readers[static_cast<size_t>(b)] == 1 && live.freeable(b)) freed += live.allocates(b);
     return freed;
   };
+  // An update value moves ahead of node order only as its parameter's last reader (else the
+  // parameter needs a twin slot to keep the value its later readers read).
+  auto updatesLast = [&](ValueId v) {
+    ValueId param = live.updateOf(v);
+    if (param < 0) return true;
+    const auto& reads = live.reads(v);
+    int own = std::find(reads.begin(), reads.end(), param) != reads.end() ? 1 : 0;
+    return readers[static_cast<size_t>(param)] == own;
+  };
   while (!ready.empty()) {
     // The ready node freeing most net, if any frees; else the first in the old order that
-    // allocates nothing; else the first in the old order.
+    // allocates nothing (or negligible bytes); else the first in the old order.
     auto pick = std::min_element(ready.begin(), ready.end());
     auto firstFree = ready.end();
     int64_t best = 0;
     for (auto it = ready.begin(); it != ready.end(); ++it) {
+      if (!updatesLast(*it)) continue;  // left to node order
       int64_t net = freedBy(*it) - live.allocates(*it);
       if (net > best || (net == best && net > 0 && *it < *pick)) best = net, pick = it;
-      if (live.allocates(*it) == 0 && (firstFree == ready.end() || *it < *firstFree)) firstFree = it;
+      if (live.allocates(*it) <= kNegligibleBytes && (firstFree == ready.end() || *it < *firstFree)) firstFree = it;
     }
     if (best == 0 && firstFree != ready.end()) pick = firstFree;
     ValueId v = *pick;

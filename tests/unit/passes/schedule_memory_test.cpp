@@ -98,3 +98,33 @@ TEST(ScheduleMemory, MomentUpdatesRunAsSoonAsTheGradientIsReady) {
   EXPECT_LT(positionOf(scheduled, "m_next"), positionOf(scheduled, "other"));
   EXPECT_LT(positionOf(scheduled, "v_next"), positionOf(scheduled, "other"));
 }
+
+// A parameter's update reads a scalar derived from a step counter (Adam's step size), which
+// node order computes at the end: the scalar's few bytes count as nothing, so it runs first,
+// and the update follows its moment as soon as the parameter's other reader (the data
+// gradient) has run, before the unrelated tensor that came first in node order, never before
+// that reader (which would need the parameter's old value in a twin slot).
+TEST(ScheduleMemory, ParameterUpdatesFollowTheirMomentsOnceTheParameterIsRead) {
+  Graph g("adam");
+  auto x = g.addInput("x", {DType::f32, {256, 64}});
+  auto p = g.addParam("p", {DType::f32, {64, 64}}, {{"init", std::string("zeros")}});
+  auto m = g.addParam("m", {DType::f32, {64, 64}}, {{"init", std::string("zeros")}});
+  auto step = g.addParam("step", {DType::f32, {}}, {{"init", std::string("zeros")}});
+  auto s = g.addOp(OpKind::Neg, {x}, {}, "s");
+  auto dy = g.addOp(OpKind::Exp, {x}, {}, "dy");
+  g.addOutput("dx", g.addOp(OpKind::Matmul, {dy, p}, {}, "dx"));
+  auto dw = g.addOp(OpKind::Matmul, {s, dy}, {{"transpose_lhs", int64_t{1}}}, "dw");
+  auto mNext = g.addOp(OpKind::Add, {m, dw}, {}, "m_next");
+  g.addOutput("other", g.addOp(OpKind::Neg, {x}, {}, "other"));
+  auto scale = g.addOp(OpKind::Exp, {step}, {}, "scale");
+  g.addUpdate(m, mNext);
+  g.addUpdate(p, g.addOp(OpKind::Div, {mNext, scale}, {}, "p_next"));
+  Graph scheduled = g;
+  ASSERT_TRUE(scheduleForMemory(scheduled));
+  verify(scheduled);
+  EXPECT_LT(positionOf(scheduled, "scale"), positionOf(scheduled, "dy"));
+  EXPECT_LT(positionOf(scheduled, "m_next"), positionOf(scheduled, "dx"));
+  EXPECT_EQ(positionOf(scheduled, "p_next"), positionOf(scheduled, "dx") + 1);
+  EXPECT_LT(positionOf(scheduled, "p_next"), positionOf(scheduled, "other"));
+  expectSameResults(g, scheduled, smoothFeeds(g, 0.01), 0);
+}
