@@ -23,6 +23,10 @@ bool foldConvAffine(ir::Graph& g);
 /// `fuse-epilogues`: folds the elementwise chain after a matmul or conv into a `fused` node
 /// (kind "matmul" or "conv") that backends run as a library call with post-ops.
 bool fuseEpilogues(ir::Graph& g);
+/// `fold-matmul-transposes`: folds transposes that keep the last dim in place into the
+/// matmuls they feed or follow (a `fused` node of kind "matmul" holding them), which read and
+/// write the tensors as stored.
+bool foldMatmulTransposes(ir::Graph& g);
 /// `strip-stop-gradient`: replaces every stop_gradient by its operand (for graphs compiled
 /// as they are, after differentiation: it only guides autodiff).
 bool stripStopGradients(ir::Graph& g);

@@ -36,6 +36,8 @@ std::map<std::string, PassInfo> builtinPasses() {
                     fuseElementwise},
            PassInfo{"fuse-epilogues", "fold elementwise epilogues of matmul and conv into fused library calls",
                     fuseEpilogues},
+           PassInfo{"fold-matmul-transposes", "fold transposes keeping the last dim into the matmuls they feed or follow",
+                    foldMatmulTransposes},
            PassInfo{"strip-stop-gradient", "replace stop_gradient by its operand (after differentiation)",
                     stripStopGradients},
            PassInfo{"pointwise-convs-to-matmuls", "rewrite 1x1 convolutions and their gradients as matmuls",

@@ -28,7 +28,7 @@ const char* const kCpuPipeline[] = {
     "strip-stop-gradient", "decompose-composites", "canonicalize",     "fold-conv-affine",
     "cse",                 "dce",                  "channels-last",    "canonicalize",
     "cse",                 "dce",                  "pointwise-convs-to-matmuls", "fuse-epilogues",
-    "fuse-elementwise",    "dce"};
+    "fold-matmul-transposes", "fuse-elementwise", "dce"};
 
 std::string cpuPipeline() {
   std::string pipeline;

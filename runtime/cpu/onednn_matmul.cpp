@@ -6,11 +6,24 @@
 namespace weft::cpu::onednn {
 namespace {
 
-/// The descriptor of a matmul operand stored row-major as `shape`, seen as a rank-`rank`
-/// tensor (leading 1s for missing batch dims) with its last two dims swapped if `transposed`.
-memory::desc matmulOperandDesc(const ir::Shape& shape, size_t rank, bool transposed) {
-  ir::Shape strides = ir::rowMajorStrides(shape);
-  ir::Shape dims = shape;
+/// The dims and strides of a tensor stored row-major as `stored` and seen as
+/// transpose(stored, perm) (as stored when `perm` is empty).
+std::pair<ir::Shape, ir::Shape> permutedView(const ir::Shape& stored, const ir::Shape& perm) {
+  ir::Shape strides = ir::rowMajorStrides(stored);
+  if (perm.empty()) return {stored, strides};
+  ir::Shape dims(perm.size()), seen(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) {
+    dims[i] = stored[static_cast<size_t>(perm[i])];
+    seen[i] = strides[static_cast<size_t>(perm[i])];
+  }
+  return {dims, seen};
+}
+
+/// The descriptor of a matmul operand stored row-major as `shape` and read as
+/// transpose(shape, perm), seen as a rank-`rank` tensor (leading 1s for missing batch dims)
+/// with its last two dims swapped if `transposed`.
+memory::desc matmulOperandDesc(const ir::Shape& shape, const ir::Shape& perm, size_t rank, bool transposed) {
+  auto [dims, strides] = permutedView(shape, perm);
   int64_t outer = ir::numElements(shape);
   while (dims.size() < rank) {
     dims.insert(dims.begin(), 1);
@@ -23,18 +36,30 @@ memory::desc matmulOperandDesc(const ir::Shape& shape, size_t rank, bool transpo
   return stridedDesc(dims, strides);
 }
 
+/// The descriptor of a matmul result of shape `result` stored as transpose(result, perm).
+memory::desc resultDesc(const ir::Shape& result, const ir::Shape& perm) {
+  if (perm.empty()) return rowMajorDesc(result);
+  ir::Shape stored(perm.size());
+  for (size_t j = 0; j < perm.size(); ++j) stored[j] = result[static_cast<size_t>(perm[j])];
+  ir::Shape storedStrides = ir::rowMajorStrides(stored), strides(perm.size());
+  for (size_t j = 0; j < perm.size(); ++j) strides[static_cast<size_t>(perm[j])] = storedStrides[j];
+  return stridedDesc(result, strides);
+}
+
 }  // namespace
 
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
-                                          const std::vector<PostOp>& postOps, const dnnl::engine& engine) {
+                                          const std::vector<PostOp>& postOps, const dnnl::engine& engine,
+                                          const StoredLayouts& layouts) {
   ir::AttrReader attr(node.attrs, node.op);
   size_t rank = node.type.shape.size();
-  memory::desc src = matmulOperandDesc(lhs.shape, rank, attr.i("transpose_lhs", 0) != 0);
-  memory::desc weights = matmulOperandDesc(rhs.shape, rank, attr.i("transpose_rhs", 0) != 0);
-  memory::desc dst = rowMajorDesc(node.type.shape);
+  memory::desc src = matmulOperandDesc(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
+  memory::desc weights = matmulOperandDesc(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
+  memory::desc dst = resultDesc(node.type.shape, layouts.result);
   dnnl::matmul::desc desc(src, weights, dst);
   dnnl::matmul::primitive_desc pd(desc, postOpAttr(postOps, rank), engine);
-  if (!postOps.empty() && isReferenceImpl(pd.impl_info_str())) return nullptr;
+  bool folded = !layouts.lhs.empty() || !layouts.rhs.empty() || !layouts.result.empty();
+  if ((!postOps.empty() || folded) && isReferenceImpl(pd.impl_info_str())) return nullptr;
 
   auto step = std::make_unique<PrimitiveStep>("matmul" + postOpNames(postOps), engine);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, step->operand(0, src)},

@@ -34,12 +34,13 @@ std::unique_ptr<OneDnnStep> compileFused(const Graph& g, const Node& node, const
   const std::string& kind = attr.s("kind");
   if ((kind != "matmul" && kind != "conv") || !node.body) return nullptr;
   auto fused = onednn::parseFusedContraction(*node.body);
-  if (!fused || fused->contraction->type != node.type) return nullptr;
+  if (!fused || node.body->type(node.body->outputs()[0].value) != node.type) return nullptr;
   for (ir::ValueId o : node.operands)
     if (!allDescribable({&g.type(o)})) return nullptr;
   if (!allDescribable({&node.type})) return nullptr;
   const TensorType &a = g.type(node.operands[0]), &b = g.type(node.operands[1]);
-  if (fused->contraction->op == OpKind::Matmul) return onednn::compileMatmul(*fused->contraction, a, b, fused->postOps, engine);
+  if (fused->contraction->op == OpKind::Matmul)
+    return onednn::compileMatmul(*fused->contraction, a, b, fused->postOps, engine, fused->layouts);
   if (!isWindowedRank(a)) return nullptr;
   return onednn::compileConv(*fused->contraction, a, b, fused->postOps, engine, layouts);
 }

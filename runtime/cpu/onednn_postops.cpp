@@ -47,6 +47,11 @@ std::optional<ConstantValue> constantOf(const Graph& body, ValueId v) {
   }
 }
 
+/// True when transpose permutation `perm` keeps the last dim last.
+bool keepsLastDim(const std::vector<int64_t>& perm) {
+  return !perm.empty() && perm.back() == static_cast<int64_t>(perm.size()) - 1;
+}
+
 /// `shape` with leading 1s up to rank `rank`.
 ir::Shape alignedShape(const ir::Shape& shape, size_t rank) {
   ir::Shape aligned(rank - shape.size(), 1);
@@ -194,16 +199,29 @@ std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
   if (inputs.size() < 2 || body.outputs().size() != 1) return std::nullopt;
   FusedContraction out;
   PostOpReader reader(body, out.postOps);
-  ValueId chain = -1;
+  ValueId chain = -1, contraction = -1;
+  std::vector<ValueId> read = {inputs[0], inputs[1]};  // what the contraction must read
   for (ValueId v = 0; v < body.size(); ++v) {
     const Node& n = body.node(v);
     if (n.op == OpKind::Input || constantOf(body, v)) continue;
     if (n.type.dtype != ir::DType::f32) return std::nullopt;
+    if (chain < 0 && n.op == OpKind::Transpose) {  // an operand read through a transpose
+      const auto& perm = ir::AttrReader(n.attrs, n.op).ints("perm");
+      size_t i = n.operands.at(0) == inputs[0] ? 0 : 1;
+      if (n.operands[0] != inputs[i] || read[i] != inputs[i] || !keepsLastDim(perm)) return std::nullopt;
+      (i == 0 ? out.layouts.lhs : out.layouts.rhs) = perm;
+      read[i] = v;
+      continue;
+    }
     if (chain < 0) {
-      bool contraction = n.op == OpKind::Matmul || n.op == OpKind::Conv;
-      if (!contraction || n.operands != std::vector<ValueId>{inputs[0], inputs[1]}) return std::nullopt;
+      if ((n.op != OpKind::Matmul && n.op != OpKind::Conv) || n.operands != read) return std::nullopt;
+      if (n.op == OpKind::Conv && read != std::vector<ValueId>{inputs[0], inputs[1]}) return std::nullopt;
       out.contraction = &n;
-    } else if (n.type != body.type(chain) || !reader.append(n, chain)) {
+      contraction = v;
+    } else if (n.op == OpKind::Transpose && chain == contraction && out.contraction->op == OpKind::Matmul &&
+               keepsLastDim(ir::AttrReader(n.attrs, n.op).ints("perm")) && body.outputs()[0].value == v) {
+      out.layouts.result = ir::AttrReader(n.attrs, n.op).ints("perm");  // the result written through a transpose
+    } else if (!out.layouts.result.empty() || n.type != body.type(chain) || !reader.append(n, chain)) {
       return std::nullopt;
     }
     chain = v;

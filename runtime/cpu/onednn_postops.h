@@ -24,14 +24,24 @@ struct PostOp {
                                               ///< sum post-op (the operand is copied into the destination first)
 };
 
+/// How a fused matmul's operands and result are stored: each a transpose (a permutation
+/// keeping the last dim last) or empty for row-major as the matmul reads or writes it.
+struct StoredLayouts {
+  ir::Shape lhs, rhs;  ///< the matmul reads transpose(operand i, lhs / rhs)
+  ir::Shape result;    ///< the node's result is transpose(the matmul's, result)
+};
+
 /// A fused node's body as one contraction and the post-ops applied to its result in order.
 struct FusedContraction {
   const ir::Node* contraction = nullptr;  ///< matmul or conv reading the node's operands 0 and 1
   std::vector<PostOp> postOps;
+  StoredLayouts layouts;                  ///< a matmul's folded transposes (fold-matmul-transposes)
 };
 
 /// Reads `body` (a fused node's body) as a contraction and post-ops; nullopt when it is not a
-/// matmul or conv on inputs 0 and 1 followed by a chain of ops oneDNN post-ops express exactly
+/// matmul or conv on inputs 0 and 1 (a matmul's possibly through transposes keeping their last
+/// dim, or followed by one such transpose as the body's result and nothing else; see
+/// StoredLayouts) followed by a chain of ops oneDNN post-ops express exactly
 /// (up to rounding): eltwise neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, square (x*x),
 /// add/sub/mul/div by a one-element constant, maximum/minimum with a one-element constant
 /// (relu for 0), pow by a one-element constant; binary add, sub, mul, div, maximum, minimum

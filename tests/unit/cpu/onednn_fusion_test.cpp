@@ -220,3 +220,26 @@ TEST(OneDnnFusion, APerRowAddendStaysOutOfTheMatmul) {
   reference::TensorMap feeds = feedsFor(g);
   expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
 }
+
+// Attention's head merge and split fold into the matmuls (fold-matmul-transposes): one
+// oneDNN step reads v through strides and writes the merged heads [B, T, H, D] directly.
+TEST(OneDnnFusion, HeadTransposesFoldIntoTheMatmul) {
+  ir::Graph g;
+  ValueId p = g.addInput("p", f32({2, 3, 7, 7}));
+  ValueId v = g.addInput("v", f32({2, 7, 3, 8}));
+  ValueId heads = g.addOp(OpKind::Transpose, {v}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
+  ValueId o = g.addOp(OpKind::Matmul, {p, heads});
+  ValueId merged = g.addOp(OpKind::Transpose, {o}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
+  g.addOutput("y", g.addOp(OpKind::Reshape, {merged}, {{"shape", std::vector<int64_t>{2, 7, 24}}}));
+  expectOneFusedPrimitive(g, "matmul");
+}
+
+// A folded operand under transpose_lhs (a weight-gradient-like product of the split heads).
+TEST(OneDnnFusion, TransposedOperandOfATransposedMatmulFolds) {
+  ir::Graph g;
+  ValueId x = g.addInput("x", f32({2, 5, 3, 4}));
+  ValueId dy = g.addInput("dy", f32({2, 3, 5, 6}));
+  ValueId heads = g.addOp(OpKind::Transpose, {x}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
+  g.addOutput("dw", g.addOp(OpKind::Matmul, {heads, dy}, {{"transpose_lhs", int64_t{1}}}));
+  expectOneFusedPrimitive(g, "matmul");
+}

@@ -1,0 +1,142 @@
+// fold-matmul-transposes: folds transposes that keep the last dim in place into the matmuls
+// they feed or follow, as a `fused` node of kind "matmul" whose body holds them. oneDNN's
+// matmul reads and writes any strided layout at full speed, so the CPU backend describes a
+// folded operand (or result) by the strides of the tensor as stored and no copy runs:
+// attention's head split and merge ([B, T, H, D] <-> [B, H, T, D]) were 10 generated
+// transpose kernels of a gpt training step.
+//
+// Algorithm, one sweep in node order over the plain f32 matmuls m:
+//  - an operand of m that is a transpose t with perm.back() == rank - 1 is read through t:
+//    the fused node takes t's operand instead and its body starts with a copy of t (t stays
+//    for its other readers; dce drops it when m was the last);
+//  - when m's only user is such a transpose u (m is no output or update), u is folded as the
+//    body's last node, and the fused node replaces u (taking its name) while m disappears.
+// A matmul with nothing to fold is copied as it is. Runs after fuse-epilogues (a matmul with
+// an epilogue is a fused node by then and is left alone) and before fuse-elementwise.
+#include <set>
+
+#include "ir/attrs.h"
+#include "passes/builtin_passes.h"
+#include "passes/rewriter.h"
+
+namespace weft::passes {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::OpKind;
+using ir::ValueId;
+
+/// True when `v` is an f32 transpose that keeps the last dim last.
+bool isFoldableTranspose(const Graph& g, ValueId v) {
+  const Node& n = g.node(v);
+  if (n.op != OpKind::Transpose || n.type.dtype != ir::DType::f32 || n.type.rank() < 2) return false;
+  const auto& perm = ir::AttrReader(n.attrs, n.op).ints("perm");
+  return !perm.empty() && perm.back() == static_cast<int64_t>(perm.size()) - 1;
+}
+
+/// For every value, the node that is its only reader, or -1 (none, several, or read as an
+/// output or update).
+std::vector<ValueId> soleReaders(const Graph& g) {
+  std::vector<int> readers(static_cast<size_t>(g.size()), 0);
+  std::vector<ValueId> sole(static_cast<size_t>(g.size()), -1);
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId o : std::set<ValueId>(g.node(v).operands.begin(), g.node(v).operands.end())) {
+      ++readers[static_cast<size_t>(o)];
+      sole[static_cast<size_t>(o)] = v;
+    }
+  for (const auto& out : g.outputs()) readers[static_cast<size_t>(out.value)] += 2;
+  for (const auto& u : g.updates()) readers[static_cast<size_t>(u.value)] += 2;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (readers[static_cast<size_t>(v)] != 1) sole[static_cast<size_t>(v)] = -1;
+  return sole;
+}
+
+/// The fused node of matmul `m` reading its operands through the foldable transposes among
+/// them and, when `result` >= 0, written through transpose `result`; operands are old values.
+Node foldedMatmul(const Graph& g, ValueId m, ValueId result) {
+  const Node& matmul = g.node(m);
+  Node fused;
+  fused.op = OpKind::Fused;
+  fused.attrs["kind"] = std::string("matmul");
+  std::string name = "fused";
+  Graph body("");
+  std::vector<ValueId> read;
+  for (size_t i = 0; i < 2; ++i) {
+    ValueId o = matmul.operands.at(i);
+    bool folded = isFoldableTranspose(g, o);
+    ValueId stored = folded ? g.node(o).operands.at(0) : o;
+    fused.operands.push_back(stored);
+    ValueId in = body.addInput("in" + std::to_string(i), g.type(stored));
+    if (folded) {
+      Node t = g.node(o);
+      t.operands = {in};
+      t.name.clear();
+      in = body.addNode(std::move(t));
+      if (name == "fused") name += "_transpose";
+    }
+    read.push_back(in);
+  }
+  Node copy = matmul;
+  copy.operands = read;
+  copy.name.clear();
+  ValueId out = body.addNode(std::move(copy));
+  name += "_matmul";
+  if (result >= 0) {
+    Node t = g.node(result);
+    t.operands = {out};
+    t.name.clear();
+    out = body.addNode(std::move(t));
+    name += "_transpose";
+  }
+  body.addOutput("out", out);
+  body.setName(name);
+  const Node& last = g.node(result >= 0 ? result : m);
+  fused.type = last.type;
+  fused.loc = last.loc;
+  fused.body = std::make_shared<const Graph>(std::move(body));
+  return fused;
+}
+
+}  // namespace
+
+bool foldMatmulTransposes(Graph& g) {
+  std::vector<ValueId> sole = soleReaders(g);
+  std::vector<ValueId> resultOf(static_cast<size_t>(g.size()), -1);  // transpose -> the matmul it folds into
+  std::vector<bool> folds(static_cast<size_t>(g.size()), false);     // matmuls that become fused nodes
+  bool changed = false;
+  for (ValueId m = 0; m < g.size(); ++m) {
+    const Node& n = g.node(m);
+    if (n.op != OpKind::Matmul || n.type.dtype != ir::DType::f32) continue;
+    ValueId u = sole[static_cast<size_t>(m)];
+    if (u >= 0 && isFoldableTranspose(g, u)) resultOf[static_cast<size_t>(u)] = m;
+    folds[static_cast<size_t>(m)] = (u >= 0 && resultOf[static_cast<size_t>(u)] == m) ||
+                                    isFoldableTranspose(g, n.operands.at(0)) ||
+                                    isFoldableTranspose(g, n.operands.at(1));
+    changed = changed || folds[static_cast<size_t>(m)];
+  }
+  if (!changed) return false;
+  Rewriter rw(g);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    rw.begin(v);
+    ValueId folded = resultOf[static_cast<size_t>(v)];
+    if (folded >= 0) {  // the transpose after a matmul: the fused node goes here
+      Node fused = foldedMatmul(g, folded, v);
+      for (ValueId& o : fused.operands) o = rw.map(o);
+      rw.replace(v, rw.target().addNode(std::move(fused)));
+    } else if (folds[static_cast<size_t>(v)] && sole[static_cast<size_t>(v)] >= 0 &&
+               resultOf[static_cast<size_t>(sole[static_cast<size_t>(v)])] == v) {
+      rw.erase(v);  // folded into its result transpose's fused node
+    } else if (folds[static_cast<size_t>(v)]) {
+      Node fused = foldedMatmul(g, v, -1);
+      for (ValueId& o : fused.operands) o = rw.map(o);
+      rw.replace(v, rw.target().addNode(std::move(fused)));
+    } else {
+      rw.copy(v);
+    }
+  }
+  g = rw.finish();
+  return true;
+}
+
+}  // namespace weft::passes
