@@ -8,6 +8,7 @@
 #include "ir/parser.h"
 #include "ir/verifier.h"
 #include "runtime/bundle_model.h"
+#include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/memory_plan.h"
 #include "runtime/init.h"
 
@@ -45,34 +46,33 @@ std::string_view programText(const weft_bundle& bundle, const std::string& name)
   return {bundle.program, static_cast<size_t>(bundle.program_bytes)};
 }
 
-/// The kernel table of `bundle` as the program calls it, one entry per node of `graph` that
-/// runs a generated kernel (in node order); `kernelOf` maps each such node to its entry.
+/// The kernel table of `bundle` as the program calls it, one entry per generated step of
+/// `graph` (cpu::generatedSteps, in node order); `kernelOf` maps each step's node to its entry.
 std::vector<cpu::KernelEntry> kernelTable(const weft_bundle& bundle, const std::string& name, const ir::Graph& graph,
                                           std::vector<int64_t>& kernelOf) {
+  const std::vector<cpu::GeneratedStep> steps = cpu::generatedSteps(graph, cpu::planMemory(graph));
   std::vector<ir::ValueId> generated;
-  for (ir::ValueId v = 0; v < graph.size(); ++v)
-    if (cpu::runsGeneratedKernel(graph.node(v))) generated.push_back(v);
+  for (const cpu::GeneratedStep& step : steps) generated.push_back(step.value);
   std::string mismatch = "bundle " + quoted(name) + ": its kernel table does not match its program: ";
   if (bundle.kernel_count != static_cast<int64_t>(generated.size()))
     throw BundleError(WEFT_ERROR_ABI, mismatch + std::to_string(bundle.kernel_count) + " kernels for " +
-                                          std::to_string(generated.size()) + " generated fused nodes");
+                                          std::to_string(generated.size()) + " generated steps");
   std::vector<cpu::KernelEntry> kernels;
   kernels.reserve(generated.size());
   kernelOf.assign(static_cast<size_t>(graph.size()), -1);
   for (size_t i = 0; i < generated.size(); ++i) {
     const weft_kernel& k = bundle.kernels[i];
-    const ir::Node& node = graph.node(generated[i]);
     std::string kernelName = k.name ? k.name : "#" + std::to_string(i);
     if (k.parallel_extent < 1 || k.work < 0 || (k.partial_sums != 0 && k.partial_sums != 1))
       throw BundleError(WEFT_ERROR_ABI, mismatch + "kernel " + std::to_string(i) + " (" + kernelName +
                                             ") has a malformed entry (parallel_extent " +
                                             std::to_string(k.parallel_extent) + ", work " + std::to_string(k.work) +
                                             ", partial_sums " + std::to_string(k.partial_sums) + ")");
-    if (!k.packed || k.num_inputs != static_cast<int64_t>(node.operands.size()))
+    const size_t args = steps[i].operands.size() + steps[i].extraOutputs.size();
+    if (!k.packed || k.num_inputs != static_cast<int64_t>(args))
       throw BundleError(WEFT_ERROR_ABI, mismatch + "kernel " + std::to_string(i) + " (" + kernelName + ") takes " +
-                                            std::to_string(k.num_inputs) + " inputs but " +
-                                            ir::valueRef(graph, generated[i]) + " has " +
-                                            std::to_string(node.operands.size()) + " operands" +
+                                            std::to_string(k.num_inputs) + " inputs but the step of " +
+                                            ir::valueRef(graph, generated[i]) + " passes " + std::to_string(args) +
                                             (k.packed ? "" : " (and it has no entry point)"));
     kernels.push_back(cpu::KernelEntry{kernelName, k.packed, static_cast<int>(k.num_inputs), k.parallel_extent,
                                        k.work, k.partial_sums == 1});

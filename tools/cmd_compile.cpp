@@ -203,6 +203,8 @@ int cmdCompile(int argc, char** argv) {
     std::printf("  winograd     %d convolutions (3x3, stride 1) run by oneDNN's Winograd kernels\n", s.winogradSteps);
     std::printf("  partial sums %d generated sums split over a reduced dimension across threads\n",
                 s.partialSumKernels);
+    std::printf("  multi-output %d update values written by their parameter's update kernel (one pass per parameter)\n",
+                s.mergedUpdates);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
     std::printf("  scratch      %s (oneDNN steps' run-time buffers with no room in the arena)\n", mib(s.scratchBytes).c_str());

@@ -28,6 +28,7 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "runtime/bundle_format.h"
+#include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/program.h"
 #include "runtime/file_io.h"
 #include "runtime/safetensors.h"
@@ -81,19 +82,16 @@ reference::TensorMap bundleState(const ir::Graph& original, const ir::Graph& g2,
   return state;
 }
 
-/// The bodies of the nodes a generated kernel runs, in node order; throws weft::Error for a
-/// body the kernel compiler cannot generate.
-std::vector<const ir::Graph*> generatedBodies(const ir::Graph& g, const std::string& what) {
-  std::vector<const ir::Graph*> bodies;
-  for (ValueId v = 0; v < g.size(); ++v) {
-    const ir::Node& node = g.node(v);
-    if (!runsGeneratedKernel(node)) continue;
-    if (auto why = KernelCompiler::unsupported(*node.body))
-      throw Error(what + ": fused " + ir::valueRef(g, v) + " cannot be generated: " + *why +
+/// The generated steps of `g` (see generatedSteps, which the runtime's loader repeats on the
+/// parsed program), in node order; throws weft::Error for a body the kernel compiler cannot
+/// generate.
+std::vector<GeneratedStep> generatedKernels(const ir::Graph& g, const std::string& what) {
+  std::vector<GeneratedStep> steps = generatedSteps(g, planMemory(g));
+  for (const GeneratedStep& step : steps)
+    if (auto why = KernelCompiler::unsupported(*step.body))
+      throw Error(what + ": fused " + ir::valueRef(g, step.value) + " cannot be generated: " + *why +
                   "; bundles have no reference fallback");
-    bodies.push_back(node.body.get());
-  }
-  return bodies;
+  return steps;
 }
 
 /// Builds the runtime's Program for `g` with placeholder kernels and no host steps: throws
@@ -103,12 +101,13 @@ struct ProgramFacts {
   int64_t arenaBytes = 0;
   int64_t stateBytes = 0;
 };
-ProgramFacts checkRuntimeRunsAll(const ir::Graph& g, const std::string& what) {
+ProgramFacts checkRuntimeRunsAll(const ir::Graph& g, const std::vector<GeneratedStep>& generated,
+                                 const std::string& what) {
   std::vector<KernelEntry> placeholders(static_cast<size_t>(g.size()));
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (runsGeneratedKernel(g.node(v)))
-      placeholders[static_cast<size_t>(v)] =
-          KernelEntry{"kernel_" + std::to_string(v), nullptr, static_cast<int>(g.node(v).operands.size()), 1};
+  for (const GeneratedStep& step : generated)
+    placeholders[static_cast<size_t>(step.value)] = KernelEntry{
+        "kernel_" + std::to_string(step.value), nullptr,
+        static_cast<int>(step.operands.size() + step.extraOutputs.size()), 1};
   ProgramOptions options;
   options.threads = 1;
   options.kernelFor = [&](ValueId v) { return &placeholders[static_cast<size_t>(v)]; };
@@ -154,8 +153,10 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   ir::Graph parsed = ir::parseGraph(result.program, what + " program");
   if (ir::printGraph(parsed, full) != result.program)
     throw Error(what + ": the compiled graph @" + g2.name() + " does not print back identically after parsing");
-  std::vector<const ir::Graph*> bodies = generatedBodies(parsed, what);
-  ProgramFacts facts = checkRuntimeRunsAll(parsed, what);
+  const std::vector<GeneratedStep> generated = generatedKernels(parsed, what);
+  std::vector<const ir::Graph*> bodies;
+  for (const GeneratedStep& step : generated) bodies.push_back(step.body.get());
+  ProgramFacts facts = checkRuntimeRunsAll(parsed, generated, what);
   result.steps = facts.counts.total();
   result.kernels = static_cast<int>(bodies.size());
   result.arenaBytes = facts.arenaBytes;

@@ -12,6 +12,7 @@
 #include "ir/verifier.h"
 #include "passes/builtin_passes.h"
 #include "passes/pass_manager.h"
+#include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/memory_plan.h"
 #include "runtime/cpu/program.h"
 
@@ -161,10 +162,12 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   start = std::chrono::steady_clock::now();
   std::vector<ValueId> generatedValues;
   std::vector<const ir::Graph*> bodies;
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (options.generateKernels && runsGeneratedKernel(g.node(v)) && !KernelCompiler::unsupported(*g.node(v).body)) {
-      generatedValues.push_back(v);
-      bodies.push_back(g.node(v).body.get());
+  const std::vector<GeneratedStep> generated =
+      options.generateKernels ? generatedSteps(g, planMemory(g)) : std::vector<GeneratedStep>{};
+  for (const GeneratedStep& step : generated)
+    if (!KernelCompiler::unsupported(*step.body)) {
+      generatedValues.push_back(step.value);
+      bodies.push_back(step.body.get());
     }
   std::vector<const GeneratedKernel*> compiled;
   if (!bodies.empty()) {
@@ -204,6 +207,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.nativeSteps = counts.native;
   impl->stats.laidOutValues = counts.laidOutValues;
   impl->stats.winogradSteps = counts.winograd;
+  impl->stats.mergedUpdates = counts.mergedUpdates;
   impl->stats.referenceKernels = counts.host;
   impl->stats.onednnReferenceSteps = counts.onednnReferenceSteps;
   impl->stats.kernels = counts.total();

@@ -12,6 +12,7 @@
 #include "ir/attrs.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
+#include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/native_steps.h"
 #include "runtime/cpu/onednn_ops.h"
 
@@ -83,6 +84,9 @@ bool runsGeneratedKernel(const ir::Node& node) {
 /// How one node computes: exactly one of the executors is set.
 struct Program::Step {
   ValueId value = 0;
+  /// For a generated kernel: the values whose addresses follow the result pointer (its body's
+  /// inputs, then the further outputs it writes; see generatedSteps).
+  std::vector<ValueId> kernelArgs;
   std::unique_ptr<OneDnnStep> onednn;
   const KernelEntry* kernel = nullptr;
   NativeStep native = nullptr;
@@ -184,11 +188,21 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
   start = std::chrono::steady_clock::now();
   auto engine = std::make_shared<dnnl::engine>(dnnl::engine::kind::cpu, 0);
   engine_ = engine;
+  // Generated kernels, some computing several update values at once: those values' own
+  // nodes run no step, when the kernel that writes them exists.
+  std::vector<const GeneratedStep*> generatedOf(static_cast<size_t>(g.size()), nullptr);
+  std::vector<bool> writtenByAnother(static_cast<size_t>(g.size()), false);
+  const std::vector<GeneratedStep> generated = generatedSteps(g, plan_);
+  for (const GeneratedStep& s : generated) {
+    generatedOf[static_cast<size_t>(s.value)] = &s;
+    if (!s.extraOutputs.empty() && options.kernelFor && options.kernelFor(s.value))
+      for (ValueId a : s.extraOutputs) writtenByAnother[static_cast<size_t>(a)] = true;
+  }
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& node = g.node(v);
     if (node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant ||
-        node.op == OpKind::Reshape)
-      continue;  // bound, persistent, constant data or a view: nothing runs
+        node.op == OpKind::Reshape || writtenByAnother[static_cast<size_t>(v)])
+      continue;  // bound, persistent, constant data, a view, or computed by a later kernel: nothing runs
     Step step;
     step.value = v;
     if ((step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
@@ -198,11 +212,16 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
       if (std::string what = step.onednn->describe(); what.find("[ref:") != std::string::npos)
         counts_.onednnReferenceSteps.push_back(std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v) + " " + what);
     } else if (runsGeneratedKernel(node) && options.kernelFor && (step.kernel = options.kernelFor(v))) {
-      if (step.kernel->numInputs != static_cast<int>(node.operands.size()))
+      const GeneratedStep& source = *generatedOf[static_cast<size_t>(v)];
+      step.kernelArgs = source.operands;
+      step.kernelArgs.insert(step.kernelArgs.end(), source.extraOutputs.begin(), source.extraOutputs.end());
+      if (step.kernel->numInputs != static_cast<int>(step.kernelArgs.size()))
         throw Error("kernel " + step.kernel->name + " of " + ir::valueRef(g, v) + " takes " +
-                    std::to_string(step.kernel->numInputs) + " inputs; the node has " +
-                    std::to_string(node.operands.size()) + " operands");
+                    std::to_string(step.kernel->numInputs) + " inputs; its step has " +
+                    std::to_string(source.operands.size()) + " operands and " +
+                    std::to_string(source.extraOutputs.size()) + " further outputs");
       ++counts_.generated;
+      counts_.mergedUpdates += static_cast<int>(source.extraOutputs.size());
     } else if (options.hostStepFor && (step.host = options.hostStepFor(g, v))) {
       ++counts_.host;
     } else {
@@ -300,7 +319,7 @@ void Program::execute(const std::vector<const void*>& bound, uint64_t counter, b
 void Program::runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream) {
   const ir::Node& node = graph_.node(step.value);
   operandPtrs_.clear();
-  for (ValueId o : node.operands) operandPtrs_.push_back(address(o, bound));
+  for (ValueId o : step.kernel ? step.kernelArgs : node.operands) operandPtrs_.push_back(address(o, bound));
   void* result = address(step.value, bound);
   if (step.onednn) return step.onednn->run(operandPtrs_, result, *static_cast<dnnl::stream*>(stream));
   if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel());

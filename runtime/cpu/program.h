@@ -36,7 +36,9 @@ bool runsGeneratedKernel(const ir::Node& node);
 /// How to build a Program.
 struct ProgramOptions {
   int threads = 2;  ///< worker threads of oneDNN and of the generated kernels
-  /// The kernel of node v (one for which runsGeneratedKernel holds), or null when it has none.
+  /// The kernel of node v (one for which runsGeneratedKernel holds), or null when it has
+  /// none: the kernel of the body generatedSteps gives v (reading its operands, then writing
+  /// its further outputs), which the program's own plan decides.
   std::function<const KernelEntry*(ir::ValueId)> kernelFor;
   /// A step for node v of the program's own graph (whose address is stable for the Program's
   /// lifetime) when nothing else runs it, or an empty function (then building fails with an
@@ -60,6 +62,9 @@ struct StepCounts {
   int laidOutValues = 0;
   /// oneDNN steps that run a Winograd convolution (see winograd.h).
   int winograd = 0;
+  /// Update values computed by the generated kernel of a later update (an optimizer's moments
+  /// by their parameter's; see generatedSteps), which run no step of their own.
+  int mergedUpdates = 0;
   /// The oneDNN steps whose primitive is oneDNN's slow reference implementation, e.g.
   /// "conv_weight_grad %7 [ref:any]": a layout or shape its fast kernels do not take.
   std::vector<std::string> onednnReferenceSteps;

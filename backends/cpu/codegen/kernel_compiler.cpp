@@ -41,6 +41,10 @@
 namespace weft::cpu {
 namespace {
 
+/// The pointers a kernel of `body` takes after its output's: the body's inputs, then its
+/// further outputs.
+size_t pointersAfterOutput(const ir::Graph& body) { return body.inputs().size() + body.outputs().size() - 1; }
+
 /// The cache key of a body: its full text (no elided constants) without names.
 std::string cacheKey(const ir::Graph& body) {
   ir::Graph anonymous = body;
@@ -340,7 +344,7 @@ std::vector<const GeneratedKernel*> KernelCompiler::compile(const std::vector<co
     kernel->parallelExtent = requests[i].plan.parallelExtent;
     kernel->work = requests[i].plan.work;
     kernel->partialSums = requests[i].plan.partialSums;
-    kernel->numInputs = static_cast<int>(requests[i].body->inputs().size());
+    kernel->numInputs = static_cast<int>(pointersAfterOutput(*requests[i].body));
     kernel->entry = batch.entries[i];
     if (!options_.dumpMlirDir.empty()) writeFile(options_.dumpMlirDir, kernel->name + ".mlir", kernel->mlir);
     cache_[requestKeys[i]] = std::move(kernel);
@@ -458,7 +462,7 @@ BundleObject KernelCompiler::emitBundle(const std::vector<const ir::Graph*>& bod
       distinctKeys.push_back(std::move(key));
     }
     const KernelRequest& request = bundle.kernels[static_cast<size_t>(index)];
-    bundle.entries.push_back({index, static_cast<int64_t>(body->inputs().size()), request.plan.parallelExtent,
+    bundle.entries.push_back({index, static_cast<int64_t>(pointersAfterOutput(*body)), request.plan.parallelExtent,
                               request.plan.work, request.plan.partialSums});
   }
   BundleObject object;

@@ -24,7 +24,7 @@ struct GeneratedKernel {
   int64_t parallelExtent = 1;       ///< parallel loop iterations; callers split [0, parallelExtent) across threads
   int64_t work = 0;                 ///< elements evaluated over the whole range (KernelEntry::work)
   bool partialSums = false;         ///< calls write partial sums of the whole output (KernelEntry::partialSums)
-  int numInputs = 0;                ///< the body's inputs, which `invoke` reads in order
+  int numInputs = 0;                ///< pointers after the output's: the body's inputs, then its further outputs (see invoke)
   void (*entry)(void**) = nullptr;  ///< packed entry point: args[i] points to argument i (see invoke)
 };
 
@@ -32,7 +32,8 @@ struct GeneratedKernel {
 KernelEntry entryOf(const GeneratedKernel& kernel);
 
 /// Object code of a batch of kernels, for ahead-of-time bundles. Each symbol is a C function
-/// `void NAME(void* out, const void* in0, ..., int64_t begin, int64_t end)` with the
+/// `void NAME(void* out, const void* in0, ..., void* out1, ..., int64_t begin, int64_t end)`
+/// (the body's inputs, then its further outputs) with the
 /// semantics of `invoke`; the object may call libm (tanh, erf and the f64 math functions).
 struct KernelObject {
   std::string elf;                       ///< an ELF relocatable object (.o), position independent

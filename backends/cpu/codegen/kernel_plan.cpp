@@ -158,13 +158,18 @@ std::vector<bool> reachable(const ir::Graph& g, ir::ValueId root) {
 }
 
 std::optional<std::string> unsupportedReason(const ir::Graph& body) {
-  if (body.outputs().size() != 1)
-    return "body @" + body.name() + " has " + std::to_string(body.outputs().size()) +
-           " outputs; generated kernels compute exactly one";
+  if (body.outputs().empty()) return "body @" + body.name() + " has no output";
   if (!body.params().empty()) return "body @" + body.name() + " has parameters; generated kernels take only inputs";
   ir::ValueId root = body.outputs()[0].value;
   if (root < 0 || root >= body.size()) return "body @" + body.name() + " returns an invalid value";
   std::vector<bool> live = reachable(body, root);
+  for (size_t k = 1; k < body.outputs().size(); ++k) {  // further outputs: stored at the first one's indices
+    ir::ValueId extra = body.outputs()[k].value;
+    if (extra < 0 || extra >= body.size() || !live[static_cast<size_t>(extra)] ||
+        body.type(extra).shape != body.type(root).shape || isReduction(body.node(root).op))
+      return "body @" + body.name() + ": output " + std::to_string(k) +
+             " is not a value of the first output's shape that it reads (or the first is a reduction)";
+  }
   for (ir::ValueId v = 0; v < body.size(); ++v)
     if (live[static_cast<size_t>(v)])
       if (auto problem = nodeProblem(body, v, root)) return problem;

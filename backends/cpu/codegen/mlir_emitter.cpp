@@ -60,6 +60,7 @@ class KernelEmitter {
     llvm::SmallVector<mlir::Type> args = {memrefType(outType.dtype, shapeOf(outType))};
     std::vector<ValueId> inputs = g_.inputs();
     for (ValueId v : inputs) args.push_back(memrefType(g_.type(v).dtype, shapeOf(v)));
+    for (size_t k = 1; k < g_.outputs().size(); ++k) args.push_back(memrefType(g_.type(g_.outputs()[k].value).dtype, shapeOf(g_.outputs()[k].value)));
     args.push_back(b_.getIndexType());
     args.push_back(b_.getIndexType());
     b_.setInsertionPointToEnd(module_.getBody());
@@ -68,12 +69,15 @@ class KernelEmitter {
     // element: the result may share an input's buffer (planMemory's in-place values), but
     // such a kernel reads that input only at the element it writes. Without this, LLVM's
     // vectorizer guards each loop with overlap checks and runs shared buffers scalar.
-    for (unsigned i = 0; i <= inputs.size(); ++i) function_.setArgAttr(i, "llvm.noalias", b_.getUnitAttr());
+    const auto pointers = static_cast<unsigned>(inputs.size() + g_.outputs().size());
+    for (unsigned i = 0; i < pointers; ++i) function_.setArgAttr(i, "llvm.noalias", b_.getUnitAttr());
     mlir::Block* entry = function_.addEntryBlock();
     out_ = entry->getArgument(0);
     for (size_t i = 0; i < inputs.size(); ++i) inputArgs_[inputs[i]] = entry->getArgument(static_cast<unsigned>(i + 1));
-    begin_ = entry->getArgument(static_cast<unsigned>(inputs.size() + 1));
-    end_ = entry->getArgument(static_cast<unsigned>(inputs.size() + 2));
+    for (size_t k = 1; k < g_.outputs().size(); ++k)
+      extraOuts_.push_back(entry->getArgument(static_cast<unsigned>(inputs.size() + k)));
+    begin_ = entry->getArgument(pointers);
+    end_ = entry->getArgument(pointers + 1);
     b_.setInsertionPointToStart(entry);
     if (plan_.kind == KernelPlan::Kind::Loop) emitLoopKernel(outType);
     else emitReduceKernel(outType);
@@ -342,7 +346,14 @@ class KernelEmitter {
       rootMap = map(dims, results);
     }
     Index ix{rootMap, ivs};
-    store(at(plan_.root, ix), out_, ix, outType.dtype);
+    // Every output is computed before any is stored: an output may share the buffer of an
+    // input that another output reads at the same element.
+    Value root = at(plan_.root, ix);
+    llvm::SmallVector<Value, 4> extras;
+    for (size_t k = 1; k < g_.outputs().size(); ++k) extras.push_back(at(g_.outputs()[k].value, ix));
+    store(root, out_, ix, outType.dtype);
+    for (size_t k = 1; k < g_.outputs().size(); ++k)
+      store(extras[k - 1], extraOuts_[k - 1], ix, g_.type(g_.outputs()[k].value).dtype);
   }
 
   /// Folds dimensions [d, rank) of the root into `acc` with loops carrying the accumulator.
@@ -412,6 +423,7 @@ class KernelEmitter {
   std::string name_;
   mlir::func::FuncOp function_;
   Value out_, begin_, end_;
+  llvm::SmallVector<Value, 4> extraOuts_;  ///< the further outputs (after the inputs in the signature)
   std::map<ValueId, Value> inputArgs_;
   std::map<std::vector<const void*>, Value> memo_;
   std::set<ValueId> globals_;

@@ -21,6 +21,7 @@
 #include "models/registry.h"
 #include "passes/train_step.h"
 #include "runtime/bundle_format.h"
+#include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/program.h"
 #include "runtime/file_io.h"
 #include "runtime/safetensors.h"
@@ -55,8 +56,8 @@ inline std::unique_ptr<MemoryBundle> makeBundle(const ir::Graph& g, const std::s
   print.elideLargeConstants = false;
   b->program = ir::printGraph(compiled, print);
   std::vector<const ir::Graph*> bodies;
-  for (ir::ValueId v = 0; v < compiled.size(); ++v)
-    if (cpu::runsGeneratedKernel(compiled.node(v))) bodies.push_back(compiled.node(v).body.get());
+  const std::vector<cpu::GeneratedStep> steps = cpu::generatedSteps(compiled, cpu::planMemory(compiled));
+  for (const cpu::GeneratedStep& step : steps) bodies.push_back(step.body.get());
   if (!bodies.empty())
     for (const cpu::GeneratedKernel* k : cpu::compileShared(bodies))  // cached for the process's lifetime
       b->kernels.push_back(

@@ -254,3 +254,43 @@ TEST(CodegenReduce, LargeRowSumsAndEmptyAxisList) {
   check(reduceBody(OpKind::ReduceSum, {4, 100000}, {1}, false), {spread(f32({4, 100000}), -1, 1)}, 1e-4);
   check(reduceBody(OpKind::ReduceMax, {5, 3}, {}, false), {spread(f32({5, 3}), -1, 1)}, 1e-6);
 }
+
+// A loop kernel with further outputs (an optimizer's step over a parameter writing its
+// moments too): they follow the inputs in the call, are computed at the first output's
+// indices, and may share an input's buffer, read at the element they write.
+TEST(CodegenLoops, FurtherOutputsAreWrittenAtTheFirstOutputsIndices) {
+  Graph g("moments");
+  ValueId a = g.addInput("a", f32({37, 53})), b = g.addInput("b", f32({37, 53})), s = g.addInput("s", f32({}));
+  ValueId t = g.addOp(OpKind::Mul, {a, b});
+  ValueId u = g.addOp(OpKind::Add, {g.addOp(OpKind::Mul, {t, s}), a});
+  g.addOutput("out", g.addOp(OpKind::Sub, {u, b}));
+  g.addOutput("out1", t);
+  g.addOutput("out2", u);
+  std::vector<TensorData> inputs = {spread(f32({37, 53}), -2, 2), spread(f32({37, 53}), -1, 3, 1), spread(f32({}), 1, 2)};
+  weft::reference::TensorMap feeds = {{"a", inputs[0]}, {"b", inputs[1]}, {"s", inputs[2]}};
+  weft::reference::TensorMap want = weft::reference::run(g, feeds);
+  const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+  EXPECT_EQ(kernel->numInputs, 5);
+  for (bool inPlace : {false, true}) {
+    SCOPED_TRACE(inPlace ? "t written over a" : "separate buffers");
+    TensorData out(f32({37, 53})), t1(f32({37, 53})), u2(f32({37, 53})), aCopy = inputs[0];
+    void* tBuffer = inPlace ? aCopy.bytes.data() : t1.bytes.data();
+    std::vector<const void*> pointers = {aCopy.bytes.data(), inputs[1].bytes.data(), inputs[2].bytes.data(), tBuffer,
+                                         u2.bytes.data()};
+    weft::cpu::invoke(*kernel, out.bytes.data(), pointers, 0, kernel->parallelExtent);
+    expectClose(out, want.at("out"), 1e-6);
+    expectClose(inPlace ? aCopy : t1, want.at("out1"), 1e-6);
+    expectClose(u2, want.at("out2"), 1e-6);
+  }
+}
+
+TEST(CodegenLoops, FurtherOutputsMustShareTheFirstOnesShape) {
+  Graph g("mismatch");
+  ValueId a = g.addInput("a", f32({4, 5})), row = g.addInput("row", f32({5}));
+  ValueId r = g.addOp(OpKind::Exp, {row});
+  g.addOutput("out", g.addOp(OpKind::Add, {a, r}));
+  g.addOutput("out1", r);
+  auto why = KernelCompiler::unsupported(g);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("output 1 is not a value of the first output's shape"), std::string::npos) << *why;
+}

@@ -1,0 +1,146 @@
+// The generated steps of a program, with each optimizer step over one parameter merged into
+// one kernel (see generated_steps.h).
+#include "runtime/cpu/generated_steps.h"
+
+#include <algorithm>
+#include <map>
+
+#include "ir/attrs.h"
+#include "runtime/cpu/program.h"
+
+namespace weft::cpu {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::ValueId;
+
+bool isLoopKernel(const Node& n) {
+  return runsGeneratedKernel(n) && ir::AttrReader(n.attrs, n.op).s("kind") == "loop" && n.body->outputs().size() == 1;
+}
+
+/// What the merge rules need to know of every value.
+struct Facts {
+  std::vector<int> readers;      ///< nodes reading it, plus one per output naming it
+  std::vector<ValueId> paramOf;  ///< the parameter an update value is for, or -1
+
+  explicit Facts(const Graph& g)
+      : readers(static_cast<size_t>(g.size()), 0), paramOf(static_cast<size_t>(g.size()), -1) {
+    for (ValueId v = 0; v < g.size(); ++v) {
+      std::vector<ValueId> ops = g.node(v).operands;
+      std::sort(ops.begin(), ops.end());
+      ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
+      for (ValueId o : ops) ++readers[static_cast<size_t>(o)];
+    }
+    for (const auto& out : g.outputs()) ++readers[static_cast<size_t>(out.value)];
+    std::vector<int> updates(static_cast<size_t>(g.size()), 0);
+    for (const auto& u : g.updates()) {
+      ++updates[static_cast<size_t>(u.value)];
+      paramOf[static_cast<size_t>(u.value)] = u.param;
+    }
+    for (ValueId v = 0; v < g.size(); ++v)
+      if (updates[static_cast<size_t>(v)] != 1) paramOf[static_cast<size_t>(v)] = -1;
+  }
+};
+
+/// The operands of `p` that merge into its kernel (the rules of generatedSteps), in operand order.
+std::vector<ValueId> mergeableOperands(const Graph& g, const MemoryPlan& plan, const Facts& facts, ValueId p) {
+  const Node& node = g.node(p);
+  std::vector<ValueId> extras;
+  if (!isLoopKernel(node) || facts.paramOf[static_cast<size_t>(p)] < 0 ||
+      plan.values[static_cast<size_t>(p)].storage != Storage::Persistent)
+    return extras;
+  for (ValueId a : node.operands) {
+    const auto i = static_cast<size_t>(a);
+    if (std::find(extras.begin(), extras.end(), a) != extras.end() || !isLoopKernel(g.node(a))) continue;
+    if (g.type(a).shape != node.type.shape || facts.readers[i] != 1 || facts.paramOf[i] < 0 ||
+        plan.values[i].inPlaceOf != facts.paramOf[i])
+      continue;
+    extras.push_back(a);
+  }
+  // Only the merged values may run between the first of them and p.
+  std::sort(extras.begin(), extras.end());
+  while (!extras.empty()) {
+    bool adjacent = true;
+    for (ValueId v = extras.front() + 1; v < p && adjacent; ++v)
+      adjacent = std::binary_search(extras.begin(), extras.end(), v);
+    if (adjacent) break;
+    extras.erase(extras.begin());  // the earliest one waits too long: leave it its own step
+  }
+  std::vector<ValueId> ordered;  // back in operand order
+  for (ValueId a : node.operands)
+    if (std::binary_search(extras.begin(), extras.end(), a) &&
+        std::find(ordered.begin(), ordered.end(), a) == ordered.end())
+      ordered.push_back(a);
+  return ordered;
+}
+
+/// The body of `p`'s kernel with the bodies of `extras` (operands of `p`) inlined; sets
+/// `operands` to the values its inputs read: p's other operands, then the extras' operands
+/// not read yet, each once.
+std::shared_ptr<const Graph> mergedBody(const Graph& g, ValueId p, const std::vector<ValueId>& extras,
+                                        std::vector<ValueId>& operands) {
+  const Node& node = g.node(p);
+  Graph body(node.body->name() + "_multi");
+  std::map<ValueId, ValueId> inputOf;  // outer value -> body input
+  auto input = [&](ValueId outer) {
+    auto it = inputOf.find(outer);
+    if (it != inputOf.end()) return it->second;
+    operands.push_back(outer);
+    return inputOf[outer] = body.addInput("in" + std::to_string(operands.size() - 1), g.type(outer));
+  };
+  auto isExtra = [&](ValueId v) { return std::find(extras.begin(), extras.end(), v) != extras.end(); };
+  for (ValueId o : node.operands)
+    if (!isExtra(o)) input(o);
+  // Copies `from` (a fused body whose inputs read `outer`) into `body`; returns its output.
+  auto inline_ = [&](const Graph& from, const std::vector<ValueId>& outer, bool keepNames,
+                     const std::map<ValueId, ValueId>& given) {
+    std::vector<ValueId> local(static_cast<size_t>(from.size()), -1);
+    std::vector<ValueId> ins = from.inputs();
+    for (size_t k = 0; k < ins.size(); ++k) {
+      auto it = given.find(outer[k]);
+      local[static_cast<size_t>(ins[k])] = it != given.end() ? it->second : input(outer[k]);
+    }
+    for (ValueId v = 0; v < from.size(); ++v) {
+      if (local[static_cast<size_t>(v)] >= 0) continue;
+      Node copy = from.node(v);
+      for (ValueId& o : copy.operands) o = local[static_cast<size_t>(o)];
+      if (!keepNames) copy.name.clear();
+      local[static_cast<size_t>(v)] = body.addNode(std::move(copy));
+    }
+    return local[static_cast<size_t>(from.outputs()[0].value)];
+  };
+  std::map<ValueId, ValueId> computed;  // extra -> its value in the body
+  for (ValueId a : extras) computed[a] = inline_(*g.node(a).body, g.node(a).operands, false, {});
+  ValueId root = inline_(*node.body, node.operands, true, computed);
+  body.addOutput("out", root);
+  for (size_t k = 0; k < extras.size(); ++k) body.addOutput("out" + std::to_string(k + 1), computed[extras[k]]);
+  return std::make_shared<const Graph>(std::move(body));
+}
+
+}  // namespace
+
+std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan) {
+  Facts facts(g);
+  std::vector<bool> merged(static_cast<size_t>(g.size()), false);
+  std::vector<GeneratedStep> steps;
+  for (ValueId p = g.size(); p-- > 0;) {  // last first: a merged value never roots a step of its own
+    const Node& node = g.node(p);
+    if (!runsGeneratedKernel(node) || merged[static_cast<size_t>(p)]) continue;
+    GeneratedStep step;
+    step.value = p;
+    step.extraOutputs = mergeableOperands(g, plan, facts, p);
+    for (ValueId a : step.extraOutputs) merged[static_cast<size_t>(a)] = true;
+    if (step.extraOutputs.empty()) {
+      step.body = node.body;
+      step.operands = node.operands;
+    } else {
+      step.body = mergedBody(g, p, step.extraOutputs, step.operands);
+    }
+    steps.push_back(std::move(step));
+  }
+  std::reverse(steps.begin(), steps.end());
+  return steps;
+}
+
+}  // namespace weft::cpu

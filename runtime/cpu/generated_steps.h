@@ -1,0 +1,35 @@
+#pragma once
+/// The generated kernels a program runs, one per step: a fused node's own body, or the body
+/// of an optimizer's whole step over one parameter. A parameter's update (a loop kernel)
+/// that reads update values computed just before it in their own state's slots (Adam's
+/// moments) computes them too, in one kernel with several outputs: it reads the gradient,
+/// the moments and the parameter once and writes the three, instead of three kernels
+/// passing the moments through memory. The choice is a function of the graph and its memory
+/// plan, so a compiler and a runtime loading its bundle make the same one.
+#include <memory>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/cpu/memory_plan.h"
+
+namespace weft::cpu {
+
+/// One generated kernel of a program.
+struct GeneratedStep {
+  ir::ValueId value = -1;                 ///< the fused node whose step runs the kernel
+  std::vector<ir::ValueId> extraOutputs;  ///< update values it also writes (their nodes run no step)
+  /// The kernel's body: the node's own, or with the extra outputs' bodies inlined, returning
+  /// the node's value first and then each extra output's, in order.
+  std::shared_ptr<const ir::Graph> body;
+  std::vector<ir::ValueId> operands;  ///< the values the body's inputs read, in order
+};
+
+/// The generated steps of `g` under `plan`, in node order: one for every fused node of kind
+/// "loop" or "reduce", except the update values merged into a later step. Update value `a`
+/// merges into the loop kernel of update value `p` when `p` reads it and is its only reader,
+/// `a` is a loop kernel of `p`'s shape computed in its parameter's own slot, `p` lives in
+/// persistent storage, and only other such values of `p` come between `a` and `p` in node
+/// order (so that no arena memory changes hands while the merged reads wait).
+std::vector<GeneratedStep> generatedSteps(const ir::Graph& g, const MemoryPlan& plan);
+
+}  // namespace weft::cpu
