@@ -4,10 +4,11 @@
 //  - a ready node that frees more bytes than it allocates (it reads the last of some values:
 //    a convolution's weight gradient, which reads the saved activation, before its data
 //    gradient, which makes a new tensor) runs first, the one freeing most first;
-//  - then one that allocates nothing, or a scalar's few bytes (an optimizer's moment update
-//    computed in its state's slot: running it lets the next reader of the gradient be its
-//    last and free it; then the parameter's update, once nothing else is left to read the
-//    parameter, since an update run before its parameter's last reader needs a twin slot);
+//  - then one that allocates nothing (an optimizer's moment update computed in its state's
+//    slot: running it lets the next reader of the gradient be its last and free it; then the
+//    parameter's update, once nothing else is left to read the parameter, since an update
+//    run before its parameter's last reader needs a twin slot), or a scalar such an update
+//    still waits for (Adam's step size);
 //  - otherwise the ready node that came first in the old order runs, so a graph with nothing
 //    to gain keeps its order (and producers stay next to their consumers).
 // The bytes are those a memory planner places in an arena: every computed value, except
@@ -28,10 +29,10 @@ namespace {
 using ir::OpKind;
 using ir::ValueId;
 
-/// What a node may allocate and still count as allocating nothing: a cache line, so that the
-/// scalars an optimizer derives from its step counter (Adam's step size and bias corrections)
-/// run as soon as they can, and the parameter updates that read them follow their moments'
-/// updates while the gradient and the moments are still in cache.
+/// What a node may allocate and still count as allocating nothing when an update waits for
+/// it: a cache line, so that the scalars an optimizer derives from its step counter (Adam's
+/// step size and bias corrections) run when a parameter's update needs them, and the update
+/// follows its moments' updates while the gradient and the moments are still in cache.
 constexpr int64_t kNegligibleBytes = 64;
 
 /// What scheduling needs of each node: the arena bytes it allocates and the buffers it reads.
@@ -132,9 +133,26 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
     int own = std::find(reads.begin(), reads.end(), param) != reads.end() ? 1 : 0;
     return readers[static_cast<size_t>(param)] == own;
   };
+  std::vector<char> status(n, 0);  // 1: ready, 2: scheduled
+  for (ValueId v : ready) status[static_cast<size_t>(v)] = 1;
+  auto negligible = [&](ValueId v) { return live.allocates(v) <= kNegligibleBytes; };
+  // True when ready node `t` (a scalar) is among the last operands an update value that
+  // allocates nothing waits for, all of them ready scalars: running them lets it run. Such
+  // scalars (Adam's step size) run then, not as soon as they can, so they are not alive
+  // through the forward pass.
+  auto completesUpdate = [&](ValueId t) {
+    for (ValueId u : users[static_cast<size_t>(t)]) {
+      if (live.updateOf(u) < 0 || live.allocates(u) > 0 || !updatesLast(u)) continue;
+      bool rest = true;
+      for (ValueId o : g.node(u).operands)
+        rest = rest && (status[static_cast<size_t>(o)] == 2 || (status[static_cast<size_t>(o)] == 1 && negligible(o)));
+      if (rest) return true;
+    }
+    return false;
+  };
   while (!ready.empty()) {
     // The ready node freeing most net, if any frees; else the first in the old order that
-    // allocates nothing (or negligible bytes); else the first in the old order.
+    // allocates nothing (or a scalar an update waits for); else the first in the old order.
     auto pick = std::min_element(ready.begin(), ready.end());
     auto firstFree = ready.end();
     int64_t best = 0;
@@ -142,15 +160,17 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
       if (!updatesLast(*it)) continue;  // left to node order
       int64_t net = freedBy(*it) - live.allocates(*it);
       if (net > best || (net == best && net > 0 && *it < *pick)) best = net, pick = it;
-      if (live.allocates(*it) <= kNegligibleBytes && (firstFree == ready.end() || *it < *firstFree)) firstFree = it;
+      bool free = live.allocates(*it) == 0 || (negligible(*it) && completesUpdate(*it));
+      if (free && (firstFree == ready.end() || *it < *firstFree)) firstFree = it;
     }
     if (best == 0 && firstFree != ready.end()) pick = firstFree;
     ValueId v = *pick;
     ready.erase(pick);
     order.push_back(v);
+    status[static_cast<size_t>(v)] = 2;
     for (ValueId b : live.reads(v)) --readers[static_cast<size_t>(b)];
     for (ValueId u : users[static_cast<size_t>(v)])
-      if (--waiting[static_cast<size_t>(u)] == 0) ready.push_back(u);
+      if (--waiting[static_cast<size_t>(u)] == 0) ready.push_back(u), status[static_cast<size_t>(u)] = 1;
   }
   return order;
 }

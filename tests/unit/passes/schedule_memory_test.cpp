@@ -100,10 +100,10 @@ TEST(ScheduleMemory, MomentUpdatesRunAsSoonAsTheGradientIsReady) {
 }
 
 // A parameter's update reads a scalar derived from a step counter (Adam's step size), which
-// node order computes at the end: the scalar's few bytes count as nothing, so it runs first,
-// and the update follows its moment as soon as the parameter's other reader (the data
-// gradient) has run, before the unrelated tensor that came first in node order, never before
-// that reader (which would need the parameter's old value in a twin slot).
+// node order computes at the end: the update follows its moment as soon as the parameter's
+// other reader (the data gradient) has run, never before it (which would need the
+// parameter's old value in a twin slot), with the scalar computed right before it, and both
+// come before the unrelated tensor that came first in node order.
 TEST(ScheduleMemory, ParameterUpdatesFollowTheirMomentsOnceTheParameterIsRead) {
   Graph g("adam");
   auto x = g.addInput("x", {DType::f32, {256, 64}});
@@ -122,9 +122,9 @@ TEST(ScheduleMemory, ParameterUpdatesFollowTheirMomentsOnceTheParameterIsRead) {
   Graph scheduled = g;
   ASSERT_TRUE(scheduleForMemory(scheduled));
   verify(scheduled);
-  EXPECT_LT(positionOf(scheduled, "scale"), positionOf(scheduled, "dy"));
   EXPECT_LT(positionOf(scheduled, "m_next"), positionOf(scheduled, "dx"));
-  EXPECT_EQ(positionOf(scheduled, "p_next"), positionOf(scheduled, "dx") + 1);
+  EXPECT_EQ(positionOf(scheduled, "scale"), positionOf(scheduled, "dx") + 1);
+  EXPECT_EQ(positionOf(scheduled, "p_next"), positionOf(scheduled, "dx") + 2);
   EXPECT_LT(positionOf(scheduled, "p_next"), positionOf(scheduled, "other"));
   expectSameResults(g, scheduled, smoothFeeds(g, 0.01), 0);
 }
