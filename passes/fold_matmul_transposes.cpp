@@ -13,11 +13,11 @@
 //    body's last node, and the fused node replaces u (taking its name) while m disappears.
 // A matmul with nothing to fold is copied as it is. Runs after fuse-epilogues (a matmul with
 // an epilogue is a fused node by then and is left alone) and before fuse-elementwise.
-#include <set>
 
 #include "ir/attrs.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
+#include "passes/sole_users.h"
 
 namespace weft::passes {
 namespace {
@@ -33,23 +33,6 @@ bool isFoldableTranspose(const Graph& g, ValueId v) {
   if (n.op != OpKind::Transpose || n.type.dtype != ir::DType::f32 || n.type.rank() < 2) return false;
   const auto& perm = ir::AttrReader(n.attrs, n.op).ints("perm");
   return !perm.empty() && perm.back() == static_cast<int64_t>(perm.size()) - 1;
-}
-
-/// For every value, the node that is its only reader, or -1 (none, several, or read as an
-/// output or update).
-std::vector<ValueId> soleReaders(const Graph& g) {
-  std::vector<int> readers(static_cast<size_t>(g.size()), 0);
-  std::vector<ValueId> sole(static_cast<size_t>(g.size()), -1);
-  for (ValueId v = 0; v < g.size(); ++v)
-    for (ValueId o : std::set<ValueId>(g.node(v).operands.begin(), g.node(v).operands.end())) {
-      ++readers[static_cast<size_t>(o)];
-      sole[static_cast<size_t>(o)] = v;
-    }
-  for (const auto& out : g.outputs()) readers[static_cast<size_t>(out.value)] += 2;
-  for (const auto& u : g.updates()) readers[static_cast<size_t>(u.value)] += 2;
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (readers[static_cast<size_t>(v)] != 1) sole[static_cast<size_t>(v)] = -1;
-  return sole;
 }
 
 /// The fused node of matmul `m` reading its operands through the foldable transposes among
@@ -101,7 +84,7 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result) {
 }  // namespace
 
 bool foldMatmulTransposes(Graph& g) {
-  std::vector<ValueId> sole = soleReaders(g);
+  std::vector<ValueId> sole = soleUsers(g);
   std::vector<ValueId> resultOf(static_cast<size_t>(g.size()), -1);  // transpose -> the matmul it folds into
   std::vector<bool> folds(static_cast<size_t>(g.size()), false);     // matmuls that become fused nodes
   bool changed = false;

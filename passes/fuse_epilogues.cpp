@@ -35,6 +35,7 @@
 #include "ir/channels_last.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
+#include "passes/sole_users.h"
 
 namespace weft::passes {
 namespace {
@@ -116,25 +117,6 @@ bool isEpilogue(const Graph& g, const Node& u, ValueId cur, OpKind contraction, 
     case OpKind::Pow: return lhs == cur && isScalarConstant(g, rhs);
     default: return false;
   }
-}
-
-/// For every value, its only user node, or -1 when it has none, several, or is an output or
-/// update value.
-std::vector<ValueId> soleUsers(const Graph& g) {
-  std::vector<int> users(static_cast<size_t>(g.size()), 0);
-  std::vector<ValueId> sole(static_cast<size_t>(g.size()), -1);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    std::set<ValueId> read(g.node(v).operands.begin(), g.node(v).operands.end());
-    for (ValueId o : read) {
-      ++users[static_cast<size_t>(o)];
-      sole[static_cast<size_t>(o)] = v;
-    }
-  }
-  for (const auto& out : g.outputs()) ++users[static_cast<size_t>(out.value)];
-  for (const auto& u : g.updates()) ++users[static_cast<size_t>(u.value)];
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (users[static_cast<size_t>(v)] != 1) sole[static_cast<size_t>(v)] = -1;
-  return sole;
 }
 
 /// The chains of step 2: each a contraction followed by at least one epilogue node.

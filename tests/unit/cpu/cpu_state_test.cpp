@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "cpu_test_util.h"
+
 #include "backends/cpu/executable.h"
 #include "ir/error.h"
 #include "models/registry.h"
@@ -11,19 +13,6 @@
 using namespace weft;
 
 namespace {
-
-/// A batch for mlp_tiny-like graphs: float inputs vary with `salt`, labels cycle, lr fixed.
-reference::TensorMap batchFor(const ir::Graph& g, int salt) {
-  reference::TensorMap feeds;
-  for (ir::ValueId v : g.inputs()) {
-    const ir::Node& n = g.node(v);
-    ir::TensorData t(n.type);
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.set(i, n.name == "lr" ? 0.05 : ir::isFloat(n.type.dtype) ? std::sin(0.3 * double(i + salt)) : double((i + salt) % 5));
-    feeds[n.name] = t;
-  }
-  return feeds;
-}
 
 void expectNear(const ir::TensorData& got, const ir::TensorData& want, double rel) {
   ASSERT_EQ(got.type, want.type);
@@ -46,7 +35,7 @@ TEST(CpuState, TrainingStepsMatchTheReferenceStepByStep) {
     cpu::Executable exe = cpu::compile(g);
     reference::TensorMap refState = reference::initialState(g);
     for (int step = 0; step < 3; ++step) {
-      reference::TensorMap batch = batchFor(g, step);
+      reference::TensorMap batch = cpu::testing::trainingBatch(g, step);
       reference::TensorMap want = reference::runStep(g, batch, refState);
       reference::TensorMap got = exe.step(batch);
       expectNear(got.at("loss"), want.at("loss"), 1e-4);
@@ -64,7 +53,7 @@ TEST(CpuState, RunStepHelperRoundTripsTheState) {
   ir::Graph g = adamStep("mlp_tiny");
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap state = reference::initialState(g), refState = state;
-  reference::TensorMap batch = batchFor(g, 1);
+  reference::TensorMap batch = cpu::testing::trainingBatch(g, 1);
   cpu::runStep(exe, batch, state);
   reference::runStep(g, batch, refState);
   for (const auto& [name, t] : refState) expectNear(state.at(name), t, 1e-4);
@@ -74,7 +63,7 @@ TEST(CpuState, RunDoesNotApplyUpdatesAndFedParametersOverrideTheState) {
   ir::Graph g = adamStep("mlp_tiny");
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap before = exe.state();
-  reference::TensorMap batch = batchFor(g, 2);
+  reference::TensorMap batch = cpu::testing::trainingBatch(g, 2);
   reference::TensorMap first = exe.run(batch);
   EXPECT_EQ(exe.state(), before);
   EXPECT_EQ(exe.run(batch).at("loss"), first.at("loss"));
@@ -90,10 +79,10 @@ TEST(CpuState, BadStateAndBadStepFeedsAreErrors) {
   cpu::Executable exe = cpu::compile(g);
   EXPECT_THROW(exe.setState({{"nope", ir::TensorData(ir::TensorType{ir::DType::f32, {1}})}}), Error);
   EXPECT_THROW(exe.setState({{"fc1.weight", ir::TensorData(ir::TensorType{ir::DType::f32, {1}})}}), Error);
-  reference::TensorMap batch = batchFor(g, 0);
+  reference::TensorMap batch = cpu::testing::trainingBatch(g, 0);
   batch["fc1.weight"] = exe.state().at("fc1.weight");
   EXPECT_THROW(exe.step(batch), Error);  // parameters come from the state
-  reference::TensorMap missing = batchFor(g, 0);
+  reference::TensorMap missing = cpu::testing::trainingBatch(g, 0);
   missing.erase("lr");
   EXPECT_THROW(exe.step(missing), Error);
 }
@@ -122,7 +111,7 @@ TEST(CpuState, RunsBetweenStepsSeeTheSteppedStateAndLeaveIt) {
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap refState = reference::initialState(g);
   for (int step = 0; step < 2; ++step) {
-    reference::TensorMap batch = batchFor(g, step);
+    reference::TensorMap batch = cpu::testing::trainingBatch(g, step);
     reference::runStep(g, batch, refState);
     exe.step(batch);
     reference::TensorMap stepped = exe.state();

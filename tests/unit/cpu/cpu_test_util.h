@@ -31,6 +31,20 @@ inline void expectClose(const reference::TensorMap& got, const reference::Tensor
   }
 }
 
+/// A training batch for mlp_tiny-like steps: float inputs sin(0.3 (i + salt)), integer labels
+/// cycling over 5 classes, the learning rate `lr` 0.05.
+inline reference::TensorMap trainingBatch(const ir::Graph& g, int salt) {
+  reference::TensorMap feeds;
+  for (ir::ValueId v : g.inputs()) {
+    const ir::Node& n = g.node(v);
+    ir::TensorData t(n.type);
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.set(i, n.name == "lr" ? 0.05 : ir::isFloat(n.type.dtype) ? std::sin(0.3 * double(i + salt)) : double((i + salt) % 5));
+    feeds[n.name] = t;
+  }
+  return feeds;
+}
+
 /// Feeds for every input of `g`: element i of the k-th input is sin(0.37 i + 1.3 k).
 inline reference::TensorMap sineFeeds(const ir::Graph& g) {
   reference::TensorMap feeds;

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "cpu_test_util.h"
+
 #include "backends/cpu/executable.h"
 #include "models/registry.h"
 #include "passes/train_step.h"
@@ -18,19 +20,6 @@ ir::Graph adamStep() {
   passes::TrainConfig cfg;
   cfg.optimizer = passes::parseOptimizer("adam");
   return passes::buildTrainStep(models::buildModel("mlp_tiny"), cfg);
-}
-
-/// A batch: float inputs sin(0.3 (i + salt)), labels cycling, lr 0.05.
-reference::TensorMap batchFor(const ir::Graph& g, int salt) {
-  reference::TensorMap feeds;
-  for (ir::ValueId v : g.inputs()) {
-    const ir::Node& n = g.node(v);
-    ir::TensorData t(n.type);
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.set(i, n.name == "lr" ? 0.05 : ir::isFloat(n.type.dtype) ? std::sin(0.3 * double(i + salt)) : double((i + salt) % 5));
-    feeds[n.name] = t;
-  }
-  return feeds;
 }
 
 /// The update values the generated steps of `g` (optimized for the CPU) merge, by name.
@@ -48,7 +37,7 @@ void expectStepsMatchTheReference(const ir::Graph& g) {
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap refState = reference::initialState(g);
   for (int step = 0; step < 2; ++step) {
-    reference::TensorMap batch = batchFor(g, step);
+    reference::TensorMap batch = cpu::testing::trainingBatch(g, step);
     reference::TensorMap want = reference::runStep(g, batch, refState);
     reference::TensorMap got = exe.step(batch);
     for (const auto& [name, t] : want)

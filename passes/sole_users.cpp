@@ -1,0 +1,23 @@
+// The only reader of every value (see sole_users.h).
+#include "passes/sole_users.h"
+
+#include <set>
+
+namespace weft::passes {
+
+std::vector<ir::ValueId> soleUsers(const ir::Graph& g) {
+  std::vector<int> users(static_cast<size_t>(g.size()), 0);
+  std::vector<ir::ValueId> sole(static_cast<size_t>(g.size()), -1);
+  for (ir::ValueId v = 0; v < g.size(); ++v)
+    for (ir::ValueId o : std::set<ir::ValueId>(g.node(v).operands.begin(), g.node(v).operands.end())) {
+      ++users[static_cast<size_t>(o)];
+      sole[static_cast<size_t>(o)] = v;
+    }
+  for (const auto& out : g.outputs()) ++users[static_cast<size_t>(out.value)];
+  for (const auto& u : g.updates()) ++users[static_cast<size_t>(u.value)];
+  for (ir::ValueId v = 0; v < g.size(); ++v)
+    if (users[static_cast<size_t>(v)] != 1) sole[static_cast<size_t>(v)] = -1;
+  return sole;
+}
+
+}  // namespace weft::passes

@@ -1,0 +1,13 @@
+#pragma once
+/// Who reads a value: the question fusion passes ask before folding a node into its reader.
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace weft::passes {
+
+/// For every value of `g`, the node that is its only reader (reading it once or more), or
+/// -1 when it has no reader, several, or is also a graph output or state update value.
+std::vector<ir::ValueId> soleUsers(const ir::Graph& g);
+
+}  // namespace weft::passes
