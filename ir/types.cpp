@@ -70,6 +70,10 @@ bool movesOnlyUnitDims(const Shape& shape, const std::vector<int64_t>& perm) {
   return true;
 }
 
+bool keepsLastDim(const std::vector<int64_t>& perm) {
+  return !perm.empty() && perm.back() == static_cast<int64_t>(perm.size()) - 1;
+}
+
 std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b) {
   size_t r = std::max(a.size(), b.size());
   Shape out(r);

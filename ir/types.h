@@ -54,6 +54,10 @@ std::vector<int64_t> rowMajorStrides(const Shape& s);
 /// longer than 1: it moves only unit dims, so it is a reshape of the same bytes.
 bool movesOnlyUnitDims(const Shape& shape, const std::vector<int64_t>& perm);
 
+/// True when transpose permutation `perm` keeps the last dim last, so that the transposed
+/// tensor is a strided view whose rows stay contiguous (what a matmul reads in place).
+bool keepsLastDim(const std::vector<int64_t>& perm);
+
 /// The numpy broadcast of two shapes, or nullopt when they are incompatible.
 std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b);
 

@@ -31,8 +31,7 @@ using ir::ValueId;
 bool isFoldableTranspose(const Graph& g, ValueId v) {
   const Node& n = g.node(v);
   if (n.op != OpKind::Transpose || n.type.dtype != ir::DType::f32 || n.type.rank() < 2) return false;
-  const auto& perm = ir::AttrReader(n.attrs, n.op).ints("perm");
-  return !perm.empty() && perm.back() == static_cast<int64_t>(perm.size()) - 1;
+  return ir::keepsLastDim(ir::AttrReader(n.attrs, n.op).ints("perm"));
 }
 
 /// The fused node of matmul `m` reading its operands through the foldable transposes among
@@ -85,38 +84,35 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result) {
 
 bool foldMatmulTransposes(Graph& g) {
   std::vector<ValueId> sole = soleUsers(g);
-  std::vector<ValueId> resultOf(static_cast<size_t>(g.size()), -1);  // transpose -> the matmul it folds into
-  std::vector<bool> folds(static_cast<size_t>(g.size()), false);     // matmuls that become fused nodes
+  const auto n = static_cast<size_t>(g.size());
+  std::vector<ValueId> resultOf(n, -1);    // a folded result transpose -> its matmul
+  std::vector<ValueId> writtenVia(n, -1);  // a matmul -> its folded result transpose
+  std::vector<bool> readsVia(n, false);    // a matmul reading a foldable transpose
   bool changed = false;
   for (ValueId m = 0; m < g.size(); ++m) {
-    const Node& n = g.node(m);
-    if (n.op != OpKind::Matmul || n.type.dtype != ir::DType::f32) continue;
-    ValueId u = sole[static_cast<size_t>(m)];
-    if (u >= 0 && isFoldableTranspose(g, u)) resultOf[static_cast<size_t>(u)] = m;
-    folds[static_cast<size_t>(m)] = (u >= 0 && resultOf[static_cast<size_t>(u)] == m) ||
-                                    isFoldableTranspose(g, n.operands.at(0)) ||
-                                    isFoldableTranspose(g, n.operands.at(1));
-    changed = changed || folds[static_cast<size_t>(m)];
+    const Node& node = g.node(m);
+    if (node.op != OpKind::Matmul || node.type.dtype != ir::DType::f32) continue;
+    const auto i = static_cast<size_t>(m);
+    if (ValueId u = sole[i]; u >= 0 && isFoldableTranspose(g, u)) {
+      writtenVia[i] = u;
+      resultOf[static_cast<size_t>(u)] = m;
+    }
+    readsVia[i] = isFoldableTranspose(g, node.operands.at(0)) || isFoldableTranspose(g, node.operands.at(1));
+    changed = changed || writtenVia[i] >= 0 || readsVia[i];
   }
   if (!changed) return false;
   Rewriter rw(g);
+  auto replaceBy = [&](ValueId v, Node fused) {
+    for (ValueId& o : fused.operands) o = rw.map(o);
+    rw.replace(v, rw.target().addNode(std::move(fused)));
+  };
   for (ValueId v = 0; v < g.size(); ++v) {
     rw.begin(v);
-    ValueId folded = resultOf[static_cast<size_t>(v)];
-    if (folded >= 0) {  // the transpose after a matmul: the fused node goes here
-      Node fused = foldedMatmul(g, folded, v);
-      for (ValueId& o : fused.operands) o = rw.map(o);
-      rw.replace(v, rw.target().addNode(std::move(fused)));
-    } else if (folds[static_cast<size_t>(v)] && sole[static_cast<size_t>(v)] >= 0 &&
-               resultOf[static_cast<size_t>(sole[static_cast<size_t>(v)])] == v) {
-      rw.erase(v);  // folded into its result transpose's fused node
-    } else if (folds[static_cast<size_t>(v)]) {
-      Node fused = foldedMatmul(g, v, -1);
-      for (ValueId& o : fused.operands) o = rw.map(o);
-      rw.replace(v, rw.target().addNode(std::move(fused)));
-    } else {
-      rw.copy(v);
-    }
+    const auto i = static_cast<size_t>(v);
+    if (resultOf[i] >= 0) replaceBy(v, foldedMatmul(g, resultOf[i], v));  // the fused node goes where its transpose was
+    else if (writtenVia[i] >= 0) rw.erase(v);                              // folded into that node
+    else if (readsVia[i]) replaceBy(v, foldedMatmul(g, v, -1));
+    else rw.copy(v);
   }
   g = rw.finish();
   return true;

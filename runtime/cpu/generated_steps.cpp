@@ -50,29 +50,19 @@ std::vector<ValueId> mergeableOperands(const Graph& g, const MemoryPlan& plan, c
   if (!isLoopKernel(node) || facts.paramOf[static_cast<size_t>(p)] < 0 ||
       plan.values[static_cast<size_t>(p)].storage != Storage::Persistent)
     return extras;
-  for (ValueId a : node.operands) {
+  auto mergeable = [&](ValueId a) {
     const auto i = static_cast<size_t>(a);
-    if (std::find(extras.begin(), extras.end(), a) != extras.end() || !isLoopKernel(g.node(a))) continue;
-    if (g.type(a).shape != node.type.shape || facts.readers[i] != 1 || facts.paramOf[i] < 0 ||
-        plan.values[i].inPlaceOf != facts.paramOf[i])
-      continue;
-    extras.push_back(a);
-  }
-  // Only the merged values may run between the first of them and p.
-  std::sort(extras.begin(), extras.end());
-  while (!extras.empty()) {
-    bool adjacent = true;
-    for (ValueId v = extras.front() + 1; v < p && adjacent; ++v)
-      adjacent = std::binary_search(extras.begin(), extras.end(), v);
-    if (adjacent) break;
-    extras.erase(extras.begin());  // the earliest one waits too long: leave it its own step
-  }
-  std::vector<ValueId> ordered;  // back in operand order
+    return std::find(node.operands.begin(), node.operands.end(), a) != node.operands.end() &&
+           isLoopKernel(g.node(a)) && g.type(a).shape == node.type.shape && facts.readers[i] == 1 &&
+           facts.paramOf[i] >= 0 && plan.values[i].inPlaceOf == facts.paramOf[i];
+  };
+  // Only merged values may run between a merged value and p: those before the last other
+  // node keep their own steps.
+  ValueId gap = p - 1;
+  while (gap >= 0 && mergeable(gap)) --gap;
   for (ValueId a : node.operands)
-    if (std::binary_search(extras.begin(), extras.end(), a) &&
-        std::find(ordered.begin(), ordered.end(), a) == ordered.end())
-      ordered.push_back(a);
-  return ordered;
+    if (a > gap && std::find(extras.begin(), extras.end(), a) == extras.end()) extras.push_back(a);
+  return extras;
 }
 
 /// The body of `p`'s kernel with the bodies of `extras` (operands of `p`) inlined; sets

@@ -47,11 +47,6 @@ std::optional<ConstantValue> constantOf(const Graph& body, ValueId v) {
   }
 }
 
-/// True when transpose permutation `perm` keeps the last dim last.
-bool keepsLastDim(const std::vector<int64_t>& perm) {
-  return !perm.empty() && perm.back() == static_cast<int64_t>(perm.size()) - 1;
-}
-
 /// `shape` with leading 1s up to rank `rank`.
 ir::Shape alignedShape(const ir::Shape& shape, size_t rank) {
   ir::Shape aligned(rank - shape.size(), 1);
@@ -205,11 +200,12 @@ std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
     const Node& n = body.node(v);
     if (n.op == OpKind::Input || constantOf(body, v)) continue;
     if (n.type.dtype != ir::DType::f32) return std::nullopt;
-    if (chain < 0 && n.op == OpKind::Transpose) {  // an operand read through a transpose
-      const auto& perm = ir::AttrReader(n.attrs, n.op).ints("perm");
+    const std::vector<int64_t>* perm =
+        n.op == OpKind::Transpose ? &ir::AttrReader(n.attrs, n.op).ints("perm") : nullptr;
+    if (chain < 0 && perm) {  // an operand read through a transpose
       size_t i = n.operands.at(0) == inputs[0] ? 0 : 1;
-      if (n.operands[0] != inputs[i] || read[i] != inputs[i] || !keepsLastDim(perm)) return std::nullopt;
-      (i == 0 ? out.layouts.lhs : out.layouts.rhs) = perm;
+      if (n.operands[0] != inputs[i] || read[i] != inputs[i] || !ir::keepsLastDim(*perm)) return std::nullopt;
+      (i == 0 ? out.layouts.lhs : out.layouts.rhs) = *perm;
       read[i] = v;
       continue;
     }
@@ -218,9 +214,9 @@ std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
       if (n.op == OpKind::Conv && read != std::vector<ValueId>{inputs[0], inputs[1]}) return std::nullopt;
       out.contraction = &n;
       contraction = v;
-    } else if (n.op == OpKind::Transpose && chain == contraction && out.contraction->op == OpKind::Matmul &&
-               keepsLastDim(ir::AttrReader(n.attrs, n.op).ints("perm")) && body.outputs()[0].value == v) {
-      out.layouts.result = ir::AttrReader(n.attrs, n.op).ints("perm");  // the result written through a transpose
+    } else if (perm && chain == contraction && out.contraction->op == OpKind::Matmul && ir::keepsLastDim(*perm) &&
+               body.outputs()[0].value == v) {
+      out.layouts.result = *perm;  // the result written through a transpose
     } else if (!out.layouts.result.empty() || n.type != body.type(chain) || !reader.append(n, chain)) {
       return std::nullopt;
     }

@@ -60,7 +60,10 @@ class KernelEmitter {
     llvm::SmallVector<mlir::Type> args = {memrefType(outType.dtype, shapeOf(outType))};
     std::vector<ValueId> inputs = g_.inputs();
     for (ValueId v : inputs) args.push_back(memrefType(g_.type(v).dtype, shapeOf(v)));
-    for (size_t k = 1; k < g_.outputs().size(); ++k) args.push_back(memrefType(g_.type(g_.outputs()[k].value).dtype, shapeOf(g_.outputs()[k].value)));
+    for (size_t k = 1; k < g_.outputs().size(); ++k) {
+      ValueId extra = g_.outputs()[k].value;
+      args.push_back(memrefType(g_.type(extra).dtype, shapeOf(extra)));
+    }
     args.push_back(b_.getIndexType());
     args.push_back(b_.getIndexType());
     b_.setInsertionPointToEnd(module_.getBody());
