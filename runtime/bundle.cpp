@@ -8,6 +8,7 @@
 #include "ir/parser.h"
 #include "ir/verifier.h"
 #include "runtime/bundle_model.h"
+#include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/memory_plan.h"
 #include "runtime/init.h"
@@ -47,10 +48,11 @@ std::string_view programText(const weft_bundle& bundle, const std::string& name)
 }
 
 /// The kernel table of `bundle` as the program calls it, one entry per generated step of
-/// `graph` (cpu::generatedSteps, in node order); `kernelOf` maps each step's node to its entry.
+/// `graph` (cpu::generatedSteps, in node order, over the `blocked` data the writer chose
+/// alike); `kernelOf` maps each step's node to its entry.
 std::vector<cpu::KernelEntry> kernelTable(const weft_bundle& bundle, const std::string& name, const ir::Graph& graph,
-                                          std::vector<int64_t>& kernelOf) {
-  const std::vector<cpu::GeneratedStep> steps = cpu::generatedSteps(graph, cpu::planMemory(graph));
+                                          const std::vector<bool>& blocked, std::vector<int64_t>& kernelOf) {
+  const std::vector<cpu::GeneratedStep> steps = cpu::generatedSteps(graph, cpu::planMemory(graph), blocked);
   std::vector<ir::ValueId> generated;
   for (const cpu::GeneratedStep& step : steps) generated.push_back(step.value);
   std::string mismatch = "bundle " + quoted(name) + ": its kernel table does not match its program: ";
@@ -120,7 +122,8 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
                                           " does not parse: was it written by another weft version?)");
   }
   std::vector<int64_t> kernelOf;
-  model->kernels = kernelTable(bundle, model->name, graph, kernelOf);
+  std::vector<bool> blocked = cpu::blockedValues(graph, cpu::planMemory(graph));
+  model->kernels = kernelTable(bundle, model->name, graph, blocked, kernelOf);
 
   cpu::ProgramOptions options;
   options.threads = cpu::defaultThreads();
@@ -129,6 +132,7 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
     int64_t i = kernelOf[static_cast<size_t>(v)];
     return i < 0 ? nullptr : &kernels[static_cast<size_t>(i)];
   };
+  options.blocked = std::move(blocked);
   if (memory) {
     cpu::MemoryPlan plan = cpu::planMemory(graph);
     checkCallerMemory(memory->arena, memory->arenaBytes, plan.arenaBytes, "the arena", model->name);

@@ -28,7 +28,7 @@ extern "C" {
 /** The version of the bundle ABI this header describes: the layout of weft_bundle and
  *  weft_kernel, the kernels' calling convention, and the weights' metadata. A bundle or
  *  weights file of another version is refused with WEFT_ERROR_ABI. */
-#define WEFT_ABI_VERSION 3
+#define WEFT_ABI_VERSION 4
 
 /** What a call did. */
 typedef enum weft_status {

@@ -200,6 +200,8 @@ int cmdCompile(int argc, char** argv) {
     for (const std::string& step : s.referenceSteps) std::printf("  reference    %s\n", step.c_str());
     for (const std::string& step : s.onednnReferenceSteps) std::printf("  oneDNN ref   %s\n", step.c_str());
     std::printf("  layouts      %d values passed between oneDNN steps in their blocked layout\n", s.laidOutValues);
+    std::printf("  blocked      %d values stored channel-blocked (nChw16c) between convolutions and kernels\n",
+                s.blockedValues);
     std::printf("  winograd     %d convolutions (3x3, stride 1) run by oneDNN's Winograd kernels\n", s.winogradSteps);
     std::printf("  partial sums %d generated sums split over a reduced dimension across threads\n",
                 s.partialSumKernels);

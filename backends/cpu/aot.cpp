@@ -28,6 +28,7 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "runtime/bundle_format.h"
+#include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/program.h"
 #include "runtime/file_io.h"
@@ -86,7 +87,8 @@ reference::TensorMap bundleState(const ir::Graph& original, const ir::Graph& g2,
 /// parsed program), in node order; throws weft::Error for a body the kernel compiler cannot
 /// generate.
 std::vector<GeneratedStep> generatedKernels(const ir::Graph& g, const std::string& what) {
-  std::vector<GeneratedStep> steps = generatedSteps(g, planMemory(g));
+  const MemoryPlan plan = planMemory(g);
+  std::vector<GeneratedStep> steps = generatedSteps(g, plan, blockedValues(g, plan));
   for (const GeneratedStep& step : steps)
     if (auto why = KernelCompiler::unsupported(*step.body))
       throw Error(what + ": fused " + ir::valueRef(g, step.value) + " cannot be generated: " + *why +
@@ -111,6 +113,7 @@ ProgramFacts checkRuntimeRunsAll(const ir::Graph& g, const std::vector<Generated
   ProgramOptions options;
   options.threads = 1;
   options.kernelFor = [&](ValueId v) { return &placeholders[static_cast<size_t>(v)]; };
+  options.blocked = blockedValues(g, planMemory(g));
   try {
     Program program(g, std::move(options));
     return {program.counts(), program.plan().arenaBytes, program.plan().persistentBytes};

@@ -12,6 +12,7 @@
 #include "ir/verifier.h"
 #include "passes/builtin_passes.h"
 #include "passes/pass_manager.h"
+#include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/memory_plan.h"
 #include "runtime/cpu/program.h"
@@ -162,8 +163,15 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   start = std::chrono::steady_clock::now();
   std::vector<ValueId> generatedValues;
   std::vector<const ir::Graph*> bodies;
-  const std::vector<GeneratedStep> generated =
-      options.generateKernels ? generatedSteps(g, planMemory(g)) : std::vector<GeneratedStep>{};
+  // Data stored channel-blocked only between steps that take it so: convolutions and the
+  // kernels generated here (none when kernels are not generated, or for a body that cannot be).
+  std::vector<bool> blocked;
+  std::vector<GeneratedStep> generated;
+  if (options.generateKernels) {
+    const MemoryPlan plan = planMemory(g);
+    blocked = blockedValues(g, plan, [&g](ValueId v) { return !KernelCompiler::unsupported(*g.node(v).body); });
+    generated = generatedSteps(g, plan, blocked);
+  }
   for (const GeneratedStep& step : generated)
     if (!KernelCompiler::unsupported(*step.body)) {
       generatedValues.push_back(step.value);
@@ -192,6 +200,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   ProgramOptions programOptions;
   programOptions.threads = impl->options.threads;
   programOptions.kernelFor = [&](ValueId v) { return kernelOf[static_cast<size_t>(v)]; };
+  programOptions.blocked = std::move(blocked);
   programOptions.hostStepFor = [&stats = impl->stats](const ir::Graph& graph, ValueId v) {
     HostStep step = referenceStep(graph, v);
     if (step) stats.referenceSteps.push_back(fallbackReason(graph, v));
@@ -208,6 +217,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.laidOutValues = counts.laidOutValues;
   impl->stats.winogradSteps = counts.winograd;
   impl->stats.mergedUpdates = counts.mergedUpdates;
+  impl->stats.blockedValues = counts.blockedValues;
   impl->stats.referenceKernels = counts.host;
   impl->stats.onednnReferenceSteps = counts.onednnReferenceSteps;
   impl->stats.kernels = counts.total();

@@ -30,6 +30,7 @@ struct CompileStats {
   int generatedKernels = 0;  ///< steps run by MLIR-generated code
   int nativeSteps = 0;       ///< steps run by hand-written kernels (concat, gather, random draws, 2-D max_pool_grad)
   int laidOutValues = 0;     ///< values oneDNN steps pass on in their own (blocked) layout
+  int blockedValues = 0;     ///< data stored channel-blocked between convolutions and kernels
   int winogradSteps = 0;     ///< oneDNN steps that run a Winograd convolution
   int partialSumKernels = 0;  ///< generated sums split over a reduced dimension across threads (partial sums)
   int mergedUpdates = 0;      ///< update values (optimizer moments) computed by their parameter's update kernel

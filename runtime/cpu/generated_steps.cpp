@@ -6,6 +6,9 @@
 #include <map>
 
 #include "ir/attrs.h"
+#include "ir/error.h"
+#include "ir/verifier.h"
+#include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/program.h"
 
 namespace weft::cpu {
@@ -110,7 +113,8 @@ std::shared_ptr<const Graph> mergedBody(const Graph& g, ValueId p, const std::ve
 
 }  // namespace
 
-std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan) {
+std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan, const std::vector<bool>& blocked) {
+  auto isBlocked = [&](ValueId v) { return static_cast<size_t>(v) < blocked.size() && blocked[static_cast<size_t>(v)]; };
   Facts facts(g);
   std::vector<bool> merged(static_cast<size_t>(g.size()), false);
   std::vector<GeneratedStep> steps;
@@ -124,6 +128,11 @@ std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan
     if (step.extraOutputs.empty()) {
       step.body = node.body;
       step.operands = node.operands;
+      if (isBlocked(p) || std::any_of(node.operands.begin(), node.operands.end(), isBlocked)) {
+        auto body = blockedBody(*node.body);
+        if (!body) throw Error("the body of " + ir::valueRef(g, p) + " does not run over channel-blocked data");
+        step.body = std::make_shared<const Graph>(std::move(*body));
+      }
     } else {
       step.body = mergedBody(g, p, step.extraOutputs, step.operands);
     }

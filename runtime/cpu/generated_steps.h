@@ -29,7 +29,9 @@ struct GeneratedStep {
 /// merges into the loop kernel of update value `p` when `p` reads it and is its only reader,
 /// `a` is a loop kernel of `p`'s shape computed in its parameter's own slot, `p` lives in
 /// persistent storage, and only other such values of `p` come between `a` and `p` in node
-/// order (so that no arena memory changes hands while the merged reads wait).
-std::vector<GeneratedStep> generatedSteps(const ir::Graph& g, const MemoryPlan& plan);
+/// order (so that no arena memory changes hands while the merged reads wait). A kernel
+/// touching a value `blocked` marks (see blockedValues) runs its body's blockedBody.
+std::vector<GeneratedStep> generatedSteps(const ir::Graph& g, const MemoryPlan& plan,
+                                          const std::vector<bool>& blocked = {});
 
 }  // namespace weft::cpu

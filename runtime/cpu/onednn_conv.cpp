@@ -73,12 +73,32 @@ memory::desc transposedWeightDesc(const Shape& w, int64_t groups) {
 /// The channels-first view of a data shape of node `channelsLast` or not.
 Shape channelsFirst(const Shape& shape, bool channelsLast) { return channelsLast ? ir::toChannelsFirst(shape) : shape; }
 
+/// Stored data shape `shape` with its batch divided into `chunks`.
+Shape batchChunk(Shape shape, int64_t chunks) {
+  shape[0] /= chunks;
+  return shape;
+}
+
 /// The descriptor a primitive is created with for data of channels-first `dims` stored as
 /// `stored`: channels-last data `inPlace`, else `layout`'s. A step that views a prefix of
 /// channels-last data (strided, which oneDNN's fast kernels do not take, nor a mix of it with
 /// whole channels-last data) converts all its data like channels-first data.
 memory::desc primitiveData(const Shape& dims, const Shape& stored, bool inPlace, Layout layout) {
   return inPlace ? dataDesc(dims, stored, true) : primitiveDesc(dims, layout);
+}
+
+/// The layout `layouts` stores whole channels-last data in (operand `index`, -1: the
+/// result), where it is given: the primitive is created over it, so nothing is converted.
+std::optional<memory::desc> storedData(const StepLayouts& layouts, bool channelsLast, int index) {
+  if (!channelsLast) return std::nullopt;
+  return index < 0 ? layouts.result : layouts.operand(static_cast<size_t>(index));
+}
+
+/// `stored` when given and the primitive covers the whole batch, else primitiveData's choice.
+memory::desc dataOrStored(const std::optional<memory::desc>& stored, int64_t chunks, const Shape& dims,
+                          const Shape& shape, bool inPlace, Layout layout) {
+  if (stored && chunks == 1) return *stored;
+  return primitiveData(batchChunk(dims, chunks), batchChunk(shape, chunks), inPlace, layout);
 }
 
 /// The Winograd primitive descriptor `make()` creates, unless oneDNN has none or only its
@@ -105,12 +125,6 @@ constexpr int64_t kBatchChunks[] = {1, 2, 4, 8};
 /// chunks measured slower than the direct convolution (32 images of 8x8 in 4 chunks: 1.4-1.8
 /// ms against 1.0 whole and 1.2-1.5 direct; 16x16 planes in chunks of 8 images as fast as whole).
 constexpr int64_t kMinChunkPositions = 2048;
-
-/// Stored data shape `shape` with its batch divided into `chunks`.
-Shape batchChunk(Shape shape, int64_t chunks) {
-  shape[0] /= chunks;
-  return shape;
-}
 
 /// True when channels-first `out` (the output of a channels-last Winograd step) splits into
 /// `chunks` batch chunks (see kMinChunkPositions).
@@ -200,13 +214,15 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   const int sumIndex = useSumForResidual(postOps, node.type.shape);
   const int residual = sumIndex < 0 ? -1 : postOps[static_cast<size_t>(sumIndex)].operand;
   dnnl::primitive_attr attr = postOpAttr(postOps, out.size(), cl);
+  const auto storedX = storedData(layouts, cl, 0), storedOut = storedData(layouts, cl, -1);
+  const bool inPlace = cl && !storedX && !storedOut;  // else the rest converts to the stored layout
   using Pd = dnnl::convolution_forward::primitive_desc;
   // A primitive descriptor for 1/chunks of the batch, in the layouts `layout` says (data in
-  // place when channels-last, unless `wino`).
+  // place when channels-last, unless `wino`; data stored blocked as it is).
   auto make = [&](Layout layout, bool wino, int64_t chunks) {
-    memory::desc src = primitiveData(batchChunk(xs, chunks), batchChunk(x.shape, chunks), cl && !wino, layout),
+    memory::desc src = dataOrStored(storedX, chunks, xs, x.shape, inPlace && !wino, layout),
                  weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveData(batchChunk(out, chunks), batchChunk(node.type.shape, chunks), cl && !wino, layout);
+                 dst = dataOrStored(storedOut, chunks, out, node.type.shape, inPlace && !wino, layout);
     auto algorithm = wino ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
     // Winograd's inference form wants weights pre-transformed (a slow reorder each run, as
     // the weights are operands); its training form transforms them inside the primitive.
@@ -244,7 +260,9 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
   };
 
   if (triesWinograd(node, x.shape, w.shape))
-    if (auto step = winogradStep<Pd>(cl, postOpsFitAnyBatch(postOps, out[1]), out, layouts, make, build)) return step;
+    if (auto step = winogradStep<Pd>(inPlace, postOpsFitAnyBatch(postOps, out[1]), out, layouts,
+                                     make, build))
+      return step;
   Pd pd = preferredPd<Pd>([&](Layout layout) { return make(layout, false, 1); });
   if ((!postOps.empty() || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
   return build(pd, 0);
@@ -265,7 +283,8 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
     written.push_back(extent);
     padRight.push_back(reach - extent);
   }
-  const bool inPlace = cl && written == out;
+  const auto storedX = storedData(layouts, cl, 0), storedOut = storedData(layouts, cl && written == out, -1);
+  const bool inPlace = cl && written == out && !storedX && !storedOut;
   Shape weightDims = groupedWeightDims({w.shape[1] * geo.groups, w.shape[0] / geo.groups}, geo.groups);
   for (size_t d = 2; d < w.shape.size(); ++d) weightDims.push_back(w.shape[d]);
   using Pd = dnnl::deconvolution_forward::primitive_desc;
@@ -273,9 +292,8 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
     auto algorithm = wino ? dnnl::algorithm::deconvolution_winograd : dnnl::algorithm::deconvolution_direct;
     dnnl::deconvolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, algorithm,
-        primitiveData(batchChunk(xs, chunks), batchChunk(x.shape, chunks), inPlace && !wino, layout),
-        primitiveDesc(weightDims, layout),
-        primitiveData(batchChunk(written, chunks), batchChunk(node.type.shape, chunks), inPlace && !wino, layout),
+        dataOrStored(storedX, chunks, xs, x.shape, inPlace && !wino, layout), primitiveDesc(weightDims, layout),
+        dataOrStored(storedOut, chunks, written, node.type.shape, inPlace && !wino, layout),
         spatialDims(geo.stride), oneDnnDilation(geo.dilation), spatialDims(geo.padding), padRight);
     return Pd(desc, engine);
   };
@@ -318,16 +336,17 @@ std::unique_ptr<OneDnnStep> compileConvWeightGrad(const ir::Node& node, const Te
     read.push_back(extent);
     padRight.push_back(reach - extent);
   }
-  const bool inPlace = cl && read == xs;
+  const auto storedX = storedData(layouts, cl && read == xs, 0), storedDy = storedData(layouts, cl, 1);
+  const bool inPlace = cl && read == xs && !storedX && !storedDy;
   Shape weightDims = groupedWeightDims(node.type.shape, geo.groups);
   memory::dims strides = spatialDims(geo.stride), dilates = oneDnnDilation(geo.dilation),
                padLeft = spatialDims(geo.padding);
   using Pd = dnnl::convolution_backward_weights::primitive_desc;
   // A primitive descriptor for a batch of xs[0] / chunks images.
   auto make = [&](Layout layout, bool wino, int64_t chunks) {
-    memory::desc src = primitiveData(batchChunk(read, chunks), batchChunk(x.shape, chunks), inPlace && !wino, layout),
+    memory::desc src = dataOrStored(storedX, chunks, read, x.shape, inPlace && !wino, layout),
                  weights = primitiveDesc(weightDims, layout),
-                 dst = primitiveData(batchChunk(dys, chunks), batchChunk(dy.shape, chunks), inPlace && !wino, layout);
+                 dst = dataOrStored(storedDy, chunks, dys, dy.shape, inPlace && !wino, layout);
     auto algorithm = wino ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::desc forward(dnnl::prop_kind::forward_training, algorithm, src, weights, dst, strides,
                                             dilates, padLeft, padRight);

@@ -36,23 +36,32 @@ bool isReferenceImpl(const char* implInfo) { return std::strncmp(implInfo, "ref"
 
 namespace {
 
-/// True when `desc` is the row-major layout of its own dims (the whole buffer, not a view).
-bool isWholeRowMajor(const memory::desc& desc) {
-  memory::dims dims = desc.dims();
-  return desc == rowMajorDesc(ir::Shape(dims.begin(), dims.end()));
+/// True when `desc` is a dense f32 layout of its own dims in some dimension order (a whole
+/// row-major or channels-last buffer, not a view of part of one).
+bool isWholeBuffer(const memory::desc& desc) {
+  const dnnl_memory_desc_t& md = desc.data;
+  if (md.format_kind != dnnl_blocked || md.format_desc.blocking.inner_nblks != 0 || md.offset0 != 0 ||
+      md.data_type != dnnl_f32)
+    return false;
+  size_t elements = 1;
+  for (int d = 0; d < md.ndims; ++d) {
+    if (md.padded_dims[d] != md.dims[d]) return false;
+    elements *= static_cast<size_t>(md.dims[d]);
+  }
+  return desc.get_size() == elements * sizeof(float);
 }
 
 }  // namespace
 
 memory PrimitiveStep::operand(size_t i, const memory::desc& user) {
   auto layout = layouts_.operand(i);
-  memory m(layout && isWholeRowMajor(user) ? *layout : user, engine_, DNNL_MEMORY_NONE);
+  memory m(layout && isWholeBuffer(user) ? *layout : user, engine_, DNNL_MEMORY_NONE);
   bound_.emplace_back(static_cast<int>(i), m);
   return m;
 }
 
 memory PrimitiveStep::result(const memory::desc& user) {
-  memory m(layouts_.result && isWholeRowMajor(user) ? *layouts_.result : user, engine_, DNNL_MEMORY_NONE);
+  memory m(layouts_.result && isWholeBuffer(user) ? *layouts_.result : user, engine_, DNNL_MEMORY_NONE);
   bound_.emplace_back(-1, m);
   return m;
 }
@@ -65,7 +74,7 @@ memory PrimitiveStep::part(int index, const memory::desc& user, size_t byteOffse
 
 int PrimitiveStep::wholeBufferIndex(const memory& m) const {
   for (const auto& [index, bound] : bound_)
-    if (bound.get() == m.get()) return isWholeRowMajor(m.get_desc()) ? index : -2;
+    if (bound.get() == m.get()) return isWholeBuffer(m.get_desc()) ? index : -2;
   return -2;
 }
 

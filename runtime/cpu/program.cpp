@@ -42,6 +42,12 @@ StepLayouts roomyLayouts(const MemoryPlan& plan, ValueId v) {
   return layouts;
 }
 
+/// The oneDNN layout of channels-last data [N, H, W, C] stored channel-blocked (nChw16c).
+dnnl::memory::desc blockedDesc(const ir::Shape& shape) {
+  return dnnl::memory::desc({shape[0], shape[3], shape[1], shape[2]}, dnnl::memory::data_type::f32,
+                            dnnl::memory::format_tag::nChw16c);
+}
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -123,6 +129,8 @@ void Program::passComputedLayouts(const dnnl::engine& engine) {
   for (const auto& u : g.updates()) pinned[static_cast<size_t>(u.value)] = true;
   auto readers = readersOf(g);
   std::vector<std::optional<dnnl::memory::desc>> layout(static_cast<size_t>(g.size()));
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (isBlocked(v)) layout[static_cast<size_t>(v)] = blockedDesc(g.type(v).shape);
   auto layoutsOf = [&](ValueId v) {
     StepLayouts layouts = roomyLayouts(plan_, v);
     layouts.result = layout[static_cast<size_t>(v)];
@@ -172,7 +180,21 @@ void Program::passComputedLayouts(const dnnl::engine& engine) {
   }
 }
 
-Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(graph)) {
+StepLayouts Program::blockedLayouts(ValueId v) const {
+  StepLayouts layouts = roomyLayouts(plan_, v);
+  if (isBlocked(v)) layouts.result = blockedDesc(graph_.type(v).shape);
+  for (ValueId o : graph_.node(v).operands)
+    layouts.operands.push_back(isBlocked(o) ? std::optional(blockedDesc(graph_.type(o).shape)) : std::nullopt);
+  return layouts;
+}
+
+bool Program::touchesBlocked(ValueId v) const {
+  const auto& ops = graph_.node(v).operands;
+  return isBlocked(v) || std::any_of(ops.begin(), ops.end(), [&](ValueId o) { return isBlocked(o); });
+}
+
+Program::Program(ir::Graph graph, ProgramOptions options)
+    : graph_(std::move(graph)), blocked_(std::move(options.blocked)) {
   setThreads(options.threads);
   const ir::Graph& g = graph_;
   auto start = std::chrono::steady_clock::now();
@@ -192,7 +214,7 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
   // nodes run no step, when the kernel that writes them exists.
   std::vector<const GeneratedStep*> generatedOf(static_cast<size_t>(g.size()), nullptr);
   std::vector<bool> writtenByAnother(static_cast<size_t>(g.size()), false);
-  const std::vector<GeneratedStep> generated = generatedSteps(g, plan_);
+  const std::vector<GeneratedStep> generated = generatedSteps(g, plan_, blocked_);
   for (const GeneratedStep& s : generated) {
     generatedOf[static_cast<size_t>(s.value)] = &s;
     if (!s.extraOutputs.empty() && options.kernelFor && options.kernelFor(s.value))
@@ -205,10 +227,13 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
       continue;  // bound, persistent, constant data, a view, or computed by a later kernel: nothing runs
     Step step;
     step.value = v;
-    if ((step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
+    if (!touchesBlocked(v) && (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
-    } else if ((step.onednn = compileOneDnnNode(g, v, *engine, roomyLayouts(plan_, v)))) {
+    } else if ((step.onednn = compileOneDnnNode(g, v, *engine, blockedLayouts(v)))) {
       ++counts_.onednn;
+      if (touchesBlocked(v) && !step.onednn->follows(blockedLayouts(v)))
+        throw Error("the oneDNN step of " + ir::valueRef(g, v) + " (" + step.onednn->describe() +
+                    ") does not take its channel-blocked data as stored");
       if (std::string what = step.onednn->describe(); what.find("[ref:") != std::string::npos)
         counts_.onednnReferenceSteps.push_back(std::string(ir::opName(node.op)) + " " + ir::valueRef(g, v) + " " + what);
     } else if (runsGeneratedKernel(node) && options.kernelFor && (step.kernel = options.kernelFor(v))) {
@@ -222,6 +247,9 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
                     std::to_string(source.extraOutputs.size()) + " further outputs");
       ++counts_.generated;
       counts_.mergedUpdates += static_cast<int>(source.extraOutputs.size());
+    } else if (touchesBlocked(v)) {
+      throw Error("no oneDNN step or generated kernel runs " + std::string(ir::opName(node.op)) + " " +
+                  ir::valueRef(g, v) + ", which touches channel-blocked data");
     } else if (options.hostStepFor && (step.host = options.hostStepFor(g, v))) {
       ++counts_.host;
     } else {
@@ -230,6 +258,7 @@ Program::Program(ir::Graph graph, ProgramOptions options) : graph_(std::move(gra
     }
     steps_.push_back(std::move(step));
   }
+  for (ValueId v = 0; v < g.size(); ++v) counts_.blockedValues += isBlocked(v) ? 1 : 0;
   passComputedLayouts(*engine);
   for (const Step& step : steps_)
     if (step.onednn && runsWinograd(*step.onednn)) ++counts_.winograd;

@@ -22,6 +22,8 @@ struct engine;
 
 namespace weft::cpu {
 
+struct StepLayouts;
+
 /// A step the embedding program supplies for a node nothing in the runtime runs (the JIT's
 /// reference kernels): reads `operands`, writes `result`; `step` keys random draws.
 using HostStep = std::function<void(const std::vector<const void*>& operands, void* result, uint64_t step)>;
@@ -50,6 +52,9 @@ struct ProgramOptions {
   int64_t arenaCapacity = 0;
   uint8_t* state = nullptr;
   int64_t stateCapacity = 0;
+  /// Per value: stored channel-blocked (blockedValues of the graph and its plan, the same the
+  /// kernels of kernelFor were generated for); empty: none.
+  std::vector<bool> blocked;
 };
 
 /// How many steps of each kind a Program runs.
@@ -65,6 +70,9 @@ struct StepCounts {
   /// Update values computed by the generated kernel of a later update (an optimizer's moments
   /// by their parameter's; see generatedSteps), which run no step of their own.
   int mergedUpdates = 0;
+  /// Values stored channel-blocked between convolutions and generated kernels (see
+  /// blocked_layout.h).
+  int blockedValues = 0;
   /// The oneDNN steps whose primitive is oneDNN's slow reference implementation, e.g.
   /// "conv_weight_grad %7 [ref:any]": a layout or shape its fast kernels do not take.
   std::vector<std::string> onednnReferenceSteps;
@@ -121,6 +129,13 @@ class Program {
   void runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream);
   /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
   void passComputedLayouts(const dnnl::engine& engine);
+  /// True when value v is stored channel-blocked.
+  bool isBlocked(ir::ValueId v) const { return static_cast<size_t>(v) < blocked_.size() && blocked_[static_cast<size_t>(v)]; }
+  /// True when node v reads or writes a value stored channel-blocked.
+  bool touchesBlocked(ir::ValueId v) const;
+  /// The layouts of node v's step: row-major but for channel-blocked values, with the
+  /// arena's room for conversion copies (see roomyLayouts).
+  StepLayouts blockedLayouts(ir::ValueId v) const;
   /// Gives every oneDNN step its run-time buffers: in the arena region the plan reserved for
   /// it when they fit, else in a gap of the arena at that step, else in one scratch area
   /// the remaining steps share.
@@ -132,6 +147,7 @@ class Program {
   ir::Graph graph_;
   MemoryPlan plan_;
   StepCounts counts_;
+  std::vector<bool> blocked_;  ///< per value: stored channel-blocked (ProgramOptions::blocked)
   int threads_ = 2;
   std::vector<std::pair<std::string, double>> buildSeconds_;
   std::vector<Step> steps_;

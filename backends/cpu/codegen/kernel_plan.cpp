@@ -91,8 +91,17 @@ void planLoop(const ir::Graph& g, KernelPlan& plan) {
     std::vector<int64_t> extents;
     for (int64_t extent : shape)
       if (extent != 1) extents.push_back(extent);
-    if (extents.size() <= 1) plan.loopShape = {extents.empty() ? 1 : extents[0]};
-    else plan.loopShape = {ir::numElements(ir::Shape(extents.begin(), extents.end() - 1)), extents.back()};
+    const size_t n = extents.size();
+    if (n <= 1) {
+      plan.loopShape = {extents.empty() ? 1 : extents[0]};
+    } else if (n >= 3 && extents.back() <= kShortRowExtent &&
+               ir::numElements(ir::Shape(extents.begin(), extents.end() - 2)) >= kMinParallelRows) {
+      // Short rows: a middle loop over the next dimension, so that the row's coordinates
+      // are worked out once per run of rows rather than once per row.
+      plan.loopShape = {ir::numElements(ir::Shape(extents.begin(), extents.end() - 2)), extents[n - 2], extents.back()};
+    } else {
+      plan.loopShape = {ir::numElements(ir::Shape(extents.begin(), extents.end() - 1)), extents.back()};
+    }
   }
   plan.parallelExtent = plan.loopShape[0];
   plan.work = ir::numElements(shape);

@@ -28,7 +28,9 @@ struct KernelPlan {
   bool flat = false;
   /// Loop: the iteration space: {numel} when flat; otherwise, of the output dimensions whose
   /// extent is not 1, {rows, last}: the product of all but the last one, and the last one
-  /// ({extent} for a single one, {1} for none). Dimension 0 is the parallel one.
+  /// ({extent} for a single one, {1} for none); for short rows (kShortRowExtent) of three or
+  /// more dimensions, {rows, middle, last}: the product of all but the last two, then the
+  /// last two. Dimension 0 is the parallel one.
   std::vector<int64_t> loopShape;
 
   /// Reduce: per dimension of the root's shape, whether it is reduced.
@@ -55,6 +57,11 @@ struct KernelPlan {
   int64_t work = 1;
 };
 
+/// A loop kernel's rows at most this long get a middle loop (see KernelPlan::loopShape):
+/// blocked data's 16-channel rows, channels-last rows of few channels.
+inline constexpr int64_t kShortRowExtent = 64;
+/// ... when the loops outside it still split across threads.
+inline constexpr int64_t kMinParallelRows = 8;
 /// The most outputs a partial-sums reduction has (each extra thread adds up one copy).
 inline constexpr int64_t kMaxPartialElements = 4096;
 /// A partial-sums reduction reads at least this many elements per output (else the copies

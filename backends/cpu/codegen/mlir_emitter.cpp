@@ -333,15 +333,17 @@ class KernelEmitter {
     auto dims = static_cast<unsigned>(ivs.size());
     AffineMap rootMap = identity(dims);
     if (!plan_.flat) {
-      // Output coordinates: 0 for extent-1 dimensions, the inner loop variable for the last
-      // other one, and the rest delinearized from the row loop variable.
+      // Output coordinates: 0 for extent-1 dimensions, the inner loop variables for the last
+      // other ones (one, or two with a middle loop), and the rest delinearized from the row
+      // loop variable.
       llvm::SmallVector<AffineExpr> results(outType.shape.size(), cst(0));
       std::vector<size_t> moving;
       for (size_t d = 0; d < outType.shape.size() && outType.numel() > 0; ++d)
         if (outType.shape[d] != 1) moving.push_back(d);
-      if (!moving.empty()) results[moving.back()] = dim(dims - 1);
+      const size_t inner = moving.empty() ? 0 : dims - 1;  // dimensions the inner loops cover
+      for (size_t k = 0; k < inner; ++k) results[moving[moving.size() - 1 - k]] = dim(static_cast<unsigned>(dims - 1 - k));
       int64_t stride = 1;
-      for (size_t k = moving.size() - (moving.empty() ? 0 : 1); k-- > 0;) {
+      for (size_t k = moving.size() - inner; k-- > 0;) {
         AffineExpr row = stride == 1 ? dim(0) : dim(0).floorDiv(stride);
         results[moving[k]] = k == 0 ? row : row % outType.shape[moving[k]];
         stride *= outType.shape[moving[k]];

@@ -1,0 +1,299 @@
+// Channel-blocked storage of convolution data (see blocked_layout.h).
+#include "runtime/cpu/blocked_layout.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "ir/attrs.h"
+#include "ir/channels_last.h"
+#include "ir/error.h"
+#include "runtime/cpu/native_few_channels.h"
+#include "runtime/cpu/native_steps.h"
+#include "runtime/cpu/program.h"
+
+namespace weft::cpu {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::OpKind;
+using ir::Shape;
+using ir::ValueId;
+using Ints = std::vector<int64_t>;
+
+/// `shape` with leading 1s up to rank 4 (how elementwise ops broadcast a lower-rank operand).
+Shape paddedToRank4(const Shape& shape) {
+  Shape padded(4 - std::min<size_t>(shape.size(), 4), 1);
+  padded.insert(padded.end(), shape.begin(), shape.end());
+  return padded;
+}
+
+/// Rewrites one body node by node (see blockedBody); `failed` once something does not carry over.
+class BodyBlocker {
+ public:
+  explicit BodyBlocker(const Graph& body) : body_(body), out_(body.name() + "_blocked"), map_(body.size(), -1) {}
+
+  std::optional<Graph> run() {
+    for (ValueId v = 0; v < body_.size(); ++v) {
+      ValueId mapped = rewrite(v);
+      if (mapped < 0) return std::nullopt;
+      map_[static_cast<size_t>(v)] = mapped;
+    }
+    for (const auto& output : body_.outputs()) out_.addOutput(output.name, map_[static_cast<size_t>(output.value)]);
+    return std::move(out_);
+  }
+
+ private:
+  const Shape& shape(ValueId v) const { return body_.type(v).shape; }
+  ValueId mapped(ValueId v) const { return map_[static_cast<size_t>(v)]; }
+
+  /// The node copied with its operands renamed (its type does not change).
+  ValueId copy(const Node& n) {
+    Node c = n;
+    for (ValueId& o : c.operands) o = mapped(o);
+    return out_.addNode(std::move(c));
+  }
+  /// Operand `o` of a node whose result has rank 4, as a rank-5 value: rank-4 values are
+  /// mapped already, scalars broadcast as they are, lower ranks are padded with leading 1s
+  /// and viewed blocked; -1 for a channel count without a blocked view.
+  ValueId asBlocked(ValueId o) {
+    const Shape& s = shape(o);
+    if (s.size() == 4 || s.empty()) return mapped(o);
+    Shape padded = paddedToRank4(s);
+    if (!blockedShape(padded)) return -1;
+    return toBlockedView(out_.addOp(OpKind::Reshape, {mapped(o)}, {{"shape", padded}}), padded);
+  }
+
+  /// Blocked view `blocked` of rank-4 `s` as the row-major tensor of shape `s`.
+  ValueId toRowMajor(ValueId blocked, const Shape& s) {
+    if (blockingMovesData(s)) blocked = out_.addOp(OpKind::Transpose, {blocked}, {{"perm", Ints{0, 2, 3, 1, 4}}});
+    return out_.addOp(OpKind::Reshape, {blocked}, {{"shape", s}});
+  }
+  /// Row-major rank-4 `x` of shape `s` as its blocked view.
+  ValueId toBlockedView(ValueId x, const Shape& s) {
+    const Shape blocked = *blockedShape(s);
+    if (!blockingMovesData(s)) return out_.addOp(OpKind::Reshape, {x}, {{"shape", blocked}});
+    ValueId split = out_.addOp(OpKind::Reshape, {x}, {{"shape", Shape{s[0], s[1], s[2], blocked[1], blocked[4]}}});
+    return out_.addOp(OpKind::Transpose, {split}, {{"perm", Ints{0, 3, 1, 2, 4}}});
+  }
+  /// Node `n` as it is, over its rank-4 operands in row-major order, its rank-4 result then
+  /// viewed blocked (movement ops: slices, pads, transposes; the kernel indexes through).
+  ValueId inRowMajorOrder(const Node& n) {
+    Node c = n;
+    for (ValueId& o : c.operands) {
+      const Shape& s = shape(o);
+      if (s.size() == 4 && !blockedShape(s)) return -1;
+      o = s.size() == 4 ? toRowMajor(mapped(o), s) : mapped(o);
+    }
+    ValueId r = out_.addNode(std::move(c));
+    if (n.type.shape.size() != 4) return r;
+    return blockedShape(n.type.shape) ? toBlockedView(r, n.type.shape) : -1;
+  }
+
+  ValueId rewrite(ValueId v) {
+    const Node& n = body_.node(v);
+    const bool rank4 = n.type.shape.size() == 4;
+    bool readsRank4 = false;
+    for (ValueId o : n.operands) readsRank4 = readsRank4 || shape(o).size() == 4;
+    if (!rank4 && !readsRank4) return n.op == OpKind::Input ? out_.addInput(n.name, n.type) : copy(n);
+    switch (n.op) {
+      case OpKind::Input: {
+        auto blocked = blockedShape(n.type.shape);
+        return blocked ? out_.addInput(n.name, {n.type.dtype, *blocked}) : -1;
+      }
+      case OpKind::Reshape: {
+        const Shape &from = shape(n.operands[0]), &to = n.type.shape;
+        for (const Shape* side : {&from, &to})
+          if (side->size() == 4 && !blockedShape(*side)) return -1;
+        auto keeps = [](const Shape& side) { return side.size() != 4 || !blockingMovesData(side); };
+        if (keeps(from) && keeps(to))  // both blocked views are the buffer as it is
+          return out_.addOp(OpKind::Reshape, {mapped(n.operands[0])}, {{"shape", rank4 ? *blockedShape(to) : to}});
+        ValueId x = from.size() == 4 ? toRowMajor(mapped(n.operands[0]), from) : mapped(n.operands[0]);
+        x = out_.addOp(OpKind::Reshape, {x}, {{"shape", to}});
+        return rank4 ? toBlockedView(x, to) : x;
+      }
+      case OpKind::Broadcast: {
+        auto blocked = blockedShape(n.type.shape);
+        ValueId x = asBlocked(n.operands[0]);
+        if (!blocked || x < 0) return -1;
+        return out_.addOp(OpKind::Broadcast, {x}, {{"shape", *blocked}});
+      }
+      case OpKind::ReduceSum:
+      case OpKind::ReduceMax:
+      case OpKind::ReduceMin: return reduce(v, n);
+      default: break;
+    }
+    if (!ir::opInfo(n.op).has(ir::kElementwise)) return inRowMajorOrder(n);
+    if (!rank4 || !blockedShape(n.type.shape)) return -1;
+    std::vector<ValueId> operands;
+    for (ValueId o : n.operands) {
+      operands.push_back(asBlocked(o));
+      if (operands.back() < 0) return -1;
+    }
+    return out_.addOp(n.op, operands, n.attrs);
+  }
+
+  /// A reduction of a rank-4 value: its axes on the blocked view (channels: dims 1 and 4).
+  /// One that drops its dims stays the body's root (the kernels end in their reduction),
+  /// with a shape of its own: allowed where the kept dims keep their bytes' order, so the
+  /// same buffer holds it (reducing [N, H, W, C] over N, H, W gives [C/16, 16] for [C]).
+  ValueId reduce(ValueId v, const Node& n) {
+    const Shape& in = shape(n.operands[0]);
+    if (in.size() != 4 || !blockedShape(in)) return -1;
+    ir::AttrReader attr(n.attrs, n.op);
+    std::vector<int64_t> axes;
+    Shape kept = in;
+    static constexpr int64_t kBlockedAxis[3] = {0, 2, 3};
+    for (int64_t a : attr.ints("axes")) {
+      if (a < 0 || a > 3) return -1;
+      kept[static_cast<size_t>(a)] = 1;
+      if (a == 3) axes.insert(axes.end(), {1, 4});
+      else axes.push_back(kBlockedAxis[a]);
+    }
+    std::sort(axes.begin(), axes.end());
+    const int64_t keepdims = attr.i("keepdims");
+    if (keepdims == 0 && body_.outputs()[0].value != v) return -1;
+    if (keepdims == 0 && blockingMovesData(kept)) return inRowMajorOrder(n);
+    return out_.addOp(n.op, {mapped(n.operands[0])}, {{"axes", axes}, {"keepdims", keepdims}});
+  }
+
+  const Graph& body_;
+  Graph out_;
+  std::vector<ValueId> map_;
+};
+
+/// The facts blockedValues decides by.
+struct Facts {
+  const Graph& g;
+  std::vector<std::vector<std::pair<ValueId, size_t>>> readers;  ///< (node, operand index) per value
+  std::vector<bool> pinned;                                       ///< an output or update value
+  std::vector<int8_t> kernelBlocks;  ///< per node: -1 not a kernel, 0 body does not carry over, 1 it does
+
+  Facts(const Graph& graph, const std::function<bool(ValueId)>& runsKernel)
+      : g(graph), readers(static_cast<size_t>(graph.size())), pinned(static_cast<size_t>(graph.size()), false),
+        kernelBlocks(static_cast<size_t>(graph.size()), -1) {
+    for (ValueId v = 0; v < g.size(); ++v)
+      for (size_t i = 0; i < g.node(v).operands.size(); ++i)
+        readers[static_cast<size_t>(g.node(v).operands[i])].emplace_back(v, i);
+    for (const auto& out : g.outputs()) pinned[static_cast<size_t>(out.value)] = true;
+    for (const auto& u : g.updates()) pinned[static_cast<size_t>(u.value)] = true;
+    for (ValueId v = 0; v < g.size(); ++v)
+      if (runsGeneratedKernel(g.node(v)) && (!runsKernel || runsKernel(v)))
+        kernelBlocks[static_cast<size_t>(v)] = 0;
+  }
+
+  bool isKernel(ValueId v) const { return kernelBlocks[static_cast<size_t>(v)] >= 0; }
+  /// True when kernel v's body carries over to blocked views (computed once).
+  bool kernelCarriesOver(ValueId v) {
+    int8_t& state = kernelBlocks[static_cast<size_t>(v)];
+    if (state == 0) state = blockedBody(*g.node(v).body) ? 1 : 2;
+    return state == 1;
+  }
+};
+
+/// True when conv-family node `v` reads operand `index` (-1: writes its result) as a whole
+/// channels-last tensor oneDNN can take blocked (see the geometry notes in onednn_conv.cpp).
+bool convTakesBlocked(const Graph& g, ValueId v, int index) {
+  const Node& n = g.node(v);
+  if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad) return false;
+  if (!ir::isChannelsLast(n.op, n.attrs) || n.type.dtype != ir::DType::f32 || n.operands.size() != 2) return false;
+  ir::AttrReader attr(n.attrs, n.op);
+  if (attr.i("groups") != 1 || runsFewChannelConv(g, v) || nativeStepFor(g, v)) return false;
+  const auto &stride = attr.ints("stride"), &padding = attr.ints("padding"), &dilation = attr.ints("dilation");
+  // The extents a window of `taps` taps reaches from `in` positions.
+  auto reaches = [&](const Shape& from, const Shape& taps, const Shape& extent) {
+    for (size_t d = 0; d < 2; ++d) {
+      int64_t reach = (from[d + 1] - 1) * stride[d] - padding[d] + dilation[d] * (taps[d] - 1) + 1;
+      if (reach < extent[d + 1]) return false;
+    }
+    return true;
+  };
+  const Shape &x = g.type(n.operands[0]).shape, &second = g.type(n.operands[1]).shape;
+  switch (n.op) {
+    case OpKind::Conv: return index == 0 || index == -1;
+    case OpKind::ConvTranspose:  // its result whole only where some input reaches every position
+      return index == 0 || (index == -1 && reaches(x, {second[2], second[3]}, n.type.shape));
+    default: {  // conv_weight_grad(x, dy): x whole only where dy's windows read all of it
+      if (index == 1) return true;
+      return index == 0 && reaches(second, attr.ints("kernel"), x);
+    }
+  }
+}
+
+/// Disjoint sets of values.
+struct Components {
+  std::vector<ValueId> parent;
+  explicit Components(int32_t n) : parent(static_cast<size_t>(n)) { std::iota(parent.begin(), parent.end(), 0); }
+  ValueId find(ValueId v) {
+    while (parent[static_cast<size_t>(v)] != v) v = parent[static_cast<size_t>(v)] = parent[static_cast<size_t>(parent[static_cast<size_t>(v)])];
+    return v;
+  }
+  void join(ValueId a, ValueId b) { parent[static_cast<size_t>(find(a))] = find(b); }
+};
+
+}  // namespace
+
+std::optional<Shape> blockedShape(const Shape& shape) {
+  if (shape.size() != 4) return std::nullopt;
+  const int64_t channels = shape[3];
+  if (channels == 1) return Shape{shape[0], 1, shape[1], shape[2], 1};
+  if (channels % kChannelBlock != 0) return std::nullopt;
+  return Shape{shape[0], channels / kChannelBlock, shape[1], shape[2], kChannelBlock};
+}
+
+bool blockingMovesData(const Shape& shape) {
+  return shape.size() == 4 && shape[3] > kChannelBlock && shape[1] * shape[2] > 1;
+}
+
+std::optional<Graph> blockedBody(const Graph& body) { return BodyBlocker(body).run(); }
+
+std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const std::function<bool(ValueId)>& runsKernel) {
+  Facts facts(g, runsKernel);
+  auto isData = [&](ValueId v) {
+    const ir::TensorType& t = g.type(v);
+    return t.dtype == ir::DType::f32 && blockingMovesData(t.shape) && blockedShape(t.shape).has_value();
+  };
+  // A value may be blocked on its own: stored in the arena, pinned by nothing, written and
+  // read only by steps that take it blocked.
+  auto takesBlocked = [&](ValueId node, int index) {
+    return convTakesBlocked(g, node, index) || (facts.isKernel(node) && facts.kernelCarriesOver(node));
+  };
+  std::vector<bool> eligible(static_cast<size_t>(g.size()), false), touchesConv(static_cast<size_t>(g.size()), false);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const auto i = static_cast<size_t>(v);
+    if (!isData(v) || facts.pinned[i] || plan.values[i].storage != Storage::Arena) continue;
+    bool ok = takesBlocked(v, -1);
+    bool conv = convTakesBlocked(g, v, -1);
+    for (const auto& [reader, index] : facts.readers[i]) {
+      ok = ok && takesBlocked(reader, static_cast<int>(index));
+      conv = conv || convTakesBlocked(g, reader, static_cast<int>(index));
+    }
+    eligible[i] = ok;
+    touchesConv[i] = conv;
+  }
+  // A kernel's rank-4 data go together: blocked all or none.
+  Components parts(g.size());
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (!facts.isKernel(v)) continue;
+    std::vector<ValueId> data;
+    if (isData(v)) data.push_back(v);
+    for (ValueId o : g.node(v).operands)
+      if (isData(o)) data.push_back(o);
+    for (size_t k = 1; k < data.size(); ++k) parts.join(data[0], data[k]);
+  }
+  std::vector<bool> blockedOk(static_cast<size_t>(g.size()), true), anyConv(static_cast<size_t>(g.size()), false);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (!isData(v)) continue;
+    const auto root = static_cast<size_t>(parts.find(v));
+    blockedOk[root] = blockedOk[root] && eligible[static_cast<size_t>(v)];
+    anyConv[root] = anyConv[root] || touchesConv[static_cast<size_t>(v)];
+  }
+  std::vector<bool> blocked(static_cast<size_t>(g.size()), false);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const auto root = static_cast<size_t>(parts.find(v));
+    blocked[static_cast<size_t>(v)] = isData(v) && blockedOk[root] && anyConv[root];
+  }
+  return blocked;
+}
+
+}  // namespace weft::cpu

@@ -1,0 +1,143 @@
+// Channel-blocked storage of convolution data (runtime/cpu/blocked_layout.h): the body
+// rewrite computes what the body computes, the choice of blocked values follows its rules,
+// and a ResNet training step with blocked activations matches the reference interpreter.
+#include <gtest/gtest.h>
+
+#include "cpu_test_util.h"
+
+#include <cmath>
+
+#include "backends/cpu/executable.h"
+#include "ir/printer.h"
+#include "models/families.h"
+#include "passes/train_step.h"
+#include "runtime/cpu/blocked_layout.h"
+
+using namespace weft;
+
+namespace {
+
+using ir::OpKind;
+using ir::Shape;
+using Ints = std::vector<int64_t>;
+
+ir::TensorType f32(Shape shape) { return {ir::DType::f32, std::move(shape)}; }
+
+/// Element (n, h, w, c) of channels-last `t` [N, H, W, C] stored blocked [N, C/16, H, W, 16].
+ir::TensorData toBlocked(const ir::TensorData& t) {
+  const Shape& s = t.type.shape;
+  ir::TensorData out(f32(*cpu::blockedShape(s)));
+  const int64_t n = s[0], h = s[1], w = s[2], c = s[3], blocks = c / 16;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        for (int64_t k = 0; k < c; ++k)
+          out.set((((i * blocks + k / 16) * h + y) * w + x) * 16 + k % 16, t.get(((i * h + y) * w + x) * c + k));
+  return out;
+}
+
+/// A batch norm's statistics and apply over x [2, 3, 4, 32], as fused bodies hold them:
+/// per-channel sums (kept dims and dropped), a scale from a [32] vector, relu.
+ir::Graph batchNormBody() {
+  ir::Graph g("bn");
+  ir::ValueId x = g.addInput("x", f32({2, 3, 4, 32}));
+  ir::ValueId gamma = g.addInput("gamma", f32({32}));
+  ir::ValueId sum = g.addOp(OpKind::ReduceSum, {x}, {{"axes", Ints{0, 1, 2}}, {"keepdims", int64_t{1}}});
+  ir::ValueId centered = g.addOp(OpKind::Sub, {x, sum});
+  ir::ValueId scale = g.addOp(OpKind::Reshape, {gamma}, {{"shape", Ints{1, 1, 1, 32}}});
+  ir::ValueId scaled = g.addOp(OpKind::Mul, {centered, scale});
+  ir::ValueId shifted = g.addOp(OpKind::Add, {scaled, gamma});  // a [32] operand broadcast by rank
+  ir::ValueId zero = g.addConstant(std::make_shared<ir::TensorData>(f32({})));
+  g.addOutput("y", g.addOp(OpKind::Maximum, {shifted, zero}));
+  return g;
+}
+
+}  // namespace
+
+TEST(BlockedLayout, ShapesSplitTheChannelsIntoBlocksOf16) {
+  EXPECT_EQ(cpu::blockedShape({32, 16, 16, 64}), (Shape{32, 4, 16, 16, 16}));
+  EXPECT_EQ(cpu::blockedShape({1, 1, 1, 32}), (Shape{1, 2, 1, 1, 16}));
+  EXPECT_EQ(cpu::blockedShape({2, 5, 5, 1}), (Shape{2, 1, 5, 5, 1}));
+  EXPECT_FALSE(cpu::blockedShape({2, 5, 5, 3}));
+  EXPECT_FALSE(cpu::blockedShape({2, 32}));
+  EXPECT_TRUE(cpu::blockingMovesData({2, 4, 4, 32}));
+  EXPECT_FALSE(cpu::blockingMovesData({2, 4, 4, 16}));  // one block: the same order
+  EXPECT_FALSE(cpu::blockingMovesData({2, 1, 1, 64}));  // one position per image
+}
+
+TEST(BlockedLayout, BodyOverBlockedDataComputesTheSameElements) {
+  ir::Graph body = batchNormBody();
+  auto blocked = cpu::blockedBody(body);
+  ASSERT_TRUE(blocked) << ir::printGraph(body);
+  EXPECT_EQ(blocked->type(blocked->outputs()[0].value).shape, (Shape{2, 2, 3, 4, 16}));
+  reference::TensorMap feeds = cpu::testing::sineFeeds(body);
+  reference::TensorMap want = reference::run(body, feeds);
+  feeds["x"] = toBlocked(feeds["x"]);
+  reference::TensorMap got = reference::run(*blocked, feeds);
+  EXPECT_EQ(got.at("y").bytes, toBlocked(want.at("y")).bytes);
+}
+
+TEST(BlockedLayout, ReductionsDroppingDimsKeepTheirBytes) {
+  ir::Graph g("sums");
+  ir::ValueId x = g.addInput("x", f32({2, 3, 4, 32}));
+  g.addOutput("s", g.addOp(OpKind::ReduceSum, {x}, {{"axes", Ints{0, 1, 2}}, {"keepdims", int64_t{0}}}));
+  auto blocked = cpu::blockedBody(g);
+  ASSERT_TRUE(blocked);
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  reference::TensorMap want = reference::run(g, feeds);
+  feeds["x"] = toBlocked(feeds["x"]);
+  const ir::TensorData got = reference::run(*blocked, feeds).at("s");
+  EXPECT_EQ(got.type.shape, (Shape{2, 16}));
+  for (int64_t i = 0; i < 32; ++i) EXPECT_NEAR(got.get(i), want.at("s").get(i), 1e-4);
+
+  // Summing over the batch only leaves [H, W, C], whose blocked order differs: the sum
+  // reads the blocked data in row-major order.
+  ir::Graph overBatch("batch_sum");
+  ir::ValueId y = overBatch.addInput("x", f32({2, 3, 4, 32}));
+  overBatch.addOutput("s", overBatch.addOp(OpKind::ReduceSum, {y}, {{"axes", Ints{0}}, {"keepdims", int64_t{0}}}));
+  auto rowMajor = cpu::blockedBody(overBatch);
+  ASSERT_TRUE(rowMajor);
+  reference::TensorMap batchFeeds = cpu::testing::sineFeeds(overBatch);
+  reference::TensorMap batchWant = reference::run(overBatch, batchFeeds);
+  batchFeeds["x"] = toBlocked(batchFeeds["x"]);
+  EXPECT_EQ(reference::run(*rowMajor, batchFeeds).at("s"), batchWant.at("s"));
+}
+
+TEST(BlockedLayout, MovementOfDataIndexesThroughTheRowMajorOrder) {
+  // A strided slice of blocked data (a stride-2 1x1 conv's input, as a matmul reads it) and
+  // a pad back into blocked data (its gradient): both index through the row-major order.
+  ir::Graph g("slice_pad");
+  ir::ValueId x = g.addInput("x", f32({2, 4, 4, 32}));
+  ir::ValueId half = g.addOp(OpKind::Slice, {x}, {{"start", Ints{0, 0, 0, 0}}, {"limit", Ints{2, 3, 3, 32}},
+                                                  {"stride", Ints{1, 2, 2, 1}}});
+  ir::ValueId rows = g.addOp(OpKind::Reshape, {half}, {{"shape", Ints{8, 32}}});
+  ir::ValueId back = g.addOp(OpKind::Reshape, {rows}, {{"shape", Ints{2, 2, 1, 2, 1, 32}}});
+  ir::ValueId padded = g.addOp(OpKind::Pad, {back}, {{"low", Ints{0, 0, 0, 0, 0, 0}}, {"high", Ints{0, 0, 1, 0, 1, 0}},
+                                                     {"value", 0.0}});
+  g.addOutput("y", g.addOp(OpKind::Reshape, {padded}, {{"shape", Ints{2, 4, 4, 32}}}));
+  auto blocked = cpu::blockedBody(g);
+  ASSERT_TRUE(blocked) << ir::printGraph(g);
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  reference::TensorMap want = reference::run(g, feeds);
+  feeds["x"] = toBlocked(feeds["x"]);
+  EXPECT_EQ(reference::run(*blocked, feeds).at("y").bytes, toBlocked(want.at("y")).bytes);
+
+  ir::Graph odd("odd_channels");  // 24 channels have no blocked view
+  ir::ValueId z = odd.addInput("x", f32({2, 3, 4, 24}));
+  odd.addOutput("y", odd.addOp(OpKind::Neg, {z}));
+  EXPECT_FALSE(cpu::blockedBody(odd));
+}
+
+TEST(BlockedLayout, ResnetTrainingStepWithBlockedActivationsMatchesTheReference) {
+  // Two blocks of 32 and 64 channels on 8x8 planes: Winograd convolutions, batch norms and
+  // residual adds over blocked data, a stride-2 block whose shortcut reads it too.
+  models::ResnetConfig c{.batch = 2, .size = 8, .stem = 32, .blocks = {{32, 1}, {64, 2}}, .classes = 5};
+  passes::TrainConfig config;
+  ir::Graph step = passes::buildTrainStep(models::buildResnet("resnet_blocked", c), config);
+  reference::TensorMap feeds = cpu::testing::trainingBatch(step, 1);
+  cpu::Executable exe = cpu::compile(step);
+  EXPECT_GT(exe.stats().blockedValues, 4);
+  EXPECT_GT(exe.stats().winogradSteps, 0);
+  reference::TensorMap got = exe.run(feeds);
+  cpu::testing::expectCloseToLargest(got, reference::run(step, feeds), 2e-4);
+}
