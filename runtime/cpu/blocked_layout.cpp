@@ -28,6 +28,8 @@ Shape paddedToRank4(const Shape& shape) {
   return padded;
 }
 
+bool isReductionOp(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
+
 /// Rewrites one body node by node (see blockedBody); `failed` once something does not carry over.
 class BodyBlocker {
  public:
@@ -39,7 +41,20 @@ class BodyBlocker {
       if (mapped < 0) return std::nullopt;
       map_[static_cast<size_t>(v)] = mapped;
     }
-    for (const auto& output : body_.outputs()) out_.addOutput(output.name, map_[static_cast<size_t>(output.value)]);
+    for (const auto& output : body_.outputs()) {
+      ValueId v = map_[static_cast<size_t>(output.value)];
+      // Rows of channels read in row-major order are written as blocks of 16 (the same
+      // bytes), so that the kernel's loops walk the blocks of the data it reads.
+      const ir::Node& root = out_.node(v);
+      const Shape& s = root.type.shape;
+      if (body_.outputs().size() == 1 && !s.empty() && s.size() != 5 && s.back() > kChannelBlock &&
+          s.back() % kChannelBlock == 0 && !isReductionOp(root.op)) {
+        Shape split(s.begin(), s.end() - 1);
+        split.insert(split.end(), {s.back() / kChannelBlock, kChannelBlock});
+        v = out_.addOp(OpKind::Reshape, {v}, {{"shape", split}});
+      }
+      out_.addOutput(output.name, v);
+    }
     return std::move(out_);
   }
 
@@ -154,6 +169,14 @@ class BodyBlocker {
     const int64_t keepdims = attr.i("keepdims");
     if (keepdims == 0 && body_.outputs()[0].value != v) return -1;
     if (keepdims == 0 && blockingMovesData(kept)) return inRowMajorOrder(n);
+    const bool perChannel = kept == Shape{1, 1, 1, in[3]} && in[3] > kChannelBlock;
+    if (perChannel && body_.outputs()[0].value == v) {
+      // Per-channel sums (batch norm's) read the blocks of one position together, so that each
+      // step of the reduction adds C channels into the accumulators as channels-last data does,
+      // not 16: [N, H, W, C/16, 16] over N, H, W (the same bytes as the blocked result).
+      ValueId positions = out_.addOp(OpKind::Transpose, {mapped(n.operands[0])}, {{"perm", Ints{0, 2, 3, 1, 4}}});
+      return out_.addOp(n.op, {positions}, {{"axes", Ints{0, 1, 2}}, {"keepdims", keepdims}});
+    }
     return out_.addOp(n.op, {mapped(n.operands[0])}, {{"axes", axes}, {"keepdims", keepdims}});
   }
 

@@ -103,6 +103,12 @@ class KernelEmitter {
 
   Value index(int64_t v) { return b_.create<arith::ConstantIndexOp>(loc_, v); }
   mlir::scf::ForOp loop(Value lo, Value hi) { return b_.create<scf::ForOp>(loc_, lo, hi, index(1)); }
+  /// A loop whose variable stays below `extent` (recorded for withinRanges).
+  mlir::scf::ForOp loop(Value lo, Value hi, int64_t extent) {
+    scf::ForOp l = loop(lo, hi);
+    extentOf_[l.getInductionVar().getAsOpaquePointer()] = extent;
+    return l;
+  }
 
   // ---- indices --------------------------------------------------------------------------------
 
@@ -110,7 +116,82 @@ class KernelEmitter {
   AffineExpr cst(int64_t v) { return mlir::getAffineConstantExpr(v, ctx_); }
   AffineMap map(unsigned dims, llvm::ArrayRef<AffineExpr> results) { return AffineMap::get(dims, 0, results, ctx_); }
   AffineMap identity(unsigned dims) { return AffineMap::getMultiDimIdentityMap(dims, ctx_); }
-  Index compose(const Index& ix, AffineMap f) { return {mlir::simplifyAffineMap(f.compose(ix.map)), ix.dims}; }
+  Index compose(const Index& ix, AffineMap f) {
+    AffineMap composed = mlir::simplifyAffineMap(f.compose(ix.map));
+    llvm::SmallVector<AffineExpr> results;
+    for (AffineExpr e : composed.getResults()) results.push_back(withinRanges(e, ix.dims));
+    return {AffineMap::get(composed.getNumDims(), composed.getNumSymbols(), results, ctx_), ix.dims};
+  }
+
+  /// A sum of dims times coefficients plus a constant.
+  struct Linear {
+    std::map<unsigned, int64_t> coefficients;
+    int64_t constant = 0;
+  };
+  /// `e` as a Linear, or nullopt when it is not one (floordiv, mod, symbols).
+  std::optional<Linear> linear(AffineExpr e) {
+    Linear l;
+    if (auto d = mlir::dyn_cast<mlir::AffineDimExpr>(e)) {
+      l.coefficients[d.getPosition()] = 1;
+      return l;
+    }
+    if (auto c = mlir::dyn_cast<mlir::AffineConstantExpr>(e)) {
+      l.constant = c.getValue();
+      return l;
+    }
+    auto bin = mlir::dyn_cast<mlir::AffineBinaryOpExpr>(e);
+    if (!bin) return std::nullopt;
+    auto lhs = linear(bin.getLHS()), rhs = linear(bin.getRHS());
+    if (!lhs || !rhs) return std::nullopt;
+    if (e.getKind() == mlir::AffineExprKind::Add) {
+      for (auto [d, c] : rhs->coefficients) lhs->coefficients[d] += c;
+      lhs->constant += rhs->constant;
+      return lhs;
+    }
+    if (e.getKind() == mlir::AffineExprKind::Mul && rhs->coefficients.empty()) {
+      for (auto& [d, c] : lhs->coefficients) c *= rhs->constant;
+      lhs->constant *= rhs->constant;
+      return lhs;
+    }
+    return std::nullopt;
+  }
+  AffineExpr expr(const Linear& l) {
+    AffineExpr e = cst(l.constant);
+    for (auto [d, c] : l.coefficients)
+      if (c != 0) e = e + dim(d) * c;
+    return e;
+  }
+  /// `e` with each floordiv and mod by a constant K of a sum K * high + low resolved where the
+  /// loops' extents keep low in [0, K): high and low (a row split into blocks of 16 and
+  /// joined again, as blocked data's views do, is its two loop variables again).
+  AffineExpr withinRanges(AffineExpr e, llvm::ArrayRef<Value> dims) {
+    auto bin = mlir::dyn_cast<mlir::AffineBinaryOpExpr>(e);
+    if (!bin) return e;
+    AffineExpr lhs = withinRanges(bin.getLHS(), dims), rhs = withinRanges(bin.getRHS(), dims);
+    const auto kind = e.getKind();
+    auto k = mlir::dyn_cast<mlir::AffineConstantExpr>(rhs);
+    if ((kind == mlir::AffineExprKind::FloorDiv || kind == mlir::AffineExprKind::Mod) && k && k.getValue() > 0)
+      if (auto sum = linear(lhs); sum && sum->constant >= 0) {
+        const int64_t K = k.getValue();
+        Linear high, low;
+        high.constant = sum->constant / K;
+        low.constant = sum->constant % K;
+        int64_t lowMax = low.constant;
+        bool bounded = true;
+        for (auto [d, c] : sum->coefficients) {
+          if (c % K == 0) {
+            high.coefficients[d] = c / K;
+            continue;
+          }
+          auto extent = d < dims.size() ? extentOf_.find(dims[d].getAsOpaquePointer()) : extentOf_.end();
+          bounded = bounded && c > 0 && extent != extentOf_.end();
+          if (bounded) lowMax += c * (extent->second - 1);
+          low.coefficients[d] = c;
+        }
+        if (bounded && lowMax < K) return expr(kind == mlir::AffineExprKind::FloorDiv ? high : low);
+      }
+    return mlir::getAffineBinaryOpExpr(kind, lhs, rhs);
+  }
 
   /// The index values of every coordinate of `ix`.
   llvm::SmallVector<Value, 6> materialize(const Index& ix) {
@@ -326,7 +407,8 @@ class KernelEmitter {
   void emitLoopKernel(const ir::TensorType& outType) {
     llvm::SmallVector<Value, 6> ivs;
     for (size_t k = 0; k < plan_.loopShape.size(); ++k) {
-      scf::ForOp l = k == 0 ? loop(begin_, end_) : loop(index(0), index(plan_.loopShape[k]));
+      scf::ForOp l = k == 0 ? loop(begin_, end_, plan_.loopShape[0])
+                            : loop(index(0), index(plan_.loopShape[k]), plan_.loopShape[k]);
       b_.setInsertionPointToStart(l.getBody());
       ivs.push_back(l.getInductionVar());
     }
@@ -392,7 +474,8 @@ class KernelEmitter {
     AffineMap outMap = map(rank, outResults);
     DType t = outType.dtype;
     auto loopOver = [&](unsigned d) {
-      scf::ForOp l = static_cast<int>(d) == plan_.parallelDim ? loop(begin_, end_) : loop(index(0), index(shape[d]));
+      scf::ForOp l = static_cast<int>(d) == plan_.parallelDim ? loop(begin_, end_, shape[d])
+                                                              : loop(index(0), index(shape[d]), shape[d]);
       b_.setInsertionPointToStart(l.getBody());
       return l;
     };
@@ -427,6 +510,7 @@ class KernelEmitter {
   const KernelPlan& plan_;
   std::string name_;
   mlir::func::FuncOp function_;
+  std::map<const void*, int64_t> extentOf_;  ///< loop variable -> its loop's extent (see withinRanges)
   Value out_, begin_, end_;
   llvm::SmallVector<Value, 4> extraOuts_;  ///< the further outputs (after the inputs in the signature)
   std::map<ValueId, Value> inputArgs_;
