@@ -21,6 +21,7 @@
 #include "models/registry.h"
 #include "passes/train_step.h"
 #include "runtime/bundle_format.h"
+#include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/program.h"
 #include "runtime/file_io.h"
@@ -56,7 +57,9 @@ inline std::unique_ptr<MemoryBundle> makeBundle(const ir::Graph& g, const std::s
   print.elideLargeConstants = false;
   b->program = ir::printGraph(compiled, print);
   std::vector<const ir::Graph*> bodies;
-  const std::vector<cpu::GeneratedStep> steps = cpu::generatedSteps(compiled, cpu::planMemory(compiled));
+  const cpu::MemoryPlan plan = cpu::planMemory(compiled);
+  const std::vector<cpu::GeneratedStep> steps =
+      cpu::generatedSteps(compiled, plan, cpu::blockedValues(compiled, plan));  // as the loader repeats it
   for (const cpu::GeneratedStep& step : steps) bodies.push_back(step.body.get());
   if (!bodies.empty())
     for (const cpu::GeneratedKernel* k : cpu::compileShared(bodies))  // cached for the process's lifetime

@@ -75,6 +75,23 @@ TEST(CodegenLoops, ReshapesThatSplitMergeAndRegroup) {
   check(g, {spread(f32({6, 10}), -3, 3)}, 2e-6);
 }
 
+TEST(CodegenLoops, ChannelsSplitIntoBlocksAndJoinedIndexByTheirLoopVariables) {
+  // Channel-blocked data [N, C/16, H, W, 16] read in row-major order into rows of C channels
+  // written as blocks of 16 (what blockedBody makes of a strided 1x1 conv's input): the
+  // channel c = 16 b + i is split and joined again, and the loops' extents let the emitter
+  // index by b and i themselves (no floordiv or mod by 16 left for the vectorizer).
+  Graph g("blocks");
+  ValueId x = g.addInput("x", f32({2, 2, 3, 3, 16}));
+  ValueId positions = g.addOp(OpKind::Transpose, {x}, {{"perm", std::vector<int64_t>{0, 2, 3, 1, 4}}});
+  ValueId rows = g.addOp(OpKind::Reshape, {positions}, {{"shape", Shape{2, 3, 3, 32}}});
+  ValueId flat = g.addOp(OpKind::Reshape, {rows}, {{"shape", Shape{18, 32}}});
+  g.addOutput("out", g.addOp(OpKind::Reshape, {flat}, {{"shape", Shape{18, 2, 16}}}));
+  check(g, {spread(f32({2, 2, 3, 3, 16}), -1, 1)});
+  const std::string& mlir = compiler().compile({&g}).at(0)->mlir;
+  EXPECT_EQ(mlir.find("floordiv 16"), std::string::npos) << mlir;
+  EXPECT_EQ(mlir.find("mod 16"), std::string::npos) << mlir;
+}
+
 TEST(CodegenLoops, PadConcatAndIota) {
   Graph g("pads");
   ValueId x = g.addInput("x", f32({3, 4}));
