@@ -216,10 +216,32 @@ struct Facts {
 
 /// True when conv-family node `v` reads operand `index` (-1: writes its result) as a whole
 /// channels-last tensor oneDNN can take blocked (see the geometry notes in onednn_conv.cpp).
+/// The conv of a fused node of kind "conv" whose data are only its input and result:
+/// conv(in0, in1) followed by elementwise ops with per-channel or scalar operands (bias,
+/// activations), which oneDNN runs as bias and post-ops; null otherwise (a residual add).
+const Node* epilogueOnlyConv(const Node& n) {
+  if (n.op != OpKind::Fused || !n.body || ir::AttrReader(n.attrs, n.op).s("kind") != "conv") return nullptr;
+  const Graph& body = *n.body;
+  const std::vector<ValueId> inputs = body.inputs();
+  const Node* conv = nullptr;
+  for (const Node& b : body.nodes())
+    if (b.op == OpKind::Conv) conv = conv ? nullptr : &b;
+  if (!conv || inputs.size() < 2 || conv->operands != std::vector<ValueId>{inputs[0], inputs[1]}) return nullptr;
+  const int64_t channels = n.type.shape.empty() ? 0 : n.type.shape.back();
+  for (size_t k = 2; k < inputs.size(); ++k)
+    if (body.type(inputs[k]).numel() > channels) return nullptr;
+  return conv;
+}
+
 bool convTakesBlocked(const Graph& g, ValueId v, int index) {
-  const Node& n = g.node(v);
+  const Node& outer = g.node(v);
+  const Node* fusedConv = epilogueOnlyConv(outer);
+  if (fusedConv && index > 0) return false;  // its weight or a per-channel operand
+  const Node& n = fusedConv ? *fusedConv : outer;
   if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad) return false;
-  if (!ir::isChannelsLast(n.op, n.attrs) || n.type.dtype != ir::DType::f32 || n.operands.size() != 2) return false;
+  if (!ir::isChannelsLast(n.op, n.attrs) || n.type.dtype != ir::DType::f32 || outer.operands.size() < 2 ||
+      (!fusedConv && outer.operands.size() != 2))
+    return false;
   ir::AttrReader attr(n.attrs, n.op);
   if (attr.i("groups") != 1 || runsFewChannelConv(g, v) || nativeStepFor(g, v)) return false;
   const auto &stride = attr.ints("stride"), &padding = attr.ints("padding"), &dilation = attr.ints("dilation");
@@ -231,7 +253,7 @@ bool convTakesBlocked(const Graph& g, ValueId v, int index) {
     }
     return true;
   };
-  const Shape &x = g.type(n.operands[0]).shape, &second = g.type(n.operands[1]).shape;
+  const Shape &x = g.type(outer.operands[0]).shape, &second = g.type(outer.operands[1]).shape;
   switch (n.op) {
     case OpKind::Conv: return index == 0 || index == -1;
     case OpKind::ConvTranspose:  // its result whole only where some input reaches every position
@@ -294,28 +316,63 @@ std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const st
     eligible[i] = ok;
     touchesConv[i] = conv;
   }
-  // A kernel's rank-4 data go together: blocked all or none.
-  Components parts(g.size());
-  for (ValueId v = 0; v < g.size(); ++v) {
-    if (!facts.isKernel(v)) continue;
+  // The data of a node: its rank-4 operands and result that blocking moves.
+  auto dataOf = [&](ValueId v) {
     std::vector<ValueId> data;
     if (isData(v)) data.push_back(v);
     for (ValueId o : g.node(v).operands)
-      if (isData(o)) data.push_back(o);
+      if (isData(o) && std::find(data.begin(), data.end(), o) == data.end()) data.push_back(o);
+    return data;
+  };
+  // A kernel's data go together: blocked all or none.
+  Components parts(g.size());
+  auto joinAll = [&](const std::vector<ValueId>& data) {
     for (size_t k = 1; k < data.size(); ++k) parts.join(data[0], data[k]);
-  }
-  std::vector<bool> blockedOk(static_cast<size_t>(g.size()), true), anyConv(static_cast<size_t>(g.size()), false);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    if (!isData(v)) continue;
-    const auto root = static_cast<size_t>(parts.find(v));
-    blockedOk[root] = blockedOk[root] && eligible[static_cast<size_t>(v)];
-    anyConv[root] = anyConv[root] || touchesConv[static_cast<size_t>(v)];
-  }
+  };
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (facts.isKernel(v)) joinAll(dataOf(v));
   std::vector<bool> blocked(static_cast<size_t>(g.size()), false);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    const auto root = static_cast<size_t>(parts.find(v));
-    blocked[static_cast<size_t>(v)] = isData(v) && blockedOk[root] && anyConv[root];
+  auto decide = [&] {
+    std::vector<bool> ok(static_cast<size_t>(g.size()), true), anyConv(static_cast<size_t>(g.size()), false);
+    for (ValueId v = 0; v < g.size(); ++v) {
+      if (!isData(v)) continue;
+      const auto root = static_cast<size_t>(parts.find(v));
+      ok[root] = ok[root] && eligible[static_cast<size_t>(v)];
+      anyConv[root] = anyConv[root] || touchesConv[static_cast<size_t>(v)];
+    }
+    for (ValueId v = 0; v < g.size(); ++v) {
+      const auto root = static_cast<size_t>(parts.find(v));
+      blocked[static_cast<size_t>(v)] = isData(v) && ok[root] && anyConv[root];
+    }
+  };
+  // A convolution with data in both layouts converts the row-major ones in copies; where the
+  // arena has no room for them at its step, its data go together too (decided again, since
+  // a joined part may fall back to row-major and leave another convolution mixed).
+  for (int round = 0; round < 8; ++round) {
+    decide();
+    bool joined = false;
+    for (ValueId v = 0; v < g.size(); ++v) {
+      const Node& n = g.node(v);
+      if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad &&
+          !epilogueOnlyConv(n))
+        continue;
+      std::vector<ValueId> data = dataOf(v);
+      int64_t copies = 0;
+      bool anyBlocked = false;
+      for (ValueId d : data) {
+        anyBlocked = anyBlocked || blocked[static_cast<size_t>(d)];
+        if (!blocked[static_cast<size_t>(d)]) copies += static_cast<int64_t>(g.type(d).byteSize());
+      }
+      if (!anyBlocked || copies == 0) continue;
+      const bool room = copies <= plan.values[static_cast<size_t>(v)].scratchBytes || freeArenaOffset(plan, v, copies) >= 0;
+      if (room) continue;
+      for (ValueId d : data)
+        if (parts.find(d) != parts.find(data[0])) joined = true;
+      joinAll(data);
+    }
+    if (!joined) break;
   }
+  decide();
   return blocked;
 }
 

@@ -141,3 +141,17 @@ TEST(BlockedLayout, ResnetTrainingStepWithBlockedActivationsMatchesTheReference)
   reference::TensorMap got = exe.run(feeds);
   cpu::testing::expectCloseToLargest(got, reference::run(step, feeds), 2e-4);
 }
+
+TEST(BlockedLayout, DdpmTrainingStepWithBlockedFusedConvolutionsMatchesTheReference) {
+  // Convolutions fused with their bias (oneDNN's bias argument) take blocked data too; the
+  // group norms' sums and the SiLUs around them run over the blocked views. No convolution
+  // converts data into copies the arena has no room for (the scratch stays empty).
+  models::DdpmConfig c{.batch = 2, .size = 8, .c1 = 32, .c2 = 64, .temb = 16, .groups = 4, .steps = 10};
+  passes::TrainConfig config;
+  ir::Graph step = passes::buildTrainStep(models::buildDdpm("ddpm_blocked", c), config);
+  reference::TensorMap feeds = cpu::testing::trainingBatch(step, 2);
+  cpu::Executable exe = cpu::compile(step);
+  EXPECT_GT(exe.stats().blockedValues, 4);
+  EXPECT_EQ(exe.stats().scratchBytes, 0);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(step, feeds), 2e-4);
+}
