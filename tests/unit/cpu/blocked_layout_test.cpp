@@ -52,6 +52,16 @@ ir::Graph batchNormBody() {
   return g;
 }
 
+/// Compiles `model`'s Adam training step, checks one run against the reference; returns the
+/// compile stats.
+cpu::CompileStats expectTrainingStepMatchesReference(const ir::Graph& model) {
+  ir::Graph step = passes::buildTrainStep(model, passes::TrainConfig{});
+  reference::TensorMap feeds = cpu::testing::trainingBatch(step, 1);
+  cpu::Executable exe = cpu::compile(step);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(step, feeds), 2e-4);
+  return exe.stats();
+}
+
 }  // namespace
 
 TEST(BlockedLayout, ShapesSplitTheChannelsIntoBlocksOf16) {
@@ -132,14 +142,9 @@ TEST(BlockedLayout, ResnetTrainingStepWithBlockedActivationsMatchesTheReference)
   // Two blocks of 32 and 64 channels on 8x8 planes: Winograd convolutions, batch norms and
   // residual adds over blocked data, a stride-2 block whose shortcut reads it too.
   models::ResnetConfig c{.batch = 2, .size = 8, .stem = 32, .blocks = {{32, 1}, {64, 2}}, .classes = 5};
-  passes::TrainConfig config;
-  ir::Graph step = passes::buildTrainStep(models::buildResnet("resnet_blocked", c), config);
-  reference::TensorMap feeds = cpu::testing::trainingBatch(step, 1);
-  cpu::Executable exe = cpu::compile(step);
-  EXPECT_GT(exe.stats().blockedValues, 4);
-  EXPECT_GT(exe.stats().winogradSteps, 0);
-  reference::TensorMap got = exe.run(feeds);
-  cpu::testing::expectCloseToLargest(got, reference::run(step, feeds), 2e-4);
+  cpu::CompileStats stats = expectTrainingStepMatchesReference(models::buildResnet("resnet_blocked", c));
+  EXPECT_GT(stats.blockedValues, 4);
+  EXPECT_GT(stats.winogradSteps, 0);
 }
 
 TEST(BlockedLayout, DdpmTrainingStepWithBlockedFusedConvolutionsMatchesTheReference) {
@@ -147,11 +152,7 @@ TEST(BlockedLayout, DdpmTrainingStepWithBlockedFusedConvolutionsMatchesTheRefere
   // group norms' sums and the SiLUs around them run over the blocked views. No convolution
   // converts data into copies the arena has no room for (the scratch stays empty).
   models::DdpmConfig c{.batch = 2, .size = 8, .c1 = 32, .c2 = 64, .temb = 16, .groups = 4, .steps = 10};
-  passes::TrainConfig config;
-  ir::Graph step = passes::buildTrainStep(models::buildDdpm("ddpm_blocked", c), config);
-  reference::TensorMap feeds = cpu::testing::trainingBatch(step, 2);
-  cpu::Executable exe = cpu::compile(step);
-  EXPECT_GT(exe.stats().blockedValues, 4);
-  EXPECT_EQ(exe.stats().scratchBytes, 0);
-  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(step, feeds), 2e-4);
+  cpu::CompileStats stats = expectTrainingStepMatchesReference(models::buildDdpm("ddpm_blocked", c));
+  EXPECT_GT(stats.blockedValues, 4);
+  EXPECT_EQ(stats.scratchBytes, 0);
 }
