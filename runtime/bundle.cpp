@@ -48,11 +48,12 @@ std::string_view programText(const weft_bundle& bundle, const std::string& name)
 }
 
 /// The kernel table of `bundle` as the program calls it, one entry per generated step of
-/// `graph` (cpu::generatedSteps, in node order, over the `blocked` data the writer chose
-/// alike); `kernelOf` maps each step's node to its entry.
+/// `graph` (cpu::generatedSteps under `plan`, in node order, over the `blocked` data the writer
+/// chose alike); `kernelOf` maps each step's node to its entry.
 std::vector<cpu::KernelEntry> kernelTable(const weft_bundle& bundle, const std::string& name, const ir::Graph& graph,
-                                          const std::vector<bool>& blocked, std::vector<int64_t>& kernelOf) {
-  const std::vector<cpu::GeneratedStep> steps = cpu::generatedSteps(graph, cpu::planMemory(graph), blocked);
+                                          const cpu::MemoryPlan& plan, const std::vector<bool>& blocked,
+                                          std::vector<int64_t>& kernelOf) {
+  const std::vector<cpu::GeneratedStep> steps = cpu::generatedSteps(graph, plan, blocked);
   std::vector<ir::ValueId> generated;
   for (const cpu::GeneratedStep& step : steps) generated.push_back(step.value);
   std::string mismatch = "bundle " + quoted(name) + ": its kernel table does not match its program: ";
@@ -122,8 +123,9 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
                                           " does not parse: was it written by another weft version?)");
   }
   std::vector<int64_t> kernelOf;
-  std::vector<bool> blocked = cpu::blockedValues(graph, cpu::planMemory(graph));
-  model->kernels = kernelTable(bundle, model->name, graph, blocked, kernelOf);
+  const cpu::MemoryPlan plan = cpu::planMemory(graph);
+  std::vector<bool> blocked = cpu::blockedValues(graph, plan);
+  model->kernels = kernelTable(bundle, model->name, graph, plan, blocked, kernelOf);
 
   cpu::ProgramOptions options;
   options.threads = cpu::defaultThreads();
@@ -134,7 +136,6 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
   };
   options.blocked = std::move(blocked);
   if (memory) {
-    cpu::MemoryPlan plan = cpu::planMemory(graph);
     checkCallerMemory(memory->arena, memory->arenaBytes, plan.arenaBytes, "the arena", model->name);
     checkCallerMemory(memory->state, memory->stateBytes, plan.persistentBytes, "the state memory", model->name);
     options.arena = static_cast<uint8_t*>(memory->arena);

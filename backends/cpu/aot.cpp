@@ -84,11 +84,11 @@ reference::TensorMap bundleState(const ir::Graph& original, const ir::Graph& g2,
 }
 
 /// The generated steps of `g` (see generatedSteps, which the runtime's loader repeats on the
-/// parsed program), in node order; throws weft::Error for a body the kernel compiler cannot
-/// generate.
-std::vector<GeneratedStep> generatedKernels(const ir::Graph& g, const std::string& what) {
-  const MemoryPlan plan = planMemory(g);
-  std::vector<GeneratedStep> steps = generatedSteps(g, plan, blockedValues(g, plan));
+/// parsed program), over the `blocked` data the loader chooses alike, in node order; throws
+/// weft::Error for a body the kernel compiler cannot generate.
+std::vector<GeneratedStep> generatedKernels(const ir::Graph& g, const std::vector<bool>& blocked,
+                                            const std::string& what) {
+  std::vector<GeneratedStep> steps = generatedSteps(g, planMemory(g), blocked);
   for (const GeneratedStep& step : steps)
     if (auto why = KernelCompiler::unsupported(*step.body))
       throw Error(what + ": fused " + ir::valueRef(g, step.value) + " cannot be generated: " + *why +
@@ -104,7 +104,7 @@ struct ProgramFacts {
   int64_t stateBytes = 0;
 };
 ProgramFacts checkRuntimeRunsAll(const ir::Graph& g, const std::vector<GeneratedStep>& generated,
-                                 const std::string& what) {
+                                 std::vector<bool> blocked, const std::string& what) {
   std::vector<KernelEntry> placeholders(static_cast<size_t>(g.size()));
   for (const GeneratedStep& step : generated)
     placeholders[static_cast<size_t>(step.value)] = KernelEntry{
@@ -113,7 +113,7 @@ ProgramFacts checkRuntimeRunsAll(const ir::Graph& g, const std::vector<Generated
   ProgramOptions options;
   options.threads = 1;
   options.kernelFor = [&](ValueId v) { return &placeholders[static_cast<size_t>(v)]; };
-  options.blocked = blockedValues(g, planMemory(g));
+  options.blocked = std::move(blocked);
   try {
     Program program(g, std::move(options));
     return {program.counts(), program.plan().arenaBytes, program.plan().persistentBytes};
@@ -156,10 +156,11 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   ir::Graph parsed = ir::parseGraph(result.program, what + " program");
   if (ir::printGraph(parsed, full) != result.program)
     throw Error(what + ": the compiled graph @" + g2.name() + " does not print back identically after parsing");
-  const std::vector<GeneratedStep> generated = generatedKernels(parsed, what);
+  const std::vector<bool> blocked = blockedValues(parsed, planMemory(parsed));
+  const std::vector<GeneratedStep> generated = generatedKernels(parsed, blocked, what);
   std::vector<const ir::Graph*> bodies;
   for (const GeneratedStep& step : generated) bodies.push_back(step.body.get());
-  ProgramFacts facts = checkRuntimeRunsAll(parsed, generated, what);
+  ProgramFacts facts = checkRuntimeRunsAll(parsed, generated, blocked, what);
   result.steps = facts.counts.total();
   result.kernels = static_cast<int>(bodies.size());
   result.arenaBytes = facts.arenaBytes;

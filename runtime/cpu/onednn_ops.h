@@ -13,7 +13,8 @@
 namespace weft::cpu {
 
 /// The layouts a step is built for, where they are not row-major: values one oneDNN step
-/// passes to others in the layout they compute in (the program's choice, see Program).
+/// passes to others in the layout they compute in, and data stored channel-blocked (the
+/// program's choices, see Program and blocked_layout.h).
 struct StepLayouts {
   std::vector<std::optional<dnnl::memory::desc>> operands;  ///< by operand index (may be shorter)
   std::optional<dnnl::memory::desc> result;

@@ -42,14 +42,16 @@ bool isReferenceImpl(const char* implInfo);
 class PrimitiveStep final : public OneDnnStep {
  public:
   /// An empty step described as `what` (the implementation name is appended by noteImpl),
-  /// whose whole row-major operands and result are stored as `layouts` says instead.
+  /// whose whole operands and result (row-major or channels-last buffers) are stored as
+  /// `layouts` says instead.
   PrimitiveStep(std::string what, const dnnl::engine& engine, StepLayouts layouts = {})
       : what_(std::move(what)), engine_(engine), layouts_(std::move(layouts)) {
     layouts_.conversionFits = nullptr;  // asked while building only
   }
 
   /// A memory viewing operand `i` through `user` (a view may cover part of the buffer), or
-  /// in the layout `layouts` gives operand i when `user` is the whole row-major operand.
+  /// in the layout `layouts` gives operand i when `user` views the whole buffer (row-major or
+  /// channels-last).
   memory operand(size_t i, const memory::desc& user);
   /// A memory viewing the result through `user` (or its layout in `layouts`, as operand()).
   memory result(const memory::desc& user);
@@ -95,7 +97,7 @@ class PrimitiveStep final : public OneDnnStep {
     std::unordered_map<int, memory> args;
     bool skipInPlace = false;  ///< a copy that does nothing when its source is its destination
   };
-  /// The operand index (-1: the result) bound to `m` when `m` views the whole row-major
+  /// The operand index (-1: the result) bound to `m` when `m` views the whole (dense)
   /// buffer; -2 otherwise.
   int wholeBufferIndex(const memory& m) const;
   /// The layout the buffer of `index` (as in bound_) is reordered into, if any.

@@ -227,11 +227,13 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       continue;  // bound, persistent, constant data, a view, or computed by a later kernel: nothing runs
     Step step;
     step.value = v;
-    if (!touchesBlocked(v) && (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
+    const bool blockedData = touchesBlocked(v);
+    if (!blockedData && (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
-    } else if ((step.onednn = compileOneDnnNode(g, v, *engine, blockedLayouts(v)))) {
+    } else if (const StepLayouts layouts = blockedLayouts(v);
+               (step.onednn = compileOneDnnNode(g, v, *engine, layouts))) {
       ++counts_.onednn;
-      if (touchesBlocked(v) && !step.onednn->follows(blockedLayouts(v)))
+      if (blockedData && !step.onednn->follows(layouts))
         throw Error("the oneDNN step of " + ir::valueRef(g, v) + " (" + step.onednn->describe() +
                     ") does not take its channel-blocked data as stored");
       if (std::string what = step.onednn->describe(); what.find("[ref:") != std::string::npos)
@@ -247,7 +249,7 @@ Program::Program(ir::Graph graph, ProgramOptions options)
                     std::to_string(source.extraOutputs.size()) + " further outputs");
       ++counts_.generated;
       counts_.mergedUpdates += static_cast<int>(source.extraOutputs.size());
-    } else if (touchesBlocked(v)) {
+    } else if (blockedData) {
       throw Error("no oneDNN step or generated kernel runs " + std::string(ir::opName(node.op)) + " " +
                   ir::valueRef(g, v) + ", which touches channel-blocked data");
     } else if (options.hostStepFor && (step.host = options.hostStepFor(g, v))) {
@@ -258,7 +260,7 @@ Program::Program(ir::Graph graph, ProgramOptions options)
     }
     steps_.push_back(std::move(step));
   }
-  for (ValueId v = 0; v < g.size(); ++v) counts_.blockedValues += isBlocked(v) ? 1 : 0;
+  counts_.blockedValues = static_cast<int>(std::count(blocked_.begin(), blocked_.end(), true));
   passComputedLayouts(*engine);
   for (const Step& step : steps_)
     if (step.onednn && runsWinograd(*step.onednn)) ++counts_.winograd;

@@ -130,7 +130,9 @@ class Program {
   /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
   void passComputedLayouts(const dnnl::engine& engine);
   /// True when value v is stored channel-blocked.
-  bool isBlocked(ir::ValueId v) const { return static_cast<size_t>(v) < blocked_.size() && blocked_[static_cast<size_t>(v)]; }
+  bool isBlocked(ir::ValueId v) const {
+    return static_cast<size_t>(v) < blocked_.size() && blocked_[static_cast<size_t>(v)];
+  }
   /// True when node v reads or writes a value stored channel-blocked.
   bool touchesBlocked(ir::ValueId v) const;
   /// The layouts of node v's step: row-major but for channel-blocked values, with the

@@ -20,18 +20,12 @@ void expectNear(const ir::TensorData& got, const ir::TensorData& want, double re
     ASSERT_NEAR(got.get(i), want.get(i), rel * std::max(1.0, std::fabs(want.get(i)))) << "element " << i;
 }
 
-ir::Graph adamStep(const std::string& model) {
-  passes::TrainConfig cfg;
-  cfg.optimizer = passes::parseOptimizer("adam");
-  return passes::buildTrainStep(models::buildModel(model), cfg);
-}
-
 }  // namespace
 
 TEST(CpuState, TrainingStepsMatchTheReferenceStepByStep) {
   for (const char* model : {"mlp_tiny", "lenet_tiny"}) {
     SCOPED_TRACE(model);
-    ir::Graph g = adamStep(model);
+    ir::Graph g = cpu::testing::adamTrainStep(model);
     cpu::Executable exe = cpu::compile(g);
     reference::TensorMap refState = reference::initialState(g);
     for (int step = 0; step < 3; ++step) {
@@ -50,7 +44,7 @@ TEST(CpuState, TrainingStepsMatchTheReferenceStepByStep) {
 }
 
 TEST(CpuState, RunStepHelperRoundTripsTheState) {
-  ir::Graph g = adamStep("mlp_tiny");
+  ir::Graph g = cpu::testing::adamTrainStep("mlp_tiny");
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap state = reference::initialState(g), refState = state;
   reference::TensorMap batch = cpu::testing::trainingBatch(g, 1);
@@ -60,7 +54,7 @@ TEST(CpuState, RunStepHelperRoundTripsTheState) {
 }
 
 TEST(CpuState, RunDoesNotApplyUpdatesAndFedParametersOverrideTheState) {
-  ir::Graph g = adamStep("mlp_tiny");
+  ir::Graph g = cpu::testing::adamTrainStep("mlp_tiny");
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap before = exe.state();
   reference::TensorMap batch = cpu::testing::trainingBatch(g, 2);
@@ -75,7 +69,7 @@ TEST(CpuState, RunDoesNotApplyUpdatesAndFedParametersOverrideTheState) {
 }
 
 TEST(CpuState, BadStateAndBadStepFeedsAreErrors) {
-  ir::Graph g = adamStep("mlp_tiny");
+  ir::Graph g = cpu::testing::adamTrainStep("mlp_tiny");
   cpu::Executable exe = cpu::compile(g);
   EXPECT_THROW(exe.setState({{"nope", ir::TensorData(ir::TensorType{ir::DType::f32, {1}})}}), Error);
   EXPECT_THROW(exe.setState({{"fc1.weight", ir::TensorData(ir::TensorType{ir::DType::f32, {1}})}}), Error);
@@ -107,7 +101,7 @@ TEST(CpuState, ReferenceStepsAreListedWithTheirReason) {
 TEST(CpuState, RunsBetweenStepsSeeTheSteppedStateAndLeaveIt) {
   // Update values are computed in their parameters' own slots (planMemory's in-place
   // updates): a run between steps overwrites them as it goes and must put them back.
-  ir::Graph g = adamStep("mlp_tiny");
+  ir::Graph g = cpu::testing::adamTrainStep("mlp_tiny");
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap refState = reference::initialState(g);
   for (int step = 0; step < 2; ++step) {

@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "backends/reference/interpreter.h"
+#include "models/registry.h"
+#include "passes/optimizers.h"
+#include "passes/train_step.h"
 
 namespace weft::cpu::testing {
 
@@ -29,6 +32,13 @@ inline void expectClose(const reference::TensorMap& got, const reference::Tensor
         ++failures;
       }
   }
+}
+
+/// The Adam training step of registered model `model`.
+inline ir::Graph adamTrainStep(const std::string& model) {
+  passes::TrainConfig config;
+  config.optimizer = passes::parseOptimizer("adam");
+  return passes::buildTrainStep(models::buildModel(model), config);
 }
 
 /// A training batch for mlp_tiny-like steps: float inputs sin(0.3 (i + salt)), integer labels

@@ -16,12 +16,6 @@ using namespace weft;
 
 namespace {
 
-ir::Graph adamStep() {
-  passes::TrainConfig cfg;
-  cfg.optimizer = passes::parseOptimizer("adam");
-  return passes::buildTrainStep(models::buildModel("mlp_tiny"), cfg);
-}
-
 /// The update values the generated steps of `g` (optimized for the CPU) merge, by name.
 std::vector<std::string> mergedNames(const ir::Graph& optimized) {
   std::vector<std::string> names;
@@ -52,7 +46,7 @@ void expectStepsMatchTheReference(const ir::Graph& g) {
 }  // namespace
 
 TEST(GeneratedSteps, AdamMomentsMergeIntoTheirParameterUpdate) {
-  ir::Graph g = adamStep();
+  ir::Graph g = cpu::testing::adamTrainStep("mlp_tiny");
   ir::Graph optimized = cpu::optimizeForCpu(g);
   std::vector<std::string> merged = mergedNames(optimized);
   // mlp_tiny's three layers: a weight and a bias each, every one with its two moments.
@@ -64,7 +58,7 @@ TEST(GeneratedSteps, AdamMomentsMergeIntoTheirParameterUpdate) {
 }
 
 TEST(GeneratedSteps, AMomentReadElsewhereKeepsItsOwnStep) {
-  ir::Graph g = adamStep();
+  ir::Graph g = cpu::testing::adamTrainStep("mlp_tiny");
   ir::ValueId moment = *g.find("opt.fc1.weight.m.next");
   g.addOutput("moment", moment);  // read after the run: not only by the parameter's update
   std::vector<std::string> merged = mergedNames(cpu::optimizeForCpu(g));
