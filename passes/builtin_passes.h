@@ -34,6 +34,10 @@ bool stripStopGradients(ir::Graph& g);
 /// group; stride 1 for the forward one) and their gradients as matmuls over the flattened
 /// spatial positions.
 bool lowerPointwiseConvs(ir::Graph& g);
+/// `split-long-contractions`: runs a matmul contracting 1024 or more rows of transposed
+/// operands (a weight gradient over a batch of activations) as two halves side by side and
+/// adds them, so that each of two threads computes a half.
+bool splitLongContractions(ir::Graph& g);
 /// `channels-last`: stores the activations around 2-D convolutions as [N, H, W, C] (the
 /// convolutions get channels_last=1) where that saves more layout conversions than the
 /// transposes it adds at the group's edges.

@@ -22,8 +22,9 @@
 //         the broadcasts that read it;
 //       - joins the one group of U when U has one group and p has no outside user;
 //       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
-//         elementwise op with at most one operand read at full size, the others broadcast or
-//         inlined; in any case reading no reduction), is duplicated into every group of U
+//         elementwise op with at most one tensor read at full size (slices of one tensor
+//         count once), the others broadcast or inlined; in any case reading no reduction),
+//         is duplicated into every group of U
 //         when it has no outside user; with outside users it is the root of a group of its
 //         own, and each group of U either recomputes it or reads that result, whichever
 //         keeps fewer bytes alive for fewer steps (recomputeInGroup): a residual block's
@@ -90,6 +91,12 @@ bool isInlinableSource(const ir::Node& n) {
 /// per element of the broadcast it feeds.
 constexpr int64_t kBroadcastRatio = 16;
 
+/// The tensor `v` views: the operand of its chain of reshapes and slices (v itself when none).
+ValueId viewedTensor(const ir::Graph& g, ValueId v) {
+  while (g.node(v).op == OpKind::Reshape || g.node(v).op == OpKind::Slice) v = g.node(v).operands[0];
+  return v;
+}
+
 /// Worth recomputing in every group that reads it rather than materializing once.
 bool isCheap(const ir::Graph& g, ValueId v) {
   const ir::Node& n = g.node(v);
@@ -118,10 +125,12 @@ bool isCheap(const ir::Graph& g, ValueId v) {
   // inlined). Recomputing an op that reads two full tensors costs more reads than it saves,
   // and duplicating such ops compounds along chains (a residual stream would be recomputed
   // from its start in every consumer).
-  int fullSize = 0;
+  // Parts of one tensor (slices, reshaped) count as one read: split-long-contractions' sum
+  // of two halves reads the bytes one matmul result would have.
+  std::set<ValueId> fullSize;
   for (ValueId o : n.operands)
-    fullSize += !isInlinableSource(g.node(o)) && g.type(o).numel() == n.type.numel();
-  return fullSize <= 1;
+    if (!isInlinableSource(g.node(o)) && g.type(o).numel() == n.type.numel()) fullSize.insert(viewedTensor(g, o));
+  return fullSize.size() <= 1;
 }
 
 /// True when the dims of `a` longer than 1 are those of `b`, in order.

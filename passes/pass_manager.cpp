@@ -42,6 +42,8 @@ std::map<std::string, PassInfo> builtinPasses() {
                     stripStopGradients},
            PassInfo{"pointwise-convs-to-matmuls", "rewrite 1x1 convolutions and their gradients as matmuls",
                     lowerPointwiseConvs},
+           PassInfo{"split-long-contractions", "run matmuls over 1024+ transposed rows as two halves, added",
+                    splitLongContractions},
            PassInfo{"channels-last", "store the activations around 2-D convolutions as [N, H, W, C]",
                     convertToChannelsLast},
            PassInfo{"schedule-memory", "reorder nodes so that fewer bytes are alive at once",
