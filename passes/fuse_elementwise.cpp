@@ -22,8 +22,9 @@
 //         the broadcasts that read it;
 //       - joins the one group of U when U has one group and p has no outside user;
 //       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
-//         elementwise op with at most one tensor read at full size (slices of one tensor
-//         count once), the others broadcast or inlined; in any case reading no reduction),
+//         elementwise op with at most one tensor read at full size (a square x*x or slices
+//         of one tensor count once), the others broadcast or inlined; in any case reading
+//         no reduction),
 //         is duplicated into every group of U
 //         when it has no outside user; with outside users it is the root of a group of its
 //         own, and each group of U either recomputes it or reads that result, whichever
@@ -125,7 +126,9 @@ bool isCheap(const ir::Graph& g, ValueId v) {
   // inlined). Recomputing an op that reads two full tensors costs more reads than it saves,
   // and duplicating such ops compounds along chains (a residual stream would be recomputed
   // from its start in every consumer).
-  // Parts of one tensor (slices, reshaped) count as one read: split-long-contractions' sum
+  // One tensor read twice (a square) or in parts (slices, reshaped) counts as one read:
+  // batch norm's (x - mean)^2 is recomputed inside the sums that read it (resnet: 331 -> 310
+  // kernels, no [N, H, W, C] squares written and read again); split-long-contractions' sum
   // of two halves reads the bytes one matmul result would have.
   std::set<ValueId> fullSize;
   for (ValueId o : n.operands)
