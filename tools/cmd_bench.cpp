@@ -2,6 +2,7 @@
 // optionally beside the PyTorch peer, and prints or writes the rows of BENCH.md.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "bench/harness.h"
 #include "bench/peer.h"
@@ -31,7 +32,8 @@ options:
   --threads N            CPU backend threads, GEMM threads and the peer's (default 2)
   --warmup N             untimed runs first (default 3)
   --repeat N             timed runs; the median is reported (default 20)
-  --peer                 also run PyTorch (torch_models.py) and join its medians
+  --peer                 also run PyTorch (torch_models.py) beside each model (just before
+                         weft's rows of it) and join its medians
   --peer-script PATH     torch_models.py (default ../shared/bench/torch_models.py from the repository)
   --python PATH          the peer's interpreter (default /usr/bin/python3)
   --memory               also print each training step's peak memory: weft's planned buffers
@@ -77,23 +79,29 @@ int cmdBench(int argc, char** argv) {
   std::printf("f32 GEMM 1024^3 (oneDNN matmul, %d threads): %.1f GFLOP/s\n", options.threads, gemm);
 
   options.memory = args.has("memory");
-  std::optional<bench::PeerTimes> peer;
+  const bool withPeer = args.has("peer");
+  bench::PeerOptions peerOptions;
+  peerOptions.python = args.get("python", peerOptions.python);
+  peerOptions.script = args.get("peer-script", "");
+  peerOptions.memoryScript = args.get("memory-script", "");
+  peerOptions.threads = options.threads;
+  peerOptions.iters = options.repeat;
   std::optional<bench::PeerMemory> peerMemory;
-  if (args.has("peer")) {
-    bench::PeerOptions peerOptions;
-    peerOptions.python = args.get("python", peerOptions.python);
-    peerOptions.script = args.get("peer-script", "");
-    peerOptions.memoryScript = args.get("memory-script", "");
-    peerOptions.threads = options.threads;
-    peerOptions.iters = options.repeat;
-    bench::PeerResult result = bench::runPeer(peerOptions, options.models);
-    peer = result.times;
-    std::printf("%s\n", peer ? "peer: PyTorch (torch_models.py)" : result.message.c_str());
-    if (options.memory) {
-      bench::PeerMemoryResult memory = bench::runPeerMemory(peerOptions, options.models);
-      peerMemory = memory.peakBytes;
-      std::printf("%s\n", peerMemory ? "peer memory: PyTorch (torch_memory.py)" : memory.message.c_str());
-    }
+  if (withPeer && options.memory) {
+    bench::PeerMemoryResult memory = bench::runPeerMemory(peerOptions, options.models);
+    peerMemory = memory.peakBytes;
+    std::printf("%s\n", peerMemory ? "peer memory: PyTorch (torch_memory.py)" : memory.message.c_str());
+  }
+  // The peer runs beside each model rather than all models first, so that both sides of a
+  // row see the same minute of a shared machine (its load drifts over a whole run); the
+  // first model's run, just before the table, also tells whether the peer runs at all.
+  std::optional<bench::PeerTimes> firstPeer;
+  bool peerRuns = withPeer;
+  if (withPeer) {
+    bench::PeerResult result = bench::runPeer(peerOptions, {options.models.front()});
+    firstPeer = result.times;
+    peerRuns = firstPeer.has_value();
+    std::printf("%s\n", peerRuns ? "peer: PyTorch (torch_models.py), timed beside each model" : result.message.c_str());
   }
   std::fflush(stdout);
 
@@ -101,6 +109,12 @@ int cmdBench(int argc, char** argv) {
   std::vector<bench::Row> rows;
   bool failed = false;
   for (const auto& model : options.models) {
+    std::optional<bench::PeerTimes> peer = model == options.models.front() ? firstPeer : std::nullopt;
+    if (peerRuns && !peer) {
+      bench::PeerResult result = bench::runPeer(peerOptions, {model});
+      peer = result.times;
+      if (!peer) std::printf("%s\n", result.message.c_str());
+    }
     for (const auto& mode : options.modes) {
       bench::RowResult result = bench::runRow(model, mode, options);
       if (!result.row) {
