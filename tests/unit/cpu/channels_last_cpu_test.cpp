@@ -83,6 +83,13 @@ TEST(ChannelsLastCpu, PoolsAndTheirGradient) {
 
 namespace {
 
+/// Compile options that lower the graph as built (no CPU pipeline).
+cpu::CompileOptions unoptimized() {
+  cpu::CompileOptions options;
+  options.optimize = false;
+  return options;
+}
+
 /// -x as a generated kernel's result (an arena value).
 ir::ValueId negation(ir::Graph& g, ir::ValueId x) {
   return cpu::testing::addFused(g, "loop", {x}, [](ir::Graph& b, const std::vector<ir::ValueId>& in) {
@@ -161,7 +168,7 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
                        {"groups", int64_t{1}},   {"channels_last", int64_t{1}}};
     if (c.op == OpKind::ConvTranspose) attrs["output_padding"] = c.outputPadding;
     g.addOutput("y", g.addOp(c.op, {g.addInput("x", f32(c.x)), g.addInput("w", f32(c.w))}, attrs));
-    cpu::Executable exe = cpu::compile(g, {.optimize = false});
+    cpu::Executable exe = cpu::compile(g, unoptimized());
     EXPECT_EQ(exe.stats().nativeSteps, 1);
     EXPECT_EQ(exe.stats().onednnPrimitives, 0);
     reference::TensorMap feeds = cpu::testing::sineFeeds(g);
@@ -190,5 +197,5 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
   attrs["output_padding"] = Ints{0, 0};
   g.addOutput("y", g.addOp(OpKind::ConvTranspose, {g.addInput("x", f32({2, 5, 5, 16})), g.addInput("w", f32({16, 4, 4, 4}))},
                            attrs));
-  EXPECT_EQ(cpu::compile(g, {.optimize = false}).stats().nativeSteps, 0);
+  EXPECT_EQ(cpu::compile(g, unoptimized()).stats().nativeSteps, 0);
 }

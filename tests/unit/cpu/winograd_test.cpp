@@ -80,7 +80,9 @@ std::string stepWithRoom(const ir::Graph& g, const std::string& name, size_t roo
   std::unique_ptr<cpu::OneDnnStep> step = cpu::compileOneDnnNode(g, v, engine, layouts);
   EXPECT_TRUE(step) << name;
   if (!step) return "";
-  if (step->describe().find("wino") != std::string::npos) EXPECT_LE(step->scratchBytes(), roomBytes);
+  if (step->describe().find("wino") != std::string::npos) {
+    EXPECT_LE(step->scratchBytes(), roomBytes);
+  }
   cpu::AlignedBuffer scratch(static_cast<int64_t>(step->scratchBytes()), /*zeroed=*/false);
   step->useScratch(scratch.data());
   std::vector<const void*> operands;

@@ -14,7 +14,11 @@ TEST(OpTable, EveryOpIsComplete) {
     SCOPED_TRACE(std::string(info.name));
     EXPECT_TRUE(reference::hasKernel(info.kind)) << "no reference kernel";
     EXPECT_NE(info.has(ir::kDiff), info.has(ir::kNoGrad)) << "must be exactly one of kDiff and kNoGrad";
-    if (info.has(ir::kComposite)) EXPECT_NE(passes::findDecomposition(info.kind), nullptr) << "no decomposition";
-    if (info.has(ir::kSource)) EXPECT_TRUE(info.operandNames.empty());
+    if (info.has(ir::kComposite)) {
+      EXPECT_NE(passes::findDecomposition(info.kind), nullptr) << "no decomposition";
+    }
+    if (info.has(ir::kSource)) {
+      EXPECT_TRUE(info.operandNames.empty());
+    }
   }
 }
