@@ -24,10 +24,9 @@
 //       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
 //         elementwise op with at most one tensor read at full size (a square x*x or slices
 //         of one tensor count once), the others broadcast or inlined; in any case reading
-//         no reduction),
-//         is duplicated into every group of U
-//         when it has no outside user; with outside users it is the root of a group of its
-//         own, and each group of U either recomputes it or reads that result, whichever
+//         no reduction), is duplicated into every group of U when it has no outside user;
+//         with outside users it is the root of a group of its own, and each group of U
+//         either recomputes it or reads that result, whichever
 //         keeps fewer bytes alive for fewer steps (recomputeInGroup): a residual block's
 //         relu output, which a convolution's weight gradient reads late anyway, is read by
 //         the block's other consumers, while a layer norm's output is recomputed in the

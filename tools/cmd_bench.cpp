@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <utility>
 
 #include "bench/harness.h"
 #include "bench/peer.h"
@@ -109,7 +110,7 @@ int cmdBench(int argc, char** argv) {
   std::vector<bench::Row> rows;
   bool failed = false;
   for (const auto& model : options.models) {
-    std::optional<bench::PeerTimes> peer = model == options.models.front() ? firstPeer : std::nullopt;
+    std::optional<bench::PeerTimes> peer = std::exchange(firstPeer, std::nullopt);  // the first model's, once
     if (peerRuns && !peer) {
       bench::PeerResult result = bench::runPeer(peerOptions, {model});
       peer = result.times;

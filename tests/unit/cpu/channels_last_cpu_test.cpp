@@ -21,11 +21,16 @@ ir::TensorType f32(ir::Shape shape) { return {ir::DType::f32, std::move(shape)};
 /// A channels-last conv-family node's attributes.
 ir::Attrs convAttrs(int64_t stride, int64_t padding) { return cpu::testing::convAttrs(stride, padding, true); }
 
-void expectMatchesReference(const ir::Graph& g, bool optimize) {
-  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+/// Compile options with the CPU pipeline run or not (false: the graph is lowered as built).
+cpu::CompileOptions optimizing(bool optimize) {
   cpu::CompileOptions options;
   options.optimize = optimize;
-  cpu::Executable exe = cpu::compile(g, options);
+  return options;
+}
+
+void expectMatchesReference(const ir::Graph& g, bool optimize) {
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::Executable exe = cpu::compile(g, optimizing(optimize));
   for (const std::string& step : exe.stats().referenceSteps)  // elementwise ops may, unfused
     EXPECT_TRUE(step.find("conv") == std::string::npos && step.find("pool") == std::string::npos) << step;
   EXPECT_EQ(exe.stats().onednnReferenceSteps, std::vector<std::string>{});  // nor to oneDNN's
@@ -82,13 +87,6 @@ TEST(ChannelsLastCpu, PoolsAndTheirGradient) {
 }
 
 namespace {
-
-/// Compile options that lower the graph as built (no CPU pipeline).
-cpu::CompileOptions unoptimized() {
-  cpu::CompileOptions options;
-  options.optimize = false;
-  return options;
-}
 
 /// -x as a generated kernel's result (an arena value).
 ir::ValueId negation(ir::Graph& g, ir::ValueId x) {
@@ -168,7 +166,7 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
                        {"groups", int64_t{1}},   {"channels_last", int64_t{1}}};
     if (c.op == OpKind::ConvTranspose) attrs["output_padding"] = c.outputPadding;
     g.addOutput("y", g.addOp(c.op, {g.addInput("x", f32(c.x)), g.addInput("w", f32(c.w))}, attrs));
-    cpu::Executable exe = cpu::compile(g, unoptimized());
+    cpu::Executable exe = cpu::compile(g, optimizing(false));
     EXPECT_EQ(exe.stats().nativeSteps, 1);
     EXPECT_EQ(exe.stats().onednnPrimitives, 0);
     reference::TensorMap feeds = cpu::testing::sineFeeds(g);
@@ -197,5 +195,5 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
   attrs["output_padding"] = Ints{0, 0};
   g.addOutput("y", g.addOp(OpKind::ConvTranspose, {g.addInput("x", f32({2, 5, 5, 16})), g.addInput("w", f32({16, 4, 4, 4}))},
                            attrs));
-  EXPECT_EQ(cpu::compile(g, unoptimized()).stats().nativeSteps, 0);
+  EXPECT_EQ(cpu::compile(g, optimizing(false)).stats().nativeSteps, 0);
 }
