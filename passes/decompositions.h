@@ -28,6 +28,25 @@ ir::ValueId emitSoftmax(Emitter& e, ir::ValueId x, int64_t axis);
 /// log_softmax(x) along `axis`: (x - max) - log(sum(exp(x - max))).
 ir::ValueId emitLogSoftmax(Emitter& e, ir::ValueId x, int64_t axis);
 
+/// What a normalization computes of x before scaling: x - mean and rsqrt(var + eps) with
+/// biased statistics over its axes (kept, so both broadcast against x).
+struct NormStatistics {
+  ir::ValueId centered;  ///< x - mean
+  ir::ValueId rstd;      ///< rsqrt(var + eps)
+};
+/// The statistics of layer and batch norm over `axes`, emitted in the decompositions' order:
+/// a gradient rule that emits them again is merged with the forward's by cse.
+NormStatistics emitNormStatistics(Emitter& e, ir::ValueId x, const std::vector<int64_t>& axes, double eps);
+/// The statistics of group_norm of x [N, C, spatial...] with `groups` groups (each channel
+/// holds its group's mean and rsqrt), emitted in its decomposition's order.
+NormStatistics emitGroupNormStatistics(Emitter& e, ir::ValueId x, int64_t groups, double eps);
+/// The mean of `t` [N, C, spatial...] over each group of `groups` channels and the spatial
+/// dims, as [N, C, 1...] (each channel holds its group's mean).
+ir::ValueId emitGroupMean(Emitter& e, ir::ValueId t, int64_t groups);
+/// The group means as emitGroupMean, from the sums over the spatial dims `channelSums`
+/// [N, C] of a tensor of shape `shape` [N, C, spatial...].
+ir::ValueId emitGroupMeanOfSums(Emitter& e, ir::ValueId channelSums, const ir::Shape& shape, int64_t groups);
+
 namespace detail {
 /// Adds the activation, softmax, reduction and loss decompositions (decompositions.cpp).
 void addElementwiseAndLossDecompositions(std::map<ir::OpKind, DecomposeFn>& table);

@@ -21,9 +21,8 @@ ir::AttrReader attrs(const ir::Node& n) { return ir::AttrReader(n.attrs, n.op); 
 
 /// (x - mean) * rsqrt(var + eps) with biased statistics over `axes`.
 ValueId normalize(Emitter& e, ValueId x, const std::vector<int64_t>& axes, double eps) {
-  ValueId centered = e.sub(x, e.reduceMean(x, axes, true));
-  ValueId variance = e.reduceMean(e.mul(centered, centered), axes, true);
-  return e.mul(centered, e.rsqrt(e.add(variance, e.scalarLike(eps, x))));
+  NormStatistics s = emitNormStatistics(e, x, axes, eps);
+  return e.mul(s.centered, s.rstd);
 }
 
 /// A per-channel vector [C] reshaped to [1, C, 1, ...] so that it broadcasts against `x`.
@@ -63,32 +62,12 @@ ValueId batchNormInfer(Emitter& e, const ir::Node& n, const Operands& in) {
   return scaleAndShiftChannels(e, centered, scale, beta);
 }
 
-/// The mean of `t` [N, C, spatial...] over each group of `groups` channels and the spatial
-/// dims, as [N, C, 1...] (each channel holds its group's mean).
-ValueId groupMean(Emitter& e, ValueId t, int64_t groups) {
-  const ir::Shape shape = e.shape(t);  // a copy: emitting nodes below may reallocate the graph
-  std::vector<int64_t> spatial;
-  for (int64_t d = 2; d < static_cast<int64_t>(shape.size()); ++d) spatial.push_back(d);
-  const int64_t n = shape[0], perGroup = shape[1] / groups;
-  ValueId channelSums = e.reduceSum(t, spatial, false);  // [N, C]
-  ValueId groupSums = e.reduceSum(e.reshape(channelSums, {n, groups, perGroup}), {2}, true);
-  ValueId mean = e.div(groupSums, e.scalarLike(static_cast<double>(ir::numElements(shape) / n / groups), t));
-  ir::Shape perChannel(shape.size(), 1);
-  perChannel[0] = n;
-  perChannel[1] = shape[1];
-  return e.reshape(e.op(OpKind::Broadcast, {mean}, {{"shape", std::vector<int64_t>{n, groups, perGroup}}}), perChannel);
-}
-
 ValueId groupNorm(Emitter& e, const ir::Node& n, const Operands& in) {
   // The statistics reduce x over its spatial dims first and only then over each group's
   // channels (small [N, C] sums), so x itself is read only by elementwise ops and spatial
   // reductions, which keep working on a channels-last x.
-  ValueId x = in[0];
-  int64_t groups = attrs(n).i("groups");
-  ValueId centered = e.sub(x, groupMean(e, x, groups));
-  ValueId variance = groupMean(e, e.mul(centered, centered), groups);
-  ValueId y = e.mul(centered, e.rsqrt(e.add(variance, e.scalarLike(attrs(n).f("eps"), x))));
-  return scaleAndShiftChannels(e, y, in[1], in[2]);
+  NormStatistics s = emitGroupNormStatistics(e, in[0], attrs(n).i("groups"), attrs(n).f("eps"));
+  return scaleAndShiftChannels(e, e.mul(s.centered, s.rstd), in[1], in[2]);
 }
 
 ValueId attention(Emitter& e, const ir::Node& n, const Operands& in) {
@@ -111,6 +90,35 @@ ValueId attention(Emitter& e, const ir::Node& n, const Operands& in) {
 }
 
 }  // namespace
+
+NormStatistics emitNormStatistics(Emitter& e, ValueId x, const std::vector<int64_t>& axes, double eps) {
+  ValueId centered = e.sub(x, e.reduceMean(x, axes, true));
+  ValueId variance = e.reduceMean(e.mul(centered, centered), axes, true);
+  return {centered, e.rsqrt(e.add(variance, e.scalarLike(eps, x)))};
+}
+
+ValueId emitGroupMeanOfSums(Emitter& e, ValueId channelSums, const ir::Shape& shape, int64_t groups) {
+  const int64_t n = shape[0], perGroup = shape[1] / groups;
+  ValueId groupSums = e.reduceSum(e.reshape(channelSums, {n, groups, perGroup}), {2}, true);
+  ValueId mean = e.div(groupSums, e.scalarLike(static_cast<double>(ir::numElements(shape) / n / groups), channelSums));
+  ir::Shape perChannel(shape.size(), 1);
+  perChannel[0] = n;
+  perChannel[1] = shape[1];
+  return e.reshape(e.op(OpKind::Broadcast, {mean}, {{"shape", std::vector<int64_t>{n, groups, perGroup}}}), perChannel);
+}
+
+ValueId emitGroupMean(Emitter& e, ValueId t, int64_t groups) {
+  const ir::Shape shape = e.shape(t);  // a copy: emitting nodes below may reallocate the graph
+  std::vector<int64_t> spatial;
+  for (int64_t d = 2; d < static_cast<int64_t>(shape.size()); ++d) spatial.push_back(d);
+  return emitGroupMeanOfSums(e, e.reduceSum(t, spatial, false), shape, groups);
+}
+
+NormStatistics emitGroupNormStatistics(Emitter& e, ValueId x, int64_t groups, double eps) {
+  ValueId centered = e.sub(x, emitGroupMean(e, x, groups));
+  ValueId variance = emitGroupMean(e, e.mul(centered, centered), groups);
+  return {centered, e.rsqrt(e.add(variance, e.scalarLike(eps, x)))};
+}
 
 namespace detail {
 void addNormAndAttentionDecompositions(std::map<OpKind, DecomposeFn>& table) {

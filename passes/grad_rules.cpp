@@ -13,6 +13,7 @@ const std::map<ir::OpKind, GradRule>& gradRules() {
     addMovementGradRules(t);
     addContractionGradRules(t);
     addCompositeGradRules(t);
+    addNormGradRules(t);
     return t;
   }();
   return table;

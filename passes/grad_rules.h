@@ -77,5 +77,7 @@ void addContractionGradRules(std::map<ir::OpKind, GradRule>& table);
 /// Adds direct rules of a few composites (grad_rules_composite.cpp); the others are
 /// differentiated through their decomposition.
 void addCompositeGradRules(std::map<ir::OpKind, GradRule>& table);
+/// Adds the rules of batch, layer and group norm (grad_rules_norm.cpp).
+void addNormGradRules(std::map<ir::OpKind, GradRule>& table);
 
 }  // namespace weft::passes::grad

@@ -1,7 +1,8 @@
 // Direct gradient rules of the composites that models use most, shorter than differentiating
 // their decompositions: relu and leaky_relu (a select on x > 0, so x == 0 takes the negative
-// side's slope, as in PyTorch), gelu, reduce_mean, softmax and log_softmax. Every other composite is
-// differentiated through its decomposition (passes/decompositions.h).
+// side's slope, as in PyTorch), gelu, reduce_mean, softmax and log_softmax. The norms have
+// theirs in grad_rules_norm.cpp; every other composite is differentiated through its
+// decomposition (passes/decompositions.h).
 #include <cmath>
 
 #include "passes/grad_rules.h"

@@ -198,8 +198,9 @@ TEST(AutodiffRules, CastBackToTheOperandsDtype) {
   EXPECT_EQ(elements(r.at("g0")), (std::vector<double>{3, -4}));
 }
 
-TEST(AutodiffRules, CompositesDifferentiateThroughTheirDecomposition) {
-  // d/dx softplus(x) = sigmoid(x); layer_norm's gradient w.r.t. beta is the cotangent.
+TEST(AutodiffRules, CompositesDifferentiateThroughARuleOrTheirDecomposition) {
+  // d/dx softplus(x) = sigmoid(x) (through its decomposition); layer_norm's gradient (its own
+  // rule) w.r.t. beta is the cotangent.
   Graph g("comp");
   auto x = g.addInput("x", {DType::f64, {2}});
   auto beta = g.addInput("beta", {DType::f64, {2}});

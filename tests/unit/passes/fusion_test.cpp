@@ -6,6 +6,7 @@
 #include "fusion_check.h"
 #include "ir/verifier.h"
 #include "pass_test_util.h"
+#include "passes/autodiff.h"
 #include "passes/builtin_passes.h"
 
 using namespace weft;
@@ -345,4 +346,35 @@ TEST(Fusion, SmallExpensiveProducersOfALargeGroupAreComputedOnce) {
   ASSERT_EQ(fused.size(), 2u);
   EXPECT_EQ(bodyOps(*fused[0]), (std::vector<std::string>{"rsqrt", "broadcast", "reshape"}));
   EXPECT_EQ(bodyOps(*fused[1]), (std::vector<std::string>{"mul", "rsqrt", "add"}));
+}
+
+// The normalizations' own gradient rules (grad_rules_norm.cpp) after fusion: batch norm's
+// gradients (the loss itself is not an output) read x-sized data in the two statistics sums,
+// the two backward sums (dy and dy xhat, which are dbeta and dgamma) and one pass writing dx;
+// through the decomposition they took two sums and a pass more. The fused graph computes
+// what the unfused one does.
+TEST(Fusion, BatchNormBackwardIsTwoSumsAndOnePass) {
+  Graph g("bn_grad");
+  const Shape shape = {8, 16, 6, 6};
+  auto x = g.addInput("x", {DType::f32, shape});
+  auto w = g.addInput("w", {DType::f32, shape});
+  auto gamma = g.addInput("gamma", {DType::f32, {16}});
+  auto beta = g.addInput("beta", {DType::f32, {16}});
+  auto y = g.addOp(OpKind::BatchNorm, {x, gamma, beta}, {{"eps", 1e-5}});
+  auto loss = g.addOp(OpKind::ReduceSum, {g.addOp(OpKind::Mul, {y, w})}, axesAttrs({0, 1, 2, 3}, false));
+  GradResult r = appendGradients(g, {loss, {x, gamma, beta}, std::nullopt});
+  for (size_t i = 0; i < r.grads.size(); ++i) {
+    ASSERT_TRUE(r.grads[i].has_value());
+    g.addOutput("d" + std::to_string(i), *r.grads[i]);
+  }
+  Graph f = fuseAndCheck(g);
+  int fullSizeSums = 0, fullSizeLoops = 0;
+  for (const Node* n : fusedNodes(f)) {
+    bool readsFullSize = false;
+    for (ValueId o : n->operands) readsFullSize |= f.type(o).shape == shape;
+    if (!readsFullSize) continue;
+    (std::get<std::string>(n->attrs.at("kind")) == "reduce" ? fullSizeSums : fullSizeLoops)++;
+  }
+  EXPECT_EQ(fullSizeSums, 4);
+  EXPECT_EQ(fullSizeLoops, 1);
 }
