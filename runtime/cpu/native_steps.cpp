@@ -94,9 +94,10 @@ void fillRandom(const NativeCall& call, double low, double scale) {
   const ir::Node& node = call.graph.node(call.value);
   const auto seed = static_cast<uint64_t>(ir::AttrReader(node.attrs, node.op).i("seed"));
   const int64_t n = node.type.numel();
-  // Each element is a function of its index alone, so large draws split across the worker
-  // threads give the same numbers (a normal draw costs ~45 ns: ddpm's 25k took 1.1 ms).
-  const bool parallel = n >= 4096;
+  // Each element is a function of its index alone, so draws split across the worker threads
+  // give the same numbers. A normal draw costs ~45-50 ns (Philox ~16, log and cos ~19), so
+  // already 512 of them (~25 us) outweigh waking the threads: vae's 2560 took 0.124 ms alone.
+  const bool parallel = n >= 512;
   if (node.type.dtype == ir::DType::f32) {
     auto* out = static_cast<float*>(call.result);
 #pragma omp parallel for schedule(static) if (parallel)
