@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "ir/attrs.h"
 #include "ir/error.h"
@@ -414,9 +415,19 @@ void Program::printProfile() const {
                       : st.kernel ? "generated " + st.kernel->name
                       : st.native ? "native"
                                   : "host";
-    std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s %s %s : %s\n", stepSeconds_[order[k]] * 1e3 / profiledRuns_,
+    // A generated kernel's memory traffic: its result and each operand once, over its time.
+    std::string traffic;
+    if (st.kernel && stepSeconds_[order[k]] > 0) {
+      std::set<ir::ValueId> operands(n.operands.begin(), n.operands.end());
+      double bytes = static_cast<double>(n.type.byteSize());
+      for (ir::ValueId o : operands) bytes += static_cast<double>(graph_.type(o).byteSize());
+      char text[32];
+      std::snprintf(text, sizeof text, "  (%.1f GB/s)", bytes * profiledRuns_ / stepSeconds_[order[k]] * 1e-9);
+      traffic = text;
+    }
+    std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s %s %s : %s%s\n", stepSeconds_[order[k]] * 1e3 / profiledRuns_,
                  100.0 * stepSeconds_[order[k]] / total, std::string(ir::opName(n.op)).c_str(),
-                 ir::valueRef(graph_, st.value).c_str(), how.c_str(), n.type.str().c_str());
+                 ir::valueRef(graph_, st.value).c_str(), how.c_str(), n.type.str().c_str(), traffic.c_str());
   }
 }
 

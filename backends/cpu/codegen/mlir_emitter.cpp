@@ -16,6 +16,7 @@
 #include "backends/cpu/codegen/mlir_emitter.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -41,6 +42,11 @@ using mlir::Value;
 namespace arith = mlir::arith;
 namespace memref = mlir::memref;
 namespace scf = mlir::scf;
+
+/// The most kept elements a reduction sums in registers (emitRegisterReduceKernel): 64
+/// channels of channels-last data, 4 blocks of 16 of blocked data; each is a copy of the
+/// body in the innermost loop.
+constexpr int64_t kMaxRegisterAccumulators = 64;
 
 /// A position in a value: `map` takes `dims` to the value's coordinates.
 struct Index {
@@ -463,6 +469,76 @@ class KernelEmitter {
     return l.getResult(0);
   }
 
+  /// Where the kept dimensions of an accumulating reduction end a root of rank `rank`: the
+  /// first dimension from which every one is kept, every one before it reduced, when the
+  /// kept ones hold at most kMaxRegisterAccumulators elements; 0 otherwise.
+  unsigned keptSuffixInRegisters(unsigned rank) const {
+    if (!plan_.accumulate || static_cast<unsigned>(plan_.suffixStart) != rank) return 0;
+    const Shape& shape = shapeOf(plan_.root);
+    unsigned start = rank;
+    int64_t kept = 1;
+    while (start > 0 && !plan_.reduced[start - 1]) kept *= shape[--start];
+    for (unsigned d = 0; d < start; ++d)
+      if (!plan_.reduced[d]) return 0;
+    // A call covering part of a kept dimension writes only that part: not this path.
+    if (plan_.parallelDim >= static_cast<int>(start)) return 0;
+    return start > 0 && start < rank && kept <= kMaxRegisterAccumulators ? start : 0;
+  }
+
+  /// A reduction whose kept dimensions come last and are few (keptSuffixInRegisters: batch
+  /// norm's per-channel sums over blocked or channels-last data): one accumulator per kept
+  /// element, carried through the loops over the reduced dimensions and stored once, so the
+  /// sums stay in registers (LLVM packs the consecutive ones into vectors) instead of a load
+  /// and a store of the output per element read.
+  void emitRegisterReduceKernel(const ir::TensorType& outType, unsigned keptStart, mlir::AffineMap outMap) {
+    const Shape& shape = shapeOf(plan_.root);
+    auto rank = static_cast<unsigned>(shape.size());
+    DType t = outType.dtype;
+    // The loops over the reduced dimensions stay scalar (kNoLoopVectorizeAttribute): the
+    // SLP vectorizer packs the sums, where the loop vectorizer would interleave the
+    // innermost reduced loop with shuffles.
+    function_->setAttr("passthrough", b_.getArrayAttr({b_.getStringAttr(kNoLoopVectorizeAttribute)}));
+    int64_t kept = 1;
+    for (unsigned d = keptStart; d < rank; ++d) kept *= shape[d];
+    // The constant coordinates of kept element k (row-major over the kept dimensions).
+    auto keptCoords = [&](int64_t k, llvm::SmallVector<Value, 6>& coords) {
+      for (unsigned d = rank; d-- > keptStart;) {
+        coords[d] = index(k % shape[d]);
+        k /= shape[d];
+      }
+    };
+    if (plan_.parallelDim < 0) b_.setInsertionPointToStart(loop(begin_, end_).getBody());  // one iteration: [0, 1)
+    llvm::SmallVector<Value> sums(static_cast<size_t>(kept), ops_.initial(plan_.reduceOp, t));
+    llvm::SmallVector<Value, 6> coords(rank, index(0));
+    std::function<llvm::SmallVector<Value>(unsigned, llvm::SmallVector<Value>)> over =
+        [&](unsigned d, llvm::SmallVector<Value> acc) -> llvm::SmallVector<Value> {
+      if (d == keptStart) {
+        for (int64_t k = 0; k < kept; ++k) {
+          keptCoords(k, coords);
+          Index here{identity(rank), coords};
+          acc[static_cast<size_t>(k)] = ops_.combine(plan_.reduceOp, acc[static_cast<size_t>(k)], at(plan_.root, here), t);
+        }
+        return acc;
+      }
+      Value lo = static_cast<int>(d) == plan_.parallelDim ? begin_ : index(0);
+      Value hi = static_cast<int>(d) == plan_.parallelDim ? end_ : index(shape[d]);
+      auto l = b_.create<scf::ForOp>(loc_, lo, hi, index(1), mlir::ValueRange(acc));
+      extentOf_[l.getInductionVar().getAsOpaquePointer()] = shape[d];
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      b_.setInsertionPointToStart(l.getBody());
+      coords[d] = l.getInductionVar();
+      llvm::SmallVector<Value> carried(l.getRegionIterArgs().begin(), l.getRegionIterArgs().end());
+      b_.create<scf::YieldOp>(loc_, over(d + 1, carried));
+      return llvm::SmallVector<Value>(l.getResults().begin(), l.getResults().end());
+    };
+    sums = over(0, sums);
+    for (int64_t k = 0; k < kept; ++k) {
+      llvm::SmallVector<Value, 6> outCoords(rank, index(0));
+      keptCoords(k, outCoords);
+      store(sums[static_cast<size_t>(k)], out_, Index{outMap, outCoords}, t);
+    }
+  }
+
   void emitReduceKernel(const ir::TensorType& outType) {
     const Shape& shape = shapeOf(plan_.root);
     auto rank = static_cast<unsigned>(shape.size());
@@ -472,6 +548,7 @@ class KernelEmitter {
       if (!plan_.reduced[d]) outResults.push_back(dim(d));
       else if (keepdims) outResults.push_back(cst(0));
     AffineMap outMap = map(rank, outResults);
+    if (unsigned keptStart = keptSuffixInRegisters(rank)) return emitRegisterReduceKernel(outType, keptStart, outMap);
     DType t = outType.dtype;
     auto loopOver = [&](unsigned d) {
       scf::ForOp l = static_cast<int>(d) == plan_.parallelDim ? loop(begin_, end_, shape[d])

@@ -16,4 +16,8 @@ namespace weft::cpu::codegen {
 /// Buffers are static-shaped memrefs (bool as i8); [begin, end) bounds the parallel loop.
 void emitKernel(mlir::ModuleOp module, const ir::Graph& body, const KernelPlan& plan, const std::string& name);
 
+/// The LLVM function attribute of kernels whose loops the loop vectorizer must leave alone
+/// (their bodies are already unrolled for the SLP vectorizer); see optimize in mlir_jit.cpp.
+inline constexpr const char* kNoLoopVectorizeAttribute = "weft-no-loop-vectorize";
+
 }  // namespace weft::cpu::codegen

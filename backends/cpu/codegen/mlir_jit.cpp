@@ -37,7 +37,9 @@
 #include "runtime/weft.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/Analysis/LoopInfo.h"
 #include "llvm/IR/Constants.h"
+#include "llvm/IR/Dominators.h"
 #include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -223,11 +225,29 @@ std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, 
   return std::string(buffer.str());
 }
 
+/// Marks every loop of `function` with llvm.loop.vectorize.enable = false.
+void disableLoopVectorizer(llvm::Function& function) {
+  llvm::DominatorTree dominators(function);
+  llvm::LoopInfo loops(dominators);
+  llvm::LLVMContext& context = function.getContext();
+  for (llvm::Loop* loop : loops.getLoopsInPreorder()) {
+    llvm::Metadata* disable[] = {llvm::MDString::get(context, "llvm.loop.vectorize.enable"),
+                                 llvm::ConstantAsMetadata::get(llvm::ConstantInt::getFalse(context))};
+    llvm::Metadata* operands[] = {nullptr, llvm::MDNode::get(context, disable)};
+    llvm::MDNode* id = llvm::MDNode::getDistinct(context, operands);
+    id->replaceOperandWith(0, id);  // a loop id names itself first
+    loop->setLoopID(id);
+  }
+}
+
 /// Optimizes `module` with LLVM's O3 pipeline for `machine`, without loop unrolling: fully
 /// unrolled inner loops (a row of 32) leave the next loop out (e.g. over channels, 4 KiB
 /// apart) innermost, and the loop vectorizer then turns its strided loads into gathers. Kept
 /// rolled, the innermost loop is the contiguous one and is vectorized (and interleaved) there.
 void optimize(llvm::Module& module, llvm::TargetMachine& machine) {
+  for (llvm::Function& function : module)
+    if (!function.isDeclaration() && function.hasFnAttribute(codegen::kNoLoopVectorizeAttribute))
+      disableLoopVectorizer(function);
   llvm::PipelineTuningOptions tuning;
   tuning.LoopUnrolling = false;
   tuning.LoopInterleaving = true;

@@ -11,6 +11,13 @@ KernelCompiler& compiler() {
   return instance;
 }
 
+/// A compiler without the disk cache, for tests that read the MLIR it generates (a kernel
+/// loaded from the cache has none).
+KernelCompiler& generatingCompiler() {
+  static KernelCompiler instance(KernelCompiler::Options{.cacheDir = "off"});
+  return instance;
+}
+
 /// Compiles and runs `body` in one call and in `pieces` calls; both must match the reference.
 void check(const Graph& body, const std::vector<TensorData>& inputs, double tol = 1e-6, int pieces = 3) {
   TensorData want = referenceRun(body, inputs);
@@ -87,7 +94,8 @@ TEST(CodegenLoops, ChannelsSplitIntoBlocksAndJoinedIndexByTheirLoopVariables) {
   ValueId flat = g.addOp(OpKind::Reshape, {rows}, {{"shape", Shape{18, 32}}});
   g.addOutput("out", g.addOp(OpKind::Reshape, {flat}, {{"shape", Shape{18, 2, 16}}}));
   check(g, {spread(f32({2, 2, 3, 3, 16}), -1, 1)});
-  const std::string& mlir = compiler().compile({&g}).at(0)->mlir;
+  const std::string& mlir = generatingCompiler().compile({&g}).at(0)->mlir;
+  ASSERT_FALSE(mlir.empty());
   EXPECT_EQ(mlir.find("floordiv 16"), std::string::npos) << mlir;
   EXPECT_EQ(mlir.find("mod 16"), std::string::npos) << mlir;
 }
@@ -248,6 +256,29 @@ TEST(CodegenReduce, PartialSumsOnlyForFewF32SumsOverMany) {
   EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {8, 70}, {0}, false)));    // too little to reduce
   EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {70, 300}, {1}, false)));  // rows: a reduced suffix
   EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {3, 5}, {0, 1}, false)));  // everything: one call
+}
+
+TEST(CodegenReduce, FewKeptInnermostSumsAccumulateInRegisters) {
+  // Per-channel sums of channels-last data ([N, H, W, C] -> [C], batch norm's statistics):
+  // the 32 sums are carried through the loops (iter_args) and stored once each after them,
+  // in a function the loop vectorizer leaves to the SLP vectorizer; the output is not read.
+  Graph channels = reduceBody(OpKind::ReduceSum, {3, 7, 5, 32}, {0, 1, 2}, true);
+  const std::string& mlir = generatingCompiler().compile({&channels}).at(0)->mlir;
+  EXPECT_NE(mlir.find("iter_args"), std::string::npos) << mlir;
+  EXPECT_NE(mlir.find("weft-no-loop-vectorize"), std::string::npos) << mlir;
+  size_t stores = 0;
+  for (size_t at = mlir.find("memref.store"); at != std::string::npos; at = mlir.find("memref.store", at + 1)) ++stores;
+  EXPECT_EQ(stores, 32u) << mlir;
+  EXPECT_EQ(mlir.find("memref.load %arg0"), std::string::npos) << mlir;
+  check(channels, {spread(f32({3, 7, 5, 32}), -1, 1)}, 1e-5, 3);
+  // More kept elements than registers hold (kMaxRegisterAccumulators): accumulated in memory.
+  Graph wide = reduceBody(OpKind::ReduceSum, {3, 7, 5, 72}, {0, 1, 2}, true);
+  const std::string& wideMlir = generatingCompiler().compile({&wide}).at(0)->mlir;
+  ASSERT_FALSE(wideMlir.empty());
+  EXPECT_EQ(wideMlir.find("weft-no-loop-vectorize"), std::string::npos);
+  check(wide, {spread(f32({3, 7, 5, 72}), -1, 1)}, 1e-5, 3);
+  // Max keeps its running maxima in registers as well.
+  check(reduceBody(OpKind::ReduceMax, {3, 7, 5, 32}, {0, 1, 2}, false), {spread(f32({3, 7, 5, 32}), -1, 1)}, 1e-5, 3);
 }
 
 TEST(CodegenReduce, ParallelDimensionIsTheLargestKeptOne) {
