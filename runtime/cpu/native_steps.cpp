@@ -8,6 +8,7 @@
 #include "ir/channels_last.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
+#include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
 #include "runtime/cpu/native_pool.h"
 #include "runtime/random.h"
@@ -138,6 +139,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::Conv:
     case ir::OpKind::ConvTranspose:
     case ir::OpKind::Fused: return runsFewChannelConv(g, v) ? &runFewChannelConv : nullptr;
+    case ir::OpKind::ConvWeightGrad: return runsFewChannelWeightGrad(g, v) ? &runFewChannelWeightGrad : nullptr;
     case ir::OpKind::MaxPoolGrad:
       if (node.type.dtype != ir::DType::f32 || node.type.shape.size() != 4) return nullptr;
       return ir::isChannelsLast(node.op, node.attrs) ? &runMaxPoolGrad2dChannelsLast : &runMaxPoolGrad2d;

@@ -1,7 +1,8 @@
 #pragma once
 /// Steps the CPU runtime runs with small hand-written kernels over its buffers: what neither
 /// oneDNN nor the generated kernels take (concat, gather, the random sources), and what runs
-/// faster here than on oneDNN: 2-D max_pool_grad, convolutions to few channels.
+/// faster here than on oneDNN: 2-D max_pool_grad, convolutions to few channels and their
+/// weight gradients.
 #include <cstdint>
 #include <vector>
 

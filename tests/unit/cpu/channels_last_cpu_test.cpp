@@ -197,3 +197,44 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
                            attrs));
   EXPECT_EQ(cpu::compile(g, optimizing(false)).stats().nativeSteps, 0);
 }
+
+TEST(ChannelsLastCpu, WeightGradientsToFewChannelsRunNatively) {
+  // dy with up to 3 channels, x with up to 64 (one to four registers, the last one partly
+  // filled), kernels up to 4 wide: taps past the edges (padding), strides, dilation, an
+  // asymmetric kernel, one image (no threads) and several.
+  struct Case {
+    ir::Shape x;
+    int64_t outChannels;
+    Ints kernel, stride, padding, dilation;
+  };
+  const Case cases[] = {
+      {{3, 9, 9, 32}, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}},  // ddpm's output layer
+      {{2, 11, 10, 5}, 3, {4, 4}, {2, 3}, {1, 2}, {1, 1}},
+      {{2, 9, 9, 50}, 2, {3, 2}, {1, 1}, {2, 0}, {2, 2}},
+      {{1, 8, 7, 64}, 1, {2, 4}, {1, 1}, {0, 1}, {1, 1}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ir::shapeStr(c.x) + " -> " + std::to_string(c.outChannels) + " channels, kernel " + ir::shapeStr(c.kernel));
+    auto outExtent = [&](size_t d) {
+      return (c.x[d + 1] + 2 * c.padding[d] - c.dilation[d] * (c.kernel[d] - 1) - 1) / c.stride[d] + 1;
+    };
+    ir::Graph g("few_grad");
+    ir::Attrs attrs = {{"kernel", c.kernel},   {"stride", c.stride}, {"padding", c.padding},
+                       {"dilation", c.dilation}, {"groups", int64_t{1}}, {"channels_last", int64_t{1}}};
+    ir::ValueId x = g.addInput("x", f32(c.x));
+    ir::ValueId dy = g.addInput("dy", f32({c.x[0], outExtent(0), outExtent(1), c.outChannels}));
+    g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {x, dy}, attrs));
+    cpu::Executable exe = cpu::compile(g, optimizing(false));
+    EXPECT_EQ(exe.stats().nativeSteps, 1);
+    EXPECT_EQ(exe.stats().onednnPrimitives, 0);
+    reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
+  }
+  // Four dy channels: oneDNN's kernels.
+  ir::Graph g("grad4");
+  ir::Attrs attrs = {{"kernel", Ints{3, 3}},   {"stride", Ints{1, 1}}, {"padding", Ints{1, 1}},
+                     {"dilation", Ints{1, 1}}, {"groups", int64_t{1}}, {"channels_last", int64_t{1}}};
+  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {g.addInput("x", f32({2, 6, 6, 16})), g.addInput("dy", f32({2, 6, 6, 4}))},
+                            attrs));
+  EXPECT_EQ(cpu::compile(g, optimizing(false)).stats().nativeSteps, 0);
+}

@@ -13,6 +13,7 @@
 #include "backends/cpu/executable.h"
 #include "models/registry.h"
 #include "passes/train_step.h"
+#include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
 
 using namespace weft;
@@ -50,8 +51,8 @@ bool isOneDnnNode(const ir::Graph& g, ir::ValueId v) {
   switch (n.op) {
     case OpKind::Conv:
     case OpKind::ConvTranspose: return n.type.dtype == ir::DType::f32 && !cpu::runsFewChannelConv(g, v);  // few channels: native
+    case OpKind::ConvWeightGrad: return n.type.dtype == ir::DType::f32 && !cpu::runsFewChannelWeightGrad(g, v);
     case OpKind::Matmul:
-    case OpKind::ConvWeightGrad:
     case OpKind::MaxPool:
     case OpKind::AvgPool: return n.type.dtype == ir::DType::f32;
     case OpKind::MaxPoolGrad: return n.type.dtype == ir::DType::f32 && n.type.shape.size() != 4;  // 2-D: native
