@@ -14,7 +14,11 @@ KernelCompiler& compiler() {
 /// A compiler without the disk cache, for tests that read the MLIR it generates (a kernel
 /// loaded from the cache has none).
 KernelCompiler& generatingCompiler() {
-  static KernelCompiler instance(KernelCompiler::Options{.cacheDir = "off"});
+  static KernelCompiler instance([] {
+    KernelCompiler::Options options;
+    options.cacheDir = "off";
+    return options;
+  }());
   return instance;
 }
 
@@ -271,12 +275,20 @@ TEST(CodegenReduce, FewKeptInnermostSumsAccumulateInRegisters) {
   EXPECT_EQ(stores, 32u) << mlir;
   EXPECT_EQ(mlir.find("memref.load %arg0"), std::string::npos) << mlir;
   check(channels, {spread(f32({3, 7, 5, 32}), -1, 1)}, 1e-5, 3);
-  // More kept elements than registers hold (kMaxRegisterAccumulators): accumulated in memory.
+  // More kept elements than registers hold (kMaxRegisterAccumulators) and no multiple of 16
+  // to take in chunks: accumulated in memory.
   Graph wide = reduceBody(OpKind::ReduceSum, {3, 7, 5, 72}, {0, 1, 2}, true);
   const std::string& wideMlir = generatingCompiler().compile({&wide}).at(0)->mlir;
   ASSERT_FALSE(wideMlir.empty());
   EXPECT_EQ(wideMlir.find("weft-no-loop-vectorize"), std::string::npos);
   check(wide, {spread(f32({3, 7, 5, 72}), -1, 1)}, 1e-5, 3);
+  // A single kept dimension of a multiple of 64 beyond that (a bias gradient's columns) is
+  // summed in chunks of 64, each chunk one pass over the rows.
+  Graph columns = reduceBody(OpKind::ReduceSum, {210, 192}, {0}, false);
+  const std::string& columnsMlir = generatingCompiler().compile({&columns}).at(0)->mlir;
+  EXPECT_NE(columnsMlir.find("weft-no-loop-vectorize"), std::string::npos) << columnsMlir;
+  EXPECT_EQ(columnsMlir.find("memref.load %arg0"), std::string::npos) << columnsMlir;
+  check(columns, {spread(f32({210, 192}), -1, 1)}, 1e-5, 3);
   // Max keeps its running maxima in registers as well.
   check(reduceBody(OpKind::ReduceMax, {3, 7, 5, 32}, {0, 1, 2}, false), {spread(f32({3, 7, 5, 32}), -1, 1)}, 1e-5, 3);
 }
