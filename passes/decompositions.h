@@ -28,6 +28,15 @@ ir::ValueId emitSoftmax(Emitter& e, ir::ValueId x, int64_t axis);
 /// log_softmax(x) along `axis`: (x - max) - log(sum(exp(x - max))).
 ir::ValueId emitLogSoftmax(Emitter& e, ir::ValueId x, int64_t axis);
 
+/// The statistics axes of batch norm over x of rank `rank`: every dim but channel dim 1.
+std::vector<int64_t> batchNormAxes(int64_t rank);
+/// The statistics axes of layer norm from `axis` on over x of rank `rank`.
+std::vector<int64_t> layerNormAxes(int64_t rank, int64_t axis);
+/// The spatial dims [2, rank) of channels-first data of rank `rank`.
+std::vector<int64_t> spatialAxes(int64_t rank);
+/// A per-channel vector [C] reshaped to [1, C, 1, ...] so that it broadcasts against `like`.
+ir::ValueId emitPerChannel(Emitter& e, ir::ValueId channels, ir::ValueId like);
+
 /// What a normalization computes of x before scaling: x - mean and rsqrt(var + eps) with
 /// biased statistics over its axes (kept, so both broadcast against x).
 struct NormStatistics {

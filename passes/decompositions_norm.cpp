@@ -25,40 +25,28 @@ ValueId normalize(Emitter& e, ValueId x, const std::vector<int64_t>& axes, doubl
   return e.mul(s.centered, s.rstd);
 }
 
-/// A per-channel vector [C] reshaped to [1, C, 1, ...] so that it broadcasts against `x`.
-ValueId perChannel(Emitter& e, ValueId channels, ValueId x) {
-  ir::Shape shape(static_cast<size_t>(e.rank(x)), 1);
-  shape[1] = e.shape(channels)[0];
-  return e.reshape(channels, shape);
-}
-
 /// y * gamma + beta with per-channel gamma and beta of shape [C].
 ValueId scaleAndShiftChannels(Emitter& e, ValueId y, ValueId gamma, ValueId beta) {
-  ValueId scaled = e.mul(y, perChannel(e, gamma, y));
-  return e.add(scaled, perChannel(e, beta, y));
+  ValueId scaled = e.mul(y, emitPerChannel(e, gamma, y));
+  return e.add(scaled, emitPerChannel(e, beta, y));
 }
 
 ValueId layerNorm(Emitter& e, const ir::Node& n, const Operands& in) {
   ValueId x = in[0];
-  std::vector<int64_t> axes;
-  for (int64_t d = attrs(n).i("axis"); d < e.rank(x); ++d) axes.push_back(d);
-  ValueId y = normalize(e, x, axes, attrs(n).f("eps"));
+  ValueId y = normalize(e, x, layerNormAxes(e.rank(x), attrs(n).i("axis")), attrs(n).f("eps"));
   return e.add(e.mul(y, in[1]), in[2]);
 }
 
 ValueId batchNorm(Emitter& e, const ir::Node& n, const Operands& in) {
   ValueId x = in[0];
-  std::vector<int64_t> axes;
-  for (int64_t d = 0; d < e.rank(x); ++d)
-    if (d != 1) axes.push_back(d);
-  return scaleAndShiftChannels(e, normalize(e, x, axes, attrs(n).f("eps")), in[1], in[2]);
+  return scaleAndShiftChannels(e, normalize(e, x, batchNormAxes(e.rank(x)), attrs(n).f("eps")), in[1], in[2]);
 }
 
 /// (x - mean) * (gamma * rsqrt(var + eps)) + beta, the scale computed per channel.
 ValueId batchNormInfer(Emitter& e, const ir::Node& n, const Operands& in) {
   ValueId x = in[0], gamma = in[1], beta = in[2], mean = in[3], var = in[4];
   ValueId scale = e.mul(gamma, e.rsqrt(e.add(var, e.scalarLike(attrs(n).f("eps"), x))));
-  ValueId centered = e.sub(x, perChannel(e, mean, x));
+  ValueId centered = e.sub(x, emitPerChannel(e, mean, x));
   return scaleAndShiftChannels(e, centered, scale, beta);
 }
 
@@ -91,6 +79,27 @@ ValueId attention(Emitter& e, const ir::Node& n, const Operands& in) {
 
 }  // namespace
 
+std::vector<int64_t> batchNormAxes(int64_t rank) {
+  std::vector<int64_t> axes;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != 1) axes.push_back(d);
+  return axes;
+}
+
+std::vector<int64_t> layerNormAxes(int64_t rank, int64_t axis) {
+  std::vector<int64_t> axes;
+  for (int64_t d = axis; d < rank; ++d) axes.push_back(d);
+  return axes;
+}
+
+std::vector<int64_t> spatialAxes(int64_t rank) { return layerNormAxes(rank, 2); }
+
+ValueId emitPerChannel(Emitter& e, ValueId channels, ValueId like) {
+  ir::Shape shape(static_cast<size_t>(e.rank(like)), 1);
+  shape[1] = e.shape(channels)[0];
+  return e.reshape(channels, shape);
+}
+
 NormStatistics emitNormStatistics(Emitter& e, ValueId x, const std::vector<int64_t>& axes, double eps) {
   ValueId centered = e.sub(x, e.reduceMean(x, axes, true));
   ValueId variance = e.reduceMean(e.mul(centered, centered), axes, true);
@@ -109,9 +118,7 @@ ValueId emitGroupMeanOfSums(Emitter& e, ValueId channelSums, const ir::Shape& sh
 
 ValueId emitGroupMean(Emitter& e, ValueId t, int64_t groups) {
   const ir::Shape shape = e.shape(t);  // a copy: emitting nodes below may reallocate the graph
-  std::vector<int64_t> spatial;
-  for (int64_t d = 2; d < static_cast<int64_t>(shape.size()); ++d) spatial.push_back(d);
-  return emitGroupMeanOfSums(e, e.reduceSum(t, spatial, false), shape, groups);
+  return emitGroupMeanOfSums(e, e.reduceSum(t, spatialAxes(e.rank(t)), false), shape, groups);
 }
 
 NormStatistics emitGroupNormStatistics(Emitter& e, ValueId x, int64_t groups, double eps) {

@@ -2,11 +2,12 @@
 // statistics axes A (N elements per statistic), y = xhat gamma + beta and g = dy gamma:
 //   dx = rstd (g - mean_A(g) - xhat mean_A(g xhat)),
 //   dgamma = the sum of dy xhat over gamma's broadcast dims, dbeta = that of dy.
-// Through the decomposition the mean's and the variance's paths reach x separately (five
-// passes over x-sized data in a batch norm's backward); here they are summed analytically:
-// two reductions and one elementwise pass. Where gamma is constant along A (batch norm: one
-// per channel; group norm: per channel within each image) mean_A(g) and mean_A(g xhat) are
-// gamma-scaled means of dy and dy xhat, so the reductions of dgamma and dbeta serve dx too.
+// Through the decomposition the mean's and the variance's paths reach x separately (four
+// sums and two passes over x-sized data in a batch norm's backward); here they are summed
+// analytically: two sums and one elementwise pass. Where gamma is constant along A (batch
+// norm: one per channel; group norm: per channel within each image) mean_A(g) and
+// mean_A(g xhat) are gamma-scaled means of dy and dy xhat, so the reductions of dgamma and
+// dbeta serve dx too.
 // The statistics are emitted as the decompositions emit them, so cse merges them with the
 // forward's once decompose-composites has run.
 #include "passes/decompositions.h"
@@ -28,16 +29,15 @@ Grads batchNorm(GradContext& c) {
   Emitter& e = c.e;
   ValueId x = c.operand(0), dy = c.cotangent;
   const ir::Shape shape = c.operandShape(0);
-  std::vector<int64_t> axes;
+  const std::vector<int64_t> axes = batchNormAxes(static_cast<int64_t>(shape.size()));
   int64_t count = 1;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d)
-    if (d != 1) axes.push_back(d), count *= shape[static_cast<size_t>(d)];
+  for (int64_t a : axes) count *= shape[static_cast<size_t>(a)];
   NormStatistics s = emitNormStatistics(e, x, axes, c.attr().f("eps"));
   ValueId xhat = e.mul(s.centered, s.rstd);
   ValueId sumDy = e.reduceSum(dy, axes, true), sumDyXhat = e.reduceSum(e.mul(dy, xhat), axes, true);
   Grads grads(3);
   if (c.wants(0)) {
-    ValueId gamma = reshapeTo(e, c.operand(1), keptShape(shape, axes));
+    ValueId gamma = emitPerChannel(e, c.operand(1), x);
     ValueId n = e.scalarLike(static_cast<double>(count), x);
     // gamma rstd (dy - sum(dy)/N - xhat sum(dy xhat)/N): gamma factored out of g.
     grads[0] = dataGradient(e, dy, xhat, e.mul(gamma, s.rstd), e.div(sumDy, n), e.div(sumDyXhat, n));
@@ -52,8 +52,7 @@ Grads layerNorm(GradContext& c) {
   Emitter& e = c.e;
   ValueId x = c.operand(0), dy = c.cotangent;
   const ir::Shape shape = c.operandShape(0), gammaShape = c.operandShape(1), betaShape = c.operandShape(2);
-  std::vector<int64_t> axes;
-  for (int64_t d = c.attr().i("axis"); d < static_cast<int64_t>(shape.size()); ++d) axes.push_back(d);
+  const std::vector<int64_t> axes = layerNormAxes(static_cast<int64_t>(shape.size()), c.attr().i("axis"));
   NormStatistics s = emitNormStatistics(e, x, axes, c.attr().f("eps"));
   ValueId xhat = e.mul(s.centered, s.rstd);
   Grads grads(3);
@@ -71,8 +70,7 @@ Grads groupNorm(GradContext& c) {
   ValueId x = c.operand(0), dy = c.cotangent;
   const ir::Shape shape = c.operandShape(0);
   const int64_t groups = c.attr().i("groups");
-  std::vector<int64_t> spatial;
-  for (int64_t d = 2; d < static_cast<int64_t>(shape.size()); ++d) spatial.push_back(d);
+  const std::vector<int64_t> spatial = spatialAxes(static_cast<int64_t>(shape.size()));
   NormStatistics s = emitGroupNormStatistics(e, x, groups, c.attr().f("eps"));
   ValueId xhat = e.mul(s.centered, s.rstd);
   // Per image and channel [N, C]: the sums of dy and dy xhat over the spatial dims.
@@ -83,9 +81,7 @@ Grads groupNorm(GradContext& c) {
     ValueId gammaRow = e.reshape(c.operand(1), row);
     ValueId m1 = emitGroupMeanOfSums(e, e.mul(sumDy, gammaRow), shape, groups);
     ValueId m2 = emitGroupMeanOfSums(e, e.mul(sumDyXhat, gammaRow), shape, groups);
-    ir::Shape perChannel(shape.size(), 1);
-    perChannel[1] = shape[1];
-    ValueId g = e.mul(dy, e.reshape(c.operand(1), perChannel));
+    ValueId g = e.mul(dy, emitPerChannel(e, c.operand(1), x));
     grads[0] = dataGradient(e, g, xhat, s.rstd, m1, m2);
   }
   if (c.wants(1)) grads[1] = e.reduceSum(sumDyXhat, {0}, false);
