@@ -265,6 +265,20 @@ bool convTakesBlocked(const Graph& g, ValueId v, int index) {
   }
 }
 
+/// True when pooling node `v` (max_pool, avg_pool) reads its operand (`index` 0) or writes
+/// its result (-1) as a whole channels-last 2-D f32 tensor, which oneDNN's pooling takes
+/// blocked (padding short of a window, as compilePool wants).
+bool poolTakesBlocked(const Graph& g, ValueId v, int index) {
+  const Node& n = g.node(v);
+  if ((n.op != OpKind::MaxPool && n.op != OpKind::AvgPool) || index > 0) return false;
+  if (!ir::isChannelsLast(n.op, n.attrs) || n.type.dtype != ir::DType::f32 || n.type.rank() != 4) return false;
+  ir::AttrReader attr(n.attrs, n.op);
+  const Ints &window = attr.ints("window"), &padding = attr.ints("padding");
+  for (size_t d = 0; d < window.size(); ++d)
+    if (padding[d] >= window[d]) return false;
+  return !nativeStepFor(g, v);
+}
+
 /// Disjoint sets of values.
 struct Components {
   std::vector<ValueId> parent;
@@ -301,7 +315,8 @@ std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const st
   // A value may be blocked on its own: stored in the arena, pinned by nothing, written and
   // read only by steps that take it blocked.
   auto takesBlocked = [&](ValueId node, int index) {
-    return convTakesBlocked(g, node, index) || (facts.isKernel(node) && facts.kernelCarriesOver(node));
+    return convTakesBlocked(g, node, index) || poolTakesBlocked(g, node, index) ||
+           (facts.isKernel(node) && facts.kernelCarriesOver(node));
   };
   std::vector<bool> eligible(static_cast<size_t>(g.size()), false), touchesConv(static_cast<size_t>(g.size()), false);
   for (ValueId v = 0; v < g.size(); ++v) {

@@ -39,9 +39,9 @@ std::optional<ir::Graph> blockedBody(const ir::Graph& body);
 /// Which values of `g` (planned as `plan`) are stored blocked: f32 channels-last data in
 /// the arena whose blocking moves data, that no output, update or step other than a
 /// convolution (conv, conv_transpose, conv_weight_grad, or a fused conv whose other operands
-/// are per-channel: channels-last, ungrouped, run by oneDNN over the whole tensor) or a
-/// generated kernel with a blocked body reads or writes,
-/// and that a convolution touches. A generated kernel's rank-4 data are blocked all
+/// are per-channel: channels-last, ungrouped, run by oneDNN over the whole tensor), a 2-D
+/// max_pool or avg_pool run by oneDNN, or a generated kernel with a blocked body reads or
+/// writes, and that a convolution touches. A generated kernel's rank-4 data are blocked all
 /// together or not at all. `runsKernel(v)` says whether fused node v runs a generated kernel
 /// (default: every loop and reduce node does).
 std::vector<bool> blockedValues(const ir::Graph& g, const MemoryPlan& plan,

@@ -1,8 +1,8 @@
 // The oneDNN steps of the pools: max_pool and avg_pool (pooling forward; the average divides
 // by the whole window, padding included, as the reference does) and max_pool_grad (pooling
 // forward-training for the workspace of argmax positions, then pooling backward, which
-// routes each dy to its window's first maximum, in one step). All in row-major layouts, which
-// the pooling primitives run directly.
+// routes each dy to its window's first maximum, in one step). The pools run on row-major,
+// channels-last and channel-blocked data directly.
 //
 // Exactness: the reference and oneDNN agree on ties (the first maximum in window order wins,
 // checked by the tests). They differ on NaN (the reference propagates it, oneDNN's max
@@ -35,12 +35,13 @@ std::unique_ptr<OneDnnStep> compilePool(const ir::Node& node, const ir::TensorTy
   auto geo = poolGeometry(node);
   if (!geo) return nullptr;
   bool isMax = node.op == ir::OpKind::MaxPool;
-  // Pooling reads its source in the layout it is given; a blocked source gets a blocked
-  // result (reordered into the row-major one unless `layouts` keeps it so). Channels-last
-  // data is read and written in place.
+  // Pooling reads its source in the layout it is given (channels-first data as the step
+  // before passed it, channels-last data as stored: in place, or channel-blocked); a blocked
+  // source gets a blocked result, converted into the result's layout unless that is the
+  // same, and a channels-last source a channels-last one (converted if stored blocked).
   const bool cl = ir::isChannelsLast(node.op, node.attrs);
   const ir::Shape xs = cl ? ir::toChannelsFirst(x.shape) : x.shape, outs = cl ? ir::toChannelsFirst(node.type.shape) : node.type.shape;
-  auto srcLayout = cl ? std::nullopt : layouts.operand(0);
+  auto srcLayout = layouts.operand(0);
   memory::desc user = dataDesc(xs, x.shape, cl), out = dataDesc(outs, node.type.shape, cl);
   memory::desc src = srcLayout.value_or(user);
   dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference,
@@ -48,7 +49,7 @@ std::unique_ptr<OneDnnStep> compilePool(const ir::Node& node, const ir::TensorTy
                                    src, srcLayout ? anyDesc(outs) : out, geo->stride, geo->window,
                                    geo->padding, geo->padding);
   dnnl::pooling_forward::primitive_desc pd(desc, engine);
-  if (srcLayout && isReferenceImpl(pd.impl_info_str())) return nullptr;
+  if (srcLayout && !cl && isReferenceImpl(pd.impl_info_str())) return nullptr;  // read it row-major instead
   auto step = std::make_unique<PrimitiveStep>(isMax ? "max_pool" : "avg_pool", engine, layouts);
   step->add(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, step->operand(0, user)},
                                         {DNNL_ARG_DST, step->output(step->result(out), pd.dst_desc())}});

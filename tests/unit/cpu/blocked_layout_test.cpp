@@ -156,3 +156,40 @@ TEST(BlockedLayout, DdpmTrainingStepWithBlockedFusedConvolutionsMatchesTheRefere
   EXPECT_GT(stats.blockedValues, 4);
   EXPECT_EQ(stats.scratchBytes, 0);
 }
+
+TEST(BlockedLayout, PoolsBetweenConvolutionsReadAndWriteBlockedData) {
+  // Channels-last x [2, 10, 10, 32] -> conv -> avg_pool 2x2 -> conv -> max_pool 3x3 (stride 2,
+  // padding 1) -> y: the conv results and the average pool's are stored blocked; the max
+  // pool reads blocked data and writes the channels-last output.
+  ir::Graph g("conv_pools");
+  auto conv = [&g](ir::ValueId x, const std::string& w) {
+    return g.addOp(OpKind::Conv, {x, g.addInput(w, f32({32, 32, 3, 3}))},
+                   {{"channels_last", int64_t{1}}, {"stride", Ints{1, 1}}, {"padding", Ints{1, 1}},
+                    {"dilation", Ints{1, 1}}, {"groups", int64_t{1}}});
+  };
+  auto pool = [&g](OpKind op, ir::ValueId x, int64_t window, int64_t stride, int64_t padding) {
+    return g.addOp(op, {x}, {{"channels_last", int64_t{1}}, {"window", Ints{window, window}},
+                             {"stride", Ints{stride, stride}}, {"padding", Ints{padding, padding}}});
+  };
+  ir::ValueId a = conv(g.addInput("x", f32({2, 10, 10, 32})), "w1");
+  ir::ValueId b = conv(pool(OpKind::AvgPool, a, 2, 2, 0), "w2");
+  g.addOutput("y", pool(OpKind::MaxPool, b, 3, 2, 1));
+
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::CompileOptions options;
+  options.optimize = false;
+  cpu::Executable exe = cpu::compile(g, options);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
+  EXPECT_EQ(exe.stats().blockedValues, 3);
+  EXPECT_EQ(exe.stats().onednnPrimitives, 4);
+}
+
+TEST(BlockedLayout, LenetInferenceKeepsItsConvolutionsAndPoolsBlocked) {
+  // conv1 -> max_pool -> conv2 -> max_pool: the two conv results and the first pool's.
+  models::LenetConfig c{.batch = 2, .size = 14, .c1 = 32, .c2 = 32, .hidden = 8, .classes = 5, .training = false};
+  ir::Graph g = models::buildLenet("lenet_blocked", c);
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::Executable exe = cpu::compile(g);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-4);
+  EXPECT_EQ(exe.stats().blockedValues, 3);
+}
