@@ -32,7 +32,7 @@ bool foldMatmulTransposes(ir::Graph& g);
 bool stripStopGradients(ir::Graph& g);
 /// `pointwise-convs-to-matmuls`: rewrites convolutions with a 1x1 kernel (no padding, one
 /// group; stride 1 for the forward one) and their gradients as matmuls over the flattened
-/// spatial positions.
+/// spatial positions; of channels-last ones only the strided gradients.
 bool lowerPointwiseConvs(ir::Graph& g);
 /// `split-long-contractions`: runs a matmul contracting 1024 or more rows of transposed
 /// operands (a weight gradient over a batch of activations) as two halves side by side and

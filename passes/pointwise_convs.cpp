@@ -5,12 +5,13 @@
 //   conv_transpose(dy [N,O,..], w [O,C,1..])   = matmul(w [O,C], dy [N,O,P], transpose_lhs) -> [N,C,..]
 //                                                (strided: spread over every s-th position)
 //   conv_weight_grad(x [N,C,..], dy [N,O,..])  = sum over n of matmul(dy [N,O,P], x [N,C,P], transpose_rhs)
-// Channels-last gradients (data [N, spatial.., C], M = N * P rows) are plain matrix products:
+// Strided channels-last gradients (data [N, spatial.., C], M = N * P rows) are plain matrix
+// products (over every s-th position: a strided slice of x, dy's product spread with zeros):
 //   conv_transpose(dy [N,..,O], w [O,C,1..])   = matmul(dy [M,O], w [O,C])                 -> [N,..,C]
 //   conv_weight_grad(x [N,..,C], dy [N,..,O])  = matmul(dy [M,O], x [M,C], transpose_lhs)  -> [O,C,1..]
 // Matrix products read the plain row-major tensors as they are, where a convolution library
-// converts its operands into blocked layouts and back (a U-Net's skip connections: ddpm's
-// 1x1 convolutions over a 96-channel concatenation held 12 MiB of such copies).
+// converts its operands into blocked layouts and back. Unstrided channels-last gradients stay
+// convolutions (see isPointwise).
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "passes/builtin_passes.h"
@@ -31,9 +32,13 @@ bool allEqual(const std::vector<int64_t>& values, int64_t v) {
 /// True when node `n` (conv, conv_transpose, conv_weight_grad) is a pointwise convolution.
 bool isPointwise(const ir::Graph& g, const ir::Node& n) {
   if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad) return false;
-  // A channels-last forward convolution stays one: oneDNN reads it in place.
-  if (n.op == OpKind::Conv && ir::isChannelsLast(n.op, n.attrs)) return false;
+  // A channels-last forward convolution stays one: oneDNN reads it in place. So do its
+  // unstrided gradients, which oneDNN runs on the channel-blocked data the runtime keeps
+  // between convolutions (runtime/cpu/blocked_layout.h): as matmuls they read channels-last
+  // rows, keeping every tensor they touch channels-last, so that the Winograd convolutions
+  // around them converted it (ddpm's skip connections: 7 ms of conversions per step).
   ir::AttrReader a(n.attrs, n.op);
+  if (ir::isChannelsLast(n.op, n.attrs) && (n.op == OpKind::Conv || allEqual(a.ints("stride"), 1))) return false;
   if (a.i("groups") != 1 || !allEqual(a.ints("padding"), 0) || !allEqual(a.ints("dilation"), 1)) return false;
   // Strided: the weight gradient reads every s-th position of x (a strided slice first), the
   // data gradient spreads its product over every s-th position (zeros between); the forward

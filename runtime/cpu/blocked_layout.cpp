@@ -214,12 +214,14 @@ struct Facts {
   }
 };
 
-/// True when conv-family node `v` reads operand `index` (-1: writes its result) as a whole
-/// channels-last tensor oneDNN can take blocked (see the geometry notes in onednn_conv.cpp).
-/// The conv of a fused node of kind "conv" whose data are only its input and result:
-/// conv(in0, in1) followed by elementwise ops with per-channel or scalar operands (bias,
-/// activations), which oneDNN runs as bias and post-ops; null otherwise (a residual add).
-const Node* epilogueOnlyConv(const Node& n) {
+/// The conv of a fused node of kind "conv" whose data are its input, its result and at most
+/// one residual: conv(in0, in1) followed by elementwise ops with per-channel or scalar
+/// operands (bias, activations), which oneDNN runs as bias and post-ops, and at most one
+/// input of the result's type that a single add reads (the residual, which oneDNN's sum
+/// post-op adds from the destination); `residual` is set to that input's operand index, or
+/// -1. Null for anything else.
+const Node* fusedConvOf(const Node& n, int* residual = nullptr) {
+  if (residual) *residual = -1;
   if (n.op != OpKind::Fused || !n.body || ir::AttrReader(n.attrs, n.op).s("kind") != "conv") return nullptr;
   const Graph& body = *n.body;
   const std::vector<ValueId> inputs = body.inputs();
@@ -228,15 +230,28 @@ const Node* epilogueOnlyConv(const Node& n) {
     if (b.op == OpKind::Conv) conv = conv ? nullptr : &b;
   if (!conv || inputs.size() < 2 || conv->operands != std::vector<ValueId>{inputs[0], inputs[1]}) return nullptr;
   const int64_t channels = n.type.shape.empty() ? 0 : n.type.shape.back();
-  for (size_t k = 2; k < inputs.size(); ++k)
-    if (body.type(inputs[k]).numel() > channels) return nullptr;
+  int found = -1;
+  for (size_t k = 2; k < inputs.size(); ++k) {
+    if (body.type(inputs[k]).numel() <= channels) continue;
+    int readers = 0;
+    bool added = true;
+    for (const Node& b : body.nodes())
+      for (ValueId o : b.operands)
+        if (o == inputs[k]) ++readers, added = added && b.op == OpKind::Add;
+    if (found >= 0 || body.type(inputs[k]) != n.type || readers != 1 || !added) return nullptr;
+    found = static_cast<int>(k);
+  }
+  if (residual) *residual = found;
   return conv;
 }
 
+/// True when conv-family node `v` reads operand `index` (-1: writes its result) as a whole
+/// channels-last tensor oneDNN can take blocked (see the geometry notes in onednn_conv.cpp).
 bool convTakesBlocked(const Graph& g, ValueId v, int index) {
   const Node& outer = g.node(v);
-  const Node* fusedConv = epilogueOnlyConv(outer);
-  if (fusedConv && index > 0) return false;  // its weight or a per-channel operand
+  int residual = -1;
+  const Node* fusedConv = fusedConvOf(outer, &residual);
+  if (fusedConv && index > 0 && index != residual) return false;  // its weight or a per-channel operand
   const Node& n = fusedConv ? *fusedConv : outer;
   if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad) return false;
   if (!ir::isChannelsLast(n.op, n.attrs) || n.type.dtype != ir::DType::f32 || outer.operands.size() < 2 ||
@@ -255,7 +270,7 @@ bool convTakesBlocked(const Graph& g, ValueId v, int index) {
   };
   const Shape &x = g.type(outer.operands[0]).shape, &second = g.type(outer.operands[1]).shape;
   switch (n.op) {
-    case OpKind::Conv: return index == 0 || index == -1;
+    case OpKind::Conv: return index == 0 || index == -1 || index == residual;
     case OpKind::ConvTranspose:  // its result whole only where some input reaches every position
       return index == 0 || (index == -1 && reaches(x, {second[2], second[3]}, n.type.shape));
     default: {  // conv_weight_grad(x, dy): x whole only where dy's windows read all of it
@@ -315,7 +330,7 @@ std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const st
   // A value may be blocked on its own: stored in the arena, pinned by nothing, written and
   // read only by steps that take it blocked.
   auto takesBlocked = [&](ValueId node, int index) {
-    return convTakesBlocked(g, node, index) || poolTakesBlocked(g, node, index) ||
+    return convTakesBlocked(g, node, index) || poolTakesBlocked(g, node, index) || nativeTakesBlocked(g, node, index) ||
            (facts.isKernel(node) && facts.kernelCarriesOver(node));
   };
   std::vector<bool> eligible(static_cast<size_t>(g.size()), false), touchesConv(static_cast<size_t>(g.size()), false);
@@ -345,7 +360,11 @@ std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const st
     for (size_t k = 1; k < data.size(); ++k) parts.join(data[0], data[k]);
   };
   for (ValueId v = 0; v < g.size(); ++v)
-    if (facts.isKernel(v)) joinAll(dataOf(v));
+    if (facts.isKernel(v)) {
+      joinAll(dataOf(v));
+    } else if (int residual = -1; fusedConvOf(g.node(v), &residual) && residual > 0) {
+      parts.join(g.node(v).operands[static_cast<size_t>(residual)], v);  // the sum post-op starts from it
+    }
   std::vector<bool> blocked(static_cast<size_t>(g.size()), false);
   auto decide = [&] {
     std::vector<bool> ok(static_cast<size_t>(g.size()), true), anyConv(static_cast<size_t>(g.size()), false);
@@ -369,7 +388,7 @@ std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const st
     for (ValueId v = 0; v < g.size(); ++v) {
       const Node& n = g.node(v);
       if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad &&
-          !epilogueOnlyConv(n))
+          !fusedConvOf(n))
         continue;
       std::vector<ValueId> data = dataOf(v);
       int64_t copies = 0;

@@ -23,6 +23,9 @@ struct Geometry {
   int64_t outHeight, outWidth, outChannels;  ///< dy: [outHeight, outWidth, outChannels]
   int64_t kernelHeight, kernelWidth;
   std::vector<int32_t> rowSource, columnSource;  ///< [oh * kernelHeight + kh], [ow * kernelWidth + kw]
+  /// Where channel c of x's position p lies in an image: p * positionStride + (c / 16) *
+  /// blockStride + c % 16 (channels-last: channels and 16; channel-blocked: 16 and H * W * 16).
+  int64_t positionStride = 0, blockStride = 16;
 };
 
 /// The sources of one spatial dim: o * stride - padding + k * dilation, or -1 outside [0, extent).
@@ -55,7 +58,7 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
       for (int64_t oh = 0; oh < g.outHeight; ++oh) {
         const int32_t ih = g.rowSource[static_cast<size_t>(oh * g.kernelHeight + kh)];
         if (ih < 0) continue;
-        const float* row = x + ih * g.width * g.channels;
+        const float* row = x + ih * g.width * g.positionStride;
         const float* grad = dy + oh * g.outWidth * g.outChannels + o;
         for (int64_t ow = 0; ow < g.outWidth; ++ow) {
           const __m512 v = _mm512_set1_ps(grad[ow * g.outChannels]);
@@ -63,10 +66,10 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
 #pragma GCC unroll 4
           for (int k = 0; k < KW; ++k) {
             if (source[k] < 0) continue;
-            const float* in = row + source[k] * g.channels;
+            const float* in = row + source[k] * g.positionStride;
 #pragma GCC unroll 4
             for (int t = 0; t < Tiles; ++t)
-              sums[k][t] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(masks[t], in + 16 * t), sums[k][t]);
+              sums[k][t] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(masks[t], in + t * g.blockStride), sums[k][t]);
           }
         }
       }
@@ -130,6 +133,9 @@ void runFewChannelWeightGrad(const NativeCall& call) {
   Geometry g{x[1], x[2], x[3], dy[1], dy[2], dy[3], kernel[0], kernel[1],
              sources(dy[1], kernel[0], stride[0], padding[0], dilation[0], x[1]),
              sources(dy[2], kernel[1], stride[1], padding[1], dilation[1], x[2])};
+  const bool blocked = call.isBlocked(node.operands[0]);  // then channels are a multiple of 16
+  g.positionStride = blocked ? 16 : g.channels;
+  g.blockStride = blocked ? g.height * g.width * 16 : 16;
   const int tiles = static_cast<int>(std::max<int64_t>(1, (g.channels + 15) / 16));
   const int64_t taps = g.kernelHeight * g.kernelWidth, sums = g.outChannels * taps * 16 * tiles;
   const int64_t images = x[0], inSize = g.height * g.width * g.channels, gradSize = g.outHeight * g.outWidth * g.outChannels;

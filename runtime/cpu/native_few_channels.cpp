@@ -29,6 +29,9 @@ struct Geometry {
   /// [w * kernelWidth + kw] (filled by the caller: no divisions in the inner loops).
   const int32_t* rowReach = nullptr;
   const int32_t* columnReach = nullptr;
+  /// Where channel c of input position p lies in an image: p * positionStride + (c / 16) *
+  /// blockStride + c % 16 (channels-last: channels and 16; channel-blocked: 16 and H * W * 16).
+  int64_t positionStride = 0, blockStride = 16;
   int64_t taps() const { return outChannels * kernelHeight * kernelWidth; }
 
   /// The result index along spatial dim `d` that tap `k` of input index `i` reaches, or -1.
@@ -81,16 +84,19 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
       for (int t = 0; t < Tiles; ++t) acc[b][t] = _mm512_setzero_ps();
     const float* rows[Block];  // a block past the last position reads row 0 again (never scattered)
 #pragma GCC unroll 8
-    for (int b = 0; b < Block; ++b) rows[b] = x + (p0 + (b < count ? b : 0)) * g.channels;
-    for (int64_t c = 0; c < g.channels; ++c) {
-      __m512 weights[Tiles];
+    for (int b = 0; b < Block; ++b) rows[b] = x + (p0 + (b < count ? b : 0)) * g.positionStride;
+    for (int64_t c0 = 0; c0 < g.channels; c0 += 16) {  // 16 channels at a time: one block when blocked
+      const int64_t base = (c0 / 16) * g.blockStride - c0;
+      for (int64_t c = c0; c < std::min<int64_t>(c0 + 16, g.channels); ++c) {
+        __m512 weights[Tiles];
 #pragma GCC unroll 4
-      for (int t = 0; t < Tiles; ++t) weights[t] = _mm512_maskz_loadu_ps(masks[t], w + c * taps + 16 * t);
+        for (int t = 0; t < Tiles; ++t) weights[t] = _mm512_maskz_loadu_ps(masks[t], w + c * taps + 16 * t);
 #pragma GCC unroll 8
-      for (int b = 0; b < Block; ++b) {
-        const __m512 v = _mm512_set1_ps(rows[b][c]);
+        for (int b = 0; b < Block; ++b) {
+          const __m512 v = _mm512_set1_ps(rows[b][base + c]);
 #pragma GCC unroll 4
-        for (int t = 0; t < Tiles; ++t) acc[b][t] = _mm512_fmadd_ps(v, weights[t], acc[b][t]);
+          for (int t = 0; t < Tiles; ++t) acc[b][t] = _mm512_fmadd_ps(v, weights[t], acc[b][t]);
+        }
       }
     }
 #pragma GCC unroll 8
@@ -193,6 +199,9 @@ void runFewChannelConv(const NativeCall& call) {
       columnReach[static_cast<size_t>(w * g.kernelWidth + k)] = static_cast<int32_t>(g.reach(1, w, k, g.outWidth));
   g.rowReach = rowReach.data();
   g.columnReach = columnReach.data();
+  const bool blocked = call.isBlocked(node.operands[0]);  // then channels are a multiple of 16
+  g.positionStride = blocked ? 16 : g.channels;
+  g.blockStride = blocked ? g.height * g.width * 16 : 16;
   const auto* in = static_cast<const float*>(call.operands[0]);
   const auto* weight = static_cast<const float*>(call.operands[1]);
   auto* result = static_cast<float*>(call.result);

@@ -2,12 +2,14 @@
 // interpreter's kernel computes (the random draws use the same counter-based generator).
 #include "runtime/cpu/native_steps.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
+#include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
 #include "runtime/cpu/native_pool.h"
@@ -31,10 +33,57 @@ AxisSplit splitAround(const ir::Shape& shape, int64_t axis) {
   return s;
 }
 
+/// Where element (position p, channel c) of one image [P, C] lies: channels-last, p * C + c;
+/// channel-blocked ([C/16, P, 16]), (c / 16) * P * 16 + p * 16 + c % 16.
+struct ImageLayout {
+  int64_t positionStride, blockStride;
+
+  ImageLayout(bool blocked, int64_t positions, int64_t channels)
+      : positionStride(blocked ? kChannelBlock : channels), blockStride(blocked ? positions * kChannelBlock : kChannelBlock) {}
+  int64_t at(int64_t p, int64_t c) const { return p * positionStride + (c / kChannelBlock) * blockStride + c % kChannelBlock; }
+};
+
+/// concat of rank-4 f32 data [N, H, W, C_k] along the channels, some of it stored
+/// channel-blocked (nativeTakesBlocked): per image, each operand's blocks of 16 channels go
+/// to the result's blocks from its channel offset on, one 16-float run per position (a
+/// whole block in one copy where both sides are blocked).
+void runChannelConcat(const NativeCall& call) {
+  const ir::Node& node = call.graph.node(call.value);
+  const ir::Shape& out = node.type.shape;
+  const int64_t images = out[0], positions = out[1] * out[2];
+  const ImageLayout result(call.isBlocked(call.value), positions, out[3]);
+  auto* dst = static_cast<float*>(call.result);
+  const int64_t imageSize = positions * out[3];
+#pragma omp parallel for schedule(static) if (images > 1 && images * imageSize >= (int64_t{1} << 16))
+  for (int64_t n = 0; n < images; ++n) {
+    int64_t offset = 0;  // the operand's first channel in the result
+    for (size_t k = 0; k < node.operands.size(); ++k) {
+      const int64_t channels = call.graph.type(node.operands[k]).shape[3];
+      const ImageLayout from(call.isBlocked(node.operands[k]), positions, channels);
+      const float* src = static_cast<const float*>(call.operands[k]) + n * positions * channels;
+      float* image = dst + n * imageSize;
+      for (int64_t c = 0; c < channels; c += kChannelBlock) {
+        const float* s = src + from.at(0, c);
+        float* d = image + result.at(0, offset + c);
+        if (from.positionStride == kChannelBlock && result.positionStride == kChannelBlock) {
+          std::memcpy(d, s, static_cast<size_t>(positions * kChannelBlock) * sizeof(float));
+          continue;
+        }
+        for (int64_t p = 0; p < positions; ++p)
+          std::memcpy(d + p * result.positionStride, s + p * from.positionStride, kChannelBlock * sizeof(float));
+      }
+      offset += channels;
+    }
+  }
+}
+
 /// concat along `axis` of row-major buffers: for each of the prod(shape[:axis]) outer
 /// indices, each operand contributes one contiguous run of bytes, in operand order.
 void runConcat(const NativeCall& call) {
   const ir::Node& node = call.graph.node(call.value);
+  bool blocked = call.isBlocked(call.value);
+  for (ir::ValueId o : node.operands) blocked = blocked || call.isBlocked(o);
+  if (blocked) return runChannelConcat(call);
   const auto axis = static_cast<size_t>(ir::AttrReader(node.attrs, node.op).i("axis"));
   const ir::Shape& out = node.type.shape;
   int64_t outer = 1;
@@ -145,6 +194,20 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
       return ir::isChannelsLast(node.op, node.attrs) ? &runMaxPoolGrad2dChannelsLast : &runMaxPoolGrad2d;
     default: return nullptr;
   }
+}
+
+bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
+  const ir::Node& node = g.node(v);
+  auto channelsInBlocks = [&](ir::ValueId value) {
+    const ir::TensorType& t = g.type(value);
+    return t.dtype == ir::DType::f32 && t.shape.size() == 4 && t.shape[3] % kChannelBlock == 0;
+  };
+  if (node.op == ir::OpKind::Concat) {
+    if (ir::AttrReader(node.attrs, node.op).i("axis") != 3 || !channelsInBlocks(v)) return false;
+    return std::all_of(node.operands.begin(), node.operands.end(), channelsInBlocks);
+  }
+  return index == 0 && (runsFewChannelConv(g, v) || runsFewChannelWeightGrad(g, v)) &&
+         channelsInBlocks(node.operands[0]);
 }
 
 }  // namespace weft::cpu

@@ -17,6 +17,13 @@ struct NativeCall {
   const std::vector<const void*>& operands;
   void* result;
   uint64_t step;  ///< keys random draws (with each random op's seed)
+  /// Which values are stored channel-blocked (blocked_layout.h), by value id; null: none.
+  const std::vector<bool>* blocked = nullptr;
+
+  /// True when value v is stored channel-blocked.
+  bool isBlocked(ir::ValueId v) const {
+    return blocked && static_cast<size_t>(v) < blocked->size() && (*blocked)[static_cast<size_t>(v)];
+  }
 };
 
 /// A hand-written step. Throws weft::Error naming the node for bad data (a gather index out of range).
@@ -24,5 +31,12 @@ using NativeStep = void (*)(const NativeCall& call);
 
 /// The native step for node `v` of `g`, or null when there is none.
 NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v);
+
+/// True when the native step of node `v` reads operand `index` (-1: writes its result)
+/// stored channel-blocked as well as channels-last: any data of a concat of rank-4 f32
+/// tensors along their last axis whose channel counts are all multiples of 16, and the input
+/// x with a multiple of 16 channels of a convolution to few channels (runsFewChannelConv) or
+/// of the weight gradient of one (runsFewChannelWeightGrad).
+bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index);
 
 }  // namespace weft::cpu

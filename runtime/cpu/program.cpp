@@ -189,6 +189,13 @@ StepLayouts Program::blockedLayouts(ValueId v) const {
   return layouts;
 }
 
+bool Program::nativeTakesItsBlocked(ValueId v) const {
+  const std::vector<ValueId>& ops = graph_.node(v).operands;
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (isBlocked(ops[i]) && !nativeTakesBlocked(graph_, v, static_cast<int>(i))) return false;
+  return !isBlocked(v) || nativeTakesBlocked(graph_, v, -1);
+}
+
 bool Program::touchesBlocked(ValueId v) const {
   const auto& ops = graph_.node(v).operands;
   return isBlocked(v) || std::any_of(ops.begin(), ops.end(), [&](ValueId o) { return isBlocked(o); });
@@ -229,7 +236,8 @@ Program::Program(ir::Graph graph, ProgramOptions options)
     Step step;
     step.value = v;
     const bool blockedData = touchesBlocked(v);
-    if (!blockedData && (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
+    if ((!blockedData || nativeTakesItsBlocked(v)) &&
+        (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
     } else if (const StepLayouts layouts = blockedLayouts(v);
                (step.onednn = compileOneDnnNode(g, v, *engine, layouts))) {
@@ -355,7 +363,7 @@ void Program::runStep(const Step& step, const std::vector<const void*>& bound, u
   void* result = address(step.value, bound);
   if (step.onednn) return step.onednn->run(operandPtrs_, result, *static_cast<dnnl::stream*>(stream));
   if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel());
-  if (step.native) return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter});
+  if (step.native) return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter, &blocked_});
   step.host(operandPtrs_, result, counter);
 }
 

@@ -135,6 +135,9 @@ class Program {
   }
   /// True when node v reads or writes a value stored channel-blocked.
   bool touchesBlocked(ir::ValueId v) const;
+  /// True when the native step of node v (if any) takes each of its channel-blocked values
+  /// as stored (nativeTakesBlocked).
+  bool nativeTakesItsBlocked(ir::ValueId v) const;
   /// The layouts of node v's step: row-major but for channel-blocked values, with the
   /// arena's room for conversion copies (see roomyLayouts).
   StepLayouts blockedLayouts(ir::ValueId v) const;

@@ -193,3 +193,56 @@ TEST(BlockedLayout, LenetInferenceKeepsItsConvolutionsAndPoolsBlocked) {
   cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-4);
   EXPECT_EQ(exe.stats().blockedValues, 3);
 }
+
+TEST(BlockedLayout, ConcatsAndFewChannelConvolutionsTakeBlockedData) {
+  // a = conv(x) stays blocked, b = conv(x) is an output (channels-last); their concat c is
+  // stored blocked from both, and the native convolution to one channel and the native
+  // weight gradient to one channel read it blocked, as the direct conv d does.
+  ir::Graph g("concat_blocked");
+  ir::Attrs attrs{{"channels_last", int64_t{1}}, {"stride", Ints{1, 1}}, {"padding", Ints{1, 1}},
+                  {"dilation", Ints{1, 1}}, {"groups", int64_t{1}}};
+  auto conv = [&](ir::ValueId x, const std::string& w, int64_t out, int64_t in) {
+    return g.addOp(OpKind::Conv, {x, g.addInput(w, f32({out, in, 3, 3}))}, attrs);
+  };
+  ir::ValueId x = g.addInput("x", f32({2, 6, 6, 32}));
+  ir::ValueId a = conv(x, "w1", 32, 32), b = conv(x, "w2", 32, 32);
+  ir::ValueId c = g.addOp(OpKind::Concat, {a, b}, {{"axis", int64_t{3}}});
+  ir::Attrs gradAttrs = attrs;
+  gradAttrs["kernel"] = Ints{3, 3};
+  g.addOutput("b", b);
+  g.addOutput("d", conv(c, "w3", 32, 64));
+  g.addOutput("y", conv(c, "w4", 1, 64));
+  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {c, g.addInput("dy", f32({2, 6, 6, 1}))}, gradAttrs));
+
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::CompileOptions options;
+  options.optimize = false;
+  cpu::Executable exe = cpu::compile(g, options);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
+  EXPECT_EQ(exe.stats().blockedValues, 2);  // a and c
+  EXPECT_EQ(exe.stats().nativeSteps, 3);     // the concat, y and dw
+}
+
+TEST(BlockedLayout, ConvolutionsAddingAResidualTakeItBlocked) {
+  // y = relu(conv1x1(x) + b + r) with r = conv(x): oneDNN's sum post-op adds r from the
+  // destination, both blocked; x, r and the result stay blocked for the convolution after.
+  ir::Graph g("residual_blocked");
+  ir::Attrs attrs{{"channels_last", int64_t{1}}, {"stride", Ints{1, 1}}, {"padding", Ints{1, 1}},
+                  {"dilation", Ints{1, 1}}, {"groups", int64_t{1}}};
+  ir::Attrs pointwise = attrs;
+  pointwise["padding"] = Ints{0, 0};
+  ir::ValueId x = g.addOp(OpKind::Conv, {g.addInput("in", f32({2, 6, 6, 32})), g.addInput("w0", f32({32, 32, 3, 3}))}, attrs);
+  ir::ValueId r = g.addOp(OpKind::Conv, {x, g.addInput("w1", f32({32, 32, 3, 3}))}, attrs);
+  ir::ValueId skip = g.addOp(OpKind::Conv, {x, g.addInput("w2", f32({32, 32, 1, 1}))}, pointwise);
+  ir::ValueId bias = g.addOp(OpKind::Reshape, {g.addInput("b", f32({32}))}, {{"shape", Ints{1, 1, 1, 32}}});
+  ir::ValueId sum = g.addOp(OpKind::Add, {g.addOp(OpKind::Add, {skip, bias}), r});
+  ir::ValueId zero = g.addConstant(std::make_shared<ir::TensorData>(f32({})));
+  ir::ValueId y = g.addOp(OpKind::Maximum, {sum, zero});
+  g.addOutput("z", g.addOp(OpKind::Conv, {y, g.addInput("w3", f32({32, 32, 3, 3}))}, attrs));
+
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::Executable exe = cpu::compile(g);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-4);
+  EXPECT_EQ(exe.stats().blockedValues, 3);  // x, r and y
+  EXPECT_EQ(exe.stats().generatedKernels, 0);  // bias, residual and relu run as oneDNN post-ops
+}

@@ -83,3 +83,34 @@ TEST(PointwiseConvs, OtherConvolutionsStay) {
   EXPECT_FALSE(lowerPointwiseConvs(lowered));
   expectSameGraph(g, lowered);
 }
+
+// Channels-last: the forward convolution and its unstrided gradients stay convolutions (the
+// CPU runtime runs them on channel-blocked data); strided gradients become matmuls.
+TEST(PointwiseConvs, ChannelsLastConvolutionsKeepAllButStridedGradients) {
+  auto channelsLast = [](Attrs attrs) {
+    attrs["channels_last"] = int64_t{1};
+    return attrs;
+  };
+  Graph g("pointwise_cl");
+  auto x = g.addInput("x", {DType::f32, {2, 4, 6, 16}});
+  auto w = g.addInput("w", {DType::f32, {32, 16, 1, 1}});
+  auto dy = g.addInput("dy", {DType::f32, {2, 4, 6, 32}});
+  auto dyStrided = g.addInput("dy2", {DType::f32, {2, 2, 3, 32}});
+  Attrs grad = channelsLast(convAttrs(1, 0, 1)), gradStrided = channelsLast(convAttrs(2, 0, 1));
+  grad["kernel"] = gradStrided["kernel"] = Ints{1, 1};
+  Attrs transpose = channelsLast(convAttrs(1, 0, 1)), transposeStrided = channelsLast(convAttrs(2, 0, 1));
+  transpose["output_padding"] = transposeStrided["output_padding"] = Ints{0, 0};
+  g.addOutput("y", g.addOp(OpKind::Conv, {x, w}, channelsLast(convAttrs(1, 0, 1))));
+  g.addOutput("dx", g.addOp(OpKind::ConvTranspose, {dy, w}, transpose));
+  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {x, dy}, grad));
+  g.addOutput("dx2", g.addOp(OpKind::ConvTranspose, {dyStrided, w}, transposeStrided));
+  g.addOutput("dw2", g.addOp(OpKind::ConvWeightGrad, {x, dyStrided}, gradStrided));
+  Graph lowered = g;
+  ASSERT_TRUE(lowerPointwiseConvs(lowered));
+  verify(lowered);
+  EXPECT_EQ(countOps(lowered, OpKind::Conv), 1);
+  EXPECT_EQ(countOps(lowered, OpKind::ConvTranspose), 1);
+  EXPECT_EQ(countOps(lowered, OpKind::ConvWeightGrad), 1);
+  EXPECT_EQ(countOps(lowered, OpKind::Matmul), 2);
+  expectSameResults(g, lowered, smoothFeeds(g, 0.31), 1e-4);
+}
