@@ -90,13 +90,15 @@ Tensor BatchNorm2d::operator()(const Tensor& x, SrcLoc loc) const {
   if (!weight.valid()) failAt(loc, "nn::BatchNorm2d used before it was built");
   if (!training) return batch_norm_infer(x, weight, bias, running_mean, running_var, eps, loc);
   Tensor y = batch_norm(x, weight, bias, eps, loc);
-  // The batch statistics for the running averages, computed beside the normalization.
+  // The batch statistics for the running averages, the sums the normalization computes
+  // (kept dims, as its decomposition keeps them, so that cse merges the two: one pass over x
+  // for the mean and one for the squares, not a third).
   std::vector<int64_t> axes{0};
   for (int64_t d = 2; d < x.rank(); ++d) axes.push_back(d);
   Tensor batchMean = mean(x, axes, /*keepdims=*/true, loc);
   Tensor centered = sub(x, batchMean, loc);
   int64_t count = x.numel() / x.dim(1, loc);
-  Tensor sumSquares = sum(mul(centered, centered, loc), axes, false, loc);
+  Tensor sumSquares = reshape(sum(mul(centered, centered, loc), axes, /*keepdims=*/true, loc), {x.dim(1, loc)}, loc);
   Tensor unbiasedVar = div(sumSquares, static_cast<double>(std::max<int64_t>(count - 1, 1)), loc);
   Tensor meanC = reshape(batchMean, {x.dim(1, loc)}, loc);
   update(running_mean, add(mul(running_mean, 1.0 - momentum, loc), mul(meanC, momentum, loc), loc), loc);

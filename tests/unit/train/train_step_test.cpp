@@ -8,6 +8,7 @@
 #include "backends/reference/interpreter.h"
 #include "frontend/weft.h"
 #include "ir/verifier.h"
+#include "passes/pass_manager.h"
 
 using namespace weft;
 
@@ -56,6 +57,22 @@ TEST(BatchNormStats, TrainingModeUpdatesRunningStatisticsLikePyTorch) {
   EXPECT_NEAR(state.at("bn.running_mean").get(0), 0.9 * 0.25 + 0.25, 1e-6);
   EXPECT_NEAR(state.at("bn.running_var").get(1), 0.9 * (0.9 + 20.0 / 3.0) + 20.0 / 3.0, 1e-5);
   EXPECT_EQ(state.at("bn.weight").get(0), 1.0);  // gamma and beta are not touched by the forward graph
+}
+
+TEST(BatchNormStats, RunningStatisticsShareTheNormalizationsSums) {
+  // Decomposed and cleaned up, the training form reads x-sized data in two sums: the mean's
+  // and the squares' that both the normalization and the running variance take.
+  GraphBuilder b("bn_sums");
+  BuildScope scope(b);
+  nn::BatchNorm2d bn("bn", 32);
+  const ir::Shape shape = {4, 32, 6, 6};
+  output("y", bn(input("x", shape)));
+  ir::Graph g = b.finish();
+  passes::PassManager("decompose-composites,canonicalize,cse,dce").run(g);
+  int fullSizeSums = 0;
+  for (const ir::Node& n : g.nodes())
+    if (n.op == ir::OpKind::ReduceSum && g.type(n.operands[0]).shape == shape) ++fullSizeSums;
+  EXPECT_EQ(fullSizeSums, 2);
 }
 
 TEST(BatchNormStats, MomentumIsConfigurableAndChecked) {
