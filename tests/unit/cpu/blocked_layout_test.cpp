@@ -182,6 +182,19 @@ TEST(BlockedLayout, PoolsBetweenConvolutionsReadAndWriteBlockedData) {
   cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
   EXPECT_EQ(exe.stats().blockedValues, 3);
   EXPECT_EQ(exe.stats().onednnPrimitives, 4);
+
+  // A pool of channels-last data (the input x) into a blocked result read by a convolution.
+  ir::Graph h("pool_into_blocked");
+  ir::ValueId pooled = h.addOp(OpKind::MaxPool, {h.addInput("x", f32({2, 10, 10, 32}))},
+                               {{"channels_last", int64_t{1}}, {"window", Ints{2, 2}}, {"stride", Ints{2, 2}},
+                                {"padding", Ints{0, 0}}});
+  h.addOutput("y", h.addOp(OpKind::Conv, {pooled, h.addInput("w", f32({32, 32, 3, 3}))},
+                           {{"channels_last", int64_t{1}}, {"stride", Ints{1, 1}}, {"padding", Ints{1, 1}},
+                            {"dilation", Ints{1, 1}}, {"groups", int64_t{1}}}));
+  reference::TensorMap hFeeds = cpu::testing::sineFeeds(h);
+  cpu::Executable hExe = cpu::compile(h, options);
+  cpu::testing::expectCloseToLargest(hExe.run(hFeeds), reference::run(h, hFeeds));
+  EXPECT_EQ(hExe.stats().blockedValues, 1);
 }
 
 TEST(BlockedLayout, LenetInferenceKeepsItsConvolutionsAndPoolsBlocked) {
