@@ -203,6 +203,8 @@ int cmdCompile(int argc, char** argv) {
     std::printf("  blocked      %d values stored channel-blocked (nChw16c) between convolutions and kernels\n",
                 s.blockedValues);
     std::printf("  winograd     %d convolutions (3x3, stride 1) run by oneDNN's Winograd kernels\n", s.winogradSteps);
+    std::printf("  conversions  %s read per run by oneDNN's reorders between layouts (data and weights)\n",
+                mib(s.convertedBytes).c_str());
     std::printf("  partial sums %d generated sums split over a reduced dimension across threads\n",
                 s.partialSumKernels);
     std::printf("  multi-output %d update values written by their parameter's update kernel (one pass per parameter)\n",

@@ -217,6 +217,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.nativeSteps = counts.native;
   impl->stats.laidOutValues = counts.laidOutValues;
   impl->stats.winogradSteps = counts.winograd;
+  impl->stats.convertedBytes = counts.convertedBytes;
   impl->stats.mergedUpdates = counts.mergedUpdates;
   impl->stats.blockedValues = counts.blockedValues;
   impl->stats.referenceKernels = counts.host;

@@ -56,6 +56,9 @@ class OneDnnStep {
   /// results, a rerun's workspace). The program places them in memory free during the step
   /// (Program::shareScratch) instead of each step owning its own.
   virtual size_t scratchBytes() const = 0;
+  /// Bytes the step's reorders read per run to convert data and weights between layouts
+  /// (copies within one layout, such as a residual into the destination, not counted).
+  virtual size_t convertedBytes() const = 0;
   /// Places the step's run-time buffers at `base`, which holds scratchBytes() bytes, 64-byte
   /// aligned, and stays valid while the step is used.
   virtual void useScratch(void* base) = 0;

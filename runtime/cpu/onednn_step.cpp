@@ -143,6 +143,16 @@ void PrimitiveStep::useScratch(void* base) {
   for (const auto& [offset, m] : scratch_) m.set_data_handle(static_cast<uint8_t*>(base) + offset);
 }
 
+size_t PrimitiveStep::convertedBytes() const {
+  size_t bytes = 0;
+  for (const auto* calls : {&before_, &main_, &after_})
+    for (const Call& call : *calls)
+      if (call.primitive.get_kind() == dnnl::primitive::kind::reorder &&
+          call.args.at(DNNL_ARG_FROM).get_desc() != call.args.at(DNNL_ARG_TO).get_desc())
+        bytes += call.args.at(DNNL_ARG_FROM).get_desc().get_size();
+  return bytes;
+}
+
 void PrimitiveStep::add(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
   main_.push_back({std::move(primitive), std::move(args)});
 }

@@ -89,6 +89,7 @@ class PrimitiveStep final : public OneDnnStep {
   std::optional<memory::desc> resultLayout() const override;
   bool follows(const StepLayouts& layouts) const override;
   size_t scratchBytes() const override { return scratchBytes_; }
+  size_t convertedBytes() const override;
   void useScratch(void* base) override;
 
  private:

@@ -271,8 +271,11 @@ Program::Program(ir::Graph graph, ProgramOptions options)
   }
   counts_.blockedValues = static_cast<int>(std::count(blocked_.begin(), blocked_.end(), true));
   passComputedLayouts(*engine);
-  for (const Step& step : steps_)
-    if (step.onednn && runsWinograd(*step.onednn)) ++counts_.winograd;
+  for (const Step& step : steps_) {
+    if (!step.onednn) continue;
+    if (runsWinograd(*step.onednn)) ++counts_.winograd;
+    counts_.convertedBytes += static_cast<int64_t>(step.onednn->convertedBytes());
+  }
   shareScratch();
   buildSeconds_.emplace_back("steps", secondsSince(start));
   if (const char* p = std::getenv("WEFT_PROFILE"); p && *p && std::string(p) != "0")

@@ -67,6 +67,8 @@ struct StepCounts {
   int laidOutValues = 0;
   /// oneDNN steps that run a Winograd convolution (see winograd.h).
   int winograd = 0;
+  /// Bytes oneDNN steps' reorders read per run to convert data and weights between layouts.
+  int64_t convertedBytes = 0;
   /// Update values computed by the generated kernel of a later update (an optimizer's moments
   /// by their parameter's; see generatedSteps), which run no step of their own.
   int mergedUpdates = 0;

@@ -79,6 +79,9 @@ TEST(OneDnnLayouts, ConvolutionsConvertInTheirPlannedArenaRegions) {
   EXPECT_EQ(three.scratchBytes, 0);
   const int64_t inputBytes = 2 * 16 * 12 * 12 * 4 + 3 * (32 * 16 * 3 * 3 * 4), outputBytes = 3 * (2 * 32 * 12 * 12 * 4);
   EXPECT_EQ(three.peakBytes, three.arenaBytes + three.persistentBytes + inputBytes + outputBytes);
+  // Each reorders x, its weight and its result (row-major <-> blocked), 4-byte elements.
+  const int64_t x = 2 * 16 * 12 * 12, w = 32 * 16 * 3 * 3, y = 2 * 32 * 12 * 12;
+  EXPECT_EQ(three.convertedBytes, 3 * 4 * (x + w + y));
 }
 
 /// x [16,16,64] (1-D) -> x + x -> max_pool_grad with dy: oneDNN reruns the forward pooling
