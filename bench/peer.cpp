@@ -151,6 +151,64 @@ std::string findMemoryScript() {
   return "";
 }
 
+std::string findOrtScript() {
+  const fs::path relative = fs::path("..") / "shared" / "bench" / "ort_peer.sh";
+  std::error_code ec;
+  if (fs::exists(relative, ec)) return fs::absolute(relative, ec).string();
+#ifdef WEFT_SOURCE_DIR
+  fs::path fromSource = fs::path(WEFT_SOURCE_DIR) / relative;
+  if (fs::exists(fromSource, ec)) return fs::weakly_canonical(fromSource, ec).string();
+#endif
+  return "";
+}
+
+PeerResult runOrtPeer(const OrtOptions& options, const std::string& model) {
+  PeerResult result;
+  const std::string unavailable = "; ort columns show -";
+  const std::string script = options.script.empty() ? findOrtScript() : options.script;
+  std::error_code ec;
+  if (script.empty() || !fs::exists(script, ec)) {
+    result.message = "ort: ort_peer.sh not found" +
+                     (script.empty() ? std::string(" (looked in ../shared/bench/; use --ort-script)") : " at " + script) +
+                     unavailable;
+    return result;
+  }
+  const fs::path cache = options.cacheDir, package = cache / "node_modules", exported = cache / (model + ".onnx");
+  auto ready = [&] { return fs::exists(package / "onnxruntime-node", ec) && fs::exists(exported, ec); };
+  if (!ready()) {
+    fs::create_directories(cache, ec);
+    const fs::path log = cache / "prepare.log";
+    int status = runShell("bash " + shellQuote(script) + " " + shellQuote(cache.string()) + " >" +
+                          shellQuote(log.string()) + " 2>&1");
+    if (status != 0 || !ready()) {
+      result.message = "ort: preparing " + cache.string() + " failed (exit status " + std::to_string(status) +
+                       "): " + lastLine(log) + unavailable;
+      return result;
+    }
+  }
+  fs::path dir = makeTempDir();
+  fs::create_directory_symlink(fs::absolute(package, ec), dir / "node_modules", ec);
+  fs::create_symlink(fs::absolute(exported, ec), dir / (model + ".onnx"), ec);
+  const fs::path log = dir / "ort.log";
+  int status = runShell("bash " + shellQuote(script) + " " + shellQuote(dir.string()) + " >" + shellQuote(log.string()) +
+                        " 2>&1");
+  std::stringstream text;
+  const bool wrote = status == 0 && fs::exists(dir / "ort_cpu.json", ec);
+  if (wrote) text << std::ifstream(dir / "ort_cpu.json").rdbuf();
+  if (!wrote) {
+    result.message = "ort: " + script + " failed (exit status " + std::to_string(status) + "): " + lastLine(log) +
+                     unavailable;
+  } else {
+    try {
+      result.times = parsePeerJson(text.str(), "ONNX Runtime JSON of " + script);
+    } catch (const Error& e) {
+      result.message = std::string("ort: ") + e.what() + unavailable;
+    }
+  }
+  fs::remove_all(dir, ec);
+  return result;
+}
+
 PeerMemoryResult runPeerMemory(const PeerOptions& options, const std::vector<std::string>& models) {
   PeerMemoryResult result;
   std::string modelsScript = options.script.empty() ? findPeerScript() : options.script;

@@ -1,6 +1,7 @@
 #pragma once
-/// The peer of `weft bench`: torch_models.py (PyTorch on the CPU) run as a child process in
-/// the same invocation, its JSON joined to weft's rows by (model, mode).
+/// The peers of `weft bench`: torch_models.py (PyTorch on the CPU) and, for inference,
+/// ort_peer.sh (ONNX Runtime on the models' ONNX exports), run as child processes in the
+/// same invocation, their JSON joined to weft's rows by (model, mode).
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,5 +48,24 @@ struct PeerMemoryResult {
 /// Runs `python torch_memory.py --models-script torch_models.py --threads T --only MODELS
 /// --json TMP` and reads the JSON. Like runPeer, never throws for a peer that cannot run.
 PeerMemoryResult runPeerMemory(const PeerOptions& options, const std::vector<std::string>& models);
+
+/// How to run the inference peer, ONNX Runtime.
+struct OrtOptions {
+  std::string script;                          ///< ort_peer.sh; empty: findOrtScript()
+  std::string cacheDir = "/tmp/weft-ort-peer";  ///< onnxruntime-node and the exports, kept between runs
+};
+
+/// ort_peer.sh: `../shared/bench/ort_peer.sh` relative to the working directory (the
+/// repository root), else relative to the source tree this weft was built from; empty when
+/// neither exists.
+std::string findOrtScript();
+
+/// Times `model`'s inference on ONNX Runtime: when the cache directory lacks the package or
+/// the model's export, `bash ort_peer.sh CACHE` prepares it (installs onnxruntime-node from
+/// npm, exports every model with PyTorch, times them); then `bash ort_peer.sh DIR` times the
+/// model alone in a fresh directory holding its export and the package (linked from the
+/// cache), so that it runs beside weft's rows of it. Never throws: without times, a one-line
+/// message says why (no script, no npm registry, no PyTorch, a failure).
+PeerResult runOrtPeer(const OrtOptions& options, const std::string& model);
 
 }  // namespace weft::bench

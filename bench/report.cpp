@@ -29,6 +29,11 @@ std::optional<double> Row::speedup() const {
   return *peerMs / weftMs;
 }
 
+std::optional<double> Row::ortSpeedup() const {
+  if (!ortMs || weftMs <= 0) return std::nullopt;
+  return *ortMs / weftMs;
+}
+
 double Row::gflops() const { return weftMs > 0 ? flops / (weftMs * 1e6) : 0; }
 
 double Row::gemmFraction() const { return gemmGflops > 0 ? gflops() / gemmGflops : 0; }
@@ -95,6 +100,10 @@ std::string rowsToJson(const std::vector<Row>& rows) {
       j["weft_peak_bytes"] = *r.weftPeakBytes;
       j["peer_peak_bytes"] = r.peerPeakBytes ? OrderedJson(*r.peerPeakBytes) : OrderedJson(nullptr);
     }
+    if (r.ortMs) {
+      j["ort_ms"] = *r.ortMs;
+      j["ort_speedup"] = *r.ortSpeedup();
+    }
     out.push_back(std::move(j));
   }
   return out.dump(1) + "\n";
@@ -133,6 +142,35 @@ std::string geomeanLine(const std::vector<Row>& rows) {
     line += buf;
   }
   return line;
+}
+
+std::string ortHeader() {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%-14s %10s %10s %8s", "model", "weft ms", "ort ms", "speedup");
+  return buf;
+}
+
+std::string ortLine(const Row& r) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%-14s %10.3f %10s %8s", r.model.c_str(), r.weftMs, orDash(r.ortMs, "%.3f").c_str(),
+                orDash(r.ortSpeedup(), "%.2fx").c_str());
+  return buf;
+}
+
+std::string ortGeomeanLine(const std::vector<Row>& rows) {
+  double logSum = 0;
+  int count = 0, ahead = 0;
+  for (const Row& r : rows)
+    if (auto s = r.ortSpeedup(); s && *s > 0) {
+      logSum += std::log(*s);
+      ++count;
+      ahead += *s > 1 ? 1 : 0;
+    }
+  if (count == 0) return "";
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "geomean speedup over ONNX Runtime: %.2fx (%d row%s, %d ahead)", std::exp(logSum / count),
+                count, count == 1 ? "" : "s", ahead);
+  return buf;
 }
 
 std::string memoryHeader() {

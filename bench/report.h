@@ -15,6 +15,7 @@ struct Row {
   std::string mode;               ///< "infer" or "train"
   double weftMs = 0;              ///< weft's median milliseconds
   std::optional<double> peerMs;   ///< the peer's median milliseconds, when it ran this row
+  std::optional<double> ortMs;    ///< ONNX Runtime's median milliseconds (inference rows, with --ort)
   double flops = 0;               ///< FLOPs of one run (bench::countFlops)
   double gemmGflops = 0;          ///< the machine's measured f32 GEMM rate
   /// Training rows with --memory: weft's planned peak bytes (arena, state, scratch, inputs
@@ -23,6 +24,8 @@ struct Row {
 
   /// peer ms / weft ms (above 1: weft is faster), when there is a peer time.
   std::optional<double> speedup() const;
+  /// ort ms / weft ms (above 1: weft is faster), when there is an ONNX Runtime time.
+  std::optional<double> ortSpeedup() const;
   /// Achieved GFLOP/s: flops / weft time.
   double gflops() const;
   /// gflops() as a fraction of the GEMM rate (0 when the rate is unknown).
@@ -46,8 +49,9 @@ using PeerMemory = std::map<std::string, double>;
 PeerMemory parsePeerMemoryJson(const std::string& text, const std::string& what);
 
 /// The rows as BENCH.md's JSON: a list of {"model", "mode", "weft_ms", "peer_ms" (null
-/// without the peer), "speedup" (null without the peer), "gflops", "gemm_fraction"}, and
-/// for rows with a weft peak (--memory) "weft_peak_bytes" and "peer_peak_bytes" (or null).
+/// without the peer), "speedup" (null without the peer), "gflops", "gemm_fraction"}, for
+/// rows with a weft peak (--memory) "weft_peak_bytes" and "peer_peak_bytes" (or null), and
+/// for rows with an ONNX Runtime time "ort_ms" and "ort_speedup".
 std::string rowsToJson(const std::vector<Row>& rows);
 
 /// The table header line (model, mode, weft ms, peer ms, speedup, GFLOP/s, of GEMM).
@@ -58,6 +62,14 @@ std::string tableLine(const Row& row);
 /// The geometric mean of the speedups of each mode's rows that have a peer time, e.g.
 /// "geomean speedup: infer 4.12x (8 rows), train 2.90x (8 rows)"; empty when no row has one.
 std::string geomeanLine(const std::vector<Row>& rows);
+
+/// The ONNX Runtime table's header line (model, weft ms, ort ms, speedup).
+std::string ortHeader();
+/// One ONNX Runtime table line of a row; a missing ORT time prints as "-".
+std::string ortLine(const Row& row);
+/// The geometric mean of the rows' speedups over ONNX Runtime and how many are ahead, e.g.
+/// "geomean speedup over ONNX Runtime: 1.52x (8 rows, 8 ahead)"; empty when no row has one.
+std::string ortGeomeanLine(const std::vector<Row>& rows);
 
 /// The memory table's header line (model, weft MiB, peer MiB, weft / peer).
 std::string memoryHeader();

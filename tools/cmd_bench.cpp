@@ -1,5 +1,6 @@
 // `weft bench`: times the benchmark models (inference and one training step) on a backend,
 // optionally beside the PyTorch peer, and prints or writes the rows of BENCH.md.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -41,6 +42,12 @@ options:
                          (arena, state, scratch, inputs and outputs) and, with --peer,
                          PyTorch's tensors at the step's peak (bench/torch_memory.py)
   --memory-script PATH   torch_memory.py (default bench/torch_memory.py of the repository)
+  --ort                  also time inference on ONNX Runtime beside each model
+                         (../shared/bench/ort_peer.sh: onnxruntime-node from npm on the ONNX
+                         exports of torch_models.py) and print weft against it after the table
+  --ort-script PATH      ort_peer.sh (default ../shared/bench/ort_peer.sh from the repository)
+  --ort-dir DIR          where the ONNX Runtime package and the exports are kept between runs
+                         (default /tmp/weft-ort-peer)
   --json FILE            also write the rows as JSON
 )";
 
@@ -49,8 +56,8 @@ options:
 int cmdBench(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"models", "modes", "backend", "threads", "warmup", "repeat", "peer-script", "memory-script", "python",
-             "json"},
-            {"help", "peer", "memory"});
+             "json", "ort-script", "ort-dir"},
+            {"help", "peer", "memory", "ort"});
   if (args.has("help")) {
     std::cout << kBenchHelp;
     return 0;
@@ -106,6 +113,13 @@ int cmdBench(int argc, char** argv) {
   }
   std::fflush(stdout);
 
+  const bool withOrt =
+      args.has("ort") && std::find(options.modes.begin(), options.modes.end(), "infer") != options.modes.end();
+  bench::OrtOptions ortOptions;
+  ortOptions.script = args.get("ort-script", "");
+  ortOptions.cacheDir = args.get("ort-dir", ortOptions.cacheDir);
+  bool ortRuns = withOrt;
+
   std::printf("%s\n", bench::tableHeader().c_str());
   std::vector<bench::Row> rows;
   bool failed = false;
@@ -115,6 +129,13 @@ int cmdBench(int argc, char** argv) {
       bench::PeerResult result = bench::runPeer(peerOptions, {model});
       peer = result.times;
       if (!peer) std::printf("%s\n", result.message.c_str());
+    }
+    std::optional<bench::PeerTimes> ort;
+    if (ortRuns) {
+      bench::PeerResult result = bench::runOrtPeer(ortOptions, model);
+      ort = result.times;
+      if (!ort) std::printf("%s\n", result.message.c_str());
+      ortRuns = ort.has_value() || model != options.models.front();  // no ONNX Runtime at all: stop asking
     }
     for (const auto& mode : options.modes) {
       bench::RowResult result = bench::runRow(model, mode, options);
@@ -128,6 +149,8 @@ int cmdBench(int argc, char** argv) {
       row.gemmGflops = gemm;
       if (peer)
         if (auto it = peer->find({model, mode}); it != peer->end()) row.peerMs = it->second;
+      if (ort)
+        if (auto it = ort->find({model, mode}); it != ort->end()) row.ortMs = it->second;
       if (peerMemory && row.weftPeakBytes)
         if (auto it = peerMemory->find(model); it != peerMemory->end()) row.peerPeakBytes = it->second;
       std::printf("%s\n", bench::tableLine(row).c_str());
@@ -136,6 +159,13 @@ int cmdBench(int argc, char** argv) {
     }
   }
   if (std::string geomean = bench::geomeanLine(rows); !geomean.empty()) std::printf("%s\n", geomean.c_str());
+  if (withOrt) {
+    std::printf("\ninference against ONNX Runtime (ort_peer.sh, timed beside each model)\n%s\n",
+                bench::ortHeader().c_str());
+    for (const bench::Row& row : rows)
+      if (row.mode == "infer") std::printf("%s\n", bench::ortLine(row).c_str());
+    if (std::string geomean = bench::ortGeomeanLine(rows); !geomean.empty()) std::printf("%s\n", geomean.c_str());
+  }
   if (options.memory) {
     std::printf("\npeak memory of a training step (weft: planned buffers; peer: PyTorch's tensors)\n%s\n",
                 bench::memoryHeader().c_str());

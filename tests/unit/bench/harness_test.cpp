@@ -2,9 +2,14 @@
 // mode times, the peer's JSON and the JSON rows. Timings themselves are never checked.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "bench/harness.h"
+#include "bench/peer.h"
 #include "bench/report.h"
 #include "bench/suite.h"
 #include "frontend/weft.h"
@@ -230,4 +235,63 @@ TEST(BenchReport, GeomeanOfEachModesSpeedups) {
   c.peerMs = 3 * c.weftMs;
   EXPECT_EQ(bench::geomeanLine({a, b, c}), "geomean speedup: infer 4.00x (2 rows), train 3.00x (1 row)");
   EXPECT_EQ(bench::geomeanLine({alone}), "");
+}
+
+TEST(BenchReport, OrtLinesGeomeanAndJson) {
+  bench::Row ahead = timedRow("mlp", "infer", 1), behind = timedRow("resnet", "infer", 4);
+  ahead.ortMs = 2;   // 2x
+  behind.ortMs = 2;  // 0.5x: the geometric mean is 1
+  bench::Row none = timedRow("vae", "infer", 1);
+  EXPECT_NE(bench::ortLine(ahead).find("2.00x"), std::string::npos) << bench::ortLine(ahead);
+  EXPECT_NE(bench::ortLine(none).find(" - "), std::string::npos) << bench::ortLine(none);
+  EXPECT_EQ(bench::ortGeomeanLine({ahead, behind, none}), "geomean speedup over ONNX Runtime: 1.00x (2 rows, 1 ahead)");
+  EXPECT_EQ(bench::ortGeomeanLine({none}), "");
+  nlohmann::json j = nlohmann::json::parse(bench::rowsToJson({ahead, none}));
+  EXPECT_EQ(j[0]["ort_ms"], 2.0);
+  EXPECT_EQ(j[0]["ort_speedup"], 2.0);
+  EXPECT_FALSE(j[1].contains("ort_ms"));  // rows without ONNX Runtime keep BENCH.md's fields
+}
+
+TEST(BenchPeer, OrtPeerPreparesItsCacheOnceThenTimesOneModelAtATime) {
+  // A stand-in for ort_peer.sh with its interface: WORKDIR gets the package and the exports
+  // when missing, then ort_cpu.json with a row for each export present there.
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("weft-ort-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path script = dir / "ort_peer.sh", calls = dir / "calls";
+  std::ofstream(script) << "set -eu\nw=$1; mkdir -p \"$w\"; cd \"$w\"; echo \"$w\" >> " << calls << "\n"
+                        << "[ -d node_modules/onnxruntime-node ] || mkdir -p node_modules/onnxruntime-node\n"
+                        << "ls ./*.onnx >/dev/null 2>&1 || for m in mlp lenet; do echo x > $m.onnx; done\n"
+                        << "rows=''; for f in *.onnx; do rows=\"$rows${rows:+,}{\\\"model\\\": \\\"${f%.onnx}\\\", "
+                        << "\\\"mode\\\": \\\"infer\\\", \\\"median_ms\\\": 1.5}\"; done\n"
+                        << "echo \"[$rows]\" > ort_cpu.json\n";
+  bench::OrtOptions options;
+  options.script = script.string();
+  options.cacheDir = (dir / "cache").string();
+  auto lines = [&] {
+    std::ifstream in(calls);
+    int n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  };
+  bench::PeerResult lenet = bench::runOrtPeer(options, "lenet");
+  ASSERT_TRUE(lenet.times) << lenet.message;
+  EXPECT_EQ(*lenet.times, (bench::PeerTimes{{{"lenet", "infer"}, 1.5}}));  // lenet alone
+  EXPECT_EQ(lines(), 2);  // the cache prepared, then lenet timed
+  bench::PeerResult mlp = bench::runOrtPeer(options, "mlp");
+  ASSERT_TRUE(mlp.times) << mlp.message;
+  EXPECT_EQ(mlp.times->count({"mlp", "infer"}), 1u);
+  EXPECT_EQ(lines(), 3);  // the cache kept
+
+  options.script = (dir / "missing.sh").string();
+  bench::PeerResult missing = bench::runOrtPeer(options, "mlp");
+  EXPECT_FALSE(missing.times);
+  EXPECT_NE(missing.message.find("ort_peer.sh not found at"), std::string::npos) << missing.message;
+  std::ofstream(dir / "failing.sh") << "echo no registry reachable >&2; exit 3\n";
+  options.script = (dir / "failing.sh").string();
+  bench::PeerResult failing = bench::runOrtPeer(options, "gpt");  // not in the cache: prepared again, and fails
+  EXPECT_FALSE(failing.times);
+  EXPECT_NE(failing.message.find("no registry reachable"), std::string::npos) << failing.message;
+  fs::remove_all(dir);
 }
