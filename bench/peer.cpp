@@ -46,10 +46,9 @@ fs::path makeTempDir() {
   return pattern;
 }
 
-}  // namespace
-
-std::string findPeerScript() {
-  const fs::path relative = fs::path("..") / "shared" / "bench" / "torch_models.py";
+/// `relative` from the working directory (the repository root), else from the source tree
+/// this weft was built from; empty when neither exists.
+std::string findInRepository(const fs::path& relative) {
   std::error_code ec;
   if (fs::exists(relative, ec)) return fs::absolute(relative, ec).string();
 #ifdef WEFT_SOURCE_DIR
@@ -58,6 +57,10 @@ std::string findPeerScript() {
 #endif
   return "";
 }
+
+}  // namespace
+
+std::string findPeerScript() { return findInRepository(fs::path("..") / "shared" / "bench" / "torch_models.py"); }
 
 namespace {
 
@@ -140,27 +143,9 @@ PeerResult runPeer(const PeerOptions& options, const std::vector<std::string>& m
   return result;
 }
 
-std::string findMemoryScript() {
-  const fs::path relative = fs::path("bench") / "torch_memory.py";
-  std::error_code ec;
-  if (fs::exists(relative, ec)) return fs::absolute(relative, ec).string();
-#ifdef WEFT_SOURCE_DIR
-  fs::path fromSource = fs::path(WEFT_SOURCE_DIR) / relative;
-  if (fs::exists(fromSource, ec)) return fromSource.string();
-#endif
-  return "";
-}
+std::string findMemoryScript() { return findInRepository(fs::path("bench") / "torch_memory.py"); }
 
-std::string findOrtScript() {
-  const fs::path relative = fs::path("..") / "shared" / "bench" / "ort_peer.sh";
-  std::error_code ec;
-  if (fs::exists(relative, ec)) return fs::absolute(relative, ec).string();
-#ifdef WEFT_SOURCE_DIR
-  fs::path fromSource = fs::path(WEFT_SOURCE_DIR) / relative;
-  if (fs::exists(fromSource, ec)) return fs::weakly_canonical(fromSource, ec).string();
-#endif
-  return "";
-}
+std::string findOrtScript() { return findInRepository(fs::path("..") / "shared" / "bench" / "ort_peer.sh"); }
 
 PeerResult runOrtPeer(const OrtOptions& options, const std::string& model) {
   PeerResult result;
