@@ -11,6 +11,8 @@
 //    still waits for (Adam's step size);
 //  - otherwise the ready node that came first in the old order runs, so a graph with nothing
 //    to gain keeps its order (and producers stay next to their consumers).
+// Then each optimizer moment update moves to just before its parameter's update, where the
+// peak allows (sinkMomentUpdates): the CPU runtime runs adjacent ones as one kernel.
 // The bytes are those a memory planner places in an arena: every computed value, except
 // reshapes (views of their operand), state update values (kept beside their parameter) and
 // what is read after the run (outputs, update values). The new order is kept only when its
@@ -175,13 +177,46 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
   return order;
 }
 
+/// `order` with each optimizer moment update (an update value that only another update
+/// value reads: its parameter's) moved from where the list schedule put it, as soon as the
+/// gradient was ready, to just before that reader, unless the move raises the peak (the
+/// gradient then lives until the parameter's update). Adjacent, the CPU runtime computes the
+/// moments in the parameter's update kernel (one pass instead of three); apart, because the
+/// parameter's data gradient reads it after the moments ran, it could not.
+std::vector<ValueId> sinkMomentUpdates(const ir::Graph& g, const LiveBytes& live, std::vector<ValueId> order,
+                                       const TransientBytes& transient) {
+  std::vector<int> readers(static_cast<size_t>(g.size()), 0);
+  std::vector<ValueId> reader(static_cast<size_t>(g.size()), -1);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    std::vector<ValueId> ops = g.node(v).operands;
+    std::sort(ops.begin(), ops.end());
+    ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
+    for (ValueId o : ops) ++readers[static_cast<size_t>(o)], reader[static_cast<size_t>(o)] = v;
+  }
+  for (const auto& out : g.outputs()) readers[static_cast<size_t>(out.value)] += 2;
+  int64_t peak = live.cost(g, order, transient).first;
+  for (ValueId u = 0; u < g.size(); ++u) {
+    const ValueId p = reader[static_cast<size_t>(u)];
+    if (live.updateOf(u) < 0 || readers[static_cast<size_t>(u)] != 1 || live.updateOf(p) < 0) continue;
+    std::vector<ValueId> moved = order;
+    moved.erase(std::find(moved.begin(), moved.end(), u));
+    moved.insert(std::find(moved.begin(), moved.end(), p), u);
+    if (moved == order) continue;
+    const int64_t movedPeak = live.cost(g, moved, transient).first;
+    if (movedPeak > peak) continue;
+    order = std::move(moved);
+    peak = movedPeak;
+  }
+  return order;
+}
+
 }  // namespace
 
 bool scheduleForMemory(ir::Graph& g) { return scheduleForMemory(g, nullptr); }
 
 bool scheduleForMemory(ir::Graph& g, const TransientBytes& transient) {
   LiveBytes live(g);
-  std::vector<ValueId> order = memorySchedule(g, live);
+  std::vector<ValueId> order = sinkMomentUpdates(g, live, memorySchedule(g, live), transient);
   std::vector<ValueId> old(static_cast<size_t>(g.size()));
   std::iota(old.begin(), old.end(), 0);
   if (order == old || live.cost(g, order, transient) >= live.cost(g, old, transient)) return false;

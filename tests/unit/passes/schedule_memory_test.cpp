@@ -100,10 +100,11 @@ TEST(ScheduleMemory, MomentUpdatesRunAsSoonAsTheGradientIsReady) {
 }
 
 // A parameter's update reads a scalar derived from a step counter (Adam's step size), which
-// node order computes at the end: the update follows its moment as soon as the parameter's
-// other reader (the data gradient) has run, never before it (which would need the
-// parameter's old value in a twin slot), with the scalar computed right before it, and both
-// come before the unrelated tensor that came first in node order.
+// node order computes at the end: the update runs as soon as the parameter's other reader
+// (the data gradient) has run, never before it (which would need the parameter's old value in
+// a twin slot), with the scalar computed right before it and its moment's update moved next to
+// it (the CPU runtime runs the two as one kernel; the peak stays), and all come before the
+// unrelated tensor that came first in node order.
 TEST(ScheduleMemory, ParameterUpdatesFollowTheirMomentsOnceTheParameterIsRead) {
   Graph g("adam");
   auto x = g.addInput("x", {DType::f32, {256, 64}});
@@ -122,9 +123,31 @@ TEST(ScheduleMemory, ParameterUpdatesFollowTheirMomentsOnceTheParameterIsRead) {
   Graph scheduled = g;
   ASSERT_TRUE(scheduleForMemory(scheduled));
   verify(scheduled);
-  EXPECT_LT(positionOf(scheduled, "m_next"), positionOf(scheduled, "dx"));
   EXPECT_EQ(positionOf(scheduled, "scale"), positionOf(scheduled, "dx") + 1);
-  EXPECT_EQ(positionOf(scheduled, "p_next"), positionOf(scheduled, "dx") + 2);
+  EXPECT_EQ(positionOf(scheduled, "m_next"), positionOf(scheduled, "dx") + 2);
+  EXPECT_EQ(positionOf(scheduled, "p_next"), positionOf(scheduled, "dx") + 3);
   EXPECT_LT(positionOf(scheduled, "p_next"), positionOf(scheduled, "other"));
   expectSameResults(g, scheduled, smoothFeeds(g, 0.01), 0);
+}
+
+// The same with a data gradient that is the step's largest tensor: the moment's update stays
+// before it, since the gradient it reads would otherwise be alive at the peak.
+TEST(ScheduleMemory, MomentUpdatesStayWhereMovingThemRaisesThePeak) {
+  Graph g("adam_peak");
+  auto x = g.addInput("x", {DType::f32, {256, 64}});
+  auto z = g.addInput("z", {DType::f32, {8192, 64}});
+  auto p = g.addParam("p", {DType::f32, {64, 64}}, {{"init", std::string("zeros")}});
+  auto m = g.addParam("m", {DType::f32, {64, 64}}, {{"init", std::string("zeros")}});
+  auto s = g.addOp(OpKind::Neg, {x}, {}, "s");
+  auto dy = g.addOp(OpKind::Exp, {x}, {}, "dy");
+  g.addOutput("dx", g.addOp(OpKind::Matmul, {z, p}, {}, "dx"));
+  auto dw = g.addOp(OpKind::Matmul, {s, dy}, {{"transpose_lhs", int64_t{1}}}, "dw");
+  auto mNext = g.addOp(OpKind::Add, {m, dw}, {}, "m_next");
+  g.addUpdate(m, mNext);
+  g.addUpdate(p, g.addOp(OpKind::Sub, {p, mNext}, {}, "p_next"));
+  Graph scheduled = g;
+  ASSERT_TRUE(scheduleForMemory(scheduled));  // dw first frees s and dy before dx is made
+  verify(scheduled);
+  EXPECT_LT(positionOf(scheduled, "m_next"), positionOf(scheduled, "dx"));
+  EXPECT_GT(positionOf(scheduled, "p_next"), positionOf(scheduled, "dx"));
 }
