@@ -106,21 +106,18 @@ ValueId rows(Emitter& e, ValueId x) {
 }
 
 /// The channels-last forms of the header's table: conv_transpose and conv_weight_grad of node
-/// `node` on mapped operands `in`.
+/// `node` on mapped operands `in`, strided (unstrided ones stay convolutions, isPointwise).
 ValueId channelsLastGradient(Emitter& e, const ir::Node& node, const std::vector<ValueId>& in,
                              const std::vector<int64_t>& stride) {
   const ir::Shape result = node.type.shape;
   if (node.op == OpKind::ConvWeightGrad) {
     const ir::Shape dyShape = e.shape(in[1]), xShape = e.shape(in[0]);
-    ValueId x = in[0];
-    if (!allEqual(stride, 1)) {  // every s-th position, as many as dy has
-      std::vector<int64_t> start(xShape.size(), 0), limit = xShape, step(xShape.size(), 1);
-      for (size_t d = 1; d + 1 < xShape.size(); ++d) {
-        step[d] = stride[d - 1];
-        limit[d] = (dyShape[d] - 1) * step[d] + 1;
-      }
-      x = e.op(OpKind::Slice, {x}, {{"start", start}, {"limit", limit}, {"stride", step}});
+    std::vector<int64_t> start(xShape.size(), 0), limit = xShape, step(xShape.size(), 1);
+    for (size_t d = 1; d + 1 < xShape.size(); ++d) {  // every s-th position, as many as dy has
+      step[d] = stride[d - 1];
+      limit[d] = (dyShape[d] - 1) * step[d] + 1;
     }
+    ValueId x = e.op(OpKind::Slice, {in[0]}, {{"start", start}, {"limit", limit}, {"stride", step}});
     ValueId m = e.op(OpKind::Matmul, {rows(e, in[1]), rows(e, x)}, {{"transpose_lhs", int64_t{1}}});
     return e.reshape(m, result);
   }
@@ -128,7 +125,6 @@ ValueId channelsLastGradient(Emitter& e, const ir::Node& node, const std::vector
   // padded with s - 1 zeros after each spatial dim), trailing positions past the result cut.
   const ir::Shape dyShape = e.shape(in[0]);
   ValueId m = e.op(OpKind::Matmul, {rows(e, in[0]), weightMatrix(e, in[1])});
-  if (allEqual(stride, 1)) return e.reshape(m, result);
   ir::Shape interleaved = {dyShape[0]}, spreadShape = {dyShape[0]};
   std::vector<int64_t> high = {0};
   for (size_t d = 1; d + 1 < dyShape.size(); ++d) {

@@ -133,9 +133,9 @@ void runFewChannelWeightGrad(const NativeCall& call) {
   Geometry g{x[1], x[2], x[3], dy[1], dy[2], dy[3], kernel[0], kernel[1],
              sources(dy[1], kernel[0], stride[0], padding[0], dilation[0], x[1]),
              sources(dy[2], kernel[1], stride[1], padding[1], dilation[1], x[2])};
-  const bool blocked = call.isBlocked(node.operands[0]);  // then channels are a multiple of 16
-  g.positionStride = blocked ? 16 : g.channels;
-  g.blockStride = blocked ? g.height * g.width * 16 : 16;
+  const ImageLayout xAt(call.isBlocked(node.operands[0]), g.height * g.width, g.channels);  // blocked: 16k channels
+  g.positionStride = xAt.positionStride;
+  g.blockStride = xAt.blockStride;
   const int tiles = static_cast<int>(std::max<int64_t>(1, (g.channels + 15) / 16));
   const int64_t taps = g.kernelHeight * g.kernelWidth, sums = g.outChannels * taps * 16 * tiles;
   const int64_t images = x[0], inSize = g.height * g.width * g.channels, gradSize = g.outHeight * g.outWidth * g.outChannels;

@@ -199,9 +199,9 @@ void runFewChannelConv(const NativeCall& call) {
       columnReach[static_cast<size_t>(w * g.kernelWidth + k)] = static_cast<int32_t>(g.reach(1, w, k, g.outWidth));
   g.rowReach = rowReach.data();
   g.columnReach = columnReach.data();
-  const bool blocked = call.isBlocked(node.operands[0]);  // then channels are a multiple of 16
-  g.positionStride = blocked ? 16 : g.channels;
-  g.blockStride = blocked ? g.height * g.width * 16 : 16;
+  const ImageLayout xAt(call.isBlocked(node.operands[0]), g.height * g.width, g.channels);  // blocked: 16k channels
+  g.positionStride = xAt.positionStride;
+  g.blockStride = xAt.blockStride;
   const auto* in = static_cast<const float*>(call.operands[0]);
   const auto* weight = static_cast<const float*>(call.operands[1]);
   auto* result = static_cast<float*>(call.result);

@@ -33,16 +33,6 @@ AxisSplit splitAround(const ir::Shape& shape, int64_t axis) {
   return s;
 }
 
-/// Where element (position p, channel c) of one image [P, C] lies: channels-last, p * C + c;
-/// channel-blocked ([C/16, P, 16]), (c / 16) * P * 16 + p * 16 + c % 16.
-struct ImageLayout {
-  int64_t positionStride, blockStride;
-
-  ImageLayout(bool blocked, int64_t positions, int64_t channels)
-      : positionStride(blocked ? kChannelBlock : channels), blockStride(blocked ? positions * kChannelBlock : kChannelBlock) {}
-  int64_t at(int64_t p, int64_t c) const { return p * positionStride + (c / kChannelBlock) * blockStride + c % kChannelBlock; }
-};
-
 /// concat of rank-4 f32 data [N, H, W, C_k] along the channels, some of it stored
 /// channel-blocked (nativeTakesBlocked): per image, each operand's blocks of 16 channels go
 /// to the result's blocks from its channel offset on, one 16-float run per position (a
@@ -56,12 +46,12 @@ void runChannelConcat(const NativeCall& call) {
   const int64_t imageSize = positions * out[3];
 #pragma omp parallel for schedule(static) if (images > 1 && images * imageSize >= (int64_t{1} << 16))
   for (int64_t n = 0; n < images; ++n) {
+    float* image = dst + n * imageSize;
     int64_t offset = 0;  // the operand's first channel in the result
     for (size_t k = 0; k < node.operands.size(); ++k) {
       const int64_t channels = call.graph.type(node.operands[k]).shape[3];
       const ImageLayout from(call.isBlocked(node.operands[k]), positions, channels);
       const float* src = static_cast<const float*>(call.operands[k]) + n * positions * channels;
-      float* image = dst + n * imageSize;
       for (int64_t c = 0; c < channels; c += kChannelBlock) {
         const float* s = src + from.at(0, c);
         float* d = image + result.at(0, offset + c);

@@ -26,6 +26,17 @@ struct NativeCall {
   }
 };
 
+/// Where element (position p, channel c) of one image [P, C] of rank-4 f32 data lies:
+/// channels-last, p * C + c; stored channel-blocked ([C/16, P, 16], blocked_layout.h),
+/// (c / 16) * P * 16 + p * 16 + c % 16.
+struct ImageLayout {
+  int64_t positionStride, blockStride;
+
+  ImageLayout(bool blocked, int64_t positions, int64_t channels)
+      : positionStride(blocked ? 16 : channels), blockStride(blocked ? positions * 16 : 16) {}
+  int64_t at(int64_t p, int64_t c) const { return p * positionStride + (c / 16) * blockStride + c % 16; }
+};
+
 /// A hand-written step. Throws weft::Error naming the node for bad data (a gather index out of range).
 using NativeStep = void (*)(const NativeCall& call);
 
