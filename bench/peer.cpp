@@ -96,7 +96,7 @@ ScriptRun runScript(const std::string& python, const std::string& script, const 
     bool hasTorch = runShell(shellQuote(python) + " -c 'import torch' >/dev/null 2>&1") == 0;
     run.message = hasTorch ? "peer: " + script + " failed (exit status " + std::to_string(status) + "): " +
                                  lastLine(log) + unavailable
-                           : "peer: PyTorch is not installed for " + python + " (apt-get install python3-torch)" +
+                           : "peer: PyTorch is not installed for " + python + " (apt-get install python3-torch libopenblas0-pthread)" +
                                  unavailable;
   } else {
     std::ifstream in(json);
@@ -141,6 +141,14 @@ PeerResult runPeer(const PeerOptions& options, const std::vector<std::string>& m
   result.message = runAndParse(options.python, script, args, "torch_models.py",
                                "looked in ../shared/bench/; use --peer-script", parsePeerJson, result.times);
   return result;
+}
+
+std::optional<std::string> referenceBlasWarning(const std::string& libblas) {
+  std::error_code ec;
+  fs::path target = fs::canonical(libblas, ec);
+  if (ec || target.parent_path().filename() != "blas") return std::nullopt;
+  return "peer: warning: PyTorch's BLAS is the reference BLAS (" + libblas + " -> " + target.string() +
+         "), its dense layers run unoptimized: apt-get install libopenblas0-pthread";
 }
 
 std::string findMemoryScript() { return findInRepository(fs::path("bench") / "torch_memory.py"); }

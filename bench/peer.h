@@ -35,6 +35,14 @@ struct PeerResult {
 /// a failure), returns no times and a one-line message instead of throwing.
 PeerResult runPeer(const PeerOptions& options, const std::vector<std::string>& models);
 
+/// Debian's PyTorch multiplies its dense layers through the system BLAS, `libblas.so.3`,
+/// which the alternatives system points at the reference BLAS unless an optimized one is
+/// installed: its matmuls then run tens of times slower and every speedup over the peer is
+/// inflated. Returns a one-line warning when `libblas` (a symlink chain) resolves to the
+/// reference BLAS (a `blas/libblas.so.3`), else nothing.
+std::optional<std::string> referenceBlasWarning(
+    const std::string& libblas = "/usr/lib/x86_64-linux-gnu/libblas.so.3");
+
 /// bench/torch_memory.py: relative to the working directory (the repository root), else to
 /// the source tree this weft was built from; empty when neither exists.
 std::string findMemoryScript();

@@ -110,6 +110,7 @@ int cmdBench(int argc, char** argv) {
     firstPeer = result.times;
     peerRuns = firstPeer.has_value();
     std::printf("%s\n", peerRuns ? "peer: PyTorch (torch_models.py), timed beside each model" : result.message.c_str());
+    if (auto warning = bench::referenceBlasWarning(); warning && peerRuns) std::printf("%s\n", warning->c_str());
   }
   std::fflush(stdout);
 

@@ -12,10 +12,11 @@
 namespace weft::cpu::onednn {
 
 /// matmul(lhs, rhs) followed by `postOps`, its operands and result stored as `layouts` says
-/// (lhs and rhs are the operands as stored); null when post-ops or a stored layout would need
-/// oneDNN's reference implementation.
+/// (lhs and rhs are the operands as stored; a first post-op adding a row along the last dim
+/// becomes the matmul's own bias); null when post-ops or a stored layout would need oneDNN's
+/// reference implementation.
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
-                                          const std::vector<PostOp>& postOps, const dnnl::engine& engine,
+                                          std::vector<PostOp> postOps, const dnnl::engine& engine,
                                           const StoredLayouts& layouts = {});
 /// conv(x, w) followed by `postOps` (same rule); a leading per-output-channel add runs as
 /// the convolution's bias and a residual add as a sum post-op.

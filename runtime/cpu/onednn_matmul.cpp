@@ -49,22 +49,30 @@ memory::desc resultDesc(const ir::Shape& result, const ir::Shape& perm) {
 }  // namespace
 
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
-                                          const std::vector<PostOp>& postOps, const dnnl::engine& engine,
+                                          std::vector<PostOp> postOps, const dnnl::engine& engine,
                                           const StoredLayouts& layouts) {
   ir::AttrReader attr(node.attrs, node.op);
   size_t rank = node.type.shape.size();
   memory::desc src = matmulOperandDesc(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
   memory::desc weights = matmulOperandDesc(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
   memory::desc dst = resultDesc(node.type.shape, layouts.result);
-  dnnl::matmul::desc desc(src, weights, dst);
+  const int biasOperand = takeMatmulBias(postOps, node.type.shape);
+  ir::Shape biasDims(rank, 1);
+  biasDims.back() = node.type.shape.back();
+  const memory::desc bias = rowMajorDesc(biasDims);
+  dnnl::matmul::desc desc = biasOperand >= 0 ? dnnl::matmul::desc(src, weights, bias, dst)
+                                             : dnnl::matmul::desc(src, weights, dst);
   dnnl::matmul::primitive_desc pd(desc, postOpAttr(postOps, rank), engine);
   bool folded = !layouts.lhs.empty() || !layouts.rhs.empty() || !layouts.result.empty();
-  if ((!postOps.empty() || folded) && isReferenceImpl(pd.impl_info_str())) return nullptr;
+  if ((!postOps.empty() || folded || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
 
-  auto step = std::make_unique<PrimitiveStep>("matmul" + postOpNames(postOps), engine);
+  auto step = std::make_unique<PrimitiveStep>(std::string(biasOperand >= 0 ? "matmul+bias" : "matmul") +
+                                                  postOpNames(postOps),
+                                              engine);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, step->operand(0, src)},
                                        {DNNL_ARG_WEIGHTS, step->operand(1, weights)},
                                        {DNNL_ARG_DST, step->result(dst)}};
+  if (biasOperand >= 0) args[DNNL_ARG_BIAS] = step->operand(static_cast<size_t>(biasOperand), bias);
   bindPostOpInputs(*step, postOps, rank, args);
   step->add(dnnl::matmul(pd), std::move(args));
   step->noteImpl(pd.impl_info_str());

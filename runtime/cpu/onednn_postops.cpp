@@ -287,6 +287,10 @@ int takeConvBias(std::vector<PostOp>& postOps, const ir::Shape& out, bool channe
   return operand;
 }
 
+int takeMatmulBias(std::vector<PostOp>& postOps, const ir::Shape& result) {
+  return takeConvBias(postOps, ir::toChannelsFirst(result), /*channelsLast=*/true);
+}
+
 int useSumForResidual(std::vector<PostOp>& postOps, const ir::Shape& full) {
   for (size_t i = 0; i < postOps.size(); ++i) {
     PostOp& op = postOps[i];

@@ -66,6 +66,12 @@ void bindPostOpInputs(PrimitiveStep& step, const std::vector<PostOp>& postOps, s
 /// binary post-op. -1 otherwise. `out` is the channels-first result shape.
 int takeConvBias(std::vector<PostOp>& postOps, const ir::Shape& out, bool channelsLast);
 
+/// The matmul form of takeConvBias: when the first post-op adds a node operand that varies
+/// along the result's last dim only (shape [N] or [1..., N]), removes it and returns the
+/// operand's index, for the matmul to add as its bias (in its kernel's epilogue, which costs
+/// less than a binary post-op). -1 otherwise. `result` is the matmul's result shape.
+int takeMatmulBias(std::vector<PostOp>& postOps, const ir::Shape& result);
+
 /// Marks the first binary add of an operand of the result's full shape `full` as a sum
 /// post-op (oneDNN 2.6 runs a full-shape binary post-op only in its slow gemm convolution;
 /// the sum post-op keeps the fast kernels). Returns its index, or -1 when there is none.

@@ -295,3 +295,25 @@ TEST(BenchPeer, OrtPeerPreparesItsCacheOnceThenTimesOneModelAtATime) {
   EXPECT_NE(failing.message.find("no registry reachable"), std::string::npos) << failing.message;
   fs::remove_all(dir);
 }
+
+TEST(BenchPeer, WarnsWhenPyTorchsBlasIsTheReferenceOne) {
+  // Debian's alternatives: libblas.so.3 links to blas/libblas.so.3 (reference) or to an
+  // optimized library's directory (openblas-pthread/libblas.so.3).
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("weft-blas-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  for (const char* lib : {"blas", "openblas-pthread"}) {
+    fs::create_directories(dir / lib);
+    std::ofstream(dir / lib / "libblas.so.3") << "x";
+  }
+  fs::create_symlink(dir / "blas" / "libblas.so.3", dir / "alternative");
+  fs::create_symlink(dir / "alternative", dir / "libblas.so.3");
+  std::optional<std::string> warning = bench::referenceBlasWarning((dir / "libblas.so.3").string());
+  ASSERT_TRUE(warning);
+  EXPECT_NE(warning->find("libopenblas0-pthread"), std::string::npos) << *warning;
+  fs::remove(dir / "alternative");
+  fs::create_symlink(dir / "openblas-pthread" / "libblas.so.3", dir / "alternative");
+  EXPECT_FALSE(bench::referenceBlasWarning((dir / "libblas.so.3").string()));
+  EXPECT_FALSE(bench::referenceBlasWarning((dir / "missing.so.3").string()));
+  fs::remove_all(dir);
+}

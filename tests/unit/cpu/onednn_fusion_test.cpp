@@ -11,6 +11,7 @@
 #include "backends/cpu/executable.h"
 #include "models/registry.h"
 #include "passes/pass_manager.h"
+#include "runtime/cpu/onednn_ops.h"
 
 using namespace weft;
 using cpu::testing::expectClose;
@@ -168,6 +169,34 @@ TEST(OneDnnFusion, BatchedMatmulWithClipsDivisionsAndSquare) {
   y = g.addOp(OpKind::Add, {y, shift});
   g.addOutput("y", g.addOp(OpKind::Rsqrt, {y}));
   expectOneFusedPrimitive(g, "matmul");
+}
+
+TEST(OneDnnFusion, ARowAddedFirstBecomesTheMatmulsOwnBias) {
+  // relu(a @ b + bias) with bias [1, 1, 6] along the last dim: oneDNN adds it in the matmul's
+  // own epilogue (its bias argument), the relu stays a post-op; a bias added after the relu
+  // is a binary post-op.
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({3, 4, 5}));
+  ValueId b = g.addInput("b", f32({5, 6}));
+  ValueId b2 = g.addInput("b2", f32({5, 6}));
+  ValueId bias = g.addInput("bias", f32({1, 1, 6}));
+  ValueId y = g.addOp(OpKind::Relu, {g.addOp(OpKind::Add, {g.addOp(OpKind::Matmul, {a, b}), bias})});
+  g.addOutput("y", y);
+  g.addOutput("z", g.addOp(OpKind::Add, {g.addOp(OpKind::Relu, {g.addOp(OpKind::Matmul, {a, b2})}), bias}));
+  ir::Graph optimized = cpu::optimizeForCpu(g);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  std::vector<std::string> steps;
+  for (const auto& out : optimized.outputs()) {
+    std::unique_ptr<cpu::OneDnnStep> step = cpu::compileOneDnnNode(optimized, out.value, engine);
+    ASSERT_TRUE(step) << out.name;
+    std::string what = step->describe();
+    steps.push_back(what.substr(0, what.find(' ')));  // without the implementation's name
+  }
+  EXPECT_EQ(steps, (std::vector<std::string>{"matmul+bias+relu", "matmul+relu+add"}));
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(exe.oneDnnNodeCount(), 2);
+  reference::TensorMap feeds = feedsFor(g);
+  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
 }
 
 TEST(OneDnnFusion, TransposedMatmulWithMaximumMinimumOfTensors) {
