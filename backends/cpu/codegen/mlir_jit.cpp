@@ -2,7 +2,8 @@
 //  1. Each kernel is emitted into a module of its own (whose text is the kernel's dump),
 //     verified, then moved into the batch's one module.
 //  2. The module is canonicalized (CSE of the index arithmetic), f32 math ops are replaced by
-//     the math dialect's polynomial approximations (greedy rewrite), then lowered to the LLVM
+//     polynomial approximations (greedy rewrite: weft's rational erf, RationalErf, and the
+//     math dialect's for the rest), then lowered to the LLVM
 //     dialect: affine -> arith, scf -> cf, math -> LLVM intrinsics (and libm calls for what is
 //     left: f64 tanh/erf), arith, memref, func (bare-pointer calling convention: a memref
 //     argument is one pointer) and cf -> LLVM.
@@ -30,6 +31,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 
 #include "backends/cpu/codegen/mlir_emitter.h"
@@ -73,6 +75,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -225,6 +228,45 @@ std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, 
   return std::string(buffer.str());
 }
 
+/// erf on f32 as one rational function: x * P(x^2) / Q(x^2) on x clamped to [-4, 4] (beyond,
+/// erf rounds to +-1), the result clamped to [-1, 1]; 11 multiply-adds and one division,
+/// where the math dialect's approximation computes three intervals' polynomials and selects
+/// among them (GELU's gradient kernel took twice as long with it). The coefficients are this
+/// project's fit (weighted least squares, reweighted toward the smallest largest error) of
+/// erf on [0, 4]: in f32 the result is within 3.9e-7 of erf, and within 2.4e-7 relative
+/// where |x| < 1. Registered with a higher benefit than the math dialect's pattern.
+struct RationalErf : mlir::OpRewritePattern<mlir::math::ErfOp> {
+  explicit RationalErf(mlir::MLIRContext* context) : OpRewritePattern(context, /*benefit=*/2) {}
+
+  mlir::LogicalResult matchAndRewrite(mlir::math::ErfOp op, mlir::PatternRewriter& rewriter) const override {
+    if (!op.getType().isF32()) return mlir::failure();
+    static constexpr double kNumerator[] = {1.128379193e+00, 1.836164897e-01, 5.439929162e-02, 3.822002479e-03,
+                                            3.910286549e-04, 5.029762638e-06, -1.487750166e-08};
+    static constexpr double kDenominator[] = {1.0, 4.960595958e-01, 1.135615982e-01, 1.544802424e-02,
+                                              1.317164908e-03, 6.636404702e-05};
+    mlir::Location loc = op.getLoc();
+    auto constant = [&](double value) -> mlir::Value {
+      return rewriter.create<mlir::arith::ConstantOp>(loc, rewriter.getF32FloatAttr(static_cast<float>(value)));
+    };
+    auto clamp = [&](mlir::Value v, double bound) -> mlir::Value {  // NaN stays NaN
+      mlir::Value low = rewriter.create<mlir::arith::MaximumFOp>(loc, v, constant(-bound));
+      return rewriter.create<mlir::arith::MinimumFOp>(loc, low, constant(bound));
+    };
+    auto polynomial = [&](mlir::Value z, const auto& coefficients) {  // Horner, lowest power first in the table
+      mlir::Value sum = constant(coefficients[std::size(coefficients) - 1]);
+      for (size_t k = std::size(coefficients) - 1; k-- > 0;)
+        sum = rewriter.create<mlir::math::FmaOp>(loc, sum, z, constant(coefficients[k]));
+      return sum;
+    };
+    mlir::Value x = clamp(op.getOperand(), 4.0);
+    mlir::Value z = rewriter.create<mlir::arith::MulFOp>(loc, x, x);
+    mlir::Value numerator = rewriter.create<mlir::arith::MulFOp>(loc, x, polynomial(z, kNumerator));
+    mlir::Value ratio = rewriter.create<mlir::arith::DivFOp>(loc, numerator, polynomial(z, kDenominator));
+    rewriter.replaceOp(op, clamp(ratio, 1.0));
+    return mlir::success();
+  }
+};
+
 /// Marks every loop of `function` with llvm.loop.vectorize.enable = false.
 void disableLoopVectorizer(llvm::Function& function) {
   llvm::DominatorTree dominators(function);
@@ -352,6 +394,7 @@ struct MlirJit::Impl {
     cleanup.addPass(mlir::createCSEPass());
     if (mlir::failed(cleanup.run(module))) fail("canonicalizing the generated kernels failed");
     mlir::RewritePatternSet approximations(&context);
+    approximations.add<RationalErf>(&context);
     mlir::populateMathPolynomialApproximationPatterns(approximations);
     if (mlir::failed(mlir::applyPatternsAndFoldGreedily(module, std::move(approximations))))
       fail("replacing math ops by polynomial approximations did not converge");
