@@ -17,6 +17,7 @@ bool triesWinograd(const ir::Node& node, const ir::Shape& first, const ir::Shape
   if (!allOnes(attr.ints("stride")) || !allOnes(attr.ints("dilation")) || attr.i("groups") != 1) return false;
   const bool channelsLast = ir::isChannelsLast(node.op, node.attrs);
   auto channels = [&](const ir::Shape& data) { return channelsLast ? data.back() : data[1]; };
+  auto planeOf = [&](const ir::Shape& data) { return channelsLast ? data[1] * data[2] : data[2] * data[3]; };
   int64_t in = 0, out = 0;
   ir::Shape kernel, result = channelsLast ? ir::toChannelsFirst(node.type.shape) : node.type.shape;
   switch (node.op) {
@@ -30,7 +31,7 @@ bool triesWinograd(const ir::Node& node, const ir::Shape& first, const ir::Shape
     case ir::OpKind::ConvWeightGrad:  // (x, dy) -> w
       in = channels(first), out = channels(second), kernel = attr.ints("kernel");
       result = channelsLast ? ir::toChannelsFirst(second) : second;
-      if (in < 64) return false;
+      if (in < 64 && !(in >= 32 && planeOf(first) >= 24 * 24)) return false;
       break;
     default: return false;
   }

@@ -14,8 +14,11 @@ namespace weft::cpu {
 /// node) with operands of shapes `first` and `second` (as stored: channels-last or not)
 /// should try Winograd: a 2-D 3x3 window, stride 1, no dilation, one group, input and output
 /// channels multiples of 16, output planes of at least 8x8; a weight gradient also needs 64
-/// or more input channels (below that oneDNN's direct weight gradient measured faster, its
-/// forward and data gradient slower, on the 2-core AVX-512 machine of stop 13), and a data
+/// or more input channels, or 32 over input planes of at least 24x24 (below that oneDNN's
+/// direct weight gradient measured faster, its forward and data gradient slower, on the
+/// 2-core AVX-512 machine of stop 13; on the Intel Xeon of stop 20, ddpm's 32-channel
+/// weight gradients over 28x28 took 1.2 ms on Winograd against 2.0 direct, resnet's over
+/// 32x32 2.1-2.8 against 3.5-4.5, ddpm's over 14x14 1.1 against 0.9), and a data
 /// gradient (conv_transpose) padding 1, planes kept (lenet's 11x11 -> 13x13 of a padding-0
 /// conv measured 1.3 ms on Winograd against 0.9 direct).
 bool triesWinograd(const ir::Node& node, const ir::Shape& first, const ir::Shape& second);

@@ -118,13 +118,18 @@ TEST(Winograd, TriedFor3x3Stride1WithChannelsOf16AndPlanesOf8) {
   transposed.attrs["padding"] = Ints{0, 0};
   transposed.type.shape = {2, 32, 18, 18};
   EXPECT_FALSE(cpu::triesWinograd(transposed, x, w));
-  // A weight gradient needs 64 input channels (x [N, H, W, C] channels-last here).
+  // A weight gradient needs 64 input channels, or 32 over planes of 24x24 or more (x [N, H,
+  // W, C] channels-last here).
   ir::Node weightGrad;
   weightGrad.op = OpKind::ConvWeightGrad;
   weightGrad.attrs = convAttrs(1, true);
   weightGrad.attrs["kernel"] = Ints{3, 3};
   weightGrad.type = f32({64, 32, 3, 3});
   EXPECT_FALSE(cpu::triesWinograd(weightGrad, {2, 16, 16, 32}, {2, 16, 16, 64}));
+  EXPECT_FALSE(cpu::triesWinograd(weightGrad, {2, 23, 24, 32}, {2, 23, 24, 64}));
+  EXPECT_TRUE(cpu::triesWinograd(weightGrad, {2, 24, 24, 32}, {2, 24, 24, 64}));
+  weightGrad.type = f32({64, 16, 3, 3});
+  EXPECT_FALSE(cpu::triesWinograd(weightGrad, {2, 32, 32, 16}, {2, 32, 32, 64}));
   weightGrad.type = f32({64, 64, 3, 3});
   EXPECT_TRUE(cpu::triesWinograd(weightGrad, {2, 16, 16, 64}, {2, 16, 16, 64}));
 }
