@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ir/attrs.h"
+#include "runtime/cpu/vector_state.h"
 
 namespace weft::cpu {
 namespace {
@@ -177,7 +178,10 @@ void runMaxPoolGrad2dChannelsLast(const NativeCall& call) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   auto image = avx512 && tiles ? &tiledMaxPoolGradImageChannelsLastAvx512 : &maxPoolGradImageChannelsLast;
 #pragma omp parallel for schedule(static) if (x[0] * inSize >= (int64_t{1} << 16))
-  for (int64_t n = 0; n < x[0]; ++n) image(p, channels, in + n * inSize, grad + n * outSize, out + n * inSize);
+  for (int64_t n = 0; n < x[0]; ++n) {
+    clearUpperVectorState();  // the portable kernel is SSE code (see vector_state.h)
+    image(p, channels, in + n * inSize, grad + n * outSize, out + n * inSize);
+  }
 }
 
 void runMaxPoolGrad2d(const NativeCall& call) {
@@ -195,7 +199,10 @@ void runMaxPoolGrad2d(const NativeCall& call) {
   const auto* grad = static_cast<const float*>(call.operands[1]);
   auto* out = static_cast<float*>(call.result);
 #pragma omp parallel for schedule(static) if (planes * inSize >= (int64_t{1} << 16))
-  for (int64_t i = 0; i < planes; ++i) plane(p, in + i * inSize, grad + i * outSize, out + i * inSize);
+  for (int64_t i = 0; i < planes; ++i) {
+    clearUpperVectorState();
+    plane(p, in + i * inSize, grad + i * outSize, out + i * inSize);
+  }
 }
 
 }  // namespace weft::cpu
