@@ -13,6 +13,7 @@
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
+#include "runtime/cpu/vector_state.h"
 
 namespace weft::cpu {
 namespace {
@@ -43,6 +44,7 @@ std::vector<int32_t> sources(int64_t outExtent, int64_t kernel, int64_t stride, 
 /// One image added into `acc` [O][KH][KW][16 * Tiles] (KW = the kernel's width).
 template <int Tiles, int KW>
 __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* dy, float* acc) {
+  const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   __mmask16 masks[Tiles];
   for (int t = 0; t < Tiles; ++t) {
     const int64_t left = std::clamp<int64_t>(g.channels - 16 * t, 0, 16);

@@ -14,6 +14,7 @@
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
+#include "runtime/cpu/vector_state.h"
 
 namespace weft::cpu {
 namespace {
@@ -66,6 +67,7 @@ void scatter(const Geometry& g, int64_t h, int64_t w, const float* values, float
 template <int Tiles, int Block>
 __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* w, const float* start,
                                               float* y) {
+  const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t taps = g.taps(), positions = g.height * g.width, outPositions = g.outHeight * g.outWidth;
   for (int64_t p = 0; p < outPositions; ++p) std::copy(start, start + g.outChannels, y + p * g.outChannels);
   __mmask16 masks[Tiles];
@@ -103,6 +105,7 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
     for (int b = 0; b < Block; ++b)
 #pragma GCC unroll 4
       for (int t = 0; t < Tiles; ++t) _mm512_store_ps(values[b] + 16 * t, acc[b][t]);
+    zeroUpperHalves();  // scatter is SSE code
     for (int64_t b = 0; b < count; ++b) {
       const int64_t p = p0 + b;
       scatter(g, p / g.width, p % g.width, values[b], y);

@@ -26,6 +26,7 @@ struct PoolPlanes {
 /// branches (the data's ties would mispredict them); every position is written once.
 __attribute__((target("avx512f"))) void tiled2x2MaxPoolGradPlaneAvx512(const PoolPlanes& p, const float* xs,
                                                                         const float* dys, float* dxs) {
+  const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t width = p.width, outWidth = p.outWidth;
   // Lane i of the even (odd) gather takes element 2i (2i+1) of the 32 in two registers;
   // the interleaves put the two windows' columns back side by side.
@@ -130,6 +131,7 @@ void maxPoolGradPlane(const PoolPlanes& p, const float* xs, const float* dys, fl
 __attribute__((target("avx512f"))) void tiledMaxPoolGradImageChannelsLastAvx512(const PoolPlanes& p,
                                                                                  int64_t channels, const float* xs,
                                                                                  const float* dys, float* dxs) {
+  const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t taps = p.window[0] * p.window[1];
   std::vector<int64_t> offset(static_cast<size_t>(taps));  // each tap's position from the window's corner
   for (int64_t kh = 0; kh < p.window[0]; ++kh)

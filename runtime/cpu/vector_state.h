@@ -15,6 +15,16 @@ namespace weft::cpu {
 /// vzeroupper, compiled for AVX whatever the translation unit's target.
 [[gnu::target("avx")]] inline void zeroUpperHalves() { _mm256_zeroupper(); }
 
+/// Clears the upper halves (vzeroupper) when it goes out of scope. GCC inserts no vzeroupper
+/// into a function compiled for AVX-512 through a target attribute, so such a kernel declares
+/// one first: the SSE code that runs after it on the thread then keeps its speed.
+struct UpperHalvesClearedOnExit {
+  UpperHalvesClearedOnExit() = default;
+  UpperHalvesClearedOnExit(const UpperHalvesClearedOnExit&) = delete;
+  UpperHalvesClearedOnExit& operator=(const UpperHalvesClearedOnExit&) = delete;
+  ~UpperHalvesClearedOnExit() { zeroUpperHalves(); }
+};
+
 /// Marks the upper halves of the vector registers unused on this thread (vzeroupper) where
 /// the CPU has AVX; nothing elsewhere. Call it before SSE code that follows vector kernels.
 inline void clearUpperVectorState() {
