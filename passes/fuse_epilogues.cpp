@@ -10,7 +10,10 @@
 //     value `cur` has exactly one user u, u is not already in another chain, and u is an
 //     epilogue op (below) whose result has c's type, append u. A value with several users
 //     ends the chain, so a contraction or intermediate is never recomputed and nothing
-//     materialized is lost. A chain of c alone is left as it is.
+//     materialized is lost, except after a matmul where the two readers begin a GELU (its
+//     erf form as decompose-composites writes it, ir/gelu_pattern.h): its five nodes join
+//     the chain (oneDNN's eltwise_gelu_erf post-op) and it goes on from their result. A
+//     chain of c alone is left as it is.
 //     Epilogue ops (what oneDNN post-ops express): unary neg, abs, exp, log, sqrt, rsqrt,
 //     tanh, sigmoid; mul(cur, cur) (square); add, sub, mul, maximum, minimum with cur on
 //     either side; div with cur on the left; pow(cur, one-element constant). Since u has c's
@@ -36,6 +39,7 @@
 #include <set>
 
 #include "ir/channels_last.h"
+#include "ir/gelu_pattern.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
 #include "passes/sole_users.h"
@@ -146,9 +150,17 @@ std::vector<std::vector<ValueId>> findChains(const Graph& g) {
     std::vector<ValueId> chain = {c};
     const bool channelsLast = ir::isChannelsLast(n.op, n.attrs);
     bool fullAddSeen = false;
-    for (ValueId cur = c, u = sole[static_cast<size_t>(c)];
-         u >= 0 && !taken[static_cast<size_t>(u)] && isEpilogue(g, g.node(u), cur, n.op, n.type);
-         cur = u, u = sole[static_cast<size_t>(u)]) {
+    for (ValueId cur = c;;) {
+      const ValueId u = sole[static_cast<size_t>(cur)];
+      if (u < 0 && n.op == OpKind::Matmul) {  // read twice: maybe by a GELU, one post-op
+        std::optional<std::array<ValueId, 5>> gelu = ir::matchErfGelu(g, cur);
+        if (!gelu || std::any_of(gelu->begin(), gelu->end(), [&](ValueId m) { return taken[static_cast<size_t>(m)]; }))
+          break;
+        chain.insert(chain.end(), gelu->begin(), gelu->end());
+        cur = gelu->back();
+        continue;
+      }
+      if (u < 0 || taken[static_cast<size_t>(u)] || !isEpilogue(g, g.node(u), cur, n.op, n.type)) break;
       const Node& un = g.node(u);
       if (n.op == OpKind::Matmul && absorbsElsewhere(g, sole, u, cur)) break;
       if (channelsLast && un.operands.size() == 2 && un.operands[0] != un.operands[1] &&
@@ -156,6 +168,7 @@ std::vector<std::vector<ValueId>> findChains(const Graph& g) {
                                    fullAddSeen))
         break;
       chain.push_back(u);
+      cur = u;
     }
     if (chain.size() < 2) continue;
     for (ValueId m : chain) taken[static_cast<size_t>(m)] = true;

@@ -2,14 +2,18 @@
 // arguments. The body is walked in order: inputs and constant values (constants seen through
 // reshape and broadcast) are skipped, the first other node must be the contraction on inputs
 // 0 and 1, and every later node must take the previous one (the "chain value") and map to
-// one or two post-ops; the chain's last node must be the body's output.
+// one or two post-ops (the five nodes of a GELU after a matmul map to one, eltwise_gelu_erf);
+// the chain's last node must be the body's output.
 #include "runtime/cpu/onednn_postops.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "ir/channels_last.h"
+#include "ir/gelu_pattern.h"
 
 namespace weft::cpu::onednn {
 namespace {
@@ -71,6 +75,9 @@ class PostOpReader {
     std::vector<ValueId> inputs = body.inputs();
     for (size_t i = 0; i < inputs.size(); ++i) operandOf_[inputs[i]] = static_cast<int>(i);
   }
+
+  /// Appends GELU's erf form (ir::matchErfGelu's five nodes) as one eltwise post-op.
+  bool appendErfGelu() { return eltwise(algorithm::eltwise_gelu_erf, 0, 0, "gelu"); }
 
   bool append(const Node& n, ValueId chain) {
     if (n.operands.size() == 1) return n.operands[0] == chain && appendUnary(n.op);
@@ -196,9 +203,20 @@ std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
   PostOpReader reader(body, out.postOps);
   ValueId chain = -1, contraction = -1;
   std::vector<ValueId> read = {inputs[0], inputs[1]};  // what the contraction must read
+  std::vector<ValueId> inGelu;  // the nodes of a GELU after its first, read as one post-op
   for (ValueId v = 0; v < body.size(); ++v) {
     const Node& n = body.node(v);
     if (n.op == OpKind::Input || constantOf(body, v)) continue;
+    if (std::find(inGelu.begin(), inGelu.end(), v) != inGelu.end()) continue;
+    if (chain >= 0 && out.contraction->op == OpKind::Matmul && out.layouts.result.empty()) {
+      std::optional<std::array<ValueId, 5>> gelu = ir::matchErfGelu(body, chain);
+      if (gelu && (*gelu)[0] == v) {
+        reader.appendErfGelu();
+        inGelu.assign(gelu->begin() + 1, gelu->end());
+        chain = gelu->back();
+        continue;
+      }
+    }
     if (n.type.dtype != ir::DType::f32) return std::nullopt;
     const std::vector<int64_t>* perm =
         n.op == OpKind::Transpose ? &ir::AttrReader(n.attrs, n.op).ints("perm") : nullptr;

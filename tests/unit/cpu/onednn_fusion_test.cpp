@@ -199,6 +199,40 @@ TEST(OneDnnFusion, ARowAddedFirstBecomesTheMatmulsOwnBias) {
   expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
 }
 
+TEST(OneDnnFusion, GeluAfterAMatmulBecomesOnePostOp) {
+  // gelu(a @ b + bias) (erf form, decomposed into five primitives) runs as oneDNN's
+  // eltwise_gelu_erf post-op; where the pre-activation is also an output (as a training
+  // step keeps it for the gradient) the GELU stays a kernel of its own.
+  ir::Graph g;
+  ValueId a = g.addInput("a", f32({2, 6, 16}));
+  ValueId b = g.addInput("b", f32({16, 32}));
+  ValueId b2 = g.addInput("b2", f32({16, 32}));
+  ValueId bias = g.addInput("bias", f32({32}));
+  ir::Attrs erfForm{{"approximate", int64_t{0}}};
+  ValueId pre = g.addOp(OpKind::Add, {g.addOp(OpKind::Matmul, {a, b}), bias});
+  g.addOutput("y", g.addOp(OpKind::Gelu, {pre}, erfForm));
+  ValueId kept = g.addOp(OpKind::Matmul, {a, b2});
+  g.addOutput("kept", kept);
+  g.addOutput("z", g.addOp(OpKind::Gelu, {kept}, erfForm));
+  ir::Graph optimized = cpu::optimizeForCpu(g);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  std::vector<std::string> steps;
+  for (const auto& out : optimized.outputs()) {
+    const ir::Node& n = optimized.node(out.value);
+    if (n.op != OpKind::Fused || ir::AttrReader(n.attrs, n.op).s("kind") != "matmul") continue;
+    std::unique_ptr<cpu::OneDnnStep> step = cpu::compileOneDnnNode(optimized, out.value, engine);
+    ASSERT_TRUE(step) << out.name;
+    std::string what = step->describe();
+    steps.push_back(out.name + ": " + what.substr(0, what.find(' ')));
+  }
+  EXPECT_EQ(steps, (std::vector<std::string>{"y: matmul+bias+gelu"}));
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(exe.oneDnnNodeCount(), 2);
+  EXPECT_EQ(exe.stats().generatedKernels, 1);  // z's GELU
+  reference::TensorMap feeds = feedsFor(g);
+  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
+}
+
 TEST(OneDnnFusion, TransposedMatmulWithMaximumMinimumOfTensors) {
   ir::Graph g;
   ValueId a = g.addInput("a", f32({7, 5}));
