@@ -96,8 +96,8 @@ ScriptRun runScript(const std::string& python, const std::string& script, const 
     bool hasTorch = runShell(shellQuote(python) + " -c 'import torch' >/dev/null 2>&1") == 0;
     run.message = hasTorch ? "peer: " + script + " failed (exit status " + std::to_string(status) + "): " +
                                  lastLine(log) + unavailable
-                           : "peer: PyTorch is not installed for " + python + " (apt-get install python3-torch libopenblas0-pthread)" +
-                                 unavailable;
+                           : "peer: PyTorch is not installed for " + python +
+                                 " (apt-get install python3-torch libopenblas0-pthread)" + unavailable;
   } else {
     std::ifstream in(json);
     std::stringstream text;

@@ -180,10 +180,7 @@ void runMaxPoolGrad2dChannelsLast(const NativeCall& call) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   auto image = avx512 && tiles ? &tiledMaxPoolGradImageChannelsLastAvx512 : &maxPoolGradImageChannelsLast;
 #pragma omp parallel for schedule(static) if (x[0] * inSize >= (int64_t{1} << 16))
-  for (int64_t n = 0; n < x[0]; ++n) {
-    clearUpperVectorState();  // the portable kernel is SSE code (see vector_state.h)
-    image(p, channels, in + n * inSize, grad + n * outSize, out + n * inSize);
-  }
+  for (int64_t n = 0; n < x[0]; ++n) image(p, channels, in + n * inSize, grad + n * outSize, out + n * inSize);
 }
 
 void runMaxPoolGrad2d(const NativeCall& call) {
@@ -201,10 +198,7 @@ void runMaxPoolGrad2d(const NativeCall& call) {
   const auto* grad = static_cast<const float*>(call.operands[1]);
   auto* out = static_cast<float*>(call.result);
 #pragma omp parallel for schedule(static) if (planes * inSize >= (int64_t{1} << 16))
-  for (int64_t i = 0; i < planes; ++i) {
-    clearUpperVectorState();
-    plane(p, in + i * inSize, grad + i * outSize, out + i * inSize);
-  }
+  for (int64_t i = 0; i < planes; ++i) plane(p, in + i * inSize, grad + i * outSize, out + i * inSize);
 }
 
 }  // namespace weft::cpu

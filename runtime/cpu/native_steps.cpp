@@ -9,7 +9,6 @@
 #include "ir/channels_last.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
-#include "runtime/cpu/vector_state.h"
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
@@ -141,21 +140,12 @@ void fillRandom(const NativeCall& call, double low, double scale) {
   const bool parallel = n >= 512;
   if (node.type.dtype == ir::DType::f32) {
     auto* out = static_cast<float*>(call.result);
-#pragma omp parallel if (parallel)
-    {
-      clearUpperVectorState();  // the draws are SSE code (see vector_state.h)
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i)
-        out[i] = static_cast<float>(low + scale * draw(seed, call.step, static_cast<uint64_t>(i)));
-    }
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(low + scale * draw(seed, call.step, static_cast<uint64_t>(i)));
   } else {
     auto* out = static_cast<double*>(call.result);
-#pragma omp parallel if (parallel)
-    {
-      clearUpperVectorState();
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i) out[i] = low + scale * draw(seed, call.step, static_cast<uint64_t>(i));
-    }
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) out[i] = low + scale * draw(seed, call.step, static_cast<uint64_t>(i));
   }
 }
 

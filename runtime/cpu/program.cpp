@@ -15,7 +15,6 @@
 #include "ir/verifier.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/native_steps.h"
-#include "runtime/cpu/vector_state.h"
 #include "runtime/cpu/onednn_ops.h"
 
 namespace weft::cpu {
@@ -367,11 +366,7 @@ void Program::runStep(const Step& step, const std::vector<const void*>& bound, u
   void* result = address(step.value, bound);
   if (step.onednn) return step.onednn->run(operandPtrs_, result, *static_cast<dnnl::stream*>(stream));
   if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel());
-  if (step.native) {
-    clearUpperVectorState();  // native steps are partly SSE code; their worker threads clear their own
-    return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter, &blocked_});
-  }
-  clearUpperVectorState();
+  if (step.native) return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter, &blocked_});
   step.host(operandPtrs_, result, counter);
 }
 
