@@ -20,6 +20,10 @@ bool fuseElementwise(ir::Graph& g);
 /// `fold-conv-affine`: folds per-output-channel scales after a conv into its weights and the
 /// per-channel shifts into one add (batch norm in evaluation form: (conv - mean) * s + b).
 bool foldConvAffine(ir::Graph& g);
+/// `fuse-rows`: merges the fused kernels of a normalization over the last axis (softmax,
+/// a layer norm: reductions of a row and the values that read them) into one `fused` node of
+/// kind "rows", computed a row at a time (run after fuse-elementwise).
+bool fuseRows(ir::Graph& g);
 /// `fuse-epilogues`: folds the elementwise chain after a matmul or conv into a `fused` node
 /// (kind "matmul" or "conv") that backends run as a library call with post-ops.
 bool fuseEpilogues(ir::Graph& g);

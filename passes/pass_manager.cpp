@@ -34,6 +34,8 @@ std::map<std::string, PassInfo> builtinPasses() {
            PassInfo{"dce", "remove nodes that no output depends on", eliminateDeadCode},
            PassInfo{"fuse-elementwise", "group elementwise, movement and reduction chains into fused nodes",
                     fuseElementwise},
+           PassInfo{"fuse-rows", "merge the kernels of a softmax or norm over the last axis into one rows kernel",
+                    fuseRows},
            PassInfo{"fuse-epilogues", "fold elementwise epilogues of matmul and conv into fused library calls",
                     fuseEpilogues},
            PassInfo{"fold-matmul-transposes", "fold transposes keeping the last dim into the matmuls they feed or follow",

@@ -31,7 +31,7 @@ const char* const kCpuPipeline[] = {
     "cse",                 "dce",                  "channels-last",    "canonicalize",
     "cse",                 "dce",                  "pointwise-convs-to-matmuls", "split-long-contractions",
     "fuse-epilogues",
-    "fold-matmul-transposes", "fuse-elementwise", "dce"};
+    "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "dce"};
 
 std::string cpuPipeline() {
   std::string pipeline;

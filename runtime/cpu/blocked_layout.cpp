@@ -168,6 +168,8 @@ class BodyBlocker {
     std::sort(axes.begin(), axes.end());
     const int64_t keepdims = attr.i("keepdims");
     if (keepdims == 0 && body_.outputs()[0].value != v) return -1;
+    if (body_.outputs()[0].value != v && in.back() > 1 && std::find(axes.begin(), axes.end(), 4) != axes.end())
+      return -1;  // a row body's reduction of the channels: the rows as stored
     if (keepdims == 0 && blockingMovesData(kept)) return inRowMajorOrder(n);
     const bool perChannel = kept == Shape{1, 1, 1, in[3]} && in[3] > kChannelBlock;
     if (perChannel && body_.outputs()[0].value == v) {

@@ -85,7 +85,7 @@ int defaultThreads() {
 bool runsGeneratedKernel(const ir::Node& node) {
   if (node.op != OpKind::Fused || !node.body) return false;
   std::string kind = ir::AttrReader(node.attrs, node.op).s("kind");
-  return kind == "loop" || kind == "reduce";
+  return kind == "loop" || kind == "reduce" || kind == "rows";
 }
 
 /// How one node computes: exactly one of the executors is set.

@@ -32,7 +32,7 @@ using HostStep = std::function<void(const std::vector<const void*>& operands, vo
 /// (this project's machines have two cores).
 int defaultThreads();
 
-/// True for the nodes a generated kernel runs: `fused` nodes of kind "loop" or "reduce".
+/// True for the nodes a generated kernel runs: `fused` nodes of kind "loop", "reduce" or "rows".
 bool runsGeneratedKernel(const ir::Node& node);
 
 /// How to build a Program.

@@ -224,6 +224,8 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
   ValueId out = body.outputs()[0].value;
   if (out < 0 || out >= body.size()) return std::nullopt;
   const ir::Node& outNode = body.node(out);
+  for (ValueId v = 0; v < body.size(); ++v)  // a row body (reductions inside) loops over its rows as they are
+    if (v != out && isReduction(body.node(v).op)) return std::nullopt;
   bool reduces = isReduction(outNode.op);
   std::vector<int64_t> axes;
   if (reduces) {

@@ -11,12 +11,16 @@
 //     c inside). The largest kept dimension is the parallel one, unless it is narrow
 //     (kNarrowParallelExtent) and the reduction an f32 sum to few elements: then the largest
 //     reduced dimension looped outside is (partialSums), each call summing its range.
-//  3. Anything else is a Loop plan over the output's shape; when every value is either the
+//  3. A row body (ir/fused_rows.h: reductions of the last axis read by values of the row) is a
+//     Rows plan over {rows, row length}, the rows split across threads; its reductions may
+//     be anywhere in the body.
+//  4. Anything else is a Loop plan over the output's shape; when every value is either the
 //     output's shape or a single element (pure elementwise chains, reshapes), it is flat: one
 //     loop over all elements.
 #include "backends/cpu/codegen/kernel_plan.h"
 
 #include "ir/error.h"
+#include "ir/fused_rows.h"
 #include "ir/verifier.h"
 
 namespace weft::cpu::codegen {
@@ -36,7 +40,7 @@ std::string describe(const ir::Graph& g, ir::ValueId v) {
 }
 
 /// Why node `v` (reachable from `root`) cannot be generated, or nullopt.
-std::optional<std::string> nodeProblem(const ir::Graph& g, ir::ValueId v, ir::ValueId root) {
+std::optional<std::string> nodeProblem(const ir::Graph& g, ir::ValueId v, ir::ValueId root, bool rows) {
   const ir::Node& n = g.node(v);
   const std::string suffix = " in body @" + g.name() + " is not supported by generated kernels";
   if (n.type.dtype == DType::bf16)
@@ -50,7 +54,9 @@ std::optional<std::string> nodeProblem(const ir::Graph& g, ir::ValueId v, ir::Va
   }
   if (op == OpKind::Input || op == OpKind::Iota || isMovement(op)) return std::nullopt;
   if (isReduction(op)) {
-    if (v != root) return describe(g, v) + suffix + ": a reduction must be the body's root";
+    if (v != root && !rows)
+      return describe(g, v) + suffix + ": a reduction must be the body's root (or read by its row, " +
+             *ir::rowsBodyProblem(g) + ")";
     return std::nullopt;
   }
   if (ir::opInfo(op).has(ir::kElementwise)) {
@@ -149,6 +155,18 @@ void planReduce(const ir::Graph& g, const ir::Node& reduction, KernelPlan& plan)
   choosePartialSums(g, plan, g.type(g.outputs()[0].value).numel());
 }
 
+void planRows(const ir::Graph& g, KernelPlan& plan) {
+  plan.kind = KernelPlan::Kind::Rows;
+  plan.root = g.outputs()[0].value;
+  const ir::Shape& shape = g.type(plan.root).shape;
+  const int64_t length = shape.back(), elements = ir::numElements(shape);
+  plan.loopShape = {elements / length, length};
+  for (ir::ValueId v = 0; v < g.size(); ++v)
+    if (plan.live[static_cast<size_t>(v)] && isReduction(g.node(v).op)) plan.rowReductions.push_back(v);
+  plan.parallelExtent = plan.loopShape[0];
+  plan.work = elements * static_cast<int64_t>(plan.rowReductions.size() + 1);
+}
+
 }  // namespace
 
 bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
@@ -172,6 +190,7 @@ std::optional<std::string> unsupportedReason(const ir::Graph& body) {
   ir::ValueId root = body.outputs()[0].value;
   if (root < 0 || root >= body.size()) return "body @" + body.name() + " returns an invalid value";
   std::vector<bool> live = reachable(body, root);
+  const bool rows = !ir::rowsBodyProblem(body);
   for (size_t k = 1; k < body.outputs().size(); ++k) {  // further outputs: stored at the first one's indices
     ir::ValueId extra = body.outputs()[k].value;
     if (extra < 0 || extra >= body.size() || !live[static_cast<size_t>(extra)] ||
@@ -181,7 +200,7 @@ std::optional<std::string> unsupportedReason(const ir::Graph& body) {
   }
   for (ir::ValueId v = 0; v < body.size(); ++v)
     if (live[static_cast<size_t>(v)])
-      if (auto problem = nodeProblem(body, v, root)) return problem;
+      if (auto problem = nodeProblem(body, v, root, rows)) return problem;
   for (ir::ValueId v : body.inputs())
     if (body.type(v).dtype == DType::bf16)
       return describe(body, v) + " in body @" + body.name() + " is not supported by generated kernels: dtype bf16";
@@ -195,7 +214,9 @@ KernelPlan planKernel(const ir::Graph& body) {
   plan.live = reachable(body, out);
   const ir::Node& node = body.node(out);
   bool reducesAxes = isReduction(node.op) && !ir::AttrReader(node.attrs, node.op).ints("axes").empty();
-  if (reducesAxes) {
+  if (!ir::rowsBodyProblem(body)) {
+    planRows(body, plan);
+  } else if (reducesAxes) {
     planReduce(body, node, plan);
   } else {
     // A reduction over no axes is its operand.

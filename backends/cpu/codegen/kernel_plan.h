@@ -13,7 +13,8 @@ namespace weft::cpu::codegen {
 /// How a body becomes loops.
 struct KernelPlan {
   /// Loop: one output element per iteration. Reduce: the root folds a chain over some axes.
-  enum class Kind { Loop, Reduce };
+  /// Rows: a row body (ir/fused_rows.h): per row, a loop per reduction, then the outputs.
+  enum class Kind { Loop, Reduce, Rows };
   Kind kind = Kind::Loop;
   /// The value the loops evaluate per iteration: the output (Loop), or the reduction's
   /// operand (Reduce), whose shape is then the iteration space.
@@ -49,6 +50,10 @@ struct KernelPlan {
   /// with at most kMaxPartialElements outputs whose kept dimensions are too narrow to split:
   /// batch norm's per-channel sums, bias gradients).
   bool partialSums = false;
+
+  /// Rows: the body's reductions, in order (each folds its operand along the row into a
+  /// value the later ones and the outputs read); loopShape is {rows, row length}.
+  std::vector<ir::ValueId> rowReductions;
 
   /// Iterations of the parallel loop.
   int64_t parallelExtent = 1;

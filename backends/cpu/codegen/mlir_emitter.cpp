@@ -89,6 +89,7 @@ class KernelEmitter {
     end_ = entry->getArgument(pointers + 1);
     b_.setInsertionPointToStart(entry);
     if (plan_.kind == KernelPlan::Kind::Loop) emitLoopKernel(outType);
+    else if (plan_.kind == KernelPlan::Kind::Rows) emitRowsKernel(outType);
     else emitReduceKernel(outType);
     b_.setInsertionPointToEnd(entry);
     b_.create<mlir::func::ReturnOp>(loc_);
@@ -303,6 +304,7 @@ class KernelEmitter {
 
   Value compute(ValueId v, const Index& ix) {
     const ir::Node& n = g_.node(v);
+    if (auto it = rowValues_.find(v); it != rowValues_.end()) return it->second;  // a row kernel's reduction
     switch (n.op) {
       case OpKind::Input: return load(inputArgs_.at(v), ix, n.type.dtype);
       case OpKind::Constant: return constant(v, ix);
@@ -410,6 +412,89 @@ class KernelEmitter {
 
   // ---- kernels ---------------------------------------------------------------------------------
 
+  /// The output coordinates of the loop variables (d0, the row loop, then `dims - 1` inner
+  /// ones): 0 for extent-1 dimensions, the inner loop variables for the last other ones (one,
+  /// or two with a middle loop), and the rest delinearized from the row loop variable.
+  AffineMap outputMap(const Shape& shape, unsigned dims) {
+    llvm::SmallVector<AffineExpr> results(shape.size(), cst(0));
+    std::vector<size_t> moving;
+    for (size_t d = 0; d < shape.size() && ir::numElements(shape) > 0; ++d)
+      if (shape[d] != 1) moving.push_back(d);
+    const size_t inner = moving.empty() ? 0 : dims - 1;  // dimensions the inner loops cover
+    for (size_t k = 0; k < inner; ++k) results[moving[moving.size() - 1 - k]] = dim(static_cast<unsigned>(dims - 1 - k));
+    int64_t stride = 1;
+    for (size_t k = moving.size() - inner; k-- > 0;) {
+      AffineExpr row = stride == 1 ? dim(0) : dim(0).floorDiv(stride);
+      results[moving[k]] = k == 0 ? row : row % shape[moving[k]];
+      stride *= shape[moving[k]];
+    }
+    return map(dims, results);
+  }
+
+  /// The operand of a row body's last reduction when the outputs read it again (softmax's
+  /// exp(x - max), which its division reads after the sum) at the output's index (through
+  /// elementwise values of the row's shape only) and it has the first output's dtype: the
+  /// reduction's loop stores it into the output row, and the last loop reads it back instead
+  /// of computing it again. -1 otherwise.
+  ValueId keptInOutput(DType outType) const {
+    const ValueId last = g_.node(plan_.rowReductions.back()).operands[0];
+    if (g_.type(last).dtype != outType) return -1;
+    // Which values read `last` other than through a reduction (its value for the row).
+    std::vector<bool> reads(static_cast<size_t>(g_.size()), false);
+    for (ValueId v = last + 1; v < g_.size(); ++v)
+      if (!isReduction(g_.node(v).op))
+        for (ValueId o : g_.node(v).operands) reads[static_cast<size_t>(v)] = reads[static_cast<size_t>(v)] || o == last || reads[static_cast<size_t>(o)];
+    bool readByOutputs = false;
+    for (const auto& out : g_.outputs()) readByOutputs = readByOutputs || reads[static_cast<size_t>(out.value)];
+    if (!readByOutputs) return -1;
+    // Read at the output's index: only through elementwise values of the row's shape.
+    const Shape& shape = g_.type(g_.outputs()[0].value).shape;
+    for (ValueId v = last + 1; v < g_.size(); ++v)
+      if (reads[static_cast<size_t>(v)] && (!ir::opInfo(g_.node(v).op).has(ir::kElementwise) || g_.type(v).shape != shape))
+        return -1;
+    return last;
+  }
+
+  /// A row body: per row of the parallel range, one loop over the row per reduction (in
+  /// order, each folding its operand into an accumulator that later loops read as a value of
+  /// the row), then one that computes and stores the outputs. Values computed inside a loop
+  /// are forgotten after it (they do not dominate the next one): what a later loop reads
+  /// again it recomputes, from the row that the earlier loops left in the cache, except the
+  /// value the output row keeps (keptInOutput).
+  void emitRowsKernel(const ir::TensorType& outType) {
+    const int64_t length = plan_.loopShape[1];
+    scf::ForOp rows = loop(begin_, end_, plan_.loopShape[0]);
+    b_.setInsertionPointToStart(rows.getBody());
+    const AffineMap rowMap = outputMap(outType.shape, 2);
+    const ValueId kept = keptInOutput(outType.dtype);
+    for (ValueId r : plan_.rowReductions) {
+      const ir::Node& reduction = g_.node(r);
+      const DType t = reduction.type.dtype;
+      auto fold = b_.create<scf::ForOp>(loc_, index(0), index(length), index(1),
+                                        mlir::ValueRange{ops_.initial(reduction.op, t)});
+      extentOf_[fold.getInductionVar().getAsOpaquePointer()] = length;
+      {
+        mlir::OpBuilder::InsertionGuard guard(b_);
+        b_.setInsertionPointToStart(fold.getBody());
+        Index here{rowMap, {rows.getInductionVar(), fold.getInductionVar()}};
+        Value operand = at(reduction.operands[0], here);
+        if (reduction.operands[0] == kept) store(operand, out_, here, outType.dtype);
+        b_.create<scf::YieldOp>(loc_, ops_.combine(reduction.op, fold.getRegionIterArgs()[0], operand, t));
+      }
+      memo_.clear();
+      rowValues_[r] = fold.getResult(0);
+    }
+    scf::ForOp columns = loop(index(0), index(length), length);
+    b_.setInsertionPointToStart(columns.getBody());
+    Index ix{rowMap, {rows.getInductionVar(), columns.getInductionVar()}};
+    if (kept >= 0) rowValues_[kept] = load(out_, ix, outType.dtype);
+    llvm::SmallVector<Value, 4> values;
+    for (const auto& out : g_.outputs()) values.push_back(at(out.value, ix));
+    store(values[0], out_, ix, outType.dtype);
+    for (size_t k = 1; k < values.size(); ++k)
+      store(values[k], extraOuts_[k - 1], ix, g_.type(g_.outputs()[k].value).dtype);
+  }
+
   void emitLoopKernel(const ir::TensorType& outType) {
     llvm::SmallVector<Value, 6> ivs;
     for (size_t k = 0; k < plan_.loopShape.size(); ++k) {
@@ -419,26 +504,7 @@ class KernelEmitter {
       ivs.push_back(l.getInductionVar());
     }
     auto dims = static_cast<unsigned>(ivs.size());
-    AffineMap rootMap = identity(dims);
-    if (!plan_.flat) {
-      // Output coordinates: 0 for extent-1 dimensions, the inner loop variables for the last
-      // other ones (one, or two with a middle loop), and the rest delinearized from the row
-      // loop variable.
-      llvm::SmallVector<AffineExpr> results(outType.shape.size(), cst(0));
-      std::vector<size_t> moving;
-      for (size_t d = 0; d < outType.shape.size() && outType.numel() > 0; ++d)
-        if (outType.shape[d] != 1) moving.push_back(d);
-      const size_t inner = moving.empty() ? 0 : dims - 1;  // dimensions the inner loops cover
-      for (size_t k = 0; k < inner; ++k) results[moving[moving.size() - 1 - k]] = dim(static_cast<unsigned>(dims - 1 - k));
-      int64_t stride = 1;
-      for (size_t k = moving.size() - inner; k-- > 0;) {
-        AffineExpr row = stride == 1 ? dim(0) : dim(0).floorDiv(stride);
-        results[moving[k]] = k == 0 ? row : row % outType.shape[moving[k]];
-        stride *= outType.shape[moving[k]];
-      }
-      rootMap = map(dims, results);
-    }
-    Index ix{rootMap, ivs};
+    Index ix{plan_.flat ? identity(dims) : outputMap(outType.shape, dims), ivs};
     // Every output is computed before any is stored: an output may share the buffer of an
     // input that another output reads at the same element.
     Value root = at(plan_.root, ix);
@@ -611,6 +677,7 @@ class KernelEmitter {
   llvm::SmallVector<Value, 4> extraOuts_;  ///< the further outputs (after the inputs in the signature)
   std::map<ValueId, Value> inputArgs_;
   std::map<std::vector<const void*>, Value> memo_;
+  std::map<ValueId, Value> rowValues_;  ///< a row kernel's reductions: their value for the current row
   std::set<ValueId> globals_;
 };
 
