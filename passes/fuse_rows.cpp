@@ -77,7 +77,8 @@ Merged merge(const ir::Graph& g, const std::vector<ValueId>& members) {
   std::set<std::string> taken;
   for (ValueId member : members) {
     for (ValueId o : g.node(member).operands)
-      if (!isMember(o) && std::find(m.operands.begin(), m.operands.end(), o) == m.operands.end()) m.operands.push_back(o);
+      if (!isMember(o) && std::find(m.operands.begin(), m.operands.end(), o) == m.operands.end())
+        m.operands.push_back(o);
     for (const ir::Node& n : g.node(member).body->nodes())
       if (n.op != OpKind::Input) taken.insert(n.name);  // inputs are not copied
   }
@@ -117,8 +118,8 @@ Merged merge(const ir::Graph& g, const std::vector<ValueId>& members) {
 /// order with the consumer last: its producers (and theirs) that only it and the other
 /// merged nodes read, of kind reduce (one value per row) or loop/rows (of shape S or one
 /// value per row), the loop ones only when they read a merged reduction (directly or through
-/// other merged nodes; a rows kernel holds its own): what is independent of the row's reductions stays a
-/// kernel of its own, computed once rather than in each loop of the row.
+/// other merged nodes; a rows kernel holds its own): what is independent of the row's
+/// reductions stays a kernel of its own, computed once rather than in each loop of the row.
 std::vector<ValueId> rowMembers(const ir::Graph& g, ValueId consumer, const std::vector<int>& reads) {
   const ir::Shape& shape = g.type(consumer).shape;
   ir::Shape perRow = shape;
@@ -151,7 +152,8 @@ std::vector<ValueId> rowMembers(const ir::Graph& g, ValueId consumer, const std:
     for (ValueId m : set) {  // graph order: operands first
       if (kindOf(g.node(m)) == "rows") dependsOnReduction.insert(m);  // holds reductions of its own
       for (ValueId o : g.node(m).operands)
-        if (set.count(o) && (kindOf(g.node(o)) == "reduce" || dependsOnReduction.count(o))) dependsOnReduction.insert(m);
+        if (set.count(o) && (kindOf(g.node(o)) == "reduce" || dependsOnReduction.count(o)))
+          dependsOnReduction.insert(m);
     }
     for (ValueId m : set)
       if (m != consumer && kindOf(g.node(m)) != "reduce" && !dependsOnReduction.count(m)) {
@@ -196,7 +198,8 @@ bool mergeOnce(ir::Graph& g) {
       map[static_cast<size_t>(v)] = out.addNode(std::move(n));
     }
     for (const auto& o : g.outputs()) out.addOutput(o.name, map[static_cast<size_t>(o.value)]);
-    for (const auto& u : g.updates()) out.addUpdate(map[static_cast<size_t>(u.param)], map[static_cast<size_t>(u.value)]);
+    for (const auto& u : g.updates())
+      out.addUpdate(map[static_cast<size_t>(u.param)], map[static_cast<size_t>(u.value)]);
     g = std::move(out);
     return true;
   }

@@ -421,7 +421,8 @@ class KernelEmitter {
     for (size_t d = 0; d < shape.size() && ir::numElements(shape) > 0; ++d)
       if (shape[d] != 1) moving.push_back(d);
     const size_t inner = moving.empty() ? 0 : dims - 1;  // dimensions the inner loops cover
-    for (size_t k = 0; k < inner; ++k) results[moving[moving.size() - 1 - k]] = dim(static_cast<unsigned>(dims - 1 - k));
+    for (size_t k = 0; k < inner; ++k)
+      results[moving[moving.size() - 1 - k]] = dim(static_cast<unsigned>(dims - 1 - k));
     int64_t stride = 1;
     for (size_t k = moving.size() - inner; k-- > 0;) {
       AffineExpr row = stride == 1 ? dim(0) : dim(0).floorDiv(stride);
@@ -443,14 +444,16 @@ class KernelEmitter {
     std::vector<bool> reads(static_cast<size_t>(g_.size()), false);
     for (ValueId v = last + 1; v < g_.size(); ++v)
       if (!isReduction(g_.node(v).op))
-        for (ValueId o : g_.node(v).operands) reads[static_cast<size_t>(v)] = reads[static_cast<size_t>(v)] || o == last || reads[static_cast<size_t>(o)];
+        for (ValueId o : g_.node(v).operands)
+          if (o == last || reads[static_cast<size_t>(o)]) reads[static_cast<size_t>(v)] = true;
     bool readByOutputs = false;
     for (const auto& out : g_.outputs()) readByOutputs = readByOutputs || reads[static_cast<size_t>(out.value)];
     if (!readByOutputs) return -1;
     // Read at the output's index: only through elementwise values of the row's shape.
     const Shape& shape = g_.type(g_.outputs()[0].value).shape;
     for (ValueId v = last + 1; v < g_.size(); ++v)
-      if (reads[static_cast<size_t>(v)] && (!ir::opInfo(g_.node(v).op).has(ir::kElementwise) || g_.type(v).shape != shape))
+      if (reads[static_cast<size_t>(v)] &&
+          (!ir::opInfo(g_.node(v).op).has(ir::kElementwise) || g_.type(v).shape != shape))
         return -1;
     return last;
   }

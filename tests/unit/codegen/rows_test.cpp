@@ -48,7 +48,8 @@ Graph layerNorm(int64_t rows, int64_t length) {
   ValueId mean = g.addOp(OpKind::Div, {reduce(g, OpKind::ReduceSum, x, 1), n});
   ValueId centered = g.addOp(OpKind::Sub, {x, mean});
   ValueId var = g.addOp(OpKind::Div, {reduce(g, OpKind::ReduceSum, g.addOp(OpKind::Mul, {centered, centered}), 1), n});
-  ValueId scale = g.addOp(OpKind::Rsqrt, {g.addOp(OpKind::Add, {var, g.addConstant(scalarConstant(DType::f32, 1e-5))})});
+  ValueId eps = g.addConstant(scalarConstant(DType::f32, 1e-5));
+  ValueId scale = g.addOp(OpKind::Rsqrt, {g.addOp(OpKind::Add, {var, eps})});
   ValueId y = g.addOp(OpKind::Mul, {g.addOp(OpKind::Mul, {centered, scale}), gamma});
   g.addOutput("out", g.addOp(OpKind::Add, {y, beta}));
   return g;
@@ -107,7 +108,8 @@ TEST(CodegenRows, WhatIsNotARowBody) {
   ValueId x = columns.addInput("x", f32({4, 6}));
   columns.addOutput("out", columns.addOp(OpKind::Sub, {x, reduce(columns, OpKind::ReduceSum, x, 0)}));
   ASSERT_TRUE(rowsBodyProblem(columns));
-  EXPECT_NE(rowsBodyProblem(columns)->find("must reduce the last axis"), std::string::npos) << *rowsBodyProblem(columns);
+  const std::string why = *rowsBodyProblem(columns);
+  EXPECT_NE(why.find("must reduce the last axis"), std::string::npos) << why;
   expectError([&] { compiler().compile({&columns}); }, {"reduce_sum", "root"});
 
   // A row scalar moved across rows (a transpose of the per-row sums).
