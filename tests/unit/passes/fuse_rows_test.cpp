@@ -26,8 +26,11 @@ Graph rowsFused(const Graph& g) {
   expectTextRoundTrip(fused);
   auto feeds = sampleFeeds(before);
   expectClose(reference::run(before, feeds), reference::run(fused, feeds), "rows-fused " + g.name());
-  for (const Node* n : fusedNodes(fused))
-    if (std::get<std::string>(n->attrs.at("kind")) == "rows") EXPECT_FALSE(rowsBodyProblem(*n->body));
+  for (const Node* n : fusedNodes(fused)) {
+    if (std::get<std::string>(n->attrs.at("kind")) == "rows") {
+      EXPECT_FALSE(rowsBodyProblem(*n->body));
+    }
+  }
   return fused;
 }
 
