@@ -18,6 +18,7 @@
 #include "ir/attrs.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
+#include "passes/sole_users.h"
 
 namespace weft::passes {
 namespace {
@@ -172,16 +173,6 @@ Replacement padsToConcat(Rewriter& rw, ValueId v, const std::vector<int>& reader
   std::vector<ValueId> operands;
   for (const auto& piece : pieces) operands.push_back(rw.map(piece.second));
   return rw.emitterFor(v).op(OpKind::Concat, operands, {{"axis", axis}});
-}
-
-/// How many times each value of `g` is read: as an operand, an output or an update value.
-std::vector<int> readerCounts(const ir::Graph& g) {
-  std::vector<int> readers(static_cast<size_t>(g.size()), 0);
-  for (const ir::Node& n : g.nodes())
-    for (ValueId o : n.operands) ++readers[static_cast<size_t>(o)];
-  for (const auto& out : g.outputs()) ++readers[static_cast<size_t>(out.value)];
-  for (const auto& u : g.updates()) ++readers[static_cast<size_t>(u.value)];
-  return readers;
 }
 
 /// The rewrite of node `v`; `readers` counts the reads of each source value.

@@ -27,6 +27,7 @@
 #include "ir/attrs.h"
 #include "ir/fused_rows.h"
 #include "passes/builtin_passes.h"
+#include "passes/sole_users.h"
 
 namespace weft::passes {
 namespace {
@@ -36,16 +37,6 @@ using ir::ValueId;
 
 std::string kindOf(const ir::Node& n) {
   return n.op == OpKind::Fused && n.body ? ir::AttrReader(n.attrs, n.op).s("kind") : std::string();
-}
-
-/// How many times each value is read: by node operands, outputs and updates.
-std::vector<int> readCounts(const ir::Graph& g) {
-  std::vector<int> reads(static_cast<size_t>(g.size()), 0);
-  for (const ir::Node& n : g.nodes())
-    for (ValueId o : n.operands) ++reads[static_cast<size_t>(o)];
-  for (const auto& out : g.outputs()) ++reads[static_cast<size_t>(out.value)];
-  for (const auto& u : g.updates()) ++reads[static_cast<size_t>(u.value)];
-  return reads;
 }
 
 /// `fused_` and the distinct ops of `body` in order (the first two and the last's when there
@@ -173,7 +164,7 @@ std::vector<ValueId> rowMembers(const ir::Graph& g, ValueId consumer, const std:
 
 /// One merge into a consumer, or false when none applies.
 bool mergeOnce(ir::Graph& g) {
-  const std::vector<int> reads = readCounts(g);
+  const std::vector<int> reads = readerCounts(g);
   for (ValueId c = g.size(); c-- > 0;) {  // the last consumer first: it collects the most
     const ir::Node& consumer = g.node(c);
     const std::string kind = kindOf(consumer);

@@ -20,4 +20,13 @@ std::vector<ir::ValueId> soleUsers(const ir::Graph& g) {
   return sole;
 }
 
+std::vector<int> readerCounts(const ir::Graph& g) {
+  std::vector<int> readers(static_cast<size_t>(g.size()), 0);
+  for (const ir::Node& n : g.nodes())
+    for (ir::ValueId o : n.operands) ++readers[static_cast<size_t>(o)];
+  for (const auto& out : g.outputs()) ++readers[static_cast<size_t>(out.value)];
+  for (const auto& u : g.updates()) ++readers[static_cast<size_t>(u.value)];
+  return readers;
+}
+
 }  // namespace weft::passes

@@ -10,4 +10,8 @@ namespace weft::passes {
 /// -1 when it has no reader, several, or is also a graph output or state update value.
 std::vector<ir::ValueId> soleUsers(const ir::Graph& g);
 
+/// How many times each value of `g` is read: as an operand (once per operand slot), a graph
+/// output or a state update value.
+std::vector<int> readerCounts(const ir::Graph& g);
+
 }  // namespace weft::passes
