@@ -439,7 +439,8 @@ class KernelEmitter {
   /// of computing it again. -1 otherwise.
   ValueId keptInOutput(DType outType) const {
     const ValueId last = g_.node(plan_.rowReductions.back()).operands[0];
-    if (g_.type(last).dtype != outType) return -1;
+    // A source (an input, a constant, an iota) costs a load at most: nothing to keep.
+    if (g_.type(last).dtype != outType || g_.node(last).operands.empty()) return -1;
     // Which values read `last` other than through a reduction (its value for the row).
     std::vector<bool> reads(static_cast<size_t>(g_.size()), false);
     for (ValueId v = last + 1; v < g_.size(); ++v)

@@ -128,3 +128,15 @@ TEST(CodegenRows, WhatIsNotARowBody) {
   loop.addOutput("out", loop.addOp(OpKind::Exp, {z}));
   EXPECT_TRUE(rowsBodyProblem(loop));
 }
+
+TEST(CodegenRows, ARowOfAnInputIsReadAgainNotKept) {
+  // x / sum(x): the sum's operand is the input itself, which the last loop loads again; the
+  // output row keeps nothing.
+  Graph g("normalize");
+  ValueId x = g.addInput("x", f32({7, 19}));
+  g.addOutput("out", g.addOp(OpKind::Div, {x, reduce(g, OpKind::ReduceSum, x, 1)}));
+  const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+  EXPECT_EQ(count(kernel->mlir, "memref.load %arg0"), 0u) << kernel->mlir;
+  EXPECT_EQ(count(kernel->mlir, "memref.store"), 1u) << kernel->mlir;
+  check(g, {spread(f32({7, 19}), 0.5, 2)}, 1e-6, 3);
+}
