@@ -155,6 +155,8 @@ void planReduce(const ir::Graph& g, const ir::Node& reduction, KernelPlan& plan)
   choosePartialSums(g, plan, g.type(g.outputs()[0].value).numel());
 }
 
+/// A Rows plan: the rows (every dimension but the last) split across threads, the body's
+/// reductions folded in order along each row; work counts a pass over the data per loop.
 void planRows(const ir::Graph& g, KernelPlan& plan) {
   plan.kind = KernelPlan::Kind::Rows;
   plan.root = g.outputs()[0].value;
