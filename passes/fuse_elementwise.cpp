@@ -55,6 +55,7 @@
 #include <set>
 
 #include "passes/builtin_passes.h"
+#include "passes/fused_names.h"
 #include "passes/rewriter.h"
 
 namespace weft::passes {
@@ -287,18 +288,11 @@ std::vector<ValueId> externalOperands(const ir::Graph& g, const Grouping& groupi
   return external;
 }
 
-/// `fused_` and the distinct ops of the body in order (the first two and the root's when
-/// there are more than three).
+/// The name of the body of a group (fusedBodyName of its members' ops).
 std::string bodyName(const ir::Graph& g, const std::vector<ValueId>& members) {
-  std::vector<std::string> ops;
-  for (ValueId m : members) {
-    std::string op(ir::opName(g.node(m).op));
-    if (std::find(ops.begin(), ops.end(), op) == ops.end()) ops.push_back(op);
-  }
-  if (ops.size() > 3) ops = {ops[0], ops[1], "etc", std::string(ir::opName(g.node(members.back()).op))};
-  std::string name = "fused";
-  for (const auto& op : ops) name += "_" + op;
-  return name;
+  std::vector<OpKind> ops;
+  for (ValueId m : members) ops.push_back(g.node(m).op);
+  return fusedBodyName(ops);
 }
 
 /// The body of group `root` reading `external` (step 2).

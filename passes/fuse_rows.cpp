@@ -27,6 +27,8 @@
 #include "ir/attrs.h"
 #include "ir/fused_rows.h"
 #include "passes/builtin_passes.h"
+#include "passes/fused_names.h"
+#include "passes/rewriter.h"
 #include "passes/sole_users.h"
 
 namespace weft::passes {
@@ -39,19 +41,12 @@ std::string kindOf(const ir::Node& n) {
   return n.op == OpKind::Fused && n.body ? ir::AttrReader(n.attrs, n.op).s("kind") : std::string();
 }
 
-/// `fused_` and the distinct ops of `body` in order (the first two and the last's when there
-/// are more than three), as fuse-elementwise names its bodies (sources left out).
+/// The name of a merged body: fusedBodyName of its computing nodes (sources left out).
 std::string bodyName(const ir::Graph& body) {
-  std::vector<std::string> ops;
-  for (const ir::Node& n : body.nodes()) {
-    if (n.op == OpKind::Input || n.op == OpKind::Iota || n.op == OpKind::Constant) continue;
-    std::string op(ir::opName(n.op));
-    if (std::find(ops.begin(), ops.end(), op) == ops.end()) ops.push_back(op);
-  }
-  if (ops.size() > 3) ops = {ops[0], ops[1], "etc", ops.back()};
-  std::string name = "fused";
-  for (const auto& op : ops) name += "_" + op;
-  return name;
+  std::vector<OpKind> ops;
+  for (const ir::Node& n : body.nodes())
+    if (n.op != OpKind::Input && n.op != OpKind::Iota && n.op != OpKind::Constant) ops.push_back(n.op);
+  return fusedBodyName(ops);
 }
 
 /// A merged node: its operands (values of the outer graph) and body.
@@ -175,23 +170,22 @@ bool mergeOnce(ir::Graph& g) {
     Merged m = merge(g, members);
     if (ir::rowsBodyProblem(m.body)) continue;
     // The merged node replaces the consumer; the other members, read by nothing now, go.
-    ir::Graph out(g.name());
-    std::vector<ValueId> map(static_cast<size_t>(g.size()), -1);
+    Rewriter rw(g);
     for (ValueId v = 0; v < g.size(); ++v) {
-      if (v != c && std::find(members.begin(), members.end(), v) != members.end()) continue;
-      ir::Node n = g.node(v);
-      if (v == c) {
-        n.operands = m.operands;
-        n.attrs["kind"] = std::string("rows");
-        n.body = std::make_shared<const ir::Graph>(std::move(m.body));
+      rw.begin(v);
+      if (v != c) {
+        if (std::find(members.begin(), members.end(), v) == members.end()) rw.copy(v);
+        continue;
       }
-      for (ValueId& o : n.operands) o = map[static_cast<size_t>(o)];
-      map[static_cast<size_t>(v)] = out.addNode(std::move(n));
+      ir::Node rows = g.node(c);
+      rows.name.clear();  // replace() gives it the consumer's
+      rows.operands.clear();
+      for (ValueId o : m.operands) rows.operands.push_back(rw.map(o));
+      rows.attrs["kind"] = std::string("rows");
+      rows.body = std::make_shared<const ir::Graph>(std::move(m.body));
+      rw.replace(c, rw.target().addNode(std::move(rows)));
     }
-    for (const auto& o : g.outputs()) out.addOutput(o.name, map[static_cast<size_t>(o.value)]);
-    for (const auto& u : g.updates())
-      out.addUpdate(map[static_cast<size_t>(u.param)], map[static_cast<size_t>(u.value)]);
-    g = std::move(out);
+    g = rw.finish();
     return true;
   }
   return false;
