@@ -71,7 +71,7 @@ std::vector<cpu::KernelEntry> kernelTable(const weft_bundle& bundle, const std::
                                             ") has a malformed entry (parallel_extent " +
                                             std::to_string(k.parallel_extent) + ", work " + std::to_string(k.work) +
                                             ", partial_sums " + std::to_string(k.partial_sums) + ")");
-    const size_t args = steps[i].operands.size() + steps[i].extraOutputs.size();
+    const size_t args = steps[i].operands.size() + steps[i].extraOutputs.size() + steps[i].sideSums.size();
     if (!k.packed || k.num_inputs != static_cast<int64_t>(args))
       throw BundleError(WEFT_ERROR_ABI, mismatch + "kernel " + std::to_string(i) + " (" + kernelName + ") takes " +
                                             std::to_string(k.num_inputs) + " inputs but the step of " +

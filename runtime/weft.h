@@ -28,7 +28,7 @@ extern "C" {
 /** The version of the bundle ABI this header describes: the layout of weft_bundle and
  *  weft_kernel, the kernels' calling convention, and the weights' metadata. A bundle or
  *  weights file of another version is refused with WEFT_ERROR_ABI. */
-#define WEFT_ABI_VERSION 4
+#define WEFT_ABI_VERSION 5
 
 /** What a call did. */
 typedef enum weft_status {
@@ -56,12 +56,15 @@ typedef enum weft_dtype {
 /** One generated kernel of a bundle, called through its packed entry point:
  *  args[0] points to the output pointer, args[1..num_inputs] to the pointers of its inputs
  *  and then of its further outputs (the optimizer moments a parameter's update kernel
- *  writes at the same elements), then to the int64_t begin and end of the parallel range
- *  [begin, end) within [0, parallel_extent). The table holds one kernel per generated step
- *  of the program (fused nodes whose value another step writes have none), in node order.
+ *  writes at the same elements, or the side sums a loop kernel adds up), then to the
+ *  int64_t begin and end of the parallel range [begin, end) within [0, parallel_extent).
+ *  The table holds one kernel per generated step of the program (fused nodes whose value
+ *  another step writes have none), in node order.
  *  Calls on disjoint ranges write disjoint parts of the outputs, unless
  *  partial_sums is 1: then the kernel is an f32 sum over its range, each call writes the
- *  whole output, and the output is the sum of the calls' outputs. `work` (the elements all
+ *  whole output, and the output is the sum of the calls' outputs. Side sums (further
+ *  outputs that are sums, which the program's steps name) are likewise written whole by
+ *  each call, as the sum over its range. `work` (the elements all
  *  calls evaluate together) decides whether the runtime splits the range across threads.
  *  Written by `weft compile --aot`; programs never build one. */
 typedef struct weft_kernel {

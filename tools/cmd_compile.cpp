@@ -209,6 +209,8 @@ int cmdCompile(int argc, char** argv) {
                 s.partialSumKernels);
     std::printf("  multi-output %d update values written by their parameter's update kernel (one pass per parameter)\n",
                 s.mergedUpdates);
+    std::printf("  side sums    %d reductions computed by the loop kernel whose value they sum (one pass over it)\n",
+                s.sideSums);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
     std::printf("  scratch      %s (oneDNN steps' run-time buffers with no room in the arena)\n", mib(s.scratchBytes).c_str());

@@ -109,7 +109,7 @@ ProgramFacts checkRuntimeRunsAll(const ir::Graph& g, const std::vector<Generated
   for (const GeneratedStep& step : generated)
     placeholders[static_cast<size_t>(step.value)] = KernelEntry{
         "kernel_" + std::to_string(step.value), nullptr,
-        static_cast<int>(step.operands.size() + step.extraOutputs.size()), 1};
+        static_cast<int>(step.operands.size() + step.extraOutputs.size() + step.sideSums.size()), 1};
   ProgramOptions options;
   options.threads = 1;
   options.kernelFor = [&](ValueId v) { return &placeholders[static_cast<size_t>(v)]; };

@@ -219,6 +219,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.winogradSteps = counts.winograd;
   impl->stats.convertedBytes = counts.convertedBytes;
   impl->stats.mergedUpdates = counts.mergedUpdates;
+  impl->stats.sideSums = counts.sideSums;
   impl->stats.blockedValues = counts.blockedValues;
   impl->stats.referenceKernels = counts.host;
   impl->stats.onednnReferenceSteps = counts.onednnReferenceSteps;

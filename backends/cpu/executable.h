@@ -35,6 +35,7 @@ struct CompileStats {
   int64_t convertedBytes = 0;  ///< bytes oneDNN steps' reorders read per run to convert layouts
   int partialSumKernels = 0;  ///< generated sums split over a reduced dimension across threads (partial sums)
   int mergedUpdates = 0;      ///< update values (optimizer moments) computed by their parameter's update kernel
+  int sideSums = 0;           ///< reductions computed by the loop kernel whose value they sum (side sums)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
   std::vector<std::string> referenceSteps;

@@ -7,15 +7,18 @@
 
 #include "ir/attrs.h"
 #include "ir/error.h"
+#include "ir/side_sums.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/program.h"
+#include "runtime/cpu/side_sum_sources.h"
 
 namespace weft::cpu {
 namespace {
 
 using ir::Graph;
 using ir::Node;
+using ir::OpKind;
 using ir::ValueId;
 
 bool isLoopKernel(const Node& n) {
@@ -111,18 +114,114 @@ std::shared_ptr<const Graph> mergedBody(const Graph& g, ValueId p, const std::ve
   return std::make_shared<const Graph>(std::move(body));
 }
 
+/// True when nothing the plan keeps in the arena during steps [from, to) overlaps value
+/// `v`'s arena bytes: `v`, planned from step `to` (its source `from`'s, see planMemory),
+/// may then be written from step `from` on.
+bool arenaFreeBefore(const Graph& g, const MemoryPlan& plan, ValueId v, ValueId from, ValueId to) {
+  const Placement& p = plan.values[static_cast<size_t>(v)];
+  if (p.storage != Storage::Arena) return false;
+  const int64_t begin = p.offset, end = p.offset + static_cast<int64_t>(g.type(v).byteSize());
+  for (const auto& [life, offset] : plan.arenaBuffers) {
+    const bool meanwhile = life.first < to && life.last >= from && !(offset == begin && life.first == from);
+    if (meanwhile && offset < end && begin < offset + life.bytes) return false;
+  }
+  return true;
+}
+
+/// The reduce kernels that loop kernel `l` computes as its side sums (see generatedSteps).
+std::vector<ValueId> sideSumsOf(const Graph& g, const MemoryPlan& plan, const std::vector<bool>& blocked,
+                                const std::vector<ValueId>& sources, ValueId l) {
+  auto isBlocked = [&](ValueId v) { return static_cast<size_t>(v) < blocked.size() && blocked[static_cast<size_t>(v)]; };
+  const Node& node = g.node(l);
+  std::vector<ValueId> sums;
+  if (!isLoopKernel(node) || plan.values[static_cast<size_t>(l)].storage != Storage::Arena) return sums;
+  bool layoutBlocked = isBlocked(l);
+  for (ValueId o : node.operands) layoutBlocked = layoutBlocked || isBlocked(o);
+  for (ValueId r = l + 1; r < g.size(); ++r) {
+    const Node& reader = g.node(r);
+    if (sources[static_cast<size_t>(r)] != l || isBlocked(r) || !arenaFreeBefore(g, plan, r, l, r)) continue;
+    // A blocked kernel runs its body over blocked views of every rank-4 value it reads (the
+    // same bytes as stored for a per-channel [1, 1, 1, C]).
+    const bool sameLayouts = std::all_of(reader.operands.begin(), reader.operands.end(), [&](ValueId o) {
+      const ir::Shape& shape = g.type(o).shape;
+      return shape.size() != 4 || !blockingMovesData(shape) || isBlocked(o) == layoutBlocked;
+    });
+    if (sameLayouts) sums.push_back(r);
+  }
+  return sums;
+}
+
+/// The body of loop kernel `l` also returning the side sums `sums` (reduce kernels reading
+/// it), with `operands` set to the values its inputs read: l's operands, then the sums'
+/// other operands not read yet, each once.
+std::shared_ptr<const Graph> sideSumBody(const Graph& g, ValueId l, const std::vector<ValueId>& sums,
+                                         std::vector<ValueId>& operands) {
+  const Node& node = g.node(l);
+  Graph body(node.body->name() + "_sums");
+  std::map<ValueId, ValueId> inputOf;  // outer value -> body value
+  auto input = [&](ValueId outer) {
+    auto it = inputOf.find(outer);
+    if (it != inputOf.end()) return it->second;
+    operands.push_back(outer);
+    return inputOf[outer] = body.addInput("in" + std::to_string(operands.size() - 1), g.type(outer));
+  };
+  auto inline_ = [&](const Graph& from, const std::vector<ValueId>& outer) {
+    std::vector<ValueId> local(static_cast<size_t>(from.size()), -1);
+    std::vector<ValueId> ins = from.inputs();
+    for (size_t k = 0; k < ins.size(); ++k) local[static_cast<size_t>(ins[k])] = input(outer[k]);
+    for (ValueId v = 0; v < from.size(); ++v) {
+      if (local[static_cast<size_t>(v)] >= 0) continue;
+      Node copy = from.node(v);
+      for (ValueId& o : copy.operands) o = local[static_cast<size_t>(o)];
+      copy.name.clear();
+      local[static_cast<size_t>(v)] = body.addNode(std::move(copy));
+    }
+    return local[static_cast<size_t>(from.outputs()[0].value)];
+  };
+  const ValueId root = inline_(*node.body, node.operands);
+  inputOf[l] = root;  // the sums read l's value as the kernel computes it
+  body.addOutput("out", root);
+  for (size_t k = 0; k < sums.size(); ++k)
+    body.addOutput("out" + std::to_string(k + 1), inline_(*g.node(sums[k]).body, g.node(sums[k]).operands));
+  return std::make_shared<const Graph>(std::move(body));
+}
+
 }  // namespace
 
 std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan, const std::vector<bool>& blocked) {
   auto isBlocked = [&](ValueId v) { return static_cast<size_t>(v) < blocked.size() && blocked[static_cast<size_t>(v)]; };
   Facts facts(g);
   std::vector<bool> merged(static_cast<size_t>(g.size()), false);
+  // Side sums first (loop kernels in the arena, never an optimizer step's), in node order.
+  std::vector<std::vector<ValueId>> sideSums(static_cast<size_t>(g.size()));
+  const std::vector<ValueId> sources = sideSumSources(g);
+  for (ValueId l = 0; l < g.size(); ++l) {
+    std::vector<ValueId> sums = sideSumsOf(g, plan, blocked, sources, l);
+    if (sums.empty()) continue;
+    std::vector<ValueId> operands;
+    if (isBlocked(l) || std::any_of(g.node(l).operands.begin(), g.node(l).operands.end(), isBlocked))
+      if (!blockedBody(*sideSumBody(g, l, sums, operands))) continue;
+    for (ValueId r : sums) merged[static_cast<size_t>(r)] = true;
+    sideSums[static_cast<size_t>(l)] = std::move(sums);
+  }
   std::vector<GeneratedStep> steps;
   for (ValueId p = g.size(); p-- > 0;) {  // last first: a merged value never roots a step of its own
     const Node& node = g.node(p);
     if (!runsGeneratedKernel(node) || merged[static_cast<size_t>(p)]) continue;
     GeneratedStep step;
     step.value = p;
+    if (!sideSums[static_cast<size_t>(p)].empty()) {
+      step.sideSums = sideSums[static_cast<size_t>(p)];
+      auto body = sideSumBody(g, p, step.sideSums, step.operands);
+      step.body = body;
+      if (isBlocked(p) || std::any_of(step.operands.begin(), step.operands.end(), isBlocked)) {
+        auto blockedVersion = blockedBody(*body);
+        if (!blockedVersion) throw Error("the body of " + ir::valueRef(g, p) + " does not run over channel-blocked data");
+        step.body = std::make_shared<const Graph>(std::move(*blockedVersion));
+      }
+      steps.push_back(std::move(step));
+      continue;
+    }
     step.extraOutputs = mergeableOperands(g, plan, facts, p);
     for (ValueId a : step.extraOutputs) merged[static_cast<size_t>(a)] = true;
     if (step.extraOutputs.empty()) {

@@ -18,8 +18,11 @@ namespace weft::cpu {
 struct GeneratedStep {
   ir::ValueId value = -1;                 ///< the fused node whose step runs the kernel
   std::vector<ir::ValueId> extraOutputs;  ///< update values it also writes (their nodes run no step)
-  /// The kernel's body: the node's own, or with the extra outputs' bodies inlined, returning
-  /// the node's value first and then each extra output's, in order.
+  /// Reduce kernels reading the value that it computes as side sums (ir/side_sums.h; their
+  /// nodes run no step): each call writes their sums over its range (runKernel's sideSums).
+  std::vector<ir::ValueId> sideSums;
+  /// The kernel's body: the node's own, or with the extra outputs' (or side sums') bodies
+  /// inlined, returning the node's value first and then each extra output's, in order.
   std::shared_ptr<const ir::Graph> body;
   std::vector<ir::ValueId> operands;  ///< the values the body's inputs read, in order
 };
@@ -31,6 +34,14 @@ struct GeneratedStep {
 /// persistent storage, and only other such values of `p` come between `a` and `p` in node
 /// order (so that no arena memory changes hands while the merged reads wait). A kernel
 /// touching a value `blocked` marks (see blockedValues) runs its body's blockedBody.
+///
+/// Side sums: a loop kernel `l` in the arena computes reduce kernel `r` too when `r` reads
+/// `l` only at the element it sums (through elementwise values of `l`'s shape) and sums over
+/// some axes with keepdims to few elements (ir::isSideSum), `r`'s other operands exist before
+/// `l`, only generated kernels and reshapes come between them, `r`'s arena bytes are free
+/// from `l`'s step on (the plan keeps nothing else there meanwhile), and `r`'s rank-4
+/// operands share `l`'s layout (blocked or not) while `r` itself is not blocked. A batch
+/// norm's gradient then reads its data once for the gradient and both of its sums.
 std::vector<GeneratedStep> generatedSteps(const ir::Graph& g, const MemoryPlan& plan,
                                           const std::vector<bool>& blocked = {});
 

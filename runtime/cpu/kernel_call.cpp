@@ -73,6 +73,48 @@ void runPartialSums(const KernelEntry& kernel, void* out, const std::vector<cons
   }
 }
 
+/// runKernel of a kernel with side sums on `workers` threads: thread 0 writes them in place,
+/// thread t > 0 into its scratch rows (its own copy of the inputs points there); then the
+/// rows are added into the side sums in thread order.
+void runWithSideSums(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int workers,
+                     const std::vector<SideSum>& sideSums) {
+  const int64_t extent = kernel.parallelExtent;
+  int64_t perThread = 0;
+  for (const SideSum& s : sideSums) perThread += s.elements;
+  thread_local std::vector<float> scratch;  // of the calling thread: one row per other worker
+  scratch.resize(static_cast<size_t>((workers - 1) * perThread));
+  std::vector<std::vector<const void*>> argsOf(static_cast<size_t>(workers), inputs);
+  for (int t = 1; t < workers; ++t) {
+    float* row = scratch.data() + (t - 1) * perThread;
+    for (const SideSum& s : sideSums) {
+      argsOf[static_cast<size_t>(t)][s.input] = row;
+      row += s.elements;
+    }
+  }
+  int team = 1;  // the threads OpenMP gave (at most workers)
+#pragma omp parallel num_threads(workers)
+  {
+    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    if (t == 0) team = static_cast<int>(n);
+    const int64_t begin = extent * t / n, end = extent * (t + 1) / n;
+    const std::vector<const void*>& args = argsOf[static_cast<size_t>(t)];
+    if (begin < end) {
+      callPacked(kernel, out, args, begin, end);
+    } else {
+      for (const SideSum& s : sideSums)  // an empty range sums to 0
+        std::fill_n(static_cast<float*>(const_cast<void*>(args[s.input])), s.elements, 0.0f);
+    }
+  }
+  for (int t = 1; t < team; ++t) {
+    const float* row = scratch.data() + (t - 1) * perThread;
+    for (const SideSum& s : sideSums) {
+      auto* sum = static_cast<float*>(const_cast<void*>(inputs[s.input]));
+      for (int64_t i = 0; i < s.elements; ++i) sum[i] += row[i];
+      row += s.elements;
+    }
+  }
+}
+
 }  // namespace
 
 void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
@@ -82,7 +124,7 @@ void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>
 }
 
 void runKernel(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int threads,
-               int64_t resultElements) {
+               int64_t resultElements, const std::vector<SideSum>& sideSums) {
   const int64_t extent = kernel.parallelExtent;
   checkCall(kernel, inputs, 0, extent);
   const int workers = static_cast<int>(std::min<int64_t>(threads, extent));
@@ -91,6 +133,7 @@ void runKernel(const KernelEntry& kernel, void* out, const std::vector<const voi
     return;
   }
   if (kernel.partialSums) return runPartialSums(kernel, out, inputs, workers, resultElements);
+  if (!sideSums.empty()) return runWithSideSums(kernel, out, inputs, workers, sideSums);
 #pragma omp parallel num_threads(workers)
   {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();

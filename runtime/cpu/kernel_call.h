@@ -31,12 +31,20 @@ void invoke(const KernelEntry& kernel, void* out, const std::vector<const void*>
 /// microseconds).
 inline constexpr int64_t kParallelElements = 1 << 14;
 
+/// A further output that each call of a kernel writes whole, as the f32 sum over the call's
+/// range (a side sum, ir/side_sums.h): its position among the call's inputs and its size.
+struct SideSum {
+  size_t input = 0;
+  int64_t elements = 0;
+};
+
 /// Runs `kernel` over its whole range, writing `out` (of `resultElements` elements). When its
 /// work is at least `kParallelElements` and the extent allows it, the range is split evenly
 /// over `threads` OpenMP threads; otherwise the calling thread runs it all. The threads of a
 /// partialSums kernel but the first write into scratch of the calling thread, added into
-/// `out` in thread order afterwards (so results depend on the thread count, not on timing).
+/// `out` in thread order afterwards (so results depend on the thread count, not on timing);
+/// so do they write the kernel's `sideSums`.
 void runKernel(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int threads,
-               int64_t resultElements);
+               int64_t resultElements, const std::vector<SideSum>& sideSums = {});
 
 }  // namespace weft::cpu

@@ -9,6 +9,7 @@
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "runtime/cpu/onednn_postops.h"
+#include "runtime/cpu/side_sum_sources.h"
 
 namespace weft::cpu {
 
@@ -341,9 +342,12 @@ class Planner {
     }
     std::vector<BufferLifetime> lifetimes;
     std::vector<ValueId> owners;  // the value each buffer is placed for
+    // A side sum may be written by its source's step (generatedSteps): live from there.
+    const std::vector<ValueId> sources = sideSumSources(g_);
     for (ValueId v = 0; v < g_.size(); ++v)
       if (inArena(v) && sharedWith[static_cast<size_t>(v)] < 0) {
-        lifetimes.push_back({static_cast<int64_t>(g_.type(v).byteSize()), v, groupEnd[static_cast<size_t>(v)]});
+        const ValueId first = sources[static_cast<size_t>(v)] >= 0 ? sources[static_cast<size_t>(v)] : v;
+        lifetimes.push_back({static_cast<int64_t>(g_.type(v).byteSize()), first, groupEnd[static_cast<size_t>(v)]});
         owners.push_back(v);
       }
     const size_t valueBuffers = lifetimes.size();

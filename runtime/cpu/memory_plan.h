@@ -96,7 +96,8 @@ bool readsOperandAtOwnIndex(const ir::Graph& g, ir::ValueId v, size_t i);
 /// persistent slot of its own as the parameter's twin: a step writes it there and then the
 /// two slots trade places (Program), so that no update is copied.
 /// Each convolution-family node also gets conversionBound() bytes of the arena for the
-/// duration of its own step (Placement::scratchOffset).
+/// duration of its own step (Placement::scratchOffset). A value that a loop kernel's step may
+/// compute as a side sum (sideSumSources) is kept from that step on.
 MemoryPlan planMemory(const ir::Graph& g);
 
 }  // namespace weft::cpu

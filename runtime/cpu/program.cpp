@@ -94,6 +94,7 @@ struct Program::Step {
   /// For a generated kernel: the values whose addresses follow the result pointer (its body's
   /// inputs, then the further outputs it writes; see generatedSteps).
   std::vector<ValueId> kernelArgs;
+  std::vector<SideSum> sideSums;  ///< for a generated kernel: the kernelArgs it writes as side sums
   std::unique_ptr<OneDnnStep> onednn;
   const KernelEntry* kernel = nullptr;
   NativeStep native = nullptr;
@@ -225,8 +226,10 @@ Program::Program(ir::Graph graph, ProgramOptions options)
   const std::vector<GeneratedStep> generated = generatedSteps(g, plan_, blocked_);
   for (const GeneratedStep& s : generated) {
     generatedOf[static_cast<size_t>(s.value)] = &s;
-    if (!s.extraOutputs.empty() && options.kernelFor && options.kernelFor(s.value))
+    if ((!s.extraOutputs.empty() || !s.sideSums.empty()) && options.kernelFor && options.kernelFor(s.value)) {
       for (ValueId a : s.extraOutputs) writtenByAnother[static_cast<size_t>(a)] = true;
+      for (ValueId a : s.sideSums) writtenByAnother[static_cast<size_t>(a)] = true;
+    }
   }
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& node = g.node(v);
@@ -251,13 +254,18 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       const GeneratedStep& source = *generatedOf[static_cast<size_t>(v)];
       step.kernelArgs = source.operands;
       step.kernelArgs.insert(step.kernelArgs.end(), source.extraOutputs.begin(), source.extraOutputs.end());
+      for (ValueId a : source.sideSums) {
+        step.sideSums.push_back({step.kernelArgs.size(), g.type(a).numel()});
+        step.kernelArgs.push_back(a);
+      }
       if (step.kernel->numInputs != static_cast<int>(step.kernelArgs.size()))
         throw Error("kernel " + step.kernel->name + " of " + ir::valueRef(g, v) + " takes " +
                     std::to_string(step.kernel->numInputs) + " inputs; its step has " +
                     std::to_string(source.operands.size()) + " operands and " +
-                    std::to_string(source.extraOutputs.size()) + " further outputs");
+                    std::to_string(source.extraOutputs.size() + source.sideSums.size()) + " further outputs");
       ++counts_.generated;
       counts_.mergedUpdates += static_cast<int>(source.extraOutputs.size());
+      counts_.sideSums += static_cast<int>(source.sideSums.size());
     } else if (blockedData) {
       throw Error("no oneDNN step or generated kernel runs " + std::string(ir::opName(node.op)) + " " +
                   ir::valueRef(g, v) + ", which touches channel-blocked data");
@@ -365,7 +373,7 @@ void Program::runStep(const Step& step, const std::vector<const void*>& bound, u
   for (ValueId o : step.kernel ? step.kernelArgs : node.operands) operandPtrs_.push_back(address(o, bound));
   void* result = address(step.value, bound);
   if (step.onednn) return step.onednn->run(operandPtrs_, result, *static_cast<dnnl::stream*>(stream));
-  if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel());
+  if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel(), step.sideSums);
   if (step.native) return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter, &blocked_});
   step.host(operandPtrs_, result, counter);
 }

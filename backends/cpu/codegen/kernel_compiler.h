@@ -188,7 +188,8 @@ class KernelCompiler {
 /// body's output into `out` (dense row-major, not overlapping any input) for the parallel
 /// iterations [begin, end) of [0, kernel.parallelExtent); calls on disjoint ranges write
 /// disjoint parts of `out` and may run concurrently, except for a partialSums kernel, whose
-/// calls each write all of `out` (the sum over their range). Throws weft::Error on a wrong input
+/// calls each write all of `out` (the sum over their range). A further output that is a side
+/// sum (KernelPlan::sideSums) is likewise all written by each call, as the sum over its range. Throws weft::Error on a wrong input
 /// count or range.
 void invoke(const GeneratedKernel& kernel, void* out, const std::vector<const void*>& inputs, int64_t begin,
             int64_t end);

@@ -16,11 +16,13 @@
 //     be anywhere in the body.
 //  4. Anything else is a Loop plan over the output's shape; when every value is either the
 //     output's shape or a single element (pure elementwise chains, reshapes), it is flat: one
-//     loop over all elements.
+//     loop over all elements. Further outputs are values of the output's shape, stored at its
+//     indices, or side sums (ir/side_sums.h) accumulated at their broadcast index (never flat).
 #include "backends/cpu/codegen/kernel_plan.h"
 
 #include "ir/error.h"
 #include "ir/fused_rows.h"
+#include "ir/side_sums.h"
 #include "ir/verifier.h"
 
 namespace weft::cpu::codegen {
@@ -39,8 +41,9 @@ std::string describe(const ir::Graph& g, ir::ValueId v) {
   return std::string(ir::opName(g.node(v).op)) + " " + ir::valueRef(g, v) + " (" + g.type(v).str() + ")";
 }
 
-/// Why node `v` (reachable from `root`) cannot be generated, or nullopt.
-std::optional<std::string> nodeProblem(const ir::Graph& g, ir::ValueId v, ir::ValueId root, bool rows) {
+/// Why node `v` (reachable from `root` or a side sum) cannot be generated, or nullopt.
+std::optional<std::string> nodeProblem(const ir::Graph& g, ir::ValueId v, ir::ValueId root, bool rows,
+                                       const std::vector<bool>& sideSum) {
   const ir::Node& n = g.node(v);
   const std::string suffix = " in body @" + g.name() + " is not supported by generated kernels";
   if (n.type.dtype == DType::bf16)
@@ -54,7 +57,7 @@ std::optional<std::string> nodeProblem(const ir::Graph& g, ir::ValueId v, ir::Va
   }
   if (op == OpKind::Input || op == OpKind::Iota || isMovement(op)) return std::nullopt;
   if (isReduction(op)) {
-    if (v != root && !rows)
+    if (v != root && !rows && !sideSum[static_cast<size_t>(v)])
       return describe(g, v) + suffix + ": a reduction must be the body's root (or read by its row, " +
              *ir::rowsBodyProblem(g) + ")";
     return std::nullopt;
@@ -87,7 +90,7 @@ bool isFlat(const ir::Graph& g, const std::vector<bool>& live, ir::ValueId root)
 
 void planLoop(const ir::Graph& g, KernelPlan& plan) {
   plan.kind = KernelPlan::Kind::Loop;
-  plan.flat = isFlat(g, plan.live, plan.root);
+  plan.flat = plan.sideSums.empty() && isFlat(g, plan.live, plan.root);
   const ir::Shape& shape = g.type(g.outputs()[0].value).shape;
   if (plan.flat) {
     plan.loopShape = {ir::numElements(shape)};
@@ -111,6 +114,16 @@ void planLoop(const ir::Graph& g, KernelPlan& plan) {
   }
   plan.parallelExtent = plan.loopShape[0];
   plan.work = ir::numElements(shape);
+}
+
+/// The nodes reachable from `roots`.
+std::vector<bool> reachableFrom(const ir::Graph& g, const std::vector<ir::ValueId>& roots) {
+  std::vector<bool> live(static_cast<size_t>(g.size()), false);
+  for (ir::ValueId r : roots) {
+    std::vector<bool> more = reachable(g, r);
+    for (size_t i = 0; i < live.size(); ++i) live[i] = live[i] || more[i];
+  }
+  return live;
 }
 
 /// Makes `plan` (Reduce, its parallel dimension chosen among the kept ones) split a reduced
@@ -193,16 +206,25 @@ std::optional<std::string> unsupportedReason(const ir::Graph& body) {
   if (root < 0 || root >= body.size()) return "body @" + body.name() + " returns an invalid value";
   std::vector<bool> live = reachable(body, root);
   const bool rows = !ir::rowsBodyProblem(body);
+  std::vector<bool> sideSum(static_cast<size_t>(body.size()), false);
+  std::vector<ir::ValueId> roots = {root};
   for (size_t k = 1; k < body.outputs().size(); ++k) {  // further outputs: stored at the first one's indices
     ir::ValueId extra = body.outputs()[k].value;
-    if (extra < 0 || extra >= body.size() || !live[static_cast<size_t>(extra)] ||
-        body.type(extra).shape != body.type(root).shape || isReduction(body.node(root).op))
+    const bool valid = extra >= 0 && extra < body.size() && !isReduction(body.node(root).op) && !rows;
+    if (valid && ir::isSideSum(body, extra, body.type(root).shape)) {
+      sideSum[static_cast<size_t>(extra)] = true;
+      roots.push_back(extra);
+      continue;
+    }
+    if (!valid || !live[static_cast<size_t>(extra)] || body.type(extra).shape != body.type(root).shape)
       return "body @" + body.name() + ": output " + std::to_string(k) +
-             " is not a value of the first output's shape that it reads (or the first is a reduction)";
+             " is neither a value of the first output's shape that it reads nor a sum of one (or the first is a "
+             "reduction)";
   }
+  live = reachableFrom(body, roots);
   for (ir::ValueId v = 0; v < body.size(); ++v)
     if (live[static_cast<size_t>(v)])
-      if (auto problem = nodeProblem(body, v, root, rows)) return problem;
+      if (auto problem = nodeProblem(body, v, root, rows, sideSum)) return problem;
   for (ir::ValueId v : body.inputs())
     if (body.type(v).dtype == DType::bf16)
       return describe(body, v) + " in body @" + body.name() + " is not supported by generated kernels: dtype bf16";
@@ -223,7 +245,13 @@ KernelPlan planKernel(const ir::Graph& body) {
   } else {
     // A reduction over no axes is its operand.
     plan.root = isReduction(node.op) ? node.operands[0] : out;
-    plan.live = reachable(body, plan.root);
+    std::vector<ir::ValueId> roots = {plan.root};
+    for (size_t k = 1; k < body.outputs().size(); ++k)
+      if (ir::isSideSum(body, body.outputs()[k].value, body.type(out).shape)) {
+        plan.sideSums.push_back(k);
+        roots.push_back(body.outputs()[k].value);
+      }
+    plan.live = reachableFrom(body, roots);
     planLoop(body, plan);
   }
   return plan;

@@ -51,6 +51,11 @@ struct KernelPlan {
   /// batch norm's per-channel sums, bias gradients).
   bool partialSums = false;
 
+  /// Loop: the indices (into the body's outputs, from 1) of its side sums (ir/side_sums.h): each
+  /// call sets them to 0 and adds the values of its iterations in, so that the calls'
+  /// results are partial sums the caller adds up, as for partialSums. The loops are not flat.
+  std::vector<size_t> sideSums;
+
   /// Rows: the body's reductions, in order (each folds its operand along the row into a
   /// value the later ones and the outputs read); loopShape is {rows, row length}.
   std::vector<ir::ValueId> rowReductions;

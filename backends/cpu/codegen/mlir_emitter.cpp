@@ -499,7 +499,25 @@ class KernelEmitter {
       store(values[k], extraOuts_[k - 1], ix, g_.type(g_.outputs()[k].value).dtype);
   }
 
+  /// Stores 0 into every element of `buffer` (of shape `shape`).
+  void zeroFill(Value buffer, const Shape& shape, DType t) {
+    mlir::OpBuilder::InsertionGuard guard(b_);
+    llvm::SmallVector<Value, 6> coords;
+    for (int64_t extent : shape) {
+      scf::ForOp l = loop(index(0), index(std::max<int64_t>(extent, 1)));
+      b_.setInsertionPointToStart(l.getBody());
+      coords.push_back(l.getInductionVar());
+    }
+    store(ops_.initial(OpKind::ReduceSum, t), buffer, Index{identity(static_cast<unsigned>(shape.size())), coords}, t);
+  }
+
   void emitLoopKernel(const ir::TensorType& outType) {
+    // Side sums hold this call's partial sums: 0 until its iterations add theirs.
+    auto isSide = [&](size_t k) { return std::find(plan_.sideSums.begin(), plan_.sideSums.end(), k) != plan_.sideSums.end(); };
+    for (size_t k : plan_.sideSums) {
+      const ir::TensorType& t = g_.type(g_.outputs()[k].value);
+      zeroFill(extraOuts_[k - 1], t.shape, t.dtype);
+    }
     llvm::SmallVector<Value, 6> ivs;
     for (size_t k = 0; k < plan_.loopShape.size(); ++k) {
       scf::ForOp l = k == 0 ? loop(begin_, end_, plan_.loopShape[0])
@@ -512,11 +530,22 @@ class KernelEmitter {
     // Every output is computed before any is stored: an output may share the buffer of an
     // input that another output reads at the same element.
     Value root = at(plan_.root, ix);
-    llvm::SmallVector<Value, 4> extras;
-    for (size_t k = 1; k < g_.outputs().size(); ++k) extras.push_back(at(g_.outputs()[k].value, ix));
+    llvm::SmallVector<Value, 4> extras;  // a side sum's: the value it adds at this index
+    for (size_t k = 1; k < g_.outputs().size(); ++k) {
+      const ValueId v = g_.outputs()[k].value;
+      extras.push_back(at(isSide(k) ? g_.node(v).operands[0] : v, ix));
+    }
     store(root, out_, ix, outType.dtype);
-    for (size_t k = 1; k < g_.outputs().size(); ++k)
-      store(extras[k - 1], extraOuts_[k - 1], ix, g_.type(g_.outputs()[k].value).dtype);
+    for (size_t k = 1; k < g_.outputs().size(); ++k) {
+      const ir::TensorType& t = g_.type(g_.outputs()[k].value);
+      if (!isSide(k)) {
+        store(extras[k - 1], extraOuts_[k - 1], ix, t.dtype);
+        continue;
+      }
+      Index sum = compose(ix, broadcastMap(t.shape, outType.shape));
+      Value total = ops_.combine(OpKind::ReduceSum, load(extraOuts_[k - 1], sum, t.dtype), extras[k - 1], t.dtype);
+      store(total, extraOuts_[k - 1], sum, t.dtype);
+    }
   }
 
   /// Folds dimensions [d, rank) of the root into `acc` with loops carrying the accumulator.

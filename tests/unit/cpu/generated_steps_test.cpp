@@ -8,6 +8,7 @@
 #include "cpu_test_util.h"
 
 #include "backends/cpu/executable.h"
+#include "ir/verifier.h"
 #include "models/registry.h"
 #include "passes/train_step.h"
 #include "runtime/cpu/generated_steps.h"
@@ -20,7 +21,7 @@ namespace {
 std::vector<std::string> mergedNames(const ir::Graph& optimized) {
   std::vector<std::string> names;
   for (const cpu::GeneratedStep& step : cpu::generatedSteps(optimized, cpu::planMemory(optimized))) {
-    EXPECT_EQ(step.body->outputs().size(), step.extraOutputs.size() + 1);
+    EXPECT_EQ(step.body->outputs().size(), step.extraOutputs.size() + step.sideSums.size() + 1);
     for (ir::ValueId a : step.extraOutputs) names.push_back(optimized.node(a).name);
   }
   return names;
@@ -65,5 +66,33 @@ TEST(GeneratedSteps, AMomentReadElsewhereKeepsItsOwnStep) {
   EXPECT_EQ(merged.size(), 11u);
   EXPECT_EQ(std::count(merged.begin(), merged.end(), "opt.fc1.weight.m.next"), 0);
   EXPECT_EQ(std::count(merged.begin(), merged.end(), "opt.fc1.weight.v.next"), 1);
+  expectStepsMatchTheReference(g);
+}
+
+// A batch norm's gradient kernel (the ReLU mask applied to the incoming gradient) also sums
+// what the next kernels need: the gradient itself and its product with the normalized
+// input, one pass over the data instead of three. The sums' buffers are planned from the
+// kernel's step on.
+TEST(GeneratedSteps, BatchNormGradientSumsRideAlongTheirKernel) {
+  ir::Graph g = cpu::testing::adamTrainStep("resnet_tiny");
+  ir::Graph optimized = cpu::optimizeForCpu(g);
+  const cpu::MemoryPlan plan = cpu::planMemory(optimized);
+  int sums = 0;
+  for (const cpu::GeneratedStep& step : cpu::generatedSteps(optimized, plan)) {
+    EXPECT_EQ(step.body->outputs().size(), step.extraOutputs.size() + step.sideSums.size() + 1);
+    for (ir::ValueId r : step.sideSums) {
+      ++sums;
+      EXPECT_GT(r, step.value);
+      EXPECT_EQ(optimized.node(r).op, ir::OpKind::Fused);
+      const cpu::Placement& p = plan.values[static_cast<size_t>(r)];
+      bool kept = false;
+      for (const auto& [life, offset] : plan.arenaBuffers)
+        kept = kept || (offset == p.offset && life.first == step.value && life.last >= r);
+      EXPECT_TRUE(kept) << "the sum " << ir::valueRef(optimized, r) << " is not kept from its kernel's step on";
+    }
+  }
+  EXPECT_GE(sums, 8);  // at least the two sums of each block's batch norms' gradients
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(exe.stats().sideSums, sums);
   expectStepsMatchTheReference(g);
 }

@@ -1,0 +1,71 @@
+// The structural choice of side sums (see side_sum_sources.h).
+#include "runtime/cpu/side_sum_sources.h"
+
+#include <algorithm>
+#include <string>
+
+#include "ir/attrs.h"
+#include "ir/side_sums.h"
+
+namespace weft::cpu {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::OpKind;
+using ir::ValueId;
+
+/// The kind of fused node `n`, "" for another node.
+std::string kindOf(const Node& n) { return n.op == OpKind::Fused && n.body ? ir::AttrReader(n.attrs, n.op).s("kind") : ""; }
+
+/// True when `n` is a generated kernel of `kind` with one output.
+bool isKernel(const Node& n, const char* kind) { return kindOf(n) == kind && n.body->outputs().size() == 1; }
+
+/// True when reduce kernel `r` sums values of loop kernel `l` as a side sum could.
+bool sumsAlongside(const Graph& g, ValueId l, ValueId r) {
+  const Node& node = g.node(r);
+  const Graph& body = *node.body;
+  const ir::Shape& shape = g.type(l).shape;
+  if (!ir::isSideSum(body, body.outputs()[0].value, shape)) return false;
+  const std::vector<ValueId> inputs = body.inputs();
+  for (size_t i = 0; i < node.operands.size(); ++i) {
+    if (node.operands[i] != l) {
+      if (node.operands[i] >= l) return false;
+      continue;
+    }
+    for (const Node& b : body.nodes())
+      for (ValueId o : b.operands)
+        if (o == inputs[i] && b.op != OpKind::ReduceSum &&
+            !(b.type.shape == shape && ir::opInfo(b.op).has(ir::kElementwise)))
+          return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<ValueId> sideSumSources(const Graph& g) {
+  std::vector<ValueId> source(static_cast<size_t>(g.size()), -1);
+  for (ValueId r = 0; r < g.size(); ++r) {
+    const Node& node = g.node(r);
+    if (!isKernel(node, "reduce")) continue;
+    std::vector<ValueId> loops;
+    for (ValueId o : node.operands)
+      if (isKernel(g.node(o), "loop")) loops.push_back(o);
+    std::sort(loops.rbegin(), loops.rend());
+    for (ValueId l : loops) {
+      bool onlyKernelsBetween = true;
+      for (ValueId w = l + 1; w < r && onlyKernelsBetween; ++w) {
+        const std::string kind = kindOf(g.node(w));
+        onlyKernelsBetween = g.node(w).op == OpKind::Reshape || kind == "loop" || kind == "reduce" || kind == "rows";
+      }
+      if (onlyKernelsBetween && sumsAlongside(g, l, r)) {
+        source[static_cast<size_t>(r)] = l;
+        break;
+      }
+    }
+  }
+  return source;
+}
+
+}  // namespace weft::cpu

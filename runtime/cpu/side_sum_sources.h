@@ -1,0 +1,20 @@
+#pragma once
+/// Which generated reductions a loop kernel can compute alongside its own value (side sums,
+/// ir/side_sums.h), by the graph's structure alone: the memory plan keeps such a sum's buffer
+/// from its loop kernel's step on, and generatedSteps then merges the two kernels where the
+/// layouts allow it.
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace weft::cpu {
+
+/// Per value of `g`: the loop kernel whose step can also compute it as a side sum, or -1.
+/// Value `r` has source `l` when both are generated kernels (`fused` nodes of kind "reduce"
+/// and "loop", one output each), `r` reads `l`, its body's root is a side sum of `l`'s
+/// shape (ir::isSideSum) that reads `l` only at the element it sums (through elementwise
+/// values of that shape), its other operands come before `l`, and only generated kernels
+/// and reshapes come between `l` and `r` (steps that borrow no arena scratch).
+std::vector<ir::ValueId> sideSumSources(const ir::Graph& g);
+
+}  // namespace weft::cpu
