@@ -12,8 +12,8 @@ namespace weft::ir {
 inline constexpr int64_t kMaxSideSumElements = 4096;
 
 /// True when value `v` of `body` can be a side sum of a loop body whose first output has
-/// shape `shape`: an f32 reduce_sum with keepdims=1 over at least one axis of a value of that
-/// (non-empty) shape, of at most kMaxSideSumElements elements.
+/// shape `shape`: an f32 reduce_sum over at least one axis of a value of that (non-empty)
+/// shape, of at most kMaxSideSumElements elements.
 bool isSideSum(const Graph& body, ValueId v, const Shape& shape);
 
 }  // namespace weft::ir

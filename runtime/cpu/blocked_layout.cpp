@@ -167,7 +167,9 @@ class BodyBlocker {
     }
     std::sort(axes.begin(), axes.end());
     const int64_t keepdims = attr.i("keepdims");
-    if (keepdims == 0 && body_.outputs()[0].value != v) return -1;
+    bool isOutput = false;  // the root, or a side sum (ir/side_sums.h): no value of the body reads it
+    for (const auto& output : body_.outputs()) isOutput = isOutput || output.value == v;
+    if (keepdims == 0 && !isOutput) return -1;
     if (body_.outputs()[0].value != v && in.back() > 1 && std::find(axes.begin(), axes.end(), 4) != axes.end())
       return -1;  // a row body's reduction of the channels: the rows as stored
     if (keepdims == 0 && blockingMovesData(kept)) return inRowMajorOrder(n);

@@ -499,6 +499,19 @@ class KernelEmitter {
       store(values[k], extraOuts_[k - 1], ix, g_.type(g_.outputs()[k].value).dtype);
   }
 
+  /// Where reduction `n` of a value of shape `shape` keeps each of its positions: its kept
+  /// coordinates (and 0 for each reduced one with keepdims).
+  AffineMap keptMap(const ir::Node& n, const Shape& shape) {
+    ir::AttrReader attrs(n.attrs, n.op);
+    const auto& axes = attrs.ints("axes");
+    const bool keepdims = attrs.i("keepdims") == 1;
+    llvm::SmallVector<AffineExpr> results;
+    for (unsigned d = 0; d < shape.size(); ++d)
+      if (std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) == axes.end()) results.push_back(dim(d));
+      else if (keepdims) results.push_back(cst(0));
+    return map(static_cast<unsigned>(shape.size()), results);
+  }
+
   /// Stores 0 into every element of `buffer` (of shape `shape`).
   void zeroFill(Value buffer, const Shape& shape, DType t) {
     mlir::OpBuilder::InsertionGuard guard(b_);
@@ -542,7 +555,7 @@ class KernelEmitter {
         store(extras[k - 1], extraOuts_[k - 1], ix, t.dtype);
         continue;
       }
-      Index sum = compose(ix, broadcastMap(t.shape, outType.shape));
+      Index sum = compose(ix, keptMap(g_.node(g_.outputs()[k].value), outType.shape));
       Value total = ops_.combine(OpKind::ReduceSum, load(extraOuts_[k - 1], sum, t.dtype), extras[k - 1], t.dtype);
       store(total, extraOuts_[k - 1], sum, t.dtype);
     }
