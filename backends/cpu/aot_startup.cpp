@@ -16,6 +16,8 @@
 #include "backends/cpu/shared_compiler.h"
 #include "ir/error.h"
 #include "ir/parser.h"
+#include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/program.h"
 #include "runtime/weft.h"
 
@@ -62,9 +64,12 @@ AotStartup measureStartup(const AotOptions& options, const AotResult& result) {
   const std::string what = "bundle " + result.name;
   ir::Graph program = ir::parseGraph(result.program, what + " program");
 
+  // The kernels of the program's generated steps, as the bundle holds them (one per step,
+  // merged optimizer steps and side sums included) and as the loader asks for them.
+  const std::vector<GeneratedStep> steps =
+      generatedSteps(program, planMemory(program), blockedValues(program, planMemory(program)));
   std::vector<const ir::Graph*> bodies;
-  for (ValueId v = 0; v < program.size(); ++v)
-    if (runsGeneratedKernel(program.node(v))) bodies.push_back(program.node(v).body.get());
+  for (const GeneratedStep& step : steps) bodies.push_back(step.body.get());
   std::vector<const GeneratedKernel*> compiled = bodies.empty() ? std::vector<const GeneratedKernel*>{}
                                                                 : compileShared(bodies);
   std::vector<weft_kernel> kernels;

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 
 #include "ir/attrs.h"
 #include "ir/error.h"
-#include "ir/side_sums.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/program.h"
@@ -71,47 +71,64 @@ std::vector<ValueId> mergeableOperands(const Graph& g, const MemoryPlan& plan, c
   return extras;
 }
 
+/// A kernel body assembled from fused bodies: each outer value they read becomes one input,
+/// recorded in `operands` in order of first use.
+class BodyMerger {
+ public:
+  BodyMerger(const Graph& g, std::string name, std::vector<ValueId>& operands)
+      : g_(g), body_(std::move(name)), operands_(operands) {}
+
+  /// The body value that reads outer value `outer` (an input made on first use, or the
+  /// value bound to it).
+  ValueId input(ValueId outer) {
+    auto it = inputOf_.find(outer);
+    if (it != inputOf_.end()) return it->second;
+    operands_.push_back(outer);
+    return inputOf_[outer] = body_.addInput("in" + std::to_string(operands_.size() - 1), g_.type(outer));
+  }
+  /// Makes later reads of outer value `outer` read body value `v` (computed in the body).
+  void bind(ValueId outer, ValueId v) { inputOf_[outer] = v; }
+  /// Copies `from` (a fused body whose inputs read `outer`) in; returns its output.
+  ValueId copy(const Graph& from, const std::vector<ValueId>& outer, bool keepNames) {
+    std::vector<ValueId> local(static_cast<size_t>(from.size()), -1);
+    std::vector<ValueId> ins = from.inputs();
+    for (size_t k = 0; k < ins.size(); ++k) local[static_cast<size_t>(ins[k])] = input(outer[k]);
+    for (ValueId v = 0; v < from.size(); ++v) {
+      if (local[static_cast<size_t>(v)] >= 0) continue;
+      Node n = from.node(v);
+      for (ValueId& o : n.operands) o = local[static_cast<size_t>(o)];
+      if (!keepNames) n.name.clear();
+      local[static_cast<size_t>(v)] = body_.addNode(std::move(n));
+    }
+    return local[static_cast<size_t>(from.outputs()[0].value)];
+  }
+  /// The body, returning `outputs` as out, out1, ...
+  std::shared_ptr<const Graph> finish(const std::vector<ValueId>& outputs) {
+    for (size_t k = 0; k < outputs.size(); ++k) body_.addOutput(k == 0 ? "out" : "out" + std::to_string(k), outputs[k]);
+    return std::make_shared<const Graph>(std::move(body_));
+  }
+
+ private:
+  const Graph& g_;
+  Graph body_;
+  std::vector<ValueId>& operands_;
+  std::map<ValueId, ValueId> inputOf_;  // outer value -> body value
+};
+
 /// The body of `p`'s kernel with the bodies of `extras` (operands of `p`) inlined; sets
 /// `operands` to the values its inputs read: p's other operands, then the extras' operands
 /// not read yet, each once.
 std::shared_ptr<const Graph> mergedBody(const Graph& g, ValueId p, const std::vector<ValueId>& extras,
                                         std::vector<ValueId>& operands) {
   const Node& node = g.node(p);
-  Graph body(node.body->name() + "_multi");
-  std::map<ValueId, ValueId> inputOf;  // outer value -> body input
-  auto input = [&](ValueId outer) {
-    auto it = inputOf.find(outer);
-    if (it != inputOf.end()) return it->second;
-    operands.push_back(outer);
-    return inputOf[outer] = body.addInput("in" + std::to_string(operands.size() - 1), g.type(outer));
-  };
-  auto isExtra = [&](ValueId v) { return std::find(extras.begin(), extras.end(), v) != extras.end(); };
+  BodyMerger merger(g, node.body->name() + "_multi", operands);
   for (ValueId o : node.operands)
-    if (!isExtra(o)) input(o);
-  // Copies `from` (a fused body whose inputs read `outer`) into `body`; returns its output.
-  auto inline_ = [&](const Graph& from, const std::vector<ValueId>& outer, bool keepNames,
-                     const std::map<ValueId, ValueId>& given) {
-    std::vector<ValueId> local(static_cast<size_t>(from.size()), -1);
-    std::vector<ValueId> ins = from.inputs();
-    for (size_t k = 0; k < ins.size(); ++k) {
-      auto it = given.find(outer[k]);
-      local[static_cast<size_t>(ins[k])] = it != given.end() ? it->second : input(outer[k]);
-    }
-    for (ValueId v = 0; v < from.size(); ++v) {
-      if (local[static_cast<size_t>(v)] >= 0) continue;
-      Node copy = from.node(v);
-      for (ValueId& o : copy.operands) o = local[static_cast<size_t>(o)];
-      if (!keepNames) copy.name.clear();
-      local[static_cast<size_t>(v)] = body.addNode(std::move(copy));
-    }
-    return local[static_cast<size_t>(from.outputs()[0].value)];
-  };
-  std::map<ValueId, ValueId> computed;  // extra -> its value in the body
-  for (ValueId a : extras) computed[a] = inline_(*g.node(a).body, g.node(a).operands, false, {});
-  ValueId root = inline_(*node.body, node.operands, true, computed);
-  body.addOutput("out", root);
-  for (size_t k = 0; k < extras.size(); ++k) body.addOutput("out" + std::to_string(k + 1), computed[extras[k]]);
-  return std::make_shared<const Graph>(std::move(body));
+    if (std::find(extras.begin(), extras.end(), o) == extras.end()) merger.input(o);
+  std::vector<ValueId> outputs = {-1};
+  for (ValueId a : extras) outputs.push_back(merger.copy(*g.node(a).body, g.node(a).operands, false));
+  for (size_t k = 0; k < extras.size(); ++k) merger.bind(extras[k], outputs[k + 1]);
+  outputs[0] = merger.copy(*node.body, node.operands, true);
+  return merger.finish(outputs);
 }
 
 /// True when nothing the plan keeps in the arena during steps [from, to) overlaps value
@@ -157,33 +174,11 @@ std::vector<ValueId> sideSumsOf(const Graph& g, const MemoryPlan& plan, const st
 std::shared_ptr<const Graph> sideSumBody(const Graph& g, ValueId l, const std::vector<ValueId>& sums,
                                          std::vector<ValueId>& operands) {
   const Node& node = g.node(l);
-  Graph body(node.body->name() + "_sums");
-  std::map<ValueId, ValueId> inputOf;  // outer value -> body value
-  auto input = [&](ValueId outer) {
-    auto it = inputOf.find(outer);
-    if (it != inputOf.end()) return it->second;
-    operands.push_back(outer);
-    return inputOf[outer] = body.addInput("in" + std::to_string(operands.size() - 1), g.type(outer));
-  };
-  auto inline_ = [&](const Graph& from, const std::vector<ValueId>& outer) {
-    std::vector<ValueId> local(static_cast<size_t>(from.size()), -1);
-    std::vector<ValueId> ins = from.inputs();
-    for (size_t k = 0; k < ins.size(); ++k) local[static_cast<size_t>(ins[k])] = input(outer[k]);
-    for (ValueId v = 0; v < from.size(); ++v) {
-      if (local[static_cast<size_t>(v)] >= 0) continue;
-      Node copy = from.node(v);
-      for (ValueId& o : copy.operands) o = local[static_cast<size_t>(o)];
-      copy.name.clear();
-      local[static_cast<size_t>(v)] = body.addNode(std::move(copy));
-    }
-    return local[static_cast<size_t>(from.outputs()[0].value)];
-  };
-  const ValueId root = inline_(*node.body, node.operands);
-  inputOf[l] = root;  // the sums read l's value as the kernel computes it
-  body.addOutput("out", root);
-  for (size_t k = 0; k < sums.size(); ++k)
-    body.addOutput("out" + std::to_string(k + 1), inline_(*g.node(sums[k]).body, g.node(sums[k]).operands));
-  return std::make_shared<const Graph>(std::move(body));
+  BodyMerger merger(g, node.body->name() + "_sums", operands);
+  std::vector<ValueId> outputs = {merger.copy(*node.body, node.operands, false)};
+  merger.bind(l, outputs[0]);  // the sums read l's value as the kernel computes it
+  for (ValueId r : sums) outputs.push_back(merger.copy(*g.node(r).body, g.node(r).operands, false));
+  return merger.finish(outputs);
 }
 
 }  // namespace
