@@ -35,11 +35,10 @@ struct GeneratedStep {
 /// order (so that no arena memory changes hands while the merged reads wait). A kernel
 /// touching a value `blocked` marks (see blockedValues) runs its body's blockedBody.
 ///
-/// Side sums: a loop kernel `l` in the arena computes reduce kernel `r` too when `r` reads
-/// `l` only at the element it sums (through elementwise values of `l`'s shape) and sums over
-/// some axes with keepdims to few elements (ir::isSideSum), `r`'s other operands exist before
-/// `l`, only generated kernels and reshapes come between them, `r`'s arena bytes are free
-/// from `l`'s step on (the plan keeps nothing else there meanwhile), and `r`'s rank-4
+/// Side sums: a loop kernel `l` in the arena computes reduce kernel `r` too when `l` is `r`'s
+/// side-sum source (sideSumSources: `r` sums values of `l` at their own elements over some
+/// axes, its other operands exist before `l`), `r`'s arena bytes are free from `l`'s step
+/// on (planMemory keeps them so: nothing else is placed there meanwhile), and `r`'s rank-4
 /// operands share `l`'s layout (blocked or not) while `r` itself is not blocked. A batch
 /// norm's gradient then reads its data once for the gradient and both of its sums.
 std::vector<GeneratedStep> generatedSteps(const ir::Graph& g, const MemoryPlan& plan,

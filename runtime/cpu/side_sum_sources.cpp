@@ -75,12 +75,7 @@ std::vector<ValueId> sideSumSources(const Graph& g) {
       if (isKernel(g.node(o), "loop")) loops.push_back(o);
     std::sort(loops.rbegin(), loops.rend());
     for (ValueId l : loops) {
-      bool onlyKernelsBetween = true;
-      for (ValueId w = l + 1; w < r && onlyKernelsBetween; ++w) {
-        const std::string kind = kindOf(g.node(w));
-        onlyKernelsBetween = g.node(w).op == OpKind::Reshape || kind == "loop" || kind == "reduce" || kind == "rows";
-      }
-      if (onlyKernelsBetween && sumsAlongside(g, l, r)) {
+      if (sumsAlongside(g, l, r)) {
         source[static_cast<size_t>(r)] = l;
         break;
       }
