@@ -83,10 +83,12 @@ double median(std::vector<double> values) {
   return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
 }
 
-Timing timeRuns(const std::function<void()>& fn, int warmup, int repeat) {
+Timing timeRuns(const std::function<void()>& fn, int warmup, int repeat, double warmupSeconds) {
   if (repeat < 1) throw Error("bench: --repeat must be at least 1, got " + std::to_string(repeat));
   if (warmup < 0) throw Error("bench: --warmup must not be negative, got " + std::to_string(warmup));
-  for (int i = 0; i < warmup; ++i) fn();
+  const Clock::time_point warmupStart = Clock::now();
+  for (int i = 0; i < warmup || std::chrono::duration<double>(Clock::now() - warmupStart).count() < warmupSeconds; ++i)
+    fn();
   std::vector<double> ms;
   for (int i = 0; i < repeat; ++i) {
     Clock::time_point start = Clock::now();

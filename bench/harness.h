@@ -18,9 +18,10 @@ struct Timing {
   int runs = 0;         ///< timed runs (warm-up runs excluded)
 };
 
-/// Runs `fn` `warmup` times untimed, then `repeat` times timed (steady clock) and returns
-/// the median, min and max. Throws weft::Error when repeat < 1 or warmup < 0.
-Timing timeRuns(const std::function<void()>& fn, int warmup, int repeat);
+/// Runs `fn` untimed `warmup` times and, past those, until `warmupSeconds` have passed, then
+/// `repeat` times timed (steady clock) and returns the median, min and max. Throws
+/// weft::Error when repeat < 1 or warmup < 0.
+Timing timeRuns(const std::function<void()>& fn, int warmup, int repeat, double warmupSeconds = 0);
 
 /// The median of `values` (the mean of the middle two for an even count); 0 when empty.
 double median(std::vector<double> values);

@@ -73,7 +73,7 @@ RowResult runRow(const std::string& model, const std::string& mode, const SuiteO
     ir::Graph g = train ? trainStepGraph(model, options.seed) : inferenceGraph(model, options.seed);
     int64_t peakBytes = -1;
     std::function<void()> run = prepareRun(g, options.backend, train, options.threads, &peakBytes);
-    Timing t = timeRuns(run, options.warmup, options.repeat);
+    Timing t = timeRuns(run, options.warmup, options.repeat, options.warmupSeconds);
     Row row;
     if (options.memory && train && peakBytes >= 0) row.weftPeakBytes = static_cast<double>(peakBytes);
     row.model = model;

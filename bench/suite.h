@@ -22,6 +22,10 @@ struct SuiteOptions {
   training::Backend backend = training::Backend::cpu;  ///< where the graphs run
   int threads = 2;                                     ///< CPU backend worker threads
   int warmup = 3;                                      ///< untimed runs first
+  /// ... and untimed runs past those until this long has passed: a row of a small model
+  /// (mlp's inference: 23 runs in 12 ms) right after a peer's process had both cores busy
+  /// otherwise ran at a fifth of its speed in about one run of four (2.3 ms against 0.46).
+  double warmupSeconds = 0.2;
   int repeat = 20;                                     ///< timed runs (the median is reported)
   uint64_t seed = 0;                                   ///< model seed
   bool memory = false;  ///< training rows on the CPU also report the planned peak (Row::weftPeakBytes)

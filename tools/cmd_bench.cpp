@@ -32,7 +32,7 @@ options:
   --modes infer,train    which modes (default both)
   --backend NAME         cpu (default) or reference
   --threads N            CPU backend threads, GEMM threads and the peer's (default 2)
-  --warmup N             untimed runs first (default 3)
+  --warmup N             untimed runs first (default 3); with N > 0, more until 0.2 s have passed
   --repeat N             timed runs; the median is reported (default 20)
   --peer                 also run PyTorch (torch_models.py) beside each model (just before
                          weft's rows of it) and join its medians
@@ -76,10 +76,12 @@ int cmdBench(int argc, char** argv) {
   if (options.threads < 1) throw Error("--threads must be >= 1");
   if (options.warmup < 0) throw Error("--warmup must be >= 0");
   if (options.repeat < 1) throw Error("--repeat must be >= 1");
+  if (options.warmup == 0) options.warmupSeconds = 0;  // none asked for: none at all
   for (const auto& name : options.models) bench::inferenceGraph(name);  // unknown names fail before any timing
 
-  std::printf("weft bench: backend %s, %d threads, %d warm-up runs, median of %d\n",
-              training::backendName(options.backend).c_str(), options.threads, options.warmup, options.repeat);
+  std::printf("weft bench: backend %s, %d threads, %d warm-up runs%s, median of %d\n",
+              training::backendName(options.backend).c_str(), options.threads, options.warmup,
+              options.warmupSeconds > 0 ? " (at least 0.2 s)" : "", options.repeat);
 #ifndef NDEBUG
   std::printf("note: a debug build of weft; its own kernels run unoptimized\n");
 #endif

@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -97,6 +99,10 @@ TEST(BenchHarness, MedianAndRunCounts) {
   EXPECT_EQ(t.runs, 5);
   EXPECT_LE(t.minMs, t.medianMs);
   EXPECT_LE(t.medianMs, t.maxMs);
+  // Warm-up runs past the count until the time has passed (a sleep of 1 ms per run).
+  calls = 0;
+  bench::timeRuns([&] { ++calls; std::this_thread::sleep_for(std::chrono::milliseconds(1)); }, 2, 3, 0.02);
+  EXPECT_GE(calls, 3 + 10);
   EXPECT_THROW(bench::timeRuns([] {}, 0, 0), Error);
   EXPECT_THROW(bench::timeRuns([] {}, -1, 1), Error);
 }
