@@ -139,7 +139,8 @@ bool arenaFreeBefore(const Graph& g, const MemoryPlan& plan, ValueId v, ValueId 
   if (p.storage != Storage::Arena) return false;
   const int64_t begin = p.offset, end = p.offset + static_cast<int64_t>(g.type(v).byteSize());
   for (const auto& [life, offset] : plan.arenaBuffers) {
-    const bool meanwhile = life.first < to && life.last >= from && !(offset == begin && life.first == from);
+    const bool own = offset == begin && life.first == from;  // v's buffer, planned from `from`
+    const bool meanwhile = life.first < to && life.last >= from && !own;
     if (meanwhile && offset < end && begin < offset + life.bytes) return false;
   }
   return true;
