@@ -10,6 +10,7 @@
 #include "ir/error.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
 #include "runtime/cpu/native_pool.h"
@@ -179,6 +180,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::ConvTranspose:
     case ir::OpKind::Fused: return runsFewChannelConv(g, v) ? &runFewChannelConv : nullptr;
     case ir::OpKind::ConvWeightGrad: return runsFewChannelWeightGrad(g, v) ? &runFewChannelWeightGrad : nullptr;
+    case ir::OpKind::MaxPool: return convPoolSource(g, v) >= 0 ? &runConvPool : nullptr;
     case ir::OpKind::MaxPoolGrad:
       if (node.type.dtype != ir::DType::f32 || node.type.shape.size() != 4) return nullptr;
       return ir::isChannelsLast(node.op, node.attrs) ? &runMaxPoolGrad2dChannelsLast : &runMaxPoolGrad2d;
@@ -196,6 +198,8 @@ bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
     if (ir::AttrReader(node.attrs, node.op).i("axis") != 3 || !channelsInBlocks(v)) return false;
     return std::all_of(node.operands.begin(), node.operands.end(), channelsInBlocks);
   }
+  if (node.op == ir::OpKind::MaxPool && convPoolSource(g, v) >= 0)  // its operand is never stored
+    return index == 0 || channelsInBlocks(v);
   return index == 0 && (runsFewChannelConv(g, v) || runsFewChannelWeightGrad(g, v)) &&
          channelsInBlocks(node.operands[0]);
 }

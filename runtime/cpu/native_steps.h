@@ -47,7 +47,8 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v);
 /// stored channel-blocked as well as channels-last: any data of a concat of rank-4 f32
 /// tensors along their last axis whose channel counts are all multiples of 16, and the input
 /// x with a multiple of 16 channels of a convolution to few channels (runsFewChannelConv) or
-/// of the weight gradient of one (runsFewChannelWeightGrad).
+/// of the weight gradient of one (runsFewChannelWeightGrad), and the result of a max pool run
+/// with its convolution (convPoolSource; the convolution's value itself is never stored).
 bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index);
 
 }  // namespace weft::cpu

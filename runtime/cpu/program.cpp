@@ -14,6 +14,7 @@
 #include "ir/error.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/generated_steps.h"
+#include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_steps.h"
 #include "runtime/cpu/onednn_ops.h"
 
@@ -92,7 +93,8 @@ bool runsGeneratedKernel(const ir::Node& node) {
 struct Program::Step {
   ValueId value = 0;
   /// For a generated kernel: the values whose addresses follow the result pointer (its body's
-  /// inputs, then the further outputs it writes; see generatedSteps).
+  /// inputs, then the further outputs it writes; see generatedSteps). For a native step that
+  /// reads other values than its node's operands (a max pool run with its convolution): those.
   std::vector<ValueId> kernelArgs;
   std::vector<SideSum> sideSums;  ///< for a generated kernel: the kernelArgs it writes as side sums
   std::unique_ptr<OneDnnStep> onednn;
@@ -231,17 +233,21 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       for (ValueId a : s.sideSums) writtenByAnother[static_cast<size_t>(a)] = true;
     }
   }
+  // A convolution that a max pool's native step computes along (convPoolSource) runs no step.
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (ValueId conv = convPoolSource(g, v); conv >= 0) writtenByAnother[static_cast<size_t>(conv)] = true;
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& node = g.node(v);
     if (node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant ||
         node.op == OpKind::Reshape || writtenByAnother[static_cast<size_t>(v)])
-      continue;  // bound, persistent, constant data, a view, or computed by a later kernel: nothing runs
+      continue;  // bound, persistent, constant data, a view, or computed by another step: nothing runs
     Step step;
     step.value = v;
     const bool blockedData = touchesBlocked(v);
     if ((!blockedData || nativeTakesItsBlocked(v)) &&
         (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
+      if (ValueId conv = convPoolSource(g, v); conv >= 0) step.kernelArgs = g.node(conv).operands;
     } else if (const StepLayouts layouts = blockedLayouts(v);
                (step.onednn = compileOneDnnNode(g, v, *engine, layouts))) {
       ++counts_.onednn;
@@ -370,7 +376,8 @@ void Program::execute(const std::vector<const void*>& bound, uint64_t counter, b
 void Program::runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream) {
   const ir::Node& node = graph_.node(step.value);
   operandPtrs_.clear();
-  for (ValueId o : step.kernel ? step.kernelArgs : node.operands) operandPtrs_.push_back(address(o, bound));
+  for (ValueId o : step.kernel || !step.kernelArgs.empty() ? step.kernelArgs : node.operands)
+    operandPtrs_.push_back(address(o, bound));
   void* result = address(step.value, bound);
   if (step.onednn) return step.onednn->run(operandPtrs_, result, *static_cast<dnnl::stream*>(stream));
   if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel(), step.sideSums);

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backends/cpu/executable.h"
+#include "runtime/cpu/native_conv_pool.h"
 #include "models/registry.h"
 #include "tests/unit/common/model_feeds.h"
 
@@ -15,12 +16,18 @@ using namespace weft;
 namespace {
 
 /// The number of f32 nodes of `g` oneDNN should run: contractions, their backward forms,
-/// pools, and fused contractions with epilogues.
+/// pools, and fused contractions with epilogues, but a max pool that runs natively with its
+/// convolution (cpu::convPoolSource) and that convolution.
 int acceleratedNodes(const ir::Graph& g) {
   using ir::OpKind;
+  std::vector<bool> native(static_cast<size_t>(g.size()), false);
+  for (ir::ValueId v = 0; v < g.size(); ++v)
+    if (ir::ValueId conv = cpu::convPoolSource(g, v); conv >= 0)
+      native[static_cast<size_t>(v)] = native[static_cast<size_t>(conv)] = true;
   int n = 0;
-  for (const ir::Node& node : g.nodes()) {
-    if (node.type.dtype != ir::DType::f32) continue;
+  for (ir::ValueId v = 0; v < g.size(); ++v) {
+    const ir::Node& node = g.node(v);
+    if (node.type.dtype != ir::DType::f32 || native[static_cast<size_t>(v)]) continue;
     switch (node.op) {
       case OpKind::Matmul: case OpKind::Conv: case OpKind::ConvTranspose: case OpKind::ConvWeightGrad:
       case OpKind::MaxPool: case OpKind::AvgPool: case OpKind::MaxPoolGrad: ++n; break;

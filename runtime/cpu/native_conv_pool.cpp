@@ -1,0 +1,220 @@
+// The native conv + max pool step (see native_conv_pool.h). Per image, per pooled position:
+// the window's four conv positions accumulate bias + x * w over the kernel taps and input
+// channels in AVX-512 registers (16 result channels each), their maximum (and ReLU, which
+// commutes with it) is stored once.
+#include "runtime/cpu/native_conv_pool.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/channels_last.h"
+#include "ir/error.h"
+#include "runtime/cpu/vector_state.h"
+
+namespace weft::cpu {
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+
+/// What the conv of a conv-pool pair computes.
+struct ConvBody {
+  const ir::Node* conv = nullptr;
+  bool bias = false;  ///< the body adds its third input per channel
+  bool relu = false;  ///< the body ends in maximum(., 0)
+};
+
+/// True when body value `v` is a one-element constant 0.
+bool isZero(const ir::Graph& body, ValueId v) {
+  const ir::Node& n = body.node(v);
+  if (n.op != OpKind::Constant || n.type.numel() != 1) return false;
+  return ir::AttrReader(n.attrs, n.op).tensor("value")->get(0) == 0.0;
+}
+
+/// The fused conv node `c` as conv [+ per-channel bias] [+ ReLU], or nullopt.
+std::optional<ConvBody> convBodyOf(const ir::Graph& g, ValueId c) {
+  const ir::Node& node = g.node(c);
+  if (node.op != OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "conv" ||
+      node.body->outputs().size() != 1)
+    return std::nullopt;
+  const ir::Graph& body = *node.body;
+  const std::vector<ValueId> inputs = body.inputs();
+  ConvBody found;
+  ValueId cur = body.outputs()[0].value;
+  if (const ir::Node& n = body.node(cur); n.op == OpKind::Maximum && n.operands.size() == 2) {
+    const int zero = isZero(body, n.operands[1]) ? 1 : isZero(body, n.operands[0]) ? 0 : -1;
+    if (zero < 0) return std::nullopt;
+    found.relu = true;
+    cur = n.operands[static_cast<size_t>(1 - zero)];
+  }
+  if (const ir::Node& n = body.node(cur); n.op == OpKind::Add && n.operands.size() == 2) {
+    const int side = body.node(n.operands[0]).op == OpKind::Conv ? 0 : 1;
+    ValueId bias = n.operands[static_cast<size_t>(1 - side)];
+    if (body.node(bias).op == OpKind::Reshape) bias = body.node(bias).operands[0];  // [O] seen as [1, 1, 1, O]
+    const ir::TensorType& bt = body.type(bias);
+    if (inputs.size() != 3 || bias != inputs[2] || bt.dtype != ir::DType::f32 || bt.shape.empty() ||
+        bt.numel() != n.type.shape.back() || bt.shape.back() != bt.numel())
+      return std::nullopt;
+    found.bias = true;
+    cur = n.operands[static_cast<size_t>(side)];
+  }
+  const ir::Node& conv = body.node(cur);
+  if (conv.op != OpKind::Conv || inputs.size() != (found.bias ? 3u : 2u) ||
+      conv.operands != std::vector<ValueId>{inputs[0], inputs[1]})
+    return std::nullopt;
+  found.conv = &conv;
+  return found;
+}
+
+/// One image's geometry: x [H, W, C] channels-last, the conv [OH, OW, O], the pool [PH, PW, O].
+struct Geometry {
+  int64_t height, width, channels, outChannels, kernelHeight, kernelWidth, padTop, padLeft;
+  int64_t pooledHeight, pooledWidth;
+};
+
+/// max(a, b) per lane (_mm512_max_ps through an explicit source: GCC 12 warns that the one
+/// _mm512_max_ps passes may be used uninitialized).
+__attribute__((target("avx512f"))) inline __m512 lanewiseMax(__m512 a, __m512 b) {
+  return _mm512_mask_max_ps(a, static_cast<__mmask16>(0xFFFF), a, b);
+}
+
+/// One image: `w` as [KH][KW][C][O], `bias` O values (zeros without one), the pool's result
+/// at `out` (position p, channel block b at p * positionStride + b * blockStride). K and C are
+/// the kernel's extent and the input channels when known at compile time (0: read from `g`),
+/// so that the taps' loops unroll and the accumulators stay in registers.
+template <int Blocks, int K, int C>
+__attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* w, const float* bias,
+                                              bool relu, float* out, int64_t positionStride, int64_t blockStride) {
+  const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
+  const int64_t o = g.outChannels, kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth;
+  const int64_t channels = C ? C : g.channels;
+  for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
+    for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
+      __m512 best[Blocks];
+      for (int b = 0; b < Blocks; ++b) best[b] = _mm512_set1_ps(-__builtin_inff());
+      // Every tap of the window's four positions inside the image: no checks per tap.
+      const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
+                          2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
+      for (int64_t i = 0; i < 2; ++i)
+        for (int64_t j = 0; j < 2; ++j) {
+          const int64_t oh = 2 * ph + i, ow = 2 * pw + j;
+          __m512 acc[Blocks];
+          for (int b = 0; b < Blocks; ++b) acc[b] = _mm512_loadu_ps(bias + 16 * b);
+#pragma GCC unroll 8
+          for (int64_t kh = 0; kh < kh0; ++kh) {
+            const int64_t ih = oh + kh - g.padTop;
+            if (!inside && (ih < 0 || ih >= g.height)) continue;
+#pragma GCC unroll 8
+            for (int64_t kw = 0; kw < kw0; ++kw) {
+              const int64_t iw = ow + kw - g.padLeft;
+              if (!inside && (iw < 0 || iw >= g.width)) continue;
+              const float* xs = x + (ih * g.width + iw) * channels;
+              const float* ws = w + (kh * kw0 + kw) * channels * o;
+#pragma GCC unroll 4
+              for (int64_t c = 0; c < channels; ++c) {
+                const __m512 v = _mm512_set1_ps(xs[c]);
+#pragma GCC unroll 4
+                for (int b = 0; b < Blocks; ++b) acc[b] = _mm512_fmadd_ps(v, _mm512_loadu_ps(ws + c * o + 16 * b), acc[b]);
+              }
+            }
+          }
+          for (int b = 0; b < Blocks; ++b) best[b] = lanewiseMax(best[b], acc[b]);
+        }
+      float* target = out + (ph * g.pooledWidth + pw) * positionStride;
+      for (int b = 0; b < Blocks; ++b)
+        _mm512_storeu_ps(target + b * blockStride, relu ? lanewiseMax(best[b], _mm512_setzero_ps()) : best[b]);
+    }
+}
+
+using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, float*, int64_t, int64_t);
+
+/// The image kernel for `g`: unrolled for a 3x3 kernel over one input channel (a grayscale
+/// image's first layer), else the general one.
+template <int Blocks>
+ImageKernel kernelFor(const Geometry& g) {
+  if (g.kernelHeight == 3 && g.kernelWidth == 3 && g.channels == 1) return &image<Blocks, 3, 1>;
+  return &image<Blocks, 0, 0>;
+}
+
+ImageKernel imageKernel(const Geometry& g) {
+  switch (g.outChannels / 16) {
+    case 1: return kernelFor<1>(g);
+    case 2: return kernelFor<2>(g);
+    case 3: return kernelFor<3>(g);
+    default: return kernelFor<4>(g);
+  }
+}
+
+}  // namespace
+
+ValueId convPoolSource(const ir::Graph& g, ValueId pool) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  const ir::Node& node = g.node(pool);
+  if (!avx512 || node.op != OpKind::MaxPool || node.type.dtype != ir::DType::f32 || node.type.rank() != 4 ||
+      !ir::isChannelsLast(node.op, node.attrs))
+    return -1;
+  ir::AttrReader pooling(node.attrs, node.op);
+  if (pooling.ints("window") != std::vector<int64_t>{2, 2} || pooling.ints("stride") != std::vector<int64_t>{2, 2} ||
+      pooling.ints("padding") != std::vector<int64_t>{0, 0})
+    return -1;
+  const ValueId c = node.operands[0];
+  const std::optional<ConvBody> body = convBodyOf(g, c);
+  if (!body) return -1;
+  for (const auto& out : g.outputs())
+    if (out.value == c) return -1;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (v != pool && std::find(g.node(v).operands.begin(), g.node(v).operands.end(), c) != g.node(v).operands.end())
+      return -1;
+  const ir::Node& conv = *body->conv;
+  ir::AttrReader attrs(conv.attrs, conv.op);
+  const ir::TensorType &x = g.type(g.node(c).operands[0]), &w = g.type(g.node(c).operands[1]);
+  const int64_t outChannels = g.type(c).shape.back();
+  const bool unit = attrs.ints("stride") == std::vector<int64_t>{1, 1} && attrs.ints("dilation") == std::vector<int64_t>{1, 1};
+  if (!ir::isChannelsLast(conv.op, conv.attrs) || attrs.i("groups") != 1 || !unit || x.dtype != ir::DType::f32 ||
+      w.dtype != ir::DType::f32 || x.rank() != 4 || w.rank() != 4 || x.shape[3] > kMaxConvPoolInputs ||
+      outChannels % 16 != 0 || outChannels > 64 || w.shape[2] > 7 || w.shape[3] > 7)
+    return -1;
+  return c;
+}
+
+void runConvPool(const NativeCall& call) {
+  const ir::Graph& g = call.graph;
+  const ValueId c = g.node(call.value).operands[0];
+  const ConvBody body = *convBodyOf(g, c);
+  const ir::Shape &x = g.type(g.node(c).operands[0]).shape, &w = g.type(g.node(c).operands[1]).shape;
+  const ir::Shape &conv = g.type(c).shape, &pooled = g.node(call.value).type.shape;
+  const auto& padding = ir::AttrReader(body.conv->attrs, body.conv->op).ints("padding");
+  if (call.isBlocked(g.node(c).operands[0]))
+    throw Error("max_pool " + std::to_string(call.value) + ": its convolution's input is stored channel-blocked");
+  const Geometry geo{x[1], x[2], x[3], conv[3], w[2], w[3], padding[0], padding[1], pooled[1], pooled[2]};
+  // The weight as [KH][KW][C][O], and the bias (zeros without one).
+  const auto* weight = static_cast<const float*>(call.operands[1]);
+  std::vector<float> taps(static_cast<size_t>(geo.kernelHeight * geo.kernelWidth * geo.channels * geo.outChannels));
+  for (int64_t o = 0; o < geo.outChannels; ++o)
+    for (int64_t ch = 0; ch < geo.channels; ++ch)
+      for (int64_t kh = 0; kh < geo.kernelHeight; ++kh)
+        for (int64_t kw = 0; kw < geo.kernelWidth; ++kw)
+          taps[static_cast<size_t>(((kh * geo.kernelWidth + kw) * geo.channels + ch) * geo.outChannels + o)] =
+              weight[((o * geo.channels + ch) * geo.kernelHeight + kh) * geo.kernelWidth + kw];
+  std::vector<float> bias(static_cast<size_t>(geo.outChannels), 0.0f);
+  if (body.bias) {
+    const auto* b = static_cast<const float*>(call.operands[2]);
+    std::copy(b, b + geo.outChannels, bias.begin());
+  }
+  const ImageLayout out(call.isBlocked(call.value), geo.pooledHeight * geo.pooledWidth, geo.outChannels);
+  const int64_t inSize = geo.height * geo.width * geo.channels, outSize = ir::numElements(pooled) / pooled[0];
+  const ImageKernel kernel = imageKernel(geo);
+  const auto* in = static_cast<const float*>(call.operands[0]);
+  auto* result = static_cast<float*>(call.result);
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < x[0]; ++n)
+    kernel(geo, in + n * inSize, taps.data(), bias.data(), body.relu, result + n * outSize, out.positionStride,
+           out.blockStride);
+}
+
+}  // namespace weft::cpu
