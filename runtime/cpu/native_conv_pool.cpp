@@ -93,6 +93,11 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
   const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t o = g.outChannels, kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth;
   const int64_t channels = C ? C : g.channels;
+  // With the kernel's extent and channels known, every weight vector stays in a register.
+  constexpr int kPreloaded = K && C ? K * K * C * Blocks : 1;
+  __m512 preloaded[kPreloaded];
+  if constexpr (K && C)
+    for (int t = 0; t < kPreloaded; ++t) preloaded[t] = _mm512_loadu_ps(w + (t / Blocks) * o + 16 * (t % Blocks));
   for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
     for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
       __m512 best[Blocks];
@@ -114,12 +119,17 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
               const int64_t iw = ow + kw - g.padLeft;
               if (!inside && (iw < 0 || iw >= g.width)) continue;
               const float* xs = x + (ih * g.width + iw) * channels;
-              const float* ws = w + (kh * kw0 + kw) * channels * o;
 #pragma GCC unroll 4
               for (int64_t c = 0; c < channels; ++c) {
                 const __m512 v = _mm512_set1_ps(xs[c]);
+                const int64_t tap = (kh * kw0 + kw) * channels + c;
 #pragma GCC unroll 4
-                for (int b = 0; b < Blocks; ++b) acc[b] = _mm512_fmadd_ps(v, _mm512_loadu_ps(ws + c * o + 16 * b), acc[b]);
+                for (int b = 0; b < Blocks; ++b) {
+                  __m512 weight;
+                  if constexpr (K && C) weight = preloaded[tap * Blocks + b];
+                  else weight = _mm512_loadu_ps(w + tap * o + 16 * b);
+                  acc[b] = _mm512_fmadd_ps(v, weight, acc[b]);
+                }
               }
             }
           }
