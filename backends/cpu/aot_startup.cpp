@@ -66,8 +66,8 @@ AotStartup measureStartup(const AotOptions& options, const AotResult& result) {
 
   // The kernels of the program's generated steps, as the bundle holds them (one per step,
   // merged optimizer steps and side sums included) and as the loader asks for them.
-  const std::vector<GeneratedStep> steps =
-      generatedSteps(program, planMemory(program), blockedValues(program, planMemory(program)));
+  const MemoryPlan plan = planMemory(program);
+  const std::vector<GeneratedStep> steps = generatedSteps(program, plan, blockedValues(program, plan));
   std::vector<const ir::Graph*> bodies;
   for (const GeneratedStep& step : steps) bodies.push_back(step.body.get());
   std::vector<const GeneratedKernel*> compiled = bodies.empty() ? std::vector<const GeneratedKernel*>{}

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "ir/attrs.h"
@@ -146,18 +147,19 @@ bool arenaFreeBefore(const Graph& g, const MemoryPlan& plan, ValueId v, ValueId 
   return true;
 }
 
-/// The reduce kernels that loop kernel `l` computes as its side sums (see generatedSteps).
+/// The reduce kernels among `candidates` (those whose side-sum source is `l`) that loop
+/// kernel `l` computes as its side sums (see generatedSteps).
 std::vector<ValueId> sideSumsOf(const Graph& g, const MemoryPlan& plan, const std::vector<bool>& blocked,
-                                const std::vector<ValueId>& sources, ValueId l) {
+                                const std::vector<ValueId>& candidates, ValueId l) {
   auto isBlocked = [&](ValueId v) { return static_cast<size_t>(v) < blocked.size() && blocked[static_cast<size_t>(v)]; };
   const Node& node = g.node(l);
   std::vector<ValueId> sums;
   if (!isLoopKernel(node) || plan.values[static_cast<size_t>(l)].storage != Storage::Arena) return sums;
   bool layoutBlocked = isBlocked(l);
   for (ValueId o : node.operands) layoutBlocked = layoutBlocked || isBlocked(o);
-  for (ValueId r = l + 1; r < g.size(); ++r) {
+  for (ValueId r : candidates) {
     const Node& reader = g.node(r);
-    if (sources[static_cast<size_t>(r)] != l || isBlocked(r) || !arenaFreeBefore(g, plan, r, l, r)) continue;
+    if (isBlocked(r) || !arenaFreeBefore(g, plan, r, l, r)) continue;
     // A blocked kernel runs its body over blocked views of every rank-4 value it reads (the
     // same bytes as stored for a per-channel [1, 1, 1, C]).
     const bool sameLayouts = std::all_of(reader.operands.begin(), reader.operands.end(), [&](ValueId o) {
@@ -188,42 +190,47 @@ std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan
   auto isBlocked = [&](ValueId v) { return static_cast<size_t>(v) < blocked.size() && blocked[static_cast<size_t>(v)]; };
   Facts facts(g);
   std::vector<bool> merged(static_cast<size_t>(g.size()), false);
-  // Side sums first (loop kernels in the arena, never an optimizer step's), in node order.
-  std::vector<std::vector<ValueId>> sideSums(static_cast<size_t>(g.size()));
+  auto touchesBlocked = [&](ValueId v, const std::vector<ValueId>& operands) {
+    return isBlocked(v) || std::any_of(operands.begin(), operands.end(), isBlocked);
+  };
+  // Side sums first (loop kernels in the arena, never an optimizer step's): the steps of the
+  // loop kernels that compute some, by loop kernel.
   const std::vector<ValueId> sources = sideSumSources(g);
+  std::vector<std::vector<ValueId>> candidates(static_cast<size_t>(g.size()));
+  for (ValueId r = 0; r < g.size(); ++r)
+    if (ValueId l = sources[static_cast<size_t>(r)]; l >= 0) candidates[static_cast<size_t>(l)].push_back(r);
+  std::map<ValueId, GeneratedStep> withSums;
   for (ValueId l = 0; l < g.size(); ++l) {
-    std::vector<ValueId> sums = sideSumsOf(g, plan, blocked, sources, l);
-    if (sums.empty()) continue;
-    std::vector<ValueId> operands;
-    if (isBlocked(l) || std::any_of(g.node(l).operands.begin(), g.node(l).operands.end(), isBlocked))
-      if (!blockedBody(*sideSumBody(g, l, sums, operands))) continue;
-    for (ValueId r : sums) merged[static_cast<size_t>(r)] = true;
-    sideSums[static_cast<size_t>(l)] = std::move(sums);
+    if (candidates[static_cast<size_t>(l)].empty()) continue;
+    GeneratedStep step;
+    step.value = l;
+    step.sideSums = sideSumsOf(g, plan, blocked, candidates[static_cast<size_t>(l)], l);
+    if (step.sideSums.empty()) continue;
+    step.body = sideSumBody(g, l, step.sideSums, step.operands);
+    if (touchesBlocked(l, step.operands)) {
+      std::optional<Graph> blockedVersion = blockedBody(*step.body);
+      if (!blockedVersion) continue;  // the sums keep their own steps
+      step.body = std::make_shared<const Graph>(std::move(*blockedVersion));
+    }
+    for (ValueId r : step.sideSums) merged[static_cast<size_t>(r)] = true;
+    withSums.emplace(l, std::move(step));
   }
   std::vector<GeneratedStep> steps;
   for (ValueId p = g.size(); p-- > 0;) {  // last first: a merged value never roots a step of its own
     const Node& node = g.node(p);
     if (!runsGeneratedKernel(node) || merged[static_cast<size_t>(p)]) continue;
-    GeneratedStep step;
-    step.value = p;
-    if (!sideSums[static_cast<size_t>(p)].empty()) {
-      step.sideSums = sideSums[static_cast<size_t>(p)];
-      auto body = sideSumBody(g, p, step.sideSums, step.operands);
-      step.body = body;
-      if (isBlocked(p) || std::any_of(step.operands.begin(), step.operands.end(), isBlocked)) {
-        auto blockedVersion = blockedBody(*body);
-        if (!blockedVersion) throw Error("the body of " + ir::valueRef(g, p) + " does not run over channel-blocked data");
-        step.body = std::make_shared<const Graph>(std::move(*blockedVersion));
-      }
-      steps.push_back(std::move(step));
+    if (auto it = withSums.find(p); it != withSums.end()) {
+      steps.push_back(std::move(it->second));
       continue;
     }
+    GeneratedStep step;
+    step.value = p;
     step.extraOutputs = mergeableOperands(g, plan, facts, p);
     for (ValueId a : step.extraOutputs) merged[static_cast<size_t>(a)] = true;
     if (step.extraOutputs.empty()) {
       step.body = node.body;
       step.operands = node.operands;
-      if (isBlocked(p) || std::any_of(node.operands.begin(), node.operands.end(), isBlocked)) {
+      if (touchesBlocked(p, node.operands)) {
         auto body = blockedBody(*node.body);
         if (!body) throw Error("the body of " + ir::valueRef(g, p) + " does not run over channel-blocked data");
         step.body = std::make_shared<const Graph>(std::move(*body));

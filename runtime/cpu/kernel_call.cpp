@@ -48,44 +48,25 @@ void callPacked(const KernelEntry& kernel, void* out, const std::vector<const vo
   kernel.packed(args);
 }
 
-/// runKernel of a partialSums kernel on `workers` threads: thread 0 sums its range into
-/// `out`, thread t > 0 into its scratch row; then the rows are added into `out` in order.
-void runPartialSums(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int workers,
-                    int64_t resultElements) {
+/// runKernel of a kernel whose calls write sums over their ranges, on `workers` threads: its
+/// output (`outputSum` elements: a partialSums kernel; 0: calls write disjoint parts of it)
+/// and its `sideSums`. Thread 0 writes them in place, thread t > 0 into its scratch rows (its
+/// own output pointer and copy of the inputs point there); then the rows are added in thread
+/// order, so that results depend on the thread count but not on timing.
+void runSummingCalls(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int workers,
+                     int64_t outputSum, const std::vector<SideSum>& sideSums) {
   const int64_t extent = kernel.parallelExtent;
-  thread_local std::vector<float> scratch;  // of the calling thread: one row per other worker
-  scratch.resize(static_cast<size_t>((workers - 1) * resultElements));
-  float* rows = scratch.data();
-  int team = 1;  // the threads OpenMP gave (at most workers)
-#pragma omp parallel num_threads(workers)
-  {
-    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-    if (t == 0) team = static_cast<int>(n);
-    const int64_t begin = extent * t / n, end = extent * (t + 1) / n;
-    void* target = t == 0 ? out : rows + (t - 1) * resultElements;
-    if (begin < end) callPacked(kernel, target, inputs, begin, end);
-    else std::fill_n(static_cast<float*>(target), resultElements, 0.0f);  // an empty range sums to 0
-  }
-  auto* sum = static_cast<float*>(out);
-  for (int t = 1; t < team; ++t) {
-    const float* row = rows + (t - 1) * resultElements;
-    for (int64_t i = 0; i < resultElements; ++i) sum[i] += row[i];
-  }
-}
-
-/// runKernel of a kernel with side sums on `workers` threads: thread 0 writes them in place,
-/// thread t > 0 into its scratch rows (its own copy of the inputs points there); then the
-/// rows are added into the side sums in thread order.
-void runWithSideSums(const KernelEntry& kernel, void* out, const std::vector<const void*>& inputs, int workers,
-                     const std::vector<SideSum>& sideSums) {
-  const int64_t extent = kernel.parallelExtent;
-  int64_t perThread = 0;
+  int64_t perThread = outputSum;
   for (const SideSum& s : sideSums) perThread += s.elements;
   thread_local std::vector<float> scratch;  // of the calling thread: one row per other worker
   scratch.resize(static_cast<size_t>((workers - 1) * perThread));
+  // Thread t's output and inputs; its sums are the output (when summed) and the side sums.
+  std::vector<void*> outOf(static_cast<size_t>(workers), out);
   std::vector<std::vector<const void*>> argsOf(static_cast<size_t>(workers), inputs);
   for (int t = 1; t < workers; ++t) {
     float* row = scratch.data() + (t - 1) * perThread;
+    if (outputSum > 0) outOf[static_cast<size_t>(t)] = row;
+    row += outputSum;
     for (const SideSum& s : sideSums) {
       argsOf[static_cast<size_t>(t)][s.input] = row;
       row += s.elements;
@@ -99,17 +80,21 @@ void runWithSideSums(const KernelEntry& kernel, void* out, const std::vector<con
     const int64_t begin = extent * t / n, end = extent * (t + 1) / n;
     const std::vector<const void*>& args = argsOf[static_cast<size_t>(t)];
     if (begin < end) {
-      callPacked(kernel, out, args, begin, end);
-    } else {
-      for (const SideSum& s : sideSums)  // an empty range sums to 0
-        std::fill_n(static_cast<float*>(const_cast<void*>(args[s.input])), s.elements, 0.0f);
+      callPacked(kernel, outOf[static_cast<size_t>(t)], args, begin, end);
+    } else {  // an empty range sums to 0
+      std::fill_n(static_cast<float*>(outOf[static_cast<size_t>(t)]), outputSum, 0.0f);
+      for (const SideSum& s : sideSums) std::fill_n(static_cast<float*>(const_cast<void*>(args[s.input])), s.elements, 0.0f);
     }
   }
+  auto addRow = [](float* sum, const float* row, int64_t elements) {
+    for (int64_t i = 0; i < elements; ++i) sum[i] += row[i];
+  };
   for (int t = 1; t < team; ++t) {
     const float* row = scratch.data() + (t - 1) * perThread;
+    addRow(static_cast<float*>(out), row, outputSum);
+    row += outputSum;
     for (const SideSum& s : sideSums) {
-      auto* sum = static_cast<float*>(const_cast<void*>(inputs[s.input]));
-      for (int64_t i = 0; i < s.elements; ++i) sum[i] += row[i];
+      addRow(static_cast<float*>(const_cast<void*>(inputs[s.input])), row, s.elements);
       row += s.elements;
     }
   }
@@ -132,8 +117,8 @@ void runKernel(const KernelEntry& kernel, void* out, const std::vector<const voi
     callPacked(kernel, out, inputs, 0, extent);
     return;
   }
-  if (kernel.partialSums) return runPartialSums(kernel, out, inputs, workers, resultElements);
-  if (!sideSums.empty()) return runWithSideSums(kernel, out, inputs, workers, sideSums);
+  if (kernel.partialSums || !sideSums.empty())
+    return runSummingCalls(kernel, out, inputs, workers, kernel.partialSums ? resultElements : 0, sideSums);
 #pragma omp parallel num_threads(workers)
   {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();

@@ -22,55 +22,6 @@ namespace {
 using ir::OpKind;
 using ir::ValueId;
 
-/// What the conv of a conv-pool pair computes.
-struct ConvBody {
-  const ir::Node* conv = nullptr;
-  bool bias = false;  ///< the body adds its third input per channel
-  bool relu = false;  ///< the body ends in maximum(., 0)
-};
-
-/// True when body value `v` is a one-element constant 0.
-bool isZero(const ir::Graph& body, ValueId v) {
-  const ir::Node& n = body.node(v);
-  if (n.op != OpKind::Constant || n.type.numel() != 1) return false;
-  return ir::AttrReader(n.attrs, n.op).tensor("value")->get(0) == 0.0;
-}
-
-/// The fused conv node `c` as conv [+ per-channel bias] [+ ReLU], or nullopt.
-std::optional<ConvBody> convBodyOf(const ir::Graph& g, ValueId c) {
-  const ir::Node& node = g.node(c);
-  if (node.op != OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "conv" ||
-      node.body->outputs().size() != 1)
-    return std::nullopt;
-  const ir::Graph& body = *node.body;
-  const std::vector<ValueId> inputs = body.inputs();
-  ConvBody found;
-  ValueId cur = body.outputs()[0].value;
-  if (const ir::Node& n = body.node(cur); n.op == OpKind::Maximum && n.operands.size() == 2) {
-    const int zero = isZero(body, n.operands[1]) ? 1 : isZero(body, n.operands[0]) ? 0 : -1;
-    if (zero < 0) return std::nullopt;
-    found.relu = true;
-    cur = n.operands[static_cast<size_t>(1 - zero)];
-  }
-  if (const ir::Node& n = body.node(cur); n.op == OpKind::Add && n.operands.size() == 2) {
-    const int side = body.node(n.operands[0]).op == OpKind::Conv ? 0 : 1;
-    ValueId bias = n.operands[static_cast<size_t>(1 - side)];
-    if (body.node(bias).op == OpKind::Reshape) bias = body.node(bias).operands[0];  // [O] seen as [1, 1, 1, O]
-    const ir::TensorType& bt = body.type(bias);
-    if (inputs.size() != 3 || bias != inputs[2] || bt.dtype != ir::DType::f32 || bt.shape.empty() ||
-        bt.numel() != n.type.shape.back() || bt.shape.back() != bt.numel())
-      return std::nullopt;
-    found.bias = true;
-    cur = n.operands[static_cast<size_t>(side)];
-  }
-  const ir::Node& conv = body.node(cur);
-  if (conv.op != OpKind::Conv || inputs.size() != (found.bias ? 3u : 2u) ||
-      conv.operands != std::vector<ValueId>{inputs[0], inputs[1]})
-    return std::nullopt;
-  found.conv = &conv;
-  return found;
-}
-
 /// One image's geometry: x [H, W, C] channels-last, the conv [OH, OW, O], the pool [PH, PW, O].
 struct Geometry {
   int64_t height, width, channels, outChannels, kernelHeight, kernelWidth, padTop, padLeft;
@@ -173,8 +124,8 @@ ValueId convPoolSource(const ir::Graph& g, ValueId pool) {
       pooling.ints("padding") != std::vector<int64_t>{0, 0})
     return -1;
   const ValueId c = node.operands[0];
-  const std::optional<ConvBody> body = convBodyOf(g, c);
-  if (!body) return -1;
+  const std::optional<ConvEpilogue> body = convEpilogueOf(g, c);
+  if (!body || g.node(c).op != OpKind::Fused) return -1;
   for (const auto& out : g.outputs())
     if (out.value == c) return -1;
   for (ValueId v = 0; v < g.size(); ++v)
@@ -195,7 +146,7 @@ ValueId convPoolSource(const ir::Graph& g, ValueId pool) {
 void runConvPool(const NativeCall& call) {
   const ir::Graph& g = call.graph;
   const ValueId c = g.node(call.value).operands[0];
-  const ConvBody body = *convBodyOf(g, c);
+  const ConvEpilogue body = *convEpilogueOf(g, c);
   const ir::Shape &x = g.type(g.node(c).operands[0]).shape, &w = g.type(g.node(c).operands[1]).shape;
   const ir::Shape &conv = g.type(c).shape, &pooled = g.node(call.value).type.shape;
   const auto& padding = ir::AttrReader(body.conv->attrs, body.conv->op).ints("padding");
@@ -212,9 +163,10 @@ void runConvPool(const NativeCall& call) {
           taps[static_cast<size_t>(((kh * geo.kernelWidth + kw) * geo.channels + ch) * geo.outChannels + o)] =
               weight[((o * geo.channels + ch) * geo.kernelHeight + kh) * geo.kernelWidth + kw];
   std::vector<float> bias(static_cast<size_t>(geo.outChannels), 0.0f);
-  if (body.bias) {
-    const auto* b = static_cast<const float*>(call.operands[2]);
-    std::copy(b, b + geo.outChannels, bias.begin());
+  if (body.bias >= 0) {
+    const auto* b = static_cast<const float*>(call.operands[static_cast<size_t>(body.bias)]);
+    const bool single = g.type(g.node(c).operands[static_cast<size_t>(body.bias)]).numel() == 1;
+    for (int64_t o = 0; o < geo.outChannels; ++o) bias[static_cast<size_t>(o)] = b[single ? 0 : o];
   }
   const ImageLayout out(call.isBlocked(call.value), geo.pooledHeight * geo.pooledWidth, geo.outChannels);
   const int64_t inSize = geo.height * geo.width * geo.channels, outSize = ir::numElements(pooled) / pooled[0];

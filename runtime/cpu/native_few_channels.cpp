@@ -123,52 +123,17 @@ ImageKernel imageKernel(int64_t taps) {
   return &image<4, 2>;
 }
 
-/// The convolution a node computes: the conv or conv_transpose node (the node itself, or
-/// the conv of a fused conv body) and the node's operand holding the bias (-1: none).
-struct FewChannelConv {
-  const ir::Node* conv = nullptr;
-  int bias = -1;
-};
-
-/// The body input index of `v` (an input of `body`), or -1.
-int inputIndex(const ir::Graph& body, ir::ValueId v) {
-  const std::vector<ir::ValueId> inputs = body.inputs();
-  auto it = std::find(inputs.begin(), inputs.end(), v);
-  return it == inputs.end() ? -1 : static_cast<int>(it - inputs.begin());
-}
-
-/// Node `v` of `g` as a convolution with an optional bias, or nullopt for anything else.
-std::optional<FewChannelConv> convolutionOf(const ir::Graph& g, ir::ValueId v) {
-  const ir::Node& node = g.node(v);
-  if (node.op == ir::OpKind::Conv || node.op == ir::OpKind::ConvTranspose) return FewChannelConv{&node, -1};
-  if (node.op != ir::OpKind::Fused || ir::AttrReader(node.attrs, node.op).s("kind") != "conv" || !node.body)
-    return std::nullopt;
-  const ir::Graph& body = *node.body;
-  if (body.outputs().size() != 1) return std::nullopt;
-  const ir::Node& out = body.node(body.outputs()[0].value);
-  const ir::Node* conv = &out;
-  int bias = -1;
-  if (out.op == ir::OpKind::Add && out.operands.size() == 2) {
-    const int convSide = body.node(out.operands[0]).op == ir::OpKind::Conv ? 0 : 1;
-    conv = &body.node(out.operands[static_cast<size_t>(convSide)]);
-    const ir::ValueId b = out.operands[static_cast<size_t>(1 - convSide)];
-    const ir::TensorType& bt = body.type(b);
-    const int64_t channels = out.type.shape.back();
-    const bool perChannel = bt.numel() == 1 || (bt.numel() == channels && !bt.shape.empty() && bt.shape.back() == channels);
-    bias = inputIndex(body, b);
-    if (!perChannel || bias < 0 || bt.dtype != ir::DType::f32) return std::nullopt;
-  }
-  if (conv->op != ir::OpKind::Conv || inputIndex(body, conv->operands[0]) != 0 ||
-      inputIndex(body, conv->operands[1]) != 1)
-    return std::nullopt;
-  return FewChannelConv{conv, bias};
+/// Node `v` of `g` as a convolution with an optional bias and no ReLU, or nullopt.
+std::optional<ConvEpilogue> convolutionOf(const ir::Graph& g, ir::ValueId v) {
+  std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
+  return found && !found->relu ? found : std::nullopt;
 }
 
 }  // namespace
 
 bool runsFewChannelConv(const ir::Graph& g, ir::ValueId v) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  const std::optional<FewChannelConv> found = avx512 ? convolutionOf(g, v) : std::nullopt;
+  const std::optional<ConvEpilogue> found = avx512 ? convolutionOf(g, v) : std::nullopt;
   if (!found) return false;
   const ir::Node& conv = *found->conv;
   const ir::Node& node = g.node(v);
@@ -182,7 +147,7 @@ bool runsFewChannelConv(const ir::Graph& g, ir::ValueId v) {
 }
 
 void runFewChannelConv(const NativeCall& call) {
-  const FewChannelConv found = *convolutionOf(call.graph, call.value);
+  const ConvEpilogue found = *convolutionOf(call.graph, call.value);
   const ir::Node& node = call.graph.node(call.value);
   ir::AttrReader attrs(found.conv->attrs, found.conv->op);
   const ir::Shape &x = call.graph.type(node.operands[0]).shape, &w = call.graph.type(node.operands[1]).shape;

@@ -164,7 +164,55 @@ void runRandomNormal(const NativeCall& call) {
 
 bool isF32OrF64(ir::DType d) { return d == ir::DType::f32 || d == ir::DType::f64; }
 
+/// The body input index of `v` (an input of `body`), or -1.
+int inputIndex(const ir::Graph& body, ir::ValueId v) {
+  const std::vector<ir::ValueId> inputs = body.inputs();
+  auto it = std::find(inputs.begin(), inputs.end(), v);
+  return it == inputs.end() ? -1 : static_cast<int>(it - inputs.begin());
+}
+
+/// True when body value `v` is a one-element constant 0.
+bool isZero(const ir::Graph& body, ir::ValueId v) {
+  const ir::Node& n = body.node(v);
+  return n.op == ir::OpKind::Constant && n.type.numel() == 1 &&
+         ir::AttrReader(n.attrs, n.op).tensor("value")->get(0) == 0.0;
+}
+
 }  // namespace
+
+std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v) {
+  using ir::OpKind;
+  const ir::Node& node = g.node(v);
+  if (node.op == OpKind::Conv || node.op == OpKind::ConvTranspose) return ConvEpilogue{&node, -1, false};
+  if (node.op != OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "conv" ||
+      node.body->outputs().size() != 1)
+    return std::nullopt;
+  const ir::Graph& body = *node.body;
+  ConvEpilogue found;
+  ir::ValueId cur = body.outputs()[0].value;
+  if (const ir::Node& n = body.node(cur); n.op == OpKind::Maximum && n.operands.size() == 2) {
+    const int zero = isZero(body, n.operands[1]) ? 1 : isZero(body, n.operands[0]) ? 0 : -1;
+    if (zero < 0) return std::nullopt;
+    found.relu = true;
+    cur = n.operands[static_cast<size_t>(1 - zero)];
+  }
+  if (const ir::Node& n = body.node(cur); n.op == OpKind::Add && n.operands.size() == 2) {
+    const int convSide = body.node(n.operands[0]).op == OpKind::Conv ? 0 : 1;
+    ir::ValueId bias = n.operands[static_cast<size_t>(1 - convSide)];
+    if (body.node(bias).op == OpKind::Reshape) bias = body.node(bias).operands[0];  // [O] seen as [1, 1, 1, O]
+    const ir::TensorType& bt = body.type(bias);
+    const int64_t channels = n.type.shape.back();
+    const bool perChannel = bt.numel() == 1 || (bt.numel() == channels && !bt.shape.empty() && bt.shape.back() == channels);
+    found.bias = inputIndex(body, bias);
+    if (!perChannel || found.bias < 0 || bt.dtype != ir::DType::f32) return std::nullopt;
+    cur = n.operands[static_cast<size_t>(convSide)];
+  }
+  const ir::Node& conv = body.node(cur);
+  if (conv.op != OpKind::Conv || inputIndex(body, conv.operands[0]) != 0 || inputIndex(body, conv.operands[1]) != 1)
+    return std::nullopt;
+  found.conv = &conv;
+  return found;
+}
 
 NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
   const ir::Node& node = g.node(v);

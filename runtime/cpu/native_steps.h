@@ -4,6 +4,7 @@
 /// faster here than on oneDNN: 2-D max_pool_grad, convolutions to few channels and their
 /// weight gradients.
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "ir/graph.h"
@@ -36,6 +37,19 @@ struct ImageLayout {
       : positionStride(blocked ? 16 : channels), blockStride(blocked ? positions * 16 : 16) {}
   int64_t at(int64_t p, int64_t c) const { return p * positionStride + (c / 16) * blockStride + c % 16; }
 };
+
+/// A convolution as native steps see it: a conv or conv_transpose node, or a fused conv whose
+/// body is conv(in0, in1) followed by an optional bias add (a body input, or a reshape of
+/// one, f32 with one value or one per result channel) and an optional ReLU (a maximum with
+/// a one-element constant 0).
+struct ConvEpilogue {
+  const ir::Node* conv = nullptr;  ///< the conv or conv_transpose node
+  int bias = -1;                   ///< the node's operand holding the bias, or -1
+  bool relu = false;               ///< the body ends in a ReLU
+};
+
+/// Node `v` of `g` as a ConvEpilogue, or nullopt for anything else.
+std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v);
 
 /// A hand-written step. Throws weft::Error naming the node for bad data (a gather index out of range).
 using NativeStep = void (*)(const NativeCall& call);
