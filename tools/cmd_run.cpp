@@ -1,5 +1,8 @@
 // `weft run`: runs a graph on the compiled CPU backend or the interpreter and writes its outputs as .npy.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <optional>
 #include <filesystem>
 #include <iostream>
 
@@ -29,6 +32,8 @@ options:
   --passes=P1,P2,...     run these passes first
   --backend=NAME         cpu (compiled; default) or reference (the interpreter)
   --out=DIR              where to write outputs (default weft-out)
+  --repeat=N             then time N more runs on the same inputs and print their median
+                         and fastest milliseconds (with WEFT_PROFILE=1, per-step times too)
 )";
 
 ir::TensorData synthesize(const ir::TensorType& type, uint64_t seed, uint64_t salt) {
@@ -52,7 +57,7 @@ std::string preview(const ir::TensorData& t) {
 }  // namespace
 
 int cmdRun(int argc, char** argv) {
-  Args args(argc, argv, 2, {"inputs", "seed", "step", "passes", "out", "backend"}, {"help"});
+  Args args(argc, argv, 2, {"inputs", "seed", "step", "passes", "out", "backend", "repeat"}, {"help"});
   if (args.has("help")) {
     std::cout << kRunHelp;
     return 0;
@@ -81,7 +86,23 @@ int cmdRun(int argc, char** argv) {
   }
   reference::RunOptions opts;
   opts.step = static_cast<uint64_t>(args.getInt("step", 0));
-  auto outputs = backend == "cpu" ? cpu::compile(g).run(feeds, opts) : reference::run(g, feeds, opts);
+  const int64_t repeat = args.getInt("repeat", 0);
+  if (repeat < 0) throw Error("--repeat must be at least 0, got " + std::to_string(repeat));
+  std::optional<cpu::Executable> exe;
+  if (backend == "cpu") exe.emplace(cpu::compile(g));
+  auto runOnce = [&] { return exe ? exe->run(feeds, opts) : reference::run(g, feeds, opts); };
+  auto outputs = runOnce();
+  if (repeat > 0) {
+    std::vector<double> ms;
+    for (int64_t i = 0; i < repeat; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      runOnce();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("@%s on %s: %lld runs, median %.3f ms, fastest %.3f ms\n", g.name().c_str(), backend.c_str(),
+                static_cast<long long>(repeat), ms[ms.size() / 2], ms.front());
+  }
 
   std::string dir = args.get("out", "weft-out");
   std::error_code ec;
