@@ -6,6 +6,8 @@
 // computes in body order (inputs and constants left out, repeats kept once).
 #include "ir/dot.h"
 
+#include "ir/printer.h"
+
 namespace weft::ir {
 namespace {
 
@@ -23,19 +25,6 @@ std::string escaped(const std::string& s) {
   return r;
 }
 
-/// The references `%name` / `%N` exactly as ir/printer.cpp numbers them.
-std::vector<std::string> valueRefs(const Graph& g) {
-  std::vector<std::string> refs(static_cast<size_t>(g.size()));
-  int unnamed = 0;
-  auto assign = [&](ValueId v) {
-    const std::string& name = g.node(v).name;
-    refs[static_cast<size_t>(v)] = "%" + (name.empty() ? std::to_string(unnamed++) : name);
-  };
-  for (ValueId v : g.inputs()) assign(v);
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (g.node(v).op != OpKind::Input) assign(v);
-  return refs;
-}
 
 /// The DOT attributes giving a node of op `op` its shape and colour.
 std::string style(OpKind op) {

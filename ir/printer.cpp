@@ -110,20 +110,6 @@ std::string locSuffix(const Node& n, const PrintOptions& options) {
   return " loc(" + quoted(n.loc) + ")";
 }
 
-/// The text reference of every value: `%name`, or `%N` counting unnamed values in print order
-/// (header inputs first, then the other nodes in graph order).
-std::vector<std::string> valueRefs(const Graph& g) {
-  std::vector<std::string> refs(static_cast<size_t>(g.size()));
-  int unnamed = 0;
-  auto assign = [&](ValueId v) {
-    const std::string& name = g.node(v).name;
-    refs[static_cast<size_t>(v)] = "%" + (name.empty() ? std::to_string(unnamed++) : name);
-  };
-  for (ValueId v : g.inputs()) assign(v);
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (g.node(v).op != OpKind::Input) assign(v);
-  return refs;
-}
 
 /// Every line of `text` prefixed with `indent`.
 std::string indented(const std::string& text, const std::string& indent) {
@@ -139,6 +125,19 @@ std::string indented(const std::string& text, const std::string& indent) {
 }
 
 }  // namespace
+
+std::vector<std::string> valueRefs(const Graph& g) {
+  std::vector<std::string> refs(static_cast<size_t>(g.size()));
+  int unnamed = 0;
+  auto assign = [&](ValueId v) {
+    const std::string& name = g.node(v).name;
+    refs[static_cast<size_t>(v)] = "%" + (name.empty() ? std::to_string(unnamed++) : name);
+  };
+  for (ValueId v : g.inputs()) assign(v);
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (g.node(v).op != OpKind::Input) assign(v);
+  return refs;
+}
 
 std::string printGraph(const Graph& g, const PrintOptions& options) {
   std::vector<std::string> refs = valueRefs(g);
