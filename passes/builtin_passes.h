@@ -27,6 +27,11 @@ bool fuseRows(ir::Graph& g);
 /// `fuse-epilogues`: folds the elementwise chain after a matmul or conv into a `fused` node
 /// (kind "matmul" or "conv") that backends run as a library call with post-ops.
 bool fuseEpilogues(ir::Graph& g);
+/// `pool-gradient-masks`: a ReLU mask on a 2-D max_pool_grad's result moves to its incoming
+/// gradient (masked where the pooled value fails the test), and a sum of the result over the
+/// spatial axes becomes the same sum of the incoming gradient (pool_gradient_masks.cpp).
+bool maskPoolGradients(ir::Graph& g);
+
 /// `fold-matmul-transposes`: folds transposes that keep the last dim in place into the
 /// matmuls they feed or follow (a `fused` node of kind "matmul" holding them), which read and
 /// write the tensors as stored.

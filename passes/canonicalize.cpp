@@ -17,6 +17,7 @@
 
 #include "ir/attrs.h"
 #include "passes/builtin_passes.h"
+#include "passes/constants.h"
 #include "passes/rewriter.h"
 #include "passes/sole_users.h"
 
@@ -26,19 +27,6 @@ namespace {
 using ir::OpKind;
 using ir::ValueId;
 using Replacement = std::optional<ValueId>;
-
-/// True when `v` is a constant, or a reshape or broadcast of one, whose elements all equal `value`.
-bool isSplat(const ir::Graph& g, ValueId v, double value) {
-  const ir::Node* n = &g.node(v);
-  while (n->op == OpKind::Broadcast || n->op == OpKind::Reshape) n = &g.node(n->operands.at(0));
-  if (n->op != OpKind::Constant) return false;
-  auto it = n->attrs.find("value");
-  const auto* data = it == n->attrs.end() ? nullptr : std::get_if<ir::TensorDataPtr>(&it->second);
-  if (!data || !*data || (*data)->bytes.size() != (*data)->type.byteSize()) return false;
-  for (int64_t i = 0; i < (*data)->numel(); ++i)
-    if ((*data)->get(i) != value) return false;
-  return true;
-}
 
 const std::vector<int64_t>& intsAttr(const ir::Node& n, const std::string& name) {
   return ir::AttrReader(n.attrs, n.op).ints(name);

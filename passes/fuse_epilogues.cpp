@@ -41,6 +41,7 @@
 #include "ir/channels_last.h"
 #include "ir/gelu_pattern.h"
 #include "passes/builtin_passes.h"
+#include "passes/constants.h"
 #include "passes/rewriter.h"
 #include "passes/sole_users.h"
 
@@ -60,14 +61,6 @@ bool isSmallConstant(const Graph& g, ValueId v) {
   const Node& n = g.node(v);
   if (n.op == OpKind::Constant) return n.type.numel() <= kMaxInlinedConstant;
   if (n.op == OpKind::Broadcast || n.op == OpKind::Reshape) return isSmallConstant(g, n.operands.at(0));
-  return false;
-}
-
-/// True when `v` is a one-element constant (seen through broadcast and reshape).
-bool isScalarConstant(const Graph& g, ValueId v) {
-  const Node& n = g.node(v);
-  if (n.op == OpKind::Constant) return n.type.numel() == 1;
-  if (n.op == OpKind::Broadcast || n.op == OpKind::Reshape) return isScalarConstant(g, n.operands.at(0));
   return false;
 }
 

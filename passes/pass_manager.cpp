@@ -40,6 +40,8 @@ std::map<std::string, PassInfo> builtinPasses() {
                     fuseEpilogues},
            PassInfo{"fold-matmul-transposes", "fold transposes keeping the last dim into the matmuls they feed or follow",
                     foldMatmulTransposes},
+           PassInfo{"pool-gradient-masks", "mask and sum max_pool_grad's incoming gradient instead of its result",
+                    maskPoolGradients},
            PassInfo{"strip-stop-gradient", "replace stop_gradient by its operand (after differentiation)",
                     stripStopGradients},
            PassInfo{"pointwise-convs-to-matmuls", "rewrite 1x1 convolutions and their gradients as matmuls",

@@ -29,7 +29,8 @@ namespace {
 const char* const kCpuPipeline[] = {
     "strip-stop-gradient", "decompose-composites", "canonicalize",     "fold-conv-affine",
     "cse",                 "dce",                  "channels-last",    "canonicalize",
-    "cse",                 "dce",                  "pointwise-convs-to-matmuls", "split-long-contractions",
+    "cse",                 "dce",                  "pool-gradient-masks", "dce",
+    "pointwise-convs-to-matmuls", "split-long-contractions",
     "fuse-epilogues",
     "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "dce"};
 
