@@ -34,13 +34,19 @@ __attribute__((target("avx512f"))) inline __m512 lanewiseMax(__m512 a, __m512 b)
   return _mm512_mask_max_ps(a, static_cast<__mmask16>(0xFFFF), a, b);
 }
 
+/// Where one image's values go: position p, channel block b at p * positionStride + b * blockStride.
+struct ImageOut {
+  float* at;
+  int64_t positionStride, blockStride;
+};
+
 /// One image: `w` as [KH][KW][C][O], `bias` O values (zeros without one), the pool's result
-/// at `out` (position p, channel block b at p * positionStride + b * blockStride). K and C are
-/// the kernel's extent and the input channels when known at compile time (0: read from `g`),
-/// so that the taps' loops unroll and the accumulators stay in registers.
+/// at `out` and, when `conv.at` is set, the conv's at `conv`. K and C are the kernel's extent
+/// and the input channels when known at compile time (0: read from `g`), so that the taps'
+/// loops unroll and the accumulators stay in registers.
 template <int Blocks, int K, int C>
 __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* w, const float* bias,
-                                              bool relu, float* out, int64_t positionStride, int64_t blockStride) {
+                                              bool relu, ImageOut out, ImageOut conv) {
   const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t o = g.outChannels, kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth;
   const int64_t channels = C ? C : g.channels;
@@ -85,14 +91,19 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
             }
           }
           for (int b = 0; b < Blocks; ++b) best[b] = lanewiseMax(best[b], acc[b]);
+          if (conv.at) {
+            float* at = conv.at + (oh * 2 * g.pooledWidth + ow) * conv.positionStride;  // the map is 2 PH x 2 PW
+            for (int b = 0; b < Blocks; ++b)
+              _mm512_storeu_ps(at + b * conv.blockStride, relu ? lanewiseMax(acc[b], _mm512_setzero_ps()) : acc[b]);
+          }
         }
-      float* target = out + (ph * g.pooledWidth + pw) * positionStride;
+      float* target = out.at + (ph * g.pooledWidth + pw) * out.positionStride;
       for (int b = 0; b < Blocks; ++b)
-        _mm512_storeu_ps(target + b * blockStride, relu ? lanewiseMax(best[b], _mm512_setzero_ps()) : best[b]);
+        _mm512_storeu_ps(target + b * out.blockStride, relu ? lanewiseMax(best[b], _mm512_setzero_ps()) : best[b]);
     }
 }
 
-using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, float*, int64_t, int64_t);
+using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, ImageOut, ImageOut);
 
 /// The image kernel for `g`: unrolled for a 3x3 kernel over one input channel (a grayscale
 /// image's first layer), else the general one.
@@ -126,10 +137,14 @@ ValueId convPoolSource(const ir::Graph& g, ValueId pool) {
   const ValueId c = node.operands[0];
   const std::optional<ConvEpilogue> body = convEpilogueOf(g, c);
   if (!body || g.node(c).op != OpKind::Fused) return -1;
+  // Other readers (a training step's pool and ReLU gradients) come after the pool, and its
+  // windows cover the whole map, so that the step can write it.
+  const bool covered = g.type(c).shape[1] % 2 == 0 && g.type(c).shape[2] % 2 == 0;
   for (const auto& out : g.outputs())
     if (out.value == c) return -1;
   for (ValueId v = 0; v < g.size(); ++v)
-    if (v != pool && std::find(g.node(v).operands.begin(), g.node(v).operands.end(), c) != g.node(v).operands.end())
+    if (v != pool && std::find(g.node(v).operands.begin(), g.node(v).operands.end(), c) != g.node(v).operands.end() &&
+        (!covered || v < pool))
       return -1;
   const ir::Node& conv = *body->conv;
   ir::AttrReader attrs(conv.attrs, conv.op);
@@ -141,6 +156,15 @@ ValueId convPoolSource(const ir::Graph& g, ValueId pool) {
       outChannels % 16 != 0 || outChannels > 64 || w.shape[2] > 7 || w.shape[3] > 7)
     return -1;
   return c;
+}
+
+bool convPoolWritesConv(const ir::Graph& g, ValueId pool) {
+  const ValueId c = convPoolSource(g, pool);
+  if (c < 0) return false;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (v != pool && std::find(g.node(v).operands.begin(), g.node(v).operands.end(), c) != g.node(v).operands.end())
+      return true;
+  return false;
 }
 
 void runConvPool(const NativeCall& call) {
@@ -169,14 +193,21 @@ void runConvPool(const NativeCall& call) {
     for (int64_t o = 0; o < geo.outChannels; ++o) bias[static_cast<size_t>(o)] = b[single ? 0 : o];
   }
   const ImageLayout out(call.isBlocked(call.value), geo.pooledHeight * geo.pooledWidth, geo.outChannels);
+  const ImageLayout convOut(call.isBlocked(c), conv[1] * conv[2], geo.outChannels);
+  // With readers of its own, the conv's value is the last operand (convPoolWritesConv).
+  const size_t convOperands = g.node(c).operands.size();
+  auto* convMap = call.operands.size() > convOperands ? const_cast<float*>(static_cast<const float*>(call.operands.back()))
+                                                      : nullptr;
   const int64_t inSize = geo.height * geo.width * geo.channels, outSize = ir::numElements(pooled) / pooled[0];
+  const int64_t convSize = ir::numElements(conv) / conv[0];
   const ImageKernel kernel = imageKernel(geo);
   const auto* in = static_cast<const float*>(call.operands[0]);
   auto* result = static_cast<float*>(call.result);
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < x[0]; ++n)
-    kernel(geo, in + n * inSize, taps.data(), bias.data(), body.relu, result + n * outSize, out.positionStride,
-           out.blockStride);
+    kernel(geo, in + n * inSize, taps.data(), bias.data(), body.relu,
+           ImageOut{result + n * outSize, out.positionStride, out.blockStride},
+           ImageOut{convMap ? convMap + n * convSize : nullptr, convOut.positionStride, convOut.blockStride});
 }
 
 }  // namespace weft::cpu

@@ -11,21 +11,27 @@ namespace weft::cpu {
 
 /// For a max_pool node `pool` of `g`: the fused conv it reads when the pair runs as one
 /// native step, on a CPU with AVX-512, or -1. The pool is 2-D, channels_last=1, f32, window
-/// and stride 2, no padding; the conv value is read by the pool alone (no output) and is a
-/// fused conv with an optional bias and ReLU (convEpilogueOf): 2-D, channels_last=1, f32,
-/// one group, stride and
-/// dilation 1, at most kMaxConvPoolInputs input channels and a multiple of 16, at most 64,
-/// result channels, a kernel of at most 7x7.
+/// and stride 2, no padding; the conv value is no output and is read by the pool alone or,
+/// when its height and width are even (the pool's windows cover it), also by nodes after
+/// the pool (a training step's gradients); it is a fused conv with an optional bias and ReLU
+/// (convEpilogueOf): 2-D, channels_last=1, f32, one group, stride and dilation 1, at most
+/// kMaxConvPoolInputs input channels and a multiple of 16, at most 64, result channels, a
+/// kernel of at most 7x7.
 ir::ValueId convPoolSource(const ir::Graph& g, ir::ValueId pool);
+
+/// True when the conv-pool step of max_pool `pool` also writes its conv's value, which other
+/// nodes read (convPoolSource).
+bool convPoolWritesConv(const ir::Graph& g, ir::ValueId pool);
 
 /// The most input channels of a convolution the conv-pool step takes.
 inline constexpr int64_t kMaxConvPoolInputs = 4;
 
 /// Runs pool node `call.value` together with its conv: `call.operands` are the conv node's
-/// operands (x [N, H, W, C], w [O, C, KH, KW], and the bias where ConvEpilogue::bias says);
-/// the result is the pool's, channels-last or channel-blocked as `call` says. Each
-/// pooled position is max(relu?(bias + conv)) over its window's four positions. Images run
-/// on the worker threads.
+/// operands (x [N, H, W, C], w [O, C, KH, KW], and the bias where ConvEpilogue::bias says),
+/// then, when convPoolWritesConv, the conv value's buffer, which the step writes; the result
+/// is the pool's. Both are channels-last or channel-blocked as `call` says. Each pooled
+/// position is max(relu?(bias + conv)) over its window's four positions. Images run on the
+/// worker threads.
 void runConvPool(const NativeCall& call);
 
 }  // namespace weft::cpu

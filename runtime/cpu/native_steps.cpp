@@ -246,7 +246,7 @@ bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
     if (ir::AttrReader(node.attrs, node.op).i("axis") != 3 || !channelsInBlocks(v)) return false;
     return std::all_of(node.operands.begin(), node.operands.end(), channelsInBlocks);
   }
-  if (node.op == ir::OpKind::MaxPool && convPoolSource(g, v) >= 0)  // its operand is never stored
+  if (node.op == ir::OpKind::MaxPool && convPoolSource(g, v) >= 0)  // its operand: computed, written in either layout
     return index == 0 || channelsInBlocks(v);
   return index == 0 && (runsFewChannelConv(g, v) || runsFewChannelWeightGrad(g, v)) &&
          channelsInBlocks(node.operands[0]);

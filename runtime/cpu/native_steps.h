@@ -62,7 +62,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v);
 /// tensors along their last axis whose channel counts are all multiples of 16, and the input
 /// x with a multiple of 16 channels of a convolution to few channels (runsFewChannelConv) or
 /// of the weight gradient of one (runsFewChannelWeightGrad), and the result of a max pool run
-/// with its convolution (convPoolSource; the convolution's value itself is never stored).
+/// with its convolution (convPoolSource) and that convolution's value where the step writes it.
 bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index);
 
 }  // namespace weft::cpu

@@ -233,7 +233,8 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       for (ValueId a : s.sideSums) writtenByAnother[static_cast<size_t>(a)] = true;
     }
   }
-  // A convolution that a max pool's native step computes along (convPoolSource) runs no step.
+  // A convolution that a max pool's native step computes along (convPoolSource) runs no step
+  // (the pool's step writes its value where others read it).
   for (ValueId v = 0; v < g.size(); ++v)
     if (ValueId conv = convPoolSource(g, v); conv >= 0) writtenByAnother[static_cast<size_t>(conv)] = true;
   for (ValueId v = 0; v < g.size(); ++v) {
@@ -247,7 +248,10 @@ Program::Program(ir::Graph graph, ProgramOptions options)
     if ((!blockedData || nativeTakesItsBlocked(v)) &&
         (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
-      if (ValueId conv = convPoolSource(g, v); conv >= 0) step.kernelArgs = g.node(conv).operands;
+      if (ValueId conv = convPoolSource(g, v); conv >= 0) {
+        step.kernelArgs = g.node(conv).operands;
+        if (convPoolWritesConv(g, v)) step.kernelArgs.push_back(conv);  // the step writes it too
+      }
     } else if (const StepLayouts layouts = blockedLayouts(v);
                (step.onednn = compileOneDnnNode(g, v, *engine, layouts))) {
       ++counts_.onednn;

@@ -1,7 +1,8 @@
 // The native conv + max pool step (runtime/cpu/native_conv_pool.h): a convolution from few
 // input channels and the 2x2 max pool after it compute as the reference interpreter does,
 // with or without bias and ReLU, padding, odd maps (the pool drops the last row and column),
-// stored channels-last or channel-blocked; anything else keeps its two steps.
+// stored channels-last or channel-blocked, writing the conv's map as well where later nodes
+// read it (a training step); anything else keeps its two steps.
 #include <gtest/gtest.h>
 
 #include "cpu_test_util.h"
@@ -23,9 +24,12 @@ struct Case {
   bool bias, relu;
 };
 
-/// x [2, size, size, inputs] -> fused conv (+ bias, + relu) -> max_pool 2x2 -> `then`:
-/// "out" (the pool is the output) or "conv" (a blocked conv reads it).
-ir::Graph convPool(const Case& c, bool blockedReader) {
+/// What reads the conv's map besides the pool, after it (as a training step's gradients do).
+enum class MapReader { None, Elementwise, Conv };
+
+/// x [2, size, size, inputs] -> fused conv (+ bias, + relu) -> max_pool 2x2 -> the output,
+/// or with `blockedReader` a conv reading it (channel-blocked); `mapReader` reads the map too.
+ir::Graph convPool(const Case& c, bool blockedReader, MapReader mapReader = MapReader::None) {
   ir::Graph g("conv_pool");
   ir::ValueId x = g.addInput("x", f32({2, c.size, c.size, c.inputs}));
   ir::ValueId w = g.addInput("w", f32({c.outputs, c.inputs, c.kernel, c.kernel}));
@@ -45,10 +49,15 @@ ir::Graph convPool(const Case& c, bool blockedReader) {
                                 {"channels_last", int64_t{1}}});
   if (!blockedReader) {
     g.addOutput("y", pooled);
-    return g;
+  } else {
+    ir::ValueId w2 = g.addInput("w2", f32({32, c.outputs, 3, 3}));
+    g.addOutput("y", g.addOp(OpKind::Conv, {pooled, w2}, cpu::testing::convAttrs(1, 1, true)));
   }
-  ir::ValueId w2 = g.addInput("w2", f32({32, c.outputs, 3, 3}));
-  g.addOutput("y", g.addOp(OpKind::Conv, {pooled, w2}, cpu::testing::convAttrs(1, 1, true)));
+  if (mapReader == MapReader::Elementwise) g.addOutput("map", g.addOp(OpKind::Mul, {conv, conv}));
+  if (mapReader == MapReader::Conv) {
+    ir::ValueId w3 = g.addInput("w3", f32({16, c.outputs, 3, 3}));
+    g.addOutput("map", g.addOp(OpKind::Conv, {conv, w3}, cpu::testing::convAttrs(1, 1, true)));
+  }
   return g;
 }
 
@@ -72,12 +81,50 @@ TEST(NativeConvPool, MatchesTheReference) {
     }
 }
 
+TEST(NativeConvPool, WritesTheConvsMapForLaterReaders) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the native step needs AVX-512";
+  const std::vector<Case> cases = {{28, 1, 32, 3, 0, true, true}, {16, 3, 48, 5, 2, false, true},
+                                   {10, 2, 64, 3, 0, false, false}};
+  for (const Case& c : cases)
+    for (MapReader reader : {MapReader::Elementwise, MapReader::Conv}) {
+      SCOPED_TRACE("size " + std::to_string(c.size) + ", " + std::to_string(c.inputs) + " -> " +
+                   std::to_string(c.outputs) + (reader == MapReader::Conv ? ", map read by a conv" : ""));
+      ir::Graph g = convPool(c, reader == MapReader::Conv, reader);
+      const ir::ValueId pool = g.node(g.outputs()[0].value).op == OpKind::MaxPool
+                                   ? g.outputs()[0].value
+                                   : g.node(g.outputs()[0].value).operands[0];
+      ASSERT_TRUE(cpu::convPoolWritesConv(g, pool));
+      cpu::CompileOptions options;
+      options.optimize = false;
+      cpu::Executable exe = cpu::compile(g, options);
+      reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+      cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-5);
+      EXPECT_EQ(exe.stats().nativeSteps, 1);
+    }
+}
+
 TEST(NativeConvPool, OnlyAConvReadByItsPoolAlone) {
   ir::Graph g = convPool({14, 1, 32, 3, 0, true, true}, false);
   const ir::ValueId pool = g.outputs()[0].value, conv = g.node(pool).operands[0];
   EXPECT_EQ(cpu::convPoolSource(g, pool), __builtin_cpu_supports("avx512f") ? conv : -1);
   g.addOutput("map", conv);  // the conv's map is wanted too: it is computed on its own
   EXPECT_EQ(cpu::convPoolSource(g, pool), -1);
+  // Read before the pool, or by later nodes while the pool leaves its last row uncovered.
+  ir::Graph before = convPool({14, 1, 32, 3, 0, true, true}, false);
+  const ir::ValueId beforePool = before.outputs()[0].value, beforeConv = before.node(beforePool).operands[0];
+  ir::Graph early("early");  // the same nodes with a reader of the map placed before the pool
+  for (ir::ValueId v = 0; v < before.size(); ++v) {
+    if (v == beforePool) early.addOutput("map", early.addOp(OpKind::Neg, {beforeConv}));
+    const ir::Node& n = before.node(v);
+    if (n.op == OpKind::Input) early.addInput(n.name, n.type);
+    else early.addNode(n);
+  }
+  early.addOutput("y", beforePool + 1);
+  EXPECT_EQ(cpu::convPoolSource(early, beforePool + 1), -1);
+  ir::Graph odd = convPool({13, 1, 32, 3, 1, true, true}, false, MapReader::Elementwise);
+  EXPECT_EQ(cpu::convPoolSource(odd, odd.outputs()[0].value), -1);
+  ir::Graph oddAlone = convPool({13, 1, 32, 3, 1, true, true}, false);  // read by the pool alone: taken
+  EXPECT_EQ(cpu::convPoolSource(oddAlone, oddAlone.outputs()[0].value) >= 0, __builtin_cpu_supports("avx512f") != 0);
   ir::Graph wide = convPool({14, 8, 32, 3, 0, true, true}, false);  // 8 input channels: oneDNN's
   EXPECT_EQ(cpu::convPoolSource(wide, wide.outputs()[0].value), -1);
 }
