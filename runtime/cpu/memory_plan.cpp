@@ -9,6 +9,7 @@
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "runtime/cpu/onednn_postops.h"
+#include "runtime/cpu/native_steps.h"
 #include "runtime/cpu/side_sum_sources.h"
 
 namespace weft::cpu {
@@ -267,6 +268,9 @@ class Planner {
       }
       for (ValueId o : node.operands) lastOf(owner(o)) = v;
     }
+    // A native step may read another node's operands at its own, later step (foldedOperands).
+    for (ValueId v = 0; v < g_.size(); ++v)
+      for (ValueId o : foldedOperands(g_, v)) lastOf(owner(o)) = std::max(lastOf(owner(o)), v);
   }
 
   /// Update values: in their parameter's slot where legal, else as its twin; then outputs

@@ -126,8 +126,12 @@ ImageKernel imageKernel(const Geometry& g) {
 
 ValueId convPoolSource(const ir::Graph& g, ValueId pool) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
+  return avx512 ? convPoolShape(g, pool) : -1;
+}
+
+ValueId convPoolShape(const ir::Graph& g, ValueId pool) {
   const ir::Node& node = g.node(pool);
-  if (!avx512 || node.op != OpKind::MaxPool || node.type.dtype != ir::DType::f32 || node.type.rank() != 4 ||
+  if (node.op != OpKind::MaxPool || node.type.dtype != ir::DType::f32 || node.type.rank() != 4 ||
       !ir::isChannelsLast(node.op, node.attrs))
     return -1;
   ir::AttrReader pooling(node.attrs, node.op);

@@ -19,6 +19,9 @@ namespace weft::cpu {
 /// kernel of at most 7x7.
 ir::ValueId convPoolSource(const ir::Graph& g, ir::ValueId pool);
 
+/// convPoolSource on any CPU: the conv when the pair has the shape the step takes.
+ir::ValueId convPoolShape(const ir::Graph& g, ir::ValueId pool);
+
 /// True when the conv-pool step of max_pool `pool` also writes its conv's value, which other
 /// nodes read (convPoolSource).
 bool convPoolWritesConv(const ir::Graph& g, ir::ValueId pool);

@@ -14,6 +14,7 @@
 #include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
 #include "runtime/cpu/native_pool.h"
+#include "runtime/cpu/native_pool_weight_grad.h"
 #include "runtime/random.h"
 
 namespace weft::cpu {
@@ -227,13 +228,23 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::Conv:
     case ir::OpKind::ConvTranspose:
     case ir::OpKind::Fused: return runsFewChannelConv(g, v) ? &runFewChannelConv : nullptr;
-    case ir::OpKind::ConvWeightGrad: return runsFewChannelWeightGrad(g, v) ? &runFewChannelWeightGrad : nullptr;
+    case ir::OpKind::ConvWeightGrad:
+      if (poolWeightGradSource(g, v) >= 0) return &runPoolWeightGrad;
+      return runsFewChannelWeightGrad(g, v) ? &runFewChannelWeightGrad : nullptr;
     case ir::OpKind::MaxPool: return convPoolSource(g, v) >= 0 ? &runConvPool : nullptr;
     case ir::OpKind::MaxPoolGrad:
       if (node.type.dtype != ir::DType::f32 || node.type.shape.size() != 4) return nullptr;
       return ir::isChannelsLast(node.op, node.attrs) ? &runMaxPoolGrad2dChannelsLast : &runMaxPoolGrad2d;
     default: return nullptr;
   }
+}
+
+std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v) {
+  const ir::OpKind op = g.node(v).op;
+  ir::ValueId folded = op == ir::OpKind::MaxPool          ? convPoolShape(g, v)
+                       : op == ir::OpKind::ConvWeightGrad ? poolWeightGradShape(g, v)
+                                                           : -1;
+  return folded >= 0 ? g.node(folded).operands : std::vector<ir::ValueId>{};
 }
 
 bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
@@ -248,6 +259,8 @@ bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
   }
   if (node.op == ir::OpKind::MaxPool && convPoolSource(g, v) >= 0)  // its operand: computed, written in either layout
     return index == 0 || channelsInBlocks(v);
+  if (node.op == ir::OpKind::ConvWeightGrad && poolWeightGradSource(g, v) >= 0)  // the pool gradient is never stored
+    return index == 1;
   return index == 0 && (runsFewChannelConv(g, v) || runsFewChannelWeightGrad(g, v)) &&
          channelsInBlocks(node.operands[0]);
 }

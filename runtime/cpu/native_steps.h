@@ -57,6 +57,13 @@ using NativeStep = void (*)(const NativeCall& call);
 /// The native step for node `v` of `g`, or null when there is none.
 NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v);
 
+/// The values a native step of node `v` may read on behalf of a node it computes along, at
+/// `v`'s step rather than at that node's: a max pool's conv-pool step reads its conv's
+/// operands (convPoolShape), a weight gradient's pool step its pool gradient's
+/// (poolWeightGradShape). On any CPU, so that planMemory, a function of the graph alone,
+/// keeps them until `v`'s step.
+std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v);
+
 /// True when the native step of node `v` reads operand `index` (-1: writes its result)
 /// stored channel-blocked as well as channels-last: any data of a concat of rank-4 f32
 /// tensors along their last axis whose channel counts are all multiples of 16, and the input

@@ -15,6 +15,7 @@
 #include "ir/verifier.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/native_conv_pool.h"
+#include "runtime/cpu/native_pool_weight_grad.h"
 #include "runtime/cpu/native_steps.h"
 #include "runtime/cpu/onednn_ops.h"
 
@@ -235,8 +236,11 @@ Program::Program(ir::Graph graph, ProgramOptions options)
   }
   // A convolution that a max pool's native step computes along (convPoolSource) runs no step
   // (the pool's step writes its value where others read it).
-  for (ValueId v = 0; v < g.size(); ++v)
+  // Nor does a pool gradient that a weight gradient's native step computes along (poolWeightGradSource).
+  for (ValueId v = 0; v < g.size(); ++v) {
     if (ValueId conv = convPoolSource(g, v); conv >= 0) writtenByAnother[static_cast<size_t>(conv)] = true;
+    if (ValueId poolGrad = poolWeightGradSource(g, v); poolGrad >= 0) writtenByAnother[static_cast<size_t>(poolGrad)] = true;
+  }
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& node = g.node(v);
     if (node.op == OpKind::Input || node.op == OpKind::Param || node.op == OpKind::Constant ||
@@ -251,6 +255,10 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       if (ValueId conv = convPoolSource(g, v); conv >= 0) {
         step.kernelArgs = g.node(conv).operands;
         if (convPoolWritesConv(g, v)) step.kernelArgs.push_back(conv);  // the step writes it too
+      }
+      if (ValueId poolGrad = poolWeightGradSource(g, v); poolGrad >= 0) {
+        step.kernelArgs = {node.operands[0]};  // x, then the pool gradient's operands
+        for (ValueId o : g.node(poolGrad).operands) step.kernelArgs.push_back(o);
       }
     } else if (const StepLayouts layouts = blockedLayouts(v);
                (step.onednn = compileOneDnnNode(g, v, *engine, layouts))) {

@@ -1,0 +1,205 @@
+// The native pool-gradient weight gradient (see native_pool_weight_grad.h). Per image, per
+// pool window and block of 16 channels: the window's winner among its four positions (first
+// largest in window order, a NaN wins, as max_pool_grad picks it) masks dy into four
+// gradients, one per position, of which each lane keeps one; each position then adds its
+// gradient times x under every tap into the sums [KH][KW][C][O].
+#include "runtime/cpu/native_pool_weight_grad.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/channels_last.h"
+#include "ir/error.h"
+#include "runtime/cpu/vector_state.h"
+
+namespace weft::cpu {
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+
+/// One image's geometry: x [H, W, C] channels-last, the pool's input c [OH, OW, O], its
+/// gradient dy [PH, PW, O]; c and dy positioned by their ImageLayouts.
+struct Geometry {
+  int64_t height, width, channels, outChannels, kernelHeight, kernelWidth, padTop, padLeft;
+  int64_t mapWidth, pooledHeight, pooledWidth;
+  ImageLayout map, grad;
+};
+
+/// One image added into `sums` [KH][KW][C][Blocks * 16]. K and C are the kernel's extent and
+/// x's channels when known at compile time (0: read from `g`), so that the taps' loops unroll
+/// and the sums stay in registers.
+template <int Blocks, int K, int C>
+__attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* c, const float* dy,
+                                              float* sums) {
+  const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
+  const int64_t kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth, channels = C ? C : g.channels;
+  constexpr bool kInRegisters = K && C;
+  constexpr int kHeld = kInRegisters ? K * K * C * Blocks : 1;
+  __m512 held[kHeld];
+  if constexpr (kInRegisters)
+    for (int t = 0; t < kHeld; ++t) held[t] = _mm512_setzero_ps();
+  for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
+    for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
+      // Each position's share of dy: dy where the position won its window, else 0.
+      __m512 share[4][Blocks];
+      for (int b = 0; b < Blocks; ++b) {
+        __m512 best = _mm512_setzero_ps();
+        __m512i winner = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+          const int64_t at = (2 * ph + k / 2) * g.mapWidth + 2 * pw + k % 2;
+          const __m512 v = _mm512_loadu_ps(c + g.map.at(at, 16 * b));
+          if (k == 0) {
+            best = v;
+            continue;
+          }
+          const __mmask16 take = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
+                                 (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ));
+          best = _mm512_mask_mov_ps(best, take, v);
+          winner = _mm512_mask_mov_epi32(winner, take, _mm512_set1_epi32(k));
+        }
+        const __m512 grad = _mm512_loadu_ps(dy + g.grad.at(ph * g.pooledWidth + pw, 16 * b));
+        for (int k = 0; k < 4; ++k)
+          share[k][b] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(winner, _mm512_set1_epi32(k)), grad);
+      }
+      const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
+                          2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
+      for (int k = 0; k < 4; ++k) {
+        const int64_t oh = 2 * ph + k / 2, ow = 2 * pw + k % 2;
+#pragma GCC unroll 8
+        for (int64_t kh = 0; kh < kh0; ++kh) {
+          const int64_t ih = oh + kh - g.padTop;
+          if (!inside && (ih < 0 || ih >= g.height)) continue;
+#pragma GCC unroll 8
+          for (int64_t kw = 0; kw < kw0; ++kw) {
+            const int64_t iw = ow + kw - g.padLeft;
+            if (!inside && (iw < 0 || iw >= g.width)) continue;
+            const float* xs = x + (ih * g.width + iw) * channels;
+#pragma GCC unroll 4
+            for (int64_t ch = 0; ch < channels; ++ch) {
+              const __m512 v = _mm512_set1_ps(xs[ch]);
+              const int64_t tap = (kh * kw0 + kw) * channels + ch;
+#pragma GCC unroll 4
+              for (int b = 0; b < Blocks; ++b) {
+                if constexpr (kInRegisters) {
+                  held[tap * Blocks + b] = _mm512_fmadd_ps(share[k][b], v, held[tap * Blocks + b]);
+                } else {
+                  float* at = sums + (tap * Blocks + b) * 16;
+                  _mm512_storeu_ps(at, _mm512_fmadd_ps(share[k][b], v, _mm512_loadu_ps(at)));
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  if constexpr (kInRegisters)
+    for (int t = 0; t < kHeld; ++t) _mm512_storeu_ps(sums + t * 16, _mm512_add_ps(_mm512_loadu_ps(sums + t * 16), held[t]));
+}
+
+using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
+
+/// The image kernel: with the sums in registers for a 3x3 kernel over one input channel (a
+/// grayscale image's first layer), else the general one.
+template <int Blocks>
+ImageKernel kernelFor(const Geometry& g) {
+  if (g.kernelHeight == 3 && g.kernelWidth == 3 && g.channels == 1) return &image<Blocks, 3, 1>;
+  return &image<Blocks, 0, 0>;
+}
+
+ImageKernel imageKernel(const Geometry& g) {
+  switch (g.outChannels / 16) {
+    case 1: return kernelFor<1>(g);
+    case 2: return kernelFor<2>(g);
+    case 3: return kernelFor<3>(g);
+    default: return kernelFor<4>(g);
+  }
+}
+
+/// True when `v` is read by node `reader` of `g` alone (and is no output).
+bool readOnlyBy(const ir::Graph& g, ValueId v, ValueId reader) {
+  for (const auto& out : g.outputs())
+    if (out.value == v) return false;
+  for (ValueId u = 0; u < g.size(); ++u)
+    if (u != reader && std::find(g.node(u).operands.begin(), g.node(u).operands.end(), v) != g.node(u).operands.end())
+      return false;
+  return true;
+}
+
+}  // namespace
+
+ValueId poolWeightGradSource(const ir::Graph& g, ValueId wgrad) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  return avx512 ? poolWeightGradShape(g, wgrad) : -1;
+}
+
+ValueId poolWeightGradShape(const ir::Graph& g, ValueId wgrad) {
+  const ir::Node& node = g.node(wgrad);
+  if (node.op != OpKind::ConvWeightGrad || node.type.dtype != ir::DType::f32 ||
+      !ir::isChannelsLast(node.op, node.attrs) || node.operands.size() != 2)
+    return -1;
+  ir::AttrReader attrs(node.attrs, node.op);
+  const ir::TensorType& x = g.type(node.operands[0]);
+  const bool unit = attrs.ints("stride") == std::vector<int64_t>{1, 1} && attrs.ints("dilation") == std::vector<int64_t>{1, 1};
+  if (!unit || attrs.i("groups") != 1 || x.dtype != ir::DType::f32 || x.rank() != 4 ||
+      x.shape[3] > kMaxPoolWeightGradInputs || node.type.shape[2] > 7 || node.type.shape[3] > 7)
+    return -1;
+  const ValueId dx = node.operands[1];
+  const ir::Node& pool = g.node(dx);
+  if (pool.op != OpKind::MaxPoolGrad || pool.type.dtype != ir::DType::f32 || pool.type.rank() != 4 ||
+      !ir::isChannelsLast(pool.op, pool.attrs) || !readOnlyBy(g, dx, wgrad))
+    return -1;
+  ir::AttrReader pooling(pool.attrs, pool.op);
+  const int64_t channels = pool.type.shape[3];
+  if (pooling.ints("window") != std::vector<int64_t>{2, 2} || pooling.ints("stride") != std::vector<int64_t>{2, 2} ||
+      pooling.ints("padding") != std::vector<int64_t>{0, 0} || channels % 16 != 0 || channels > 64 ||
+      g.type(pool.operands[1]).dtype != ir::DType::f32)
+    return -1;
+  return dx;
+}
+
+void runPoolWeightGrad(const NativeCall& call) {
+  const ir::Graph& graph = call.graph;
+  const ir::Node& node = graph.node(call.value);
+  const ir::Node& pool = graph.node(node.operands[1]);
+  const ir::Shape &x = graph.type(node.operands[0]).shape, &map = pool.type.shape;
+  const ir::Shape& pooled = graph.type(pool.operands[1]).shape;
+  const auto& padding = ir::AttrReader(node.attrs, node.op).ints("padding");
+  if (call.isBlocked(node.operands[0]))
+    throw Error("conv_weight_grad " + std::to_string(call.value) + ": its input is stored channel-blocked");
+  const int64_t o = map[3];
+  const Geometry g{x[1],      x[2],          x[3],          o,
+                   node.type.shape[2], node.type.shape[3], padding[0], padding[1],
+                   map[2],    pooled[1],     pooled[2],
+                   ImageLayout(call.isBlocked(pool.operands[0]), map[1] * map[2], o),
+                   ImageLayout(call.isBlocked(pool.operands[1]), pooled[1] * pooled[2], o)};
+  const int64_t taps = g.kernelHeight * g.kernelWidth * g.channels, sums = taps * o;
+  const int64_t images = x[0], inSize = x[1] * x[2] * x[3], mapSize = map[1] * map[2] * o;
+  const int64_t gradSize = pooled[1] * pooled[2] * o;
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(images, omp_get_max_threads())));
+  std::vector<float> partial(static_cast<size_t>(parts * sums), 0.0f);
+  const ImageKernel run = imageKernel(g);
+  const auto* in = static_cast<const float*>(call.operands[0]);
+  const auto* c = static_cast<const float*>(call.operands[1]);
+  const auto* dy = static_cast<const float*>(call.operands[2]);
+#pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
+  for (int part = 0; part < parts; ++part)
+    for (int64_t n = images * part / parts; n < images * (part + 1) / parts; ++n)
+      run(g, in + n * inSize, c + n * mapSize, dy + n * gradSize, partial.data() + part * sums);
+  for (int part = 1; part < parts; ++part)  // in part order
+    for (int64_t i = 0; i < sums; ++i) partial[static_cast<size_t>(i)] += partial[static_cast<size_t>(part * sums + i)];
+  // The result [O, C, KH, KW] from the sums [KH][KW][C][O].
+  auto* result = static_cast<float*>(call.result);
+  const int64_t kernelTaps = g.kernelHeight * g.kernelWidth;
+  for (int64_t out = 0; out < o; ++out)
+    for (int64_t ch = 0; ch < g.channels; ++ch)
+      for (int64_t k = 0; k < kernelTaps; ++k)
+        result[(out * g.channels + ch) * kernelTaps + k] = partial[static_cast<size_t>((k * g.channels + ch) * o + out)];
+}
+
+}  // namespace weft::cpu
