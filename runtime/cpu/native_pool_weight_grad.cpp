@@ -1,8 +1,9 @@
-// The native pool-gradient weight gradient (see native_pool_weight_grad.h). Per image, per
-// pool window and block of 16 channels: the window's winner among its four positions (first
-// largest in window order, a NaN wins, as max_pool_grad picks it) masks dy into four
-// gradients, one per position, of which each lane keeps one; each position then adds its
-// gradient times x under every tap into the sums [KH][KW][C][O].
+// The native pool-gradient weight gradient (see native_pool_weight_grad.h). Per image and
+// block of 16 channels, per pool window: the window's winner among its four positions (first
+// largest in window order, a NaN wins, as max_pool_grad picks it) masks dy into four shares,
+// one per position, of which each lane keeps one; each position then adds its share times x
+// under every tap into the sums [KH][KW][C][O] (in registers for a 3x3 kernel over one
+// channel; the file is compiled at -O3 for that, see runtime/CMakeLists.txt).
 #include "runtime/cpu/native_pool_weight_grad.h"
 
 #include <immintrin.h>
@@ -31,81 +32,97 @@ struct Geometry {
   ImageLayout map, grad;
 };
 
+/// The lanes where a later position `v` takes a window over from `best`: the best so far is
+/// no NaN and `v` is NaN or larger (max_pool_grad's winner: the first largest, a NaN wins).
+__attribute__((target("avx512f"))) inline __mmask16 takes(__m512 best, __m512 v) {
+  return static_cast<__mmask16>(_mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
+                                (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ)));
+}
+
 /// One image added into `sums` [KH][KW][C][Blocks * 16]. K and C are the kernel's extent and
-/// x's channels when known at compile time (0: read from `g`), so that the taps' loops unroll
-/// and the sums stay in registers.
+/// x's channels when known at compile time (0: read from `g`): then the loops unroll and one
+/// block's sums stay in registers for the whole image. Winners are per lane, so the blocks of
+/// 16 channels take one pass each over the windows.
 template <int Blocks, int K, int C>
 __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* c, const float* dy,
                                               float* sums) {
   const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth, channels = C ? C : g.channels;
   constexpr bool kInRegisters = K && C;
-  constexpr int kHeld = kInRegisters ? K * K * C * Blocks : 1;
-  __m512 held[kHeld];
-  if constexpr (kInRegisters)
-    for (int t = 0; t < kHeld; ++t) held[t] = _mm512_setzero_ps();
-  for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
-    for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
-      // Each position's share of dy: dy where the position won its window, else 0.
-      __m512 share[4][Blocks];
-      for (int b = 0; b < Blocks; ++b) {
-        __m512 best = _mm512_setzero_ps();
-        __m512i winner = _mm512_setzero_si512();
-        for (int k = 0; k < 4; ++k) {
-          const int64_t at = (2 * ph + k / 2) * g.mapWidth + 2 * pw + k % 2;
-          const __m512 v = _mm512_loadu_ps(c + g.map.at(at, 16 * b));
-          if (k == 0) {
-            best = v;
+  constexpr int kHeld = kInRegisters ? K * K * C : 1;
+  const int64_t mapPosition = g.map.positionStride, mapRow = g.mapWidth * mapPosition;
+  const int64_t gradPosition = g.grad.positionStride;
+  for (int b = 0; b < Blocks; ++b, c += g.map.blockStride, dy += g.grad.blockStride) {
+    __m512 held[kHeld];
+    if constexpr (kInRegisters)
+      for (int t = 0; t < kHeld; ++t) held[t] = _mm512_setzero_ps();
+    for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
+      for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
+        // Each position's share of dy: dy where the position won its window, else 0.
+        const float* corner = c + 2 * ph * mapRow + 2 * pw * mapPosition;
+        const __m512 v0 = _mm512_loadu_ps(corner), v1 = _mm512_loadu_ps(corner + mapPosition);
+        const __m512 v2 = _mm512_loadu_ps(corner + mapRow), v3 = _mm512_loadu_ps(corner + mapRow + mapPosition);
+        const __mmask16 take1 = takes(v0, v1);
+        const __m512 best1 = _mm512_mask_mov_ps(v0, take1, v1);
+        const __mmask16 take2 = takes(best1, v2);
+        const __m512 best2 = _mm512_mask_mov_ps(best1, take2, v2);
+        const __mmask16 take3 = takes(best2, v3);
+        const __m512 grad = _mm512_loadu_ps(dy + (ph * g.pooledWidth + pw) * gradPosition);
+        const __m512 share[4] = {
+            _mm512_maskz_mov_ps(static_cast<__mmask16>(~(take1 | take2 | take3)), grad),
+            _mm512_maskz_mov_ps(static_cast<__mmask16>(take1 & ~(take2 | take3)), grad),
+            _mm512_maskz_mov_ps(static_cast<__mmask16>(take2 & ~take3), grad), _mm512_maskz_mov_ps(take3, grad)};
+        const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
+                            2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
+        if constexpr (kInRegisters) {
+          if (inside) {  // no checks: per kernel row, the two x rows' K + 1 values under the window
+            const float* corner = x + ((2 * ph - g.padTop) * g.width + 2 * pw - g.padLeft) * C;
+#pragma GCC unroll 8
+            for (int kh = 0; kh < K; ++kh)
+#pragma GCC unroll 4
+              for (int ch = 0; ch < C; ++ch) {
+                __m512 patch[2][K + 1];
+                for (int i = 0; i < 2; ++i)
+                  for (int j = 0; j <= K; ++j) patch[i][j] = _mm512_set1_ps(corner[((kh + i) * g.width + j) * C + ch]);
+#pragma GCC unroll 8
+                for (int kw = 0; kw < K; ++kw)
+                  for (int k = 0; k < 4; ++k)
+                    held[(kh * K + kw) * C + ch] =
+                        _mm512_fmadd_ps(share[k], patch[k / 2][k % 2 + kw], held[(kh * K + kw) * C + ch]);
+              }
             continue;
           }
-          const __mmask16 take = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
-                                 (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ));
-          best = _mm512_mask_mov_ps(best, take, v);
-          winner = _mm512_mask_mov_epi32(winner, take, _mm512_set1_epi32(k));
         }
-        const __m512 grad = _mm512_loadu_ps(dy + g.grad.at(ph * g.pooledWidth + pw, 16 * b));
-        for (int k = 0; k < 4; ++k)
-          share[k][b] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(winner, _mm512_set1_epi32(k)), grad);
-      }
-      const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
-                          2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
-      for (int k = 0; k < 4; ++k) {
-        const int64_t oh = 2 * ph + k / 2, ow = 2 * pw + k % 2;
 #pragma GCC unroll 8
-        for (int64_t kh = 0; kh < kh0; ++kh) {
-          const int64_t ih = oh + kh - g.padTop;
-          if (!inside && (ih < 0 || ih >= g.height)) continue;
+        for (int64_t kh = 0; kh < kh0; ++kh)
 #pragma GCC unroll 8
-          for (int64_t kw = 0; kw < kw0; ++kw) {
-            const int64_t iw = ow + kw - g.padLeft;
-            if (!inside && (iw < 0 || iw >= g.width)) continue;
-            const float* xs = x + (ih * g.width + iw) * channels;
+          for (int64_t kw = 0; kw < kw0; ++kw)
 #pragma GCC unroll 4
             for (int64_t ch = 0; ch < channels; ++ch) {
-              const __m512 v = _mm512_set1_ps(xs[ch]);
               const int64_t tap = (kh * kw0 + kw) * channels + ch;
+              __m512 sum = kInRegisters ? held[kInRegisters ? tap : 0] : _mm512_loadu_ps(sums + (tap * Blocks + b) * 16);
 #pragma GCC unroll 4
-              for (int b = 0; b < Blocks; ++b) {
-                if constexpr (kInRegisters) {
-                  held[tap * Blocks + b] = _mm512_fmadd_ps(share[k][b], v, held[tap * Blocks + b]);
-                } else {
-                  float* at = sums + (tap * Blocks + b) * 16;
-                  _mm512_storeu_ps(at, _mm512_fmadd_ps(share[k][b], v, _mm512_loadu_ps(at)));
-                }
+              for (int k = 0; k < 4; ++k) {
+                const int64_t ih = 2 * ph + k / 2 + kh - g.padTop, iw = 2 * pw + k % 2 + kw - g.padLeft;
+                if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
+                sum = _mm512_fmadd_ps(share[k], _mm512_set1_ps(x[(ih * g.width + iw) * channels + ch]), sum);
               }
+              if constexpr (kInRegisters) held[tap] = sum;
+              else _mm512_storeu_ps(sums + (tap * Blocks + b) * 16, sum);
             }
-          }
-        }
       }
-    }
-  if constexpr (kInRegisters)
-    for (int t = 0; t < kHeld; ++t) _mm512_storeu_ps(sums + t * 16, _mm512_add_ps(_mm512_loadu_ps(sums + t * 16), held[t]));
+    if constexpr (kInRegisters)
+      for (int t = 0; t < kHeld; ++t) {
+        float* at = sums + (t * Blocks + b) * 16;
+        _mm512_storeu_ps(at, _mm512_add_ps(_mm512_loadu_ps(at), held[t]));
+      }
+  }
 }
 
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
 
-/// The image kernel: with the sums in registers for a 3x3 kernel over one input channel (a
-/// grayscale image's first layer), else the general one.
+/// The image kernel: unrolled for a 3x3 kernel over one input channel (a grayscale image's
+/// first layer), else the general one.
 template <int Blocks>
 ImageKernel kernelFor(const Geometry& g) {
   if (g.kernelHeight == 3 && g.kernelWidth == 3 && g.channels == 1) return &image<Blocks, 3, 1>;
