@@ -235,6 +235,12 @@ TensorType ruleGather(const Ctx& c) {
   return {c.x().dtype, gatheredShape(c.x().shape, c.in[1].shape, axis)};
 }
 
+TensorType ruleCheckIndex(const Ctx& c) {
+  c.require(isInteger(c.x().dtype), "indices must be i32 or i64");
+  c.require(c.attr.i("limit") >= 1, "limit must be at least 1, got " + std::to_string(c.attr.i("limit")));
+  return c.x();
+}
+
 TensorType ruleScatterAdd(const Ctx& c) {
   int64_t axis = c.attr.i("axis");
   c.axisInRange(axis, c.x().rank());

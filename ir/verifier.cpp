@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ir/error.h"
+#include "ir/printer.h"
 #include "ir/fused_rows.h"
 
 namespace weft::ir {
@@ -12,7 +13,23 @@ namespace weft::ir {
 std::string valueRef(const Graph& g, ValueId v) {
   if (v < 0 || v >= g.size()) return "%<invalid " + std::to_string(v) + ">";
   const Node& n = g.node(v);
-  return n.name.empty() ? "%" + std::to_string(v) : "%" + n.name;
+  if (!n.name.empty()) return "%" + n.name;
+  // The printer's number (ir/printer.h valueRefs): unnamed inputs first, then the other
+  // unnamed nodes in graph order.
+  int64_t number = 0;
+  for (ValueId u : g.inputs()) {
+    if (u == v) return "%" + std::to_string(number);
+    number += g.node(u).name.empty();
+  }
+  if (n.op != OpKind::Input)
+    for (ValueId u = 0; u < v; ++u) number += g.node(u).op != OpKind::Input && g.node(u).name.empty();
+  return "%" + std::to_string(number);
+}
+
+std::string checkIndexMessage(const std::string& what, int64_t index, int64_t position, const std::string& ref,
+                              int64_t limit) {
+  return what + " " + std::to_string(index) + " (at position " + std::to_string(position) + " of " + ref +
+         ") is out of range [0, " + std::to_string(limit) + ")";
 }
 
 static void checkAttrs(const Node& n, const std::string& where, std::vector<std::string>& errs) {
@@ -91,9 +108,10 @@ static void checkFused(const Graph& g, const Node& n, const std::string& where, 
 static std::vector<std::string> verifyGraph(const Graph& g, int depth) {
   std::vector<std::string> errs;
   std::set<std::string> names;
+  const std::vector<std::string> refs = valueRefs(g);  // valueRef for every node, in one pass
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
-    std::string where = valueRef(g, v) + " (" + std::string(opName(n.op)) + ")";
+    std::string where = refs[static_cast<size_t>(v)] + " (" + std::string(opName(n.op)) + ")";
     if (!n.loc.empty()) where += " at " + n.loc;
     if (!n.name.empty() && !names.insert(n.name).second)
       errs.push_back(where + ": name '" + n.name + "' is defined twice");

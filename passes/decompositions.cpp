@@ -2,7 +2,9 @@
 // Every form is the numerically stable one: softmax and logsumexp subtract the maximum before
 // exp, softplus and bce_with_logits use max(x,0) + log(1 + exp(-|x|)) so exp never overflows.
 // cross_entropy picks the label's log-probability with a one-hot mask
-// (cast(eq(labels, iota))) and a sum, which autodiff can differentiate like any product.
+// (cast(eq(check_index(labels), iota))) and a sum, which autodiff can differentiate like any
+// product; check_index makes a run with a label outside [0, classes) fail as the
+// interpreter's cross_entropy does, where the mask would silently pick nothing.
 #include "passes/decompositions.h"
 
 #include <cmath>
@@ -97,7 +99,9 @@ ValueId crossEntropy(Emitter& e, const ir::Node& n, const Operands& in) {
   ir::Shape column = e.shape(labels);
   column.push_back(1);
   ValueId classes = e.iota({e.shape(logits).back()}, 0, e.type(labels).dtype);
-  ValueId isLabel = e.op(OpKind::Eq, {e.reshape(labels, column), classes});
+  // A label outside [0, classes) would pick nothing: the run fails on it instead.
+  ValueId checked = e.op(OpKind::CheckIndex, {labels}, {{"limit", e.shape(logits).back()}, {"what", std::string("label")}});
+  ValueId isLabel = e.op(OpKind::Eq, {e.reshape(checked, column), classes});
   ValueId oneHot = e.cast(isLabel, e.type(logits).dtype);
   ValueId picked = e.reduceSum(e.mul(logProbs, oneHot), {classAxis}, false);
   return reduceLoss(e, e.neg(picked), n);

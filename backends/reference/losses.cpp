@@ -34,9 +34,7 @@ TensorData kernelCrossEntropy(const KernelContext& ctx) {
   for (int64_t r = 0; r < labels.numel(); ++r) {
     int64_t label = getInt(labels, r);
     if (label < 0 || label >= classes)
-      ctx.fail("label " + std::to_string(label) + " (at position " + std::to_string(r) + " of the labels " +
-               ir::valueRef(ctx.graph, ctx.node().operands[1]) + ") is out of range [0, " +
-               std::to_string(classes) + ")");
+      ctx.fail(ir::checkIndexMessage("label", label, r, ir::valueRef(ctx.graph, ctx.node().operands[1]), classes));
     const double* row = logits.data() + r * classes;
     double peak = -INFINITY;
     for (int64_t c = 0; c < classes; ++c) peak = std::fmax(peak, row[c]);

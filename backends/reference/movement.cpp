@@ -118,6 +118,17 @@ TensorData kernelPad(const KernelContext& ctx) {
   return out;
 }
 
+TensorData kernelCheckIndex(const KernelContext& ctx) {
+  ir::AttrReader attrs(ctx.node().attrs, ctx.node().op);
+  const TensorData& indices = ctx.in(0);
+  const int64_t limit = attrs.i("limit");
+  for (int64_t j = 0; j < indices.numel(); ++j)
+    if (int64_t k = getInt(indices, j); k < 0 || k >= limit)
+      ctx.fail(ir::checkIndexMessage(attrs.has("what") ? attrs.s("what") : "index", k, j,
+                                     ir::valueRef(ctx.graph, ctx.node().operands[0]), limit));
+  return indices;
+}
+
 TensorData kernelGather(const KernelContext& ctx) {
   // numpy take: out[a..., j..., b...] = x[a..., indices[j...], b...].
   const TensorData &x = ctx.in(0), &indices = ctx.in(1);

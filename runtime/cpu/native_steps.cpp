@@ -130,6 +130,22 @@ void runGather(const NativeCall& call) {
   }
 }
 
+/// check_index: the indices (i32 or i64) copied, after checking each lies in [0, limit).
+void runCheckIndex(const NativeCall& call) {
+  const ir::Node& node = call.graph.node(call.value);
+  ir::AttrReader attrs(node.attrs, node.op);
+  const int64_t limit = attrs.i("limit"), count = node.type.numel();
+  const bool i32 = node.type.dtype == ir::DType::i32;
+  for (int64_t j = 0; j < count; ++j) {
+    int64_t k = i32 ? static_cast<const int32_t*>(call.operands[0])[j] : static_cast<const int64_t*>(call.operands[0])[j];
+    if (k < 0 || k >= limit)
+      throw Error(std::string("check_index ") + ir::valueRef(call.graph, call.value) + ": " +
+                  ir::checkIndexMessage(attrs.has("what") ? attrs.s("what") : "index", k, j,
+                                        ir::valueRef(call.graph, node.operands[0]), limit));
+  }
+  if (call.result != call.operands[0]) std::memcpy(call.result, call.operands[0], node.type.byteSize());
+}
+
 /// Fills the f32 or f64 result with `low + scale * draw(seed, step, i)`.
 template <double (*draw)(uint64_t, uint64_t, uint64_t)>
 void fillRandom(const NativeCall& call, double low, double scale) {
@@ -223,6 +239,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
       ir::DType indices = g.type(node.operands[1]).dtype;
       return indices == ir::DType::i32 || indices == ir::DType::i64 ? &runGather : nullptr;
     }
+    case ir::OpKind::CheckIndex: return &runCheckIndex;
     case ir::OpKind::RandomUniform: return isF32OrF64(node.type.dtype) ? &runRandomUniform : nullptr;
     case ir::OpKind::RandomNormal: return isF32OrF64(node.type.dtype) ? &runRandomNormal : nullptr;
     case ir::OpKind::Conv:

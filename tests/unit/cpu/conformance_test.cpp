@@ -70,6 +70,9 @@ std::vector<GradSample> nonDifferentiableSamples() {
   add("cast(i32->f32)", OpKind::Cast, {i}, {{"dtype", DType::f32}});
   for (OpKind op : {OpKind::Argmax, OpKind::Argmin})
     for (int64_t axis : {0, 1}) add(std::string(ir::opName(op)) + " axis " + std::to_string(axis), op, {f}, {{"axis", axis}, {"keepdims", int64_t{0}}});
+  OperandSpec labels{{DType::i32, {3, 4}}, 0, 4}, wide{{DType::i64, {5}}, 0, 6};
+  add("check_index(i32)", OpKind::CheckIndex, {labels}, {{"limit", int64_t{5}}, {"what", std::string("label")}});
+  add("check_index(i64)", OpKind::CheckIndex, {wide}, {{"limit", int64_t{6}}});
   add("iota", OpKind::Iota, {}, {{"shape", std::vector<int64_t>{3, 5}}, {"axis", int64_t{1}}, {"dtype", DType::f32}});
   add("random_uniform", OpKind::RandomUniform, {},
       {{"shape", std::vector<int64_t>{4, 8}}, {"dtype", DType::f32}, {"seed", int64_t{7}}, {"low", -1.0}, {"high", 1.0}});

@@ -314,8 +314,10 @@ TEST(FusedVerifier, ErrorsInsideNestedBodiesAreFoundAndPrefixed) {
   g.node(g.outputs()[1].value).body = std::make_shared<const Graph>(outer);
   auto errs = verifyErrors(g);
   ASSERT_EQ(errs.size(), 2u) << joined(errs);  // the mul, and the exp reading it
-  EXPECT_EQ(errs[0], "%3 (fused): body @outer: %1 (fused): body @inner: %2 (mul): declared type f32[3] but the type "
+  // Unnamed values are numbered as the printer numbers them (what a dump of the graph shows).
+  EXPECT_EQ(errs[0], "%0 (fused): body @outer: %0 (fused): body @inner: %1 (mul): declared type f32[3] but the type "
                      "rule gives f32[2,3]");
+  EXPECT_NE(printGraph(g).find("%0 = fused("), std::string::npos) << printGraph(g);
 }
 
 TEST(FusedDot, OneBoxWithKindAndBodyOps) {
