@@ -44,6 +44,18 @@ struct Ctx {
     }
     return s;
   }
+  /// a + b and a * b, failing with "`what` overflows" where int64 would wrap (huge padding,
+  /// strides or dilations would otherwise wrap into a small, plausible shape).
+  int64_t add(int64_t a, int64_t b, const char* what) const {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) fail(std::string(what) + " overflows");
+    return r;
+  }
+  int64_t mul(int64_t a, int64_t b, const char* what) const {
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r)) fail(std::string(what) + " overflows");
+    return r;
+  }
   void spatialList(const std::vector<int64_t>& v, size_t n, const char* what, int64_t minValue) const {
     require(v.size() == n, std::string(what) + " needs " + std::to_string(n) + " values, got " +
                                std::to_string(v.size()));
@@ -190,7 +202,7 @@ TensorType ruleSlice(const Ctx& c) {
     c.require(0 <= start[i] && start[i] <= limit[i] && limit[i] <= c.x().shape[i],
               "slice [" + std::to_string(start[i]) + ":" + std::to_string(limit[i]) +
                   "] is out of bounds in dimension " + std::to_string(i));
-    out.push_back((limit[i] - start[i] + stride[i] - 1) / stride[i]);
+    out.push_back(limit[i] == start[i] ? 0 : (limit[i] - start[i] - 1) / stride[i] + 1);
   }
   return {c.x().dtype, out};
 }
@@ -217,7 +229,7 @@ TensorType rulePad(const Ctx& c) {
   c.spatialList(lo, r, "low", 0);
   c.spatialList(hi, r, "high", 0);
   Shape out = c.x().shape;
-  for (size_t i = 0; i < r; ++i) out[i] += lo[i] + hi[i];
+  for (size_t i = 0; i < r; ++i) out[i] = c.add(c.add(out[i], lo[i], "the padded size"), hi[i], "the padded size");
   return {c.x().dtype, out};
 }
 
@@ -290,7 +302,8 @@ TensorType ruleConv(const Ctx& c) {
   c.spatialList(dil, n, "dilation", 1);
   Shape out = {c.x().shape[0], w.shape[0]};
   for (size_t i = 0; i < n; ++i) {
-    int64_t span = c.x().shape[i + 2] + 2 * pad[i] - dil[i] * (w.shape[i + 2] - 1) - 1;
+    int64_t span = c.add(c.x().shape[i + 2], c.mul(2, pad[i], "the padding"), "the padded size") -
+                   c.add(c.mul(dil[i], w.shape[i + 2] - 1, "the dilated kernel"), 1, "the dilated kernel");
     c.require(span >= 0, "kernel is larger than the padded input");
     out.push_back(span / st[i] + 1);
   }
@@ -314,7 +327,9 @@ TensorType ruleConvTranspose(const Ctx& c) {
   c.spatialList(dil, n, "dilation", 1);
   Shape out = {c.x().shape[0], w.shape[1] * g};
   for (size_t i = 0; i < n; ++i) {
-    int64_t size = (c.x().shape[i + 2] - 1) * st[i] - 2 * pad[i] + dil[i] * (w.shape[i + 2] - 1) + op[i] + 1;
+    const char* what = "the transposed convolution's size";
+    int64_t grown = c.add(c.mul(c.x().shape[i + 2] - 1, st[i], what), c.mul(dil[i], w.shape[i + 2] - 1, what), what);
+    int64_t size = c.add(c.add(grown, op[i], what), 1, what) - c.mul(2, pad[i], what);
     c.require(size >= 1, "output would be empty");
     out.push_back(size);
   }
@@ -329,7 +344,7 @@ TensorType rulePool(const Ctx& c) {
   c.spatialList(pad, n, "padding", 0);
   Shape out = {c.x().shape[0], c.x().shape[1]};
   for (size_t i = 0; i < n; ++i) {
-    int64_t span = c.x().shape[i + 2] + 2 * pad[i] - win[i];
+    int64_t span = c.add(c.x().shape[i + 2], c.mul(2, pad[i], "the padding"), "the padded size") - win[i];
     c.require(span >= 0, "window is larger than the padded input");
     out.push_back(span / st[i] + 1);
   }
@@ -353,7 +368,8 @@ TensorType ruleConvWeightGrad(const Ctx& c) {
   c.spatialList(kernel, n, "kernel", 1);
   Shape out = {dy.shape[1], c.x().shape[1] / g};
   for (size_t i = 0; i < n; ++i) {
-    int64_t span = c.x().shape[i + 2] + 2 * pad[i] - dil[i] * (kernel[i] - 1) - 1;
+    int64_t span = c.add(c.x().shape[i + 2], c.mul(2, pad[i], "the padding"), "the padded size") -
+                   c.add(c.mul(dil[i], kernel[i] - 1, "the dilated kernel"), 1, "the dilated kernel");
     c.require(span >= 0, "kernel is larger than the padded input");
     c.require(dy.shape[i + 2] <= span / st[i] + 1,
               "dy has more positions than conv's output (" + std::to_string(span / st[i] + 1) + ") in spatial dim " +
