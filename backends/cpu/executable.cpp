@@ -142,8 +142,25 @@ std::string fallbackReason(const ir::Graph& g, ValueId v) {
 
 }  // namespace
 
+namespace {
+
+/// Throws weft::Error naming the first value of `g` without elements (a dimension of size 0):
+/// the CPU backend's kernels and memory plan assume every tensor has some.
+void requireElements(const ir::Graph& g) {
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (g.type(v).numel() == 0) {
+      const ir::Node& n = g.node(v);
+      throw Error("the CPU backend does not compile tensors without elements: " + std::string(ir::opName(n.op)) + " " +
+                  ir::valueRef(g, v) + " : " + g.type(v).str() + (n.loc.empty() ? "" : " at " + n.loc) +
+                  " (the reference backend runs it: --backend=reference)");
+    }
+}
+
+}  // namespace
+
 ir::Graph optimizeForCpu(const ir::Graph& g) {
   ir::verify(g);
+  requireElements(g);
   ir::Graph optimized = g;
   passes::PassManager(cpuPipeline()).run(optimized);
   // Last, the node order: orders compared with each convolution's conversion copies, which
@@ -157,7 +174,10 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->options = options;
   impl->options.threads = options.threads > 0 ? options.threads : defaultThreads();
   auto start = std::chrono::steady_clock::now();
-  if (!options.optimize) ir::verify(input);  // optimizeForCpu verifies its input
+  if (!options.optimize) {  // optimizeForCpu checks its input so
+    ir::verify(input);
+    requireElements(input);
+  }
   ir::Graph g = options.optimize ? optimizeForCpu(input) : input;
   impl->stats.stageSeconds.emplace_back("optimize", secondsSince(start));
 

@@ -1,8 +1,10 @@
 // Runs a graph node by node with the reference kernels.
 #include "backends/reference/interpreter.h"
-#include "runtime/init.h"
 
+#include <cstdio>
 #include <stdexcept>
+
+#include "runtime/init.h"
 
 #include "backends/reference/kernels.h"
 #include "backends/reference/run_support.h"
@@ -50,6 +52,13 @@ TensorData runKernel(Kernel kernel, const KernelContext& ctx) {
 
 namespace {
 
+/// `bytes` in GiB with one decimal, for messages.
+std::string gibibytes(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  return text;
+}
+
 /// Evaluates every node in order. With `keepAll` false, a value is released after its last
 /// reader has run (outputs are kept).
 std::vector<TensorData> evaluate(const Graph& g, const TensorMap& feeds, const RunOptions& options,
@@ -63,7 +72,11 @@ std::vector<TensorData> evaluate(const Graph& g, const TensorMap& feeds, const R
     KernelContext ctx{g, v, {}, feeds, options};
     ctx.operands.reserve(node.operands.size());
     for (ValueId o : node.operands) ctx.operands.push_back(&values[static_cast<size_t>(o)]);
-    values[static_cast<size_t>(v)] = runKernel(kernelFor(node.op), ctx);
+    try {
+      values[static_cast<size_t>(v)] = runKernel(kernelFor(node.op), ctx);
+    } catch (const std::bad_alloc&) {
+      ctx.fail("cannot allocate memory for its result " + node.type.str() + " (" + gibibytes(node.type.byteSize()) + ")");
+    }
     if (!keepAll)
       for (ValueId o : node.operands)
         if (last[static_cast<size_t>(o)] == v) values[static_cast<size_t>(o)] = TensorData{};
@@ -84,7 +97,12 @@ TensorMap initialState(const Graph& g) {
   TensorMap state;
   for (ValueId p : g.params()) {
     const ir::Node& n = g.node(p);
-    state[n.name] = runtime::initializeParam(n.name, n.type, n.attrs);
+    try {
+      state[n.name] = runtime::initializeParam(n.name, n.type, n.attrs);
+    } catch (const std::bad_alloc&) {
+      throw Error("param " + ir::valueRef(g, p) + " : " + n.type.str() + ": cannot allocate memory for it (" +
+                  gibibytes(n.type.byteSize()) + ")");
+    }
   }
   return state;
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <set>
 
 #include "ir/attrs.h"
@@ -55,10 +56,27 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-/// `own` allocated for `bytes`, or the caller's `memory` after checking it.
-uint8_t* chooseMemory(uint8_t* memory, int64_t capacity, int64_t bytes, AlignedBuffer& own, const char* what) {
+/// The largest value of `g` for which `inBlock` holds, as "%ref : type", for messages.
+std::string largestValue(const ir::Graph& g, const std::function<bool(ValueId)>& inBlock) {
+  ValueId largest = -1;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (inBlock(v) && (largest < 0 || g.type(v).byteSize() > g.type(largest).byteSize())) largest = v;
+  return largest < 0 ? std::string("none") : ir::valueRef(g, largest) + " : " + g.type(largest).str();
+}
+
+/// `own` allocated for `bytes`, or the caller's `memory` after checking it. `largest` names
+/// the largest value in the block, for the message when the allocation fails.
+uint8_t* chooseMemory(uint8_t* memory, int64_t capacity, int64_t bytes, AlignedBuffer& own, const char* what,
+                      const std::function<std::string()>& largest) {
   if (!memory) {
-    own = AlignedBuffer(bytes, /*zeroed=*/false);  // every byte is written before it is read
+    try {
+      own = AlignedBuffer(bytes, /*zeroed=*/false);  // every byte is written before it is read
+    } catch (const std::bad_alloc&) {
+      char size[32];
+      std::snprintf(size, sizeof size, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+      throw Error("cannot allocate the " + std::string(what) + " memory of " + size + " (" + std::to_string(bytes) +
+                  " bytes; its largest value " + largest() + ")");
+    }
     return own.data();
   }
   if (capacity < bytes)
@@ -211,8 +229,13 @@ Program::Program(ir::Graph graph, ProgramOptions options)
   const ir::Graph& g = graph_;
   auto start = std::chrono::steady_clock::now();
   plan_ = planMemory(g);
-  arena_ = chooseMemory(options.arena, options.arenaCapacity, plan_.arenaBytes, ownArena_, "arena");
-  state_ = chooseMemory(options.state, options.stateCapacity, plan_.persistentBytes, ownState_, "state");
+  auto largestIn = [&](Storage storage) {
+    return [&, storage] { return largestValue(g, [&](ValueId v) { return plan_.values[static_cast<size_t>(v)].storage == storage; }); };
+  };
+  arena_ = chooseMemory(options.arena, options.arenaCapacity, plan_.arenaBytes, ownArena_, "arena",
+                        largestIn(Storage::Arena));
+  state_ = chooseMemory(options.state, options.stateCapacity, plan_.persistentBytes, ownState_, "state",
+                        largestIn(Storage::Persistent));
   constants_.assign(static_cast<size_t>(g.size()), nullptr);
   for (ValueId v = 0; v < g.size(); ++v)
     if (g.node(v).op == OpKind::Constant)
