@@ -144,16 +144,24 @@ std::string fallbackReason(const ir::Graph& g, ValueId v) {
 
 namespace {
 
-/// Throws weft::Error naming the first value of `g` without elements (a dimension of size 0):
-/// the CPU backend's kernels and memory plan assume every tensor has some.
+/// Throws weft::Error naming the first input or parameter of `g` without elements (a
+/// dimension of size 0), or the first node that computes elements from an operand without any
+/// (a sum over an empty axis): the CPU backend's steps assume such data has bytes. A node whose
+/// result is empty too (a slice to nothing) computes nothing and is fine.
 void requireElements(const ir::Graph& g) {
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (g.type(v).numel() == 0) {
-      const ir::Node& n = g.node(v);
-      throw Error("the CPU backend does not compile tensors without elements: " + std::string(ir::opName(n.op)) + " " +
-                  ir::valueRef(g, v) + " : " + g.type(v).str() + (n.loc.empty() ? "" : " at " + n.loc) +
-                  " (the reference backend runs it: --backend=reference)");
-    }
+  auto refuse = [&](ValueId v, const std::string& why) {
+    const ir::Node& n = g.node(v);
+    throw Error("the CPU backend does not compile " + std::string(ir::opName(n.op)) + " " + ir::valueRef(g, v) + " : " +
+                g.type(v).str() + (n.loc.empty() ? "" : " at " + n.loc) + ": " + why +
+                " (the reference backend runs it: --backend=reference)");
+  };
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const ir::Node& n = g.node(v);
+    if ((n.op == OpKind::Input || n.op == OpKind::Param) && g.type(v).numel() == 0) refuse(v, "it has no elements");
+    if (g.type(v).numel() == 0) continue;
+    for (ValueId o : n.operands)
+      if (g.type(o).numel() == 0) refuse(v, "it reads " + ir::valueRef(g, o) + " : " + g.type(o).str() + ", which has no elements");
+  }
 }
 
 }  // namespace
