@@ -10,6 +10,7 @@
 #include "backends/reference/interpreter.h"
 #include "ir/error.h"
 #include "passes/pass_manager.h"
+#include "runtime/file_io.h"
 #include "runtime/npy.h"
 #include "runtime/random.h"
 #include "tools/cli.h"
@@ -104,15 +105,25 @@ int cmdRun(int argc, char** argv) {
                 static_cast<long long>(repeat), ms[ms.size() / 2], ms.front());
   }
 
+  // Every output is serialized before any file is written: one that .npy cannot hold (bf16)
+  // fails the command with nothing written.
   std::string dir = args.get("out", "weft-out");
+  std::vector<std::pair<std::string, std::string>> written;  // path, .npy bytes
+  for (const auto& o : g.outputs()) {
+    std::string path = dir + "/" + o.name + ".npy";
+    try {
+      written.emplace_back(path, runtime::serializeNpy(outputs.at(o.name)));
+    } catch (const Error& e) {
+      throw Error(path + ": " + e.what() + " (no output was written)");
+    }
+  }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error(dir + ": cannot create output directory: " + ec.message());
-  for (const auto& o : g.outputs()) {
-    const auto& t = outputs.at(o.name);
-    std::string path = dir + "/" + o.name + ".npy";
-    runtime::writeNpy(path, t);
-    std::cout << o.name << ": " << t.type.str() << " -> " << path << "  " << preview(t) << "\n";
+  for (size_t i = 0; i < written.size(); ++i) {
+    runtime::writeFileAtomically(written[i].first, written[i].second);
+    const auto& t = outputs.at(g.outputs()[i].name);
+    std::cout << g.outputs()[i].name << ": " << t.type.str() << " -> " << written[i].first << "  " << preview(t) << "\n";
   }
   return 0;
 }
