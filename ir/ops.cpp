@@ -26,6 +26,10 @@ AttrSpec parseAttrSpec(const std::string& text) {
     a.optional = true;
     kind.pop_back();
   }
+  if (kind == "flag") {
+    a.flag = true;
+    return a;  // an Int
+  }
   static const std::pair<const char*, AttrKind> kinds[] = {
       {"int", AttrKind::Int},     {"float", AttrKind::Float}, {"str", AttrKind::Str},
       {"ints", AttrKind::Ints},   {"dtype", AttrKind::DType}, {"tensor", AttrKind::Tensor}};

@@ -40,6 +40,7 @@ struct AttrSpec {
   std::string name;
   AttrKind kind;
   bool optional;
+  bool flag = false;  ///< an Int that must be 0 or 1 (ops.def kind `flag`)
 };
 
 /// What the op table says about one op.

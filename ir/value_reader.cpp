@@ -118,7 +118,13 @@ AttrValue ValueReader::parseAttrValue(const OpInfo& info, const AttrSpec& spec, 
       advance();
       std::errc ec;
       bool isInt = fromChars<int64_t>(start.text, ec).has_value() || ec == std::errc::result_out_of_range;
-      if (isInt && spec.kind == AttrKind::Int) return intValue(start, "");
+      if (isInt && spec.kind == AttrKind::Int) {
+        int64_t value = intValue(start, "");
+        if (spec.flag && value != 0 && value != 1)
+          fail(start.pos, "attribute '" + spec.name + "' of op '" + std::string(info.name) + "' must be 0 or 1, got " +
+                              start.text);
+        return value;
+      }
       if (spec.kind == AttrKind::Float) return floatValue<double>(start, "a float attribute");
       floatValue<double>(start, "a float attribute");  // rejects a bad number before a kind mismatch
       failMistyped(start.pos, info, spec, isInt ? "int" : "float");

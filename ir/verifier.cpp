@@ -44,6 +44,8 @@ static void checkAttrs(const Node& n, const std::string& where, std::vector<std:
     if (k != spec.kind && !(spec.kind == AttrKind::Float && k == AttrKind::Int))
       errs.push_back(where + ": attribute '" + spec.name + "' must be " +
                      std::string(attrKindName(spec.kind)) + ", got " + std::string(attrKindName(k)));
+    else if (const auto* flag = std::get_if<int64_t>(&it->second); spec.flag && flag && *flag != 0 && *flag != 1)
+      errs.push_back(where + ": attribute '" + spec.name + "' must be 0 or 1, got " + std::to_string(*flag));
   }
   for (const auto& [name, value] : n.attrs)
     if (!info.attr(name)) errs.push_back(where + ": unknown attribute '" + name + "'");
