@@ -22,8 +22,10 @@ ir::TensorData evaluate(const ir::Graph& g, const ir::Node& n) {
   ir::Graph single("fold");
   std::vector<ir::ValueId> operands;
   for (ir::ValueId o : n.operands) operands.push_back(single.addConstant(ir::AttrReader(g.node(o).attrs, ir::OpKind::Constant).tensor("value")));
-  ir::ValueId v = single.addOp(n.op, operands, n.attrs);
-  single.addOutput("result", v);
+  ir::Node copy = n;  // its type and, for a fused node, its body as they are
+  copy.operands = std::move(operands);
+  copy.name.clear();
+  single.addOutput("result", single.addNode(std::move(copy)));
   return run(single, {}).at("result");
 }
 
@@ -36,6 +38,7 @@ bool foldConstants(ir::Graph& g) {
     n.op = ir::OpKind::Constant;
     n.operands.clear();
     n.attrs = {{"value", value}};
+    n.body.reset();
     changed = true;
   }
   return changed;
