@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ir/error.h"
+#include "runtime/file_io.h"
 
 namespace weft::cli {
 
@@ -88,10 +89,7 @@ std::string readFileOrStdin(const std::string& path) {
     ss << std::cin.rdbuf();
     return ss.str();
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file");
-  ss << in.rdbuf();
-  return ss.str();
+  return runtime::readFileBytes(path);  // a directory or an endless device is refused by name
 }
 
 }  // namespace weft::cli
