@@ -83,12 +83,6 @@ void writeDump(const std::string& dir, size_t index, const std::string& stage, c
   if (!out) throw Error("cannot write IR dump '" + path.string() + "'");
 }
 
-void createDumpDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir))
-    throw Error("cannot create dump directory '" + dir + "'" + (ec ? ": " + ec.message() : ""));
-}
 
 bool wantsPrint(const PipelineOptions& options, const std::string& pass) {
   const auto& names = options.printAfter;
@@ -116,6 +110,13 @@ bool runOne(const PassInfo& pass, ir::Graph& g) {
 }
 
 }  // namespace
+
+void createDumpDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    throw Error("cannot create dump directory '" + dir + "'" + (ec ? ": " + ec.message() : ""));
+}
 
 void registerPass(PassInfo info) {
   std::string name = info.name;

@@ -36,6 +36,10 @@ struct PipelineOptions {
   std::string dumpDir;                   ///< when set, write NN-pass.weft after every pass
 };
 
+/// Creates directory `dir` (and its parents) for IR dumps; throws weft::Error naming it when
+/// that fails or a file of that name is in the way.
+void createDumpDir(const std::string& dir);
+
 /// A parsed pipeline of registered passes.
 class PassManager {
  public:

@@ -74,6 +74,7 @@ int cmdDump(int argc, char** argv) {
     passes::PipelineOptions opts;
     opts.dumpDir = args.get("dump-dir", "");
     opts.printStream = &std::cout;
+    if (!opts.dumpDir.empty()) passes::createDumpDir(opts.dumpDir);  // before anything is printed
     if (after) {
       if (*after == "all") {
         std::cout << "// ----- IR as built -----\n" << ir::printGraph(g, print);
