@@ -5,8 +5,9 @@
 #include <set>
 
 #include "ir/error.h"
-#include "ir/printer.h"
 #include "ir/fused_rows.h"
+#include "ir/param_init.h"
+#include "ir/printer.h"
 
 namespace weft::ir {
 
@@ -119,6 +120,8 @@ static std::vector<std::string> verifyGraph(const Graph& g, int depth) {
       errs.push_back(where + ": name '" + n.name + "' is defined twice");
     if ((n.op == OpKind::Input || n.op == OpKind::Param) && n.name.empty())
       errs.push_back(where + ": inputs and parameters must be named");
+    if (n.op == OpKind::Param)
+      if (auto problem = paramInitProblem(n.type, n.attrs)) errs.push_back(where + ": " + *problem);
     bool operandsOk = true;
     for (ValueId o : n.operands)
       if (o < 0 || o >= v) {

@@ -6,8 +6,10 @@
 
 #include <cmath>
 #include <functional>
+#include <stdexcept>
 
 #include "ir/error.h"
+#include "ir/param_init.h"
 #include "runtime/random.h"
 
 namespace weft::runtime {
@@ -18,42 +20,17 @@ std::string describe(const std::string& name, const ir::TensorType& type) {
   return "param '" + name + "' (" + type.str() + ")";
 }
 
-/// The attribute `key` as a T, or nullptr when absent; a value of another kind is an error.
-template <class T>
-const T* optionalAttr(const ir::Attrs& attrs, const std::string& key, const char* kindName,
-                      const std::string& who) {
-  auto it = attrs.find(key);
-  if (it == attrs.end()) return nullptr;
-  if (auto* p = std::get_if<T>(&it->second)) return p;
-  throw Error(who + ": attribute '" + key + "' must be " + kindName + ", got " +
-              std::string(ir::attrKindName(ir::attrKindOf(it->second))));
-}
-
-/// `seed` and `scale` of a random init; both are required.
+/// `seed` and `scale` of a random init (checked by ir::paramInitProblem).
 struct RandomInitArgs {
   uint64_t seed;
   double scale;
 };
 
-RandomInitArgs randomArgs(const std::string& init, const ir::TensorType& type, const ir::Attrs& attrs,
-                          const std::string& who) {
-  if (!ir::isFloat(type.dtype))
-    throw Error(who + ": init '" + init + "' needs a float dtype (f32, f64 or bf16), got " +
-                std::string(ir::dtypeName(type.dtype)));
-  const int64_t* seed = optionalAttr<int64_t>(attrs, "seed", "int", who);
-  if (!seed) throw Error(who + ": init '" + init + "' needs attribute 'seed'");
-  double scale;
-  auto it = attrs.find("scale");
-  if (it == attrs.end()) throw Error(who + ": init '" + init + "' needs attribute 'scale'");
-  if (auto* i = std::get_if<int64_t>(&it->second)) {
-    scale = static_cast<double>(*i);
-  } else {
-    scale = *optionalAttr<double>(attrs, "scale", "float", who);
-  }
-  if (!std::isfinite(scale) || scale < 0)
-    throw Error(who + ": init '" + init + "' needs a finite, non-negative 'scale', got " +
-                std::to_string(scale));
-  return {static_cast<uint64_t>(*seed), scale};
+RandomInitArgs randomArgs(const ir::Attrs& attrs) {
+  const auto seed = std::get<int64_t>(attrs.at("seed"));
+  const ir::AttrValue& scale = attrs.at("scale");
+  const auto* i = std::get_if<int64_t>(&scale);
+  return {static_cast<uint64_t>(seed), i ? static_cast<double>(*i) : std::get<double>(scale)};
 }
 
 ir::TensorData filled(const ir::TensorType& type, const std::function<double(int64_t)>& value) {
@@ -68,22 +45,22 @@ ir::TensorData initializeParam(const std::string& name, const ir::TensorType& ty
   const std::string who = describe(name, type);
   for (int64_t d : type.shape)
     if (d < 0) throw Error(who + ": negative dimension in shape " + ir::shapeStr(type.shape));
-  const std::string* init = optionalAttr<std::string>(attrs, "init", "str", who);
-  if (!init) throw Error(who + ": missing attribute 'init'");
+  if (auto problem = ir::paramInitProblem(type, attrs)) throw Error(who + ": " + *problem);
+  const std::string* init = &std::get<std::string>(attrs.at("init"));
 
   if (*init == "zeros") return ir::TensorData(type);
   if (*init == "ones") return filled(type, [](int64_t) { return 1.0; });
   if (*init == "uniform") {
-    RandomInitArgs a = randomArgs(*init, type, attrs, who);
+    RandomInitArgs a = randomArgs(attrs);
     return filled(type, [&](int64_t i) {
       return (2.0 * uniformAt(a.seed, 0, static_cast<uint64_t>(i)) - 1.0) * a.scale;
     });
   }
   if (*init == "normal") {
-    RandomInitArgs a = randomArgs(*init, type, attrs, who);
+    RandomInitArgs a = randomArgs(attrs);
     return filled(type, [&](int64_t i) { return normalAt(a.seed, 0, static_cast<uint64_t>(i)) * a.scale; });
   }
-  throw Error(who + ": unknown init '" + *init + "' (expected zeros, ones, uniform or normal)");
+  throw std::logic_error(who + ": init '" + *init + "' passed paramInitProblem but has no initializer");
 }
 
 }  // namespace weft::runtime

@@ -33,7 +33,7 @@ Graph buildRichGraph() {
   auto w = g.addParam("fc1.weight", {DType::f32, {3, 4}},
                       {{"init", std::string("uniform")}, {"scale", 0.35355339059327373}, {"seed", int64_t{1}}});
   auto b = g.addParam("fc1.bias", {DType::f32, {4}}, {{"init", std::string("zeros")}});
-  g.addParam("odd-name_2.w", {DType::f32, {}}, {{"init", std::string("a\"b\\c\nd")}});
+  g.addParam("odd-name_2.w", {DType::f32, {}}, {{"init", std::string("ones")}});
   g.addConstant(tensor({DType::f64, {2}}, {1.5, -0.25}));
   g.addConstant(tensor({DType::bf16, {3}}, {1.0, 0.5, -2.0}), "c.bf");
   g.addConstant(tensor({DType::i32, {2}}, {7, -3}));
@@ -58,6 +58,7 @@ Graph buildRichGraph() {
           {{"shape", std::vector<int64_t>{}}, {"dtype", DType::bf16}, {"seed", int64_t{3}},
            {"low", -1.0}, {"high", int64_t{1}}});
   auto loss = g.addOp(OpKind::MseLoss, {lrelu, gathered}, {{"reduce", std::string("mean")}}, "loss");
+  g.addOp(OpKind::CheckIndex, {idx}, {{"limit", int64_t{2}}, {"what", std::string("a\"b\\c\nd")}}, "idx.checked");
   g.addOutput("loss", loss);
   g.addOutput("cast", cast);
   g.addOutput("h", hb);
@@ -67,7 +68,7 @@ Graph buildRichGraph() {
 const char* kRichText = R"(graph @rt(%x: f32[2,3], %idx: i64[2]) {
   param %fc1.weight: f32[3,4] {init="uniform", scale=0.35355339059327373, seed=1}
   param %fc1.bias: f32[4] {init="zeros"}
-  param %odd-name_2.w: f32[] {init="a\"b\\c\nd"}
+  param %odd-name_2.w: f32[] {init="ones"}
   %0 = constant() {value=dense<[1.5, -0.25]>} : f64[2]
   %c.bf = constant() {value=dense<[1.0, 0.5, -2.0]>} : bf16[3]
   %1 = constant() {value=dense<[7, -3]>} : i32[2]
@@ -85,6 +86,7 @@ const char* kRichText = R"(graph @rt(%x: f32[2,3], %idx: i64[2]) {
   %9 = iota() {axis=1, dtype=i32, shape=[2, 2]} : i32[2,2]
   %10 = random_uniform() {dtype=bf16, high=1.0, low=-1.0, seed=3, shape=[]} : bf16[]
   %loss = mse_loss(%6, %8) {reduce="mean"} : f32[]
+  %idx.checked = check_index(%idx) {limit=2, what="a\"b\\c\nd"} : i64[2]
   return loss=%loss, cast=%5, h=%h.biased
 }
 )";

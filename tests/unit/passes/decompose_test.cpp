@@ -77,7 +77,7 @@ TEST(Decompositions, ReluIsMaximumWithZero) {
 TEST(Decompositions, SurroundingNodesKeepNamesAndOutputsFollow) {
   Graph g("m");
   auto x = g.addInput("x", {DType::f32, {2, 4}});
-  auto w = g.addParam("w", {DType::f32, {4, 4}}, {{"init", std::string("normal")}, {"scale", 0.1}});
+  auto w = g.addParam("w", {DType::f32, {4, 4}}, {{"init", std::string("normal")}, {"scale", 0.1}, {"seed", int64_t{5}}});
   auto h = g.addOp(OpKind::Matmul, {x, w}, {}, "h");
   auto a = g.addOp(OpKind::Gelu, {h}, {{"approximate", int64_t{0}}}, "act", "model.cpp:12");
   auto y = g.addOp(OpKind::Exp, {a}, {}, "y");
