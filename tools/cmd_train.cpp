@@ -62,7 +62,9 @@ const std::vector<std::string> kRememberedOptions = {"epochs",    "steps",      
 /// Option values: the command line first, then the checkpoint being resumed.
 class Settings {
  public:
-  Settings(const Args& args, std::map<std::string, std::string> saved) : args_(args), saved_(std::move(saved)) {}
+  /// `saved` are the options of checkpoint `savedIn` (empty when none is resumed).
+  Settings(const Args& args, std::map<std::string, std::string> saved, std::string savedIn)
+      : args_(args), saved_(std::move(saved)), savedIn_(std::move(savedIn)) {}
 
   std::optional<std::string> get(const std::string& key) const {
     if (auto v = args_.get(key)) return v;
@@ -79,7 +81,7 @@ class Settings {
       if (used == v->size()) return r;
     } catch (const std::exception&) {
     }
-    throw Error("option --" + key + " needs an integer, got '" + *v + "'");
+    throw Error("option --" + key + " needs an integer, got '" + *v + "'" + origin(key));
   }
   double number(const std::string& key, double dflt) const {
     auto v = get(key);
@@ -90,7 +92,7 @@ class Settings {
       if (used == v->size() && std::isfinite(r)) return r;
     } catch (const std::exception&) {
     }
-    throw Error("option --" + key + " needs a number, got '" + *v + "'");
+    throw Error("option --" + key + " needs a number, got '" + *v + "'" + origin(key));
   }
   /// The remembered options that have a value, for the checkpoint.
   std::map<std::string, std::string> remembered() const {
@@ -101,8 +103,14 @@ class Settings {
   }
 
  private:
+  /// Where the value of `key` came from, for messages: nothing for the command line.
+  std::string origin(const std::string& key) const {
+    return args_.get(key) ? "" : " (the value saved in the checkpoint " + savedIn_ + ")";
+  }
+
   const Args& args_;
   std::map<std::string, std::string> saved_;
+  std::string savedIn_;
 };
 
 long long positive(const std::string& what, long long v) {
@@ -169,7 +177,7 @@ int cmdTrain(int argc, char** argv) {
       throw Error(resume + ": the checkpoint is of model '" + info.model + "', not '" + modelName + "'");
     saved = info.settings;
   }
-  Settings settings(args, saved);
+  Settings settings(args, saved, resume);
 
   training::TrainOptions opt;
   opt.seed = static_cast<uint64_t>(settings.integer("seed", 0));
