@@ -105,21 +105,16 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
 
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, ImageOut, ImageOut);
 
-/// The image kernel for `g`: unrolled for a 3x3 kernel over one input channel (a grayscale
-/// image's first layer), else the general one.
-template <int Blocks>
-ImageKernel kernelFor(const Geometry& g) {
-  if (g.kernelHeight == 3 && g.kernelWidth == 3 && g.channels == 1) return &image<Blocks, 3, 1>;
-  return &image<Blocks, 0, 0>;
-}
+/// The image kernels by blocks, kernel extent and channels (pickImageKernel).
+struct ImageKernels {
+  template <int Blocks, int K, int C>
+  static ImageKernel of() {
+    return &image<Blocks, K, C>;
+  }
+};
 
 ImageKernel imageKernel(const Geometry& g) {
-  switch (g.outChannels / 16) {
-    case 1: return kernelFor<1>(g);
-    case 2: return kernelFor<2>(g);
-    case 3: return kernelFor<3>(g);
-    default: return kernelFor<4>(g);
-  }
+  return pickImageKernel<ImageKernels>(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels);
 }
 
 }  // namespace

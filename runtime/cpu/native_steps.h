@@ -51,6 +51,24 @@ struct ConvEpilogue {
 /// Node `v` of `g` as a ConvEpilogue, or nullopt for anything else.
 std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v);
 
+/// The image kernel of a native step whose kernels are templates over the result's blocks of
+/// 16 channels (1 to 4) and a compile-time kernel extent and input channel count: `Kernels::
+/// of<Blocks, 3, 1>()` (unrolled) for a 3x3 kernel over one input channel, a grayscale
+/// image's first layer, else `Kernels::of<Blocks, 0, 0>()` (read at run time).
+template <class Kernels>
+auto pickImageKernel(int64_t outChannels, int64_t kernelHeight, int64_t kernelWidth, int64_t channels) {
+  const bool unrolled = kernelHeight == 3 && kernelWidth == 3 && channels == 1;
+  auto pick = [unrolled]<int Blocks>() {
+    return unrolled ? Kernels::template of<Blocks, 3, 1>() : Kernels::template of<Blocks, 0, 0>();
+  };
+  switch (outChannels / 16) {
+    case 1: return pick.template operator()<1>();
+    case 2: return pick.template operator()<2>();
+    case 3: return pick.template operator()<3>();
+    default: return pick.template operator()<4>();
+  }
+}
+
 /// A hand-written step. Throws weft::Error naming the node for bad data (a gather index out of range).
 using NativeStep = void (*)(const NativeCall& call);
 
