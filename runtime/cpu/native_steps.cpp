@@ -139,9 +139,12 @@ void runCheckIndex(const NativeCall& call) {
   for (int64_t j = 0; j < count; ++j) {
     int64_t k = i32 ? static_cast<const int32_t*>(call.operands[0])[j] : static_cast<const int64_t*>(call.operands[0])[j];
     if (k < 0 || k >= limit)
-      throw Error(std::string("check_index ") + ir::valueRef(call.graph, call.value) + ": " +
+      // A check a decomposition made (its `what` says what it checks) is named by its source
+      // line rather than by a node the user never wrote.
+      throw Error((attrs.has("what") ? std::string() : "check_index " + ir::valueRef(call.graph, call.value) + ": ") +
                   ir::checkIndexMessage(attrs.has("what") ? attrs.s("what") : "index", k, j,
-                                        ir::valueRef(call.graph, node.operands[0]), limit));
+                                        ir::valueRef(call.graph, node.operands[0]), limit) +
+                  (node.loc.empty() ? "" : " at " + node.loc));
   }
   if (call.result != call.operands[0]) std::memcpy(call.result, call.operands[0], node.type.byteSize());
 }
