@@ -1,6 +1,7 @@
 #include "ir/types.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace weft::ir {
 
@@ -41,6 +42,12 @@ int64_t numElements(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) n *= d;
   return n;
+}
+
+std::string gibibytes(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  return text;
 }
 
 std::string shapeStr(const Shape& s) {

@@ -29,6 +29,8 @@ using Shape = std::vector<int64_t>;
 int64_t numElements(const Shape& s);
 /// Prints a shape as `[2,3]`.
 std::string shapeStr(const Shape& s);
+/// `bytes` in GiB with one decimal, e.g. "372.5 GiB", for messages.
+std::string gibibytes(size_t bytes);
 
 /// A tensor type: dtype plus static shape; prints as `f32[4,8]`.
 struct TensorType {

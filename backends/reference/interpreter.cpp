@@ -1,7 +1,6 @@
 // Runs a graph node by node with the reference kernels.
 #include "backends/reference/interpreter.h"
 
-#include <cstdio>
 #include <stdexcept>
 
 #include "runtime/init.h"
@@ -52,13 +51,6 @@ TensorData runKernel(Kernel kernel, const KernelContext& ctx) {
 
 namespace {
 
-/// `bytes` in GiB with one decimal, for messages.
-std::string gibibytes(size_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
-  return text;
-}
-
 /// Evaluates every node in order. With `keepAll` false, a value is released after its last
 /// reader has run (outputs are kept).
 std::vector<TensorData> evaluate(const Graph& g, const TensorMap& feeds, const RunOptions& options,
@@ -75,7 +67,7 @@ std::vector<TensorData> evaluate(const Graph& g, const TensorMap& feeds, const R
     try {
       values[static_cast<size_t>(v)] = runKernel(kernelFor(node.op), ctx);
     } catch (const std::bad_alloc&) {
-      ctx.fail("cannot allocate memory for its result " + node.type.str() + " (" + gibibytes(node.type.byteSize()) + ")");
+      ctx.fail("cannot allocate memory for its result " + node.type.str() + " (" + ir::gibibytes(node.type.byteSize()) + ")");
     }
     if (!keepAll)
       for (ValueId o : node.operands)
@@ -101,7 +93,7 @@ TensorMap initialState(const Graph& g) {
       state[n.name] = runtime::initializeParam(n.name, n.type, n.attrs);
     } catch (const std::bad_alloc&) {
       throw Error("param " + ir::valueRef(g, p) + " : " + n.type.str() + ": cannot allocate memory for it (" +
-                  gibibytes(n.type.byteSize()) + ")");
+                  ir::gibibytes(n.type.byteSize()) + ")");
     }
   }
   return state;

@@ -6,7 +6,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -139,12 +138,8 @@ ValueId convPoolShape(const ir::Graph& g, ValueId pool) {
   // Other readers (a training step's pool and ReLU gradients) come after the pool, and its
   // windows cover the whole map, so that the step can write it.
   const bool covered = g.type(c).shape[1] % 2 == 0 && g.type(c).shape[2] % 2 == 0;
-  for (const auto& out : g.outputs())
-    if (out.value == c) return -1;
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (v != pool && std::find(g.node(v).operands.begin(), g.node(v).operands.end(), c) != g.node(v).operands.end() &&
-        (!covered || v < pool))
-      return -1;
+  for (ValueId reader : otherReaders(g, c, pool))
+    if (!covered || reader < pool || reader == g.size()) return -1;  // g.size(): an output
   const ir::Node& conv = *body->conv;
   ir::AttrReader attrs(conv.attrs, conv.op);
   const ir::TensorType &x = g.type(g.node(c).operands[0]), &w = g.type(g.node(c).operands[1]);
@@ -159,11 +154,7 @@ ValueId convPoolShape(const ir::Graph& g, ValueId pool) {
 
 bool convPoolWritesConv(const ir::Graph& g, ValueId pool) {
   const ValueId c = convPoolSource(g, pool);
-  if (c < 0) return false;
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (v != pool && std::find(g.node(v).operands.begin(), g.node(v).operands.end(), c) != g.node(v).operands.end())
-      return true;
-  return false;
+  return c >= 0 && !otherReaders(g, c, pool).empty();
 }
 
 void runConvPool(const NativeCall& call) {

@@ -133,16 +133,6 @@ ImageKernel imageKernel(const Geometry& g) {
   return pickImageKernel<ImageKernels>(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels);
 }
 
-/// True when `v` is read by node `reader` of `g` alone (and is no output).
-bool readOnlyBy(const ir::Graph& g, ValueId v, ValueId reader) {
-  for (const auto& out : g.outputs())
-    if (out.value == v) return false;
-  for (ValueId u = 0; u < g.size(); ++u)
-    if (u != reader && std::find(g.node(u).operands.begin(), g.node(u).operands.end(), v) != g.node(u).operands.end())
-      return false;
-  return true;
-}
-
 }  // namespace
 
 ValueId poolWeightGradSource(const ir::Graph& g, ValueId wgrad) {
@@ -164,7 +154,7 @@ ValueId poolWeightGradShape(const ir::Graph& g, ValueId wgrad) {
   const ValueId dx = node.operands[1];
   const ir::Node& pool = g.node(dx);
   if (pool.op != OpKind::MaxPoolGrad || pool.type.dtype != ir::DType::f32 || pool.type.rank() != 4 ||
-      !ir::isChannelsLast(pool.op, pool.attrs) || !readOnlyBy(g, dx, wgrad))
+      !ir::isChannelsLast(pool.op, pool.attrs) || !otherReaders(g, dx, wgrad).empty())
     return -1;
   ir::AttrReader pooling(pool.attrs, pool.op);
   const int64_t channels = pool.type.shape[3];

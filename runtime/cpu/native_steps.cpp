@@ -234,6 +234,16 @@ std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v) {
   return found;
 }
 
+std::vector<ir::ValueId> otherReaders(const ir::Graph& g, ir::ValueId v, ir::ValueId except) {
+  std::vector<ir::ValueId> readers;
+  for (ir::ValueId u = 0; u < g.size(); ++u)
+    if (u != except && std::find(g.node(u).operands.begin(), g.node(u).operands.end(), v) != g.node(u).operands.end())
+      readers.push_back(u);
+  for (const auto& out : g.outputs())
+    if (out.value == v) readers.push_back(g.size());
+  return readers;
+}
+
 NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
   const ir::Node& node = g.node(v);
   switch (node.op) {

@@ -38,6 +38,10 @@ struct ImageLayout {
   int64_t at(int64_t p, int64_t c) const { return p * positionStride + (c / 16) * blockStride + c % 16; }
 };
 
+/// The nodes of `g` other than `except` that read value `v`, in node order; `v` being one of
+/// the graph's outputs counts as a reader too, at g.size().
+std::vector<ir::ValueId> otherReaders(const ir::Graph& g, ir::ValueId v, ir::ValueId except);
+
 /// A convolution as native steps see it: a conv or conv_transpose node, or a fused conv whose
 /// body is conv(in0, in1) followed by an optional bias add (a body input, or a reshape of
 /// one, f32 with one value or one per result channel) and an optional ReLU (a maximum with

@@ -56,11 +56,13 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-/// The largest value of `g` for which `inBlock` holds, as "%ref : type", for messages.
-std::string largestValue(const ir::Graph& g, const std::function<bool(ValueId)>& inBlock) {
+/// The largest value of `g` that `plan` stores in `storage`, as "%ref : type", for messages.
+std::string largestValue(const ir::Graph& g, const MemoryPlan& plan, Storage storage) {
   ValueId largest = -1;
   for (ValueId v = 0; v < g.size(); ++v)
-    if (inBlock(v) && (largest < 0 || g.type(v).byteSize() > g.type(largest).byteSize())) largest = v;
+    if (plan.values[static_cast<size_t>(v)].storage == storage &&
+        (largest < 0 || g.type(v).byteSize() > g.type(largest).byteSize()))
+      largest = v;
   return largest < 0 ? std::string("none") : ir::valueRef(g, largest) + " : " + g.type(largest).str();
 }
 
@@ -72,9 +74,8 @@ uint8_t* chooseMemory(uint8_t* memory, int64_t capacity, int64_t bytes, AlignedB
     try {
       own = AlignedBuffer(bytes, /*zeroed=*/false);  // every byte is written before it is read
     } catch (const std::bad_alloc&) {
-      char size[32];
-      std::snprintf(size, sizeof size, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
-      throw Error("cannot allocate the " + std::string(what) + " memory of " + size + " (" + std::to_string(bytes) +
+      throw Error("cannot allocate the " + std::string(what) + " memory of " + ir::gibibytes(static_cast<size_t>(bytes)) +
+                  " (" + std::to_string(bytes) +
                   " bytes; its largest value " + largest() + ")");
     }
     return own.data();
@@ -229,13 +230,10 @@ Program::Program(ir::Graph graph, ProgramOptions options)
   const ir::Graph& g = graph_;
   auto start = std::chrono::steady_clock::now();
   plan_ = planMemory(g);
-  auto largestIn = [&](Storage storage) {
-    return [&, storage] { return largestValue(g, [&](ValueId v) { return plan_.values[static_cast<size_t>(v)].storage == storage; }); };
-  };
   arena_ = chooseMemory(options.arena, options.arenaCapacity, plan_.arenaBytes, ownArena_, "arena",
-                        largestIn(Storage::Arena));
+                        [&] { return largestValue(g, plan_, Storage::Arena); });
   state_ = chooseMemory(options.state, options.stateCapacity, plan_.persistentBytes, ownState_, "state",
-                        largestIn(Storage::Persistent));
+                        [&] { return largestValue(g, plan_, Storage::Persistent); });
   constants_.assign(static_cast<size_t>(g.size()), nullptr);
   for (ValueId v = 0; v < g.size(); ++v)
     if (g.node(v).op == OpKind::Constant)

@@ -61,6 +61,16 @@ ir::Graph convPool(const Case& c, bool blockedReader, MapReader mapReader = MapR
   return g;
 }
 
+/// `g` compiled as it is computes what the reference interpreter does, in one native step.
+void expectOneNativeStepLikeTheReference(const ir::Graph& g) {
+  cpu::CompileOptions options;
+  options.optimize = false;
+  cpu::Executable exe = cpu::compile(g, options);
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-5);
+  EXPECT_EQ(exe.stats().nativeSteps, 1);
+}
+
 }  // namespace
 
 TEST(NativeConvPool, MatchesTheReference) {
@@ -72,12 +82,7 @@ TEST(NativeConvPool, MatchesTheReference) {
       SCOPED_TRACE("size " + std::to_string(c.size) + ", " + std::to_string(c.inputs) + " -> " +
                    std::to_string(c.outputs) + (blockedReader ? ", pooled data read by a conv" : ""));
       ir::Graph g = convPool(c, blockedReader);
-      cpu::CompileOptions options;
-      options.optimize = false;
-      cpu::Executable exe = cpu::compile(g, options);
-      reference::TensorMap feeds = cpu::testing::sineFeeds(g);
-      cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-5);
-      EXPECT_EQ(exe.stats().nativeSteps, 1);
+      expectOneNativeStepLikeTheReference(g);
     }
 }
 
@@ -94,12 +99,7 @@ TEST(NativeConvPool, WritesTheConvsMapForLaterReaders) {
                                    ? g.outputs()[0].value
                                    : g.node(g.outputs()[0].value).operands[0];
       ASSERT_TRUE(cpu::convPoolWritesConv(g, pool));
-      cpu::CompileOptions options;
-      options.optimize = false;
-      cpu::Executable exe = cpu::compile(g, options);
-      reference::TensorMap feeds = cpu::testing::sineFeeds(g);
-      cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-5);
-      EXPECT_EQ(exe.stats().nativeSteps, 1);
+      expectOneNativeStepLikeTheReference(g);
     }
 }
 
