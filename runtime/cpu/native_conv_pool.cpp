@@ -27,10 +27,20 @@ struct Geometry {
   int64_t pooledHeight, pooledWidth;
 };
 
-/// max(a, b) per lane (_mm512_max_ps through an explicit source: GCC 12 warns that the one
-/// _mm512_max_ps passes may be used uninitialized).
-__attribute__((target("avx512f"))) inline __m512 lanewiseMax(__m512 a, __m512 b) {
-  return _mm512_mask_max_ps(a, static_cast<__mmask16>(0xFFFF), a, b);
+/// The reference's max pool rule per lane: v replaces best when best is no NaN and v is a
+/// NaN or larger (vmaxps alone would drop a NaN met before a number).
+__attribute__((target("avx512f"))) inline __m512 firstLargest(__m512 best, __m512 v) {
+  const __mmask16 take = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
+                         (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ));
+  return _mm512_mask_mov_ps(best, take, v);
+}
+
+/// max(v, 0) per lane, a NaN kept as the reference's maximum keeps it (vmaxps returns its
+/// second source when either is a NaN; the explicit source of _mm512_mask_max_ps because GCC
+/// 12 warns that the one _mm512_max_ps passes may be used uninitialized).
+__attribute__((target("avx512f"))) inline __m512 relu16(__m512 v) {
+  const __m512 zero = _mm512_setzero_ps();
+  return _mm512_mask_max_ps(zero, static_cast<__mmask16>(0xFFFF), zero, v);
 }
 
 /// Where one image's values go: position p, channel block b at p * positionStride + b * blockStride.
@@ -89,16 +99,16 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
               }
             }
           }
-          for (int b = 0; b < Blocks; ++b) best[b] = lanewiseMax(best[b], acc[b]);
+          for (int b = 0; b < Blocks; ++b) best[b] = firstLargest(best[b], acc[b]);
           if (conv.at) {
             float* at = conv.at + (oh * 2 * g.pooledWidth + ow) * conv.positionStride;  // the map is 2 PH x 2 PW
             for (int b = 0; b < Blocks; ++b)
-              _mm512_storeu_ps(at + b * conv.blockStride, relu ? lanewiseMax(acc[b], _mm512_setzero_ps()) : acc[b]);
+              _mm512_storeu_ps(at + b * conv.blockStride, relu ? relu16(acc[b]) : acc[b]);
           }
         }
       float* target = out.at + (ph * g.pooledWidth + pw) * out.positionStride;
       for (int b = 0; b < Blocks; ++b)
-        _mm512_storeu_ps(target + b * out.blockStride, relu ? lanewiseMax(best[b], _mm512_setzero_ps()) : best[b]);
+        _mm512_storeu_ps(target + b * out.blockStride, relu ? relu16(best[b]) : best[b]);
     }
 }
 

@@ -13,6 +13,7 @@
 #include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
+#include "runtime/cpu/native_max_pool.h"
 #include "runtime/cpu/native_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
 #include "runtime/random.h"
@@ -261,7 +262,9 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::ConvWeightGrad:
       if (poolWeightGradSource(g, v) >= 0) return &runPoolWeightGrad;
       return runsFewChannelWeightGrad(g, v) ? &runFewChannelWeightGrad : nullptr;
-    case ir::OpKind::MaxPool: return convPoolSource(g, v) >= 0 ? &runConvPool : nullptr;
+    case ir::OpKind::MaxPool:
+      if (convPoolSource(g, v) >= 0) return &runConvPool;
+      return runsNativeMaxPool(g, v) ? &runMaxPool : nullptr;
     case ir::OpKind::MaxPoolGrad:
       if (node.type.dtype != ir::DType::f32 || node.type.shape.size() != 4) return nullptr;
       return ir::isChannelsLast(node.op, node.attrs) ? &runMaxPoolGrad2dChannelsLast : &runMaxPoolGrad2d;
@@ -289,6 +292,8 @@ bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
   }
   if (node.op == ir::OpKind::MaxPool && convPoolSource(g, v) >= 0)  // its operand: computed, written in either layout
     return index == 0 || channelsInBlocks(v);
+  if (runsNativeMaxPool(g, v) && ir::isChannelsLast(node.op, node.attrs))  // blocks of 16 channels, in and out
+    return index <= 0 && channelsInBlocks(node.operands[0]) && channelsInBlocks(v);
   if (node.op == ir::OpKind::ConvWeightGrad && poolWeightGradSource(g, v) >= 0)  // the pool gradient is never stored
     return index == 1;
   return index == 0 && (runsFewChannelConv(g, v) || runsFewChannelWeightGrad(g, v)) &&

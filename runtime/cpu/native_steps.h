@@ -2,7 +2,7 @@
 /// Steps the CPU runtime runs with small hand-written kernels over its buffers: what neither
 /// oneDNN nor the generated kernels take (concat, gather, the random sources), and what runs
 /// faster here than on oneDNN: 2-D max_pool_grad, convolutions to few channels and their
-/// weight gradients.
+/// weight gradients; and max_pool, where oneDNN's rule for NaNs differs from the reference's.
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -90,8 +90,9 @@ std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v);
 /// stored channel-blocked as well as channels-last: any data of a concat of rank-4 f32
 /// tensors along their last axis whose channel counts are all multiples of 16, and the input
 /// x with a multiple of 16 channels of a convolution to few channels (runsFewChannelConv) or
-/// of the weight gradient of one (runsFewChannelWeightGrad), and the result of a max pool run
-/// with its convolution (convPoolSource) and that convolution's value where the step writes it.
+/// of the weight gradient of one (runsFewChannelWeightGrad), the result of a max pool run
+/// with its convolution (convPoolSource) and that convolution's value where the step writes
+/// it, and the data and result of another channels-last 2-D max pool of 16k channels.
 bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index);
 
 }  // namespace weft::cpu

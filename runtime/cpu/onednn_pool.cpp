@@ -7,7 +7,8 @@
 // Exactness: the reference and oneDNN agree on ties (the first maximum in window order wins,
 // checked by the tests). They differ on NaN (the reference propagates it, oneDNN's max
 // ignores it) and on a window whose inputs are all -inf (oneDNN's maximum starts from the
-// lowest finite float); nothing at compile time can rule those out.
+// lowest finite float); nothing at compile time can rule those out, so 1-D and 2-D f32 max
+// pools run natively (native_max_pool.h) and only 3-D ones here.
 #include "ir/channels_last.h"
 #include "runtime/cpu/onednn_families.h"
 

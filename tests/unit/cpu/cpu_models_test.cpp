@@ -8,6 +8,7 @@
 
 #include "backends/cpu/executable.h"
 #include "runtime/cpu/native_conv_pool.h"
+#include "runtime/cpu/native_max_pool.h"
 #include "models/registry.h"
 #include "tests/unit/common/model_feeds.h"
 
@@ -30,7 +31,8 @@ int acceleratedNodes(const ir::Graph& g) {
     if (node.type.dtype != ir::DType::f32 || native[static_cast<size_t>(v)]) continue;
     switch (node.op) {
       case OpKind::Matmul: case OpKind::Conv: case OpKind::ConvTranspose: case OpKind::ConvWeightGrad:
-      case OpKind::MaxPool: case OpKind::AvgPool: case OpKind::MaxPoolGrad: ++n; break;
+      case OpKind::AvgPool: case OpKind::MaxPoolGrad: ++n; break;
+      case OpKind::MaxPool: n += !cpu::runsNativeMaxPool(g, v); break;
       case OpKind::Fused: {
         auto kind = std::get<std::string>(node.attrs.at("kind"));
         n += kind == "matmul" || kind == "conv";

@@ -5,6 +5,8 @@
 // read it (a training step); anything else keeps its two steps.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "cpu_test_util.h"
 
 #include "backends/cpu/executable.h"
@@ -127,4 +129,32 @@ TEST(NativeConvPool, OnlyAConvReadByItsPoolAlone) {
   EXPECT_EQ(cpu::convPoolSource(oddAlone, oddAlone.outputs()[0].value) >= 0, __builtin_cpu_supports("avx512f") != 0);
   ir::Graph wide = convPool({14, 8, 32, 3, 0, true, true}, false);  // 8 input channels: oneDNN's
   EXPECT_EQ(cpu::convPoolSource(wide, wide.outputs()[0].value), -1);
+}
+
+TEST(NativeConvPool, NaNsWinTheirWindowsAsInTheReference) {
+  // A NaN pixel makes NaNs in the conv positions whose taps read it; a window holding one
+  // pools to NaN wherever a larger number comes after it, and the ReLU keeps it (vmaxps
+  // alone would drop it in both places).
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the native step needs AVX-512";
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "with ReLU" : "without ReLU");
+    ir::Graph g = convPool({12, 1, 32, 3, 1, true, relu}, false, MapReader::Elementwise);
+    cpu::CompileOptions options;
+    options.optimize = false;
+    cpu::Executable exe = cpu::compile(g, options);
+    EXPECT_EQ(exe.stats().nativeSteps, 1);
+    reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    for (int64_t i = 5; i < feeds.at("x").numel(); i += 37) feeds.at("x").set(i, std::nan(""));
+    reference::TensorMap got = exe.run(feeds), want = reference::run(g, feeds);
+    for (const char* name : {"y", "map"}) {
+      int nans = 0;
+      for (int64_t i = 0; i < want.at(name).numel(); ++i) {
+        const double w = want.at(name).get(i), v = got.at(name).get(i);
+        nans += std::isnan(w);
+        if (std::isnan(w) || std::isnan(v)) EXPECT_EQ(std::isnan(v), std::isnan(w)) << name << " element " << i;
+        else EXPECT_NEAR(v, w, 1e-4 * std::max(1.0, std::fabs(w))) << name << " element " << i;
+      }
+      EXPECT_GT(nans, 0) << name;
+    }
+  }
 }

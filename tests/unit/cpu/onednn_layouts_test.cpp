@@ -20,7 +20,7 @@ ir::ValueId conv(ir::Graph& g, ir::ValueId x, ir::ValueId w) {
                  {{"stride", Ints{1, 1}}, {"padding", Ints{1, 1}}, {"dilation", Ints{1, 1}}, {"groups", int64_t{1}}});
 }
 
-/// x [2,16,7,7] -> conv 16->32 -> max_pool 2x2 -> conv 32->32 -> conv 32->32 -> y (planes
+/// x [2,16,7,7] -> conv 16->32 -> avg_pool 2x2 -> conv 32->32 -> conv 32->32 -> y (planes
 /// too small for Winograd: direct convolutions); with `alsoAdded`, the first conv's result is
 /// also read by an add (output "sum").
 ir::Graph convChain(bool alsoAdded) {
@@ -28,7 +28,7 @@ ir::Graph convChain(bool alsoAdded) {
   ir::ValueId x = g.addInput("x", f32({2, 16, 7, 7}));
   ir::ValueId a = conv(g, x, g.addInput("w1", f32({32, 16, 3, 3})));
   ir::ValueId pooled =
-      g.addOp(OpKind::MaxPool, {a}, {{"window", Ints{2, 2}}, {"stride", Ints{2, 2}}, {"padding", Ints{0, 0}}});
+      g.addOp(OpKind::AvgPool, {a}, {{"window", Ints{2, 2}}, {"stride", Ints{2, 2}}, {"padding", Ints{0, 0}}});
   ir::ValueId b = conv(g, pooled, g.addInput("w2", f32({32, 32, 3, 3})));
   g.addOutput("y", conv(g, b, g.addInput("w3", f32({32, 32, 3, 3}))));
   if (alsoAdded) g.addOutput("sum", g.addOp(OpKind::Add, {a, a}));

@@ -1,5 +1,6 @@
-// The oneDNN steps of conv_transpose, conv_weight_grad, max_pool, avg_pool and 1-D and 3-D
-// max_pool_grad, and the native 2-D max_pool_grad, each on one-node graphs against the reference interpreter over several
+// The oneDNN steps of conv_transpose, conv_weight_grad, avg_pool, 3-D max_pool and 1-D and 3-D
+// max_pool_grad, and the native 1-D and 2-D max_pool and 2-D max_pool_grad, each on one-node
+// graphs against the reference interpreter over several
 // geometries (stride, padding, dilation, groups, output_padding, odd sizes, 1 to 3 spatial
 // dims, ties in max pooling).
 #include <gtest/gtest.h>
@@ -139,15 +140,63 @@ TEST(OneDnnConvWeightGrad, OneAndThreeSpatialDims) {
   expectMatchesReference(convWeightGrad({1, 2, 4, 5, 3}, {1, 3, 2, 3, 2}, {2, 2, 1}, {1, 1, 0}, {1, 1, 1}, 1, {2, 3, 2}));
 }
 
-TEST(OneDnnMaxPool, OverlappingPaddedWindowsWithTies) {
-  expectMatchesReference(pool(OpKind::MaxPool, {2, 3, 7, 6}, {3, 3}, {2, 2}, {1, 1}), Values::FewDistinct, true, 0);
-  expectMatchesReference(pool(OpKind::MaxPool, {2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0}), Values::Smooth, true, 0);
+// 1-D and 2-D max_pool run as a native step (runtime/cpu/native_max_pool.cpp), 3-D on oneDNN.
+TEST(NativeMaxPool, OverlappingPaddedWindowsWithTies) {
+  expectMatchesReference(pool(OpKind::MaxPool, {2, 3, 7, 6}, {3, 3}, {2, 2}, {1, 1}), Values::FewDistinct, false, 0);
+  expectMatchesReference(pool(OpKind::MaxPool, {2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0}), Values::Smooth, false, 0);
+  // More than sixteen output columns (two vectors of them, the second partial), stride 1.
+  expectMatchesReference(pool(OpKind::MaxPool, {2, 2, 5, 40}, {2, 3}, {1, 1}, {1, 1}), Values::FewDistinct, false, 0);
 }
 
-TEST(OneDnnMaxPool, OneAndThreeSpatialDims) {
-  expectMatchesReference(pool(OpKind::MaxPool, {2, 3, 9}, {3}, {2}, {1}), Values::FewDistinct, true, 0);
-  expectMatchesReference(pool(OpKind::MaxPool, {1, 2, 5, 4, 6}, {2, 3, 2}, {1, 2, 2}, {1, 1, 0}), Values::FewDistinct,
-                         true, 0);
+TEST(NativeMaxPool, OneSpatialDim) {
+  expectMatchesReference(pool(OpKind::MaxPool, {2, 3, 9}, {3}, {2}, {1}), Values::FewDistinct, false, 0);
+}
+
+TEST(NativeMaxPool, ChannelsLastWithPartialChannelVectors) {
+  // 20 channels: a vector of sixteen and one of four per position; 1-D too.
+  for (ir::Shape x : {ir::Shape{2, 7, 6, 20}, ir::Shape{2, 9, 20}}) {
+    ir::Graph g("pool");
+    const bool twoD = x.size() == 4;
+    ir::Attrs attrs{{"channels_last", int64_t{1}},
+                    {"window", twoD ? Ints{3, 2} : Ints{3}},
+                    {"stride", twoD ? Ints{2, 1} : Ints{2}},
+                    {"padding", twoD ? Ints{1, 1} : Ints{1}}};
+    g.addOutput("y", g.addOp(OpKind::MaxPool, {g.addInput("x", f32(x))}, attrs));
+    expectMatchesReference(g, Values::FewDistinct, false, 0);
+  }
+}
+
+TEST(NativeMaxPool, NaNsAndInfinitiesFollowTheReference) {
+  // A NaN anywhere in a window is its maximum, even before a larger number (oneDNN's pooling
+  // skips it); a window of -inf values and padding gives -inf (oneDNN: the lowest float).
+  for (bool channelsLast : {false, true}) {
+    SCOPED_TRACE(channelsLast ? "channels-last" : "channels-first");
+    const ir::Shape shape = channelsLast ? ir::Shape{1, 6, 10, 18} : ir::Shape{1, 18, 6, 10};
+    for (Ints window : {Ints{2, 2}, Ints{3, 3}}) {
+      ir::Graph g("pool");
+      ir::Attrs attrs{{"window", window}, {"stride", Ints{2, 2}}, {"padding", window[0] == 3 ? Ints{1, 1} : Ints{0, 0}}};
+      if (channelsLast) attrs["channels_last"] = int64_t{1};
+      g.addOutput("y", g.addOp(OpKind::MaxPool, {g.addInput("x", f32(shape))}, attrs));
+      ir::TensorData x = sample(f32(shape), 1, Values::FewDistinct);
+      for (int64_t i = 0; i < x.numel(); i += 7) x.set(i, std::nan(""));
+      for (int64_t i = 3; i < x.numel(); i += 11) x.set(i, INFINITY);
+      for (int64_t i = 0; i < 60; ++i) x.set(channelsLast ? i * 18 + 1 : 60 + i, -INFINITY);  // one channel's plane
+      cpu::CompileOptions options;
+      options.optimize = false;
+      cpu::Executable exe = cpu::compile(g, options);
+      EXPECT_EQ(exe.oneDnnNodeCount(), 0);
+      ir::TensorData got = exe.run({{"x", x}}).at("y"), want = reference::run(g, {{"x", x}}).at("y");
+      int nans = 0, negativeInfinities = 0;
+      for (int64_t i = 0; i < want.numel(); ++i) {
+        const double w = want.get(i), v = got.get(i);
+        nans += std::isnan(w);
+        negativeInfinities += w == -INFINITY;
+        EXPECT_TRUE(std::isnan(w) ? std::isnan(v) : v == w) << "element " << i << ": " << v << ", reference " << w;
+      }
+      EXPECT_GT(nans, 0);
+      EXPECT_GT(negativeInfinities, 0);
+    }
+  }
 }
 
 TEST(OneDnnAvgPool, CountsThePadding) {
@@ -156,7 +205,12 @@ TEST(OneDnnAvgPool, CountsThePadding) {
   expectMatchesReference(pool(OpKind::AvgPool, {1, 2, 5, 4, 6}, {2, 3, 2}, {1, 2, 2}, {1, 1, 0}));
 }
 
-TEST(OneDnnPools, PaddingAsWideAsTheWindowFallsBack) {
+TEST(OneDnnMaxPool, ThreeSpatialDims) {
+  expectMatchesReference(pool(OpKind::MaxPool, {1, 2, 5, 4, 6}, {2, 3, 2}, {1, 2, 2}, {1, 1, 0}), Values::FewDistinct,
+                         true, 0);
+}
+
+TEST(NativeMaxPool, PaddingAsWideAsTheWindow) {
   expectMatchesReference(pool(OpKind::MaxPool, {1, 1, 5, 5}, {2, 2}, {2, 2}, {2, 2}), Values::Smooth, false, 0);
 }
 
