@@ -12,7 +12,8 @@
 //     one, the operand keeps its shape and is read through the reshape's index map. Any other
 //     op among the aligned values, or another consumer of one, stops here.
 //  3. Iteration dims of extent 1 are dropped; adjacent ones merge when every aligned value
-//     spans both or neither, and both are reduced or both kept.
+//     spans both or neither, and both are reduced or both kept; a reduction of every dim
+//     keeps its first one apart (see kMinFullReductionRow).
 //  4. A copy of the body gets each aligned value's shape over the merged dims (the product
 //     of those it spans, else 1), with its broadcast or reshape shape, constant type and the
 //     reduction's axes to match. The copy is verified (types re-inferred); a copy that does
@@ -244,9 +245,23 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
   for (ValueId v = 0; v < body.size(); ++v)
     if (space.aligned(v)) spans[static_cast<size_t>(v)] = space.spanned(v);
   std::vector<DimRun> groups;
+  // A reduction of every dim keeps its first dim apart from a long rest, so that its kernel's
+  // calls can split that dim into partial sums (kernel_plan.cpp) instead of one call folding
+  // it all (vae's loss over [128, 784] on one thread).
+  std::vector<int> dims;
+  for (int id : space.order())
+    if (space.extent(id) != 1) dims.push_back(id);
+  bool reducesAll = reduces && !dims.empty();
+  int64_t rest = 1;
+  for (size_t k = 0; k < dims.size(); ++k) {
+    reducesAll = reducesAll && space.reduced(dims[k]);
+    if (k > 0) rest *= space.extent(dims[k]);
+  }
+  const bool firstApart = reducesAll && space.extent(dims[0]) >= kMinPartialExtent && rest >= kMinFullReductionRow;
   for (int id : space.order()) {
     if (space.extent(id) == 1) continue;  // spans nothing: every shape drops it
-    bool joins = !groups.empty() && space.reduced(id) == space.reduced(groups.back()[0]);
+    bool joins = !groups.empty() && space.reduced(id) == space.reduced(groups.back()[0]) &&
+                 !(firstApart && groups.size() == 1 && groups[0][0] == dims[0]);
     for (const auto& s : spans)
       joins = joins && (s.empty() || s[static_cast<size_t>(id)] == s[static_cast<size_t>(groups.back()[0])]);
     if (joins) groups.back().push_back(id);

@@ -10,7 +10,8 @@
 //     outside and accumulated into the output (e.g. reducing axis 0 of [N, C] loops n outside,
 //     c inside). The largest kept dimension is the parallel one, unless it is narrow
 //     (kNarrowParallelExtent) and the reduction an f32 sum to few elements: then the largest
-//     reduced dimension looped outside is (partialSums), each call summing its range.
+//     reduced dimension looped outside is (partialSums), each call summing its range; an
+//     f32 sum of every dimension loops its first one outside to split it so.
 //  3. A row body (ir/fused_rows.h: reductions of the last axis read by values of the row) is a
 //     Rows plan over {rows, row length}, the rows split across threads; its reductions may
 //     be anywhere in the body.
@@ -19,6 +20,8 @@
 //     loop over all elements. Further outputs are values of the output's shape, stored at its
 //     indices, or side sums (ir/side_sums.h) accumulated at their broadcast index (never flat).
 #include "backends/cpu/codegen/kernel_plan.h"
+
+#include <algorithm>
 
 #include "ir/error.h"
 #include "ir/fused_rows.h"
@@ -133,12 +136,21 @@ void choosePartialSums(const ir::Graph& g, KernelPlan& plan, int64_t outputEleme
   if (plan.reduceOp != OpKind::ReduceSum || g.type(plan.root).dtype != DType::f32) return;
   if (outputElements > kMaxPartialElements || plan.work < kMinPartialRatio * outputElements) return;
   if (plan.parallelDim >= 0 && shape[static_cast<size_t>(plan.parallelDim)] >= kNarrowParallelExtent) return;
+  // A reduction of every dim (all folded innermost) loops its first one outside instead,
+  // to split it, when enough follows it (coalesceDims keeps it apart so).
+  const int64_t rest = plan.work / std::max<int64_t>(1, shape.empty() ? 1 : shape[0]);
+  const bool loopsFirst = plan.suffixStart == 0 && shape.size() >= 2 && rest >= kMinFullReductionRow;
+  const int outside = loopsFirst ? 1 : plan.suffixStart;
   int split = -1;
-  for (int d = 0; d < plan.suffixStart; ++d)
+  for (int d = 0; d < outside; ++d)
     if (plan.reduced[static_cast<size_t>(d)] &&
         (split < 0 || shape[static_cast<size_t>(d)] > shape[static_cast<size_t>(split)]))
       split = d;
   if (split < 0 || shape[static_cast<size_t>(split)] < kMinPartialExtent) return;
+  if (loopsFirst) {
+    plan.suffixStart = 1;
+    plan.accumulate = true;
+  }
   plan.partialSums = true;
   plan.parallelDim = split;
   plan.parallelExtent = shape[static_cast<size_t>(split)];

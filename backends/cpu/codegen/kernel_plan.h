@@ -79,6 +79,10 @@ inline constexpr int64_t kMaxPartialElements = 4096;
 inline constexpr int64_t kMinPartialRatio = 16;
 /// The shortest reduced dimension a partial-sums reduction splits.
 inline constexpr int64_t kMinPartialExtent = 4;
+/// A reduction of every dimension keeps its first one apart when at least this many elements
+/// follow it (coalesceDims), and then splits it into partial sums (its innermost loop stays
+/// long enough to vectorize).
+inline constexpr int64_t kMinFullReductionRow = 256;
 /// A kept dimension narrower than this does not split well across threads (a reduction
 /// over rows of a channels-last tensor keeps its channels innermost: a thread's share of
 /// 32 channels is part of one cache line per row).

@@ -67,6 +67,22 @@ TEST(CoalesceDims, ReductionKeepsReducedAndKeptDimsApart) {
   expectSameAsReference(g);
 }
 
+TEST(CoalesceDims, ReductionOfEveryDimKeepsItsFirstApart) {
+  // [8, 4, 16, 5] summed whole loops over [8, 320]: calls can split the 8 (partial sums).
+  // With fewer than 256 elements after the first dim, or a first dim under 4, all merge.
+  for (auto [shape, merged] : {std::pair{Shape{8, 4, 16, 5}, Shape{8, 320}}, std::pair{Shape{8, 4, 3, 5}, Shape{480}},
+                               std::pair{Shape{3, 4, 16, 5}, Shape{960}}}) {
+    Graph g("loss");
+    ValueId x = g.addInput("x", f32(shape));
+    g.addOutput("s", g.addOp(OpKind::ReduceSum, {g.addOp(OpKind::Exp, {x})},
+                             {{"axes", std::vector<int64_t>{0, 1, 2, 3}}, {"keepdims", int64_t{0}}}));
+    auto coalesced = coalesceDims(g);
+    ASSERT_TRUE(coalesced.has_value());
+    EXPECT_EQ(coalesced->type(*coalesced->find("x")).shape, merged);
+    expectSameAsReference(g);
+  }
+}
+
 TEST(CoalesceDims, ReductionWithoutKeepdimsMergesItsKeptDims) {
   Graph g("middle");
   ValueId x = g.addInput("x", f32({4, 3, 5, 6}));

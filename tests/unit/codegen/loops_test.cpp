@@ -260,6 +260,28 @@ TEST(CodegenReduce, PartialSumsOnlyForFewF32SumsOverMany) {
   EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {8, 70}, {0}, false)));    // too little to reduce
   EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {70, 300}, {1}, false)));  // rows: a reduced suffix
   EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {3, 5}, {0, 1}, false)));  // everything: one call
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceSum, {64, 100}, {0, 1}, false)));  // rows too short to split
+  EXPECT_FALSE(partial(reduceBody(OpKind::ReduceMax, {128, 784}, {0, 1}, false)));
+}
+
+TEST(CodegenReduce, SumOfEverythingSplitsItsFirstDimIntoPartialSums) {
+  // A loss over [128, 784] to one value (vae's): its 128 rows split across the calls, each
+  // summing its rows (784 elements innermost) into the whole output; coalescing keeps the
+  // first dim apart, and 3-D data splits its first dim over the other two merged.
+  for (Shape shape : {Shape{128, 784}, Shape{6, 20, 30}}) {
+    Graph g = reduceBody(OpKind::ReduceSum, shape, shape.size() == 2 ? std::vector<int64_t>{0, 1}
+                                                                      : std::vector<int64_t>{0, 1, 2},
+                         false);
+    const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+    EXPECT_TRUE(kernel->partialSums);
+    EXPECT_EQ(kernel->parallelExtent, shape[0]);
+    std::vector<TensorData> inputs = {spread(f32(shape), -1, 1)};
+    check(g, inputs, 1e-5, 2);
+    check(g, inputs, 1e-5, 5);
+    TensorData threaded(f32({}));
+    weft::cpu::runKernel(weft::cpu::entryOf(*kernel), threaded.bytes.data(), {inputs[0].bytes.data()}, 2, 1);
+    expectClose(threaded, referenceRun(g, inputs), 1e-5);
+  }
 }
 
 TEST(CodegenReduce, FewKeptInnermostSumsAccumulateInRegisters) {
