@@ -59,7 +59,8 @@ struct Executable::Impl {
   std::unique_ptr<Program> program;
   CompileStats stats;
 
-  /// Checks and binds the feeds: graph inputs (all required) and, if `allowParams`, parameters.
+  /// Checks and binds the feeds, read in place: graph inputs (all required) and, if
+  /// `allowParams`, parameters; returns the copies a feed needed (none when all check out).
   std::vector<TensorData> bindFeeds(const reference::TensorMap& feeds, bool allowParams, std::vector<const void*>& bound);
   /// The outputs by name, copied out of the arena.
   reference::TensorMap collectOutputs(const std::vector<const void*>& bound);
@@ -71,24 +72,25 @@ std::vector<TensorData> Executable::Impl::bindFeeds(const reference::TensorMap& 
   reference::checkFeedNames(graph, feeds);
   bound.assign(static_cast<size_t>(graph.size()), nullptr);
   std::vector<TensorData> checked;
-  checked.reserve(feeds.size());
   reference::RunOptions none;
   for (ValueId v = 0; v < graph.size(); ++v) {
     const ir::Node& node = graph.node(v);
     bool isParam = node.op == OpKind::Param;
     if (node.op != OpKind::Input && !isParam) continue;
-    if (isParam && !feeds.count(node.name)) continue;
+    auto feed = feeds.find(node.name);
+    if (isParam && feed == feeds.end()) continue;
     if (isParam && !allowParams)
       throw Error("param " + ir::valueRef(graph, v) + ": parameters come from the executable's state, not the inputs");
-    // The reference source kernels check the feed (missing, dtype, shape) with their messages.
+    // A feed of the declared type is read where it is (steps never write their inputs);
+    // anything else goes to the reference source kernels, which fail with their messages
+    // (missing, dtype, shape).
+    if (feed != feeds.end() && feed->second.type == node.type && feed->second.bytes.size() == node.type.byteSize()) {
+      bound[static_cast<size_t>(v)] = feed->second.bytes.data();
+      continue;
+    }
     reference::KernelContext ctx{graph, v, {}, feeds, none};
     checked.push_back(reference::kernelFor(node.op)(ctx));
-  }
-  size_t next = 0;
-  for (ValueId v = 0; v < graph.size(); ++v) {
-    const ir::Node& node = graph.node(v);
-    if (node.op == OpKind::Input || (node.op == OpKind::Param && feeds.count(node.name)))
-      bound[static_cast<size_t>(v)] = checked[next++].bytes.data();
+    bound[static_cast<size_t>(v)] = checked.back().bytes.data();
   }
   return checked;
 }
