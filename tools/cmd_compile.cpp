@@ -41,8 +41,9 @@ options:
   --stats                print kernel counts, arena, state and peak sizes, compile times
                          (with --aot: the bundle's steps, sizes, stage times and startup)
   --print-ir             print the graph as compiled (after fusion)
-  --dump-mlir DIR        write the MLIR of every generated kernel to DIR
-  --dump-asm DIR         write the assembly of the generated kernels to DIR
+  --dump-mlir DIR        write the MLIR of every generated kernel to DIR/NAME.mlir
+  --dump-asm DIR         write the assembly of every generated kernel (its function and
+                         packed entry) to DIR/NAME.s
   --threads N            worker threads (default 2)
 
 bundle options (with --aot):

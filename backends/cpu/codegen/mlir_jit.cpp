@@ -34,6 +34,7 @@
 #include <iterator>
 #include <mutex>
 
+#include "backends/cpu/codegen/assembly_split.h"
 #include "backends/cpu/codegen/mlir_emitter.h"
 #include "ir/error.h"
 #include "runtime/weft.h"
@@ -475,11 +476,13 @@ struct MlirJit::Impl {
     return entries;
   }
 
-  void writeAssembly(llvm::Module& module, const std::string& name) {
+  /// Writes the assembly of `module`, the kernels `names`, to one DIR/NAME.s per kernel.
+  void writeAssembly(llvm::Module& module, const std::vector<std::string>& names) {
     std::unique_ptr<llvm::Module> copy = llvm::CloneModule(module);  // code generation changes the IR
     std::string text = emitMachineCode(*copy, *optimizer, llvm::CodeGenFileType::AssemblyFile);
     std::filesystem::create_directories(dumpAsmDir);
-    std::ofstream(std::filesystem::path(dumpAsmDir) / (name + ".s")) << text;
+    for (const auto& [name, part] : weft::cpu::codegen::splitAssemblyByKernel(text, names))
+      std::ofstream(std::filesystem::path(dumpAsmDir) / (name + ".s")) << part;
   }
 };
 
@@ -494,10 +497,10 @@ CompiledBatch MlirJit::compile(const std::vector<KernelRequest>& requests) {
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> module =
       impl.optimizedModule(requests, batch.mlirTexts, llvmContext, *impl.optimizer, true);
-  if (!impl.dumpAsmDir.empty()) impl.writeAssembly(*module, requests.front().name);
-  batch.object = emitMachineCode(*module, *impl.optimizer, llvm::CodeGenFileType::ObjectFile);
   std::vector<std::string> names;
   for (const KernelRequest& request : requests) names.push_back(request.name);
+  if (!impl.dumpAsmDir.empty()) impl.writeAssembly(*module, names);
+  batch.object = emitMachineCode(*module, *impl.optimizer, llvm::CodeGenFileType::ObjectFile);
   std::string problem;
   std::optional<std::vector<PackedEntry>> entries = impl.link(batch.object, names, false, problem);
   if (!entries) impl.fail("JIT compilation of the generated kernels failed: " + problem);
