@@ -9,7 +9,8 @@
 //     in the innermost loops (contiguous reads); any other reduced dimension is looped over
 //     outside and accumulated into the output (e.g. reducing axis 0 of [N, C] loops n outside,
 //     c inside). The largest kept dimension is the parallel one, unless it is narrow
-//     (kNarrowParallelExtent) and the reduction an f32 sum to few elements: then the largest
+//     (kNarrowParallelExtent) or the last and only one, summed in register chunks
+//     (kMaxRegisterAccumulators), and the reduction an f32 sum to few elements: then the largest
 //     reduced dimension looped outside is (partialSums), each call summing its range; an
 //     f32 sum of every dimension loops its first one outside to split it so.
 //  3. A row body (ir/fused_rows.h: reductions of the last axis read by values of the row) is a
@@ -135,7 +136,12 @@ void choosePartialSums(const ir::Graph& g, KernelPlan& plan, int64_t outputEleme
   const ir::Shape& shape = g.type(plan.root).shape;
   if (plan.reduceOp != OpKind::ReduceSum || g.type(plan.root).dtype != DType::f32) return;
   if (outputElements > kMaxPartialElements || plan.work < kMinPartialRatio * outputElements) return;
-  if (plan.parallelDim >= 0 && shape[static_cast<size_t>(plan.parallelDim)] >= kNarrowParallelExtent) return;
+  // Only the last dimension kept (reduced ones before it), in chunks of register sums.
+  const bool lastKeptInChunks = plan.parallelDim == static_cast<int>(shape.size()) - 1 &&
+                                outputElements == shape.back() && shape.back() % kMaxRegisterAccumulators == 0;
+  if (plan.parallelDim >= 0 && shape[static_cast<size_t>(plan.parallelDim)] >= kNarrowParallelExtent &&
+      !lastKeptInChunks)
+    return;
   // A reduction of every dim (all folded innermost) loops its first one outside instead,
   // to split it, when enough follows it (coalesceDims keeps it apart so).
   const int64_t rest = plan.work / std::max<int64_t>(1, shape.empty() ? 1 : shape[0]);

@@ -43,11 +43,6 @@ namespace arith = mlir::arith;
 namespace memref = mlir::memref;
 namespace scf = mlir::scf;
 
-/// The most kept elements a reduction sums in registers (emitRegisterReduceKernel): 64
-/// channels of channels-last data, 4 blocks of 16 of blocked data; each is a copy of the
-/// body in the innermost loop.
-constexpr int64_t kMaxRegisterAccumulators = 64;
-
 /// A position in a value: `map` takes `dims` to the value's coordinates.
 struct Index {
   AffineMap map;

@@ -237,6 +237,21 @@ TEST(CodegenReduce, ColumnSumOfNarrowRowsSplitsRowsIntoPartialSums) {
   check(first, {spread(f32({8, 16, 5, 6}), -1, 1)}, 1e-5, 3);
 }
 
+TEST(CodegenReduce, WideColumnSumsInRegisterChunksSplitRowsIntoPartialSums) {
+  // 512 columns (a bias gradient's): summed in 8 chunks of 64 register sums, the rows split
+  // across the calls; 700 columns (no multiple of 64) keep the columns split (above).
+  Graph g = reduceBody(OpKind::ReduceSum, {40, 512}, {0}, true);
+  const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+  EXPECT_TRUE(kernel->partialSums);
+  EXPECT_EQ(kernel->parallelExtent, 40);
+  std::vector<TensorData> inputs = {spread(f32({40, 512}), -1, 1)};
+  check(g, inputs, 1e-5, 2);
+  check(g, inputs, 1e-5, 3);
+  TensorData threaded(f32({1, 512}));
+  weft::cpu::runKernel(weft::cpu::entryOf(*kernel), threaded.bytes.data(), {inputs[0].bytes.data()}, 2, 512);
+  expectClose(threaded, referenceRun(g, inputs), 1e-5);
+}
+
 TEST(CodegenReduce, PartialSumsRunOnThreadsAsTwoCallsAddedUp) {
   // Enough work for the runtime to split: thread 1 sums into scratch, added into the output.
   Graph g = reduceBody(OpKind::ReduceSum, {600, 40}, {0}, false);
