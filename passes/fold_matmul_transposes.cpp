@@ -19,6 +19,7 @@
 #include <algorithm>
 
 #include "ir/attrs.h"
+#include "ir/strided_view.h"
 #include "passes/builtin_passes.h"
 #include "passes/rewriter.h"
 #include "passes/sole_users.h"
@@ -38,8 +39,61 @@ bool isFoldableTranspose(const Graph& g, ValueId v) {
   return ir::keepsLastDim(ir::AttrReader(n.attrs, n.op).ints("perm"));
 }
 
-/// The fused node of matmul `m` reading its operands through the foldable transposes among
-/// them and, when `result` >= 0, written through transpose `result`; operands are old values.
+/// The view ops (transposes keeping the last dim, slices, reshapes) that matmul operand `o`
+/// is read through, outermost first, down to a value that is none: empty unless they include
+/// a transpose or a slice and make a strided view of that value (ir::applyViewOp) without
+/// gaps (ir::isDenseView) whose last dim stays contiguous, as oneDNN's brgemm matmul reads
+/// operands at full speed (a slice along the batch, not one of a fused qkv's heads).
+std::vector<ValueId> foldableViews(const Graph& g, ValueId o) {
+  std::vector<ValueId> chain;
+  bool worth = false;
+  for (ValueId v = o; chain.size() < 4; v = g.node(v).operands.at(0)) {
+    const Node& n = g.node(v);
+    const bool view = n.type.dtype == ir::DType::f32 &&
+                      (isFoldableTranspose(g, v) || n.op == OpKind::Slice || n.op == OpKind::Reshape);
+    if (!view) break;
+    worth = worth || n.op != OpKind::Reshape;
+    chain.push_back(v);
+  }
+  if (!worth) return {};
+  ir::StridedView view = ir::rowMajorView(g.type(g.node(chain.back()).operands.at(0)).shape);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    std::optional<ir::StridedView> next = ir::applyViewOp(view, g.node(*it));
+    if (!next) return {};
+    view = std::move(*next);
+  }
+  const bool contiguousRows = view.strides.empty() || view.strides.back() == 1;
+  return contiguousRows && ir::isDenseView(view) ? chain : std::vector<ValueId>{};
+}
+
+/// Fused-node body input for matmul operand `o` read through `views` (foldableViews): the
+/// input takes the stored value's type and the copies of the view ops follow it, innermost
+/// first; returns the value the matmul reads and sets `stored` to the fused node's operand.
+ValueId addOperandViews(const Graph& g, ValueId o, const std::vector<ValueId>& views, const std::string& name,
+                        Graph& body, ValueId& stored) {
+  stored = views.empty() ? o : g.node(views.back()).operands.at(0);
+  ValueId in = body.addInput(name, g.type(stored));
+  for (auto it = views.rbegin(); it != views.rend(); ++it) {
+    Node copy = g.node(*it);
+    copy.operands = {in};
+    copy.name.clear();
+    in = body.addNode(std::move(copy));
+  }
+  return in;
+}
+
+/// The part of a fused body's name for the view ops `views` fold (transposes, else slices).
+std::string viewsName(const Graph& g, const std::vector<ValueId>& views) {
+  bool transposes = false, slices = false;
+  for (ValueId v : views) {
+    transposes = transposes || g.node(v).op == OpKind::Transpose;
+    slices = slices || g.node(v).op == OpKind::Slice;
+  }
+  return transposes ? "_transpose" : slices ? "_slice" : "";
+}
+
+/// The fused node of matmul `m` reading its operands through their foldable view ops and,
+/// when `result` >= 0, written through transpose `result`; operands are old values.
 Node foldedMatmul(const Graph& g, ValueId m, ValueId result) {
   const Node& matmul = g.node(m);
   Node fused;
@@ -49,19 +103,11 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result) {
   Graph body("");
   std::vector<ValueId> read;
   for (size_t i = 0; i < 2; ++i) {
-    ValueId o = matmul.operands.at(i);
-    bool folded = isFoldableTranspose(g, o);
-    ValueId stored = folded ? g.node(o).operands.at(0) : o;
+    const std::vector<ValueId> views = foldableViews(g, matmul.operands.at(i));
+    ValueId stored = -1;
+    read.push_back(addOperandViews(g, matmul.operands.at(i), views, "in" + std::to_string(i), body, stored));
     fused.operands.push_back(stored);
-    ValueId in = body.addInput("in" + std::to_string(i), g.type(stored));
-    if (folded) {
-      Node t = g.node(o);
-      t.operands = {in};
-      t.name.clear();
-      in = body.addNode(std::move(t));
-      if (name == "fused") name += "_transpose";
-    }
-    read.push_back(in);
+    if (name == "fused") name += viewsName(g, views);
   }
   Node copy = matmul;
   copy.operands = read;
@@ -107,6 +153,7 @@ Node epilogueMatmulReadingTransposes(const Graph& g, ValueId f) {
   const Graph& old = *fused.body;
   const std::vector<ValueId> inputs = old.inputs();
   Graph body(old.name());
+  std::string prefix;  // viewsName of the first folded operand
   std::vector<ValueId> mapped(static_cast<size_t>(old.size()), -1);
   for (ValueId b = 0; b < old.size(); ++b) {
     const Node& n = old.node(b);
@@ -117,22 +164,15 @@ Node epilogueMatmulReadingTransposes(const Graph& g, ValueId f) {
       continue;
     }
     const auto i = static_cast<size_t>(std::find(inputs.begin(), inputs.end(), b) - inputs.begin());
-    const ValueId operand = fused.operands[i];
-    const bool folded = i < 2 && isFoldableTranspose(g, operand);
-    const ValueId stored = folded ? g.node(operand).operands.at(0) : operand;
+    const std::vector<ValueId> views = i < 2 ? foldableViews(g, fused.operands[i]) : std::vector<ValueId>{};
+    ValueId stored = -1;
+    mapped[static_cast<size_t>(b)] = addOperandViews(g, fused.operands[i], views, n.name, body, stored);
     fused.operands[i] = stored;
-    ValueId in = body.addInput(n.name, g.type(stored));
-    if (folded) {
-      Node t = g.node(operand);
-      t.operands = {in};
-      t.name.clear();
-      in = body.addNode(std::move(t));
-    }
-    mapped[static_cast<size_t>(b)] = in;
+    if (prefix.empty()) prefix = viewsName(g, views);
   }
   for (const ir::Output& out : old.outputs()) body.addOutput(out.name, mapped[static_cast<size_t>(out.value)]);
-  if (old.name().starts_with("fused_") && !old.name().starts_with("fused_transpose_"))
-    body.setName("fused_transpose_" + old.name().substr(6));
+  if (old.name().starts_with("fused_") && !prefix.empty() && !old.name().starts_with("fused" + prefix + "_"))
+    body.setName("fused" + prefix + "_" + old.name().substr(6));
   fused.body = std::make_shared<const Graph>(std::move(body));
   return fused;
 }
@@ -151,7 +191,7 @@ bool foldMatmulTransposes(Graph& g) {
     const Node& node = g.node(m);
     if (isEpilogueMatmul(g, m)) {
       epilogueReadsVia[static_cast<size_t>(m)] =
-          isFoldableTranspose(g, node.operands.at(0)) || isFoldableTranspose(g, node.operands.at(1));
+          !foldableViews(g, node.operands.at(0)).empty() || !foldableViews(g, node.operands.at(1)).empty();
       changed = changed || epilogueReadsVia[static_cast<size_t>(m)];
       continue;
     }
@@ -161,7 +201,7 @@ bool foldMatmulTransposes(Graph& g) {
       writtenVia[i] = u;
       resultOf[static_cast<size_t>(u)] = m;
     }
-    readsVia[i] = isFoldableTranspose(g, node.operands.at(0)) || isFoldableTranspose(g, node.operands.at(1));
+    readsVia[i] = !foldableViews(g, node.operands.at(0)).empty() || !foldableViews(g, node.operands.at(1)).empty();
     changed = changed || writtenVia[i] >= 0 || readsVia[i];
   }
   if (!changed) return false;

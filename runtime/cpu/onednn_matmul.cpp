@@ -1,29 +1,32 @@
 // The oneDNN matmul step: row-major operands seen through strided descriptors (transposes
-// swap the last two strides, missing batch dims become leading 1s that oneDNN broadcasts),
+// swap the last two strides, missing batch dims become leading 1s that oneDNN broadcasts,
+// folded view ops make strides and an offset: ir/strided_view.h),
 // optionally followed by post-ops.
+#include "ir/strided_view.h"
 #include "runtime/cpu/onednn_families.h"
 
 namespace weft::cpu::onednn {
 namespace {
 
-/// The dims and strides of a tensor stored row-major as `stored` and seen as
-/// transpose(stored, perm) (as stored when `perm` is empty).
-std::pair<ir::Shape, ir::Shape> permutedView(const ir::Shape& stored, const ir::Shape& perm) {
-  ir::Shape strides = ir::rowMajorStrides(stored);
-  if (perm.empty()) return {stored, strides};
-  ir::Shape dims(perm.size()), seen(perm.size());
-  for (size_t i = 0; i < perm.size(); ++i) {
-    dims[i] = stored[static_cast<size_t>(perm[i])];
-    seen[i] = strides[static_cast<size_t>(perm[i])];
-  }
-  return {dims, seen};
-}
+/// A matmul operand as oneDNN reads it: its descriptor and the offset of its first element
+/// in the stored tensor's buffer, in bytes.
+struct OperandView {
+  memory::desc desc;
+  size_t byteOffset = 0;
+};
 
-/// The descriptor of a matmul operand stored row-major as `shape` and read as
-/// transpose(shape, perm), seen as a rank-`rank` tensor (leading 1s for missing batch dims)
-/// with its last two dims swapped if `transposed`.
-memory::desc matmulOperandDesc(const ir::Shape& shape, const ir::Shape& perm, size_t rank, bool transposed) {
-  auto [dims, strides] = permutedView(shape, perm);
+/// The operand stored row-major as `shape` and read through the view ops `views` (in order),
+/// seen as a rank-`rank` tensor (leading 1s for missing batch dims) with its last two dims
+/// swapped if `transposed`; nullopt when a view op is no strided view (ir::applyViewOp).
+std::optional<OperandView> matmulOperandView(const ir::Shape& shape, const std::vector<const ir::Node*>& views,
+                                             size_t rank, bool transposed) {
+  ir::StridedView view = ir::rowMajorView(shape);
+  for (const ir::Node* n : views) {
+    std::optional<ir::StridedView> next = ir::applyViewOp(view, *n);
+    if (!next) return std::nullopt;
+    view = std::move(*next);
+  }
+  auto& [dims, strides, offset] = view;
   int64_t outer = ir::numElements(shape);
   while (dims.size() < rank) {
     dims.insert(dims.begin(), 1);
@@ -33,7 +36,7 @@ memory::desc matmulOperandDesc(const ir::Shape& shape, const ir::Shape& perm, si
     std::swap(dims[rank - 1], dims[rank - 2]);
     std::swap(strides[rank - 1], strides[rank - 2]);
   }
-  return stridedDesc(dims, strides);
+  return OperandView{stridedDesc(dims, strides), static_cast<size_t>(offset) * sizeof(float)};
 }
 
 /// The descriptor of a matmul result of shape `result` stored as transpose(result, perm).
@@ -53,8 +56,10 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
                                           const StoredLayouts& layouts) {
   ir::AttrReader attr(node.attrs, node.op);
   size_t rank = node.type.shape.size();
-  memory::desc src = matmulOperandDesc(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
-  memory::desc weights = matmulOperandDesc(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
+  std::optional<OperandView> lhsView = matmulOperandView(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
+  std::optional<OperandView> rhsView = matmulOperandView(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
+  if (!lhsView || !rhsView) return nullptr;
+  const memory::desc &src = lhsView->desc, &weights = rhsView->desc;
   memory::desc dst = resultDesc(node.type.shape, layouts.result);
   const int biasOperand = takeMatmulBias(postOps, node.type.shape);
   ir::Shape biasDims(rank, 1);
@@ -69,8 +74,13 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
   auto step = std::make_unique<PrimitiveStep>(std::string(biasOperand >= 0 ? "matmul+bias" : "matmul") +
                                                   postOpNames(postOps),
                                               engine);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, step->operand(0, src)},
-                                       {DNNL_ARG_WEIGHTS, step->operand(1, weights)},
+  // An operand read from an offset (a slice of the stored tensor) binds that part of its buffer.
+  auto operand = [&](size_t i, const OperandView& view) {
+    return view.byteOffset == 0 ? step->operand(i, view.desc)
+                                : step->part(static_cast<int>(i), view.desc, view.byteOffset);
+  };
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, operand(0, *lhsView)},
+                                       {DNNL_ARG_WEIGHTS, operand(1, *rhsView)},
                                        {DNNL_ARG_DST, step->result(dst)}};
   if (biasOperand >= 0) args[DNNL_ARG_BIAS] = step->operand(static_cast<size_t>(biasOperand), bias);
   bindPostOpInputs(*step, postOps, rank, args);

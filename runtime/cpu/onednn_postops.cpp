@@ -220,10 +220,11 @@ std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
     if (n.type.dtype != ir::DType::f32) return std::nullopt;
     const std::vector<int64_t>* perm =
         n.op == OpKind::Transpose ? &ir::AttrReader(n.attrs, n.op).ints("perm") : nullptr;
-    if (chain < 0 && perm) {  // an operand read through a transpose
-      size_t i = n.operands.at(0) == inputs[0] ? 0 : 1;
-      if (n.operands[0] != inputs[i] || read[i] != inputs[i] || !ir::keepsLastDim(*perm)) return std::nullopt;
-      (i == 0 ? out.layouts.lhs : out.layouts.rhs) = *perm;
+    const bool viewOp = n.op == OpKind::Transpose || n.op == OpKind::Slice || n.op == OpKind::Reshape;
+    if (chain < 0 && viewOp && !n.operands.empty() && (n.operands[0] == read[0] || n.operands[0] == read[1])) {
+      const size_t i = n.operands[0] == read[0] ? 0 : 1;  // an operand read through a view op
+      if (perm && !ir::keepsLastDim(*perm)) return std::nullopt;
+      (i == 0 ? out.layouts.lhs : out.layouts.rhs).push_back(&n);
       read[i] = v;
       continue;
     }

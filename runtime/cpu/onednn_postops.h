@@ -24,11 +24,13 @@ struct PostOp {
                                               ///< sum post-op (the operand is copied into the destination first)
 };
 
-/// How a fused matmul's operands and result are stored: each a transpose (a permutation
-/// keeping the last dim last) or empty for row-major as the matmul reads or writes it.
+/// How a fused matmul's operands and result are stored: the operands through the view ops
+/// of its body (transposes keeping the last dim, slices, reshapes: ir/strided_view.h), the
+/// result through a transpose (a permutation keeping the last dim last), or as the matmul
+/// reads or writes them (empty).
 struct StoredLayouts {
-  ir::Shape lhs, rhs;  ///< the matmul reads transpose(operand i, lhs / rhs)
-  ir::Shape result;    ///< the node's result is transpose(the matmul's, result)
+  std::vector<const ir::Node*> lhs, rhs;  ///< the body's view ops from operand i to the matmul, in order
+  ir::Shape result;                       ///< the node's result is transpose(the matmul's, result)
 };
 
 /// A fused node's body as one contraction and the post-ops applied to its result in order.
@@ -39,8 +41,8 @@ struct FusedContraction {
 };
 
 /// Reads `body` (a fused node's body) as a contraction and post-ops; nullopt when it is not a
-/// matmul or conv on inputs 0 and 1 (a matmul's possibly through transposes keeping their last
-/// dim, or followed by one such transpose as the body's result and nothing else; see
+/// matmul or conv on inputs 0 and 1 (a matmul's possibly through view ops, or followed by one
+/// transpose keeping the last dim as the body's result and nothing else; see
 /// StoredLayouts) followed by a chain of ops oneDNN post-ops express exactly
 /// (up to rounding): eltwise neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, square (x*x),
 /// add/sub/mul/div by a one-element constant, maximum/minimum with a one-element constant

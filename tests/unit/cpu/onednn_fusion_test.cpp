@@ -306,3 +306,28 @@ TEST(OneDnnFusion, TransposedOperandOfATransposedMatmulFolds) {
   g.addOutput("dw", g.addOp(OpKind::Matmul, {heads, dy}, {{"transpose_lhs", int64_t{1}}}));
   expectOneFusedPrimitive(g, "matmul");
 }
+
+// Operands read through a batch slice and a reshape fold into one oneDNN step (the slice
+// binds its part of the stored buffer at an offset); the scaled scores of split heads, a
+// matmul fused with its epilogue, read both heads through their transposes.
+TEST(OneDnnFusion, BatchSlicesAndScaledHeadScoresReadTheirOperandsInPlace) {
+  ir::Graph g;
+  ValueId x = g.addInput("x", f32({4, 6, 8}));
+  ValueId w = g.addInput("w", f32({8, 5}));
+  ValueId lower = g.addOp(OpKind::Slice, {x}, {{"start", std::vector<int64_t>{2, 0, 0}},
+                                               {"limit", std::vector<int64_t>{4, 6, 8}},
+                                               {"stride", std::vector<int64_t>{1, 1, 1}}});
+  ValueId rows = g.addOp(OpKind::Reshape, {lower}, {{"shape", std::vector<int64_t>{12, 8}}});
+  g.addOutput("y", g.addOp(OpKind::Matmul, {rows, w}));
+  expectOneFusedPrimitive(g, "matmul");
+  EXPECT_EQ(countFused(cpu::compile(g).graph(), "loop"), 0);  // no copy of the slice
+
+  ir::Graph h;
+  ValueId q = h.addInput("q", f32({2, 7, 3, 8})), k = h.addInput("k", f32({2, 7, 3, 8}));
+  auto heads = [&h](ValueId t) { return h.addOp(OpKind::Transpose, {t}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}}); };
+  ValueId scores = h.addOp(OpKind::Matmul, {heads(q), heads(k)}, {{"transpose_rhs", int64_t{1}}});
+  auto scale = std::make_shared<ir::TensorData>(f32({}));
+  scale->set(0, 0.25);
+  h.addOutput("s", h.addOp(OpKind::Mul, {scores, h.addConstant(scale)}));
+  expectOneFusedPrimitive(h, "matmul");
+}

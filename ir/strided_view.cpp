@@ -1,0 +1,100 @@
+// Strided views (see strided_view.h). A reshape is viewable when the old dims fall into runs
+// whose elements are evenly spaced in the buffer (each dim's stride is the next one's times
+// its extent), each run's element count a product of consecutive new dims: within a run the
+// new dims take row-major strides scaled by the run's innermost stride.
+#include "ir/strided_view.h"
+
+#include <algorithm>
+
+#include "ir/attrs.h"
+
+namespace weft::ir {
+namespace {
+
+/// The reshape of `view` to `target`, or nullopt when some new dim would straddle old dims
+/// that are not contiguous with each other.
+std::optional<StridedView> reshaped(const StridedView& view, const Shape& target) {
+  StridedView out{target, Shape(target.size(), 0), view.offset};
+  // Old dims of extent 1 carry no stride constraint: drop them first.
+  Shape dims, strides;
+  for (size_t d = 0; d < view.dims.size(); ++d)
+    if (view.dims[d] != 1) {
+      dims.push_back(view.dims[d]);
+      strides.push_back(view.strides[d]);
+    }
+  size_t next = 0;  // the first new dim not yet given a stride
+  size_t d = 0;
+  while (d < dims.size()) {
+    // The run of old dims [d, e): each stride the next one's times its extent.
+    size_t e = d + 1;
+    int64_t count = dims[d];
+    while (e < dims.size() && strides[e - 1] == strides[e] * dims[e]) count *= dims[e++];
+    const int64_t innermost = strides[e - 1];
+    // New dims covering exactly `count` elements, laid out row-major within the run.
+    size_t first = next;
+    int64_t covered = 1;
+    while (next < target.size() && (covered < count || (covered == count && target[next] == 1 && e == dims.size())))
+      covered *= target[next++];
+    if (covered != count) return std::nullopt;  // a new dim straddles two runs
+    int64_t stride = innermost;
+    for (size_t k = next; k-- > first;) {
+      out.strides[k] = stride;
+      stride *= target[k];
+    }
+    d = e;
+  }
+  for (size_t k = next; k < target.size(); ++k) {  // trailing dims of extent 1
+    if (target[k] != 1) return std::nullopt;
+    out.strides[k] = 1;
+  }
+  for (size_t k = 0; k < target.size(); ++k)  // leading dims of extent 1 (nothing covered them)
+    if (target[k] == 1 && out.strides[k] == 0) out.strides[k] = 1;
+  return out;
+}
+
+}  // namespace
+
+StridedView rowMajorView(const Shape& shape) { return {shape, rowMajorStrides(shape), 0}; }
+
+bool isDenseView(const StridedView& view) {
+  std::vector<size_t> order;
+  for (size_t d = 0; d < view.dims.size(); ++d)
+    if (view.dims[d] != 1) order.push_back(d);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return view.strides[a] < view.strides[b]; });
+  int64_t expected = 1;
+  for (size_t d : order) {
+    if (view.strides[d] != expected) return false;
+    expected *= view.dims[d];
+  }
+  return true;
+}
+
+std::optional<StridedView> applyViewOp(const StridedView& view, const Node& n) {
+  AttrReader attrs(n.attrs, n.op);
+  switch (n.op) {
+    case OpKind::Transpose: {
+      const std::vector<int64_t>& perm = attrs.ints("perm");
+      if (perm.size() != view.dims.size()) return std::nullopt;
+      StridedView out{Shape(perm.size()), Shape(perm.size()), view.offset};
+      for (size_t i = 0; i < perm.size(); ++i) {
+        out.dims[i] = view.dims[static_cast<size_t>(perm[i])];
+        out.strides[i] = view.strides[static_cast<size_t>(perm[i])];
+      }
+      return out;
+    }
+    case OpKind::Slice: {
+      const std::vector<int64_t> &start = attrs.ints("start"), &step = attrs.ints("stride");
+      if (start.size() != view.dims.size() || n.type.shape.size() != view.dims.size()) return std::nullopt;
+      StridedView out{n.type.shape, view.strides, view.offset};
+      for (size_t d = 0; d < start.size(); ++d) {
+        out.offset += start[d] * view.strides[d];
+        out.strides[d] *= step[d];
+      }
+      return out;
+    }
+    case OpKind::Reshape: return reshaped(view, n.type.shape);
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace weft::ir
