@@ -21,6 +21,13 @@
 //         member of each group of U (worthMaterializing): computed once, not per element of
 //         the broadcasts that read it;
 //       - joins the one group of U when U has one group and p has no outside user;
+//       - is the root of a group of its own when U has several groups that are all lone
+//         reshapes so far: they stay views of it, where joining each would compute the same
+//         bytes once per view (gpt's scaled gradients read whole and split in two for their
+//         weight gradient). Not for rank-4 data: a convolution's activation may be stored
+//         channel-blocked, which a view cannot read, while each kernel copying it whole into
+//         a matrix reads it through blocked views (resnet's strided 1x1 shortcut gradient;
+//         as views, 33 values of its training step fell back to row-major);
 //       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
 //         elementwise op with at most one tensor read at full size (a square x*x or slices
 //         of one tensor count once), the others broadcast or inlined; in any case reading
@@ -232,6 +239,7 @@ Grouping groupNodes(const ir::Graph& g) {
   Grouping grouping;
   grouping.groupsOf.resize(n);
   std::vector<int64_t> span(n, 0);  // per root: the most elements any member of its group has
+  std::vector<int> size(n, 0);      // per root: the members its group has so far
   for (ValueId v = g.size() - 1; v >= 0; --v) {
     const ir::Node& node = g.node(v);
     if (!isFusibleCompute(node)) continue;
@@ -252,6 +260,11 @@ Grouping groupNodes(const ir::Graph& g) {
       mine = {v};
     } else if (!outside && userGroups.size() == 1) {
       mine = userGroups;
+    } else if (userGroups.size() > 1 && node.type.rank() != 4 &&
+               std::all_of(userGroups.begin(), userGroups.end(), [&](ValueId root) {
+                 return g.node(root).op == OpKind::Reshape && size[static_cast<size_t>(root)] == 1;
+               })) {
+      mine = {v};  // read only through views: computed once, the reshapes stay views of it
     } else if (isCheap(g, v) && !outside) {
       mine = userGroups;
     } else if (isCheap(g, v)) {
@@ -263,7 +276,10 @@ Grouping groupNodes(const ir::Graph& g) {
     } else {
       mine = {v};
     }
-    for (ValueId root : mine) span[static_cast<size_t>(root)] = std::max(span[static_cast<size_t>(root)], node.type.numel());
+    for (ValueId root : mine) {
+      span[static_cast<size_t>(root)] = std::max(span[static_cast<size_t>(root)], node.type.numel());
+      ++size[static_cast<size_t>(root)];
+    }
   }
   for (ValueId v = 0; v < g.size(); ++v)
     for (ValueId root : grouping.groupsOf[static_cast<size_t>(v)]) grouping.members[root].push_back(v);
