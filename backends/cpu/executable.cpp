@@ -99,8 +99,10 @@ reference::TensorMap Executable::Impl::collectOutputs(const std::vector<const vo
   const ir::Graph& graph = program->graph();
   reference::TensorMap outputs;
   for (const auto& out : graph.outputs()) {
-    TensorData t(graph.type(out.value));
-    copyBytes(t.bytes.data(), program->address(out.value, bound), t.bytes.size());
+    TensorData t;  // filled from the arena directly (TensorData(type) would zero it first)
+    t.type = graph.type(out.value);
+    const auto* data = static_cast<const uint8_t*>(program->address(out.value, bound));
+    t.bytes.assign(data, data + t.type.byteSize());
     outputs[out.name] = std::move(t);
   }
   return outputs;
