@@ -47,8 +47,6 @@ std::optional<StridedView> reshaped(const StridedView& view, const Shape& target
     if (target[k] != 1) return std::nullopt;
     out.strides[k] = 1;
   }
-  for (size_t k = 0; k < target.size(); ++k)  // leading dims of extent 1 (nothing covered them)
-    if (target[k] == 1 && out.strides[k] == 0) out.strides[k] = 1;
   return out;
 }
 

@@ -12,7 +12,7 @@ bool decomposeComposites(ir::Graph& g);
 bool canonicalize(ir::Graph& g);
 /// `cse`: merges nodes that compute the same value.
 bool eliminateCommonSubexpressions(ir::Graph& g);
-/// `dce`: removes nodes no output depends on (inputs and parameters stay).
+/// `dce`: removes nodes no output depends on (inputs, parameters and check_index stay).
 bool eliminateDeadCode(ir::Graph& g);
 /// `fuse-elementwise`: groups elementwise, movement and reduction nodes into `fused` nodes
 /// (kind "loop" or "reduce"); expects primitives (run after decompose-composites).
@@ -32,9 +32,10 @@ bool fuseEpilogues(ir::Graph& g);
 /// spatial axes becomes the same sum of the incoming gradient (pool_gradient_masks.cpp).
 bool maskPoolGradients(ir::Graph& g);
 
-/// `fold-matmul-transposes`: folds transposes that keep the last dim in place into the
-/// matmuls they feed or follow (a `fused` node of kind "matmul" holding them), which read and
-/// write the tensors as stored.
+/// `fold-matmul-transposes`: folds the view ops matmuls read their operands through
+/// (transposes keeping the last dim in place, slices, reshapes: views without gaps) and a
+/// transpose they are read through into the matmuls (a `fused` node of kind "matmul" holding
+/// them), which read and write the tensors as stored.
 bool foldMatmulTransposes(ir::Graph& g);
 /// `strip-stop-gradient`: replaces every stop_gradient by its operand (for graphs compiled
 /// as they are, after differentiation: it only guides autodiff).

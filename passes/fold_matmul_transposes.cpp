@@ -1,18 +1,21 @@
-// fold-matmul-transposes: folds transposes that keep the last dim in place into the matmuls
-// they feed or follow, as a `fused` node of kind "matmul" whose body holds them. oneDNN's
-// matmul reads and writes any strided layout at full speed, so the CPU backend describes a
-// folded operand (or result) by the strides of the tensor as stored and no copy runs:
-// attention's head split and merge ([B, T, H, D] <-> [B, H, T, D]) were 10 generated
-// transpose kernels of a gpt training step.
+// fold-matmul-transposes: folds the view ops a matmul reads its operands through
+// (transposes keeping the last dim in place, slices, reshapes) and a transpose it is read
+// through into the matmul, as a `fused` node of kind "matmul" whose body holds them. oneDNN's
+// brgemm matmul reads and writes strided layouts without gaps at full speed, so the CPU
+// backend describes a folded operand (or result) by the strides and offset of the tensor as
+// stored (ir/strided_view.h) and no copy runs: attention's head split and merge ([B, T, H, D]
+// <-> [B, H, T, D]) were 10 generated transpose kernels of a gpt training step.
 //
-// Algorithm, one sweep in node order over the plain f32 matmuls m:
-//  - an operand of m that is a transpose t with perm.back() == rank - 1 is read through t:
-//    the fused node takes t's operand instead and its body starts with a copy of t (t stays
-//    for its other readers; dce drops it when m was the last);
-//  - when m's only user is such a transpose u (m is no output or update), u is folded as the
-//    body's last node, and the fused node replaces u (taking its name) while m disappears;
+// Algorithm, two sweeps in node order over the plain f32 matmuls m:
+//  - first, when m's only user is a transpose u keeping the last dim (m is no output or
+//    update), u is folded as the body's last node, and the fused node replaces u (taking its
+//    name) while m disappears;
+//  - then an operand of m read through view ops (foldableViews: a transpose or a slice among
+//    them, a view without gaps; they stop at a folded u, which stays stored) is read through
+//    them: the fused node takes the stored value instead and its body starts with copies of
+//    them (they stay for their other readers; dce drops them when m was the last);
 //  - a fused matmul of fuse-epilogues (attention's scaled scores) reads its operands 0 and 1
-//    through such transposes likewise: its body gains them before its matmul.
+//    through view ops likewise: its body gains them before its matmul.
 // A matmul with nothing to fold is copied as it is. Runs after fuse-epilogues (a matmul with
 // an epilogue is a fused node by then: only its operands fold) and before fuse-elementwise.
 
@@ -44,10 +47,12 @@ bool isFoldableTranspose(const Graph& g, ValueId v) {
 /// a transpose or a slice and make a strided view of that value (ir::applyViewOp) without
 /// gaps (ir::isDenseView) whose last dim stays contiguous, as oneDNN's brgemm matmul reads
 /// operands at full speed (a slice along the batch, not one of a fused qkv's heads).
-std::vector<ValueId> foldableViews(const Graph& g, ValueId o) {
+std::vector<ValueId> foldableViews(const Graph& g, ValueId o, const std::vector<ValueId>& foldedResults) {
   std::vector<ValueId> chain;
   bool worth = false;
-  for (ValueId v = o; chain.size() < 4; v = g.node(v).operands.at(0)) {
+  // At most four ops (a head split is a slice, a reshape and a transpose); a result transpose
+  // folded into its matmul is where the fused node will be: stored, not a view of the matmul.
+  for (ValueId v = o; chain.size() < 4 && foldedResults[static_cast<size_t>(v)] < 0; v = g.node(v).operands.at(0)) {
     const Node& n = g.node(v);
     const bool view = n.type.dtype == ir::DType::f32 &&
                       (isFoldableTranspose(g, v) || n.op == OpKind::Slice || n.op == OpKind::Reshape);
@@ -55,7 +60,7 @@ std::vector<ValueId> foldableViews(const Graph& g, ValueId o) {
     worth = worth || n.op != OpKind::Reshape;
     chain.push_back(v);
   }
-  if (!worth) return {};
+  if (!worth || g.type(o).numel() == 0) return {};  // an empty operand: nothing to read
   ir::StridedView view = ir::rowMajorView(g.type(g.node(chain.back()).operands.at(0)).shape);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     std::optional<ir::StridedView> next = ir::applyViewOp(view, g.node(*it));
@@ -94,7 +99,7 @@ std::string viewsName(const Graph& g, const std::vector<ValueId>& views) {
 
 /// The fused node of matmul `m` reading its operands through their foldable view ops and,
 /// when `result` >= 0, written through transpose `result`; operands are old values.
-Node foldedMatmul(const Graph& g, ValueId m, ValueId result) {
+Node foldedMatmul(const Graph& g, ValueId m, ValueId result, const std::vector<ValueId>& foldedResults) {
   const Node& matmul = g.node(m);
   Node fused;
   fused.op = OpKind::Fused;
@@ -103,7 +108,7 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result) {
   Graph body("");
   std::vector<ValueId> read;
   for (size_t i = 0; i < 2; ++i) {
-    const std::vector<ValueId> views = foldableViews(g, matmul.operands.at(i));
+    const std::vector<ValueId> views = foldableViews(g, matmul.operands.at(i), foldedResults);
     ValueId stored = -1;
     read.push_back(addOperandViews(g, matmul.operands.at(i), views, "in" + std::to_string(i), body, stored));
     fused.operands.push_back(stored);
@@ -131,7 +136,7 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result) {
 }
 
 /// True when `v` is a fused matmul (kind "matmul": fuse-epilogues' bias and activation
-/// chains) whose body starts with matmul(in0, in1) of f32, read through no transpose yet.
+/// chains) whose body starts with matmul(in0, in1) of f32, read through no view op yet.
 bool isEpilogueMatmul(const Graph& g, ValueId v) {
   const Node& n = g.node(v);
   if (n.op != OpKind::Fused || !n.body || ir::AttrReader(n.attrs, n.op).s("kind") != "matmul") return false;
@@ -146,9 +151,9 @@ bool isEpilogueMatmul(const Graph& g, ValueId v) {
   return false;
 }
 
-/// Fused matmul `f` (isEpilogueMatmul) reading its operands 0 and 1 through the foldable
-/// transposes among them: its body gains them after its inputs; operands are old values.
-Node epilogueMatmulReadingTransposes(const Graph& g, ValueId f) {
+/// Fused matmul `f` (isEpilogueMatmul) reading its operands 0 and 1 through their foldable
+/// view ops: its body gains them after its inputs; operands are old values.
+Node epilogueMatmulReadingViews(const Graph& g, ValueId f, const std::vector<ValueId>& foldedResults) {
   Node fused = g.node(f);
   const Graph& old = *fused.body;
   const std::vector<ValueId> inputs = old.inputs();
@@ -164,7 +169,7 @@ Node epilogueMatmulReadingTransposes(const Graph& g, ValueId f) {
       continue;
     }
     const auto i = static_cast<size_t>(std::find(inputs.begin(), inputs.end(), b) - inputs.begin());
-    const std::vector<ValueId> views = i < 2 ? foldableViews(g, fused.operands[i]) : std::vector<ValueId>{};
+    const std::vector<ValueId> views = i < 2 ? foldableViews(g, fused.operands[i], foldedResults) : std::vector<ValueId>{};
     ValueId stored = -1;
     mapped[static_cast<size_t>(b)] = addOperandViews(g, fused.operands[i], views, n.name, body, stored);
     fused.operands[i] = stored;
@@ -184,25 +189,28 @@ bool foldMatmulTransposes(Graph& g) {
   const auto n = static_cast<size_t>(g.size());
   std::vector<ValueId> resultOf(n, -1);    // a folded result transpose -> its matmul
   std::vector<ValueId> writtenVia(n, -1);  // a matmul -> its folded result transpose
-  std::vector<bool> readsVia(n, false);    // a matmul reading a foldable transpose
+  std::vector<bool> readsVia(n, false);          // a matmul reading foldable view ops
+  std::vector<bool> epilogueReadsVia(n, false);  // a fused matmul reading foldable view ops
   bool changed = false;
-  std::vector<bool> epilogueReadsVia(n, false);  // a fused matmul reading a foldable transpose
+  for (ValueId m = 0; m < g.size(); ++m) {  // the results first: views stop at them
+    const Node& node = g.node(m);
+    if (node.op != OpKind::Matmul || node.type.dtype != ir::DType::f32) continue;
+    if (ValueId u = sole[static_cast<size_t>(m)]; u >= 0 && isFoldableTranspose(g, u)) {
+      writtenVia[static_cast<size_t>(m)] = u;
+      resultOf[static_cast<size_t>(u)] = m;
+      changed = true;
+    }
+  }
+  auto readsViews = [&](const Node& node) {
+    return !foldableViews(g, node.operands.at(0), resultOf).empty() ||
+           !foldableViews(g, node.operands.at(1), resultOf).empty();
+  };
   for (ValueId m = 0; m < g.size(); ++m) {
     const Node& node = g.node(m);
-    if (isEpilogueMatmul(g, m)) {
-      epilogueReadsVia[static_cast<size_t>(m)] =
-          !foldableViews(g, node.operands.at(0)).empty() || !foldableViews(g, node.operands.at(1)).empty();
-      changed = changed || epilogueReadsVia[static_cast<size_t>(m)];
-      continue;
-    }
-    if (node.op != OpKind::Matmul || node.type.dtype != ir::DType::f32) continue;
     const auto i = static_cast<size_t>(m);
-    if (ValueId u = sole[i]; u >= 0 && isFoldableTranspose(g, u)) {
-      writtenVia[i] = u;
-      resultOf[static_cast<size_t>(u)] = m;
-    }
-    readsVia[i] = !foldableViews(g, node.operands.at(0)).empty() || !foldableViews(g, node.operands.at(1)).empty();
-    changed = changed || writtenVia[i] >= 0 || readsVia[i];
+    if (isEpilogueMatmul(g, m)) epilogueReadsVia[i] = readsViews(node);
+    else if (node.op == OpKind::Matmul && node.type.dtype == ir::DType::f32) readsVia[i] = readsViews(node);
+    changed = changed || readsVia[i] || epilogueReadsVia[i];
   }
   if (!changed) return false;
   Rewriter rw(g);
@@ -213,10 +221,10 @@ bool foldMatmulTransposes(Graph& g) {
   for (ValueId v = 0; v < g.size(); ++v) {
     rw.begin(v);
     const auto i = static_cast<size_t>(v);
-    if (resultOf[i] >= 0) replaceBy(v, foldedMatmul(g, resultOf[i], v));  // the fused node goes where its transpose was
-    else if (writtenVia[i] >= 0) rw.erase(v);                              // folded into that node
-    else if (readsVia[i]) replaceBy(v, foldedMatmul(g, v, -1));
-    else if (epilogueReadsVia[i]) replaceBy(v, epilogueMatmulReadingTransposes(g, v));
+    if (resultOf[i] >= 0) replaceBy(v, foldedMatmul(g, resultOf[i], v, resultOf));  // where its transpose was
+    else if (writtenVia[i] >= 0) rw.erase(v);                                        // folded into that node
+    else if (readsVia[i]) replaceBy(v, foldedMatmul(g, v, -1, resultOf));
+    else if (epilogueReadsVia[i]) replaceBy(v, epilogueMatmulReadingViews(g, v, resultOf));
     else rw.copy(v);
   }
   g = rw.finish();

@@ -24,10 +24,10 @@
 //       - is the root of a group of its own when U has several groups that are all lone
 //         reshapes so far: they stay views of it, where joining each would compute the same
 //         bytes once per view (gpt's scaled gradients read whole and split in two for their
-//         weight gradient). Not for rank-4 data: a convolution's activation may be stored
-//         channel-blocked, which a view cannot read, while each kernel copying it whole into
-//         a matrix reads it through blocked views (resnet's strided 1x1 shortcut gradient;
-//         as views, 33 values of its training step fell back to row-major);
+//         weight gradient). Not for rank-4 data on either side: a convolution's activation
+//         may be stored channel-blocked, which a view cannot read, while each kernel copying
+//         it whole into a matrix reads it through blocked views (resnet's strided 1x1
+//         shortcut gradient; as views, 33 values of its training step fell back to row-major);
 //       - otherwise, when p is cheap (broadcast, reshape, transpose, slice, or a one-flop
 //         elementwise op with at most one tensor read at full size (a square x*x or slices
 //         of one tensor count once), the others broadcast or inlined; in any case reading
@@ -262,7 +262,8 @@ Grouping groupNodes(const ir::Graph& g) {
       mine = userGroups;
     } else if (userGroups.size() > 1 && node.type.rank() != 4 &&
                std::all_of(userGroups.begin(), userGroups.end(), [&](ValueId root) {
-                 return g.node(root).op == OpKind::Reshape && size[static_cast<size_t>(root)] == 1;
+                 return g.node(root).op == OpKind::Reshape && g.node(root).type.rank() != 4 &&
+                        size[static_cast<size_t>(root)] == 1;
                })) {
       mine = {v};  // read only through views: computed once, the reshapes stay views of it
     } else if (isCheap(g, v) && !outside) {

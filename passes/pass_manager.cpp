@@ -38,7 +38,7 @@ std::map<std::string, PassInfo> builtinPasses() {
                     fuseRows},
            PassInfo{"fuse-epilogues", "fold elementwise epilogues of matmul and conv into fused library calls",
                     fuseEpilogues},
-           PassInfo{"fold-matmul-transposes", "fold transposes keeping the last dim into the matmuls they feed or follow",
+           PassInfo{"fold-matmul-transposes", "fold views (transposes keeping the last dim, slices, reshapes) into the matmuls that read them",
                     foldMatmulTransposes},
            PassInfo{"pool-gradient-masks", "mask and sum max_pool_grad's incoming gradient instead of its result",
                     maskPoolGradients},

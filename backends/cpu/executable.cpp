@@ -60,18 +60,16 @@ struct Executable::Impl {
   CompileStats stats;
 
   /// Checks and binds the feeds, read in place: graph inputs (all required) and, if
-  /// `allowParams`, parameters; returns the copies a feed needed (none when all check out).
-  std::vector<TensorData> bindFeeds(const reference::TensorMap& feeds, bool allowParams, std::vector<const void*>& bound);
+  /// `allowParams`, parameters.
+  void bindFeeds(const reference::TensorMap& feeds, bool allowParams, std::vector<const void*>& bound);
   /// The outputs by name, copied out of the arena.
   reference::TensorMap collectOutputs(const std::vector<const void*>& bound);
 };
 
-std::vector<TensorData> Executable::Impl::bindFeeds(const reference::TensorMap& feeds, bool allowParams,
-                                                     std::vector<const void*>& bound) {
+void Executable::Impl::bindFeeds(const reference::TensorMap& feeds, bool allowParams, std::vector<const void*>& bound) {
   const ir::Graph& graph = program->graph();
   reference::checkFeedNames(graph, feeds);
   bound.assign(static_cast<size_t>(graph.size()), nullptr);
-  std::vector<TensorData> checked;
   reference::RunOptions none;
   for (ValueId v = 0; v < graph.size(); ++v) {
     const ir::Node& node = graph.node(v);
@@ -82,17 +80,14 @@ std::vector<TensorData> Executable::Impl::bindFeeds(const reference::TensorMap& 
     if (isParam && !allowParams)
       throw Error("param " + ir::valueRef(graph, v) + ": parameters come from the executable's state, not the inputs");
     // A feed of the declared type is read where it is (steps never write their inputs);
-    // anything else goes to the reference source kernels, which fail with their messages
-    // (missing, dtype, shape).
-    if (feed != feeds.end() && feed->second.type == node.type && feed->second.bytes.size() == node.type.byteSize()) {
-      bound[static_cast<size_t>(v)] = feed->second.bytes.data();
-      continue;
+    // the reference source kernels refuse any other with their messages (missing, dtype, shape).
+    if (feed == feeds.end() || feed->second.type != node.type || feed->second.bytes.size() != node.type.byteSize()) {
+      reference::KernelContext ctx{graph, v, {}, feeds, none};
+      reference::kernelFor(node.op)(ctx);
+      throw Error("internal: the feed of " + ir::valueRef(graph, v) + " was neither bound nor refused");
     }
-    reference::KernelContext ctx{graph, v, {}, feeds, none};
-    checked.push_back(reference::kernelFor(node.op)(ctx));
-    bound[static_cast<size_t>(v)] = checked.back().bytes.data();
+    bound[static_cast<size_t>(v)] = feed->second.bytes.data();
   }
-  return checked;
 }
 
 reference::TensorMap Executable::Impl::collectOutputs(const std::vector<const void*>& bound) {
@@ -272,14 +267,14 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
 
 reference::TensorMap Executable::run(const reference::TensorMap& feeds, const reference::RunOptions& options) {
   std::vector<const void*> bound;
-  std::vector<TensorData> keep = impl_->bindFeeds(feeds, /*allowParams=*/true, bound);
+  impl_->bindFeeds(feeds, /*allowParams=*/true, bound);
   impl_->program->execute(bound, options.step, /*keepState=*/true);
   return impl_->collectOutputs(bound);
 }
 
 reference::TensorMap Executable::step(const reference::TensorMap& inputs, const reference::RunOptions& options) {
   std::vector<const void*> bound;
-  std::vector<TensorData> keep = impl_->bindFeeds(inputs, /*allowParams=*/false, bound);
+  impl_->bindFeeds(inputs, /*allowParams=*/false, bound);
   impl_->program->execute(bound, options.step, /*keepState=*/false);
   reference::TensorMap outputs = impl_->collectOutputs(bound);
   impl_->program->applyUpdates(bound);

@@ -14,6 +14,7 @@
 #include "ir/channels_last.h"
 #include "ir/error.h"
 #include "runtime/cpu/vector_state.h"
+#include "runtime/cpu/window_max.h"
 
 namespace weft::cpu {
 namespace {
@@ -27,20 +28,10 @@ struct Geometry {
   int64_t pooledHeight, pooledWidth;
 };
 
-/// The reference's max pool rule per lane: v replaces best when best is no NaN and v is a
-/// NaN or larger (vmaxps alone would drop a NaN met before a number).
-__attribute__((target("avx512f"))) inline __m512 firstLargest(__m512 best, __m512 v) {
-  const __mmask16 take = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
-                         (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ));
-  return _mm512_mask_mov_ps(best, take, v);
-}
-
-/// max(v, 0) per lane, a NaN kept as the reference's maximum keeps it (vmaxps returns its
-/// second source when either is a NaN; the explicit source of _mm512_mask_max_ps because GCC
-/// 12 warns that the one _mm512_max_ps passes may be used uninitialized).
+/// maximum(v, 0) per lane as the reference computes it: a NaN stays, -0 becomes +0 (vmaxps
+/// returns its second source when the two are equal or either is a NaN).
 __attribute__((target("avx512f"))) inline __m512 relu16(__m512 v) {
-  const __m512 zero = _mm512_setzero_ps();
-  return _mm512_mask_max_ps(zero, static_cast<__mmask16>(0xFFFF), zero, v);
+  return _mm512_mask_max_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v, _mm512_setzero_ps());
 }
 
 /// Where one image's values go: position p, channel block b at p * positionStride + b * blockStride.
@@ -99,7 +90,7 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
               }
             }
           }
-          for (int b = 0; b < Blocks; ++b) best[b] = firstLargest(best[b], acc[b]);
+          for (int b = 0; b < Blocks; ++b) best[b] = windowMax16(best[b], acc[b]);
           if (conv.at) {
             float* at = conv.at + (oh * 2 * g.pooledWidth + ow) * conv.positionStride;  // the map is 2 PH x 2 PW
             for (int b = 0; b < Blocks; ++b)

@@ -1,7 +1,6 @@
-// The native max pool (see native_max_pool.h). Every kernel applies the reference's rule per
-// tap, in window order: a value replaces the maximum so far when that is no NaN and the value
-// is a NaN or larger. Taps in the padding are skipped: starting from -inf, that is what
-// reading -inf there gives.
+// The native max pool (see native_max_pool.h). Every kernel visits a window's taps in order
+// under the rule of window_max.h. Taps in the padding are skipped: starting from -inf, that
+// is what reading -inf there gives.
 #include "runtime/cpu/native_max_pool.h"
 
 #include <immintrin.h>
@@ -12,6 +11,7 @@
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "runtime/cpu/vector_state.h"
+#include "runtime/cpu/window_max.h"
 
 namespace weft::cpu {
 namespace {
@@ -33,9 +33,6 @@ struct Pool2d {
   }
 };
 
-/// The reference's rule for one tap: v replaces best when best is no NaN and v is a NaN or larger.
-inline float takeTap(float best, float v) { return best == best && (v != v || v > best) ? v : best; }
-
 /// One image of `channels` channels at each position, read through `in` and written through
 /// `out` (channels-first planes: one channel).
 void maxPoolImage(const Pool2d& p, int64_t channels, const float* x, ImageLayout in, float* y, ImageLayout out) {
@@ -46,22 +43,13 @@ void maxPoolImage(const Pool2d& p, int64_t channels, const float* x, ImageLayout
       for (int64_t c = 0; c < channels; ++c) {
         float best = -INFINITY;
         for (int64_t ih = top; ih < bottom; ++ih)
-          for (int64_t iw = left; iw < right; ++iw) best = takeTap(best, x[in.at(ih * p.width + iw, c)]);
+          for (int64_t iw = left; iw < right; ++iw) {
+            const float v = x[in.at(ih * p.width + iw, c)];
+            best = takesWindow(best, v) ? v : best;
+          }
         y[out.at(oh * p.outWidth + ow, c)] = best;
       }
     }
-}
-
-/// The first `count` lanes (none for count <= 0).
-inline __mmask16 firstLanes(int64_t count) {
-  return count >= 16 ? 0xFFFF : count <= 0 ? 0 : static_cast<__mmask16>((1u << count) - 1);
-}
-
-/// takeTap on sixteen lanes, those of `lanes` only.
-__attribute__((target("avx512f"))) inline __m512 takeTaps(__m512 best, __m512 v, __mmask16 lanes) {
-  const __mmask16 take = _mm512_mask_cmp_ps_mask(lanes, best, best, _CMP_ORD_Q) &
-                         (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ));
-  return _mm512_mask_mov_ps(best, take, v);
 }
 
 /// maxPoolImage on AVX-512: sixteen channels of a position at a time (masked at the end).
@@ -73,11 +61,11 @@ __attribute__((target("avx512f"))) void maxPoolImageAvx512(const Pool2d& p, int6
       const auto [top, bottom] = p.rows(oh);
       const auto [left, right] = p.columns(ow);
       for (int64_t c = 0; c < channels; c += 16) {
-        const __mmask16 lanes = firstLanes(channels - c);
+        const __mmask16 lanes = firstLanes(channels - c);  // the others are loaded as 0, never stored
         __m512 best = _mm512_set1_ps(-INFINITY);
         for (int64_t ih = top; ih < bottom; ++ih)
           for (int64_t iw = left; iw < right; ++iw)
-            best = takeTaps(best, _mm512_maskz_loadu_ps(lanes, x + in.at(ih * p.width + iw, c)), lanes);
+            best = windowMax16(best, _mm512_maskz_loadu_ps(lanes, x + in.at(ih * p.width + iw, c)));
         _mm512_mask_storeu_ps(y + out.at(oh * p.outWidth + ow, c), lanes, best);
       }
     }
@@ -104,8 +92,8 @@ __attribute__((target("avx512f"))) void maxPoolPlaneAvx512(const Pool2d& p, cons
           const __m512i column = _mm512_add_epi32(left, _mm512_set1_epi32(static_cast<int>(kw)));
           const __mmask16 inside = _mm512_mask_cmpge_epi32_mask(lanes, column, _mm512_setzero_si512()) &
                                    _mm512_cmplt_epi32_mask(column, width);
-          const __m512 v = _mm512_mask_i32gather_ps(best, inside, column, x + ih * p.width, 4);
-          best = takeTaps(best, v, inside);
+          // Lanes outside the image or the row gather `best` itself, which leaves them as they are.
+          best = windowMax16(best, _mm512_mask_i32gather_ps(best, inside, column, x + ih * p.width, 4));
         }
       _mm512_mask_storeu_ps(y + oh * p.outWidth + ow, lanes, best);
     }

@@ -11,6 +11,7 @@
 
 #include "ir/attrs.h"
 #include "runtime/cpu/vector_state.h"
+#include "runtime/cpu/window_max.h"
 
 namespace weft::cpu {
 namespace {
@@ -34,16 +35,13 @@ __attribute__((target("avx512f"))) void tiled2x2MaxPoolGradPlaneAvx512(const Poo
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
-  auto rowMask = [](int64_t count) -> __mmask16 {  // the first `count` lanes (none for count <= 0)
-    return count >= 16 ? 0xFFFF : count <= 0 ? 0 : static_cast<__mmask16>((1u << count) - 1);
-  };
   for (int64_t oh = 0; oh < p.outHeight; ++oh) {
     const float *top = xs + 2 * oh * width, *bottom = top + width;
     float *outTop = dxs + 2 * oh * width, *outBottom = outTop + width;
     const float* dy = dys + oh * outWidth;
     for (int64_t ow = 0; ow < outWidth; ow += 16) {
       const int64_t windows = std::min<int64_t>(16, outWidth - ow);
-      const __mmask16 first = rowMask(2 * windows), second = rowMask(2 * windows - 16), lanes = rowMask(windows);
+      const __mmask16 first = firstLanes(2 * windows), second = firstLanes(2 * windows - 16), lanes = firstLanes(windows);
       const __m512 t0 = _mm512_maskz_loadu_ps(first, top + 2 * ow), t1 = _mm512_maskz_loadu_ps(second, top + 2 * ow + 16);
       const __m512 b0 = _mm512_maskz_loadu_ps(first, bottom + 2 * ow), b1 = _mm512_maskz_loadu_ps(second, bottom + 2 * ow + 16);
       const __m512 values[4] = {_mm512_permutex2var_ps(t0, even, t1), _mm512_permutex2var_ps(t0, odd, t1),
@@ -51,9 +49,7 @@ __attribute__((target("avx512f"))) void tiled2x2MaxPoolGradPlaneAvx512(const Poo
       __m512 best = values[0];
       __m512i winner = _mm512_setzero_si512();
       for (int k = 1; k < 4; ++k) {  // a later value wins when the best is no NaN and it is NaN or larger
-        const __mmask16 take = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
-                               (_mm512_cmp_ps_mask(values[k], values[k], _CMP_UNORD_Q) |
-                                _mm512_cmp_ps_mask(values[k], best, _CMP_GT_OQ));
+        const __mmask16 take = takesWindow16(best, values[k]);
         best = _mm512_mask_mov_ps(best, take, values[k]);
         winner = _mm512_mask_mov_epi32(winner, take, _mm512_set1_epi32(k));
       }
@@ -93,7 +89,7 @@ void maxPoolGradImageChannelsLast(const PoolPlanes& p, int64_t channels, const f
           const float* row = xs + (inside ? at * channels : 0);
           for (int64_t c = 0; c < channels; ++c) {
             const float v = inside ? row[c] : -INFINITY, b = best[static_cast<size_t>(c)];
-            const bool take = first || (b == b && (v != v || v > b));  // the first NaN wins
+            const bool take = first || takesWindow(b, v);
             best[static_cast<size_t>(c)] = take ? v : b;
             winner[static_cast<size_t>(c)] = take ? at : winner[static_cast<size_t>(c)];
           }
@@ -147,8 +143,7 @@ __attribute__((target("avx512f"))) void tiledMaxPoolGradImageChannelsLastAvx512(
         __m512i winner = _mm512_setzero_si512();
         for (int64_t k = 1; k < taps; ++k) {  // a later value wins when the best is no NaN and it is NaN or larger
           const __m512 v = _mm512_maskz_loadu_ps(lanes, x + offset[static_cast<size_t>(k)]);
-          const __mmask16 take = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
-                                 (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ));
+          const __mmask16 take = takesWindow16(best, v);
           best = _mm512_mask_mov_ps(best, take, v);
           winner = _mm512_mask_mov_epi32(winner, take, _mm512_set1_epi32(static_cast<int>(k)));
         }

@@ -17,6 +17,7 @@
 #include "ir/channels_last.h"
 #include "ir/error.h"
 #include "runtime/cpu/vector_state.h"
+#include "runtime/cpu/window_max.h"
 
 namespace weft::cpu {
 namespace {
@@ -31,13 +32,6 @@ struct Geometry {
   int64_t mapWidth, pooledHeight, pooledWidth;
   ImageLayout map, grad;
 };
-
-/// The lanes where a later position `v` takes a window over from `best`: the best so far is
-/// no NaN and `v` is NaN or larger (max_pool_grad's winner: the first largest, a NaN wins).
-__attribute__((target("avx512f"))) inline __mmask16 takes(__m512 best, __m512 v) {
-  return static_cast<__mmask16>(_mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
-                                (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ)));
-}
 
 /// One image added into `sums` [KH][KW][C][Blocks * 16]. K and C are the kernel's extent and
 /// x's channels when known at compile time (0: read from `g`): then the loops unroll and one
@@ -62,11 +56,11 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
         const float* corner = c + 2 * ph * mapRow + 2 * pw * mapPosition;
         const __m512 v0 = _mm512_loadu_ps(corner), v1 = _mm512_loadu_ps(corner + mapPosition);
         const __m512 v2 = _mm512_loadu_ps(corner + mapRow), v3 = _mm512_loadu_ps(corner + mapRow + mapPosition);
-        const __mmask16 take1 = takes(v0, v1);
+        const __mmask16 take1 = takesWindow16(v0, v1);
         const __m512 best1 = _mm512_mask_mov_ps(v0, take1, v1);
-        const __mmask16 take2 = takes(best1, v2);
+        const __mmask16 take2 = takesWindow16(best1, v2);
         const __m512 best2 = _mm512_mask_mov_ps(best1, take2, v2);
-        const __mmask16 take3 = takes(best2, v3);
+        const __mmask16 take3 = takesWindow16(best2, v3);
         const __m512 grad = _mm512_loadu_ps(dy + (ph * g.pooledWidth + pw) * gradPosition);
         const __m512 share[4] = {
             _mm512_maskz_mov_ps(static_cast<__mmask16>(~(take1 | take2 | take3)), grad),

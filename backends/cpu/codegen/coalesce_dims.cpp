@@ -245,13 +245,13 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
   for (ValueId v = 0; v < body.size(); ++v)
     if (space.aligned(v)) spans[static_cast<size_t>(v)] = space.spanned(v);
   std::vector<DimRun> groups;
-  // A reduction of every dim keeps its first dim apart from a long rest, so that its kernel's
+  // An f32 sum of every dim keeps its first dim apart from a long rest, so that its kernel's
   // calls can split that dim into partial sums (kernel_plan.cpp) instead of one call folding
   // it all (vae's loss over [128, 784] on one thread).
   std::vector<int> dims;
   for (int id : space.order())
     if (space.extent(id) != 1) dims.push_back(id);
-  bool reducesAll = reduces && !dims.empty();
+  bool reducesAll = reduces && outNode.op == OpKind::ReduceSum && outNode.type.dtype == ir::DType::f32 && !dims.empty();
   int64_t rest = 1;
   for (size_t k = 0; k < dims.size(); ++k) {
     reducesAll = reducesAll && space.reduced(dims[k]);

@@ -1,0 +1,38 @@
+#pragma once
+/// The rule weft's native pooling kernels find a window's maximum by, the reference's for
+/// max_pool and max_pool_grad: taps are visited in window order and a tap takes the window
+/// over when the maximum so far is no NaN and the tap is a NaN or larger, so that ties go to
+/// the first largest and a NaN wins its window (PyTorch's max pools propagate NaN too; the
+/// reference lets a later NaN take over an earlier one: the same value, another payload).
+/// vmaxps alone would drop a NaN met before a number.
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace weft::cpu {
+
+/// True when tap value `v` takes a window over from maximum-so-far `best`.
+inline bool takesWindow(float best, float v) { return best == best && (v != v || v > best); }
+
+/// takesWindow on sixteen lanes.
+__attribute__((target("avx512f"))) inline __mmask16 takesWindow16(__m512 best, __m512 v) {
+  return static_cast<__mmask16>(_mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
+                                (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ)));
+}
+
+/// The new maximum of sixteen windows after tap `v`: the value takesWindow16 picks, in
+/// three instructions instead of six (vmaxps returns its second source, `best`, on ties and
+/// when either is a NaN; a NaN `v` is then blended in). The conv-pool step spent 11% more
+/// time with the six (lenet: 0.176 -> 0.198 ms).
+__attribute__((target("avx512f"))) inline __m512 windowMax16(__m512 best, __m512 v) {
+  const __m512 larger = _mm512_mask_max_ps(v, static_cast<__mmask16>(0xFFFF), v, best);
+  return _mm512_mask_mov_ps(larger, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+}
+
+/// The first `count` of sixteen lanes (none for count <= 0): a row's or a channel run's last,
+/// partial vector.
+inline __mmask16 firstLanes(int64_t count) {
+  return count >= 16 ? 0xFFFF : count <= 0 ? 0 : static_cast<__mmask16>((1u << count) - 1);
+}
+
+}  // namespace weft::cpu
