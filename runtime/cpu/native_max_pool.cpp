@@ -33,42 +33,41 @@ struct Pool2d {
   }
 };
 
-/// One image of `channels` channels at each position, read through `in` and written through
-/// `out` (channels-first planes: one channel).
-void maxPoolImage(const Pool2d& p, int64_t channels, const float* x, ImageLayout in, float* y, ImageLayout out) {
-  for (int64_t oh = 0; oh < p.outHeight; ++oh)
-    for (int64_t ow = 0; ow < p.outWidth; ++ow) {
-      const auto [top, bottom] = p.rows(oh);
-      const auto [left, right] = p.columns(ow);
-      for (int64_t c = 0; c < channels; ++c) {
-        float best = -INFINITY;
-        for (int64_t ih = top; ih < bottom; ++ih)
-          for (int64_t iw = left; iw < right; ++iw) {
-            const float v = x[in.at(ih * p.width + iw, c)];
-            best = takesWindow(best, v) ? v : best;
-          }
-        y[out.at(oh * p.outWidth + ow, c)] = best;
-      }
+/// Output row `oh` of one image of `channels` channels at each position, read through `in`
+/// and written through `out` (channels-first planes: one channel).
+void maxPoolRow(const Pool2d& p, int64_t channels, int64_t oh, const float* x, ImageLayout in, float* y,
+                ImageLayout out) {
+  for (int64_t ow = 0; ow < p.outWidth; ++ow) {
+    const auto [top, bottom] = p.rows(oh);
+    const auto [left, right] = p.columns(ow);
+    for (int64_t c = 0; c < channels; ++c) {
+      float best = -INFINITY;
+      for (int64_t ih = top; ih < bottom; ++ih)
+        for (int64_t iw = left; iw < right; ++iw) {
+          const float v = x[in.at(ih * p.width + iw, c)];
+          best = takesWindow(best, v) ? v : best;
+        }
+      y[out.at(oh * p.outWidth + ow, c)] = best;
     }
+  }
 }
 
-/// maxPoolImage on AVX-512: sixteen channels of a position at a time (masked at the end).
-__attribute__((target("avx512f"))) void maxPoolImageAvx512(const Pool2d& p, int64_t channels, const float* x,
-                                                            ImageLayout in, float* y, ImageLayout out) {
+/// maxPoolRow on AVX-512: sixteen channels of a position at a time (masked at the end).
+__attribute__((target("avx512f"))) void maxPoolRowAvx512(const Pool2d& p, int64_t channels, int64_t oh,
+                                                          const float* x, ImageLayout in, float* y, ImageLayout out) {
   const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
-  for (int64_t oh = 0; oh < p.outHeight; ++oh)
-    for (int64_t ow = 0; ow < p.outWidth; ++ow) {
-      const auto [top, bottom] = p.rows(oh);
-      const auto [left, right] = p.columns(ow);
-      for (int64_t c = 0; c < channels; c += 16) {
-        const __mmask16 lanes = firstLanes(channels - c);  // the others are loaded as 0, never stored
-        __m512 best = _mm512_set1_ps(-INFINITY);
-        for (int64_t ih = top; ih < bottom; ++ih)
-          for (int64_t iw = left; iw < right; ++iw)
-            best = windowMax16(best, _mm512_maskz_loadu_ps(lanes, x + in.at(ih * p.width + iw, c)));
-        _mm512_mask_storeu_ps(y + out.at(oh * p.outWidth + ow, c), lanes, best);
-      }
+  for (int64_t ow = 0; ow < p.outWidth; ++ow) {
+    const auto [top, bottom] = p.rows(oh);
+    const auto [left, right] = p.columns(ow);
+    for (int64_t c = 0; c < channels; c += 16) {
+      const __mmask16 lanes = firstLanes(channels - c);  // the others are loaded as 0, never stored
+      __m512 best = _mm512_set1_ps(-INFINITY);
+      for (int64_t ih = top; ih < bottom; ++ih)
+        for (int64_t iw = left; iw < right; ++iw)
+          best = windowMax16(best, _mm512_maskz_loadu_ps(lanes, x + in.at(ih * p.width + iw, c)));
+      _mm512_mask_storeu_ps(y + out.at(oh * p.outWidth + ow, c), lanes, best);
     }
+  }
 }
 
 /// One channels-first plane on AVX-512: sixteen output columns at a time, each tap's sixteen
@@ -136,16 +135,21 @@ void runMaxPool(const NativeCall& call) {
 #pragma omp parallel for schedule(static) if (large)
     for (int64_t i = 0; i < x[0] * channels; ++i) {
       if (avx512) maxPoolPlaneAvx512(p, in + i * positions, out + i * outPositions);
-      else maxPoolImage(p, 1, in + i * positions, plane, out + i * outPositions, outPlane);
+      else
+        for (int64_t oh = 0; oh < p.outHeight; ++oh)
+          maxPoolRow(p, 1, oh, in + i * positions, plane, out + i * outPositions, outPlane);
     }
     return;
   }
   const ImageLayout inLayout(call.isBlocked(node.operands[0]), positions, channels);
   const ImageLayout outLayout(call.isBlocked(call.value), outPositions, channels);
-  auto image = avx512 ? &maxPoolImageAvx512 : &maxPoolImage;
-#pragma omp parallel for schedule(static) if (large)
-  for (int64_t n = 0; n < x[0]; ++n)
-    image(p, channels, in + n * positions * channels, inLayout, out + n * outPositions * channels, outLayout);
+  auto row = avx512 ? &maxPoolRowAvx512 : &maxPoolRow;
+#pragma omp parallel for schedule(static) if (large)  // by output rows: a batch of one splits too
+  for (int64_t r = 0; r < x[0] * p.outHeight; ++r) {
+    const int64_t n = r / p.outHeight;
+    row(p, channels, r % p.outHeight, in + n * positions * channels, inLayout, out + n * outPositions * channels,
+        outLayout);
+  }
 }
 
 }  // namespace weft::cpu

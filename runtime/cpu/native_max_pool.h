@@ -12,7 +12,7 @@ bool runsNativeMaxPool(const ir::Graph& g, ir::ValueId v);
 /// the window wins (PyTorch's max_pool2d propagates NaNs as well), the padding reads -inf and
 /// an all -inf window gives -inf. oneDNN's pooling skips NaNs and starts its maximum from the
 /// lowest finite float, which nothing at compile time can rule out. Channels-first data runs
-/// per plane (sixteen output columns at a time on AVX-512), channels-last data per image
+/// per plane (sixteen output columns at a time on AVX-512), channels-last data per output row
 /// (sixteen channels at a time), also stored channel-blocked (call.isBlocked).
 void runMaxPool(const NativeCall& call);
 

@@ -153,8 +153,9 @@ TEST(NativeMaxPool, OneSpatialDim) {
 }
 
 TEST(NativeMaxPool, ChannelsLastWithPartialChannelVectors) {
-  // 20 channels: a vector of sixteen and one of four per position; 1-D too.
-  for (ir::Shape x : {ir::Shape{2, 7, 6, 20}, ir::Shape{2, 9, 20}}) {
+  // 20 channels: a vector of sixteen and one of four per position; 1-D too; one image large
+  // enough to split its rows across threads.
+  for (ir::Shape x : {ir::Shape{2, 7, 6, 20}, ir::Shape{2, 9, 20}, ir::Shape{1, 40, 40, 48}}) {
     ir::Graph g("pool");
     const bool twoD = x.size() == 4;
     ir::Attrs attrs{{"channels_last", int64_t{1}},
