@@ -136,11 +136,8 @@ void choosePartialSums(const ir::Graph& g, KernelPlan& plan, int64_t outputEleme
   const ir::Shape& shape = g.type(plan.root).shape;
   if (plan.reduceOp != OpKind::ReduceSum || g.type(plan.root).dtype != DType::f32) return;
   if (outputElements > kMaxPartialElements || plan.work < kMinPartialRatio * outputElements) return;
-  // Only the last dimension kept (reduced ones before it), in chunks of register sums.
-  const bool lastKeptInChunks = plan.parallelDim == static_cast<int>(shape.size()) - 1 &&
-                                outputElements == shape.back() && shape.back() % kMaxRegisterAccumulators == 0;
   if (plan.parallelDim >= 0 && shape[static_cast<size_t>(plan.parallelDim)] >= kNarrowParallelExtent &&
-      !lastKeptInChunks)
+      !sumsLastDimInChunks(shape, plan.reduced))
     return;
   // A reduction of every dim (all folded innermost) loops its first one outside instead,
   // to split it, when enough follows it (coalesceDims keeps it apart so).
@@ -201,6 +198,13 @@ void planRows(const ir::Graph& g, KernelPlan& plan) {
 }
 
 }  // namespace
+
+bool sumsLastDimInChunks(const ir::Shape& shape, const std::vector<bool>& reduced) {
+  if (shape.size() < 2 || reduced.size() != shape.size() || reduced.back()) return false;
+  for (size_t d = 0; d + 1 < shape.size(); ++d)
+    if (!reduced[d]) return false;
+  return shape.back() % kMaxRegisterAccumulators == 0;
+}
 
 bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMin; }
 

@@ -96,6 +96,10 @@ inline constexpr int64_t kNarrowParallelExtent = 256;
 /// with the rows split and the sums in registers).
 inline constexpr int64_t kMaxRegisterAccumulators = 64;
 
+/// True when a reduction of `shape` keeping only its last dim (`reduced` marks the others)
+/// sums that dim in register chunks of kMaxRegisterAccumulators: its extent is a multiple.
+bool sumsLastDimInChunks(const ir::Shape& shape, const std::vector<bool>& reduced);
+
 /// True for the reductions a kernel can end in: reduce_sum, reduce_max, reduce_min.
 bool isReduction(ir::OpKind op);
 

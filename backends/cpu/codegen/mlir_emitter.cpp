@@ -590,7 +590,7 @@ class KernelEmitter {
       if (!plan_.reduced[d]) return 0;
     // A call covering part of a kept dimension writes only that part: not this path.
     if (plan_.parallelDim >= static_cast<int>(start)) return 0;
-    const bool chunked = start + 1 == rank && kept % kMaxRegisterAccumulators == 0;
+    const bool chunked = sumsLastDimInChunks(shape, plan_.reduced);
     return start > 0 && start < rank && (kept <= kMaxRegisterAccumulators || chunked) ? start : 0;
   }
 
