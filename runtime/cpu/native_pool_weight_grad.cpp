@@ -115,16 +115,10 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
 
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
 
-/// The image kernels by blocks, kernel extent and channels (pickImageKernel).
-struct ImageKernels {
-  template <int Blocks, int K, int C>
-  static ImageKernel of() {
-    return &image<Blocks, K, C>;
-  }
-};
-
+/// The image kernel for `g` (pickImageKernel).
 ImageKernel imageKernel(const Geometry& g) {
-  return pickImageKernel<ImageKernels>(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels);
+  return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
+                         []<int Blocks, int K, int C>() -> ImageKernel { return &image<Blocks, K, C>; });
 }
 
 }  // namespace

@@ -56,14 +56,16 @@ struct ConvEpilogue {
 std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v);
 
 /// The image kernel of a native step whose kernels are templates over the result's blocks of
-/// 16 channels (1 to 4) and a compile-time kernel extent and input channel count: `Kernels::
-/// of<Blocks, 3, 1>()` (unrolled) for a 3x3 kernel over one input channel, a grayscale
-/// image's first layer, else `Kernels::of<Blocks, 0, 0>()` (read at run time).
-template <class Kernels>
-auto pickImageKernel(int64_t outChannels, int64_t kernelHeight, int64_t kernelWidth, int64_t channels) {
+/// 16 channels (1 to 4) and a compile-time kernel extent and input channel count, given as
+/// `kernel`, a generic lambda returning the instance for <Blocks, K, C>: <Blocks, 3, 1>
+/// (unrolled) for a 3x3 kernel over one input channel, a grayscale image's first layer, else
+/// <Blocks, 0, 0> (read at run time).
+template <class Kernel>
+auto pickImageKernel(int64_t outChannels, int64_t kernelHeight, int64_t kernelWidth, int64_t channels,
+                     Kernel kernel) {
   const bool unrolled = kernelHeight == 3 && kernelWidth == 3 && channels == 1;
-  auto pick = [unrolled]<int Blocks>() {
-    return unrolled ? Kernels::template of<Blocks, 3, 1>() : Kernels::template of<Blocks, 0, 0>();
+  auto pick = [unrolled, kernel]<int Blocks>() {
+    return unrolled ? kernel.template operator()<Blocks, 3, 1>() : kernel.template operator()<Blocks, 0, 0>();
   };
   switch (outChannels / 16) {
     case 1: return pick.template operator()<1>();
