@@ -8,6 +8,7 @@
 #include "backends/cpu/executable.h"
 #include "ir/error.h"
 #include "ir/printer.h"
+#include "passes/pass_manager.h"
 #include "passes/train_step.h"
 #include "runtime/safetensors.h"
 #include "tools/cli.h"
@@ -191,6 +192,8 @@ int cmdCompile(int argc, char** argv) {
   if (options.threads < 1) throw Error("--threads must be >= 1");
   options.dumpMlirDir = args.get("dump-mlir", "");
   options.dumpAsmDir = args.get("dump-asm", "");
+  for (const std::string& dir : {options.dumpMlirDir, options.dumpAsmDir})  // a bad path fails by name, first
+    if (!dir.empty()) passes::createDumpDir(dir);
   cpu::Executable exe = cpu::compile(g, options);
   if (args.has("print-ir")) std::cout << ir::printGraph(exe.graph());
   const cpu::CompileStats& s = exe.stats();
