@@ -23,6 +23,7 @@
 #include "backends/cpu/aot_text.h"
 #include "backends/cpu/codegen/kernel_compiler.h"
 #include "backends/cpu/executable.h"
+#include "backends/cpu/shared_compiler.h"
 #include "ir/error.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
@@ -146,6 +147,8 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   auto start = std::chrono::steady_clock::now();
   ir::Graph g2 = optimizeForCpu(g);
   reference::TensorMap state = bundleState(g, g2, options.state, what);
+  // Matmul implementations measured here hold for a bundle run on this host's kind of CPU.
+  if (result.cpu == KernelCompiler::hostCpuName()) tuneMatmuls(g2, defaultThreads(), sharedMatmulChoices());
   result.stageSeconds.emplace_back("optimize", secondsSince(start));
 
   // The program text, and the graph the runtime will rebuild from it.

@@ -3,6 +3,7 @@
 #include "backends/cpu/executable.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "backends/cpu/shared_compiler.h"
@@ -187,6 +188,15 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   }
   ir::Graph g = options.optimize ? optimizeForCpu(input) : input;
   impl->stats.stageSeconds.emplace_back("optimize", secondsSince(start));
+  const char* tuneEnv = std::getenv("WEFT_TUNE_MATMULS");
+  if (options.tuneMatmuls && !(tuneEnv && std::string(tuneEnv) == "0")) {
+    start = std::chrono::steady_clock::now();
+    const MatmulTuning tuning = tuneMatmuls(g, impl->options.threads, sharedMatmulChoices());
+    impl->stats.timedMatmuls = tuning.timed;
+    impl->stats.rememberedMatmuls = tuning.remembered;
+    impl->stats.retunedMatmuls = tuning.changed;
+    impl->stats.stageSeconds.emplace_back("tune", secondsSince(start));
+  }
 
   // Generated kernels first (one batch, one LLVM module); the program then takes them.
   start = std::chrono::steady_clock::now();

@@ -21,6 +21,10 @@ struct CompileOptions {
   bool generateKernels = true;  ///< fused regions through MLIR; false: they run on the interpreter
   std::string dumpMlirDir;      ///< when set: write each generated kernel's MLIR there
   std::string dumpAsmDir;       ///< when set: write each generated kernel's assembly there
+  /// Time oneDNN's implementations of large matmuls and run the fastest (tuneMatmuls, with
+  /// the process's shared choices); false, or the environment variable WEFT_TUNE_MATMULS=0:
+  /// oneDNN's first choice always.
+  bool tuneMatmuls = true;
 };
 
 /// What compile() made, for `weft compile --stats` and the kernel-count tests.
@@ -36,6 +40,9 @@ struct CompileStats {
   int partialSumKernels = 0;  ///< generated sums split over a reduced dimension across threads (partial sums)
   int mergedUpdates = 0;      ///< update values (optimizer moments) computed by their parameter's update kernel
   int sideSums = 0;           ///< reductions computed by the loop kernel whose value they sum (side sums)
+  int timedMatmuls = 0;       ///< matmuls whose oneDNN implementations were timed (tuneMatmuls)
+  int rememberedMatmuls = 0;  ///< matmuls whose implementation an earlier compile chose
+  int retunedMatmuls = 0;     ///< matmuls running an implementation other than oneDNN's first
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
   std::vector<std::string> referenceSteps;

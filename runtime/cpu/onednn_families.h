@@ -14,10 +14,12 @@ namespace weft::cpu::onednn {
 /// matmul(lhs, rhs) followed by `postOps`, its operands and result stored as `layouts` says
 /// (lhs and rhs are the operands as stored; a first post-op adding a row along the last dim
 /// becomes the matmul's own bias); null when post-ops or a stored layout would need oneDNN's
-/// reference implementation.
+/// reference implementation. The primitive is oneDNN's implementation named `impl` when
+/// oneDNN offers it (the node's impl attribute), else its first; the step lists the others
+/// (OneDnnStep::implementations).
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
                                           std::vector<PostOp> postOps, const dnnl::engine& engine,
-                                          const StoredLayouts& layouts = {});
+                                          const StoredLayouts& layouts = {}, const std::string& impl = {});
 /// conv(x, w) followed by `postOps` (same rule); a leading per-output-channel add runs as
 /// the convolution's bias and a residual add as a sum post-op.
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,

@@ -2,6 +2,8 @@
 // swap the last two strides, missing batch dims become leading 1s that oneDNN broadcasts,
 // folded view ops make strides and an offset: ir/strided_view.h),
 // optionally followed by post-ops.
+#include <algorithm>
+
 #include "ir/strided_view.h"
 #include "runtime/cpu/onednn_families.h"
 
@@ -39,6 +41,29 @@ std::optional<OperandView> matmulOperandView(const ir::Shape& shape, const std::
   return OperandView{stridedDesc(dims, strides), static_cast<size_t>(offset) * sizeof(float)};
 }
 
+/// The non-reference implementations oneDNN offers for `pd`'s descriptor (a fresh primitive
+/// descriptor: listing them moves it on), each name once, in its order of preference.
+std::vector<std::string> implementationsOf(dnnl::matmul::primitive_desc pd) {
+  std::vector<std::string> names;
+  do {
+    std::string name = pd.impl_info_str();
+    if (!isReferenceImpl(name.c_str()) && std::find(names.begin(), names.end(), name) == names.end())
+      names.push_back(name);
+  } while (pd.next_impl());
+  return names;
+}
+
+/// A primitive descriptor `make()` returns, moved on to oneDNN's first implementation called
+/// `impl`; at oneDNN's first choice when none is.
+template <class Make>
+dnnl::matmul::primitive_desc withImpl(const Make& make, const std::string& impl) {
+  dnnl::matmul::primitive_desc pd = make();
+  if (impl.empty() || impl == pd.impl_info_str()) return pd;
+  while (pd.next_impl())
+    if (impl == pd.impl_info_str()) return pd;
+  return make();
+}
+
 /// The descriptor of a matmul result of shape `result` stored as transpose(result, perm).
 memory::desc resultDesc(const ir::Shape& result, const ir::Shape& perm) {
   if (perm.empty()) return rowMajorDesc(result);
@@ -53,7 +78,7 @@ memory::desc resultDesc(const ir::Shape& result, const ir::Shape& perm) {
 
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
                                           std::vector<PostOp> postOps, const dnnl::engine& engine,
-                                          const StoredLayouts& layouts) {
+                                          const StoredLayouts& layouts, const std::string& impl) {
   ir::AttrReader attr(node.attrs, node.op);
   size_t rank = node.type.shape.size();
   std::optional<OperandView> lhsView = matmulOperandView(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
@@ -67,7 +92,8 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
   const memory::desc bias = rowMajorDesc(biasDims);
   dnnl::matmul::desc desc = biasOperand >= 0 ? dnnl::matmul::desc(src, weights, bias, dst)
                                              : dnnl::matmul::desc(src, weights, dst);
-  dnnl::matmul::primitive_desc pd(desc, postOpAttr(postOps, rank), engine);
+  auto make = [&] { return dnnl::matmul::primitive_desc(desc, postOpAttr(postOps, rank), engine); };
+  const dnnl::matmul::primitive_desc pd = withImpl(make, impl);
   bool folded = !layouts.lhs.empty() || !layouts.rhs.empty() || !layouts.result.empty();
   if ((!postOps.empty() || folded || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
 
@@ -86,6 +112,7 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
   bindPostOpInputs(*step, postOps, rank, args);
   step->add(dnnl::matmul(pd), std::move(args));
   step->noteImpl(pd.impl_info_str());
+  step->noteImplementations(implementationsOf(make()));
   return step;
 }
 

@@ -26,6 +26,12 @@ bool allDescribable(std::initializer_list<const TensorType*> types) {
 /// True for [N, C, spatial...] with 1 to 3 spatial dims (what oneDNN convolves and pools).
 bool isWindowedRank(const TensorType& t) { return t.rank() >= 3 && t.rank() <= 5; }
 
+/// The oneDNN implementation a matmul or fused matmul node names (its impl attribute), or "".
+std::string implOf(const Node& node) {
+  ir::AttrReader attr(node.attrs, node.op);
+  return attr.has("impl") ? attr.s("impl") : std::string();
+}
+
 /// The step of a fused node of kind "matmul" or "conv": its contraction with the epilogue
 /// as post-ops, in one primitive.
 std::unique_ptr<OneDnnStep> compileFused(const Graph& g, const Node& node, const dnnl::engine& engine,
@@ -40,7 +46,7 @@ std::unique_ptr<OneDnnStep> compileFused(const Graph& g, const Node& node, const
   if (!allDescribable({&node.type})) return nullptr;
   const TensorType &a = g.type(node.operands[0]), &b = g.type(node.operands[1]);
   if (fused->contraction->op == OpKind::Matmul)
-    return onednn::compileMatmul(*fused->contraction, a, b, fused->postOps, engine, fused->layouts);
+    return onednn::compileMatmul(*fused->contraction, a, b, fused->postOps, engine, fused->layouts, implOf(node));
   if (!isWindowedRank(a)) return nullptr;
   return onednn::compileConv(*fused->contraction, a, b, fused->postOps, engine, layouts);
 }
@@ -66,7 +72,7 @@ std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const 
   }
   const TensorType& b = g.type(node.operands.at(1));
   if (!allDescribable({&a, &b, &node.type})) return nullptr;
-  if (node.op == OpKind::Matmul) return onednn::compileMatmul(node, a, b, {}, engine);
+  if (node.op == OpKind::Matmul) return onednn::compileMatmul(node, a, b, {}, engine, {}, implOf(node));
   if (!isWindowedRank(a)) return nullptr;
   switch (node.op) {
     case OpKind::Conv: return onednn::compileConv(node, a, b, {}, engine, layouts);

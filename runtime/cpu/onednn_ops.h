@@ -62,6 +62,10 @@ class OneDnnStep {
   /// Places the step's run-time buffers at `base`, which holds scratchBytes() bytes, 64-byte
   /// aligned, and stays valid while the step is used.
   virtual void useScratch(void* base) = 0;
+  /// oneDNN's implementations (names as its impl info gives them, reference ones left out,
+  /// in its order of preference) the step's primitive could be built with, where the node
+  /// can choose one (a matmul's impl attribute); empty otherwise.
+  virtual std::vector<std::string> implementations() const { return {}; }
 };
 
 /// The oneDNN step for node `v` of `g` when oneDNN can run it: f32 matmul, conv,

@@ -79,6 +79,9 @@ class PrimitiveStep final : public OneDnnStep {
   void zeroResultFirst(size_t bytes) { zeroBytes_ = bytes; }
   /// Records the implementation that runs (shown by describe()).
   void noteImpl(const char* implInfo) { impl_ = implInfo; }
+  /// Records the implementations the primitive could have been built with.
+  void noteImplementations(std::vector<std::string> names) { implementations_ = std::move(names); }
+  std::vector<std::string> implementations() const override { return implementations_; }
   /// Marks operand `i` as one the step's builder can read in any layout (readsAnyLayout).
   void readsAnyLayoutOf(size_t i) { anyLayoutOperands_.push_back(i); }
 
@@ -105,6 +108,7 @@ class PrimitiveStep final : public OneDnnStep {
   std::optional<memory::desc> reorderedLayout(int index) const;
 
   std::string what_, impl_;
+  std::vector<std::string> implementations_;  ///< see noteImplementations
   dnnl::engine engine_;
   StepLayouts layouts_;
   std::vector<std::pair<int, memory>> bound_;  ///< (operand index or -1 for the result, memory)
