@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -170,9 +169,6 @@ std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std
   size_t best = 0;
   for (size_t s = 1; s < steps.size(); ++s)
     if (fastest[s] * (candidates[s] == 0 ? 1.0 : 1.03) < fastest[best] * (candidates[best] == 0 ? 1.0 : 1.03)) best = s;
-  if (std::getenv("WEFT_TUNE_DEBUG"))
-    for (size_t s = 0; s < steps.size(); ++s)
-      std::fprintf(stderr, "tune %s %s %.3f ms\n", steps[s]->describe().c_str(), node.type.str().c_str(), fastest[s] * 1e3);
   return names[candidates[best]];
 }
 
@@ -186,8 +182,9 @@ MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices) {
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Graph* where = nullptr;
     const ir::Node* contraction = contractionOf(g, v, &where);
-    if (!contraction || g.node(v).attrs.count("impl") || multiplyAdds(*where, *contraction) < kMinTunedMultiplyAdds)
-      continue;
+    if (!contraction || g.node(v).attrs.count("impl")) continue;
+    const int64_t work = multiplyAdds(*where, *contraction);
+    if (work < kMinTunedMultiplyAdds || work > kMaxTunedMultiplyAdds) continue;
     std::unique_ptr<OneDnnStep> first = compileOneDnnNode(g, v, engine);
     const std::vector<std::string> names = first ? first->implementations() : std::vector<std::string>{};
     if (names.size() < 2) continue;

@@ -46,13 +46,17 @@ struct MatmulTuning {
   int changed = 0;     ///< matmuls given an impl attribute (oneDNN's first choice lost)
 };
 
-/// Matmuls with fewer multiply-adds than this keep oneDNN's first implementation untimed.
+/// Matmuls with fewer multiply-adds than this keep oneDNN's first implementation untimed
+/// (about 20 us: the choice matters little), as do those with more than the most (about
+/// 20 ms a run: timing them would slow the compile noticeably).
 constexpr int64_t kMinTunedMultiplyAdds = int64_t{1} << 22;
+constexpr int64_t kMaxTunedMultiplyAdds = int64_t{1} << 32;
 
 /// Times the oneDNN implementations of every matmul and fused matmul node of `g` (a graph as
-/// the CPU backend compiles it) large enough to matter (kMinTunedMultiplyAdds) that has more
-/// than one, with `threads` threads, and sets the node's impl attribute to the fastest where
-/// that is not oneDNN's first choice (which must lose by 3% to be left: timings are noisy).
+/// the CPU backend compiles it) of a size worth timing (kMinTunedMultiplyAdds up to
+/// kMaxTunedMultiplyAdds) that has more than one, with `threads` threads, and sets the node's
+/// impl attribute to the fastest where that is not oneDNN's first choice (which must lose by
+/// 3% to be left: timings are noisy).
 /// Choices found in `choices` are taken without timing; new ones are recorded there. Nodes
 /// that already carry an impl attribute keep it.
 MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices);
