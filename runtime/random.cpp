@@ -11,6 +11,7 @@
 //       sqrt(-2 ln(1 - unit(w0, w1))) * cos(2 pi unit(w2, w3))   (Box-Muller, in double).
 #include "runtime/random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -54,6 +55,38 @@ std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counterHi, uint64_t co
   return c;
 }
 
+namespace {
+
+/// Draws at a time in the batched streams.
+constexpr int kBatch = 16;
+
+/// The four words of Philox blocks (key, hi, first + j) for j < count <= kBatch, word w of
+/// block j in words[w][j]: philox4x32 over independent lanes, so that the rounds of a batch
+/// overlap (and vectorize) instead of waiting on each other.
+void philoxBatch(uint64_t key, uint64_t counterHi, uint64_t first, int count, uint32_t (&words)[4][kBatch]) {
+  uint32_t c0[kBatch], c1[kBatch], c2[kBatch], c3[kBatch];
+  for (int j = 0; j < kBatch; ++j) {
+    const uint64_t lo = first + static_cast<uint64_t>(j < count ? j : 0);
+    c0[j] = static_cast<uint32_t>(lo), c1[j] = static_cast<uint32_t>(lo >> 32);
+    c2[j] = static_cast<uint32_t>(counterHi), c3[j] = static_cast<uint32_t>(counterHi >> 32);
+  }
+  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  for (int round = 0; round < kRounds; ++round) {
+    if (round > 0) k0 += kWeyl0, k1 += kWeyl1;
+    for (int j = 0; j < kBatch; ++j) {
+      const uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * c0[j];
+      const uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * c2[j];
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[j] ^ k0;
+      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[j] ^ k1;
+      c1[j] = static_cast<uint32_t>(p1), c3[j] = static_cast<uint32_t>(p0);
+      c0[j] = n0, c2[j] = n2;
+    }
+  }
+  for (int j = 0; j < kBatch; ++j) words[0][j] = c0[j], words[1][j] = c1[j], words[2][j] = c2[j], words[3][j] = c3[j];
+}
+
+}  // namespace
+
 double uniformAt(uint64_t seed, uint64_t step, uint64_t index) {
   auto w = philox4x32(seed, step, index);
   return unitInterval(w[0], w[1]);
@@ -65,6 +98,28 @@ double normalAt(uint64_t seed, uint64_t step, uint64_t index) {
   double u2 = unitInterval(w[2], w[3]);
   double radius = std::sqrt(-2.0 * std::log(1.0 - u1));  // 1 - u1 is in (0, 1]: no log(0)
   return radius * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+void uniformsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out) {
+  uint32_t w[4][kBatch];
+  for (int64_t done = 0; done < count; done += kBatch) {
+    const int n = static_cast<int>(std::min<int64_t>(kBatch, count - done));
+    philoxBatch(seed, step, first + static_cast<uint64_t>(done), n, w);
+    for (int j = 0; j < n; ++j) out[done + j] = unitInterval(w[0][j], w[1][j]);
+  }
+}
+
+void normalsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out) {
+  uint32_t w[4][kBatch];
+  double radius[kBatch], angle[kBatch];
+  for (int64_t done = 0; done < count; done += kBatch) {
+    const int n = static_cast<int>(std::min<int64_t>(kBatch, count - done));
+    philoxBatch(seed, step ^ kNormalSalt, first + static_cast<uint64_t>(done), n, w);
+    // The expressions of normalAt, each over the batch (independent calls overlap).
+    for (int j = 0; j < n; ++j) radius[j] = -2.0 * std::log(1.0 - unitInterval(w[0][j], w[1][j]));
+    for (int j = 0; j < n; ++j) angle[j] = std::cos(2.0 * std::numbers::pi * unitInterval(w[2][j], w[3][j]));
+    for (int j = 0; j < n; ++j) out[done + j] = std::sqrt(radius[j]) * angle[j];
+  }
 }
 
 }  // namespace weft::runtime

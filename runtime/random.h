@@ -14,4 +14,12 @@ double uniformAt(uint64_t seed, uint64_t step, uint64_t index);
 /// Element `index` of the standard-normal stream of a random op with `seed`, at `step`.
 double normalAt(uint64_t seed, uint64_t step, uint64_t index);
 
+/// Elements `first` to `first + count - 1` of the uniform stream, into `out`: uniformAt's
+/// numbers bit for bit, drawn a batch at a time (independent Philox blocks side by side).
+void uniformsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out);
+/// Elements `first` to `first + count - 1` of the standard-normal stream, into `out`:
+/// normalAt's numbers bit for bit, about twice as fast (batches of Philox blocks side by
+/// side, then the logarithms, the cosines and the square roots each over a batch).
+void normalsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out);
+
 }  // namespace weft::runtime

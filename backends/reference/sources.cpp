@@ -1,4 +1,6 @@
 // Kernels of the source ops: input, param, constant, iota and the random ops.
+#include <vector>
+
 #include "backends/reference/kernels.h"
 #include "backends/reference/tensor_util.h"
 #include "runtime/init.h"
@@ -52,8 +54,9 @@ TensorData kernelRandomUniform(const KernelContext& ctx) {
   TensorData out(ctx.outType());
   auto seed = static_cast<uint64_t>(ctx.attr().i("seed"));
   double low = ctx.attr().f("low"), high = ctx.attr().f("high");
-  for (int64_t i = 0; i < out.numel(); ++i)
-    store(out, i, low + (high - low) * runtime::uniformAt(seed, ctx.options.step, static_cast<uint64_t>(i)));
+  std::vector<double> draws(static_cast<size_t>(out.numel()));
+  runtime::uniformsAt(seed, ctx.options.step, 0, out.numel(), draws.data());
+  for (int64_t i = 0; i < out.numel(); ++i) store(out, i, low + (high - low) * draws[static_cast<size_t>(i)]);
   return out;
 }
 
@@ -61,8 +64,9 @@ TensorData kernelRandomNormal(const KernelContext& ctx) {
   TensorData out(ctx.outType());
   auto seed = static_cast<uint64_t>(ctx.attr().i("seed"));
   double mean = ctx.attr().f("mean"), stddev = ctx.attr().f("std");
-  for (int64_t i = 0; i < out.numel(); ++i)
-    store(out, i, mean + stddev * runtime::normalAt(seed, ctx.options.step, static_cast<uint64_t>(i)));
+  std::vector<double> draws(static_cast<size_t>(out.numel()));
+  runtime::normalsAt(seed, ctx.options.step, 0, out.numel(), draws.data());
+  for (int64_t i = 0; i < out.numel(); ++i) store(out, i, mean + stddev * draws[static_cast<size_t>(i)]);
   return out;
 }
 

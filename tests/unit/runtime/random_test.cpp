@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "runtime/random.h"
 
@@ -123,4 +124,27 @@ TEST(Normal, IndependentOfTheUniformStream) {
   double cov = suz / n - (su / n) * (sz / n);
   double corr = cov / std::sqrt((suu / n - su * su / n / n) * (szz / n - sz * sz / n / n));
   EXPECT_LT(std::fabs(corr), 0.05);  // standard error ~0.007
+}
+
+// The batched streams give the per-index numbers bit for bit: ranges starting anywhere (at a
+// batch boundary or not, across the 2^32 carry into the counter's second word), of lengths
+// around the batch of 16, for several seeds and steps.
+TEST(Batched, RangesMatchThePerIndexStreamsBitForBit) {
+  const uint64_t firsts[] = {0, 5, 16, 1000, (1ull << 32) - 7};
+  const int64_t counts[] = {0, 1, 15, 16, 17, 40};
+  for (uint64_t seed : {0ull, 42ull, 0x299f31d0a4093822ull})
+    for (uint64_t step : {0ull, 3ull})
+      for (uint64_t first : firsts)
+        for (int64_t count : counts) {
+          std::vector<double> normals(static_cast<size_t>(count) + 1, -7.0), uniforms = normals;
+          weft::runtime::normalsAt(seed, step, first, count, normals.data());
+          weft::runtime::uniformsAt(seed, step, first, count, uniforms.data());
+          for (int64_t i = 0; i < count; ++i) {
+            const uint64_t index = first + static_cast<uint64_t>(i);
+            ASSERT_EQ(normals[static_cast<size_t>(i)], normalAt(seed, step, index)) << seed << " " << step << " " << index;
+            ASSERT_EQ(uniforms[static_cast<size_t>(i)], uniformAt(seed, step, index)) << seed << " " << step << " " << index;
+          }
+          EXPECT_EQ(normals[static_cast<size_t>(count)], -7.0);  // nothing past the range
+          EXPECT_EQ(uniforms[static_cast<size_t>(count)], -7.0);
+        }
 }
