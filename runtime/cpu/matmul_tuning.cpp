@@ -92,7 +92,7 @@ int64_t multiplyAdds(const ir::Graph& body, const ir::Node& n) {
   return n.type.numel() * (transposed ? lhs[lhs.size() - 2] : lhs.back());
 }
 
-/// The matmul node node `v` of `g` contracts with (itself, or its fused body's), or null.
+/// The matmul node `v` of `g` contracts with (itself, or its fused body's), or null.
 const ir::Node* contractionOf(const ir::Graph& g, ValueId v, const ir::Graph** where) {
   const ir::Node& node = g.node(v);
   *where = &g;
@@ -124,6 +124,20 @@ std::string keyOf(const ir::Graph& g, ValueId v, int threads) {
 /// Timed runs of each candidate, taken in turns so that a slow spell of the machine (another
 /// process, a frequency change) falls on all of them alike; the fastest run of each counts.
 constexpr int kTimedRounds = 5;
+/// How much faster than oneDNN's first choice another implementation must run to be chosen.
+constexpr double kRequiredGain = 1.03;
+
+/// Sets OpenMP's thread count for its lifetime, then restores the previous one.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int threads) : previous_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+  ~ThreadCount() { omp_set_num_threads(previous_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int previous_;
+};
 
 /// The implementation of `names` (oneDNN's order) that node `v` runs fastest with, timed over
 /// scratch buffers shaped as its operands and result; the first unless another is 3% faster.
@@ -166,9 +180,10 @@ std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (round > 0) fastest[s] = std::min(fastest[s], seconds);  // round 0 warms up
     }
+  auto score = [&](size_t s) { return fastest[s] * (candidates[s] == 0 ? 1.0 : kRequiredGain); };
   size_t best = 0;
   for (size_t s = 1; s < steps.size(); ++s)
-    if (fastest[s] * (candidates[s] == 0 ? 1.0 : 1.03) < fastest[best] * (candidates[best] == 0 ? 1.0 : 1.03)) best = s;
+    if (score(s) < score(best)) best = s;
   return names[candidates[best]];
 }
 
@@ -177,8 +192,7 @@ std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std
 MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices) {
   MatmulTuning tuning;
   const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  const int previousThreads = omp_get_max_threads();
-  omp_set_num_threads(threads);
+  const ThreadCount timedWith(threads);
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Graph* where = nullptr;
     const ir::Node* contraction = contractionOf(g, v, &where);
@@ -202,7 +216,6 @@ MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices) {
       ++tuning.changed;
     }
   }
-  omp_set_num_threads(previousThreads);
   return tuning;
 }
 
