@@ -7,6 +7,7 @@
 #include <chrono>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ir/attrs.h"
@@ -126,15 +127,24 @@ double measureGemmGflops(int64_t n, int threads, int warmup, int repeat) {
     b[i] = uniform(rng);
   }
   memory aMem(desc, engine, a.data()), bMem(desc, engine, b.data()), cMem(desc, engine, c.data());
-  dnnl::matmul matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(desc, desc, desc), engine));
-  Timing t = timeRuns(
-      [&] {
-        matmul.execute(stream, {{DNNL_ARG_SRC, aMem}, {DNNL_ARG_WEIGHTS, bMem}, {DNNL_ARG_DST, cMem}});
-        stream.wait();
-      },
-      warmup, repeat);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(desc, desc, desc), engine);
+  std::vector<std::string> timed;
+  double bestMs = 0;
+  do {  // each implementation once (oneDNN lists some twice), never the reference one
+    const std::string impl = pd.impl_info_str();
+    if (impl.rfind("ref", 0) == 0 || std::find(timed.begin(), timed.end(), impl) != timed.end()) continue;
+    timed.push_back(impl);
+    dnnl::matmul matmul(pd);
+    Timing t = timeRuns(
+        [&] {
+          matmul.execute(stream, {{DNNL_ARG_SRC, aMem}, {DNNL_ARG_WEIGHTS, bMem}, {DNNL_ARG_DST, cMem}});
+          stream.wait();
+        },
+        warmup, repeat);
+    if (bestMs == 0 || t.medianMs < bestMs) bestMs = t.medianMs;
+  } while (pd.next_impl());
   double flops = 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n);
-  return flops / (t.medianMs * 1e6);
+  return flops / (bestMs * 1e6);
 }
 
 reference::TensorMap benchmarkInputs(const ir::Graph& g, uint64_t seed) {

@@ -34,7 +34,9 @@ double median(std::vector<double> values);
 double countFlops(const ir::Graph& g);
 
 /// The f32 GEMM rate of this machine in GFLOP/s: a oneDNN matmul of n x n by n x n with
-/// `threads` OpenMP threads, `warmup` untimed runs, then the median of `repeat` runs.
+/// `threads` OpenMP threads, `warmup` untimed runs, then the median of `repeat` runs, for
+/// each of oneDNN's implementations (brgemm, jit sgemm: the CPU backend runs whichever is
+/// faster, runtime/cpu/matmul_tuning.h); the fastest counts.
 double measureGemmGflops(int64_t n = 1024, int threads = 2, int warmup = 2, int repeat = 10);
 
 /// Inputs for every input of `g` from a fixed seed: floats U[0, 1), integer inputs in

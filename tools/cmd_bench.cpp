@@ -24,8 +24,9 @@ Times each benchmark model of BENCH.md as inference (its evaluation form, forwar
 as one training step (forward, backward, Adam update): warm-up runs, then the median of
 repeated runs. Prints per row weft's milliseconds, the peer's, the speedup (peer / weft),
 and the achieved GFLOP/s (contractions counted from the graph) as a fraction of this
-machine's f32 GEMM rate (a oneDNN 1024^3 matmul timed in the same run), then with the
-peer the geometric mean of each mode's speedups. Timings are printed, never checked.
+machine's f32 GEMM rate (a oneDNN 1024^3 matmul timed in the same run, the fastest of its
+implementations), then with the peer the geometric mean of each mode's speedups. Timings
+are printed, never checked.
 
 options:
   --models a,b           registered models to time (default: mlp,lenet,resnet,vae,gpt,dcgan,ddpm,realnvp)
@@ -86,7 +87,8 @@ int cmdBench(int argc, char** argv) {
   std::printf("note: a debug build of weft; its own kernels run unoptimized\n");
 #endif
   double gemm = bench::measureGemmGflops(1024, options.threads);
-  std::printf("f32 GEMM 1024^3 (oneDNN matmul, %d threads): %.1f GFLOP/s\n", options.threads, gemm);
+  std::printf("f32 GEMM 1024^3 (oneDNN matmul, its fastest implementation, %d threads): %.1f GFLOP/s\n",
+              options.threads, gemm);
 
   options.memory = args.has("memory");
   const bool withPeer = args.has("peer");
