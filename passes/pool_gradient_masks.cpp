@@ -5,10 +5,11 @@
 //     max_pool_grad(x, select(gt(p, t), dy, 0)) with p = max_pool(x) (same attributes, already
 //     in the graph): at a winner x equals the pooled value, every other position is 0 on both
 //     sides, NaN included (a NaN wins its window and fails both comparisons) as long as
-//     max_pool picks winners as max_pool_grad does. The CPU backend's max_pool (oneDNN's)
-//     skips NaNs while its max_pool_grad does not, so there a window holding a NaN passes dy
-//     to it (a diverged model's gradient; the forward max_pool differs there already). The
-//     mask then covers the pooled gradient, a quarter of the elements for 2x2 windows.
+//     max_pool picks winners as max_pool_grad does. The CPU backend's 1-D and 2-D max_pool
+//     does (native_max_pool.h); its 3-D one is oneDNN's, which skips NaNs, so there a window
+//     holding a NaN passes dy to it (a diverged model's gradient; the forward max_pool
+//     differs there already). The mask then covers the pooled gradient, a quarter of the
+//     elements for 2x2 windows.
 //  2. reduce_sum(max_pool_grad(x, dy)) over axes that include both spatial ones equals
 //     reduce_sum(dy) over the same axes when the pool has no padding (every window's dy is
 //     added at exactly one position of the result): the bias gradient of a conv under a pool.

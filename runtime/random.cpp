@@ -34,23 +34,25 @@ double unitInterval(uint32_t a, uint32_t b) {
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 
+/// One Philox round on the counter words c0..c3 with the round's key words k0, k1, in place.
+inline void philoxRound(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0, uint32_t k1) {
+  const uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * c0;
+  const uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * c2;
+  c0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0;
+  c1 = static_cast<uint32_t>(p1);
+  c2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+  c3 = static_cast<uint32_t>(p0);
+}
+
 }  // namespace
 
 std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counterHi, uint64_t counterLo) {
   std::array<uint32_t, 4> c = {static_cast<uint32_t>(counterLo), static_cast<uint32_t>(counterLo >> 32),
                                static_cast<uint32_t>(counterHi), static_cast<uint32_t>(counterHi >> 32)};
-  uint32_t k0 = static_cast<uint32_t>(key);
-  uint32_t k1 = static_cast<uint32_t>(key >> 32);
+  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
   for (int round = 0; round < kRounds; ++round) {
-    if (round > 0) {
-      k0 += kWeyl0;
-      k1 += kWeyl1;
-    }
-    uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * c[0];
-    uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * c[2];
-    uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-    uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
-    c = {hi1 ^ c[1] ^ k0, lo1, hi0 ^ c[3] ^ k1, lo0};
+    if (round > 0) k0 += kWeyl0, k1 += kWeyl1;
+    philoxRound(c[0], c[1], c[2], c[3], k0, k1);
   }
   return c;
 }
@@ -73,14 +75,7 @@ void philoxBatch(uint64_t key, uint64_t counterHi, uint64_t first, int count, ui
   uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
   for (int round = 0; round < kRounds; ++round) {
     if (round > 0) k0 += kWeyl0, k1 += kWeyl1;
-    for (int j = 0; j < kBatch; ++j) {
-      const uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * c0[j];
-      const uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * c2[j];
-      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[j] ^ k0;
-      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[j] ^ k1;
-      c1[j] = static_cast<uint32_t>(p1), c3[j] = static_cast<uint32_t>(p0);
-      c0[j] = n0, c2[j] = n2;
-    }
+    for (int j = 0; j < kBatch; ++j) philoxRound(c0[j], c1[j], c2[j], c3[j], k0, k1);
   }
   for (int j = 0; j < kBatch; ++j) words[0][j] = c0[j], words[1][j] = c1[j], words[2][j] = c2[j], words[3][j] = c3[j];
 }
@@ -111,14 +106,14 @@ void uniformsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, dou
 
 void normalsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out) {
   uint32_t w[4][kBatch];
-  double radius[kBatch], angle[kBatch];
+  double squaredRadius[kBatch], angle[kBatch];
   for (int64_t done = 0; done < count; done += kBatch) {
     const int n = static_cast<int>(std::min<int64_t>(kBatch, count - done));
     philoxBatch(seed, step ^ kNormalSalt, first + static_cast<uint64_t>(done), n, w);
     // The expressions of normalAt, each over the batch (independent calls overlap).
-    for (int j = 0; j < n; ++j) radius[j] = -2.0 * std::log(1.0 - unitInterval(w[0][j], w[1][j]));
+    for (int j = 0; j < n; ++j) squaredRadius[j] = -2.0 * std::log(1.0 - unitInterval(w[0][j], w[1][j]));
     for (int j = 0; j < n; ++j) angle[j] = std::cos(2.0 * std::numbers::pi * unitInterval(w[2][j], w[3][j]));
-    for (int j = 0; j < n; ++j) out[done + j] = std::sqrt(radius[j]) * angle[j];
+    for (int j = 0; j < n; ++j) out[done + j] = std::sqrt(squaredRadius[j]) * angle[j];
   }
 }
 

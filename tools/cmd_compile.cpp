@@ -208,7 +208,7 @@ int cmdCompile(int argc, char** argv) {
                 s.blockedValues);
     std::printf("  winograd     %d convolutions (3x3, stride 1) run by oneDNN's Winograd kernels\n", s.winogradSteps);
     std::printf("  matmuls      %d run other than oneDNN's first implementation (%d timed now, %d chosen before)\n",
-                s.retunedMatmuls, s.timedMatmuls, s.rememberedMatmuls);
+                s.matmuls.changed, s.matmuls.timed, s.matmuls.remembered);
     std::printf("  conversions  %s read per run by oneDNN's reorders between layouts (data and weights)\n",
                 mib(s.convertedBytes).c_str());
     std::printf("  partial sums %d generated sums split over a reduced dimension across threads\n",

@@ -191,10 +191,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   const char* tuneEnv = std::getenv("WEFT_TUNE_MATMULS");
   if (options.tuneMatmuls && !(tuneEnv && std::string(tuneEnv) == "0")) {
     start = std::chrono::steady_clock::now();
-    const MatmulTuning tuning = tuneMatmuls(g, impl->options.threads, sharedMatmulChoices());
-    impl->stats.timedMatmuls = tuning.timed;
-    impl->stats.rememberedMatmuls = tuning.remembered;
-    impl->stats.retunedMatmuls = tuning.changed;
+    impl->stats.matmuls = tuneMatmuls(g, impl->options.threads, sharedMatmulChoices());
     impl->stats.stageSeconds.emplace_back("tune", secondsSince(start));
   }
 

@@ -9,6 +9,7 @@
 
 #include "backends/reference/interpreter.h"
 #include "ir/graph.h"
+#include "runtime/cpu/matmul_tuning.h"
 
 namespace weft::cpu {
 
@@ -40,9 +41,7 @@ struct CompileStats {
   int partialSumKernels = 0;  ///< generated sums split over a reduced dimension across threads (partial sums)
   int mergedUpdates = 0;      ///< update values (optimizer moments) computed by their parameter's update kernel
   int sideSums = 0;           ///< reductions computed by the loop kernel whose value they sum (side sums)
-  int timedMatmuls = 0;       ///< matmuls whose oneDNN implementations were timed (tuneMatmuls)
-  int rememberedMatmuls = 0;  ///< matmuls whose implementation an earlier compile chose
-  int retunedMatmuls = 0;     ///< matmuls running an implementation other than oneDNN's first
+  MatmulTuning matmuls;      ///< what matmul tuning did (tuneMatmuls; zeros when off)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
   std::vector<std::string> referenceSteps;
