@@ -5,6 +5,7 @@
 
 #include "backends/cpu/executable.h"
 #include "cpu_test_util.h"
+#include "runtime/cpu/aligned_buffer.h"
 #include "runtime/cpu/memory_plan.h"
 #include "ir/verifier.h"
 #include "models/registry.h"
@@ -297,3 +298,12 @@ TEST(PlanMemory, ConvolutionStepsGetScratchThatNoLiveValueTouches) {
   EXPECT_EQ(cpu::conversionBound(conv, x), 0);
 }
 
+
+TEST(AlignedBuffer, LargeBuffersAlignToHugePages) {
+  cpu::AlignedBuffer small(1000), large(cpu::AlignedBuffer::kHugePage + 1, /*zeroed=*/false);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % 64, 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data()) % cpu::AlignedBuffer::kHugePage, 0u);
+  EXPECT_EQ(large.size(), cpu::AlignedBuffer::kHugePage + 1);
+  large.data()[large.size() - 1] = 7;  // the last byte is ours
+  EXPECT_EQ(small.data()[999], 0);
+}
