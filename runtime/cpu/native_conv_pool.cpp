@@ -1,6 +1,7 @@
 // The native conv + max pool step (see native_conv_pool.h). Per image, per pooled position:
 // the window's four conv positions accumulate bias + x * w over the kernel taps and input
-// channels in AVX-512 registers (16 result channels each), their maximum (and ReLU, which
+// channels in AVX-512 registers (16 result channels each; the four side by side, so that
+// their FMAs overlap instead of waiting on one another), their maximum (and ReLU, which
 // commutes with it) is stored once.
 #include "runtime/cpu/native_conv_pool.h"
 
@@ -40,6 +41,15 @@ struct ImageOut {
   int64_t positionStride, blockStride;
 };
 
+/// Weight vector `b` of tap `tap`: from the registers `preloaded` when K and C are known,
+/// else loaded from `w` ([taps][o]).
+template <int Blocks, int K, int C>
+__attribute__((target("avx512f"))) inline __m512 weightOf(const __m512* preloaded, const float* w, int64_t o,
+                                                          int64_t tap, int b) {
+  if constexpr (K && C) return preloaded[tap * Blocks + b];
+  else return _mm512_loadu_ps(w + tap * o + 16 * b);
+}
+
 /// One image: `w` as [KH][KW][C][O], `bias` O values (zeros without one), the pool's result
 /// at `out` and, when `conv.at` is set, the conv's at `conv`. K and C are the kernel's extent
 /// and the input channels when known at compile time (0: read from `g`), so that the taps'
@@ -62,41 +72,52 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
       // Every tap of the window's four positions inside the image: no checks per tap.
       const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
                           2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
-      for (int64_t i = 0; i < 2; ++i)
-        for (int64_t j = 0; j < 2; ++j) {
-          const int64_t oh = 2 * ph + i, ow = 2 * pw + j;
-          __m512 acc[Blocks];
-          for (int b = 0; b < Blocks; ++b) acc[b] = _mm512_loadu_ps(bias + 16 * b);
+      // The window's four conv positions (i, j) = (q / 2, q % 2), accumulated side by side
+      // inside the image (independent chains of FMAs), one after another at its border.
+      __m512 acc[4][Blocks];
+      for (int q = 0; q < 4; ++q)
+        for (int b = 0; b < Blocks; ++b) acc[q][b] = _mm512_loadu_ps(bias + 16 * b);
+      if (inside) {
+        const float* corner = x + ((2 * ph - g.padTop) * g.width + (2 * pw - g.padLeft)) * channels;
 #pragma GCC unroll 8
-          for (int64_t kh = 0; kh < kh0; ++kh) {
-            const int64_t ih = oh + kh - g.padTop;
-            if (!inside && (ih < 0 || ih >= g.height)) continue;
+        for (int64_t kh = 0; kh < kh0; ++kh)
 #pragma GCC unroll 8
-            for (int64_t kw = 0; kw < kw0; ++kw) {
-              const int64_t iw = ow + kw - g.padLeft;
-              if (!inside && (iw < 0 || iw >= g.width)) continue;
-              const float* xs = x + (ih * g.width + iw) * channels;
+          for (int64_t kw = 0; kw < kw0; ++kw)
 #pragma GCC unroll 4
+            for (int64_t c = 0; c < channels; ++c) {
+              const int64_t tap = (kh * kw0 + kw) * channels + c;
+#pragma GCC unroll 4
+              for (int q = 0; q < 4; ++q) {
+                const __m512 v = _mm512_set1_ps(corner[((kh + q / 2) * g.width + kw + q % 2) * channels + c]);
+#pragma GCC unroll 4
+                for (int b = 0; b < Blocks; ++b) acc[q][b] = _mm512_fmadd_ps(v, weightOf<Blocks, K, C>(preloaded, w, o, tap, b), acc[q][b]);
+              }
+            }
+      } else {
+        for (int q = 0; q < 4; ++q)
+          for (int64_t kh = 0; kh < kh0; ++kh) {
+            const int64_t ih = 2 * ph + q / 2 + kh - g.padTop;
+            if (ih < 0 || ih >= g.height) continue;
+            for (int64_t kw = 0; kw < kw0; ++kw) {
+              const int64_t iw = 2 * pw + q % 2 + kw - g.padLeft;
+              if (iw < 0 || iw >= g.width) continue;
+              const float* xs = x + (ih * g.width + iw) * channels;
               for (int64_t c = 0; c < channels; ++c) {
                 const __m512 v = _mm512_set1_ps(xs[c]);
                 const int64_t tap = (kh * kw0 + kw) * channels + c;
-#pragma GCC unroll 4
-                for (int b = 0; b < Blocks; ++b) {
-                  __m512 weight;
-                  if constexpr (K && C) weight = preloaded[tap * Blocks + b];
-                  else weight = _mm512_loadu_ps(w + tap * o + 16 * b);
-                  acc[b] = _mm512_fmadd_ps(v, weight, acc[b]);
-                }
+                for (int b = 0; b < Blocks; ++b) acc[q][b] = _mm512_fmadd_ps(v, weightOf<Blocks, K, C>(preloaded, w, o, tap, b), acc[q][b]);
               }
             }
           }
-          for (int b = 0; b < Blocks; ++b) best[b] = windowMax16(best[b], acc[b]);
-          if (conv.at) {
-            float* at = conv.at + (oh * 2 * g.pooledWidth + ow) * conv.positionStride;  // the map is 2 PH x 2 PW
-            for (int b = 0; b < Blocks; ++b)
-              _mm512_storeu_ps(at + b * conv.blockStride, relu ? relu16(acc[b]) : acc[b]);
-          }
+      }
+      for (int q = 0; q < 4; ++q) {
+        for (int b = 0; b < Blocks; ++b) best[b] = windowMax16(best[b], acc[q][b]);
+        if (conv.at) {
+          const int64_t oh = 2 * ph + q / 2, ow = 2 * pw + q % 2;
+          float* at = conv.at + (oh * 2 * g.pooledWidth + ow) * conv.positionStride;  // the map is 2 PH x 2 PW
+          for (int b = 0; b < Blocks; ++b) _mm512_storeu_ps(at + b * conv.blockStride, relu ? relu16(acc[q][b]) : acc[q][b]);
         }
+      }
       float* target = out.at + (ph * g.pooledWidth + pw) * out.positionStride;
       for (int b = 0; b < Blocks; ++b)
         _mm512_storeu_ps(target + b * out.blockStride, relu ? relu16(best[b]) : best[b]);
