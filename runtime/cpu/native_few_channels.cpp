@@ -26,10 +26,10 @@ struct Geometry {
   int64_t kernelHeight, kernelWidth;
   int64_t stride[2], padding[2], dilation[2];
   bool transposed;  ///< conv_transpose (taps scatter forward) rather than conv
-  /// reach(0, h, kh, outHeight) at [h * kernelHeight + kh], reach(1, w, kw, outWidth) at
-  /// [w * kernelWidth + kw] (filled by the caller: no divisions in the inner loops).
-  const int32_t* rowReach = nullptr;
-  const int32_t* columnReach = nullptr;
+  /// Per input position p and kernel tap k (kh * kernelWidth + kw): the result position its
+  /// value reaches, (oh * outWidth + ow) * outChannels, or -1 (filled by the caller from
+  /// reach: no divisions or bounds in the inner loops).
+  const int32_t* targets = nullptr;
   /// Where channel c of input position p lies in an image: p * positionStride + (c / 16) *
   /// blockStride + c % 16 (channels-last: channels and 16; channel-blocked: 16 and H * W * 16).
   int64_t positionStride = 0, blockStride = 16;
@@ -47,19 +47,18 @@ struct Geometry {
   }
 };
 
-/// Adds the taps' values of input position (h, w) to the result positions they reach.
-void scatter(const Geometry& g, int64_t h, int64_t w, const float* values, float* y) {
+/// Adds the taps' values of input position p to the result positions they reach.
+void scatter(const Geometry& g, int64_t p, const float* values, float* y) {
   const int64_t kernelTaps = g.kernelHeight * g.kernelWidth;
-  for (int64_t kh = 0; kh < g.kernelHeight; ++kh) {
-    const int64_t oh = g.rowReach[h * g.kernelHeight + kh];
-    if (oh < 0) continue;
-    for (int64_t kw = 0; kw < g.kernelWidth; ++kw) {
-      const int64_t ow = g.columnReach[w * g.kernelWidth + kw];
-      if (ow < 0) continue;
-      float* target = y + (oh * g.outWidth + ow) * g.outChannels;
-      for (int64_t o = 0; o < g.outChannels; ++o) target[o] += values[o * kernelTaps + kh * g.kernelWidth + kw];
-    }
+  const int32_t* targets = g.targets + p * kernelTaps;
+  if (g.outChannels == 1) {  // a generator's or denoiser's image layer
+    for (int64_t k = 0; k < kernelTaps; ++k)
+      if (targets[k] >= 0) y[targets[k]] += values[k];
+    return;
   }
+  for (int64_t k = 0; k < kernelTaps; ++k)
+    if (targets[k] >= 0)
+      for (int64_t o = 0; o < g.outChannels; ++o) y[targets[k] + o] += values[o * kernelTaps + k];
 }
 
 /// One image with `Tiles` registers of taps per position and `Block` positions at a time:
@@ -69,7 +68,10 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
                                               float* y) {
   const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t taps = g.taps(), positions = g.height * g.width, outPositions = g.outHeight * g.outWidth;
-  for (int64_t p = 0; p < outPositions; ++p) std::copy(start, start + g.outChannels, y + p * g.outChannels);
+  if (g.outChannels == 1) std::fill_n(y, outPositions, start[0]);
+  else
+    for (int64_t p = 0; p < outPositions; ++p)
+      for (int64_t o = 0; o < g.outChannels; ++o) y[p * g.outChannels + o] = start[o];
   __mmask16 masks[Tiles];
   for (int t = 0; t < Tiles; ++t) {
     const int64_t left = std::clamp<int64_t>(taps - 16 * t, 0, 16);
@@ -106,10 +108,7 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
 #pragma GCC unroll 4
       for (int t = 0; t < Tiles; ++t) _mm512_store_ps(values[b] + 16 * t, acc[b][t]);
     zeroUpperHalves();  // scatter is SSE code
-    for (int64_t b = 0; b < count; ++b) {
-      const int64_t p = p0 + b;
-      scatter(g, p / g.width, p % g.width, values[b], y);
-    }
+    for (int64_t b = 0; b < count; ++b) scatter(g, p0 + b, values[b], y);
   }
 }
 
@@ -157,16 +156,21 @@ void runFewChannelConv(const NativeCall& call) {
   Geometry g{x[1],       x[2],       x[3],         out[1],      out[2],
              out[3],     w[2],       w[3],         {stride[0], stride[1]},
              {padding[0], padding[1]}, {dilation[0], dilation[1]}, transposed};
-  std::vector<int32_t> rowReach(static_cast<size_t>(g.height * g.kernelHeight)),
-      columnReach(static_cast<size_t>(g.width * g.kernelWidth));
+  std::vector<int64_t> rows(static_cast<size_t>(g.height * g.kernelHeight)), columns(static_cast<size_t>(g.width * g.kernelWidth));
   for (int64_t h = 0; h < g.height; ++h)
-    for (int64_t k = 0; k < g.kernelHeight; ++k)
-      rowReach[static_cast<size_t>(h * g.kernelHeight + k)] = static_cast<int32_t>(g.reach(0, h, k, g.outHeight));
+    for (int64_t kh = 0; kh < g.kernelHeight; ++kh) rows[static_cast<size_t>(h * g.kernelHeight + kh)] = g.reach(0, h, kh, g.outHeight);
   for (int64_t w = 0; w < g.width; ++w)
-    for (int64_t k = 0; k < g.kernelWidth; ++k)
-      columnReach[static_cast<size_t>(w * g.kernelWidth + k)] = static_cast<int32_t>(g.reach(1, w, k, g.outWidth));
-  g.rowReach = rowReach.data();
-  g.columnReach = columnReach.data();
+    for (int64_t kw = 0; kw < g.kernelWidth; ++kw) columns[static_cast<size_t>(w * g.kernelWidth + kw)] = g.reach(1, w, kw, g.outWidth);
+  std::vector<int32_t> targets(static_cast<size_t>(g.height * g.width * g.kernelHeight * g.kernelWidth));
+  for (int64_t h = 0, at = 0; h < g.height; ++h)
+    for (int64_t w = 0; w < g.width; ++w)
+      for (int64_t kh = 0; kh < g.kernelHeight; ++kh)
+        for (int64_t kw = 0; kw < g.kernelWidth; ++kw, ++at) {
+          const int64_t oh = rows[static_cast<size_t>(h * g.kernelHeight + kh)];
+          const int64_t ow = columns[static_cast<size_t>(w * g.kernelWidth + kw)];
+          targets[static_cast<size_t>(at)] = oh < 0 || ow < 0 ? -1 : static_cast<int32_t>((oh * g.outWidth + ow) * g.outChannels);
+        }
+  g.targets = targets.data();
   const ImageLayout xAt(call.isBlocked(node.operands[0]), g.height * g.width, g.channels);  // blocked: 16k channels
   g.positionStride = xAt.positionStride;
   g.blockStride = xAt.blockStride;
