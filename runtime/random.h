@@ -15,11 +15,13 @@ double uniformAt(uint64_t seed, uint64_t step, uint64_t index);
 double normalAt(uint64_t seed, uint64_t step, uint64_t index);
 
 /// Elements `first` to `first + count - 1` of the uniform stream, into `out`: uniformAt's
-/// numbers bit for bit, drawn a batch at a time (independent Philox blocks side by side).
+/// numbers bit for bit, drawn a batch at a time (independent Philox blocks side by side, in
+/// vector lanes: 4 ns a draw on AVX-512 against 6 one block at a time).
 void uniformsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out);
 /// Elements `first` to `first + count - 1` of the standard-normal stream, into `out`:
-/// normalAt's numbers bit for bit, about twice as fast (batches of Philox blocks side by
-/// side, then the logarithms, the cosines and the square roots each over a batch).
+/// normalAt's numbers bit for bit, in vector lanes like uniformsAt, the logarithms and
+/// cosines included: 7.8 ns a draw on AVX-512 (Intel Xeon, stop 26), where normalAt's
+/// formula with the C library's log and cos took 30 one at a time and 22 in batches.
 void normalsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out);
 
 }  // namespace weft::runtime
