@@ -24,6 +24,11 @@ bool foldConvAffine(ir::Graph& g);
 /// a layer norm: reductions of a row and the values that read them) into one `fused` node of
 /// kind "rows", computed a row at a time (run after fuse-elementwise).
 bool fuseRows(ir::Graph& g);
+/// `precompute-derivatives`: a backward loop kernel multiplying the incoming gradient by a
+/// factor computed from one forward value alone (an activation's derivative) gets that
+/// factor from a kernel of its own, run right after the value's last forward reader
+/// (precompute_derivatives.cpp; after fuse-elementwise and fuse-rows).
+bool precomputeDerivatives(ir::Graph& g);
 /// `fuse-epilogues`: folds the elementwise chain after a matmul or conv into a `fused` node
 /// (kind "matmul" or "conv") that backends run as a library call with post-ops.
 bool fuseEpilogues(ir::Graph& g);

@@ -215,6 +215,8 @@ int cmdCompile(int argc, char** argv) {
                 s.partialSumKernels);
     std::printf("  multi-output %d update values written by their parameter's update kernel (one pass per parameter)\n",
                 s.mergedUpdates);
+    std::printf("  siblings     %d loop kernels computed by the next loop kernel, which reads what they read\n",
+                s.mergedSiblings);
     std::printf("  side sums    %d reductions computed by the loop kernel whose value they sum (one pass over it)\n",
                 s.sideSums);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());

@@ -33,7 +33,7 @@ const char* const kCpuPipeline[] = {
     "cse",                 "dce",                  "pool-gradient-masks", "dce",
     "pointwise-convs-to-matmuls", "split-long-contractions",
     "fuse-epilogues",
-    "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "dce"};
+    "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "precompute-derivatives", "dce"};
 
 std::string cpuPipeline() {
   std::string pipeline;
@@ -254,6 +254,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.winogradSteps = counts.winograd;
   impl->stats.convertedBytes = counts.convertedBytes;
   impl->stats.mergedUpdates = counts.mergedUpdates;
+  impl->stats.mergedSiblings = counts.mergedSiblings;
   impl->stats.sideSums = counts.sideSums;
   impl->stats.blockedValues = counts.blockedValues;
   impl->stats.referenceKernels = counts.host;

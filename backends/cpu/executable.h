@@ -40,6 +40,7 @@ struct CompileStats {
   int64_t convertedBytes = 0;  ///< bytes oneDNN steps' reorders read per run to convert layouts
   int partialSumKernels = 0;  ///< generated sums split over a reduced dimension across threads (partial sums)
   int mergedUpdates = 0;      ///< update values (optimizer moments) computed by their parameter's update kernel
+  int mergedSiblings = 0;     ///< loop kernels computed by the next loop kernel reading the same values
   int sideSums = 0;           ///< reductions computed by the loop kernel whose value they sum (side sums)
   MatmulTuning matmuls;      ///< what matmul tuning did (tuneMatmuls; zeros when off)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)

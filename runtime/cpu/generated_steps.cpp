@@ -3,6 +3,7 @@
 #include "runtime/cpu/generated_steps.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -70,6 +71,35 @@ std::vector<ValueId> mergeableOperands(const Graph& g, const MemoryPlan& plan, c
   for (ValueId a : node.operands)
     if (a > gap && std::find(extras.begin(), extras.end(), a) == extras.end()) extras.push_back(a);
   return extras;
+}
+
+/// True when the body of loop kernel `n` is elementwise: every input and computed value has
+/// its shape (constants and iotas aside), so each output element reads its inputs at its own index.
+bool isElementwiseKernel(const Node& n) {
+  for (const Node& b : n.body->nodes()) {
+    if (b.op == OpKind::Constant || b.op == OpKind::Iota) continue;
+    if (b.type.shape != n.type.shape || (b.op != OpKind::Input && !ir::opInfo(b.op).has(ir::kElementwise))) return false;
+  }
+  return true;
+}
+
+/// The loop kernel just before `p` (reshapes aside) when `p`'s kernel computes it too (a
+/// sibling: the rules of generatedSteps), or -1.
+ValueId mergeableSibling(const Graph& g, const MemoryPlan& plan, const Facts& facts, ValueId p,
+                         const std::function<bool(ValueId, const std::vector<ValueId>&)>& touchesBlocked) {
+  ValueId a = p - 1;
+  while (a >= 0 && g.node(a).op == OpKind::Reshape) --a;  // views, which run no step
+  if (a < 0 || !isLoopKernel(g.node(p)) || !isLoopKernel(g.node(a))) return -1;
+  const Node &node = g.node(p), &sibling = g.node(a);
+  auto reads = [&](const Node& n, ValueId v) { return std::find(n.operands.begin(), n.operands.end(), v) != n.operands.end(); };
+  const bool inArena = plan.values[static_cast<size_t>(a)].storage == Storage::Arena;
+  if (sibling.type.shape != node.type.shape || !isElementwiseKernel(sibling) || !isElementwiseKernel(node) ||
+      reads(node, a) || !inArena || facts.paramOf[static_cast<size_t>(a)] >= 0 ||
+      facts.paramOf[static_cast<size_t>(p)] >= 0 || touchesBlocked(a, sibling.operands) || touchesBlocked(p, node.operands))
+    return -1;
+  for (ValueId o : sibling.operands)
+    if (!reads(node, o)) return -1;
+  return a;
 }
 
 /// A kernel body assembled from fused bodies: each outer value they read becomes one input,
@@ -226,6 +256,9 @@ std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan
     GeneratedStep step;
     step.value = p;
     step.extraOutputs = mergeableOperands(g, plan, facts, p);
+    if (step.extraOutputs.empty())
+      if (ValueId a = mergeableSibling(g, plan, facts, p, touchesBlocked); a >= 0 && !withSums.count(a) && !merged[static_cast<size_t>(a)])
+        step.extraOutputs.push_back(a);
     for (ValueId a : step.extraOutputs) merged[static_cast<size_t>(a)] = true;
     if (step.extraOutputs.empty()) {
       step.body = node.body;

@@ -17,7 +17,8 @@ namespace weft::cpu {
 /// One generated kernel of a program.
 struct GeneratedStep {
   ir::ValueId value = -1;                 ///< the fused node whose step runs the kernel
-  std::vector<ir::ValueId> extraOutputs;  ///< update values it also writes (their nodes run no step)
+  /// Values it also writes (their nodes run no step): update values, or its sibling.
+  std::vector<ir::ValueId> extraOutputs;
   /// Reduce kernels reading the value that it computes as side sums (ir/side_sums.h; their
   /// nodes run no step): each call writes their sums over its range (runKernel's sideSums).
   std::vector<ir::ValueId> sideSums;
@@ -34,6 +35,14 @@ struct GeneratedStep {
 /// persistent storage, and only other such values of `p` come between `a` and `p` in node
 /// order (so that no arena memory changes hands while the merged reads wait). A kernel
 /// touching a value `blocked` marks (see blockedValues) runs its body's blockedBody.
+///
+/// Siblings: a loop kernel `p` that merges no update value computes the loop kernel `a` just
+/// before it (reshapes between aside) too, when both are elementwise (every value in their bodies of their shape,
+/// constants aside) and have the same shape, `a` lives in the arena, is no update value (nor `p`),
+/// `p` does not read it, every value `a` reads `p` reads too, and neither touches blocked
+/// data: one pass over the values they share (an activation and the derivative factor
+/// precompute-derivatives made of it). `a`'s bytes are planned from its own step, before
+/// `p`'s, and nothing but views reads them in between.
 ///
 /// Side sums: a loop kernel `l` in the arena computes reduce kernel `r` too when `l` is `r`'s
 /// side-sum source (sideSumSources: `r` sums values of `l` at their own elements over some

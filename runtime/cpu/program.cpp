@@ -246,7 +246,8 @@ Program::Program(ir::Graph graph, ProgramOptions options)
   // Generated kernels, some computing several update values at once: those values' own
   // nodes run no step, when the kernel that writes them exists.
   std::vector<const GeneratedStep*> generatedOf(static_cast<size_t>(g.size()), nullptr);
-  std::vector<bool> writtenByAnother(static_cast<size_t>(g.size()), false);
+  std::vector<bool> writtenByAnother(static_cast<size_t>(g.size()), false), isUpdateValue(writtenByAnother);
+  for (const ir::StateUpdate& u : g.updates()) isUpdateValue[static_cast<size_t>(u.value)] = true;
   const std::vector<GeneratedStep> generated = generatedSteps(g, plan_, blocked_);
   for (const GeneratedStep& s : generated) {
     generatedOf[static_cast<size_t>(s.value)] = &s;
@@ -303,7 +304,7 @@ Program::Program(ir::Graph graph, ProgramOptions options)
                     std::to_string(source.operands.size()) + " operands and " +
                     std::to_string(source.extraOutputs.size() + source.sideSums.size()) + " further outputs");
       ++counts_.generated;
-      counts_.mergedUpdates += static_cast<int>(source.extraOutputs.size());
+      for (ValueId a : source.extraOutputs) ++(isUpdateValue[static_cast<size_t>(a)] ? counts_.mergedUpdates : counts_.mergedSiblings);
       counts_.sideSums += static_cast<int>(source.sideSums.size());
     } else if (blockedData) {
       throw Error("no oneDNN step or generated kernel runs " + std::string(ir::opName(node.op)) + " " +

@@ -72,6 +72,9 @@ struct StepCounts {
   /// Update values computed by the generated kernel of a later update (an optimizer's moments
   /// by their parameter's; see generatedSteps), which run no step of their own.
   int mergedUpdates = 0;
+  /// Loop kernels computed by the generated kernel of the next node (siblings, see
+  /// generatedSteps), which run no step of their own.
+  int mergedSiblings = 0;
   /// Sums computed alongside the loop kernel whose value they sum (side sums, see
   /// generatedSteps), which run no step of their own.
   int sideSums = 0;

@@ -238,10 +238,10 @@ std::optional<std::string> unsupportedReason(const ir::Graph& body) {
       roots.push_back(extra);
       continue;
     }
-    if (!valid || !live[static_cast<size_t>(extra)] || body.type(extra).shape != body.type(root).shape)
+    if (!valid || body.type(extra).shape != body.type(root).shape)
       return "body @" + body.name() + ": output " + std::to_string(k) +
-             " is neither a value of the first output's shape that it reads nor a sum of one (or the first is a "
-             "reduction)";
+             " is neither a value of the first output's shape nor a sum of one (or the first is a reduction)";
+    if (!live[static_cast<size_t>(extra)]) roots.push_back(extra);  // a sibling's value, computed at the same index
   }
   live = reachableFrom(body, roots);
   for (ir::ValueId v = 0; v < body.size(); ++v)

@@ -381,6 +381,25 @@ TEST(CodegenLoops, FurtherOutputsAreWrittenAtTheFirstOutputsIndices) {
   }
 }
 
+// A further output the first does not read (a sibling kernel's value, generated_steps.h)
+// is computed at the same indices from the inputs they share.
+TEST(CodegenLoops, FurtherOutputsMayBeValuesTheFirstDoesNotRead) {
+  Graph g("siblings");
+  ValueId a = g.addInput("a", f32({19, 33})), b = g.addInput("b", f32({19, 33}));
+  g.addOutput("out", g.addOp(OpKind::Mul, {a, g.addOp(OpKind::Exp, {b})}));
+  g.addOutput("out1", g.addOp(OpKind::Erf, {a}));
+  ASSERT_FALSE(KernelCompiler::unsupported(g).has_value());
+  std::vector<TensorData> inputs = {spread(f32({19, 33}), -2, 2), spread(f32({19, 33}), -1, 1, 1)};
+  weft::reference::TensorMap want = weft::reference::run(g, {{"a", inputs[0]}, {"b", inputs[1]}});
+  const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+  EXPECT_EQ(kernel->numInputs, 3);
+  TensorData out(f32({19, 33})), out1(f32({19, 33}));
+  weft::cpu::invoke(*kernel, out.bytes.data(), {inputs[0].bytes.data(), inputs[1].bytes.data(), out1.bytes.data()}, 0,
+                    kernel->parallelExtent);
+  expectClose(out, want.at("out"), 1e-6);
+  expectClose(out1, want.at("out1"), 1e-6);
+}
+
 TEST(CodegenLoops, FurtherOutputsMustShareTheFirstOnesShape) {
   Graph g("mismatch");
   ValueId a = g.addInput("a", f32({4, 5})), row = g.addInput("row", f32({5}));

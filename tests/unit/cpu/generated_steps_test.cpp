@@ -1,6 +1,7 @@
 // Generated steps: Adam's moment updates merge into their parameter's update kernel (one
 // kernel writing the parameter and both moments), a moment read elsewhere keeps its own
-// step, and the merged step computes what the reference interpreter does.
+// step, a GELU and its derivative factor share a kernel, and the merged steps compute what
+// the reference interpreter does.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -95,4 +96,34 @@ TEST(GeneratedSteps, BatchNormGradientSumsRideAlongTheirKernel) {
   cpu::Executable exe = cpu::compile(g);
   EXPECT_EQ(exe.stats().sideSums, sums);
   expectStepsMatchTheReference(g);
+}
+
+// gpt_tiny's GELU derivative factors (precompute-derivatives) run in the kernel of the
+// forward GELU they follow: one kernel per block writes the activation and the factor, and
+// the step still computes what the reference interpreter does.
+TEST(GeneratedSteps, AGeluAndItsDerivativeFactorShareAKernel) {
+  ir::Graph g = cpu::testing::adamTrainStep("gpt_tiny");
+  ir::Graph optimized = cpu::optimizeForCpu(g);
+  int siblings = 0;
+  for (const cpu::GeneratedStep& step : cpu::generatedSteps(optimized, cpu::planMemory(optimized)))
+    for (ir::ValueId a : step.extraOutputs)
+      if (optimized.node(a).body->name().find("erf") != std::string::npos) {
+        ++siblings;
+        EXPECT_NE(optimized.node(step.value).body->name().find("erf"), std::string::npos);
+        EXPECT_EQ(step.body->outputs().size(), 2u);
+      }
+  EXPECT_EQ(siblings, 2);  // two blocks
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(exe.stats().mergedSiblings, 2);
+  // One step: the outputs, and the state relative to its largest values. Not the key biases:
+  // attention's softmax ignores them, so their gradients are rounding noise, which Adam's
+  // first step turns into +-lr either way.
+  reference::TensorMap refState = reference::initialState(g);
+  reference::TensorMap batch = cpu::testing::trainingBatch(g, 0);
+  reference::TensorMap want = reference::runStep(g, batch, refState);
+  cpu::testing::expectCloseToLargest(exe.step(batch), want, 1e-4);
+  reference::TensorMap state = exe.state();
+  for (auto it = refState.begin(); it != refState.end();)
+    it = it->first.find("qkv.bias") != std::string::npos ? refState.erase(it) : std::next(it);
+  cpu::testing::expectCloseToLargest(state, refState, 1e-4);
 }

@@ -1,0 +1,211 @@
+// precompute-derivatives: moves the part of a backward kernel that depends on one forward
+// value alone (an activation's derivative: GELU's 0.5 (1 + erf(h / sqrt 2)) + h phi(h))
+// into a kernel of its own in the forward pass, right after that value's last other reader.
+// The backward kernel then multiplies the incoming gradient by the saved factor instead of
+// recomputing it from the saved input: it reads as many bytes, but no erf or exp waits on
+// them, and the factor is computed while the input is still in cache. What the step keeps
+// alive is unchanged: the factor takes the input's bytes, which nothing reads any more.
+//
+// A `fused` node K of kind "loop" (run after fuse-elementwise and fuse-rows) splits when its
+// body's root is mul(a, b) with one side an input of the body (dy) and the other (the
+// factor) computed from exactly one other input (h) and inlined constants, through
+// elementwise nodes of K's shape at least one of which is expensive (exp, log, erf, tanh,
+// sigmoid, sqrt, rsqrt, pow, div); K's type is h's; h is no output or update; every other
+// reader of h comes before K, and dy after the last of them (and after h). Then a new loop
+// kernel computing the factor from h goes right after h's last other reader (or h), and K
+// becomes mul(dy, factor) in its operand order, keeping its name and location.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "ir/attrs.h"
+#include "passes/builtin_passes.h"
+#include "passes/fused_names.h"
+#include "passes/rewriter.h"
+
+namespace weft::passes {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::OpKind;
+using ir::ValueId;
+
+bool isExpensive(OpKind op) {
+  switch (op) {
+    case OpKind::Exp:
+    case OpKind::Log:
+    case OpKind::Erf:
+    case OpKind::Tanh:
+    case OpKind::Sigmoid:
+    case OpKind::Sqrt:
+    case OpKind::Rsqrt:
+    case OpKind::Pow:
+    case OpKind::Div: return true;
+    default: return false;
+  }
+}
+
+/// A backward kernel to split: factor `factor` (a body value) of input `h` times input `dy`.
+struct Split {
+  ValueId kernel;
+  size_t h, dy;        ///< indices of the body's inputs (K's operands)
+  ValueId factor;      ///< the body value multiplied by dy
+  bool factorOnLeft;   ///< mul(factor, dy) rather than mul(dy, factor)
+  ValueId after;       ///< the outer value after which the factor's kernel goes
+};
+
+/// The body nodes `root` depends on, in body order, when each is an elementwise node of
+/// `type`, an inlined constant or iota, or input `input` (and at least one is expensive);
+/// empty otherwise.
+std::vector<ValueId> factorNodes(const Graph& body, ValueId root, size_t input, const ir::TensorType& type) {
+  const std::vector<ValueId> inputs = body.inputs();
+  std::set<ValueId> seen;
+  std::vector<ValueId> stack = {root};
+  bool expensive = false;
+  while (!stack.empty()) {
+    const ValueId v = stack.back();
+    stack.pop_back();
+    if (!seen.insert(v).second) continue;
+    const Node& n = body.node(v);
+    if (n.op == OpKind::Input) {
+      if (v != inputs.at(input)) return {};
+      continue;
+    }
+    if (n.op == OpKind::Constant || n.op == OpKind::Iota) continue;
+    if (!ir::opInfo(n.op).has(ir::kElementwise) || n.type != type) return {};
+    expensive = expensive || isExpensive(n.op);
+    for (ValueId o : n.operands) stack.push_back(o);
+  }
+  if (!expensive || !seen.count(inputs.at(input))) return {};
+  return {seen.begin(), seen.end()};  // a std::set: in body (topological) order
+}
+
+/// The users of every value of `g`; outputs and updates count as a user past the end.
+std::vector<std::vector<ValueId>> usersOf(const Graph& g) {
+  std::vector<std::vector<ValueId>> users(static_cast<size_t>(g.size()));
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId o : g.node(v).operands)
+      if (users[static_cast<size_t>(o)].empty() || users[static_cast<size_t>(o)].back() != v)
+        users[static_cast<size_t>(o)].push_back(v);
+  for (const ir::Output& out : g.outputs()) users[static_cast<size_t>(out.value)].push_back(g.size());
+  for (const ir::StateUpdate& u : g.updates()) users[static_cast<size_t>(u.value)].push_back(g.size());
+  return users;
+}
+
+std::optional<Split> splitOf(const Graph& g, const std::vector<std::vector<ValueId>>& users, ValueId k) {
+  const Node& node = g.node(k);
+  if (node.op != OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "loop") return {};
+  const Graph& body = *node.body;
+  if (body.outputs().size() != 1) return {};
+  const Node& root = body.node(body.outputs()[0].value);
+  if (root.op != OpKind::Mul || root.operands.size() != 2 || root.operands[0] == root.operands[1]) return {};
+  const std::vector<ValueId> inputs = body.inputs();
+  for (size_t side = 0; side < 2; ++side) {
+    const ValueId factor = root.operands[side], dyValue = root.operands[1 - side];
+    const auto dyAt = std::find(inputs.begin(), inputs.end(), dyValue);
+    if (dyAt == inputs.end()) continue;
+    const auto dy = static_cast<size_t>(dyAt - inputs.begin());
+    for (size_t h = 0; h < inputs.size(); ++h) {
+      if (h == dy || factorNodes(body, factor, h, node.type).empty()) continue;
+      const ValueId hValue = node.operands[h], dyOuter = node.operands[dy];
+      if (g.type(hValue) != node.type) return {};
+      ValueId after = hValue;
+      for (ValueId u : users[static_cast<size_t>(hValue)]) {
+        if (u == k) continue;
+        if (u > k) return {};  // read later (or an output): the input stays alive anyway
+        after = std::max(after, u);
+      }
+      if (dyOuter <= after) return {};
+      return Split{k, h, dy, factor, side == 0, after};
+    }
+  }
+  return {};
+}
+
+/// The factor's kernel: a loop body reading h as in0.
+Node factorKernel(const Graph& g, const Split& s) {
+  const Node& kernel = g.node(s.kernel);
+  const Graph& body = *kernel.body;
+  const std::vector<ValueId> nodes = factorNodes(body, s.factor, s.h, kernel.type);
+  std::vector<OpKind> ops;
+  for (ValueId v : nodes)
+    if (body.node(v).op != OpKind::Input && body.node(v).op != OpKind::Constant && body.node(v).op != OpKind::Iota)
+      ops.push_back(body.node(v).op);
+  Graph out(fusedBodyName(ops));
+  std::map<ValueId, ValueId> local;
+  for (ValueId v : nodes) {
+    const Node& n = body.node(v);
+    if (n.op == OpKind::Input) {
+      local[v] = out.addInput("in0", n.type);
+      continue;
+    }
+    Node copy = n;
+    for (ValueId& o : copy.operands) o = local.at(o);
+    local[v] = out.addNode(std::move(copy));
+  }
+  out.addOutput("out", local.at(s.factor));
+  Node fused;
+  fused.op = OpKind::Fused;
+  fused.attrs["kind"] = std::string("loop");
+  fused.type = kernel.type;
+  fused.loc = g.node(s.after).loc;
+  fused.body = std::make_shared<const Graph>(std::move(out));
+  fused.operands = {kernel.operands[s.h]};
+  return fused;
+}
+
+/// The kernel's remainder: mul of its two inputs, dy and the factor, in the old order.
+Node productKernel(const Graph& g, const Split& s) {
+  const Node& kernel = g.node(s.kernel);
+  Graph out(fusedBodyName({OpKind::Mul}));
+  const ValueId dy = out.addInput("in0", kernel.type), factor = out.addInput("in1", kernel.type);
+  out.addOutput("out", out.addOp(OpKind::Mul, s.factorOnLeft ? std::vector<ValueId>{factor, dy}
+                                                             : std::vector<ValueId>{dy, factor}));
+  Node fused;
+  fused.op = OpKind::Fused;
+  fused.attrs["kind"] = std::string("loop");
+  fused.type = kernel.type;
+  fused.loc = kernel.loc;
+  fused.body = std::make_shared<const Graph>(std::move(out));
+  return fused;
+}
+
+}  // namespace
+
+bool precomputeDerivatives(Graph& g) {
+  const std::vector<std::vector<ValueId>> users = usersOf(g);
+  std::vector<Split> splits;
+  for (ValueId k = 0; k < g.size(); ++k)
+    if (std::optional<Split> s = splitOf(g, users, k)) splits.push_back(*s);
+  if (splits.empty()) return false;
+  std::multimap<ValueId, size_t> factorsAfter;  // outer value -> splits whose factor follows it
+  std::map<ValueId, size_t> splitAt;
+  for (size_t i = 0; i < splits.size(); ++i) {
+    factorsAfter.emplace(splits[i].after, i);
+    splitAt[splits[i].kernel] = i;
+  }
+  std::vector<ValueId> factorValue(splits.size(), -1);
+  Rewriter rw(g);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    rw.begin(v);
+    if (auto it = splitAt.find(v); it != splitAt.end()) {
+      const Split& s = splits[it->second];
+      Node product = productKernel(g, s);
+      product.operands = {rw.map(g.node(v).operands[s.dy]), factorValue[it->second]};
+      rw.replace(v, rw.target().addNode(std::move(product)));
+    } else {
+      rw.copy(v);
+    }
+    for (auto [at, end] = factorsAfter.equal_range(v); at != end; ++at) {
+      Node factor = factorKernel(g, splits[at->second]);
+      factor.operands = {rw.map(factor.operands[0])};
+      factorValue[at->second] = rw.target().addNode(std::move(factor));
+    }
+  }
+  g = rw.finish();
+  return true;
+}
+
+}  // namespace weft::passes
