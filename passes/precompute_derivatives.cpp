@@ -11,12 +11,14 @@
 // factor) computed from exactly one other input (h) and inlined constants, through
 // elementwise nodes of K's shape at least one of which is expensive (exp, log, erf, tanh,
 // sigmoid, sqrt, rsqrt, pow, div); K's type is h's; h is no output or update; every other
-// reader of h comes before K, and dy after the last of them (and after h). Then a new loop
+// reader of h comes before K, none of them is such a kernel over h too, and dy comes after
+// the last of them (and after h). Then a new loop
 // kernel computing the factor from h goes right after h's last other reader (or h), and K
 // becomes mul(dy, factor) in its operand order, keeping its name and location.
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "ir/attrs.h"
@@ -94,7 +96,8 @@ std::vector<std::vector<ValueId>> usersOf(const Graph& g) {
   return users;
 }
 
-std::optional<Split> splitOf(const Graph& g, const std::vector<std::vector<ValueId>>& users, ValueId k) {
+/// K's split when its body is dy * factor(h) (the structure alone; `after` left unset).
+std::optional<Split> shapeOfSplit(const Graph& g, ValueId k) {
   const Node& node = g.node(k);
   if (node.op != OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "loop") return {};
   const Graph& body = *node.body;
@@ -103,25 +106,32 @@ std::optional<Split> splitOf(const Graph& g, const std::vector<std::vector<Value
   if (root.op != OpKind::Mul || root.operands.size() != 2 || root.operands[0] == root.operands[1]) return {};
   const std::vector<ValueId> inputs = body.inputs();
   for (size_t side = 0; side < 2; ++side) {
-    const ValueId factor = root.operands[side], dyValue = root.operands[1 - side];
-    const auto dyAt = std::find(inputs.begin(), inputs.end(), dyValue);
+    const ValueId factor = root.operands[side];
+    const auto dyAt = std::find(inputs.begin(), inputs.end(), root.operands[1 - side]);
     if (dyAt == inputs.end()) continue;
     const auto dy = static_cast<size_t>(dyAt - inputs.begin());
-    for (size_t h = 0; h < inputs.size(); ++h) {
-      if (h == dy || factorNodes(body, factor, h, node.type).empty()) continue;
-      const ValueId hValue = node.operands[h], dyOuter = node.operands[dy];
-      if (g.type(hValue) != node.type) return {};
-      ValueId after = hValue;
-      for (ValueId u : users[static_cast<size_t>(hValue)]) {
-        if (u == k) continue;
-        if (u > k) return {};  // read later (or an output): the input stays alive anyway
-        after = std::max(after, u);
-      }
-      if (dyOuter <= after) return {};
-      return Split{k, h, dy, factor, side == 0, after};
-    }
+    for (size_t h = 0; h < inputs.size(); ++h)
+      if (h != dy && g.type(node.operands[h]) == node.type && !factorNodes(body, factor, h, node.type).empty())
+        return Split{k, h, dy, factor, side == 0, -1};
   }
   return {};
+}
+
+/// K's split (the rules at the top), or nullopt.
+std::optional<Split> splitOf(const Graph& g, const std::vector<std::vector<ValueId>>& users, ValueId k) {
+  std::optional<Split> split = shapeOfSplit(g, k);
+  if (!split) return {};
+  const ValueId h = g.node(k).operands[split->h], dy = g.node(k).operands[split->dy];
+  split->after = h;
+  for (ValueId u : users[static_cast<size_t>(h)]) {
+    if (u == k) continue;
+    if (u > k) return {};  // read later (or an output): the input stays alive anyway
+    if (std::optional<Split> other = shapeOfSplit(g, u); other && g.node(u).operands[other->h] == h)
+      return {};  // another backward kernel reads h: the factor would follow it, in the backward pass
+    split->after = std::max(split->after, u);
+  }
+  if (dy <= split->after) return {};
+  return split;
 }
 
 /// The factor's kernel: a loop body reading h as in0.
