@@ -4,13 +4,14 @@
 // The backward kernel then multiplies the incoming gradient by the saved factor instead of
 // recomputing it from the saved input: it reads as many bytes, but no erf or exp waits on
 // them, and the factor is computed while the input is still in cache. What the step keeps
-// alive is unchanged: the factor takes the input's bytes, which nothing reads any more.
+// alive is unchanged: the factor takes the input's bytes, which nothing else reads later
+// (unless through a view, which this pass does not follow: then both stay, costing memory).
 //
 // A `fused` node K of kind "loop" (run after fuse-elementwise and fuse-rows) splits when its
 // body's root is mul(a, b) with one side an input of the body (dy) and the other (the
 // factor) computed from exactly one other input (h) and inlined constants, through
 // elementwise nodes of K's shape at least one of which is expensive (exp, log, erf, tanh,
-// sigmoid, sqrt, rsqrt, pow, div); K's type is h's; h is no output or update; every other
+// sigmoid, sqrt, rsqrt, pow, div); K's type is h's and dy's; h is no output or update; every other
 // reader of h comes before K, none of them is such a kernel over h too, and dy comes after
 // the last of them (and after h). Then a new loop
 // kernel computing the factor from h goes right after h's last other reader (or h), and K
@@ -34,6 +35,7 @@ using ir::Node;
 using ir::OpKind;
 using ir::ValueId;
 
+/// True for the ops whose cost makes a factor worth computing once, ahead (transcendentals, divisions).
 bool isExpensive(OpKind op) {
   switch (op) {
     case OpKind::Exp:
@@ -51,7 +53,7 @@ bool isExpensive(OpKind op) {
 
 /// A backward kernel to split: factor `factor` (a body value) of input `h` times input `dy`.
 struct Split {
-  ValueId kernel;
+  ValueId kernel;      ///< the backward kernel K
   size_t h, dy;        ///< indices of the body's inputs (K's operands)
   ValueId factor;      ///< the body value multiplied by dy
   bool factorOnLeft;   ///< mul(factor, dy) rather than mul(dy, factor)
@@ -111,7 +113,8 @@ std::optional<Split> shapeOfSplit(const Graph& g, ValueId k) {
     if (dyAt == inputs.end()) continue;
     const auto dy = static_cast<size_t>(dyAt - inputs.begin());
     for (size_t h = 0; h < inputs.size(); ++h)
-      if (h != dy && g.type(node.operands[h]) == node.type && !factorNodes(body, factor, h, node.type).empty())
+      if (h != dy && g.type(node.operands[h]) == node.type && g.type(node.operands[dy]) == node.type &&
+          !factorNodes(body, factor, h, node.type).empty())
         return Split{k, h, dy, factor, side == 0, -1};
   }
   return {};
@@ -132,6 +135,17 @@ std::optional<Split> splitOf(const Graph& g, const std::vector<std::vector<Value
   }
   if (dy <= split->after) return {};
   return split;
+}
+
+/// A `fused` node of kind "loop" with `body` (operands left to the caller).
+Node loopNode(Graph body, const ir::TensorType& type, const std::string& loc) {
+  Node fused;
+  fused.op = OpKind::Fused;
+  fused.attrs["kind"] = std::string("loop");
+  fused.type = type;
+  fused.loc = loc;
+  fused.body = std::make_shared<const Graph>(std::move(body));
+  return fused;
 }
 
 /// The factor's kernel: a loop body reading h as in0.
@@ -156,12 +170,7 @@ Node factorKernel(const Graph& g, const Split& s) {
     local[v] = out.addNode(std::move(copy));
   }
   out.addOutput("out", local.at(s.factor));
-  Node fused;
-  fused.op = OpKind::Fused;
-  fused.attrs["kind"] = std::string("loop");
-  fused.type = kernel.type;
-  fused.loc = g.node(s.after).loc;
-  fused.body = std::make_shared<const Graph>(std::move(out));
+  Node fused = loopNode(std::move(out), kernel.type, g.node(s.after).loc);
   fused.operands = {kernel.operands[s.h]};
   return fused;
 }
@@ -173,13 +182,7 @@ Node productKernel(const Graph& g, const Split& s) {
   const ValueId dy = out.addInput("in0", kernel.type), factor = out.addInput("in1", kernel.type);
   out.addOutput("out", out.addOp(OpKind::Mul, s.factorOnLeft ? std::vector<ValueId>{factor, dy}
                                                              : std::vector<ValueId>{dy, factor}));
-  Node fused;
-  fused.op = OpKind::Fused;
-  fused.attrs["kind"] = std::string("loop");
-  fused.type = kernel.type;
-  fused.loc = kernel.loc;
-  fused.body = std::make_shared<const Graph>(std::move(out));
-  return fused;
+  return loopNode(std::move(out), kernel.type, kernel.loc);
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ constexpr uint64_t kNormalSalt = 0x6E6F726D616C5F31ull;  // "normal_1"
 /// ln(x) for a positive normal double x: x = 2^k (1 + f) with 1 + f in [sqrt(1/2), sqrt(2)),
 /// then ln(1 + f) = 2 atanh(s), s = f / (2 + f), by fdlibm's minimax polynomial in s^2 (its
 /// published coefficients), with ln 2 split in two so that k ln 2 is nearly exact.
-inline double logOfPositive(double x) {
+__attribute__((always_inline)) inline double logOfPositive(double x) {
   const auto bits = std::bit_cast<uint64_t>(x);
   // The exponent k of x / sqrt(1/2), so that the mantissa lands in [sqrt(1/2), sqrt(2)).
   const int64_t k = static_cast<int64_t>(bits - 0x3FE6A09E667F3BCDull) >> 52;
@@ -52,10 +52,10 @@ inline double logOfPositive(double x) {
 
 /// cos(2 pi u) for u in [0, 1): u = q / 4 + t with q = round(4u) and |t| <= 1/8 (exact), then
 /// cos or -sin (by q) of x = 2 pi t, |x| <= pi / 4, by fdlibm's minimax polynomials.
-inline double cosOfTurns(double u) {
+__attribute__((always_inline)) inline double cosOfTurns(double u) {
   constexpr double kRound = 0x1.8p52;  // adding and subtracting it rounds to an integer (ties even)
   const double q = (4.0 * u + kRound) - kRound, t = u - 0.25 * q;
-  const double x = t * 6.28318530717958623200 + t * 2.44929359829470635446e-16;  // 2 pi, high + low
+  const double x = t * 6.28318530717958623200;  // 2 pi t, rounded once
   const double z = x * x;
   const double sinPoly = -1.66666666666666324348e-01 +
       z * (8.33333333332248946124e-03 + z * (-1.98412698298579493134e-04 + z * (2.75573137070700676789e-06 +
@@ -72,8 +72,8 @@ inline double cosOfTurns(double u) {
   return ((quadrant + 1) & 2) != 0 ? -value : value;
 }
 
-/// One standard normal from the words of a salted block (Box-Muller).
-inline double boxMuller(double u1, double u2) {
+/// One standard normal from two uniforms in [0, 1) (Box-Muller).
+__attribute__((always_inline)) inline double boxMuller(double u1, double u2) {
   return std::sqrt(-2.0 * logOfPositive(1.0 - u1)) * cosOfTurns(u2);  // 1 - u1 is in (0, 1]: no log(0)
 }
 

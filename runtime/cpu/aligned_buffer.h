@@ -28,8 +28,10 @@ class AlignedBuffer {
     auto rounded = static_cast<size_t>((size + static_cast<int64_t>(align) - 1) / static_cast<int64_t>(align)) * align;
     data_.reset(static_cast<uint8_t*>(std::aligned_alloc(align, rounded)));
     if (!data_) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
     if (align == static_cast<size_t>(kHugePage)) madvise(data_.get(), rounded, MADV_HUGEPAGE);  // a hint: failure is harmless
-    if (zeroed) std::memset(data_.get(), 0, rounded);
+#endif
+    if (zeroed) std::memset(data_.get(), 0, static_cast<size_t>((size + 63) / 64 * 64));
   }
   /// The first byte (null when empty).
   uint8_t* data() const { return data_.get(); }

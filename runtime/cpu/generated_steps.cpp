@@ -31,9 +31,11 @@ bool isLoopKernel(const Node& n) {
 struct Facts {
   std::vector<int> readers;      ///< nodes reading it, plus one per output naming it
   std::vector<ValueId> paramOf;  ///< the parameter an update value is for, or -1
+  std::vector<bool> isUpdate;    ///< an update value (of one parameter or more)
 
   explicit Facts(const Graph& g)
-      : readers(static_cast<size_t>(g.size()), 0), paramOf(static_cast<size_t>(g.size()), -1) {
+      : readers(static_cast<size_t>(g.size()), 0), paramOf(static_cast<size_t>(g.size()), -1),
+        isUpdate(static_cast<size_t>(g.size()), false) {
     for (ValueId v = 0; v < g.size(); ++v) {
       std::vector<ValueId> ops = g.node(v).operands;
       std::sort(ops.begin(), ops.end());
@@ -44,6 +46,7 @@ struct Facts {
     std::vector<int> updates(static_cast<size_t>(g.size()), 0);
     for (const auto& u : g.updates()) {
       ++updates[static_cast<size_t>(u.value)];
+      isUpdate[static_cast<size_t>(u.value)] = true;
       paramOf[static_cast<size_t>(u.value)] = u.param;
     }
     for (ValueId v = 0; v < g.size(); ++v)
@@ -77,10 +80,16 @@ std::vector<ValueId> mergeableOperands(const Graph& g, const MemoryPlan& plan, c
 /// its shape (constants and iotas aside), so each output element reads its inputs at its own index.
 bool isElementwiseKernel(const Node& n) {
   for (const Node& b : n.body->nodes()) {
-    if (b.op == OpKind::Constant || b.op == OpKind::Iota) continue;
+    if (b.op == OpKind::Constant && b.type.numel() == 1) continue;  // a scalar, read the same everywhere
     if (b.type.shape != n.type.shape || (b.op != OpKind::Input && !ir::opInfo(b.op).has(ir::kElementwise))) return false;
   }
   return true;
+}
+
+/// True when `v` is `a` or a reshape (a view) of it.
+bool viewsOf(const Graph& g, ValueId v, ValueId a) {
+  while (v != a && g.node(v).op == OpKind::Reshape) v = g.node(v).operands[0];
+  return v == a;
 }
 
 /// The loop kernel just before `p` (reshapes aside) when `p`'s kernel computes it too (a
@@ -92,10 +101,11 @@ ValueId mergeableSibling(const Graph& g, const MemoryPlan& plan, const Facts& fa
   if (a < 0 || !isLoopKernel(g.node(p)) || !isLoopKernel(g.node(a))) return -1;
   const Node &node = g.node(p), &sibling = g.node(a);
   auto reads = [&](const Node& n, ValueId v) { return std::find(n.operands.begin(), n.operands.end(), v) != n.operands.end(); };
+  const bool readsA = std::any_of(node.operands.begin(), node.operands.end(), [&](ValueId o) { return viewsOf(g, o, a); });
   const bool inArena = plan.values[static_cast<size_t>(a)].storage == Storage::Arena;
-  if (sibling.type.shape != node.type.shape || !isElementwiseKernel(sibling) || !isElementwiseKernel(node) ||
-      reads(node, a) || !inArena || facts.paramOf[static_cast<size_t>(a)] >= 0 ||
-      facts.paramOf[static_cast<size_t>(p)] >= 0 || touchesBlocked(a, sibling.operands) || touchesBlocked(p, node.operands))
+  if (sibling.type.shape != node.type.shape || !isElementwiseKernel(sibling) || !isElementwiseKernel(node) || readsA ||
+      !inArena || facts.isUpdate[static_cast<size_t>(a)] || facts.isUpdate[static_cast<size_t>(p)] ||
+      touchesBlocked(a, sibling.operands) || touchesBlocked(p, node.operands))
     return -1;
   for (ValueId o : sibling.operands)
     if (!reads(node, o)) return -1;
@@ -146,7 +156,8 @@ class BodyMerger {
   std::map<ValueId, ValueId> inputOf_;  // outer value -> body value
 };
 
-/// The body of `p`'s kernel with the bodies of `extras` (operands of `p`) inlined; sets
+/// The body of `p`'s kernel with the bodies of `extras` (operands of `p`, or its sibling)
+/// inlined; sets
 /// `operands` to the values its inputs read: p's other operands, then the extras' operands
 /// not read yet, each once.
 std::shared_ptr<const Graph> mergedBody(const Graph& g, ValueId p, const std::vector<ValueId>& extras,

@@ -159,8 +159,8 @@ void fillRandom(const NativeCall& call, double low, double scale) {
   const int64_t n = node.type.numel();
   const bool f32 = node.type.dtype == ir::DType::f32;
   // Each element is a function of its index alone, so draws split across the worker threads
-  // give the same numbers. A normal draw costs ~15-20 ns in batches (Philox ~5, log, cos and
-  // sqrt overlapped), so 1024 of them (~20 us) outweigh waking the threads.
+  // give the same numbers. A normal draw costs ~8 ns in AVX-512 lanes (a uniform ~4; ~30
+  // without vector lanes), so 1024 of them (8 us and more) are worth waking the threads.
   constexpr int64_t kChunk = 256;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n >= 1024)

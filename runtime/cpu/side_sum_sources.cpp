@@ -24,12 +24,26 @@ bool isKernel(const Node& n, const char* kind) { return kindOf(n) == kind && n.b
 /// The most sums a kernel's innermost loop may add into: its run of kept elements that come
 /// last (per channel: 16 in blocked data, C channels-last). Each 4 KiB row of the inputs loads
 /// from addresses equal, modulo the 4 KiB the CPU compares loads and pending stores by, to the
-/// 4 KiB of sums just stored: gpt's bias gradient summed alongside the GELU gradient ([8,128,
-/// 1024] into [1024]) took 1.31 ms against 0.93 + 0.20 apart when that kernel computed erf and
-/// exp. Since the derivative is precomputed (precompute-derivatives) the kernel is a multiply,
-/// and on the Intel Xeon of stop 26 the merged steps won at 1024 wide: gpt's training step
-/// 1.5% faster, realnvp's (784 wide, 16 sums) 2.0%, vae's 1.6%, mlp's 0.6%.
+/// 4 KiB of sums just stored. That cost matters beside a kernel that computes erf and exp (gpt's
+/// bias gradient summed alongside its GELU gradient, [8,128,1024] into [1024], took 1.31 ms
+/// against 0.93 + 0.20 apart), so such kernels keep kMaxInnermostSumsBesideMath. Beside a light
+/// kernel it does not: with GELU's derivative precomputed (precompute-derivatives) the same sum
+/// beside a multiply made gpt's training step 1.5% faster on the Intel Xeon of stop 26,
+/// realnvp's (784 wide) 2.0%, vae's 1.6%, mlp's 0.6%.
 constexpr int64_t kMaxInnermostSums = 1024;
+constexpr int64_t kMaxInnermostSumsBesideMath = 256;
+
+/// True when `body` computes a transcendental function or a division.
+bool computesMath(const Graph& body) {
+  for (const Node& n : body.nodes())
+    switch (n.op) {
+      case OpKind::Exp: case OpKind::Log: case OpKind::Erf: case OpKind::Tanh: case OpKind::Sigmoid:
+      case OpKind::Pow: case OpKind::Div: case OpKind::Sqrt: case OpKind::Rsqrt: case OpKind::Sin: case OpKind::Cos:
+        return true;
+      default: break;
+    }
+  return false;
+}
 
 /// The elements of the trailing dimensions of `shape` that a reduction over `axes` keeps
 /// (up to the last reduced one).
@@ -48,8 +62,9 @@ bool sumsAlongside(const Graph& g, ValueId l, ValueId r) {
   const Graph& body = *node.body;
   const ir::Shape& shape = g.type(l).shape;
   const Node& sum = body.node(body.outputs()[0].value);
+  const int64_t widest = computesMath(*g.node(l).body) ? kMaxInnermostSumsBesideMath : kMaxInnermostSums;
   if (!ir::isSideSum(body, body.outputs()[0].value, shape) ||
-      trailingKept(shape, ir::AttrReader(sum.attrs, sum.op).ints("axes")) > kMaxInnermostSums)
+      trailingKept(shape, ir::AttrReader(sum.attrs, sum.op).ints("axes")) > widest)
     return false;
   const std::vector<ValueId> inputs = body.inputs();
   for (size_t i = 0; i < node.operands.size(); ++i) {

@@ -268,11 +268,10 @@ KernelPlan planKernel(const ir::Graph& body) {
     // A reduction over no axes is its operand.
     plan.root = isReduction(node.op) ? node.operands[0] : out;
     std::vector<ir::ValueId> roots = {plan.root};
-    for (size_t k = 1; k < body.outputs().size(); ++k)
-      if (ir::isSideSum(body, body.outputs()[k].value, body.type(out).shape)) {
-        plan.sideSums.push_back(k);
-        roots.push_back(body.outputs()[k].value);
-      }
+    for (size_t k = 1; k < body.outputs().size(); ++k) {
+      if (ir::isSideSum(body, body.outputs()[k].value, body.type(out).shape)) plan.sideSums.push_back(k);
+      roots.push_back(body.outputs()[k].value);  // a sibling's value too: its nodes decide flatness as well
+    }
     plan.live = reachableFrom(body, roots);
     planLoop(body, plan);
   }

@@ -5,7 +5,6 @@
 
 #include "backends/cpu/executable.h"
 #include "cpu_test_util.h"
-#include "runtime/cpu/aligned_buffer.h"
 #include "runtime/cpu/memory_plan.h"
 #include "ir/verifier.h"
 #include "models/registry.h"
@@ -296,14 +295,4 @@ TEST(PlanMemory, ConvolutionStepsGetScratchThatNoLiveValueTouches) {
                               {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}}});
   EXPECT_EQ(cpu::conversionBound(conv, y), 64 * 64 * 9 * 4 + 2 * 16 * 26 * 26 * 4);
   EXPECT_EQ(cpu::conversionBound(conv, x), 0);
-}
-
-
-TEST(AlignedBuffer, LargeBuffersAlignToHugePages) {
-  cpu::AlignedBuffer small(1000), large(cpu::AlignedBuffer::kHugePage + 1, /*zeroed=*/false);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % 64, 0u);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data()) % cpu::AlignedBuffer::kHugePage, 0u);
-  EXPECT_EQ(large.size(), cpu::AlignedBuffer::kHugePage + 1);
-  large.data()[large.size() - 1] = 7;  // the last byte is ours
-  EXPECT_EQ(small.data()[999], 0);
 }
