@@ -16,6 +16,7 @@ enum OpFlags : uint32_t {
   kElementwise = 1u << 3,  ///< result element i depends only on operand elements i
   kSource = 1u << 4,       ///< has no operands (input, param, constant, iota, random)
   kRandom = 1u << 5,       ///< draws from the counter-based generator
+  kCostly = 1u << 6,       ///< elementwise math by an approximation or a division: worth computing once
 };
 
 /// Every op of the IR, in ir/ops.def order.

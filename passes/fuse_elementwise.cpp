@@ -115,20 +115,9 @@ bool isCheap(const ir::Graph& g, ValueId v) {
     case OpKind::Reshape:
     case OpKind::Transpose:
     case OpKind::Slice: return true;
-    case OpKind::Exp:
-    case OpKind::Log:
-    case OpKind::Sqrt:
-    case OpKind::Rsqrt:
-    case OpKind::Tanh:
-    case OpKind::Sigmoid:
-    case OpKind::Sin:
-    case OpKind::Cos:
-    case OpKind::Erf:
-    case OpKind::Div:
-    case OpKind::Pow: return false;
     default: break;
   }
-  if (!ir::opInfo(n.op).has(ir::kElementwise)) return false;
+  if (!ir::opInfo(n.op).has(ir::kElementwise) || ir::opInfo(n.op).has(ir::kCostly)) return false;
   // Effectively unary: at most one operand read at full size (the others are broadcast or
   // inlined). Recomputing an op that reads two full tensors costs more reads than it saves,
   // and duplicating such ops compounds along chains (a residual stream would be recomputed

@@ -41,14 +41,6 @@ std::string kindOf(const ir::Node& n) {
   return n.op == OpKind::Fused && n.body ? ir::AttrReader(n.attrs, n.op).s("kind") : std::string();
 }
 
-/// The name of a merged body: fusedBodyName of its computing nodes (sources left out).
-std::string bodyName(const ir::Graph& body) {
-  std::vector<OpKind> ops;
-  for (const ir::Node& n : body.nodes())
-    if (n.op != OpKind::Input && n.op != OpKind::Iota && n.op != OpKind::Constant) ops.push_back(n.op);
-  return fusedBodyName(ops);
-}
-
 /// A merged node: its operands (values of the outer graph) and body.
 struct Merged {
   std::vector<ValueId> operands;
@@ -96,7 +88,7 @@ Merged merge(const ir::Graph& g, const std::vector<ValueId>& members) {
   m.body.addOutput("out", local.at(members.back()));
   eliminateCommonSubexpressions(m.body);
   eliminateDeadCode(m.body);
-  m.body.setName(bodyName(m.body));
+  m.body.setName(fusedBodyName(m.body));
   return m;
 }
 

@@ -17,4 +17,11 @@ std::string fusedBodyName(const std::vector<ir::OpKind>& ops) {
   return name;
 }
 
+std::string fusedBodyName(const ir::Graph& body) {
+  std::vector<ir::OpKind> ops;
+  for (const ir::Node& n : body.nodes())
+    if (n.op != ir::OpKind::Input && n.op != ir::OpKind::Iota && n.op != ir::OpKind::Constant) ops.push_back(n.op);
+  return fusedBodyName(ops);
+}
+
 }  // namespace weft::passes

@@ -10,8 +10,8 @@
 // A `fused` node K of kind "loop" (run after fuse-elementwise and fuse-rows) splits when its
 // body's root is mul(a, b) with one side an input of the body (dy) and the other (the
 // factor) computed from exactly one other input (h) and inlined constants, through
-// elementwise nodes of K's shape at least one of which is expensive (exp, log, erf, tanh,
-// sigmoid, sqrt, rsqrt, pow, div); K's type is h's and dy's; h is no output or update; every other
+// elementwise nodes of K's shape at least one of which is costly (ir::kCostly: exp, erf,
+// div, ...); K's type is h's and dy's; h is no output or update; every other
 // reader of h comes before K, none of them is such a kernel over h too, and dy comes after
 // the last of them (and after h). Then a new loop
 // kernel computing the factor from h goes right after h's last other reader (or h), and K
@@ -34,22 +34,6 @@ using ir::Graph;
 using ir::Node;
 using ir::OpKind;
 using ir::ValueId;
-
-/// True for the ops whose cost makes a factor worth computing once, ahead (transcendentals, divisions).
-bool isExpensive(OpKind op) {
-  switch (op) {
-    case OpKind::Exp:
-    case OpKind::Log:
-    case OpKind::Erf:
-    case OpKind::Tanh:
-    case OpKind::Sigmoid:
-    case OpKind::Sqrt:
-    case OpKind::Rsqrt:
-    case OpKind::Pow:
-    case OpKind::Div: return true;
-    default: return false;
-  }
-}
 
 /// A backward kernel to split: factor `factor` (a body value) of input `h` times input `dy`.
 struct Split {
@@ -79,7 +63,7 @@ std::vector<ValueId> factorNodes(const Graph& body, ValueId root, size_t input, 
     }
     if (n.op == OpKind::Constant || n.op == OpKind::Iota) continue;
     if (!ir::opInfo(n.op).has(ir::kElementwise) || n.type != type) return {};
-    expensive = expensive || isExpensive(n.op);
+    expensive = expensive || ir::opInfo(n.op).has(ir::kCostly);
     for (ValueId o : n.operands) stack.push_back(o);
   }
   if (!expensive || !seen.count(inputs.at(input))) return {};
@@ -152,14 +136,9 @@ Node loopNode(Graph body, const ir::TensorType& type, const std::string& loc) {
 Node factorKernel(const Graph& g, const Split& s) {
   const Node& kernel = g.node(s.kernel);
   const Graph& body = *kernel.body;
-  const std::vector<ValueId> nodes = factorNodes(body, s.factor, s.h, kernel.type);
-  std::vector<OpKind> ops;
-  for (ValueId v : nodes)
-    if (body.node(v).op != OpKind::Input && body.node(v).op != OpKind::Constant && body.node(v).op != OpKind::Iota)
-      ops.push_back(body.node(v).op);
-  Graph out(fusedBodyName(ops));
+  Graph out("factor");
   std::map<ValueId, ValueId> local;
-  for (ValueId v : nodes) {
+  for (ValueId v : factorNodes(body, s.factor, s.h, kernel.type)) {
     const Node& n = body.node(v);
     if (n.op == OpKind::Input) {
       local[v] = out.addInput("in0", n.type);
@@ -170,6 +149,7 @@ Node factorKernel(const Graph& g, const Split& s) {
     local[v] = out.addNode(std::move(copy));
   }
   out.addOutput("out", local.at(s.factor));
+  out.setName(fusedBodyName(out));
   Node fused = loopNode(std::move(out), kernel.type, g.node(s.after).loc);
   fused.operands = {kernel.operands[s.h]};
   return fused;

@@ -83,47 +83,38 @@ double unitInterval(uint32_t a, uint32_t b) {
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 
-/// One Philox round on the counter words c0..c3 with the round's key words k0, k1, in place.
-inline void philoxRound(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0, uint32_t k1) {
-  const uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * c0;
-  const uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * c2;
-  c0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0;
-  c1 = static_cast<uint32_t>(p1);
-  c2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
-  c3 = static_cast<uint32_t>(p0);
+/// Eight 64-bit lanes (GCC's vector extension: one AVX-512 register, four SSE2 pairs).
+using Lanes = uint64_t __attribute__((vector_size(64)));
+constexpr int kLanes = 8;
+
+/// Philox4x32-10's rounds on counter words c0..c3 (each in the low 32 bits of a uint64_t, or
+/// of every lane of Lanes: eight blocks at once) with key `key`, in place. The products are
+/// exact in 64 bits, both factors being below 2^32.
+template <class Words>
+__attribute__((always_inline)) inline void philoxRounds(Words& c0, Words& c1, Words& c2, Words& c3, uint64_t key) {
+  uint64_t k0 = static_cast<uint32_t>(key), k1 = key >> 32;
+  for (int round = 0; round < kRounds; ++round) {
+    if (round > 0) k0 = static_cast<uint32_t>(k0 + kWeyl0), k1 = static_cast<uint32_t>(k1 + kWeyl1);
+    const Words p0 = c0 * uint64_t{kMultiplier0}, p1 = c2 * uint64_t{kMultiplier1};
+    c0 = (p1 >> 32) ^ c1 ^ k0;
+    c1 = p1 & uint64_t{0xffffffff};
+    c2 = (p0 >> 32) ^ c3 ^ k1;
+    c3 = p0 & uint64_t{0xffffffff};
+  }
 }
 
 }  // namespace
 
 std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counterHi, uint64_t counterLo) {
-  std::array<uint32_t, 4> c = {static_cast<uint32_t>(counterLo), static_cast<uint32_t>(counterLo >> 32),
-                               static_cast<uint32_t>(counterHi), static_cast<uint32_t>(counterHi >> 32)};
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int round = 0; round < kRounds; ++round) {
-    if (round > 0) k0 += kWeyl0, k1 += kWeyl1;
-    philoxRound(c[0], c[1], c[2], c[3], k0, k1);
-  }
-  return c;
+  uint64_t c0 = counterLo & 0xffffffff, c1 = counterLo >> 32, c2 = counterHi & 0xffffffff, c3 = counterHi >> 32;
+  philoxRounds(c0, c1, c2, c3, key);
+  return {static_cast<uint32_t>(c0), static_cast<uint32_t>(c1), static_cast<uint32_t>(c2), static_cast<uint32_t>(c3)};
 }
 
 namespace {
 
 /// Draws at a time in the batched streams.
 constexpr int kBatch = 16;
-
-/// Eight 64-bit lanes (GCC's vector extension: one AVX-512 register, four SSE2 pairs).
-using Lanes = uint64_t __attribute__((vector_size(64)));
-constexpr int kLanes = 8;
-
-/// philoxRound on eight blocks at once, each word in the low 32 bits of a lane.
-__attribute__((always_inline)) inline void philoxRoundLanes(Lanes& c0, Lanes& c1, Lanes& c2, Lanes& c3, uint64_t k0,
-                                                           uint64_t k1) {
-  const Lanes p0 = c0 * uint64_t{kMultiplier0}, p1 = c2 * uint64_t{kMultiplier1};  // exact: both factors < 2^32
-  c0 = (p1 >> 32) ^ c1 ^ k0;
-  c1 = p1 & uint64_t{0xffffffff};
-  c2 = (p0 >> 32) ^ c3 ^ k1;
-  c3 = p0 & uint64_t{0xffffffff};
-}
 
 /// The four words of Philox blocks (key, hi, first + j) for j < count <= kBatch, word w of
 /// block j in words[w][j]: philox4x32 over independent lanes, so that the rounds of a batch
@@ -137,11 +128,7 @@ __attribute__((always_inline)) inline void philoxBatch(uint64_t key, uint64_t co
       const uint64_t lo = first + static_cast<uint64_t>(half + j < count ? half + j : 0);
       c0[j] = lo & 0xffffffff, c1[j] = lo >> 32, c2[j] = counterHi & 0xffffffff, c3[j] = counterHi >> 32;
     }
-    uint64_t k0 = static_cast<uint32_t>(key), k1 = key >> 32;
-    for (int round = 0; round < kRounds; ++round) {
-      if (round > 0) k0 = static_cast<uint32_t>(k0 + kWeyl0), k1 = static_cast<uint32_t>(k1 + kWeyl1);
-      philoxRoundLanes(c0, c1, c2, c3, k0, k1);
-    }
+    philoxRounds(c0, c1, c2, c3, key);
     for (int j = 0; j < kLanes; ++j) {
       words[0][half + j] = static_cast<uint32_t>(c0[j]), words[1][half + j] = static_cast<uint32_t>(c1[j]);
       words[2][half + j] = static_cast<uint32_t>(c2[j]), words[3][half + j] = static_cast<uint32_t>(c3[j]);
@@ -161,8 +148,8 @@ double normalAt(uint64_t seed, uint64_t step, uint64_t index) {
   return boxMuller(unitInterval(w[0], w[1]), unitInterval(w[2], w[3]));
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void uniformsAt(uint64_t seed, uint64_t step, uint64_t first,
-                                                                     int64_t count, double* out) {
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+void uniformsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out) {
   uint32_t w[4][kBatch];
   for (int64_t done = 0; done < count; done += kBatch) {
     const int n = static_cast<int>(std::min<int64_t>(kBatch, count - done));
@@ -171,10 +158,10 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   }
 }
 
-// The AVX-512 clone computes eight draws per instruction; without contraction into FMAs (see
-// the top) its numbers are the default clone's and normalAt's.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void normalsAt(uint64_t seed, uint64_t step, uint64_t first,
-                                                                    int64_t count, double* out) {
+// The clones compute several draws per instruction; without contraction into FMAs (see the
+// top) their numbers are the default clone's and normalAt's.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+void normalsAt(uint64_t seed, uint64_t step, uint64_t first, int64_t count, double* out) {
   uint32_t w[4][kBatch];
   for (int64_t done = 0; done < count; done += kBatch) {
     const int n = static_cast<int>(std::min<int64_t>(kBatch, count - done));

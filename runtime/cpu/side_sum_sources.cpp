@@ -33,16 +33,10 @@ bool isKernel(const Node& n, const char* kind) { return kindOf(n) == kind && n.b
 constexpr int64_t kMaxInnermostSums = 1024;
 constexpr int64_t kMaxInnermostSumsBesideMath = 256;
 
-/// True when `body` computes a transcendental function or a division.
+/// True when `body` computes a transcendental function or a division (ir::kCostly).
 bool computesMath(const Graph& body) {
-  for (const Node& n : body.nodes())
-    switch (n.op) {
-      case OpKind::Exp: case OpKind::Log: case OpKind::Erf: case OpKind::Tanh: case OpKind::Sigmoid:
-      case OpKind::Pow: case OpKind::Div: case OpKind::Sqrt: case OpKind::Rsqrt: case OpKind::Sin: case OpKind::Cos:
-        return true;
-      default: break;
-    }
-  return false;
+  return std::any_of(body.nodes().begin(), body.nodes().end(),
+                     [](const Node& n) { return ir::opInfo(n.op).has(ir::kCostly); });
 }
 
 /// The elements of the trailing dimensions of `shape` that a reduction over `axes` keeps
