@@ -277,6 +277,16 @@ TensorType ruleMatmul(const Ctx& c) {
   Shape out = *batch;
   out.push_back(m);
   out.push_back(n);
+  if (c.attr.has("lhs_zeros")) {
+    const std::string& side = c.attr.s("lhs_zeros");
+    c.require(side == "upper" || side == "lower", "lhs_zeros must be \"upper\" or \"lower\", got \"" + side + "\"");
+    c.require(m == k, "lhs_zeros needs a square lhs, got " + std::to_string(m) + "x" + std::to_string(k));
+  }
+  if (c.attr.has("needed")) {
+    const std::string& part = c.attr.s("needed");
+    c.require(part == "lower", "needed must be \"lower\", got \"" + part + "\"");
+    c.require(m == n, "needed needs a square result, got " + std::to_string(m) + "x" + std::to_string(n));
+  }
   return {c.x().dtype, out};
 }
 

@@ -42,6 +42,9 @@ bool maskPoolGradients(ir::Graph& g);
 /// transpose they are read through into the matmuls (a `fused` node of kind "matmul" holding
 /// them), which read and write the tensors as stored.
 bool foldMatmulTransposes(ir::Graph& g);
+/// `triangular-matmuls`: sets the matmul hints lhs_zeros and needed (ir/ops.def) where the
+/// graph shows them true, as in causal attention (triangular_matmuls.cpp; before fusion).
+bool markTriangularMatmuls(ir::Graph& g);
 /// `strip-stop-gradient`: replaces every stop_gradient by its operand (for graphs compiled
 /// as they are, after differentiation: it only guides autodiff).
 bool stripStopGradients(ir::Graph& g);

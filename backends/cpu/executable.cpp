@@ -32,7 +32,7 @@ const char* const kCpuPipeline[] = {
     "cse",                 "dce",                  "channels-last",    "canonicalize",
     "cse",                 "dce",                  "pool-gradient-masks", "dce",
     "pointwise-convs-to-matmuls", "split-long-contractions",
-    "fuse-epilogues",
+    "triangular-matmuls", "fuse-epilogues",
     "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "precompute-derivatives", "dce"};
 
 std::string cpuPipeline() {

@@ -16,6 +16,7 @@
 #include "runtime/cpu/native_max_pool.h"
 #include "runtime/cpu/native_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
+#include "runtime/cpu/native_triangular_matmul.h"
 #include "runtime/random.h"
 
 namespace weft::cpu {
@@ -265,7 +266,10 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::RandomNormal: return isF32OrF64(node.type.dtype) ? &runRandomNormal : nullptr;
     case ir::OpKind::Conv:
     case ir::OpKind::ConvTranspose:
-    case ir::OpKind::Fused: return runsFewChannelConv(g, v) ? &runFewChannelConv : nullptr;
+    case ir::OpKind::Fused:
+      if (runsFewChannelConv(g, v)) return &runFewChannelConv;
+      return runsTriangularMatmul(g, v) ? &runTriangularMatmul : nullptr;
+    case ir::OpKind::Matmul: return runsTriangularMatmul(g, v) ? &runTriangularMatmul : nullptr;
     case ir::OpKind::ConvWeightGrad:
       if (poolWeightGradSource(g, v) >= 0) return &runPoolWeightGrad;
       return runsFewChannelWeightGrad(g, v) ? &runFewChannelWeightGrad : nullptr;

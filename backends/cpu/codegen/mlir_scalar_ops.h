@@ -221,8 +221,12 @@ class ScalarOps {
   Value combine(OpKind op, Value acc, Value x, DType t) {
     bool fl = ir::isFloat(t);
     switch (op) {
-      case OpKind::ReduceMax: return binary<arith::MaximumFOp, arith::MaxSIOp>(fl, acc, x);
-      case OpKind::ReduceMin: return binary<arith::MinimumFOp, arith::MinSIOp>(fl, acc, x);
+      case OpKind::ReduceMax:
+        return fl ? Value(b_.create<arith::MaximumFOp>(loc_, acc, x, arith::FastMathFlags::nsz))
+                  : Value(b_.create<arith::MaxSIOp>(loc_, acc, x));
+      case OpKind::ReduceMin:
+        return fl ? Value(b_.create<arith::MinimumFOp>(loc_, acc, x, arith::FastMathFlags::nsz))
+                  : Value(b_.create<arith::MinSIOp>(loc_, acc, x));
       default:  // sums may be reassociated, so that LLVM vectorizes them
         return fl ? Value(b_.create<arith::AddFOp>(loc_, acc, x, arith::FastMathFlags::reassoc))
                   : Value(b_.create<arith::AddIOp>(loc_, acc, x));

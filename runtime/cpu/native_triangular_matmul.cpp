@@ -1,0 +1,294 @@
+// The triangular matmul step (see native_triangular_matmul.h). Per batch matrix C = A B
+// (A [M, K], B [K, N], each a strided view of its stored operand):
+//  - B is packed into panels of 32 columns ([K][32] each; a transposed B, such as k^T in
+//    q k^T, through 16 x 16 register transposes), or read in place when its rows are
+//    contiguous and N is a multiple of 32;
+//  - each tile of 12 rows x 32 columns accumulates in 24 registers: per k, two loads of B,
+//    12 broadcasts of A, 24 FMAs;
+//  - needed="lower": a row tile stops at the panel holding its last row's diagonal entry,
+//    and the columns right of it are written 0;
+//  - lhs_zeros="upper" ("lower"): a row tile's k runs up to its last row (from its first
+//    row), the products with A's zeros left out.
+// Each result entry sums its products in k order, as one FMA chain.
+#include "runtime/cpu/native_triangular_matmul.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/strided_view.h"
+#include "runtime/cpu/onednn_postops.h"
+#include "runtime/cpu/vector_state.h"
+
+namespace weft::cpu {
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+
+constexpr int kRows = 12;    ///< rows of a result tile
+constexpr int kPanel = 32;   ///< columns of a result tile (two vectors)
+constexpr int64_t kMaxDim = 1 << 14;
+
+/// One batch matrix's operand: element (r, c) at data[offset + r * row + c * col].
+struct Matrix {
+  int64_t row = 0, col = 0;
+};
+
+/// What the step computes, read from the node.
+struct Problem {
+  int64_t m = 0, n = 0, k = 0;
+  Matrix a, b, c;                       ///< c.col is 1
+  int64_t aOffset = 0, bOffset = 0, cOffset = 0;
+  ir::Shape batch;                      ///< the result's batch dims
+  ir::Shape aBatch, bBatch, cBatch;     ///< element strides along them (0: broadcast)
+  bool lowerOnly = false;               ///< needed="lower"
+  int lhsZeros = 0;                     ///< +1: zero above the diagonal, -1: below, 0: none
+  float alpha = 1, beta = 0;            ///< result = alpha * product + beta
+};
+
+/// The view of an operand stored as `shape`, read through `views`, as a matmul of rank
+/// `rank` reads it (leading 1s for missing batch dims; the last two swapped if `transposed`).
+std::optional<ir::StridedView> operandView(const ir::Shape& shape, const std::vector<const ir::Node*>& views,
+                                           size_t rank, bool transposed) {
+  ir::StridedView view = ir::rowMajorView(shape);
+  for (const ir::Node* n : views) {
+    std::optional<ir::StridedView> next = ir::applyViewOp(view, *n);
+    if (!next) return std::nullopt;
+    view = std::move(*next);
+  }
+  while (view.dims.size() < rank) {
+    view.dims.insert(view.dims.begin(), 1);
+    view.strides.insert(view.strides.begin(), 0);
+  }
+  if (transposed) {
+    std::swap(view.dims[rank - 1], view.dims[rank - 2]);
+    std::swap(view.strides[rank - 1], view.strides[rank - 2]);
+  }
+  return view;
+}
+
+/// Node `v` as a Problem, or nullopt when the step does not take it.
+std::optional<Problem> problemOf(const ir::Graph& g, ValueId v) {
+  const ir::Node& node = g.node(v);
+  const ir::Node* matmul = &node;
+  onednn::StoredLayouts layouts;
+  Problem p;
+  if (node.op == OpKind::Fused) {
+    if (!node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "matmul") return std::nullopt;
+    std::optional<onednn::FusedContraction> fused = onednn::parseFusedContraction(*node.body);
+    if (!fused || fused->contraction->op != OpKind::Matmul || fused->postOps.size() > 1) return std::nullopt;
+    if (!fused->postOps.empty()) {
+      const onednn::PostOp& op = fused->postOps[0];
+      if (op.binary || op.algorithm != dnnl::algorithm::eltwise_linear) return std::nullopt;
+      p.alpha = op.alpha;
+      p.beta = op.beta;
+    }
+    matmul = fused->contraction;
+    layouts = fused->layouts;
+  } else if (node.op != OpKind::Matmul) {
+    return std::nullopt;
+  }
+  if (matmul->type.dtype != ir::DType::f32) return std::nullopt;
+  ir::AttrReader attrs(matmul->attrs, matmul->op);
+  if (!attrs.has("needed") && !attrs.has("lhs_zeros")) return std::nullopt;
+  p.lowerOnly = attrs.has("needed");
+  p.lhsZeros = !attrs.has("lhs_zeros") ? 0 : attrs.s("lhs_zeros") == "upper" ? 1 : -1;
+
+  const ir::Shape& result = matmul->type.shape;
+  const size_t rank = result.size();
+  std::optional<ir::StridedView> a = operandView(g.type(node.operands.at(0)).shape, layouts.lhs, rank,
+                                                 attrs.i("transpose_lhs", 0) != 0);
+  std::optional<ir::StridedView> b = operandView(g.type(node.operands.at(1)).shape, layouts.rhs, rank,
+                                                 attrs.i("transpose_rhs", 0) != 0);
+  if (!a || !b) return std::nullopt;
+  // The result as stored: transpose(result, perm) row-major, seen in the matmul's dims.
+  ir::Shape cStrides = ir::rowMajorStrides(result);
+  if (!layouts.result.empty()) {
+    ir::Shape stored(rank);
+    for (size_t j = 0; j < rank; ++j) stored[j] = result[static_cast<size_t>(layouts.result[j])];
+    const ir::Shape storedStrides = ir::rowMajorStrides(stored);
+    for (size_t j = 0; j < rank; ++j) cStrides[static_cast<size_t>(layouts.result[j])] = storedStrides[j];
+  }
+  if (cStrides[rank - 1] != 1) return std::nullopt;
+  p.m = result[rank - 2];
+  p.n = result[rank - 1];
+  p.k = a->dims[rank - 1];
+  if (p.m > kMaxDim || p.n > kMaxDim || p.k > kMaxDim || p.m == 0 || p.n == 0) return std::nullopt;
+  p.a = {a->strides[rank - 2], a->strides[rank - 1]};
+  p.b = {b->strides[rank - 2], b->strides[rank - 1]};
+  p.c = {cStrides[rank - 2], 1};
+  p.aOffset = a->offset;
+  p.bOffset = b->offset;
+  for (size_t d = 0; d + 2 < rank; ++d) {
+    p.batch.push_back(result[d]);
+    p.aBatch.push_back(a->dims[d] == 1 ? 0 : a->strides[d]);
+    p.bBatch.push_back(b->dims[d] == 1 ? 0 : b->strides[d]);
+    p.cBatch.push_back(cStrides[d]);
+  }
+  return p;
+}
+
+// The unpacks and lane shuffles through their masked forms with every lane set: the plain intrinsics pass
+// GCC 12 an undefined source that -Wmaybe-uninitialized reports once they are inlined.
+[[gnu::target("avx512f")]] inline __m512 unpackLow(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
+[[gnu::target("avx512f")]] inline __m512 unpackHigh(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, 0xFFFF, a, b); }
+template <int Lanes>
+[[gnu::target("avx512f")]] inline __m512 shuffleLanes(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, Lanes);
+}
+[[gnu::target("avx512f")]] inline __m512 unpackLow64(__m512 a, __m512 b) {
+  const __m512d x = _mm512_castps_pd(a);
+  return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(x, 0xFF, x, _mm512_castps_pd(b)));
+}
+[[gnu::target("avx512f")]] inline __m512 unpackHigh64(__m512 a, __m512 b) {
+  const __m512d x = _mm512_castps_pd(a);
+  return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(x, 0xFF, x, _mm512_castps_pd(b)));
+}
+
+/// A 16 x 16 block transposed in registers: `rows[i]` holds row i; on return `rows[j]`
+/// holds column j.
+[[gnu::target("avx512f")]] inline void transpose16(__m512 rows[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {  // 32-bit pairs: t[i] lanes hold (r_i, r_i+1) of columns 0 1 | 4 5 | ...
+    t[i] = unpackLow(rows[i], rows[i + 1]);
+    t[i + 1] = unpackHigh(rows[i], rows[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // 64-bit pairs: rows[i + j] lanes hold column j, j + 4, ... of 4 rows
+    rows[i] = unpackLow64(t[i], t[i + 2]);
+    rows[i + 1] = unpackHigh64(t[i], t[i + 2]);
+    rows[i + 2] = unpackLow64(t[i + 1], t[i + 3]);
+    rows[i + 3] = unpackHigh64(t[i + 1], t[i + 3]);
+  }
+  for (int j = 0; j < 4; ++j) {  // 128-bit lanes: columns j and j + 8, j + 4 and j + 12, of 8 rows
+    t[j] = shuffleLanes<0x88>(rows[j], rows[4 + j]);
+    t[4 + j] = shuffleLanes<0xDD>(rows[j], rows[4 + j]);
+    t[8 + j] = shuffleLanes<0x88>(rows[8 + j], rows[12 + j]);
+    t[12 + j] = shuffleLanes<0xDD>(rows[8 + j], rows[12 + j]);
+  }
+  for (int j = 0; j < 8; ++j) {
+    rows[j] = shuffleLanes<0x88>(t[j], t[8 + j]);      // column j
+    rows[j + 8] = shuffleLanes<0xDD>(t[j], t[8 + j]);  // column j + 8
+  }
+}
+
+/// Packs B's columns [n0, n0 + 32) (zeros past N) into `panel` as [K][32].
+[[gnu::target("avx512f")]] void packPanel(const float* b, const Matrix& bm, int64_t k, int64_t n, int64_t n0,
+                                          float* panel) {
+  const int64_t width = std::min<int64_t>(kPanel, n - n0);
+  int64_t done = 0;  // rows of the panel (values of k) packed by the fast paths
+  if (bm.col == 1 && width == kPanel) {
+    for (int64_t kk = 0; kk < k; ++kk) std::memcpy(panel + kk * kPanel, b + kk * bm.row + n0, kPanel * sizeof(float));
+    done = k;
+  } else if (bm.row == 1 && width == kPanel) {  // B^T stored row-major: transpose 16 x 16 blocks
+    const int64_t blocks = k / 16 * 16;
+    for (int64_t half = 0; half < kPanel; half += 16)
+      for (done = 0; done < blocks; done += 16) {
+        __m512 rows[16];
+        for (int j = 0; j < 16; ++j) rows[j] = _mm512_loadu_ps(b + (n0 + half + j) * bm.col + done);
+        transpose16(rows);
+        for (int kk = 0; kk < 16; ++kk) _mm512_storeu_ps(panel + (done + kk) * kPanel + half, rows[kk]);
+      }
+    done = blocks;
+  }
+  for (int64_t kk = done; kk < k; ++kk)
+    for (int64_t j = 0; j < kPanel; ++j)
+      panel[kk * kPanel + j] = j < width ? b[kk * bm.row + (n0 + j) * bm.col] : 0.0f;
+}
+
+/// One tile: rows [0, Rows) of `a` times the panel's k in [k0, k1) into `c` (columns
+/// [0, width) of it), scaled by alpha and shifted by beta.
+template <int Rows>
+[[gnu::target("avx512f")]] void tile(const float* a, const Matrix& am, const float* panel, int64_t panelRow,
+                                     int64_t k0, int64_t k1, float* c, int64_t cRow, int64_t width, float alpha,
+                                     float beta) {
+  __m512 acc[Rows][2];
+  for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t kk = k0; kk < k1; ++kk) {
+    const __m512 b0 = _mm512_loadu_ps(panel + kk * panelRow), b1 = _mm512_loadu_ps(panel + kk * panelRow + 16);
+    const float* ak = a + kk * am.col;
+#pragma GCC unroll 12
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 x = _mm512_set1_ps(ak[r * am.row]);
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+    }
+  }
+  const __m512 scale = _mm512_set1_ps(alpha), shift = _mm512_set1_ps(beta);
+  const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
+  const __mmask16 high = width >= 32 ? 0xFFFF : width <= 16 ? 0 : static_cast<__mmask16>((1u << (width - 16)) - 1);
+  for (int r = 0; r < Rows; ++r) {
+    _mm512_mask_storeu_ps(c + r * cRow, low, _mm512_fmadd_ps(acc[r][0], scale, shift));
+    _mm512_mask_storeu_ps(c + r * cRow + 16, high, _mm512_fmadd_ps(acc[r][1], scale, shift));
+  }
+}
+
+using TileFn = void (*)(const float*, const Matrix&, const float*, int64_t, int64_t, int64_t, float*, int64_t, int64_t,
+                        float, float);
+
+/// The tile kernel for `rows` rows (1 to kRows).
+TileFn tileFor(int64_t rows) {
+  static constexpr TileFn kTiles[] = {&tile<1>, &tile<2>, &tile<3>, &tile<4>,  &tile<5>,  &tile<6>,
+                                      &tile<7>, &tile<8>, &tile<9>, &tile<10>, &tile<11>, &tile<12>};
+  return kTiles[rows - 1];
+}
+
+/// One batch matrix; `packed` has room for every panel of B.
+[[gnu::target("avx512f")]] void solve(const Problem& p, const float* a, const float* b, float* c,
+                                      std::vector<float>& packed) {
+  UpperHalvesClearedOnExit clearUpperHalves;
+  const int64_t panels = (p.n + kPanel - 1) / kPanel;
+  const bool inPlace = p.b.col == 1 && p.n % kPanel == 0;
+  if (!inPlace) {
+    packed.resize(static_cast<size_t>(panels * p.k * kPanel));
+    for (int64_t q = 0; q < panels; ++q) packPanel(b, p.b, p.k, p.n, q * kPanel, packed.data() + q * p.k * kPanel);
+  }
+  for (int64_t r0 = 0; r0 < p.m; r0 += kRows) {
+    const int64_t rows = std::min<int64_t>(kRows, p.m - r0), last = r0 + rows - 1;
+    const int64_t k0 = p.lhsZeros < 0 ? std::min(r0, p.k) : 0;
+    const int64_t k1 = p.lhsZeros > 0 ? std::min(last + 1, p.k) : p.k;
+    const int64_t usedPanels = p.lowerOnly ? std::min(panels, last / kPanel + 1) : panels;
+    const TileFn kernel = tileFor(rows);
+    for (int64_t q = 0; q < usedPanels; ++q) {
+      const float* panel = inPlace ? b + q * kPanel : packed.data() + q * p.k * kPanel;
+      kernel(a + r0 * p.a.row, p.a, panel, inPlace ? p.b.row : kPanel, k0, k1, c + r0 * p.c.row + q * kPanel,
+             p.c.row, std::min<int64_t>(kPanel, p.n - q * kPanel), p.alpha, p.beta);
+    }
+    if (const int64_t from = usedPanels * kPanel; from < p.n)
+      for (int64_t r = r0; r <= last; ++r) std::memset(c + r * p.c.row + from, 0, static_cast<size_t>(p.n - from) * sizeof(float));
+  }
+}
+
+}  // namespace
+
+bool runsTriangularMatmul(const ir::Graph& g, ValueId v) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  return avx512 && problemOf(g, v).has_value();
+}
+
+void runTriangularMatmul(const NativeCall& call) {
+  const Problem p = *problemOf(call.graph, call.value);
+  const auto* a = static_cast<const float*>(call.operands[0]) + p.aOffset;
+  const auto* b = static_cast<const float*>(call.operands[1]) + p.bOffset;
+  auto* c = static_cast<float*>(call.result) + p.cOffset;
+  const int64_t count = ir::numElements(p.batch);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; ++i) {
+    thread_local std::vector<float> packed;
+    int64_t ao = 0, bo = 0, co = 0;
+    for (int64_t d = static_cast<int64_t>(p.batch.size()) - 1, rest = i; d >= 0; --d) {
+      const int64_t at = rest % p.batch[static_cast<size_t>(d)];
+      rest /= p.batch[static_cast<size_t>(d)];
+      ao += at * p.aBatch[static_cast<size_t>(d)];
+      bo += at * p.bBatch[static_cast<size_t>(d)];
+      co += at * p.cBatch[static_cast<size_t>(d)];
+    }
+    solve(p, a + ao, b + bo, c + co, packed);
+  }
+}
+
+}  // namespace weft::cpu

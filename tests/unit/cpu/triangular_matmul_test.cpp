@@ -1,0 +1,75 @@
+// Causal attention's products as the triangular matmul step runs them
+// (runtime/cpu/native_triangular_matmul.h, hints from the triangular-matmuls pass): small
+// GPTs whose sizes leave partial row tiles and panels, and head widths below, at and above
+// the 16-wide blocks of the transposed packing, compute as the reference interpreter does,
+// in inference and in an Adam training step.
+#include <gtest/gtest.h>
+
+#include "cpu_test_util.h"
+
+#include "backends/cpu/executable.h"
+#include "models/families.h"
+#include "runtime/cpu/native_triangular_matmul.h"
+
+using namespace weft;
+
+namespace {
+
+struct Sizes {
+  int64_t seq, dim, heads;
+};
+
+ir::Graph smallGpt(const Sizes& s, bool training) {
+  models::GptConfig c{.batch = 2, .seq = s.seq, .dim = s.dim, .heads = s.heads, .ff = 2 * s.dim, .layers = 1};
+  c.training = training;
+  return models::buildGpt("gpt_small", c);
+}
+
+/// The matmul nodes of `g` (plain or fused) that run as the triangular matmul step.
+int triangularSteps(const ir::Graph& g) {
+  int count = 0;
+  for (ir::ValueId v = 0; v < g.size(); ++v) count += cpu::runsTriangularMatmul(g, v) ? 1 : 0;
+  return count;
+}
+
+class TriangularMatmul : public ::testing::TestWithParam<Sizes> {};
+
+TEST_P(TriangularMatmul, InferenceMatchesTheReference) {
+  ir::Graph g = smallGpt(GetParam(), false);
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the step needs AVX-512";
+  EXPECT_EQ(triangularSteps(cpu::optimizeForCpu(g)), 2);  // scores, probabilities @ v
+  cpu::Executable exe = cpu::compile(g);
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 1e-5);
+}
+
+TEST_P(TriangularMatmul, TrainingStepMatchesTheReference) {
+  passes::TrainConfig config;
+  config.optimizer = passes::parseOptimizer("adam");
+  ir::Graph g = passes::buildTrainStep(smallGpt(GetParam(), true), config);
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the step needs AVX-512";
+  EXPECT_EQ(triangularSteps(cpu::optimizeForCpu(g)), 6);  // and dy v^T, dv, dq, dk
+  cpu::Executable exe = cpu::compile(g);
+  reference::TensorMap refState = reference::initialState(g);
+  reference::TensorMap batch = cpu::testing::trainingBatch(g, 0);
+  reference::TensorMap want = reference::runStep(g, batch, refState);
+  cpu::testing::expectCloseToLargest(exe.step(batch), want, 1e-4);
+  // Not the key biases: softmax ignores them, so their gradients are rounding noise that
+  // Adam's first step turns into +-lr (generated_steps_test.cpp).
+  reference::TensorMap state = exe.state();
+  for (auto it = refState.begin(); it != refState.end();)
+    it = it->first.find("qkv.bias") != std::string::npos ? refState.erase(it) : std::next(it);
+  cpu::testing::expectCloseToLargest(state, refState, 1e-4);
+}
+
+// seq 37: a last row tile of 1 and a last panel 5 wide; head width 12 (packed, below 16),
+// 32 (rows read in place, 16 x 16 transposes) and 40 (partial panel of v, transposes plus a
+// rest of 8).
+INSTANTIATE_TEST_SUITE_P(Sizes, TriangularMatmul,
+                         ::testing::Values(Sizes{37, 24, 2}, Sizes{70, 64, 2}, Sizes{33, 80, 2}),
+                         [](const ::testing::TestParamInfo<Sizes>& info) {
+                           return "seq" + std::to_string(info.param.seq) + "_head" +
+                                  std::to_string(info.param.dim / info.param.heads);
+                         });
+
+}  // namespace
