@@ -77,16 +77,19 @@ Known constantFact(const Node& n) {
   return x == 0 ? Known::Zero : std::isinf(x) && x < 0 ? Known::MinusInf : Known::Anything;
 }
 
-/// The fact of one part of an elementwise result from its operands' facts of that part.
-Known elementwise(OpKind op, const std::vector<Known>& in) {
+/// The fact of one part of an elementwise result (the entries above the diagonal when
+/// `above`, else the others) from its operands' facts of that part.
+Known elementwise(OpKind op, const std::vector<Known>& in, bool above) {
   for (Known k : in)
     if (k == Known::Tainted && op != OpKind::Mul && op != OpKind::Select) return Known::Tainted;
   auto is = [&](size_t i, Known k) { return in.size() > i && in[i] == k; };
   switch (op) {
     case OpKind::Gt:  // column > row
-      return is(0, Known::Column) && is(1, Known::Row) ? Known::True : Known::Anything;
+      if (is(0, Known::Column) && is(1, Known::Row)) return above ? Known::True : Known::False;
+      return Known::Anything;
     case OpKind::Lt:  // row < column
-      return is(0, Known::Row) && is(1, Known::Column) ? Known::True : Known::Anything;
+      if (is(0, Known::Row) && is(1, Known::Column)) return above ? Known::True : Known::False;
+      return Known::Anything;
     case OpKind::Select:
       if (is(0, Known::True)) return in[1];
       if (is(0, Known::False)) return in[2];
@@ -147,7 +150,7 @@ std::vector<Fact> propagate(const Graph& g, const std::vector<bool>& tainted) {
         above.push_back(of.above);
         rest.push_back(of.rest);
       }
-      f = {elementwise(n.op, above), elementwise(n.op, rest)};
+      f = {elementwise(n.op, above, true), elementwise(n.op, rest, false)};
     } else if ((n.op == OpKind::Reshape || n.op == OpKind::Broadcast) && !n.operands.empty() &&
                sameDiagonal(g.type(n.operands[0]).shape, shape)) {
       f = facts[static_cast<size_t>(n.operands[0])];  // the last two dims stay: so do the entries' sides

@@ -15,6 +15,7 @@
 
 #include "ir/printer.h"
 #include "runtime/cpu/aligned_buffer.h"
+#include "runtime/cpu/native_triangular_matmul.h"
 #include "runtime/cpu/onednn_ops.h"
 
 namespace weft::cpu {
@@ -196,7 +197,7 @@ MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices) {
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Graph* where = nullptr;
     const ir::Node* contraction = contractionOf(g, v, &where);
-    if (!contraction || g.node(v).attrs.count("impl")) continue;
+    if (!contraction || g.node(v).attrs.count("impl") || runsTriangularMatmul(g, v)) continue;
     const int64_t work = multiplyAdds(*where, *contraction);
     if (work < kMinTunedMultiplyAdds || work > kMaxTunedMultiplyAdds) continue;
     std::unique_ptr<OneDnnStep> first = compileOneDnnNode(g, v, engine);

@@ -58,7 +58,8 @@ constexpr int64_t kMaxTunedMultiplyAdds = int64_t{1} << 32;
 /// impl attribute to the fastest where that is not oneDNN's first choice (which must lose by
 /// 3% to be left: timings are noisy).
 /// Choices found in `choices` are taken without timing; new ones are recorded there. Nodes
-/// that already carry an impl attribute keep it.
+/// that already carry an impl attribute keep it; those the triangular matmul step runs
+/// (runsTriangularMatmul) are left alone.
 MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices);
 
 }  // namespace weft::cpu
