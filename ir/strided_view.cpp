@@ -95,4 +95,33 @@ std::optional<StridedView> applyViewOp(const StridedView& view, const Node& n) {
   }
 }
 
+Shape stridesStoredTransposed(const Shape& dims, const Shape& perm) {
+  if (perm.empty()) return rowMajorStrides(dims);
+  Shape stored(perm.size()), strides(perm.size());
+  for (size_t j = 0; j < perm.size(); ++j) stored[j] = dims[static_cast<size_t>(perm[j])];
+  const Shape storedStrides = rowMajorStrides(stored);
+  for (size_t j = 0; j < perm.size(); ++j) strides[static_cast<size_t>(perm[j])] = storedStrides[j];
+  return strides;
+}
+
+std::optional<StridedView> matmulOperandView(const Shape& shape, const std::vector<const Node*>& views, size_t rank,
+                                             bool transposed) {
+  StridedView view = rowMajorView(shape);
+  for (const Node* n : views) {
+    std::optional<StridedView> next = applyViewOp(view, *n);
+    if (!next) return std::nullopt;
+    view = std::move(*next);
+  }
+  const int64_t stored = numElements(shape);
+  while (view.dims.size() < rank) {
+    view.dims.insert(view.dims.begin(), 1);
+    view.strides.insert(view.strides.begin(), stored);
+  }
+  if (transposed) {
+    std::swap(view.dims[rank - 1], view.dims[rank - 2]);
+    std::swap(view.strides[rank - 1], view.strides[rank - 2]);
+  }
+  return view;
+}
+
 }  // namespace weft::ir

@@ -25,6 +25,17 @@ StridedView rowMajorView(const Shape& shape);
 /// contiguous with each other in the buffer).
 std::optional<StridedView> applyViewOp(const StridedView& view, const Node& n);
 
+/// A matmul operand stored row-major as `shape` and read through view ops `views` (in order,
+/// as ops `n` of applyViewOp), as the matmul of result rank `rank` multiplies it: leading
+/// dims of extent 1 (stride: the stored size) for missing batch dims, the last two swapped
+/// when `transposed`. nullopt when a view op makes no strided view.
+std::optional<StridedView> matmulOperandView(const Shape& shape, const std::vector<const Node*>& views, size_t rank,
+                                             bool transposed);
+
+/// The element strides, in the order of `dims`, of a tensor stored row-major as
+/// transpose(it, perm): row-major strides of `dims` when `perm` is empty.
+Shape stridesStoredTransposed(const Shape& dims, const Shape& perm);
+
 /// True when `view` covers its elements without gaps: its dims ordered by stride are a
 /// row-major tensor (a transpose of a contiguous one), whatever its offset. oneDNN 2.6's
 /// brgemm matmul reads such operands; views with gaps (a slice of the last dim) fall back to

@@ -51,27 +51,6 @@ struct Problem {
   float alpha = 1, beta = 0;            ///< result = alpha * product + beta
 };
 
-/// The view of an operand stored as `shape`, read through `views`, as a matmul of rank
-/// `rank` reads it (leading 1s for missing batch dims; the last two swapped if `transposed`).
-std::optional<ir::StridedView> operandView(const ir::Shape& shape, const std::vector<const ir::Node*>& views,
-                                           size_t rank, bool transposed) {
-  ir::StridedView view = ir::rowMajorView(shape);
-  for (const ir::Node* n : views) {
-    std::optional<ir::StridedView> next = ir::applyViewOp(view, *n);
-    if (!next) return std::nullopt;
-    view = std::move(*next);
-  }
-  while (view.dims.size() < rank) {
-    view.dims.insert(view.dims.begin(), 1);
-    view.strides.insert(view.strides.begin(), 0);
-  }
-  if (transposed) {
-    std::swap(view.dims[rank - 1], view.dims[rank - 2]);
-    std::swap(view.strides[rank - 1], view.strides[rank - 2]);
-  }
-  return view;
-}
-
 /// Node `v` as a Problem, or nullopt when the step does not take it.
 std::optional<Problem> problemOf(const ir::Graph& g, ValueId v) {
   const ir::Node& node = g.node(v);
@@ -101,19 +80,13 @@ std::optional<Problem> problemOf(const ir::Graph& g, ValueId v) {
 
   const ir::Shape& result = matmul->type.shape;
   const size_t rank = result.size();
-  std::optional<ir::StridedView> a = operandView(g.type(node.operands.at(0)).shape, layouts.lhs, rank,
+  std::optional<ir::StridedView> a = ir::matmulOperandView(g.type(node.operands.at(0)).shape, layouts.lhs, rank,
                                                  attrs.i("transpose_lhs", 0) != 0);
-  std::optional<ir::StridedView> b = operandView(g.type(node.operands.at(1)).shape, layouts.rhs, rank,
+  std::optional<ir::StridedView> b = ir::matmulOperandView(g.type(node.operands.at(1)).shape, layouts.rhs, rank,
                                                  attrs.i("transpose_rhs", 0) != 0);
   if (!a || !b) return std::nullopt;
   // The result as stored: transpose(result, perm) row-major, seen in the matmul's dims.
-  ir::Shape cStrides = ir::rowMajorStrides(result);
-  if (!layouts.result.empty()) {
-    ir::Shape stored(rank);
-    for (size_t j = 0; j < rank; ++j) stored[j] = result[static_cast<size_t>(layouts.result[j])];
-    const ir::Shape storedStrides = ir::rowMajorStrides(stored);
-    for (size_t j = 0; j < rank; ++j) cStrides[static_cast<size_t>(layouts.result[j])] = storedStrides[j];
-  }
+  const ir::Shape cStrides = ir::stridesStoredTransposed(result, layouts.result);
   if (cStrides[rank - 1] != 1) return std::nullopt;
   p.m = result[rank - 2];
   p.n = result[rank - 1];

@@ -17,28 +17,13 @@ struct OperandView {
   size_t byteOffset = 0;
 };
 
-/// The operand stored row-major as `shape` and read through the view ops `views` (in order),
-/// seen as a rank-`rank` tensor (leading 1s for missing batch dims) with its last two dims
-/// swapped if `transposed`; nullopt when a view op is no strided view (ir::applyViewOp).
-std::optional<OperandView> matmulOperandView(const ir::Shape& shape, const std::vector<const ir::Node*>& views,
-                                             size_t rank, bool transposed) {
-  ir::StridedView view = ir::rowMajorView(shape);
-  for (const ir::Node* n : views) {
-    std::optional<ir::StridedView> next = ir::applyViewOp(view, *n);
-    if (!next) return std::nullopt;
-    view = std::move(*next);
-  }
-  auto& [dims, strides, offset] = view;
-  int64_t outer = ir::numElements(shape);
-  while (dims.size() < rank) {
-    dims.insert(dims.begin(), 1);
-    strides.insert(strides.begin(), outer);
-  }
-  if (transposed) {
-    std::swap(dims[rank - 1], dims[rank - 2]);
-    std::swap(strides[rank - 1], strides[rank - 2]);
-  }
-  return OperandView{stridedDesc(dims, strides), static_cast<size_t>(offset) * sizeof(float)};
+/// The operand stored row-major as `shape` and read through the view ops `views` as a matmul
+/// of rank `rank` reads it (ir::matmulOperandView); nullopt when a view op is no strided view.
+std::optional<OperandView> operandDesc(const ir::Shape& shape, const std::vector<const ir::Node*>& views,
+                                       size_t rank, bool transposed) {
+  std::optional<ir::StridedView> view = ir::matmulOperandView(shape, views, rank, transposed);
+  if (!view) return std::nullopt;
+  return OperandView{stridedDesc(view->dims, view->strides), static_cast<size_t>(view->offset) * sizeof(float)};
 }
 
 /// The non-reference implementations oneDNN offers for `pd`'s descriptor (a fresh primitive
@@ -66,12 +51,7 @@ dnnl::matmul::primitive_desc withImpl(const Make& make, const std::string& impl)
 
 /// The descriptor of a matmul result of shape `result` stored as transpose(result, perm).
 memory::desc resultDesc(const ir::Shape& result, const ir::Shape& perm) {
-  if (perm.empty()) return rowMajorDesc(result);
-  ir::Shape stored(perm.size());
-  for (size_t j = 0; j < perm.size(); ++j) stored[j] = result[static_cast<size_t>(perm[j])];
-  ir::Shape storedStrides = ir::rowMajorStrides(stored), strides(perm.size());
-  for (size_t j = 0; j < perm.size(); ++j) strides[static_cast<size_t>(perm[j])] = storedStrides[j];
-  return stridedDesc(result, strides);
+  return perm.empty() ? rowMajorDesc(result) : stridedDesc(result, ir::stridesStoredTransposed(result, perm));
 }
 
 }  // namespace
@@ -81,8 +61,8 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
                                           const StoredLayouts& layouts, const std::string& impl) {
   ir::AttrReader attr(node.attrs, node.op);
   size_t rank = node.type.shape.size();
-  std::optional<OperandView> lhsView = matmulOperandView(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
-  std::optional<OperandView> rhsView = matmulOperandView(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
+  std::optional<OperandView> lhsView = operandDesc(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
+  std::optional<OperandView> rhsView = operandDesc(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
   if (!lhsView || !rhsView) return nullptr;
   const memory::desc &src = lhsView->desc, &weights = rhsView->desc;
   memory::desc dst = resultDesc(node.type.shape, layouts.result);

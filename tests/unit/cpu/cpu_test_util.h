@@ -86,6 +86,20 @@ inline void expectCloseToLargest(const reference::TensorMap& got, const referenc
   }
 }
 
+/// One Adam step of training step `g` on `exe` (compiled from `g`, fresh state) against the
+/// reference interpreter: the outputs and then the state, each within `rel` of its tensor's
+/// largest magnitude. State tensors whose name contains `skip` (when given) are left out.
+template <class Executable>
+void expectStepMatchesReference(Executable& exe, const ir::Graph& g, double rel, const std::string& skip = {}) {
+  reference::TensorMap refState = reference::initialState(g);
+  reference::TensorMap batch = trainingBatch(g, 0);
+  reference::TensorMap want = reference::runStep(g, batch, refState);
+  expectCloseToLargest(exe.step(batch), want, rel);
+  for (auto it = refState.begin(); it != refState.end();)
+    it = !skip.empty() && it->first.find(skip) != std::string::npos ? refState.erase(it) : std::next(it);
+  expectCloseToLargest(exe.state(), refState, rel);
+}
+
 /// The attributes of a 2-D conv-family node: `stride` and `padding` on both dims, no
 /// dilation, one group, channels_last=1 when `channelsLast`.
 inline ir::Attrs convAttrs(int64_t stride, int64_t padding, bool channelsLast) {
