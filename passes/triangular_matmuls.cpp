@@ -34,15 +34,20 @@ using ir::ValueId;
 
 /// What a part of a value (its entries above the diagonal, or the others) is known to hold.
 enum class Known : uint8_t {
-  Anything,  ///< finite values, not known further
-  Tainted,   ///< depends on a candidate's entries above its diagonal
+  Anything,          ///< finite values, not known further
+  Unbounded,         ///< any values, infinities and NaN among them
+  Tainted,           ///< finite values that depend on a candidate's entries above its diagonal
+  TaintedUnbounded,  ///< depends on them and may be infinite (1 / x, where the CPU step writes x = 0)
   Zero,
   MinusInf,
-  True,      ///< booleans
+  True,              ///< booleans
   False,
-  Column,    ///< an iota along the last dim
-  Row,       ///< an iota along the second last dim
+  Column,            ///< an integer iota along the last dim
+  Row,               ///< an integer iota along the second last dim
 };
+
+bool isTaint(Known k) { return k == Known::Tainted || k == Known::TaintedUnbounded; }
+bool isFinite(Known k) { return k != Known::Unbounded && k != Known::TaintedUnbounded && k != Known::MinusInf; }
 
 /// Facts about one value: its entries strictly above the diagonal of its last two dims, and
 /// the others. Values whose last two dims are not square hold the same fact in both.
@@ -50,11 +55,18 @@ struct Fact {
   Known above = Known::Anything, rest = Known::Anything;
 };
 
-/// The one fact covering both parts.
-Known join(Known a, Known b) {
-  if (a == b) return a;
-  return a == Known::Tainted || b == Known::Tainted ? Known::Tainted : Known::Anything;
+/// What a value computed from values of facts `in` (by an op with no rule of its own) holds.
+Known combine(std::initializer_list<Known> in) {
+  bool taint = false, finite = true;
+  for (Known k : in) {
+    taint = taint || isTaint(k);
+    finite = finite && isFinite(k);
+  }
+  return taint ? (finite ? Known::Tainted : Known::TaintedUnbounded) : finite ? Known::Anything : Known::Unbounded;
 }
+
+/// The one fact covering both parts.
+Known join(Known a, Known b) { return a == b ? a : combine({a, b}); }
 
 Fact uniform(Known k) { return {k, k}; }
 
@@ -69,56 +81,87 @@ bool sameDiagonal(const ir::Shape& a, const ir::Shape& b) {
   return hasDiagonal(a) && hasDiagonal(b) && a.back() == b.back();
 }
 
-/// The fact of a one-element constant, else Anything.
+/// The fact of a constant: Zero or MinusInf for one such element, Unbounded for another
+/// infinity or NaN, else Anything.
 Known constantFact(const Node& n) {
   const ir::TensorDataPtr& value = ir::AttrReader(n.attrs, n.op).tensor("value");
-  if (!value || value->numel() != 1 || !ir::isFloat(n.type.dtype)) return Known::Anything;
-  double x = value->get(0);
-  return x == 0 ? Known::Zero : std::isinf(x) && x < 0 ? Known::MinusInf : Known::Anything;
+  if (!value || !ir::isFloat(n.type.dtype)) return Known::Anything;
+  bool finite = true;
+  for (int64_t i = 0; i < value->numel(); ++i) finite = finite && std::isfinite(value->get(i));
+  if (value->numel() != 1) return finite ? Known::Anything : Known::Unbounded;
+  const double x = value->get(0);
+  return x == 0 ? Known::Zero : x == -INFINITY ? Known::MinusInf : finite ? Known::Anything : Known::Unbounded;
 }
 
 /// The fact of one part of an elementwise result (the entries above the diagonal when
-/// `above`, else the others) from its operands' facts of that part.
+/// `above`, else the others) from its operands' facts of that part. 0 * x and -inf + x need
+/// x finite; 0 / x takes x != 0 (a softmax's sum); ops with a pole at 0 make a tainted value
+/// unbounded, since the CPU step writes the skipped entries as 0.
 Known elementwise(OpKind op, const std::vector<Known>& in, bool above) {
-  for (Known k : in)
-    if (k == Known::Tainted && op != OpKind::Mul && op != OpKind::Select) return Known::Tainted;
   auto is = [&](size_t i, Known k) { return in.size() > i && in[i] == k; };
+  auto finite = [&](size_t i) { return in.size() > i && isFinite(in[i]); };
+  Known other = in.empty() ? Known::Anything : in[0];
+  for (Known k : in) other = join(other, k);
   switch (op) {
     case OpKind::Gt:  // column > row
       if (is(0, Known::Column) && is(1, Known::Row)) return above ? Known::True : Known::False;
-      return Known::Anything;
+      break;
     case OpKind::Lt:  // row < column
       if (is(0, Known::Row) && is(1, Known::Column)) return above ? Known::True : Known::False;
-      return Known::Anything;
+      break;
     case OpKind::Select:
       if (is(0, Known::True)) return in[1];
       if (is(0, Known::False)) return in[2];
-      return join(join(in[0], in[1]), in[2]) == Known::Tainted ? Known::Tainted
-             : in[1] == in[2]                                  ? in[1]
-                                                               : Known::Anything;
-    case OpKind::Mul:  // 0 * x = 0 for finite x (a tainted x included)
-      if ((is(0, Known::Zero) && !is(1, Known::MinusInf)) || (is(1, Known::Zero) && !is(0, Known::MinusInf)))
-        return Known::Zero;
-      return join(in[0], in[1]) == Known::Tainted ? Known::Tainted : Known::Anything;
-    case OpKind::Div:  // 0 / x = 0 for finite x other than 0
-      return is(0, Known::Zero) && is(1, Known::Anything) ? Known::Zero : Known::Anything;
-    case OpKind::Add: {  // -inf + x = -inf for x finite or -inf
-      auto finiteOrMinusInf = [&](size_t i) { return is(i, Known::Anything) || is(i, Known::Zero) || is(i, Known::MinusInf); };
+      if (in[1] == in[2] && !isTaint(in[0])) return in[1];
+      break;
+    case OpKind::Mul:
+      if ((is(0, Known::Zero) && finite(1)) || (is(1, Known::Zero) && finite(0))) return Known::Zero;
+      break;
+    case OpKind::Div:
+      if (is(0, Known::Zero) && is(1, Known::Anything)) return Known::Zero;
+      if (isTaint(in[1])) return Known::TaintedUnbounded;
+      break;
+    case OpKind::Add:
       if (is(0, Known::Zero) && is(1, Known::Zero)) return Known::Zero;
-      if ((is(0, Known::MinusInf) && finiteOrMinusInf(1)) || (is(1, Known::MinusInf) && finiteOrMinusInf(0)))
+      if ((is(0, Known::MinusInf) && (finite(1) || is(1, Known::MinusInf))) || (is(1, Known::MinusInf) && finite(0)))
         return Known::MinusInf;
-      return Known::Anything;
-    }
+      break;
     case OpKind::Sub:
       if (is(0, Known::Zero) && is(1, Known::Zero)) return Known::Zero;
-      return is(0, Known::MinusInf) && (is(1, Known::Anything) || is(1, Known::Zero)) ? Known::MinusInf
-                                                                                      : Known::Anything;
+      if (is(0, Known::MinusInf) && finite(1)) return Known::MinusInf;
+      break;
     case OpKind::Neg:
     case OpKind::Cast:
-    case OpKind::StopGradient: return is(0, Known::Zero) ? Known::Zero : Known::Anything;
-    case OpKind::Exp: return is(0, Known::MinusInf) ? Known::Zero : Known::Anything;
-    default: return Known::Anything;
+    case OpKind::StopGradient:
+      if (is(0, Known::Zero)) return Known::Zero;
+      break;
+    case OpKind::Exp:
+      if (is(0, Known::MinusInf)) return Known::Zero;
+      break;
+    case OpKind::Log:
+    case OpKind::Rsqrt:
+    case OpKind::Pow:
+      if (isTaint(other)) return Known::TaintedUnbounded;
+      break;
+    default: break;
   }
+  // Operands of one known kind say nothing more of the result (-x for x = -inf is +inf).
+  if (other == Known::MinusInf) return Known::Unbounded;
+  return other == Known::Zero || other == Known::True || other == Known::False || other == Known::Column ||
+                 other == Known::Row
+             ? Known::Anything
+             : other;
+}
+
+/// True when node `n`, a reduce_max of `o` (facts `of`), is finite: it reduces rows or
+/// columns of the last two dims, each of which holds a finite entry (its diagonal one).
+bool finiteMaximum(const Graph& g, const Node& n, ValueId o, const Fact& of) {
+  if (n.op != OpKind::ReduceMax || !hasDiagonal(g.type(o).shape) || !isFinite(of.rest) || isTaint(of.above))
+    return false;
+  const int64_t rank = static_cast<int64_t>(g.type(o).rank());
+  for (int64_t axis : ir::AttrReader(n.attrs, n.op).ints("axes"))
+    if (axis == rank - 1 || axis == rank - 2) return true;
+  return false;
 }
 
 /// The facts of every value of `g` when the values in `tainted` have tainted entries above
@@ -138,7 +181,8 @@ std::vector<Fact> propagate(const Graph& g, const std::vector<bool>& tainted) {
       f = uniform(constantFact(n));
     } else if (n.op == OpKind::Iota) {
       const int64_t axis = ir::AttrReader(n.attrs, n.op).i("axis"), rank = static_cast<int64_t>(shape.size());
-      Known k = !hasDiagonal(shape) ? Known::Anything
+      const bool integer = n.type.dtype == ir::DType::i32 || n.type.dtype == ir::DType::i64;
+      Known k = !hasDiagonal(shape) || !integer ? Known::Anything
                 : axis == rank - 1  ? Known::Column
                 : axis == rank - 2  ? Known::Row
                                     : Known::Anything;
@@ -154,13 +198,13 @@ std::vector<Fact> propagate(const Graph& g, const std::vector<bool>& tainted) {
     } else if ((n.op == OpKind::Reshape || n.op == OpKind::Broadcast) && !n.operands.empty() &&
                sameDiagonal(g.type(n.operands[0]).shape, shape)) {
       f = facts[static_cast<size_t>(n.operands[0])];  // the last two dims stay: so do the entries' sides
-    } else {
-      bool anyTaint = false;
+    } else {  // one fact for the whole result: a reduction, a matmul, a movement
+      Known k = Known::Anything;
       for (ValueId o : n.operands) {
         const Fact& of = facts[static_cast<size_t>(o)];
-        anyTaint = anyTaint || of.above == Known::Tainted || of.rest == Known::Tainted;
+        k = combine({k, finiteMaximum(g, n, o, of) ? Known::Anything : join(of.above, of.rest)});
       }
-      f = uniform(anyTaint ? Known::Tainted : Known::Anything);
+      f = uniform(k);
     }
     if (tainted[static_cast<size_t>(v)]) f.above = Known::Tainted;
   }
@@ -171,7 +215,7 @@ std::vector<Fact> propagate(const Graph& g, const std::vector<bool>& tainted) {
 bool outputsClean(const Graph& g, const std::vector<Fact>& facts) {
   auto clean = [&](ValueId v) {
     const Fact& f = facts[static_cast<size_t>(v)];
-    return f.above != Known::Tainted && f.rest != Known::Tainted;
+    return !isTaint(f.above) && !isTaint(f.rest);
   };
   for (const ir::Output& o : g.outputs())
     if (!clean(o.value)) return false;

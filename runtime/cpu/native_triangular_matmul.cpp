@@ -33,6 +33,7 @@ using ir::ValueId;
 constexpr int kRows = 12;    ///< rows of a result tile
 constexpr int kPanel = 32;   ///< columns of a result tile (two vectors)
 constexpr int64_t kMaxDim = 1 << 14;
+constexpr int64_t kMaxPacked = int64_t{1} << 22;  ///< floats of B a thread packs (16 MiB)
 
 /// One batch matrix's operand: element (r, c) at data[offset + r * row + c * col].
 struct Matrix {
@@ -103,6 +104,8 @@ std::optional<Problem> problemOf(const ir::Graph& g, ValueId v) {
     p.bBatch.push_back(b->dims[d] == 1 ? 0 : b->strides[d]);
     p.cBatch.push_back(cStrides[d]);
   }
+  // Batch matrices are what the threads share: one matrix alone stays with oneDNN.
+  if (ir::numElements(p.batch) < 2 || p.k * ((p.n + kPanel - 1) / kPanel * kPanel) > kMaxPacked) return std::nullopt;
   return p;
 }
 

@@ -11,7 +11,8 @@ namespace weft::cpu {
 /// True when node `v` of `g` runs as the triangular matmul step on this CPU (AVX-512): an
 /// f32 matmul, or a fused matmul whose body is one (its operands possibly read through view
 /// ops, its result possibly written transposed, keeping the last dim) followed by at most a
-/// multiply-add by constants (oneDNN's eltwise_linear post-op), carrying lhs_zeros or needed.
+/// multiply-add by constants (oneDNN's eltwise_linear post-op), carrying lhs_zeros or needed,
+/// with two or more batch matrices (the threads take whole ones) and B at most 16 MiB.
 bool runsTriangularMatmul(const ir::Graph& g, ir::ValueId v);
 
 /// Runs node `call.value` (runsTriangularMatmul): per batch matrix, result tiles of 12 rows
