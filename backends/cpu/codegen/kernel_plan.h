@@ -59,6 +59,11 @@ struct KernelPlan {
   /// Rows: the body's reductions, in order (each folds its operand along the row into a
   /// value the later ones and the outputs read); loopShape is {rows, row length}.
   std::vector<ir::ValueId> rowReductions;
+  /// Rows: when above 0, the outputs are [..., diagonal, diagonal] and zero right of their
+  /// diagonals, and every row reduction's terms there are its identity (0 for a sum, -inf
+  /// for a max), as ir/triangle_facts.h finds for causal attention's softmax: row i of each
+  /// matrix then loops over columns 0..i only and writes 0 to the others.
+  int64_t diagonal = 0;
 
   /// Iterations of the parallel loop.
   int64_t parallelExtent = 1;

@@ -466,10 +466,28 @@ class KernelEmitter {
     b_.setInsertionPointToStart(rows.getBody());
     const AffineMap rowMap = outputMap(outType.shape, 2);
     const ValueId kept = keptInOutput(outType.dtype);
+    // Row i of a matrix stops at its diagonal (KernelPlan::diagonal), rounded up to a whole
+    // vector of 16 (the loops run one vector an iteration: kNoInterleaveAttribute); the rest
+    // is written 0.
+    Value end = index(length);
+    if (plan_.diagonal > 0) {
+      function_->setAttr("passthrough", b_.getArrayAttr({b_.getStringAttr(kNoInterleaveAttribute)}));
+      Value within = b_.create<arith::RemUIOp>(loc_, rows.getInductionVar(), index(plan_.diagonal));
+      Value vectors = b_.create<arith::AddIOp>(loc_, b_.create<arith::OrIOp>(loc_, within, index(15)), index(1));
+      end = b_.create<arith::MinUIOp>(loc_, vectors, index(length));
+      scf::ForOp rest = loop(end, index(length), length);
+      mlir::OpBuilder::InsertionGuard guard(b_);
+      b_.setInsertionPointToStart(rest.getBody());
+      Index ix{rowMap, {rows.getInductionVar(), rest.getInductionVar()}};
+      for (size_t k = 0; k < g_.outputs().size(); ++k) {
+        const DType t = g_.type(g_.outputs()[k].value).dtype;
+        store(ops_.initial(OpKind::ReduceSum, t), k == 0 ? out_ : extraOuts_[k - 1], ix, t);
+      }
+    }
     for (ValueId r : plan_.rowReductions) {
       const ir::Node& reduction = g_.node(r);
       const DType t = reduction.type.dtype;
-      auto fold = b_.create<scf::ForOp>(loc_, index(0), index(length), index(1),
+      auto fold = b_.create<scf::ForOp>(loc_, index(0), end, index(1),
                                         mlir::ValueRange{ops_.initial(reduction.op, t)});
       extentOf_[fold.getInductionVar().getAsOpaquePointer()] = length;
       {
@@ -483,7 +501,7 @@ class KernelEmitter {
       memo_.clear();
       rowValues_[r] = fold.getResult(0);
     }
-    scf::ForOp columns = loop(index(0), index(length), length);
+    scf::ForOp columns = loop(index(0), end, length);
     b_.setInsertionPointToStart(columns.getBody());
     Index ix{rowMap, {rows.getInductionVar(), columns.getInductionVar()}};
     if (kept >= 0) rowValues_[kept] = load(out_, ix, outType.dtype);

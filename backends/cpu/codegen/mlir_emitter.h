@@ -19,5 +19,9 @@ void emitKernel(mlir::ModuleOp module, const ir::Graph& body, const KernelPlan& 
 /// The LLVM function attribute of kernels whose loops the loop vectorizer must leave alone
 /// (their bodies are already unrolled for the SLP vectorizer); see optimize in mlir_jit.cpp.
 inline constexpr const char* kNoLoopVectorizeAttribute = "weft-no-loop-vectorize";
+/// Function attribute: the loops of the function are vectorized without interleaving (one
+/// vector per iteration), so that a loop whose trip count is a multiple of the vector width
+/// leaves no scalar remainder (a rows kernel stopping at the diagonal: KernelPlan::diagonal).
+inline constexpr const char* kNoInterleaveAttribute = "weft-no-interleave";
 
 }  // namespace weft::cpu::codegen

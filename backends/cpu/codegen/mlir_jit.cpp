@@ -279,15 +279,20 @@ struct RationalErf : mlir::OpRewritePattern<mlir::math::ErfOp> {
   }
 };
 
-/// Marks every loop of `function` with llvm.loop.vectorize.enable = false.
-void disableLoopVectorizer(llvm::Function& function) {
+/// Marks every loop of `function` with the loop metadata `name` = `value` (an i32 constant,
+/// e.g. llvm.loop.vectorize.enable = 0).
+void setLoopMetadata(llvm::Function& function, const char* name, int value) {
   llvm::DominatorTree dominators(function);
   llvm::LoopInfo loops(dominators);
   llvm::LLVMContext& context = function.getContext();
   for (llvm::Loop* loop : loops.getLoopsInPreorder()) {
-    llvm::Metadata* disable[] = {llvm::MDString::get(context, "llvm.loop.vectorize.enable"),
-                                 llvm::ConstantAsMetadata::get(llvm::ConstantInt::getFalse(context))};
-    llvm::Metadata* operands[] = {nullptr, llvm::MDNode::get(context, disable)};
+    llvm::Metadata* setting[] = {
+        llvm::MDString::get(context, name),
+        llvm::ConstantAsMetadata::get(llvm::ConstantInt::get(llvm::Type::getInt32Ty(context), value))};
+    llvm::SmallVector<llvm::Metadata*, 4> operands = {nullptr};
+    if (llvm::MDNode* previous = loop->getLoopID())  // keep what it says already
+      for (unsigned i = 1; i < previous->getNumOperands(); ++i) operands.push_back(previous->getOperand(i));
+    operands.push_back(llvm::MDNode::get(context, setting));
     llvm::MDNode* id = llvm::MDNode::getDistinct(context, operands);
     id->replaceOperandWith(0, id);  // a loop id names itself first
     loop->setLoopID(id);
@@ -301,7 +306,9 @@ void disableLoopVectorizer(llvm::Function& function) {
 void optimize(llvm::Module& module, llvm::TargetMachine& machine) {
   for (llvm::Function& function : module)
     if (!function.isDeclaration() && function.hasFnAttribute(codegen::kNoLoopVectorizeAttribute))
-      disableLoopVectorizer(function);
+      setLoopMetadata(function, "llvm.loop.vectorize.enable", 0);
+    else if (!function.isDeclaration() && function.hasFnAttribute(codegen::kNoInterleaveAttribute))
+      setLoopMetadata(function, "llvm.loop.interleave.count", 1);
   llvm::PipelineTuningOptions tuning;
   tuning.LoopUnrolling = false;
   tuning.LoopInterleaving = true;

@@ -1,10 +1,13 @@
 // Generated row kernels (kind "rows", ir/fused_rows.h) against the reference interpreter:
 // softmax with a causal mask, a layer norm with per-row scalars computed from two
 // reductions, and the rules that tell a row body from others.
+#include "backends/cpu/codegen/kernel_plan.h"
 #include "ir/fused_rows.h"
 #include "tests/unit/codegen/codegen_test_util.h"
 
 using namespace cgtest;
+using weft::cpu::codegen::KernelPlan;
+using weft::cpu::codegen::planKernel;
 
 namespace {
 
@@ -88,6 +91,32 @@ TEST(CodegenRows, CausalSoftmaxRowByRow) {
   EXPECT_EQ(count(kernel->mlir, "memref.store"), 2u) << kernel->mlir;
   EXPECT_EQ(count(kernel->mlir, "memref.load %arg0"), 1u) << kernel->mlir;
   check(g, {spread(f32(shape), -6, 6)}, 1e-6, 4);
+}
+
+// Square matrices: row i reads columns 0..i only (rounded up to a vector of 16) and writes
+// zeros right of them (KernelPlan::diagonal), what the masked positions come to anyway.
+TEST(CodegenRows, CausalSoftmaxStopsAtTheDiagonal) {
+  for (const Shape& shape : {Shape{2, 3, 37, 37}, Shape{1, 2, 48, 48}}) {
+    Graph g = causalSoftmax(shape);
+    EXPECT_EQ(planKernel(g).diagonal, shape.back());
+    const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+    EXPECT_EQ(count(kernel->mlir, "arith.remui"), 1u) << kernel->mlir;
+    EXPECT_EQ(count(kernel->mlir, "memref.store"), 3u) << kernel->mlir;  // and the zeros
+    check(g, {spread(f32(shape), -6, 6)}, 1e-6, 5);
+  }
+  // Not without the mask, nor where the masked positions count (their max, -inf, in a sum).
+  Graph plain("softmax");
+  ValueId x = plain.addInput("x", f32({2, 16, 16}));
+  ValueId e = plain.addOp(OpKind::Exp, {x});
+  plain.addOutput("out", plain.addOp(OpKind::Div, {e, reduce(plain, OpKind::ReduceSum, e, 2)}));
+  EXPECT_EQ(planKernel(plain).kind, KernelPlan::Kind::Rows);
+  EXPECT_EQ(planKernel(plain).diagonal, 0);
+  Graph counted = causalSoftmax({1, 1, 16, 16});
+  const ValueId shifted = counted.node(counted.node(counted.outputs()[0].value).operands[0]).operands[0];  // x - max
+  ValueId sum = reduce(counted, OpKind::ReduceSum, counted.node(shifted).operands[0], 3);
+  counted.outputs()[0].value = counted.addOp(OpKind::Mul, {counted.outputs()[0].value, sum});
+  EXPECT_EQ(planKernel(counted).kind, KernelPlan::Kind::Rows);
+  EXPECT_EQ(planKernel(counted).diagonal, 0);
 }
 
 TEST(CodegenRows, LayerNormWithPerRowScalars) {
