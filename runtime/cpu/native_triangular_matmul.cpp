@@ -5,8 +5,9 @@
 //    contiguous and N is a multiple of 32;
 //  - each tile of 12 rows x 32 columns accumulates in 24 registers: per k, two loads of B,
 //    12 broadcasts of A, 24 FMAs;
-//  - needed="lower": a row tile stops at the panel holding its last row's diagonal entry,
-//    and the columns right of it are written 0;
+//  - needed="lower": a row tile stops at the vector of 16 columns holding its last row's
+//    diagonal entry (a half panel where that is the panel's first), and the columns right
+//    of it are written 0;
 //  - lhs_zeros="upper" ("lower"): a row tile's k runs up to its last row (from its first
 //    row), the products with A's zeros left out.
 // Each result entry sums its products in k order, as one FMA chain.
@@ -177,40 +178,49 @@ template <int Lanes>
 }
 
 /// One tile: rows [0, Rows) of `a` times the panel's k in [k0, k1) into `c` (columns
-/// [0, width) of it), scaled by alpha and shifted by beta.
-template <int Rows>
+/// [0, width) of it, width at most 16 * Vectors), scaled by alpha and shifted by beta.
+template <int Rows, int Vectors>
 [[gnu::target("avx512f")]] void tile(const float* a, const Matrix& am, const float* panel, int64_t panelRow,
                                      int64_t k0, int64_t k1, float* c, int64_t cRow, int64_t width, float alpha,
                                      float beta) {
-  __m512 acc[Rows][2];
-  for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  __m512 acc[Rows][Vectors];
+#pragma GCC unroll 12
+  for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < Vectors; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t kk = k0; kk < k1; ++kk) {
-    const __m512 b0 = _mm512_loadu_ps(panel + kk * panelRow), b1 = _mm512_loadu_ps(panel + kk * panelRow + 16);
+    __m512 b[Vectors];
+#pragma GCC unroll 2
+    for (int v = 0; v < Vectors; ++v) b[v] = _mm512_loadu_ps(panel + kk * panelRow + 16 * v);
     const float* ak = a + kk * am.col;
 #pragma GCC unroll 12
     for (int r = 0; r < Rows; ++r) {
       const __m512 x = _mm512_set1_ps(ak[r * am.row]);
-      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+#pragma GCC unroll 2
+      for (int v = 0; v < Vectors; ++v) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
     }
   }
   const __m512 scale = _mm512_set1_ps(alpha), shift = _mm512_set1_ps(beta);
-  const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
-  const __mmask16 high = width >= 32 ? 0xFFFF : width <= 16 ? 0 : static_cast<__mmask16>((1u << (width - 16)) - 1);
-  for (int r = 0; r < Rows; ++r) {
-    _mm512_mask_storeu_ps(c + r * cRow, low, _mm512_fmadd_ps(acc[r][0], scale, shift));
-    _mm512_mask_storeu_ps(c + r * cRow + 16, high, _mm512_fmadd_ps(acc[r][1], scale, shift));
+#pragma GCC unroll 2
+  for (int v = 0; v < Vectors; ++v) {
+    const int64_t lanes = std::clamp<int64_t>(width - 16 * v, 0, 16);
+    const auto mask = static_cast<__mmask16>(lanes == 16 ? 0xFFFF : (1u << lanes) - 1);
+#pragma GCC unroll 12
+    for (int r = 0; r < Rows; ++r)
+      _mm512_mask_storeu_ps(c + r * cRow + 16 * v, mask, _mm512_fmadd_ps(acc[r][v], scale, shift));
   }
 }
 
 using TileFn = void (*)(const float*, const Matrix&, const float*, int64_t, int64_t, int64_t, float*, int64_t, int64_t,
                         float, float);
 
-/// The tile kernel for `rows` rows (1 to kRows).
-TileFn tileFor(int64_t rows) {
-  static constexpr TileFn kTiles[] = {&tile<1>, &tile<2>, &tile<3>, &tile<4>,  &tile<5>,  &tile<6>,
-                                      &tile<7>, &tile<8>, &tile<9>, &tile<10>, &tile<11>, &tile<12>};
-  return kTiles[rows - 1];
+/// The tile kernel for `rows` rows (1 to kRows) and `vectors` vectors of 16 columns (1 or 2).
+TileFn tileFor(int64_t rows, int64_t vectors) {
+  static constexpr TileFn kHalf[] = {&tile<1, 1>, &tile<2, 1>, &tile<3, 1>, &tile<4, 1>,  &tile<5, 1>,  &tile<6, 1>,
+                                     &tile<7, 1>, &tile<8, 1>, &tile<9, 1>, &tile<10, 1>, &tile<11, 1>, &tile<12, 1>};
+  static constexpr TileFn kWhole[] = {&tile<1, 2>, &tile<2, 2>, &tile<3, 2>, &tile<4, 2>,  &tile<5, 2>,  &tile<6, 2>,
+                                      &tile<7, 2>, &tile<8, 2>, &tile<9, 2>, &tile<10, 2>, &tile<11, 2>, &tile<12, 2>};
+  return (vectors == 1 ? kHalf : kWhole)[rows - 1];
 }
 
 /// One batch matrix; `packed` has room for every panel of B.
@@ -227,14 +237,15 @@ TileFn tileFor(int64_t rows) {
     const int64_t rows = std::min<int64_t>(kRows, p.m - r0), last = r0 + rows - 1;
     const int64_t k0 = p.lhsZeros < 0 ? std::min(r0, p.k) : 0;
     const int64_t k1 = p.lhsZeros > 0 ? std::min(last + 1, p.k) : p.k;
-    const int64_t usedPanels = p.lowerOnly ? std::min(panels, last / kPanel + 1) : panels;
-    const TileFn kernel = tileFor(rows);
-    for (int64_t q = 0; q < usedPanels; ++q) {
+    // Columns computed: all, or up to the last row's diagonal entry, rounded up to a vector.
+    const int64_t columns = p.lowerOnly ? std::min(p.n, (last / 16 + 1) * 16) : p.n;
+    for (int64_t q = 0; q * kPanel < columns; ++q) {
       const float* panel = inPlace ? b + q * kPanel : packed.data() + q * p.k * kPanel;
-      kernel(a + r0 * p.a.row, p.a, panel, inPlace ? p.b.row : kPanel, k0, k1, c + r0 * p.c.row + q * kPanel,
-             p.c.row, std::min<int64_t>(kPanel, p.n - q * kPanel), p.alpha, p.beta);
+      const int64_t width = std::min<int64_t>(kPanel, columns - q * kPanel);
+      tileFor(rows, width > 16 ? 2 : 1)(a + r0 * p.a.row, p.a, panel, inPlace ? p.b.row : kPanel, k0, k1,
+                                        c + r0 * p.c.row + q * kPanel, p.c.row, width, p.alpha, p.beta);
     }
-    if (const int64_t from = usedPanels * kPanel; from < p.n)
+    if (const int64_t from = columns; from < p.n)
       for (int64_t r = r0; r <= last; ++r) std::memset(c + r * p.c.row + from, 0, static_cast<size_t>(p.n - from) * sizeof(float));
   }
 }
