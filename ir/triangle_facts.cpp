@@ -173,4 +173,23 @@ std::vector<Fact> triangleFacts(const Graph& g, const std::vector<bool>& tainted
   return facts;
 }
 
+bool rowsStopAtDiagonal(const Graph& rows) {
+  if (rows.outputs().empty()) return false;
+  const Shape& shape = rows.type(rows.outputs()[0].value).shape;
+  if (!hasDiagonal(shape)) return false;
+  const std::vector<Fact> facts = triangleFacts(rows, std::vector<bool>(static_cast<size_t>(rows.size()), false));
+  for (const Output& out : rows.outputs())
+    if (rows.type(out.value).shape != shape || facts[static_cast<size_t>(out.value)].above != Known::Zero) return false;
+  for (ValueId v = 0; v < rows.size(); ++v) {
+    const Node& n = rows.node(v);
+    if (n.op != OpKind::ReduceSum && n.op != OpKind::ReduceMax && n.op != OpKind::ReduceMin) continue;
+    const Known identity = n.op == OpKind::ReduceSum ? Known::Zero : n.op == OpKind::ReduceMax ? Known::MinusInf
+                                                                                             : Known::Anything;
+    const ValueId o = n.operands[0];
+    if (identity == Known::Anything || rows.type(o).shape != shape || facts[static_cast<size_t>(o)].above != identity)
+      return false;
+  }
+  return true;
+}
+
 }  // namespace weft::ir

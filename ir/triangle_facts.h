@@ -45,4 +45,10 @@ bool hasDiagonal(const Shape& shape);
 /// marked in `tainted` (by value id) have tainted entries above their diagonals.
 std::vector<Fact> triangleFacts(const Graph& g, const std::vector<bool>& tainted);
 
+/// True when the rows of body `rows` (a fused node's, of kind "rows") need not go past the
+/// diagonal: its outputs are square in their last two dims and zero above the diagonal,
+/// and each reduction's terms above it are the reduction's identity (0 for a sum, -inf for
+/// a max), so row i of each matrix may stop at column i and write zeros after it.
+bool rowsStopAtDiagonal(const Graph& rows);
+
 }  // namespace weft::ir

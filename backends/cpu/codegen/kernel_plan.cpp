@@ -184,27 +184,6 @@ void planReduce(const ir::Graph& g, const ir::Node& reduction, KernelPlan& plan)
   choosePartialSums(g, plan, g.type(g.outputs()[0].value).numel());
 }
 
-/// True when a rows kernel's row i of each matrix need not go past column i (see
-/// KernelPlan::diagonal): its outputs are square in their last two dims and zero above the
-/// diagonal, and each row reduction's terms above it are the reduction's identity.
-bool stopsAtDiagonal(const ir::Graph& g, const KernelPlan& plan) {
-  const ir::Shape& shape = g.type(plan.root).shape;
-  if (!ir::hasDiagonal(shape)) return false;
-  const std::vector<ir::Fact> facts = ir::triangleFacts(g, std::vector<bool>(static_cast<size_t>(g.size()), false));
-  for (const ir::Output& out : g.outputs())
-    if (g.type(out.value).shape != shape || facts[static_cast<size_t>(out.value)].above != ir::Known::Zero) return false;
-  for (ir::ValueId r : plan.rowReductions) {
-    const ir::Node& n = g.node(r);
-    const ir::Known identity = n.op == OpKind::ReduceSum ? ir::Known::Zero
-                               : n.op == OpKind::ReduceMax ? ir::Known::MinusInf
-                                                           : ir::Known::Anything;
-    const ir::ValueId o = n.operands[0];
-    if (identity == ir::Known::Anything || g.type(o).shape != shape || facts[static_cast<size_t>(o)].above != identity)
-      return false;
-  }
-  return true;
-}
-
 /// A Rows plan: the rows (every dimension but the last) split across threads, the body's
 /// reductions folded in order along each row; work counts a pass over the data per loop.
 void planRows(const ir::Graph& g, KernelPlan& plan) {
@@ -217,7 +196,7 @@ void planRows(const ir::Graph& g, KernelPlan& plan) {
     if (plan.live[static_cast<size_t>(v)] && isReduction(g.node(v).op)) plan.rowReductions.push_back(v);
   plan.parallelExtent = plan.loopShape[0];
   plan.work = elements * static_cast<int64_t>(plan.rowReductions.size() + 1);
-  if (stopsAtDiagonal(g, plan)) plan.diagonal = length;
+  if (ir::rowsStopAtDiagonal(g)) plan.diagonal = length;  // KernelPlan::diagonal
 }
 
 }  // namespace
