@@ -62,7 +62,9 @@ struct KernelPlan {
   /// Rows: when above 0, the outputs are [..., diagonal, diagonal] and zero right of their
   /// diagonals, and every row reduction's terms there are its identity (0 for a sum, -inf
   /// for a max), as ir/triangle_facts.h finds for causal attention's softmax: row i of each
-  /// matrix then loops over columns 0..i only and writes 0 to the others.
+  /// matrix then loops over columns 0..i, rounded up to a vector of 16 (the entries it
+  /// computes past i are the zeros the body gives there), and writes 0 to the others.
+  /// This holds for finite inputs and nonzero divisors (ir/triangle_facts.h).
   int64_t diagonal = 0;
 
   /// Iterations of the parallel loop.

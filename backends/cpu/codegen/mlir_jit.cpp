@@ -289,10 +289,10 @@ void setLoopMetadata(llvm::Function& function, const char* name, int value) {
     llvm::Metadata* setting[] = {
         llvm::MDString::get(context, name),
         llvm::ConstantAsMetadata::get(llvm::ConstantInt::get(llvm::Type::getInt32Ty(context), value))};
-    llvm::SmallVector<llvm::Metadata*, 4> operands = {nullptr};
-    if (llvm::MDNode* previous = loop->getLoopID())  // keep what it says already
+    // The setting first (LLVM reads the first of a name), then what the loop says already.
+    llvm::SmallVector<llvm::Metadata*, 4> operands = {nullptr, llvm::MDNode::get(context, setting)};
+    if (llvm::MDNode* previous = loop->getLoopID())
       for (unsigned i = 1; i < previous->getNumOperands(); ++i) operands.push_back(previous->getOperand(i));
-    operands.push_back(llvm::MDNode::get(context, setting));
     llvm::MDNode* id = llvm::MDNode::getDistinct(context, operands);
     id->replaceOperandWith(0, id);  // a loop id names itself first
     loop->setLoopID(id);
