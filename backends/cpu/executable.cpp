@@ -256,6 +256,8 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.mergedUpdates = counts.mergedUpdates;
   impl->stats.mergedSiblings = counts.mergedSiblings;
   impl->stats.sideSums = counts.sideSums;
+  impl->stats.triangularMatmuls = counts.triangularMatmuls;
+  impl->stats.diagonalRows = counts.diagonalRows;
   impl->stats.blockedValues = counts.blockedValues;
   impl->stats.referenceKernels = counts.host;
   impl->stats.onednnReferenceSteps = counts.onednnReferenceSteps;

@@ -42,6 +42,8 @@ struct CompileStats {
   int mergedUpdates = 0;      ///< update values (optimizer moments) computed by their parameter's update kernel
   int mergedSiblings = 0;     ///< loop kernels computed by the next loop kernel reading the same values
   int sideSums = 0;           ///< reductions computed by the loop kernel whose value they sum (side sums)
+  int triangularMatmuls = 0;  ///< matmuls skipping the blocks a causal mask makes useless (the triangular step)
+  int diagonalRows = 0;       ///< row kernels whose rows stop at the diagonal (a causal softmax)
   MatmulTuning matmuls;      ///< what matmul tuning did (tuneMatmuls; zeros when off)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.

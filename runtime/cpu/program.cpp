@@ -13,11 +13,13 @@
 
 #include "ir/attrs.h"
 #include "ir/error.h"
+#include "ir/triangle_facts.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
 #include "runtime/cpu/native_steps.h"
+#include "runtime/cpu/native_triangular_matmul.h"
 #include "runtime/cpu/onednn_ops.h"
 
 namespace weft::cpu {
@@ -274,6 +276,7 @@ Program::Program(ir::Graph graph, ProgramOptions options)
     if ((!blockedData || nativeTakesItsBlocked(v)) &&
         (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
+      if (step.native == &runTriangularMatmul) ++counts_.triangularMatmuls;
       if (ValueId conv = convPoolSource(g, v); conv >= 0) {
         step.kernelArgs = g.node(conv).operands;
         if (convPoolWritesConv(g, v)) step.kernelArgs.push_back(conv);  // the step writes it too
@@ -298,6 +301,9 @@ Program::Program(ir::Graph graph, ProgramOptions options)
         step.sideSums.push_back({step.kernelArgs.size(), g.type(a).numel()});
         step.kernelArgs.push_back(a);
       }
+      if (node.op == OpKind::Fused && node.body && ir::AttrReader(node.attrs, node.op).s("kind") == "rows" &&
+          ir::rowsStopAtDiagonal(*node.body))
+        ++counts_.diagonalRows;
       if (step.kernel->numInputs != static_cast<int>(step.kernelArgs.size()))
         throw Error("kernel " + step.kernel->name + " of " + ir::valueRef(g, v) + " takes " +
                     std::to_string(step.kernel->numInputs) + " inputs; its step has " +

@@ -78,6 +78,10 @@ struct StepCounts {
   /// Sums computed alongside the loop kernel whose value they sum (side sums, see
   /// generatedSteps), which run no step of their own.
   int sideSums = 0;
+  /// Matmuls run by the triangular step (native_triangular_matmul.h): causal attention's.
+  int triangularMatmuls = 0;
+  /// Row kernels whose rows stop at the diagonal (ir::rowsStopAtDiagonal).
+  int diagonalRows = 0;
   /// Values stored channel-blocked between convolutions and generated kernels (see
   /// blocked_layout.h).
   int blockedValues = 0;
