@@ -60,11 +60,9 @@ bool markTriangularMatmuls(Graph& g) {
     if (outputsClean(g, ir::triangleFacts(g, tried))) kept = std::move(tried);
   }
   const std::vector<Fact> facts = ir::triangleFacts(g, kept);
-  std::vector<bool> plain(static_cast<size_t>(g.size()), false);
-  for (ValueId v = 0; v < g.size(); ++v) plain[static_cast<size_t>(v)] = isPlainMatmul(g.node(v));
   for (ValueId v = 0; v < g.size(); ++v) {
     Node& n = g.node(v);
-    if (!plain[static_cast<size_t>(v)]) continue;
+    if (!isPlainMatmul(n)) continue;  // asked before this node gets a hint
     if (kept[static_cast<size_t>(v)]) {
       n.attrs["needed"] = std::string("lower");
       changed = true;

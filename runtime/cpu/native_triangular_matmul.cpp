@@ -4,7 +4,7 @@
 //    q k^T, through 16 x 16 register transposes), or read in place when its rows are
 //    contiguous and N is a multiple of 32;
 //  - each tile of 12 rows x 32 columns accumulates in 24 registers: per k, two loads of B,
-//    12 broadcasts of A, 24 FMAs;
+//    12 broadcasts of A, 24 FMAs (a tile of 16 columns: one load, 12 FMAs);
 //  - needed="lower": a row tile stops at the vector of 16 columns holding its last row's
 //    diagonal entry (a half panel where that is the panel's first), and the columns right
 //    of it are written 0;
