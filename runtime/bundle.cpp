@@ -135,6 +135,8 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
     return i < 0 ? nullptr : &kernels[static_cast<size_t>(i)];
   };
   options.blocked = std::move(blocked);
+  options.holdConstantCopies = true;
+  model->paramsExposed = memory != nullptr;
   if (memory) {
     checkCallerMemory(memory->arena, memory->arenaBytes, plan.arenaBytes, "the arena", model->name);
     checkCallerMemory(memory->state, memory->stateBytes, plan.persistentBytes, "the state memory", model->name);
@@ -184,6 +186,7 @@ void execute(weft_model& model, bool updating) {
   requireInputsSet(model);
   ensureParams(model);
   model.outputsValid = false;
+  if (model.paramsExposed) model.program->forgetHeldCopies();
   try {
     model.program->execute(model.bound, model.stepCounter, /*keepState=*/!updating);
   } catch (const Error& e) {
@@ -202,6 +205,7 @@ void ensureParams(weft_model& model) {
     ir::TensorData initial = initializeParam(node.name, node.type, node.attrs);
     if (!initial.bytes.empty()) std::memcpy(model.program->paramData(p), initial.bytes.data(), initial.bytes.size());
   }
+  model.program->forgetHeldCopies();
   model.paramsReady = true;
 }
 
@@ -355,6 +359,7 @@ void* weft_model_param(weft_model* model, const char* name, size_t* bytes) {
                                                  "' (its parameters: " +
                                                  listValues(model->graph(), model->graph().params()) + ")");
     weft::runtime::ensureParams(*model);
+    model->paramsExposed = true;
     result = model->program->paramData(*p);
     if (bytes) *bytes = model->graph().type(*p).byteSize();
   });

@@ -29,6 +29,10 @@ struct weft_model {
   /// The parameters hold values: loaded weights, or their initializers, which run lazily on
   /// first need (so a model whose weights get loaded never pays for drawing them).
   bool paramsReady = false;
+  /// A program may write parameters directly (weft_model_param handed it a pointer, or it owns
+  /// the state memory): every run converts the weights oneDNN steps hold again
+  /// (ProgramOptions::holdConstantCopies), so that such writes always count.
+  bool paramsExposed = false;
   mutable std::string error;                    ///< the message of the last failed call
 
   /// The graph the model runs.

@@ -86,6 +86,7 @@ void loadWeights(weft_model& model, std::string_view bytes, const std::string& w
     else if (!t.bytes.empty())
       std::memcpy(to, t.bytes.data(), t.bytes.size());
   }
+  model.program->forgetHeldCopies();
   model.paramsReady = true;  // every parameter was written
 }
 

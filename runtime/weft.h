@@ -158,7 +158,8 @@ const void* weft_model_output(const weft_model* model, const char* name, size_t*
 
 /** Parameter `name`'s current value (writable: a program may set it directly; valid until
  *  the next step, which may move it), or NULL when there is no such parameter; `bytes` (when
- *  not NULL) receives its size. */
+ *  not NULL) receives its size. Once a program has such a pointer, every run converts the
+ *  weights the model keeps in oneDNN's layouts again, so that writes through it count. */
 void* weft_model_param(weft_model* model, const char* name, size_t* bytes);
 
 #ifdef __cplusplus

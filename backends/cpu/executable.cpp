@@ -191,7 +191,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   const char* tuneEnv = std::getenv("WEFT_TUNE_MATMULS");
   if (options.tuneMatmuls && !(tuneEnv && std::string(tuneEnv) == "0")) {
     start = std::chrono::steady_clock::now();
-    impl->stats.matmuls = tuneMatmuls(g, impl->options.threads, sharedMatmulChoices());
+    impl->stats.matmuls = tuneMatmuls(g, impl->options.threads, sharedMatmulChoices(), /*holdConstants=*/true);
     impl->stats.stageSeconds.emplace_back("tune", secondsSince(start));
   }
 
@@ -237,6 +237,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   programOptions.threads = impl->options.threads;
   programOptions.kernelFor = [&](ValueId v) { return kernelOf[static_cast<size_t>(v)]; };
   programOptions.blocked = std::move(blocked);
+  programOptions.holdConstantCopies = true;  // setState and feeds are the only ways parameters change
   programOptions.hostStepFor = [&stats = impl->stats](const ir::Graph& graph, ValueId v) {
     HostStep step = referenceStep(graph, v);
     if (step) stats.referenceSteps.push_back(fallbackReason(graph, v));
@@ -265,10 +266,12 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.arenaBytes = program.plan().arenaBytes;
   impl->stats.persistentBytes = program.plan().persistentBytes;
   impl->stats.scratchBytes = program.scratchBytes();
+  impl->stats.heldBytes = program.heldBytes();
   int64_t io = 0;
   for (ValueId v : program.graph().inputs()) io += static_cast<int64_t>(program.graph().type(v).byteSize());
   for (const auto& out : program.graph().outputs()) io += static_cast<int64_t>(program.graph().type(out.value).byteSize());
-  impl->stats.peakBytes = impl->stats.arenaBytes + impl->stats.persistentBytes + impl->stats.scratchBytes + io;
+  impl->stats.peakBytes = impl->stats.arenaBytes + impl->stats.persistentBytes + impl->stats.scratchBytes +
+                          impl->stats.heldBytes + io;
 
   Executable exe(impl);
   exe.setState(reference::initialState(program.graph()));
@@ -304,7 +307,7 @@ reference::TensorMap Executable::state() const {
 }
 
 void Executable::setState(const reference::TensorMap& state) {
-  const Program& program = *impl_->program;
+  Program& program = *impl_->program;
   const ir::Graph& g = program.graph();
   for (const auto& [name, t] : state) {
     auto v = g.find(name);
@@ -314,6 +317,7 @@ void Executable::setState(const reference::TensorMap& state) {
       throw Error("setState: '" + name + "' has type " + t.type.str() + ", the parameter is " + g.type(*v).str());
   }
   for (const auto& [name, t] : state) copyBytes(program.paramData(*g.find(name)), t.bytes.data(), t.bytes.size());
+  program.forgetHeldCopies();
 }
 
 const CompileStats& Executable::stats() const { return impl_->stats; }

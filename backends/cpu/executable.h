@@ -53,7 +53,10 @@ struct CompileStats {
   int64_t arenaBytes = 0;       ///< size of the activation arena
   int64_t persistentBytes = 0;  ///< parameters and optimizer state
   int64_t scratchBytes = 0;     ///< oneDNN steps' run-time buffers with no room in the arena, shared
-  int64_t peakBytes = 0;        ///< arena + persistent + scratch + inputs and outputs
+  /// Constant operands (an inference graph's weights) that oneDNN steps keep converted into
+  /// the layouts their primitives read (ProgramOptions::holdConstantCopies).
+  int64_t heldBytes = 0;
+  int64_t peakBytes = 0;        ///< arena + persistent + scratch + held + inputs and outputs
   /// Wall seconds of each compile stage, in order ("optimize", "plan", "onednn", "codegen", ...).
   std::vector<std::pair<std::string, double>> stageSeconds;
 };

@@ -25,7 +25,7 @@ using ir::ValueId;
 
 namespace {
 
-constexpr const char* kChoicesFormat = "weft matmul choices 1";
+constexpr const char* kChoicesFormat = "weft matmul choices 2";
 
 /// FNV-1a over `text`, as 16 hex digits.
 std::string digestOf(const std::string& text) {
@@ -107,10 +107,11 @@ const ir::Node* contractionOf(const ir::Graph& g, ValueId v, const ir::Graph** w
 }
 
 /// What the step of node `v` computes, as the key of its choice.
-std::string keyOf(const ir::Graph& g, ValueId v, int threads) {
+std::string keyOf(const ir::Graph& g, ValueId v, int threads, const StepLayouts& layouts) {
   const ir::Node& node = g.node(v);
   std::ostringstream key;
   key << "threads=" << threads << " isa=" << static_cast<int>(dnnl::get_effective_cpu_isa()) << "\n";
+  if (layouts.constantOperand(1)) key << "held weights\n";
   for (ValueId o : node.operands) key << g.type(o).str() << "\n";
   key << node.type.str() << "\n";
   if (node.op == OpKind::Fused) {
@@ -125,6 +126,9 @@ std::string keyOf(const ir::Graph& g, ValueId v, int threads) {
 /// Timed runs of each candidate, taken in turns so that a slow spell of the machine (another
 /// process, a frequency change) falls on all of them alike; the fastest run of each counts.
 constexpr int kTimedRounds = 5;
+/// Bytes each thread touches before a timed run to push the previous run's data out of its
+/// core's private caches (L1 and a 2 MiB L2 on the Intel Xeon of stop 28).
+constexpr size_t kEvictedBytesPerThread = size_t{4} << 20;
 /// How much faster than oneDNN's first choice another implementation must run to be chosen.
 constexpr double kRequiredGain = 1.03;
 
@@ -143,12 +147,12 @@ class ThreadCount {
 /// The implementation of `names` (oneDNN's order) that node `v` runs fastest with, timed over
 /// scratch buffers shaped as its operands and result; the first unless another is 3% faster.
 std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std::string>& names,
-                                  const dnnl::engine& engine) {
+                                  const dnnl::engine& engine, const StepLayouts& layouts, int threads) {
   std::vector<std::unique_ptr<OneDnnStep>> steps;
   std::vector<size_t> candidates;  // index into names of each step
   for (size_t i = 0; i < names.size(); ++i) {
     g.node(v).attrs["impl"] = names[i];
-    std::unique_ptr<OneDnnStep> step = compileOneDnnNode(g, v, engine);
+    std::unique_ptr<OneDnnStep> step = compileOneDnnNode(g, v, engine, layouts);
     if (!step || step->describe().find("[" + names[i] + "]") == std::string::npos) continue;
     steps.push_back(std::move(step));
     candidates.push_back(i);
@@ -173,9 +177,25 @@ std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std
     if (step->scratchBytes() > 0) step->useScratch(buffer(static_cast<int64_t>(step->scratchBytes()), 0));
 
   dnnl::stream stream(engine);
+  // With held weights each run starts from cold private caches, as it does inside a graph,
+  // where other steps ran in between: brgemm's held panels won over hot caches but lost in
+  // realnvp's inference to the jit sgemm reading row-major weights from L3. (Without held
+  // weights, cold runs hid a 4% gain of the sgemm on gpt's [1024,256]x[256,1024].)
+  const size_t evicted = layouts.constantOperand(1) ? kEvictedBytesPerThread / sizeof(float) : 0;
+  std::vector<float> evict(evicted * static_cast<size_t>(threads));
+  auto evictCaches = [&] {
+    if (evict.empty()) return;
+#pragma omp parallel num_threads(threads)
+    {
+      const size_t chunk = evict.size() / static_cast<size_t>(omp_get_num_threads());
+      float* part = evict.data() + chunk * static_cast<size_t>(omp_get_thread_num());
+      for (size_t i = 0; i < chunk; ++i) part[i] += 1.0f;
+    }
+  };
   std::vector<double> fastest(steps.size(), 1e30);
   for (int round = 0; round <= kTimedRounds; ++round)
     for (size_t s = 0; s < steps.size(); ++s) {
+      evictCaches();
       auto start = std::chrono::steady_clock::now();
       steps[s]->run(operands, result, stream);
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -190,7 +210,7 @@ std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std
 
 }  // namespace
 
-MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices) {
+MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices, bool holdConstants) {
   MatmulTuning tuning;
   const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   const ThreadCount timedWith(threads);
@@ -200,15 +220,17 @@ MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices) {
     if (!contraction || g.node(v).attrs.count("impl") || runsTriangularMatmul(g, v)) continue;
     const int64_t work = multiplyAdds(*where, *contraction);
     if (work < kMinTunedMultiplyAdds || work > kMaxTunedMultiplyAdds) continue;
-    std::unique_ptr<OneDnnStep> first = compileOneDnnNode(g, v, engine);
+    StepLayouts layouts;
+    if (holdConstants) layouts.constantOperands = constantOperandsOf(g, v);
+    std::unique_ptr<OneDnnStep> first = compileOneDnnNode(g, v, engine, layouts);
     const std::vector<std::string> names = first ? first->implementations() : std::vector<std::string>{};
     if (names.size() < 2) continue;
-    const std::string key = keyOf(g, v, threads);
+    const std::string key = keyOf(g, v, threads, layouts);
     std::optional<std::string> chosen = choices.find(key);
     if (chosen && std::find(names.begin(), names.end(), *chosen) != names.end()) {
       ++tuning.remembered;
     } else {
-      chosen = fastestImplementation(g, v, names, engine);
+      chosen = fastestImplementation(g, v, names, engine, layouts, threads);
       choices.record(key, *chosen);
       ++tuning.timed;
     }

@@ -59,7 +59,9 @@ constexpr int64_t kMaxTunedMultiplyAdds = int64_t{1} << 32;
 /// 3% to be left: timings are noisy).
 /// Choices found in `choices` are taken without timing; new ones are recorded there. Nodes
 /// that already carry an impl attribute keep it; those the triangular matmul step runs
-/// (runsTriangularMatmul) are left alone.
-MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices);
+/// (runsTriangularMatmul) are left alone. With `holdConstants`, each matmul is timed as a
+/// Program with ProgramOptions::holdConstantCopies runs it (constant weights held in the
+/// layout the implementation prefers).
+MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices, bool holdConstants = false);
 
 }  // namespace weft::cpu

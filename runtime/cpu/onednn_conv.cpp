@@ -241,7 +241,7 @@ std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const TensorType& 
                                                     postOpNames(postOps) + chunksNote(chunks),
                                                 engine, layouts);
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_WEIGHTS, step->input(step->operand(1, rowMajorDesc(weightDims)), pd.weights_desc())}};
+        {DNNL_ARG_WEIGHTS, step->convertedOperand(1, rowMajorDesc(weightDims), pd.weights_desc())}};
     if (biasOperand >= 0) args[DNNL_ARG_BIAS] = step->operand(static_cast<size_t>(biasOperand), bias);
     bindPostOpInputs(*step, postOps, out.size(), args, cl);
     if (chunks > 0) {
@@ -301,7 +301,7 @@ std::unique_ptr<OneDnnStep> compileConvTranspose(const ir::Node& node, const Ten
     auto step = std::make_unique<PrimitiveStep>("conv_transpose" + chunksNote(chunks), engine, layouts);
     std::unordered_map<int, memory> args{
         {DNNL_ARG_WEIGHTS,
-         step->input(step->operand(1, transposedWeightDesc(w.shape, geo.groups)), pd.weights_desc())}};
+         step->convertedOperand(1, transposedWeightDesc(w.shape, geo.groups), pd.weights_desc())}};
     if (chunks > 0) {
       addChunked(*step, dnnl::deconvolution_forward(pd), std::move(args), pd.src_desc(), pd.dst_desc(), x.shape,
                  node.type.shape, chunks, -1);

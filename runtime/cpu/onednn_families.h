@@ -16,10 +16,12 @@ namespace weft::cpu::onednn {
 /// becomes the matmul's own bias); null when post-ops or a stored layout would need oneDNN's
 /// reference implementation. The primitive is oneDNN's implementation named `impl` when
 /// oneDNN offers it (the node's impl attribute), else its first; the step lists the others
-/// (OneDnnStep::implementations).
+/// (OneDnnStep::implementations). Constant weights (rhs marked in `constantOperands`, see
+/// StepLayouts) are held in the layout the implementation prefers.
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
                                           std::vector<PostOp> postOps, const dnnl::engine& engine,
-                                          const StoredLayouts& layouts = {}, const std::string& impl = {});
+                                          const StoredLayouts& layouts = {}, const std::string& impl = {},
+                                          const std::vector<bool>& constantOperands = {});
 /// conv(x, w) followed by `postOps` (same rule); a leading per-output-channel add runs as
 /// the convolution's bias and a residual add as a sum post-op.
 std::unique_ptr<OneDnnStep> compileConv(const ir::Node& node, const ir::TensorType& x, const ir::TensorType& w,

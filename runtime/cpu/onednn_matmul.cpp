@@ -58,35 +58,59 @@ memory::desc resultDesc(const ir::Shape& result, const ir::Shape& perm) {
 
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
                                           std::vector<PostOp> postOps, const dnnl::engine& engine,
-                                          const StoredLayouts& layouts, const std::string& impl) {
+                                          const StoredLayouts& layouts, const std::string& impl,
+                                          const std::vector<bool>& constantOperands) {
   ir::AttrReader attr(node.attrs, node.op);
   size_t rank = node.type.shape.size();
   std::optional<OperandView> lhsView = operandDesc(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
   std::optional<OperandView> rhsView = operandDesc(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
   if (!lhsView || !rhsView) return nullptr;
-  const memory::desc &src = lhsView->desc, &weights = rhsView->desc;
+  const memory::desc& src = lhsView->desc;
   memory::desc dst = resultDesc(node.type.shape, layouts.result);
   const int biasOperand = takeMatmulBias(postOps, node.type.shape);
   ir::Shape biasDims(rank, 1);
   biasDims.back() = node.type.shape.back();
   const memory::desc bias = rowMajorDesc(biasDims);
-  dnnl::matmul::desc desc = biasOperand >= 0 ? dnnl::matmul::desc(src, weights, bias, dst)
-                                             : dnnl::matmul::desc(src, weights, dst);
-  auto make = [&] { return dnnl::matmul::primitive_desc(desc, postOpAttr(postOps, rank), engine); };
+  auto descFor = [&](const memory::desc& weights) {
+    return biasOperand >= 0 ? dnnl::matmul::desc(src, weights, bias, dst) : dnnl::matmul::desc(src, weights, dst);
+  };
+  // A primitive descriptor keeps reading the op descriptor it was made from while it moves on
+  // to other implementations (next_impl), so each descriptor outlives its primitive descriptors.
+  auto makeFrom = [&](const dnnl::matmul::desc& desc) {
+    return dnnl::matmul::primitive_desc(desc, postOpAttr(postOps, rank), engine);
+  };
+  // Constant weights (a whole buffer) are kept in the layout the implementation reads fastest
+  // (brgemm's blocked panels), converted once instead of packed every run. Only in 2-D: for
+  // weights broadcast over a batch brgemm keeps the row-major layout.
+  StepLayouts stepLayouts;
+  stepLayouts.constantOperands = constantOperands;
+  memory::desc weights = rhsView->desc;
+  if (stepLayouts.constantOperand(1) && rhsView->byteOffset == 0 && rank == 2) {
+    const memory::desc chosen(rhsView->desc.dims(), memory::data_type::f32, memory::format_tag::any);
+    try {
+      const dnnl::matmul::desc desc = descFor(chosen);
+      if (!isReferenceImpl(withImpl([&] { return makeFrom(desc); }, impl).impl_info_str())) weights = chosen;
+    } catch (const dnnl::error&) {
+    }  // no implementation chooses: the weights stay as stored
+  }
+  const dnnl::matmul::desc desc = descFor(weights);
+  auto make = [&] { return makeFrom(desc); };
   const dnnl::matmul::primitive_desc pd = withImpl(make, impl);
   bool folded = !layouts.lhs.empty() || !layouts.rhs.empty() || !layouts.result.empty();
   if ((!postOps.empty() || folded || biasOperand >= 0) && isReferenceImpl(pd.impl_info_str())) return nullptr;
 
   auto step = std::make_unique<PrimitiveStep>(std::string(biasOperand >= 0 ? "matmul+bias" : "matmul") +
                                                   postOpNames(postOps),
-                                              engine);
+                                              engine, stepLayouts);
   // An operand read from an offset (a slice of the stored tensor) binds that part of its buffer.
   auto operand = [&](size_t i, const OperandView& view) {
     return view.byteOffset == 0 ? step->operand(i, view.desc)
                                 : step->part(static_cast<int>(i), view.desc, view.byteOffset);
   };
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, operand(0, *lhsView)},
-                                       {DNNL_ARG_WEIGHTS, operand(1, *rhsView)},
+                                       {DNNL_ARG_WEIGHTS, rhsView->byteOffset == 0
+                                                              ? step->convertedOperand(1, rhsView->desc, pd.weights_desc())
+                                                              : operand(1, *rhsView)},
                                        {DNNL_ARG_DST, step->result(dst)}};
   if (biasOperand >= 0) args[DNNL_ARG_BIAS] = step->operand(static_cast<size_t>(biasOperand), bias);
   bindPostOpInputs(*step, postOps, rank, args);

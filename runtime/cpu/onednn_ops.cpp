@@ -46,7 +46,8 @@ std::unique_ptr<OneDnnStep> compileFused(const Graph& g, const Node& node, const
   if (!allDescribable({&node.type})) return nullptr;
   const TensorType &a = g.type(node.operands[0]), &b = g.type(node.operands[1]);
   if (fused->contraction->op == OpKind::Matmul)
-    return onednn::compileMatmul(*fused->contraction, a, b, fused->postOps, engine, fused->layouts, implOf(node));
+    return onednn::compileMatmul(*fused->contraction, a, b, fused->postOps, engine, fused->layouts, implOf(node),
+                                 layouts.constantOperands);
   if (!isWindowedRank(a)) return nullptr;
   return onednn::compileConv(*fused->contraction, a, b, fused->postOps, engine, layouts);
 }
@@ -72,7 +73,8 @@ std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const 
   }
   const TensorType& b = g.type(node.operands.at(1));
   if (!allDescribable({&a, &b, &node.type})) return nullptr;
-  if (node.op == OpKind::Matmul) return onednn::compileMatmul(node, a, b, {}, engine, {}, implOf(node));
+  if (node.op == OpKind::Matmul)
+    return onednn::compileMatmul(node, a, b, {}, engine, {}, implOf(node), layouts.constantOperands);
   if (!isWindowedRank(a)) return nullptr;
   switch (node.op) {
     case OpKind::Conv: return onednn::compileConv(node, a, b, {}, engine, layouts);
@@ -83,6 +85,17 @@ std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const 
 }
 
 }  // namespace
+
+std::vector<bool> constantOperandsOf(const Graph& g, ir::ValueId v) {
+  std::vector<bool> constant;
+  for (ir::ValueId o : g.node(v).operands) {
+    const OpKind op = g.node(o).op;
+    bool updated = false;
+    for (const ir::StateUpdate& u : g.updates()) updated = updated || u.param == o;
+    constant.push_back(op == OpKind::Constant || (op == OpKind::Param && !updated));
+  }
+  return constant;
+}
 
 std::unique_ptr<OneDnnStep> compileOneDnnNode(const Graph& g, ir::ValueId v, const dnnl::engine& engine,
                                               const StepLayouts& layouts) {

@@ -22,12 +22,23 @@ struct StepLayouts {
   /// convolution makes only to run faster (Winograd on channels-last data, which the direct
   /// kernels read in place); unset: they always fit (see Program).
   std::function<bool(size_t bytes)> conversionFits;
+  /// By operand index (may be shorter): operands that hold the same bytes run after run
+  /// until the program says otherwise (OneDnnStep::forgetHeldCopies), such as an inference
+  /// graph's weights. A step may keep such an operand converted into the layout its
+  /// primitive reads (a blocked weight layout) instead of converting it every run.
+  std::vector<bool> constantOperands;
 
   /// The layout of operand `i`, if it is not row-major.
   std::optional<dnnl::memory::desc> operand(size_t i) const {
     return i < operands.size() ? operands[i] : std::nullopt;
   }
+  /// True when operand `i` is one of constantOperands.
+  bool constantOperand(size_t i) const { return i < constantOperands.size() && constantOperands[i]; }
 };
+
+/// Per operand of node `v`: true for the operands that hold the same bytes in every run of
+/// `g`, which are constants and parameters that no update of `g` writes.
+std::vector<bool> constantOperandsOf(const ir::Graph& g, ir::ValueId v);
 
 /// One node run by oneDNN. Its primitives (and any reorders or workspaces they need) are
 /// created once, by compileOneDnnNode; run() only binds buffers and executes.
@@ -66,6 +77,12 @@ class OneDnnStep {
   /// in its order of preference) the step's primitive could be built with, where the node
   /// can choose one (a matmul's impl attribute); empty otherwise.
   virtual std::vector<std::string> implementations() const { return {}; }
+  /// Bytes of the converted copies of constant operands the step keeps (StepLayouts::
+  /// constantOperands), which live as long as the step.
+  virtual size_t heldBytes() const { return 0; }
+  /// Says that constant operands may hold other bytes now: the next run converts its held
+  /// copies again.
+  virtual void forgetHeldCopies() {}
 };
 
 /// The oneDNN step for node `v` of `g` when oneDNN can run it: f32 matmul, conv,

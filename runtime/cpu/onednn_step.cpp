@@ -86,6 +86,23 @@ memory PrimitiveStep::input(const memory& user, const memory::desc& wanted) {
   return converted;
 }
 
+memory PrimitiveStep::heldInput(const memory& user, const memory::desc& wanted) {
+  if (user.get_desc() == wanted) return user;
+  memory copy = held(wanted);
+  held_.push_back({{dnnl::reorder(user, copy), {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, copy}}}});
+  return copy;
+}
+
+size_t PrimitiveStep::heldBytes() const {
+  size_t bytes = 0;
+  for (const HeldCopy& h : held_) bytes += h.fill.args.at(DNNL_ARG_TO).get_desc().get_size();
+  return bytes;
+}
+
+void PrimitiveStep::forgetHeldCopies() {
+  for (HeldCopy& h : held_) h.from = nullptr;
+}
+
 memory PrimitiveStep::output(const memory& user, const memory::desc& wanted) {
   if (user.get_desc() == wanted) return user;
   if (wholeBufferIndex(user) == -1) reorderedTo_.emplace_back(-1, wanted);
@@ -165,6 +182,12 @@ void PrimitiveStep::run(const std::vector<const void*>& operands, void* result, 
   for (const auto& [index, m] : bound_) m.set_data_handle(buffer(index));
   for (const Part& p : parts_) p.view.set_data_handle(buffer(p.index) + p.byteOffset);
   if (zeroBytes_) std::memset(result, 0, zeroBytes_);
+  for (const HeldCopy& h : held_) {
+    const void* from = h.fill.args.at(DNNL_ARG_FROM).get_data_handle();
+    if (from == h.from) continue;
+    h.fill.primitive.execute(stream, h.fill.args);
+    h.from = from;
+  }
   for (const auto* calls : {&before_, &main_, &after_})
     for (const Call& call : *calls)
       if (!call.skipInPlace ||

@@ -61,6 +61,17 @@ class PrimitiveStep final : public OneDnnStep {
   /// `user` itself when its descriptor is `wanted`; otherwise a scratch buffer in layout
   /// `wanted` that a reorder fills from `user` before the primitives run.
   memory input(const memory& user, const memory::desc& wanted);
+  /// `user` itself when its descriptor is `wanted`; otherwise a buffer the step owns in
+  /// layout `wanted`, which a reorder fills from `user` before the primitives run only when
+  /// it has not converted the bytes there yet: on the first run, when `user` is bound to
+  /// another address, and after forgetHeldCopies(). For constant operands (StepLayouts).
+  memory heldInput(const memory& user, const memory::desc& wanted);
+  /// Operand `i` viewed through `user` (operand()) and read in layout `wanted`: through
+  /// heldInput() when the step's layouts mark the operand constant, else through input().
+  memory convertedOperand(size_t i, const memory::desc& user, const memory::desc& wanted) {
+    memory bound = operand(i, user);
+    return layouts_.constantOperand(i) ? heldInput(bound, wanted) : input(bound, wanted);
+  }
   /// `user` itself when its descriptor is `wanted`; otherwise a scratch buffer in layout
   /// `wanted` that the primitives write and a reorder copies into `user` after they ran.
   memory output(const memory& user, const memory::desc& wanted);
@@ -94,6 +105,8 @@ class PrimitiveStep final : public OneDnnStep {
   size_t scratchBytes() const override { return scratchBytes_; }
   size_t convertedBytes() const override;
   void useScratch(void* base) override;
+  size_t heldBytes() const override;
+  void forgetHeldCopies() override;
 
  private:
   struct Call {
@@ -119,6 +132,11 @@ class PrimitiveStep final : public OneDnnStep {
   };
   std::vector<Part> parts_;  ///< views of parts of operands and the result (see part())
   std::vector<Call> before_, main_, after_;    ///< input reorders, primitives, output reorders
+  struct HeldCopy {
+    Call fill;                           ///< the reorder from the operand into the held buffer
+    mutable const void* from = nullptr;  ///< the operand address the held buffer holds, if any
+  };
+  std::vector<HeldCopy> held_;  ///< see heldInput
   size_t zeroBytes_ = 0;
   std::vector<std::pair<int, memory::desc>> reorderedTo_;  ///< (index as in bound_, layout the primitives use)
   std::vector<size_t> anyLayoutOperands_;

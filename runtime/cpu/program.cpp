@@ -159,6 +159,7 @@ void Program::passComputedLayouts(const dnnl::engine& engine) {
     if (isBlocked(v)) layout[static_cast<size_t>(v)] = blockedDesc(g.type(v).shape);
   auto layoutsOf = [&](ValueId v) {
     StepLayouts layouts = roomyLayouts(plan_, v);
+    layouts.constantOperands = constantOperands(v);
     layouts.result = layout[static_cast<size_t>(v)];
     for (ValueId o : g.node(v).operands) layouts.operands.push_back(layout[static_cast<size_t>(o)]);
     return layouts;
@@ -206,8 +207,13 @@ void Program::passComputedLayouts(const dnnl::engine& engine) {
   }
 }
 
+std::vector<bool> Program::constantOperands(ValueId v) const {
+  return holdConstants_ ? constantOperandsOf(graph_, v) : std::vector<bool>{};
+}
+
 StepLayouts Program::blockedLayouts(ValueId v) const {
   StepLayouts layouts = roomyLayouts(plan_, v);
+  layouts.constantOperands = constantOperands(v);
   if (isBlocked(v)) layouts.result = blockedDesc(graph_.type(v).shape);
   for (ValueId o : graph_.node(v).operands)
     layouts.operands.push_back(isBlocked(o) ? std::optional(blockedDesc(graph_.type(o).shape)) : std::nullopt);
@@ -227,7 +233,7 @@ bool Program::touchesBlocked(ValueId v) const {
 }
 
 Program::Program(ir::Graph graph, ProgramOptions options)
-    : graph_(std::move(graph)), blocked_(std::move(options.blocked)) {
+    : graph_(std::move(graph)), blocked_(std::move(options.blocked)), holdConstants_(options.holdConstantCopies) {
   setThreads(options.threads);
   const ir::Graph& g = graph_;
   auto start = std::chrono::steady_clock::now();
@@ -383,6 +389,18 @@ int64_t Program::stateOffset(ValueId v) const {
 
 uint8_t* Program::paramData(ValueId p) const { return state_ + stateOffset(p); }
 
+int64_t Program::heldBytes() const {
+  size_t bytes = 0;
+  for (const Step& step : steps_)
+    if (step.onednn) bytes += step.onednn->heldBytes();
+  return static_cast<int64_t>(bytes);
+}
+
+void Program::forgetHeldCopies() {
+  for (Step& step : steps_)
+    if (step.onednn) step.onednn->forgetHeldCopies();
+}
+
 void Program::execute(const std::vector<const void*>& bound, uint64_t counter, bool keepState) {
   // Parameters updated in place, saved first and put back however the run ends.
   struct Restore {
@@ -396,6 +414,14 @@ void Program::execute(const std::vector<const void*>& bound, uint64_t counter, b
       if (plan_.values[static_cast<size_t>(u.value)].inPlaceOf == u.param) {
         uint8_t* at = paramData(u.param);
         restore.saved.emplace_back(at, std::vector<uint8_t>(at, at + graph_.type(u.param).byteSize()));
+      }
+  // Fed parameters are converted anew each run: a feed may reuse an address with other bytes.
+  // (The held state is converted again by the next run without feeds, from its own address.)
+  if (holdConstants_)
+    for (ValueId p : graph_.params())
+      if (bound[static_cast<size_t>(p)]) {
+        forgetHeldCopies();
+        break;
       }
   omp_set_num_threads(threads_);  // oneDNN's primitives read OpenMP's thread count
   dnnl::stream stream(*std::static_pointer_cast<dnnl::engine>(engine_));

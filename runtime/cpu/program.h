@@ -55,6 +55,11 @@ struct ProgramOptions {
   /// Per value: stored channel-blocked (blockedValues of the graph and its plan, the same the
   /// kernels of kernelFor were generated for); empty: none.
   std::vector<bool> blocked;
+  /// oneDNN steps keep constant operands (constants, and parameters no update writes)
+  /// converted into the layouts their primitives read, converting them again only after
+  /// forgetHeldCopies() or when a run feeds them: the caller calls forgetHeldCopies() after
+  /// writing parameters (into paramData()) and before a run that may follow such writes.
+  bool holdConstantCopies = false;
 };
 
 /// How many steps of each kind a Program runs.
@@ -134,6 +139,12 @@ class Program {
   /// Bytes of the scratch area shared by the oneDNN steps whose run-time buffers found no
   /// room in the arena (see shareScratch).
   int64_t scratchBytes() const { return scratch_.size(); }
+  /// Bytes of the converted copies of constant operands the oneDNN steps hold
+  /// (ProgramOptions::holdConstantCopies).
+  int64_t heldBytes() const;
+  /// Says that parameters hold other bytes now (written into paramData()): the held copies
+  /// are converted again on the next run.
+  void forgetHeldCopies();
 
   struct Step;  ///< one node's executor (program.cpp)
 
@@ -142,6 +153,8 @@ class Program {
   /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
   void passComputedLayouts(const dnnl::engine& engine);
   /// True when value v is stored channel-blocked.
+  /// StepLayouts::constantOperands of node v's step (none unless holdConstantCopies).
+  std::vector<bool> constantOperands(ir::ValueId v) const;
   bool isBlocked(ir::ValueId v) const {
     return static_cast<size_t>(v) < blocked_.size() && blocked_[static_cast<size_t>(v)];
   }
@@ -166,6 +179,7 @@ class Program {
   StepCounts counts_;
   std::vector<bool> blocked_;  ///< per value: stored channel-blocked (ProgramOptions::blocked)
   int threads_ = 2;
+  bool holdConstants_ = false;  ///< ProgramOptions::holdConstantCopies
   std::vector<std::pair<std::string, double>> buildSeconds_;
   std::vector<Step> steps_;
   std::vector<const void*> constants_;  ///< per value: a constant's bytes, else null

@@ -224,6 +224,21 @@ TEST_F(CApiMlp, CallerOwnedMemoryIsCheckedAndUsed) {
   expectBitwise(outputsOf(own.get(), graph), expected, "outputs with caller-owned memory");
 }
 
+TEST_F(CApiMlp, WritesThroughAParameterPointerCountInLaterRuns) {
+  // The model keeps its weights converted for oneDNN; writes through a pointer taken before a
+  // run must still reach the runs after it.
+  size_t bytes = 0;
+  auto* weight = static_cast<float*>(weft_model_param(model.get(), "fc1.weight", &bytes));
+  ASSERT_NE(weight, nullptr);
+  setInputs(model.get(), feeds);
+  ASSERT_EQ(weft_model_run(model.get()), WEFT_OK) << weft_model_error(model.get());
+  expectBitwise(outputsOf(model.get(), graph), expected, "outputs before the write");
+  for (size_t i = 0; i < bytes / sizeof(float); ++i) weight[i] = -weight[i];
+  ASSERT_EQ(weft_model_run(model.get()), WEFT_OK) << weft_model_error(model.get());
+  jit.setState(paramsOf(model.get(), graph));
+  expectBitwise(outputsOf(model.get(), graph), jit.run(feeds), "outputs after the write");
+}
+
 // ---------------------------------------------------------------- a real bundle object
 
 namespace {

@@ -123,3 +123,69 @@ TEST(CpuState, RunsBetweenStepsSeeTheSteppedStateAndLeaveIt) {
     expectNear(exe.state().at(name), t, 1e-4);
   }
 }
+
+namespace {
+
+/// An inference graph whose weights are parameters no update writes, y = relu(x w) and
+/// z = conv(img, k): its oneDNN steps hold the weights converted into the layouts their
+/// primitives read (blocked panels and blocked filters).
+ir::Graph heldWeightsGraph() {
+  using ir::OpKind;
+  auto f32 = [](ir::Shape s) { return ir::TensorType{ir::DType::f32, std::move(s)}; };
+  auto normal = [](int64_t seed) {
+    return ir::Attrs{{"init", std::string("normal")}, {"scale", 0.1}, {"seed", seed}};
+  };
+  ir::Graph g("held_weights");
+  ir::ValueId x = g.addInput("x", f32({64, 256}));
+  ir::ValueId w = g.addParam("w", f32({256, 128}), normal(1));
+  g.addOutput("y", g.addOp(OpKind::Relu, {g.addOp(OpKind::Matmul, {x, w})}));
+  ir::ValueId img = g.addInput("img", f32({2, 16, 12, 12}));
+  ir::ValueId k = g.addParam("k", f32({32, 16, 3, 3}), normal(2));
+  g.addOutput("z", g.addOp(OpKind::Conv, {img, k}, cpu::testing::convAttrs(1, 1, false)));
+  return g;
+}
+
+/// `feeds` with `state` added (what reference::run reads the parameters from).
+reference::TensorMap withState(reference::TensorMap feeds, const reference::TensorMap& state) {
+  for (const auto& [name, t] : state) feeds[name] = t;
+  return feeds;
+}
+
+/// `t` with every element replaced by sin(element + salt).
+ir::TensorData reshuffled(ir::TensorData t, double salt) {
+  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, std::sin(t.get(i) * 7.0 + salt));
+  return t;
+}
+
+}  // namespace
+
+TEST(CpuState, HeldWeightsFollowSetStateAndFedParameters) {
+  ir::Graph g = heldWeightsGraph();
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_GT(exe.stats().heldBytes, 0);
+  const reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  reference::TensorMap state = exe.state();
+  cpu::testing::expectClose(exe.run(feeds), reference::run(g, withState(feeds, state)), "initial state");
+
+  // New weights through setState: the held copies are converted again.
+  for (auto& [name, t] : state) t = reshuffled(t, 1.0);
+  exe.setState(state);
+  cpu::testing::expectClose(exe.run(feeds), reference::run(g, withState(feeds, state)), "after setState");
+
+  // Fed weights override the held ones for one run, even when a feed reuses its buffer with
+  // other bytes; the next run without them reads the state again.
+  reference::TensorMap fed = feeds;
+  fed["w"] = reshuffled(state.at("w"), 2.0);
+  fed["k"] = reshuffled(state.at("k"), 3.0);
+  cpu::testing::expectClose(exe.run(fed), reference::run(g, fed), "fed weights");
+  const void* buffer = fed.at("w").bytes.data();
+  for (int64_t i = 0; i < fed.at("w").numel(); ++i) fed.at("w").set(i, -fed.at("w").get(i));
+  ASSERT_EQ(fed.at("w").bytes.data(), buffer);
+  cpu::testing::expectClose(exe.run(fed), reference::run(g, fed), "the fed buffer rewritten");
+  cpu::testing::expectClose(exe.run(feeds), reference::run(g, withState(feeds, state)), "the state again");
+}
+
+TEST(CpuState, TrainingStepsHoldNoWeights) {
+  // Parameters that the step updates change every run: their steps convert them as they go.
+  EXPECT_EQ(cpu::compile(cpu::testing::adamTrainStep("mlp_tiny")).stats().heldBytes, 0);
+}

@@ -146,7 +146,7 @@ TEST(MatmulTuning, ChoicesFileSkipsWhatItCannotRead) {
   EXPECT_EQ(foreign.find("other"), std::nullopt);
   EXPECT_EQ(cpu::MatmulChoices(file.string()).find("key"), "gemm:jit");
 
-  std::ofstream(file) << "weft matmul choices 1\nshort gemm:jit\n\n0123456789abcdef two words\n";
+  std::ofstream(file) << "weft matmul choices 2\nshort gemm:jit\n\n0123456789abcdef two words\n";
   cpu::MatmulChoices skipped(file.string());
   skipped.record("key", "brg:avx512_core");
   skipped.record("bad", "has space");  // not a word: not recorded
