@@ -54,12 +54,56 @@ memory::desc resultDesc(const ir::Shape& result, const ir::Shape& perm) {
   return perm.empty() ? rowMajorDesc(result) : stridedDesc(result, ir::stridesStoredTransposed(result, perm));
 }
 
+/// A matmul of a batch of row-major lhs matrices by one constant weight matrix, as one matmul
+/// of the batch's rows stacked: [B..., M, K] x [K, N] as [B...*M, K] x [K, N], with its
+/// binary post-ops' inputs flattened alike (those broadcast over part of the batch have no
+/// such form). brgemm holds 2-D weights in its blocked panels, not weights broadcast over a
+/// batch.
+struct StackedRows {
+  ir::Node node;  ///< the matmul with the 2-D result type
+  ir::TensorType lhs;
+  std::vector<PostOp> postOps;
+};
+
+std::optional<StackedRows> stackedRows(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
+                                       const std::vector<PostOp>& postOps, const StoredLayouts& layouts,
+                                       const std::vector<bool>& constantOperands) {
+  const ir::Shape& result = node.type.shape;
+  const size_t rank = result.size();
+  if (rank < 3 || rhs.shape.size() != 2 || lhs.shape.size() != rank || constantOperands.size() < 2 ||
+      !constantOperands[1] || !layouts.lhs.empty() || !layouts.rhs.empty() || !layouts.result.empty() ||
+      ir::AttrReader(node.attrs, node.op).i("transpose_lhs", 0) != 0)
+    return std::nullopt;
+  const ir::Shape batch(result.begin(), result.end() - 1);  // the batch dims and M
+  int64_t rows = 1;
+  for (int64_t d : batch) rows *= d;
+  StackedRows stacked{node, lhs, postOps};
+  stacked.node.type.shape = {rows, result.back()};
+  stacked.lhs.shape = {rows, lhs.shape.back()};
+  for (PostOp& op : stacked.postOps) {
+    if (!op.binary) continue;
+    ir::Shape aligned(rank - op.shape.size(), 1);
+    aligned.insert(aligned.end(), op.shape.begin(), op.shape.end());
+    const ir::Shape leading(aligned.begin(), aligned.end() - 1);
+    if (leading == batch)
+      op.shape = {rows, aligned.back()};
+    else if (std::all_of(leading.begin(), leading.end(), [](int64_t d) { return d == 1; }))
+      op.shape = {1, aligned.back()};
+    else
+      return std::nullopt;
+  }
+  return stacked;
+}
+
 }  // namespace
 
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
                                           std::vector<PostOp> postOps, const dnnl::engine& engine,
                                           const StoredLayouts& layouts, const std::string& impl,
                                           const std::vector<bool>& constantOperands) {
+  if (std::optional<StackedRows> stacked = stackedRows(node, lhs, rhs, postOps, layouts, constantOperands))
+    return compileMatmul(stacked->node, stacked->lhs, rhs, std::move(stacked->postOps), engine, {}, impl,
+                         constantOperands);
   ir::AttrReader attr(node.attrs, node.op);
   size_t rank = node.type.shape.size();
   std::optional<OperandView> lhsView = operandDesc(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
@@ -80,8 +124,8 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
     return dnnl::matmul::primitive_desc(desc, postOpAttr(postOps, rank), engine);
   };
   // Constant weights (a whole buffer) are kept in the layout the implementation reads fastest
-  // (brgemm's blocked panels), converted once instead of packed every run. Only in 2-D: for
-  // weights broadcast over a batch brgemm keeps the row-major layout.
+  // (brgemm's blocked panels), converted once instead of packed every run. Only in 2-D (see
+  // stackedRows): for weights broadcast over a batch brgemm keeps the row-major layout.
   StepLayouts stepLayouts;
   stepLayouts.constantOperands = constantOperands;
   memory::desc weights = rhsView->desc;

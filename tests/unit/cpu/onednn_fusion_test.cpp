@@ -331,3 +331,37 @@ TEST(OneDnnFusion, BatchSlicesAndScaledHeadScoresReadTheirOperandsInPlace) {
   h.addOutput("s", h.addOp(OpKind::Mul, {scores, h.addConstant(scale)}));
   expectOneFusedPrimitive(h, "matmul");
 }
+
+TEST(OneDnnFusion, ConstantWeightsOfABatchedMatmulAreHeldWithItsRowsStacked) {
+  // relu(x w + bias + r) over a batch of row-major x runs as one 2-D matmul of the stacked
+  // rows, whose constant weights brgemm holds in its blocked panels; x w2 scaled by s, which
+  // broadcasts over the rows of each batch member only, stays batched and holds nothing.
+  ir::Graph g;
+  const ir::Attrs init{{"init", std::string("normal")}, {"scale", 0.2}, {"seed", int64_t{5}}};
+  ValueId x = g.addInput("x", f32({4, 24, 32}));
+  ValueId w = g.addParam("w", f32({32, 80}), init);
+  ValueId w2 = g.addParam("w2", f32({32, 80}), init);
+  ValueId bias = g.addInput("bias", f32({80}));
+  ValueId r = g.addInput("r", f32({4, 24, 80}));
+  ValueId s = g.addInput("s", f32({4, 1, 80}));
+  ValueId sum = g.addOp(OpKind::Add, {g.addOp(OpKind::Add, {g.addOp(OpKind::Matmul, {x, w}), bias}), r});
+  g.addOutput("y", g.addOp(OpKind::Relu, {sum}));
+  g.addOutput("z", g.addOp(OpKind::Mul, {g.addOp(OpKind::Matmul, {x, w2}), s}));
+  ir::Graph optimized = cpu::optimizeForCpu(g);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  std::vector<bool> held;
+  for (const auto& out : optimized.outputs()) {
+    cpu::StepLayouts layouts;
+    layouts.constantOperands = cpu::constantOperandsOf(optimized, out.value);
+    std::unique_ptr<cpu::OneDnnStep> step = cpu::compileOneDnnNode(optimized, out.value, engine, layouts);
+    ASSERT_TRUE(step) << out.name;
+    held.push_back(step->heldBytes() > 0);
+  }
+  EXPECT_EQ(held, (std::vector<bool>{true, false}));
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(exe.oneDnnNodeCount(), 2);
+  reference::TensorMap feeds = feedsFor(g);
+  reference::TensorMap withState = feeds;
+  for (const auto& [name, t] : exe.state()) withState[name] = t;
+  expectClose(exe.run(feeds), reference::run(g, withState), "compiled");
+}
