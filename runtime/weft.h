@@ -107,7 +107,9 @@ weft_status weft_model_create(const weft_bundle* bundle, weft_model** model);
 
 /** weft_model_create with memory the caller owns, as Glow bundles allow: `arena` (at least
  *  NAME_ARENA_BYTES) holds the activations and `state` (at least NAME_STATE_BYTES) the
- *  parameters; both 64-byte aligned and alive until weft_model_destroy. */
+ *  parameters; both 64-byte aligned and alive until weft_model_destroy. As the caller may
+ *  write parameters there at any time, every run converts the weights the model keeps in
+ *  oneDNN's layouts again. */
 weft_status weft_model_create_with_memory(const weft_bundle* bundle, void* arena, size_t arena_bytes, void* state,
                                           size_t state_bytes, weft_model** model);
 

@@ -107,11 +107,11 @@ const ir::Node* contractionOf(const ir::Graph& g, ValueId v, const ir::Graph** w
 }
 
 /// What the step of node `v` computes, as the key of its choice.
-std::string keyOf(const ir::Graph& g, ValueId v, int threads, const StepLayouts& layouts) {
+std::string keyOf(const ir::Graph& g, ValueId v, int threads, bool heldWeights) {
   const ir::Node& node = g.node(v);
   std::ostringstream key;
   key << "threads=" << threads << " isa=" << static_cast<int>(dnnl::get_effective_cpu_isa()) << "\n";
-  if (layouts.constantOperand(1)) key << "held weights\n";
+  if (heldWeights) key << "held weights\n";
   for (ValueId o : node.operands) key << g.type(o).str() << "\n";
   key << node.type.str() << "\n";
   if (node.op == OpKind::Fused) {
@@ -146,8 +146,10 @@ class ThreadCount {
 
 /// The implementation of `names` (oneDNN's order) that node `v` runs fastest with, timed over
 /// scratch buffers shaped as its operands and result; the first unless another is 3% faster.
+/// `heldWeights`: oneDNN's first choice holds the weights (built with `layouts`).
 std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std::string>& names,
-                                  const dnnl::engine& engine, const StepLayouts& layouts, int threads) {
+                                  const dnnl::engine& engine, const StepLayouts& layouts, bool heldWeights,
+                                  int threads) {
   std::vector<std::unique_ptr<OneDnnStep>> steps;
   std::vector<size_t> candidates;  // index into names of each step
   for (size_t i = 0; i < names.size(); ++i) {
@@ -181,7 +183,7 @@ std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std
   // where other steps ran in between: brgemm's held panels won over hot caches but lost in
   // realnvp's inference to the jit sgemm reading row-major weights from L3. (Without held
   // weights, cold runs hid a 4% gain of the sgemm on gpt's [1024,256]x[256,1024].)
-  const size_t evicted = layouts.constantOperand(1) ? kEvictedBytesPerThread / sizeof(float) : 0;
+  const size_t evicted = heldWeights ? kEvictedBytesPerThread / sizeof(float) : 0;
   std::vector<float> evict(evicted * static_cast<size_t>(threads));
   auto evictCaches = [&] {
     if (evict.empty()) return;
@@ -225,12 +227,13 @@ MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices, bool
     std::unique_ptr<OneDnnStep> first = compileOneDnnNode(g, v, engine, layouts);
     const std::vector<std::string> names = first ? first->implementations() : std::vector<std::string>{};
     if (names.size() < 2) continue;
-    const std::string key = keyOf(g, v, threads, layouts);
+    const bool heldWeights = first->heldBytes() > 0;
+    const std::string key = keyOf(g, v, threads, heldWeights);
     std::optional<std::string> chosen = choices.find(key);
     if (chosen && std::find(names.begin(), names.end(), *chosen) != names.end()) {
       ++tuning.remembered;
     } else {
-      chosen = fastestImplementation(g, v, names, engine, layouts, threads);
+      chosen = fastestImplementation(g, v, names, engine, layouts, heldWeights, threads);
       choices.record(key, *chosen);
       ++tuning.timed;
     }

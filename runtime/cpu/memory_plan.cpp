@@ -8,6 +8,7 @@
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
+#include "runtime/cpu/onednn_ops.h"
 #include "runtime/cpu/onednn_postops.h"
 #include "runtime/cpu/native_steps.h"
 #include "runtime/cpu/side_sum_sources.h"
@@ -89,7 +90,9 @@ int64_t conversionBound(const ir::Graph& g, ValueId v) {
     const ir::Shape& shape = g.type(operands[i]).shape;
     bool isWeight = i == 1 && !resultIsWeight;
     bool plainSource = i == 0 && node.op != OpKind::ConvTranspose && shape[1] == 1;
-    bytes += isWeight ? weight(shape) : plainSource ? 0 : activation(shape);
+    // Constant weights are converted once into a buffer the step holds (heldInput).
+    bool held = isWeight && sameBytesEveryRun(g, operands[i]);
+    bytes += held || plainSource ? 0 : isWeight ? weight(shape) : activation(shape);
   }
   return bytes;
 }

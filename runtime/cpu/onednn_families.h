@@ -16,8 +16,9 @@ namespace weft::cpu::onednn {
 /// becomes the matmul's own bias); null when post-ops or a stored layout would need oneDNN's
 /// reference implementation. The primitive is oneDNN's implementation named `impl` when
 /// oneDNN offers it (the node's impl attribute), else its first; the step lists the others
-/// (OneDnnStep::implementations). Constant weights (rhs marked in `constantOperands`, see
-/// StepLayouts) are held in the layout the implementation prefers.
+/// (OneDnnStep::implementations). Constant 2-D weights (rhs marked in `constantOperands`, see
+/// StepLayouts, read whole) are held in the layout the implementation prefers; a batch of
+/// row-major lhs matrices times 2-D weights runs as one matmul of the stacked rows.
 std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::TensorType& lhs, const ir::TensorType& rhs,
                                           std::vector<PostOp> postOps, const dnnl::engine& engine,
                                           const StoredLayouts& layouts = {}, const std::string& impl = {},

@@ -131,7 +131,11 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
     const memory::desc chosen(rhsView->desc.dims(), memory::data_type::f32, memory::format_tag::any);
     try {
       const dnnl::matmul::desc desc = descFor(chosen);
-      if (!isReferenceImpl(withImpl([&] { return makeFrom(desc); }, impl).impl_info_str())) weights = chosen;
+      const dnnl::matmul::primitive_desc heldPd = withImpl([&] { return makeFrom(desc); }, impl);
+      const std::string held = heldPd.impl_info_str();
+      // Panels of 64 columns pad narrow weights (a [6272, 1] head) to many times their size.
+      const bool compact = heldPd.weights_desc().get_size() <= 2 * rhsView->desc.get_size();
+      if (!isReferenceImpl(held.c_str()) && (impl.empty() || held == impl) && compact) weights = chosen;
     } catch (const dnnl::error&) {
     }  // no implementation chooses: the weights stay as stored
   }

@@ -86,14 +86,18 @@ std::unique_ptr<OneDnnStep> compileNode(const Graph& g, const Node& node, const 
 
 }  // namespace
 
+bool sameBytesEveryRun(const Graph& g, ir::ValueId v) {
+  const OpKind op = g.node(v).op;
+  if (op == OpKind::Constant) return true;
+  if (op != OpKind::Param) return false;
+  for (const ir::StateUpdate& u : g.updates())
+    if (u.param == v) return false;
+  return true;
+}
+
 std::vector<bool> constantOperandsOf(const Graph& g, ir::ValueId v) {
   std::vector<bool> constant;
-  for (ir::ValueId o : g.node(v).operands) {
-    const OpKind op = g.node(o).op;
-    bool updated = false;
-    for (const ir::StateUpdate& u : g.updates()) updated = updated || u.param == o;
-    constant.push_back(op == OpKind::Constant || (op == OpKind::Param && !updated));
-  }
+  for (ir::ValueId o : g.node(v).operands) constant.push_back(sameBytesEveryRun(g, o));
   return constant;
 }
 

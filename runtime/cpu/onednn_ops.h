@@ -36,12 +36,15 @@ struct StepLayouts {
   bool constantOperand(size_t i) const { return i < constantOperands.size() && constantOperands[i]; }
 };
 
-/// Per operand of node `v`: true for the operands that hold the same bytes in every run of
-/// `g`, which are constants and parameters that no update of `g` writes.
+/// True when value `v` holds the same bytes in every run of `g`: a constant, or a parameter
+/// that no update of `g` writes.
+bool sameBytesEveryRun(const ir::Graph& g, ir::ValueId v);
+/// Per operand of node `v`: sameBytesEveryRun.
 std::vector<bool> constantOperandsOf(const ir::Graph& g, ir::ValueId v);
 
 /// One node run by oneDNN. Its primitives (and any reorders or workspaces they need) are
-/// created once, by compileOneDnnNode; run() only binds buffers and executes.
+/// created once, by compileOneDnnNode; run() binds buffers, converts held copies of constant
+/// operands when they are stale (StepLayouts::constantOperands), and executes.
 class OneDnnStep {
  public:
   virtual ~OneDnnStep() = default;
@@ -53,7 +56,8 @@ class OneDnnStep {
   virtual std::string describe() const = 0;
 
   /// The layout the step's primitive reads operand `i` in, when it reorders the whole
-  /// row-major operand into another one before running; nullopt otherwise.
+  /// row-major operand into another one before every run; nullopt otherwise (also for an
+  /// operand it holds converted).
   virtual std::optional<dnnl::memory::desc> operandLayout(size_t i) const = 0;
   /// True when the step can be built to read operand `i` in any layout without a reorder.
   virtual bool readsAnyLayout(size_t i) const = 0;

@@ -152,9 +152,9 @@ class Program {
   void runStep(const Step& step, const std::vector<const void*>& bound, uint64_t counter, void* stream);
   /// Lets oneDNN steps pass values on in the layouts they compute in (program.cpp).
   void passComputedLayouts(const dnnl::engine& engine);
-  /// True when value v is stored channel-blocked.
   /// StepLayouts::constantOperands of node v's step (none unless holdConstantCopies).
   std::vector<bool> constantOperands(ir::ValueId v) const;
+  /// True when value v is stored channel-blocked.
   bool isBlocked(ir::ValueId v) const {
     return static_cast<size_t>(v) < blocked_.size() && blocked_[static_cast<size_t>(v)];
   }
