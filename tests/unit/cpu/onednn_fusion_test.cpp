@@ -340,11 +340,11 @@ TEST(OneDnnFusion, ConstantWeightsOfABatchedMatmulAreHeldWithItsRowsStacked) {
   ir::Graph g;
   const ir::Attrs init{{"init", std::string("normal")}, {"scale", 0.2}, {"seed", int64_t{5}}};
   ValueId x = g.addInput("x", f32({4, 24, 32}));
-  ValueId w = g.addParam("w", f32({32, 80}), init);
-  ValueId w2 = g.addParam("w2", f32({32, 80}), init);
-  ValueId bias = g.addInput("bias", f32({80}));
-  ValueId r = g.addInput("r", f32({4, 24, 80}));
-  ValueId s = g.addInput("s", f32({4, 1, 80}));
+  ValueId w = g.addParam("w", f32({32, 128}), init);
+  ValueId w2 = g.addParam("w2", f32({32, 128}), init);
+  ValueId bias = g.addInput("bias", f32({128}));
+  ValueId r = g.addInput("r", f32({4, 24, 128}));
+  ValueId s = g.addInput("s", f32({4, 1, 128}));
   ValueId sum = g.addOp(OpKind::Add, {g.addOp(OpKind::Add, {g.addOp(OpKind::Matmul, {x, w}), bias}), r});
   g.addOutput("y", g.addOp(OpKind::Relu, {sum}));
   g.addOutput("z", g.addOp(OpKind::Mul, {g.addOp(OpKind::Matmul, {x, w2}), s}));
