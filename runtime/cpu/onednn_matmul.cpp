@@ -69,8 +69,8 @@ std::optional<StackedRows> stackedRows(const ir::Node& node, const ir::TensorTyp
                                        const std::vector<PostOp>& postOps, const StoredLayouts& layouts) {
   const ir::Shape& result = node.type.shape;
   const size_t rank = result.size();
-  if (rank < 3 || rhs.shape.size() != 2 || lhs.shape.size() != rank || !layouts.lhs.empty() || !layouts.rhs.empty() || !layouts.result.empty() ||
-      ir::AttrReader(node.attrs, node.op).i("transpose_lhs", 0) != 0)
+  if (rank < 3 || rhs.shape.size() != 2 || lhs.shape.size() != rank || !layouts.lhs.empty() ||
+      !layouts.rhs.empty() || !layouts.result.empty() || ir::AttrReader(node.attrs, node.op).i("transpose_lhs", 0) != 0)
     return std::nullopt;
   const ir::Shape batch(result.begin(), result.end() - 1);  // the batch dims and M
   int64_t rows = 1;

@@ -236,6 +236,7 @@ Program::Program(ir::Graph graph, ProgramOptions options)
     : graph_(std::move(graph)), blocked_(std::move(options.blocked)), holdConstants_(options.holdConstantCopies) {
   setThreads(options.threads);
   const ir::Graph& g = graph_;
+  if (holdConstants_) params_ = g.params();
   auto start = std::chrono::steady_clock::now();
   plan_ = planMemory(g);
   arena_ = chooseMemory(options.arena, options.arenaCapacity, plan_.arenaBytes, ownArena_, "arena",
@@ -417,12 +418,11 @@ void Program::execute(const std::vector<const void*>& bound, uint64_t counter, b
       }
   // Fed parameters are converted anew each run: a feed may reuse an address with other bytes.
   // (The held state is converted again by the next run without feeds, from its own address.)
-  if (holdConstants_)
-    for (ValueId p : graph_.params())
-      if (bound[static_cast<size_t>(p)]) {
-        forgetHeldCopies();
-        break;
-      }
+  for (ValueId p : params_)
+    if (bound[static_cast<size_t>(p)]) {
+      forgetHeldCopies();
+      break;
+    }
   omp_set_num_threads(threads_);  // oneDNN's primitives read OpenMP's thread count
   dnnl::stream stream(*std::static_pointer_cast<dnnl::engine>(engine_));
   // A profile leaves out the first run (first-touched memory, oneDNN's lazy kernel setup).

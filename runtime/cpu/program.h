@@ -180,6 +180,7 @@ class Program {
   std::vector<bool> blocked_;  ///< per value: stored channel-blocked (ProgramOptions::blocked)
   int threads_ = 2;
   bool holdConstants_ = false;  ///< ProgramOptions::holdConstantCopies
+  std::vector<ir::ValueId> params_;  ///< the graph's parameters, when holdConstants_ (execute looks for fed ones)
   std::vector<std::pair<std::string, double>> buildSeconds_;
   std::vector<Step> steps_;
   std::vector<const void*> constants_;  ///< per value: a constant's bytes, else null
