@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ir/error.h"
+#include "ir/fused_attention.h"
 #include "ir/fused_rows.h"
 #include "ir/param_init.h"
 #include "ir/printer.h"
@@ -54,7 +55,8 @@ static void checkAttrs(const Node& n, const std::string& where, std::vector<std:
 
 /// The kinds a fused node may have.
 static bool isFusedKind(const std::string& kind) {
-  return kind == "loop" || kind == "reduce" || kind == "rows" || kind == "matmul" || kind == "conv";
+  return kind == "loop" || kind == "reduce" || kind == "rows" || kind == "matmul" || kind == "conv" ||
+         kind == "attention";
 }
 
 /// Checks fused node `n` and its body: a valid graph whose inputs have the operand types in
@@ -74,7 +76,7 @@ static void checkFused(const Graph& g, const Node& n, const std::string& where, 
   const size_t errorsBefore = errs.size();
   if (auto it = n.attrs.find("kind"); it != n.attrs.end())
     if (auto* kind = std::get_if<std::string>(&it->second); kind && !isFusedKind(*kind))
-      errs.push_back(where + ": kind must be loop, reduce, rows, matmul or conv, got \"" + *kind + "\"");
+      errs.push_back(where + ": kind must be loop, reduce, rows, matmul, conv or attention, got \"" + *kind + "\"");
   if (!n.body) {
     errs.push_back(where + ": fused node has no body");
     return;
@@ -104,8 +106,12 @@ static void checkFused(const Graph& g, const Node& n, const std::string& where, 
     errs.push_back(in + ": returns " + body.type(out).str() + " but the node's type is " + n.type.str());
   }
   if (auto it = n.attrs.find("kind"); it != n.attrs.end() && errs.size() == errorsBefore)
-    if (auto* kind = std::get_if<std::string>(&it->second); kind && *kind == "rows")
-      if (auto problem = rowsBodyProblem(body)) errs.push_back(where + ": " + *problem);
+    if (auto* kind = std::get_if<std::string>(&it->second)) {
+      if (*kind == "rows")
+        if (auto problem = rowsBodyProblem(body)) errs.push_back(where + ": " + *problem);
+      if (*kind == "attention")
+        if (auto problem = attentionBodyProblem(body)) errs.push_back(where + ": " + *problem);
+    }
 }
 
 static std::vector<std::string> verifyGraph(const Graph& g, int depth) {

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include "backends/cpu/executable.h"
 #include "backends/reference/interpreter.h"
 #include "ir/error.h"
 #include "tools/commands.h"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   try {
     weft::reference::registerReferencePasses();
+    weft::cpu::registerCpuPasses();
     if (cmd == "list") return weft::cli::cmdList(argc, argv);
     if (cmd == "dump") return weft::cli::cmdDump(argc, argv);
     if (cmd == "opt") return weft::cli::cmdOpt(argc, argv);

@@ -33,9 +33,11 @@ const char* const kCpuPipeline[] = {
     "cse",                 "dce",                  "pool-gradient-masks", "dce",
     "pointwise-convs-to-matmuls", "split-long-contractions",
     "triangular-matmuls", "fuse-epilogues",
-    "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "precompute-derivatives", "dce"};
+    "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "fuse-attention", "precompute-derivatives", "dce"};
 
 std::string cpuPipeline() {
+  static const bool registered = (registerCpuPasses(), true);
+  (void)registered;
   std::string pipeline;
   for (const char* name : kCpuPipeline)
     if (passes::findPass(name)) pipeline += (pipeline.empty() ? "" : ",") + std::string(name);
@@ -259,6 +261,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.sideSums = counts.sideSums;
   impl->stats.triangularMatmuls = counts.triangularMatmuls;
   impl->stats.diagonalRows = counts.diagonalRows;
+  impl->stats.attention = counts.attention;
   impl->stats.blockedValues = counts.blockedValues;
   impl->stats.referenceKernels = counts.host;
   impl->stats.onednnReferenceSteps = counts.onednnReferenceSteps;

@@ -44,6 +44,7 @@ struct CompileStats {
   int sideSums = 0;           ///< reductions computed by the loop kernel whose value they sum (side sums)
   int triangularMatmuls = 0;  ///< matmuls skipping the blocks a causal mask makes useless (the triangular step)
   int diagonalRows = 0;       ///< row kernels whose rows stop at the diagonal (a causal softmax)
+  int attention = 0;          ///< causal attentions run as one step, scores and probabilities unwritten
   MatmulTuning matmuls;      ///< what matmul tuning did (tuneMatmuls; zeros when off)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.
@@ -95,6 +96,10 @@ class Executable {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+/// Registers the passes the CPU backend defines (fuse-attention) with the pass registry;
+/// cpuPipeline users get them without calling this, `weft opt` calls it.
+void registerCpuPasses();
 
 /// `g` verified and run through the CPU pipeline (decompose, simplify, fuse, then an order
 /// with fewer bytes alive at once: schedule-memory): the graph that

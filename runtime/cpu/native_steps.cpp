@@ -16,6 +16,7 @@
 #include "runtime/cpu/native_max_pool.h"
 #include "runtime/cpu/native_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
+#include "runtime/cpu/native_attention.h"
 #include "runtime/cpu/native_triangular_matmul.h"
 #include "runtime/random.h"
 
@@ -268,6 +269,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::ConvTranspose:
     case ir::OpKind::Fused:
       if (runsFewChannelConv(g, v)) return &runFewChannelConv;
+      if (runsCausalAttention(g, v)) return &runCausalAttention;
       return runsTriangularMatmul(g, v) ? &runTriangularMatmul : nullptr;
     case ir::OpKind::Matmul: return runsTriangularMatmul(g, v) ? &runTriangularMatmul : nullptr;
     case ir::OpKind::ConvWeightGrad:

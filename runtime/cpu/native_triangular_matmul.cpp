@@ -23,6 +23,7 @@
 #include "ir/attrs.h"
 #include "ir/strided_view.h"
 #include "runtime/cpu/onednn_postops.h"
+#include "runtime/cpu/triangular_tiles.h"
 #include "runtime/cpu/vector_state.h"
 
 namespace weft::cpu {
@@ -30,31 +31,17 @@ namespace {
 
 using ir::OpKind;
 using ir::ValueId;
+using Matrix = TileMatrix;
+using Problem = TriangularProblem;
 
-constexpr int kRows = 12;    ///< rows of a result tile
-constexpr int kPanel = 32;   ///< columns of a result tile (two vectors)
+constexpr int kRows = kTileRows;
+constexpr int kPanel = kTilePanel;
 constexpr int64_t kMaxDim = 1 << 14;
 constexpr int64_t kMaxPacked = int64_t{1} << 22;  ///< floats of B a thread packs (16 MiB)
 
-/// One batch matrix's operand: element (r, c) at data[offset + r * row + c * col].
-struct Matrix {
-  int64_t row = 0, col = 0;
-};
+}  // namespace
 
-/// What the step computes, read from the node.
-struct Problem {
-  int64_t m = 0, n = 0, k = 0;
-  Matrix a, b, c;                       ///< c.col is 1
-  int64_t aOffset = 0, bOffset = 0, cOffset = 0;
-  ir::Shape batch;                      ///< the result's batch dims
-  ir::Shape aBatch, bBatch, cBatch;     ///< element strides along them (0: broadcast)
-  bool lowerOnly = false;               ///< needed="lower"
-  int lhsZeros = 0;                     ///< +1: zero above the diagonal, -1: below, 0: none
-  float alpha = 1, beta = 0;            ///< result = alpha * product + beta
-};
-
-/// Node `v` as a Problem, or nullopt when the step does not take it.
-std::optional<Problem> problemOf(const ir::Graph& g, ValueId v) {
+std::optional<TriangularProblem> triangularProblemOf(const ir::Graph& g, ValueId v) {
   const ir::Node& node = g.node(v);
   const ir::Node* matmul = &node;
   onednn::StoredLayouts layouts;
@@ -110,6 +97,8 @@ std::optional<Problem> problemOf(const ir::Graph& g, ValueId v) {
   return p;
 }
 
+namespace {
+
 // The unpacks and lane shuffles through their masked forms with every lane set: the plain intrinsics pass
 // GCC 12 an undefined source that -Wmaybe-uninitialized reports once they are inlined.
 [[gnu::target("avx512f")]] inline __m512 unpackLow(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
@@ -153,7 +142,8 @@ template <int Lanes>
   }
 }
 
-/// Packs B's columns [n0, n0 + 32) (zeros past N) into `panel` as [K][32].
+}  // namespace
+
 [[gnu::target("avx512f")]] void packPanel(const float* b, const Matrix& bm, int64_t k, int64_t n, int64_t n0,
                                           float* panel) {
   const int64_t width = std::min<int64_t>(kPanel, n - n0);
@@ -176,6 +166,8 @@ template <int Lanes>
     for (int64_t j = 0; j < kPanel; ++j)
       panel[kk * kPanel + j] = j < width ? b[kk * bm.row + (n0 + j) * bm.col] : 0.0f;
 }
+
+namespace {
 
 /// One tile: rows [0, Rows) of `a` times the panel's k in [k0, k1) into `c` (columns
 /// [0, width) of it, width at most 16 * Vectors), scaled by alpha and shifted by beta.
@@ -211,10 +203,8 @@ template <int Rows, int Vectors>
   }
 }
 
-using TileFn = void (*)(const float*, const Matrix&, const float*, int64_t, int64_t, int64_t, float*, int64_t, int64_t,
-                        float, float);
+}  // namespace
 
-/// The tile kernel for `rows` rows (1 to kRows) and `vectors` vectors of 16 columns (1 or 2).
 TileFn tileFor(int64_t rows, int64_t vectors) {
   static constexpr TileFn kHalf[] = {&tile<1, 1>, &tile<2, 1>, &tile<3, 1>, &tile<4, 1>,  &tile<5, 1>,  &tile<6, 1>,
                                      &tile<7, 1>, &tile<8, 1>, &tile<9, 1>, &tile<10, 1>, &tile<11, 1>, &tile<12, 1>};
@@ -222,6 +212,20 @@ TileFn tileFor(int64_t rows, int64_t vectors) {
                                       &tile<7, 2>, &tile<8, 2>, &tile<9, 2>, &tile<10, 2>, &tile<11, 2>, &tile<12, 2>};
   return (vectors == 1 ? kHalf : kWhole)[rows - 1];
 }
+
+void TriangularProblem::batchOffsets(int64_t index, int64_t& ao, int64_t& bo, int64_t& co) const {
+  ao = bo = co = 0;
+  for (int64_t d = static_cast<int64_t>(batch.size()) - 1, rest = index; d >= 0; --d) {
+    const auto at = static_cast<size_t>(d);
+    const int64_t i = rest % batch[at];
+    rest /= batch[at];
+    ao += i * aBatch[at];
+    bo += i * bBatch[at];
+    co += i * cBatch[at];
+  }
+}
+
+namespace {
 
 /// One batch matrix; `packed` has room for every panel of B.
 [[gnu::target("avx512f")]] void solve(const Problem& p, const float* a, const float* b, float* c,
@@ -254,11 +258,11 @@ TileFn tileFor(int64_t rows, int64_t vectors) {
 
 bool runsTriangularMatmul(const ir::Graph& g, ValueId v) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512 && problemOf(g, v).has_value();
+  return avx512 && triangularProblemOf(g, v).has_value();
 }
 
 void runTriangularMatmul(const NativeCall& call) {
-  const Problem p = *problemOf(call.graph, call.value);
+  const Problem p = *triangularProblemOf(call.graph, call.value);
   const auto* a = static_cast<const float*>(call.operands[0]) + p.aOffset;
   const auto* b = static_cast<const float*>(call.operands[1]) + p.bOffset;
   auto* c = static_cast<float*>(call.result) + p.cOffset;
@@ -267,13 +271,7 @@ void runTriangularMatmul(const NativeCall& call) {
   for (int64_t i = 0; i < count; ++i) {
     thread_local std::vector<float> packed;
     int64_t ao = 0, bo = 0, co = 0;
-    for (int64_t d = static_cast<int64_t>(p.batch.size()) - 1, rest = i; d >= 0; --d) {
-      const int64_t at = rest % p.batch[static_cast<size_t>(d)];
-      rest /= p.batch[static_cast<size_t>(d)];
-      ao += at * p.aBatch[static_cast<size_t>(d)];
-      bo += at * p.bBatch[static_cast<size_t>(d)];
-      co += at * p.cBatch[static_cast<size_t>(d)];
-    }
+    p.batchOffsets(i, ao, bo, co);
     solve(p, a + ao, b + bo, c + co, packed);
   }
 }

@@ -19,6 +19,7 @@
 #include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
 #include "runtime/cpu/native_steps.h"
+#include "runtime/cpu/native_attention.h"
 #include "runtime/cpu/native_triangular_matmul.h"
 #include "runtime/cpu/onednn_ops.h"
 
@@ -284,6 +285,7 @@ Program::Program(ir::Graph graph, ProgramOptions options)
         (step.native = nativeStepFor(g, v))) {  // before oneDNN: 2-D max_pool_grad runs faster natively
       ++counts_.native;
       if (step.native == &runTriangularMatmul) ++counts_.triangularMatmuls;
+      if (step.native == &runCausalAttention) ++counts_.attention;
       if (ValueId conv = convPoolSource(g, v); conv >= 0) {
         step.kernelArgs = g.node(conv).operands;
         if (convPoolWritesConv(g, v)) step.kernelArgs.push_back(conv);  // the step writes it too

@@ -87,6 +87,8 @@ struct StepCounts {
   int triangularMatmuls = 0;
   /// Row kernels whose rows stop at the diagonal (ir::rowsStopAtDiagonal).
   int diagonalRows = 0;
+  /// Attention nodes run by the causal attention step (native_attention.h).
+  int attention = 0;
   /// Values stored channel-blocked between convolutions and generated kernels (see
   /// blocked_layout.h).
   int blockedValues = 0;

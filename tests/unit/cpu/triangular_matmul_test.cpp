@@ -1,14 +1,17 @@
 // Causal attention's products as the triangular matmul step runs them
-// (runtime/cpu/native_triangular_matmul.h, hints from the triangular-matmuls pass): small
-// GPTs whose sizes leave partial row tiles and panels, and head widths below, at and above
-// the 16-wide blocks of the transposed packing, compute as the reference interpreter does,
-// in inference and in an Adam training step.
+// (runtime/cpu/native_triangular_matmul.h, hints from the triangular-matmuls pass) in an
+// Adam training step, and inference's whole attention as the causal attention step
+// (runtime/cpu/native_attention.h, the fuse-attention pass), which computes with the same
+// tiles: small GPTs whose sizes leave partial row tiles and panels, and head widths below, at
+// and above the 16-wide blocks of the transposed packing, compute as the reference
+// interpreter does.
 #include <gtest/gtest.h>
 
 #include "cpu_test_util.h"
 
 #include "backends/cpu/executable.h"
 #include "models/families.h"
+#include "runtime/cpu/native_attention.h"
 #include "runtime/cpu/native_triangular_matmul.h"
 
 using namespace weft;
@@ -32,12 +35,20 @@ int triangularSteps(const ir::Graph& g) {
   return count;
 }
 
+/// The attention nodes of `g` that run as the causal attention step.
+int attentionSteps(const ir::Graph& g) {
+  int count = 0;
+  for (ir::ValueId v = 0; v < g.size(); ++v) count += cpu::runsCausalAttention(g, v) ? 1 : 0;
+  return count;
+}
+
 class TriangularMatmul : public ::testing::TestWithParam<Sizes> {};
 
-TEST_P(TriangularMatmul, InferenceMatchesTheReference) {
+TEST_P(TriangularMatmul, InferenceRunsAsOneAttentionStepAndMatchesTheReference) {
   ir::Graph g = smallGpt(GetParam(), false);
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the step needs AVX-512";
-  EXPECT_EQ(triangularSteps(cpu::optimizeForCpu(g)), 2);  // scores, probabilities @ v
+  const ir::Graph optimized = cpu::optimizeForCpu(g);
+  EXPECT_EQ(attentionSteps(optimized), 1);  // scores, softmax and probabilities @ v
+  EXPECT_EQ(triangularSteps(optimized), 0);
   cpu::Executable exe = cpu::compile(g);
   reference::TensorMap feeds = cpu::testing::sineFeeds(g);
   cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 1e-5);
@@ -48,7 +59,9 @@ TEST_P(TriangularMatmul, TrainingStepMatchesTheReference) {
   config.optimizer = passes::parseOptimizer("adam");
   ir::Graph g = passes::buildTrainStep(smallGpt(GetParam(), true), config);
   if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the step needs AVX-512";
-  EXPECT_EQ(triangularSteps(cpu::optimizeForCpu(g)), 6);  // and dy v^T, dv, dq, dk
+  const ir::Graph optimized = cpu::optimizeForCpu(g);
+  EXPECT_EQ(triangularSteps(optimized), 6);  // scores, p @ v, dy v^T, dv, dq, dk
+  EXPECT_EQ(attentionSteps(optimized), 0);   // the backward pass reads the probabilities
   cpu::Executable exe = cpu::compile(g);
   // Not the key biases: softmax ignores them, so their gradients are rounding noise that
   // Adam's first step turns into +-lr (generated_steps_test.cpp).

@@ -1,0 +1,215 @@
+// fuse-attention: merges causal attention's three kernels into one `fused` node of kind
+// "attention" (ir/fused_attention.h) that the CPU runs as one native step
+// (runtime/cpu/native_attention.h): the scores q k^T (a fused matmul, needed="lower"), their
+// masked softmax (a rows kernel) and its product with v (a matmul, lhs_zeros="upper"; plain
+// matmuls among them become fused ones of kind "matmul").
+// Run after triangular-matmuls and fuse-rows.
+//
+// A triple merges when the scores are read by the softmax alone and the probabilities by
+// their product with v alone, so neither needs to be written: in inference. A training step
+// keeps the probabilities for the backward pass, and stays three kernels. The merged node
+// takes the place of the product (its name and type), its operands those of the scores and
+// then v, and it is kept only when the native step takes it (triangular views, one batch
+// shape, the probabilities read as computed).
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include "backends/cpu/executable.h"
+#include "ir/attrs.h"
+#include "ir/fused_attention.h"
+#include "passes/pass_manager.h"
+#include "passes/rewriter.h"
+#include "passes/sole_users.h"
+#include "runtime/cpu/native_attention.h"
+
+namespace weft::cpu {
+namespace {
+
+using ir::OpKind;
+using ir::ValueId;
+
+std::string kindOf(const ir::Node& n) {
+  return n.op == OpKind::Fused && n.body ? ir::AttrReader(n.attrs, n.op).s("kind") : std::string();
+}
+
+/// True when `n` is a matmul, plain or fused.
+bool isMatmul(const ir::Node& n) { return n.op == OpKind::Matmul || kindOf(n) == "matmul"; }
+
+/// Matmul node `n` of `g` as a fused matmul: itself when fused, else a fused node of kind
+/// "matmul" whose body is `n` on the node's operands.
+ir::Node asFusedMatmul(const ir::Graph& g, const ir::Node& n) {
+  if (n.op == OpKind::Fused) return n;
+  ir::Graph body;
+  body.setName("fused_matmul");
+  ir::Node matmul = n;
+  matmul.name.clear();
+  for (size_t i = 0; i < n.operands.size(); ++i)
+    matmul.operands[i] = body.addInput("in" + std::to_string(i), g.type(n.operands[i]));
+  body.addOutput("out", body.addNode(std::move(matmul)));
+  ir::Node fused = n;
+  fused.op = OpKind::Fused;
+  fused.attrs = {{"kind", std::string("matmul")}};
+  fused.body = std::make_shared<const ir::Graph>(std::move(body));
+  return fused;
+}
+
+/// True when `n` is a fused loop kernel that only moves its one operand: slices, reshapes
+/// and transposes in a chain from its input to its output (a head cut out of a fused qkv).
+bool isViewCopy(const ir::Node& n) {
+  if (kindOf(n) != "loop" || n.operands.size() != 1) return false;
+  const ir::Graph& body = *n.body;
+  ValueId expected = body.inputs().at(0);
+  for (ValueId v = 0; v < body.size(); ++v) {
+    const ir::Node& x = body.node(v);
+    if (x.op == OpKind::Input) continue;
+    if ((x.op != OpKind::Slice && x.op != OpKind::Reshape && x.op != OpKind::Transpose) || x.operands.size() != 1 ||
+        x.operands[0] != expected)
+      return false;
+    expected = v;
+  }
+  return body.outputs().size() == 1 && body.outputs()[0].value == expected && expected != body.inputs()[0];
+}
+
+/// Fused matmul `matmul` with its operand `index` read through the view ops of view copy
+/// `copy` (isViewCopy) from the copy's operand instead.
+ir::Node readThroughCopy(const ir::Graph& g, const ir::Node& matmul, size_t index, ValueId copy) {
+  const ir::Graph& old = *matmul.body;
+  const ir::Graph& views = *g.node(copy).body;
+  ir::Graph body;
+  body.setName(old.name());
+  std::vector<ValueId> map(static_cast<size_t>(old.size()), -1);
+  const std::vector<ValueId> inputs = old.inputs();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ir::Node& in = old.node(inputs[i]);
+    map[static_cast<size_t>(inputs[i])] = body.addInput(in.name, i == index ? g.type(g.node(copy).operands[0]) : in.type);
+  }
+  ValueId viewed = map[static_cast<size_t>(inputs[index])];
+  for (ValueId v = 0; v < views.size(); ++v) {
+    if (views.node(v).op == OpKind::Input) continue;
+    ir::Node view = views.node(v);
+    view.operands = {viewed};
+    view.name.clear();
+    viewed = body.addNode(std::move(view));
+  }
+  for (ValueId v = 0; v < old.size(); ++v) {
+    if (old.node(v).op == OpKind::Input) continue;
+    ir::Node n = old.node(v);
+    for (ValueId& o : n.operands) o = o == inputs[index] ? viewed : map[static_cast<size_t>(o)];
+    map[static_cast<size_t>(v)] = body.addNode(std::move(n));
+  }
+  for (const ir::Output& out : old.outputs()) body.addOutput(out.name, map[static_cast<size_t>(out.value)]);
+  ir::Node folded = matmul;
+  folded.operands[index] = g.node(copy).operands[0];
+  folded.body = std::make_shared<const ir::Graph>(std::move(body));
+  return folded;
+}
+
+/// The attention body of the scores `scores`, probabilities `probabilities` and product
+/// `result` (nodes of `g`, the product's operands their stored ones), whose inputs are
+/// `operands` (values of `g`).
+ir::Graph attentionBody(const ir::Graph& g, ir::Node scores, ir::Node probabilities, ir::Node result,
+                        const std::vector<ValueId>& operands) {
+  ir::Graph body;
+  body.setName("causal_attention");
+  std::vector<ValueId> inputs;
+  for (size_t i = 0; i < operands.size(); ++i)
+    inputs.push_back(body.addInput("in" + std::to_string(i), g.type(operands[i])));
+  auto input = [&](ValueId outer) {
+    return inputs[static_cast<size_t>(std::find(operands.begin(), operands.end(), outer) - operands.begin())];
+  };
+  for (ValueId& operand : scores.operands) operand = input(operand);
+  scores.name = "scores";
+  const ValueId scoresValue = body.addNode(std::move(scores));
+  probabilities.operands = {scoresValue};
+  probabilities.name = "probabilities";
+  const ValueId probabilitiesValue = body.addNode(std::move(probabilities));
+  result.operands = {probabilitiesValue, input(result.operands[1])};
+  result.name = "result";
+  body.addOutput("out", body.addNode(std::move(result)));
+  return body;
+}
+
+/// `g` with the scores `s`, probabilities `p` and product `o` as one attention node, its
+/// operands read through the view copies among q, k and v when `foldCopies` (the copies
+/// dropped); nullopt when the native step would not take the node.
+std::optional<ir::Graph> mergeAttention(const ir::Graph& g, ValueId s, ValueId p, ValueId o, bool foldCopies) {
+  const std::vector<ValueId> sole = passes::soleUsers(g);
+  ir::Node scores = asFusedMatmul(g, g.node(s)), result = asFusedMatmul(g, g.node(o));
+  std::vector<ValueId> folded;
+  auto fold = [&](ir::Node& matmul, ValueId reader, size_t index) {
+    const ValueId x = matmul.operands[index];
+    if (!foldCopies || !isViewCopy(g.node(x)) || sole[static_cast<size_t>(x)] != reader) return;
+    matmul = readThroughCopy(g, matmul, index, x);
+    folded.push_back(x);
+  };
+  fold(scores, s, 0);
+  fold(scores, s, 1);
+  fold(result, o, 1);
+  std::vector<ValueId> operands;
+  for (ValueId x : {scores.operands[0], scores.operands[1], result.operands[1]})
+    if (std::find(operands.begin(), operands.end(), x) == operands.end()) operands.push_back(x);
+  passes::Rewriter rw(g);
+  ValueId merged = -1;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    rw.begin(v);
+    if (v == s || v == p || std::find(folded.begin(), folded.end(), v) != folded.end()) {
+      rw.erase(v);
+    } else if (v != o) {
+      rw.copy(v);
+    } else {
+      ir::Node node;
+      node.op = OpKind::Fused;
+      node.type = result.type;
+      node.loc = result.loc;
+      node.attrs["kind"] = std::string("attention");
+      for (ValueId x : operands) node.operands.push_back(rw.map(x));
+      node.body = std::make_shared<const ir::Graph>(attentionBody(g, scores, g.node(p), result, operands));
+      merged = rw.target().addNode(std::move(node));
+      rw.replace(o, merged);
+    }
+  }
+  ir::Graph candidate = rw.finish();
+  if (!runsCausalAttention(candidate, merged)) return std::nullopt;
+  return candidate;
+}
+
+/// One merge, or false when none applies.
+bool mergeOnce(ir::Graph& g, std::vector<bool>& refused) {
+  const std::vector<ValueId> sole = passes::soleUsers(g);
+  for (ValueId o = 0; o < g.size(); ++o) {
+    const ir::Node& product = g.node(o);
+    if (refused[static_cast<size_t>(o)] || !isMatmul(product) || product.operands.size() != 2) continue;
+    const ValueId p = product.operands[0];
+    if (kindOf(g.node(p)) != "rows" || sole[static_cast<size_t>(p)] != o || g.node(p).operands.size() != 1) continue;
+    const ValueId s = g.node(p).operands[0];
+    if (!isMatmul(g.node(s)) || sole[static_cast<size_t>(s)] != p || product.operands[1] == p) continue;
+    std::optional<ir::Graph> merged = mergeAttention(g, s, p, o, true);
+    if (!merged) merged = mergeAttention(g, s, p, o, false);
+    if (!merged) {
+      refused[static_cast<size_t>(o)] = true;
+      continue;
+    }
+    g = std::move(*merged);
+    refused.assign(static_cast<size_t>(g.size()), false);
+    return true;
+  }
+  return false;
+}
+
+bool fuseAttention(ir::Graph& g) {
+  std::vector<bool> refused(static_cast<size_t>(g.size()), false);
+  bool changed = false;
+  while (mergeOnce(g, refused)) changed = true;
+  return changed;
+}
+
+}  // namespace
+
+void registerCpuPasses() {
+  passes::registerPass({"fuse-attention",
+                        "merge causal attention's scores, softmax and product with v into one step (inference)",
+                        fuseAttention});
+}
+
+}  // namespace weft::cpu

@@ -1,0 +1,244 @@
+// The causal attention step (see native_attention.h). Per batch matrix of T rows, head width
+// D and v of width E:
+//  - k^T is packed into panels of 32 columns once, and so is v unless its rows are read in
+//    place (contiguous, E a multiple of 32);
+//  - for each block of 12 rows, the scores' tiles run up to the vector of 16 columns holding
+//    the block's last diagonal entry, into a buffer of 12 rows;
+//  - each row's softmax covers its columns up to its diagonal: the max, exp(x - max) (a
+//    polynomial, about 1 ulp), their sum, then a product with its reciprocal (the reference
+//    divides: at most an ulp apart); the entries right of the diagonal are written 0
+//    (exp(-inf - max) in the reference);
+//  - the block's result tiles multiply the buffer by v over k up to the block's last row.
+// Each product sums in k order, one FMA chain per entry, as the triangular step does.
+#include "runtime/cpu/native_attention.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "ir/attrs.h"
+#include "ir/fused_attention.h"
+#include "runtime/cpu/triangular_tiles.h"
+#include "runtime/cpu/vector_state.h"
+
+namespace weft::cpu {
+namespace {
+
+using ir::ValueId;
+
+/// What the step computes, read from the node.
+struct Attention {
+  TriangularProblem scores, result;
+  int q = -1, k = -1, v = -1;  ///< the node's operands holding q, k (scores' lhs, rhs) and v (result's rhs)
+};
+
+int inputIndex(const ir::Graph& body, ValueId input) {
+  const std::vector<ValueId> inputs = body.inputs();
+  auto it = std::find(inputs.begin(), inputs.end(), input);
+  return it == inputs.end() ? -1 : static_cast<int>(it - inputs.begin());
+}
+
+std::optional<Attention> attentionOf(const ir::Graph& g, ValueId v) {
+  const ir::Node& node = g.node(v);
+  if (node.op != ir::OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "attention" ||
+      ir::attentionBodyProblem(*node.body))
+    return std::nullopt;
+  const ir::Graph& body = *node.body;
+  const ir::AttentionParts parts = ir::attentionParts(body);
+  std::optional<TriangularProblem> scores = triangularProblemOf(body, parts.scores);
+  std::optional<TriangularProblem> result = triangularProblemOf(body, parts.result);
+  if (!scores || !result) return std::nullopt;
+  const int64_t t = scores->m;
+  if (!scores->lowerOnly || scores->n != t || result->lhsZeros != 1 || result->m != t || result->k != t ||
+      scores->batch != result->batch)
+    return std::nullopt;
+  // The probabilities row-major as the rows kernel writes them: the result reads no view of them.
+  int64_t matrix = t * t;
+  if (result->a.row != t || result->a.col != 1 || result->aOffset != 0) return std::nullopt;
+  for (size_t d = result->batch.size(); d-- > 0; matrix *= result->batch[d])
+    if (result->aBatch[d] != matrix && result->batch[d] != 1) return std::nullopt;
+  Attention a{*scores, *result};
+  a.q = inputIndex(body, body.node(parts.scores).operands[0]);
+  a.k = inputIndex(body, body.node(parts.scores).operands[1]);
+  a.v = inputIndex(body, body.node(parts.result).operands[1]);
+  return a;
+}
+
+// The masked forms with every lane set: the plain intrinsics pass GCC 12 an undefined source
+// that -Wmaybe-uninitialized reports once they are inlined.
+[[gnu::target("avx512f")]] inline __m512 maximum(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
+
+// Every lane of the results holds the largest or the sum of x's lanes: halves, quarters,
+// pairs and neighbours swapped in turn.
+[[gnu::target("avx512f")]] inline __m512 largestLanes(__m512 x) {
+  x = maximum(x, _mm512_mask_shuffle_f32x4(x, 0xFFFF, x, x, 0x4E));
+  x = maximum(x, _mm512_mask_shuffle_f32x4(x, 0xFFFF, x, x, 0xB1));
+  x = maximum(x, _mm512_mask_permute_ps(x, 0xFFFF, x, 0x4E));
+  return maximum(x, _mm512_mask_permute_ps(x, 0xFFFF, x, 0xB1));
+}
+[[gnu::target("avx512f")]] inline __m512 laneSums(__m512 x) {
+  x = _mm512_add_ps(x, _mm512_mask_shuffle_f32x4(x, 0xFFFF, x, x, 0x4E));
+  x = _mm512_add_ps(x, _mm512_mask_shuffle_f32x4(x, 0xFFFF, x, x, 0xB1));
+  x = _mm512_add_ps(x, _mm512_mask_permute_ps(x, 0xFFFF, x, 0x4E));
+  return _mm512_add_ps(x, _mm512_mask_permute_ps(x, 0xFFFF, x, 0xB1));
+}
+
+/// exp(x) for x <= 0 (and -inf): 2^n e^r with r = x - n ln 2 in [-ln 2 / 2, ln 2 / 2] and
+/// e^r by its Taylor polynomial of degree 7.
+[[gnu::target("avx512f")]] inline __m512 exp16(__m512 x) {
+  x = maximum(x, _mm512_set1_ps(-104.0f));  // e^-104 is below the smallest float
+  const __m512 scaled = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504f));
+  const __m512 n = _mm512_mask_roundscale_ps(scaled, 0xFFFF, scaled, _MM_FROUND_TO_NEAREST_INT);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 5040), r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_mask_scalef_ps(p, 0xFFFF, p, n);
+}
+
+/// The lanes of the vector at column `c` that lie before column `end`.
+inline __mmask16 lanesBefore(int64_t c, int64_t end) {
+  const int64_t lanes = std::clamp<int64_t>(end - c, 0, 16);
+  return static_cast<__mmask16>(lanes == 16 ? 0xFFFF : (1u << lanes) - 1);
+}
+
+/// Row r of `rows` (stride `stride`), the scores of matrix row first + r, becomes its
+/// probabilities over columns [0, first + r], each exp(x - max) times the reciprocal of
+/// their sum; columns after it, up to `columns`, become 0.
+[[gnu::target("avx512f")]] void softmaxRows(float* rows, int64_t stride, int64_t count, int64_t first,
+                                            int64_t columns) {
+  const __m512 minusInf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 sums[kTileRows];
+  for (int64_t r = 0; r < count; ++r) {
+    float* row = rows + r * stride;
+    const int64_t valid = first + r + 1, written = (valid + 15) / 16 * 16;
+    __m512 max = minusInf;
+    for (int64_t c = 0; c < valid; c += 16) max = maximum(max, _mm512_mask_loadu_ps(minusInf, lanesBefore(c, valid), row + c));
+    max = largestLanes(max);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t c = 0; c < valid; c += 16) {
+      const __m512 e = _mm512_maskz_mov_ps(lanesBefore(c, valid), exp16(_mm512_sub_ps(_mm512_loadu_ps(row + c), max)));
+      sum = _mm512_add_ps(sum, e);
+      _mm512_mask_storeu_ps(row + c, lanesBefore(c, columns), e);
+    }
+    for (int64_t c = written; c < columns; c += 16) _mm512_mask_storeu_ps(row + c, lanesBefore(c, columns), _mm512_setzero_ps());
+    sums[r] = sum;
+  }
+  for (int64_t r = 0; r < count; ++r) {  // apart from the sums: the divisions overlap
+    float* row = rows + r * stride;
+    const int64_t valid = first + r + 1;
+    const __m512 reciprocal = _mm512_div_ps(_mm512_set1_ps(1.0f), laneSums(sums[r]));
+    for (int64_t c = 0; c < valid; c += 16)
+      _mm512_mask_storeu_ps(row + c, lanesBefore(c, valid), _mm512_mul_ps(_mm512_loadu_ps(row + c), reciprocal));
+  }
+}
+
+/// One batch matrix with AVX-512 (see the top of the file).
+[[gnu::target("avx512f")]] void attend(const Attention& at, const float* q, const float* k, const float* v, float* out,
+                                       std::vector<float>& packedK, std::vector<float>& packedV,
+                                       std::vector<float>& rows) {
+  UpperHalvesClearedOnExit clearUpperHalves;
+  const TriangularProblem& s = at.scores;
+  const TriangularProblem& o = at.result;
+  const int64_t t = s.m, d = s.k, e = o.n;
+  const int64_t panelsK = (t + kTilePanel - 1) / kTilePanel, panelsV = (e + kTilePanel - 1) / kTilePanel;
+  const bool kInPlace = s.b.col == 1 && t % kTilePanel == 0, vInPlace = o.b.col == 1 && e % kTilePanel == 0;
+  if (!kInPlace) {
+    packedK.resize(static_cast<size_t>(panelsK * d * kTilePanel));
+    for (int64_t p = 0; p < panelsK; ++p) packPanel(k, s.b, d, t, p * kTilePanel, packedK.data() + p * d * kTilePanel);
+  }
+  if (!vInPlace) {
+    packedV.resize(static_cast<size_t>(panelsV * t * kTilePanel));
+    for (int64_t p = 0; p < panelsV; ++p) packPanel(v, o.b, t, e, p * kTilePanel, packedV.data() + p * t * kTilePanel);
+  }
+  const int64_t stride = panelsK * kTilePanel;
+  rows.resize(static_cast<size_t>(kTileRows * stride));
+  const TileMatrix block{stride, 1};
+  for (int64_t r0 = 0; r0 < t; r0 += kTileRows) {
+    const int64_t count = std::min<int64_t>(kTileRows, t - r0), last = r0 + count - 1;
+    const int64_t columns = std::min(t, (last / 16 + 1) * 16);
+    for (int64_t p = 0; p * kTilePanel < columns; ++p) {
+      const float* panel = kInPlace ? k + p * kTilePanel : packedK.data() + p * d * kTilePanel;
+      const int64_t width = std::min<int64_t>(kTilePanel, columns - p * kTilePanel);
+      tileFor(count, width > 16 ? 2 : 1)(q + r0 * s.a.row, s.a, panel, kInPlace ? s.b.row : kTilePanel, 0, d,
+                                         rows.data() + p * kTilePanel, stride, width, s.alpha, s.beta);
+    }
+    softmaxRows(rows.data(), stride, count, r0, columns);
+    for (int64_t p = 0; p * kTilePanel < e; ++p) {
+      const float* panel = vInPlace ? v + p * kTilePanel : packedV.data() + p * t * kTilePanel;
+      const int64_t width = std::min<int64_t>(kTilePanel, e - p * kTilePanel);
+      tileFor(count, width > 16 ? 2 : 1)(rows.data(), block, panel, vInPlace ? o.b.row : kTilePanel, 0, last + 1,
+                                         out + r0 * o.c.row + p * kTilePanel, o.c.row, width, o.alpha, o.beta);
+    }
+  }
+}
+
+/// One batch matrix through plain loops, for CPUs without AVX-512.
+void attendPlainly(const Attention& at, const float* q, const float* k, const float* v, float* out,
+                   std::vector<float>& row) {
+  const TriangularProblem& s = at.scores;
+  const TriangularProblem& o = at.result;
+  row.resize(static_cast<size_t>(s.m));
+  for (int64_t i = 0; i < s.m; ++i) {
+    float max = -std::numeric_limits<float>::infinity(), sum = 0;
+    for (int64_t j = 0; j <= i; ++j) {
+      float dot = 0;
+      for (int64_t c = 0; c < s.k; ++c) dot = std::fma(q[i * s.a.row + c * s.a.col], k[c * s.b.row + j * s.b.col], dot);
+      row[static_cast<size_t>(j)] = std::fma(dot, s.alpha, s.beta);
+      max = std::max(max, row[static_cast<size_t>(j)]);
+    }
+    for (int64_t j = 0; j <= i; ++j) sum += row[static_cast<size_t>(j)] = std::exp(row[static_cast<size_t>(j)] - max);
+    for (int64_t j = 0; j <= i; ++j) row[static_cast<size_t>(j)] /= sum;
+    for (int64_t c = 0; c < o.n; ++c) {
+      float dot = 0;
+      for (int64_t j = 0; j <= i; ++j) dot = std::fma(row[static_cast<size_t>(j)], v[j * o.b.row + c * o.b.col], dot);
+      out[i * o.c.row + c] = std::fma(dot, o.alpha, o.beta);
+    }
+  }
+}
+
+}  // namespace
+
+bool runsCausalAttention(const ir::Graph& g, ValueId v) { return attentionOf(g, v).has_value(); }
+
+namespace {
+
+void runAttention(const NativeCall& call, bool vectorized) {
+  const Attention at = *attentionOf(call.graph, call.value);
+  const auto* q = static_cast<const float*>(call.operands[static_cast<size_t>(at.q)]) + at.scores.aOffset;
+  const auto* k = static_cast<const float*>(call.operands[static_cast<size_t>(at.k)]) + at.scores.bOffset;
+  const auto* v = static_cast<const float*>(call.operands[static_cast<size_t>(at.v)]) + at.result.bOffset;
+  auto* out = static_cast<float*>(call.result) + at.result.cOffset;
+  const int64_t count = ir::numElements(at.scores.batch);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; ++i) {
+    thread_local std::vector<float> packedK, packedV, rows;
+    int64_t qo = 0, ko = 0, unused = 0, vo = 0, oo = 0;
+    at.scores.batchOffsets(i, qo, ko, unused);
+    at.result.batchOffsets(i, unused, vo, oo);
+    if (vectorized)
+      attend(at, q + qo, k + ko, v + vo, out + oo, packedK, packedV, rows);
+    else
+      attendPlainly(at, q + qo, k + ko, v + vo, out + oo, rows);
+  }
+}
+
+}  // namespace
+
+void runCausalAttention(const NativeCall& call) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  runAttention(call, avx512);
+}
+
+void runCausalAttentionPlainly(const NativeCall& call) { runAttention(call, false); }
+
+}  // namespace weft::cpu

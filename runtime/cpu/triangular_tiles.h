@@ -1,0 +1,54 @@
+#pragma once
+/// The pieces of the triangular matmul step (native_triangular_matmul.cpp) that the causal
+/// attention step (native_attention.cpp) computes with too: a matmul node read as strided
+/// batch matrices, B packed into panels of 32 columns, and AVX-512 result tiles of up to 12
+/// rows by 32 columns.
+#include <cstdint>
+#include <optional>
+
+#include "ir/graph.h"
+
+namespace weft::cpu {
+
+constexpr int kTileRows = 12;   ///< rows of a result tile
+constexpr int kTilePanel = 32;  ///< columns of a result tile (two vectors), and of a packed panel
+
+/// One batch matrix's operand: element (r, c) at data[offset + r * row + c * col].
+struct TileMatrix {
+  int64_t row = 0, col = 0;
+};
+
+/// A matmul with a triangular hint as the step computes it: per batch matrix C = alpha A B +
+/// beta (A [M, K], B [K, N], each a strided view of its stored operand).
+struct TriangularProblem {
+  int64_t m = 0, n = 0, k = 0;
+  TileMatrix a, b, c;                   ///< c.col is 1
+  int64_t aOffset = 0, bOffset = 0, cOffset = 0;
+  ir::Shape batch;                      ///< the result's batch dims
+  ir::Shape aBatch, bBatch, cBatch;     ///< element strides along them (0: broadcast)
+  bool lowerOnly = false;               ///< needed="lower"
+  int lhsZeros = 0;                     ///< +1: zero above the diagonal, -1: below, 0: none
+  float alpha = 1, beta = 0;            ///< result = alpha * product + beta
+
+  /// The offsets of batch matrix `index` (row-major over `batch`) into A, B and C.
+  void batchOffsets(int64_t index, int64_t& a, int64_t& b, int64_t& c) const;
+};
+
+/// Node `v` of `g` (a matmul, or a fused matmul with at most an eltwise_linear epilogue,
+/// carrying lhs_zeros or needed) as a TriangularProblem, or nullopt when the step does not
+/// take it: f32, views the operands' strides express, dims up to 16384, two or more batch
+/// matrices and B at most 16 MiB packed.
+std::optional<TriangularProblem> triangularProblemOf(const ir::Graph& g, ir::ValueId v);
+
+/// Packs B's columns [n0, n0 + 32) (zeros past N) into `panel` as [K][32]. Needs AVX-512.
+void packPanel(const float* b, const TileMatrix& bm, int64_t k, int64_t n, int64_t n0, float* panel);
+
+/// A result tile: rows [0, rows) of `a` times the panel's k in [k0, k1) into `c` (columns
+/// [0, width) of it), scaled by alpha and shifted by beta. Needs AVX-512.
+using TileFn = void (*)(const float* a, const TileMatrix& am, const float* panel, int64_t panelRow, int64_t k0,
+                        int64_t k1, float* c, int64_t cRow, int64_t width, float alpha, float beta);
+
+/// The tile kernel for `rows` rows (1 to kTileRows) and `vectors` vectors of 16 columns (1 or 2).
+TileFn tileFor(int64_t rows, int64_t vectors);
+
+}  // namespace weft::cpu

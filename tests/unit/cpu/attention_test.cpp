@@ -1,0 +1,141 @@
+// The causal attention step (runtime/cpu/native_attention.h) and the fuse-attention pass
+// that makes its nodes: the step's AVX-512 kernel and the plain loops a CPU without AVX-512
+// runs compute as the reference interpreter does, over sizes that leave partial row tiles,
+// panels and vectors (sequence 37, head width 12, v 40 wide, so k^T and v are packed); a
+// node whose probabilities are read elsewhere is not merged; the attention body's checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cpu_test_util.h"
+
+#include "backends/cpu/executable.h"
+#include "ir/attrs.h"
+#include "ir/error.h"
+#include "ir/fused_attention.h"
+#include "ir/parser.h"
+#include "ir/verifier.h"
+#include "runtime/cpu/native_attention.h"
+
+using namespace weft;
+
+namespace {
+
+ir::Graph attentionGraph(int64_t seq, int64_t head, int64_t width) {
+  auto dims = [&](int64_t last) {
+    return "f32[2,3," + std::to_string(seq) + "," + std::to_string(last) + "]";
+  };
+  return ir::parseGraph("graph @a(%q: " + dims(head) + ", %k: " + dims(head) + ", %v: " + dims(width) + ") {\n" +
+                        "  %y = attention(%q, %k, %v) {causal=1, scale=0.3} : " + dims(width) + "\n" +
+                        "  return y=%y\n}\n");
+}
+
+/// The value of `g`'s only causal attention node (-1 when there is none or several).
+ir::ValueId attentionNode(const ir::Graph& g) {
+  ir::ValueId found = -1;
+  for (ir::ValueId v = 0; v < g.size(); ++v)
+    if (cpu::runsCausalAttention(g, v)) {
+      if (found >= 0) return -1;
+      found = v;
+    }
+  return found;
+}
+
+TEST(CausalAttention, PlainLoopsAndTheVectorKernelComputeAsTheReference) {
+  const ir::Graph g = attentionGraph(37, 12, 40);
+  const ir::Graph optimized = cpu::optimizeForCpu(g);
+  const ir::ValueId node = attentionNode(optimized);
+  ASSERT_GE(node, 0) << "the attention did not become one causal attention step";
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  const reference::TensorMap want = reference::run(g, feeds);
+  std::vector<const void*> operands;
+  for (ir::ValueId o : optimized.node(node).operands) {
+    ASSERT_EQ(optimized.node(o).op, ir::OpKind::Input);  // q, k and v as fed
+    operands.push_back(feeds.at(optimized.node(o).name).bytes.data());
+  }
+  auto runWith = [&](void (*step)(const cpu::NativeCall&)) {
+    reference::TensorMap got;
+    ir::TensorData out(optimized.type(node));
+    step(cpu::NativeCall{optimized, node, operands, out.bytes.data(), 0});
+    got["y"] = std::move(out);
+    return got;
+  };
+  {
+    SCOPED_TRACE("plain loops");
+    cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionPlainly), want, 1e-5);
+  }
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the vector kernel needs AVX-512";
+  SCOPED_TRACE("AVX-512");
+  cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttention), want, 1e-5);
+}
+
+TEST(CausalAttention, CompiledGraphsMatchTheReferenceAcrossShapes) {
+  for (auto [seq, head, width] : {std::tuple{1, 4, 4}, {16, 16, 16}, {33, 64, 32}, {130, 24, 72}}) {
+    SCOPED_TRACE("seq " + std::to_string(seq) + ", head " + std::to_string(head) + ", v " + std::to_string(width));
+    const ir::Graph g = attentionGraph(seq, head, width);
+    if (seq > 1) {
+      EXPECT_GE(attentionNode(cpu::optimizeForCpu(g)), 0);
+    }
+    reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    cpu::testing::expectCloseToLargest(cpu::compile(g).run(feeds), reference::run(g, feeds), 1e-5);
+  }
+}
+
+TEST(CausalAttention, ProbabilitiesReadElsewhereKeepTheThreeKernels) {
+  // The softmax's result is an output as well: it must be written, so nothing merges.
+  const ir::Graph g = ir::parseGraph(R"(graph @a(%q: f32[2,8,4], %k: f32[2,8,4], %v: f32[2,8,4]) {
+  %s = matmul(%q, %k) {transpose_rhs=1} : f32[2,8,8]
+  %c = iota() {axis=1, dtype=i64, shape=[8, 8]} : i64[8,8]
+  %r = iota() {axis=0, dtype=i64, shape=[8, 8]} : i64[8,8]
+  %m = gt(%c, %r) : bool[8,8]
+  %ninf = constant() {value=dense<[-inf]>} : f32[]
+  %x = select(%m, %ninf, %s) : f32[2,8,8]
+  %p = softmax(%x) {axis=2} : f32[2,8,8]
+  %y = matmul(%p, %v) : f32[2,8,4]
+  return y=%y, p=%p
+}
+)");
+  const ir::Graph optimized = cpu::optimizeForCpu(g);
+  for (ir::ValueId v = 0; v < optimized.size(); ++v)
+    EXPECT_FALSE(optimized.node(v).op == ir::OpKind::Fused &&
+                 ir::AttrReader(optimized.node(v).attrs, optimized.node(v).op).s("kind") == "attention");
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::testing::expectCloseToLargest(cpu::compile(g).run(feeds), reference::run(g, feeds), 1e-5);
+}
+
+TEST(CausalAttention, TheVerifierNamesWhatAnAttentionBodyLacks) {
+  // A softmax without the causal mask is no attention body.
+  const std::string text = R"(graph @a(%s: f32[2,4,4], %v: f32[2,4,4]) {
+  %y = fused(%s, %v) {kind="attention"} : f32[2,4,4] {
+    graph @body(%in0: f32[2,4,4], %in1: f32[2,4,4]) {
+      %p = fused(%in0) {kind="rows"} : f32[2,4,4] {
+        graph @rows(%in0: f32[2,4,4]) {
+          %0 = reduce_max(%in0) {axes=[2], keepdims=1} : f32[2,4,1]
+          %1 = sub(%in0, %0) : f32[2,4,4]
+          %2 = exp(%1) : f32[2,4,4]
+          %3 = reduce_sum(%2) {axes=[2], keepdims=1} : f32[2,4,1]
+          %4 = div(%2, %3) : f32[2,4,4]
+          return out=%4
+        }
+      }
+      %o = fused(%p, %in1) {kind="matmul"} : f32[2,4,4] {
+        graph @mm(%in0: f32[2,4,4], %in1: f32[2,4,4]) {
+          %0 = matmul(%in0, %in1) : f32[2,4,4]
+          return out=%0
+        }
+      }
+      return out=%o
+    }
+  }
+  return y=%y
+}
+)";
+  try {
+    ir::parseGraph(text, "bad.weft");
+    FAIL() << "an attention body of two kernels was accepted";
+  } catch (const weft::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("an attention body holds three fused nodes"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
