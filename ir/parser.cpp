@@ -41,7 +41,7 @@ using text::Token;
 /// How deep fused bodies may nest (bounds the parser's recursion).
 constexpr int kMaxBodyDepth = 16;
 /// The kinds a fused node may have (attribute `kind`).
-constexpr std::string_view kFusedKinds[] = {"loop", "reduce", "rows", "matmul", "conv", "attention"};
+constexpr std::string_view kFusedKinds[] = {"loop", "reduce", "rows", "matmul", "conv", "attention", "attention_grad"};
 
 /// One graph being read: the top-level graph, or the body of a fused node.
 struct Scope {
@@ -213,7 +213,7 @@ class Parser : text::ValueReader {
     const std::string& kind = std::get<std::string>(it->second);
     for (std::string_view k : kFusedKinds)
       if (kind == k) return;
-    fail(pos, "fused kind must be loop, reduce, rows, matmul, conv or attention, got \"" + kind + "\"");
+    fail(pos, "fused kind must be loop, reduce, rows, matmul, conv, attention or attention_grad, got \"" + kind + "\"");
   }
 
   /// `{ graph ... }` after fused node `n` (operands and type read): the body, read in a

@@ -56,7 +56,7 @@ static void checkAttrs(const Node& n, const std::string& where, std::vector<std:
 /// The kinds a fused node may have.
 static bool isFusedKind(const std::string& kind) {
   return kind == "loop" || kind == "reduce" || kind == "rows" || kind == "matmul" || kind == "conv" ||
-         kind == "attention";
+         kind == "attention" || kind == "attention_grad";
 }
 
 /// Checks fused node `n` and its body: a valid graph whose inputs have the operand types in
@@ -76,7 +76,7 @@ static void checkFused(const Graph& g, const Node& n, const std::string& where, 
   const size_t errorsBefore = errs.size();
   if (auto it = n.attrs.find("kind"); it != n.attrs.end())
     if (auto* kind = std::get_if<std::string>(&it->second); kind && !isFusedKind(*kind))
-      errs.push_back(where + ": kind must be loop, reduce, rows, matmul, conv or attention, got \"" + *kind + "\"");
+      errs.push_back(where + ": kind must be loop, reduce, rows, matmul, conv, attention or attention_grad, got \"" + *kind + "\"");
   if (!n.body) {
     errs.push_back(where + ": fused node has no body");
     return;
@@ -111,6 +111,8 @@ static void checkFused(const Graph& g, const Node& n, const std::string& where, 
         if (auto problem = rowsBodyProblem(body)) errs.push_back(where + ": " + *problem);
       if (*kind == "attention")
         if (auto problem = attentionBodyProblem(body)) errs.push_back(where + ": " + *problem);
+      if (*kind == "attention_grad")
+        if (auto problem = attentionGradBodyProblem(body)) errs.push_back(where + ": " + *problem);
     }
 }
 

@@ -221,8 +221,9 @@ int cmdCompile(int argc, char** argv) {
                 s.sideSums);
     std::printf("  triangular   %d matmuls skip the blocks a causal mask makes useless; %d row kernels stop at the diagonal\n",
                 s.triangularMatmuls, s.diagonalRows);
-    std::printf("  attention    %d causal attentions run as one step (scores, softmax and product with v by rows)\n",
-                s.attention);
+    std::printf("  attention    %d causal attentions run as one step (scores, softmax and product with v by rows); "
+                "%d gradients (dy v^T, the softmax's gradient and the three products)\n",
+                s.attention, s.attentionGrads);
     std::printf("  arena        %s\n", mib(s.arenaBytes).c_str());
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
     std::printf("  scratch      %s (oneDNN steps' run-time buffers with no room in the arena)\n", mib(s.scratchBytes).c_str());

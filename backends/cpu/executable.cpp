@@ -262,6 +262,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.triangularMatmuls = counts.triangularMatmuls;
   impl->stats.diagonalRows = counts.diagonalRows;
   impl->stats.attention = counts.attention;
+  impl->stats.attentionGrads = counts.attentionGrads;
   impl->stats.blockedValues = counts.blockedValues;
   impl->stats.referenceKernels = counts.host;
   impl->stats.onednnReferenceSteps = counts.onednnReferenceSteps;

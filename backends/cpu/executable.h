@@ -45,6 +45,7 @@ struct CompileStats {
   int triangularMatmuls = 0;  ///< matmuls skipping the blocks a causal mask makes useless (the triangular step)
   int diagonalRows = 0;       ///< row kernels whose rows stop at the diagonal (a causal softmax)
   int attention = 0;          ///< causal attentions run as one step, scores and probabilities unwritten
+  int attentionGrads = 0;     ///< causal attention gradients run as one step (dp, ds unwritten)
   MatmulTuning matmuls;      ///< what matmul tuning did (tuneMatmuls; zeros when off)
   int referenceKernels = 0;  ///< steps run by reference kernels (the fallback)
   /// Each reference step, e.g. "fused %12 : f32[4,8] (REASON)": why nothing faster runs it.

@@ -7,7 +7,12 @@
 //
 // A triple merges when the scores are read by the softmax alone and the probabilities by
 // their product with v alone, so neither needs to be written: in inference. A training step
-// keeps the probabilities for the backward pass, and stays three kernels. The merged node
+// keeps the probabilities for the backward pass, and stays three kernels there.
+//
+// The backward pass merges into one node of kind "attention_grad": the probabilities'
+// gradient dy v^T (a matmul read only by the next kernel), the scores' gradient (a rows
+// kernel read by two of the products), the products ds k, ds^T q and p^T dy, and the concat
+// of their reshapes (the gradient of a fused qkv). The merged node
 // takes the place of the product (its name and type), its operands those of the scores and
 // then v, and it is kept only when the native step takes it (triangular views, one batch
 // shape, the probabilities read as computed).
@@ -52,6 +57,13 @@ ir::Node asFusedMatmul(const ir::Graph& g, const ir::Node& n) {
   fused.attrs = {{"kind", std::string("matmul")}};
   fused.body = std::make_shared<const ir::Graph>(std::move(body));
   return fused;
+}
+
+/// True when the matmul of fused matmul body `body` reads its lhs transposed.
+bool transposesLhs(const ir::Graph& body) {
+  for (const ir::Node& n : body.nodes())
+    if (n.op == OpKind::Matmul) return ir::AttrReader(n.attrs, n.op).i("transpose_lhs", 0) != 0;
+  return false;
 }
 
 /// True when `n` is a fused loop kernel that only moves its one operand: slices, reshapes
@@ -197,10 +209,123 @@ bool mergeOnce(ir::Graph& g, std::vector<bool>& refused) {
   return false;
 }
 
+/// The attention gradient node replacing concat `c` of `g` (its pieces reshapes of three
+/// products, two of them reading the rows kernel of a causal softmax's gradient, the third
+/// its probabilities), or nullopt when `c` is no such concat or the native step would not
+/// take the node.
+std::optional<ir::Graph> mergeAttentionGrad(const ir::Graph& g, ValueId c) {
+  const ir::Node& concat = g.node(c);
+  if (concat.op != OpKind::Concat || concat.operands.size() != 3) return std::nullopt;
+  const std::vector<ValueId> sole = passes::soleUsers(g);
+  const std::vector<int> reads = passes::readerCounts(g);
+  std::vector<ValueId> products, erased;
+  ValueId ds = -1;
+  for (ValueId r : concat.operands) {
+    if (g.node(r).op != OpKind::Reshape || sole[static_cast<size_t>(r)] != c) return std::nullopt;
+    const ValueId x = g.node(r).operands[0];
+    if (!isMatmul(g.node(x)) || sole[static_cast<size_t>(x)] != r) return std::nullopt;
+    products.push_back(x);
+    erased.insert(erased.end(), {r, x});
+  }
+  // The scores' gradient: the lhs two of the products share (the third reads the probabilities).
+  for (size_t i = 0; i < 3; ++i)
+    if (g.node(products[i]).operands[0] == g.node(products[(i + 1) % 3]).operands[0]) ds = g.node(products[i]).operands[0];
+  if (ds < 0 || kindOf(g.node(ds)) != "rows") return std::nullopt;
+  if (reads[static_cast<size_t>(ds)] != 2 || g.node(ds).operands.size() != 2) return std::nullopt;
+  const ValueId dp = g.node(ds).operands[0], probabilities = g.node(ds).operands[1];
+  if (!isMatmul(g.node(dp)) || sole[static_cast<size_t>(dp)] != ds) return std::nullopt;
+  int readingDs = 0;
+  for (ValueId x : products) readingDs += g.node(x).operands[0] == ds ? 1 : 0;
+  if (readingDs != 2) return std::nullopt;
+  erased.insert(erased.end(), {dp, ds});
+
+  // The body: the operands of dp, the probabilities and the products' right-hand sides as inputs.
+  std::vector<ValueId> operands;
+  auto addOperand = [&](ValueId x) {
+    if (std::find(operands.begin(), operands.end(), x) == operands.end()) operands.push_back(x);
+  };
+  for (ValueId x : g.node(dp).operands) addOperand(x);
+  addOperand(probabilities);
+  for (ValueId x : products) addOperand(g.node(x).operands[1]);
+  ir::Graph body;
+  body.setName("causal_attention_grad");
+  std::vector<ValueId> inputs;
+  for (size_t i = 0; i < operands.size(); ++i) inputs.push_back(body.addInput("in" + std::to_string(i), g.type(operands[i])));
+  auto input = [&](ValueId outer) {
+    return inputs[static_cast<size_t>(std::find(operands.begin(), operands.end(), outer) - operands.begin())];
+  };
+  ir::Node dpNode = asFusedMatmul(g, g.node(dp));
+  for (ValueId& o : dpNode.operands) o = input(o);
+  dpNode.name = "probabilities_grad";
+  const ValueId dpValue = body.addNode(std::move(dpNode));
+  ir::Node dsNode = g.node(ds);
+  dsNode.operands = {dpValue, input(probabilities)};
+  dsNode.name = "scores_grad";
+  const ValueId dsValue = body.addNode(std::move(dsNode));
+  std::vector<ValueId> pieces;
+  for (size_t i = 0; i < 3; ++i) {
+    ir::Node product = asFusedMatmul(g, g.node(products[i]));
+    const bool readsDs = product.operands[0] == ds;
+    product.operands = {readsDs ? dsValue : input(probabilities), input(product.operands[1])};
+    product.name = !readsDs ? "v_grad" : transposesLhs(*product.body) ? "k_grad" : "q_grad";
+    const ValueId value = body.addNode(std::move(product));
+    ir::Node reshape = g.node(concat.operands[i]);
+    reshape.operands = {value};
+    reshape.name.clear();
+    pieces.push_back(body.addNode(std::move(reshape)));
+  }
+  ir::Node joined = concat;
+  joined.operands = pieces;
+  joined.name.clear();
+  body.addOutput("out", body.addNode(std::move(joined)));
+
+  passes::Rewriter rw(g);
+  ValueId merged = -1;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    rw.begin(v);
+    if (std::find(erased.begin(), erased.end(), v) != erased.end()) {
+      rw.erase(v);
+    } else if (v != c) {
+      rw.copy(v);
+    } else {
+      ir::Node node;
+      node.op = OpKind::Fused;
+      node.type = concat.type;
+      node.loc = concat.loc;
+      node.attrs["kind"] = std::string("attention_grad");
+      for (ValueId x : operands) node.operands.push_back(rw.map(x));
+      node.body = std::make_shared<const ir::Graph>(std::move(body));
+      merged = rw.target().addNode(std::move(node));
+      rw.replace(c, merged);
+    }
+  }
+  ir::Graph candidate = rw.finish();
+  if (!runsCausalAttentionGrad(candidate, merged)) return std::nullopt;
+  return candidate;
+}
+
+/// One merge of an attention gradient, or false when none applies.
+bool mergeGradOnce(ir::Graph& g, std::vector<bool>& refused) {
+  for (ValueId c = 0; c < g.size(); ++c) {
+    if (refused[static_cast<size_t>(c)] || g.node(c).op != OpKind::Concat) continue;
+    std::optional<ir::Graph> merged = mergeAttentionGrad(g, c);
+    if (!merged) {
+      refused[static_cast<size_t>(c)] = true;
+      continue;
+    }
+    g = std::move(*merged);
+    refused.assign(static_cast<size_t>(g.size()), false);
+    return true;
+  }
+  return false;
+}
+
 bool fuseAttention(ir::Graph& g) {
   std::vector<bool> refused(static_cast<size_t>(g.size()), false);
   bool changed = false;
   while (mergeOnce(g, refused)) changed = true;
+  refused.assign(static_cast<size_t>(g.size()), false);
+  while (mergeGradOnce(g, refused)) changed = true;
   return changed;
 }
 
@@ -208,7 +333,7 @@ bool fuseAttention(ir::Graph& g) {
 
 void registerCpuPasses() {
   passes::registerPass({"fuse-attention",
-                        "merge causal attention's scores, softmax and product with v into one step (inference)",
+                        "merge causal attention's kernels into one step (its forward pass in inference, its backward pass)",
                         fuseAttention});
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-/// Causal attention as one native step: a fused node of kind "attention" (ir/fused_attention.h,
+/// Causal attention as one native step, and its gradient as another: a fused node of kind "attention" (ir/fused_attention.h,
 /// made by the fuse-attention pass) computes, per batch matrix and block of 12 rows, the
 /// block's scores q k^T up to the diagonal, their masked softmax and its product with v, with
 /// the block's scores and probabilities kept in a buffer the size of the cache's lines they
@@ -21,5 +21,21 @@ void runCausalAttention(const NativeCall& call);
 
 /// runCausalAttention through the plain loops a CPU without AVX-512 runs, on any CPU (for tests).
 void runCausalAttentionPlainly(const NativeCall& call);
+
+/// True when node `v` of `g` is a fused attention gradient node this step takes: the
+/// probabilities' gradient dy v^T and the three products are matmuls the triangular step
+/// takes over one batch shape, dq = ds k and dk = ds^T q reading the scores' gradient as
+/// computed (no view), the probabilities stored row-major, and each product's result
+/// placed in the concatenation by strides alone.
+bool runsCausalAttentionGrad(const ir::Graph& g, ir::ValueId v);
+
+/// Runs node `call.value` (runsCausalAttentionGrad): per batch matrix, dy v^T into a buffer
+/// of T x T floats, the scores' gradient in place, then dq, dk and dv from the buffer into
+/// their columns of the result. Batch matrices run on the worker threads; on a CPU without
+/// AVX-512, through plain loops.
+void runCausalAttentionGrad(const NativeCall& call);
+
+/// runCausalAttentionGrad through the plain loops, on any CPU (for tests).
+void runCausalAttentionGradPlainly(const NativeCall& call);
 
 }  // namespace weft::cpu

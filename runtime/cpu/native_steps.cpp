@@ -270,6 +270,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::Fused:
       if (runsFewChannelConv(g, v)) return &runFewChannelConv;
       if (runsCausalAttention(g, v)) return &runCausalAttention;
+      if (runsCausalAttentionGrad(g, v)) return &runCausalAttentionGrad;
       return runsTriangularMatmul(g, v) ? &runTriangularMatmul : nullptr;
     case ir::OpKind::Matmul: return runsTriangularMatmul(g, v) ? &runTriangularMatmul : nullptr;
     case ir::OpKind::ConvWeightGrad:

@@ -225,10 +225,7 @@ void TriangularProblem::batchOffsets(int64_t index, int64_t& ao, int64_t& bo, in
   }
 }
 
-namespace {
-
-/// One batch matrix; `packed` has room for every panel of B.
-[[gnu::target("avx512f")]] void solve(const Problem& p, const float* a, const float* b, float* c,
+[[gnu::target("avx512f")]] void solveTriangular(const TriangularProblem& p, const float* a, const float* b, float* c,
                                       std::vector<float>& packed) {
   UpperHalvesClearedOnExit clearUpperHalves;
   const int64_t panels = (p.n + kPanel - 1) / kPanel;
@@ -254,8 +251,6 @@ namespace {
   }
 }
 
-}  // namespace
-
 bool runsTriangularMatmul(const ir::Graph& g, ValueId v) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   return avx512 && triangularProblemOf(g, v).has_value();
@@ -272,7 +267,7 @@ void runTriangularMatmul(const NativeCall& call) {
     thread_local std::vector<float> packed;
     int64_t ao = 0, bo = 0, co = 0;
     p.batchOffsets(i, ao, bo, co);
-    solve(p, a + ao, b + bo, c + co, packed);
+    solveTriangular(p, a + ao, b + bo, c + co, packed);
   }
 }
 

@@ -286,6 +286,7 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       ++counts_.native;
       if (step.native == &runTriangularMatmul) ++counts_.triangularMatmuls;
       if (step.native == &runCausalAttention) ++counts_.attention;
+      if (step.native == &runCausalAttentionGrad) ++counts_.attentionGrads;
       if (ValueId conv = convPoolSource(g, v); conv >= 0) {
         step.kernelArgs = g.node(conv).operands;
         if (convPoolWritesConv(g, v)) step.kernelArgs.push_back(conv);  // the step writes it too

@@ -89,6 +89,8 @@ struct StepCounts {
   int diagonalRows = 0;
   /// Attention nodes run by the causal attention step (native_attention.h).
   int attention = 0;
+  /// Attention gradient nodes run by the causal attention gradient step (native_attention.h).
+  int attentionGrads = 0;
   /// Values stored channel-blocked between convolutions and generated kernels (see
   /// blocked_layout.h).
   int blockedValues = 0;

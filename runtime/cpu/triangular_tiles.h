@@ -5,6 +5,7 @@
 /// rows by 32 columns.
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -47,6 +48,11 @@ void packPanel(const float* b, const TileMatrix& bm, int64_t k, int64_t n, int64
 /// [0, width) of it), scaled by alpha and shifted by beta. Needs AVX-512.
 using TileFn = void (*)(const float* a, const TileMatrix& am, const float* panel, int64_t panelRow, int64_t k0,
                         int64_t k1, float* c, int64_t cRow, int64_t width, float alpha, float beta);
+
+/// One batch matrix of `p` (A at `a`, B at `b`, C at `c`, each past its batch offset)
+/// through tiles: B packed into `packed` unless read in place; columns right of what
+/// needed="lower" computes written 0. Needs AVX-512.
+void solveTriangular(const TriangularProblem& p, const float* a, const float* b, float* c, std::vector<float>& packed);
 
 /// The tile kernel for `rows` rows (1 to kTileRows) and `vectors` vectors of 16 columns (1 or 2).
 TileFn tileFor(int64_t rows, int64_t vectors);

@@ -1,8 +1,9 @@
-// The causal attention step (runtime/cpu/native_attention.h) and the fuse-attention pass
-// that makes its nodes: the step's AVX-512 kernel and the plain loops a CPU without AVX-512
-// runs compute as the reference interpreter does, over sizes that leave partial row tiles,
-// panels and vectors (sequence 37, head width 12, v 40 wide, so k^T and v are packed); a
-// node whose probabilities are read elsewhere is not merged; the attention body's checks.
+// The causal attention steps (runtime/cpu/native_attention.h) and the fuse-attention pass
+// that makes their nodes: each step's AVX-512 kernel and the plain loops a CPU without
+// AVX-512 runs compute as the reference interpreter does, over sizes that leave partial row
+// tiles, panels and vectors (sequence 37, head width 12, v 40 wide, so k^T and v are
+// packed); a node whose probabilities are read elsewhere is not merged; the attention
+// body's checks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +16,8 @@
 #include "ir/fused_attention.h"
 #include "ir/parser.h"
 #include "ir/verifier.h"
+#include "models/families.h"
+#include "passes/train_step.h"
 #include "runtime/cpu/native_attention.h"
 
 using namespace weft;
@@ -101,6 +104,45 @@ TEST(CausalAttention, ProbabilitiesReadElsewhereKeepTheThreeKernels) {
                  ir::AttrReader(optimized.node(v).attrs, optimized.node(v).op).s("kind") == "attention");
   reference::TensorMap feeds = cpu::testing::sineFeeds(g);
   cpu::testing::expectCloseToLargest(cpu::compile(g).run(feeds), reference::run(g, feeds), 1e-5);
+}
+
+TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
+  // A small GPT's training step (sequence 37, heads 12 wide): its attention gradient node,
+  // fed causal probabilities (zero above the diagonal, as the step's hints assume) and sine
+  // values, against the reference interpreter running the node's body.
+  models::GptConfig c{.batch = 2, .seq = 37, .dim = 24, .heads = 2, .ff = 48, .layers = 1};
+  c.training = true;
+  passes::TrainConfig config;
+  config.optimizer = passes::parseOptimizer("adam");
+  const ir::Graph optimized = cpu::optimizeForCpu(passes::buildTrainStep(models::buildGpt("gpt_small", c), config));
+  ir::ValueId node = -1;
+  for (ir::ValueId v = 0; v < optimized.size(); ++v)
+    if (cpu::runsCausalAttentionGrad(optimized, v)) node = v;
+  ASSERT_GE(node, 0) << "the attention's backward pass did not become one step";
+  const ir::Graph& body = *optimized.node(node).body;
+  const ir::ValueId probabilities = ir::attentionGradParts(body).probabilities;
+  reference::TensorMap feeds = cpu::testing::sineFeeds(body);
+  ir::TensorData& p = feeds.at(body.node(probabilities).name);
+  const int64_t t = p.type.shape.back();
+  for (int64_t i = 0; i < p.numel(); ++i)
+    if (i % t > i / t % t) p.set(i, 0.0);
+  const reference::TensorMap want = reference::run(body, feeds);
+  std::vector<const void*> operands;
+  for (ir::ValueId in : body.inputs()) operands.push_back(feeds.at(body.node(in).name).bytes.data());
+  auto runWith = [&](void (*step)(const cpu::NativeCall&)) {
+    reference::TensorMap got;
+    ir::TensorData out(optimized.type(node));
+    step(cpu::NativeCall{optimized, node, operands, out.bytes.data(), 0});
+    got[want.begin()->first] = std::move(out);
+    return got;
+  };
+  {
+    SCOPED_TRACE("plain loops");
+    cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionGradPlainly), want, 1e-5);
+  }
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the vector kernel needs AVX-512";
+  SCOPED_TRACE("AVX-512");
+  cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionGrad), want, 1e-5);
 }
 
 TEST(CausalAttention, TheVerifierNamesWhatAnAttentionBodyLacks) {

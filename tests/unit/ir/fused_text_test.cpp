@@ -230,7 +230,7 @@ TEST(FusedText, BodyStructureErrors) {
                        "    return out=%x\n  }\n}\n"),
             "t.weft:3:5: expected 'graph' starting the fused node's body, got 'return'");
   EXPECT_EQ(parseError("graph @g(%x: f32[4]) {\n  %0 = fused(%x) {kind=\"fancy\"} : f32[4] {\n  }\n}\n"),
-            "t.weft:2:8: fused kind must be loop, reduce, rows, matmul, conv or attention, got \"fancy\"");
+            "t.weft:2:8: fused kind must be loop, reduce, rows, matmul, conv, attention or attention_grad, got \"fancy\"");
   EXPECT_EQ(parseError("graph @g(%x: f32[4]) {\n  %0 = fused(%x) : f32[4] {\n  }\n}\n"),
             "t.weft:2:8: op 'fused' is missing attribute 'kind'");
   EXPECT_EQ(parseError("graph @g(%x: f32[4]) {\n  %0 = fused() {kind=\"loop\"} : f32[4] {\n  }\n}\n"),
@@ -292,7 +292,7 @@ TEST(FusedVerifier, BodyProblemsNameTheNode) {
                              "has f32[3]")) << all;
   EXPECT_TRUE(hasError(errs, "%short (fused): body @fused_add_maximum: takes 2 inputs but the node has 1 operands"))
       << all;
-  EXPECT_TRUE(hasError(errs, "%kinded (fused): kind must be loop, reduce, rows, matmul, conv or attention, got \"weird\"")) << all;
+  EXPECT_TRUE(hasError(errs, "%kinded (fused): kind must be loop, reduce, rows, matmul, conv, attention or attention_grad, got \"weird\"")) << all;
   EXPECT_TRUE(hasError(errs, "%two (fused): body @fused_add_maximum: must have exactly one output, has 2")) << all;
   EXPECT_TRUE(hasError(errs, "%stateful (fused): body @fused_add_maximum: a body cannot have parameters")) << all;
   EXPECT_TRUE(hasError(errs, "%stateful (fused): body @fused_add_maximum: a body cannot update parameters")) << all;
