@@ -118,20 +118,24 @@ std::optional<std::string> attentionBodyProblem(const Graph& body) {
     if (n.op != OpKind::Fused || !n.body) return "an attention body holds fused nodes only, not " + valueRef(body, v);
     fused.push_back(v);
   }
-  if (fused.size() != 3) return "an attention body holds three fused nodes (scores, probabilities, result)";
+  if (fused.size() != 2 && fused.size() != 3)
+    return "an attention body holds two or three fused nodes (scores, probabilities and maybe a result)";
   const Node& scores = body.node(fused[0]);
   const Node& probabilities = body.node(fused[1]);
-  const Node& result = body.node(fused[2]);
-  if (kindOf(scores) != "matmul" || kindOf(probabilities) != "rows" || kindOf(result) != "matmul")
+  if (kindOf(scores) != "matmul" || kindOf(probabilities) != "rows")
     return "an attention body's fused nodes are of kinds matmul, rows and matmul";
   for (ValueId o : scores.operands)
     if (body.node(o).op != OpKind::Input) return "the scores of an attention body read its inputs only";
   if (probabilities.operands != std::vector<ValueId>{fused[0]} || !isCausalSoftmax(*probabilities.body))
     return "the probabilities of an attention body are the causal softmax of its scores";
-  if (result.operands.size() != 2 || result.operands[0] != fused[1] || body.node(result.operands[1]).op != OpKind::Input)
-    return "the result of an attention body multiplies its probabilities by an input";
-  if (body.outputs().size() != 1 || body.outputs()[0].value != fused[2])
-    return "an attention body returns its result";
+  if (fused.size() == 3) {
+    const Node& result = body.node(fused[2]);
+    if (kindOf(result) != "matmul" || result.operands.size() != 2 || result.operands[0] != fused[1] ||
+        body.node(result.operands[1]).op != OpKind::Input)
+      return "the result of an attention body multiplies its probabilities by an input";
+  }
+  if (body.outputs().size() != 1 || body.outputs()[0].value != fused.back())
+    return "an attention body returns its last fused node";
   return std::nullopt;
 }
 

@@ -6,6 +6,7 @@
 ///   %p = fused(%s) {kind="rows"}       the masked softmax of each row of %s
 ///   %o = fused(%p, v) {kind="matmul"}  %p v (and a transpose of the result)
 ///
+/// (or the first two alone, returning %p, where something else reads the probabilities)
 /// so that a backend can compute each row's scores and probabilities where they stay in the
 /// cache, without writing either. The body of kind "attention_grad" holds the backward pass
 /// of the same attention, from the saved probabilities p and the result's gradient dy:
@@ -28,7 +29,7 @@ namespace weft::ir {
 struct AttentionParts {
   ValueId scores = -1;         ///< fused, kind "matmul": reads body inputs only
   ValueId probabilities = -1;  ///< fused, kind "rows": causalSoftmax of the scores
-  ValueId result = -1;         ///< fused, kind "matmul": the probabilities (lhs) by a body input
+  ValueId result = -1;         ///< fused, kind "matmul": the probabilities (lhs) by a body input; -1: none
 };
 
 /// The nodes of an attention gradient body.
@@ -49,9 +50,10 @@ bool isCausalSoftmax(const Graph& rows);
 /// rowsum(dp p))) times c (or not multiplied: c = 1); else nullopt.
 std::optional<double> causalSoftmaxGradScale(const Graph& rows);
 
-/// Why `body` is not an attention body, or nullopt when it is: exactly three fused nodes
-/// besides its inputs, as AttentionParts describes, each read only by the next, the result
-/// being the body's output.
+/// Why `body` is not an attention body, or nullopt when it is: three fused nodes besides
+/// its inputs, as AttentionParts describes, each read only by the next, the result being the
+/// body's output; or only the scores and the probabilities, the probabilities being the
+/// output (a training step's forward pass, whose backward pass reads them).
 std::optional<std::string> attentionBodyProblem(const Graph& body);
 
 /// The parts of `body`, which attentionBodyProblem accepts.

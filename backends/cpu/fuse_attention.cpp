@@ -7,7 +7,8 @@
 //
 // A triple merges when the scores are read by the softmax alone and the probabilities by
 // their product with v alone, so neither needs to be written: in inference. A training step
-// keeps the probabilities for the backward pass, and stays three kernels there.
+// keeps the probabilities for the backward pass: there the scores and the softmax merge
+// (the node returns the probabilities, the scores unwritten) and the product stays apart.
 //
 // The backward pass merges into one node of kind "attention_grad": the probabilities'
 // gradient dy v^T (a matmul read only by the next kernel), the scores' gradient (a rows
@@ -118,9 +119,9 @@ ir::Node readThroughCopy(const ir::Graph& g, const ir::Node& matmul, size_t inde
 }
 
 /// The attention body of the scores `scores`, probabilities `probabilities` and product
-/// `result` (nodes of `g`, the product's operands their stored ones), whose inputs are
-/// `operands` (values of `g`).
-ir::Graph attentionBody(const ir::Graph& g, ir::Node scores, ir::Node probabilities, ir::Node result,
+/// `result` (nodes of `g`, the product's operands their stored ones; none: the body returns
+/// the probabilities), whose inputs are `operands` (values of `g`).
+ir::Graph attentionBody(const ir::Graph& g, ir::Node scores, ir::Node probabilities, std::optional<ir::Node> result,
                         const std::vector<ValueId>& operands) {
   ir::Graph body;
   body.setName("causal_attention");
@@ -136,18 +137,26 @@ ir::Graph attentionBody(const ir::Graph& g, ir::Node scores, ir::Node probabilit
   probabilities.operands = {scoresValue};
   probabilities.name = "probabilities";
   const ValueId probabilitiesValue = body.addNode(std::move(probabilities));
-  result.operands = {probabilitiesValue, input(result.operands[1])};
-  result.name = "result";
-  body.addOutput("out", body.addNode(std::move(result)));
+  if (!result) {
+    body.addOutput("out", probabilitiesValue);
+    return body;
+  }
+  result->operands = {probabilitiesValue, input(result->operands[1])};
+  result->name = "result";
+  body.addOutput("out", body.addNode(std::move(*result)));
   return body;
 }
 
-/// `g` with the scores `s`, probabilities `p` and product `o` as one attention node, its
-/// operands read through the view copies among q, k and v when `foldCopies` (the copies
-/// dropped); nullopt when the native step would not take the node.
+/// `g` with the scores `s`, probabilities `p` and product `o` (-1: none, the node returns
+/// the probabilities) as one attention node, its operands read through the view copies
+/// among q, k and v when `foldCopies` (the copies dropped); nullopt when the native step
+/// would not take the node.
 std::optional<ir::Graph> mergeAttention(const ir::Graph& g, ValueId s, ValueId p, ValueId o, bool foldCopies) {
   const std::vector<ValueId> sole = passes::soleUsers(g);
-  ir::Node scores = asFusedMatmul(g, g.node(s)), result = asFusedMatmul(g, g.node(o));
+  const ValueId last = o >= 0 ? o : p;
+  ir::Node scores = asFusedMatmul(g, g.node(s));
+  std::optional<ir::Node> result;
+  if (o >= 0) result = asFusedMatmul(g, g.node(o));
   std::vector<ValueId> folded;
   auto fold = [&](ir::Node& matmul, ValueId reader, size_t index) {
     const ValueId x = matmul.operands[index];
@@ -157,28 +166,30 @@ std::optional<ir::Graph> mergeAttention(const ir::Graph& g, ValueId s, ValueId p
   };
   fold(scores, s, 0);
   fold(scores, s, 1);
-  fold(result, o, 1);
+  if (result) fold(*result, o, 1);
   std::vector<ValueId> operands;
-  for (ValueId x : {scores.operands[0], scores.operands[1], result.operands[1]})
+  for (ValueId x : {scores.operands[0], scores.operands[1]})
     if (std::find(operands.begin(), operands.end(), x) == operands.end()) operands.push_back(x);
+  if (result && std::find(operands.begin(), operands.end(), result->operands[1]) == operands.end())
+    operands.push_back(result->operands[1]);
   passes::Rewriter rw(g);
   ValueId merged = -1;
   for (ValueId v = 0; v < g.size(); ++v) {
     rw.begin(v);
-    if (v == s || v == p || std::find(folded.begin(), folded.end(), v) != folded.end()) {
+    if ((v == s || v == p || std::find(folded.begin(), folded.end(), v) != folded.end()) && v != last) {
       rw.erase(v);
-    } else if (v != o) {
+    } else if (v != last) {
       rw.copy(v);
     } else {
       ir::Node node;
       node.op = OpKind::Fused;
-      node.type = result.type;
-      node.loc = result.loc;
+      node.type = g.node(last).type;
+      node.loc = g.node(last).loc;
       node.attrs["kind"] = std::string("attention");
       for (ValueId x : operands) node.operands.push_back(rw.map(x));
       node.body = std::make_shared<const ir::Graph>(attentionBody(g, scores, g.node(p), result, operands));
       merged = rw.target().addNode(std::move(node));
-      rw.replace(o, merged);
+      rw.replace(last, merged);
     }
   }
   ir::Graph candidate = rw.finish();
@@ -186,20 +197,24 @@ std::optional<ir::Graph> mergeAttention(const ir::Graph& g, ValueId s, ValueId p
   return candidate;
 }
 
-/// One merge, or false when none applies.
+/// One merge, or false when none applies: a causal softmax's scores (read by it alone)
+/// with its product with v when that alone reads the probabilities, else without.
 bool mergeOnce(ir::Graph& g, std::vector<bool>& refused) {
   const std::vector<ValueId> sole = passes::soleUsers(g);
-  for (ValueId o = 0; o < g.size(); ++o) {
-    const ir::Node& product = g.node(o);
-    if (refused[static_cast<size_t>(o)] || !isMatmul(product) || product.operands.size() != 2) continue;
-    const ValueId p = product.operands[0];
-    if (kindOf(g.node(p)) != "rows" || sole[static_cast<size_t>(p)] != o || g.node(p).operands.size() != 1) continue;
+  for (ValueId p = 0; p < g.size(); ++p) {
+    if (refused[static_cast<size_t>(p)] || kindOf(g.node(p)) != "rows" || g.node(p).operands.size() != 1) continue;
     const ValueId s = g.node(p).operands[0];
-    if (!isMatmul(g.node(s)) || sole[static_cast<size_t>(s)] != p || product.operands[1] == p) continue;
-    std::optional<ir::Graph> merged = mergeAttention(g, s, p, o, true);
-    if (!merged) merged = mergeAttention(g, s, p, o, false);
+    if (!isMatmul(g.node(s)) || sole[static_cast<size_t>(s)] != p) continue;
+    const ValueId o = sole[static_cast<size_t>(p)];
+    const bool product = o >= 0 && isMatmul(g.node(o)) && g.node(o).operands.size() == 2 &&
+                         g.node(o).operands[0] == p && g.node(o).operands[1] != p;
+    std::optional<ir::Graph> merged;
+    if (product) merged = mergeAttention(g, s, p, o, true);
+    if (product && !merged) merged = mergeAttention(g, s, p, o, false);
+    if (!product) merged = mergeAttention(g, s, p, -1, true);
+    if (!product && !merged) merged = mergeAttention(g, s, p, -1, false);
     if (!merged) {
-      refused[static_cast<size_t>(o)] = true;
+      refused[static_cast<size_t>(p)] = true;
       continue;
     }
     g = std::move(*merged);

@@ -34,6 +34,7 @@ using ir::ValueId;
 struct Attention {
   TriangularProblem scores, result;
   int q = -1, k = -1, v = -1;  ///< the node's operands holding q, k (scores' lhs, rhs) and v (result's rhs)
+  bool probabilitiesOnly = false;  ///< the node returns the probabilities (row-major), no result product
 };
 
 int inputIndex(const ir::Graph& body, ValueId input) {
@@ -50,20 +51,24 @@ std::optional<Attention> attentionOf(const ir::Graph& g, ValueId v) {
   const ir::Graph& body = *node.body;
   const ir::AttentionParts parts = ir::attentionParts(body);
   std::optional<TriangularProblem> scores = triangularProblemOf(body, parts.scores);
-  std::optional<TriangularProblem> result = triangularProblemOf(body, parts.result);
-  if (!scores || !result) return std::nullopt;
+  if (!scores || !scores->lowerOnly || scores->n != scores->m) return std::nullopt;
   const int64_t t = scores->m;
-  if (!scores->lowerOnly || scores->n != t || result->lhsZeros != 1 || result->m != t || result->k != t ||
-      scores->batch != result->batch)
+  Attention a{*scores, {}};
+  a.q = inputIndex(body, body.node(parts.scores).operands[0]);
+  a.k = inputIndex(body, body.node(parts.scores).operands[1]);
+  if (parts.result < 0) {  // the probabilities, written row-major as the node's result
+    a.probabilitiesOnly = true;
+    return a;
+  }
+  std::optional<TriangularProblem> result = triangularProblemOf(body, parts.result);
+  if (!result || result->lhsZeros != 1 || result->m != t || result->k != t || scores->batch != result->batch)
     return std::nullopt;
   // The probabilities row-major as the rows kernel writes them: the result reads no view of them.
   int64_t matrix = t * t;
   if (result->a.row != t || result->a.col != 1 || result->aOffset != 0) return std::nullopt;
   for (size_t d = result->batch.size(); d-- > 0; matrix *= result->batch[d])
     if (result->aBatch[d] != matrix && result->batch[d] != 1) return std::nullopt;
-  Attention a{*scores, *result};
-  a.q = inputIndex(body, body.node(parts.scores).operands[0]);
-  a.k = inputIndex(body, body.node(parts.scores).operands[1]);
+  a.result = *result;
   a.v = inputIndex(body, body.node(parts.result).operands[1]);
   return a;
 }
@@ -126,7 +131,8 @@ inline __mmask16 lanesBefore(int64_t c, int64_t end) {
     max = largestLanes(max);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t c = 0; c < valid; c += 16) {
-      const __m512 e = _mm512_maskz_mov_ps(lanesBefore(c, valid), exp16(_mm512_sub_ps(_mm512_loadu_ps(row + c), max)));
+      const __mmask16 lanes = lanesBefore(c, valid);
+      const __m512 e = _mm512_maskz_mov_ps(lanes, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, row + c), max)));
       sum = _mm512_add_ps(sum, e);
       _mm512_mask_storeu_ps(row + c, lanesBefore(c, columns), e);
     }
@@ -138,7 +144,8 @@ inline __mmask16 lanesBefore(int64_t c, int64_t end) {
     const int64_t valid = first + r + 1;
     const __m512 reciprocal = _mm512_div_ps(_mm512_set1_ps(1.0f), laneSums(sums[r]));
     for (int64_t c = 0; c < valid; c += 16)
-      _mm512_mask_storeu_ps(row + c, lanesBefore(c, valid), _mm512_mul_ps(_mm512_loadu_ps(row + c), reciprocal));
+      _mm512_mask_storeu_ps(row + c, lanesBefore(c, valid),
+                            _mm512_mul_ps(_mm512_maskz_loadu_ps(lanesBefore(c, valid), row + c), reciprocal));
   }
 }
 
@@ -149,7 +156,7 @@ inline __mmask16 lanesBefore(int64_t c, int64_t end) {
   UpperHalvesClearedOnExit clearUpperHalves;
   const TriangularProblem& s = at.scores;
   const TriangularProblem& o = at.result;
-  const int64_t t = s.m, d = s.k, e = o.n;
+  const int64_t t = s.m, d = s.k, e = at.probabilitiesOnly ? 0 : o.n;
   const int64_t panelsK = (t + kTilePanel - 1) / kTilePanel, panelsV = (e + kTilePanel - 1) / kTilePanel;
   const bool kInPlace = s.b.col == 1 && t % kTilePanel == 0, vInPlace = o.b.col == 1 && e % kTilePanel == 0;
   if (!kInPlace) {
@@ -160,19 +167,26 @@ inline __mmask16 lanesBefore(int64_t c, int64_t end) {
     packedV.resize(static_cast<size_t>(panelsV * t * kTilePanel));
     for (int64_t p = 0; p < panelsV; ++p) packPanel(v, o.b, t, e, p * kTilePanel, packedV.data() + p * t * kTilePanel);
   }
-  const int64_t stride = panelsK * kTilePanel;
-  rows.resize(static_cast<size_t>(kTileRows * stride));
+  // The block's rows: in the buffer, or (probabilities only) in the result itself.
+  const int64_t stride = at.probabilitiesOnly ? t : panelsK * kTilePanel;
+  if (!at.probabilitiesOnly) rows.resize(static_cast<size_t>(kTileRows * stride));
   const TileMatrix block{stride, 1};
   for (int64_t r0 = 0; r0 < t; r0 += kTileRows) {
     const int64_t count = std::min<int64_t>(kTileRows, t - r0), last = r0 + count - 1;
     const int64_t columns = std::min(t, (last / 16 + 1) * 16);
+    float* blockRows = at.probabilitiesOnly ? out + r0 * t : rows.data();
     for (int64_t p = 0; p * kTilePanel < columns; ++p) {
       const float* panel = kInPlace ? k + p * kTilePanel : packedK.data() + p * d * kTilePanel;
       const int64_t width = std::min<int64_t>(kTilePanel, columns - p * kTilePanel);
       tileFor(count, width > 16 ? 2 : 1)(q + r0 * s.a.row, s.a, panel, kInPlace ? s.b.row : kTilePanel, 0, d,
-                                         rows.data() + p * kTilePanel, stride, width, s.alpha, s.beta);
+                                         blockRows + p * kTilePanel, stride, width, s.alpha, s.beta);
     }
-    softmaxRows(rows.data(), stride, count, r0, columns);
+    softmaxRows(blockRows, stride, count, r0, columns);
+    if (at.probabilitiesOnly) {
+      for (int64_t r = 0; r < count && columns < t; ++r)
+        std::fill(blockRows + r * stride + columns, blockRows + (r + 1) * stride, 0.0f);
+      continue;
+    }
     for (int64_t p = 0; p * kTilePanel < e; ++p) {
       const float* panel = vInPlace ? v + p * kTilePanel : packedV.data() + p * t * kTilePanel;
       const int64_t width = std::min<int64_t>(kTilePanel, e - p * kTilePanel);
@@ -198,6 +212,10 @@ void attendPlainly(const Attention& at, const float* q, const float* k, const fl
     }
     for (int64_t j = 0; j <= i; ++j) sum += row[static_cast<size_t>(j)] = std::exp(row[static_cast<size_t>(j)] - max);
     for (int64_t j = 0; j <= i; ++j) row[static_cast<size_t>(j)] /= sum;
+    if (at.probabilitiesOnly) {
+      for (int64_t j = 0; j < s.m; ++j) out[i * s.m + j] = j <= i ? row[static_cast<size_t>(j)] : 0.0f;
+      continue;
+    }
     for (int64_t c = 0; c < o.n; ++c) {
       float dot = 0;
       for (int64_t j = 0; j <= i; ++j) dot = std::fma(row[static_cast<size_t>(j)], v[j * o.b.row + c * o.b.col], dot);
@@ -216,15 +234,20 @@ void runAttention(const NativeCall& call, bool vectorized) {
   const Attention at = *attentionOf(call.graph, call.value);
   const auto* q = static_cast<const float*>(call.operands[static_cast<size_t>(at.q)]) + at.scores.aOffset;
   const auto* k = static_cast<const float*>(call.operands[static_cast<size_t>(at.k)]) + at.scores.bOffset;
-  const auto* v = static_cast<const float*>(call.operands[static_cast<size_t>(at.v)]) + at.result.bOffset;
-  auto* out = static_cast<float*>(call.result) + at.result.cOffset;
+  const auto* v = at.probabilitiesOnly ? nullptr
+                                       : static_cast<const float*>(call.operands[static_cast<size_t>(at.v)]) +
+                                             at.result.bOffset;
+  auto* out = static_cast<float*>(call.result) + (at.probabilitiesOnly ? 0 : at.result.cOffset);
   const int64_t count = ir::numElements(at.scores.batch);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < count; ++i) {
     thread_local std::vector<float> packedK, packedV, rows;
     int64_t qo = 0, ko = 0, unused = 0, vo = 0, oo = 0;
     at.scores.batchOffsets(i, qo, ko, unused);
-    at.result.batchOffsets(i, unused, vo, oo);
+    if (at.probabilitiesOnly)
+      oo = i * at.scores.m * at.scores.m;
+    else
+      at.result.batchOffsets(i, unused, vo, oo);
     if (vectorized)
       attend(at, q + qo, k + ko, v + vo, out + oo, packedK, packedV, rows);
     else
