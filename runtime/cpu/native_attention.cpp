@@ -37,12 +37,6 @@ struct Attention {
   bool probabilitiesOnly = false;  ///< the node returns the probabilities (row-major), no result product
 };
 
-int inputIndex(const ir::Graph& body, ValueId input) {
-  const std::vector<ValueId> inputs = body.inputs();
-  auto it = std::find(inputs.begin(), inputs.end(), input);
-  return it == inputs.end() ? -1 : static_cast<int>(it - inputs.begin());
-}
-
 std::optional<Attention> attentionOf(const ir::Graph& g, ValueId v) {
   const ir::Node& node = g.node(v);
   if (node.op != ir::OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "attention" ||
@@ -54,8 +48,8 @@ std::optional<Attention> attentionOf(const ir::Graph& g, ValueId v) {
   if (!scores || !scores->lowerOnly || scores->n != scores->m) return std::nullopt;
   const int64_t t = scores->m;
   Attention a{*scores, {}};
-  a.q = inputIndex(body, body.node(parts.scores).operands[0]);
-  a.k = inputIndex(body, body.node(parts.scores).operands[1]);
+  a.q = bodyInputIndex(body, body.node(parts.scores).operands[0]);
+  a.k = bodyInputIndex(body, body.node(parts.scores).operands[1]);
   if (parts.result < 0) {  // the probabilities, written row-major as the node's result
     a.probabilitiesOnly = true;
     return a;
@@ -64,12 +58,9 @@ std::optional<Attention> attentionOf(const ir::Graph& g, ValueId v) {
   if (!result || result->lhsZeros != 1 || result->m != t || result->k != t || scores->batch != result->batch)
     return std::nullopt;
   // The probabilities row-major as the rows kernel writes them: the result reads no view of them.
-  int64_t matrix = t * t;
-  if (result->a.row != t || result->a.col != 1 || result->aOffset != 0) return std::nullopt;
-  for (size_t d = result->batch.size(); d-- > 0; matrix *= result->batch[d])
-    if (result->aBatch[d] != matrix && result->batch[d] != 1) return std::nullopt;
+  if (!result->lhsIsSquareRowMajor(false)) return std::nullopt;
   a.result = *result;
-  a.v = inputIndex(body, body.node(parts.result).operands[1]);
+  a.v = bodyInputIndex(body, body.node(parts.result).operands[1]);
   return a;
 }
 

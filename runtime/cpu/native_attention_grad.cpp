@@ -33,12 +33,6 @@ struct AttentionGrad {
   int dy = -1, v = -1, p = -1, q = -1, k = -1, dyOfDv = -1;  ///< the node's operands read
 };
 
-int inputIndex(const ir::Graph& body, ValueId input) {
-  const std::vector<ValueId> inputs = body.inputs();
-  auto it = std::find(inputs.begin(), inputs.end(), input);
-  return it == inputs.end() ? -1 : static_cast<int>(it - inputs.begin());
-}
-
 /// `stride` of a piece of width `width` stored row-major, as the same element's stride in
 /// the concatenation along the last axis (of width `total`): nullopt when a step along it
 /// would cross the piece's rows.
@@ -63,16 +57,6 @@ bool placeInConcat(TriangularProblem& p, int64_t width, int64_t at, int64_t tota
   return true;
 }
 
-/// True when `p`'s lhs is a [T, T] matrix stored row-major (transposed when `transposed`),
-/// batch after batch: the buffer the step computes in its place.
-bool readsComputedLhs(const TriangularProblem& p, int64_t t, bool transposed) {
-  if (p.a.row != (transposed ? 1 : t) || p.a.col != (transposed ? t : 1) || p.aOffset != 0) return false;
-  int64_t matrix = t * t;
-  for (size_t d = p.batch.size(); d-- > 0; matrix *= p.batch[d])
-    if (p.aBatch[d] != matrix && p.batch[d] != 1) return false;
-  return true;
-}
-
 std::optional<AttentionGrad> attentionGradOf(const ir::Graph& g, ValueId v) {
   const ir::Node& node = g.node(v);
   if (node.op != ir::OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "attention_grad" ||
@@ -86,9 +70,9 @@ std::optional<AttentionGrad> attentionGradOf(const ir::Graph& g, ValueId v) {
   a.dp = *dp;
   const int64_t t = dp->m;
   a.scale = static_cast<float>(*ir::causalSoftmaxGradScale(*body.node(parts.softmaxGrad).body));
-  a.dy = inputIndex(body, body.node(parts.scoresGrad).operands[0]);
-  a.v = inputIndex(body, body.node(parts.scoresGrad).operands[1]);
-  a.p = inputIndex(body, parts.probabilities);
+  a.dy = bodyInputIndex(body, body.node(parts.scoresGrad).operands[0]);
+  a.v = bodyInputIndex(body, body.node(parts.scoresGrad).operands[1]);
+  a.p = bodyInputIndex(body, parts.probabilities);
   const ir::Shape& joined = node.type.shape;
   int64_t at = 0;
   bool haveQ = false, haveK = false, haveV = false;
@@ -102,18 +86,18 @@ std::optional<AttentionGrad> attentionGradOf(const ir::Graph& g, ValueId v) {
         !placeInConcat(*pr, piece.back(), at, joined.back()))
       return std::nullopt;
     at += piece.back();
-    const int rhs = inputIndex(body, n.operands[1]);
+    const int rhs = bodyInputIndex(body, n.operands[1]);
     if (n.operands[0] == parts.probabilities) {  // p^T dy
       if (haveV || pr->lhsZeros != -1) return std::nullopt;
       a.dv = *pr;
       a.dyOfDv = rhs;
       haveV = true;
-    } else if (pr->lhsZeros == 1 && readsComputedLhs(*pr, t, false)) {  // ds k
+    } else if (pr->lhsZeros == 1 && pr->lhsIsSquareRowMajor(false)) {  // ds k
       if (haveQ) return std::nullopt;
       a.dq = *pr;
       a.k = rhs;
       haveQ = true;
-    } else if (pr->lhsZeros == -1 && readsComputedLhs(*pr, t, true)) {  // ds^T q
+    } else if (pr->lhsZeros == -1 && pr->lhsIsSquareRowMajor(true)) {  // ds^T q
       if (haveK) return std::nullopt;
       a.dk = *pr;
       a.q = rhs;

@@ -194,13 +194,6 @@ void runRandomNormal(const NativeCall& call) {
 
 bool isF32OrF64(ir::DType d) { return d == ir::DType::f32 || d == ir::DType::f64; }
 
-/// The body input index of `v` (an input of `body`), or -1.
-int inputIndex(const ir::Graph& body, ir::ValueId v) {
-  const std::vector<ir::ValueId> inputs = body.inputs();
-  auto it = std::find(inputs.begin(), inputs.end(), v);
-  return it == inputs.end() ? -1 : static_cast<int>(it - inputs.begin());
-}
-
 /// True when body value `v` is a one-element constant 0.
 bool isZero(const ir::Graph& body, ir::ValueId v) {
   const ir::Node& n = body.node(v);
@@ -233,15 +226,21 @@ std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v) {
     const ir::TensorType& bt = body.type(bias);
     const int64_t channels = n.type.shape.back();
     const bool perChannel = bt.numel() == 1 || (bt.numel() == channels && !bt.shape.empty() && bt.shape.back() == channels);
-    found.bias = inputIndex(body, bias);
+    found.bias = bodyInputIndex(body, bias);
     if (!perChannel || found.bias < 0 || bt.dtype != ir::DType::f32) return std::nullopt;
     cur = n.operands[static_cast<size_t>(convSide)];
   }
   const ir::Node& conv = body.node(cur);
-  if (conv.op != OpKind::Conv || inputIndex(body, conv.operands[0]) != 0 || inputIndex(body, conv.operands[1]) != 1)
+  if (conv.op != OpKind::Conv || bodyInputIndex(body, conv.operands[0]) != 0 || bodyInputIndex(body, conv.operands[1]) != 1)
     return std::nullopt;
   found.conv = &conv;
   return found;
+}
+
+int bodyInputIndex(const ir::Graph& body, ir::ValueId v) {
+  const std::vector<ir::ValueId> inputs = body.inputs();
+  auto it = std::find(inputs.begin(), inputs.end(), v);
+  return it == inputs.end() ? -1 : static_cast<int>(it - inputs.begin());
 }
 
 std::vector<ir::ValueId> otherReaders(const ir::Graph& g, ir::ValueId v, ir::ValueId except) {

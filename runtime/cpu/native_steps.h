@@ -38,6 +38,10 @@ struct ImageLayout {
   int64_t at(int64_t p, int64_t c) const { return p * positionStride + (c / 16) * blockStride + c % 16; }
 };
 
+/// The index of `v` among the inputs of `body` (a fused node's body: the node's operand
+/// holding it), or -1 when `v` is no input.
+int bodyInputIndex(const ir::Graph& body, ir::ValueId v);
+
 /// The nodes of `g` other than `except` that read value `v`, in node order; `v` being one of
 /// the graph's outputs counts as a reader too, at g.size().
 std::vector<ir::ValueId> otherReaders(const ir::Graph& g, ir::ValueId v, ir::ValueId except);

@@ -213,6 +213,14 @@ TileFn tileFor(int64_t rows, int64_t vectors) {
   return (vectors == 1 ? kHalf : kWhole)[rows - 1];
 }
 
+bool TriangularProblem::lhsIsSquareRowMajor(bool transposed) const {
+  if (k != m || a.row != (transposed ? 1 : m) || a.col != (transposed ? m : 1) || aOffset != 0) return false;
+  int64_t matrix = m * m;
+  for (size_t d = batch.size(); d-- > 0; matrix *= batch[d])
+    if (aBatch[d] != matrix && batch[d] != 1) return false;
+  return true;
+}
+
 void TriangularProblem::batchOffsets(int64_t index, int64_t& ao, int64_t& bo, int64_t& co) const {
   ao = bo = co = 0;
   for (int64_t d = static_cast<int64_t>(batch.size()) - 1, rest = index; d >= 0; --d) {

@@ -31,6 +31,10 @@ struct TriangularProblem {
   int lhsZeros = 0;                     ///< +1: zero above the diagonal, -1: below, 0: none
   float alpha = 1, beta = 0;            ///< result = alpha * product + beta
 
+  /// True when A is M x M, stored row-major (read transposed when `transposed`) matrix
+  /// after matrix, without an offset: a value the attention steps compute in its place.
+  bool lhsIsSquareRowMajor(bool transposed) const;
+
   /// The offsets of batch matrix `index` (row-major over `batch`) into A, B and C.
   void batchOffsets(int64_t index, int64_t& a, int64_t& b, int64_t& c) const;
 };
