@@ -107,11 +107,11 @@ const ir::Node* contractionOf(const ir::Graph& g, ValueId v, const ir::Graph** w
 }
 
 /// What the step of node `v` computes, as the key of its choice.
-std::string keyOf(const ir::Graph& g, ValueId v, int threads, bool heldWeights) {
+std::string keyOf(const ir::Graph& g, ValueId v, int threads, bool coldCaches) {
   const ir::Node& node = g.node(v);
   std::ostringstream key;
   key << "threads=" << threads << " isa=" << static_cast<int>(dnnl::get_effective_cpu_isa()) << "\n";
-  if (heldWeights) key << "held weights\n";
+  if (coldCaches) key << "constant weights\n";
   for (ValueId o : node.operands) key << g.type(o).str() << "\n";
   key << node.type.str() << "\n";
   if (node.op == OpKind::Fused) {
@@ -146,9 +146,9 @@ class ThreadCount {
 
 /// The implementation of `names` (oneDNN's order) that node `v` runs fastest with, timed over
 /// scratch buffers shaped as its operands and result; the first unless another is 3% faster.
-/// `heldWeights`: oneDNN's first choice holds the weights (built with `layouts`).
+/// `coldCaches`: each run starts from cold private caches (constant weights).
 std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std::string>& names,
-                                  const dnnl::engine& engine, const StepLayouts& layouts, bool heldWeights,
+                                  const dnnl::engine& engine, const StepLayouts& layouts, bool coldCaches,
                                   int threads) {
   std::vector<std::unique_ptr<OneDnnStep>> steps;
   std::vector<size_t> candidates;  // index into names of each step
@@ -179,11 +179,12 @@ std::string fastestImplementation(ir::Graph& g, ValueId v, const std::vector<std
     if (step->scratchBytes() > 0) step->useScratch(buffer(static_cast<int64_t>(step->scratchBytes()), 0));
 
   dnnl::stream stream(engine);
-  // With held weights each run starts from cold private caches, as it does inside a graph,
-  // where other steps ran in between: brgemm's held panels won over hot caches but lost in
-  // realnvp's inference to the jit sgemm reading row-major weights from L3. (Without held
-  // weights, cold runs hid a 4% gain of the sgemm on gpt's [1024,256]x[256,1024].)
-  const size_t evicted = heldWeights ? kEvictedBytesPerThread / sizeof(float) : 0;
+  // With constant weights each run starts from cold private caches, as it does inside a
+  // graph, where other steps ran in between: brgemm's held panels won over hot caches but
+  // lost in realnvp's inference to the jit sgemm reading row-major weights from L3, and so
+  // did brgemm over row-major weights with realnvp's epilogues. (Training steps' matmuls are
+  // timed hot: cold runs hid a 4% gain of the sgemm on gpt's [1024,256]x[256,1024].)
+  const size_t evicted = coldCaches ? kEvictedBytesPerThread / sizeof(float) : 0;
   std::vector<float> evict(evicted * static_cast<size_t>(threads));
   auto evictCaches = [&] {
     if (evict.empty()) return;
@@ -227,13 +228,15 @@ MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices, bool
     std::unique_ptr<OneDnnStep> first = compileOneDnnNode(g, v, engine, layouts);
     const std::vector<std::string> names = first ? first->implementations() : std::vector<std::string>{};
     if (names.size() < 2) continue;
-    const bool heldWeights = first->heldBytes() > 0;
-    const std::string key = keyOf(g, v, threads, heldWeights);
+    // Constant weights (an inference graph's) are timed from cold caches, as every run
+    // reads them anew from L3 between the other steps' data.
+    const bool coldCaches = first->heldBytes() > 0 || (layouts.constantOperands.size() > 1 && layouts.constantOperands[1]);
+    const std::string key = keyOf(g, v, threads, coldCaches);
     std::optional<std::string> chosen = choices.find(key);
     if (chosen && std::find(names.begin(), names.end(), *chosen) != names.end()) {
       ++tuning.remembered;
     } else {
-      chosen = fastestImplementation(g, v, names, engine, layouts, heldWeights, threads);
+      chosen = fastestImplementation(g, v, names, engine, layouts, coldCaches, threads);
       choices.record(key, *chosen);
       ++tuning.timed;
     }
