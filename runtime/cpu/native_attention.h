@@ -25,8 +25,8 @@ void runCausalAttentionPlainly(const NativeCall& call);
 /// True when node `v` of `g` is a fused attention gradient node this step takes: the
 /// probabilities' gradient dy v^T and the three products are matmuls the triangular step
 /// takes over one batch shape, dq = ds k and dk = ds^T q reading the scores' gradient as
-/// computed (no view), the probabilities stored row-major, and each product's result
-/// placed in the concatenation by strides alone.
+/// computed (no view), the probabilities stored row-major, each product's result placed in
+/// the concatenation by strides alone, and T at most 2048 (the buffer below).
 bool runsCausalAttentionGrad(const ir::Graph& g, ir::ValueId v);
 
 /// Runs node `call.value` (runsCausalAttentionGrad): per batch matrix, dy v^T into a buffer

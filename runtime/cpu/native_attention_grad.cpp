@@ -26,6 +26,9 @@ namespace {
 
 using ir::ValueId;
 
+/// The most floats a thread's buffer of the scores' gradient holds (16 MiB: T up to 2048).
+constexpr int64_t kMaxBufferFloats = int64_t{1} << 22;
+
 /// What the step computes, read from the node.
 struct AttentionGrad {
   TriangularProblem dp, dq, dk, dv;  ///< dq, dk, dv writing into the concatenated result
@@ -69,6 +72,7 @@ std::optional<AttentionGrad> attentionGradOf(const ir::Graph& g, ValueId v) {
   if (!dp || !dp->lowerOnly || dp->m != dp->n) return std::nullopt;
   a.dp = *dp;
   const int64_t t = dp->m;
+  if (t * t > kMaxBufferFloats) return std::nullopt;  // each thread's buffer of T x T floats
   a.scale = static_cast<float>(*ir::causalSoftmaxGradScale(*body.node(parts.softmaxGrad).body));
   a.dy = bodyInputIndex(body, body.node(parts.scoresGrad).operands[0]);
   a.v = bodyInputIndex(body, body.node(parts.scoresGrad).operands[1]);
