@@ -9,7 +9,8 @@
 //    divides: at most an ulp apart); the entries right of the diagonal are written 0
 //    (exp(-inf - max) in the reference);
 //  - the block's result tiles multiply the buffer by v over k up to the block's last row.
-// Each product sums in k order, one FMA chain per entry, as the triangular step does.
+// A node returning the probabilities (a training step's) computes each block's rows in its
+// result instead of the buffer, zeros right of the diagonal included. Each product sums in k order, one FMA chain per entry, as the triangular step does.
 #include "runtime/cpu/native_attention.h"
 
 #include <immintrin.h>
