@@ -15,7 +15,8 @@
 // and q, p^T dy and the concat of their reshapes become one node of kind "attention_grad".
 //
 // A merged node takes the place of its last node (its name and type), and is kept only when
-// the native step takes it.
+// the native step takes it. On a CPU without AVX-512 nothing merges (the steps would run
+// plain loops there).
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -132,6 +133,10 @@ bool mergeOnce(ir::Graph& g, std::vector<bool>& refused) {
 }
 
 bool fuseAttention(ir::Graph& g) {
+  // Without AVX-512 the steps would run their plain loops: the kernels apart (oneDNN's
+  // matmuls, generated kernels) run faster there.
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512) return false;
   std::vector<bool> refused(static_cast<size_t>(g.size()), false);
   bool changed = false;
   while (mergeOnce(g, refused)) changed = true;

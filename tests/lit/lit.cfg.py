@@ -23,3 +23,10 @@ if "cache_dir" in lit_config.params:
 # failing them, so the tests of out-of-memory messages do not run there.
 if lit_config.params.get("sanitize", "OFF") == "ON":
     config.available_features.add("sanitized")
+# weft's AVX-512 steps (the triangular matmuls, fuse-attention's) run only where the CPU has it.
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        if " avx512f" in cpuinfo.read():
+            config.available_features.add("avx512")
+except OSError:
+    pass

@@ -45,6 +45,7 @@ ir::ValueId attentionNode(const ir::Graph& g) {
 }
 
 TEST(CausalAttention, PlainLoopsAndTheVectorKernelComputeAsTheReference) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
   const ir::Graph g = attentionGraph(37, 12, 40);
   const ir::Graph optimized = cpu::optimizeForCpu(g);
   const ir::ValueId node = attentionNode(optimized);
@@ -67,12 +68,12 @@ TEST(CausalAttention, PlainLoopsAndTheVectorKernelComputeAsTheReference) {
     SCOPED_TRACE("plain loops");
     cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionPlainly), want, 1e-5);
   }
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the vector kernel needs AVX-512";
   SCOPED_TRACE("AVX-512");
   cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttention), want, 1e-5);
 }
 
 TEST(CausalAttention, CompiledGraphsMatchTheReferenceAcrossShapes) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
   for (auto [seq, head, width] : {std::tuple{1, 4, 4}, {16, 16, 16}, {33, 64, 32}, {130, 24, 72}}) {
     SCOPED_TRACE("seq " + std::to_string(seq) + ", head " + std::to_string(head) + ", v " + std::to_string(width));
     const ir::Graph g = attentionGraph(seq, head, width);
@@ -85,6 +86,7 @@ TEST(CausalAttention, CompiledGraphsMatchTheReferenceAcrossShapes) {
 }
 
 TEST(CausalAttention, ProbabilitiesReadElsewhereAreWrittenByTheStep) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
   // The softmax's result is an output as well: the step writes it (its body ends at the
   // probabilities) and their product with v stays a step of its own.
   const ir::Graph g = ir::parseGraph(R"(graph @a(%q: f32[2,8,4], %k: f32[2,8,4], %v: f32[2,8,4]) {
@@ -118,6 +120,7 @@ TEST(CausalAttention, ProbabilitiesReadElsewhereAreWrittenByTheStep) {
 }
 
 TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
   // A small GPT's training step (sequence 37, heads 12 wide): its attention gradient node,
   // fed causal probabilities (zero above the diagonal, as the step's hints assume) and sine
   // values, against the reference interpreter running the node's body.
@@ -151,7 +154,6 @@ TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
     SCOPED_TRACE("plain loops");
     cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionGradPlainly), want, 1e-5);
   }
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the vector kernel needs AVX-512";
   SCOPED_TRACE("AVX-512");
   cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionGrad), want, 1e-5);
 }

@@ -54,6 +54,7 @@ class TriangularMatmul : public ::testing::TestWithParam<Sizes> {};
 
 TEST_P(TriangularMatmul, InferenceRunsAsOneAttentionStepAndMatchesTheReference) {
   ir::Graph g = smallGpt(GetParam(), false);
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the steps need AVX-512";
   const ir::Graph optimized = cpu::optimizeForCpu(g);
   EXPECT_EQ(attentionSteps(optimized), 1);  // scores, softmax and probabilities @ v
   EXPECT_EQ(triangularSteps(optimized), 0);
