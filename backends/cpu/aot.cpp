@@ -145,7 +145,7 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   const std::string triple = options.triple.empty() ? KernelCompiler::hostTriple() : options.triple;
 
   auto start = std::chrono::steady_clock::now();
-  ir::Graph g2 = optimizeForCpu(g);
+  ir::Graph g2 = optimizeForCpu(g, /*forThisCpu=*/result.cpu == KernelCompiler::hostCpuName());
   reference::TensorMap state = bundleState(g, g2, options.state, what);
   // Matmul implementations measured here hold for a bundle run on this host's kind of CPU.
   if (result.cpu == KernelCompiler::hostCpuName())

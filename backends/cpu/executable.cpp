@@ -35,12 +35,14 @@ const char* const kCpuPipeline[] = {
     "triangular-matmuls", "fuse-epilogues",
     "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "fuse-attention", "precompute-derivatives", "dce"};
 
-std::string cpuPipeline() {
+/// The CPU pipeline as a pass list; without fuse-attention unless `forThisCpu`.
+std::string cpuPipeline(bool forThisCpu) {
   static const bool registered = (registerCpuPasses(), true);
   (void)registered;
   std::string pipeline;
   for (const char* name : kCpuPipeline)
-    if (passes::findPass(name)) pipeline += (pipeline.empty() ? "" : ",") + std::string(name);
+    if (passes::findPass(name) && (forThisCpu || std::string(name) != "fuse-attention"))
+      pipeline += (pipeline.empty() ? "" : ",") + std::string(name);
   return pipeline;
 }
 
@@ -168,11 +170,11 @@ void requireElements(const ir::Graph& g) {
 
 }  // namespace
 
-ir::Graph optimizeForCpu(const ir::Graph& g) {
+ir::Graph optimizeForCpu(const ir::Graph& g, bool forThisCpu) {
   ir::verify(g);
   requireElements(g);
   ir::Graph optimized = g;
-  passes::PassManager(cpuPipeline()).run(optimized);
+  passes::PassManager(cpuPipeline(forThisCpu)).run(optimized);
   // Last, the node order: orders compared with each convolution's conversion copies, which
   // the memory plan reserves for its step.
   passes::scheduleForMemory(optimized, conversionBound);

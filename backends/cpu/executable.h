@@ -105,7 +105,9 @@ void registerCpuPasses();
 /// `g` verified and run through the CPU pipeline (decompose, simplify, fuse, then an order
 /// with fewer bytes alive at once: schedule-memory): the graph that
 /// compile() and ahead-of-time bundles lower. Throws weft::Error when `g` is invalid.
-ir::Graph optimizeForCpu(const ir::Graph& g);
+/// `forThisCpu`: the graph runs on this host's kind of CPU, so fuse-attention may merge for
+/// its AVX-512 steps (false for a bundle built for another CPU).
+ir::Graph optimizeForCpu(const ir::Graph& g, bool forThisCpu = true);
 
 /// Compiles `g` (verified first; weft::Error when invalid, or when a node can be run by
 /// nothing, naming the op).
