@@ -85,6 +85,15 @@ TEST(CausalAttention, CompiledGraphsMatchTheReferenceAcrossShapes) {
   }
 }
 
+TEST(CausalAttention, APipelineForAnotherCpuMergesNothing) {
+  // A bundle built for another CPU (--mcpu) keeps the kernels apart: its steps are chosen for
+  // this host's AVX-512.
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
+  const ir::Graph g = attentionGraph(37, 12, 40);
+  EXPECT_GE(attentionNode(cpu::optimizeForCpu(g)), 0);
+  EXPECT_LT(attentionNode(cpu::optimizeForCpu(g, /*forThisCpu=*/false)), 0);
+}
+
 TEST(CausalAttention, ProbabilitiesReadElsewhereAreWrittenByTheStep) {
   if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
   // The softmax's result is an output as well: the step writes it (its body ends at the
