@@ -13,10 +13,6 @@
 namespace weft::ir {
 namespace {
 
-std::string kindOf(const Node& n) {
-  return n.op == OpKind::Fused && n.body ? AttrReader(n.attrs, n.op).s("kind") : std::string();
-}
-
 /// True when `n` reduces the last axis of its operand (of rank `rank`) keeping it.
 bool reducesLast(const Node& n, OpKind op, size_t rank) {
   if (n.op != op || rank == 0) return false;
@@ -122,7 +118,7 @@ std::optional<std::string> attentionBodyProblem(const Graph& body) {
     return "an attention body holds two or three fused nodes (scores, probabilities and maybe a result)";
   const Node& scores = body.node(fused[0]);
   const Node& probabilities = body.node(fused[1]);
-  if (kindOf(scores) != "matmul" || kindOf(probabilities) != "rows")
+  if (fusedKind(scores) != "matmul" || fusedKind(probabilities) != "rows")
     return "an attention body's fused nodes are of kinds matmul, rows and matmul";
   for (ValueId o : scores.operands)
     if (body.node(o).op != OpKind::Input) return "the scores of an attention body read its inputs only";
@@ -130,7 +126,7 @@ std::optional<std::string> attentionBodyProblem(const Graph& body) {
     return "the probabilities of an attention body are the causal softmax of its scores";
   if (fused.size() == 3) {
     const Node& result = body.node(fused[2]);
-    if (kindOf(result) != "matmul" || result.operands.size() != 2 || result.operands[0] != fused[1] ||
+    if (fusedKind(result) != "matmul" || result.operands.size() != 2 || result.operands[0] != fused[1] ||
         body.node(result.operands[1]).op != OpKind::Input)
       return "the result of an attention body multiplies its probabilities by an input";
   }
@@ -155,7 +151,7 @@ std::optional<std::string> attentionGradBodyProblem(const Graph& body) {
     const Node& n = body.node(v);
     if (n.op == OpKind::Input) continue;
     if (n.op == OpKind::Fused && n.body) {
-      (kindOf(n) == "rows" ? rows : fused).push_back(v);
+      (fusedKind(n) == "rows" ? rows : fused).push_back(v);
     } else if (n.op == OpKind::Reshape) {
       reshapes.push_back(v);
     } else if (n.op == OpKind::Concat && concat < 0) {
@@ -167,7 +163,7 @@ std::optional<std::string> attentionGradBodyProblem(const Graph& body) {
   if (fused.size() != 4 || rows.size() != 1 || reshapes.size() != 3 || concat < 0)
     return "an attention gradient body holds four fused matmuls, a rows kernel, three reshapes and a concat";
   for (ValueId f : fused)
-    if (kindOf(body.node(f)) != "matmul" || body.node(f).operands.size() != 2)
+    if (fusedKind(body.node(f)) != "matmul" || body.node(f).operands.size() != 2)
       return "the products of an attention gradient body are fused matmuls of two operands";
   const Node& softmaxGrad = body.node(rows[0]);
   if (softmaxGrad.operands.size() != 2 || !causalSoftmaxGradScale(*softmaxGrad.body))
@@ -200,7 +196,7 @@ std::optional<std::string> attentionGradBodyProblem(const Graph& body) {
 AttentionGradParts attentionGradParts(const Graph& body) {
   AttentionGradParts parts;
   for (ValueId v = 0; v < body.size(); ++v)
-    if (kindOf(body.node(v)) == "rows") {
+    if (fusedKind(body.node(v)) == "rows") {
       parts.softmaxGrad = v;
       parts.scoresGrad = body.node(v).operands[0];
       parts.probabilities = body.node(v).operands[1];

@@ -74,4 +74,8 @@ std::optional<ValueId> Graph::findOutput(const std::string& name) const {
   return std::nullopt;
 }
 
+std::string fusedKind(const Node& n) {
+  return n.op == OpKind::Fused && n.body ? AttrReader(n.attrs, n.op).s("kind") : std::string();
+}
+
 }  // namespace weft::ir

@@ -31,6 +31,10 @@ struct Node {
   std::shared_ptr<const Graph> body;
 };
 
+/// The kind of fused node `n` ("loop", "matmul", ...: its `kind` attribute), or "" for any
+/// other node.
+std::string fusedKind(const Node& n);
+
 /// A named result of the graph.
 struct Output {
   std::string name;

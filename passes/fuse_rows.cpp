@@ -37,10 +37,6 @@ namespace {
 using ir::OpKind;
 using ir::ValueId;
 
-std::string kindOf(const ir::Node& n) {
-  return n.op == OpKind::Fused && n.body ? ir::AttrReader(n.attrs, n.op).s("kind") : std::string();
-}
-
 /// A merged node: its operands (values of the outer graph) and body.
 struct Merged {
   std::vector<ValueId> operands;
@@ -113,7 +109,7 @@ std::vector<ValueId> rowMembers(const ir::Graph& g, ValueId consumer, const std:
     grew = false;
     for (auto it = set.rbegin(); it != set.rend() && !grew; ++it)
       for (ValueId p : g.node(*it).operands) {
-        const std::string kind = kindOf(g.node(p));
+        const std::string kind = ir::fusedKind(g.node(p));
         const bool fits = kind == "reduce" ? g.type(p).shape == perRow
                           : kind == "loop" || kind == "rows" ? g.type(p).shape == shape || g.type(p).shape == perRow
                                                              : false;
@@ -128,13 +124,13 @@ std::vector<ValueId> rowMembers(const ir::Graph& g, ValueId consumer, const std:
     shrank = false;
     std::set<ValueId> dependsOnReduction;
     for (ValueId m : set) {  // graph order: operands first
-      if (kindOf(g.node(m)) == "rows") dependsOnReduction.insert(m);  // holds reductions of its own
+      if (ir::fusedKind(g.node(m)) == "rows") dependsOnReduction.insert(m);  // holds reductions of its own
       for (ValueId o : g.node(m).operands)
-        if (set.count(o) && (kindOf(g.node(o)) == "reduce" || dependsOnReduction.count(o)))
+        if (set.count(o) && (ir::fusedKind(g.node(o)) == "reduce" || dependsOnReduction.count(o)))
           dependsOnReduction.insert(m);
     }
     for (ValueId m : set)
-      if (m != consumer && kindOf(g.node(m)) != "reduce" && !dependsOnReduction.count(m)) {
+      if (m != consumer && ir::fusedKind(g.node(m)) != "reduce" && !dependsOnReduction.count(m)) {
         set.erase(m);
         shrank = true;
         break;
@@ -154,7 +150,7 @@ bool mergeOnce(ir::Graph& g) {
   const std::vector<int> reads = readerCounts(g);
   for (ValueId c = g.size(); c-- > 0;) {  // the last consumer first: it collects the most
     const ir::Node& consumer = g.node(c);
-    const std::string kind = kindOf(consumer);
+    const std::string kind = ir::fusedKind(consumer);
     if ((kind != "loop" && kind != "rows") || consumer.body->outputs().size() != 1) continue;
     if (consumer.type.shape.empty() || consumer.type.shape.back() < 2) continue;
     const std::vector<ValueId> members = rowMembers(g, c, reads);

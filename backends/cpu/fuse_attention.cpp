@@ -17,14 +17,11 @@
 // A merged node takes the place of its last node (its name and type), and is kept only when
 // the native step takes it. On a CPU without AVX-512 nothing merges (the steps would run
 // plain loops there).
-#include <algorithm>
-#include <memory>
 #include <optional>
 
 #include "backends/cpu/executable.h"
 #include "backends/cpu/fuse_attention.h"
 #include "backends/cpu/fused_matmul_nodes.h"
-#include "ir/attrs.h"
 #include "passes/pass_manager.h"
 #include "passes/sole_users.h"
 #include "runtime/cpu/native_attention.h"
@@ -42,16 +39,10 @@ ir::Graph attentionBody(const ir::Graph& g, ir::Node scores, ir::Node probabilit
                         const std::vector<ValueId>& operands) {
   ir::Graph body;
   body.setName("causal_attention");
-  std::vector<ValueId> inputs;
-  for (size_t i = 0; i < operands.size(); ++i)
-    inputs.push_back(body.addInput("in" + std::to_string(i), g.type(operands[i])));
-  auto input = [&](ValueId outer) {
-    return inputs[static_cast<size_t>(std::find(operands.begin(), operands.end(), outer) - operands.begin())];
-  };
+  const BodyInputs input(body, g, operands);
   for (ValueId& operand : scores.operands) operand = input(operand);
   scores.name = "scores";
-  const ValueId scoresValue = body.addNode(std::move(scores));
-  probabilities.operands = {scoresValue};
+  probabilities.operands = {body.addNode(std::move(scores))};
   probabilities.name = "probabilities";
   const ValueId probabilitiesValue = body.addNode(std::move(probabilities));
   if (!result) {
@@ -68,68 +59,45 @@ ir::Graph attentionBody(const ir::Graph& g, ir::Node scores, ir::Node probabilit
 /// the probabilities) as one attention node, its operands read through the view copies
 /// among q, k and v when `foldCopies` (the copies dropped); nullopt when the native step
 /// would not take the node.
-std::optional<ir::Graph> mergeAttention(const ir::Graph& g, ValueId s, ValueId p, ValueId o, bool foldCopies) {
-  const std::vector<ValueId> sole = passes::soleUsers(g);
-  const ValueId last = o >= 0 ? o : p;
+std::optional<ir::Graph> mergeAttention(const ir::Graph& g, const std::vector<ValueId>& sole, ValueId s, ValueId p,
+                                        ValueId o, bool foldCopies) {
   ir::Node scores = asFusedMatmul(g, g.node(s));
   std::optional<ir::Node> result;
   if (o >= 0) result = asFusedMatmul(g, g.node(o));
-  std::vector<ValueId> folded;
+  std::vector<ValueId> erased;  // the folded copies, then the scores and probabilities
   auto fold = [&](ir::Node& matmul, ValueId reader, size_t index) {
     const ValueId x = matmul.operands[index];
     if (!foldCopies || !isViewCopy(g.node(x)) || sole[static_cast<size_t>(x)] != reader) return;
     matmul = readThroughCopy(g, matmul, index, x);
-    folded.push_back(x);
+    erased.push_back(x);
   };
   fold(scores, s, 0);
   fold(scores, s, 1);
   if (result) fold(*result, o, 1);
   std::vector<ValueId> operands;
-  for (ValueId x : {scores.operands[0], scores.operands[1]})
-    if (std::find(operands.begin(), operands.end(), x) == operands.end()) operands.push_back(x);
-  if (result && std::find(operands.begin(), operands.end(), result->operands[1]) == operands.end())
-    operands.push_back(result->operands[1]);
-  ir::Node node;
-  node.op = OpKind::Fused;
-  node.type = g.node(last).type;
-  node.loc = g.node(last).loc;
-  node.attrs["kind"] = std::string("attention");
-  node.operands = operands;
-  node.body = std::make_shared<const ir::Graph>(attentionBody(g, scores, g.node(p), result, operands));
-  std::vector<ValueId> erased = folded;
+  for (ValueId x : scores.operands) appendOnce(operands, x);
+  if (result) appendOnce(operands, result->operands[1]);
+  const ValueId last = o >= 0 ? o : p;
   for (ValueId x : {s, p})
     if (x != last) erased.push_back(x);
-  ValueId merged = -1;
-  ir::Graph candidate = replaceByMerged(g, erased, last, std::move(node), merged);
-  if (!runsCausalAttention(candidate, merged)) return std::nullopt;
-  return candidate;
+  return withFusedNode(g, erased, last, "attention", operands,
+                       attentionBody(g, std::move(scores), g.node(p), std::move(result), operands), runsCausalAttention);
 }
 
-/// One merge, or false when none applies: a causal softmax's scores (read by it alone)
-/// with its product with v when that alone reads the probabilities, else without.
-bool mergeOnce(ir::Graph& g, std::vector<bool>& refused) {
+/// The attention node made at `p` of `g`, a causal softmax's rows kernel whose scores it
+/// alone reads: with its product with v when that alone reads the probabilities, else
+/// without; nullopt when none is made there.
+std::optional<ir::Graph> mergeAttentionAt(const ir::Graph& g, ValueId p) {
+  if (ir::fusedKind(g.node(p)) != "rows" || g.node(p).operands.size() != 1) return std::nullopt;
   const std::vector<ValueId> sole = passes::soleUsers(g);
-  for (ValueId p = 0; p < g.size(); ++p) {
-    if (refused[static_cast<size_t>(p)] || fusedKind(g.node(p)) != "rows" || g.node(p).operands.size() != 1) continue;
-    const ValueId s = g.node(p).operands[0];
-    if (!isMatmul(g.node(s)) || sole[static_cast<size_t>(s)] != p) continue;
-    const ValueId o = sole[static_cast<size_t>(p)];
-    const bool product = o >= 0 && isMatmul(g.node(o)) && g.node(o).operands.size() == 2 &&
-                         g.node(o).operands[0] == p && g.node(o).operands[1] != p;
-    std::optional<ir::Graph> merged;
-    if (product) merged = mergeAttention(g, s, p, o, true);
-    if (product && !merged) merged = mergeAttention(g, s, p, o, false);
-    if (!product) merged = mergeAttention(g, s, p, -1, true);
-    if (!product && !merged) merged = mergeAttention(g, s, p, -1, false);
-    if (!merged) {
-      refused[static_cast<size_t>(p)] = true;
-      continue;
-    }
-    g = std::move(*merged);
-    refused.assign(static_cast<size_t>(g.size()), false);
-    return true;
-  }
-  return false;
+  const ValueId s = g.node(p).operands[0];
+  if (!isMatmul(g.node(s)) || sole[static_cast<size_t>(s)] != p) return std::nullopt;
+  ValueId o = sole[static_cast<size_t>(p)];
+  if (o < 0 || !isMatmul(g.node(o)) || g.node(o).operands.size() != 2 || g.node(o).operands[0] != p ||
+      g.node(o).operands[1] == p)
+    o = -1;
+  std::optional<ir::Graph> merged = mergeAttention(g, sole, s, p, o, true);
+  return merged ? merged : mergeAttention(g, sole, s, p, o, false);
 }
 
 bool fuseAttention(ir::Graph& g) {
@@ -137,10 +105,8 @@ bool fuseAttention(ir::Graph& g) {
   // matmuls, generated kernels) run faster there.
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   if (!avx512) return false;
-  std::vector<bool> refused(static_cast<size_t>(g.size()), false);
-  bool changed = false;
-  while (mergeOnce(g, refused)) changed = true;
-  return mergeAttentionGrads(g) || changed;
+  const bool forward = mergeWherePossible(g, mergeAttentionAt);
+  return mergeAttentionGrads(g) || forward;
 }
 
 }  // namespace

@@ -5,13 +5,10 @@
 // them alone) and the third the probabilities that kernel reads, and the probabilities'
 // gradient dy v^T (a matmul) is read by that kernel alone: the node's operands are dy, v,
 // the probabilities and the products' right-hand sides, and it takes the concat's place.
-#include <algorithm>
-#include <memory>
 #include <optional>
 
 #include "backends/cpu/fuse_attention.h"
 #include "backends/cpu/fused_matmul_nodes.h"
-#include "ir/attrs.h"
 #include "passes/sole_users.h"
 #include "runtime/cpu/native_attention.h"
 
@@ -42,30 +39,20 @@ std::optional<ir::Graph> mergeAttentionGrad(const ir::Graph& g, ValueId c) {
   // The scores' gradient: the lhs two of the products share (the third reads the probabilities).
   for (size_t i = 0; i < 3; ++i)
     if (g.node(products[i]).operands[0] == g.node(products[(i + 1) % 3]).operands[0]) ds = g.node(products[i]).operands[0];
-  if (ds < 0 || fusedKind(g.node(ds)) != "rows") return std::nullopt;
+  if (ds < 0 || ir::fusedKind(g.node(ds)) != "rows") return std::nullopt;
   if (reads[static_cast<size_t>(ds)] != 2 || g.node(ds).operands.size() != 2) return std::nullopt;
   const ValueId dp = g.node(ds).operands[0], probabilities = g.node(ds).operands[1];
   if (!isMatmul(g.node(dp)) || sole[static_cast<size_t>(dp)] != ds) return std::nullopt;
-  int readingDs = 0;
-  for (ValueId x : products) readingDs += g.node(x).operands[0] == ds ? 1 : 0;
-  if (readingDs != 2) return std::nullopt;
   erased.insert(erased.end(), {dp, ds});
 
   // The body: the operands of dp, the probabilities and the products' right-hand sides as inputs.
   std::vector<ValueId> operands;
-  auto addOperand = [&](ValueId x) {
-    if (std::find(operands.begin(), operands.end(), x) == operands.end()) operands.push_back(x);
-  };
-  for (ValueId x : g.node(dp).operands) addOperand(x);
-  addOperand(probabilities);
-  for (ValueId x : products) addOperand(g.node(x).operands[1]);
+  for (ValueId x : g.node(dp).operands) appendOnce(operands, x);
+  appendOnce(operands, probabilities);
+  for (ValueId x : products) appendOnce(operands, g.node(x).operands[1]);
   ir::Graph body;
   body.setName("causal_attention_grad");
-  std::vector<ValueId> inputs;
-  for (size_t i = 0; i < operands.size(); ++i) inputs.push_back(body.addInput("in" + std::to_string(i), g.type(operands[i])));
-  auto input = [&](ValueId outer) {
-    return inputs[static_cast<size_t>(std::find(operands.begin(), operands.end(), outer) - operands.begin())];
-  };
+  const BodyInputs input(body, g, operands);
   ir::Node dpNode = asFusedMatmul(g, g.node(dp));
   for (ValueId& o : dpNode.operands) o = input(o);
   dpNode.name = "probabilities_grad";
@@ -91,42 +78,11 @@ std::optional<ir::Graph> mergeAttentionGrad(const ir::Graph& g, ValueId c) {
   joined.name.clear();
   body.addOutput("out", body.addNode(std::move(joined)));
 
-  ir::Node node;
-  node.op = OpKind::Fused;
-  node.type = concat.type;
-  node.loc = concat.loc;
-  node.attrs["kind"] = std::string("attention_grad");
-  node.operands = operands;
-  node.body = std::make_shared<const ir::Graph>(std::move(body));
-  ValueId merged = -1;
-  ir::Graph candidate = replaceByMerged(g, erased, c, std::move(node), merged);
-  if (!runsCausalAttentionGrad(candidate, merged)) return std::nullopt;
-  return candidate;
-}
-
-/// One merge of an attention gradient, or false when none applies.
-bool mergeGradOnce(ir::Graph& g, std::vector<bool>& refused) {
-  for (ValueId c = 0; c < g.size(); ++c) {
-    if (refused[static_cast<size_t>(c)] || g.node(c).op != OpKind::Concat) continue;
-    std::optional<ir::Graph> merged = mergeAttentionGrad(g, c);
-    if (!merged) {
-      refused[static_cast<size_t>(c)] = true;
-      continue;
-    }
-    g = std::move(*merged);
-    refused.assign(static_cast<size_t>(g.size()), false);
-    return true;
-  }
-  return false;
+  return withFusedNode(g, erased, c, "attention_grad", operands, std::move(body), runsCausalAttentionGrad);
 }
 
 }  // namespace
 
-bool mergeAttentionGrads(ir::Graph& g) {
-  std::vector<bool> refused(static_cast<size_t>(g.size()), false);
-  bool changed = false;
-  while (mergeGradOnce(g, refused)) changed = true;
-  return changed;
-}
+bool mergeAttentionGrads(ir::Graph& g) { return mergeWherePossible(g, mergeAttentionGrad); }
 
 }  // namespace weft::cpu

@@ -12,12 +12,8 @@ namespace weft::cpu {
 using ir::OpKind;
 using ir::ValueId;
 
-std::string fusedKind(const ir::Node& n) {
-  return n.op == OpKind::Fused && n.body ? ir::AttrReader(n.attrs, n.op).s("kind") : std::string();
-}
-
 /// True when `n` is a matmul, plain or fused.
-bool isMatmul(const ir::Node& n) { return n.op == OpKind::Matmul || fusedKind(n) == "matmul"; }
+bool isMatmul(const ir::Node& n) { return n.op == OpKind::Matmul || ir::fusedKind(n) == "matmul"; }
 
 /// Matmul node `n` of `g` as a fused matmul: itself when fused, else a fused node of kind
 /// "matmul" whose body is `n` on the node's operands.
@@ -47,7 +43,7 @@ bool transposesLhs(const ir::Graph& body) {
 /// True when `n` is a fused loop kernel that only moves its one operand: slices, reshapes
 /// and transposes in a chain from its input to its output (a head cut out of a fused qkv).
 bool isViewCopy(const ir::Node& n) {
-  if (fusedKind(n) != "loop" || n.operands.size() != 1) return false;
+  if (ir::fusedKind(n) != "loop" || n.operands.size() != 1) return false;
   const ir::Graph& body = *n.body;
   ValueId expected = body.inputs().at(0);
   for (ValueId v = 0; v < body.size(); ++v) {
@@ -95,13 +91,33 @@ ir::Node readThroughCopy(const ir::Graph& g, const ir::Node& matmul, size_t inde
   return folded;
 }
 
-ir::Graph replaceByMerged(const ir::Graph& g, const std::vector<ValueId>& erased, ValueId replaced, ir::Node merged,
-                          ValueId& mergedValue) {
+void appendOnce(std::vector<ValueId>& values, ValueId v) {
+  if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+}
+
+BodyInputs::BodyInputs(ir::Graph& body, const ir::Graph& g, const std::vector<ValueId>& operands) : operands_(operands) {
+  for (size_t i = 0; i < operands.size(); ++i) inputs_.push_back(body.addInput("in" + std::to_string(i), g.type(operands[i])));
+}
+
+ValueId BodyInputs::operator()(ValueId outer) const {
+  return inputs_.at(static_cast<size_t>(std::find(operands_.begin(), operands_.end(), outer) - operands_.begin()));
+}
+
+std::optional<ir::Graph> withFusedNode(const ir::Graph& g, const std::vector<ValueId>& erased, ValueId replaced,
+                                       const std::string& kind, const std::vector<ValueId>& operands, ir::Graph body,
+                                       bool (*runs)(const ir::Graph&, ValueId)) {
+  ir::Node merged;
+  merged.op = OpKind::Fused;
+  merged.type = g.node(replaced).type;
+  merged.loc = g.node(replaced).loc;
+  merged.attrs["kind"] = kind;
+  merged.body = std::make_shared<const ir::Graph>(std::move(body));
   passes::Rewriter rw(g);
+  ValueId mergedValue = -1;
   for (ValueId v = 0; v < g.size(); ++v) {
     rw.begin(v);
     if (v == replaced) {
-      for (ValueId& o : merged.operands) o = rw.map(o);
+      for (ValueId o : operands) merged.operands.push_back(rw.map(o));
       mergedValue = rw.target().addNode(std::move(merged));
       rw.replace(v, mergedValue);
     } else if (std::find(erased.begin(), erased.end(), v) != erased.end()) {
@@ -110,7 +126,28 @@ ir::Graph replaceByMerged(const ir::Graph& g, const std::vector<ValueId>& erased
       rw.copy(v);
     }
   }
-  return rw.finish();
+  ir::Graph result = rw.finish();
+  if (!runs(result, mergedValue)) return std::nullopt;
+  return result;
+}
+
+bool mergeWherePossible(ir::Graph& g,
+                        const std::function<std::optional<ir::Graph>(const ir::Graph&, ValueId)>& mergeAt) {
+  std::vector<bool> refused(static_cast<size_t>(g.size()), false);
+  bool changed = false;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (refused[static_cast<size_t>(v)]) continue;
+    std::optional<ir::Graph> merged = mergeAt(g, v);
+    if (!merged) {
+      refused[static_cast<size_t>(v)] = true;
+      continue;
+    }
+    g = std::move(*merged);
+    refused.assign(static_cast<size_t>(g.size()), false);
+    changed = true;
+    v = -1;  // start over: the values are numbered anew
+  }
+  return changed;
 }
 
 }  // namespace weft::cpu

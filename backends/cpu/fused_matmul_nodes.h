@@ -1,16 +1,15 @@
 #pragma once
-/// Nodes the fuse-attention pass reads and builds: fused kernels by kind, matmuls as fused
-/// matmuls, view copies folded into the matmul that reads them, and the rewrite that puts
-/// one merged node in the place of several.
+/// Nodes the fuse-attention pass reads and builds: matmuls as fused matmuls, view copies
+/// folded into the matmul that reads them, merged nodes' bodies and the rewrite that puts one
+/// merged node in the place of several, tried wherever it applies.
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
 
 namespace weft::cpu {
-
-/// The kind of fused node `n` ("loop", "matmul", ...), or "" for any other node.
-std::string fusedKind(const ir::Node& n);
 
 /// True when `n` is a matmul, plain or fused.
 bool isMatmul(const ir::Node& n);
@@ -30,10 +29,34 @@ bool isViewCopy(const ir::Node& n);
 /// `copy` (isViewCopy) from the copy's operand instead.
 ir::Node readThroughCopy(const ir::Graph& g, const ir::Node& matmul, size_t index, ir::ValueId copy);
 
-/// `g` with the nodes `erased` dropped and node `replaced` replaced by `merged` (operands
-/// given as values of `g`, read before `replaced`); `mergedValue` receives its value in the
-/// result.
-ir::Graph replaceByMerged(const ir::Graph& g, const std::vector<ir::ValueId>& erased, ir::ValueId replaced,
-                          ir::Node merged, ir::ValueId& mergedValue);
+/// Appends `v` to `values` unless it is there already.
+void appendOnce(std::vector<ir::ValueId>& values, ir::ValueId v);
+
+/// A merged node's body being built: one input per value of `operands` (values of the outer
+/// graph `g`, distinct), in order, named in0, in1, ...
+class BodyInputs {
+ public:
+  /// Adds the inputs to `body`.
+  BodyInputs(ir::Graph& body, const ir::Graph& g, const std::vector<ir::ValueId>& operands);
+  /// The body input holding outer value `outer` (one of the operands).
+  ir::ValueId operator()(ir::ValueId outer) const;
+
+ private:
+  std::vector<ir::ValueId> operands_, inputs_;
+};
+
+/// `g` with the nodes `erased` dropped and node `replaced` replaced by a fused node of kind
+/// `kind` over `operands` (values of `g` read before `replaced`) with body `body`, of
+/// `replaced`'s type and location; nullopt when `runs` (a native step's test) refuses the
+/// node there.
+std::optional<ir::Graph> withFusedNode(const ir::Graph& g, const std::vector<ir::ValueId>& erased, ir::ValueId replaced,
+                                       const std::string& kind, const std::vector<ir::ValueId>& operands,
+                                       ir::Graph body, bool (*runs)(const ir::Graph&, ir::ValueId));
+
+/// Tries `mergeAt` at each node of `g` in order until none merges: a success (`g` with a
+/// merged node) replaces `g` and the search starts over; a node refused is not tried again
+/// until something merges. True when anything merged.
+bool mergeWherePossible(ir::Graph& g,
+                        const std::function<std::optional<ir::Graph>(const ir::Graph&, ir::ValueId)>& mergeAt);
 
 }  // namespace weft::cpu

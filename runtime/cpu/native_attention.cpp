@@ -40,8 +40,7 @@ struct Attention {
 
 std::optional<Attention> attentionOf(const ir::Graph& g, ValueId v) {
   const ir::Node& node = g.node(v);
-  if (node.op != ir::OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "attention" ||
-      ir::attentionBodyProblem(*node.body))
+  if (ir::fusedKind(node) != "attention" || ir::attentionBodyProblem(*node.body))
     return std::nullopt;
   const ir::Graph& body = *node.body;
   const ir::AttentionParts parts = ir::attentionParts(body);

@@ -62,8 +62,7 @@ bool placeInConcat(TriangularProblem& p, int64_t width, int64_t at, int64_t tota
 
 std::optional<AttentionGrad> attentionGradOf(const ir::Graph& g, ValueId v) {
   const ir::Node& node = g.node(v);
-  if (node.op != ir::OpKind::Fused || !node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "attention_grad" ||
-      ir::attentionGradBodyProblem(*node.body))
+  if (ir::fusedKind(node) != "attention_grad" || ir::attentionGradBodyProblem(*node.body))
     return std::nullopt;
   const ir::Graph& body = *node.body;
   const ir::AttentionGradParts parts = ir::attentionGradParts(body);

@@ -16,10 +16,9 @@ using ir::OpKind;
 using ir::ValueId;
 
 /// The kind of fused node `n`, "" for another node.
-std::string kindOf(const Node& n) { return n.op == OpKind::Fused && n.body ? ir::AttrReader(n.attrs, n.op).s("kind") : ""; }
 
 /// True when `n` is a generated kernel of `kind` with one output.
-bool isKernel(const Node& n, const char* kind) { return kindOf(n) == kind && n.body->outputs().size() == 1; }
+bool isKernel(const Node& n, const char* kind) { return ir::fusedKind(n) == kind && n.body->outputs().size() == 1; }
 
 /// The most sums a kernel's innermost loop may add into: its run of kept elements that come
 /// last (per channel: 16 in blocked data, C channels-last). Each 4 KiB row of the inputs loads

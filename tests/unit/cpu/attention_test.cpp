@@ -44,6 +44,16 @@ ir::ValueId attentionNode(const ir::Graph& g) {
   return found;
 }
 
+/// Native step `step` on node `node` of `g` over `operands`, its result named `name`.
+reference::TensorMap runStep(void (*step)(const cpu::NativeCall&), const ir::Graph& g, ir::ValueId node,
+                             const std::vector<const void*>& operands, const std::string& name) {
+  ir::TensorData out(g.type(node));
+  step(cpu::NativeCall{g, node, operands, out.bytes.data(), 0});
+  reference::TensorMap got;
+  got[name] = std::move(out);
+  return got;
+}
+
 TEST(CausalAttention, PlainLoopsAndTheVectorKernelComputeAsTheReference) {
   if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
   const ir::Graph g = attentionGraph(37, 12, 40);
@@ -57,13 +67,7 @@ TEST(CausalAttention, PlainLoopsAndTheVectorKernelComputeAsTheReference) {
     ASSERT_EQ(optimized.node(o).op, ir::OpKind::Input);  // q, k and v as fed
     operands.push_back(feeds.at(optimized.node(o).name).bytes.data());
   }
-  auto runWith = [&](void (*step)(const cpu::NativeCall&)) {
-    reference::TensorMap got;
-    ir::TensorData out(optimized.type(node));
-    step(cpu::NativeCall{optimized, node, operands, out.bytes.data(), 0});
-    got["y"] = std::move(out);
-    return got;
-  };
+  auto runWith = [&](void (*step)(const cpu::NativeCall&)) { return runStep(step, optimized, node, operands, "y"); };
   {
     SCOPED_TRACE("plain loops");
     cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionPlainly), want, 1e-5);
@@ -121,11 +125,8 @@ TEST(CausalAttention, ProbabilitiesReadElsewhereAreWrittenByTheStep) {
   // The plain loops write the same probabilities.
   std::vector<const void*> operands;
   for (ir::ValueId o : optimized.node(node).operands) operands.push_back(feeds.at(optimized.node(o).name).bytes.data());
-  reference::TensorMap got;
-  ir::TensorData out(optimized.type(node));
-  cpu::runCausalAttentionPlainly(cpu::NativeCall{optimized, node, operands, out.bytes.data(), 0});
-  got["p"] = std::move(out);
-  cpu::testing::expectCloseToLargest(got, {{"p", want.at("p")}}, 1e-5);
+  cpu::testing::expectCloseToLargest(runStep(&cpu::runCausalAttentionPlainly, optimized, node, operands, "p"),
+                                     {{"p", want.at("p")}}, 1e-5);
 }
 
 TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
@@ -153,11 +154,7 @@ TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
   std::vector<const void*> operands;
   for (ir::ValueId in : body.inputs()) operands.push_back(feeds.at(body.node(in).name).bytes.data());
   auto runWith = [&](void (*step)(const cpu::NativeCall&)) {
-    reference::TensorMap got;
-    ir::TensorData out(optimized.type(node));
-    step(cpu::NativeCall{optimized, node, operands, out.bytes.data(), 0});
-    got[want.begin()->first] = std::move(out);
-    return got;
+    return runStep(step, optimized, node, operands, want.begin()->first);
   };
   {
     SCOPED_TRACE("plain loops");
