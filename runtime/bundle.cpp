@@ -9,6 +9,7 @@
 #include "ir/verifier.h"
 #include "runtime/bundle_model.h"
 #include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/denormals.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/memory_plan.h"
 #include "runtime/init.h"
@@ -129,6 +130,11 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
 
   cpu::ProgramOptions options;
   options.threads = cpu::defaultThreads();
+  try {
+    options.flushDenormals = cpu::defaultFlushDenormals();
+  } catch (const Error& e) {
+    throw BundleError(WEFT_ERROR_ARGUMENT, "bundle " + quoted(model->name) + ": " + e.what());
+  }
   const std::vector<cpu::KernelEntry>& kernels = model->kernels;
   options.kernelFor = [&kernels, kernelOf](ir::ValueId v) -> const cpu::KernelEntry* {
     int64_t i = kernelOf[static_cast<size_t>(v)];

@@ -102,7 +102,9 @@ const char* weft_last_error(void);
  *  created once here) and allocates its arena and parameter block. Parameters start as the
  *  bundle's initializers say, drawn when first needed (a run, step, save or param call), so a
  *  model whose weights file is loaded first never draws them. Uses WEFT_THREADS
- *  worker threads when set, else 2. On failure *model is NULL; see weft_last_error(). */
+ *  worker threads when set, else 2. Runs flush denormal floats to zero unless WEFT_DENORMALS
+ *  is "keep" (another value than "flush" or "keep" fails with WEFT_ERROR_ARGUMENT). On
+ *  failure *model is NULL; see weft_last_error(). */
 weft_status weft_model_create(const weft_bundle* bundle, weft_model** model);
 
 /** weft_model_create with memory the caller owns, as Glow bundles allow: `arena` (at least

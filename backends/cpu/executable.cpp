@@ -14,6 +14,7 @@
 #include "passes/builtin_passes.h"
 #include "passes/pass_manager.h"
 #include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/denormals.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/memory_plan.h"
 #include "runtime/cpu/program.h"
@@ -239,6 +240,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
 
   ProgramOptions programOptions;
   programOptions.threads = impl->options.threads;
+  programOptions.flushDenormals = options.flushDenormals.value_or(defaultFlushDenormals());
   programOptions.kernelFor = [&](ValueId v) { return kernelOf[static_cast<size_t>(v)]; };
   programOptions.blocked = std::move(blocked);
   programOptions.holdConstantCopies = true;  // setState and feeds are the only ways parameters change

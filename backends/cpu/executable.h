@@ -3,6 +3,7 @@
 /// once into a schedule of steps, each a oneDNN primitive, an MLIR-generated kernel or a
 /// reference kernel, over one planned arena and persistent state buffers.
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,9 @@ struct CompileOptions {
   /// the process's shared choices); false, or the environment variable WEFT_TUNE_MATMULS=0:
   /// oneDNN's first choice always.
   bool tuneMatmuls = true;
+  /// Runs flush denormal floats to zero (runtime/cpu/denormals.h); unset: as the environment
+  /// variable WEFT_DENORMALS says (flush unless it is "keep").
+  std::optional<bool> flushDenormals;
 };
 
 /// What compile() made, for `weft compile --stats` and the kernel-count tests.

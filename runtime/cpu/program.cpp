@@ -15,6 +15,7 @@
 #include "ir/error.h"
 #include "ir/triangle_facts.h"
 #include "ir/verifier.h"
+#include "runtime/cpu/denormals.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
@@ -234,7 +235,10 @@ bool Program::touchesBlocked(ValueId v) const {
 }
 
 Program::Program(ir::Graph graph, ProgramOptions options)
-    : graph_(std::move(graph)), blocked_(std::move(options.blocked)), holdConstants_(options.holdConstantCopies) {
+    : graph_(std::move(graph)),
+      blocked_(std::move(options.blocked)),
+      holdConstants_(options.holdConstantCopies),
+      flushDenormals_(options.flushDenormals) {
   setThreads(options.threads);
   const ir::Graph& g = graph_;
   if (holdConstants_) params_ = g.params();
@@ -427,6 +431,7 @@ void Program::execute(const std::vector<const void*>& bound, uint64_t counter, b
       break;
     }
   omp_set_num_threads(threads_);  // oneDNN's primitives read OpenMP's thread count
+  DenormalsFlushed flushed(flushDenormals_, threads_);
   dnnl::stream stream(*std::static_pointer_cast<dnnl::engine>(engine_));
   // A profile leaves out the first run (first-touched memory, oneDNN's lazy kernel setup).
   if (stepSeconds_.empty() || !profileWarm_) {

@@ -60,6 +60,8 @@ struct ProgramOptions {
   /// forgetHeldCopies() or when a run feeds them: the caller calls forgetHeldCopies() after
   /// writing parameters (into paramData()) and before a run that may follow such writes.
   bool holdConstantCopies = false;
+  /// Runs set FTZ and DAZ on their threads (see denormals.h): denormal floats become 0.
+  bool flushDenormals = true;
 };
 
 /// How many steps of each kind a Program runs.
@@ -184,6 +186,7 @@ class Program {
   std::vector<bool> blocked_;  ///< per value: stored channel-blocked (ProgramOptions::blocked)
   int threads_ = 2;
   bool holdConstants_ = false;  ///< ProgramOptions::holdConstantCopies
+  bool flushDenormals_ = true;  ///< ProgramOptions::flushDenormals
   std::vector<ir::ValueId> params_;  ///< the graph's parameters, when holdConstants_ (execute looks for fed ones)
   std::vector<std::pair<std::string, double>> buildSeconds_;
   std::vector<Step> steps_;

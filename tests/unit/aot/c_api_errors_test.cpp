@@ -1,7 +1,8 @@
 // The C interface of runtime/weft.h: errors. Each is checked for its status, a key phrase of
 // its message, and that the model still runs with its parameters unchanged: weights of another
 // model, ABI or shape, corrupt and unreadable files, bad inputs, calls out of order, null
-// pointers, bundles of another ABI or with a foreign kernel table, nodes nothing runs.
+// pointers, bundles of another ABI or with a foreign kernel table, nodes nothing runs, an
+// unknown WEFT_DENORMALS.
 #include "tests/unit/aot/c_api_test_util.h"
 
 using namespace capitest;
@@ -181,3 +182,19 @@ TEST(CApi, ANodeTheRuntimeCannotRunIsUnsupported) {
   expectCreateFails(b->bundle, WEFT_ERROR_UNSUPPORTED, "cannot run argmax");
 }
 
+
+TEST(CApi, AnUnknownDenormalsSettingIsAnArgumentError) {
+  ir::Graph g = mlpEval();
+  auto b = makeBundle(g, "mlp_tiny");
+  const char* old = std::getenv("WEFT_DENORMALS");
+  const std::string saved = old ? old : "";
+  setenv("WEFT_DENORMALS", "fast", 1);
+  expectCreateFails(b->bundle, WEFT_ERROR_ARGUMENT, "WEFT_DENORMALS=fast: expected 'flush' (the default) or 'keep'");
+  setenv("WEFT_DENORMALS", "keep", 1);
+  ModelHandle kept = createModel(b->bundle);
+  EXPECT_NE(kept, nullptr);
+  if (old)
+    setenv("WEFT_DENORMALS", saved.c_str(), 1);
+  else
+    unsetenv("WEFT_DENORMALS");
+}

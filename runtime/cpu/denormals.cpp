@@ -1,0 +1,61 @@
+// Flushing denormals during runs (see denormals.h): each thread of the team saves its MXCSR
+// in a thread-local and sets FTZ and DAZ; the same team size restores them afterwards. A
+// libgomp team of the same size is the same threads, and threads created in between (a
+// larger team) start from the creating thread's bits, which are set.
+#include "runtime/cpu/denormals.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "ir/error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define WEFT_HAS_MXCSR 1
+#endif
+
+namespace weft::cpu {
+namespace {
+
+#ifdef WEFT_HAS_MXCSR
+constexpr unsigned kFlushToZero = 0x8000;     ///< MXCSR bit 15: denormal results become 0
+constexpr unsigned kDenormalsAreZero = 0x40;  ///< MXCSR bit 6: denormal operands read as 0
+thread_local unsigned savedControl = 0;       ///< this thread's MXCSR before the run
+#endif
+
+}  // namespace
+
+bool defaultFlushDenormals() {
+  const char* env = std::getenv("WEFT_DENORMALS");
+  const std::string value = env ? env : "";
+  if (value.empty() || value == "flush") return true;
+  if (value == "keep") return false;
+  throw Error("WEFT_DENORMALS=" + value + ": expected 'flush' (the default) or 'keep'");
+}
+
+DenormalsFlushed::DenormalsFlushed(bool flush, int threads) {
+#ifdef WEFT_HAS_MXCSR
+  if (!flush) return;
+  threads_ = threads < 1 ? 1 : threads;
+#pragma omp parallel num_threads(threads_)
+  {
+    savedControl = _mm_getcsr();
+    _mm_setcsr(savedControl | kFlushToZero | kDenormalsAreZero);
+  }
+#else
+  (void)flush;
+  (void)threads;
+#endif
+}
+
+DenormalsFlushed::~DenormalsFlushed() {
+#ifdef WEFT_HAS_MXCSR
+  if (threads_ == 0) return;
+#pragma omp parallel num_threads(threads_)
+  _mm_setcsr(savedControl);
+#endif
+}
+
+}  // namespace weft::cpu
