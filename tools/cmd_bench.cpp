@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "bench/harness.h"
@@ -11,6 +12,7 @@
 #include "bench/report.h"
 #include "bench/suite.h"
 #include "ir/error.h"
+#include "runtime/cpu/denormals.h"
 #include "runtime/file_io.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -80,9 +82,12 @@ int cmdBench(int argc, char** argv) {
   if (options.warmup == 0) options.warmupSeconds = 0;  // none asked for: none at all
   for (const auto& name : options.models) bench::inferenceGraph(name);  // unknown names fail before any timing
 
-  std::printf("weft bench: backend %s, %d threads, %d warm-up runs%s, median of %d\n",
-              training::backendName(options.backend).c_str(), options.threads, options.warmup,
-              options.warmupSeconds > 0 ? " (at least 0.2 s)" : "", options.repeat);
+  // The CPU backend's runs flush denormals unless WEFT_DENORMALS=keep (PyTorch keeps them).
+  std::string backend = training::backendName(options.backend);
+  if (options.backend == training::Backend::cpu)
+    backend += cpu::defaultFlushDenormals() ? " (denormals flushed)" : " (denormals kept)";
+  std::printf("weft bench: backend %s, %d threads, %d warm-up runs%s, median of %d\n", backend.c_str(),
+              options.threads, options.warmup, options.warmupSeconds > 0 ? " (at least 0.2 s)" : "", options.repeat);
 #ifndef NDEBUG
   std::printf("note: a debug build of weft; its own kernels run unoptimized\n");
 #endif
