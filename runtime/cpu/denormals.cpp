@@ -1,7 +1,9 @@
 // Flushing denormals during runs (see denormals.h): each thread of the team saves its MXCSR
 // in a thread-local and sets FTZ and DAZ; the same team size restores them afterwards. A
 // libgomp team of the same size is the same threads, and threads created in between (a
-// larger team) start from the creating thread's bits, which are set.
+// larger team) start from the creating thread's bits, which are set. A thread restores only
+// bits it saved; a run started inside a run (a host step's) keeps the first saved bits, and
+// its end restores them, so the rest of the outer run keeps denormals (safe, only slower).
 #include "runtime/cpu/denormals.h"
 
 #include <omp.h>
@@ -23,6 +25,7 @@ namespace {
 constexpr unsigned kFlushToZero = 0x8000;     ///< MXCSR bit 15: denormal results become 0
 constexpr unsigned kDenormalsAreZero = 0x40;  ///< MXCSR bit 6: denormal operands read as 0
 thread_local unsigned savedControl = 0;       ///< this thread's MXCSR before the run
+thread_local bool holding = false;            ///< savedControl holds this thread's bits
 #endif
 
 }  // namespace
@@ -41,7 +44,8 @@ DenormalsFlushed::DenormalsFlushed(bool flush, int threads) {
   threads_ = threads < 1 ? 1 : threads;
 #pragma omp parallel num_threads(threads_)
   {
-    savedControl = _mm_getcsr();
+    if (!holding) savedControl = _mm_getcsr();  // a run inside a run keeps the outer bits
+    holding = true;
     _mm_setcsr(savedControl | kFlushToZero | kDenormalsAreZero);
   }
 #else
@@ -54,7 +58,10 @@ DenormalsFlushed::~DenormalsFlushed() {
 #ifdef WEFT_HAS_MXCSR
   if (threads_ == 0) return;
 #pragma omp parallel num_threads(threads_)
-  _mm_setcsr(savedControl);
+  if (holding) {  // only threads that saved their bits: never a thread-local's zero (all traps on)
+    _mm_setcsr(savedControl);
+    holding = false;
+  }
 #endif
 }
 

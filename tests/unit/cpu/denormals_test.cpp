@@ -158,3 +158,18 @@ TEST(Denormals, NotFlushingTouchesNothing) {
   EXPECT_EQ(_mm_getcsr(), control);
 }
 #endif
+
+#ifdef WEFT_TEST_MXCSR
+TEST(Denormals, NestedScopesLeaveTheOriginalBits) {
+  const unsigned control = _mm_getcsr();
+  {
+    cpu::DenormalsFlushed outer(true, 2);
+    {
+      cpu::DenormalsFlushed inner(true, 2);
+      EXPECT_EQ(_mm_getcsr() & 0x8040u, 0x8040u);
+    }
+    EXPECT_EQ(_mm_getcsr(), control);  // the inner end restored the bits saved first
+  }
+  EXPECT_EQ(_mm_getcsr(), control);
+}
+#endif
