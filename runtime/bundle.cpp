@@ -283,6 +283,16 @@ weft_status weft_model_set_threads(weft_model* model, int threads) {
   });
 }
 
+weft_status weft_model_set_denormals(weft_model* model, int flush) {
+  return guarded(model, WEFT_ERROR_ARGUMENT, WEFT_ERROR_INTERNAL, [&] {
+    requireNonNull(model, "weft_model_set_denormals: the model");
+    if (flush != 0 && flush != 1)
+      throw BundleError(WEFT_ERROR_ARGUMENT, "weft_model_set_denormals: " + std::to_string(flush) +
+                                                 ": 1 flushes denormals, 0 keeps them");
+    model->program->setFlushDenormals(flush == 1);
+  });
+}
+
 weft_status weft_model_set_step(weft_model* model, uint64_t step) {
   return guarded(model, WEFT_ERROR_ARGUMENT, WEFT_ERROR_INTERNAL, [&] {
     requireNonNull(model, "weft_model_set_step: the model");

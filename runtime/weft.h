@@ -124,6 +124,12 @@ const char* weft_model_error(const weft_model* model);
 /** Sets the worker threads (at least 1) the model runs with. */
 weft_status weft_model_set_threads(weft_model* model, int threads);
 
+/** Whether the model's runs flush denormal floats to zero (`flush` 1, the default unless
+ *  WEFT_DENORMALS=keep) or keep IEEE denormals (0): flushing sets FTZ and DAZ on the threads
+ *  that run the steps and restores them afterwards; denormals cost about a hundred cycles an
+ *  operation on x86, and long training runs make them. Other values are WEFT_ERROR_ARGUMENT. */
+weft_status weft_model_set_denormals(weft_model* model, int flush);
+
 /** Sets the step counter that random ops (dropout, noise) draw with, as the JIT's
  *  RunOptions::step: the same counter draws the same numbers. It starts at 0 and
  *  weft_model_step advances it by one; weft_model_run leaves it. */

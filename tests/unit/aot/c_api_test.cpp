@@ -1,7 +1,8 @@
 // The C interface of runtime/weft.h: results. Bundles built in memory (c_api_test_util.h)
 // and once a real bundle object linked into a shared library run through the C API and are
 // compared bitwise with the JIT executable (same kernels, same oneDNN primitives): inference,
-// training steps, caller-owned memory, weights saved and loaded, a gather with a bad index.
+// training steps, caller-owned memory, weights saved and loaded, a gather with a bad index,
+// denormals flushed or kept.
 #include "tests/unit/aot/c_api_test_util.h"
 
 #include <dlfcn.h>
@@ -287,3 +288,32 @@ TEST_F(CApiMlp, ALinkedBundleObjectRunsAsTheJit) {
   ::dlclose(library);
 }
 
+
+TEST(CApi, RunsFlushDenormalsUnlessToldToKeepThem) {
+  ir::Graph g("scaled");
+  ir::ValueId x = g.addInput("x", {ir::DType::f32, {4096}});
+  ir::ValueId s = g.addInput("s", {ir::DType::f32, {}});
+  g.addOutput("y", g.addOp(ir::OpKind::Mul, {x, s}));
+  auto b = makeBundle(g, "scaled");
+  ModelHandle model = createModel(b->bundle);
+  ASSERT_NE(model, nullptr);
+  TensorMap feeds;
+  feeds["x"] = ir::TensorData({ir::DType::f32, {4096}});
+  feeds["s"] = ir::TensorData({ir::DType::f32, {}});
+  for (int64_t i = 0; i < 4096; ++i) feeds["x"].set(i, 1e-30f);
+  feeds["s"].set(0, 1e-10f);  // products of 1e-40, below f32's smallest normal
+  auto firstOutput = [&] {
+    setInputs(model.get(), feeds);
+    EXPECT_EQ(weft_model_run(model.get()), WEFT_OK) << weft_model_error(model.get());
+    return static_cast<float>(outputsOf(model.get(), g).at("y").get(0));
+  };
+  if (const char* env = std::getenv("WEFT_DENORMALS"); !env || std::string(env) != "keep") {
+    EXPECT_EQ(firstOutput(), 0.0f);  // flushing is the default
+  }
+  ASSERT_EQ(weft_model_set_denormals(model.get(), 0), WEFT_OK);
+  EXPECT_EQ(firstOutput(), 1e-30f * 1e-10f);
+  ASSERT_EQ(weft_model_set_denormals(model.get(), 1), WEFT_OK);
+  EXPECT_EQ(firstOutput(), 0.0f);
+  expectFailure(weft_model_set_denormals(model.get(), 2), WEFT_ERROR_ARGUMENT, model.get(), "1 flushes denormals, 0 keeps them");
+  EXPECT_EQ(weft_model_set_denormals(nullptr, 1), WEFT_ERROR_ARGUMENT);
+}
