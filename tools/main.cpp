@@ -25,6 +25,15 @@ commands:
   bench                    time the benchmark models (inference, training step), beside PyTorch
 
 `weft COMMAND --help` describes a command.
+
+environment (the compiled CPU backend):
+  WEFT_THREADS=N           worker threads (default 2)
+  WEFT_DENORMALS=keep      keep IEEE denormal floats (default: flush them to zero while a
+                           graph runs; denormals cost ~100 cycles an operation on x86)
+  WEFT_CACHE_DIR=DIR|off   the generated-kernel cache (default ~/.cache/weft/kernels)
+  WEFT_TUNE_MATMULS=0      take oneDNN's first matmul implementation instead of timing them
+  WEFT_PROFILE=1|N         time every step; each executable prints its 12 (or N) slowest
+                           on stderr when it ends
 )";
 
 /// OpenMP workers (oneDNN's and the generated kernels') spin 300k iterations by default
