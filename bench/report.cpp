@@ -1,6 +1,7 @@
 // Benchmark rows: the peer's JSON in, BENCH.md's JSON and the printed table out.
 #include "bench/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -107,6 +108,41 @@ std::string rowsToJson(const std::vector<Row>& rows) {
     out.push_back(std::move(j));
   }
   return out.dump(1) + "\n";
+}
+
+namespace {
+
+/// The median of `values` (the mean of the middle two for an even count); nullopt when empty.
+std::optional<double> median(std::vector<double> values) {
+  if (values.empty()) return std::nullopt;
+  std::sort(values.begin(), values.end());
+  const size_t half = values.size() / 2;
+  return values.size() % 2 ? values[half] : (values[half - 1] + values[half]) / 2;
+}
+
+}  // namespace
+
+std::vector<Row> medianRows(const std::vector<std::vector<Row>>& rounds) {
+  std::vector<Row> rows;
+  if (rounds.empty()) return rows;
+  for (const Row& first : rounds.front()) {
+    std::vector<double> weft, peer, ort, peerPeak;
+    for (const std::vector<Row>& round : rounds)
+      for (const Row& r : round)
+        if (r.model == first.model && r.mode == first.mode) {
+          weft.push_back(r.weftMs);
+          if (r.peerMs) peer.push_back(*r.peerMs);
+          if (r.ortMs) ort.push_back(*r.ortMs);
+          if (r.peerPeakBytes) peerPeak.push_back(*r.peerPeakBytes);
+        }
+    Row row = first;
+    row.weftMs = *median(weft);
+    row.peerMs = median(peer);
+    row.ortMs = median(ort);
+    row.peerPeakBytes = median(peerPeak);
+    rows.push_back(row);
+  }
+  return rows;
 }
 
 std::string tableHeader() {

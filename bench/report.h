@@ -54,6 +54,13 @@ PeerMemory parsePeerMemoryJson(const std::string& text, const std::string& what)
 /// for rows with an ONNX Runtime time "ort_ms" and "ort_speedup".
 std::string rowsToJson(const std::vector<Row>& rows);
 
+/// One row per (model, mode) of `rounds` (each a round's rows, in the first round's order):
+/// the median over the rounds of weft's milliseconds, of the peer's, of ONNX Runtime's and
+/// of the peer's peak bytes (each over the rounds that have it; with an even count, the mean
+/// of the middle two), with the first round's flops, GEMM rate and weft peak bytes. Rows
+/// missing from the first round are left out.
+std::vector<Row> medianRows(const std::vector<std::vector<Row>>& rounds);
+
 /// The table header line (model, mode, weft ms, peer ms, speedup, GFLOP/s, of GEMM).
 std::string tableHeader();
 /// One table line; missing peer values print as "-".

@@ -37,6 +37,9 @@ options:
   --threads N            CPU backend threads, GEMM threads and the peer's (default 2)
   --warmup N             untimed runs first (default 3); with N > 0, more until 0.2 s have passed
   --repeat N             timed runs; the median is reported (default 20)
+  --rounds N             time everything N times over (default 1), printing each round's
+                         table, then each row's medians over the rounds (weft's, the peer's,
+                         ONNX Runtime's), which the later tables and the JSON report
   --peer                 also run PyTorch (torch_models.py) beside each model (just before
                          weft's rows of it) and join its medians
   --peer-script PATH     torch_models.py (default ../shared/bench/torch_models.py from the repository)
@@ -58,7 +61,7 @@ options:
 
 int cmdBench(int argc, char** argv) {
   Args args(argc, argv, 2,
-            {"models", "modes", "backend", "threads", "warmup", "repeat", "peer-script", "memory-script", "python",
+            {"models", "modes", "backend", "threads", "warmup", "repeat", "rounds", "peer-script", "memory-script", "python",
              "json", "ort-script", "ort-dir"},
             {"help", "peer", "memory", "ort"});
   if (args.has("help")) {
@@ -76,6 +79,8 @@ int cmdBench(int argc, char** argv) {
   options.threads = static_cast<int>(args.getInt("threads", 2));
   options.warmup = static_cast<int>(args.getInt("warmup", 3));
   options.repeat = static_cast<int>(args.getInt("repeat", 20));
+  const auto roundCount = static_cast<int>(args.getInt("rounds", 1));
+  if (roundCount < 1) throw Error("--rounds must be >= 1");
   if (options.threads < 1) throw Error("--threads must be >= 1");
   if (options.warmup < 0) throw Error("--warmup must be >= 0");
   if (options.repeat < 1) throw Error("--repeat must be >= 1");
@@ -130,45 +135,58 @@ int cmdBench(int argc, char** argv) {
   ortOptions.cacheDir = args.get("ort-dir", ortOptions.cacheDir);
   bool ortRuns = withOrt;
 
-  std::printf("%s\n", bench::tableHeader().c_str());
-  std::vector<bench::Row> rows;
+  std::vector<std::vector<bench::Row>> rounds;
   bool failed = false;
-  for (const auto& model : options.models) {
-    std::optional<bench::PeerTimes> peer = std::exchange(firstPeer, std::nullopt);  // the first model's, once
-    if (peerRuns && !peer) {
-      bench::PeerResult result = bench::runPeer(peerOptions, {model});
-      peer = result.times;
-      if (!peer) std::printf("%s\n", result.message.c_str());
-    }
-    std::optional<bench::PeerTimes> ort;
-    if (ortRuns) {
-      bench::PeerResult result = bench::runOrtPeer(ortOptions, model);
-      ort = result.times;
-      if (!ort) std::printf("%s\n", result.message.c_str());
-      ortRuns = ort.has_value() || model != options.models.front();  // no ONNX Runtime at all: stop asking
-    }
-    for (const auto& mode : options.modes) {
-      bench::RowResult result = bench::runRow(model, mode, options);
-      if (!result.row) {
-        std::fflush(stdout);
-        std::cerr << "weft bench: " << model << " " << mode << ": error: " << result.error << "\n";
-        failed = true;
-        continue;
+  for (int round = 1; round <= roundCount; ++round) {
+    if (roundCount > 1) std::printf("%sround %d of %d\n", round > 1 ? "\n" : "", round, roundCount);
+    std::printf("%s\n", bench::tableHeader().c_str());
+    std::vector<bench::Row> rows;
+    for (const auto& model : options.models) {
+      std::optional<bench::PeerTimes> peer = std::exchange(firstPeer, std::nullopt);  // the first model's, once
+      if (peerRuns && !peer) {
+        bench::PeerResult result = bench::runPeer(peerOptions, {model});
+        peer = result.times;
+        if (!peer) std::printf("%s\n", result.message.c_str());
       }
-      bench::Row row = *result.row;
-      row.gemmGflops = gemm;
-      if (peer)
-        if (auto it = peer->find({model, mode}); it != peer->end()) row.peerMs = it->second;
-      if (ort)
-        if (auto it = ort->find({model, mode}); it != ort->end()) row.ortMs = it->second;
-      if (peerMemory && row.weftPeakBytes)
-        if (auto it = peerMemory->find(model); it != peerMemory->end()) row.peerPeakBytes = it->second;
-      std::printf("%s\n", bench::tableLine(row).c_str());
-      std::fflush(stdout);
-      rows.push_back(row);
+      std::optional<bench::PeerTimes> ort;
+      if (ortRuns) {
+        bench::PeerResult result = bench::runOrtPeer(ortOptions, model);
+        ort = result.times;
+        if (!ort) std::printf("%s\n", result.message.c_str());
+        ortRuns = ort.has_value() || model != options.models.front();  // no ONNX Runtime at all: stop asking
+      }
+      for (const auto& mode : options.modes) {
+        bench::RowResult result = bench::runRow(model, mode, options);
+        if (!result.row) {
+          std::fflush(stdout);
+          std::cerr << "weft bench: " << model << " " << mode << ": error: " << result.error << "\n";
+          failed = true;
+          continue;
+        }
+        bench::Row row = *result.row;
+        row.gemmGflops = gemm;
+        if (peer)
+          if (auto it = peer->find({model, mode}); it != peer->end()) row.peerMs = it->second;
+        if (ort)
+          if (auto it = ort->find({model, mode}); it != ort->end()) row.ortMs = it->second;
+        if (peerMemory && row.weftPeakBytes)
+          if (auto it = peerMemory->find(model); it != peerMemory->end()) row.peerPeakBytes = it->second;
+        std::printf("%s\n", bench::tableLine(row).c_str());
+        std::fflush(stdout);
+        rows.push_back(row);
+      }
     }
+    if (std::string geomean = bench::geomeanLine(rows); !geomean.empty()) std::printf("%s\n", geomean.c_str());
+    rounds.push_back(std::move(rows));
   }
-  if (std::string geomean = bench::geomeanLine(rows); !geomean.empty()) std::printf("%s\n", geomean.c_str());
+  // Several rounds: each row's medians over them (the peer's load drifts between rounds as
+  // much as within one), which the ONNX Runtime and memory tables and the JSON report too.
+  const std::vector<bench::Row> rows = bench::medianRows(rounds);
+  if (roundCount > 1) {
+    std::printf("\nmedians over %d rounds\n%s\n", roundCount, bench::tableHeader().c_str());
+    for (const bench::Row& row : rows) std::printf("%s\n", bench::tableLine(row).c_str());
+    if (std::string geomean = bench::geomeanLine(rows); !geomean.empty()) std::printf("%s\n", geomean.c_str());
+  }
   if (withOrt) {
     std::printf("\ninference against ONNX Runtime (ort_peer.sh, timed beside each model)\n%s\n",
                 bench::ortHeader().c_str());

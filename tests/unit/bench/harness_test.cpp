@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <filesystem>
 #include <thread>
 #include <fstream>
@@ -241,6 +242,35 @@ TEST(BenchReport, GeomeanOfEachModesSpeedups) {
   c.peerMs = 3 * c.weftMs;
   EXPECT_EQ(bench::geomeanLine({a, b, c}), "geomean speedup: infer 4.00x (2 rows), train 3.00x (1 row)");
   EXPECT_EQ(bench::geomeanLine({alone}), "");
+}
+
+TEST(BenchReport, RoundsGiveEachRowsMedians) {
+  auto round = [](double weft, std::optional<double> peer, std::optional<double> ort) {
+    bench::Row infer = timedRow("mlp", "infer", weft), train = timedRow("mlp", "train", 10 * weft);
+    infer.peerMs = peer;
+    infer.ortMs = ort;
+    return std::vector<bench::Row>{infer, train};
+  };
+  // Three rounds: the medians are the middle values, each over the rounds that have one.
+  std::vector<bench::Row> rows = bench::medianRows({round(1, 4, std::nullopt), round(3, 2, 5), round(2, std::nullopt, 7)});
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].model, "mlp");
+  EXPECT_EQ(rows[0].mode, "infer");
+  EXPECT_DOUBLE_EQ(rows[0].weftMs, 2);
+  ASSERT_TRUE(rows[0].peerMs);
+  EXPECT_DOUBLE_EQ(*rows[0].peerMs, 3);  // two rounds with a peer: the mean of the middle two
+  ASSERT_TRUE(rows[0].ortMs);
+  EXPECT_DOUBLE_EQ(*rows[0].ortMs, 6);
+  EXPECT_EQ(rows[1].mode, "train");
+  EXPECT_DOUBLE_EQ(rows[1].weftMs, 20);
+  EXPECT_FALSE(rows[1].peerMs);  // no round had one
+  EXPECT_DOUBLE_EQ(*rows[0].speedup(), 1.5);
+  // One round is itself.
+  std::vector<bench::Row> one = bench::medianRows({round(1, 4, std::nullopt)});
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_DOUBLE_EQ(one[0].weftMs, 1);
+  EXPECT_DOUBLE_EQ(*one[0].peerMs, 4);
+  EXPECT_TRUE(bench::medianRows({}).empty());
 }
 
 TEST(BenchReport, OrtLinesGeomeanAndJson) {
