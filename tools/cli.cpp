@@ -1,11 +1,13 @@
 #include "tools/cli.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "ir/error.h"
+#include "runtime/cpu/program.h"
 #include "runtime/file_io.h"
 
 namespace weft::cli {
@@ -72,6 +74,15 @@ double Args::getDouble(const std::string& name, double dflt) const {
   } catch (const std::exception&) {
   }
   throw Error("option --" + name + " needs a number, got '" + *v + "'");
+}
+
+int applyThreadsOption(const Args& args) {
+  if (args.has("threads")) {
+    const long long threads = args.getInt("threads", 0);
+    if (threads < 1) throw Error("--threads must be >= 1, got " + std::to_string(threads));
+    setenv("WEFT_THREADS", std::to_string(threads).c_str(), 1);
+  }
+  return cpu::defaultThreads();
 }
 
 std::vector<std::string> splitCommas(const std::string& s) {

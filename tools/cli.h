@@ -34,6 +34,11 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
+/// Applies option --threads N of `args`, when given: the compiled CPU executables this
+/// process makes use N worker threads (it sets WEFT_THREADS, which they read). Throws
+/// weft::Error unless N >= 1. Returns the threads they will use (WEFT_THREADS, else 2).
+int applyThreadsOption(const Args& args);
+
 /// Splits "a,b,c" on commas, dropping empty pieces.
 std::vector<std::string> splitCommas(const std::string& s);
 /// Reads a whole file, or stdin for "-"; throws weft::Error naming the path on failure.

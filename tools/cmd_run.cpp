@@ -32,6 +32,7 @@ options:
   --step=N               step counter for random ops (default 0)
   --passes=P1,P2,...     run these passes first
   --backend=NAME         cpu (compiled; default) or reference (the interpreter)
+  --threads=N            the compiled executable's worker threads (default WEFT_THREADS, else 2)
   --out=DIR              where to write outputs (default weft-out)
   --repeat=N             then time N more runs on the same inputs and print their median
                          and fastest milliseconds (with WEFT_PROFILE=1, per-step times too)
@@ -58,7 +59,7 @@ std::string preview(const ir::TensorData& t) {
 }  // namespace
 
 int cmdRun(int argc, char** argv) {
-  Args args(argc, argv, 2, {"inputs", "seed", "step", "passes", "out", "backend", "repeat"}, {"help"});
+  Args args(argc, argv, 2, {"inputs", "seed", "step", "passes", "out", "backend", "repeat", "threads"}, {"help"});
   if (args.has("help")) {
     std::cout << kRunHelp;
     return 0;
@@ -89,6 +90,7 @@ int cmdRun(int argc, char** argv) {
   opts.step = static_cast<uint64_t>(args.getInt("step", 0));
   const int64_t repeat = args.getInt("repeat", 0);
   if (repeat < 0) throw Error("--repeat must be at least 0, got " + std::to_string(repeat));
+  const int threads = applyThreadsOption(args);
   std::optional<cpu::Executable> exe;
   if (backend == "cpu") exe.emplace(cpu::compile(g));
   auto runOnce = [&] { return exe ? exe->run(feeds, opts) : reference::run(g, feeds, opts); };
@@ -101,7 +103,8 @@ int cmdRun(int argc, char** argv) {
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     std::sort(ms.begin(), ms.end());
-    std::printf("@%s on %s: %lld runs, median %.3f ms, fastest %.3f ms\n", g.name().c_str(), backend.c_str(),
+    const std::string where = exe ? "cpu (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)") : backend;
+    std::printf("@%s on %s: %lld runs, median %.3f ms, fastest %.3f ms\n", g.name().c_str(), where.c_str(),
                 static_cast<long long>(repeat), ms[ms.size() / 2], ms.front());
   }
 

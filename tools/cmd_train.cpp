@@ -38,6 +38,7 @@ options:
   --seed N               seed of initialization and batch order (default 0)
   --backend NAME         cpu (compiled: oneDNN + generated kernels; default) or reference
                          (the interpreter)
+  --threads N            the compiled backend's worker threads (default WEFT_THREADS, else 2)
   --limit N              use only the first N training examples
   --test-limit N         evaluate on only the first N test examples
   --data NAME            fashion-mnist (default) or synthetic (class-dependent patterns
@@ -160,7 +161,7 @@ int cmdTrain(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"epochs", "steps", "batch", "lr", "optimizer", "weight-decay", "clip-norm", "schedule", "warmup", "seed",
              "limit", "test-limit", "data", "data-dir", "checkpoint", "checkpoint-every", "resume", "stop-after",
-             "log-every", "backend"},
+             "log-every", "backend", "threads"},
             {"help", "no-eval", "dump-step"});
   if (args.has("help")) {
     std::cout << kTrainHelp;
@@ -205,6 +206,7 @@ int cmdTrain(int argc, char** argv) {
   opt.log = &std::cout;
   opt.progressBar = isatty(fileno(stdout)) != 0;
   opt.backend = training::parseBackend(args.get("backend", "cpu"));
+  const int threads = applyThreadsOption(args);
   if (opt.checkpointEvery < 0 || opt.stopAfter < 0 || opt.logEvery < 0)
     throw Error("--checkpoint-every, --stop-after and --log-every must be >= 0");
   if (opt.checkpointEvery > 0 && opt.checkpointPath.empty()) throw Error("--checkpoint-every needs --checkpoint FILE");
@@ -219,10 +221,13 @@ int cmdTrain(int argc, char** argv) {
   const std::string dir = args.get("data-dir", "");
   int64_t limit = settings.get("limit") ? positive("limit", settings.integer("limit", 1)) : -1;
   runtime::Dataset trainSet = loadData(source, runtime::Split::train, model, shape, dir, limit, opt.seed);
-  std::printf("training %s on %lld %s examples: batch %lld, %s, lr %g (%s schedule), %s backend\n",
-              modelName.c_str(), static_cast<long long>(trainSet.count), source.c_str(),
-              static_cast<long long>(opt.batchSize), passes::optimizerName(opt.optimizer).c_str(), opt.schedule.base,
-              runtime::scheduleName(opt.schedule.kind).c_str(), training::backendName(opt.backend).c_str());
+  const std::string backend = opt.backend == training::Backend::cpu
+                                  ? "cpu backend (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)")
+                                  : training::backendName(opt.backend) + " backend";
+  std::printf("training %s on %lld %s examples: batch %lld, %s, lr %g (%s schedule), %s\n", modelName.c_str(),
+              static_cast<long long>(trainSet.count), source.c_str(), static_cast<long long>(opt.batchSize),
+              passes::optimizerName(opt.optimizer).c_str(), opt.schedule.base,
+              runtime::scheduleName(opt.schedule.kind).c_str(), backend.c_str());
   std::fflush(stdout);
 
   training::TrainResult r = training::train(model, trainSet, opt);
