@@ -85,6 +85,10 @@ int applyThreadsOption(const Args& args) {
   return cpu::defaultThreads();
 }
 
+std::string threadCount(int threads) {
+  return std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+}
+
 std::vector<std::string> splitCommas(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);

@@ -38,6 +38,8 @@ class Args {
 /// process makes use N worker threads (it sets WEFT_THREADS, which they read). Throws
 /// weft::Error unless N >= 1. Returns the threads they will use (WEFT_THREADS, else 2).
 int applyThreadsOption(const Args& args);
+/// "1 thread" or "N threads".
+std::string threadCount(int threads);
 
 /// Splits "a,b,c" on commas, dropping empty pieces.
 std::vector<std::string> splitCommas(const std::string& s);

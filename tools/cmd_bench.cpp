@@ -135,47 +135,49 @@ int cmdBench(int argc, char** argv) {
   ortOptions.cacheDir = args.get("ort-dir", ortOptions.cacheDir);
   bool ortRuns = withOrt;
 
-  std::vector<std::vector<bench::Row>> rounds;
   bool failed = false;
+  // One model's rows of a round, each printed as it comes: the peer and ONNX Runtime first.
+  auto timeModel = [&](const std::string& model, std::vector<bench::Row>& rows) {
+    std::optional<bench::PeerTimes> peer = std::exchange(firstPeer, std::nullopt);  // the first model's, once
+    if (peerRuns && !peer) {
+      bench::PeerResult result = bench::runPeer(peerOptions, {model});
+      peer = result.times;
+      if (!peer) std::printf("%s\n", result.message.c_str());
+    }
+    std::optional<bench::PeerTimes> ort;
+    if (ortRuns) {
+      bench::PeerResult result = bench::runOrtPeer(ortOptions, model);
+      ort = result.times;
+      if (!ort) std::printf("%s\n", result.message.c_str());
+      ortRuns = ort.has_value() || model != options.models.front();  // no ONNX Runtime at all: stop asking
+    }
+    for (const auto& mode : options.modes) {
+      bench::RowResult result = bench::runRow(model, mode, options);
+      if (!result.row) {
+        std::fflush(stdout);
+        std::cerr << "weft bench: " << model << " " << mode << ": error: " << result.error << "\n";
+        failed = true;
+        continue;
+      }
+      bench::Row row = *result.row;
+      row.gemmGflops = gemm;
+      if (peer)
+        if (auto it = peer->find({model, mode}); it != peer->end()) row.peerMs = it->second;
+      if (ort)
+        if (auto it = ort->find({model, mode}); it != ort->end()) row.ortMs = it->second;
+      if (peerMemory && row.weftPeakBytes)
+        if (auto it = peerMemory->find(model); it != peerMemory->end()) row.peerPeakBytes = it->second;
+      std::printf("%s\n", bench::tableLine(row).c_str());
+      std::fflush(stdout);
+      rows.push_back(row);
+    }
+  };
+  std::vector<std::vector<bench::Row>> rounds;
   for (int round = 1; round <= roundCount; ++round) {
     if (roundCount > 1) std::printf("%sround %d of %d\n", round > 1 ? "\n" : "", round, roundCount);
     std::printf("%s\n", bench::tableHeader().c_str());
     std::vector<bench::Row> rows;
-    for (const auto& model : options.models) {
-      std::optional<bench::PeerTimes> peer = std::exchange(firstPeer, std::nullopt);  // the first model's, once
-      if (peerRuns && !peer) {
-        bench::PeerResult result = bench::runPeer(peerOptions, {model});
-        peer = result.times;
-        if (!peer) std::printf("%s\n", result.message.c_str());
-      }
-      std::optional<bench::PeerTimes> ort;
-      if (ortRuns) {
-        bench::PeerResult result = bench::runOrtPeer(ortOptions, model);
-        ort = result.times;
-        if (!ort) std::printf("%s\n", result.message.c_str());
-        ortRuns = ort.has_value() || model != options.models.front();  // no ONNX Runtime at all: stop asking
-      }
-      for (const auto& mode : options.modes) {
-        bench::RowResult result = bench::runRow(model, mode, options);
-        if (!result.row) {
-          std::fflush(stdout);
-          std::cerr << "weft bench: " << model << " " << mode << ": error: " << result.error << "\n";
-          failed = true;
-          continue;
-        }
-        bench::Row row = *result.row;
-        row.gemmGflops = gemm;
-        if (peer)
-          if (auto it = peer->find({model, mode}); it != peer->end()) row.peerMs = it->second;
-        if (ort)
-          if (auto it = ort->find({model, mode}); it != ort->end()) row.ortMs = it->second;
-        if (peerMemory && row.weftPeakBytes)
-          if (auto it = peerMemory->find(model); it != peerMemory->end()) row.peerPeakBytes = it->second;
-        std::printf("%s\n", bench::tableLine(row).c_str());
-        std::fflush(stdout);
-        rows.push_back(row);
-      }
-    }
+    for (const auto& model : options.models) timeModel(model, rows);
     if (std::string geomean = bench::geomeanLine(rows); !geomean.empty()) std::printf("%s\n", geomean.c_str());
     rounds.push_back(std::move(rows));
   }

@@ -103,7 +103,7 @@ int cmdRun(int argc, char** argv) {
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     std::sort(ms.begin(), ms.end());
-    const std::string where = exe ? "cpu (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)") : backend;
+    const std::string where = exe ? "cpu (" + threadCount(threads) + ")" : backend;
     std::printf("@%s on %s: %lld runs, median %.3f ms, fastest %.3f ms\n", g.name().c_str(), where.c_str(),
                 static_cast<long long>(repeat), ms[ms.size() / 2], ms.front());
   }

@@ -222,7 +222,7 @@ int cmdTrain(int argc, char** argv) {
   int64_t limit = settings.get("limit") ? positive("limit", settings.integer("limit", 1)) : -1;
   runtime::Dataset trainSet = loadData(source, runtime::Split::train, model, shape, dir, limit, opt.seed);
   const std::string backend = opt.backend == training::Backend::cpu
-                                  ? "cpu backend (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)")
+                                  ? "cpu backend (" + threadCount(threads) + ")"
                                   : training::backendName(opt.backend) + " backend";
   std::printf("training %s on %lld %s examples: batch %lld, %s, lr %g (%s schedule), %s\n", modelName.c_str(),
               static_cast<long long>(trainSet.count), source.c_str(), static_cast<long long>(opt.batchSize),

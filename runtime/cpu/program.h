@@ -126,9 +126,7 @@ class Program {
   int threads() const { return threads_; }
   /// Sets the worker threads (at least 1).
   void setThreads(int threads) { threads_ = threads < 1 ? 1 : threads; }
-  /// Whether runs flush denormals (ProgramOptions::flushDenormals).
-  bool flushesDenormals() const { return flushDenormals_; }
-  /// Sets whether runs flush denormals.
+  /// Sets whether runs flush denormals (ProgramOptions::flushDenormals).
   void setFlushDenormals(bool flush) { flushDenormals_ = flush; }
 
   /// Runs every step. `bound` has one entry per value: non-null entries (the inputs, and
