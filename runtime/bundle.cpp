@@ -129,9 +129,10 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
   model->kernels = kernelTable(bundle, model->name, graph, plan, blocked, kernelOf);
 
   cpu::ProgramOptions options;
-  options.threads = cpu::defaultThreads();
   try {
+    options.threads = cpu::defaultThreads();
     options.flushDenormals = cpu::defaultFlushDenormals();
+    cpu::profileSteps();  // the program reads it too: a bad value is the caller's error
   } catch (const Error& e) {
     throw BundleError(WEFT_ERROR_ARGUMENT, "bundle " + quoted(model->name) + ": " + e.what());
   }
@@ -276,9 +277,9 @@ const char* weft_model_error(const weft_model* model) {
 weft_status weft_model_set_threads(weft_model* model, int threads) {
   return guarded(model, WEFT_ERROR_ARGUMENT, WEFT_ERROR_INTERNAL, [&] {
     requireNonNull(model, "weft_model_set_threads: the model");
-    if (threads < 1)
+    if (threads < 1 || threads > cpu::kMaxThreads)
       throw BundleError(WEFT_ERROR_ARGUMENT, "weft_model_set_threads: " + std::to_string(threads) +
-                                                 " threads: at least 1 is needed");
+                                                 " threads: expected 1 to " + std::to_string(cpu::kMaxThreads));
     model->program->setThreads(threads);
   });
 }

@@ -121,7 +121,7 @@ void weft_model_destroy(weft_model* model);
 /** The message of the model's last failed call ("" when none). */
 const char* weft_model_error(const weft_model* model);
 
-/** Sets the worker threads (at least 1) the model runs with. */
+/** Sets the worker threads (1 to 1024) the model runs with; other counts are WEFT_ERROR_ARGUMENT. */
 weft_status weft_model_set_threads(weft_model* model, int threads);
 
 /** Whether the model's runs flush denormal floats to zero (`flush` 1, the default unless

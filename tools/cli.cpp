@@ -78,8 +78,7 @@ double Args::getDouble(const std::string& name, double dflt) const {
 
 int applyThreadsOption(const Args& args) {
   if (args.has("threads")) {
-    const long long threads = args.getInt("threads", 0);
-    if (threads < 1) throw Error("--threads must be >= 1, got " + std::to_string(threads));
+    const int threads = cpu::checkedThreads(args.getInt("threads", 0), "--threads");
     setenv("WEFT_THREADS", std::to_string(threads).c_str(), 1);
   }
   return cpu::defaultThreads();

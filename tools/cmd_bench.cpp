@@ -13,6 +13,7 @@
 #include "bench/suite.h"
 #include "ir/error.h"
 #include "runtime/cpu/denormals.h"
+#include "runtime/cpu/program.h"
 #include "runtime/file_io.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -76,12 +77,11 @@ int cmdBench(int argc, char** argv) {
   for (const auto& mode : options.modes)
     if (mode != "infer" && mode != "train") throw Error("--modes: unknown mode '" + mode + "' (infer, train)");
   options.backend = training::parseBackend(args.get("backend", "cpu"));
-  options.threads = static_cast<int>(args.getInt("threads", 2));
+  options.threads = cpu::checkedThreads(args.getInt("threads", 2), "--threads");
   options.warmup = static_cast<int>(args.getInt("warmup", 3));
   options.repeat = static_cast<int>(args.getInt("repeat", 20));
   const auto roundCount = static_cast<int>(args.getInt("rounds", 1));
   if (roundCount < 1) throw Error("--rounds must be >= 1");
-  if (options.threads < 1) throw Error("--threads must be >= 1");
   if (options.warmup < 0) throw Error("--warmup must be >= 0");
   if (options.repeat < 1) throw Error("--repeat must be >= 1");
   if (options.warmup == 0) options.warmupSeconds = 0;  // none asked for: none at all

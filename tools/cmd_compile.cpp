@@ -8,6 +8,7 @@
 #include "backends/cpu/executable.h"
 #include "ir/error.h"
 #include "ir/printer.h"
+#include "runtime/cpu/program.h"
 #include "passes/pass_manager.h"
 #include "passes/train_step.h"
 #include "runtime/safetensors.h"
@@ -188,8 +189,7 @@ int cmdCompile(int argc, char** argv) {
   }
   if (args.has("aot")) return compileBundle(args, g);
   cpu::CompileOptions options;
-  options.threads = static_cast<int>(args.getInt("threads", 2));
-  if (options.threads < 1) throw Error("--threads must be >= 1");
+  options.threads = cpu::checkedThreads(args.getInt("threads", 2), "--threads");
   options.dumpMlirDir = args.get("dump-mlir", "");
   options.dumpAsmDir = args.get("dump-asm", "");
   for (const std::string& dir : {options.dumpMlirDir, options.dumpAsmDir})  // a bad path fails by name, first

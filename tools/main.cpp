@@ -27,7 +27,7 @@ commands:
 `weft COMMAND --help` describes a command.
 
 environment (the compiled CPU backend):
-  WEFT_THREADS=N           worker threads (default 2)
+  WEFT_THREADS=N           worker threads (1 to 1024, default 2)
   WEFT_DENORMALS=keep      keep IEEE denormal floats (default: flush them to zero while a
                            graph runs; denormals cost ~100 cycles an operation on x86)
   WEFT_CACHE_DIR=DIR|off   the generated-kernel cache (default ~/.cache/weft/kernels)

@@ -148,7 +148,7 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   ir::Graph g2 = optimizeForCpu(g, /*forThisCpu=*/result.cpu == KernelCompiler::hostCpuName());
   reference::TensorMap state = bundleState(g, g2, options.state, what);
   // Matmul implementations measured here hold for a bundle run on this host's kind of CPU.
-  if (result.cpu == KernelCompiler::hostCpuName())
+  if (result.cpu == KernelCompiler::hostCpuName() && tuneMatmulsFromEnvironment())
     tuneMatmuls(g2, defaultThreads(), sharedMatmulChoices(), /*holdConstants=*/true);
   result.stageSeconds.emplace_back("optimize", secondsSince(start));
 

@@ -185,7 +185,7 @@ ir::Graph optimizeForCpu(const ir::Graph& g, bool forThisCpu) {
 Executable compile(const ir::Graph& input, const CompileOptions& options) {
   auto impl = std::make_shared<Executable::Impl>();
   impl->options = options;
-  impl->options.threads = options.threads > 0 ? options.threads : defaultThreads();
+  impl->options.threads = options.threads > 0 ? checkedThreads(options.threads, "CompileOptions::threads") : defaultThreads();
   auto start = std::chrono::steady_clock::now();
   if (!options.optimize) {  // optimizeForCpu checks its input so
     ir::verify(input);
@@ -193,8 +193,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   }
   ir::Graph g = options.optimize ? optimizeForCpu(input) : input;
   impl->stats.stageSeconds.emplace_back("optimize", secondsSince(start));
-  const char* tuneEnv = std::getenv("WEFT_TUNE_MATMULS");
-  if (options.tuneMatmuls && !(tuneEnv && std::string(tuneEnv) == "0")) {
+  if (options.tuneMatmuls && tuneMatmulsFromEnvironment()) {
     start = std::chrono::steady_clock::now();
     impl->stats.matmuls = tuneMatmuls(g, impl->options.threads, sharedMatmulChoices(), /*holdConstants=*/true);
     impl->stats.stageSeconds.emplace_back("tune", secondsSince(start));

@@ -17,7 +17,8 @@ namespace weft::cpu {
 /// How to compile.
 struct CompileOptions {
   /// Worker threads of the executable (oneDNN and generated kernels); 0: the environment
-  /// variable WEFT_THREADS when set, else 2 (this project's machines have two cores).
+  /// variable WEFT_THREADS when set, else 2 (this project's machines have two cores). More
+  /// than kMaxThreads is an error.
   int threads = 0;
   bool optimize = true;         ///< run the CPU pipeline (decompose, simplify, fuse) before lowering
   bool generateKernels = true;  ///< fused regions through MLIR; false: they run on the interpreter

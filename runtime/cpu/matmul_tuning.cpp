@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
 
+#include "ir/error.h"
 #include "ir/printer.h"
 #include "runtime/cpu/aligned_buffer.h"
 #include "runtime/cpu/native_triangular_matmul.h"
@@ -246,6 +248,14 @@ MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices, bool
     }
   }
   return tuning;
+}
+
+bool tuneMatmulsFromEnvironment() {
+  const char* env = std::getenv("WEFT_TUNE_MATMULS");
+  const std::string value = env ? env : "";
+  if (value.empty() || value == "1") return true;
+  if (value == "0") return false;
+  throw Error("WEFT_TUNE_MATMULS=" + value + ": expected 1 (time matmul implementations, the default) or 0");
 }
 
 }  // namespace weft::cpu

@@ -64,4 +64,8 @@ constexpr int64_t kMaxTunedMultiplyAdds = int64_t{1} << 32;
 /// layout the implementation prefers).
 MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices, bool holdConstants = false);
 
+/// Whether compiles tune matmuls: WEFT_TUNE_MATMULS unset, empty or 1 says yes, 0 says no,
+/// anything else throws weft::Error naming the variable.
+bool tuneMatmulsFromEnvironment();
+
 }  // namespace weft::cpu

@@ -92,20 +92,44 @@ uint8_t* chooseMemory(uint8_t* memory, int64_t capacity, int64_t bytes, AlignedB
   return memory;
 }
 
-/// Steps a profile lists: WEFT_PROFILE=N for N > 1, else 12.
-size_t profileLines() {
-  const char* p = std::getenv("WEFT_PROFILE");
-  int n = p ? std::atoi(p) : 0;
-  return n > 1 ? static_cast<size_t>(n) : 12;
+/// The integer environment variable `name` set to `value`, from `low` to `high`; else
+/// weft::Error naming the variable and the range.
+long long environmentInteger(const char* name, const std::string& value, long long low, long long high) {
+  long long n = 0;
+  size_t used = 0;
+  try {
+    n = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || n < low || n > high)
+    throw Error(std::string(name) + "=" + value + ": expected an integer from " + std::to_string(low) + " to " +
+                std::to_string(high));
+  return n;
 }
 
 }  // namespace
 
+int checkedThreads(long long threads, const std::string& what) {
+  if (threads < 1 || threads > kMaxThreads)
+    throw Error(what + ": " + std::to_string(threads) + " threads: expected 1 to " + std::to_string(kMaxThreads));
+  return static_cast<int>(threads);
+}
+
 int defaultThreads() {
   const char* env = std::getenv("WEFT_THREADS");
-  int fromEnv = env ? std::atoi(env) : 0;
-  return fromEnv > 0 ? fromEnv : 2;
+  const std::string value = env ? env : "";
+  return value.empty() ? 2 : static_cast<int>(environmentInteger("WEFT_THREADS", value, 1, kMaxThreads));
 }
+
+size_t profileSteps() {
+  const char* env = std::getenv("WEFT_PROFILE");
+  const std::string value = env ? env : "";
+  if (value.empty()) return 0;
+  const long long n = environmentInteger("WEFT_PROFILE", value, 0, 1000000);
+  return n == 1 ? 12 : static_cast<size_t>(n);
+}
+
 
 bool runsGeneratedKernel(const ir::Node& node) {
   if (node.op != OpKind::Fused || !node.body) return false;
@@ -346,8 +370,8 @@ Program::Program(ir::Graph graph, ProgramOptions options)
   }
   shareScratch();
   buildSeconds_.emplace_back("steps", secondsSince(start));
-  if (const char* p = std::getenv("WEFT_PROFILE"); p && *p && std::string(p) != "0")
-    stepSeconds_.assign(steps_.size(), 0.0);
+  profileSteps_ = profileSteps();
+  if (profileSteps_ > 0) stepSeconds_.assign(steps_.size(), 0.0);
 }
 
 Program::~Program() { printProfile(); }
@@ -508,7 +532,7 @@ void Program::printProfile() const {
   if (profiledUpdates_ > 0)
     std::fprintf(stderr, "  updates: %zu, applied in %.3f ms per step (values the plan twins with their parameter are not copied)\n",
                  graph_.updates().size(), updateSeconds_ * 1e3 / profiledUpdates_);
-  for (size_t k = 0; k < std::min<size_t>(order.size(), profileLines()); ++k) {
+  for (size_t k = 0; k < std::min(order.size(), profileSteps_); ++k) {
     const Step& st = steps_[order[k]];
     const ir::Node& n = graph_.node(st.value);
     std::string how = st.onednn   ? "onednn " + st.onednn->describe()

@@ -28,9 +28,22 @@ struct StepLayouts;
 /// reference kernels): reads `operands`, writes `result`; `step` keys random draws.
 using HostStep = std::function<void(const std::vector<const void*>& operands, void* result, uint64_t step)>;
 
-/// Worker threads when none are asked for: WEFT_THREADS when set to a positive number, else 2
-/// (this project's machines have two cores).
+/// The most worker threads a program runs with (OpenMP fails, or crashes, creating tens of
+/// thousands).
+inline constexpr int kMaxThreads = 1024;
+
+/// `threads` when it is from 1 to kMaxThreads; otherwise throws weft::Error naming `what`
+/// (the option or function that asked for them).
+int checkedThreads(long long threads, const std::string& what);
+
+/// Worker threads when none are asked for: WEFT_THREADS when set (an integer from 1 to
+/// kMaxThreads, else weft::Error naming the variable), else 2 (this project's machines have two cores).
 int defaultThreads();
+
+/// How many of its slowest steps a program prints when it ends (its profile): 0 (no profile)
+/// when WEFT_PROFILE is unset, empty or 0; 12 for 1; N for another N up to a million. Other
+/// values throw weft::Error naming the variable.
+size_t profileSteps();
 
 /// True for the nodes a generated kernel runs: `fused` nodes of kind "loop", "reduce" or "rows".
 bool runsGeneratedKernel(const ir::Node& node);
@@ -124,8 +137,8 @@ class Program {
   const std::vector<std::pair<std::string, double>>& buildSeconds() const { return buildSeconds_; }
   /// Worker threads.
   int threads() const { return threads_; }
-  /// Sets the worker threads (at least 1).
-  void setThreads(int threads) { threads_ = threads < 1 ? 1 : threads; }
+  /// Sets the worker threads (clamped to [1, kMaxThreads]).
+  void setThreads(int threads) { threads_ = threads < 1 ? 1 : threads > kMaxThreads ? kMaxThreads : threads; }
   /// Sets whether runs flush denormals (ProgramOptions::flushDenormals).
   void setFlushDenormals(bool flush) { flushDenormals_ = flush; }
 
@@ -200,6 +213,7 @@ class Program {
   std::shared_ptr<void> engine_;          ///< the dnnl::engine (kept out of this header)
   std::vector<const void*> operandPtrs_;  ///< scratch of runStep
   std::vector<double> stepSeconds_;       ///< per step, summed over runs, when WEFT_PROFILE is set
+  size_t profileSteps_ = 0;               ///< the steps the profile lists (profileSteps), 0: none
   int profiledRuns_ = 0;
   bool profileWarm_ = false;  ///< the first run happened (a profile leaves it out)
   /// The twins of the memory plan have traded places an odd number of times: each twinned

@@ -183,6 +183,21 @@ TEST(CApi, ANodeTheRuntimeCannotRunIsUnsupported) {
 }
 
 
+TEST(CApi, ABadThreadsOrProfileSettingIsAnArgumentError) {
+  ir::Graph g = mlpEval();
+  auto b = makeBundle(g, "mlp_tiny");
+  for (const char* name : {"WEFT_THREADS", "WEFT_PROFILE"}) {
+    const char* old = std::getenv(name);
+    const std::string saved = old ? old : "";
+    setenv(name, "lots", 1);
+    expectCreateFails(b->bundle, WEFT_ERROR_ARGUMENT, std::string(name) + "=lots: expected an integer from");
+    if (old)
+      setenv(name, saved.c_str(), 1);
+    else
+      unsetenv(name);
+  }
+}
+
 TEST(CApi, AnUnknownDenormalsSettingIsAnArgumentError) {
   ir::Graph g = mlpEval();
   auto b = makeBundle(g, "mlp_tiny");

@@ -64,7 +64,8 @@ TEST_F(CApiMlp, OneThreadComputesTheSameOutputs) {
   for (const auto& [name, want] : expected)
     for (int64_t i = 0; i < want.numel(); ++i)
       EXPECT_NEAR(got.at(name).get(i), want.get(i), 1e-5 * std::max(1.0, std::fabs(want.get(i)))) << name << " " << i;
-  expectFailure(weft_model_set_threads(model.get(), 0), WEFT_ERROR_ARGUMENT, model.get(), "at least 1");
+  expectFailure(weft_model_set_threads(model.get(), 0), WEFT_ERROR_ARGUMENT, model.get(), "expected 1 to 1024");
+  expectFailure(weft_model_set_threads(model.get(), 100000), WEFT_ERROR_ARGUMENT, model.get(), "100000 threads");
 }
 
 TEST(CApi, TrainingStepsMatchTheJitBitwise) {
