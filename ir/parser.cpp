@@ -56,7 +56,9 @@ struct Scope {
 
 class Parser : text::ValueReader {
  public:
-  Parser(std::string_view source, const std::string& file) : ValueReader(source, file) {}
+  Parser(std::string_view source, const std::string& file, const ParseOptions& options) : ValueReader(source, file) {
+    allowElided_ = options.allowElidedConstants;
+  }
 
   Graph parse() {
     if (tok_.kind == Tok::End) fail(tok_.pos, "empty input: expected 'graph @name(...) { ... }'");
@@ -302,6 +304,8 @@ class Parser : text::ValueReader {
 
 }  // namespace
 
-Graph parseGraph(std::string_view text, const std::string& file) { return Parser(text, file).parse(); }
+Graph parseGraph(std::string_view text, const std::string& file, const ParseOptions& options) {
+  return Parser(text, file, options).parse();
+}
 
 }  // namespace weft::ir

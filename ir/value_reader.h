@@ -71,11 +71,13 @@ class ValueReader {
   AttrBlock parseAttrs(const OpInfo& info);
   /// Fails at `pos` when a required attribute of `info` is missing from `attrs`.
   void checkMissing(const OpInfo& info, const Attrs& attrs, SourcePos pos) const;
-  /// The tensor a dense literal spells, read with the node's declared type.
+  /// The tensor a dense literal spells, read with the node's declared type; `dense<elided>`
+  /// gives zeros when allowElided_, else fails.
   TensorDataPtr materialize(const DenseLiteral& d, const TensorType& type) const;
 
   Lexer lex_;
   Token tok_;
+  bool allowElided_ = true;  ///< whether `dense<elided>` reads as zeros (else an error)
 
  private:
   template <class F>

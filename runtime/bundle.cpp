@@ -118,7 +118,9 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
   std::string_view text = programText(bundle, model->name);
   ir::Graph graph;
   try {
-    graph = ir::parseGraph(text, "bundle '" + model->name + "'");  // parseGraph verifies the graph
+    ir::ParseOptions options;
+    options.allowElidedConstants = false;  // the writer prints every constant in full
+    graph = ir::parseGraph(text, "bundle '" + model->name + "'", options);  // parseGraph verifies the graph
   } catch (const Error& e) {
     throw BundleError(WEFT_ERROR_ABI, std::string(e.what()) + " (the program of bundle " + quoted(model->name) +
                                           " does not parse: was it written by another weft version?)");

@@ -65,7 +65,7 @@ int cmdDump(int argc, char** argv) {
   if (args.positional().size() != 1) throw Error("weft dump needs one MODEL or FILE.weft (see --help)");
   std::string format = args.get("format", "text");
   if (format != "text" && format != "dot") throw Error("--format must be text or dot, got '" + format + "'");
-  ir::Graph g = loadGraph(args.positional()[0]);
+  ir::Graph g = loadGraph(args.positional()[0], /*evaluation=*/false, /*allowElidedConstants=*/true);
   ir::PrintOptions print = printOptions(args);
 
   auto after = args.get("after");

@@ -24,7 +24,9 @@ int cmdSample(int argc, char** argv);
 int cmdBench(int argc, char** argv);
 
 /// A graph from a model name (its training form, or with `evaluation` its evaluation form:
-/// batch norm with running statistics, no dropout), a `.weft` file, or `-` (stdin).
-ir::Graph loadGraph(const std::string& spec, bool evaluation = false);
+/// batch norm with running statistics, no dropout), a `.weft` file, or `-` (stdin). Text with
+/// `dense<elided>` constants is an error unless `allowElidedConstants` (for commands that
+/// only print or transform graphs: the constants read as zeros).
+ir::Graph loadGraph(const std::string& spec, bool evaluation = false, bool allowElidedConstants = false);
 
 }  // namespace weft::cli

@@ -6,7 +6,7 @@
 
 namespace weft::cli {
 
-ir::Graph loadGraph(const std::string& spec, bool evaluation) {
+ir::Graph loadGraph(const std::string& spec, bool evaluation, bool allowElidedConstants) {
   bool isFile = spec == "-" || spec.find('/') != std::string::npos ||
                 (spec.size() > 5 && spec.substr(spec.size() - 5) == ".weft");
   if (!isFile) {
@@ -14,7 +14,9 @@ ir::Graph loadGraph(const std::string& spec, bool evaluation) {
     options.training = !evaluation;
     return models::buildModel(spec, options);
   }
-  return ir::parseGraph(readFileOrStdin(spec), spec == "-" ? "<stdin>" : spec);
+  ir::ParseOptions options;
+  options.allowElidedConstants = allowElidedConstants;
+  return ir::parseGraph(readFileOrStdin(spec), spec == "-" ? "<stdin>" : spec, options);
 }
 
 }  // namespace weft::cli

@@ -168,6 +168,21 @@ TEST(TextRoundTrip, ElidedConstantsReadBackAsZeros) {
   EXPECT_EQ(printGraph(parseGraph(text), lowThreshold), text);
 }
 
+TEST(TextRoundTrip, ElidedConstantsAreErrorsWhenTheyWouldBeComputedWith) {
+  ParseOptions computing;
+  computing.allowElidedConstants = false;
+  try {
+    parseGraph(kRichText, "rich.weft", computing);
+    FAIL() << "an elided constant was read as zeros";
+  } catch (const weft::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rich.weft:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("constant f32[20] is dense<elided>"), std::string::npos) << e.what();
+  }
+  PrintOptions full;
+  full.elideLargeConstants = false;
+  EXPECT_NO_THROW(parseGraph(printGraph(parseGraph(kRichText), full), "full.weft", computing));
+}
+
 TEST(TextRoundTrip, LocationsPrintOnRequestAndParseBack) {
   Graph g = buildRichGraph();
   g.node(0).loc = "model.cpp:3";
