@@ -51,25 +51,49 @@ std::string readFileBytes(const std::string& path) {
   return bytes;
 }
 
-void writeFileAtomically(const std::string& path, const std::string& bytes) {
+void writeFileAtomically(const std::string& path, const std::string& bytes) { writeFilesAtomically({{path, bytes}}); }
+
+void writeFilesAtomically(const std::vector<std::pair<std::string, std::string>>& files) {
+  namespace fs = std::filesystem;
+  for (const auto& [path, bytes] : files) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw Error(path + ": cannot write: it is a directory");
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec))
+      throw Error(path + ": cannot write: there is no directory '" + parent.string() + "'");
+  }
   static std::atomic<uint64_t> counter{0};
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) throw Error(path + ": cannot create temporary file '" + tmp + "': " + errnoText());
-  bool ok = writeAll(fd, bytes) && ::fsync(fd) == 0;
-  std::string problem = ok ? "" : errnoText();
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    problem = errnoText();
+  std::vector<std::string> temporaries;
+  auto removeTemporaries = [&](size_t from) {
+    for (size_t i = from; i < temporaries.size(); ++i) ::unlink(temporaries[i].c_str());
+  };
+  for (const auto& [path, bytes] : files) {
+    std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      const std::string problem = errnoText();
+      removeTemporaries(0);
+      throw Error(path + ": cannot create temporary file '" + tmp + "': " + problem);
+    }
+    temporaries.push_back(tmp);
+    bool ok = writeAll(fd, bytes) && ::fsync(fd) == 0;
+    std::string problem = ok ? "" : errnoText();
+    if (::close(fd) != 0 && ok) {
+      ok = false;
+      problem = errnoText();
+    }
+    if (!ok) {
+      removeTemporaries(0);
+      throw Error(path + ": cannot write: " + problem);
+    }
   }
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    problem = errnoText();
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw Error(path + ": cannot write: " + problem);
-  }
+  for (size_t i = 0; i < files.size(); ++i)
+    if (std::rename(temporaries[i].c_str(), files[i].first.c_str()) != 0) {
+      const std::string problem = errnoText();
+      removeTemporaries(i);
+      throw Error(files[i].first + ": cannot write: " + problem +
+                  (i > 0 ? " (" + std::to_string(i) + " file(s) of the set before it were written)" : ""));
+    }
 }
 
 }  // namespace weft::runtime

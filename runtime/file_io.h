@@ -1,6 +1,8 @@
 #pragma once
 /// Whole-file reads and atomic whole-file writes with weft::Error messages naming the path.
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace weft::runtime {
 
@@ -12,5 +14,12 @@ std::string readFileBytes(const std::string& path);
 /// flushes it to disk, then renames it over `path`, so readers never see a partial file.
 /// Throws weft::Error naming the path on failure (the temporary file is removed).
 void writeFileAtomically(const std::string& path, const std::string& bytes);
+
+/// Writes all of `files` (path, bytes) or, as far as the file system allows, none: a path
+/// that is a directory or lies in a missing one fails the call first; then every file goes to
+/// a temporary file next to its path (flushed to disk), and only when all are written are they
+/// renamed over their paths. A failure before the renames removes the temporary files and
+/// changes no path. Throws weft::Error naming the path.
+void writeFilesAtomically(const std::vector<std::pair<std::string, std::string>>& files);
 
 }  // namespace weft::runtime

@@ -34,6 +34,9 @@ Args::Args(int argc, char** argv, int first, const std::set<std::string>& valued
       if (!hasValue) {
         if (i + 1 >= argc) throw Error("option --" + key + " needs a value");
         value = argv[++i];
+        if (value.rfind("--", 0) == 0 && value.size() > 2)  // `--out --seed=1`: a forgotten value
+          throw Error("option --" + key + " needs a value, got the option " + value +
+                      " (write --" + key + "=" + value + " if that is the value)");
       }
       values_[key] = value;
     } else {

@@ -111,6 +111,7 @@ int cmdRun(int argc, char** argv) {
   // Every output is serialized before any file is written: one that .npy cannot hold (bf16)
   // fails the command with nothing written.
   std::string dir = args.get("out", "weft-out");
+  if (dir.empty()) throw Error("--out needs a directory");
   std::vector<std::pair<std::string, std::string>> written;  // path, .npy bytes
   for (const auto& o : g.outputs()) {
     std::string path = dir + "/" + o.name + ".npy";
@@ -121,10 +122,16 @@ int cmdRun(int argc, char** argv) {
     }
   }
   std::error_code ec;
+  const bool existed = std::filesystem::exists(dir, ec);
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error(dir + ": cannot create output directory: " + ec.message());
+  try {
+    runtime::writeFilesAtomically(written);  // every output or none
+  } catch (const Error&) {
+    if (!existed) std::filesystem::remove(dir, ec);  // the directory this run made, still empty
+    throw;
+  }
   for (size_t i = 0; i < written.size(); ++i) {
-    runtime::writeFileAtomically(written[i].first, written[i].second);
     const auto& t = outputs.at(g.outputs()[i].name);
     std::cout << g.outputs()[i].name << ": " << t.type.str() << " -> " << written[i].first << "  " << preview(t) << "\n";
   }

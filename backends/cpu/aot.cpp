@@ -214,13 +214,19 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
        aot::readmeText(text, static_cast<int64_t>(object.elf.size()), static_cast<int64_t>(weights.size()))},
   };
   std::error_code ec;
+  const bool existed = fs::exists(dir, ec);
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir))
     throw Error(what + ": cannot create directory " + dir.string() + (ec ? ": " + ec.message() : std::string()));
-  for (const auto& [path, bytes] : files) {
-    runtime::writeFileAtomically(path.string(), bytes);
-    result.files.emplace_back(path.string(), static_cast<int64_t>(bytes.size()));
+  std::vector<std::pair<std::string, std::string>> contents;
+  for (const auto& [path, bytes] : files) contents.emplace_back(path.string(), bytes);
+  try {
+    runtime::writeFilesAtomically(contents);  // all four or none: never a new .o beside an old .h
+  } catch (const Error&) {
+    if (!existed) fs::remove(dir, ec);  // the directory this call made, still empty
+    throw;
   }
+  for (const auto& [path, bytes] : contents) result.files.emplace_back(path, static_cast<int64_t>(bytes.size()));
   result.stageSeconds.emplace_back("write", secondsSince(start));
   return result;
 }
