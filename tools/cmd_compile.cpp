@@ -1,16 +1,18 @@
 // `weft compile`: compiles a graph (or its training step) for the CPU and reports what it
 // made; with --aot, writes it as an ahead-of-time bundle (backends/cpu/aot.h) instead.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <vector>
 
 #include "backends/cpu/aot.h"
 #include "backends/cpu/executable.h"
 #include "ir/error.h"
 #include "ir/printer.h"
-#include "runtime/cpu/program.h"
 #include "passes/pass_manager.h"
 #include "passes/train_step.h"
+#include "runtime/cpu/program.h"
 #include "runtime/safetensors.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -58,8 +60,9 @@ bundle options (with --aot):
   --weights FILE         initial parameters from a safetensors file (a `weft train
                          --checkpoint` file, or another bundle's weights): it must hold
                          every parameter of the model; the optimizer state (opt.*) is
-                         taken when the bundle has it, ignored otherwise, and starts
-                         fresh when the file has none. Other extra tensors are an error.
+                         ignored for a bundle without one, else taken whole (all of the
+                         step's opt.* tensors, of the same optimizer) or, when the file
+                         has none, started fresh. Other extra tensors are an error.
 )";
 
 std::string mib(int64_t bytes) {
@@ -87,11 +90,31 @@ std::string msText(double seconds) {
 bool isOptimizerState(const std::string& name) { return name.rfind("opt.", 0) == 0; }
 
 /// The parameters of `g` read from the safetensors file `path` (--weights): every parameter
-/// of `g` except the optimizer state (opt.*) must be there; opt.* tensors the graph lacks
-/// are ignored (a checkpoint's optimizer state when writing an inference bundle); any other
-/// extra tensor is an error (the weights of another model). Types are checked by writeBundle.
-reference::TensorMap readWeights(const std::string& path, const ir::Graph& g) {
+/// of `g` except the optimizer state (opt.*) must be there; any other extra tensor is an
+/// error (the weights of another model). The optimizer state is ignored when `g` has none (a
+/// checkpoint's, when writing an inference bundle); otherwise it is taken all or none (none:
+/// it starts fresh), the file's opt.* tensors must be `g`'s, and a checkpoint's optimizer
+/// (metadata weft.optimizer) must be `optimizer`. Types are checked by writeBundle.
+reference::TensorMap readWeights(const std::string& path, const ir::Graph& g, const std::string& optimizer) {
   runtime::TensorMap loaded = runtime::loadSafetensors(path);
+  std::vector<std::string> graphState, fileState;
+  for (ir::ValueId p : g.params())
+    if (isOptimizerState(g.node(p).name)) graphState.push_back(g.node(p).name);
+  for (const auto& [name, tensor] : loaded)
+    if (isOptimizerState(name)) fileState.push_back(name);
+  if (!graphState.empty() && !fileState.empty()) {
+    const runtime::MetadataMap meta = runtime::readSafetensorsMetadata(path);
+    if (auto saved = meta.find("weft.optimizer"); saved != meta.end() && saved->second != optimizer)
+      throw Error(path + ": the optimizer state is " + saved->second + "'s, but the bundle's step uses " + optimizer +
+                  " (--optimizer)");
+    for (const std::string& name : fileState)
+      if (std::find(graphState.begin(), graphState.end(), name) == graphState.end())
+        throw Error(path + ": tensor '" + name + "' is not optimizer state of graph @" + g.name() +
+                    " (state of another optimizer?)");
+    for (const std::string& name : graphState)
+      if (!loaded.count(name))
+        throw Error(path + ": the optimizer state has no tensor '" + name + "' (it is taken all or none)");
+  }
   reference::TensorMap state;
   for (auto& [name, tensor] : loaded) {
     auto v = g.find(name);
@@ -127,7 +150,8 @@ int compileBundle(const Args& args, const ir::Graph& g) {
   options.name = args.get("name", "");
   options.cpu = args.get("mcpu", "");
   options.triple = args.get("target-triple", "");
-  if (auto weights = args.get("weights")) options.state = readWeights(*weights, g);
+  if (auto weights = args.get("weights"))
+    options.state = readWeights(*weights, g, passes::optimizerName(passes::parseOptimizer(args.get("optimizer", "adam"))));
   cpu::AotResult result = cpu::writeBundle(g, options);
   for (const auto& [path, bytes] : result.files) std::printf("wrote %s (%s)\n", path.c_str(), sizeText(bytes).c_str());
   if (!args.has("stats")) return 0;
@@ -180,6 +204,13 @@ int cmdCompile(int argc, char** argv) {
       if (args.has(bundleOnly)) throw Error(std::string("--") + bundleOnly + " needs --aot (see --help)");
   if (args.has("eval") && (args.has("train") || args.has("no-eval")))
     throw Error("--eval cannot be combined with --train or --no-eval");
+  if (args.has("optimizer") && !args.has("train")) throw Error("--optimizer needs --train (see --help)");
+  if ((args.has("eval") || args.has("no-eval")) && isGraphFile(args.positional()[0]))
+    throw Error(std::string("--") + (args.has("eval") ? "eval" : "no-eval") +
+                " applies to registered models, not to a graph read from text");
+  if (args.has("name") && args.get("name", "").empty()) throw Error("--name needs a bundle name");
+  for (const char* dump : {"dump-mlir", "dump-asm"})
+    if (args.has(dump) && args.get(dump, "").empty()) throw Error(std::string("--") + dump + " needs a directory");
   const bool evaluation = args.has("eval") || (args.has("aot") && !args.has("train") && !args.has("no-eval"));
   ir::Graph g = loadGraph(args.positional()[0], evaluation);
   if (args.has("train")) {

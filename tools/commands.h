@@ -23,6 +23,10 @@ int cmdSample(int argc, char** argv);
 /// `weft bench`: time the benchmark models (inference, training step), optionally beside PyTorch.
 int cmdBench(int argc, char** argv);
 
+/// True when `spec` names IR text (`-`, a path with a '/', or a name ending in .weft) rather
+/// than a registered model.
+bool isGraphFile(const std::string& spec);
+
 /// A graph from a model name (its training form, or with `evaluation` its evaluation form:
 /// batch norm with running statistics, no dropout), a `.weft` file, or `-` (stdin). Text with
 /// `dense<elided>` constants is an error unless `allowElidedConstants` (for commands that

@@ -6,10 +6,13 @@
 
 namespace weft::cli {
 
+bool isGraphFile(const std::string& spec) {
+  return spec == "-" || spec.find('/') != std::string::npos ||
+         (spec.size() > 5 && spec.substr(spec.size() - 5) == ".weft");
+}
+
 ir::Graph loadGraph(const std::string& spec, bool evaluation, bool allowElidedConstants) {
-  bool isFile = spec == "-" || spec.find('/') != std::string::npos ||
-                (spec.size() > 5 && spec.substr(spec.size() - 5) == ".weft");
-  if (!isFile) {
+  if (!isGraphFile(spec)) {
     models::BuildOptions options;
     options.training = !evaluation;
     return models::buildModel(spec, options);

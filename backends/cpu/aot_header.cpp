@@ -153,8 +153,8 @@ std::string headerText(const BundleFacts& f) {
   out += "/* The bundle ABI " + f.name + ".o was generated for; the runtime's header must agree. */\n";
   define(out, prefix + "_ABI_VERSION", std::to_string(WEFT_ABI_VERSION));
   out += "#if " + prefix + "_ABI_VERSION != WEFT_ABI_VERSION\n";
-  out += "#error \"" + f.name + ".h was generated for weft bundle ABI 1, but runtime/weft.h is another version: " +
-         "regenerate the bundle\"\n";
+  out += "#error \"" + f.name + ".h was generated for weft bundle ABI " + std::to_string(WEFT_ABI_VERSION) +
+         ", but runtime/weft.h is another version: regenerate the bundle\"\n";
   out += "#endif\n\n";
   out += "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
   out += "/* The bundle's descriptor, defined in " + f.name + ".o: pass it to weft_model_create. */\n";
