@@ -53,15 +53,19 @@ std::string readFileBytes(const std::string& path) {
 
 void writeFileAtomically(const std::string& path, const std::string& bytes) { writeFilesAtomically({{path, bytes}}); }
 
-void writeFilesAtomically(const std::vector<std::pair<std::string, std::string>>& files) {
+void checkWritable(const std::string& path) {
   namespace fs = std::filesystem;
-  for (const auto& [path, bytes] : files) {
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) throw Error(path + ": cannot write: it is a directory");
-    const fs::path parent = fs::path(path).parent_path();
-    if (!parent.empty() && !fs::is_directory(parent, ec))
-      throw Error(path + ": cannot write: there is no directory '" + parent.string() + "'");
-  }
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error(path + ": cannot write: it is a directory");
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw Error(path + ": cannot write: there is no directory '" + parent.string() + "'");
+  const std::string dir = parent.empty() ? "." : parent.string();
+  if (::access(dir.c_str(), W_OK) != 0) throw Error(path + ": cannot write in '" + dir + "': " + errnoText());
+}
+
+void writeFilesAtomically(const std::vector<std::pair<std::string, std::string>>& files) {
+  for (const auto& [path, bytes] : files) checkWritable(path);
   static std::atomic<uint64_t> counter{0};
   std::vector<std::string> temporaries;
   auto removeTemporaries = [&](size_t from) {

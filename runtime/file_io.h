@@ -15,6 +15,11 @@ std::string readFileBytes(const std::string& path);
 /// Throws weft::Error naming the path on failure (the temporary file is removed).
 void writeFileAtomically(const std::string& path, const std::string& bytes);
 
+/// Throws weft::Error naming `path` when a file could not be written there: it is a
+/// directory, or its directory is missing or not writable. (What the write itself may still
+/// meet, a full disk, is not foreseen.)
+void checkWritable(const std::string& path);
+
 /// Writes all of `files` (path, bytes) or, as far as the file system allows, none: a path
 /// that is a directory or lies in a missing one fails the call first; then every file goes to
 /// a temporary file next to its path (flushed to disk), and only when all are written are they

@@ -16,6 +16,7 @@ Args::Args(int argc, char** argv, int first, const std::set<std::string>& valued
            const std::set<std::string>& flags) {
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "-h" && flags.count("help")) a = "--help";
     if (a.size() < 2 || a.rfind("--", 0) != 0) {
       positional_.push_back(a);
       continue;

@@ -49,6 +49,8 @@ int cmdSample(int argc, char** argv) {
   if (!out || out->empty()) throw Error("weft sample needs --out FILE.png");
   long long n = args.getInt("n", 64), columns = args.getInt("columns", 8), seed = args.getInt("seed", 0);
   if (n < 1 || columns < 1 || seed < 0) throw Error("--n and --columns must be positive and --seed >= 0");
+  constexpr long long kMaxSamples = 1 << 16;  // a grid PNG of 65536 28x28 images is 51 MB already
+  if (n > kMaxSamples) throw Error("--n " + std::to_string(n) + " is too many samples (at most 65536 in one grid)");
 
   models::BuildOptions build{.training = false, .batch = n, .seed = std::nullopt};
   std::string checkpoint = args.get("checkpoint", "");

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "ir/error.h"
 #include "ir/printer.h"
+#include "runtime/file_io.h"
 #include "runtime/synthetic.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -195,6 +197,8 @@ int cmdTrain(int argc, char** argv) {
   opt.schedule.base = settings.number("lr", adaptive ? 1e-3 : 0.05);
   opt.schedule.kind = runtime::parseScheduleKind(settings.str("schedule", "const"));
   opt.schedule.warmup = settings.integer("warmup", 0);
+  if (args.has("epochs") && args.has("steps"))
+    throw Error("--epochs and --steps cannot be combined: --steps sets the run's length by itself");
   opt.epochs = positive("epochs", settings.integer("epochs", 1));
   opt.steps = settings.get("steps") ? positive("steps", settings.integer("steps", 1)) : 0;
   opt.checkpointPath = args.get("checkpoint", "");
@@ -210,6 +214,8 @@ int cmdTrain(int argc, char** argv) {
   if (opt.checkpointEvery < 0 || opt.stopAfter < 0 || opt.logEvery < 0)
     throw Error("--checkpoint-every, --stop-after and --log-every must be >= 0");
   if (opt.checkpointEvery > 0 && opt.checkpointPath.empty()) throw Error("--checkpoint-every needs --checkpoint FILE");
+  if (!opt.checkpointPath.empty()) runtime::checkWritable(opt.checkpointPath);  // before training, not after an epoch
+  const int64_t testLimit = args.has("test-limit") ? positive("test-limit", args.getInt("test-limit", 1)) : -1;
 
   if (args.has("dump-step")) {
     passes::validateOptimizer(opt.optimizer);
@@ -221,6 +227,11 @@ int cmdTrain(int argc, char** argv) {
   const std::string dir = args.get("data-dir", "");
   int64_t limit = settings.get("limit") ? positive("limit", settings.integer("limit", 1)) : -1;
   runtime::Dataset trainSet = loadData(source, runtime::Split::train, model, shape, dir, limit, opt.seed);
+  // The test set is read before training, so that a missing or corrupt file fails first;
+  // a run told to stop early evaluates nothing and reads it only if it gets to the end.
+  std::optional<runtime::Dataset> testSet;
+  if (!args.has("no-eval") && opt.stopAfter == 0)
+    testSet = loadData(source, runtime::Split::test, model, shape, dir, testLimit, opt.seed);
   const std::string backend = opt.backend == training::Backend::cpu
                                   ? "cpu backend (" + threadCount(threads) + ")"
                                   : training::backendName(opt.backend) + " backend";
@@ -244,9 +255,8 @@ int cmdTrain(int argc, char** argv) {
     std::printf("checkpoint: %s (step %lld)\n", opt.checkpointPath.c_str(), static_cast<long long>(r.stepsDone));
   if (args.has("no-eval") || r.stepsDone < r.totalSteps) return 0;
 
-  int64_t testLimit = args.has("test-limit") ? positive("test-limit", args.getInt("test-limit", 1)) : -1;
-  runtime::Dataset testSet = loadData(source, runtime::Split::test, model, shape, dir, testLimit, opt.seed);
-  training::EvalResult e = training::evaluate(model, r.state, testSet, opt.batchSize, opt.backend);
+  if (!testSet) testSet = loadData(source, runtime::Split::test, model, shape, dir, testLimit, opt.seed);
+  training::EvalResult e = training::evaluate(model, r.state, *testSet, opt.batchSize, opt.backend);
   if (e.accuracy)
     std::printf("test: accuracy %.4f (%lld examples), mean loss %.6f\n", *e.accuracy,
                 static_cast<long long>(e.examples), e.meanLoss);

@@ -30,3 +30,8 @@ try:
             config.available_features.add("avx512")
 except OSError:
     pass
+# Tests reading the real Fashion-MNIST files (package dataset-fashion-mnist) run where it is.
+fashion_mnist = "/usr/share/datasets/fashion-mnist"
+if os.path.exists(os.path.join(fashion_mnist, "train-images-idx3-ubyte.gz")):
+    config.available_features.add("fashion-mnist")
+    config.substitutions.append(("%fmnist", fashion_mnist))

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ir/error.h"
 #include "passes/train_step.h"
@@ -61,6 +62,9 @@ TrainResult train(const ModelSpec& model, const runtime::Dataset& data, const Tr
                                   .dropLast = true,
                                   .layout = runtime::ImageLayout::nchw});
   const int64_t perEpoch = batcher.batchesPerEpoch();
+  if (options.steps == 0 && perEpoch > 0 && options.epochs > std::numeric_limits<int64_t>::max() / perEpoch)
+    throw Error("--epochs " + std::to_string(options.epochs) + " is too many: at " + std::to_string(perEpoch) +
+                " steps an epoch, the step count overflows");
   const int64_t total = options.steps > 0 ? options.steps : options.epochs * perEpoch;
   runtime::LrSchedule schedule = options.schedule;
   schedule.totalSteps = total;
