@@ -50,7 +50,10 @@ std::string describe(const Token& t);
 class Lexer {
  public:
   /// Tokenizes `source`; `file` names it in error messages. `source` must outlive the lexer.
-  Lexer(std::string_view source, std::string file) : src_(source), file_(std::move(file)) {}
+  /// A leading UTF-8 byte order mark (which some editors write) is skipped.
+  Lexer(std::string_view source, std::string file) : src_(source), file_(std::move(file)) {
+    if (src_.substr(0, 3) == "\xEF\xBB\xBF") src_.remove_prefix(3);
+  }
   /// The next token; returns Tok::End tokens forever once the input is consumed.
   Token next();
   /// The name of the source, as used in error messages.

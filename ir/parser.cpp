@@ -27,6 +27,7 @@
 
 #include "ir/error.h"
 #include "ir/lexer.h"
+#include "ir/printer.h"
 #include "ir/value_reader.h"
 #include "ir/verifier.h"
 
@@ -48,6 +49,7 @@ struct Scope {
   Graph graph;
   std::map<std::string, ValueId> values;  ///< by the text after '%'
   std::map<std::string, SourcePos> definedAt;
+  std::vector<SourcePos> nodePos;         ///< where each node of the graph is defined
   int depth = 0;                          ///< 0 for the top-level graph, 1 for its bodies, ...
   std::vector<SourcePos> inputPos;        ///< where each graph input is declared
   std::vector<SourcePos> outputPos;       ///< where each output's value is named
@@ -93,8 +95,21 @@ class Parser : text::ValueReader {
     try {
       verify(graph());
     } catch (const Error& e) {
-      fail(graphPos, e.what());
+      fail(firstProblemPos(graphPos), e.what());
     }
+  }
+
+  /// Where the node of the verifier's first complaint is defined (its messages start with
+  /// the node's reference, as valueRefs spells it), else `fallback` (the graph's header).
+  SourcePos firstProblemPos(SourcePos fallback) const {
+    const std::vector<std::string> problems = verifyErrors(graph());
+    if (problems.empty()) return fallback;
+    const std::string& first = problems.front();
+    const std::string ref = first.substr(0, first.find(' '));
+    const std::vector<std::string> refs = valueRefs(graph());
+    for (size_t v = 0; v < refs.size() && v < scope_->nodePos.size(); ++v)
+      if (refs[v] == ref) return scope_->nodePos[v];
+    return fallback;
   }
 
   Graph& graph() { return scope_->graph; }
@@ -116,6 +131,7 @@ class Parser : text::ValueReader {
       fail(ref.pos, "redefinition of %" + ref.text + " (first defined at line " + std::to_string(first.line) + ")");
     }
     scope_->definedAt[ref.text] = ref.pos;
+    scope_->nodePos.push_back(ref.pos);
     node.name = isUnnamed(ref) ? "" : ref.text;
     graph().addNode(std::move(node));
   }

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <vector>
 
 #include "backends/cpu/aot.h"
@@ -223,9 +225,22 @@ int cmdCompile(int argc, char** argv) {
   options.threads = cpu::checkedThreads(args.getInt("threads", 2), "--threads");
   options.dumpMlirDir = args.get("dump-mlir", "");
   options.dumpAsmDir = args.get("dump-asm", "");
-  for (const std::string& dir : {options.dumpMlirDir, options.dumpAsmDir})  // a bad path fails by name, first
-    if (!dir.empty()) passes::createDumpDir(dir);
-  cpu::Executable exe = cpu::compile(g, options);
+  std::vector<std::string> made;  // dump directories this command creates
+  for (const std::string& dir : {options.dumpMlirDir, options.dumpAsmDir}) {  // a bad path fails by name, first
+    std::error_code ec;
+    if (dir.empty()) continue;
+    if (!std::filesystem::exists(dir, ec)) made.push_back(dir);
+    passes::createDumpDir(dir);
+  }
+  std::optional<cpu::Executable> compiled;
+  try {
+    compiled.emplace(cpu::compile(g, options));
+  } catch (const Error&) {
+    std::error_code ec;
+    for (const std::string& dir : made) std::filesystem::remove(dir, ec);  // only when still empty
+    throw;
+  }
+  const cpu::Executable& exe = *compiled;
   if (args.has("print-ir")) std::cout << ir::printGraph(exe.graph());
   const cpu::CompileStats& s = exe.stats();
   if (args.has("stats") || !args.has("print-ir")) {

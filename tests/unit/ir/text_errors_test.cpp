@@ -202,3 +202,16 @@ TEST(TextErrors, StructureErrors) {
   EXPECT_EQ(parseError("graph @g(%x: f32[2]) {\n  %0 = exp(%x) : f32[2] loc(here)\n}\n"),
             "t.weft:2:29: expected a location string, got 'here'");
 }
+
+TEST(TextErrors, AnInvalidGraphIsReportedAtItsFirstWrongNode) {
+  const std::string text = withBody("  %a = exp(%x) : f32[4]\n  %b = fused(%a) {kind=\"rows\"} : f32[4] {\n"
+                                    "    graph @r(%in0: f32[4]) {\n      %0 = exp(%in0) : f32[4]\n"
+                                    "      return out=%0\n    }\n  }\n");
+  EXPECT_EQ(parseError(text).substr(0, 35), "t.weft:3:3: graph @g is invalid:\n  ");
+}
+
+TEST(TextErrors, AByteOrderMarkIsSkipped) {
+  EXPECT_NO_THROW(parseGraph("\xEF\xBB\xBF" + withBody(""), "t.weft"));
+  EXPECT_EQ(parseError("\xEF\xBB\xBF" + withBody("  %0 = frobnicate(%x) : f32[4]\n")),
+            "t.weft:2:8: unknown op 'frobnicate'");
+}
