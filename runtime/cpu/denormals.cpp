@@ -12,6 +12,7 @@
 #include <string>
 
 #include "ir/error.h"
+#include "runtime/cpu/environment.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -31,11 +32,7 @@ thread_local bool holding = false;            ///< savedControl holds this threa
 }  // namespace
 
 bool defaultFlushDenormals() {
-  const char* env = std::getenv("WEFT_DENORMALS");
-  const std::string value = env ? env : "";
-  if (value.empty() || value == "flush") return true;
-  if (value == "keep") return false;
-  throw Error("WEFT_DENORMALS=" + value + ": expected 'flush' (the default) or 'keep'");
+  return environmentChoice("WEFT_DENORMALS", {"flush", "keep"}, "'flush' (the default) or 'keep'") == 0;
 }
 
 DenormalsFlushed::DenormalsFlushed(bool flush, int threads) {

@@ -17,6 +17,7 @@
 #include "ir/error.h"
 #include "ir/printer.h"
 #include "runtime/cpu/aligned_buffer.h"
+#include "runtime/cpu/environment.h"
 #include "runtime/cpu/native_triangular_matmul.h"
 #include "runtime/cpu/onednn_ops.h"
 
@@ -251,11 +252,7 @@ MatmulTuning tuneMatmuls(ir::Graph& g, int threads, MatmulChoices& choices, bool
 }
 
 bool tuneMatmulsFromEnvironment() {
-  const char* env = std::getenv("WEFT_TUNE_MATMULS");
-  const std::string value = env ? env : "";
-  if (value.empty() || value == "1") return true;
-  if (value == "0") return false;
-  throw Error("WEFT_TUNE_MATMULS=" + value + ": expected 1 (time matmul implementations, the default) or 0");
+  return environmentChoice("WEFT_TUNE_MATMULS", {"1", "0"}, "1 (time matmul implementations, the default) or 0") == 0;
 }
 
 }  // namespace weft::cpu

@@ -16,6 +16,7 @@
 #include "ir/triangle_facts.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/denormals.h"
+#include "runtime/cpu/environment.h"
 #include "runtime/cpu/generated_steps.h"
 #include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
@@ -92,22 +93,6 @@ uint8_t* chooseMemory(uint8_t* memory, int64_t capacity, int64_t bytes, AlignedB
   return memory;
 }
 
-/// The integer environment variable `name` set to `value`, from `low` to `high`; else
-/// weft::Error naming the variable and the range.
-long long environmentInteger(const char* name, const std::string& value, long long low, long long high) {
-  long long n = 0;
-  size_t used = 0;
-  try {
-    n = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != value.size() || n < low || n > high)
-    throw Error(std::string(name) + "=" + value + ": expected an integer from " + std::to_string(low) + " to " +
-                std::to_string(high));
-  return n;
-}
-
 }  // namespace
 
 int checkedThreads(long long threads, const std::string& what) {
@@ -116,17 +101,10 @@ int checkedThreads(long long threads, const std::string& what) {
   return static_cast<int>(threads);
 }
 
-int defaultThreads() {
-  const char* env = std::getenv("WEFT_THREADS");
-  const std::string value = env ? env : "";
-  return value.empty() ? 2 : static_cast<int>(environmentInteger("WEFT_THREADS", value, 1, kMaxThreads));
-}
+int defaultThreads() { return static_cast<int>(environmentInteger("WEFT_THREADS", 2, 1, kMaxThreads)); }
 
 size_t profileSteps() {
-  const char* env = std::getenv("WEFT_PROFILE");
-  const std::string value = env ? env : "";
-  if (value.empty()) return 0;
-  const long long n = environmentInteger("WEFT_PROFILE", value, 0, 1000000);
+  const long long n = environmentInteger("WEFT_PROFILE", 0, 0, 1000000);
   return n == 1 ? 12 : static_cast<size_t>(n);
 }
 
