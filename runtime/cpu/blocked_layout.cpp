@@ -9,6 +9,7 @@
 #include "ir/error.h"
 #include "runtime/cpu/native_few_channels.h"
 #include "runtime/cpu/native_steps.h"
+#include "runtime/cpu/onednn_postops.h"
 #include "runtime/cpu/program.h"
 
 namespace weft::cpu {
@@ -233,6 +234,7 @@ const Node* fusedConvOf(const Node& n, int* residual = nullptr) {
   for (const Node& b : body.nodes())
     if (b.op == OpKind::Conv) conv = conv ? nullptr : &b;
   if (!conv || inputs.size() < 2 || conv->operands != std::vector<ValueId>{inputs[0], inputs[1]}) return nullptr;
+  if (!onednn::parseFusedContraction(body)) return nullptr;  // no oneDNN step will take it as it is
   const int64_t channels = n.type.shape.empty() ? 0 : n.type.shape.back();
   int found = -1;
   for (size_t k = 2; k < inputs.size(); ++k) {

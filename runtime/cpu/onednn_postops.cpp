@@ -182,9 +182,46 @@ void foldLinearRuns(std::vector<PostOp>& ops) {
   ops = std::move(folded);
 }
 
-/// True when two eltwise post-ops share an algorithm but not their parameters. oneDNN 2.6's
-/// JIT kernels keep one eltwise injector per algorithm, so the later parameters would be
-/// applied to both (wrong results, not an error).
+/// A binary post-op `a` with the one-element constant `value`, held by the step.
+PostOp scalarBinary(algorithm a, float value, const std::string& name) {
+  PostOp op;
+  op.binary = true;
+  op.algorithm = a;
+  auto data = std::make_shared<ir::TensorData>(ir::TensorType{ir::DType::f32, {1}});
+  data->set(0, value);
+  op.constant = std::move(data);
+  op.shape = {1};
+  op.name = name;
+  return op;
+}
+
+/// Rewrites each eltwise post-op whose algorithm an earlier eltwise post-op uses with other
+/// parameters as binary post-ops on held one-element constants, where it has that form:
+/// linear (a x + b: a mul, then an add) and clip_v2 (a max, then a min). oneDNN 2.6's JIT
+/// kernels keep one eltwise injector per algorithm, so the later parameters would otherwise
+/// be applied to both (wrong results, not an error); others stay (hasConflictingEltwise).
+void separateConflictingEltwise(std::vector<PostOp>& ops) {
+  std::vector<PostOp> out;
+  for (PostOp& op : ops) {
+    const bool conflicts = !op.binary && std::any_of(out.begin(), out.end(), [&](const PostOp& kept) {
+      return !kept.binary && kept.algorithm == op.algorithm && (kept.alpha != op.alpha || kept.beta != op.beta);
+    });
+    const float inf = std::numeric_limits<float>::infinity();
+    if (conflicts && op.algorithm == algorithm::eltwise_linear) {
+      if (op.alpha != 1) out.push_back(scalarBinary(algorithm::binary_mul, op.alpha, op.name));
+      if (op.beta != 0) out.push_back(scalarBinary(algorithm::binary_add, op.beta, op.name));
+    } else if (conflicts && op.algorithm == algorithm::eltwise_clip_v2) {
+      if (op.alpha != -inf) out.push_back(scalarBinary(algorithm::binary_max, op.alpha, op.name));
+      if (op.beta != inf) out.push_back(scalarBinary(algorithm::binary_min, op.beta, op.name));
+    } else {
+      out.push_back(std::move(op));
+    }
+  }
+  ops = std::move(out);
+}
+
+/// True when two eltwise post-ops share an algorithm but not their parameters (what
+/// separateConflictingEltwise could not rewrite).
 bool hasConflictingEltwise(const std::vector<PostOp>& ops) {
   for (size_t i = 0; i < ops.size(); ++i)
     for (size_t j = i + 1; j < ops.size(); ++j)
@@ -243,6 +280,7 @@ std::optional<FusedContraction> parseFusedContraction(const Graph& body) {
   }
   if (chain < 0 || body.outputs()[0].value != chain) return std::nullopt;
   foldLinearRuns(out.postOps);
+  separateConflictingEltwise(out.postOps);
   if (hasConflictingEltwise(out.postOps)) return std::nullopt;
   return out;
 }

@@ -48,8 +48,9 @@ struct FusedContraction {
 /// add/sub/mul/div by a one-element constant, maximum/minimum with a one-element constant
 /// (relu for 0), pow by a one-element constant; binary add, sub, mul, div, maximum, minimum
 /// with a tensor that broadcasts to the result. Consecutive linear post-ops are folded into
-/// one; two eltwise post-ops of one algorithm with different parameters are refused (oneDNN
-/// 2.6 would apply the later parameters to both).
+/// one. oneDNN 2.6 applies one algorithm's last eltwise parameters to all its eltwise
+/// post-ops, so a linear or clip post-op whose algorithm came earlier with other parameters
+/// becomes binary post-ops on held one-element constants, and other such pairs are refused.
 std::optional<FusedContraction> parseFusedContraction(const ir::Graph& body);
 
 /// The primitive attribute holding `postOps` for a result of rank `rank` (empty attribute

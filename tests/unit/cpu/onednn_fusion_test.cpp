@@ -257,14 +257,64 @@ TEST(OneDnnFusion, ConsecutiveLinearOpsFoldIntoOne) {
   expectOneFusedPrimitive(g, "matmul");
 }
 
-TEST(OneDnnFusion, OneEltwiseAlgorithmWithTwoParameterSetsFallsBack) {
-  // 0.25 * mm, tanh, + 0.5: two separate linear post-ops, which oneDNN 2.6 would get wrong.
+TEST(OneDnnFusion, ASecondLinearOrClipWithOtherParametersBecomesBinaryPostOps) {
+  // 0.25 * mm, tanh, + 0.5: two separate linear post-ops, which oneDNN 2.6 would get wrong
+  // (it applies one algorithm's last parameters to all): the second is a binary add of a
+  // held constant. Likewise a second clip: max(., -0.5), exp, min(., 1.5).
   ir::Graph g;
   ValueId a = g.addInput("a", f32({5, 7}));
   ValueId b = g.addInput("b", f32({7, 6}));
   ValueId y = g.addOp(OpKind::Tanh, {g.addOp(OpKind::Mul, {g.addOp(OpKind::Matmul, {a, b}), scalar(g, 0.25)})});
-  g.addOutput("y", g.addOp(OpKind::Add, {y, scalar(g, 0.5)}));
+  y = g.addOp(OpKind::Add, {y, scalar(g, 0.5)});
+  y = g.addOp(OpKind::Exp, {g.addOp(OpKind::Maximum, {y, scalar(g, -0.5)})});
+  g.addOutput("y", g.addOp(OpKind::Minimum, {y, scalar(g, 1.5)}));
+  expectOneFusedPrimitive(g, "matmul");
+}
+
+TEST(OneDnnFusion, OneEltwiseAlgorithmWithTwoParameterSetsFallsBack) {
+  // pow(mm, 2), tanh, pow(., 3): two pow post-ops with other exponents have no binary form;
+  // the node runs on the interpreter rather than with the wrong exponent.
+  ir::Graph g;
+  ValueId a = g.addInput("pos_a", f32({5, 7}));
+  ValueId b = g.addInput("pos_b", f32({7, 6}));
+  ValueId y = g.addOp(OpKind::Tanh, {g.addOp(OpKind::Pow, {g.addOp(OpKind::Matmul, {a, b}), scalar(g, 2.0)})});
+  g.addOutput("y", g.addOp(OpKind::Pow, {y, scalar(g, 3.0)}));
   expectOneFusedPrimitive(g, "matmul", /*onednn=*/false);
+}
+
+TEST(OneDnnFusion, AConvEpilogueWithTwoScalarAddsKeepsItsDataBlocked) {
+  // conv, + 0.25, exp, + 1, conv (found by differential fuzzing): the first conv's result
+  // and the second's input are stored channel-blocked, which only a oneDNN step reads; the
+  // second add used to make the epilogue unparsable, and the compile failed.
+  ir::Graph g;
+  ValueId x = g.addInput("x", f32({1, 16, 8, 8}));
+  ValueId w1 = g.addInput("w1", f32({32, 16, 3, 3}));
+  ValueId w2 = g.addInput("w2", f32({2, 32, 1, 1}));
+  ValueId y = g.addOp(OpKind::Add, {g.addOp(OpKind::Conv, {x, w1}, convAttrs(1, 1, 1)), scalar(g, 0.25)});
+  y = g.addOp(OpKind::Add, {g.addOp(OpKind::Exp, {y}), scalar(g, 1.0)});
+  g.addOutput("y", g.addOp(OpKind::Conv, {y, w2}, convAttrs(1, 0, 1)));
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(countFused(exe.graph(), "conv"), 1);
+  EXPECT_GE(exe.oneDnnNodeCount(), 1);
+  EXPECT_GE(exe.stats().blockedValues, 1);
+  reference::TensorMap feeds = feedsFor(g);
+  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
+}
+
+TEST(OneDnnFusion, AConvEpilogueNoStepTakesLeavesItsDataUnblocked) {
+  // conv, pow 2, tanh, pow 3, conv: two pow post-ops have no oneDNN form, so the fused conv
+  // runs on the interpreter, and the values it touches must not be stored channel-blocked.
+  ir::Graph g;
+  ValueId x = g.addInput("x", f32({1, 16, 8, 8}));
+  ValueId w1 = g.addInput("w1", f32({32, 16, 3, 3}));
+  ValueId w2 = g.addInput("w2", f32({32, 32, 3, 3}));
+  ValueId y = g.addOp(OpKind::Pow, {g.addOp(OpKind::Conv, {x, w1}, convAttrs(1, 1, 1)), scalar(g, 2.0)});
+  y = g.addOp(OpKind::Pow, {g.addOp(OpKind::Tanh, {y}), scalar(g, 3.0)});
+  g.addOutput("y", g.addOp(OpKind::Conv, {y, w2}, convAttrs(1, 1, 1)));
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(countFused(exe.graph(), "conv"), 1);
+  reference::TensorMap feeds = feedsFor(g);
+  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
 }
 
 TEST(OneDnnFusion, APerRowAddendStaysOutOfTheMatmul) {
