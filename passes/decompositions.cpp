@@ -21,12 +21,23 @@ using Operands = std::vector<ValueId>;
 
 ir::AttrReader attrs(const ir::Node& n) { return ir::AttrReader(n.attrs, n.op); }
 
-/// max(x, 0) + log(1 + exp(-|x|)) == log(1 + exp(x)), without overflow.
+/// log(1 + u) for u in [0, 1], accurate where 1 + u rounds away most of u: with w = 1 + u,
+/// log(w) * u / (w - 1) (the rounding of w cancels), and u itself where w is 1. The divisor
+/// is 1 there instead of 0, so that no branch, value or gradient, holds an infinity.
+ValueId log1pOfUnit(Emitter& e, ValueId u) {
+  ValueId one = e.scalarLike(1, u);
+  ValueId w = e.add(one, u);
+  ValueId exact = e.op(OpKind::Eq, {w, one});
+  ValueId divisor = e.select(exact, one, e.sub(w, one));
+  return e.select(exact, u, e.mul(e.log(w), e.div(u, divisor)));
+}
+
+/// max(x, 0) + log1p(exp(-|x|)) == log(1 + exp(x)), without overflow, and without losing
+/// the tail below x = -16, where 1 + exp(x) rounds to 1 in f32 (softplus(-30) is 9.4e-14, not 0).
 ValueId stableSoftplus(Emitter& e, ValueId x) {
   ValueId positivePart = e.maximum(x, e.scalarLike(0, x));
   ValueId expMinusAbs = e.exp(e.neg(e.abs(x)));
-  ValueId tail = e.log(e.add(e.scalarLike(1, x), expMinusAbs));
-  return e.add(positivePart, tail);
+  return e.add(positivePart, log1pOfUnit(e, expMinusAbs));
 }
 
 /// Applies a loss's `reduce` attribute: none, sum or mean over every element.

@@ -89,7 +89,8 @@ class ScalarOps {
   }
 
   /// pow for f32 as exp(y * log|x|), with the sign of odd integer powers of negative x, NaN for
-  /// other powers of negative x, and 1 when y == 0 or x == 1 (as std::pow).
+  /// other powers of negative finite x (those of -inf are +inf or +0), and 1 when y == 0 or
+  /// x == 1 (as std::pow).
   Value powF32(Value x, Value y) {
     Value magnitude = b_.create<math::ExpOp>(
         loc_, b_.create<arith::MulFOp>(loc_, y, b_.create<math::LogOp>(loc_, b_.create<math::AbsFOp>(loc_, x))));
@@ -97,8 +98,9 @@ class ScalarOps {
     Value isInteger = cmpf(arith::CmpFPredicate::OEQ, floorY, y);
     Value halfFloor = b_.create<math::FloorOp>(loc_, b_.create<arith::MulFOp>(loc_, y, scalar(0.5, DType::f32)));
     Value isOdd = cmpf(arith::CmpFPredicate::UNE, b_.create<arith::AddFOp>(loc_, halfFloor, halfFloor), floorY);
+    Value minusInf = cmpf(arith::CmpFPredicate::OEQ, x, scalar(-INFINITY, DType::f32));
     Value ofNegative = select(isInteger, select(isOdd, b_.create<arith::NegFOp>(loc_, magnitude), magnitude),
-                              scalar(std::nan(""), DType::f32));
+                              select(minusInf, magnitude, scalar(std::nan(""), DType::f32)));
     Value result = select(cmpf(arith::CmpFPredicate::OLT, x, scalar(0, DType::f32)), ofNegative, magnitude);
     Value trivial = b_.create<arith::OrIOp>(loc_, cmpf(arith::CmpFPredicate::OEQ, y, scalar(0, DType::f32)),
                                             cmpf(arith::CmpFPredicate::OEQ, x, scalar(1, DType::f32)));

@@ -112,6 +112,22 @@ TEST(DecomposeEquivalence, SoftplusAndBceStayFiniteForLargeLogits) {
   expectClose(values({DType::f64, {3}}, {0, 0, std::log(2.0)}), out.at("bce"), 1e-15, "bce");
 }
 
+TEST(DecomposeEquivalence, SoftplusKeepsItsTailInF32) {
+  // Below x = -16, 1 + exp(x) rounds to 1 in f32: the decomposition's log1p form keeps the
+  // tail (it gave 0, and log(softplus(x)) -inf, found by differential fuzzing).
+  Graph g("s");
+  auto x = g.addInput("x", {DType::f32, {5}});
+  g.addOutput("sp", g.addOp(OpKind::Softplus, {x}));
+  Graph d = g;
+  decomposeComposites(d);
+  const std::vector<double> xs = {-30, -20, -16, -10, 3};
+  auto out = reference::run(d, {{"x", values({DType::f32, {5}}, xs)}});
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double want = std::log1p(std::exp(xs[i]));
+    EXPECT_NEAR(out.at("sp").get(static_cast<int64_t>(i)), want, 2e-7 * want) << "x = " << xs[i];
+  }
+}
+
 TEST(DecomposeEquivalence, CrossEntropyByHand) {
   Graph g("ce");
   auto logits = g.addInput("logits", {DType::f64, {2, 3}});
