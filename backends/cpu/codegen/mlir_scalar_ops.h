@@ -88,12 +88,22 @@ class ScalarOps {
     return select(cmpf(arith::CmpFPredicate::UNO, x, x), intScalar(0, to), result);
   }
 
+  /// log for f32. The math dialect's approximation clamps its argument to the smallest normal
+  /// float, so a denormal x (kept with WEFT_DENORMALS=keep) is first scaled by 2^24 and 24 ln 2
+  /// taken off: log(1e-40) is -92.1, not -87.3. Flushed runs read denormals as 0 (-inf).
+  Value logF32(Value x) {
+    const float smallestNormal = std::numeric_limits<float>::min();
+    Value tiny = cmpf(arith::CmpFPredicate::OLT, x, scalar(smallestNormal, DType::f32));
+    Value scaled = select(tiny, b_.create<arith::MulFOp>(loc_, x, scalar(16777216.0, DType::f32)), x);
+    Value log = b_.create<math::LogOp>(loc_, scaled);
+    return select(tiny, b_.create<arith::SubFOp>(loc_, log, scalar(24 * 0.69314718055994531, DType::f32)), log);
+  }
+
   /// pow for f32 as exp(y * log|x|), with the sign of odd integer powers of negative x, NaN for
   /// other powers of negative finite x (those of -inf are +inf or +0), and 1 when y == 0 or
   /// x == 1 (as std::pow).
   Value powF32(Value x, Value y) {
-    Value magnitude = b_.create<math::ExpOp>(
-        loc_, b_.create<arith::MulFOp>(loc_, y, b_.create<math::LogOp>(loc_, b_.create<math::AbsFOp>(loc_, x))));
+    Value magnitude = b_.create<math::ExpOp>(loc_, b_.create<arith::MulFOp>(loc_, y, logF32(b_.create<math::AbsFOp>(loc_, x))));
     Value floorY = b_.create<math::FloorOp>(loc_, y);
     Value isInteger = cmpf(arith::CmpFPredicate::OEQ, floorY, y);
     Value halfFloor = b_.create<math::FloorOp>(loc_, b_.create<arith::MulFOp>(loc_, y, scalar(0.5, DType::f32)));
@@ -176,7 +186,7 @@ class ScalarOps {
         if (fl) return b_.create<math::AbsFOp>(loc_, a[0]);
         return select(cmpi(arith::CmpIPredicate::slt, a[0], intScalar(0, t)), negateInt(a[0], t), a[0]);
       case OpKind::Exp: return unaryFloat(math::ExpOp());
-      case OpKind::Log: return unaryFloat(math::LogOp());
+      case OpKind::Log: return t == DType::f32 ? logF32(a[0]) : unaryFloat(math::LogOp());
       case OpKind::Sqrt: return unaryFloat(math::SqrtOp());
       case OpKind::Tanh: return unaryFloat(math::TanhOp());
       case OpKind::Sin: return t == DType::f32 ? sinCosF32(a[0], false) : unaryFloat(math::SinOp());
