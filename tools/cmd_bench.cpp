@@ -86,6 +86,10 @@ int cmdBench(int argc, char** argv) {
   if (options.repeat < 1) throw Error("--repeat must be >= 1");
   if (options.warmup == 0) options.warmupSeconds = 0;  // none asked for: none at all
   for (const auto& name : options.models) bench::inferenceGraph(name);  // unknown names fail before any timing
+  if (auto path = args.get("json")) {  // so does a report that could not be written
+    if (path->empty()) throw Error("--json needs a file");
+    runtime::checkWritable(*path);
+  }
 
   // The CPU backend's runs flush denormals unless WEFT_DENORMALS=keep (PyTorch keeps them).
   std::string backend = training::backendName(options.backend);
