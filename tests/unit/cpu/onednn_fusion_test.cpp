@@ -6,6 +6,7 @@
 #include "cpu_test_util.h"
 
 #include <cmath>
+#include <functional>
 #include <memory>
 
 #include "backends/cpu/executable.h"
@@ -282,17 +283,28 @@ TEST(OneDnnFusion, OneEltwiseAlgorithmWithTwoParameterSetsFallsBack) {
   expectOneFusedPrimitive(g, "matmul", /*onednn=*/false);
 }
 
+/// conv(x [1, 16, 8, 8], w1 [32, 16, 3, 3]) with padding 1, `epilogue` on its result, then a
+/// second conv of the result with `second` weights [O, 32, k, k] (padding k / 2).
+ir::Graph convEpilogueThenConv(const std::function<ValueId(ir::Graph&, ValueId)>& epilogue, const ir::Shape& second) {
+  ir::Graph g;
+  ValueId x = g.addInput("x", f32({1, 16, 8, 8}));
+  ValueId w1 = g.addInput("w1", f32({32, 16, 3, 3}));
+  ValueId w2 = g.addInput("w2", f32(second));
+  ValueId y = epilogue(g, g.addOp(OpKind::Conv, {x, w1}, convAttrs(1, 1, 1)));
+  g.addOutput("y", g.addOp(OpKind::Conv, {y, w2}, convAttrs(1, second[2] / 2, 1)));
+  return g;
+}
+
 TEST(OneDnnFusion, AConvEpilogueWithTwoScalarAddsKeepsItsDataBlocked) {
   // conv, + 0.25, exp, + 1, conv (found by differential fuzzing): the first conv's result
   // and the second's input are stored channel-blocked, which only a oneDNN step reads; the
   // second add used to make the epilogue unparsable, and the compile failed.
-  ir::Graph g;
-  ValueId x = g.addInput("x", f32({1, 16, 8, 8}));
-  ValueId w1 = g.addInput("w1", f32({32, 16, 3, 3}));
-  ValueId w2 = g.addInput("w2", f32({2, 32, 1, 1}));
-  ValueId y = g.addOp(OpKind::Add, {g.addOp(OpKind::Conv, {x, w1}, convAttrs(1, 1, 1)), scalar(g, 0.25)});
-  y = g.addOp(OpKind::Add, {g.addOp(OpKind::Exp, {y}), scalar(g, 1.0)});
-  g.addOutput("y", g.addOp(OpKind::Conv, {y, w2}, convAttrs(1, 0, 1)));
+  ir::Graph g = convEpilogueThenConv(
+      [](ir::Graph& h, ValueId c) {
+        ValueId y = h.addOp(OpKind::Exp, {h.addOp(OpKind::Add, {c, scalar(h, 0.25)})});
+        return h.addOp(OpKind::Add, {y, scalar(h, 1.0)});
+      },
+      {2, 32, 1, 1});
   cpu::Executable exe = cpu::compile(g);
   EXPECT_EQ(countFused(exe.graph(), "conv"), 1);
   EXPECT_GE(exe.oneDnnNodeCount(), 1);
@@ -304,13 +316,12 @@ TEST(OneDnnFusion, AConvEpilogueWithTwoScalarAddsKeepsItsDataBlocked) {
 TEST(OneDnnFusion, AConvEpilogueNoStepTakesLeavesItsDataUnblocked) {
   // conv, pow 2, tanh, pow 3, conv: two pow post-ops have no oneDNN form, so the fused conv
   // runs on the interpreter, and the values it touches must not be stored channel-blocked.
-  ir::Graph g;
-  ValueId x = g.addInput("x", f32({1, 16, 8, 8}));
-  ValueId w1 = g.addInput("w1", f32({32, 16, 3, 3}));
-  ValueId w2 = g.addInput("w2", f32({32, 32, 3, 3}));
-  ValueId y = g.addOp(OpKind::Pow, {g.addOp(OpKind::Conv, {x, w1}, convAttrs(1, 1, 1)), scalar(g, 2.0)});
-  y = g.addOp(OpKind::Pow, {g.addOp(OpKind::Tanh, {y}), scalar(g, 3.0)});
-  g.addOutput("y", g.addOp(OpKind::Conv, {y, w2}, convAttrs(1, 1, 1)));
+  ir::Graph g = convEpilogueThenConv(
+      [](ir::Graph& h, ValueId c) {
+        ValueId y = h.addOp(OpKind::Tanh, {h.addOp(OpKind::Pow, {c, scalar(h, 2.0)})});
+        return h.addOp(OpKind::Pow, {y, scalar(h, 3.0)});
+      },
+      {32, 32, 3, 3});
   cpu::Executable exe = cpu::compile(g);
   EXPECT_EQ(countFused(exe.graph(), "conv"), 1);
   reference::TensorMap feeds = feedsFor(g);
