@@ -200,8 +200,8 @@ TensorDataPtr ValueReader::materialize(const DenseLiteral& d, const TensorType& 
     if (!allowElided_)
       fail(d.pos, "constant " + type.str() +
                       " is dense<elided>: the text lacks its values, which computing would take as zeros "
-                      "(`weft dump --print-constants` writes them; only `weft opt` and `weft dump` read elided "
-                      "constants)");
+                      "(`--print-constants` of `weft dump` and `weft compile --print-ir` writes them; only "
+                      "`weft opt` and `weft dump` read elided constants)");
     if (type.byteSize() > kMaxElidedBytes) fail(d.pos, "elided constant " + type.str() + " is too large to fill");
     return std::make_shared<const TensorData>(type);
   }

@@ -47,6 +47,8 @@ options:
   --stats                print kernel counts, arena, state and peak sizes, compile times
                          (with --aot: the bundle's steps, sizes, stage times and startup)
   --print-ir             print the graph as compiled (after fusion)
+  --print-constants      with --print-ir, print large constants in full instead of as
+                         dense<elided> (text that weft run can run)
   --dump-mlir DIR        write the MLIR of every generated kernel to DIR/NAME.mlir
   --dump-asm DIR         write the assembly of every generated kernel (its function and
                          packed entry) to DIR/NAME.s
@@ -140,7 +142,7 @@ reference::TensorMap readWeights(const std::string& path, const ir::Graph& g, co
 
 /// `weft compile --aot`: writes the bundle, one line per file, and with --stats what it holds.
 int compileBundle(const Args& args, const ir::Graph& g) {
-  for (const char* other : {"print-ir", "dump-mlir", "dump-asm"})
+  for (const char* other : {"print-ir", "print-constants", "dump-mlir", "dump-asm"})
     if (args.has(other)) throw Error(std::string("--") + other + " does not apply to --aot");
   if (args.has("threads"))
     throw Error("--threads does not apply to --aot (a bundle's threads are set when it runs: WEFT_THREADS or "
@@ -195,7 +197,7 @@ int cmdCompile(int argc, char** argv) {
     if (!std::strcmp(a, "-o")) a = outputFlag;
   Args args(argc, argvLong.data(), 2, {"optimizer", "dump-mlir", "dump-asm", "threads", "output", "name", "mcpu",
                                         "target-triple", "weights"},
-            {"help", "train", "stats", "print-ir", "aot", "eval", "no-eval"});
+            {"help", "train", "stats", "print-ir", "print-constants", "aot", "eval", "no-eval"});
   if (args.has("help")) {
     std::cout << kCompileHelp;
     return 0;
@@ -241,7 +243,12 @@ int cmdCompile(int argc, char** argv) {
     throw;
   }
   const cpu::Executable& exe = *compiled;
-  if (args.has("print-ir")) std::cout << ir::printGraph(exe.graph());
+  if (args.has("print-constants") && !args.has("print-ir")) throw Error("--print-constants needs --print-ir");
+  if (args.has("print-ir")) {
+    ir::PrintOptions print;
+    print.elideLargeConstants = !args.has("print-constants");
+    std::cout << ir::printGraph(exe.graph(), print);
+  }
   const cpu::CompileStats& s = exe.stats();
   if (args.has("stats") || !args.has("print-ir")) {
     std::printf("@%s%s compiled for the CPU\n", g.name().c_str(), args.has("train") ? " (training step)" : "");
