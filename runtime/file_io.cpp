@@ -51,6 +51,16 @@ std::string readFileBytes(const std::string& path) {
   return bytes;
 }
 
+NewDirectories::~NewDirectories() {
+  std::error_code ec;
+  for (const std::string& dir : dirs_) std::filesystem::remove(dir, ec);  // fails, harmlessly, unless empty
+}
+
+void NewDirectories::add(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) dirs_.push_back(dir);
+}
+
 void writeFileAtomically(const std::string& path, const std::string& bytes) { writeFilesAtomically({{path, bytes}}); }
 
 void checkWritable(const std::string& path) {

@@ -20,6 +20,24 @@ void writeFileAtomically(const std::string& path, const std::string& bytes);
 /// meet, a full disk, is not foreseen.)
 void checkWritable(const std::string& path);
 
+/// Directories a command is about to create for its outputs: each one `add`ed before it
+/// exists is removed again, if still empty, when the object goes away before `keep()` (a
+/// command that fails leaves no empty directory behind).
+class NewDirectories {
+ public:
+  NewDirectories() = default;
+  NewDirectories(const NewDirectories&) = delete;
+  NewDirectories& operator=(const NewDirectories&) = delete;
+  ~NewDirectories();
+  /// Notes `dir` (before the caller creates it) when it does not exist yet.
+  void add(const std::string& dir);
+  /// The command succeeded: its directories stay.
+  void keep() { dirs_.clear(); }
+
+ private:
+  std::vector<std::string> dirs_;
+};
+
 /// Writes all of `files` (path, bytes) or, as far as the file system allows, none: a path
 /// that is a directory or lies in a missing one fails the call first; then every file goes to
 /// a temporary file next to its path (flushed to disk), and only when all are written are they

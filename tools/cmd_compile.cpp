@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <iostream>
-#include <optional>
 #include <vector>
 
 #include "backends/cpu/aot.h"
@@ -15,6 +13,7 @@
 #include "passes/pass_manager.h"
 #include "passes/train_step.h"
 #include "runtime/cpu/program.h"
+#include "runtime/file_io.h"
 #include "runtime/safetensors.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -227,23 +226,15 @@ int cmdCompile(int argc, char** argv) {
   options.threads = cpu::checkedThreads(args.getInt("threads", 2), "--threads");
   options.dumpMlirDir = args.get("dump-mlir", "");
   options.dumpAsmDir = args.get("dump-asm", "");
-  std::vector<std::string> made;  // dump directories this command creates
-  for (const std::string& dir : {options.dumpMlirDir, options.dumpAsmDir}) {  // a bad path fails by name, first
-    std::error_code ec;
-    if (dir.empty()) continue;
-    if (!std::filesystem::exists(dir, ec)) made.push_back(dir);
-    passes::createDumpDir(dir);
-  }
-  std::optional<cpu::Executable> compiled;
-  try {
-    compiled.emplace(cpu::compile(g, options));
-  } catch (const Error&) {
-    std::error_code ec;
-    for (const std::string& dir : made) std::filesystem::remove(dir, ec);  // only when still empty
-    throw;
-  }
-  const cpu::Executable& exe = *compiled;
   if (args.has("print-constants") && !args.has("print-ir")) throw Error("--print-constants needs --print-ir");
+  runtime::NewDirectories made;  // the dump directories, removed again if the compile fails
+  for (const std::string& dir : {options.dumpMlirDir, options.dumpAsmDir})  // a bad path fails by name, first
+    if (!dir.empty()) {
+      made.add(dir);
+      passes::createDumpDir(dir);
+    }
+  const cpu::Executable exe = cpu::compile(g, options);
+  made.keep();
   if (args.has("print-ir")) {
     ir::PrintOptions print;
     print.elideLargeConstants = !args.has("print-constants");

@@ -122,15 +122,12 @@ int cmdRun(int argc, char** argv) {
     }
   }
   std::error_code ec;
-  const bool existed = std::filesystem::exists(dir, ec);
+  runtime::NewDirectories made;
+  made.add(dir);
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error(dir + ": cannot create output directory: " + ec.message());
-  try {
-    runtime::writeFilesAtomically(written);  // every output or none
-  } catch (const Error&) {
-    if (!existed) std::filesystem::remove(dir, ec);  // the directory this run made, still empty
-    throw;
-  }
+  runtime::writeFilesAtomically(written);  // every output or none
+  made.keep();
   for (size_t i = 0; i < written.size(); ++i) {
     const auto& t = outputs.at(g.outputs()[i].name);
     std::cout << g.outputs()[i].name << ": " << t.type.str() << " -> " << written[i].first << "  " << preview(t) << "\n";

@@ -214,18 +214,15 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
        aot::readmeText(text, static_cast<int64_t>(object.elf.size()), static_cast<int64_t>(weights.size()))},
   };
   std::error_code ec;
-  const bool existed = fs::exists(dir, ec);
+  runtime::NewDirectories made;
+  made.add(dir.string());
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir))
     throw Error(what + ": cannot create directory " + dir.string() + (ec ? ": " + ec.message() : std::string()));
   std::vector<std::pair<std::string, std::string>> contents;
   for (const auto& [path, bytes] : files) contents.emplace_back(path.string(), bytes);
-  try {
-    runtime::writeFilesAtomically(contents);  // all four or none: never a new .o beside an old .h
-  } catch (const Error&) {
-    if (!existed) fs::remove(dir, ec);  // the directory this call made, still empty
-    throw;
-  }
+  runtime::writeFilesAtomically(contents);  // all four or none: never a new .o beside an old .h
+  made.keep();
   for (const auto& [path, bytes] : contents) result.files.emplace_back(path, static_cast<int64_t>(bytes.size()));
   result.stageSeconds.emplace_back("write", secondsSince(start));
   return result;

@@ -108,7 +108,6 @@ size_t profileSteps() {
   return n == 1 ? 12 : static_cast<size_t>(n);
 }
 
-
 bool runsGeneratedKernel(const ir::Node& node) {
   if (node.op != OpKind::Fused || !node.body) return false;
   std::string kind = ir::AttrReader(node.attrs, node.op).s("kind");

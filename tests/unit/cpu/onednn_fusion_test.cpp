@@ -283,6 +283,14 @@ TEST(OneDnnFusion, OneEltwiseAlgorithmWithTwoParameterSetsFallsBack) {
   expectOneFusedPrimitive(g, "matmul", /*onednn=*/false);
 }
 
+/// `g` compiled, after checking that it computes what the reference interpreter does.
+cpu::Executable compiledMatchingTheReference(const ir::Graph& g) {
+  cpu::Executable exe = cpu::compile(g);
+  reference::TensorMap feeds = feedsFor(g);
+  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
+  return exe;
+}
+
 /// conv(x [1, 16, 8, 8], w1 [32, 16, 3, 3]) with padding 1, `epilogue` on its result, then a
 /// second conv of the result with `second` weights [O, 32, k, k] (padding k / 2).
 ir::Graph convEpilogueThenConv(const std::function<ValueId(ir::Graph&, ValueId)>& epilogue, const ir::Shape& second) {
@@ -305,12 +313,10 @@ TEST(OneDnnFusion, AConvEpilogueWithTwoScalarAddsKeepsItsDataBlocked) {
         return h.addOp(OpKind::Add, {y, scalar(h, 1.0)});
       },
       {2, 32, 1, 1});
-  cpu::Executable exe = cpu::compile(g);
+  cpu::Executable exe = compiledMatchingTheReference(g);
   EXPECT_EQ(countFused(exe.graph(), "conv"), 1);
   EXPECT_GE(exe.oneDnnNodeCount(), 1);
   EXPECT_GE(exe.stats().blockedValues, 1);
-  reference::TensorMap feeds = feedsFor(g);
-  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
 }
 
 TEST(OneDnnFusion, AConvEpilogueNoStepTakesLeavesItsDataUnblocked) {
@@ -322,10 +328,7 @@ TEST(OneDnnFusion, AConvEpilogueNoStepTakesLeavesItsDataUnblocked) {
         return h.addOp(OpKind::Pow, {y, scalar(h, 3.0)});
       },
       {32, 32, 3, 3});
-  cpu::Executable exe = cpu::compile(g);
-  EXPECT_EQ(countFused(exe.graph(), "conv"), 1);
-  reference::TensorMap feeds = feedsFor(g);
-  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
+  EXPECT_EQ(countFused(compiledMatchingTheReference(g).graph(), "conv"), 1);
 }
 
 TEST(OneDnnFusion, APerRowAddendStaysOutOfTheMatmul) {
