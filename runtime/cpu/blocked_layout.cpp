@@ -313,6 +313,15 @@ struct Components {
 
 }  // namespace
 
+bool channelBlocksFit() {
+  static const bool fit = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & avx512) == avx512;  // each ISA's value holds the bits of those it extends
+  }();
+  return fit;
+}
+
 std::optional<Shape> blockedShape(const Shape& shape) {
   if (shape.size() != 4) return std::nullopt;
   const int64_t channels = shape[3];
@@ -328,6 +337,7 @@ bool blockingMovesData(const Shape& shape) {
 std::optional<Graph> blockedBody(const Graph& body) { return BodyBlocker(body).run(); }
 
 std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const std::function<bool(ValueId)>& runsKernel) {
+  if (!channelBlocksFit()) return std::vector<bool>(static_cast<size_t>(g.size()), false);
   Facts facts(g, runsKernel);
   auto isData = [&](ValueId v) {
     const ir::TensorType& t = g.type(v);

@@ -20,6 +20,11 @@ namespace weft::cpu {
 /// Channels per block of the blocked layout.
 inline constexpr int64_t kChannelBlock = 16;
 
+/// True when oneDNN runs its convolutions in blocks of kChannelBlock channels on this CPU:
+/// with AVX-512 (AVX2 machines, or DNNL_MAX_CPU_ISA=AVX2, use blocks of 8, and a step
+/// given 16-channel blocks there would be oneDNN's reference code, or none with post-ops).
+bool channelBlocksFit();
+
 /// The blocked view [a, d/16, b, c, 16] of rank-4 channels-last shape [a, b, c, d]
 /// ([a, 1, b, c, 1] when d is 1); nullopt when d is neither 1 nor a multiple of 16.
 std::optional<ir::Shape> blockedShape(const ir::Shape& shape);
@@ -43,7 +48,7 @@ std::optional<ir::Graph> blockedBody(const ir::Graph& body);
 /// max_pool or avg_pool run by oneDNN, or a generated kernel with a blocked body reads or
 /// writes, and that a convolution touches. A generated kernel's rank-4 data are blocked all
 /// together or not at all. `runsKernel(v)` says whether fused node v runs a generated kernel
-/// (default: every loop and reduce node does).
+/// (default: every loop and reduce node does). None on a CPU without channelBlocksFit.
 std::vector<bool> blockedValues(const ir::Graph& g, const MemoryPlan& plan,
                                 const std::function<bool(ir::ValueId)>& runsKernel = nullptr);
 
