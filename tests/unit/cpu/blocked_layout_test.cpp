@@ -139,6 +139,7 @@ TEST(BlockedLayout, MovementOfDataIndexesThroughTheRowMajorOrder) {
 }
 
 TEST(BlockedLayout, ResnetTrainingStepWithBlockedActivationsMatchesTheReference) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // Two blocks of 32 and 64 channels on 8x8 planes: Winograd convolutions, batch norms and
   // residual adds over blocked data, a stride-2 block whose shortcut reads it too.
   models::ResnetConfig c{.batch = 2, .size = 8, .stem = 32, .blocks = {{32, 1}, {64, 2}}, .classes = 5};
@@ -148,6 +149,7 @@ TEST(BlockedLayout, ResnetTrainingStepWithBlockedActivationsMatchesTheReference)
 }
 
 TEST(BlockedLayout, DdpmTrainingStepWithBlockedFusedConvolutionsMatchesTheReference) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // Convolutions fused with their bias (oneDNN's bias argument) take blocked data too; the
   // group norms' sums and the SiLUs around them run over the blocked views. No convolution
   // converts data into copies the arena has no room for (the scratch stays empty).
@@ -158,6 +160,7 @@ TEST(BlockedLayout, DdpmTrainingStepWithBlockedFusedConvolutionsMatchesTheRefere
 }
 
 TEST(BlockedLayout, PoolsBetweenConvolutionsReadAndWriteBlockedData) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // Channels-last x [2, 10, 10, 32] -> conv -> avg_pool 2x2 -> conv -> max_pool 3x3 (stride 2,
   // padding 1) -> y: the conv results and the average pool's are stored blocked; the max
   // pool (a native step) reads blocked data and writes the channels-last output.
@@ -199,6 +202,7 @@ TEST(BlockedLayout, PoolsBetweenConvolutionsReadAndWriteBlockedData) {
 }
 
 TEST(BlockedLayout, LenetInferenceKeepsItsConvolutionsAndPoolsBlocked) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // conv1 -> max_pool -> conv2 -> max_pool: the two conv results and the first pool's.
   models::LenetConfig c{.batch = 2, .size = 14, .c1 = 32, .c2 = 32, .hidden = 8, .classes = 5, .training = false};
   ir::Graph g = models::buildLenet("lenet_blocked", c);
@@ -209,6 +213,7 @@ TEST(BlockedLayout, LenetInferenceKeepsItsConvolutionsAndPoolsBlocked) {
 }
 
 TEST(BlockedLayout, ConcatsAndFewChannelConvolutionsTakeBlockedData) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // a = conv(x) stays blocked, b = conv(x) is an output (channels-last); their concat c is
   // stored blocked from both, and the native convolution to one channel and the native
   // weight gradient to one channel read it blocked, as the direct conv d does.
@@ -238,6 +243,7 @@ TEST(BlockedLayout, ConcatsAndFewChannelConvolutionsTakeBlockedData) {
 }
 
 TEST(BlockedLayout, ConvolutionsAddingAResidualTakeItBlocked) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // y = relu(conv1x1(x) + b + r) with r = conv(x): oneDNN's sum post-op adds r from the
   // destination, both blocked; x, r and the result stay blocked for the convolution after.
   ir::Graph g("residual_blocked");

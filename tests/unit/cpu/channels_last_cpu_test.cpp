@@ -140,6 +140,7 @@ TEST(ChannelsLastCpu, ResidualReadTwiceOrAsBiasIsNotOverwritten) {
 }
 
 TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // Up to 3 result channels, up to 64 values per input position (channels x taps): one to four
   // registers of taps, blocks of positions that do not divide the image, taps past the edges
   // (padding), positions no tap reaches (output_padding, strides), dilation, an asymmetric
@@ -199,6 +200,7 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
 }
 
 TEST(ChannelsLastCpu, WeightGradientsToFewChannelsRunNatively) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // dy with up to 3 channels, x with up to 64 (one to four registers, the last one partly
   // filled), kernels up to 4 wide: taps past the edges (padding), strides, dilation, an
   // asymmetric kernel, one image (no threads) and several.

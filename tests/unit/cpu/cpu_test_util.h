@@ -13,8 +13,15 @@
 #include "models/registry.h"
 #include "passes/optimizers.h"
 #include "passes/train_step.h"
+#include "runtime/cpu/blocked_layout.h"
 
 namespace weft::cpu::testing {
+
+/// True on a CPU with AVX-512, which weft's native steps, its channel-blocked storage and
+/// oneDNN's Winograd kernels need; tests that count them skip elsewhere (AVX2 machines).
+inline bool hasAvx512() { return channelBlocksFit() && __builtin_cpu_supports("avx512f"); }
+/// Why a test that counts AVX-512 steps skipped.
+inline constexpr const char* kNeedsAvx512 = "counts steps that run only with AVX-512";
 
 /// Every tensor of `got` matches `want` within `rel` relative (absolute below 1); reports at
 /// most three elements per tensor, prefixed by `what`.

@@ -135,6 +135,7 @@ TEST(Winograd, TriedFor3x3Stride1WithChannelsOf16AndPlanesOf8) {
 }
 
 TEST(Winograd, ConvAndGradientsMatchTheReference) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // Channels-first data is converted either way, in the regions the plan reserves. 32
   // channels: the fused forward conv and the data gradient run Winograd; 64: the weight
   // gradient too.
@@ -145,6 +146,7 @@ TEST(Winograd, ConvAndGradientsMatchTheReference) {
 }
 
 TEST(Winograd, ChannelsLastCopiesOnlyWhereTheArenaHasRoom) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // Unoptimized (the steps as written, big materialized): after big dies its bytes hold
   // the copies; without it only some convolutions find room, the others read their data
   // in place. Neither takes memory beside the arena.
@@ -161,6 +163,7 @@ TEST(Winograd, SmallPlanesStayDirect) {
 }
 
 TEST(Winograd, ChannelsLastStepsSplitTheBatchWhereOnlyPartOfTheCopiesFit) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // A conv with bias, residual sum and relu fused, and a data gradient, over 8 channels-last
   // images of 32x32x16 (512 KiB): whole copies take over 1 MiB, a quarter of the batch's
   // 264 KiB; chunks of one image (1024 positions) would be too small.
@@ -191,6 +194,7 @@ TEST(Winograd, ChannelsLastStepsSplitTheBatchWhereOnlyPartOfTheCopiesFit) {
 }
 
 TEST(Winograd, ChannelsLastWeightGradientsSumTheirBatchChunks) {
+  if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
   // 8 images of 32x32x64 (2 MiB for x and for dy): whole copies take over 4 MiB, a quarter
   // of the batch's about 1.3 MiB with the chunks' gradients summed.
   ir::Graph g("weight_chunks");
