@@ -45,6 +45,11 @@ bool foldMatmulTransposes(ir::Graph& g);
 /// `triangular-matmuls`: sets the matmul hints lhs_zeros and needed (ir/ops.def) where the
 /// graph shows them true, as in causal attention (triangular_matmuls.cpp; before fusion).
 bool markTriangularMatmuls(ir::Graph& g);
+/// `masked-contractions`: a 2-D matmul whose contraction indices, result rows or result
+/// columns a constant mask zeroes (or whose result columns nothing needs) computes only the
+/// others, where they are one residue class mod s >= 2: strided slices of its operands, the
+/// result padded back (masked_contractions.cpp; RealNVP's coupling layers; before fusion).
+bool maskContractions(ir::Graph& g);
 /// `strip-stop-gradient`: replaces every stop_gradient by its operand (for graphs compiled
 /// as they are, after differentiation: it only guides autodiff).
 bool stripStopGradients(ir::Graph& g);

@@ -32,7 +32,7 @@ const char* const kCpuPipeline[] = {
     "strip-stop-gradient", "decompose-composites", "canonicalize",     "fold-conv-affine",
     "cse",                 "dce",                  "channels-last",    "canonicalize",
     "cse",                 "dce",                  "pool-gradient-masks", "dce",
-    "pointwise-convs-to-matmuls", "split-long-contractions",
+    "pointwise-convs-to-matmuls", "masked-contractions", "cse", "split-long-contractions",
     "triangular-matmuls", "fuse-epilogues",
     "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "fuse-attention", "precompute-derivatives", "dce"};
 
