@@ -84,9 +84,10 @@ ir::Graph pool(OpKind op, ir::Shape x, Ints window, Ints stride, Ints padding) {
 }
 
 /// max_pool_grad(x, dy) with dy of the pooled shape.
-ir::Graph maxPoolGrad(ir::Shape x, Ints window, Ints stride, Ints padding) {
+ir::Graph maxPoolGrad(ir::Shape x, Ints window, Ints stride, Ints padding, bool channelsLast = false) {
   ir::Graph g("max_pool_grad");
   ir::Attrs attrs{{"window", window}, {"stride", stride}, {"padding", padding}};
+  if (channelsLast) attrs["channels_last"] = int64_t{1};
   ir::TensorType pooled = ir::inferType(OpKind::MaxPool, {f32(x)}, attrs);
   g.addOutput("y", g.addOp(OpKind::MaxPoolGrad, {g.addInput("x", f32(x)), g.addInput("dy", pooled)}, attrs));
   return g;
@@ -255,6 +256,23 @@ TEST(NativeMaxPoolGrad, NaNsAndInfinitiesFollowTheReference) {
     for (int64_t i = 0; i < want.numel(); ++i)
       EXPECT_NEAR(got.get(i), want.get(i), 1e-6 * std::max(1.0, std::fabs(want.get(i)))) << "element " << i;
   }
+}
+
+TEST(NativeMaxPoolGrad, ChannelsLastTilesWithNaNsAndPartialChannelVectors) {
+  // [N, H, W, C] with 19 channels: vectors of eight (AVX2) or sixteen (AVX-512) and a rest;
+  // the first NaN of a window takes its gradient; odd extents leave positions no window covers.
+  const ir::Shape shape{2, 7, 9, 19};
+  ir::Graph g = maxPoolGrad(shape, {2, 2}, {2, 2}, {0, 0}, true);
+  ir::TensorData x = sample(f32(shape), 1, Values::FewDistinct);
+  for (int64_t i = 0; i < x.numel(); i += 7) x.set(i, std::nan(""));
+  for (int64_t i = 3; i < x.numel(); i += 11) x.set(i, -INFINITY);
+  for (int64_t i = 5; i < x.numel(); i += 13) x.set(i, INFINITY);
+  reference::TensorMap feeds{{"x", x}, {"dy", sample(g.type(g.inputs()[1]), 2, Values::Smooth)}};
+  cpu::CompileOptions options;
+  options.optimize = false;
+  cpu::Executable exe = cpu::compile(g, options);
+  EXPECT_EQ(exe.oneDnnNodeCount(), 0);
+  EXPECT_EQ(exe.run(feeds).at("y"), reference::run(g, feeds).at("y"));  // one gradient per position: exact
 }
 
 TEST(NativeMaxPoolGrad, AllEqualWindows) {
