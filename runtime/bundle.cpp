@@ -8,6 +8,7 @@
 #include "ir/parser.h"
 #include "ir/verifier.h"
 #include "runtime/bundle_model.h"
+#include "runtime/cpu_features.h"
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/denormals.h"
 #include "runtime/cpu/generated_steps.h"
@@ -45,6 +46,17 @@ std::string_view programText(const weft_bundle& bundle, const std::string& name)
   if (bundle.kernel_count < 0 || (bundle.kernel_count > 0 && !bundle.kernels))
     throw BundleError(WEFT_ERROR_ABI, "bundle " + quoted(name) + " has a malformed kernel table (" +
                                           std::to_string(bundle.kernel_count) + " kernels)");
+  if (bundle.channel_block != 0 && bundle.channel_block != cpu::kChannelBlock)
+    throw BundleError(WEFT_ERROR_ABI, "bundle " + quoted(name) + " has a malformed channel block (" +
+                                          std::to_string(bundle.channel_block) + ")");
+  if (const std::string missing = missingCpuFeatures(bundle.cpu_features ? bundle.cpu_features : ""); !missing.empty())
+    throw BundleError(WEFT_ERROR_UNSUPPORTED, "bundle " + quoted(name) + " was compiled for a CPU with " + missing +
+                                                  ", which this CPU lacks (write it again here, or for an older " +
+                                                  "CPU: weft compile --aot --mcpu x86-64-v3)");
+  if (bundle.channel_block != 0 && !cpu::channelBlocksFit())
+    throw BundleError(WEFT_ERROR_UNSUPPORTED, "bundle " + quoted(name) +
+                                                  " stores convolution data in 16-channel blocks, which oneDNN " +
+                                                  "computes in only with AVX-512 (write it again here)");
   return {bundle.program, static_cast<size_t>(bundle.program_bytes)};
 }
 
@@ -127,7 +139,7 @@ std::unique_ptr<weft_model> makeModel(const weft_bundle& bundle, const CallerMem
   }
   std::vector<int64_t> kernelOf;
   const cpu::MemoryPlan plan = cpu::planMemory(graph);
-  std::vector<bool> blocked = cpu::blockedValues(graph, plan);
+  std::vector<bool> blocked = cpu::blockedValues(graph, plan, nullptr, bundle.channel_block != 0);
   model->kernels = kernelTable(bundle, model->name, graph, plan, blocked, kernelOf);
 
   cpu::ProgramOptions options;

@@ -28,7 +28,7 @@ extern "C" {
 /** The version of the bundle ABI this header describes: the layout of weft_bundle and
  *  weft_kernel, the kernels' calling convention, and the weights' metadata. A bundle or
  *  weights file of another version is refused with WEFT_ERROR_ABI. */
-#define WEFT_ABI_VERSION 5
+#define WEFT_ABI_VERSION 6
 
 /** What a call did. */
 typedef enum weft_status {
@@ -86,6 +86,9 @@ typedef struct weft_bundle {
   int64_t program_bytes;     /**< strlen(program) */
   const weft_kernel* kernels;
   int64_t kernel_count;
+  const char* cpu_features;  /**< the x86 features its code needs, comma-separated (avx2,fma,avx512f,...);
+                                  weft_model_create refuses a CPU that lacks one (WEFT_ERROR_UNSUPPORTED) */
+  int64_t channel_block;     /**< 16 when it stores convolution data in 16-channel blocks (AVX-512 hosts), else 0 */
 } weft_bundle;
 
 /** A bundle made runnable: its schedule, its arena and its parameters (and optimizer state). */

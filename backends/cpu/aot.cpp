@@ -160,7 +160,9 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   ir::Graph parsed = ir::parseGraph(result.program, what + " program");
   if (ir::printGraph(parsed, full) != result.program)
     throw Error(what + ": the compiled graph @" + g2.name() + " does not print back identically after parsing");
-  const std::vector<bool> blocked = blockedValues(parsed, planMemory(parsed));
+  // Data blocked as this host's oneDNN computes: for this CPU only (as fuse-attention).
+  result.channelBlock = result.cpu == KernelCompiler::hostCpuName() && channelBlocksFit() ? kChannelBlock : 0;
+  const std::vector<bool> blocked = blockedValues(parsed, planMemory(parsed), nullptr, result.channelBlock != 0);
   const std::vector<GeneratedStep> generated = generatedKernels(parsed, blocked, what);
   std::vector<const ir::Graph*> bodies;
   for (const GeneratedStep& step : generated) bodies.push_back(step.body.get());
@@ -175,7 +177,7 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   KernelCompiler compiler;
   BundleObject object;
   try {
-    object = compiler.emitBundle(bodies, {name, result.program}, {options.triple, options.cpu});
+    object = compiler.emitBundle(bodies, {name, result.program, result.channelBlock}, {options.triple, options.cpu});
   } catch (const Error& e) {
     throw Error(what + ": " + e.what());
   }

@@ -37,6 +37,7 @@ struct AotResult {
   int64_t stateBytes = 0;    ///< NAME_STATE_BYTES
   std::string cpu;           ///< the CPU the code was generated for
   std::string program;       ///< the compiled graph's text, as stored in the object (weft_bundle::program)
+  int64_t channelBlock = 0;  ///< weft_bundle::channel_block (16: data stored channel-blocked)
   /// Wall seconds of each stage: "optimize" (CPU pipeline, and matmul tuning for this host's CPU), "plan" (print and parse the
   /// program, check the runtime runs every node, plan memory), "codegen" (the object), "write".
   std::vector<std::pair<std::string, double>> stageSeconds;

@@ -67,7 +67,8 @@ AotStartup measureStartup(const AotOptions& options, const AotResult& result) {
   // The kernels of the program's generated steps, as the bundle holds them (one per step,
   // merged optimizer steps and side sums included) and as the loader asks for them.
   const MemoryPlan plan = planMemory(program);
-  const std::vector<GeneratedStep> steps = generatedSteps(program, plan, blockedValues(program, plan));
+  const std::vector<GeneratedStep> steps =
+      generatedSteps(program, plan, blockedValues(program, plan, nullptr, result.channelBlock != 0));
   std::vector<const ir::Graph*> bodies;
   for (const GeneratedStep& step : steps) bodies.push_back(step.body.get());
   std::vector<const GeneratedKernel*> compiled = bodies.empty() ? std::vector<const GeneratedKernel*>{}
@@ -81,7 +82,9 @@ AotStartup measureStartup(const AotOptions& options, const AotResult& result) {
                            result.program.c_str(),
                            static_cast<int64_t>(result.program.size()),
                            kernels.data(),
-                           static_cast<int64_t>(kernels.size())};
+                           static_cast<int64_t>(kernels.size()),
+                           "",  // this host's code
+                           result.channelBlock};
 
   AotStartup startup;
   PrimitiveCacheOff freshPrimitives;

@@ -336,8 +336,9 @@ bool blockingMovesData(const Shape& shape) {
 
 std::optional<Graph> blockedBody(const Graph& body) { return BodyBlocker(body).run(); }
 
-std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const std::function<bool(ValueId)>& runsKernel) {
-  if (!channelBlocksFit()) return std::vector<bool>(static_cast<size_t>(g.size()), false);
+std::vector<bool> blockedValues(const Graph& g, const MemoryPlan& plan, const std::function<bool(ValueId)>& runsKernel,
+                                bool blocking) {
+  if (!blocking) return std::vector<bool>(static_cast<size_t>(g.size()), false);
   Facts facts(g, runsKernel);
   auto isData = [&](ValueId v) {
     const ir::TensorType& t = g.type(v);

@@ -48,8 +48,10 @@ std::optional<ir::Graph> blockedBody(const ir::Graph& body);
 /// max_pool or avg_pool run by oneDNN, or a generated kernel with a blocked body reads or
 /// writes, and that a convolution touches. A generated kernel's rank-4 data are blocked all
 /// together or not at all. `runsKernel(v)` says whether fused node v runs a generated kernel
-/// (default: every loop and reduce node does). None on a CPU without channelBlocksFit.
+/// (default: every loop and reduce node does). None unless `blocking` (default: on a CPU
+/// where channelBlocksFit; a bundle says whether its writer blocked, weft_bundle::channel_block).
 std::vector<bool> blockedValues(const ir::Graph& g, const MemoryPlan& plan,
-                                const std::function<bool(ir::ValueId)>& runsKernel = nullptr);
+                                const std::function<bool(ir::ValueId)>& runsKernel = nullptr,
+                                bool blocking = channelBlocksFit());
 
 }  // namespace weft::cpu

@@ -52,6 +52,7 @@ struct ObjectTarget {
 struct BundleSymbols {
   std::string name;     ///< a C identifier; the object's only global symbol is NAME_bundle
   std::string program;  ///< the compiled graph's text, stored NUL-terminated as weft_bundle::program
+  int64_t channelBlock = 0;  ///< weft_bundle::channel_block: 16 when data are stored channel-blocked
 };
 
 /// A bundle's object code.

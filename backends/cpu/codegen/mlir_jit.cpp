@@ -37,6 +37,7 @@
 #include "backends/cpu/codegen/assembly_split.h"
 #include "backends/cpu/codegen/mlir_emitter.h"
 #include "ir/error.h"
+#include "runtime/cpu_features.h"
 #include "runtime/weft.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
@@ -180,17 +181,27 @@ void internalize(llvm::Module& module) {
     if (!global.isDeclaration() && !global.hasLocalLinkage()) global.setLinkage(llvm::GlobalValue::InternalLinkage);
 }
 
+/// The features of runtime::kCheckedCpuFeatures that `machine` generates code for, comma-separated.
+std::string targetFeatures(const llvm::TargetMachine& machine) {
+  const llvm::MCSubtargetInfo* info = machine.getMCSubtargetInfo();
+  std::string list;
+  for (const char* name : runtime::kCheckedCpuFeatures)
+    if (info && info->checkFeatures(std::string("+") + name)) list += (list.empty() ? "" : ",") + std::string(name);
+  return list;
+}
+
 /// Adds the bundle's weft_kernel table and its descriptor NAME_bundle (layouts of
 /// runtime/weft.h: every field a pointer or int64_t, so no padding) to `module`, whose
 /// kernels and their packed wrappers it names.
-void addBundleDescriptor(llvm::Module& module, const BundleRequest& bundle) {
+void addBundleDescriptor(llvm::Module& module, const BundleRequest& bundle, const llvm::TargetMachine& machine) {
   const std::string symbol = bundle.symbols.name + "_bundle";
   if (module.getNamedValue(symbol)) throw Error("bundle symbol " + symbol + " clashes with a generated kernel");
   llvm::LLVMContext& context = module.getContext();
   llvm::Type* pointer = llvm::PointerType::getUnqual(context);
   llvm::Type* i64 = llvm::Type::getInt64Ty(context);
   auto* kernelType = llvm::StructType::create(context, {pointer, pointer, i64, i64, i64, i64}, "weft_kernel");
-  auto* bundleType = llvm::StructType::create(context, {i64, pointer, pointer, i64, pointer, i64}, "weft_bundle");
+  auto* bundleType =
+      llvm::StructType::create(context, {i64, pointer, pointer, i64, pointer, i64, pointer, i64}, "weft_bundle");
   auto integer = [&](int64_t value) { return llvm::ConstantInt::get(i64, static_cast<uint64_t>(value), true); };
   auto privateConstant = [&](llvm::Constant* value, const std::string& name) {
     auto* global = new llvm::GlobalVariable(module, value->getType(), true, llvm::GlobalValue::PrivateLinkage, value,
@@ -221,7 +232,9 @@ void addBundleDescriptor(llvm::Module& module, const BundleRequest& bundle) {
                               string(program, "program"),
                               integer(static_cast<int64_t>(program.size())),
                               table,
-                              integer(static_cast<int64_t>(rows.size()))};
+                              integer(static_cast<int64_t>(rows.size())),
+                              string(targetFeatures(machine), "cpu_features"),
+                              integer(bundle.symbols.channelBlock)};
   auto* descriptor = new llvm::GlobalVariable(module, bundleType, true, llvm::GlobalValue::ExternalLinkage,
                                               llvm::ConstantStruct::get(bundleType, fields), symbol);
   descriptor->setAlignment(llvm::Align(8));
@@ -549,7 +562,7 @@ std::string MlirJit::emitBundle(const BundleRequest& bundle, const ObjectTarget&
   std::unique_ptr<llvm::Module> module = impl.optimizedModule(bundle.kernels, texts, llvmContext, *machine, true);
   module->setSourceFileName(bundle.symbols.name);
   internalize(*module);
-  addBundleDescriptor(*module, bundle);
+  addBundleDescriptor(*module, bundle, *machine);
   return emitMachineCode(*module, *machine, llvm::CodeGenFileType::ObjectFile);
 }
 

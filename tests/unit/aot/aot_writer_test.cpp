@@ -119,7 +119,7 @@ TEST(AotWriter, InferenceBundleWritesFourFiles) {
   EXPECT_GE(result.stateBytes, (16 * 12 + 12 + 12 * 8 + 8 + 8 * 5 + 5) * 4);  // plus alignment
 
   std::string header = readText(dir / "mlp_tiny.h");
-  EXPECT_NE(header.find("#define MLP_TINY_ABI_VERSION 5\n#if MLP_TINY_ABI_VERSION != WEFT_ABI_VERSION"),
+  EXPECT_NE(header.find("#define MLP_TINY_ABI_VERSION 6\n#if MLP_TINY_ABI_VERSION != WEFT_ABI_VERSION"),
             std::string::npos)
       << header;
   EXPECT_NE(header.find("extern const weft_bundle mlp_tiny_bundle;"), std::string::npos);
@@ -128,7 +128,7 @@ TEST(AotWriter, InferenceBundleWritesFourFiles) {
   EXPECT_NE(header.find("#define MLP_TINY_STATE_BYTES " + std::to_string(result.stateBytes) + "\n"),
             std::string::npos);
   std::string use = "#include \"mlp_tiny.h\"\n";
-  use += staticCheck("abi", "MLP_TINY_ABI_VERSION == 5");
+  use += staticCheck("abi", "MLP_TINY_ABI_VERSION == 6");
   use += staticCheck("arena", "MLP_TINY_ARENA_BYTES == " + std::to_string(result.arenaBytes));
   use += staticCheck("counts", "MLP_TINY_NUM_INPUTS == 2 && MLP_TINY_NUM_OUTPUTS == 2 && MLP_TINY_NUM_PARAMS == 6");
   use += staticCheck("updates", "MLP_TINY_HAS_UPDATES == 0");

@@ -131,6 +131,26 @@ TEST_F(CApiMlp, NullPointersAreArgumentErrors) {
 
 // ---------------------------------------------------------------- bundles that do not fit
 
+TEST(CApi, BundlesForAnotherCpuAreRefused) {
+  // Code for features this CPU lacks would die of an illegal instruction in its first kernel.
+  auto b = makeBundle(mlpEval(), "mlp_tiny");
+  weft_bundle bundle = b->bundle;
+  bundle.cpu_features = "avx2,no-such-feature";
+  expectCreateFails(bundle, WEFT_ERROR_UNSUPPORTED,
+                    "bundle 'mlp_tiny' was compiled for a CPU with no-such-feature, which this CPU lacks");
+  if (!__builtin_cpu_supports("avx512bw")) {
+    bundle.cpu_features = "avx2,avx512bw";
+    expectCreateFails(bundle, WEFT_ERROR_UNSUPPORTED, "was compiled for a CPU with avx512bw, which this CPU lacks");
+  }
+  bundle = b->bundle;
+  bundle.channel_block = 7;
+  expectCreateFails(bundle, WEFT_ERROR_ABI, "bundle 'mlp_tiny' has a malformed channel block (7)");
+  if (!cpu::channelBlocksFit()) {  // data blocked as AVX-512's oneDNN computes
+    bundle.channel_block = cpu::kChannelBlock;
+    expectCreateFails(bundle, WEFT_ERROR_UNSUPPORTED, "stores convolution data in 16-channel blocks");
+  }
+}
+
 TEST(CApi, BundlesOfAnotherAbiOrWithAForeignKernelTableAreRefused) {
   auto b = makeBundle(mlpEval(), "mlp_tiny");
   ASSERT_GE(b->kernels.size(), 1u);

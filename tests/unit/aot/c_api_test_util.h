@@ -67,7 +67,8 @@ inline std::unique_ptr<MemoryBundle> makeBundle(const ir::Graph& g, const std::s
           weft_kernel{k->name.c_str(), k->entry, k->numInputs, k->parallelExtent, k->work, k->partialSums ? 1 : 0});
   b->bundle = weft_bundle{WEFT_ABI_VERSION,     b->name.c_str(),       b->program.c_str(),
                           static_cast<int64_t>(b->program.size()), b->kernels.data(),
-                          static_cast<int64_t>(b->kernels.size())};
+                          static_cast<int64_t>(b->kernels.size()), "",
+                          cpu::channelBlocksFit() ? cpu::kChannelBlock : 0};
   return b;
 }
 

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "runtime/cpu_features.h"
 #include "runtime/weft.h"
 #include "tests/unit/common/run_command.h"
 
@@ -156,7 +157,7 @@ void expectSameAsJit(const weft_kernel& kernel, const Graph& body) {
 
 }  // namespace
 
-static_assert(sizeof(weft_kernel) == 48 && sizeof(weft_bundle) == 48, "the ABI's structs have no padding on x86-64");
+static_assert(sizeof(weft_kernel) == 48 && sizeof(weft_bundle) == 64, "the ABI's structs have no padding on x86-64");
 
 TEST(CodegenBundle, ObjectLoadsAndMatchesTheJitBitwise) {
   Graph loop = loopBody("scaled_tanh", ""), reduce = reduceBody(), again = loopBody("scaled_tanh_again", "other_");
@@ -181,6 +182,14 @@ TEST(CodegenBundle, ObjectLoadsAndMatchesTheJitBitwise) {
   EXPECT_STREQ(bundle->program, program.c_str());
   EXPECT_EQ(bundle->program_bytes, static_cast<int64_t>(program.size()));
   ASSERT_EQ(bundle->kernel_count, 3);
+  EXPECT_EQ(bundle->channel_block, 0);
+  // The features of the host's code, each of which this CPU has; AVX2 on every machine here.
+  ASSERT_NE(bundle->cpu_features, nullptr);
+  EXPECT_EQ(weft::runtime::missingCpuFeatures(bundle->cpu_features), "");
+  EXPECT_NE(std::string(bundle->cpu_features).find("avx2"), std::string::npos) << bundle->cpu_features;
+  EXPECT_EQ(std::string(bundle->cpu_features).find("avx512f") != std::string::npos,
+            __builtin_cpu_supports("avx512f") != 0)
+      << bundle->cpu_features;
   const weft_kernel* k = bundle->kernels;
   EXPECT_EQ(k[0].num_inputs, 2);
   EXPECT_EQ(k[0].parallel_extent, 64);  // the [33] constant broadcasts: one iteration per row
