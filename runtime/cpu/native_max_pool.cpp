@@ -33,14 +33,14 @@ struct Pool2d {
   }
 };
 
-/// Output row `oh` of one image of `channels` channels at each position, read through `in`
-/// and written through `out` (channels-first planes: one channel).
-void maxPoolRow(const Pool2d& p, int64_t channels, int64_t oh, const float* x, ImageLayout in, float* y,
-                ImageLayout out) {
+/// Channels [first, channels) of output row `oh` of one image of `channels` channels at each
+/// position, read through `in` and written through `out`.
+void maxPoolChannels(const Pool2d& p, int64_t first, int64_t channels, int64_t oh, const float* x, ImageLayout in,
+                     float* y, ImageLayout out) {
   for (int64_t ow = 0; ow < p.outWidth; ++ow) {
     const auto [top, bottom] = p.rows(oh);
     const auto [left, right] = p.columns(ow);
-    for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t c = first; c < channels; ++c) {
       float best = -INFINITY;
       for (int64_t ih = top; ih < bottom; ++ih)
         for (int64_t iw = left; iw < right; ++iw) {
@@ -50,6 +50,13 @@ void maxPoolRow(const Pool2d& p, int64_t channels, int64_t oh, const float* x, I
       y[out.at(oh * p.outWidth + ow, c)] = best;
     }
   }
+}
+
+/// Output row `oh` of one image of `channels` channels at each position, read through `in`
+/// and written through `out` (channels-first planes: one channel).
+void maxPoolRow(const Pool2d& p, int64_t channels, int64_t oh, const float* x, ImageLayout in, float* y,
+                ImageLayout out) {
+  maxPoolChannels(p, 0, channels, oh, x, in, y, out);
 }
 
 /// maxPoolRow on AVX-512: sixteen channels of a position at a time (masked at the end).
@@ -89,16 +96,8 @@ __attribute__((target("avx2"))) void maxPoolRowAvx2(const Pool2d& p, int64_t cha
         }
       _mm256_storeu_ps(y + out.at(oh * p.outWidth + ow, c), best);
     }
-    for (int64_t c = vectorChannels; c < channels; ++c) {
-      float best = -INFINITY;
-      for (int64_t ih = top; ih < bottom; ++ih)
-        for (int64_t iw = left; iw < right; ++iw) {
-          const float v = x[in.at(ih * p.width + iw, c)];
-          best = takesWindow(best, v) ? v : best;
-        }
-      y[out.at(oh * p.outWidth + ow, c)] = best;
-    }
   }
+  maxPoolChannels(p, vectorChannels, channels, oh, x, in, y, out);
 }
 
 /// One channels-first plane on AVX-512: sixteen output columns at a time, each tap's sixteen

@@ -22,6 +22,23 @@ struct PoolPlanes {
   std::vector<int64_t> window, stride, padding;
 };
 
+/// The gradient of the positions of a channels-last image [H, W, C] that no window of tiling
+/// windows covers (the last rows and columns of odd extents): zero.
+void zeroUncovered(const PoolPlanes& p, int64_t channels, float* dxs) {
+  for (int64_t h = 0; h < p.height; ++h)
+    for (int64_t w = 0; w < p.width; ++w)
+      if (h >= p.outHeight * p.window[0] || w >= p.outWidth * p.window[1])
+        std::fill(dxs + (h * p.width + w) * channels, dxs + (h * p.width + w + 1) * channels, 0.0f);
+}
+
+/// Each tap's offset from its window's corner in a channels-last image, in window order.
+std::vector<int64_t> tapOffsets(const PoolPlanes& p, int64_t channels) {
+  std::vector<int64_t> offset;
+  for (int64_t kh = 0; kh < p.window[0]; ++kh)
+    for (int64_t kw = 0; kw < p.window[1]; ++kw) offset.push_back((kh * p.width + kw) * channels);
+  return offset;
+}
+
 /// maxPoolGradPlane for 2x2 windows with stride 2 and no padding on AVX-512: sixteen windows
 /// of an output row at a time (masked at the row's end), compared in window order without
 /// branches (the data's ties would mispredict them); every position is written once.
@@ -110,10 +127,7 @@ void maxPoolGradImageChannelsLast(const PoolPlanes& p, int64_t channels, const f
       }
     }
   if (!tiles) return;
-  for (int64_t h = 0; h < p.height; ++h)  // positions no window covers
-    for (int64_t w = 0; w < p.width; ++w)
-      if (h >= p.outHeight * p.window[0] || w >= p.outWidth * p.window[1])
-        std::fill(dxs + (h * p.width + w) * channels, dxs + (h * p.width + w + 1) * channels, 0.0f);
+  zeroUncovered(p, channels, dxs);
 }
 
 /// maxPoolGradImageChannelsLast of one channel: one [H, W] plane of channels-first data.
@@ -129,9 +143,7 @@ __attribute__((target("avx512f"))) void tiledMaxPoolGradImageChannelsLastAvx512(
                                                                                  const float* dys, float* dxs) {
   const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t taps = p.window[0] * p.window[1];
-  std::vector<int64_t> offset(static_cast<size_t>(taps));  // each tap's position from the window's corner
-  for (int64_t kh = 0; kh < p.window[0]; ++kh)
-    for (int64_t kw = 0; kw < p.window[1]; ++kw) offset[static_cast<size_t>(kh * p.window[1] + kw)] = (kh * p.width + kw) * channels;
+  const std::vector<int64_t> offset = tapOffsets(p, channels);
   for (int64_t oh = 0; oh < p.outHeight; ++oh)
     for (int64_t ow = 0; ow < p.outWidth; ++ow) {
       const int64_t corner = (oh * p.stride[0] * p.width + ow * p.stride[1]) * channels;
@@ -154,10 +166,7 @@ __attribute__((target("avx512f"))) void tiledMaxPoolGradImageChannelsLastAvx512(
         }
       }
     }
-  for (int64_t h = 0; h < p.height; ++h)  // positions no window covers
-    for (int64_t w = 0; w < p.width; ++w)
-      if (h >= p.outHeight * p.window[0] || w >= p.outWidth * p.window[1])
-        std::fill(dxs + (h * p.width + w) * channels, dxs + (h * p.width + w + 1) * channels, 0.0f);
+  zeroUncovered(p, channels, dxs);
 }
 
 /// tiledMaxPoolGradImageChannelsLastAvx512 on AVX2: eight channels of a window at a time
@@ -167,9 +176,7 @@ __attribute__((target("avx2"))) void tiledMaxPoolGradImageChannelsLastAvx2(const
                                                                              const float* xs, const float* dys,
                                                                              float* dxs) {
   const int64_t taps = p.window[0] * p.window[1], vectorChannels = channels / 8 * 8;
-  std::vector<int64_t> offset(static_cast<size_t>(taps));  // each tap's position from the window's corner
-  for (int64_t kh = 0; kh < p.window[0]; ++kh)
-    for (int64_t kw = 0; kw < p.window[1]; ++kw) offset[static_cast<size_t>(kh * p.window[1] + kw)] = (kh * p.width + kw) * channels;
+  const std::vector<int64_t> offset = tapOffsets(p, channels);
   for (int64_t oh = 0; oh < p.outHeight; ++oh)
     for (int64_t ow = 0; ow < p.outWidth; ++ow) {
       const int64_t corner = (oh * p.stride[0] * p.width + ow * p.stride[1]) * channels;
@@ -203,10 +210,7 @@ __attribute__((target("avx2"))) void tiledMaxPoolGradImageChannelsLastAvx2(const
         for (int64_t k = 0; k < taps; ++k) dxs[corner + offset[static_cast<size_t>(k)] + c] = k == winner ? dy[c] : 0.0f;
       }
     }
-  for (int64_t h = 0; h < p.height; ++h)  // positions no window covers
-    for (int64_t w = 0; w < p.width; ++w)
-      if (h >= p.outHeight * p.window[0] || w >= p.outWidth * p.window[1])
-        std::fill(dxs + (h * p.width + w) * channels, dxs + (h * p.width + w + 1) * channels, 0.0f);
+  zeroUncovered(p, channels, dxs);
 }
 
 }  // namespace
