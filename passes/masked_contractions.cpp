@@ -132,12 +132,7 @@ class Analysis {
             f.constants.push_back(n.op == OpKind::Add ? x + y : n.op == OpKind::Sub ? x - y : x * y);
           }
         }
-        auto zeroAs = [&](ValueId o) {  // o's zero columns as v's, broadcasting a single column
-          if (sameColumns(o, v)) return zero(o);
-          const bool all = of(o).constants.size() == 1 && of(o).constants[0] == 0.0;
-          return Columns(width, all);
-        };
-        const Columns za = zeroAs(a), zb = zeroAs(b);
+        const Columns za = zeroOf(a, v), zb = zeroOf(b, v);
         f.zero = Columns(width, false);
         for (size_t j = 0; j < width; ++j) f.zero[j] = n.op == OpKind::Mul ? za[j] || zb[j] : za[j] && zb[j];
         return f;
@@ -175,7 +170,8 @@ class Analysis {
     }
   }
 
-  /// Operand `o`'s zero columns as the columns of node `v`'s result.
+  /// Operand `o`'s zero columns as the columns of node `v`'s result (a single broadcast
+  /// column: all or none).
   Columns zeroOf(ValueId o, ValueId v) const {
     if (sameColumns(o, v)) return zero(o);
     const ColumnFacts& f = facts_[static_cast<size_t>(o)];

@@ -145,10 +145,11 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   const std::string triple = options.triple.empty() ? KernelCompiler::hostTriple() : options.triple;
 
   auto start = std::chrono::steady_clock::now();
-  ir::Graph g2 = optimizeForCpu(g, /*forThisCpu=*/result.cpu == KernelCompiler::hostCpuName());
+  const bool forThisCpu = result.cpu == KernelCompiler::hostCpuName();
+  ir::Graph g2 = optimizeForCpu(g, forThisCpu);
   reference::TensorMap state = bundleState(g, g2, options.state, what);
   // Matmul implementations measured here hold for a bundle run on this host's kind of CPU.
-  if (result.cpu == KernelCompiler::hostCpuName() && tuneMatmulsFromEnvironment())
+  if (forThisCpu && tuneMatmulsFromEnvironment())
     tuneMatmuls(g2, defaultThreads(), sharedMatmulChoices(), /*holdConstants=*/true);
   result.stageSeconds.emplace_back("optimize", secondsSince(start));
 
@@ -161,7 +162,7 @@ AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
   if (ir::printGraph(parsed, full) != result.program)
     throw Error(what + ": the compiled graph @" + g2.name() + " does not print back identically after parsing");
   // Data blocked as this host's oneDNN computes: for this CPU only (as fuse-attention).
-  result.channelBlock = result.cpu == KernelCompiler::hostCpuName() && channelBlocksFit() ? kChannelBlock : 0;
+  result.channelBlock = forThisCpu && channelBlocksFit() ? kChannelBlock : 0;
   const std::vector<bool> blocked = blockedValues(parsed, planMemory(parsed), nullptr, result.channelBlock != 0);
   const std::vector<GeneratedStep> generated = generatedKernels(parsed, blocked, what);
   std::vector<const ir::Graph*> bodies;
