@@ -11,6 +11,7 @@
 #include "runtime/cpu/onednn_ops.h"
 #include "runtime/cpu/onednn_postops.h"
 #include "runtime/cpu/native_steps.h"
+#include "runtime/cpu/native_winograd.h"
 #include "runtime/cpu/side_sum_sources.h"
 
 namespace weft::cpu {
@@ -47,9 +48,8 @@ int64_t paddedBytes(const ir::Shape& shape, int64_t dim0, int64_t dim1) {
   return alignUp(n);
 }
 
-}  // namespace
-
-int64_t conversionBound(const ir::Graph& g, ValueId v) {
+/// The bytes of node v's operands and result converted to blocked layouts (conversionBound).
+int64_t layoutConversionBytes(const ir::Graph& g, ValueId v) {
   const ir::Node& node = g.node(v);
   if (node.type.dtype != ir::DType::f32 || node.type.shape.size() < 3) return 0;
   // The activation and weight operands: a fused conv's are its body conv's, when they are
@@ -95,6 +95,12 @@ int64_t conversionBound(const ir::Graph& g, ValueId v) {
     bytes += held || plainSource ? 0 : isWeight ? weight(shape) : activation(shape);
   }
   return bytes;
+}
+
+}  // namespace
+
+int64_t conversionBound(const ir::Graph& g, ValueId v) {
+  return std::max(layoutConversionBytes(g, v), alignUp(winogradPlannedBytes(g, v)));
 }
 
 namespace {

@@ -57,7 +57,8 @@ struct Placement {
 /// "conv") may need for copies of its operands and result in blocked layouts: each
 /// activation with its channels padded to 16 (but a convolution's one-channel source, read
 /// as it is), each weight with both channel counts padded to 64 (but constant weights, which
-/// the step holds converted: ProgramOptions::holdConstantCopies), 64-byte aligned; 0 for
+/// the step holds converted: ProgramOptions::holdConstantCopies), 64-byte aligned, or the
+/// scratch of a native Winograd step where that is more (winogradPlannedBytes); 0 for
 /// other nodes. A function of the graph
 /// alone, so that a compiler and a runtime on another CPU plan the same arena. A step that
 /// needs more takes its scratch from a gap of the arena or the shared area instead.

@@ -150,7 +150,7 @@ ValueId convPoolShape(const ir::Graph& g, ValueId pool) {
     return -1;
   const ValueId c = node.operands[0];
   const std::optional<ConvEpilogue> body = convEpilogueOf(g, c);
-  if (!body || g.node(c).op != OpKind::Fused) return -1;
+  if (!body || body->residual >= 0 || g.node(c).op != OpKind::Fused) return -1;
   // Other readers (a training step's pool and ReLU gradients) come after the pool, and its
   // windows cover the whole map, so that the step can write it.
   const bool covered = g.type(c).shape[1] % 2 == 0 && g.type(c).shape[2] % 2 == 0;

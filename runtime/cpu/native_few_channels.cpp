@@ -192,10 +192,10 @@ ImageKernel imageKernel(int64_t taps) {
   return &imageAvx2<8, 1>;
 }
 
-/// Node `v` of `g` as a convolution with an optional bias and no ReLU, or nullopt.
+/// Node `v` of `g` as a convolution with an optional bias, no residual and no ReLU, or nullopt.
 std::optional<ConvEpilogue> convolutionOf(const ir::Graph& g, ir::ValueId v) {
   std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
-  return found && !found->relu ? found : std::nullopt;
+  return found && !found->relu && found->residual < 0 ? found : std::nullopt;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
+#include "runtime/cpu/native_winograd.h"
 #include "runtime/cpu/native_max_pool.h"
 #include "runtime/cpu/native_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
@@ -219,15 +220,26 @@ std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v) {
     found.relu = true;
     cur = n.operands[static_cast<size_t>(1 - zero)];
   }
-  if (const ir::Node& n = body.node(cur); n.op == OpKind::Add && n.operands.size() == 2) {
-    const int convSide = body.node(n.operands[0]).op == OpKind::Conv ? 0 : 1;
-    ir::ValueId bias = n.operands[static_cast<size_t>(1 - convSide)];
-    if (body.node(bias).op == OpKind::Reshape) bias = body.node(bias).operands[0];  // [O] seen as [1, 1, 1, O]
-    const ir::TensorType& bt = body.type(bias);
-    const int64_t channels = n.type.shape.back();
-    const bool perChannel = bt.numel() == 1 || (bt.numel() == channels && !bt.shape.empty() && bt.shape.back() == channels);
-    found.bias = bodyInputIndex(body, bias);
-    if (!perChannel || found.bias < 0 || bt.dtype != ir::DType::f32) return std::nullopt;
+  // Up to two adds: a per-channel bias and a residual of the result's type, in either order.
+  for (int adds = 0; adds < 2; ++adds) {
+    const ir::Node& n = body.node(cur);
+    if (n.op != OpKind::Add || n.operands.size() != 2) break;
+    auto towardConv = [&](ir::ValueId u) { return body.node(u).op == OpKind::Conv || body.node(u).op == OpKind::Add; };
+    const int convSide = towardConv(n.operands[0]) ? 0 : 1;
+    ir::ValueId other = n.operands[static_cast<size_t>(1 - convSide)];
+    const int otherInput = bodyInputIndex(body, other);
+    if (otherInput >= 0 && found.residual < 0 && body.type(other) == n.type) {
+      found.residual = otherInput;
+    } else {
+      if (body.node(other).op == OpKind::Reshape) other = body.node(other).operands[0];  // [O] seen as [1, 1, 1, O]
+      const ir::TensorType& bt = body.type(other);
+      const int64_t channels = n.type.shape.back();
+      const bool perChannel =
+          bt.numel() == 1 || (bt.numel() == channels && !bt.shape.empty() && bt.shape.back() == channels);
+      if (found.bias >= 0 || !perChannel || bt.dtype != ir::DType::f32) return std::nullopt;
+      found.bias = bodyInputIndex(body, other);
+      if (found.bias < 0) return std::nullopt;
+    }
     cur = n.operands[static_cast<size_t>(convSide)];
   }
   const ir::Node& conv = body.node(cur);
@@ -268,6 +280,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::ConvTranspose:
     case ir::OpKind::Fused:
       if (runsFewChannelConv(g, v)) return &runFewChannelConv;
+      if (runsWinogradConv(g, v)) return &runWinogradConv;
       if (runsCausalAttention(g, v)) return &runCausalAttention;
       if (runsCausalAttentionGrad(g, v)) return &runCausalAttentionGrad;
       return runsTriangularMatmul(g, v) ? &runTriangularMatmul : nullptr;
@@ -283,6 +296,10 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
       return ir::isChannelsLast(node.op, node.attrs) ? &runMaxPoolGrad2dChannelsLast : &runMaxPoolGrad2d;
     default: return nullptr;
   }
+}
+
+int64_t nativeScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
+  return nativeStepFor(g, v) == &runWinogradConv ? winogradStepScratchBytes(g, v, threads) : 0;
 }
 
 std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v) {

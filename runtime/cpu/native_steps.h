@@ -20,6 +20,9 @@ struct NativeCall {
   uint64_t step;  ///< keys random draws (with each random op's seed)
   /// Which values are stored channel-blocked (blocked_layout.h), by value id; null: none.
   const std::vector<bool>* blocked = nullptr;
+  /// The step's scratch (nativeScratchBytes of it), or null when it needs none.
+  void* scratch = nullptr;
+  int64_t scratchBytes = 0;
 
   /// True when value v is stored channel-blocked.
   bool isBlocked(ir::ValueId v) const {
@@ -48,12 +51,14 @@ std::vector<ir::ValueId> otherReaders(const ir::Graph& g, ir::ValueId v, ir::Val
 
 /// A convolution as native steps see it: a conv or conv_transpose node, or a fused conv whose
 /// body is conv(in0, in1) followed by an optional bias add (a body input, or a reshape of
-/// one, f32 with one value or one per result channel) and an optional ReLU (a maximum with
-/// a one-element constant 0).
+/// one, f32 with one value or one per result channel), an optional residual add (a body
+/// input of the result's type, in either order with the bias) and an optional ReLU (a
+/// maximum with a one-element constant 0).
 struct ConvEpilogue {
   const ir::Node* conv = nullptr;  ///< the conv or conv_transpose node
   int bias = -1;                   ///< the node's operand holding the bias, or -1
   bool relu = false;               ///< the body ends in a ReLU
+  int residual = -1;               ///< the node's operand holding the residual, or -1
 };
 
 /// Node `v` of `g` as a ConvEpilogue, or nullopt for anything else.
@@ -84,6 +89,9 @@ using NativeStep = void (*)(const NativeCall& call);
 
 /// The native step for node `v` of `g`, or null when there is none.
 NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v);
+
+/// The scratch bytes the native step of node `v` needs on `threads` workers (0: none).
+int64_t nativeScratchBytes(const ir::Graph& g, ir::ValueId v, int threads);
 
 /// The values a native step of node `v` may read on behalf of a node it computes along, at
 /// `v`'s step rather than at that node's: a max pool's conv-pool step reads its conv's

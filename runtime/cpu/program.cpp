@@ -125,6 +125,8 @@ struct Program::Step {
   std::unique_ptr<OneDnnStep> onednn;
   const KernelEntry* kernel = nullptr;
   NativeStep native = nullptr;
+  void* nativeScratch = nullptr;  ///< for a native step that needs scratch (nativeScratchBytes): where
+  int64_t nativeScratchBytes = 0;  ///< and how much
   HostStep host;
 };
 
@@ -357,25 +359,29 @@ void Program::shareScratch() {
   // A step's scratch goes into the arena region the plan reserved for it when it fits (see
   // conversionBound), else into a gap of the arena at its own step when one is large enough,
   // else into one buffer shared by the steps that found neither.
-  std::vector<Step*> unplaced;
-  size_t bytes = 0;
+  std::vector<std::pair<Step*, int64_t>> unplaced;
+  int64_t bytes = 0;
   for (Step& step : steps_) {
-    if (!step.onednn || step.onednn->scratchBytes() == 0) continue;
-    auto need = static_cast<int64_t>(step.onednn->scratchBytes());
+    const int64_t need = step.onednn ? static_cast<int64_t>(step.onednn->scratchBytes())
+                         : step.native ? (step.nativeScratchBytes = nativeScratchBytes(graph_, step.value, threads_))
+                                       : 0;
+    if (need == 0) continue;
+    auto use = [&step](void* at) { step.onednn ? step.onednn->useScratch(at) : void(step.nativeScratch = at); };
     const Placement& reserved = plan_.values[static_cast<size_t>(step.value)];
     if (need <= reserved.scratchBytes) {
-      step.onednn->useScratch(arena_ + reserved.scratchOffset);
+      use(arena_ + reserved.scratchOffset);
       continue;
     }
     if (int64_t gap = freeArenaOffset(plan_, step.value, need); gap >= 0) {
-      step.onednn->useScratch(arena_ + gap);
+      use(arena_ + gap);
       continue;
     }
-    unplaced.push_back(&step);
-    bytes = std::max(bytes, step.onednn->scratchBytes());
+    unplaced.emplace_back(&step, need);
+    bytes = std::max(bytes, need);
   }
-  scratch_ = AlignedBuffer(static_cast<int64_t>(bytes), /*zeroed=*/false);
-  for (Step* step : unplaced) step->onednn->useScratch(scratch_.data());
+  scratch_ = AlignedBuffer(bytes, /*zeroed=*/false);
+  for (auto [step, need] : unplaced)
+    step->onednn ? step->onednn->useScratch(scratch_.data()) : void(step->nativeScratch = scratch_.data());
 }
 
 void* Program::address(ValueId v, const std::vector<const void*>& bound) const {
@@ -456,7 +462,9 @@ void Program::runStep(const Step& step, const std::vector<const void*>& bound, u
   void* result = address(step.value, bound);
   if (step.onednn) return step.onednn->run(operandPtrs_, result, *static_cast<dnnl::stream*>(stream));
   if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel(), step.sideSums);
-  if (step.native) return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter, &blocked_});
+  if (step.native)
+    return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter, &blocked_, step.nativeScratch,
+                                  step.nativeScratchBytes});
   step.host(operandPtrs_, result, counter);
 }
 

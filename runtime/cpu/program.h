@@ -157,8 +157,8 @@ class Program {
   void* address(ir::ValueId v, const std::vector<const void*>& bound) const;
   /// Parameter `p`'s current bytes in the state block (until the next applyUpdates).
   uint8_t* paramData(ir::ValueId p) const;
-  /// Bytes of the scratch area shared by the oneDNN steps whose run-time buffers found no
-  /// room in the arena (see shareScratch).
+  /// Bytes of the scratch area shared by the oneDNN and native steps whose run-time buffers
+  /// found no room in the arena (see shareScratch).
   int64_t scratchBytes() const { return scratch_.size(); }
   /// Bytes of the converted copies of constant operands the oneDNN steps hold
   /// (ProgramOptions::holdConstantCopies).
@@ -187,9 +187,10 @@ class Program {
   /// The layouts of node v's step: row-major but for channel-blocked values, with the
   /// arena's room for conversion copies (see roomyLayouts).
   StepLayouts blockedLayouts(ir::ValueId v) const;
-  /// Gives every oneDNN step its run-time buffers: in the arena region the plan reserved for
-  /// it when they fit, else in a gap of the arena at that step, else in one scratch area
-  /// the remaining steps share.
+  /// Gives every oneDNN step and native step that needs them (nativeScratchBytes for the
+  /// threads of construction; a native Winograd step runs on fewer when there are more) its
+  /// run-time buffers: in the arena region the plan reserved for it when they fit, else in
+  /// a gap of the arena at that step, else in one scratch area the remaining steps share.
   void shareScratch();
   /// The state offset where persistent value `v` lives now (see swapped_).
   int64_t stateOffset(ir::ValueId v) const;
@@ -207,7 +208,7 @@ class Program {
   std::vector<Step> steps_;
   std::vector<const void*> constants_;  ///< per value: a constant's bytes, else null
   AlignedBuffer ownArena_, ownState_;
-  AlignedBuffer scratch_;  ///< run-time buffers of the oneDNN steps with no room in the arena
+  AlignedBuffer scratch_;  ///< run-time buffers of the steps with no room in the arena
   uint8_t* arena_ = nullptr;
   uint8_t* state_ = nullptr;
   std::shared_ptr<void> engine_;          ///< the dnnl::engine (kept out of this header)

@@ -9,6 +9,7 @@
 #include "backends/cpu/executable.h"
 #include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_max_pool.h"
+#include "runtime/cpu/native_winograd.h"
 #include "models/registry.h"
 #include "tests/unit/common/model_feeds.h"
 
@@ -18,7 +19,8 @@ namespace {
 
 /// The number of f32 nodes of `g` oneDNN should run: contractions, their backward forms,
 /// pools, and fused contractions with epilogues, but a max pool that runs natively with its
-/// convolution (cpu::convPoolSource) and that convolution.
+/// convolution (cpu::convPoolSource) and that convolution, and a native Winograd convolution
+/// (cpu::runsWinogradConv, on CPUs where oneDNN has none).
 int acceleratedNodes(const ir::Graph& g) {
   using ir::OpKind;
   std::vector<bool> native(static_cast<size_t>(g.size()), false);
@@ -28,7 +30,7 @@ int acceleratedNodes(const ir::Graph& g) {
   int n = 0;
   for (ir::ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& node = g.node(v);
-    if (node.type.dtype != ir::DType::f32 || native[static_cast<size_t>(v)]) continue;
+    if (node.type.dtype != ir::DType::f32 || native[static_cast<size_t>(v)] || cpu::runsWinogradConv(g, v)) continue;
     switch (node.op) {
       case OpKind::Matmul: case OpKind::Conv: case OpKind::ConvTranspose: case OpKind::ConvWeightGrad:
       case OpKind::AvgPool: case OpKind::MaxPoolGrad: ++n; break;

@@ -1,0 +1,90 @@
+#pragma once
+/// Native Winograd convolutions, F(4x4, 3x3), for CPUs where oneDNN 2.6 has
+/// none: its Winograd kernels need AVX-512, so on an AVX2 CPU (the AMD EPYC of
+/// stop 32) every 3x3 convolution ran oneDNN's direct kernel. Winograd computes
+/// a 4x4 block of results from a 6x6 patch of input with 36 products per
+/// channel pair instead of 144: the input patches and the weights are
+/// transformed (B^T d B, G g G^T), the 36 transformed points each become one
+/// matrix product over the channels, and the products are transformed back (A^T
+/// m A) into the result, where the bias, a residual and a ReLU are applied
+/// before the store.
+///
+/// Channels-last f32 data is read and written in place. The step works on
+/// blocks of tiles, each worker thread on its own; the transformed weights (36
+/// x C x K floats) and each worker's block (its tiles' transformed input and
+/// products) live in the step's scratch (NativeCall::scratch: in the arena
+/// where it has room at the step, as oneDNN's scratchpads).
+#include <cstdint>
+
+#include "runtime/cpu/native_steps.h"
+
+namespace weft::cpu {
+
+/// A 3x3, stride 1 convolution of channels-last f32 data as the Winograd kernel
+/// computes it: x [images, height, width, channels] into y [images, outHeight,
+/// outWidth, outChannels], where y[n, i, j, k] = sum over c, a, b of x[n, i -
+/// padTop + a, j - padLeft + b, c] * w'[k, c, a, b] (x is zero outside), w'
+/// being the weight [outChannels, channels, 3, 3] of a conv, or the weight
+/// [channels, outChannels, 3, 3] of a conv_transpose with its taps reversed
+/// (`transposed`; a stride 1 conv_transpose of padding p is such a convolution
+/// of padding 2 - p).
+struct WinogradShape {
+  int64_t images = 0, height = 0, width = 0, channels = 0;
+  int64_t outHeight = 0, outWidth = 0, outChannels = 0;
+  int64_t padTop = 0, padLeft = 0;
+  bool transposed = false;
+};
+
+/// What is applied to each result before it is stored: + bias (one value, or
+/// one per result channel), + residual (a tensor of y's shape), then max(0, .)
+/// when relu.
+struct WinogradEpilogue {
+  const float *bias = nullptr;
+  bool singleBias = false;
+  const float *residual = nullptr;
+  bool relu = false;
+};
+
+/// True when this CPU runs the Winograd kernel (AVX2 and FMA) and shape `s`
+/// fits it: input channels a multiple of 8, result channels a multiple of 16,
+/// padding at most 2.
+bool winogradFits(const WinogradShape &s);
+
+/// The scratch bytes winogradConvolution needs for shape `s` to run on
+/// `threads` workers (with fewer bytes, down to those for one, it runs on
+/// fewer).
+int64_t winogradScratchBytes(const WinogradShape &s, int threads);
+
+/// y = epilogue(convolution of x with w) as `s` describes, on the worker
+/// threads, with `scratchBytes` of `scratch` (at least winogradScratchBytes(s,
+/// 1); 32-byte aligned or not). Requires winogradFits(s).
+void winogradConvolution(const WinogradShape &s, const float *x, const float *w,
+                         const WinogradEpilogue &epilogue, float *y,
+                         void *scratch, int64_t scratchBytes);
+
+/// True when node `v` of `g` runs as a native Winograd step: a conv or
+/// conv_transpose, or a fused conv whose body is a conv plus optional bias,
+/// residual and ReLU (convEpilogueOf), 2-D, channels_last=1, f32, one group,
+/// 3x3, stride 1, no dilation, no output padding, 16 or more channels in and
+/// out and result planes of at least 8x8 (winogradFits), on a CPU where oneDNN
+/// has no Winograd kernel of its own (no 16-channel blocks, channelBlocksFit).
+bool runsWinogradConv(const ir::Graph &g, ir::ValueId v);
+
+/// The scratch bytes the native step of such a node needs on `threads` workers.
+int64_t winogradStepScratchBytes(const ir::Graph &g, ir::ValueId v,
+                                 int threads);
+
+/// The workers the memory plan reserves a Winograd step's scratch for (the
+/// default threads).
+inline constexpr int kWinogradPlannedWorkers = 2;
+
+/// The scratch bytes the memory plan reserves in the arena for node `v`'s step
+/// (see conversionBound): for kWinogradPlannedWorkers when `v` is a convolution
+/// that runs as a native Winograd step on CPUs where oneDNN has none, on every
+/// CPU (the plan is a function of the graph alone); else 0.
+int64_t winogradPlannedBytes(const ir::Graph &g, ir::ValueId v);
+
+/// The native step of such a node (its scratch in NativeCall::scratch).
+void runWinogradConv(const NativeCall &call);
+
+} // namespace weft::cpu
