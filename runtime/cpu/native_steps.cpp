@@ -287,7 +287,8 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::Matmul: return runsTriangularMatmul(g, v) ? &runTriangularMatmul : nullptr;
     case ir::OpKind::ConvWeightGrad:
       if (poolWeightGradSource(g, v) >= 0) return &runPoolWeightGrad;
-      return runsFewChannelWeightGrad(g, v) ? &runFewChannelWeightGrad : nullptr;
+      if (runsFewChannelWeightGrad(g, v)) return &runFewChannelWeightGrad;
+      return runsWinogradWeightGrad(g, v) ? &runWinogradWeightGrad : nullptr;
     case ir::OpKind::MaxPool:
       if (convPoolSource(g, v) >= 0) return &runConvPool;
       return runsNativeMaxPool(g, v) ? &runMaxPool : nullptr;
@@ -299,7 +300,8 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
 }
 
 int64_t nativeScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
-  return nativeStepFor(g, v) == &runWinogradConv ? winogradStepScratchBytes(g, v, threads) : 0;
+  const NativeStep step = nativeStepFor(g, v);
+  return step == &runWinogradConv || step == &runWinogradWeightGrad ? winogradStepScratchBytes(g, v, threads) : 0;
 }
 
 std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v) {

@@ -1,13 +1,11 @@
-// Native Winograd convolutions F(4x4, 3x3) on AVX2 (see native_winograd.h).
-// With the 36 points xi = 6a + b of a 6x6 patch:
-//   U[xi][c][k] = (G w'[k, c] G^T)[a][b]     the weights, once per run (all
-//   threads); V[xi][t][c] = (B^T d[t, c] B)[a][b]      a block of tiles t, its
-//   input patches d; M[xi][t][k] = sum over c of V[xi][t][c] * U[xi][c][k]   36
-//   matrix products; y[tile t, k] = A^T M[.][t][k] A          4x4 results, then
-//   bias, residual, ReLU.
-// Every transform runs on eight channels at a time; the products on 6 tiles x
-// 16 result channels of registers (12 accumulators), the classic AVX2 GEMM
-// kernel.
+// Native Winograd convolutions F(4x4, 3x3) on AVX2 (see native_winograd.h and
+// winograd_kernels.h). With the 36 points xi of a tile:
+//   U[xi][c][k] = (G w'[k, c] G^T)[xi]       the weights, once per run (all workers);
+//   V[xi][t][c] = (B^T d[t, c] B)[xi]        a block of tiles t, their input patches d;
+//   M[xi][t][k] = sum over c of V[xi][t][c] * U[xi][c][k]   36 matrix products;
+//   y[tile t, k] = A^T M[.][t][k] A          4x4 results, then bias, residual, ReLU.
+// Each worker takes blocks of tiles of its own; the products run on 6 tiles x 16 result
+// channels of registers (12 accumulators), the classic AVX2 GEMM kernel.
 #include "runtime/cpu/native_winograd.h"
 
 #include <immintrin.h>
@@ -21,12 +19,13 @@
 #include "ir/channels_last.h"
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/vector_state.h"
+#include "runtime/cpu/winograd_kernels.h"
 
 namespace weft::cpu {
 namespace {
 
-constexpr int64_t kPoints = 36; ///< the 6x6 transformed points of a tile
-constexpr int64_t kTile = 4;    ///< results per tile along each axis
+using namespace winograd;
+
 /// The bytes of one block's transformed input and products, and the fewest
 /// tiles a block holds (each block reads all of U: fewer tiles read it more
 /// often). On the AMD EPYC of stop 33 (512 KiB of L2 per core), blocks of 8,
@@ -36,75 +35,23 @@ constexpr int64_t kTile = 4;    ///< results per tile along each axis
 constexpr int64_t kBlockBytes = 640 * 1024;
 constexpr int64_t kFewestBlockTiles = 16;
 
-#define WEFT_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
-
-/// r = B^T d for six vectors d (one row or column of a patch).
-WEFT_AVX2 void inputTransform(const __m256 (&d)[6], __m256 (&r)[6]) {
-  const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4),
-               five = _mm256_set1_ps(5);
-  r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
-  r[1] = _mm256_fnmadd_ps(four, _mm256_add_ps(d[1], d[2]),
-                          _mm256_add_ps(d[3], d[4]));
-  r[2] = _mm256_fmadd_ps(four, _mm256_sub_ps(d[1], d[2]),
-                         _mm256_sub_ps(d[4], d[3]));
-  r[3] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[3], d[1]),
-                         _mm256_sub_ps(d[4], d[2]));
-  r[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[1], d[3]),
-                         _mm256_sub_ps(d[4], d[2]));
-  r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
-}
-
-/// r = A^T m for six vectors m (one row or column of a tile's products).
-WEFT_AVX2 void outputTransform(const __m256 (&m)[6], __m256 (&r)[4]) {
-  const __m256 sum12 = _mm256_add_ps(m[1], m[2]),
-               diff12 = _mm256_sub_ps(m[1], m[2]);
-  const __m256 sum34 = _mm256_add_ps(m[3], m[4]),
-               diff34 = _mm256_sub_ps(m[3], m[4]);
-  r[0] = _mm256_add_ps(_mm256_add_ps(m[0], sum12), sum34);
-  r[1] = _mm256_fmadd_ps(_mm256_set1_ps(2), diff34, diff12);
-  r[2] = _mm256_fmadd_ps(_mm256_set1_ps(4), sum34, sum12);
-  r[3] =
-      _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), diff34, diff12), m[5]);
-}
-
-/// r = G g for three vectors g (one row or column of a 3x3 kernel).
-WEFT_AVX2 void weightTransform(const __m256 (&g)[3], __m256 (&r)[6]) {
-  const __m256 outer = _mm256_add_ps(g[0], g[2]);
-  const __m256 sixth = _mm256_set1_ps(-1.0f / 6);
-  r[0] = _mm256_mul_ps(_mm256_set1_ps(0.25f), g[0]);
-  r[1] = _mm256_mul_ps(sixth, _mm256_add_ps(outer, g[1]));
-  r[2] = _mm256_mul_ps(sixth, _mm256_sub_ps(outer, g[1]));
-  const __m256 even =
-      _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), g[0],
-                      _mm256_mul_ps(_mm256_set1_ps(1.0f / 6), g[2]));
-  const __m256 odd = _mm256_mul_ps(_mm256_set1_ps(1.0f / 12), g[1]);
-  r[3] = _mm256_add_ps(even, odd);
-  r[4] = _mm256_sub_ps(even, odd);
-  r[5] = g[2];
-}
-
-/// The geometry shared by a run's blocks.
-struct Plan {
-  WinogradShape s;
-  int64_t tilesDown = 0, tilesAcross = 0,
-          tiles = 0; ///< tiles per column and row of an image, in all
-  int64_t blockTiles = 0,
-          blocks = 0; ///< tiles per block (the last may hold fewer), blocks
+/// The tiles of a run in blocks: at most blockTiles each, as many for each worker.
+struct Plan : Tiling {
+  int64_t blockTiles = 0, blocks = 0;
+  using Tiling::Tiling;
 };
 
 /// U for eight result channels k0.. of input channel c.
-__attribute__((target("avx2,fma"))) void
-transformWeights(const WinogradShape &s, const float *w, int64_t c, int64_t k0,
-                 float *u) {
+__attribute__((target("avx2,fma"))) void transformWeights(const WinogradShape& s, const float* w, int64_t c, int64_t k0,
+                                                          float* u) {
   alignas(32) float taps[9][8];
   for (int64_t j = 0; j < 8; ++j)
     for (int64_t t = 0; t < 9; ++t)
-      taps[t][j] = s.transposed ? w[(c * s.outChannels + k0 + j) * 9 + (8 - t)]
-                                : w[((k0 + j) * s.channels + c) * 9 + t];
-  __m256 columns[3][6]; // G applied down each of the kernel's three columns
+      taps[t][j] =
+          s.transposed ? w[(c * s.outChannels + k0 + j) * 9 + (8 - t)] : w[((k0 + j) * s.channels + c) * 9 + t];
+  __m256 columns[3][6];  // G applied down each of the kernel's three columns
   for (int b = 0; b < 3; ++b) {
-    const __m256 g[3] = {_mm256_load_ps(taps[b]), _mm256_load_ps(taps[3 + b]),
-                         _mm256_load_ps(taps[6 + b])};
+    const __m256 g[3] = {_mm256_load_ps(taps[b]), _mm256_load_ps(taps[3 + b]), _mm256_load_ps(taps[6 + b])};
     weightTransform(g, columns[b]);
   }
   const int64_t pointStride = s.channels * s.outChannels;
@@ -112,111 +59,36 @@ transformWeights(const WinogradShape &s, const float *w, int64_t c, int64_t k0,
     const __m256 g[3] = {columns[0][a], columns[1][a], columns[2][a]};
     __m256 row[6];
     weightTransform(g, row);
-    for (int b = 0; b < 6; ++b)
-      _mm256_storeu_ps(u + (a * 6 + b) * pointStride + c * s.outChannels + k0,
-                       row[b]);
+    for (int b = 0; b < 6; ++b) _mm256_storeu_ps(u + (a * 6 + b) * pointStride + c * s.outChannels + k0, row[b]);
   }
 }
-
-/// V for tile `tile` (block row `row` of V) and eight input channels c0..
-__attribute__((target("avx2,fma"))) void
-transformInput(const Plan &p, const float *x, int64_t tile, int64_t c0,
-               float *v, int64_t row) {
-  const WinogradShape &s = p.s;
-  const int64_t image = tile / (p.tilesDown * p.tilesAcross),
-                inImage = tile % (p.tilesDown * p.tilesAcross);
-  const int64_t top = inImage / p.tilesAcross * kTile - s.padTop,
-                left = inImage % p.tilesAcross * kTile - s.padLeft;
-  const float *base = x + image * s.height * s.width * s.channels + c0;
-  const bool inside =
-      top >= 0 && left >= 0 && top + 6 <= s.height && left + 6 <= s.width;
-  __m256 columns[6][6]; // B^T applied down each column of the patch
-  for (int b = 0; b < 6; ++b) {
-    __m256 d[6];
-    for (int a = 0; a < 6; ++a) {
-      const int64_t i = top + a, j = left + b;
-      d[a] = inside || (i >= 0 && i < s.height && j >= 0 && j < s.width)
-                 ? _mm256_loadu_ps(base + (i * s.width + j) * s.channels)
-                 : _mm256_setzero_ps();
-    }
-    inputTransform(d, columns[b]);
-  }
-  const int64_t pointStride = p.blockTiles * s.channels;
-  for (int a = 0; a < 6; ++a) {
-    const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a],
-                         columns[3][a], columns[4][a], columns[5][a]};
-    __m256 r[6];
-    inputTransform(d, r);
-    for (int b = 0; b < 6; ++b)
-      _mm256_storeu_ps(v + (a * 6 + b) * pointStride + row * s.channels + c0,
-                       r[b]);
-  }
-}
-
-/// c[Rows x 16] = a[Rows x depth] * b[depth x 16] (row strides lda, ldb, ldc).
-template <int Rows>
-__attribute__((target("avx2,fma"))) void
-multiplyRows(const float *a, int64_t lda, const float *b, int64_t ldb,
-             int64_t depth, float *c, int64_t ldc) {
-  __m256 acc[Rows][2];
-#pragma GCC unroll 6
-  for (int r = 0; r < Rows; ++r)
-    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < depth; ++i) {
-    const __m256 b0 = _mm256_loadu_ps(b + i * ldb),
-                 b1 = _mm256_loadu_ps(b + i * ldb + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < Rows; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * lda + i);
-      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
-    }
-  }
-#pragma GCC unroll 6
-  for (int r = 0; r < Rows; ++r) {
-    _mm256_storeu_ps(c + r * ldc, acc[r][0]);
-    _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
-  }
-}
-
-using MultiplyRows = void (*)(const float *, int64_t, const float *, int64_t,
-                              int64_t, float *, int64_t);
-constexpr MultiplyRows kMultiplyRows[7] = {
-    nullptr,          &multiplyRows<1>, &multiplyRows<2>, &multiplyRows<3>,
-    &multiplyRows<4>, &multiplyRows<5>, &multiplyRows<6>};
 
 /// M = V U for a block of `count` tiles, point by point.
-void multiplyBlock(const Plan &p, const float *v, const float *u, int64_t count,
-                   float *m) {
+void multiplyBlock(const Plan& p, const float* v, const float* u, int64_t count, float* m) {
   const int64_t C = p.s.channels, K = p.s.outChannels;
   for (int64_t point = 0; point < kPoints; ++point) {
-    const float *vp = v + point * p.blockTiles * C;
-    const float *up = u + point * C * K;
-    float *mp = m + point * p.blockTiles * K;
+    const float* vp = v + point * p.blockTiles * C;
+    const float* up = u + point * C * K;
+    float* mp = m + point * p.blockTiles * K;
     for (int64_t k0 = 0; k0 < K; k0 += 16)
       for (int64_t t0 = 0; t0 < count; t0 += 6)
-        kMultiplyRows[std::min<int64_t>(6, count - t0)](
-            vp + t0 * C, C, up + k0, K, C, mp + t0 * K + k0, K);
+        multiplySomeRows<false>(count - t0, vp + t0 * C, C, 1, up + k0, K, C, mp + t0 * K + k0, K);
   }
 }
 
 /// y for tile `tile` (block row `row` of M) and eight result channels k0..,
 /// with the epilogue.
-__attribute__((target("avx2,fma"))) void
-transformOutput(const Plan &p, const float *m, int64_t tile, int64_t row,
-                int64_t k0, const WinogradEpilogue &e, float *y) {
-  const WinogradShape &s = p.s;
-  const int64_t image = tile / (p.tilesDown * p.tilesAcross),
-                inImage = tile % (p.tilesDown * p.tilesAcross);
-  const int64_t top = inImage / p.tilesAcross * kTile,
-                left = inImage % p.tilesAcross * kTile;
+__attribute__((target("avx2,fma"))) void transformOutput(const Plan& p, const float* m, int64_t tile, int64_t row,
+                                                         int64_t k0, const WinogradEpilogue& e, float* y) {
+  const WinogradShape& s = p.s;
+  int64_t image, top, left;
+  p.locate(tile, image, top, left);
   const int64_t pointStride = p.blockTiles * s.outChannels;
-  const float *at = m + row * s.outChannels + k0;
-  __m256 columns[6][4]; // A^T applied down each column of the products
+  const float* at = m + row * s.outChannels + k0;
+  __m256 columns[6][4];  // A^T applied down each column of the products
   for (int b = 0; b < 6; ++b) {
     __m256 column[6];
-    for (int a = 0; a < 6; ++a)
-      column[a] = _mm256_loadu_ps(at + (a * 6 + b) * pointStride);
+    for (int a = 0; a < 6; ++a) column[a] = _mm256_loadu_ps(at + (a * 6 + b) * pointStride);
     outputTransform(column, columns[b]);
   }
   const __m256 bias = !e.bias        ? _mm256_setzero_ps()
@@ -224,18 +96,14 @@ transformOutput(const Plan &p, const float *m, int64_t tile, int64_t row,
                                      : _mm256_loadu_ps(e.bias + k0);
   const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
   for (int a = 0; a < 4 && top + a < s.outHeight; ++a) {
-    const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a],
-                         columns[3][a], columns[4][a], columns[5][a]};
+    const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
     __m256 r[4];
     outputTransform(d, r);
     for (int b = 0; b < 4 && left + b < s.outWidth; ++b) {
-      const int64_t index =
-          offset + ((top + a) * s.outWidth + left + b) * s.outChannels;
+      const int64_t index = offset + ((top + a) * s.outWidth + left + b) * s.outChannels;
       __m256 value = _mm256_add_ps(r[b], bias);
-      if (e.residual)
-        value = _mm256_add_ps(value, _mm256_loadu_ps(e.residual + index));
-      if (e.relu)
-        value = _mm256_max_ps(value, _mm256_setzero_ps());
+      if (e.residual) value = _mm256_add_ps(value, _mm256_loadu_ps(e.residual + index));
+      if (e.relu) value = _mm256_max_ps(value, _mm256_setzero_ps());
       _mm256_storeu_ps(y + index, value);
     }
   }
@@ -243,17 +111,11 @@ transformOutput(const Plan &p, const float *m, int64_t tile, int64_t row,
 
 /// The geometry of convolution `s` on `threads` workers: blocks of at most
 /// blockTiles tiles, as many for each worker.
-Plan planFor(const WinogradShape &s, int threads) {
-  Plan p{s};
-  p.tilesDown = (s.outHeight + kTile - 1) / kTile;
-  p.tilesAcross = (s.outWidth + kTile - 1) / kTile;
-  p.tiles = s.images * p.tilesDown * p.tilesAcross;
-  const int64_t most =
-      std::max(kFewestBlockTiles,
-               kBlockBytes / (kPoints * 4 * (s.channels + s.outChannels)));
+Plan planFor(const WinogradShape& s, int threads) {
+  Plan p(s);
+  const int64_t most = std::max(kFewestBlockTiles, kBlockBytes / (kPoints * 4 * (s.channels + s.outChannels)));
   p.blocks = (p.tiles + most - 1) / most;
-  p.blocks = (p.blocks + threads - 1) / threads *
-             threads; // every worker as many blocks
+  p.blocks = (p.blocks + threads - 1) / threads * threads;  // every worker as many blocks
   p.blockTiles = (p.tiles + p.blocks - 1) / p.blocks;
   p.blocks = (p.tiles + p.blockTiles - 1) / p.blockTiles;
   return p;
@@ -261,151 +123,119 @@ Plan planFor(const WinogradShape &s, int threads) {
 
 /// The floats of the transformed weights, and of one worker's block with
 /// `blockTiles` tiles.
-int64_t weightFloats(const WinogradShape &s) {
-  return kPoints * s.channels * s.outChannels;
-}
-int64_t blockFloats(const WinogradShape &s, int64_t blockTiles) {
+int64_t weightFloats(const WinogradShape& s) { return kPoints * s.channels * s.outChannels; }
+int64_t blockFloats(const WinogradShape& s, int64_t blockTiles) {
   return kPoints * blockTiles * (s.channels + s.outChannels);
 }
 
 /// The shape of node `v`'s convolution as the Winograd kernel sees it, or
 /// nullopt when the node is no 3x3 stride 1 convolution of channels-last f32
 /// data the kernel takes.
-std::optional<WinogradShape> winogradShapeOf(const ir::Graph &g,
-                                             ir::ValueId v) {
+std::optional<WinogradShape> winogradShapeOf(const ir::Graph& g, ir::ValueId v) {
   const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
-  if (!found)
-    return std::nullopt;
-  const ir::Node &conv = *found->conv;
-  const ir::Node &node = g.node(v);
-  if (!ir::isChannelsLast(conv.op, conv.attrs) ||
-      node.type.dtype != ir::DType::f32 || node.type.rank() != 4 ||
-      g.type(node.operands[0]).dtype != ir::DType::f32 ||
-      g.type(node.operands[1]).dtype != ir::DType::f32)
+  if (!found) return std::nullopt;
+  const ir::Node& conv = *found->conv;
+  const ir::Node& node = g.node(v);
+  if (!ir::isChannelsLast(conv.op, conv.attrs) || node.type.dtype != ir::DType::f32 || node.type.rank() != 4 ||
+      g.type(node.operands[0]).dtype != ir::DType::f32 || g.type(node.operands[1]).dtype != ir::DType::f32)
     return std::nullopt;
   ir::AttrReader attrs(conv.attrs, conv.op);
   const bool transposed = conv.op == ir::OpKind::ConvTranspose;
-  const ir::Shape &x = g.type(node.operands[0]).shape,
-                  &w = g.type(node.operands[1]).shape, &out = node.type.shape;
+  const ir::Shape &x = g.type(node.operands[0]).shape, &w = g.type(node.operands[1]).shape, &out = node.type.shape;
   const auto &padding = attrs.ints("padding"), one = std::vector<int64_t>{1, 1};
-  if (attrs.i("groups") != 1 || w.size() != 4 || w[2] != 3 || w[3] != 3 ||
-      attrs.ints("stride") != one || attrs.ints("dilation") != one ||
-      (transposed &&
-       attrs.ints("output_padding") != std::vector<int64_t>{0, 0}))
+  if (attrs.i("groups") != 1 || w.size() != 4 || w[2] != 3 || w[3] != 3 || attrs.ints("stride") != one ||
+      attrs.ints("dilation") != one || (transposed && attrs.ints("output_padding") != std::vector<int64_t>{0, 0}))
     return std::nullopt;
-  WinogradShape s{x[0],   x[1],   x[2],       x[3],       out[1],
-                  out[2], out[3], padding[0], padding[1], transposed};
-  if (transposed)
-    s.padTop = 2 - padding[0], s.padLeft = 2 - padding[1];
+  WinogradShape s{x[0], x[1], x[2], x[3], out[1], out[2], out[3], padding[0], padding[1], transposed};
+  if (transposed) s.padTop = 2 - padding[0], s.padLeft = 2 - padding[1];
   return s;
 }
 
 /// Node `v`'s shape when it is a convolution the native step would run on an
 /// AVX2 CPU without oneDNN Winograd kernels (whatever this CPU is), else
 /// nullopt.
-std::optional<WinogradShape> winogradCandidate(const ir::Graph &g,
-                                               ir::ValueId v) {
+std::optional<WinogradShape> winogradCandidate(const ir::Graph& g, ir::ValueId v) {
   std::optional<WinogradShape> s = winogradShapeOf(g, v);
-  if (!s || s->outHeight < 8 || s->outWidth < 8 || s->channels < 16 ||
-      s->outChannels < 16 || s->channels % 8 != 0 || s->outChannels % 16 != 0 ||
-      s->padTop > 2 || s->padLeft > 2)
+  if (!s || s->outHeight < 8 || s->outWidth < 8 || s->channels < 16 || s->outChannels < 16 || s->channels % 8 != 0 ||
+      s->outChannels % 16 != 0 || s->padTop > 2 || s->padLeft > 2)
     return std::nullopt;
   return s;
 }
 
-} // namespace
+}  // namespace
 
-bool winogradFits(const WinogradShape &s) {
-  static const bool avx2 =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2 && s.channels > 0 && s.channels % 8 == 0 && s.outChannels > 0 &&
-         s.outChannels % 16 == 0 && s.padTop >= 0 && s.padTop <= 2 &&
-         s.padLeft >= 0 && s.padLeft <= 2 && s.outHeight > 0 &&
-         s.outWidth > 0 && s.outHeight == s.height + 2 * s.padTop - 2 &&
-         s.outWidth == s.width + 2 * s.padLeft - 2;
+bool winogradFits(const WinogradShape& s) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return avx2 && s.channels > 0 && s.channels % 8 == 0 && s.outChannels > 0 && s.outChannels % 16 == 0 &&
+         s.padTop >= 0 && s.padTop <= 2 && s.padLeft >= 0 && s.padLeft <= 2 && s.outHeight > 0 && s.outWidth > 0 &&
+         s.outHeight == s.height + 2 * s.padTop - 2 && s.outWidth == s.width + 2 * s.padLeft - 2;
 }
 
-int64_t winogradScratchBytes(const WinogradShape &s, int threads) {
+int64_t winogradScratchBytes(const WinogradShape& s, int threads) {
   const Plan p = planFor(s, std::max(1, threads));
-  return (weightFloats(s) +
-          std::max(1, threads) * blockFloats(s, p.blockTiles)) *
-         4;
+  return (weightFloats(s) + std::max(1, threads) * blockFloats(s, p.blockTiles)) * 4;
 }
 
-void winogradConvolution(const WinogradShape &s, const float *x, const float *w,
-                         const WinogradEpilogue &epilogue, float *y,
-                         void *scratch, int64_t scratchBytes) {
+void winogradConvolution(const WinogradShape& s, const float* x, const float* w, const WinogradEpilogue& epilogue,
+                         float* y, void* scratch, int64_t scratchBytes) {
   // As many workers as the scratch holds blocks for (all of OpenMP's threads
   // when sized for them).
   int workers = std::max(1, omp_get_max_threads());
-  while (workers > 1 && winogradScratchBytes(s, workers) > scratchBytes)
-    --workers;
+  while (workers > 1 && winogradScratchBytes(s, workers) > scratchBytes) --workers;
   const Plan p = planFor(s, workers);
-  float *u = static_cast<float *>(scratch);
-  float *blocks = u + weightFloats(s);
+  float* u = static_cast<float*>(scratch);
+  float* blocks = u + weightFloats(s);
 #pragma omp parallel num_threads(workers)
   {
     UpperHalvesClearedOnExit cleared;
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < s.channels; ++c)
-      for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
-        transformWeights(s, w, c, k0, u);
-    float *v = blocks + omp_get_thread_num() * blockFloats(s, p.blockTiles);
-    float *m = v + kPoints * p.blockTiles * s.channels;
+      for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformWeights(s, w, c, k0, u);
+    float* v = blocks + omp_get_thread_num() * blockFloats(s, p.blockTiles);
+    float* m = v + kPoints * p.blockTiles * s.channels;
 #pragma omp for schedule(static)
     for (int64_t block = 0; block < p.blocks; ++block) {
-      const int64_t first = block * p.blockTiles,
-                    count = std::min(p.blockTiles, p.tiles - first);
+      const int64_t first = block * p.blockTiles, count = std::min(p.blockTiles, p.tiles - first);
       for (int64_t t = 0; t < count; ++t)
         for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-          transformInput(p, x, first + t, c0, v, t);
+          transformInput(p, x, first + t, c0, v, t, p.blockTiles * s.channels);
       multiplyBlock(p, v, u, count, m);
       for (int64_t t = 0; t < count; ++t)
-        for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
-          transformOutput(p, m, first + t, t, k0, epilogue, y);
+        for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformOutput(p, m, first + t, t, k0, epilogue, y);
     }
   }
 }
 
-bool runsWinogradConv(const ir::Graph &g, ir::ValueId v) {
-  if (channelBlocksFit())
-    return false; // oneDNN's own Winograd kernels run there
+bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
+  if (channelBlocksFit()) return false;  // oneDNN's own Winograd kernels run there
   const std::optional<WinogradShape> s = winogradCandidate(g, v);
   return s && winogradFits(*s);
 }
 
-int64_t winogradStepScratchBytes(const ir::Graph &g, ir::ValueId v,
-                                 int threads) {
+int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
+  if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
   return winogradScratchBytes(*winogradShapeOf(g, v), threads);
 }
 
-int64_t winogradPlannedBytes(const ir::Graph &g, ir::ValueId v) {
-  const std::optional<WinogradShape> s =
-      g.node(v).op == ir::OpKind::ConvWeightGrad ? std::nullopt
-                                                 : winogradCandidate(g, v);
+int64_t winogradPlannedBytes(const ir::Graph& g, ir::ValueId v) {
+  if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
+  const std::optional<WinogradShape> s = winogradCandidate(g, v);
   return s ? winogradScratchBytes(*s, kWinogradPlannedWorkers) : 0;
 }
 
-void runWinogradConv(const NativeCall &call) {
+void runWinogradConv(const NativeCall& call) {
   const ConvEpilogue found = *convEpilogueOf(call.graph, call.value);
-  const ir::Node &node = call.graph.node(call.value);
+  const ir::Node& node = call.graph.node(call.value);
   WinogradEpilogue e;
   if (found.bias >= 0) {
-    e.bias = static_cast<const float *>(
-        call.operands[static_cast<size_t>(found.bias)]);
-    e.singleBias =
-        call.graph.type(node.operands[static_cast<size_t>(found.bias)])
-            .numel() == 1;
+    e.bias = static_cast<const float*>(call.operands[static_cast<size_t>(found.bias)]);
+    e.singleBias = call.graph.type(node.operands[static_cast<size_t>(found.bias)]).numel() == 1;
   }
-  if (found.residual >= 0)
-    e.residual = static_cast<const float *>(
-        call.operands[static_cast<size_t>(found.residual)]);
+  if (found.residual >= 0) e.residual = static_cast<const float*>(call.operands[static_cast<size_t>(found.residual)]);
   e.relu = found.relu;
-  winogradConvolution(*winogradShapeOf(call.graph, call.value),
-                      static_cast<const float *>(call.operands[0]),
-                      static_cast<const float *>(call.operands[1]), e,
-                      static_cast<float *>(call.result), call.scratch,
+  winogradConvolution(*winogradShapeOf(call.graph, call.value), static_cast<const float*>(call.operands[0]),
+                      static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result), call.scratch,
                       call.scratchBytes);
 }
 
-} // namespace weft::cpu
+}  // namespace weft::cpu

@@ -39,28 +39,27 @@ struct WinogradShape {
 /// one per result channel), + residual (a tensor of y's shape), then max(0, .)
 /// when relu.
 struct WinogradEpilogue {
-  const float *bias = nullptr;
+  const float* bias = nullptr;
   bool singleBias = false;
-  const float *residual = nullptr;
+  const float* residual = nullptr;
   bool relu = false;
 };
 
 /// True when this CPU runs the Winograd kernel (AVX2 and FMA) and shape `s`
 /// fits it: input channels a multiple of 8, result channels a multiple of 16,
 /// padding at most 2.
-bool winogradFits(const WinogradShape &s);
+bool winogradFits(const WinogradShape& s);
 
 /// The scratch bytes winogradConvolution needs for shape `s` to run on
 /// `threads` workers (with fewer bytes, down to those for one, it runs on
 /// fewer).
-int64_t winogradScratchBytes(const WinogradShape &s, int threads);
+int64_t winogradScratchBytes(const WinogradShape& s, int threads);
 
 /// y = epilogue(convolution of x with w) as `s` describes, on the worker
 /// threads, with `scratchBytes` of `scratch` (at least winogradScratchBytes(s,
 /// 1); 32-byte aligned or not). Requires winogradFits(s).
-void winogradConvolution(const WinogradShape &s, const float *x, const float *w,
-                         const WinogradEpilogue &epilogue, float *y,
-                         void *scratch, int64_t scratchBytes);
+void winogradConvolution(const WinogradShape& s, const float* x, const float* w, const WinogradEpilogue& epilogue,
+                         float* y, void* scratch, int64_t scratchBytes);
 
 /// True when node `v` of `g` runs as a native Winograd step: a conv or
 /// conv_transpose, or a fused conv whose body is a conv plus optional bias,
@@ -68,11 +67,33 @@ void winogradConvolution(const WinogradShape &s, const float *x, const float *w,
 /// 3x3, stride 1, no dilation, no output padding, 16 or more channels in and
 /// out and result planes of at least 8x8 (winogradFits), on a CPU where oneDNN
 /// has no Winograd kernel of its own (no 16-channel blocks, channelBlocksFit).
-bool runsWinogradConv(const ir::Graph &g, ir::ValueId v);
+bool runsWinogradConv(const ir::Graph& g, ir::ValueId v);
 
-/// The scratch bytes the native step of such a node needs on `threads` workers.
-int64_t winogradStepScratchBytes(const ir::Graph &g, ir::ValueId v,
-                                 int threads);
+/// The scratch bytes the native step of node `v` (a convolution or weight gradient the
+/// Winograd steps run) needs on `threads` workers.
+int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads);
+
+/// The scratch bytes winogradWeightGradient needs for shape `s` (whatever the workers).
+int64_t winogradWeightGradScratchBytes(const WinogradShape& s);
+
+/// dw [outChannels, channels, 3, 3] = the weight gradient of the convolution `s` describes
+/// (not transposed): dw[k, c, a, b] = sum over n, i, j of x[n, i - padTop + a, j - padLeft +
+/// b, c] * dy[n, i, j, k] with dy [images, outHeight, outWidth, outChannels], on the worker
+/// threads, with winogradWeightGradScratchBytes(s) of `scratch`. Requires winogradFits(s) and
+/// channels a multiple of 16.
+void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch);
+
+/// True when conv_weight_grad node `v` of `g` runs as a native Winograd step: x and dy
+/// channels-last f32, one group, a 3x3 kernel, stride 1, no dilation, 16k channels in and
+/// out (16 or more) and planes of at least 8x8, where oneDNN has no Winograd kernel.
+bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v);
+
+/// The native step of such a node (its scratch in NativeCall::scratch).
+void runWinogradWeightGrad(const NativeCall& call);
+
+/// The scratch bytes of conv_weight_grad node `v`'s Winograd step when it would run one on
+/// an AVX2 CPU without oneDNN Winograd kernels (whatever this CPU is), else 0.
+int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v);
 
 /// The workers the memory plan reserves a Winograd step's scratch for (the
 /// default threads).
@@ -82,9 +103,9 @@ inline constexpr int kWinogradPlannedWorkers = 2;
 /// (see conversionBound): for kWinogradPlannedWorkers when `v` is a convolution
 /// that runs as a native Winograd step on CPUs where oneDNN has none, on every
 /// CPU (the plan is a function of the graph alone); else 0.
-int64_t winogradPlannedBytes(const ir::Graph &g, ir::ValueId v);
+int64_t winogradPlannedBytes(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch).
-void runWinogradConv(const NativeCall &call);
+void runWinogradConv(const NativeCall& call);
 
-} // namespace weft::cpu
+}  // namespace weft::cpu

@@ -3,6 +3,8 @@
 // conv_transpose's reversed weights, blocks of tiles that do not divide the
 // batch, the epilogue), and its step in compiled graphs where oneDNN has no
 // Winograd kernel (AVX2 CPUs).
+#include "runtime/cpu/native_winograd.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 
 #include "backends/cpu/executable.h"
 #include "cpu_test_util.h"
-#include "runtime/cpu/native_winograd.h"
 
 using namespace weft;
 
@@ -21,46 +22,32 @@ using ir::OpKind;
 /// sin-valued data of `n` floats, phase `salt`.
 std::vector<float> sines(int64_t n, double salt) {
   std::vector<float> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    v[static_cast<size_t>(i)] =
-        static_cast<float>(std::sin(0.61 * double(i) + salt));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>(std::sin(0.61 * double(i) + salt));
   return v;
 }
 
 /// The convolution `s` describes, directly, in double, with the epilogue.
-std::vector<double> direct(const cpu::WinogradShape &s,
-                           const std::vector<float> &x,
-                           const std::vector<float> &w,
-                           const cpu::WinogradEpilogue &e) {
-  std::vector<double> y(
-      static_cast<size_t>(s.images * s.outHeight * s.outWidth * s.outChannels));
+std::vector<double> direct(const cpu::WinogradShape& s, const std::vector<float>& x, const std::vector<float>& w,
+                           const cpu::WinogradEpilogue& e) {
+  std::vector<double> y(static_cast<size_t>(s.images * s.outHeight * s.outWidth * s.outChannels));
   for (int64_t n = 0; n < s.images; ++n)
     for (int64_t i = 0; i < s.outHeight; ++i)
       for (int64_t j = 0; j < s.outWidth; ++j)
         for (int64_t k = 0; k < s.outChannels; ++k) {
-          const int64_t at =
-              ((n * s.outHeight + i) * s.outWidth + j) * s.outChannels + k;
+          const int64_t at = ((n * s.outHeight + i) * s.outWidth + j) * s.outChannels + k;
           double sum = e.bias ? e.bias[e.singleBias ? 0 : k] : 0.0;
           for (int64_t a = 0; a < 3; ++a)
             for (int64_t b = 0; b < 3; ++b) {
               const int64_t h = i - s.padTop + a, v = j - s.padLeft + b;
-              if (h < 0 || h >= s.height || v < 0 || v >= s.width)
-                continue;
+              if (h < 0 || h >= s.height || v < 0 || v >= s.width) continue;
               for (int64_t c = 0; c < s.channels; ++c) {
-                const float weight =
-                    s.transposed
-                        ? w[static_cast<size_t>((c * s.outChannels + k) * 9 +
-                                                (2 - a) * 3 + 2 - b)]
-                        : w[static_cast<size_t>((k * s.channels + c) * 9 +
-                                                a * 3 + b)];
-                sum +=
-                    double(x[static_cast<size_t>(
-                        ((n * s.height + h) * s.width + v) * s.channels + c)]) *
-                    weight;
+                const float weight = s.transposed
+                                         ? w[static_cast<size_t>((c * s.outChannels + k) * 9 + (2 - a) * 3 + 2 - b)]
+                                         : w[static_cast<size_t>((k * s.channels + c) * 9 + a * 3 + b)];
+                sum += double(x[static_cast<size_t>(((n * s.height + h) * s.width + v) * s.channels + c)]) * weight;
               }
             }
-          if (e.residual)
-            sum += e.residual[at];
+          if (e.residual) sum += e.residual[at];
           y[static_cast<size_t>(at)] = e.relu ? std::max(sum, 0.0) : sum;
         }
   return y;
@@ -75,61 +62,31 @@ TEST(NativeWinograd, MatchesTheDirectConvolution) {
   // padLeft, transposed
   const Case cases[] = {
       {{2, 8, 8, 16, 8, 8, 16, 1, 1, false}, false, false, false, false},
-      {{3, 14, 14, 24, 14, 14, 32, 1, 1, false},
-       true,
-       false,
-       false,
-       false}, // 14 = 3.5 tiles
-      {{1, 10, 9, 8, 8, 7, 16, 0, 0, false},
-       true,
-       true,
-       false,
-       true}, // no padding
-      {{2, 6, 7, 16, 8, 9, 32, 2, 2, true},
-       true,
-       false,
-       true,
-       true}, // conv_transpose of padding 0
-      {{5, 9, 11, 32, 9, 11, 48, 1, 1, true},
-       false,
-       false,
-       true,
-       false}, // blocks across images
-      {{7, 16, 16, 64, 16, 16, 64, 1, 1, false},
-       true,
-       false,
-       true,
-       true}, // resnet's middle layers, fewer images
+      {{3, 14, 14, 24, 14, 14, 32, 1, 1, false}, true, false, false, false},  // 14 = 3.5 tiles
+      {{1, 10, 9, 8, 8, 7, 16, 0, 0, false}, true, true, false, true},        // no padding
+      {{2, 6, 7, 16, 8, 9, 32, 2, 2, true}, true, false, true, true},         // conv_transpose of padding 0
+      {{5, 9, 11, 32, 9, 11, 48, 1, 1, true}, false, false, true, false},     // blocks across images
+      {{7, 16, 16, 64, 16, 16, 64, 1, 1, false}, true, false, true, true},    // resnet's middle layers, fewer images
   };
-  for (const Case &c : cases) {
-    const cpu::WinogradShape &s = c.s;
-    SCOPED_TRACE(::testing::Message()
-                 << s.images << "x" << s.height << "x" << s.width << "x"
-                 << s.channels << " -> " << s.outChannels
-                 << (s.transposed ? " transposed" : "") << " pad " << s.padTop);
-    ASSERT_TRUE(cpu::winogradFits(s))
-        << "needs AVX2"; // AVX2 is the baseline of every machine here
+  for (const Case& c : cases) {
+    const cpu::WinogradShape& s = c.s;
+    SCOPED_TRACE(::testing::Message() << s.images << "x" << s.height << "x" << s.width << "x" << s.channels << " -> "
+                                      << s.outChannels << (s.transposed ? " transposed" : "") << " pad " << s.padTop);
+    ASSERT_TRUE(cpu::winogradFits(s)) << "needs AVX2";  // AVX2 is the baseline of every machine here
     const int64_t outSize = s.images * s.outHeight * s.outWidth * s.outChannels;
-    const std::vector<float> x =
-        sines(s.images * s.height * s.width * s.channels, 0.2);
+    const std::vector<float> x = sines(s.images * s.height * s.width * s.channels, 0.2);
     const std::vector<float> w = sines(s.channels * s.outChannels * 9, 1.1);
-    const std::vector<float> bias = sines(s.outChannels, 2.3),
-                             residual = sines(outSize, 0.7);
+    const std::vector<float> bias = sines(s.outChannels, 2.3), residual = sines(outSize, 0.7);
     cpu::WinogradEpilogue e;
-    if (c.bias)
-      e.bias = bias.data(), e.singleBias = c.singleBias;
-    if (c.residual)
-      e.residual = residual.data();
+    if (c.bias) e.bias = bias.data(), e.singleBias = c.singleBias;
+    if (c.residual) e.residual = residual.data();
     e.relu = c.relu;
     const std::vector<double> want = direct(s, x, w, e);
-    for (int threads : {1, 2}) { // scratch for one worker or two
+    for (int threads : {1, 2}) {  // scratch for one worker or two
       SCOPED_TRACE(threads);
       std::vector<float> y(static_cast<size_t>(outSize), std::nanf(""));
-      std::vector<float> scratch(
-          static_cast<size_t>(cpu::winogradScratchBytes(s, threads) / 4),
-          std::nanf(""));
-      cpu::winogradConvolution(s, x.data(), w.data(), e, y.data(),
-                               scratch.data(),
+      std::vector<float> scratch(static_cast<size_t>(cpu::winogradScratchBytes(s, threads) / 4), std::nanf(""));
+      cpu::winogradConvolution(s, x.data(), w.data(), e, y.data(), scratch.data(),
                                cpu::winogradScratchBytes(s, threads));
       // Winograd's transforms scale values by up to 8^2 and back: a few units
       // in the last place of the sums' magnitude (sqrt(9 C) for these values);
@@ -137,55 +94,89 @@ TEST(NativeWinograd, MatchesTheDirectConvolution) {
       const double tolerance = 2e-5 * std::sqrt(9.0 * double(s.channels));
       int failures = 0;
       for (int64_t i = 0; i < outSize && failures < 5; ++i)
-        if (!(std::fabs(y[static_cast<size_t>(i)] -
-                        want[static_cast<size_t>(i)]) <= tolerance)) {
-          ADD_FAILURE() << "element " << i << ": " << y[static_cast<size_t>(i)]
-                        << ", direct " << want[static_cast<size_t>(i)];
+        if (!(std::fabs(y[static_cast<size_t>(i)] - want[static_cast<size_t>(i)]) <= tolerance)) {
+          ADD_FAILURE() << "element " << i << ": " << y[static_cast<size_t>(i)] << ", direct "
+                        << want[static_cast<size_t>(i)];
           ++failures;
         }
     }
   }
 }
 
-TEST(NativeWinograd,
-     RunsResidualBlocksAndDataGradientsWhereOneDnnHasNoWinograd) {
-  if (cpu::channelBlocksFit())
-    GTEST_SKIP() << "oneDNN's own Winograd kernels run on AVX-512 CPUs";
+TEST(NativeWinograd, WeightGradientsMatchTheDirectSums) {
+  // images, height, width, channels, outHeight, outWidth, outChannels, padTop, padLeft
+  const cpu::WinogradShape shapes[] = {
+      {2, 8, 8, 16, 8, 8, 16, 1, 1, false},     {3, 14, 14, 32, 14, 14, 48, 1, 1, false},  // 3.5 tiles a side
+      {1, 10, 9, 16, 8, 7, 32, 0, 0, false},                                               // no padding
+      {2, 7, 6, 16, 9, 8, 16, 2, 2, false},                                                // padding 2
+      {9, 16, 16, 64, 16, 16, 32, 1, 1, false},  // several blocks, 32 rows of 6 with a remainder
+  };
+  for (const cpu::WinogradShape& s : shapes) {
+    SCOPED_TRACE(::testing::Message() << s.images << "x" << s.height << "x" << s.width << "x" << s.channels << " -> "
+                                      << s.outChannels << " pad " << s.padTop);
+    ASSERT_TRUE(cpu::winogradFits(s)) << "needs AVX2";
+    const std::vector<float> x = sines(s.images * s.height * s.width * s.channels, 0.2);
+    const std::vector<float> dy = sines(s.images * s.outHeight * s.outWidth * s.outChannels, 1.7);
+    std::vector<float> dw(static_cast<size_t>(s.outChannels * s.channels * 9), std::nanf(""));
+    std::vector<float> scratch(static_cast<size_t>(cpu::winogradWeightGradScratchBytes(s) / 4), std::nanf(""));
+    cpu::winogradWeightGradient(s, x.data(), dy.data(), dw.data(), scratch.data());
+    // Sums over every position of every image: the error grows with their count.
+    const double positions = double(s.images * s.outHeight * s.outWidth);
+    const double tolerance = 2e-5 * std::sqrt(positions) * 8;
+    int failures = 0;
+    for (int64_t k = 0; k < s.outChannels; ++k)
+      for (int64_t c = 0; c < s.channels; ++c)
+        for (int64_t a = 0; a < 3; ++a)
+          for (int64_t b = 0; b < 3 && failures < 5; ++b) {
+            double want = 0;
+            for (int64_t n = 0; n < s.images; ++n)
+              for (int64_t i = 0; i < s.outHeight; ++i)
+                for (int64_t j = 0; j < s.outWidth; ++j) {
+                  const int64_t h = i - s.padTop + a, v = j - s.padLeft + b;
+                  if (h < 0 || h >= s.height || v < 0 || v >= s.width) continue;
+                  want += double(x[static_cast<size_t>(((n * s.height + h) * s.width + v) * s.channels + c)]) *
+                          dy[static_cast<size_t>(((n * s.outHeight + i) * s.outWidth + j) * s.outChannels + k)];
+                }
+            const float got = dw[static_cast<size_t>((k * s.channels + c) * 9 + a * 3 + b)];
+            if (!(std::fabs(got - want) <= tolerance)) {
+              ADD_FAILURE() << "dw[" << k << ", " << c << ", " << a << ", " << b << "] is " << got << ", direct "
+                            << want;
+              ++failures;
+            }
+          }
+  }
+}
+
+TEST(NativeWinograd, RunsResidualBlocksAndDataGradientsWhereOneDnnHasNoWinograd) {
+  if (cpu::channelBlocksFit()) GTEST_SKIP() << "oneDNN's own Winograd kernels run on AVX-512 CPUs";
   // A residual block's second convolution: conv + bias + residual + ReLU, one
   // fused node.
   ir::Graph block("residual");
-  ir::ValueId y =
-      block.addOp(OpKind::Conv,
-                  {block.addInput("x", {ir::DType::f32, {3, 12, 12, 32}}),
-                   block.addInput("w", {ir::DType::f32, {32, 32, 3, 3}})},
-                  cpu::testing::convAttrs(1, 1, true));
-  y = block.addOp(OpKind::Add,
-                  {y, block.addInput("b", {ir::DType::f32, {32}})});
-  y = block.addOp(OpKind::Add,
-                  {y, block.addInput("r", {ir::DType::f32, {3, 12, 12, 32}})});
+  ir::ValueId y = block.addOp(
+      OpKind::Conv,
+      {block.addInput("x", {ir::DType::f32, {3, 12, 12, 32}}), block.addInput("w", {ir::DType::f32, {32, 32, 3, 3}})},
+      cpu::testing::convAttrs(1, 1, true));
+  y = block.addOp(OpKind::Add, {y, block.addInput("b", {ir::DType::f32, {32}})});
+  y = block.addOp(OpKind::Add, {y, block.addInput("r", {ir::DType::f32, {3, 12, 12, 32}})});
   y = block.addOp(OpKind::Maximum,
-                  {y, block.addConstant(std::make_shared<ir::TensorData>(
-                          ir::TensorType{ir::DType::f32, {}}))});
+                  {y, block.addConstant(std::make_shared<ir::TensorData>(ir::TensorType{ir::DType::f32, {}}))});
   block.addOutput("y", y);
   // A data gradient: conv_transpose, stride 1, padding 1.
   ir::Graph gradient("gradient");
   ir::Attrs attrs = cpu::testing::convAttrs(1, 1, true);
   attrs["output_padding"] = std::vector<int64_t>{0, 0};
-  gradient.addOutput(
-      "dx",
-      gradient.addOp(OpKind::ConvTranspose,
-                     {gradient.addInput("dy", {ir::DType::f32, {2, 9, 10, 32}}),
-                      gradient.addInput("w", {ir::DType::f32, {32, 16, 3, 3}})},
-                     attrs));
-  for (const ir::Graph *g : {&block, &gradient}) {
+  gradient.addOutput("dx", gradient.addOp(OpKind::ConvTranspose,
+                                          {gradient.addInput("dy", {ir::DType::f32, {2, 9, 10, 32}}),
+                                           gradient.addInput("w", {ir::DType::f32, {32, 16, 3, 3}})},
+                                          attrs));
+  for (const ir::Graph* g : {&block, &gradient}) {
     SCOPED_TRACE(g->name());
     cpu::Executable exe = cpu::compile(*g);
     EXPECT_EQ(exe.stats().kernels, 1);
     EXPECT_EQ(exe.stats().nativeSteps, 1);
     reference::TensorMap feeds = cpu::testing::sineFeeds(*g);
-    cpu::testing::expectCloseToLargest(exe.run(feeds),
-                                       reference::run(*g, feeds));
+    cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(*g, feeds));
   }
 }
 
-} // namespace
+}  // namespace

@@ -1,0 +1,164 @@
+// Native Winograd weight gradients, F(3x3, 4x4) as the transpose of the forward F(4x4, 3x3)
+// (see winograd_kernels.h). With the 36 points xi of a tile t of the result plane:
+//   V[xi][t][c] = (B^T d[t, c] B)[xi]        the input patches of a block of tiles;
+//   P[xi][t][k] = (A e[t, k] A^T)[xi]        the result gradients of those tiles;
+//   W[xi][k][c] += sum over t of P[xi][t][k] * V[xi][t][c]   36 matrix products over tiles;
+//   dw[k, c] = G^T W[.][k][c] G               once all blocks are summed.
+// The workers share each block: they transform its tiles, then sum the products of their
+// share of the 36 points (each point's sums belong to one worker: no reduction afterwards).
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "ir/attrs.h"
+#include "ir/channels_last.h"
+#include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/native_winograd.h"
+#include "runtime/cpu/vector_state.h"
+#include "runtime/cpu/winograd_kernels.h"
+
+namespace weft::cpu {
+namespace {
+
+using namespace winograd;
+
+/// The bytes of one block's transformed inputs and result gradients (the workers share it),
+/// and the fewest tiles a block holds.
+constexpr int64_t kBlockBytes = 1280 * 1024;
+constexpr int64_t kFewestBlockTiles = 16;
+
+/// The tiles of one block for shape `s`.
+int64_t blockTilesFor(const WinogradShape& s) {
+  return std::max(kFewestBlockTiles, kBlockBytes / (kPoints * 4 * (s.channels + s.outChannels)));
+}
+
+/// P[xi][row][k0..k0+8] = A e A^T for the result gradients of tile `tile`, channels k0..;
+/// a point's rows lie pointStride floats apart.
+__attribute__((target("avx2,fma"))) void transformGradient(const Tiling& tiling, const float* dy, int64_t tile,
+                                                           int64_t k0, float* p, int64_t row, int64_t pointStride) {
+  const WinogradShape& s = tiling.s;
+  int64_t image, top, left;
+  tiling.locate(tile, image, top, left);
+  const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + k0;
+  __m256 columns[4][6];  // A applied down each column of the tile
+  for (int b = 0; b < 4; ++b) {
+    __m256 e[4];
+    for (int a = 0; a < 4; ++a)
+      e[a] = top + a < s.outHeight && left + b < s.outWidth
+                 ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * s.outChannels)
+                 : _mm256_setzero_ps();
+    gradientTransform(e, columns[b]);
+  }
+  for (int a = 0; a < 6; ++a) {
+    const __m256 e[4] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a]};
+    __m256 r[6];
+    gradientTransform(e, r);
+    for (int b = 0; b < 6; ++b) _mm256_storeu_ps(p + (a * 6 + b) * pointStride + row * s.outChannels + k0, r[b]);
+  }
+}
+
+/// dw[k, c0..c0+8] = G^T W[.][k][c] G.
+__attribute__((target("avx2,fma"))) void transformKernel(const WinogradShape& s, const float* w, int64_t k, int64_t c0,
+                                                         float* dw) {
+  const int64_t pointStride = s.outChannels * s.channels;
+  const float* at = w + k * s.channels + c0;
+  __m256 columns[6][3];  // G^T applied down each column of the points
+  for (int b = 0; b < 6; ++b) {
+    __m256 column[6];
+    for (int a = 0; a < 6; ++a) column[a] = _mm256_loadu_ps(at + (a * 6 + b) * pointStride);
+    kernelTransform(column, columns[b]);
+  }
+  alignas(32) float taps[9][8];
+  for (int a = 0; a < 3; ++a) {
+    const __m256 row[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
+    __m256 r[3];
+    kernelTransform(row, r);
+    for (int b = 0; b < 3; ++b) _mm256_store_ps(taps[a * 3 + b], r[b]);
+  }
+  for (int64_t j = 0; j < 8; ++j)
+    for (int t = 0; t < 9; ++t) dw[(k * s.channels + c0 + j) * 9 + t] = taps[t][j];
+}
+
+/// The shape of conv_weight_grad node `v` (x, dy -> dw) as the kernel sees it, or nullopt
+/// when it is none the kernel would take on an AVX2 CPU (whatever this CPU is).
+std::optional<WinogradShape> weightGradCandidate(const ir::Graph& g, ir::ValueId v) {
+  const ir::Node& node = g.node(v);
+  if (node.op != ir::OpKind::ConvWeightGrad || !ir::isChannelsLast(node.op, node.attrs) ||
+      node.type.dtype != ir::DType::f32 || g.type(node.operands[0]).dtype != ir::DType::f32 ||
+      g.type(node.operands[1]).dtype != ir::DType::f32 || g.type(node.operands[0]).rank() != 4)
+    return std::nullopt;
+  ir::AttrReader attrs(node.attrs, node.op);
+  const auto one = std::vector<int64_t>{1, 1};
+  if (attrs.i("groups") != 1 || attrs.ints("kernel") != std::vector<int64_t>{3, 3} || attrs.ints("stride") != one ||
+      attrs.ints("dilation") != one)
+    return std::nullopt;
+  const ir::Shape &x = g.type(node.operands[0]).shape, &dy = g.type(node.operands[1]).shape;
+  const auto& padding = attrs.ints("padding");
+  WinogradShape s{x[0], x[1], x[2], x[3], dy[1], dy[2], dy[3], padding[0], padding[1], false};
+  if (s.outHeight < 8 || s.outWidth < 8 || s.channels < 16 || s.channels % 16 != 0 || s.outChannels < 16 ||
+      s.outChannels % 16 != 0 || s.padTop > 2 || s.padLeft > 2 || s.outHeight != s.height + 2 * s.padTop - 2 ||
+      s.outWidth != s.width + 2 * s.padLeft - 2)
+    return std::nullopt;
+  return s;
+}
+
+}  // namespace
+
+int64_t winogradWeightGradScratchBytes(const WinogradShape& s) {
+  const int64_t tiles = std::min(blockTilesFor(s), Tiling(s).tiles);
+  return (kPoints * s.outChannels * s.channels + kPoints * tiles * (s.channels + s.outChannels)) * 4;
+}
+
+void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch) {
+  const Tiling tiling(s);
+  const int64_t C = s.channels, K = s.outChannels;
+  const int64_t blockTiles = std::min(blockTilesFor(s), tiling.tiles);
+  float* sums = static_cast<float*>(scratch);  // W: [36][K][C]
+  float* v = sums + kPoints * K * C;           // V: [36][blockTiles][C]
+  float* p = v + kPoints * blockTiles * C;     // P: [36][blockTiles][K]
+#pragma omp parallel
+  {
+    UpperHalvesClearedOnExit cleared;
+#pragma omp for schedule(static)
+    for (int64_t point = 0; point < kPoints; ++point) std::fill_n(sums + point * K * C, K * C, 0.0f);
+    for (int64_t first = 0; first < tiling.tiles; first += blockTiles) {
+      const int64_t count = std::min(blockTiles, tiling.tiles - first);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < count; ++t) {
+        for (int64_t c0 = 0; c0 < C; c0 += 8) transformInput(tiling, x, first + t, c0, v, t, blockTiles * C);
+        for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, t, blockTiles * K);
+      }
+#pragma omp for schedule(static)
+      for (int64_t point = 0; point < kPoints; ++point) {
+        const float* vp = v + point * blockTiles * C;
+        const float* pp = p + point * blockTiles * K;
+        float* wp = sums + point * K * C;
+        for (int64_t k0 = 0; k0 < K; k0 += 6)
+          for (int64_t c0 = 0; c0 < C; c0 += 16)
+            multiplySomeRows<true>(K - k0, pp + k0, 1, K, vp + c0, C, count, wp + k0 * C + c0, C);
+      }
+    }
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c0 = 0; c0 < C; c0 += 8) transformKernel(s, sums, k, c0, dw);
+  }
+}
+
+bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return avx2 && !channelBlocksFit() && weightGradCandidate(g, v);
+}
+
+int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v) {
+  const std::optional<WinogradShape> s = weightGradCandidate(g, v);
+  return s ? winogradWeightGradScratchBytes(*s) : 0;
+}
+
+void runWinogradWeightGrad(const NativeCall& call) {
+  winogradWeightGradient(*weightGradCandidate(call.graph, call.value), static_cast<const float*>(call.operands[0]),
+                         static_cast<const float*>(call.operands[1]), static_cast<float*>(call.result), call.scratch);
+}
+
+}  // namespace weft::cpu

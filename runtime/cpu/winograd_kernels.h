@@ -1,0 +1,171 @@
+#pragma once
+/// The pieces the native Winograd steps (native_winograd.cpp, native_winograd_weight_grad.cpp)
+/// share: F(4x4, 3x3)'s transforms on eight channels at a time (AVX2), the tiling of a result
+/// plane into 4x4 tiles, the input patches' transform and the register kernel of the 36
+/// matrix products. With the points xi = 6a + b of a 6x6 patch d and a 3x3 kernel g:
+///   forward   y = A^T [(G g G^T) . (B^T d B)] A      (4x4 results of a tile)
+///   gradient  dg = G^T [(A e A^T) . (B^T d B)] G     (e: the tile's 4x4 result gradients),
+/// the second the transpose of the first: e . y = g . dg for every e and g.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "runtime/cpu/native_winograd.h"
+
+namespace weft::cpu::winograd {
+
+inline constexpr int64_t kPoints = 36;  ///< the 6x6 transformed points of a tile
+inline constexpr int64_t kTile = 4;     ///< results per tile along each axis
+
+#define WEFT_WINOGRAD_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+
+/// r = B^T d for six vectors d (one row or column of a patch).
+WEFT_WINOGRAD_INLINE void inputTransform(const __m256 (&d)[6], __m256 (&r)[6]) {
+  const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), five = _mm256_set1_ps(5);
+  r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
+  r[1] = _mm256_fnmadd_ps(four, _mm256_add_ps(d[1], d[2]), _mm256_add_ps(d[3], d[4]));
+  r[2] = _mm256_fmadd_ps(four, _mm256_sub_ps(d[1], d[2]), _mm256_sub_ps(d[4], d[3]));
+  r[3] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[3], d[1]), _mm256_sub_ps(d[4], d[2]));
+  r[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[1], d[3]), _mm256_sub_ps(d[4], d[2]));
+  r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+}
+
+/// r = A^T m for six vectors m (one row or column of a tile's products).
+WEFT_WINOGRAD_INLINE void outputTransform(const __m256 (&m)[6], __m256 (&r)[4]) {
+  const __m256 sum12 = _mm256_add_ps(m[1], m[2]), diff12 = _mm256_sub_ps(m[1], m[2]);
+  const __m256 sum34 = _mm256_add_ps(m[3], m[4]), diff34 = _mm256_sub_ps(m[3], m[4]);
+  r[0] = _mm256_add_ps(_mm256_add_ps(m[0], sum12), sum34);
+  r[1] = _mm256_fmadd_ps(_mm256_set1_ps(2), diff34, diff12);
+  r[2] = _mm256_fmadd_ps(_mm256_set1_ps(4), sum34, sum12);
+  r[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), diff34, diff12), m[5]);
+}
+
+/// r = G g for three vectors g (one row or column of a 3x3 kernel).
+WEFT_WINOGRAD_INLINE void weightTransform(const __m256 (&g)[3], __m256 (&r)[6]) {
+  const __m256 outer = _mm256_add_ps(g[0], g[2]);
+  const __m256 sixth = _mm256_set1_ps(-1.0f / 6);
+  r[0] = _mm256_mul_ps(_mm256_set1_ps(0.25f), g[0]);
+  r[1] = _mm256_mul_ps(sixth, _mm256_add_ps(outer, g[1]));
+  r[2] = _mm256_mul_ps(sixth, _mm256_sub_ps(outer, g[1]));
+  const __m256 even = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), g[0], _mm256_mul_ps(_mm256_set1_ps(1.0f / 6), g[2]));
+  const __m256 odd = _mm256_mul_ps(_mm256_set1_ps(1.0f / 12), g[1]);
+  r[3] = _mm256_add_ps(even, odd);
+  r[4] = _mm256_sub_ps(even, odd);
+  r[5] = g[2];
+}
+
+/// r = A e for four vectors e (one row or column of a tile's result gradients).
+WEFT_WINOGRAD_INLINE void gradientTransform(const __m256 (&e)[4], __m256 (&r)[6]) {
+  const __m256 even = _mm256_add_ps(e[0], e[2]), odd = _mm256_add_ps(e[1], e[3]);
+  const __m256 evenScaled = _mm256_fmadd_ps(_mm256_set1_ps(4), e[2], e[0]);
+  const __m256 oddScaled = _mm256_fmadd_ps(_mm256_set1_ps(8), e[3], _mm256_mul_ps(_mm256_set1_ps(2), e[1]));
+  r[0] = e[0];
+  r[1] = _mm256_add_ps(even, odd);
+  r[2] = _mm256_sub_ps(even, odd);
+  r[3] = _mm256_add_ps(evenScaled, oddScaled);
+  r[4] = _mm256_sub_ps(evenScaled, oddScaled);
+  r[5] = e[3];
+}
+
+/// r = G^T w for six vectors w (one row or column of a kernel's transformed gradient).
+WEFT_WINOGRAD_INLINE void kernelTransform(const __m256 (&w)[6], __m256 (&r)[3]) {
+  const __m256 sixth = _mm256_set1_ps(1.0f / 6);
+  const __m256 sum12 = _mm256_add_ps(w[1], w[2]), diff12 = _mm256_sub_ps(w[2], w[1]);
+  const __m256 sum34 = _mm256_add_ps(w[3], w[4]), diff34 = _mm256_sub_ps(w[3], w[4]);
+  // z0 = w0/4 - (w1+w2)/6 + (w3+w4)/24; z1 = (w2-w1)/6 + (w3-w4)/12; z2 = (w3+w4-w1-w2)/6 + w5
+  r[0] = _mm256_fmadd_ps(
+      _mm256_set1_ps(0.25f), w[0],
+      _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), sum34, _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), sum12)));
+  r[1] = _mm256_fmadd_ps(sixth, diff12, _mm256_mul_ps(_mm256_set1_ps(1.0f / 12), diff34));
+  r[2] = _mm256_fmadd_ps(sixth, _mm256_sub_ps(sum34, sum12), w[5]);
+}
+
+/// A result plane in 4x4 tiles, tile t of image n at row t / tilesAcross, column t % tilesAcross.
+struct Tiling {
+  WinogradShape s;
+  int64_t tilesDown = 0, tilesAcross = 0, tiles = 0;  ///< per column and row of an image; in all
+
+  explicit Tiling(const WinogradShape& shape)
+      : s(shape),
+        tilesDown((shape.outHeight + kTile - 1) / kTile),
+        tilesAcross((shape.outWidth + kTile - 1) / kTile),
+        tiles(shape.images * tilesDown * tilesAcross) {}
+  /// Tile `tile`'s image and its first result row and column.
+  void locate(int64_t tile, int64_t& image, int64_t& top, int64_t& left) const {
+    const int64_t perImage = tilesDown * tilesAcross, inImage = tile % perImage;
+    image = tile / perImage;
+    top = inImage / tilesAcross * kTile;
+    left = inImage % tilesAcross * kTile;
+  }
+};
+
+/// V[xi][row][c0..c0+8] = B^T d B for the input patch of tile `tile`, eight channels c0..;
+/// a point's rows lie pointStride floats apart.
+__attribute__((target("avx2,fma"))) inline void transformInput(const Tiling& tiling, const float* x, int64_t tile,
+                                                               int64_t c0, float* v, int64_t row, int64_t pointStride) {
+  const WinogradShape& s = tiling.s;
+  int64_t image, top, left;
+  tiling.locate(tile, image, top, left);
+  top -= s.padTop, left -= s.padLeft;
+  const float* base = x + image * s.height * s.width * s.channels + c0;
+  const bool inside = top >= 0 && left >= 0 && top + 6 <= s.height && left + 6 <= s.width;
+  __m256 columns[6][6];  // B^T applied down each column of the patch
+  for (int b = 0; b < 6; ++b) {
+    __m256 d[6];
+    for (int a = 0; a < 6; ++a) {
+      const int64_t i = top + a, j = left + b;
+      d[a] = inside || (i >= 0 && i < s.height && j >= 0 && j < s.width)
+                 ? _mm256_loadu_ps(base + (i * s.width + j) * s.channels)
+                 : _mm256_setzero_ps();
+    }
+    inputTransform(d, columns[b]);
+  }
+  for (int a = 0; a < 6; ++a) {
+    const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
+    __m256 r[6];
+    inputTransform(d, r);
+    for (int b = 0; b < 6; ++b) _mm256_storeu_ps(v + (a * 6 + b) * pointStride + row * s.channels + c0, r[b]);
+  }
+}
+
+/// c[Rows x 16] (+)= a[Rows x depth] * b[depth x 16]: a's element (r, i) at a[r * rowStride +
+/// i * depthStride], b's rows ldb apart, c's ldc; Accumulate adds to c instead of storing.
+template <int Rows, bool Accumulate>
+__attribute__((target("avx2,fma"))) void multiplyRows(const float* a, int64_t rowStride, int64_t depthStride,
+                                                      const float* b, int64_t ldb, int64_t depth, float* c,
+                                                      int64_t ldc) {
+  __m256 acc[Rows][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < Rows; ++r) {
+    acc[r][0] = Accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+    acc[r][1] = Accumulate ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
+  }
+  for (int64_t i = 0; i < depth; ++i, a += depthStride, b += ldb) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < Rows; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * rowStride);
+      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < Rows; ++r) {
+    _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+    _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+  }
+}
+
+/// multiplyRows for `rows` rows (1 to 6).
+template <bool Accumulate>
+void multiplySomeRows(int64_t rows, const float* a, int64_t rowStride, int64_t depthStride, const float* b, int64_t ldb,
+                      int64_t depth, float* c, int64_t ldc) {
+  using Kernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*, int64_t);
+  static constexpr Kernel kernels[6] = {&multiplyRows<1, Accumulate>, &multiplyRows<2, Accumulate>,
+                                        &multiplyRows<3, Accumulate>, &multiplyRows<4, Accumulate>,
+                                        &multiplyRows<5, Accumulate>, &multiplyRows<6, Accumulate>};
+  kernels[std::clamp<int64_t>(rows, 1, 6) - 1](a, rowStride, depthStride, b, ldb, depth, c, ldc);
+}
+
+}  // namespace weft::cpu::winograd
