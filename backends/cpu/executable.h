@@ -59,7 +59,7 @@ struct CompileStats {
   std::vector<std::string> onednnReferenceSteps;
   int64_t arenaBytes = 0;       ///< size of the activation arena
   int64_t persistentBytes = 0;  ///< parameters and optimizer state
-  int64_t scratchBytes = 0;     ///< oneDNN steps' run-time buffers with no room in the arena, shared
+  int64_t scratchBytes = 0;     ///< oneDNN and native steps' run-time buffers with no room in the arena, shared
   /// Constant operands (an inference graph's weights) that oneDNN steps keep converted into
   /// the layouts their primitives read (ProgramOptions::holdConstantCopies).
   int64_t heldBytes = 0;

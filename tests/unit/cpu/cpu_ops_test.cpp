@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "backends/cpu/executable.h"
+#include "cpu_test_util.h"
 #include "ir/error.h"
 
 using namespace weft;
@@ -37,6 +38,19 @@ TEST(CpuMatmul, BothOperandsTransposed) {
   // a^T = [[1,3,5],[2,4,6]], b^T = [[1,0],[0,1],[1,1]].
   EXPECT_EQ(out.at("y").type, f32({2, 2}));
   expectValues(out.at("y"), {6, 8, 8, 10});
+}
+
+TEST(CpuMatmul, TransposedLhsOfManyRowsIsCopiedRowMajorOnAvx2) {
+  // A weight gradient's x^T dy with 600 x 520 rows and columns: on CPUs where oneDNN's sgemm
+  // reads a transposed lhs slowly (no AVX-512) the step copies it row-major first (its
+  // conversion bytes); the product is the same either way.
+  ir::Graph g;
+  g.addOutput("y", g.addOp(ir::OpKind::Matmul, {g.addInput("x", f32({520, 600})), g.addInput("dy", f32({520, 24}))},
+                           {{"transpose_lhs", int64_t{1}}}));
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(exe.stats().convertedBytes, cpu::channelBlocksFit() ? 0 : 520 * 600 * 4);
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
 }
 
 TEST(CpuMatmul, BatchDimsBroadcast) {
