@@ -86,11 +86,7 @@ __attribute__((target("avx2,fma"))) void transformOutput(const Plan& p, const fl
   const int64_t pointStride = p.blockTiles * s.outChannels;
   const float* at = m + row * s.outChannels + k0;
   __m256 columns[6][4];  // A^T applied down each column of the products
-  for (int b = 0; b < 6; ++b) {
-    __m256 column[6];
-    for (int a = 0; a < 6; ++a) column[a] = _mm256_loadu_ps(at + (a * 6 + b) * pointStride);
-    outputTransform(column, columns[b]);
-  }
+  transformPointColumns<4, outputTransform>(at, pointStride, columns);
   const __m256 bias = !e.bias        ? _mm256_setzero_ps()
                       : e.singleBias ? _mm256_broadcast_ss(e.bias)
                                      : _mm256_loadu_ps(e.bias + k0);

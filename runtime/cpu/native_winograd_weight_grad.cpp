@@ -65,11 +65,7 @@ __attribute__((target("avx2,fma"))) void transformKernel(const WinogradShape& s,
   const int64_t pointStride = s.outChannels * s.channels;
   const float* at = w + k * s.channels + c0;
   __m256 columns[6][3];  // G^T applied down each column of the points
-  for (int b = 0; b < 6; ++b) {
-    __m256 column[6];
-    for (int a = 0; a < 6; ++a) column[a] = _mm256_loadu_ps(at + (a * 6 + b) * pointStride);
-    kernelTransform(column, columns[b]);
-  }
+  transformPointColumns<3, kernelTransform>(at, pointStride, columns);
   alignas(32) float taps[9][8];
   for (int a = 0; a < 3; ++a) {
     const __m256 row[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};

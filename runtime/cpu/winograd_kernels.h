@@ -81,6 +81,17 @@ WEFT_WINOGRAD_INLINE void kernelTransform(const __m256 (&w)[6], __m256 (&r)[3]) 
   r[2] = _mm256_fmadd_ps(sixth, _mm256_sub_ps(sum34, sum12), w[5]);
 }
 
+/// columns[b] = Transform down column b of a tile's 36 points, eight channels each: point
+/// a * 6 + b at at + (a * 6 + b) * pointStride.
+template <int Out, void (*Transform)(const __m256 (&)[6], __m256 (&)[Out])>
+WEFT_WINOGRAD_INLINE void transformPointColumns(const float* at, int64_t pointStride, __m256 (&columns)[6][Out]) {
+  for (int b = 0; b < 6; ++b) {
+    __m256 column[6];
+    for (int a = 0; a < 6; ++a) column[a] = _mm256_loadu_ps(at + (a * 6 + b) * pointStride);
+    Transform(column, columns[b]);
+  }
+}
+
 /// A result plane in 4x4 tiles, tile t of image n at row t / tilesAcross, column t % tilesAcross.
 struct Tiling {
   WinogradShape s;
