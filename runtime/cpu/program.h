@@ -69,9 +69,11 @@ struct ProgramOptions {
   /// kernels of kernelFor were generated for); empty: none.
   std::vector<bool> blocked;
   /// oneDNN steps keep constant operands (constants, and parameters no update writes)
-  /// converted into the layouts their primitives read, converting them again only after
-  /// forgetHeldCopies() or when a run feeds them: the caller calls forgetHeldCopies() after
-  /// writing parameters (into paramData()) and before a run that may follow such writes.
+  /// converted into the layouts their primitives read, and generated kernels that read only
+  /// such operands (a slice of an inference graph's weight) keep their results, computing
+  /// them again only after forgetHeldCopies() or when a run feeds parameters: the caller
+  /// calls forgetHeldCopies() after writing parameters (into paramData()) and before a run
+  /// that may follow such writes.
   bool holdConstantCopies = false;
   /// Runs set FTZ and DAZ on their threads (see denormals.h): denormal floats become 0.
   bool flushDenormals = true;
@@ -109,6 +111,9 @@ struct StepCounts {
   /// Values stored channel-blocked between convolutions and generated kernels (see
   /// blocked_layout.h).
   int blockedValues = 0;
+  /// Generated kernels computed from constants only (holdConstantCopies): run once, their
+  /// results held (see Program::holdConstantResults).
+  int heldResults = 0;
   /// The oneDNN steps whose primitive is oneDNN's slow reference implementation, e.g.
   /// "conv_weight_grad %7 [ref:any]": a layout or shape its fast kernels do not take.
   std::vector<std::string> onednnReferenceSteps;
@@ -160,8 +165,8 @@ class Program {
   /// Bytes of the scratch area shared by the oneDNN and native steps whose run-time buffers
   /// found no room in the arena (see shareScratch).
   int64_t scratchBytes() const { return scratch_.size(); }
-  /// Bytes of the converted copies of constant operands the oneDNN steps hold
-  /// (ProgramOptions::holdConstantCopies).
+  /// Bytes of the converted copies of constant operands the oneDNN steps hold, and of the
+  /// held results of generated kernels (ProgramOptions::holdConstantCopies).
   int64_t heldBytes() const;
   /// Says that parameters hold other bytes now (written into paramData()): the held copies
   /// are converted again on the next run.
@@ -192,6 +197,11 @@ class Program {
   /// run-time buffers: in the arena region the plan reserved for it when they fit, else in
   /// a gap of the arena at that step, else in one scratch area the remaining steps share.
   void shareScratch();
+  /// Gives each generated kernel computed from constants only (constants, parameters no
+  /// update writes, reshapes and other such kernels; no random draws) a buffer of its own for
+  /// its result (address() answers it instead of the arena slot), so that it runs only on
+  /// the first run after the program starts or forgets its held copies.
+  void holdConstantResults();
   /// The state offset where persistent value `v` lives now (see swapped_).
   int64_t stateOffset(ir::ValueId v) const;
   void printProfile() const;
@@ -209,6 +219,8 @@ class Program {
   std::vector<const void*> constants_;  ///< per value: a constant's bytes, else null
   AlignedBuffer ownArena_, ownState_;
   AlignedBuffer scratch_;  ///< run-time buffers of the steps with no room in the arena
+  std::vector<AlignedBuffer> heldResults_;  ///< per value: a held result's own buffer (holdConstantResults)
+  bool heldResultsReady_ = false;           ///< the held results hold what their kernels compute
   uint8_t* arena_ = nullptr;
   uint8_t* state_ = nullptr;
   std::shared_ptr<void> engine_;          ///< the dnnl::engine (kept out of this header)
