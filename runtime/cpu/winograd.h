@@ -5,7 +5,8 @@
 /// otherwise read in place). The step builders try it where it fits; a channels-last
 /// convolution keeps it only where its copies find room in the arena at its step (Program),
 /// so Winograd never grows the memory a graph needs; a channels-first one converts its data
-/// either way, in the region conversionBound reserves.
+/// either way, in the region conversionBound reserves. On CPUs without AVX-512, where oneDNN
+/// 2.6 has no Winograd kernel, weft's own runs instead (native_winograd.h).
 #include "ir/graph.h"
 
 namespace weft::cpu {
