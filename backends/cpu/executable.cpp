@@ -258,6 +258,7 @@ Executable compile(const ir::Graph& input, const CompileOptions& options) {
   impl->stats.nativeSteps = counts.native;
   impl->stats.laidOutValues = counts.laidOutValues;
   impl->stats.winogradSteps = counts.winograd;
+  impl->stats.nativeWinogradSteps = counts.nativeWinograd;
   impl->stats.heldResults = counts.heldResults;
   impl->stats.convertedBytes = counts.convertedBytes;
   impl->stats.mergedUpdates = counts.mergedUpdates;

@@ -23,6 +23,7 @@
 #include "runtime/cpu/native_steps.h"
 #include "runtime/cpu/native_attention.h"
 #include "runtime/cpu/native_triangular_matmul.h"
+#include "runtime/cpu/native_winograd.h"
 #include "runtime/cpu/onednn_ops.h"
 
 namespace weft::cpu {
@@ -295,6 +296,7 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       if (step.native == &runTriangularMatmul) ++counts_.triangularMatmuls;
       if (step.native == &runCausalAttention) ++counts_.attention;
       if (step.native == &runCausalAttentionGrad) ++counts_.attentionGrads;
+      if (step.native == &runWinogradConv || step.native == &runWinogradWeightGrad) ++counts_.nativeWinograd;
       if (ValueId conv = convPoolSource(g, v); conv >= 0) {
         step.kernelArgs = g.node(conv).operands;
         if (convPoolWritesConv(g, v)) step.kernelArgs.push_back(conv);  // the step writes it too

@@ -89,6 +89,9 @@ struct StepCounts {
   int laidOutValues = 0;
   /// oneDNN steps that run a Winograd convolution (see winograd.h).
   int winograd = 0;
+  /// Native steps that run weft's own Winograd convolutions and weight gradients (see
+  /// native_winograd.h; CPUs without AVX-512).
+  int nativeWinograd = 0;
   /// Bytes oneDNN steps' reorders read per run to convert data and weights between layouts.
   int64_t convertedBytes = 0;
   /// Update values computed by the generated kernel of a later update (an optimizer's moments

@@ -174,6 +174,7 @@ TEST(NativeWinograd, RunsResidualBlocksAndDataGradientsWhereOneDnnHasNoWinograd)
     cpu::Executable exe = cpu::compile(*g);
     EXPECT_EQ(exe.stats().kernels, 1);
     EXPECT_EQ(exe.stats().nativeSteps, 1);
+    EXPECT_EQ(exe.stats().nativeWinogradSteps, 1);
     reference::TensorMap feeds = cpu::testing::sineFeeds(*g);
     cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(*g, feeds));
   }
