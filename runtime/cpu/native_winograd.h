@@ -1,7 +1,7 @@
 #pragma once
-/// Native Winograd convolutions, F(4x4, 3x3), for CPUs where oneDNN 2.6 has
-/// none: its Winograd kernels need AVX-512, so on an AVX2 CPU (the AMD EPYC of
-/// stop 32) every 3x3 convolution ran oneDNN's direct kernel. Winograd computes
+/// Native Winograd convolutions, F(4x4, 3x3), and their weight gradients, for
+/// CPUs where oneDNN 2.6 has none: its Winograd kernels need AVX-512, so on an
+/// AVX2 CPU (the AMD EPYC kind) every 3x3 convolution ran oneDNN's direct kernel. Winograd computes
 /// a 4x4 block of results from a 6x6 patch of input with 36 products per
 /// channel pair instead of 144: the input patches and the weights are
 /// transformed (B^T d B, G g G^T), the 36 transformed points each become one
@@ -9,11 +9,13 @@
 /// m A) into the result, where the bias, a residual and a ReLU are applied
 /// before the store.
 ///
-/// Channels-last f32 data is read and written in place. The step works on
+/// Channels-last f32 data is read and written in place. A convolution works on
 /// blocks of tiles, each worker thread on its own; the transformed weights (36
 /// x C x K floats) and each worker's block (its tiles' transformed input and
 /// products) live in the step's scratch (NativeCall::scratch: in the arena
-/// where it has room at the step, as oneDNN's scratchpads).
+/// where it has room at the step, as oneDNN's scratchpads). A weight gradient's
+/// workers share each block and sum its products point by point
+/// (native_winograd_weight_grad.cpp).
 #include <cstdint>
 
 #include "runtime/cpu/native_steps.h"
@@ -69,9 +71,8 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
 /// has no Winograd kernel of its own (no 16-channel blocks, channelBlocksFit).
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v);
 
-/// The scratch bytes the native step of node `v` (a convolution or weight gradient the
-/// Winograd steps run) needs on `threads` workers.
-int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads);
+/// The native step of such a node (its scratch in NativeCall::scratch).
+void runWinogradConv(const NativeCall& call);
 
 /// The scratch bytes winogradWeightGradient needs for shape `s` (whatever the workers).
 int64_t winogradWeightGradScratchBytes(const WinogradShape& s);
@@ -95,17 +96,18 @@ void runWinogradWeightGrad(const NativeCall& call);
 /// an AVX2 CPU without oneDNN Winograd kernels (whatever this CPU is), else 0.
 int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v);
 
+/// The scratch bytes the native step of node `v` (a convolution or weight gradient the
+/// Winograd steps run) needs on `threads` workers.
+int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads);
+
 /// The workers the memory plan reserves a Winograd step's scratch for (the
 /// default threads).
 inline constexpr int kWinogradPlannedWorkers = 2;
 
 /// The scratch bytes the memory plan reserves in the arena for node `v`'s step
 /// (see conversionBound): for kWinogradPlannedWorkers when `v` is a convolution
-/// that runs as a native Winograd step on CPUs where oneDNN has none, on every
-/// CPU (the plan is a function of the graph alone); else 0.
+/// or weight gradient that runs as a native Winograd step on CPUs where oneDNN
+/// has none, on every CPU (the plan is a function of the graph alone); else 0.
 int64_t winogradPlannedBytes(const ir::Graph& g, ir::ValueId v);
-
-/// The native step of such a node (its scratch in NativeCall::scratch).
-void runWinogradConv(const NativeCall& call);
 
 }  // namespace weft::cpu
