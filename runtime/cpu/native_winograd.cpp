@@ -131,10 +131,8 @@ int64_t blockFloats(const WinogradShape& s, int64_t blockTiles) {
 /// The shape of node `v`'s convolution as the Winograd kernel sees it, or
 /// nullopt when the node is no 3x3 stride 1 convolution of channels-last f32
 /// data the kernel takes.
-std::optional<WinogradShape> winogradShapeOf(const ir::Graph& g, ir::ValueId v) {
-  const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
-  if (!found) return std::nullopt;
-  const ir::Node& conv = *found->conv;
+std::optional<WinogradShape> winogradShapeOf(const ir::Graph& g, ir::ValueId v, const ConvEpilogue& found) {
+  const ir::Node& conv = *found.conv;
   const ir::Node& node = g.node(v);
   if (!ir::isChannelsLast(conv.op, conv.attrs) || node.type.dtype != ir::DType::f32 || node.type.rank() != 4 ||
       g.type(node.operands[0]).dtype != ir::DType::f32 || g.type(node.operands[1]).dtype != ir::DType::f32)
@@ -149,6 +147,12 @@ std::optional<WinogradShape> winogradShapeOf(const ir::Graph& g, ir::ValueId v) 
   WinogradShape s{x[0], x[1], x[2], x[3], out[1], out[2], out[3], padding[0], padding[1], transposed};
   if (transposed) s.padTop = 2 - padding[0], s.padLeft = 2 - padding[1];
   return s;
+}
+
+/// winogradShapeOf node `v` read as a convolution with its epilogue (convEpilogueOf).
+std::optional<WinogradShape> winogradShapeOf(const ir::Graph& g, ir::ValueId v) {
+  const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
+  return found ? winogradShapeOf(g, v, *found) : std::nullopt;
 }
 
 /// Node `v`'s shape when it is a convolution the native step would run on an
@@ -233,7 +237,7 @@ void runWinogradConv(const NativeCall& call) {
   }
   if (found.residual >= 0) e.residual = static_cast<const float*>(call.operands[static_cast<size_t>(found.residual)]);
   e.relu = found.relu;
-  winogradConvolution(*winogradShapeOf(call.graph, call.value), static_cast<const float*>(call.operands[0]),
+  winogradConvolution(*winogradShapeOf(call.graph, call.value, found), static_cast<const float*>(call.operands[0]),
                       static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result), call.scratch,
                       call.scratchBytes);
 }

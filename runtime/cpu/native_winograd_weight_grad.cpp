@@ -143,8 +143,9 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
 }
 
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2 && !channelBlocksFit() && weightGradCandidate(g, v);
+  if (channelBlocksFit()) return false;  // oneDNN's own Winograd kernels run there
+  const std::optional<WinogradShape> s = weightGradCandidate(g, v);
+  return s && winogradFits(*s);
 }
 
 int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v) {

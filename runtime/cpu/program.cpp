@@ -13,6 +13,7 @@
 
 #include "ir/attrs.h"
 #include "ir/error.h"
+#include "ir/ops.h"
 #include "ir/triangle_facts.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/denormals.h"
@@ -363,29 +364,33 @@ void Program::shareScratch() {
   // A step's scratch goes into the arena region the plan reserved for it when it fits (see
   // conversionBound), else into a gap of the arena at its own step when one is large enough,
   // else into one buffer shared by the steps that found neither.
-  std::vector<std::pair<Step*, int64_t>> unplaced;
+  auto use = [](Step& step, void* at) {  // as a oneDNN or a native step's run-time buffer
+    if (step.onednn)
+      step.onednn->useScratch(at);
+    else
+      step.nativeScratch = at;
+  };
+  std::vector<Step*> unplaced;
   int64_t bytes = 0;
   for (Step& step : steps_) {
     const int64_t need = step.onednn ? static_cast<int64_t>(step.onednn->scratchBytes())
                          : step.native ? (step.nativeScratchBytes = nativeScratchBytes(graph_, step.value, threads_))
                                        : 0;
     if (need == 0) continue;
-    auto use = [&step](void* at) { step.onednn ? step.onednn->useScratch(at) : void(step.nativeScratch = at); };
     const Placement& reserved = plan_.values[static_cast<size_t>(step.value)];
     if (need <= reserved.scratchBytes) {
-      use(arena_ + reserved.scratchOffset);
+      use(step, arena_ + reserved.scratchOffset);
       continue;
     }
     if (int64_t gap = freeArenaOffset(plan_, step.value, need); gap >= 0) {
-      use(arena_ + gap);
+      use(step, arena_ + gap);
       continue;
     }
-    unplaced.emplace_back(&step, need);
+    unplaced.push_back(&step);
     bytes = std::max(bytes, need);
   }
   scratch_ = AlignedBuffer(bytes, /*zeroed=*/false);
-  for (auto [step, need] : unplaced)
-    step->onednn ? step->onednn->useScratch(scratch_.data()) : void(step->nativeScratch = scratch_.data());
+  for (Step* step : unplaced) use(*step, scratch_.data());
 }
 
 void* Program::address(ValueId v, const std::vector<const void*>& bound) const {
@@ -429,9 +434,8 @@ void Program::holdConstantResults() {
   std::vector<Step*> stepOf(static_cast<size_t>(g.size()), nullptr);
   for (Step& step : steps_) stepOf[static_cast<size_t>(step.value)] = &step;
   auto draws = [](const ir::Graph& body) {
-    return std::any_of(body.nodes().begin(), body.nodes().end(), [](const ir::Node& n) {
-      return n.op == OpKind::RandomUniform || n.op == OpKind::RandomNormal;
-    });
+    return std::any_of(body.nodes().begin(), body.nodes().end(),
+                       [](const ir::Node& n) { return ir::opInfo(n.op).has(ir::kRandom); });
   };
   std::vector<bool> constant(static_cast<size_t>(g.size()), false);
   for (ValueId v = 0; v < g.size(); ++v) {  // in node order: operands are decided first
@@ -484,17 +488,18 @@ void Program::execute(const std::vector<const void*>& bound, uint64_t counter, b
   omp_set_num_threads(threads_);  // oneDNN's primitives read OpenMP's thread count
   DenormalsFlushed flushed(flushDenormals_, threads_);
   dnnl::stream stream(*std::static_pointer_cast<dnnl::engine>(engine_));
+  auto runsNow = [this](const Step& step) { return !step.heldResult || !heldResultsReady_; };
   // A profile leaves out the first run (first-touched memory, oneDNN's lazy kernel setup).
   if (stepSeconds_.empty() || !profileWarm_) {
     for (const Step& step : steps_)
-      if (!step.heldResult || !heldResultsReady_) runStep(step, bound, counter, &stream);
+      if (runsNow(step)) runStep(step, bound, counter, &stream);
     heldResultsReady_ = !fed;
     profileWarm_ = true;
     return;
   }
   ++profiledRuns_;
   for (size_t index = 0; index < steps_.size(); ++index) {
-    if (steps_[index].heldResult && heldResultsReady_) continue;
+    if (!runsNow(steps_[index])) continue;
     auto start = std::chrono::steady_clock::now();
     runStep(steps_[index], bound, counter, &stream);
     stepSeconds_[index] += secondsSince(start);
