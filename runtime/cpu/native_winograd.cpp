@@ -212,17 +212,22 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
 
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
   if (channelBlocksFit()) return false;  // oneDNN's own Winograd kernels run there
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v)) return phaseWinogradFits(*phases);
   const std::optional<WinogradShape> s = winogradCandidate(g, v);
   return s && winogradFits(*s);
 }
 
 int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
   if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
+    return phaseWinogradScratchBytes(*phases);
   return winogradScratchBytes(*winogradShapeOf(g, v), threads);
 }
 
 int64_t winogradPlannedBytes(const ir::Graph& g, ir::ValueId v) {
   if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
+    return phaseWinogradScratchBytes(*phases);
   const std::optional<WinogradShape> s = winogradCandidate(g, v);
   return s ? winogradScratchBytes(*s, kWinogradPlannedWorkers) : 0;
 }
@@ -237,6 +242,10 @@ void runWinogradConv(const NativeCall& call) {
   }
   if (found.residual >= 0) e.residual = static_cast<const float*>(call.operands[static_cast<size_t>(found.residual)]);
   e.relu = found.relu;
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(call.graph, call.value))
+    return phaseWinogradConvolution(*phases, static_cast<const float*>(call.operands[0]),
+                                    static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result),
+                                    call.scratch);
   winogradConvolution(*winogradShapeOf(call.graph, call.value, found), static_cast<const float*>(call.operands[0]),
                       static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result), call.scratch,
                       call.scratchBytes);

@@ -17,6 +17,7 @@
 /// workers share each block and sum its products point by point
 /// (native_winograd_weight_grad.cpp).
 #include <cstdint>
+#include <optional>
 
 #include "runtime/cpu/native_steps.h"
 
@@ -63,12 +64,54 @@ int64_t winogradScratchBytes(const WinogradShape& s, int threads);
 void winogradConvolution(const WinogradShape& s, const float* x, const float* w, const WinogradEpilogue& epilogue,
                          float* y, void* scratch, int64_t scratchBytes);
 
+/// A 4x4, stride-2 convolution or conv_transpose of channels-last f32 data, as
+/// the phase Winograd kernel computes it (native_phase_winograd.cpp): x [images,
+/// height, width, channels] into y [images, outHeight, outWidth, outChannels]
+/// with the weight [outChannels, channels, 4, 4] of a conv (y[n, i, j, k] = sum
+/// of x[n, 2i - padTop + a, 2j - padLeft + b, c] * w[k, c, a, b]) or
+/// [channels, outChannels, 4, 4] of a conv_transpose (`transposed`: x[n, i, j,
+/// c] * w[c, k, a, b] adds to y[n, 2i - padTop + a, 2j - padLeft + b, k]).
+/// Either splits into 2x2, stride-1 convolutions over the phases (even and odd
+/// rows and columns) of its input (conv) or its result (conv_transpose), each
+/// computed as F(7x7, 2x2): 64 products for 7x7 results instead of 196.
+struct PhaseWinogradShape {
+  int64_t images = 0, height = 0, width = 0, channels = 0;
+  int64_t outHeight = 0, outWidth = 0, outChannels = 0;
+  int64_t padTop = 0, padLeft = 0;
+  bool transposed = false;
+};
+
+/// True when this CPU runs the phase Winograd kernel (AVX2 and FMA) and shape
+/// `s` fits it: input channels a multiple of 8, result channels a multiple of
+/// 16, padding 0 to 2 and the result size a stride-2 4x4 window gives.
+bool phaseWinogradFits(const PhaseWinogradShape& s);
+
+/// The scratch bytes phaseWinogradConvolution needs for shape `s` (whatever the
+/// workers).
+int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s);
+
+/// y = epilogue(convolution of x with w) as `s` describes, on the worker
+/// threads, with phaseWinogradScratchBytes(s) of `scratch`. Requires
+/// phaseWinogradFits(s).
+void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const float* w,
+                              const WinogradEpilogue& epilogue, float* y, void* scratch);
+
+/// Node `v`'s shape when it is a 4x4, stride-2 convolution (a conv or
+/// conv_transpose, or a fused conv with its epilogue: convEpilogueOf) the phase
+/// step would run on an AVX2 CPU without oneDNN Winograd kernels, whatever this
+/// CPU is: channels-last f32, one group, no dilation or output padding, 16 or
+/// more channels in and out, result planes of at least 7x7 and at most 24 MiB
+/// of scratch; else nullopt.
+std::optional<PhaseWinogradShape> phaseWinogradCandidate(const ir::Graph& g, ir::ValueId v);
+
 /// True when node `v` of `g` runs as a native Winograd step: a conv or
 /// conv_transpose, or a fused conv whose body is a conv plus optional bias,
 /// residual and ReLU (convEpilogueOf), 2-D, channels_last=1, f32, one group,
-/// 3x3, stride 1, no dilation, no output padding, 16 or more channels in and
-/// out and result planes of at least 8x8 (winogradFits), on a CPU where oneDNN
-/// has no Winograd kernel of its own (no 16-channel blocks, channelBlocksFit).
+/// no dilation, no output padding, 16 or more channels in and out, either 3x3
+/// with stride 1 and result planes of at least 8x8 (winogradFits) or 4x4 with
+/// stride 2 and result planes of at least 7x7 (phaseWinogradFits), on a CPU
+/// where oneDNN has no Winograd kernel of its own (no 16-channel blocks,
+/// channelBlocksFit).
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch).

@@ -181,3 +181,125 @@ TEST(NativeWinograd, RunsResidualBlocksAndDataGradientsWhereOneDnnHasNoWinograd)
 }
 
 }  // namespace
+
+namespace {
+
+/// The 4x4, stride-2 convolution `s` describes, directly, in double, with the epilogue.
+std::vector<double> directStrided(const cpu::PhaseWinogradShape& s, const std::vector<float>& x,
+                                  const std::vector<float>& w, const cpu::WinogradEpilogue& e) {
+  const int64_t C = s.channels, K = s.outChannels;
+  std::vector<double> y(static_cast<size_t>(s.images * s.outHeight * s.outWidth * K));
+  auto at = [&](int64_t n, int64_t i, int64_t j, int64_t k) {
+    return static_cast<size_t>(((n * s.outHeight + i) * s.outWidth + j) * K + k);
+  };
+  // Each input position and tap adds to one result position (conv: the result reads it).
+  for (int64_t n = 0; n < s.images; ++n)
+    for (int64_t p = 0; p < (s.transposed ? s.height : s.outHeight); ++p)
+      for (int64_t q = 0; q < (s.transposed ? s.width : s.outWidth); ++q)
+        for (int64_t a = 0; a < 4; ++a)
+          for (int64_t b = 0; b < 4; ++b) {
+            const int64_t h = 2 * p - s.padTop + a, v = 2 * q - s.padLeft + b;
+            if (h < 0 || v < 0 || h >= (s.transposed ? s.outHeight : s.height) ||
+                v >= (s.transposed ? s.outWidth : s.width))
+              continue;
+            for (int64_t k = 0; k < K; ++k)
+              for (int64_t c = 0; c < C; ++c) {
+                if (s.transposed)
+                  y[at(n, h, v, k)] += double(x[static_cast<size_t>(((n * s.height + p) * s.width + q) * C + c)]) *
+                                       w[static_cast<size_t>(((c * K + k) * 4 + a) * 4 + b)];
+                else
+                  y[at(n, p, q, k)] += double(x[static_cast<size_t>(((n * s.height + h) * s.width + v) * C + c)]) *
+                                       w[static_cast<size_t>(((k * C + c) * 4 + a) * 4 + b)];
+              }
+          }
+  for (size_t i = 0; i < y.size(); ++i) {
+    double value = y[i] + (e.bias ? e.bias[e.singleBias ? 0 : static_cast<int64_t>(i) % K] : 0.0);
+    if (e.residual) value += e.residual[i];
+    y[i] = e.relu ? std::max(value, 0.0) : value;
+  }
+  return y;
+}
+
+TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
+  struct Case {
+    cpu::PhaseWinogradShape s;
+    bool bias, residual, relu;
+  };
+  // images, height, width, channels, outHeight, outWidth, outChannels, padTop, padLeft, transposed
+  const Case cases[] = {
+      {{3, 14, 14, 16, 7, 7, 32, 1, 1, false}, true, false, false},    // dcgan's discriminator, one tile
+      {{2, 28, 27, 24, 14, 13, 16, 1, 1, false}, false, true, true},   // 2x2 tiles, an odd width
+      {{2, 17, 18, 8, 7, 8, 16, 0, 0, false}, true, false, true},      // no padding, an odd height
+      {{1, 12, 13, 16, 7, 7, 16, 2, 2, false}, false, false, false},   // padding 2
+      {{3, 7, 7, 32, 14, 14, 16, 1, 1, true}, true, false, true},      // dcgan's generator
+      {{2, 9, 6, 16, 20, 14, 32, 0, 0, true}, false, true, false},     // no padding: partial tiles
+      {{1, 8, 11, 8, 14, 20, 16, 2, 2, true}, true, true, false},      // padding 2
+  };
+  for (const Case& c : cases) {
+    const cpu::PhaseWinogradShape& s = c.s;
+    SCOPED_TRACE(::testing::Message() << s.images << "x" << s.height << "x" << s.width << "x" << s.channels << " -> "
+                                      << s.outChannels << (s.transposed ? " transposed" : "") << " pad " << s.padTop);
+    ASSERT_TRUE(cpu::phaseWinogradFits(s)) << "needs AVX2";  // AVX2 is the baseline of every machine here
+    const int64_t outSize = s.images * s.outHeight * s.outWidth * s.outChannels;
+    const std::vector<float> x = sines(s.images * s.height * s.width * s.channels, 0.2);
+    const std::vector<float> w = sines(s.channels * s.outChannels * 16, 1.1);
+    const std::vector<float> bias = sines(s.outChannels, 2.3), residual = sines(outSize, 0.7);
+    cpu::WinogradEpilogue e;
+    if (c.bias) e.bias = bias.data();
+    if (c.residual) e.residual = residual.data();
+    e.relu = c.relu;
+    const std::vector<double> want = directStrided(s, x, w, e);
+    std::vector<float> y(static_cast<size_t>(outSize), std::nanf(""));
+    std::vector<float> scratch(static_cast<size_t>(cpu::phaseWinogradScratchBytes(s) / 4), std::nanf(""));
+    cpu::phaseWinogradConvolution(s, x.data(), w.data(), e, y.data(), scratch.data());
+    // F(7x7, 2x2)'s transforms scale values by up to 64^2 and back: some 100 units in the
+    // last place of the sums' magnitude (sqrt(16 C) for these values; 1.5e-4 at most seen
+    // here); a misplaced tap is off by ~1.
+    const double tolerance = 5e-5 * std::sqrt(16.0 * double(s.channels));
+    int failures = 0;
+    for (int64_t i = 0; i < outSize && failures < 5; ++i) {
+      const double error = std::fabs(y[static_cast<size_t>(i)] - want[static_cast<size_t>(i)]);
+      if (!(error <= tolerance)) {
+        ADD_FAILURE() << "element " << i << ": " << y[static_cast<size_t>(i)] << ", direct "
+                      << want[static_cast<size_t>(i)];
+        ++failures;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirTransposesWhereOneDnnHasNoWinograd) {
+  if (cpu::channelBlocksFit()) GTEST_SKIP() << "oneDNN's direct kernels run 4x4 strided convolutions on AVX-512 CPUs";
+  // dcgan's discriminator layer: a 4x4, stride-2 conv + bias + ReLU, one fused node.
+  ir::Graph down("down");
+  ir::ValueId y = down.addOp(
+      OpKind::Conv,
+      {down.addInput("x", {ir::DType::f32, {3, 14, 15, 16}}), down.addInput("w", {ir::DType::f32, {32, 16, 4, 4}})},
+      cpu::testing::convAttrs(2, 1, true));
+  y = down.addOp(OpKind::Add, {y, down.addInput("b", {ir::DType::f32, {32}})});
+  y = down.addOp(OpKind::Maximum,
+                 {y, down.addConstant(std::make_shared<ir::TensorData>(ir::TensorType{ir::DType::f32, {}}))});
+  down.addOutput("y", y);
+  // Its generator's: a 4x4, stride-2 conv_transpose (and so the discriminator's data gradient).
+  ir::Graph up("up");
+  ir::Attrs attrs = cpu::testing::convAttrs(2, 1, true);
+  attrs["output_padding"] = std::vector<int64_t>{0, 0};
+  up.addOutput("y", up.addOp(OpKind::ConvTranspose,
+                             {up.addInput("x", {ir::DType::f32, {2, 7, 8, 32}}),
+                              up.addInput("w", {ir::DType::f32, {32, 16, 4, 4}})},
+                             attrs));
+  for (const ir::Graph* g : {&down, &up}) {
+    SCOPED_TRACE(g->name());
+    cpu::Executable exe = cpu::compile(*g);
+    EXPECT_EQ(exe.stats().kernels, 1);
+    EXPECT_EQ(exe.stats().nativeWinogradSteps, 1);
+    reference::TensorMap feeds = cpu::testing::sineFeeds(*g);
+    cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(*g, feeds));
+  }
+}
+
+}  // namespace
