@@ -104,6 +104,27 @@ void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const
 /// of scratch; else nullopt.
 std::optional<PhaseWinogradShape> phaseWinogradCandidate(const ir::Graph& g, ir::ValueId v);
 
+/// The scratch bytes phaseWinogradWeightGradient needs for shape `s` (whatever
+/// the workers).
+int64_t phaseWinogradWeightGradScratchBytes(const PhaseWinogradShape& s);
+
+/// dw [outChannels, channels, 4, 4] = the weight gradient of the 4x4, stride-2
+/// conv `s` describes (not transposed): dw[k, c, a, b] = sum over n, i, j of
+/// x[n, 2i - padTop + a, 2j - padLeft + b, c] * dy[n, i, j, k] with dy [images,
+/// outHeight, outWidth, outChannels], on the worker threads, with
+/// phaseWinogradWeightGradScratchBytes(s) of `scratch`. (A conv_transpose's
+/// weight gradient is such a gradient with x and dy exchanged.) Requires
+/// phaseWinogradFits(s) and channels a multiple of 16.
+void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
+                                 void* scratch);
+
+/// Conv_weight_grad node `v`'s shape when the phase step would run it on an
+/// AVX2 CPU without oneDNN Winograd kernels, whatever this CPU is: x and dy
+/// channels-last f32, one group, a 4x4 kernel, stride 2, no dilation, 16k
+/// channels in, 16 or more out, result planes of at least 7x7 and at most 24
+/// MiB of scratch; else nullopt.
+std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Graph& g, ir::ValueId v);
+
 /// True when node `v` of `g` runs as a native Winograd step: a conv or
 /// conv_transpose, or a fused conv whose body is a conv plus optional bias,
 /// residual and ReLU (convEpilogueOf), 2-D, channels_last=1, f32, one group,
@@ -128,8 +149,9 @@ int64_t winogradWeightGradScratchBytes(const WinogradShape& s);
 void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch);
 
 /// True when conv_weight_grad node `v` of `g` runs as a native Winograd step: x and dy
-/// channels-last f32, one group, a 3x3 kernel, stride 1, no dilation, 16k channels in and
-/// out (16 or more) and planes of at least 8x8, where oneDNN has no Winograd kernel.
+/// channels-last f32, one group, no dilation, 16k channels in and out (16 or more), either a
+/// 3x3 kernel with stride 1 and planes of at least 8x8 or a 4x4 kernel with stride 2
+/// (phaseWinogradWeightGradCandidate), where oneDNN has no Winograd kernel.
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch).

@@ -144,16 +144,24 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
 
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
   if (channelBlocksFit()) return false;  // oneDNN's own Winograd kernels run there
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
+    return phaseWinogradFits(*phases);
   const std::optional<WinogradShape> s = weightGradCandidate(g, v);
   return s && winogradFits(*s);
 }
 
 int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v) {
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
+    return phaseWinogradWeightGradScratchBytes(*phases);
   const std::optional<WinogradShape> s = weightGradCandidate(g, v);
   return s ? winogradWeightGradScratchBytes(*s) : 0;
 }
 
 void runWinogradWeightGrad(const NativeCall& call) {
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(call.graph, call.value))
+    return phaseWinogradWeightGradient(*phases, static_cast<const float*>(call.operands[0]),
+                                       static_cast<const float*>(call.operands[1]), static_cast<float*>(call.result),
+                                       call.scratch);
   winogradWeightGradient(*weightGradCandidate(call.graph, call.value), static_cast<const float*>(call.operands[0]),
                          static_cast<const float*>(call.operands[1]), static_cast<float*>(call.result), call.scratch);
 }

@@ -1,6 +1,8 @@
 #pragma once
-/// F(7x7, 2x2)'s transforms on eight channels at a time (AVX2), for the phase Winograd steps
-/// (native_phase_winograd.cpp): a 4x4, stride-2 convolution splits into 2x2, stride-1 ones
+/// What the phase Winograd steps (native_phase_winograd.cpp and its weight gradient) share:
+/// F(7x7, 2x2)'s transforms on eight channels at a time (AVX2), the split of a 4x4, stride-2
+/// convolution into passes and terms, their tiling and the input patches' transform. A 4x4,
+/// stride-2 convolution splits into 2x2, stride-1 ones
 /// (one per phase of its input or result), each computed 7x7 results at a time from an 8x8
 /// patch with 64 products per channel pair instead of 196. The points are 0, 1, -1, 2, -2,
 /// 1/2, -1/2 and infinity (as NNPACK's F(6x6, 3x3)); with a 2x2 kernel g and a patch d:
@@ -9,7 +11,11 @@
 /// The matrices (B^T 8x8, G 8x2, A^T 7x8) were derived by Toom-Cook in exact rationals.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
+
+#include "runtime/cpu/native_winograd.h"
 
 namespace weft::cpu::winograd7 {
 
@@ -103,6 +109,137 @@ WEFT_WINOGRAD7_INLINE void kernelTransform(const __m256 (&w)[8], __m256 (&r)[2])
                          _mm256_fmadd_ps(splat(1.0f / 90), s2, _mm256_fmadd_ps(splat(32.0f / 45), s3, w[0])));
   r[1] = _mm256_fmadd_ps(splat(-2.0f / 9), d1,
                          _mm256_fmadd_ps(splat(1.0f / 45), d2, _mm256_fmadd_ps(splat(16.0f / 45), d3, w[7])));
+}
+
+/// The most scratch a phase step may take; larger convolutions stay with oneDNN (every
+/// benchmark model's take 5.2 MB).
+constexpr int64_t kMostScratchBytes = int64_t{24} << 20;
+
+/// True when shape `s` fits the phase kernel (phaseWinogradFits, whatever this CPU is).
+inline bool shapeFits(const PhaseWinogradShape& s) {
+  auto sizeFits = [&](int64_t in, int64_t out, int64_t pad) {
+    return pad >= 0 && pad <= 2 && in > 0 && out > 0 &&
+           (s.transposed ? out == 2 * (in - 1) - 2 * pad + 4 : in + 2 * pad >= 4 && out == (in + 2 * pad - 4) / 2 + 1);
+  };
+  return s.images > 0 && s.channels > 0 && s.channels % 8 == 0 && s.outChannels > 0 && s.outChannels % 16 == 0 &&
+         sizeFits(s.height, s.outHeight, s.padTop) && sizeFits(s.width, s.outWidth, s.padLeft);
+}
+
+/// One axis of a 2x2, stride-1 convolution inside the stride-2 one: it reads every inStep-th
+/// input row (or column) from inFirst, inCount of them, and writes every outStep-th result
+/// row from outFirst, outCount of them; its result r reads its rows start + r and start + r +
+/// 1 with the 4x4 kernel's taps tap[0] and tap[1].
+struct Axis {
+  int64_t inFirst = 0, inStep = 1, inCount = 0;
+  int64_t outFirst = 0, outStep = 1, outCount = 0;
+  int64_t start = 0;
+  int tap[2] = {0, 0};
+};
+
+/// The axis of phase `q` (0: even rows, 1: odd) for `in` input and `out` result rows,
+/// padding `p`: of the input for a conv, of the result for a conv_transpose.
+inline Axis axisOf(bool transposed, int64_t q, int64_t in, int64_t out, int64_t p) {
+  const int a0 = static_cast<int>((q + p) % 2);  // the taps of the phase: a0 and a0 + 2
+  Axis axis;
+  if (!transposed) {
+    // Tap a reads input row 2i - p + a = 2(i + o) + q: o = (a - p - q) / 2 in the phase.
+    axis.inFirst = q, axis.inStep = 2, axis.inCount = (in - q + 1) / 2;
+    axis.outCount = out;
+    axis.start = (a0 - p - q) / 2;
+    axis.tap[0] = a0, axis.tap[1] = a0 + 2;
+  } else {
+    // Result row 2m + q takes input row i = m + (q + p - a) / 2 through tap a.
+    axis.inCount = in;
+    axis.outFirst = q, axis.outStep = 2, axis.outCount = (out - q + 1) / 2;
+    axis.start = (q + p - a0) / 2 - 1;  // tap a0 + 2 reads a row before tap a0
+    axis.tap[0] = a0 + 2, axis.tap[1] = a0;
+  }
+  return axis;
+}
+
+/// One result plane and the terms summed into it (their result fields agree).
+struct Pass {
+  int terms = 0;
+  Axis rows[4], cols[4];
+};
+
+/// A conv's one pass over its input's four phases, or a conv_transpose's four passes.
+inline std::vector<Pass> passesOf(const PhaseWinogradShape& s) {
+  std::vector<Pass> passes;
+  for (int64_t qy = 0; qy < 2; ++qy)
+    for (int64_t qx = 0; qx < 2; ++qx) {
+      if (passes.empty() || s.transposed) passes.emplace_back();
+      Pass& pass = passes.back();
+      pass.rows[pass.terms] = axisOf(s.transposed, qy, s.height, s.outHeight, s.padTop);
+      pass.cols[pass.terms] = axisOf(s.transposed, qx, s.width, s.outWidth, s.padLeft);
+      ++pass.terms;
+    }
+  return passes;
+}
+
+/// A pass's result plane in 7x7 tiles, tile t of image n at row t / tilesAcross, column t %
+/// tilesAcross.
+struct PassTiling {
+  const PhaseWinogradShape& s;
+  const Pass& pass;
+  int64_t tilesDown, tilesAcross, tiles;
+
+  PassTiling(const PhaseWinogradShape& shape, const Pass& p)
+      : s(shape),
+        pass(p),
+        tilesDown((p.rows[0].outCount + kTile - 1) / kTile),
+        tilesAcross((p.cols[0].outCount + kTile - 1) / kTile),
+        tiles(shape.images * tilesDown * tilesAcross) {}
+  /// Tile `tile`'s image and its first row and column in the pass's result plane.
+  void locate(int64_t tile, int64_t& image, int64_t& top, int64_t& left) const {
+    const int64_t perImage = tilesDown * tilesAcross, inImage = tile % perImage;
+    image = tile / perImage;
+    top = inImage / tilesAcross * kTile;
+    left = inImage % tilesAcross * kTile;
+  }
+};
+
+/// The most tiles any pass of `s` has (the scratch's rows).
+inline int64_t mostTiles(const PhaseWinogradShape& s) {
+  int64_t most = 0;
+  for (const Pass& pass : passesOf(s)) most = std::max(most, PassTiling(s, pass).tiles);
+  return most;
+}
+
+/// V[xi][tile][c0..c0+8] = B^T d B for term `term`'s input patch of tile `tile`, eight
+/// channels c0..; a point's rows lie pointStride floats apart.
+__attribute__((target("avx2,fma"))) inline void transformInput(const PassTiling& tiling, int term, const float* x,
+                                                        int64_t tile, int64_t c0, float* v, int64_t pointStride) {
+  const PhaseWinogradShape& s = tiling.s;
+  const Axis &rows = tiling.pass.rows[term], &cols = tiling.pass.cols[term];
+  int64_t image, top, left;
+  tiling.locate(tile, image, top, left);
+  top += rows.start, left += cols.start;  // the patch's first row and column in the phase
+  const float* base = x + image * s.height * s.width * s.channels + c0;
+  // The patch's rows aFirst..aEnd and columns bFirst..bEnd lie in the phase; the rest are zeros.
+  const int64_t aFirst = std::max<int64_t>(0, -top), aEnd = std::min<int64_t>(8, rows.inCount - top);
+  const int64_t bFirst = std::max<int64_t>(0, -left), bEnd = std::min<int64_t>(8, cols.inCount - left);
+  __m256 columns[8][8];  // B^T applied down each column of the patch
+  for (int b = 0; b < 8; ++b) {
+    __m256 d[8];
+    if (b < bFirst || b >= bEnd) {
+      for (__m256& r : columns[b]) r = _mm256_setzero_ps();
+      continue;
+    }
+    const float* column = base + (cols.inFirst + cols.inStep * (left + b)) * s.channels;
+    for (int a = 0; a < 8; ++a)
+      d[a] = a >= aFirst && a < aEnd
+                 ? _mm256_loadu_ps(column + (rows.inFirst + rows.inStep * (top + a)) * s.width * s.channels)
+                 : _mm256_setzero_ps();
+    inputTransform(d, columns[b]);
+  }
+  for (int a = 0; a < 8; ++a) {
+    const __m256 d[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
+                         columns[4][a], columns[5][a], columns[6][a], columns[7][a]};
+    __m256 r[8];
+    inputTransform(d, r);
+    for (int b = 0; b < 8; ++b) _mm256_storeu_ps(v + (a * 8 + b) * pointStride + tile * s.channels + c0, r[b]);
+  }
 }
 
 }  // namespace weft::cpu::winograd7

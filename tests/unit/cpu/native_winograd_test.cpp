@@ -272,7 +272,7 @@ TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
 
 namespace {
 
-TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirTransposesWhereOneDnnHasNoWinograd) {
+TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirGradientsWhereOneDnnHasNoWinograd) {
   if (cpu::channelBlocksFit()) GTEST_SKIP() << "oneDNN's direct kernels run 4x4 strided convolutions on AVX-512 CPUs";
   // dcgan's discriminator layer: a 4x4, stride-2 conv + bias + ReLU, one fused node.
   ir::Graph down("down");
@@ -292,13 +292,70 @@ TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirTransposesWhereOneDnnHasNoWin
                              {up.addInput("x", {ir::DType::f32, {2, 7, 8, 32}}),
                               up.addInput("w", {ir::DType::f32, {32, 16, 4, 4}})},
                              attrs));
-  for (const ir::Graph* g : {&down, &up}) {
+  // The discriminator's weight gradient (and the generator's, x and dy exchanged).
+  ir::Graph weights("weights");
+  ir::Attrs gradAttrs = cpu::testing::convAttrs(2, 1, true);
+  gradAttrs["kernel"] = std::vector<int64_t>{4, 4};
+  weights.addOutput("dw", weights.addOp(OpKind::ConvWeightGrad,
+                                        {weights.addInput("x", {ir::DType::f32, {3, 14, 15, 16}}),
+                                         weights.addInput("dy", {ir::DType::f32, {3, 7, 7, 32}})},
+                                        gradAttrs));
+  for (const ir::Graph* g : {&down, &up, &weights}) {
     SCOPED_TRACE(g->name());
     cpu::Executable exe = cpu::compile(*g);
     EXPECT_EQ(exe.stats().kernels, 1);
     EXPECT_EQ(exe.stats().nativeWinogradSteps, 1);
     reference::TensorMap feeds = cpu::testing::sineFeeds(*g);
     cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(*g, feeds));
+  }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(PhaseWinograd, WeightGradientsMatchTheDirectSums) {
+  // images, height, width, channels, outHeight, outWidth, outChannels, padTop, padLeft
+  const cpu::PhaseWinogradShape shapes[] = {
+      {3, 14, 14, 16, 7, 7, 32, 1, 1, false},   // dcgan's discriminator, one tile an image
+      {2, 28, 27, 32, 14, 13, 16, 1, 1, false},  // 2x2 tiles, an odd width
+      {2, 17, 18, 16, 7, 8, 32, 0, 0, false},    // no padding, an odd height, 5 x 6 + 2 rows
+      {1, 12, 13, 16, 7, 7, 16, 2, 2, false},    // padding 2
+  };
+  for (const cpu::PhaseWinogradShape& s : shapes) {
+    SCOPED_TRACE(::testing::Message() << s.images << "x" << s.height << "x" << s.width << "x" << s.channels << " -> "
+                                      << s.outChannels << " pad " << s.padTop);
+    ASSERT_TRUE(cpu::phaseWinogradFits(s)) << "needs AVX2";
+    const std::vector<float> x = sines(s.images * s.height * s.width * s.channels, 0.2);
+    const std::vector<float> dy = sines(s.images * s.outHeight * s.outWidth * s.outChannels, 1.7);
+    std::vector<float> dw(static_cast<size_t>(s.outChannels * s.channels * 16), std::nanf(""));
+    std::vector<float> scratch(static_cast<size_t>(cpu::phaseWinogradWeightGradScratchBytes(s) / 4), std::nanf(""));
+    cpu::phaseWinogradWeightGradient(s, x.data(), dy.data(), dw.data(), scratch.data());
+    // Sums over every position of every image: the error grows with their count (all within
+    // a tenth of this bound here); a misplaced tap is off by the sums' magnitude.
+    const double positions = double(s.images * s.outHeight * s.outWidth);
+    const double tolerance = 2e-5 * std::sqrt(positions) * 8;
+    int failures = 0;
+    for (int64_t k = 0; k < s.outChannels; ++k)
+      for (int64_t c = 0; c < s.channels; ++c)
+        for (int64_t a = 0; a < 4; ++a)
+          for (int64_t b = 0; b < 4 && failures < 5; ++b) {
+            double want = 0;
+            for (int64_t n = 0; n < s.images; ++n)
+              for (int64_t i = 0; i < s.outHeight; ++i)
+                for (int64_t j = 0; j < s.outWidth; ++j) {
+                  const int64_t h = 2 * i - s.padTop + a, v = 2 * j - s.padLeft + b;
+                  if (h < 0 || h >= s.height || v < 0 || v >= s.width) continue;
+                  want += double(x[static_cast<size_t>(((n * s.height + h) * s.width + v) * s.channels + c)]) *
+                          dy[static_cast<size_t>(((n * s.outHeight + i) * s.outWidth + j) * s.outChannels + k)];
+                }
+            const float got = dw[static_cast<size_t>(((k * s.channels + c) * 4 + a) * 4 + b)];
+            if (!(std::fabs(got - want) <= tolerance)) {
+              ADD_FAILURE() << "dw[" << k << ", " << c << ", " << a << ", " << b << "] is " << got << ", direct "
+                            << want;
+              ++failures;
+            }
+          }
   }
 }
 

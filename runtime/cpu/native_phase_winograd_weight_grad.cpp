@@ -1,0 +1,153 @@
+// Native weight gradients of 4x4, stride-2 convolutions, F(2x2, 7x7) over the input's phases
+// as the transpose of the forward F(7x7, 2x2) (see phase_winograd_kernels.h). The conv's one
+// pass has four terms (the input's phases), each a 2x2, stride-1 convolution with four of
+// the sixteen taps; with the 64 points xi of a 7x7 tile t of the result plane:
+//   P[xi][t][k] = (A e[t, k] A^T)[xi]        the result gradients, once for all terms;
+//   V[xi][t][c] = (B^T d[t, c] B)[xi]        the term's input patches;
+//   W[xi][k][c] = sum over t of P[xi][t][k] * V[xi][t][c]   64 matrix products over tiles;
+//   dw[k, c, taps of the term] = G^T W[.][k][c] G.
+// All tiles are one block (the scratch holds them: phaseWinogradCandidate's bound); the
+// workers share the transforms and split the 64 points of the products.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <optional>
+
+#include "ir/attrs.h"
+#include "ir/channels_last.h"
+#include "runtime/cpu/native_winograd.h"
+#include "runtime/cpu/phase_winograd_kernels.h"
+#include "runtime/cpu/vector_state.h"
+#include "runtime/cpu/winograd_kernels.h"
+
+namespace weft::cpu {
+namespace {
+
+using namespace winograd7;
+
+/// The scratch's arrays, point by point, each point's part a cache line longer than it needs
+/// (see native_phase_winograd.cpp's ScratchLayout): W [64][K][C], V [64][tiles][C], P
+/// [64][tiles][K].
+struct GradientLayout {
+  int64_t tiles;                   ///< of the result plane
+  int64_t wPoint, vPoint, pPoint;  ///< floats from one point's part to the next
+  explicit GradientLayout(const PhaseWinogradShape& s)
+      : tiles(mostTiles(s)),
+        wPoint(s.outChannels * s.channels + 16),
+        vPoint(tiles * s.channels + 16),
+        pPoint(tiles * s.outChannels + 16) {}
+  int64_t floats() const { return kPoints * (wPoint + vPoint + pPoint); }
+};
+
+/// P[xi][tile][k0..k0+8] = A e A^T for the result gradients of tile `tile`, channels k0..;
+/// a point's rows lie pointStride floats apart.
+__attribute__((target("avx2,fma"))) void transformGradient(const PassTiling& tiling, const float* dy, int64_t tile,
+                                                           int64_t k0, float* p, int64_t pointStride) {
+  const PhaseWinogradShape& s = tiling.s;
+  int64_t image, top, left;
+  tiling.locate(tile, image, top, left);
+  const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + k0;
+  __m256 columns[7][8];  // A applied down each column of the tile
+  for (int b = 0; b < 7; ++b) {
+    __m256 e[7];
+    for (int a = 0; a < 7; ++a)
+      e[a] = top + a < s.outHeight && left + b < s.outWidth
+                 ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * s.outChannels)
+                 : _mm256_setzero_ps();
+    gradientTransform(e, columns[b]);
+  }
+  for (int a = 0; a < 8; ++a) {
+    const __m256 e[7] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
+                         columns[4][a], columns[5][a], columns[6][a]};
+    __m256 r[8];
+    gradientTransform(e, r);
+    for (int b = 0; b < 8; ++b) _mm256_storeu_ps(p + (a * 8 + b) * pointStride + tile * s.outChannels + k0, r[b]);
+  }
+}
+
+/// dw[k, c0..c0+8, taps of term `term`] = G^T W[.][k][c] G; a point's part of W lies
+/// pointStride floats after the previous one's.
+__attribute__((target("avx2,fma"))) void transformKernel(const PhaseWinogradShape& s, const Pass& pass, int term,
+                                                         const float* w, int64_t k, int64_t c0, int64_t pointStride,
+                                                         float* dw) {
+  const float* at = w + k * s.channels + c0;
+  __m256 columns[8][2];  // G^T applied down each column of the points
+  for (int b = 0; b < 8; ++b) {
+    __m256 column[8];
+    for (int a = 0; a < 8; ++a) column[a] = _mm256_loadu_ps(at + (a * 8 + b) * pointStride);
+    kernelTransform(column, columns[b]);
+  }
+  alignas(32) float taps[2][2][8];
+  for (int a = 0; a < 2; ++a) {
+    const __m256 row[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
+                           columns[4][a], columns[5][a], columns[6][a], columns[7][a]};
+    __m256 r[2];
+    kernelTransform(row, r);
+    for (int b = 0; b < 2; ++b) _mm256_store_ps(taps[a][b], r[b]);
+  }
+  const Axis &rows = pass.rows[term], &cols = pass.cols[term];
+  for (int64_t j = 0; j < 8; ++j)
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 2; ++b) dw[((k * s.channels + c0 + j) * 4 + rows.tap[a]) * 4 + cols.tap[b]] = taps[a][b][j];
+}
+
+}  // namespace
+
+int64_t phaseWinogradWeightGradScratchBytes(const PhaseWinogradShape& s) { return GradientLayout(s).floats() * 4; }
+
+void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
+                                 void* scratch) {
+  const Pass pass = passesOf(s).front();  // a conv's: the input's four phases
+  const PassTiling tiling(s, pass);
+  const GradientLayout layout(s);
+  const int64_t C = s.channels, K = s.outChannels;
+  float* sums = static_cast<float*>(scratch);  // W
+  float* v = sums + kPoints * layout.wPoint;
+  float* p = v + kPoints * layout.vPoint;
+#pragma omp parallel
+  {
+    UpperHalvesClearedOnExit cleared;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tiling.tiles; ++t)
+      for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, t, k0, p, layout.pPoint);
+    for (int term = 0; term < pass.terms; ++term) {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tiling.tiles; ++t)
+        for (int64_t c0 = 0; c0 < C; c0 += 8) transformInput(tiling, term, x, t, c0, v, layout.vPoint);
+#pragma omp for schedule(static)
+      for (int64_t point = 0; point < kPoints; ++point) {
+        const float* vp = v + point * layout.vPoint;
+        const float* pp = p + point * layout.pPoint;
+        float* wp = sums + point * layout.wPoint;
+        for (int64_t k0 = 0; k0 < K; k0 += 6)
+          for (int64_t c0 = 0; c0 < C; c0 += 16)
+            winograd::multiplySomeRows<false>(K - k0, pp + k0, 1, K, vp + c0, C, tiling.tiles, wp + k0 * C + c0, C);
+      }
+#pragma omp for schedule(static)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t c0 = 0; c0 < C; c0 += 8) transformKernel(s, pass, term, sums, k, c0, layout.wPoint, dw);
+    }
+  }
+}
+
+std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Graph& g, ir::ValueId v) {
+  const ir::Node& node = g.node(v);
+  if (node.op != ir::OpKind::ConvWeightGrad || !ir::isChannelsLast(node.op, node.attrs) ||
+      node.type.dtype != ir::DType::f32 || g.type(node.operands[0]).dtype != ir::DType::f32 ||
+      g.type(node.operands[1]).dtype != ir::DType::f32 || g.type(node.operands[0]).rank() != 4 ||
+      g.type(node.operands[1]).rank() != 4)
+    return std::nullopt;
+  ir::AttrReader attrs(node.attrs, node.op);
+  if (attrs.i("groups") != 1 || attrs.ints("kernel") != std::vector<int64_t>{4, 4} ||
+      attrs.ints("stride") != std::vector<int64_t>{2, 2} || attrs.ints("dilation") != std::vector<int64_t>{1, 1})
+    return std::nullopt;
+  const ir::Shape &x = g.type(node.operands[0]).shape, &dy = g.type(node.operands[1]).shape;
+  const auto& padding = attrs.ints("padding");
+  const PhaseWinogradShape s{x[0], x[1], x[2], x[3], dy[1], dy[2], dy[3], padding[0], padding[1], false};
+  if (s.channels < 16 || s.channels % 16 != 0 || s.outChannels < 16 || s.outHeight < kTile || s.outWidth < kTile ||
+      dy[0] != x[0] || !shapeFits(s) || phaseWinogradWeightGradScratchBytes(s) > kMostScratchBytes)
+    return std::nullopt;
+  return s;
+}
+
+}  // namespace weft::cpu
