@@ -58,7 +58,7 @@ __attribute__((target("avx2,fma"))) void transformWeights(const WinogradShape& s
     const __m256 g[3] = {taps[b], taps[3 + b], taps[6 + b]};
     weightTransform(g, columns[b]);
   }
-  const int64_t pointStride = s.channels * s.outChannels;
+  const int64_t pointStride = weightPointStride(s);
   for (int a = 0; a < 6; ++a) {
     const __m256 g[3] = {columns[0][a], columns[1][a], columns[2][a]};
     __m256 row[6];
@@ -72,7 +72,7 @@ void multiplyBlock(const Plan& p, const float* v, const float* u, int64_t count,
   const int64_t C = p.s.channels, K = p.s.outChannels;
   for (int64_t point = 0; point < kPoints; ++point) {
     const float* vp = v + point * p.blockTiles * C;
-    const float* up = u + point * C * K;
+    const float* up = u + point * weightPointStride(p.s);
     float* mp = m + point * p.blockTiles * K;
     for (int64_t k0 = 0; k0 < K; k0 += 16)
       for (int64_t t0 = 0; t0 < count; t0 += 6)
@@ -123,7 +123,7 @@ Plan planFor(const WinogradShape& s, int threads) {
 
 /// The floats of the transformed weights, and of one worker's block with
 /// `blockTiles` tiles.
-int64_t weightFloats(const WinogradShape& s) { return kPoints * s.channels * s.outChannels; }
+int64_t weightFloats(const WinogradShape& s) { return kPoints * weightPointStride(s); }
 int64_t blockFloats(const WinogradShape& s, int64_t blockTiles) {
   return kPoints * blockTiles * (s.channels + s.outChannels);
 }

@@ -62,7 +62,7 @@ __attribute__((target("avx2,fma"))) void transformGradient(const Tiling& tiling,
 /// dw[k, c0..c0+8] = G^T W[.][k][c] G.
 __attribute__((target("avx2,fma"))) void transformKernel(const WinogradShape& s, const float* w, int64_t k, int64_t c0,
                                                          float* dw) {
-  const int64_t pointStride = s.outChannels * s.channels;
+  const int64_t pointStride = weightPointStride(s);
   const float* at = w + k * s.channels + c0;
   __m256 columns[6][3];  // G^T applied down each column of the points
   transformPointColumns<3, kernelTransform>(at, pointStride, columns);
@@ -104,21 +104,21 @@ std::optional<WinogradShape> weightGradCandidate(const ir::Graph& g, ir::ValueId
 
 int64_t winogradWeightGradScratchBytes(const WinogradShape& s) {
   const int64_t tiles = std::min(blockTilesFor(s), Tiling(s).tiles);
-  return (kPoints * s.outChannels * s.channels + kPoints * tiles * (s.channels + s.outChannels)) * 4;
+  return (kPoints * weightPointStride(s) + kPoints * tiles * (s.channels + s.outChannels)) * 4;
 }
 
 void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch) {
   const Tiling tiling(s);
   const int64_t C = s.channels, K = s.outChannels;
   const int64_t blockTiles = std::min(blockTilesFor(s), tiling.tiles);
-  float* sums = static_cast<float*>(scratch);  // W: [36][K][C]
-  float* v = sums + kPoints * K * C;           // V: [36][blockTiles][C]
-  float* p = v + kPoints * blockTiles * C;     // P: [36][blockTiles][K]
+  float* sums = static_cast<float*>(scratch);        // W: [36][K][C]
+  float* v = sums + kPoints * weightPointStride(s);  // V: [36][blockTiles][C]
+  float* p = v + kPoints * blockTiles * C;           // P: [36][blockTiles][K]
 #pragma omp parallel
   {
     UpperHalvesClearedOnExit cleared;
 #pragma omp for schedule(static)
-    for (int64_t point = 0; point < kPoints; ++point) std::fill_n(sums + point * K * C, K * C, 0.0f);
+    for (int64_t point = 0; point < kPoints; ++point) std::fill_n(sums + point * weightPointStride(s), K * C, 0.0f);
     for (int64_t first = 0; first < tiling.tiles; first += blockTiles) {
       const int64_t count = std::min(blockTiles, tiling.tiles - first);
 #pragma omp for schedule(static)
@@ -130,7 +130,7 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
       for (int64_t point = 0; point < kPoints; ++point) {
         const float* vp = v + point * blockTiles * C;
         const float* pp = p + point * blockTiles * K;
-        float* wp = sums + point * K * C;
+        float* wp = sums + point * weightPointStride(s);
         for (int64_t k0 = 0; k0 < K; k0 += 6)
           for (int64_t c0 = 0; c0 < C; c0 += 16)
             multiplySomeRows<true>(K - k0, pp + k0, 1, K, vp + c0, C, count, wp + k0 * C + c0, C);

@@ -92,6 +92,11 @@ WEFT_WINOGRAD_INLINE void transformPointColumns(const float* at, int64_t pointSt
   }
 }
 
+/// Floats from one point's part of the transformed weights (or of their gradient's sums) to
+/// the next: C x K and a cache line more (at a power-of-two stride all 36 parts began in one
+/// set of the L1 cache, and the weight transform's 36 stores missed it).
+inline int64_t weightPointStride(const WinogradShape& s) { return s.channels * s.outChannels + 16; }
+
 /// A result plane in 4x4 tiles, tile t of image n at row t / tilesAcross, column t % tilesAcross.
 struct Tiling {
   WinogradShape s;
