@@ -53,6 +53,33 @@ TEST(CpuMatmul, TransposedLhsOfManyRowsIsCopiedRowMajorOnAvx2) {
   cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
 }
 
+TEST(CpuMatmul, RhsRowsOfAMultipleOf256FloatsArePaddedOnAvx2) {
+  // Where oneDNN's sgemm reads row-major rhs rows 1 KiB-multiples apart slowly (no AVX-512),
+  // the step copies a rhs of 512 or more such columns with rows a cache line longer (its
+  // conversion bytes) when it has 64 or more rows to multiply; the product is the same.
+  struct Case {
+    ir::Shape lhs, rhs;
+    bool padded;
+  };
+  const Case cases[] = {
+      {{96, 40}, {40, 512}, true},          // mlp's first layer, smaller
+      {{2, 70, 24}, {2, 24, 768}, true},    // a batch of matrices
+      {{32, 40}, {40, 512}, false},         // too few rows to pay for the copy
+      {{96, 40}, {40, 400}, false},         // rows not 1 KiB-multiples apart
+  };
+  for (const Case& c : cases) {
+    ir::Graph g;
+    g.addOutput("y", g.addOp(ir::OpKind::Matmul, {g.addInput("x", f32(c.lhs)), g.addInput("w", f32(c.rhs))}));
+    SCOPED_TRACE(g.type(g.outputs()[0].value).str());
+    cpu::Executable exe = cpu::compile(g);
+    int64_t rhsBytes = 4;
+    for (int64_t d : c.rhs) rhsBytes *= d;
+    EXPECT_EQ(exe.stats().convertedBytes, c.padded && !cpu::channelBlocksFit() ? rhsBytes : 0);
+    reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
+  }
+}
+
 TEST(CpuMatmul, BatchDimsBroadcast) {
   ir::Graph g;
   auto a = g.addInput("a", f32({2, 1, 2, 2}));
