@@ -71,9 +71,9 @@ __attribute__((target("avx2,fma"))) void transformWeights(const WinogradShape& s
 void multiplyBlock(const Plan& p, const float* v, const float* u, int64_t count, float* m) {
   const int64_t C = p.s.channels, K = p.s.outChannels;
   for (int64_t point = 0; point < kPoints; ++point) {
-    const float* vp = v + point * p.blockTiles * C;
+    const float* vp = v + point * tilePointStride(p.blockTiles, C);
     const float* up = u + point * weightPointStride(p.s);
-    float* mp = m + point * p.blockTiles * K;
+    float* mp = m + point * tilePointStride(p.blockTiles, K);
     for (int64_t k0 = 0; k0 < K; k0 += 16)
       for (int64_t t0 = 0; t0 < count; t0 += 6)
         multiplySomeRows<false>(count - t0, vp + t0 * C, C, 1, up + k0, K, C, mp + t0 * K + k0, K);
@@ -87,7 +87,7 @@ __attribute__((target("avx2,fma"))) void transformOutput(const Plan& p, const fl
   const WinogradShape& s = p.s;
   int64_t image, top, left;
   p.locate(tile, image, top, left);
-  const int64_t pointStride = p.blockTiles * s.outChannels;
+  const int64_t pointStride = tilePointStride(p.blockTiles, s.outChannels);
   const float* at = m + row * s.outChannels + k0;
   __m256 columns[6][4];  // A^T applied down each column of the products
   transformPointColumns<4, outputTransform>(at, pointStride, columns);
@@ -125,7 +125,7 @@ Plan planFor(const WinogradShape& s, int threads) {
 /// `blockTiles` tiles.
 int64_t weightFloats(const WinogradShape& s) { return kPoints * weightPointStride(s); }
 int64_t blockFloats(const WinogradShape& s, int64_t blockTiles) {
-  return kPoints * blockTiles * (s.channels + s.outChannels);
+  return kPoints * (tilePointStride(blockTiles, s.channels) + tilePointStride(blockTiles, s.outChannels));
 }
 
 /// The shape of node `v`'s convolution as the Winograd kernel sees it, or
@@ -196,13 +196,13 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
     for (int64_t c = 0; c < s.channels; ++c)
       for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformWeights(s, w, c, k0, u);
     float* v = blocks + omp_get_thread_num() * blockFloats(s, p.blockTiles);
-    float* m = v + kPoints * p.blockTiles * s.channels;
+    float* m = v + kPoints * tilePointStride(p.blockTiles, s.channels);
 #pragma omp for schedule(static)
     for (int64_t block = 0; block < p.blocks; ++block) {
       const int64_t first = block * p.blockTiles, count = std::min(p.blockTiles, p.tiles - first);
       for (int64_t t = 0; t < count; ++t)
         for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-          transformInput(p, x, first + t, c0, v, t, p.blockTiles * s.channels);
+          transformInput(p, x, first + t, c0, v, t, tilePointStride(p.blockTiles, s.channels));
       multiplyBlock(p, v, u, count, m);
       for (int64_t t = 0; t < count; ++t)
         for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformOutput(p, m, first + t, t, k0, epilogue, y);

@@ -104,16 +104,16 @@ std::optional<WinogradShape> weightGradCandidate(const ir::Graph& g, ir::ValueId
 
 int64_t winogradWeightGradScratchBytes(const WinogradShape& s) {
   const int64_t tiles = std::min(blockTilesFor(s), Tiling(s).tiles);
-  return (kPoints * weightPointStride(s) + kPoints * tiles * (s.channels + s.outChannels)) * 4;
+  return kPoints * (weightPointStride(s) + tilePointStride(tiles, s.channels) + tilePointStride(tiles, s.outChannels)) * 4;
 }
 
 void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch) {
   const Tiling tiling(s);
   const int64_t C = s.channels, K = s.outChannels;
   const int64_t blockTiles = std::min(blockTilesFor(s), tiling.tiles);
-  float* sums = static_cast<float*>(scratch);        // W: [36][K][C]
-  float* v = sums + kPoints * weightPointStride(s);  // V: [36][blockTiles][C]
-  float* p = v + kPoints * blockTiles * C;           // P: [36][blockTiles][K]
+  float* sums = static_cast<float*>(scratch);               // W: [36][K][C]
+  float* v = sums + kPoints * weightPointStride(s);         // V: [36][blockTiles][C]
+  float* p = v + kPoints * tilePointStride(blockTiles, C);  // P: [36][blockTiles][K]
 #pragma omp parallel
   {
     UpperHalvesClearedOnExit cleared;
@@ -123,13 +123,13 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
       const int64_t count = std::min(blockTiles, tiling.tiles - first);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < count; ++t) {
-        for (int64_t c0 = 0; c0 < C; c0 += 8) transformInput(tiling, x, first + t, c0, v, t, blockTiles * C);
-        for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, t, blockTiles * K);
+        for (int64_t c0 = 0; c0 < C; c0 += 8) transformInput(tiling, x, first + t, c0, v, t, tilePointStride(blockTiles, C));
+        for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, t, tilePointStride(blockTiles, K));
       }
 #pragma omp for schedule(static)
       for (int64_t point = 0; point < kPoints; ++point) {
-        const float* vp = v + point * blockTiles * C;
-        const float* pp = p + point * blockTiles * K;
+        const float* vp = v + point * tilePointStride(blockTiles, C);
+        const float* pp = p + point * tilePointStride(blockTiles, K);
         float* wp = sums + point * weightPointStride(s);
         for (int64_t k0 = 0; k0 < K; k0 += 6)
           for (int64_t c0 = 0; c0 < C; c0 += 16)

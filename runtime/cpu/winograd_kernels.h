@@ -97,6 +97,11 @@ WEFT_WINOGRAD_INLINE void transformPointColumns(const float* at, int64_t pointSt
 /// set of the L1 cache, and the weight transform's 36 stores missed it).
 inline int64_t weightPointStride(const WinogradShape& s) { return s.channels * s.outChannels + 16; }
 
+/// Floats from one point's part of a block's transformed tiles (V, P or M: `tiles` rows of
+/// `channels`) to the next: a cache line more than they fill, for the same reason (resnet's
+/// blocks of 16 tiles of 128 channels, or 32 of 64, are 8 KiB a point).
+inline int64_t tilePointStride(int64_t tiles, int64_t channels) { return tiles * channels + 16; }
+
 /// A result plane in 4x4 tiles, tile t of image n at row t / tilesAcross, column t % tilesAcross.
 struct Tiling {
   WinogradShape s;
