@@ -137,24 +137,35 @@ int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s) {
   return ScratchLayout(s).floats() * 4;
 }
 
+int64_t phaseWinogradHeldWeightBytes(const PhaseWinogradShape& s) { return 4 * kPoints * ScratchLayout(s).uPoint * 4; }
+
 void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const float* w, const WinogradEpilogue& e,
-                              float* y, void* scratch) {
+                              float* y, void* scratch, float* heldWeights, bool heldReady) {
   const std::vector<Pass> passes = passesOf(s);
   const ScratchLayout layout(s);
-  float* u = static_cast<float*>(scratch);
-  float* v = u + kPoints * layout.uPoint;
+  float* v = static_cast<float*>(scratch) + kPoints * layout.uPoint;
   float* m = v + kPoints * layout.vPoint;
+  // Term i's transformed weights: the scratch's, or the i-th of the four held ones.
+  auto weightsOf = [&](int64_t i) {
+    return heldWeights ? heldWeights + i * kPoints * layout.uPoint : static_cast<float*>(scratch);
+  };
+  const bool transformsWeights = !heldWeights || !heldReady;
 #pragma omp parallel num_threads(std::max(1, omp_get_max_threads()))
   {
     UpperHalvesClearedOnExit cleared;
     const int64_t workers = omp_get_num_threads(), me = omp_get_thread_num();
-    for (const Pass& pass : passes) {
+    for (size_t p = 0; p < passes.size(); ++p) {
+      const Pass& pass = passes[p];
       const PassTiling tiling(s, pass);
       const int64_t first = tiling.tiles * me / workers, last = tiling.tiles * (me + 1) / workers;
       for (int term = 0; term < pass.terms; ++term) {
+        float* u = weightsOf(static_cast<int64_t>(p) * pass.terms + term);
+        if (transformsWeights) {
 #pragma omp for schedule(static)
-        for (int64_t c = 0; c < s.channels; ++c)
-          for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformWeights(s, pass, term, w, c, k0, u, layout.uPoint);
+          for (int64_t c = 0; c < s.channels; ++c)
+            for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
+              transformWeights(s, pass, term, w, c, k0, u, layout.uPoint);
+        }
         for (int64_t t = first; t < last; ++t)
           for (int64_t c0 = 0; c0 < s.channels; c0 += 8) transformInput(tiling, term, x, t, c0, v, layout.vPoint);
         multiplyTiles(s, layout, v, u, first, last, term > 0, m);

@@ -304,6 +304,11 @@ int64_t nativeScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
   return step == &runWinogradConv || step == &runWinogradWeightGrad ? winogradStepScratchBytes(g, v, threads) : 0;
 }
 
+int64_t nativeHeldBytes(const ir::Graph& g, ir::ValueId v, const std::vector<bool>& constantOperands) {
+  const bool constantWeights = constantOperands.size() > 1 && constantOperands[1];
+  return constantWeights && nativeStepFor(g, v) == &runWinogradConv ? winogradHeldWeightBytes(g, v) : 0;
+}
+
 std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v) {
   const ir::OpKind op = g.node(v).op;
   ir::ValueId folded = op == ir::OpKind::MaxPool          ? convPoolShape(g, v)

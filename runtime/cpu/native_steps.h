@@ -23,6 +23,11 @@ struct NativeCall {
   /// The step's scratch (nativeScratchBytes of it), or null when it needs none.
   void* scratch = nullptr;
   int64_t scratchBytes = 0;
+  /// A buffer the step keeps between runs (nativeHeldBytes of it) for what it computes from
+  /// constant operands alone, or null; heldReady: it holds that already (the Program's held
+  /// results: false on the first run, after setState and after runs with fed parameters).
+  void* held = nullptr;
+  bool heldReady = false;
 
   /// True when value v is stored channel-blocked.
   bool isBlocked(ir::ValueId v) const {
@@ -92,6 +97,11 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v);
 
 /// The scratch bytes the native step of node `v` needs on `threads` workers (0: none).
 int64_t nativeScratchBytes(const ir::Graph& g, ir::ValueId v, int threads);
+
+/// The bytes the native step of node `v` keeps between runs (NativeCall::held) when the
+/// operands `constantOperands` marks hold the same bytes every run (0: none): a Winograd
+/// convolution's transformed weights.
+int64_t nativeHeldBytes(const ir::Graph& g, ir::ValueId v, const std::vector<bool>& constantOperands);
 
 /// The values a native step of node `v` may read on behalf of a node it computes along, at
 /// `v`'s step rather than at that node's: a max pool's conv-pool step reads its conv's

@@ -180,21 +180,26 @@ int64_t winogradScratchBytes(const WinogradShape& s, int threads) {
   return (weightFloats(s) + std::max(1, threads) * blockFloats(s, p.blockTiles)) * 4;
 }
 
+int64_t winogradHeldWeightBytes(const WinogradShape& s) { return weightFloats(s) * 4; }
+
 void winogradConvolution(const WinogradShape& s, const float* x, const float* w, const WinogradEpilogue& epilogue,
-                         float* y, void* scratch, int64_t scratchBytes) {
+                         float* y, void* scratch, int64_t scratchBytes, float* heldWeights, bool heldReady) {
   // As many workers as the scratch holds blocks for (all of OpenMP's threads
   // when sized for them).
   int workers = std::max(1, omp_get_max_threads());
   while (workers > 1 && winogradScratchBytes(s, workers) > scratchBytes) --workers;
   const Plan p = planFor(s, workers);
-  float* u = static_cast<float*>(scratch);
-  float* blocks = u + weightFloats(s);
+  float* u = heldWeights ? heldWeights : static_cast<float*>(scratch);
+  float* blocks = static_cast<float*>(scratch) + weightFloats(s);
+  const bool transformsWeights = !heldWeights || !heldReady;
 #pragma omp parallel num_threads(workers)
   {
     UpperHalvesClearedOnExit cleared;
+    if (transformsWeights) {
 #pragma omp for schedule(static)
-    for (int64_t c = 0; c < s.channels; ++c)
-      for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformWeights(s, w, c, k0, u);
+      for (int64_t c = 0; c < s.channels; ++c)
+        for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformWeights(s, w, c, k0, u);
+    }
     float* v = blocks + omp_get_thread_num() * blockFloats(s, p.blockTiles);
     float* m = v + kPoints * tilePointStride(p.blockTiles, s.channels);
 #pragma omp for schedule(static)
@@ -242,13 +247,20 @@ void runWinogradConv(const NativeCall& call) {
   }
   if (found.residual >= 0) e.residual = static_cast<const float*>(call.operands[static_cast<size_t>(found.residual)]);
   e.relu = found.relu;
+  auto* held = static_cast<float*>(call.held);
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(call.graph, call.value))
     return phaseWinogradConvolution(*phases, static_cast<const float*>(call.operands[0]),
                                     static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result),
-                                    call.scratch);
+                                    call.scratch, held, call.heldReady);
   winogradConvolution(*winogradShapeOf(call.graph, call.value, found), static_cast<const float*>(call.operands[0]),
                       static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result), call.scratch,
-                      call.scratchBytes);
+                      call.scratchBytes, held, call.heldReady);
+}
+
+int64_t winogradHeldWeightBytes(const ir::Graph& g, ir::ValueId v) {
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
+    return phaseWinogradHeldWeightBytes(*phases);
+  return winogradHeldWeightBytes(*winogradShapeOf(g, v));
 }
 
 }  // namespace weft::cpu

@@ -58,11 +58,17 @@ bool winogradFits(const WinogradShape& s);
 /// fewer).
 int64_t winogradScratchBytes(const WinogradShape& s, int threads);
 
+/// The bytes of shape `s`'s transformed weights (winogradConvolution's heldWeights).
+int64_t winogradHeldWeightBytes(const WinogradShape& s);
+
 /// y = epilogue(convolution of x with w) as `s` describes, on the worker
 /// threads, with `scratchBytes` of `scratch` (at least winogradScratchBytes(s,
-/// 1); 32-byte aligned or not). Requires winogradFits(s).
+/// 1); 32-byte aligned or not). Requires winogradFits(s). With `heldWeights`
+/// (winogradHeldWeightBytes(s) of them) the transformed weights are kept there
+/// instead of in the scratch, and made only when not `heldReady` (w unread).
 void winogradConvolution(const WinogradShape& s, const float* x, const float* w, const WinogradEpilogue& epilogue,
-                         float* y, void* scratch, int64_t scratchBytes);
+                         float* y, void* scratch, int64_t scratchBytes, float* heldWeights = nullptr,
+                         bool heldReady = false);
 
 /// A 4x4, stride-2 convolution or conv_transpose of channels-last f32 data, as
 /// the phase Winograd kernel computes it (native_phase_winograd.cpp): x [images,
@@ -90,11 +96,18 @@ bool phaseWinogradFits(const PhaseWinogradShape& s);
 /// workers).
 int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s);
 
+/// The bytes of all of shape `s`'s transformed weights, its four terms'
+/// (phaseWinogradConvolution's heldWeights).
+int64_t phaseWinogradHeldWeightBytes(const PhaseWinogradShape& s);
+
 /// y = epilogue(convolution of x with w) as `s` describes, on the worker
 /// threads, with phaseWinogradScratchBytes(s) of `scratch`. Requires
-/// phaseWinogradFits(s).
+/// phaseWinogradFits(s). With `heldWeights` (phaseWinogradHeldWeightBytes(s) of
+/// them) every term's transformed weights are kept there, and made only when not
+/// `heldReady` (w unread).
 void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const float* w,
-                              const WinogradEpilogue& epilogue, float* y, void* scratch);
+                              const WinogradEpilogue& epilogue, float* y, void* scratch, float* heldWeights = nullptr,
+                              bool heldReady = false);
 
 /// Node `v`'s shape when it is a 4x4, stride-2 convolution (a conv or
 /// conv_transpose, or a fused conv with its epilogue: convEpilogueOf) the phase
@@ -135,8 +148,13 @@ std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Gra
 /// channelBlocksFit).
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v);
 
-/// The native step of such a node (its scratch in NativeCall::scratch).
+/// The native step of such a node (its scratch in NativeCall::scratch; its transformed
+/// weights in NativeCall::held where it has that buffer).
 void runWinogradConv(const NativeCall& call);
+
+/// The bytes of the transformed weights of node `v`'s Winograd convolution
+/// (runsWinogradConv): what its step holds between runs when its weights are constant.
+int64_t winogradHeldWeightBytes(const ir::Graph& g, ir::ValueId v);
 
 /// The scratch bytes winogradWeightGradient needs for shape `s` (whatever the workers).
 int64_t winogradWeightGradScratchBytes(const WinogradShape& s);

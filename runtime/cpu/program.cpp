@@ -130,6 +130,7 @@ struct Program::Step {
   bool heldResult = false;  ///< a generated kernel of constants only, run when heldResultsReady_ is false
   void* nativeScratch = nullptr;  ///< for a native step that needs scratch (nativeScratchBytes): where
   int64_t nativeScratchBytes = 0;  ///< and how much
+  AlignedBuffer nativeHeld;        ///< for a native step with constant operands: nativeHeldBytes of its own
   HostStep host;
 };
 
@@ -347,6 +348,10 @@ Program::Program(ir::Graph graph, ProgramOptions options)
   counts_.blockedValues = static_cast<int>(std::count(blocked_.begin(), blocked_.end(), true));
   passComputedLayouts(*engine);
   if (holdConstants_) holdConstantResults();
+  for (Step& step : steps_)
+    if (step.native)
+      if (const int64_t bytes = nativeHeldBytes(graph_, step.value, constantOperands(step.value)); bytes > 0)
+        step.nativeHeld = AlignedBuffer(bytes, /*zeroed=*/false);
   for (const Step& step : steps_) {
     if (!step.onednn) continue;
     if (runsWinograd(*step.onednn)) ++counts_.winograd;
@@ -420,6 +425,7 @@ int64_t Program::heldBytes() const {
   for (const Step& step : steps_)
     if (step.onednn) bytes += step.onednn->heldBytes();
   for (const AlignedBuffer& held : heldResults_) bytes += static_cast<size_t>(held.size());
+  for (const Step& step : steps_) bytes += static_cast<size_t>(step.nativeHeld.size());
   return static_cast<int64_t>(bytes);
 }
 
@@ -517,7 +523,7 @@ void Program::runStep(const Step& step, const std::vector<const void*>& bound, u
   if (step.kernel) return runKernel(*step.kernel, result, operandPtrs_, threads_, node.type.numel(), step.sideSums);
   if (step.native)
     return step.native(NativeCall{graph_, step.value, operandPtrs_, result, counter, &blocked_, step.nativeScratch,
-                                  step.nativeScratchBytes});
+                                  step.nativeScratchBytes, step.nativeHeld.data(), heldResultsReady_});
   step.host(operandPtrs_, result, counter);
 }
 

@@ -128,7 +128,9 @@ namespace {
 
 /// An inference graph whose weights are parameters no update writes, y = relu(x w) and
 /// z = conv(img, k): its oneDNN steps hold the weights converted into the layouts their
-/// primitives read (blocked panels and blocked filters).
+/// primitives read (blocked panels and blocked filters); and channels-last convolutions, a 3x3
+/// one and a 4x4 stride-2 conv_transpose, whose weights weft's Winograd steps hold transformed
+/// where oneDNN has no Winograd kernels (AVX2 CPUs).
 ir::Graph heldWeightsGraph() {
   using ir::OpKind;
   auto f32 = [](ir::Shape s) { return ir::TensorType{ir::DType::f32, std::move(s)}; };
@@ -142,6 +144,13 @@ ir::Graph heldWeightsGraph() {
   ir::ValueId img = g.addInput("img", f32({2, 16, 12, 12}));
   ir::ValueId k = g.addParam("k", f32({32, 16, 3, 3}), normal(2));
   g.addOutput("z", g.addOp(OpKind::Conv, {img, k}, cpu::testing::convAttrs(1, 1, false)));
+  ir::ValueId image = g.addInput("image", f32({2, 10, 10, 16}));
+  ir::ValueId filter = g.addParam("filter", f32({32, 16, 3, 3}), normal(4));
+  g.addOutput("zl", g.addOp(OpKind::Conv, {image, filter}, cpu::testing::convAttrs(1, 1, true)));
+  ir::Attrs upAttrs = cpu::testing::convAttrs(2, 1, true);
+  upAttrs["output_padding"] = std::vector<int64_t>{0, 0};
+  ir::ValueId up = g.addParam("up", f32({16, 16, 4, 4}), normal(5));
+  g.addOutput("zu", g.addOp(OpKind::ConvTranspose, {g.addInput("small", f32({2, 7, 7, 16})), up}, upAttrs));
   // A kernel of a parameter alone (tanh(v), a generated kernel): its result is held too.
   ir::ValueId v = g.addParam("v", f32({256, 32}), normal(3));
   g.addOutput("u", g.addOp(OpKind::Matmul, {x, g.addOp(OpKind::Tanh, {v})}));
@@ -167,6 +176,9 @@ TEST(CpuState, HeldWeightsFollowSetStateAndFedParameters) {
   cpu::Executable exe = cpu::compile(g);
   EXPECT_GT(exe.stats().heldBytes, 256 * 32 * 4);
   EXPECT_EQ(exe.stats().heldResults, 1);
+  if (!cpu::channelBlocksFit()) {
+    EXPECT_EQ(exe.stats().nativeWinogradSteps, 2);
+  }
   const reference::TensorMap feeds = cpu::testing::sineFeeds(g);
   reference::TensorMap state = exe.state();
   cpu::testing::expectClose(exe.run(feeds), reference::run(g, withState(feeds, state)), "initial state");
@@ -182,8 +194,10 @@ TEST(CpuState, HeldWeightsFollowSetStateAndFedParameters) {
   fed["w"] = reshuffled(state.at("w"), 2.0);
   fed["k"] = reshuffled(state.at("k"), 3.0);
   fed["v"] = reshuffled(state.at("v"), 4.0);
+  fed["filter"] = reshuffled(state.at("filter"), 5.0);
+  fed["up"] = reshuffled(state.at("up"), 6.0);
   cpu::testing::expectClose(exe.run(fed), reference::run(g, fed), "fed weights");
-  for (const char* name : {"w", "k", "v"}) {
+  for (const char* name : {"w", "k", "v", "filter", "up"}) {
     ir::TensorData& t = fed.at(name);
     const void* buffer = t.bytes.data();
     for (int64_t i = 0; i < t.numel(); ++i) t.set(i, -t.get(i));
