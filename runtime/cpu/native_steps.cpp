@@ -249,6 +249,12 @@ std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v) {
   return found;
 }
 
+bool isChannelsLastF32Conv(const ir::Graph& g, ir::ValueId v, const ir::Node& conv) {
+  const ir::Node& node = g.node(v);
+  return ir::isChannelsLast(conv.op, conv.attrs) && node.type.dtype == ir::DType::f32 && node.type.rank() == 4 &&
+         g.type(node.operands[0]).dtype == ir::DType::f32 && g.type(node.operands[1]).dtype == ir::DType::f32;
+}
+
 int bodyInputIndex(const ir::Graph& body, ir::ValueId v) {
   const std::vector<ir::ValueId> inputs = body.inputs();
   auto it = std::find(inputs.begin(), inputs.end(), v);

@@ -69,6 +69,10 @@ struct ConvEpilogue {
 /// Node `v` of `g` as a ConvEpilogue, or nullopt for anything else.
 std::optional<ConvEpilogue> convEpilogueOf(const ir::Graph& g, ir::ValueId v);
 
+/// True when node `v` of `g`, whose convolution is `conv` (itself or its fused body's),
+/// reads and writes channels-last f32 data of rank 4 with f32 weights.
+bool isChannelsLastF32Conv(const ir::Graph& g, ir::ValueId v, const ir::Node& conv);
+
 /// The image kernel of a native step whose kernels are templates over the result's blocks of
 /// 16 channels (1 to 4) and a compile-time kernel extent and input channel count, given as
 /// `kernel`, a generic lambda returning the instance for <Blocks, K, C>: <Blocks, 3, 1>

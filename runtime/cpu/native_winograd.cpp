@@ -134,9 +134,7 @@ int64_t blockFloats(const WinogradShape& s, int64_t blockTiles) {
 std::optional<WinogradShape> winogradShapeOf(const ir::Graph& g, ir::ValueId v, const ConvEpilogue& found) {
   const ir::Node& conv = *found.conv;
   const ir::Node& node = g.node(v);
-  if (!ir::isChannelsLast(conv.op, conv.attrs) || node.type.dtype != ir::DType::f32 || node.type.rank() != 4 ||
-      g.type(node.operands[0]).dtype != ir::DType::f32 || g.type(node.operands[1]).dtype != ir::DType::f32)
-    return std::nullopt;
+  if (!isChannelsLastF32Conv(g, v, conv)) return std::nullopt;
   ir::AttrReader attrs(conv.attrs, conv.op);
   const bool transposed = conv.op == ir::OpKind::ConvTranspose;
   const ir::Shape &x = g.type(node.operands[0]).shape, &w = g.type(node.operands[1]).shape, &out = node.type.shape;
