@@ -204,8 +204,7 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
     for (int64_t block = 0; block < p.blocks; ++block) {
       const int64_t first = block * p.blockTiles, count = std::min(p.blockTiles, p.tiles - first);
       for (int64_t t = 0; t < count; ++t)
-        for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-          transformInput(p, x, first + t, c0, v, t, tilePointStride(p.blockTiles, s.channels));
+        transformInput(p, x, first + t, v, t, tilePointStride(p.blockTiles, s.channels));
       multiplyBlock(p, v, u, count, m);
       for (int64_t t = 0; t < count; ++t)
         for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformOutput(p, m, first + t, t, k0, epilogue, y);

@@ -123,7 +123,7 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
       const int64_t count = std::min(blockTiles, tiling.tiles - first);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < count; ++t) {
-        for (int64_t c0 = 0; c0 < C; c0 += 8) transformInput(tiling, x, first + t, c0, v, t, tilePointStride(blockTiles, C));
+        transformInput(tiling, x, first + t, v, t, tilePointStride(blockTiles, C));
         for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, t, tilePointStride(blockTiles, K));
       }
 #pragma omp for schedule(static)

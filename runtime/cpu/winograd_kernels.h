@@ -121,32 +121,36 @@ struct Tiling {
   }
 };
 
-/// V[xi][row][c0..c0+8] = B^T d B for the input patch of tile `tile`, eight channels c0..;
-/// a point's rows lie pointStride floats apart.
+/// V[xi][row][c] = B^T d B for the input patch of tile `tile`, every channel (eight at a
+/// time); a point's rows lie pointStride floats apart. (One call a tile: the tile's place,
+/// two divisions, is found once for all its channels.)
 __attribute__((target("avx2,fma"))) inline void transformInput(const Tiling& tiling, const float* x, int64_t tile,
-                                                               int64_t c0, float* v, int64_t row, int64_t pointStride) {
+                                                               float* v, int64_t row, int64_t pointStride) {
   const WinogradShape& s = tiling.s;
   int64_t image, top, left;
   tiling.locate(tile, image, top, left);
   top -= s.padTop, left -= s.padLeft;
-  const float* base = x + image * s.height * s.width * s.channels + c0;
-  const bool inside = top >= 0 && left >= 0 && top + 6 <= s.height && left + 6 <= s.width;
-  __m256 columns[6][6];  // B^T applied down each column of the patch
-  for (int b = 0; b < 6; ++b) {
-    __m256 d[6];
-    for (int a = 0; a < 6; ++a) {
-      const int64_t i = top + a, j = left + b;
-      d[a] = inside || (i >= 0 && i < s.height && j >= 0 && j < s.width)
-                 ? _mm256_loadu_ps(base + (i * s.width + j) * s.channels)
-                 : _mm256_setzero_ps();
+  // The patch's rows aFirst..aEnd and columns bFirst..bEnd lie in the image; the rest are zeros.
+  const int64_t aFirst = std::max<int64_t>(0, -top), aEnd = std::min<int64_t>(6, s.height - top);
+  const int64_t bFirst = std::max<int64_t>(0, -left), bEnd = std::min<int64_t>(6, s.width - left);
+  const int64_t patch = ((image * s.height + top) * s.width + left) * s.channels;  // may lie before x's image
+  float* out = v + row * s.channels;
+  for (int64_t c0 = 0; c0 < s.channels; c0 += 8) {
+    __m256 columns[6][6];  // B^T applied down each column of the patch
+    for (int b = 0; b < 6; ++b) {
+      __m256 d[6];
+      for (int a = 0; a < 6; ++a)
+        d[a] = a >= aFirst && a < aEnd && b >= bFirst && b < bEnd
+                   ? _mm256_loadu_ps(x + (patch + (a * s.width + b) * s.channels + c0))
+                   : _mm256_setzero_ps();
+      inputTransform(d, columns[b]);
     }
-    inputTransform(d, columns[b]);
-  }
-  for (int a = 0; a < 6; ++a) {
-    const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
-    __m256 r[6];
-    inputTransform(d, r);
-    for (int b = 0; b < 6; ++b) _mm256_storeu_ps(v + (a * 6 + b) * pointStride + row * s.channels + c0, r[b]);
+    for (int a = 0; a < 6; ++a) {
+      const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
+      __m256 r[6];
+      inputTransform(d, r);
+      for (int b = 0; b < 6; ++b) _mm256_storeu_ps(out + (a * 6 + b) * pointStride + c0, r[b]);
+    }
   }
 }
 
