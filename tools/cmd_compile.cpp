@@ -274,7 +274,7 @@ int cmdCompile(int argc, char** argv) {
     std::printf("  state        %s\n", mib(s.persistentBytes).c_str());
     std::printf("  scratch      %s (oneDNN and native steps' run-time buffers with no room in the arena)\n", mib(s.scratchBytes).c_str());
     if (s.heldBytes > 0)
-      std::printf("  held         %s (constant weights kept in the layouts oneDNN reads; %d kernels of constants only, run once)\n",
+      std::printf("  held         %s (constant weights kept in the layouts oneDNN or weft's Winograd reads; %d kernels of constants only, run once)\n",
                   mib(s.heldBytes).c_str(), s.heldResults);
     std::printf("  peak         %s (arena + state + scratch + held + inputs and outputs)\n", mib(s.peakBytes).c_str());
     double total = 0;

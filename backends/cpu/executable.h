@@ -63,7 +63,8 @@ struct CompileStats {
   int64_t persistentBytes = 0;  ///< parameters and optimizer state
   int64_t scratchBytes = 0;     ///< oneDNN and native steps' run-time buffers with no room in the arena, shared
   /// Constant operands (an inference graph's weights) that oneDNN steps keep converted into
-  /// the layouts their primitives read (ProgramOptions::holdConstantCopies).
+  /// the layouts their primitives read, weft's Winograd steps keep transformed, and held
+  /// results of kernels of constants (ProgramOptions::holdConstantCopies).
   int64_t heldBytes = 0;
   int64_t peakBytes = 0;        ///< arena + persistent + scratch + held + inputs and outputs
   /// Wall seconds of each compile stage, in order ("optimize", "plan", "onednn", "codegen", ...).

@@ -31,21 +31,6 @@ namespace {
 
 using namespace winograd7;
 
-/// The scratch's arrays, point by point: U [64][C][K], V [64][rows][C] and M [64][rows][K],
-/// each point's part a cache line longer than it needs: with power-of-two sizes the 64
-/// points' parts began in the same set of the L1 cache, and each transform's 64 loads or
-/// stores missed it (the transforms took 48% of dcgan's conv_transpose on the AMD EPYC).
-struct ScratchLayout {
-  int64_t rows;                    ///< tiles (mostTiles)
-  int64_t uPoint, vPoint, mPoint;  ///< floats from one point's part to the next
-  explicit ScratchLayout(const PhaseWinogradShape& s)
-      : rows(mostTiles(s)),
-        uPoint(s.channels * s.outChannels + 16),
-        vPoint(rows * s.channels + 16),
-        mPoint(rows * s.outChannels + 16) {}
-  int64_t floats() const { return kPoints * (uPoint + vPoint + mPoint); }
-};
-
 /// U for term `term` of `pass`, eight result channels k0.. of input channel c; a point's
 /// part lies pointStride floats after the previous one's.
 __attribute__((target("avx2,fma"))) void transformWeights(const PhaseWinogradShape& s, const Pass& pass, int term,
@@ -106,9 +91,7 @@ __attribute__((target("avx2,fma"))) void transformOutput(const PassTiling& tilin
     for (int a = 0; a < 8; ++a) column[a] = _mm256_loadu_ps(at + (a * 8 + b) * pointStride);
     winograd7::outputTransform(column, columns[b]);
   }
-  const __m256 bias = !e.bias        ? _mm256_setzero_ps()
-                      : e.singleBias ? _mm256_broadcast_ss(e.bias)
-                                     : _mm256_loadu_ps(e.bias + k0);
+  const __m256 bias = winograd::epilogueBias(e, k0);
   const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
   for (int a = 0; a < kTile && top + a < rows.outCount; ++a) {
     const __m256 d[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
@@ -116,13 +99,9 @@ __attribute__((target("avx2,fma"))) void transformOutput(const PassTiling& tilin
     __m256 r[7];
     winograd7::outputTransform(d, r);
     const int64_t row = rows.outFirst + rows.outStep * (top + a);
-    for (int b = 0; b < kTile && left + b < cols.outCount; ++b) {
-      const int64_t index = offset + (row * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * s.outChannels;
-      __m256 value = _mm256_add_ps(r[b], bias);
-      if (e.residual) value = _mm256_add_ps(value, _mm256_loadu_ps(e.residual + index));
-      if (e.relu) value = _mm256_max_ps(value, _mm256_setzero_ps());
-      _mm256_storeu_ps(y + index, value);
-    }
+    for (int b = 0; b < kTile && left + b < cols.outCount; ++b)
+      winograd::storeResult(e, r[b], bias,
+                            offset + (row * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * s.outChannels, y);
   }
 }
 
@@ -178,10 +157,8 @@ void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const
   }
 }
 
-std::optional<PhaseWinogradShape> phaseWinogradCandidate(const ir::Graph& g, ir::ValueId v) {
-  const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
-  if (!found) return std::nullopt;
-  const ir::Node& conv = *found->conv;
+std::optional<PhaseWinogradShape> phaseWinogradShapeOf(const ir::Graph& g, ir::ValueId v, const ConvEpilogue& found) {
+  const ir::Node& conv = *found.conv;
   const ir::Node& node = g.node(v);
   if (!isChannelsLastF32Conv(g, v, conv)) return std::nullopt;
   ir::AttrReader attrs(conv.attrs, conv.op);
@@ -192,9 +169,14 @@ std::optional<PhaseWinogradShape> phaseWinogradCandidate(const ir::Graph& g, ir:
       attrs.ints("stride") != std::vector<int64_t>{2, 2} || attrs.ints("dilation") != std::vector<int64_t>{1, 1} ||
       (transposed && attrs.ints("output_padding") != std::vector<int64_t>{0, 0}))
     return std::nullopt;
-  const PhaseWinogradShape s{x[0], x[1], x[2], x[3], out[1], out[2], out[3], padding[0], padding[1], transposed};
-  if (s.channels < 16 || s.outChannels < 16 || s.outHeight < kTile || s.outWidth < kTile ||
-      !winograd7::shapeFits(s) || phaseWinogradScratchBytes(s) > winograd7::kMostScratchBytes)
+  return PhaseWinogradShape{x[0], x[1], x[2], x[3], out[1], out[2], out[3], padding[0], padding[1], transposed};
+}
+
+std::optional<PhaseWinogradShape> phaseWinogradCandidate(const ir::Graph& g, ir::ValueId v) {
+  const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
+  const std::optional<PhaseWinogradShape> s = found ? phaseWinogradShapeOf(g, v, *found) : std::nullopt;
+  if (!s || s->channels < 16 || s->outChannels < 16 || s->outHeight < kTile || s->outWidth < kTile ||
+      !winograd7::shapeFits(*s) || phaseWinogradScratchBytes(*s) > winograd7::kMostScratchBytes)
     return std::nullopt;
   return s;
 }

@@ -6,7 +6,7 @@
 //   V[xi][t][c] = (B^T d[t, c] B)[xi]        the term's input patches;
 //   W[xi][k][c] = sum over t of P[xi][t][k] * V[xi][t][c]   64 matrix products over tiles;
 //   dw[k, c, taps of the term] = G^T W[.][k][c] G.
-// All tiles are one block (the scratch holds them: phaseWinogradCandidate's bound); the
+// All tiles are one block (the scratch holds them: phaseWinogradWeightGradCandidate's bound); the
 // workers share the transforms and split the 64 points of the products.
 #include <immintrin.h>
 #include <omp.h>
@@ -24,20 +24,6 @@ namespace weft::cpu {
 namespace {
 
 using namespace winograd7;
-
-/// The scratch's arrays, point by point, each point's part a cache line longer than it needs
-/// (see native_phase_winograd.cpp's ScratchLayout): W [64][K][C], V [64][tiles][C], P
-/// [64][tiles][K].
-struct GradientLayout {
-  int64_t tiles;                   ///< of the result plane
-  int64_t wPoint, vPoint, pPoint;  ///< floats from one point's part to the next
-  explicit GradientLayout(const PhaseWinogradShape& s)
-      : tiles(mostTiles(s)),
-        wPoint(s.outChannels * s.channels + 16),
-        vPoint(tiles * s.channels + 16),
-        pPoint(tiles * s.outChannels + 16) {}
-  int64_t floats() const { return kPoints * (wPoint + vPoint + pPoint); }
-};
 
 /// P[xi][tile][k0..k0+8] = A e A^T for the result gradients of tile `tile`, channels k0..;
 /// a point's rows lie pointStride floats apart.
@@ -93,23 +79,23 @@ __attribute__((target("avx2,fma"))) void transformKernel(const PhaseWinogradShap
 
 }  // namespace
 
-int64_t phaseWinogradWeightGradScratchBytes(const PhaseWinogradShape& s) { return GradientLayout(s).floats() * 4; }
+int64_t phaseWinogradWeightGradScratchBytes(const PhaseWinogradShape& s) { return ScratchLayout(s).floats() * 4; }
 
 void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
                                  void* scratch) {
   const Pass pass = passesOf(s).front();  // a conv's: the input's four phases
   const PassTiling tiling(s, pass);
-  const GradientLayout layout(s);
+  const ScratchLayout layout(s);  // W in U's room, P in M's
   const int64_t C = s.channels, K = s.outChannels;
   float* sums = static_cast<float*>(scratch);  // W
-  float* v = sums + kPoints * layout.wPoint;
+  float* v = sums + kPoints * layout.uPoint;
   float* p = v + kPoints * layout.vPoint;
 #pragma omp parallel
   {
     UpperHalvesClearedOnExit cleared;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiling.tiles; ++t)
-      for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, t, k0, p, layout.pPoint);
+      for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, t, k0, p, layout.mPoint);
     for (int term = 0; term < pass.terms; ++term) {
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tiling.tiles; ++t)
@@ -117,15 +103,15 @@ void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, co
 #pragma omp for schedule(static)
       for (int64_t point = 0; point < kPoints; ++point) {
         const float* vp = v + point * layout.vPoint;
-        const float* pp = p + point * layout.pPoint;
-        float* wp = sums + point * layout.wPoint;
+        const float* pp = p + point * layout.mPoint;
+        float* wp = sums + point * layout.uPoint;
         for (int64_t k0 = 0; k0 < K; k0 += 6)
           for (int64_t c0 = 0; c0 < C; c0 += 16)
             winograd::multiplySomeRows<false>(K - k0, pp + k0, 1, K, vp + c0, C, tiling.tiles, wp + k0 * C + c0, C);
       }
 #pragma omp for schedule(static)
       for (int64_t k = 0; k < K; ++k)
-        for (int64_t c0 = 0; c0 < C; c0 += 8) transformKernel(s, pass, term, sums, k, c0, layout.wPoint, dw);
+        for (int64_t c0 = 0; c0 < C; c0 += 8) transformKernel(s, pass, term, sums, k, c0, layout.uPoint, dw);
     }
   }
 }

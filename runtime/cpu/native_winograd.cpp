@@ -91,21 +91,14 @@ __attribute__((target("avx2,fma"))) void transformOutput(const Plan& p, const fl
   const float* at = m + row * s.outChannels + k0;
   __m256 columns[6][4];  // A^T applied down each column of the products
   transformPointColumns<4, outputTransform>(at, pointStride, columns);
-  const __m256 bias = !e.bias        ? _mm256_setzero_ps()
-                      : e.singleBias ? _mm256_broadcast_ss(e.bias)
-                                     : _mm256_loadu_ps(e.bias + k0);
+  const __m256 bias = epilogueBias(e, k0);
   const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
   for (int a = 0; a < 4 && top + a < s.outHeight; ++a) {
     const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
     __m256 r[4];
     outputTransform(d, r);
-    for (int b = 0; b < 4 && left + b < s.outWidth; ++b) {
-      const int64_t index = offset + ((top + a) * s.outWidth + left + b) * s.outChannels;
-      __m256 value = _mm256_add_ps(r[b], bias);
-      if (e.residual) value = _mm256_add_ps(value, _mm256_loadu_ps(e.residual + index));
-      if (e.relu) value = _mm256_max_ps(value, _mm256_setzero_ps());
-      _mm256_storeu_ps(y + index, value);
-    }
+    for (int b = 0; b < 4 && left + b < s.outWidth; ++b)
+      storeResult(e, r[b], bias, offset + ((top + a) * s.outWidth + left + b) * s.outChannels, y);
   }
 }
 
@@ -245,7 +238,8 @@ void runWinogradConv(const NativeCall& call) {
   if (found.residual >= 0) e.residual = static_cast<const float*>(call.operands[static_cast<size_t>(found.residual)]);
   e.relu = found.relu;
   auto* held = static_cast<float*>(call.held);
-  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(call.graph, call.value))
+  // A step runs only what runsWinogradConv took: the kernel's shape tells its kind.
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradShapeOf(call.graph, call.value, found))
     return phaseWinogradConvolution(*phases, static_cast<const float*>(call.operands[0]),
                                     static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result),
                                     call.scratch, held, call.heldReady);

@@ -109,6 +109,11 @@ void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const
                               const WinogradEpilogue& epilogue, float* y, void* scratch, float* heldWeights = nullptr,
                               bool heldReady = false);
 
+/// The shape of node `v` (read as convolution `found`) when its convolution is a
+/// channels-last f32 4x4 conv or conv_transpose with stride 2, one group, no
+/// dilation or output padding, whatever its sizes; else nullopt.
+std::optional<PhaseWinogradShape> phaseWinogradShapeOf(const ir::Graph& g, ir::ValueId v, const ConvEpilogue& found);
+
 /// Node `v`'s shape when it is a 4x4, stride-2 convolution (a conv or
 /// conv_transpose, or a fused conv with its epilogue: convEpilogueOf) the phase
 /// step would run on an AVX2 CPU without oneDNN Winograd kernels, whatever this

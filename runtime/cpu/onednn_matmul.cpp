@@ -109,19 +109,19 @@ constexpr int64_t kRhsRowPadding = 16;
 /// True when a matmul should read its row-major rhs `rhs` (a whole buffer) from a copy whose
 /// rows are kRhsRowPadding floats longer, `rows` being the result's rows per matrix and
 /// `constant` whether the rhs holds the same bytes every run (then it is copied once). oneDNN
-/// 2.6's AVX2 sgemm (no AVX-512) reads row-major rhs rows of every width here slower than
-/// padded ones: on the AMD EPYC of stop 34, [128, 784] x [784, 512] (mlp's first layer) 0.80
-/// -> 0.55 ms, [1024, 256] x [256, 1024] (gpt's fc1) 3.6 -> 2.9, [256, 512] x [512, 1024]
-/// (its weight gradient) 5.9 -> 3.1, [128, 784] x [784, 400] 0.56 -> 0.44, [1024, 1024] x
-/// [1024, 256] 3.05 -> 2.83 (a rhs one float off 32-byte alignment ran as fast: the sgemm
-/// packs such a rhs instead of reading it in place). Rows narrower than 384 floats gained
-/// little ([128, 512] x [512, 256] 0.189 -> 0.176 ms) and gpt's training step copied 38 MiB a
-/// step with them; a copy made every run pays where each of its floats takes part in 64 or
-/// more multiply-adds.
+/// 2.6's AVX2 sgemm (no AVX-512) reads a row-major rhs in place, and slowly where its rows lie
+/// a multiple of 1 KiB apart: on the AMD EPYC of stop 34, [128, 784] x [784, 512] (mlp's
+/// first layer) 0.80 -> 0.55 ms padded, [1024, 256] x [256, 1024] (gpt's fc1) 3.6 -> 2.9,
+/// [256, 512] x [512, 1024] (its weight gradient) 5.9 -> 3.1, [1024, 1024] x [1024, 256] 3.05
+/// -> 2.83 (a rhs one float off 32-byte alignment ran as fast: the sgemm packs such a rhs).
+/// Other widths gained less or nothing (400 columns 0.56 -> 0.44 alone, but vae's training
+/// step lost with its copies each run; 784 none) and copying every rhs of 384 or more
+/// columns moved 38 MiB a step in gpt's training: so 512 or more columns, a multiple of 256.
+/// A copy made every run pays where each of its floats takes part in 64 or more multiply-adds.
 bool padsRhsRows(const memory::desc& rhs, int64_t rows, bool constant) {
   const memory::dims dims = rhs.dims();
-  return !channelBlocksFit() && (constant || rows >= 64) && rhs == rowMajorDesc(dims) && dims.back() >= 512 && dims.back() % 256 == 0 &&
-         dims[dims.size() - 2] > 1;
+  return !channelBlocksFit() && (constant || rows >= 64) && rhs == rowMajorDesc(dims) && dims.back() >= 512 &&
+         dims.back() % 256 == 0 && dims[dims.size() - 2] > 1;
 }
 
 /// `rhs`'s dims with its rows kRhsRowPadding floats apart.

@@ -378,9 +378,8 @@ void Program::shareScratch() {
   std::vector<Step*> unplaced;
   int64_t bytes = 0;
   for (Step& step : steps_) {
-    const int64_t need = step.onednn ? static_cast<int64_t>(step.onednn->scratchBytes())
-                         : step.native ? (step.nativeScratchBytes = nativeScratchBytes(graph_, step.value, threads_))
-                                       : 0;
+    if (step.native) step.nativeScratchBytes = nativeScratchBytes(graph_, step.value, threads_);
+    const int64_t need = step.onednn ? static_cast<int64_t>(step.onednn->scratchBytes()) : step.nativeScratchBytes;
     if (need == 0) continue;
     const Placement& reserved = plan_.values[static_cast<size_t>(step.value)];
     if (need <= reserved.scratchBytes) {

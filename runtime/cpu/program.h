@@ -69,8 +69,9 @@ struct ProgramOptions {
   /// kernels of kernelFor were generated for); empty: none.
   std::vector<bool> blocked;
   /// oneDNN steps keep constant operands (constants, and parameters no update writes)
-  /// converted into the layouts their primitives read, and generated kernels that read only
-  /// such operands (a slice of an inference graph's weight) keep their results, computing
+  /// converted into the layouts their primitives read, native Winograd steps keep such
+  /// weights transformed (NativeCall::held), and generated kernels that read only such
+  /// operands (a slice of an inference graph's weight) keep their results, computing
   /// them again only after forgetHeldCopies() or when a run feeds parameters: the caller
   /// calls forgetHeldCopies() after writing parameters (into paramData()) and before a run
   /// that may follow such writes.
@@ -168,8 +169,9 @@ class Program {
   /// Bytes of the scratch area shared by the oneDNN and native steps whose run-time buffers
   /// found no room in the arena (see shareScratch).
   int64_t scratchBytes() const { return scratch_.size(); }
-  /// Bytes of the converted copies of constant operands the oneDNN steps hold, and of the
-  /// held results of generated kernels (ProgramOptions::holdConstantCopies).
+  /// Bytes of the converted copies of constant operands the oneDNN steps hold, of the
+  /// transformed weights native Winograd steps hold and of the held results of generated
+  /// kernels (ProgramOptions::holdConstantCopies).
   int64_t heldBytes() const;
   /// Says that parameters hold other bytes now (written into paramData()): the held copies
   /// are converted again on the next run.

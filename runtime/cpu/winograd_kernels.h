@@ -92,6 +92,19 @@ WEFT_WINOGRAD_INLINE void transformPointColumns(const float* at, int64_t pointSt
   }
 }
 
+/// The epilogue's bias for result channels k0..k0 + 8 (zeros without one).
+WEFT_WINOGRAD_INLINE __m256 epilogueBias(const WinogradEpilogue& e, int64_t k0) {
+  return !e.bias ? _mm256_setzero_ps() : e.singleBias ? _mm256_broadcast_ss(e.bias) : _mm256_loadu_ps(e.bias + k0);
+}
+
+/// Stores `value` + `bias` (+ the residual at `index`, then max(0, .) with a ReLU) at y + index.
+WEFT_WINOGRAD_INLINE void storeResult(const WinogradEpilogue& e, __m256 value, __m256 bias, int64_t index, float* y) {
+  value = _mm256_add_ps(value, bias);
+  if (e.residual) value = _mm256_add_ps(value, _mm256_loadu_ps(e.residual + index));
+  if (e.relu) value = _mm256_max_ps(value, _mm256_setzero_ps());
+  _mm256_storeu_ps(y + index, value);
+}
+
 /// Floats from one point's part of the transformed weights (or of their gradient's sums) to
 /// the next: C x K and a cache line more (at a power-of-two stride all 36 parts began in one
 /// set of the L1 cache, and the weight transform's 36 stores missed it).
