@@ -15,8 +15,8 @@
 // and q, p^T dy and the concat of their reshapes become one node of kind "attention_grad".
 //
 // A merged node takes the place of its last node (its name and type), and is kept only when
-// the native step takes it. On a CPU without AVX-512 nothing merges (the steps would run
-// plain loops there).
+// the native step takes it. On a CPU with neither AVX-512 nor AVX2 and FMA nothing merges
+// (the steps would run plain loops there).
 #include <optional>
 
 #include "backends/cpu/executable.h"
@@ -101,10 +101,9 @@ std::optional<ir::Graph> mergeAttentionAt(const ir::Graph& g, ValueId p) {
 }
 
 bool fuseAttention(ir::Graph& g) {
-  // Without AVX-512 the steps would run their plain loops: the kernels apart (oneDNN's
+  // Without vector tiles the steps would run their plain loops: the kernels apart (oneDNN's
   // matmuls, generated kernels) run faster there.
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (!avx512) return false;
+  if (hostTileIsa() == TileIsa::plain) return false;
   const bool forward = mergeWherePossible(g, mergeAttentionAt);
   return mergeAttentionGrads(g) || forward;
 }

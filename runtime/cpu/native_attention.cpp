@@ -140,10 +140,89 @@ inline __mmask16 lanesBefore(int64_t c, int64_t end) {
   }
 }
 
-/// One batch matrix with AVX-512 (see the top of the file).
-[[gnu::target("avx512f")]] void attend(const Attention& at, const float* q, const float* k, const float* v, float* out,
-                                       std::vector<float>& packedK, std::vector<float>& packedV,
-                                       std::vector<float>& rows) {
+/// Every lane of the results holds the largest or the sum of x's lanes.
+[[gnu::target("avx2")]] inline __m256 largestLanes8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_permute2f128_ps(x, x, 0x01));
+  x = _mm256_max_ps(x, _mm256_permute_ps(x, 0x4E));
+  return _mm256_max_ps(x, _mm256_permute_ps(x, 0xB1));
+}
+[[gnu::target("avx2")]] inline __m256 laneSums8(__m256 x) {
+  x = _mm256_add_ps(x, _mm256_permute2f128_ps(x, x, 0x01));
+  x = _mm256_add_ps(x, _mm256_permute_ps(x, 0x4E));
+  return _mm256_add_ps(x, _mm256_permute_ps(x, 0xB1));
+}
+
+/// exp(x) for x <= 0 (and -inf) as exp16 computes it, x first raised to -87 (e^-87 is about
+/// the smallest normal float, and 2^n is formed in the exponent bits, n >= -126).
+[[gnu::target("avx2,fma")]] inline __m256 exp8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 5040), r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
+}
+
+/// The vector of 8 at row + c with the lanes from column `end` on replaced by `fill`: a plain
+/// load where all 8 lie before it.
+[[gnu::target("avx2")]] inline __m256 loadBefore(const float* row, int64_t c, int64_t end, __m256 fill) {
+  if (c + 8 <= end) return _mm256_loadu_ps(row + c);
+  const __m256i lanes = lanesBefore8(c, end);
+  return _mm256_blendv_ps(fill, _mm256_maskload_ps(row + c, lanes), _mm256_castsi256_ps(lanes));
+}
+
+/// Stores the lanes of `x` before column `end` at row + c: a plain store where all 8 lie
+/// before it (AMD's masked stores take tens of cycles).
+[[gnu::target("avx2")]] inline void storeBefore(float* row, int64_t c, int64_t end, __m256 x) {
+  if (c + 8 <= end)
+    _mm256_storeu_ps(row + c, x);
+  else
+    _mm256_maskstore_ps(row + c, lanesBefore8(c, end), x);
+}
+
+/// softmaxRows with AVX2: vectors of 8.
+[[gnu::target("avx2,fma")]] void softmaxRowsAvx2(float* rows, int64_t stride, int64_t count, int64_t first,
+                                                 int64_t columns) {
+  UpperHalvesClearedOnExit clearUpperHalves;
+  const __m256 minusInf = _mm256_set1_ps(-std::numeric_limits<float>::infinity()), zero = _mm256_setzero_ps();
+  __m256 sums[kTileRows];
+  for (int64_t r = 0; r < count; ++r) {
+    float* row = rows + r * stride;
+    const int64_t valid = first + r + 1, written = (valid + 7) / 8 * 8;
+    __m256 max = minusInf;
+    for (int64_t c = 0; c < valid; c += 8) max = _mm256_max_ps(max, loadBefore(row, c, valid, minusInf));
+    max = largestLanes8(max);
+    __m256 sum = zero;
+    for (int64_t c = 0; c < valid; c += 8) {
+      const __m256 e = _mm256_sub_ps(loadBefore(row, c, valid, minusInf), max);  // -inf past the diagonal
+      const __m256 exp = exp8(e);
+      const __m256 kept = c + 8 <= valid ? exp : _mm256_and_ps(_mm256_castsi256_ps(lanesBefore8(c, valid)), exp);
+      sum = _mm256_add_ps(sum, kept);
+      storeBefore(row, c, columns, kept);
+    }
+    for (int64_t c = written; c < columns; c += 8) storeBefore(row, c, columns, zero);
+    sums[r] = sum;
+  }
+  for (int64_t r = 0; r < count; ++r) {  // apart from the sums: the divisions overlap
+    float* row = rows + r * stride;
+    const int64_t valid = first + r + 1;
+    const __m256 reciprocal = _mm256_div_ps(_mm256_set1_ps(1.0f), laneSums8(sums[r]));
+    // Lanes past the diagonal hold 0 (or lie past the columns): scaled, they stay 0.
+    for (int64_t c = 0; c < valid; c += 8)
+      storeBefore(row, c, columns, _mm256_mul_ps(loadBefore(row, c, columns, zero), reciprocal));
+  }
+}
+
+/// One batch matrix through `isa`'s tiles and softmax (avx2 or avx512; see the top of the file).
+void attend(const Attention& at, const float* q, const float* k, const float* v, float* out,
+            std::vector<float>& packedK, std::vector<float>& packedV, std::vector<float>& rows, TileIsa isa) {
   UpperHalvesClearedOnExit clearUpperHalves;
   const TriangularProblem& s = at.scores;
   const TriangularProblem& o = at.result;
@@ -152,11 +231,11 @@ inline __mmask16 lanesBefore(int64_t c, int64_t end) {
   const bool kInPlace = s.b.col == 1 && t % kTilePanel == 0, vInPlace = o.b.col == 1 && e % kTilePanel == 0;
   if (!kInPlace) {
     packedK.resize(static_cast<size_t>(panelsK * d * kTilePanel));
-    for (int64_t p = 0; p < panelsK; ++p) packPanel(k, s.b, d, t, p * kTilePanel, packedK.data() + p * d * kTilePanel);
+    for (int64_t p = 0; p < panelsK; ++p) packPanel(k, s.b, d, t, p * kTilePanel, packedK.data() + p * d * kTilePanel, isa);
   }
   if (!vInPlace) {
     packedV.resize(static_cast<size_t>(panelsV * t * kTilePanel));
-    for (int64_t p = 0; p < panelsV; ++p) packPanel(v, o.b, t, e, p * kTilePanel, packedV.data() + p * t * kTilePanel);
+    for (int64_t p = 0; p < panelsV; ++p) packPanel(v, o.b, t, e, p * kTilePanel, packedV.data() + p * t * kTilePanel, isa);
   }
   // The block's rows: in the buffer, or (probabilities only) in the result itself.
   const int64_t stride = at.probabilitiesOnly ? t : panelsK * kTilePanel;
@@ -169,10 +248,13 @@ inline __mmask16 lanesBefore(int64_t c, int64_t end) {
     for (int64_t p = 0; p * kTilePanel < columns; ++p) {
       const float* panel = kInPlace ? k + p * kTilePanel : packedK.data() + p * d * kTilePanel;
       const int64_t width = std::min<int64_t>(kTilePanel, columns - p * kTilePanel);
-      tileFor(count, width > 16 ? 2 : 1)(q + r0 * s.a.row, s.a, panel, kInPlace ? s.b.row : kTilePanel, 0, d,
+      tileFor(count, width > 16 ? 2 : 1, isa)(q + r0 * s.a.row, s.a, panel, kInPlace ? s.b.row : kTilePanel, 0, d,
                                          blockRows + p * kTilePanel, stride, width, s.alpha, s.beta);
     }
-    softmaxRows(blockRows, stride, count, r0, columns);
+    if (isa == TileIsa::avx512)
+      softmaxRows(blockRows, stride, count, r0, columns);
+    else
+      softmaxRowsAvx2(blockRows, stride, count, r0, columns);
     if (at.probabilitiesOnly) {
       for (int64_t r = 0; r < count && columns < t; ++r)
         std::fill(blockRows + r * stride + columns, blockRows + (r + 1) * stride, 0.0f);
@@ -181,13 +263,13 @@ inline __mmask16 lanesBefore(int64_t c, int64_t end) {
     for (int64_t p = 0; p * kTilePanel < e; ++p) {
       const float* panel = vInPlace ? v + p * kTilePanel : packedV.data() + p * t * kTilePanel;
       const int64_t width = std::min<int64_t>(kTilePanel, e - p * kTilePanel);
-      tileFor(count, width > 16 ? 2 : 1)(rows.data(), block, panel, vInPlace ? o.b.row : kTilePanel, 0, last + 1,
+      tileFor(count, width > 16 ? 2 : 1, isa)(rows.data(), block, panel, vInPlace ? o.b.row : kTilePanel, 0, last + 1,
                                          out + r0 * o.c.row + p * kTilePanel, o.c.row, width, o.alpha, o.beta);
     }
   }
 }
 
-/// One batch matrix through plain loops, for CPUs without AVX-512.
+/// One batch matrix through plain loops, for CPUs with neither AVX2 nor AVX-512.
 void attendPlainly(const Attention& at, const float* q, const float* k, const float* v, float* out,
                    std::vector<float>& row) {
   const TriangularProblem& s = at.scores;
@@ -221,7 +303,7 @@ bool runsCausalAttention(const ir::Graph& g, ValueId v) { return attentionOf(g, 
 
 namespace {
 
-void runAttention(const NativeCall& call, bool vectorized) {
+void runAttention(const NativeCall& call, TileIsa isa) {
   const Attention at = *attentionOf(call.graph, call.value);
   const auto* q = static_cast<const float*>(call.operands[static_cast<size_t>(at.q)]) + at.scores.aOffset;
   const auto* k = static_cast<const float*>(call.operands[static_cast<size_t>(at.k)]) + at.scores.bOffset;
@@ -239,8 +321,8 @@ void runAttention(const NativeCall& call, bool vectorized) {
       oo = i * at.scores.m * at.scores.m;
     else
       at.result.batchOffsets(i, unused, vo, oo);
-    if (vectorized)
-      attend(at, q + qo, k + ko, v + vo, out + oo, packedK, packedV, rows);
+    if (isa != TileIsa::plain)
+      attend(at, q + qo, k + ko, v + vo, out + oo, packedK, packedV, rows, isa);
     else
       attendPlainly(at, q + qo, k + ko, v + vo, out + oo, rows);
   }
@@ -248,11 +330,8 @@ void runAttention(const NativeCall& call, bool vectorized) {
 
 }  // namespace
 
-void runCausalAttention(const NativeCall& call) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  runAttention(call, avx512);
-}
+void runCausalAttention(const NativeCall& call) { runAttention(call, hostTileIsa()); }
 
-void runCausalAttentionPlainly(const NativeCall& call) { runAttention(call, false); }
+void runCausalAttentionWith(const NativeCall& call, TileIsa isa) { runAttention(call, isa); }
 
 }  // namespace weft::cpu

@@ -9,8 +9,9 @@
 ///  - A fused node of kind "attention_grad" computes, per batch matrix, dy v^T and the
 ///    softmax's gradient in a buffer of T x T floats, then its products with k and q and p^T
 ///    dy straight into their columns of the concatenated result.
-/// The products are the triangular step's tiles (triangular_tiles.h).
+/// The products are the triangular step's tiles (triangular_tiles.h), in AVX-512 or AVX2.
 #include "runtime/cpu/native_steps.h"
+#include "runtime/cpu/triangular_tiles.h"
 
 namespace weft::cpu {
 
@@ -20,12 +21,12 @@ namespace weft::cpu {
 /// reading the probabilities as computed (no view) with lhs_zeros="upper".
 bool runsCausalAttention(const ir::Graph& g, ir::ValueId v);
 
-/// Runs node `call.value` (runsCausalAttention). Batch matrices run on the worker threads; on
-/// a CPU without AVX-512, through plain loops.
+/// Runs node `call.value` (runsCausalAttention) with this CPU's tiles (hostTileIsa). Batch
+/// matrices run on the worker threads.
 void runCausalAttention(const NativeCall& call);
 
-/// runCausalAttention through the plain loops a CPU without AVX-512 runs, on any CPU (for tests).
-void runCausalAttentionPlainly(const NativeCall& call);
+/// runCausalAttention with `isa`'s tiles, or the plain loops, on a CPU that runs them (for tests).
+void runCausalAttentionWith(const NativeCall& call, TileIsa isa);
 
 /// True when node `v` of `g` is a fused attention gradient node this step takes: the
 /// probabilities' gradient dy v^T and the three products are matmuls the triangular step
@@ -36,11 +37,11 @@ bool runsCausalAttentionGrad(const ir::Graph& g, ir::ValueId v);
 
 /// Runs node `call.value` (runsCausalAttentionGrad): per batch matrix, dy v^T into a buffer
 /// of T x T floats, the scores' gradient in place, then dq, dk and dv from the buffer into
-/// their columns of the result. Batch matrices run on the worker threads; on a CPU without
-/// AVX-512, through plain loops.
+/// their columns of the result, with this CPU's tiles (hostTileIsa). Batch matrices run on
+/// the worker threads.
 void runCausalAttentionGrad(const NativeCall& call);
 
-/// runCausalAttentionGrad through the plain loops, on any CPU (for tests).
-void runCausalAttentionGradPlainly(const NativeCall& call);
+/// runCausalAttentionGrad with `isa`'s tiles, or the plain loops, on a CPU that runs them (for tests).
+void runCausalAttentionGradWith(const NativeCall& call, TileIsa isa);
 
 }  // namespace weft::cpu

@@ -144,25 +144,60 @@ std::optional<AttentionGrad> attentionGradOf(const ir::Graph& g, ValueId v) {
   }
 }
 
+/// softmaxGradRows with AVX2: vectors of 8.
+[[gnu::target("avx2,fma")]] void softmaxGradRowsAvx2(float* grad, int64_t stride, const float* p, int64_t t, float scale) {
+  UpperHalvesClearedOnExit clearUpperHalves;
+  const __m256 factor = _mm256_set1_ps(scale);
+  for (int64_t i = 0; i < t; ++i) {
+    float* row = grad + i * stride;
+    const float* probabilities = p + i * t;
+    const int64_t valid = i + 1;
+    __m256 sum = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= valid; c += 8) sum = _mm256_fmadd_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(probabilities + c), sum);
+    if (c < valid) {
+      const __m256i mask = lanesBefore8(c, valid);
+      sum = _mm256_fmadd_ps(_mm256_maskload_ps(row + c, mask), _mm256_maskload_ps(probabilities + c, mask), sum);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, sum);
+    float total = 0;
+    for (float lane : lanes) total += lane;
+    const __m256 rowSum = _mm256_set1_ps(total);
+    for (int64_t c = 0; c < valid; c += 8) {
+      const __m256i mask = lanesBefore8(c, valid);
+      const __m256 d = _mm256_sub_ps(_mm256_maskload_ps(row + c, mask), rowSum);
+      const __m256 ds = _mm256_mul_ps(_mm256_mul_ps(_mm256_maskload_ps(probabilities + c, mask), d), factor);
+      _mm256_storeu_ps(row + c, _mm256_and_ps(_mm256_castsi256_ps(mask), ds));  // the rest of the vector: 0
+    }
+    for (int64_t c = (valid + 7) / 8 * 8; c < t; c += 8)  // whole vectors: the rows lie `stride` >= t apart
+      _mm256_storeu_ps(row + c, _mm256_setzero_ps());
+  }
+}
+
 /// One batch matrix's operands and results, past their offsets.
 struct Matrices {
   const float *dy, *v, *p, *q, *k, *pOfDv, *dyOfDv;  ///< p: row-major; pOfDv: as dv reads it
   float *dq, *dk, *dv;
 };
 
-/// One batch matrix with AVX-512 (see the top of the file).
-void attendBackward(const AttentionGrad& at, const Matrices& m, std::vector<float>& grad, std::vector<float>& packed) {
+/// One batch matrix through `isa`'s tiles (avx2 or avx512; see the top of the file).
+void attendBackward(const AttentionGrad& at, const Matrices& m, std::vector<float>& grad, std::vector<float>& packed,
+                    TileIsa isa) {
   const int64_t t = at.dp.m, stride = (t + kTilePanel - 1) / kTilePanel * kTilePanel;
   grad.resize(static_cast<size_t>(t * stride));
   TriangularProblem dp = at.dp, dq = at.dq, dk = at.dk;
   dp.c = {stride, 1};
   dq.a = {stride, 1};
   dk.a = {1, stride};
-  solveTriangular(dp, m.dy, m.v, grad.data(), packed);
-  softmaxGradRows(grad.data(), stride, m.p, t, at.scale);
-  solveTriangular(dq, grad.data(), m.k, m.dq, packed);
-  solveTriangular(dk, grad.data(), m.q, m.dk, packed);
-  solveTriangular(at.dv, m.pOfDv, m.dyOfDv, m.dv, packed);
+  solveTriangular(dp, m.dy, m.v, grad.data(), packed, isa);
+  if (isa == TileIsa::avx512)
+    softmaxGradRows(grad.data(), stride, m.p, t, at.scale);
+  else
+    softmaxGradRowsAvx2(grad.data(), stride, m.p, t, at.scale);
+  solveTriangular(dq, grad.data(), m.k, m.dq, packed, isa);
+  solveTriangular(dk, grad.data(), m.q, m.dk, packed, isa);
+  solveTriangular(at.dv, m.pOfDv, m.dyOfDv, m.dv, packed, isa);
 }
 
 /// C = alpha A B + beta of one batch matrix of `p` (its lhs at `a` read through `am`)
@@ -182,7 +217,7 @@ void plainProduct(const TriangularProblem& p, const float* a, const TileMatrix& 
     }
 }
 
-/// One batch matrix through plain loops, for CPUs without AVX-512.
+/// One batch matrix through plain loops, for CPUs with neither AVX2 nor AVX-512.
 void attendBackwardPlainly(const AttentionGrad& at, const Matrices& m, std::vector<float>& grad) {
   const int64_t t = at.dp.m;
   grad.resize(static_cast<size_t>(t * t));
@@ -200,7 +235,7 @@ void attendBackwardPlainly(const AttentionGrad& at, const Matrices& m, std::vect
   plainProduct(at.dv, m.pOfDv, at.dv.a, m.dyOfDv, m.dv);
 }
 
-void runAttentionGrad(const NativeCall& call, bool vectorized) {
+void runAttentionGrad(const NativeCall& call, TileIsa isa) {
   const AttentionGrad at = *attentionGradOf(call.graph, call.value);
   auto operand = [&](int index) { return static_cast<const float*>(call.operands[static_cast<size_t>(index)]); };
   auto* out = static_cast<float*>(call.result);
@@ -223,8 +258,8 @@ void runAttentionGrad(const NativeCall& call, bool vectorized) {
                      out + at.dq.cOffset + dqo,
                      out + at.dk.cOffset + dko,
                      out + at.dv.cOffset + dvo};
-    if (vectorized)
-      attendBackward(at, m, grad, packed);
+    if (isa != TileIsa::plain)
+      attendBackward(at, m, grad, packed, isa);
     else
       attendBackwardPlainly(at, m, grad);
   }
@@ -234,11 +269,8 @@ void runAttentionGrad(const NativeCall& call, bool vectorized) {
 
 bool runsCausalAttentionGrad(const ir::Graph& g, ValueId v) { return attentionGradOf(g, v).has_value(); }
 
-void runCausalAttentionGrad(const NativeCall& call) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  runAttentionGrad(call, avx512);
-}
+void runCausalAttentionGrad(const NativeCall& call) { runAttentionGrad(call, hostTileIsa()); }
 
-void runCausalAttentionGradPlainly(const NativeCall& call) { runAttentionGrad(call, false); }
+void runCausalAttentionGradWith(const NativeCall& call, TileIsa isa) { runAttentionGrad(call, isa); }
 
 }  // namespace weft::cpu

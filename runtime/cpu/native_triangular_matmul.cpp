@@ -144,8 +144,11 @@ template <int Lanes>
 
 }  // namespace
 
-[[gnu::target("avx512f")]] void packPanel(const float* b, const Matrix& bm, int64_t k, int64_t n, int64_t n0,
-                                          float* panel) {
+namespace {
+
+[[gnu::target("avx512f")]] void packPanelAvx512(const float* b, const Matrix& bm, int64_t k, int64_t n, int64_t n0,
+                                                float* panel) {
+  UpperHalvesClearedOnExit clearUpperHalves;
   const int64_t width = std::min<int64_t>(kPanel, n - n0);
   int64_t done = 0;  // rows of the panel (values of k) packed by the fast paths
   if (bm.col == 1 && width == kPanel) {
@@ -166,8 +169,6 @@ template <int Lanes>
     for (int64_t j = 0; j < kPanel; ++j)
       panel[kk * kPanel + j] = j < width ? b[kk * bm.row + (n0 + j) * bm.col] : 0.0f;
 }
-
-namespace {
 
 /// One tile: rows [0, Rows) of `a` times the panel's k in [k0, k1) into `c` (columns
 /// [0, width) of it, width at most 16 * Vectors), scaled by alpha and shifted by beta.
@@ -205,7 +206,20 @@ template <int Rows, int Vectors>
 
 }  // namespace
 
-TileFn tileFor(int64_t rows, int64_t vectors) {
+TileIsa hostTileIsa() {
+  static const TileIsa isa = __builtin_cpu_supports("avx512f") ? TileIsa::avx512
+                             : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? TileIsa::avx2
+                                                                                               : TileIsa::plain;
+  return isa;
+}
+
+void packPanel(const float* b, const TileMatrix& bm, int64_t k, int64_t n, int64_t n0, float* panel, TileIsa isa) {
+  if (isa == TileIsa::avx512) return packPanelAvx512(b, bm, k, n, n0, panel);
+  packPanelAvx2(b, bm, k, n, n0, panel);
+}
+
+TileFn tileFor(int64_t rows, int64_t vectors, TileIsa isa) {
+  if (isa != TileIsa::avx512) return tileForAvx2(rows);
   static constexpr TileFn kHalf[] = {&tile<1, 1>, &tile<2, 1>, &tile<3, 1>, &tile<4, 1>,  &tile<5, 1>,  &tile<6, 1>,
                                      &tile<7, 1>, &tile<8, 1>, &tile<9, 1>, &tile<10, 1>, &tile<11, 1>, &tile<12, 1>};
   static constexpr TileFn kWhole[] = {&tile<1, 2>, &tile<2, 2>, &tile<3, 2>, &tile<4, 2>,  &tile<5, 2>,  &tile<6, 2>,
@@ -233,14 +247,14 @@ void TriangularProblem::batchOffsets(int64_t index, int64_t& ao, int64_t& bo, in
   }
 }
 
-[[gnu::target("avx512f")]] void solveTriangular(const TriangularProblem& p, const float* a, const float* b, float* c,
-                                      std::vector<float>& packed) {
+void solveTriangular(const TriangularProblem& p, const float* a, const float* b, float* c, std::vector<float>& packed,
+                     TileIsa isa) {
   UpperHalvesClearedOnExit clearUpperHalves;
   const int64_t panels = (p.n + kPanel - 1) / kPanel;
   const bool inPlace = p.b.col == 1 && p.n % kPanel == 0;
   if (!inPlace) {
     packed.resize(static_cast<size_t>(panels * p.k * kPanel));
-    for (int64_t q = 0; q < panels; ++q) packPanel(b, p.b, p.k, p.n, q * kPanel, packed.data() + q * p.k * kPanel);
+    for (int64_t q = 0; q < panels; ++q) packPanel(b, p.b, p.k, p.n, q * kPanel, packed.data() + q * p.k * kPanel, isa);
   }
   for (int64_t r0 = 0; r0 < p.m; r0 += kRows) {
     const int64_t rows = std::min<int64_t>(kRows, p.m - r0), last = r0 + rows - 1;
@@ -251,7 +265,7 @@ void TriangularProblem::batchOffsets(int64_t index, int64_t& ao, int64_t& bo, in
     for (int64_t q = 0; q * kPanel < columns; ++q) {
       const float* panel = inPlace ? b + q * kPanel : packed.data() + q * p.k * kPanel;
       const int64_t width = std::min<int64_t>(kPanel, columns - q * kPanel);
-      tileFor(rows, width > 16 ? 2 : 1)(a + r0 * p.a.row, p.a, panel, inPlace ? p.b.row : kPanel, k0, k1,
+      tileFor(rows, width > 16 ? 2 : 1, isa)(a + r0 * p.a.row, p.a, panel, inPlace ? p.b.row : kPanel, k0, k1,
                                         c + r0 * p.c.row + q * kPanel, p.c.row, width, p.alpha, p.beta);
     }
     if (const int64_t from = columns; from < p.n)
@@ -260,8 +274,7 @@ void TriangularProblem::batchOffsets(int64_t index, int64_t& ao, int64_t& bo, in
 }
 
 bool runsTriangularMatmul(const ir::Graph& g, ValueId v) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512 && triangularProblemOf(g, v).has_value();
+  return hostTileIsa() != TileIsa::plain && triangularProblemOf(g, v).has_value();
 }
 
 void runTriangularMatmul(const NativeCall& call) {
@@ -275,7 +288,7 @@ void runTriangularMatmul(const NativeCall& call) {
     thread_local std::vector<float> packed;
     int64_t ao = 0, bo = 0, co = 0;
     p.batchOffsets(i, ao, bo, co);
-    solveTriangular(p, a + ao, b + bo, c + co, packed);
+    solveTriangular(p, a + ao, b + bo, c + co, packed, hostTileIsa());
   }
 }
 

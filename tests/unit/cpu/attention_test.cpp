@@ -1,6 +1,6 @@
 // The causal attention steps (runtime/cpu/native_attention.h) and the fuse-attention pass
-// that makes their nodes: each step's AVX-512 kernel and the plain loops a CPU without
-// AVX-512 runs compute as the reference interpreter does, over sizes that leave partial row
+// that makes their nodes: each step's AVX-512 and AVX2 kernels (those this CPU runs) and the
+// plain loops a CPU with neither runs compute as the reference interpreter does, over sizes that leave partial row
 // tiles, panels and vectors (sequence 37, head width 12, v 40 wide, so k^T and v are
 // packed); a node whose probabilities are read elsewhere is not merged; the attention
 // body's checks.
@@ -44,18 +44,31 @@ ir::ValueId attentionNode(const ir::Graph& g) {
   return found;
 }
 
-/// Native step `step` on node `node` of `g` over `operands`, its result named `name`.
-reference::TensorMap runStep(void (*step)(const cpu::NativeCall&), const ir::Graph& g, ir::ValueId node,
+/// A native step run with the tiles of an instruction set (runCausalAttentionWith).
+using StepWith = void (*)(const cpu::NativeCall&, cpu::TileIsa);
+
+/// Native step `step` with `isa` on node `node` of `g` over `operands`, its result named `name`.
+reference::TensorMap runStep(StepWith step, cpu::TileIsa isa, const ir::Graph& g, ir::ValueId node,
                              const std::vector<const void*>& operands, const std::string& name) {
   ir::TensorData out(g.type(node));
-  step(cpu::NativeCall{g, node, operands, out.bytes.data(), 0});
+  step(cpu::NativeCall{g, node, operands, out.bytes.data(), 0}, isa);
   reference::TensorMap got;
   got[name] = std::move(out);
   return got;
 }
 
+/// The instruction sets whose tiles this CPU runs, plain loops first, with their names.
+std::vector<std::pair<cpu::TileIsa, std::string>> isasHere() {
+  std::vector<std::pair<cpu::TileIsa, std::string>> isas = {{cpu::TileIsa::plain, "plain loops"}};
+  if (cpu::hostTileIsa() != cpu::TileIsa::plain) isas.emplace_back(cpu::TileIsa::avx2, "AVX2");
+  if (cpu::hostTileIsa() == cpu::TileIsa::avx512) isas.emplace_back(cpu::TileIsa::avx512, "AVX-512");
+  return isas;
+}
+
+constexpr const char* kNoTiles = "fuse-attention merges only with AVX-512 or AVX2";
+
 TEST(CausalAttention, PlainLoopsAndTheVectorKernelComputeAsTheReference) {
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
+  if (cpu::hostTileIsa() == cpu::TileIsa::plain) GTEST_SKIP() << kNoTiles;
   const ir::Graph g = attentionGraph(37, 12, 40);
   const ir::Graph optimized = cpu::optimizeForCpu(g);
   const ir::ValueId node = attentionNode(optimized);
@@ -67,17 +80,15 @@ TEST(CausalAttention, PlainLoopsAndTheVectorKernelComputeAsTheReference) {
     ASSERT_EQ(optimized.node(o).op, ir::OpKind::Input);  // q, k and v as fed
     operands.push_back(feeds.at(optimized.node(o).name).bytes.data());
   }
-  auto runWith = [&](void (*step)(const cpu::NativeCall&)) { return runStep(step, optimized, node, operands, "y"); };
-  {
-    SCOPED_TRACE("plain loops");
-    cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionPlainly), want, 1e-5);
+  for (const auto& [isa, name] : isasHere()) {
+    SCOPED_TRACE(name);
+    cpu::testing::expectCloseToLargest(runStep(&cpu::runCausalAttentionWith, isa, optimized, node, operands, "y"),
+                                       want, 1e-5);
   }
-  SCOPED_TRACE("AVX-512");
-  cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttention), want, 1e-5);
 }
 
 TEST(CausalAttention, CompiledGraphsMatchTheReferenceAcrossShapes) {
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
+  if (cpu::hostTileIsa() == cpu::TileIsa::plain) GTEST_SKIP() << kNoTiles;
   for (auto [seq, head, width] : {std::tuple{1, 4, 4}, {16, 16, 16}, {33, 64, 32}, {130, 24, 72}}) {
     SCOPED_TRACE("seq " + std::to_string(seq) + ", head " + std::to_string(head) + ", v " + std::to_string(width));
     const ir::Graph g = attentionGraph(seq, head, width);
@@ -91,15 +102,15 @@ TEST(CausalAttention, CompiledGraphsMatchTheReferenceAcrossShapes) {
 
 TEST(CausalAttention, APipelineForAnotherCpuMergesNothing) {
   // A bundle built for another CPU (--mcpu) keeps the kernels apart: its steps are chosen for
-  // this host's AVX-512.
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
+  // this host's instruction sets.
+  if (cpu::hostTileIsa() == cpu::TileIsa::plain) GTEST_SKIP() << kNoTiles;
   const ir::Graph g = attentionGraph(37, 12, 40);
   EXPECT_GE(attentionNode(cpu::optimizeForCpu(g)), 0);
   EXPECT_LT(attentionNode(cpu::optimizeForCpu(g, /*forThisCpu=*/false)), 0);
 }
 
 TEST(CausalAttention, ProbabilitiesReadElsewhereAreWrittenByTheStep) {
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
+  if (cpu::hostTileIsa() == cpu::TileIsa::plain) GTEST_SKIP() << kNoTiles;
   // The softmax's result is an output as well: the step writes it (its body ends at the
   // probabilities) and their product with v stays a step of its own.
   const ir::Graph g = ir::parseGraph(R"(graph @a(%q: f32[2,8,4], %k: f32[2,8,4], %v: f32[2,8,4]) {
@@ -122,15 +133,18 @@ TEST(CausalAttention, ProbabilitiesReadElsewhereAreWrittenByTheStep) {
   reference::TensorMap feeds = cpu::testing::sineFeeds(g);
   const reference::TensorMap want = reference::run(g, feeds);
   cpu::testing::expectCloseToLargest(cpu::compile(g).run(feeds), want, 1e-5);
-  // The plain loops write the same probabilities.
+  // The plain loops and each instruction set's tiles write the same probabilities.
   std::vector<const void*> operands;
   for (ir::ValueId o : optimized.node(node).operands) operands.push_back(feeds.at(optimized.node(o).name).bytes.data());
-  cpu::testing::expectCloseToLargest(runStep(&cpu::runCausalAttentionPlainly, optimized, node, operands, "p"),
-                                     {{"p", want.at("p")}}, 1e-5);
+  for (const auto& [isa, name] : isasHere()) {
+    SCOPED_TRACE(name);
+    cpu::testing::expectCloseToLargest(runStep(&cpu::runCausalAttentionWith, isa, optimized, node, operands, "p"),
+                                       {{"p", want.at("p")}}, 1e-5);
+  }
 }
 
 TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "fuse-attention merges only with AVX-512";
+  if (cpu::hostTileIsa() == cpu::TileIsa::plain) GTEST_SKIP() << kNoTiles;
   // A small GPT's training step (sequence 37, heads 12 wide): its attention gradient node,
   // fed causal probabilities (zero above the diagonal, as the step's hints assume) and sine
   // values, against the reference interpreter running the node's body.
@@ -153,15 +167,11 @@ TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
   const reference::TensorMap want = reference::run(body, feeds);
   std::vector<const void*> operands;
   for (ir::ValueId in : body.inputs()) operands.push_back(feeds.at(body.node(in).name).bytes.data());
-  auto runWith = [&](void (*step)(const cpu::NativeCall&)) {
-    return runStep(step, optimized, node, operands, want.begin()->first);
-  };
-  {
-    SCOPED_TRACE("plain loops");
-    cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionGradPlainly), want, 1e-5);
+  for (const auto& [isa, name] : isasHere()) {
+    SCOPED_TRACE(name);
+    cpu::testing::expectCloseToLargest(
+        runStep(&cpu::runCausalAttentionGradWith, isa, optimized, node, operands, want.begin()->first), want, 1e-5);
   }
-  SCOPED_TRACE("AVX-512");
-  cpu::testing::expectCloseToLargest(runWith(&cpu::runCausalAttentionGrad), want, 1e-5);
 }
 
 TEST(CausalAttention, TheVerifierNamesWhatAnAttentionBodyLacks) {
