@@ -100,7 +100,7 @@ int64_t layoutConversionBytes(const ir::Graph& g, ValueId v) {
 }  // namespace
 
 int64_t conversionBound(const ir::Graph& g, ValueId v) {
-  return std::max(layoutConversionBytes(g, v), alignUp(winogradPlannedBytes(g, v)));
+  return std::max({layoutConversionBytes(g, v), alignUp(winogradPlannedBytes(g, v)), alignUp(matmulCopyBytes(g, v))});
 }
 
 namespace {

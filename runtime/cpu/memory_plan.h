@@ -47,8 +47,8 @@ struct Placement {
   /// For an update value computed in its parameter's own slot (Persistent, at the
   /// parameter's offset): that parameter; -1 otherwise.
   ir::ValueId inPlaceOf = -1;
-  /// For a convolution-family node: an arena region of `scratchBytes` at `scratchOffset`
-  /// reserved for its step's layout conversions while it runs (see conversionBound).
+  /// For a convolution-family or matmul node: an arena region of `scratchBytes` at
+  /// `scratchOffset` reserved for its step's copies while it runs (see conversionBound).
   int64_t scratchOffset = -1;
   int64_t scratchBytes = 0;
 };
@@ -58,8 +58,9 @@ struct Placement {
 /// activation with its channels padded to 16 (but a convolution's one-channel source, read
 /// as it is), each weight with both channel counts padded to 64 (but constant weights, which
 /// the step holds converted: ProgramOptions::holdConstantCopies), 64-byte aligned, or the
-/// scratch of a native Winograd step where that is more (winogradPlannedBytes); 0 for
-/// other nodes. A function of the graph
+/// scratch of a native Winograd step where that is more (winogradPlannedBytes); for a
+/// matmul, the copies its oneDNN step makes on AVX2 CPUs (matmulCopyBytes); 0 for other
+/// nodes. A function of the graph
 /// alone, so that a compiler and a runtime on another CPU plan the same arena. A step that
 /// needs more takes its scratch from a gap of the arena or the shared area instead.
 int64_t conversionBound(const ir::Graph& g, ir::ValueId v);

@@ -101,7 +101,9 @@ std::optional<StackedRows> stackedRows(const ir::Node& node, const ir::TensorTyp
 /// beforehand, 4.1-4.5 with the copy in the step; [1022, 256]^T x [1022, 1024] 3.5-4.1 ms
 /// either way; mlp's [128, 784]^T x [128, 512] 0.58-0.63 ms, 0.68 with the copy. The AVX-512
 /// machines' kernels read it at full rate (split_contractions.cpp's timings).
-bool copiesTransposedLhs(int64_t rows, int64_t depth) { return rows >= 512 && depth >= 512 && !channelBlocksFit(); }
+bool copiesTransposedLhs(int64_t rows, int64_t depth, bool anyCpu = false) {
+  return rows >= 512 && depth >= 512 && (anyCpu || !channelBlocksFit());
+}
 
 /// The floats a padded rhs's rows grow by (one cache line).
 constexpr int64_t kRhsRowPadding = 16;
@@ -118,10 +120,11 @@ constexpr int64_t kRhsRowPadding = 16;
 /// step lost with its copies each run; 784 none) and copying every rhs of 384 or more
 /// columns moved 38 MiB a step in gpt's training: so 512 or more columns, a multiple of 256.
 /// A copy made every run pays where each of its floats takes part in 64 or more multiply-adds.
-bool padsRhsRows(const memory::desc& rhs, int64_t rows, bool constant) {
+/// (`anyCpu`: as on such a CPU, whatever this one is.)
+bool padsRhsRows(const memory::desc& rhs, int64_t rows, bool constant, bool anyCpu = false) {
   const memory::dims dims = rhs.dims();
-  return !channelBlocksFit() && (constant || rows >= 64) && rhs == rowMajorDesc(dims) && dims.back() >= 512 &&
-         dims.back() % 256 == 0 && dims[dims.size() - 2] > 1;
+  return (anyCpu || !channelBlocksFit()) && (constant || rows >= 64) && rhs == rowMajorDesc(dims) &&
+         dims.back() >= 512 && dims.back() % 256 == 0 && dims[dims.size() - 2] > 1;
 }
 
 /// `rhs`'s dims with its rows kRhsRowPadding floats apart.
@@ -216,3 +219,54 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
 }
 
 }  // namespace weft::cpu::onednn
+
+namespace weft::cpu {
+
+int64_t matmulCopyBytes(const ir::Graph& g, ir::ValueId v) {
+  const ir::Node& node = g.node(v);
+  const ir::Node* matmul = &node;
+  onednn::StoredLayouts layouts;
+  std::vector<onednn::PostOp> postOps;
+  std::optional<onednn::FusedContraction> fused;
+  if (node.op == ir::OpKind::Fused) {
+    if (!node.body || ir::AttrReader(node.attrs, node.op).s("kind") != "matmul") return 0;
+    fused = onednn::parseFusedContraction(*node.body);
+    if (!fused || fused->contraction->op != ir::OpKind::Matmul) return 0;
+    matmul = fused->contraction;
+    layouts = fused->layouts;
+    postOps = fused->postOps;
+  } else if (node.op != ir::OpKind::Matmul) {
+    return 0;
+  }
+  if (node.operands.size() < 2 || matmul->type.dtype != ir::DType::f32) return 0;
+  ir::TensorType lhs = g.type(node.operands[0]);
+  const ir::TensorType& rhs = g.type(node.operands[1]);
+  ir::Node read = *matmul;  // as compileMatmul reads it: stacked rows where it stacks them
+  if (std::optional<onednn::StackedRows> stacked = onednn::stackedRows(*matmul, lhs, rhs, postOps, layouts)) {
+    read = stacked->node;
+    lhs = stacked->lhs;
+    layouts = {};
+  }
+  ir::AttrReader attr(read.attrs, read.op);
+  const size_t rank = read.type.shape.size();
+  if (rank < 2) return 0;
+  std::optional<onednn::OperandView> lhsView =
+      onednn::operandDesc(lhs.shape, layouts.lhs, rank, attr.i("transpose_lhs", 0) != 0);
+  std::optional<onednn::OperandView> rhsView =
+      onednn::operandDesc(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
+  if (!lhsView || !rhsView) return 0;
+  constexpr int64_t kAlign = 64;
+  auto aligned = [](size_t bytes) { return (static_cast<int64_t>(bytes) + kAlign - 1) / kAlign * kAlign; };
+  int64_t bytes = 0;
+  const dnnl::memory::dims lhsDims = lhsView->desc.dims();
+  if (attr.i("transpose_lhs", 0) != 0 && lhsView->byteOffset == 0 && layouts.lhs.empty() &&
+      onednn::copiesTransposedLhs(lhsDims[rank - 2], lhsDims[rank - 1], /*anyCpu=*/true))
+    bytes += aligned(onednn::rowMajorDesc(lhsDims).get_size());
+  const bool constant = sameBytesEveryRun(g, node.operands[1]);  // then copied once, held
+  if (!constant && rhsView->byteOffset == 0 &&
+      onednn::padsRhsRows(rhsView->desc, read.type.shape[rank - 2], false, /*anyCpu=*/true))
+    bytes += aligned(onednn::paddedRows(rhsView->desc).get_size());
+  return bytes;
+}
+
+}  // namespace weft::cpu

@@ -42,6 +42,13 @@ bool sameBytesEveryRun(const ir::Graph& g, ir::ValueId v);
 /// Per operand of node `v`: sameBytesEveryRun.
 std::vector<bool> constantOperandsOf(const ir::Graph& g, ir::ValueId v);
 
+/// The run-time bytes of the copies oneDNN matmul node `v` (a matmul or a fused one) makes
+/// each run where oneDNN's sgemm has no AVX-512 (a transposed lhs copied row-major, a rhs
+/// read with padded rows; onednn_matmul.cpp), whatever this CPU is, each rounded up to 64
+/// bytes as the step's scratch is: the room the memory plan reserves for them at the step
+/// (conversionBound). 0 for other nodes.
+int64_t matmulCopyBytes(const ir::Graph& g, ir::ValueId v);
+
 /// One node run by oneDNN. Its primitives (and any reorders or workspaces they need) are
 /// created once, by compileOneDnnNode; run() binds buffers, converts held copies of constant
 /// operands when they are stale (StepLayouts::constantOperands), and executes.
