@@ -9,18 +9,25 @@
 //     refinement: the union of both shapes' suffix products forms a divisor chain. The
 //     iteration dims are then split at the operand's cuts (group norm's [N,G,C/G*H*W] view of
 //     [N,C,H,W] splits C into [G, C/G]), so that the reshape reads index for index; without
-//     one, the operand keeps its shape and is read through the reshape's index map. Any other
-//     op among the aligned values, or another consumer of one, stops here.
+//     one, the operand keeps its shape and is read through the reshape's index map. A
+//     transpose of a body input aligns that input with its dims permuted (its dims then span
+//     iteration dims out of their order): a flatten of channels-last data, [N,H,W,C] read as
+//     [N, C*H*W], loops over [N, C, H*W] reading [N, H*W, C], instead of working out four
+//     coordinates from each element's index. Any other op among the aligned values, or
+//     another consumer of one, stops here.
 //  3. Iteration dims of extent 1 are dropped; adjacent ones merge when every aligned value
-//     spans both or neither, and both are reduced or both kept; a reduction of every dim
-//     keeps its first one apart (see kMinFullReductionRow).
+//     spans both (one right after the other among its own dims) or neither, and both are
+//     reduced or both kept; a reduction of every dim keeps its first one apart (see
+//     kMinFullReductionRow).
 //  4. A copy of the body gets each aligned value's shape over the merged dims (the product
-//     of those it spans, else 1), with its broadcast or reshape shape, constant type and the
+//     of those it spans, else 1; a transposed input's in its own order, its transpose's
+//     perm to match), with its broadcast or reshape shape, constant type and the
 //     reduction's axes to match. The copy is verified (types re-inferred); a copy that does
 //     not verify is dropped.
 #include "backends/cpu/codegen/coalesce_dims.h"
 
 #include <algorithm>
+#include <numeric>
 #include <vector>
 
 #include "ir/attrs.h"
@@ -66,6 +73,10 @@ class IterationSpace {
       if (n.op == OpKind::Input || n.op == OpKind::Constant) continue;
       if (n.op == OpKind::Reshape) {
         if (alignReshapeOperand(v)) work.push_back(n.operands[0]);
+        continue;
+      }
+      if (n.op == OpKind::Transpose) {  // of an input, which needs no aligning beyond its own
+        if (g_.node(n.operands[0]).op != OpKind::Input || !alignTransposeOperand(v)) return false;
         continue;
       }
       if (n.op != OpKind::Broadcast && !ir::opInfo(n.op).has(ir::kElementwise)) return false;
@@ -148,6 +159,16 @@ class IterationSpace {
         for (DimRun& run : *map) replace(run);
   }
 
+  /// Aligns the operand of transpose `v`: its dim perm[i] is the transpose's dim i.
+  bool alignTransposeOperand(ValueId v) {
+    const std::vector<int64_t> perm = ir::AttrReader(g_.node(v).attrs, OpKind::Transpose).ints("perm");
+    const auto& map = *maps_[static_cast<size_t>(v)];
+    std::vector<DimRun> operandMap(perm.size());
+    for (size_t i = 0; i < perm.size(); ++i) operandMap[static_cast<size_t>(perm[i])] = map[i];
+    return assign(g_.node(v).operands[0], std::move(operandMap));
+  }
+
+ public:
   /// The iteration dims aligned value `v` spans, in its own (row-major) order.
   DimRun spannedRun(ValueId v) const {
     const Shape& shape = g_.type(v).shape;
@@ -158,6 +179,7 @@ class IterationSpace {
     return run;
   }
 
+ private:
   /// Aligns the operand of reshape `v` through a shared refinement (step 2); false when the
   /// shapes have none (the operand then stays unaligned).
   bool alignReshapeOperand(ValueId v) {
@@ -242,8 +264,18 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
 
   // Step 3: merge adjacent dims that every aligned value spans alike.
   std::vector<std::vector<bool>> spans(static_cast<size_t>(body.size()));  // empty: not aligned
+  std::vector<DimRun> runs(static_cast<size_t>(body.size()));             // the dims each spans, in its order
   for (ValueId v = 0; v < body.size(); ++v)
-    if (space.aligned(v)) spans[static_cast<size_t>(v)] = space.spanned(v);
+    if (space.aligned(v)) {
+      spans[static_cast<size_t>(v)] = space.spanned(v);
+      runs[static_cast<size_t>(v)] = space.spannedRun(v);
+    }
+  // True when aligned value v spans iteration dim `next` right after dim `previous`.
+  auto follows = [&](ValueId v, int previous, int next) {
+    const DimRun& run = runs[static_cast<size_t>(v)];
+    auto at = std::find(run.begin(), run.end(), previous);
+    return at != run.end() && at + 1 != run.end() && *(at + 1) == next;
+  };
   std::vector<DimRun> groups;
   // An f32 sum of every dim keeps its first dim apart from a long rest, so that its kernel's
   // calls can split that dim into partial sums (kernel_plan.cpp) instead of one call folding
@@ -262,8 +294,12 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
     if (space.extent(id) == 1) continue;  // spans nothing: every shape drops it
     bool joins = !groups.empty() && space.reduced(id) == space.reduced(groups.back()[0]) &&
                  !(firstApart && groups.size() == 1 && groups[0][0] == dims[0]);
-    for (const auto& s : spans)
-      joins = joins && (s.empty() || s[static_cast<size_t>(id)] == s[static_cast<size_t>(groups.back()[0])]);
+    for (ValueId v = 0; v < body.size() && joins; ++v) {
+      const std::vector<bool>& s = spans[static_cast<size_t>(v)];
+      if (s.empty()) continue;
+      const bool spansId = s[static_cast<size_t>(id)];
+      joins = spansId == s[static_cast<size_t>(groups.back()[0])] && (!spansId || follows(v, groups.back().back(), id));
+    }
     if (joins) groups.back().push_back(id);
     else groups.push_back({id});
   }
@@ -273,16 +309,44 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
   // Step 4: the rewritten copy.
   ir::Graph copy = body;
   bool changed = false;
+  // A transposed input's dims in its own order: the groups it spans by where they begin in
+  // its run, then those it does not (extent 1); `order[j]` is the group of its dim j.
+  auto ownOrder = [&](ValueId v) {
+    const DimRun& run = runs[static_cast<size_t>(v)];
+    const std::vector<bool>& s = spans[static_cast<size_t>(v)];
+    std::vector<size_t> order, rest;
+    for (int id : run)
+      for (size_t k = 0; k < groups.size(); ++k)
+        if (groups[k][0] == id) order.push_back(k);
+    for (size_t k = 0; k < groups.size(); ++k)
+      if (!s[static_cast<size_t>(groups[k][0])]) rest.push_back(k);
+    order.insert(order.end(), rest.begin(), rest.end());
+    return order;
+  };
   for (ValueId v = 0; v < body.size(); ++v) {
     if (!space.aligned(v)) continue;
     const std::vector<bool>& s = spans[static_cast<size_t>(v)];
+    bool transposedInput = false;
+    for (ValueId t = 0; t < body.size() && body.node(v).op == OpKind::Input; ++t)
+      transposedInput = transposedInput || (body.node(t).op == OpKind::Transpose && body.node(t).operands[0] == v);
+    std::vector<size_t> order(groups.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    if (transposedInput) order = ownOrder(v);
+    if (order.size() != groups.size()) return std::nullopt;  // a group begins inside the input's run
     Shape shape;
-    for (const DimRun& group : groups) {
+    for (size_t k : order) {
       int64_t extent = 1;
-      if (s[static_cast<size_t>(group[0])])
-        for (int id : group) extent *= space.extent(id);
+      if (s[static_cast<size_t>(groups[k][0])])
+        for (int id : groups[k]) extent *= space.extent(id);
       shape.push_back(extent);
     }
+    for (ValueId t = 0; transposedInput && t < body.size(); ++t)
+      if (body.node(t).op == OpKind::Transpose && body.node(t).operands[0] == v) {
+        std::vector<int64_t> perm(groups.size());
+        for (size_t j = 0; j < order.size(); ++j) perm[order[j]] = static_cast<int64_t>(j);
+        copy.node(t).attrs["perm"] = perm;
+        changed = changed || perm != ir::AttrReader(body.node(t).attrs, OpKind::Transpose).ints("perm");
+      }
     ir::Node& n = copy.node(v);
     if (shape == n.type.shape) continue;
     changed = true;

@@ -181,3 +181,32 @@ TEST(CoalesceDims, ReshapesWithoutACommonRefinementKeepTheirOperand) {
   EXPECT_EQ(merged->type(z).shape, (Shape{24}));
   expectSameAsReference(g);
 }
+
+TEST(CoalesceDims, AFlattenOfChannelsLastDataLoopsOverChannelsAndPositions) {
+  // x [2,3,4,5] (N, H, W, C) flattened channels-first, [N, C*H*W], then masked by m: the loops
+  // run over [2, 5, 12] and read x as [2, 12, 5] through a transpose of its last two dims
+  // (no coordinates worked out from a flat index), H and W merged in both.
+  Graph g("flatten");
+  ValueId x = g.addInput("x", f32({2, 3, 4, 5})), m = g.addInput("m", f32({2, 60}));
+  ValueId t = g.addOp(OpKind::Transpose, {x}, {{"perm", std::vector<int64_t>{0, 3, 1, 2}}});
+  ValueId flat = g.addOp(OpKind::Reshape, {t}, {{"shape", std::vector<int64_t>{2, 60}}});
+  ValueId zero = g.addOp(OpKind::Constant, {}, {{"value", scalarConstant(DType::f32, 0)}});
+  ValueId keep = g.addOp(OpKind::Gt, {m, zero});
+  g.addOutput("y", g.addOp(OpKind::Select, {keep, flat, zero}));
+  auto merged = coalesceDims(g);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->type(merged->outputs()[0].value).shape, (Shape{2, 5, 12}));
+  EXPECT_EQ(merged->type(x).shape, (Shape{2, 12, 5}));
+  EXPECT_EQ(merged->type(m).shape, (Shape{2, 5, 12}));
+  EXPECT_EQ(AttrReader(merged->node(t).attrs, OpKind::Transpose).ints("perm"), (std::vector<int64_t>{0, 2, 1}));
+  expectSameAsReference(g);
+  // The flatten alone, as a discriminator's last convolution feeds its linear layer.
+  Graph alone("flatten_alone");
+  ValueId y = alone.addInput("x", f32({2, 3, 4, 5}));
+  ValueId ty = alone.addOp(OpKind::Transpose, {y}, {{"perm", std::vector<int64_t>{0, 3, 1, 2}}});
+  alone.addOutput("y", alone.addOp(OpKind::Reshape, {ty}, {{"shape", std::vector<int64_t>{2, 60}}}));
+  auto flattened = coalesceDims(alone);
+  ASSERT_TRUE(flattened.has_value());
+  EXPECT_EQ(flattened->type(y).shape, (Shape{2, 12, 5}));
+  expectSameAsReference(alone);
+}
