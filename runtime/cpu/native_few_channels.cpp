@@ -164,7 +164,150 @@ __attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const floa
   }
 }
 
+/// The sum of x's eight lanes.
+[[gnu::target("avx2")]] inline float laneSum(__m256 x) {
+  const __m128 half = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  const __m128 pairs = _mm_add_ps(half, _mm_movehl_ps(half, half));
+  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
+}
+
+/// Result position (oh, ow) of a conv (not transposed) whose input has a multiple of 8
+/// channels, by gathering: the sum, over the taps whose input position lies in the image, of
+/// that position's channels times the tap's weights, eight channels at a time into four
+/// accumulators per result channel (no result value is read back and added to, as the
+/// scatter of `image` does for each tap). w is [O, KH, KW, C].
+template <int Outputs>
+[[gnu::target("avx2,fma")]] void gatherPosition(const Geometry& g, const float* x, const float* w, const float* start,
+                                                int64_t oh, int64_t ow, float* y) {
+  const int64_t chunks = g.channels / 8, perOutput = g.kernelHeight * g.kernelWidth * g.channels;
+  auto chunkAt = [&](int64_t j) { return (8 * j / 16) * g.blockStride + 8 * j % 16; };  // channels 8j..
+  __m256 acc[Outputs][4];
+  for (int o = 0; o < Outputs; ++o)
+    for (int a = 0; a < 4; ++a) acc[o][a] = _mm256_setzero_ps();
+  for (int64_t kh = 0; kh < g.kernelHeight; ++kh) {
+    const int64_t ih = oh * g.stride[0] - g.padding[0] + kh * g.dilation[0];
+    if (ih < 0 || ih >= g.height) continue;
+    for (int64_t kw = 0; kw < g.kernelWidth; ++kw) {
+      const int64_t iw = ow * g.stride[1] - g.padding[1] + kw * g.dilation[1];
+      if (iw < 0 || iw >= g.width) continue;
+      const float* position = x + (ih * g.width + iw) * g.positionStride;
+      const float* taps = w + (kh * g.kernelWidth + kw) * g.channels;
+      for (int64_t j = 0; j < chunks; ++j) {
+        const __m256 v = _mm256_loadu_ps(position + chunkAt(j));
+        for (int o = 0; o < Outputs; ++o)
+          acc[o][j % 4] = _mm256_fmadd_ps(v, _mm256_loadu_ps(taps + o * perOutput + 8 * j), acc[o][j % 4]);
+      }
+    }
+  }
+  for (int o = 0; o < Outputs; ++o)
+    y[(oh * g.outWidth + ow) * g.outChannels + o] =
+        start[o] + laneSum(_mm256_add_ps(_mm256_add_ps(acc[o][0], acc[o][1]), _mm256_add_ps(acc[o][2], acc[o][3])));
+}
+
+/// gatherImageOf for any multiple of 8 input channels: every position through gatherPosition.
+template <int Outputs>
+[[gnu::target("avx2,fma")]] void gatherImage(const Geometry& g, const float* x, const float* w, const float* start,
+                                             float* y) {
+  for (int64_t oh = 0; oh < g.outHeight; ++oh)
+    for (int64_t ow = 0; ow < g.outWidth; ++ow) gatherPosition<Outputs>(g, x, w, start, oh, ow, y);
+}
+
+/// Result positions [ow, ow + Pixels) of row `oh` of a gathering conv whose every tap lies in
+/// the image (interior positions), `Chunks` x 8 input channels: each tap's offset from the
+/// window's corner in `tapAt`, the channels' offsets within a position in `at`. Pixels
+/// side by side share each weight load and keep 4 x Pixels sums in flight.
+template <int Outputs, int Chunks, int Pixels>
+[[gnu::target("avx2,fma")]] inline void gatherInterior(const Geometry& g, const float* x, const float* w,
+                                                       const float* start, const int64_t* tapAt, const int64_t* at,
+                                                       int64_t oh, int64_t ow, float* y) {
+  constexpr int kSums = Chunks < 4 ? Chunks : 4;
+  const int64_t kernelTaps = g.kernelHeight * g.kernelWidth, perOutput = kernelTaps * g.channels;
+  const float* corner[Pixels];
+  for (int q = 0; q < Pixels; ++q)
+    corner[q] = x + ((oh * g.stride[0] - g.padding[0]) * g.width + (ow + q) * g.stride[1] - g.padding[1]) * g.positionStride;
+  __m256 acc[Outputs][Pixels][kSums];
+#pragma GCC unroll 3
+  for (int o = 0; o < Outputs; ++o)
+#pragma GCC unroll 2
+    for (int q = 0; q < Pixels; ++q)
+#pragma GCC unroll 4
+      for (int a = 0; a < kSums; ++a) acc[o][q][a] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kernelTaps; ++k) {
+    const float* taps = w + k * g.channels;
+#pragma GCC unroll 8
+    for (int j = 0; j < Chunks; ++j) {
+      __m256 weights[Outputs];
+#pragma GCC unroll 3
+      for (int o = 0; o < Outputs; ++o) weights[o] = _mm256_loadu_ps(taps + o * perOutput + 8 * j);
+#pragma GCC unroll 2
+      for (int q = 0; q < Pixels; ++q) {
+        const __m256 v = _mm256_loadu_ps(corner[q] + tapAt[k] + at[j]);
+#pragma GCC unroll 3
+        for (int o = 0; o < Outputs; ++o) acc[o][q][j % kSums] = _mm256_fmadd_ps(v, weights[o], acc[o][q][j % kSums]);
+      }
+    }
+  }
+#pragma GCC unroll 3
+  for (int o = 0; o < Outputs; ++o)
+#pragma GCC unroll 2
+    for (int q = 0; q < Pixels; ++q) {
+      __m256 sum = acc[o][q][0];
+#pragma GCC unroll 4
+      for (int a = 1; a < kSums; ++a) sum = _mm256_add_ps(sum, acc[o][q][a]);
+      y[(oh * g.outWidth + ow + q) * g.outChannels + o] = start[o] + laneSum(sum);
+    }
+}
+
+/// gatherImage with `Chunks` x 8 input channels known: interior positions two at a time
+/// (gatherInterior), the rest through gatherImage's checked taps.
+template <int Outputs, int Chunks>
+[[gnu::target("avx2,fma")]] void gatherImageOf(const Geometry& g, const float* x, const float* w, const float* start,
+                                               float* y) {
+  int64_t at[Chunks];
+  for (int64_t j = 0; j < Chunks; ++j) at[j] = (8 * j / 16) * g.blockStride + 8 * j % 16;
+  std::vector<int64_t> tapAt(static_cast<size_t>(g.kernelHeight * g.kernelWidth));
+  for (int64_t kh = 0; kh < g.kernelHeight; ++kh)
+    for (int64_t kw = 0; kw < g.kernelWidth; ++kw)
+      tapAt[static_cast<size_t>(kh * g.kernelWidth + kw)] = (kh * g.dilation[0] * g.width + kw * g.dilation[1]) * g.positionStride;
+  // Interior: the window's first and last taps lie in the image along each axis.
+  auto inside = [&](int64_t o, int d, int64_t extent, int64_t kernel) {
+    const int64_t first = o * g.stride[d] - g.padding[d];
+    return first >= 0 && first + (kernel - 1) * g.dilation[d] < extent;
+  };
+  for (int64_t oh = 0; oh < g.outHeight; ++oh) {
+    const bool rowInside = inside(oh, 0, g.height, g.kernelHeight);
+    for (int64_t ow = 0; ow < g.outWidth;) {
+      if (rowInside && ow + 1 < g.outWidth && inside(ow, 1, g.width, g.kernelWidth) &&
+          inside(ow + 1, 1, g.width, g.kernelWidth)) {
+        gatherInterior<Outputs, Chunks, 2>(g, x, w, start, tapAt.data(), at, oh, ow, y);
+        ow += 2;
+      } else {
+        gatherPosition<Outputs>(g, x, w, start, oh, ow, y);
+        ++ow;
+      }
+    }
+  }
+}
+
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
+
+/// The gathering image kernel for `outputs` result channels (1 to kFewChannels) and
+/// `channels` input channels (a multiple of 8): with interior positions in pairs up to 64
+/// channels.
+ImageKernel gatherKernel(int64_t outputs, int64_t channels) {
+  auto pick = [&]<int Outputs>() -> ImageKernel {
+    switch (channels / 8) {
+      case 1: return &gatherImageOf<Outputs, 1>;
+      case 2: return &gatherImageOf<Outputs, 2>;
+      case 3: return &gatherImageOf<Outputs, 3>;
+      case 4: return &gatherImageOf<Outputs, 4>;
+      case 6: return &gatherImageOf<Outputs, 6>;
+      case 8: return &gatherImageOf<Outputs, 8>;
+      default: return &gatherImage<Outputs>;
+    }
+  };
+  return outputs == 1 ? pick.template operator()<1>() : outputs == 2 ? pick.template operator()<2>() : pick.template operator()<3>();
+}
 
 /// True when this CPU runs the AVX-512 image kernels.
 bool hasAvx512() {
@@ -246,10 +389,20 @@ void runFewChannelConv(const NativeCall& call) {
   const auto* in = static_cast<const float*>(call.operands[0]);
   const auto* weight = static_cast<const float*>(call.operands[1]);
   auto* result = static_cast<float*>(call.result);
-  // The weight as [C, O * KH * KW]: conv_transpose's already is; conv's [O, C, KH, KW] is reordered.
+  // The weight as [C, O * KH * KW]: conv_transpose's already is; conv's [O, C, KH, KW] is
+  // reordered. A conv of 8k input channels gathers instead (gatherImage), its weight as [O,
+  // KH, KW, C].
   const int64_t kernelTaps = g.kernelHeight * g.kernelWidth, taps = g.taps();
+  const bool gathers = !transposed && g.channels % 8 == 0 && hasAvx2();
   std::vector<float> reordered;
-  if (!transposed) {
+  if (gathers) {
+    reordered.resize(static_cast<size_t>(g.channels * taps));
+    for (int64_t o = 0; o < g.outChannels; ++o)
+      for (int64_t c = 0; c < g.channels; ++c)
+        for (int64_t k = 0; k < kernelTaps; ++k)
+          reordered[static_cast<size_t>((o * kernelTaps + k) * g.channels + c)] = weight[(o * g.channels + c) * kernelTaps + k];
+    weight = reordered.data();
+  } else if (!transposed) {
     reordered.resize(static_cast<size_t>(g.channels * taps));
     for (int64_t o = 0; o < g.outChannels; ++o)
       for (int64_t c = 0; c < g.channels; ++c)
@@ -264,7 +417,7 @@ void runFewChannelConv(const NativeCall& call) {
     for (int64_t o = 0; o < g.outChannels; ++o) start[o] = bias[single ? 0 : o];
   }
   const int64_t inSize = g.height * g.width * g.channels, outSize = g.outHeight * g.outWidth * g.outChannels;
-  const ImageKernel kernel = imageKernel(taps);
+  const ImageKernel kernel = gathers ? gatherKernel(g.outChannels, g.channels) : imageKernel(taps);
 #pragma omp parallel for schedule(static) if (x[0] * inSize * taps >= (int64_t{1} << 18))
   for (int64_t n = 0; n < x[0]; ++n) kernel(g, in + n * inSize, weight, start, result + n * outSize);
 }

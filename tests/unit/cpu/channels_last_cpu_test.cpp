@@ -8,6 +8,7 @@
 #include "backends/cpu/executable.h"
 #include "cpu_test_util.h"
 #include "runtime/cpu/memory_plan.h"
+#include "runtime/cpu/native_few_channels.h"
 
 using namespace weft;
 
@@ -157,6 +158,12 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
       {OpKind::ConvTranspose, {1, 6, 6, 32}, {32, 3, 3, 5}, {1, 2}, {1, 2}, {1, 1}, {0, 1}},
       {OpKind::ConvTranspose, {2, 3, 3, 8}, {8, 1, 8, 8}, {1, 1}, {3, 3}, {1, 1}, {0, 0}},
       {OpKind::Conv, {3, 9, 9, 32}, {1, 32, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {}},  // ddpm's output layer
+      // Convs of 8k input channels gather (interior positions in pairs, 8 to 64 channels,
+      // else one at a time): strides, dilation, three result channels, 40 and 72 channels.
+      {OpKind::Conv, {2, 12, 13, 16}, {3, 16, 3, 3}, {2, 1}, {1, 2}, {1, 2}, {}},
+      {OpKind::Conv, {1, 10, 11, 64}, {2, 64, 3, 2}, {1, 1}, {0, 1}, {1, 1}, {}},
+      {OpKind::Conv, {2, 6, 7, 40}, {1, 40, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {}},
+      {OpKind::Conv, {1, 5, 5, 72}, {1, 72, 2, 2}, {1, 1}, {0, 0}, {1, 1}, {}},
       {OpKind::Conv, {2, 11, 10, 5}, {3, 5, 4, 4}, {2, 3}, {1, 2}, {1, 1}, {}},
       {OpKind::Conv, {2, 9, 9, 7}, {2, 7, 3, 3}, {1, 1}, {2, 2}, {2, 2}, {}},
   };
@@ -197,6 +204,32 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
   g.addOutput("y", g.addOp(OpKind::ConvTranspose, {g.addInput("x", f32({2, 5, 5, 16})), g.addInput("w", f32({16, 4, 4, 4}))},
                            attrs));
   EXPECT_EQ(cpu::compile(g, optimizing(false)).stats().nativeSteps, 0);
+}
+
+TEST(ChannelsLastCpu, GatheringConvolutionsToFewChannelsReadChannelBlockedData) {
+  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "the native step needs AVX2 or AVX-512";
+  // x stored channel-blocked ([C/16, H*W, 16], as on CPUs with 16-channel blocks): the
+  // gathering step reads each position's eight channels where the blocks put them.
+  ir::Graph g("few_blocked");
+  ir::ValueId conv = g.addOp(OpKind::Conv, {g.addInput("x", f32({1, 7, 6, 48})), g.addInput("w", f32({2, 48, 3, 3}))},
+                             convAttrs(1, 1));
+  g.addOutput("y", conv);
+  ASSERT_TRUE(cpu::runsFewChannelConv(g, conv));
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  const ir::TensorData& x = feeds.at("x");
+  const int64_t positions = 7 * 6, channels = 48;
+  std::vector<float> blockedX(static_cast<size_t>(positions * channels));
+  for (int64_t p = 0; p < positions; ++p)
+    for (int64_t c = 0; c < channels; ++c)
+      blockedX[static_cast<size_t>((c / 16) * positions * 16 + p * 16 + c % 16)] = static_cast<float>(x.get(p * channels + c));
+  std::vector<bool> blocked(static_cast<size_t>(g.size()), false);
+  blocked[static_cast<size_t>(g.node(conv).operands[0])] = true;
+  const std::vector<const void*> operands = {blockedX.data(), feeds.at("w").bytes.data()};
+  ir::TensorData out(g.type(conv));
+  cpu::runFewChannelConv(cpu::NativeCall{g, conv, operands, out.bytes.data(), 0, &blocked});
+  reference::TensorMap got;
+  got["y"] = std::move(out);
+  cpu::testing::expectCloseToLargest(got, reference::run(g, feeds));
 }
 
 TEST(ChannelsLastCpu, WeightGradientsToFewChannelsRunNatively) {
