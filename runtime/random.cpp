@@ -39,14 +39,21 @@ constexpr uint64_t kNormalSalt = 0x6E6F726D616C5F31ull;  // "normal_1"
 /// published coefficients), with ln 2 split in two so that k ln 2 is nearly exact.
 __attribute__((always_inline)) inline double logOfPositive(double x) {
   const auto bits = std::bit_cast<uint64_t>(x);
-  // The exponent k of x / sqrt(1/2), so that the mantissa lands in [sqrt(1/2), sqrt(2)).
-  const int64_t k = static_cast<int64_t>(bits - 0x3FE6A09E667F3BCDull) >> 52;
-  const double m = std::bit_cast<double>(bits - (static_cast<uint64_t>(k) << 52));
+  // The exponent k of x / sqrt(1/2), so that the mantissa lands in [sqrt(1/2), sqrt(2)): the
+  // arithmetic shift of bits - that constant, done as a logical one of it plus 2^63 (AVX2
+  // shifts 64-bit lanes logically only), then k as a double through the bits of 2^52 + k
+  // (AVX2 converts no 64-bit integers): the same numbers, in vector lanes.
+  const uint64_t biased = ((bits - 0x3FE6A09E667F3BCDull) ^ 0x8000000000000000ull) >> 52;  // k + 2048
+  const uint64_t k = biased - 2048;  // two's complement
+  const double m = std::bit_cast<double>(bits - (k << 52));
   const double f = m - 1.0, s = f / (2.0 + f), z = s * s, w = z * z;
   const double even = w * (0.3999999999940941908 + w * (0.2222219843214978396 + w * 0.1531383769920937332));
   const double odd = z * (0.6666666666666735130 + w * (0.2857142874366239149 +
                                                        w * (0.1818357216161805012 + w * 0.1479819860511658591)));
-  const double r = even + odd, halfSquare = 0.5 * f * f, kd = static_cast<double>(k);
+  // 1.5 * 2^52 + k stays in [2^52, 2^53), where doubles are the integers: exact for |k| < 2^51.
+  constexpr double kShift = 0x1.8p52;
+  const double kd = std::bit_cast<double>(std::bit_cast<uint64_t>(kShift) + k) - kShift;
+  const double r = even + odd, halfSquare = 0.5 * f * f;
   return kd * 6.93147180369123816490e-01 - ((halfSquare - (s * (halfSquare + r) + kd * 1.90821492927058770002e-10)) - f);
 }
 
@@ -66,10 +73,12 @@ __attribute__((always_inline)) inline double cosOfTurns(double u) {
            z * -1.13596475577881948265e-11)))));
   const double half = 0.5 * z, w = 1.0 - half;
   const double cosine = w + (((1.0 - w) - half) + z * cosPoly);
-  // cos(x + q pi / 2) = cos x, -sin x, -cos x, sin x for q mod 4 = 0, 1, 2, 3.
-  const auto quadrant = static_cast<int32_t>(q);
-  const double value = (quadrant & 1) != 0 ? sine : cosine;
-  return ((quadrant + 1) & 2) != 0 ? -value : value;
+  // cos(x + q pi / 2) = cos x, -sin x, -cos x, sin x for q = 0, 1, 2, 3 (and cos x for 4),
+  // picked by comparisons of q and bit masks (no branch, no integer conversion: vector lanes).
+  const uint64_t odd = 0 - static_cast<uint64_t>((q == 1.0) | (q == 3.0));  // all ones or none
+  const uint64_t negative = static_cast<uint64_t>((q == 1.0) | (q == 2.0)) << 63;
+  const uint64_t value = (std::bit_cast<uint64_t>(sine) & odd) | (std::bit_cast<uint64_t>(cosine) & ~odd);
+  return std::bit_cast<double>(value ^ negative);
 }
 
 /// One standard normal from two uniforms in [0, 1) (Box-Muller).
@@ -77,10 +86,14 @@ __attribute__((always_inline)) inline double boxMuller(double u1, double u2) {
   return std::sqrt(-2.0 * logOfPositive(1.0 - u1)) * cosOfTurns(u2);  // 1 - u1 is in (0, 1]: no log(0)
 }
 
-/// A double in [0, 1) from the top 53 bits of the 64-bit word (b:a).
+/// A double in [0, 1) from the top 53 bits of the 64-bit word (b:a): (bits >> 11) * 2^-53,
+/// formed as the top 52 bits in a mantissa (1.m - 1 = m 2^-52, exact) plus the 53rd times
+/// 2^-53 (exact: the sum has 53 significant bits), since AVX2 converts no 64-bit integers.
 double unitInterval(uint32_t a, uint32_t b) {
-  uint64_t bits = (static_cast<uint64_t>(b) << 32) | a;
-  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+  const uint64_t bits = (static_cast<uint64_t>(b) << 32) | a;
+  const double top = std::bit_cast<double>((bits >> 12) | 0x3FF0000000000000ull) - 1.0;
+  const uint64_t lowest = 0 - ((bits >> 11) & 1);  // the 53rd bit as all ones or none
+  return top + std::bit_cast<double>(lowest & std::bit_cast<uint64_t>(0x1.0p-53));
 }
 
 /// Eight 64-bit lanes (GCC's vector extension: one AVX-512 register, four SSE2 pairs).
