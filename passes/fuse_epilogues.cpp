@@ -133,7 +133,7 @@ bool absorbsElsewhere(const Graph& g, const std::vector<ValueId>& sole, ValueId 
 }
 
 /// The chains of step 2: each a contraction followed by at least one epilogue node.
-std::vector<std::vector<ValueId>> findChains(const Graph& g) {
+std::vector<std::vector<ValueId>> findChains(const Graph& g, bool gelu) {
   std::vector<ValueId> sole = soleUsers(g);
   std::vector<bool> taken(static_cast<size_t>(g.size()), false);
   std::vector<std::vector<ValueId>> chains;
@@ -145,7 +145,7 @@ std::vector<std::vector<ValueId>> findChains(const Graph& g) {
     bool fullAddSeen = false;
     for (ValueId cur = c;;) {
       const ValueId u = sole[static_cast<size_t>(cur)];
-      if (u < 0 && n.op == OpKind::Matmul) {  // read twice: maybe by a GELU, one post-op
+      if (u < 0 && n.op == OpKind::Matmul && gelu) {  // read twice: maybe by a GELU, one post-op
         std::optional<std::array<ValueId, 5>> gelu = ir::matchErfGelu(g, cur);
         if (!gelu || std::any_of(gelu->begin(), gelu->end(), [&](ValueId m) { return taken[static_cast<size_t>(m)]; }))
           break;
@@ -263,10 +263,9 @@ Node fusedNode(const Graph& g, const std::vector<ValueId>& chain) {
   return fused;
 }
 
-}  // namespace
-
-bool fuseEpilogues(Graph& g) {
-  std::vector<std::vector<ValueId>> chains = findChains(g);
+/// fuse-epilogues, with GELUs after matmuls absorbed or not (`gelu`).
+bool fuseChains(Graph& g, bool gelu) {
+  std::vector<std::vector<ValueId>> chains = findChains(g, gelu);
   if (chains.empty()) return false;
   std::vector<int> chainEndingAt(static_cast<size_t>(g.size()), -1);
   std::vector<bool> absorbed(static_cast<size_t>(g.size()), false);
@@ -289,5 +288,11 @@ bool fuseEpilogues(Graph& g) {
   g = rw.finish();
   return true;
 }
+
+}  // namespace
+
+bool fuseEpilogues(Graph& g) { return fuseChains(g, true); }
+
+bool fuseEpiloguesLeavingGelu(Graph& g) { return fuseChains(g, false); }
 
 }  // namespace weft::passes

@@ -36,14 +36,18 @@ const char* const kCpuPipeline[] = {
     "triangular-matmuls", "fuse-epilogues",
     "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "fuse-attention", "precompute-derivatives", "dce"};
 
-/// The CPU pipeline as a pass list; without fuse-attention unless `forThisCpu`.
+/// The CPU pipeline as a pass list; without fuse-attention unless `forThisCpu`, and for this
+/// CPU without AVX-512 (oneDNN's 8-channel kernels, channelBlocksFit false) with
+/// fuse-epilogues-leaving-gelu: oneDNN's gelu_erf post-op is slow there.
 std::string cpuPipeline(bool forThisCpu) {
   static const bool registered = (registerCpuPasses(), true);
   (void)registered;
   std::string pipeline;
-  for (const char* name : kCpuPipeline)
-    if (passes::findPass(name) && (forThisCpu || std::string(name) != "fuse-attention"))
-      pipeline += (pipeline.empty() ? "" : ",") + std::string(name);
+  for (const char* name : kCpuPipeline) {
+    if (!passes::findPass(name) || (!forThisCpu && std::string(name) == "fuse-attention")) continue;
+    const bool leavesGelu = forThisCpu && !channelBlocksFit() && std::string(name) == "fuse-epilogues";
+    pipeline += (pipeline.empty() ? "" : ",") + std::string(leavesGelu ? "fuse-epilogues-leaving-gelu" : name);
+  }
   return pipeline;
 }
 
