@@ -1,8 +1,8 @@
 // The native conv + max pool step (see native_conv_pool.h). Per image, per pooled position:
 // the window's four conv positions accumulate bias + x * w over the kernel taps and input
 // channels in AVX-512 registers (16 result channels each; the four side by side, so that
-// their FMAs overlap instead of waiting on one another), their maximum (and ReLU, which
-// commutes with it) is stored once.
+// their FMAs overlap instead of waiting on one another), or AVX2 ones (a block of 16 result
+// channels at a time), their maximum (and ReLU, which commutes with it) is stored once.
 #include "runtime/cpu/native_conv_pool.h"
 
 #include <immintrin.h>
@@ -124,20 +124,123 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
     }
 }
 
+/// relu16 on eight lanes.
+__attribute__((target("avx2"))) inline __m256 relu8(__m256 v) {
+  return _mm256_blendv_ps(v, _mm256_max_ps(v, _mm256_setzero_ps()), _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+}
+
+/// windowMax16 on eight lanes: vmaxps keeps `best` on ties and NaNs, a NaN `v` is blended in.
+__attribute__((target("avx2"))) inline __m256 windowMax8(__m256 best, __m256 v) {
+  return _mm256_blendv_ps(_mm256_max_ps(v, best), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+/// `image` with AVX2: the result's 16-channel blocks one at a time, each as two vectors of
+/// eight for the window's four positions (8 accumulators); per tap the block's two weight
+/// vectors are loaded once for the four positions (AVX2's 16 registers hold no kernel's
+/// preloaded weights).
+template <int Blocks, int K, int C>
+__attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const float* x, const float* w,
+                                                   const float* bias, bool relu, ImageOut out, ImageOut conv) {
+  const UpperHalvesClearedOnExit clearOnExit;
+  const int64_t o = g.outChannels, kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth;
+  const int64_t channels = C ? C : g.channels;
+  auto at = [](const ImageOut& image, int64_t position, int64_t channel) {  // channel: a multiple of 8
+    return image.at + position * image.positionStride + (channel / 16) * image.blockStride + channel % 16;
+  };
+  for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
+    for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
+      const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
+                          2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
+      const float* corner = x + ((2 * ph - g.padTop) * g.width + (2 * pw - g.padLeft)) * channels;
+      for (int b = 0; b < Blocks; ++b) {
+        const float* wb = w + 16 * b;
+        __m256 acc[4][2];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          acc[q][0] = _mm256_loadu_ps(bias + 16 * b);
+          acc[q][1] = _mm256_loadu_ps(bias + 16 * b + 8);
+        }
+        if (inside) {
+#pragma GCC unroll 8
+          for (int64_t kh = 0; kh < kh0; ++kh)
+#pragma GCC unroll 8
+            for (int64_t kw = 0; kw < kw0; ++kw)
+#pragma GCC unroll 4
+              for (int64_t c = 0; c < channels; ++c) {
+                const int64_t tap = (kh * kw0 + kw) * channels + c;
+                const __m256 w0 = _mm256_loadu_ps(wb + tap * o), w1 = _mm256_loadu_ps(wb + tap * o + 8);
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; ++q) {
+                  const __m256 v = _mm256_broadcast_ss(corner + ((kh + q / 2) * g.width + kw + q % 2) * channels + c);
+                  acc[q][0] = _mm256_fmadd_ps(v, w0, acc[q][0]);
+                  acc[q][1] = _mm256_fmadd_ps(v, w1, acc[q][1]);
+                }
+              }
+        } else {
+#pragma GCC unroll 4
+          for (int q = 0; q < 4; ++q)
+            for (int64_t kh = 0; kh < kh0; ++kh) {
+              const int64_t ih = 2 * ph + q / 2 + kh - g.padTop;
+              if (ih < 0 || ih >= g.height) continue;
+              for (int64_t kw = 0; kw < kw0; ++kw) {
+                const int64_t iw = 2 * pw + q % 2 + kw - g.padLeft;
+                if (iw < 0 || iw >= g.width) continue;
+                const float* xs = x + (ih * g.width + iw) * channels;
+                for (int64_t c = 0; c < channels; ++c) {
+                  const __m256 v = _mm256_broadcast_ss(xs + c);
+                  const int64_t tap = (kh * kw0 + kw) * channels + c;
+                  acc[q][0] = _mm256_fmadd_ps(v, _mm256_loadu_ps(wb + tap * o), acc[q][0]);
+                  acc[q][1] = _mm256_fmadd_ps(v, _mm256_loadu_ps(wb + tap * o + 8), acc[q][1]);
+                }
+              }
+            }
+        }
+        // Every loop over the accumulators unrolled: indexed at run time they would live in memory.
+        __m256 best[2] = {_mm256_set1_ps(-__builtin_inff()), _mm256_set1_ps(-__builtin_inff())};
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+#pragma GCC unroll 2
+          for (int h = 0; h < 2; ++h) best[h] = windowMax8(best[h], acc[q][h]);
+          if (conv.at) {
+            const int64_t position = (2 * ph + q / 2) * 2 * g.pooledWidth + 2 * pw + q % 2;  // the map is 2 PH x 2 PW
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h)
+              _mm256_storeu_ps(at(conv, position, 16 * b + 8 * h), relu ? relu8(acc[q][h]) : acc[q][h]);
+          }
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h)
+          _mm256_storeu_ps(at(out, ph * g.pooledWidth + pw, 16 * b + 8 * h), relu ? relu8(best[h]) : best[h]);
+      }
+    }
+}
+
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, ImageOut, ImageOut);
 
-/// The image kernel for `g` (pickImageKernel).
+/// True when this CPU runs the AVX-512 image kernels; else the AVX2 ones (hasConvPoolKernels).
+bool hasAvx512() {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  return avx512;
+}
+
+/// True when this CPU runs either family of image kernels (AVX-512, or AVX2 and FMA).
+bool hasConvPoolKernels() {
+  static const bool any = hasAvx512() || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+  return any;
+}
+
+/// The image kernel for `g` (pickImageKernel), in AVX-512 or AVX2.
 ImageKernel imageKernel(const Geometry& g) {
+  if (hasAvx512())
+    return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
+                           []<int Blocks, int K, int C>() -> ImageKernel { return &image<Blocks, K, C>; });
   return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
-                         []<int Blocks, int K, int C>() -> ImageKernel { return &image<Blocks, K, C>; });
+                         []<int Blocks, int K, int C>() -> ImageKernel { return &imageAvx2<Blocks, K, C>; });
 }
 
 }  // namespace
 
-ValueId convPoolSource(const ir::Graph& g, ValueId pool) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512 ? convPoolShape(g, pool) : -1;
-}
+ValueId convPoolSource(const ir::Graph& g, ValueId pool) { return hasConvPoolKernels() ? convPoolShape(g, pool) : -1; }
 
 ValueId convPoolShape(const ir::Graph& g, ValueId pool) {
   const ir::Node& node = g.node(pool);

@@ -4,13 +4,13 @@
 /// 13x13). oneDNN computes that convolution at a fraction of its GEMM rate (one input
 /// channel: 85 GFLOP/s on the Intel Xeon) and writes the whole map (5.5 MB) for the pool to
 /// read once more and reduce four to one; the native step keeps the four positions of each
-/// pool window in AVX-512 registers and writes only the pooled result.
+/// pool window in AVX-512 (or AVX2) registers and writes only the pooled result.
 #include "runtime/cpu/native_steps.h"
 
 namespace weft::cpu {
 
 /// For a max_pool node `pool` of `g`: the fused conv it reads when the pair runs as one
-/// native step, on a CPU with AVX-512, or -1. The pool is 2-D, channels_last=1, f32, window
+/// native step, on a CPU with AVX-512 or with AVX2 and FMA, or -1. The pool is 2-D, channels_last=1, f32, window
 /// and stride 2, no padding; the conv value is no output and is read by the pool alone or,
 /// when its height and width are even (the pool's windows cover it), also by nodes after
 /// the pool (a training step's gradients); it is a fused conv with an optional bias and ReLU
