@@ -113,19 +113,121 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
   }
 }
 
+/// takesWindow on eight lanes, as all-ones lanes.
+__attribute__((target("avx2"))) inline __m256 takesWindow8(__m256 best, __m256 v) {
+  return _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q),
+                       _mm256_or_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(v, best, _CMP_GT_OQ)));
+}
+
+/// `image` with AVX2: each block of 16 channels as two halves of eight, one pass each over
+/// the windows (the sums of a 3x3 kernel over one channel, nine registers, held for a whole
+/// image).
+template <int Blocks, int K, int C>
+__attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const float* x, const float* c, const float* dy,
+                                                   float* sums) {
+  const UpperHalvesClearedOnExit clearOnExit;
+  const int64_t kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth, channels = C ? C : g.channels;
+  constexpr bool kInRegisters = K && C;
+  constexpr int kHeld = kInRegisters ? K * K * C : 1;
+  const int64_t mapPosition = g.map.positionStride, mapRow = g.mapWidth * mapPosition;
+  const int64_t gradPosition = g.grad.positionStride;
+  for (int half = 0; half < 2 * Blocks; ++half) {
+    const int b = half / 2;
+    const float* map = c + b * g.map.blockStride + 8 * (half % 2);
+    const float* grads = dy + b * g.grad.blockStride + 8 * (half % 2);
+    float* out = sums + b * 16 + 8 * (half % 2);  // + tap * Blocks * 16
+    __m256 held[kHeld];
+#pragma GCC unroll 64
+    for (int t = 0; t < kHeld; ++t) held[t] = _mm256_setzero_ps();
+    for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
+      for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
+        // Each position's share of dy: dy where the position won its window, else 0.
+        const float* corner = map + 2 * ph * mapRow + 2 * pw * mapPosition;
+        const __m256 v0 = _mm256_loadu_ps(corner), v1 = _mm256_loadu_ps(corner + mapPosition);
+        const __m256 v2 = _mm256_loadu_ps(corner + mapRow), v3 = _mm256_loadu_ps(corner + mapRow + mapPosition);
+        const __m256 take1 = takesWindow8(v0, v1);
+        const __m256 best1 = _mm256_blendv_ps(v0, v1, take1);
+        const __m256 take2 = takesWindow8(best1, v2);
+        const __m256 best2 = _mm256_blendv_ps(best1, v2, take2);
+        const __m256 take3 = takesWindow8(best2, v3);
+        const __m256 grad = _mm256_loadu_ps(grads + (ph * g.pooledWidth + pw) * gradPosition);
+        const __m256 later2 = _mm256_or_ps(take2, take3);
+        const __m256 share[4] = {_mm256_andnot_ps(_mm256_or_ps(take1, later2), grad),
+                                 _mm256_and_ps(_mm256_andnot_ps(later2, take1), grad),
+                                 _mm256_and_ps(_mm256_andnot_ps(take3, take2), grad), _mm256_and_ps(take3, grad)};
+        const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
+                            2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
+        if constexpr (kInRegisters) {
+          if (inside) {  // no checks: x under each tap of the window's four positions
+            const float* patch = x + ((2 * ph - g.padTop) * g.width + 2 * pw - g.padLeft) * C;
+#pragma GCC unroll 8
+            for (int kh = 0; kh < K; ++kh)
+#pragma GCC unroll 4
+              for (int ch = 0; ch < C; ++ch)
+#pragma GCC unroll 8
+                for (int kw = 0; kw < K; ++kw)
+#pragma GCC unroll 4
+                  for (int k = 0; k < 4; ++k)
+                    held[(kh * K + kw) * C + ch] = _mm256_fmadd_ps(
+                        share[k], _mm256_broadcast_ss(patch + ((kh + k / 2) * g.width + kw + k % 2) * C + ch),
+                        held[(kh * K + kw) * C + ch]);
+            continue;
+          }
+        }
+#pragma GCC unroll 8
+        for (int64_t kh = 0; kh < kh0; ++kh)
+#pragma GCC unroll 8
+          for (int64_t kw = 0; kw < kw0; ++kw)
+#pragma GCC unroll 4
+            for (int64_t ch = 0; ch < channels; ++ch) {
+              const int64_t tap = (kh * kw0 + kw) * channels + ch;
+              __m256 sum = kInRegisters ? held[kInRegisters ? tap : 0] : _mm256_loadu_ps(out + tap * Blocks * 16);
+#pragma GCC unroll 4
+              for (int k = 0; k < 4; ++k) {
+                const int64_t ih = 2 * ph + k / 2 + kh - g.padTop, iw = 2 * pw + k % 2 + kw - g.padLeft;
+                if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
+                sum = _mm256_fmadd_ps(share[k], _mm256_broadcast_ss(x + (ih * g.width + iw) * channels + ch), sum);
+              }
+              if constexpr (kInRegisters) held[tap] = sum;
+              else _mm256_storeu_ps(out + tap * Blocks * 16, sum);
+            }
+      }
+    if constexpr (kInRegisters)
+#pragma GCC unroll 64
+      for (int t = 0; t < kHeld; ++t) {
+        float* at = out + t * Blocks * 16;
+        _mm256_storeu_ps(at, _mm256_add_ps(_mm256_loadu_ps(at), held[t]));
+      }
+  }
+}
+
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
 
-/// The image kernel for `g` (pickImageKernel).
+/// True when this CPU runs the AVX-512 image kernels; else the AVX2 ones (hasPoolWeightGradKernels).
+bool hasAvx512() {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  return avx512;
+}
+
+/// True when this CPU runs either family of image kernels (AVX-512, or AVX2 and FMA).
+bool hasPoolWeightGradKernels() {
+  static const bool any = hasAvx512() || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+  return any;
+}
+
+/// The image kernel for `g` (pickImageKernel), in AVX-512 or AVX2.
 ImageKernel imageKernel(const Geometry& g) {
+  if (hasAvx512())
+    return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
+                           []<int Blocks, int K, int C>() -> ImageKernel { return &image<Blocks, K, C>; });
   return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
-                         []<int Blocks, int K, int C>() -> ImageKernel { return &image<Blocks, K, C>; });
+                         []<int Blocks, int K, int C>() -> ImageKernel { return &imageAvx2<Blocks, K, C>; });
 }
 
 }  // namespace
 
 ValueId poolWeightGradSource(const ir::Graph& g, ValueId wgrad) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512 ? poolWeightGradShape(g, wgrad) : -1;
+  return hasPoolWeightGradKernels() ? poolWeightGradShape(g, wgrad) : -1;
 }
 
 ValueId poolWeightGradShape(const ir::Graph& g, ValueId wgrad) {

@@ -5,7 +5,7 @@
 /// layer in training (lenet: x [64, 28, 28, 1], c [64, 26, 26, 32]). The pool gradient holds
 /// each window's dy at the window's winner and zeros elsewhere; instead of writing it (5.5 MB
 /// for lenet) for oneDNN's weight gradient to read again, the step finds each window's winners
-/// in AVX-512 registers and adds dy times the input under each tap into the sums.
+/// in AVX-512 (or AVX2) registers and adds dy times the input under each tap into the sums.
 #include "runtime/cpu/native_steps.h"
 
 namespace weft::cpu {
@@ -14,7 +14,7 @@ namespace weft::cpu {
 inline constexpr int64_t kMaxPoolWeightGradInputs = 4;
 
 /// For a conv_weight_grad node `wgrad` of `g`: the max_pool_grad it reads when the two run as
-/// one native step, on a CPU with AVX-512, or -1. The weight gradient is 2-D, channels_last=1,
+/// one native step, on a CPU with AVX-512 or with AVX2 and FMA, or -1. The weight gradient is 2-D, channels_last=1,
 /// f32, one group, stride and dilation 1, any padding, a kernel of at most 7x7, with x of at
 /// most kMaxPoolWeightGradInputs channels; the pool gradient is f32, channels_last=1, window
 /// and stride 2, no padding, read by the weight gradient alone (no output), with a multiple
