@@ -13,6 +13,7 @@
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
+#include "runtime/cpu/triangular_tiles.h"
 #include "runtime/cpu/vector_state.h"
 
 namespace weft::cpu {
@@ -86,7 +87,68 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
     }
 }
 
+/// `image` with AVX2: registers of eight of x's channels, `Tiles` of them (KW x Tiles sums,
+/// at most 12: x of up to 32 channels for a 3-wide kernel), into `acc` [O][KH][KW][16 *
+/// tiles16] as `image` lays it out (tiles16: x's channels in sixteens).
+template <int Tiles, int KW>
+__attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const float* x, const float* dy, float* acc) {
+  const UpperHalvesClearedOnExit clearOnExit;
+  const int64_t tiles16 = (g.channels + 15) / 16;
+  __m256i masks[Tiles];
+  for (int t = 0; t < Tiles; ++t) masks[t] = lanesBefore8(8 * t, g.channels);
+  for (int64_t o = 0; o < g.outChannels; ++o)
+    for (int64_t kh = 0; kh < g.kernelHeight; ++kh) {
+      __m256 sums[KW][Tiles];
+#pragma GCC unroll 4
+      for (int k = 0; k < KW; ++k)
+#pragma GCC unroll 8
+        for (int t = 0; t < Tiles; ++t) sums[k][t] = _mm256_setzero_ps();
+      for (int64_t oh = 0; oh < g.outHeight; ++oh) {
+        const int32_t ih = g.rowSource[static_cast<size_t>(oh * g.kernelHeight + kh)];
+        if (ih < 0) continue;
+        const float* row = x + ih * g.width * g.positionStride;
+        const float* grad = dy + oh * g.outWidth * g.outChannels + o;
+        for (int64_t ow = 0; ow < g.outWidth; ++ow) {
+          const __m256 v = _mm256_broadcast_ss(grad + ow * g.outChannels);
+          const int32_t* source = &g.columnSource[static_cast<size_t>(ow * KW)];
+#pragma GCC unroll 4
+          for (int k = 0; k < KW; ++k) {
+            if (source[k] < 0) continue;
+            const float* in = row + source[k] * g.positionStride;
+#pragma GCC unroll 8
+            for (int t = 0; t < Tiles; ++t) {  // channels 8t..: in their block of 16
+              const float* at = in + (8 * t / 16) * g.blockStride + 8 * t % 16;
+              sums[k][t] = _mm256_fmadd_ps(v, _mm256_maskload_ps(at, masks[t]), sums[k][t]);
+            }
+          }
+        }
+      }
+      float* target = acc + (o * g.kernelHeight + kh) * KW * 16 * tiles16;
+#pragma GCC unroll 4
+      for (int k = 0; k < KW; ++k)
+#pragma GCC unroll 8
+        for (int t = 0; t < Tiles; ++t) {
+          float* at = target + k * 16 * tiles16 + 8 * t;
+          _mm256_storeu_ps(at, _mm256_add_ps(_mm256_loadu_ps(at), sums[k][t]));
+        }
+    }
+}
+
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, float*);
+
+/// The AVX2 image kernel for x's `channels` (at most kAvx2GradChannels) and kernels `width`
+/// wide (at most 3).
+ImageKernel imageKernelAvx2(int64_t channels, int64_t width) {
+  auto ofWidth = [&]<int Tiles>() -> ImageKernel {
+    return width == 1 ? &imageAvx2<Tiles, 1> : width == 2 ? &imageAvx2<Tiles, 2> : &imageAvx2<Tiles, 3>;
+  };
+  switch ((channels + 7) / 8) {
+    case 1: return ofWidth.template operator()<1>();
+    case 2: return ofWidth.template operator()<2>();
+    case 3: return ofWidth.template operator()<3>();
+    default: return ofWidth.template operator()<4>();
+  }
+}
 
 template <int Tiles>
 ImageKernel kernelOfWidth(int64_t width) {
@@ -115,15 +177,18 @@ constexpr int64_t kParallelWork = int64_t{1} << 18;
 
 bool runsFewChannelWeightGrad(const ir::Graph& g, ir::ValueId v) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const ir::Node& node = g.node(v);
-  if (!avx512 || node.op != ir::OpKind::ConvWeightGrad || node.type.dtype != ir::DType::f32 ||
+  if (!(avx512 || avx2) || node.op != ir::OpKind::ConvWeightGrad || node.type.dtype != ir::DType::f32 ||
       !ir::isChannelsLast(node.op, node.attrs) || node.operands.size() != 2)
     return false;
   const ir::TensorType &x = g.type(node.operands[0]), &dy = g.type(node.operands[1]);
   ir::AttrReader attrs(node.attrs, node.op);
   return x.dtype == ir::DType::f32 && dy.dtype == ir::DType::f32 && x.rank() == 4 && dy.rank() == 4 &&
          attrs.i("groups") == 1 && attrs.ints("kernel").size() == 2 && attrs.ints("kernel")[1] <= kMaxGradKernelWidth &&
-         dy.shape[3] <= kFewGradChannels && x.shape[3] <= kVectorChannels;
+         dy.shape[3] <= kFewGradChannels &&
+         (avx512 ? x.shape[3] <= kVectorChannels
+                 : x.shape[3] <= kAvx2GradChannels && attrs.ints("kernel")[1] <= kAvx2GradKernelWidth);
 }
 
 void runFewChannelWeightGrad(const NativeCall& call) {
@@ -144,7 +209,8 @@ void runFewChannelWeightGrad(const NativeCall& call) {
   const bool parallel = images > 1 && images * gradSize * taps * g.channels >= kParallelWork;
   const int parts = parallel ? static_cast<int>(std::min<int64_t>(images, omp_get_max_threads())) : 1;
   std::vector<float> partial(static_cast<size_t>(parts * sums), 0.0f);
-  const ImageKernel run = imageKernel(tiles, g.kernelWidth);
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  const ImageKernel run = avx512 ? imageKernel(tiles, g.kernelWidth) : imageKernelAvx2(g.channels, g.kernelWidth);
   const auto* in = static_cast<const float*>(call.operands[0]);
   const auto* grad = static_cast<const float*>(call.operands[1]);
 #pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)

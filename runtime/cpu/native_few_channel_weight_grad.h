@@ -16,10 +16,14 @@ inline constexpr int64_t kFewGradChannels = 3;
 inline constexpr int64_t kVectorChannels = 64;
 /// The widest kernel (a row of taps' sums stays in registers).
 inline constexpr int64_t kMaxGradKernelWidth = 4;
+/// On AVX2 (16 registers of eight): the most channels x may have, and the widest kernel.
+inline constexpr int64_t kAvx2GradChannels = 32;
+inline constexpr int64_t kAvx2GradKernelWidth = 3;
 
 /// True when node `v` of `g` is a conv_weight_grad the native step runs, on a CPU with
 /// AVX-512: 2-D, channels_last=1, f32, one group, dy with at most kFewGradChannels channels,
-/// x with at most kVectorChannels, a kernel at most kMaxGradKernelWidth wide.
+/// x with at most kVectorChannels, a kernel at most kMaxGradKernelWidth wide; with AVX2 and
+/// FMA, x of at most kAvx2GradChannels and a kernel at most kAvx2GradKernelWidth wide.
 bool runsFewChannelWeightGrad(const ir::Graph& g, ir::ValueId v);
 
 /// Such a node (x [N, H, W, C], dy [N, OH, OW, O]) -> w [O, C, KH, KW]: the sum over images
