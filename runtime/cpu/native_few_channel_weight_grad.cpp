@@ -13,6 +13,7 @@
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/triangular_tiles.h"
 #include "runtime/cpu/vector_state.h"
 
@@ -176,8 +177,7 @@ constexpr int64_t kParallelWork = int64_t{1} << 18;
 }  // namespace
 
 bool runsFewChannelWeightGrad(const ir::Graph& g, ir::ValueId v) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = hostHasAvx512(), avx2 = hostHasAvx2Fma();
   const ir::Node& node = g.node(v);
   if (!(avx512 || avx2) || node.op != ir::OpKind::ConvWeightGrad || node.type.dtype != ir::DType::f32 ||
       !ir::isChannelsLast(node.op, node.attrs) || node.operands.size() != 2)
@@ -209,8 +209,7 @@ void runFewChannelWeightGrad(const NativeCall& call) {
   const bool parallel = images > 1 && images * gradSize * taps * g.channels >= kParallelWork;
   const int parts = parallel ? static_cast<int>(std::min<int64_t>(images, omp_get_max_threads())) : 1;
   std::vector<float> partial(static_cast<size_t>(parts * sums), 0.0f);
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  const ImageKernel run = avx512 ? imageKernel(tiles, g.kernelWidth) : imageKernelAvx2(g.channels, g.kernelWidth);
+  const ImageKernel run = hostHasAvx512() ? imageKernel(tiles, g.kernelWidth) : imageKernelAvx2(g.channels, g.kernelWidth);
   const auto* in = static_cast<const float*>(call.operands[0]);
   const auto* grad = static_cast<const float*>(call.operands[1]);
 #pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)

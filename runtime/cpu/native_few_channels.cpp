@@ -14,6 +14,7 @@
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/vector_state.h"
 
 namespace weft::cpu {
@@ -309,21 +310,9 @@ ImageKernel gatherKernel(int64_t outputs, int64_t channels) {
   return outputs == 1 ? pick.template operator()<1>() : outputs == 2 ? pick.template operator()<2>() : pick.template operator()<3>();
 }
 
-/// True when this CPU runs the AVX-512 image kernels.
-bool hasAvx512() {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512;
-}
-
-/// True when this CPU runs the AVX2 image kernels (where it has no AVX-512).
-bool hasAvx2() {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2;
-}
-
 /// The image kernel for `taps` values per position (at most kFewChannelTaps).
 ImageKernel imageKernel(int64_t taps) {
-  if (hasAvx512()) {
+  if (hostHasAvx512()) {
     if (taps <= 16) return &image<1, 8>;
     if (taps <= 32) return &image<2, 4>;
     if (taps <= 48) return &image<3, 2>;
@@ -344,7 +333,7 @@ std::optional<ConvEpilogue> convolutionOf(const ir::Graph& g, ir::ValueId v) {
 }  // namespace
 
 bool runsFewChannelConv(const ir::Graph& g, ir::ValueId v) {
-  const std::optional<ConvEpilogue> found = hasAvx512() || hasAvx2() ? convolutionOf(g, v) : std::nullopt;
+  const std::optional<ConvEpilogue> found = hostHasAvx512() || hostHasAvx2Fma() ? convolutionOf(g, v) : std::nullopt;
   if (!found) return false;
   const ir::Node& conv = *found->conv;
   const ir::Node& node = g.node(v);
@@ -393,7 +382,7 @@ void runFewChannelConv(const NativeCall& call) {
   // reordered. A conv of 8k input channels gathers instead (gatherImage), its weight as [O,
   // KH, KW, C].
   const int64_t kernelTaps = g.kernelHeight * g.kernelWidth, taps = g.taps();
-  const bool gathers = !transposed && g.channels % 8 == 0 && hasAvx2();
+  const bool gathers = !transposed && g.channels % 8 == 0 && hostHasAvx2Fma();
   std::vector<float> reordered;
   if (gathers) {
     reordered.resize(static_cast<size_t>(g.channels * taps));

@@ -21,6 +21,7 @@
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/native_winograd.h"
 #include "runtime/cpu/phase_winograd_kernels.h"
 #include "runtime/cpu/vector_state.h"
@@ -108,7 +109,7 @@ __attribute__((target("avx2,fma"))) void transformOutput(const PassTiling& tilin
 }  // namespace
 
 bool phaseWinogradFits(const PhaseWinogradShape& s) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = hostHasAvx2Fma();
   return avx2 && winograd7::shapeFits(s);
 }
 

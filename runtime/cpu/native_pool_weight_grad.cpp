@@ -16,6 +16,7 @@
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "ir/error.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/vector_state.h"
 #include "runtime/cpu/window_max.h"
 
@@ -203,21 +204,9 @@ __attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const floa
 
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
 
-/// True when this CPU runs the AVX-512 image kernels; else the AVX2 ones (hasPoolWeightGradKernels).
-bool hasAvx512() {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512;
-}
-
-/// True when this CPU runs either family of image kernels (AVX-512, or AVX2 and FMA).
-bool hasPoolWeightGradKernels() {
-  static const bool any = hasAvx512() || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
-  return any;
-}
-
 /// The image kernel for `g` (pickImageKernel), in AVX-512 or AVX2.
 ImageKernel imageKernel(const Geometry& g) {
-  if (hasAvx512())
+  if (hostHasAvx512())
     return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
                            []<int Blocks, int K, int C>() -> ImageKernel { return &image<Blocks, K, C>; });
   return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
@@ -227,7 +216,7 @@ ImageKernel imageKernel(const Geometry& g) {
 }  // namespace
 
 ValueId poolWeightGradSource(const ir::Graph& g, ValueId wgrad) {
-  return hasPoolWeightGradKernels() ? poolWeightGradShape(g, wgrad) : -1;
+  return hostHasAvx512() || hostHasAvx2Fma() ? poolWeightGradShape(g, wgrad) : -1;
 }
 
 ValueId poolWeightGradShape(const ir::Graph& g, ValueId wgrad) {

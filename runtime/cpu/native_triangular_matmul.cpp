@@ -22,6 +22,7 @@
 
 #include "ir/attrs.h"
 #include "ir/strided_view.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/onednn_postops.h"
 #include "runtime/cpu/triangular_tiles.h"
 #include "runtime/cpu/vector_state.h"
@@ -207,10 +208,7 @@ template <int Rows, int Vectors>
 }  // namespace
 
 TileIsa hostTileIsa() {
-  static const TileIsa isa = __builtin_cpu_supports("avx512f") ? TileIsa::avx512
-                             : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? TileIsa::avx2
-                                                                                               : TileIsa::plain;
-  return isa;
+  return hostHasAvx512() ? TileIsa::avx512 : hostHasAvx2Fma() ? TileIsa::avx2 : TileIsa::plain;
 }
 
 void packPanel(const float* b, const TileMatrix& bm, int64_t k, int64_t n, int64_t n0, float* panel, TileIsa isa) {

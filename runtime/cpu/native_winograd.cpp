@@ -18,6 +18,7 @@
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/vector_state.h"
 #include "runtime/cpu/winograd_kernels.h"
 
@@ -160,7 +161,7 @@ std::optional<WinogradShape> winogradCandidate(const ir::Graph& g, ir::ValueId v
 }  // namespace
 
 bool winogradFits(const WinogradShape& s) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = hostHasAvx2Fma();
   return avx2 && s.channels > 0 && s.channels % 8 == 0 && s.outChannels > 0 && s.outChannels % 16 == 0 &&
          s.padTop >= 0 && s.padTop <= 2 && s.padLeft >= 0 && s.padLeft <= 2 && s.outHeight > 0 && s.outWidth > 0 &&
          s.outHeight == s.height + 2 * s.padTop - 2 && s.outWidth == s.width + 2 * s.padLeft - 2;
