@@ -176,14 +176,18 @@ __attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const floa
 /// channels, by gathering: the sum, over the taps whose input position lies in the image, of
 /// that position's channels times the tap's weights, eight channels at a time into four
 /// accumulators per result channel (no result value is read back and added to, as the
-/// scatter of `image` does for each tap). w is [O, KH, KW, C].
+/// scatter of `image` does for each tap). w is [O, KH, KW, C]; channels 8j.. of a position lie
+/// at[j] floats into it (chunkOffsets).
 template <int Outputs>
 [[gnu::target("avx2,fma")]] void gatherPosition(const Geometry& g, const float* x, const float* w, const float* start,
-                                                int64_t oh, int64_t ow, float* y) {
+                                                const int64_t* at, int64_t oh, int64_t ow, float* y) {
   const int64_t chunks = g.channels / 8, perOutput = g.kernelHeight * g.kernelWidth * g.channels;
-  auto chunkAt = [&](int64_t j) { return (8 * j / 16) * g.blockStride + 8 * j % 16; };  // channels 8j..
+  // Chunk j sums into accumulator j % 4; every loop over them unrolled (indexed at run time
+  // they would live in memory).
   __m256 acc[Outputs][4];
+#pragma GCC unroll 3
   for (int o = 0; o < Outputs; ++o)
+#pragma GCC unroll 4
     for (int a = 0; a < 4; ++a) acc[o][a] = _mm256_setzero_ps();
   for (int64_t kh = 0; kh < g.kernelHeight; ++kh) {
     const int64_t ih = oh * g.stride[0] - g.padding[0] + kh * g.dilation[0];
@@ -193,24 +197,37 @@ template <int Outputs>
       if (iw < 0 || iw >= g.width) continue;
       const float* position = x + (ih * g.width + iw) * g.positionStride;
       const float* taps = w + (kh * g.kernelWidth + kw) * g.channels;
-      for (int64_t j = 0; j < chunks; ++j) {
-        const __m256 v = _mm256_loadu_ps(position + chunkAt(j));
-        for (int o = 0; o < Outputs; ++o)
-          acc[o][j % 4] = _mm256_fmadd_ps(v, _mm256_loadu_ps(taps + o * perOutput + 8 * j), acc[o][j % 4]);
-      }
+      for (int64_t j = 0; j < chunks; j += 4)
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; ++a) {
+          if (j + a >= chunks) break;
+          const __m256 v = _mm256_loadu_ps(position + at[j + a]);
+#pragma GCC unroll 3
+          for (int o = 0; o < Outputs; ++o)
+            acc[o][a] = _mm256_fmadd_ps(v, _mm256_loadu_ps(taps + o * perOutput + 8 * (j + a)), acc[o][a]);
+        }
     }
   }
+#pragma GCC unroll 3
   for (int o = 0; o < Outputs; ++o)
     y[(oh * g.outWidth + ow) * g.outChannels + o] =
         start[o] + laneSum(_mm256_add_ps(_mm256_add_ps(acc[o][0], acc[o][1]), _mm256_add_ps(acc[o][2], acc[o][3])));
+}
+
+/// Where channels 8j.. of a position lie, for each j, past the position's first float.
+std::vector<int64_t> chunkOffsets(const Geometry& g) {
+  std::vector<int64_t> at(static_cast<size_t>(g.channels / 8));
+  for (size_t j = 0; j < at.size(); ++j) at[j] = (8 * static_cast<int64_t>(j) / 16) * g.blockStride + 8 * static_cast<int64_t>(j) % 16;
+  return at;
 }
 
 /// gatherImageOf for any multiple of 8 input channels: every position through gatherPosition.
 template <int Outputs>
 [[gnu::target("avx2,fma")]] void gatherImage(const Geometry& g, const float* x, const float* w, const float* start,
                                              float* y) {
+  const std::vector<int64_t> at = chunkOffsets(g);
   for (int64_t oh = 0; oh < g.outHeight; ++oh)
-    for (int64_t ow = 0; ow < g.outWidth; ++ow) gatherPosition<Outputs>(g, x, w, start, oh, ow, y);
+    for (int64_t ow = 0; ow < g.outWidth; ++ow) gatherPosition<Outputs>(g, x, w, start, at.data(), oh, ow, y);
 }
 
 /// Result positions [ow, ow + Pixels) of row `oh` of a gathering conv whose every tap lies in
@@ -264,8 +281,8 @@ template <int Outputs, int Chunks, int Pixels>
 template <int Outputs, int Chunks>
 [[gnu::target("avx2,fma")]] void gatherImageOf(const Geometry& g, const float* x, const float* w, const float* start,
                                                float* y) {
-  int64_t at[Chunks];
-  for (int64_t j = 0; j < Chunks; ++j) at[j] = (8 * j / 16) * g.blockStride + 8 * j % 16;
+  const std::vector<int64_t> offsets = chunkOffsets(g);  // Chunks of them
+  const int64_t* at = offsets.data();
   std::vector<int64_t> tapAt(static_cast<size_t>(g.kernelHeight * g.kernelWidth));
   for (int64_t kh = 0; kh < g.kernelHeight; ++kh)
     for (int64_t kw = 0; kw < g.kernelWidth; ++kw)
@@ -283,7 +300,7 @@ template <int Outputs, int Chunks>
         gatherInterior<Outputs, Chunks, 2>(g, x, w, start, tapAt.data(), at, oh, ow, y);
         ow += 2;
       } else {
-        gatherPosition<Outputs>(g, x, w, start, oh, ow, y);
+        gatherPosition<Outputs>(g, x, w, start, at, oh, ow, y);
         ++ow;
       }
     }

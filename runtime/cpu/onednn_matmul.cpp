@@ -94,21 +94,26 @@ std::optional<StackedRows> stackedRows(const ir::Node& node, const ir::TensorTyp
   return stacked;
 }
 
-/// True when a matmul whose lhs is transposed, `rows` x `depth` as it reads it, should copy
-/// the lhs row-major first: oneDNN 2.6's AVX2 sgemm (no AVX-512) reads a transposed lhs of
+/// True when a matmul (attributes `attr`) reading its transposed lhs as `lhs`, `rows` x
+/// `depth`, whole (no offset, no folded view ops: `folded`), should copy the lhs row-major
+/// first: oneDNN 2.6's AVX2 sgemm (no AVX-512) reads a transposed lhs of
 /// 512 or more rows and columns at half its rate. On the AMD EPYC of stop 33, gpt's weight
 /// gradient [1022, 1024]^T x [1022, 256] took 6.9 ms, 3.0 ms with the lhs transposed
 /// beforehand, 4.1-4.5 with the copy in the step; [1022, 256]^T x [1022, 1024] 3.5-4.1 ms
 /// either way; mlp's [128, 784]^T x [128, 512] 0.58-0.63 ms, 0.68 with the copy. The AVX-512
 /// machines' kernels read it at full rate (split_contractions.cpp's timings).
-bool copiesTransposedLhs(int64_t rows, int64_t depth, bool anyCpu = false) {
-  return rows >= 512 && depth >= 512 && (anyCpu || !channelBlocksFit());
+/// (`anyCpu`: as on such a CPU, whatever this one is.)
+bool copiesTransposedLhs(const ir::AttrReader& attr, const OperandView& lhs, bool folded, bool anyCpu = false) {
+  const memory::dims dims = lhs.desc.dims();
+  const size_t rank = dims.size();
+  return attr.i("transpose_lhs", 0) != 0 && lhs.byteOffset == 0 && !folded && dims[rank - 2] >= 512 &&
+         dims[rank - 1] >= 512 && (anyCpu || !channelBlocksFit());
 }
 
 /// The floats a padded rhs's rows grow by (one cache line).
 constexpr int64_t kRhsRowPadding = 16;
 
-/// True when a matmul should read its row-major rhs `rhs` (a whole buffer) from a copy whose
+/// True when a matmul should read its row-major rhs `rhs` (a whole buffer: no offset) from a copy whose
 /// rows are kRhsRowPadding floats longer, `rows` being the result's rows per matrix and
 /// `constant` whether the rhs holds the same bytes every run (then it is copied once). oneDNN
 /// 2.6's AVX2 sgemm (no AVX-512) reads a row-major rhs in place, and slowly where its rows lie
@@ -121,10 +126,10 @@ constexpr int64_t kRhsRowPadding = 16;
 /// columns moved 38 MiB a step in gpt's training: so 512 or more columns, a multiple of 256.
 /// A copy made every run pays where each of its floats takes part in 64 or more multiply-adds.
 /// (`anyCpu`: as on such a CPU, whatever this one is.)
-bool padsRhsRows(const memory::desc& rhs, int64_t rows, bool constant, bool anyCpu = false) {
-  const memory::dims dims = rhs.dims();
-  return (anyCpu || !channelBlocksFit()) && (constant || rows >= 64) && rhs == rowMajorDesc(dims) &&
-         dims.back() >= 512 && dims.back() % 256 == 0 && dims[dims.size() - 2] > 1;
+bool padsRhsRows(const OperandView& rhs, int64_t rows, bool constant, bool anyCpu = false) {
+  const memory::dims dims = rhs.desc.dims();
+  return (anyCpu || !channelBlocksFit()) && rhs.byteOffset == 0 && (constant || rows >= 64) &&
+         rhs.desc == rowMajorDesc(dims) && dims.back() >= 512 && dims.back() % 256 == 0 && dims[dims.size() - 2] > 1;
 }
 
 /// `rhs`'s dims with its rows kRhsRowPadding floats apart.
@@ -151,8 +156,7 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
   std::optional<OperandView> rhsView = operandDesc(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
   if (!lhsView || !rhsView) return nullptr;
   // A transposed lhs of many rows is copied row-major first where oneDNN's sgemm reads it slowly.
-  const bool lhsCopied = attr.i("transpose_lhs", 0) != 0 && lhsView->byteOffset == 0 && layouts.lhs.empty() &&
-                         copiesTransposedLhs(lhsView->desc.dims()[rank - 2], lhsView->desc.dims()[rank - 1]);
+  const bool lhsCopied = copiesTransposedLhs(attr, *lhsView, !layouts.lhs.empty());
   const memory::desc src = lhsCopied ? rowMajorDesc(lhsView->desc.dims()) : lhsView->desc;
   memory::desc dst = resultDesc(node.type.shape, layouts.result);
   const int biasOperand = takeMatmulBias(postOps, node.type.shape);
@@ -162,8 +166,7 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
   // A constant rhs is copied (padded rows, or the layout oneDNN chooses) once; others each run.
   StepLayouts stepLayouts;
   stepLayouts.constantOperands = constantOperands;
-  const bool rhsPadded = rhsView->byteOffset == 0 &&
-                         padsRhsRows(rhsView->desc, node.type.shape[rank - 2], stepLayouts.constantOperand(1));
+  const bool rhsPadded = padsRhsRows(*rhsView, node.type.shape[rank - 2], stepLayouts.constantOperand(1));
   auto descFor = [&](const memory::desc& weights) {
     return biasOperand >= 0 ? dnnl::matmul::desc(src, weights, bias, dst) : dnnl::matmul::desc(src, weights, dst);
   };
@@ -258,13 +261,10 @@ int64_t matmulCopyBytes(const ir::Graph& g, ir::ValueId v) {
   constexpr int64_t kAlign = 64;
   auto aligned = [](size_t bytes) { return (static_cast<int64_t>(bytes) + kAlign - 1) / kAlign * kAlign; };
   int64_t bytes = 0;
-  const dnnl::memory::dims lhsDims = lhsView->desc.dims();
-  if (attr.i("transpose_lhs", 0) != 0 && lhsView->byteOffset == 0 && layouts.lhs.empty() &&
-      onednn::copiesTransposedLhs(lhsDims[rank - 2], lhsDims[rank - 1], /*anyCpu=*/true))
-    bytes += aligned(onednn::rowMajorDesc(lhsDims).get_size());
+  if (onednn::copiesTransposedLhs(attr, *lhsView, !layouts.lhs.empty(), /*anyCpu=*/true))
+    bytes += aligned(onednn::rowMajorDesc(lhsView->desc.dims()).get_size());
   const bool constant = sameBytesEveryRun(g, node.operands[1]);  // then copied once, held
-  if (!constant && rhsView->byteOffset == 0 &&
-      onednn::padsRhsRows(rhsView->desc, read.type.shape[rank - 2], false, /*anyCpu=*/true))
+  if (!constant && onednn::padsRhsRows(*rhsView, read.type.shape[rank - 2], false, /*anyCpu=*/true))
     bytes += aligned(onednn::paddedRows(rhsView->desc).get_size());
   return bytes;
 }

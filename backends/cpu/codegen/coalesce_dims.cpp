@@ -323,15 +323,18 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
     order.insert(order.end(), rest.begin(), rest.end());
     return order;
   };
+  std::vector<std::vector<ValueId>> transposesOf(static_cast<size_t>(body.size()));  // of an input (alignFrom)
+  for (ValueId t = 0; t < body.size(); ++t)
+    if (const ValueId in = body.node(t).op == OpKind::Transpose ? body.node(t).operands[0] : -1;
+        in >= 0 && body.node(in).op == OpKind::Input)
+      transposesOf[static_cast<size_t>(in)].push_back(t);
   for (ValueId v = 0; v < body.size(); ++v) {
     if (!space.aligned(v)) continue;
     const std::vector<bool>& s = spans[static_cast<size_t>(v)];
-    bool transposedInput = false;
-    for (ValueId t = 0; t < body.size() && body.node(v).op == OpKind::Input; ++t)
-      transposedInput = transposedInput || (body.node(t).op == OpKind::Transpose && body.node(t).operands[0] == v);
+    const std::vector<ValueId>& transposes = transposesOf[static_cast<size_t>(v)];
     std::vector<size_t> order(groups.size());
     std::iota(order.begin(), order.end(), size_t{0});
-    if (transposedInput) order = ownOrder(v);
+    if (!transposes.empty()) order = ownOrder(v);
     if (order.size() != groups.size()) return std::nullopt;  // a group begins inside the input's run
     Shape shape;
     for (size_t k : order) {
@@ -340,13 +343,12 @@ std::optional<ir::Graph> coalesceDims(const ir::Graph& body) {
         for (int id : groups[k]) extent *= space.extent(id);
       shape.push_back(extent);
     }
-    for (ValueId t = 0; transposedInput && t < body.size(); ++t)
-      if (body.node(t).op == OpKind::Transpose && body.node(t).operands[0] == v) {
-        std::vector<int64_t> perm(groups.size());
-        for (size_t j = 0; j < order.size(); ++j) perm[order[j]] = static_cast<int64_t>(j);
-        copy.node(t).attrs["perm"] = perm;
-        changed = changed || perm != ir::AttrReader(body.node(t).attrs, OpKind::Transpose).ints("perm");
-      }
+    std::vector<int64_t> perm(groups.size());  // the transposes' dim k is the input's dim perm[k]
+    for (size_t j = 0; j < order.size(); ++j) perm[order[j]] = static_cast<int64_t>(j);
+    for (ValueId t : transposes) {
+      copy.node(t).attrs["perm"] = perm;
+      changed = changed || perm != ir::AttrReader(body.node(t).attrs, OpKind::Transpose).ints("perm");
+    }
     ir::Node& n = copy.node(v);
     if (shape == n.type.shape) continue;
     changed = true;
