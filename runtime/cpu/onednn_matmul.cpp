@@ -95,19 +95,28 @@ std::optional<StackedRows> stackedRows(const ir::Node& node, const ir::TensorTyp
 }
 
 /// True when a matmul (attributes `attr`) reading its transposed lhs as `lhs`, `rows` x
-/// `depth`, whole (no offset, no folded view ops: `folded`), should copy the lhs row-major
-/// first: oneDNN 2.6's AVX2 sgemm (no AVX-512) reads a transposed lhs of
-/// 512 or more rows and columns at half its rate. On the AMD EPYC of stop 33, gpt's weight
-/// gradient [1022, 1024]^T x [1022, 256] took 6.9 ms, 3.0 ms with the lhs transposed
-/// beforehand, 4.1-4.5 with the copy in the step; [1022, 256]^T x [1022, 1024] 3.5-4.1 ms
-/// either way; mlp's [128, 784]^T x [128, 512] 0.58-0.63 ms, 0.68 with the copy. The AVX-512
-/// machines' kernels read it at full rate (split_contractions.cpp's timings).
-/// (`anyCpu`: as on such a CPU, whatever this one is.)
-bool copiesTransposedLhs(const ir::AttrReader& attr, const OperandView& lhs, bool folded, bool anyCpu = false) {
+/// `depth`, whole (no offset, no folded view ops: `folded`), into `columns` result columns,
+/// should copy the lhs row-major first: oneDNN 2.6's AVX2 sgemm (no AVX-512) reads a transposed
+/// lhs slowly where it has 512 or more rows and columns, or where its stored rows (the result's
+/// rows) lie a multiple of 1 KiB apart. On the AMD EPYC of stop 33, gpt's weight gradient
+/// [1022, 1024]^T x [1022, 256] took 6.9 ms, 3.0 ms with the lhs transposed beforehand,
+/// 4.1-4.5 with the copy in the step; [1022, 256]^T x [1022, 1024] 3.5-4.1 ms either way;
+/// mlp's [128, 784]^T x [128, 512] 0.58-0.63 ms, 0.68 with the copy. On the same machine at
+/// stop 36 (alternating runs): [128, 512]^T x [128, 256] (mlp's second weight gradient)
+/// 0.36-0.39 -> 0.30-0.32 ms, [128, 512]^T x [128, 512] 0.61 -> 0.45-0.48, [128, 256]^T x
+/// [128, 512] 0.27 -> 0.24, while rows of 400, 784 or 1600 floats and a [64, 6272] lhs gained
+/// nothing or lost (0.40 -> 0.55 ms). A copy pays where each of its floats takes part in 64 or
+/// more multiply-adds (`columns`). The AVX-512 machines' kernels read it at full rate
+/// (split_contractions.cpp's timings). (`anyCpu`: as on such a CPU, whatever this one is.)
+bool copiesTransposedLhs(const ir::AttrReader& attr, const OperandView& lhs, int64_t columns, bool folded,
+                         bool anyCpu = false) {
   const memory::dims dims = lhs.desc.dims();
   const size_t rank = dims.size();
-  return attr.i("transpose_lhs", 0) != 0 && lhs.byteOffset == 0 && !folded && dims[rank - 2] >= 512 &&
-         dims[rank - 1] >= 512 && (anyCpu || !channelBlocksFit());
+  const int64_t rows = dims[rank - 2], depth = dims[rank - 1];
+  constexpr int64_t kAliasingRows = 256;  // floats in 1 KiB
+  const bool slowRead = (rows >= 512 && depth >= 512) || (rows % kAliasingRows == 0 && columns >= 64);
+  return attr.i("transpose_lhs", 0) != 0 && lhs.byteOffset == 0 && !folded && slowRead &&
+         (anyCpu || !channelBlocksFit());
 }
 
 /// The floats a padded rhs's rows grow by (one cache line).
@@ -156,7 +165,7 @@ std::unique_ptr<OneDnnStep> compileMatmul(const ir::Node& node, const ir::Tensor
   std::optional<OperandView> rhsView = operandDesc(rhs.shape, layouts.rhs, rank, attr.i("transpose_rhs", 0) != 0);
   if (!lhsView || !rhsView) return nullptr;
   // A transposed lhs of many rows is copied row-major first where oneDNN's sgemm reads it slowly.
-  const bool lhsCopied = copiesTransposedLhs(attr, *lhsView, !layouts.lhs.empty());
+  const bool lhsCopied = copiesTransposedLhs(attr, *lhsView, node.type.shape.back(), !layouts.lhs.empty());
   const memory::desc src = lhsCopied ? rowMajorDesc(lhsView->desc.dims()) : lhsView->desc;
   memory::desc dst = resultDesc(node.type.shape, layouts.result);
   const int biasOperand = takeMatmulBias(postOps, node.type.shape);
@@ -261,7 +270,8 @@ int64_t matmulCopyBytes(const ir::Graph& g, ir::ValueId v) {
   constexpr int64_t kAlign = 64;
   auto aligned = [](size_t bytes) { return (static_cast<int64_t>(bytes) + kAlign - 1) / kAlign * kAlign; };
   int64_t bytes = 0;
-  if (onednn::copiesTransposedLhs(attr, *lhsView, !layouts.lhs.empty(), /*anyCpu=*/true))
+  if (onednn::copiesTransposedLhs(attr, *lhsView, read.type.shape.back(), !layouts.lhs.empty(),
+                                  /*anyCpu=*/true))
     bytes += aligned(onednn::rowMajorDesc(lhsView->desc.dims()).get_size());
   const bool constant = sameBytesEveryRun(g, node.operands[1]);  // then copied once, held
   if (!constant && onednn::padsRhsRows(*rhsView, read.type.shape[rank - 2], false, /*anyCpu=*/true))

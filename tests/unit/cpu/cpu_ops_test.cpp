@@ -41,17 +41,33 @@ TEST(CpuMatmul, BothOperandsTransposed) {
   expectValues(out.at("y"), {6, 8, 8, 10});
 }
 
-TEST(CpuMatmul, TransposedLhsOfManyRowsIsCopiedRowMajorOnAvx2) {
-  // A weight gradient's x^T dy with 600 x 520 rows and columns: on CPUs where oneDNN's sgemm
-  // reads a transposed lhs slowly (no AVX-512) the step copies it row-major first (its
-  // conversion bytes); the product is the same either way.
-  ir::Graph g;
-  g.addOutput("y", g.addOp(ir::OpKind::Matmul, {g.addInput("x", f32({520, 600})), g.addInput("dy", f32({520, 24}))},
-                           {{"transpose_lhs", int64_t{1}}}));
-  cpu::Executable exe = cpu::compile(g);
-  EXPECT_EQ(exe.stats().convertedBytes, cpu::channelBlocksFit() ? 0 : 520 * 600 * 4);
-  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
-  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
+TEST(CpuMatmul, TransposedLhsIsCopiedRowMajorOnAvx2WhereTheSgemmReadsItSlowly) {
+  // A weight gradient's x^T dy: on CPUs where oneDNN's sgemm reads a transposed lhs slowly (no
+  // AVX-512) the step copies it row-major first (its conversion bytes) when it has 512 or more
+  // rows and columns, or rows a multiple of 256 floats (1 KiB) apart and 64 or more result
+  // columns to pay for the copy; the product is the same either way.
+  struct Case {
+    ir::Shape x, dy;
+    bool copied;
+  };
+  const Case cases[] = {
+      {{520, 600}, {520, 24}, true},   // many rows and columns
+      {{40, 512}, {40, 256}, true},    // mlp's second weight gradient, fewer rows
+      {{24, 256}, {24, 64}, true},     // rows 1 KiB apart
+      {{24, 256}, {24, 10}, false},    // too few result columns to pay for the copy
+      {{40, 400}, {40, 256}, false},   // rows not 1 KiB-multiples apart
+  };
+  for (const Case& c : cases) {
+    ir::Graph g;
+    g.addOutput("y", g.addOp(ir::OpKind::Matmul, {g.addInput("x", f32(c.x)), g.addInput("dy", f32(c.dy))},
+                             {{"transpose_lhs", int64_t{1}}}));
+    SCOPED_TRACE(g.type(g.outputs()[0].value).str());
+    cpu::Executable exe = cpu::compile(g);
+    EXPECT_EQ(exe.stats().convertedBytes, c.copied && !cpu::channelBlocksFit() ? c.x[0] * c.x[1] * 4 : 0);
+    EXPECT_EQ(cpu::conversionBound(g, g.outputs()[0].value), c.copied ? (c.x[0] * c.x[1] * 4 + 63) / 64 * 64 : 0);
+    reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds));
+  }
 }
 
 TEST(CpuMatmul, RhsRowsOfAMultipleOf256FloatsArePaddedOnAvx2) {
