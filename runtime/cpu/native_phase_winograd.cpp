@@ -66,13 +66,13 @@ void multiplyTiles(const PhaseWinogradShape& s, const ScratchLayout& layout, con
     const float* up = u + point * layout.uPoint;
     float* mp = m + point * layout.mPoint;
     for (int64_t k0 = 0; k0 < K; k0 += 16)
-      for (int64_t t = first; t < last; t += 6) {
-        const int64_t count = std::min<int64_t>(6, last - t);
+      winograd::forEachRowGroup(last - first, [&](int64_t offset, int64_t count) {
+        const int64_t t = first + offset;
         if (accumulate)
           winograd::multiplySomeRows<true>(count, vp + t * C, C, 1, up + k0, K, C, mp + t * K + k0, K);
         else
           winograd::multiplySomeRows<false>(count, vp + t * C, C, 1, up + k0, K, C, mp + t * K + k0, K);
-      }
+      });
   }
 }
 

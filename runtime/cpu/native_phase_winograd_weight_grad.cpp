@@ -105,9 +105,10 @@ void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, co
         const float* vp = v + point * layout.vPoint;
         const float* pp = p + point * layout.mPoint;
         float* wp = sums + point * layout.uPoint;
-        for (int64_t k0 = 0; k0 < K; k0 += 6)
+        winograd::forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
           for (int64_t c0 = 0; c0 < C; c0 += 16)
-            winograd::multiplySomeRows<false>(K - k0, pp + k0, 1, K, vp + c0, C, tiling.tiles, wp + k0 * C + c0, C);
+            winograd::multiplySomeRows<false>(rows, pp + k0, 1, K, vp + c0, C, tiling.tiles, wp + k0 * C + c0, C);
+        });
       }
 #pragma omp for schedule(static)
       for (int64_t k = 0; k < K; ++k)

@@ -76,8 +76,9 @@ void multiplyBlock(const Plan& p, const float* v, const float* u, int64_t count,
     const float* up = u + point * weightPointStride(p.s);
     float* mp = m + point * tilePointStride(p.blockTiles, K);
     for (int64_t k0 = 0; k0 < K; k0 += 16)
-      for (int64_t t0 = 0; t0 < count; t0 += 6)
-        multiplySomeRows<false>(count - t0, vp + t0 * C, C, 1, up + k0, K, C, mp + t0 * K + k0, K);
+      forEachRowGroup(count, [&](int64_t t0, int64_t rows) {
+        multiplySomeRows<false>(rows, vp + t0 * C, C, 1, up + k0, K, C, mp + t0 * K + k0, K);
+      });
   }
 }
 

@@ -131,9 +131,10 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
         const float* vp = v + point * tilePointStride(blockTiles, C);
         const float* pp = p + point * tilePointStride(blockTiles, K);
         float* wp = sums + point * weightPointStride(s);
-        for (int64_t k0 = 0; k0 < K; k0 += 6)
+        forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
           for (int64_t c0 = 0; c0 < C; c0 += 16)
-            multiplySomeRows<true>(K - k0, pp + k0, 1, K, vp + c0, C, count, wp + k0 * C + c0, C);
+            multiplySomeRows<true>(rows, pp + k0, 1, K, vp + c0, C, count, wp + k0 * C + c0, C);
+        });
       }
     }
 #pragma omp for schedule(static)
