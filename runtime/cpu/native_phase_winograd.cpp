@@ -44,15 +44,18 @@ __attribute__((target("avx2,fma"))) void transformWeights(const PhaseWinogradSha
   const float* base = s.transposed ? w + (c * s.outChannels + k0) * 16 : w + (k0 * s.channels + c) * 16;
   const Axis &rows = pass.rows[term], &cols = pass.cols[term];
   __m256 columns[2][8];  // G applied down each of the 2x2 kernel's columns
+#pragma GCC unroll 2
   for (int b = 0; b < 2; ++b) {
     const __m256 g[2] = {_mm256_i32gather_ps(base + rows.tap[0] * 4 + cols.tap[b], offsets, 4),
                          _mm256_i32gather_ps(base + rows.tap[1] * 4 + cols.tap[b], offsets, 4)};
     winograd7::weightTransform(g, columns[b]);
   }
+#pragma GCC unroll 8
   for (int a = 0; a < 8; ++a) {
     const __m256 g[2] = {columns[0][a], columns[1][a]};
     __m256 row[8];
     winograd7::weightTransform(g, row);
+#pragma GCC unroll 8
     for (int b = 0; b < 8; ++b) _mm256_storeu_ps(u + (a * 8 + b) * pointStride + c * s.outChannels + k0, row[b]);
   }
 }
@@ -86,23 +89,30 @@ __attribute__((target("avx2,fma"))) void transformOutput(const PassTiling& tilin
   int64_t image, top, left;
   tiling.locate(tile, image, top, left);
   const float* at = m + tile * s.outChannels + k0;
-  __m256 columns[8][7];  // A^T applied down each column of the products
+  __m256 columns[8][7];  // A^T applied down each column of the products (loops unrolled: vectors in registers)
+#pragma GCC unroll 8
   for (int b = 0; b < 8; ++b) {
     __m256 column[8];
+#pragma GCC unroll 8
     for (int a = 0; a < 8; ++a) column[a] = _mm256_loadu_ps(at + (a * 8 + b) * pointStride);
     winograd7::outputTransform(column, columns[b]);
   }
   const __m256 bias = winograd::epilogueBias(e, k0);
   const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
-  for (int a = 0; a < kTile && top + a < rows.outCount; ++a) {
+#pragma GCC unroll 7
+  for (int a = 0; a < kTile; ++a) {
+    if (top + a >= rows.outCount) break;
     const __m256 d[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
                          columns[4][a], columns[5][a], columns[6][a], columns[7][a]};
     __m256 r[7];
     winograd7::outputTransform(d, r);
     const int64_t row = rows.outFirst + rows.outStep * (top + a);
-    for (int b = 0; b < kTile && left + b < cols.outCount; ++b)
+#pragma GCC unroll 7
+    for (int b = 0; b < kTile; ++b) {
+      if (left + b >= cols.outCount) break;
       winograd::storeResult(e, r[b], bias,
                             offset + (row * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * s.outChannels, y);
+    }
   }
 }
 

@@ -34,19 +34,23 @@ __attribute__((target("avx2,fma"))) void transformGradient(const PassTiling& til
   tiling.locate(tile, image, top, left);
   const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + k0;
   __m256 columns[7][8];  // A applied down each column of the tile
+#pragma GCC unroll 7
   for (int b = 0; b < 7; ++b) {
     __m256 e[7];
+#pragma GCC unroll 7
     for (int a = 0; a < 7; ++a)
       e[a] = top + a < s.outHeight && left + b < s.outWidth
                  ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * s.outChannels)
                  : _mm256_setzero_ps();
     gradientTransform(e, columns[b]);
   }
+#pragma GCC unroll 8
   for (int a = 0; a < 8; ++a) {
     const __m256 e[7] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
                          columns[4][a], columns[5][a], columns[6][a]};
     __m256 r[8];
     gradientTransform(e, r);
+#pragma GCC unroll 8
     for (int b = 0; b < 8; ++b) _mm256_storeu_ps(p + (a * 8 + b) * pointStride + tile * s.outChannels + k0, r[b]);
   }
 }
@@ -58,22 +62,28 @@ __attribute__((target("avx2,fma"))) void transformKernel(const PhaseWinogradShap
                                                          float* dw) {
   const float* at = w + k * s.channels + c0;
   __m256 columns[8][2];  // G^T applied down each column of the points
+#pragma GCC unroll 8
   for (int b = 0; b < 8; ++b) {
     __m256 column[8];
+#pragma GCC unroll 8
     for (int a = 0; a < 8; ++a) column[a] = _mm256_loadu_ps(at + (a * 8 + b) * pointStride);
     kernelTransform(column, columns[b]);
   }
   alignas(32) float taps[2][2][8];
+#pragma GCC unroll 2
   for (int a = 0; a < 2; ++a) {
     const __m256 row[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
                            columns[4][a], columns[5][a], columns[6][a], columns[7][a]};
     __m256 r[2];
     kernelTransform(row, r);
+#pragma GCC unroll 2
     for (int b = 0; b < 2; ++b) _mm256_store_ps(taps[a][b], r[b]);
   }
   const Axis &rows = pass.rows[term], &cols = pass.cols[term];
   for (int64_t j = 0; j < 8; ++j)
+#pragma GCC unroll 2
     for (int a = 0; a < 2; ++a)
+#pragma GCC unroll 2
       for (int b = 0; b < 2; ++b) dw[((k * s.channels + c0 + j) * 4 + rows.tap[a]) * 4 + cols.tap[b]] = taps[a][b][j];
 }
 

@@ -53,17 +53,21 @@ __attribute__((target("avx2,fma"))) void transformWeights(const WinogradShape& s
   const float* base = s.transposed ? w + (c * s.outChannels + k0) * 9 + 8 : w + (k0 * s.channels + c) * 9;
   const int64_t direction = s.transposed ? -1 : 1;
   __m256 taps[9];
+#pragma GCC unroll 9
   for (int t = 0; t < 9; ++t) taps[t] = _mm256_i32gather_ps(base + direction * t, offsets, 4);
   __m256 columns[3][6];  // G applied down each of the kernel's three columns
+#pragma GCC unroll 3
   for (int b = 0; b < 3; ++b) {
     const __m256 g[3] = {taps[b], taps[3 + b], taps[6 + b]};
     weightTransform(g, columns[b]);
   }
   const int64_t pointStride = weightPointStride(s);
+#pragma GCC unroll 6
   for (int a = 0; a < 6; ++a) {
     const __m256 g[3] = {columns[0][a], columns[1][a], columns[2][a]};
     __m256 row[6];
     weightTransform(g, row);
+#pragma GCC unroll 6
     for (int b = 0; b < 6; ++b) _mm256_storeu_ps(u + (a * 6 + b) * pointStride + c * s.outChannels + k0, row[b]);
   }
 }
@@ -95,12 +99,17 @@ __attribute__((target("avx2,fma"))) void transformOutput(const Plan& p, const fl
   transformPointColumns<4, outputTransform>(at, pointStride, columns);
   const __m256 bias = epilogueBias(e, k0);
   const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
-  for (int a = 0; a < 4 && top + a < s.outHeight; ++a) {
+#pragma GCC unroll 4
+  for (int a = 0; a < 4; ++a) {
+    if (top + a >= s.outHeight) break;
     const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
     __m256 r[4];
     outputTransform(d, r);
-    for (int b = 0; b < 4 && left + b < s.outWidth; ++b)
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; ++b) {
+      if (left + b >= s.outWidth) break;
       storeResult(e, r[b], bias, offset + ((top + a) * s.outWidth + left + b) * s.outChannels, y);
+    }
   }
 }
 

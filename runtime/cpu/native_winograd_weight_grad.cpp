@@ -43,18 +43,22 @@ __attribute__((target("avx2,fma"))) void transformGradient(const Tiling& tiling,
   tiling.locate(tile, image, top, left);
   const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + k0;
   __m256 columns[4][6];  // A applied down each column of the tile
+#pragma GCC unroll 4
   for (int b = 0; b < 4; ++b) {
     __m256 e[4];
+#pragma GCC unroll 4
     for (int a = 0; a < 4; ++a)
       e[a] = top + a < s.outHeight && left + b < s.outWidth
                  ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * s.outChannels)
                  : _mm256_setzero_ps();
     gradientTransform(e, columns[b]);
   }
+#pragma GCC unroll 6
   for (int a = 0; a < 6; ++a) {
     const __m256 e[4] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a]};
     __m256 r[6];
     gradientTransform(e, r);
+#pragma GCC unroll 6
     for (int b = 0; b < 6; ++b) _mm256_storeu_ps(p + (a * 6 + b) * pointStride + row * s.outChannels + k0, r[b]);
   }
 }
@@ -67,13 +71,16 @@ __attribute__((target("avx2,fma"))) void transformKernel(const WinogradShape& s,
   __m256 columns[6][3];  // G^T applied down each column of the points
   transformPointColumns<3, kernelTransform>(at, pointStride, columns);
   alignas(32) float taps[9][8];
+#pragma GCC unroll 3
   for (int a = 0; a < 3; ++a) {
     const __m256 row[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
     __m256 r[3];
     kernelTransform(row, r);
+#pragma GCC unroll 3
     for (int b = 0; b < 3; ++b) _mm256_store_ps(taps[a * 3 + b], r[b]);
   }
   for (int64_t j = 0; j < 8; ++j)
+#pragma GCC unroll 9
     for (int t = 0; t < 9; ++t) dw[(k * s.channels + c0 + j) * 9 + t] = taps[t][j];
 }
 

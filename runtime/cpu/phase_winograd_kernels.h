@@ -237,25 +237,26 @@ __attribute__((target("avx2,fma"))) inline void transformInput(const PassTiling&
   // The patch's rows aFirst..aEnd and columns bFirst..bEnd lie in the phase; the rest are zeros.
   const int64_t aFirst = std::max<int64_t>(0, -top), aEnd = std::min<int64_t>(8, rows.inCount - top);
   const int64_t bFirst = std::max<int64_t>(0, -left), bEnd = std::min<int64_t>(8, cols.inCount - left);
-  __m256 columns[8][8];  // B^T applied down each column of the patch
+  __m256 columns[8][8];  // B^T applied down each column of the patch (every loop unrolled: d in registers)
+#pragma GCC unroll 8
   for (int b = 0; b < 8; ++b) {
     __m256 d[8];
-    if (b < bFirst || b >= bEnd) {
-      for (__m256& r : columns[b]) r = _mm256_setzero_ps();
-      continue;
-    }
+    const bool inside = b >= bFirst && b < bEnd;
     const float* column = base + (cols.inFirst + cols.inStep * (left + b)) * s.channels;
+#pragma GCC unroll 8
     for (int a = 0; a < 8; ++a)
-      d[a] = a >= aFirst && a < aEnd
+      d[a] = inside && a >= aFirst && a < aEnd
                  ? _mm256_loadu_ps(column + (rows.inFirst + rows.inStep * (top + a)) * s.width * s.channels)
                  : _mm256_setzero_ps();
     inputTransform(d, columns[b]);
   }
+#pragma GCC unroll 8
   for (int a = 0; a < 8; ++a) {
     const __m256 d[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
                          columns[4][a], columns[5][a], columns[6][a], columns[7][a]};
     __m256 r[8];
     inputTransform(d, r);
+#pragma GCC unroll 8
     for (int b = 0; b < 8; ++b) _mm256_storeu_ps(v + (a * 8 + b) * pointStride + tile * s.channels + c0, r[b]);
   }
 }

@@ -85,8 +85,10 @@ WEFT_WINOGRAD_INLINE void kernelTransform(const __m256 (&w)[6], __m256 (&r)[3]) 
 /// a * 6 + b at at + (a * 6 + b) * pointStride.
 template <int Out, void (*Transform)(const __m256 (&)[6], __m256 (&)[Out])>
 WEFT_WINOGRAD_INLINE void transformPointColumns(const float* at, int64_t pointStride, __m256 (&columns)[6][Out]) {
+#pragma GCC unroll 6
   for (int b = 0; b < 6; ++b) {
     __m256 column[6];
+#pragma GCC unroll 6
     for (int a = 0; a < 6; ++a) column[a] = _mm256_loadu_ps(at + (a * 6 + b) * pointStride);
     Transform(column, columns[b]);
   }
