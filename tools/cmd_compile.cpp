@@ -251,7 +251,7 @@ int cmdCompile(int argc, char** argv) {
     std::printf("  blocked      %d values stored channel-blocked (nChw16c) between convolutions and kernels\n",
                 s.blockedValues);
     std::printf("  winograd     %d convolutions run by oneDNN's Winograd kernels (3x3, stride 1), %d by weft's own "
-                "(3x3, stride 1; 4x4, stride 2 by phases)\n",
+                "(3x3, stride 1; 3x3 and 4x4, stride 2 by phases)\n",
                 s.winogradSteps, s.nativeWinogradSteps);
     std::printf("  matmuls      %d run other than oneDNN's first implementation (%d timed now, %d chosen before)\n",
                 s.matmuls.changed, s.matmuls.timed, s.matmuls.remembered);

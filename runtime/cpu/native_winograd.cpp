@@ -226,14 +226,14 @@ bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
 int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
   if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
-    return phaseWinogradScratchBytes(*phases);
+    return phaseWinogradScratchBytes(*phases, threads);
   return winogradScratchBytes(*winogradShapeOf(g, v), threads);
 }
 
 int64_t winogradPlannedBytes(const ir::Graph& g, ir::ValueId v) {
   if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
-    return phaseWinogradScratchBytes(*phases);
+    return phaseWinogradScratchBytes(*phases, kWinogradPlannedWorkers);
   const std::optional<WinogradShape> s = winogradCandidate(g, v);
   return s ? winogradScratchBytes(*s, kWinogradPlannedWorkers) : 0;
 }
@@ -253,7 +253,7 @@ void runWinogradConv(const NativeCall& call) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradShapeOf(call.graph, call.value, found))
     return phaseWinogradConvolution(*phases, static_cast<const float*>(call.operands[0]),
                                     static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result),
-                                    call.scratch, held, call.heldReady);
+                                    call.scratch, call.scratchBytes, held, call.heldReady);
   winogradConvolution(*winogradShapeOf(call.graph, call.value, found), static_cast<const float*>(call.operands[0]),
                       static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result), call.scratch,
                       call.scratchBytes, held, call.heldReady);

@@ -70,56 +70,75 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
                          float* y, void* scratch, int64_t scratchBytes, float* heldWeights = nullptr,
                          bool heldReady = false);
 
-/// A 4x4, stride-2 convolution or conv_transpose of channels-last f32 data, as
-/// the phase Winograd kernel computes it (native_phase_winograd.cpp): x [images,
-/// height, width, channels] into y [images, outHeight, outWidth, outChannels]
-/// with the weight [outChannels, channels, 4, 4] of a conv (y[n, i, j, k] = sum
-/// of x[n, 2i - padTop + a, 2j - padLeft + b, c] * w[k, c, a, b]) or
-/// [channels, outChannels, 4, 4] of a conv_transpose (`transposed`: x[n, i, j,
-/// c] * w[c, k, a, b] adds to y[n, 2i - padTop + a, 2j - padLeft + b, k]).
-/// Either splits into 2x2, stride-1 convolutions over the phases (even and odd
-/// rows and columns) of its input (conv) or its result (conv_transpose), each
-/// computed as F(7x7, 2x2): 64 products for 7x7 results instead of 196.
+/// A 4x4 (or 3x3), stride-2 convolution or conv_transpose of channels-last f32
+/// data, as the phase Winograd kernels compute it (native_phase_winograd.cpp,
+/// native_phase_winograd4.cpp): x [images, height, width, channels] into y
+/// [images, outHeight, outWidth, outChannels] with the weight [outChannels,
+/// channels, kernel, kernel] of a conv (y[n, i, j, k] = sum of x[n, 2i - padTop +
+/// a, 2j - padLeft + b, c] * w[k, c, a, b]) or [channels, outChannels, kernel,
+/// kernel] of a conv_transpose (`transposed`: x[n, i, j, c] * w[c, k, a, b] adds
+/// to y[n, 2i - padTop + a, 2j - padLeft + b, k]). Either splits into 2x2,
+/// stride-1 convolutions over the phases (even and odd rows and columns) of its
+/// input (conv) or its result (conv_transpose), a 3x3 kernel being a 4x4 one whose
+/// last row and column are zeros. A 4x4 kernel's are computed as F(7x7, 2x2): 64
+/// products for 7x7 results instead of 196; a 3x3 kernel's (resnet's downsampling
+/// convolutions, 8x8 and 16x16 results) as F(4x4, 2x2), 25 for 4x4 instead of 64.
 struct PhaseWinogradShape {
   int64_t images = 0, height = 0, width = 0, channels = 0;
   int64_t outHeight = 0, outWidth = 0, outChannels = 0;
   int64_t padTop = 0, padLeft = 0;
   bool transposed = false;
+  int64_t kernel = 4;  ///< 4, or 3
 };
 
 /// True when this CPU runs the phase Winograd kernel (AVX2 and FMA) and shape
 /// `s` fits it: input channels a multiple of 8, result channels a multiple of
-/// 16, padding 0 to 2 and the result size a stride-2 4x4 window gives.
+/// 16, padding 0 to 2 and the result size a stride-2 window of the kernel gives
+/// (a 3x3 conv_transpose's with an output padding of 0 or 1).
 bool phaseWinogradFits(const PhaseWinogradShape& s);
 
-/// The scratch bytes phaseWinogradConvolution needs for shape `s` (whatever the
-/// workers).
-int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s);
+/// The scratch bytes phaseWinogradConvolution needs for shape `s` on `threads`
+/// workers (a 4x4 kernel's whatever the workers; a 3x3 kernel's runs on fewer
+/// workers with fewer bytes, down to those for one).
+int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s, int threads = 2);
 
 /// The bytes of all of shape `s`'s transformed weights, its four terms'
 /// (phaseWinogradConvolution's heldWeights).
 int64_t phaseWinogradHeldWeightBytes(const PhaseWinogradShape& s);
 
 /// y = epilogue(convolution of x with w) as `s` describes, on the worker
-/// threads, with phaseWinogradScratchBytes(s) of `scratch`. Requires
-/// phaseWinogradFits(s). With `heldWeights` (phaseWinogradHeldWeightBytes(s) of
-/// them) every term's transformed weights are kept there, and made only when not
-/// `heldReady` (w unread).
+/// threads, with `scratchBytes` (at least phaseWinogradScratchBytes(s, 1)) of
+/// `scratch`. Requires phaseWinogradFits(s). With `heldWeights`
+/// (phaseWinogradHeldWeightBytes(s) of them) every term's transformed weights are
+/// kept there, and made only when not `heldReady` (w unread).
 void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const float* w,
-                              const WinogradEpilogue& epilogue, float* y, void* scratch, float* heldWeights = nullptr,
-                              bool heldReady = false);
+                              const WinogradEpilogue& epilogue, float* y, void* scratch, int64_t scratchBytes,
+                              float* heldWeights = nullptr, bool heldReady = false);
+
+/// The F(4x4, 2x2) phase kernel of 3x3 shapes (native_phase_winograd4.cpp): its
+/// scratch bytes on `threads` workers, its held weights' bytes, and the
+/// convolution, as phaseWinogradScratchBytes, phaseWinogradHeldWeightBytes and
+/// phaseWinogradConvolution describe them.
+int64_t phaseWinograd4ScratchBytes(const PhaseWinogradShape& s, int threads);
+int64_t phaseWinograd4HeldWeightBytes(const PhaseWinogradShape& s);
+void phaseWinograd4Convolution(const PhaseWinogradShape& s, const float* x, const float* w,
+                               const WinogradEpilogue& epilogue, float* y, void* scratch, int64_t scratchBytes,
+                               float* heldWeights, bool heldReady);
 
 /// The shape of node `v` (read as convolution `found`) when its convolution is a
-/// channels-last f32 4x4 conv or conv_transpose with stride 2, one group, no
-/// dilation or output padding, whatever its sizes; else nullopt.
+/// channels-last f32 4x4 or 3x3 conv or conv_transpose with stride 2, one group,
+/// no dilation or output padding (a 3x3 conv_transpose's 0 or 1), whatever its
+/// sizes; else nullopt.
 std::optional<PhaseWinogradShape> phaseWinogradShapeOf(const ir::Graph& g, ir::ValueId v, const ConvEpilogue& found);
 
-/// Node `v`'s shape when it is a 4x4, stride-2 convolution (a conv or
+/// Node `v`'s shape when it is a 4x4 or 3x3, stride-2 convolution (a conv or
 /// conv_transpose, or a fused conv with its epilogue: convEpilogueOf) the phase
 /// step would run on an AVX2 CPU without oneDNN Winograd kernels, whatever this
-/// CPU is: channels-last f32, one group, no dilation or output padding, 16 or
-/// more channels in and out, result planes of at least 7x7 and at most 24 MiB
-/// of scratch; else nullopt.
+/// CPU is: channels-last f32, one group, no dilation or output padding (but a
+/// 3x3 conv_transpose's), 16 or more channels in and out, result planes of at
+/// least one tile (7x7 for a 4x4 kernel; a 3x3 kernel's whole 4x4 tiles, of each
+/// phase of a conv_transpose's result) and at most 24 MiB of scratch; else
+/// nullopt.
 std::optional<PhaseWinogradShape> phaseWinogradCandidate(const ir::Graph& g, ir::ValueId v);
 
 /// The scratch bytes phaseWinogradWeightGradient needs for shape `s` (whatever
@@ -147,9 +166,9 @@ std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Gra
 /// conv_transpose, or a fused conv whose body is a conv plus optional bias,
 /// residual and ReLU (convEpilogueOf), 2-D, channels_last=1, f32, one group,
 /// no dilation, no output padding, 16 or more channels in and out, either 3x3
-/// with stride 1 and result planes of at least 8x8 (winogradFits) or 4x4 with
-/// stride 2 and result planes of at least 7x7 (phaseWinogradFits), on a CPU
-/// where oneDNN has no Winograd kernel of its own (no 16-channel blocks,
+/// with stride 1 and result planes of at least 8x8 (winogradFits) or 4x4 or 3x3
+/// with stride 2 (phaseWinogradCandidate, phaseWinogradFits), on a CPU where
+/// oneDNN has no Winograd kernel of its own (no 16-channel blocks,
 /// channelBlocksFit).
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v);
 

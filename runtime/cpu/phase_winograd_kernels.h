@@ -116,14 +116,18 @@ WEFT_WINOGRAD7_INLINE void kernelTransform(const __m256 (&w)[8], __m256 (&r)[2])
 /// benchmark model's take 5.2 MB).
 constexpr int64_t kMostScratchBytes = int64_t{24} << 20;
 
-/// True when shape `s` fits the phase kernel (phaseWinogradFits, whatever this CPU is).
+/// True when shape `s` fits the phase kernels (phaseWinogradFits, whatever this CPU is).
 inline bool shapeFits(const PhaseWinogradShape& s) {
+  const int64_t k = s.kernel;
   auto sizeFits = [&](int64_t in, int64_t out, int64_t pad) {
-    return pad >= 0 && pad <= 2 && in > 0 && out > 0 &&
-           (s.transposed ? out == 2 * (in - 1) - 2 * pad + 4 : in + 2 * pad >= 4 && out == (in + 2 * pad - 4) / 2 + 1);
+    if (pad < 0 || pad > 2 || in <= 0 || out <= 0) return false;
+    const int64_t transposedOut = 2 * (in - 1) - 2 * pad + k;  // a 3x3 one's output padding may add a row
+    return s.transposed ? out == transposedOut || (k == 3 && out == transposedOut + 1)
+                        : in + 2 * pad >= k && out == (in + 2 * pad - k) / 2 + 1;
   };
-  return s.images > 0 && s.channels > 0 && s.channels % 8 == 0 && s.outChannels > 0 && s.outChannels % 16 == 0 &&
-         sizeFits(s.height, s.outHeight, s.padTop) && sizeFits(s.width, s.outWidth, s.padLeft);
+  return (k == 3 || k == 4) && s.images > 0 && s.channels > 0 && s.channels % 8 == 0 && s.outChannels > 0 &&
+         s.outChannels % 16 == 0 && sizeFits(s.height, s.outHeight, s.padTop) &&
+         sizeFits(s.width, s.outWidth, s.padLeft);
 }
 
 /// One axis of a 2x2, stride-1 convolution inside the stride-2 one: it reads every inStep-th

@@ -184,10 +184,10 @@ TEST(NativeWinograd, RunsResidualBlocksAndDataGradientsWhereOneDnnHasNoWinograd)
 
 namespace {
 
-/// The 4x4, stride-2 convolution `s` describes, directly, in double, with the epilogue.
+/// The 4x4 or 3x3, stride-2 convolution `s` describes, directly, in double, with the epilogue.
 std::vector<double> directStrided(const cpu::PhaseWinogradShape& s, const std::vector<float>& x,
                                   const std::vector<float>& w, const cpu::WinogradEpilogue& e) {
-  const int64_t C = s.channels, K = s.outChannels;
+  const int64_t C = s.channels, K = s.outChannels, R = s.kernel;
   std::vector<double> y(static_cast<size_t>(s.images * s.outHeight * s.outWidth * K));
   auto at = [&](int64_t n, int64_t i, int64_t j, int64_t k) {
     return static_cast<size_t>(((n * s.outHeight + i) * s.outWidth + j) * K + k);
@@ -196,8 +196,8 @@ std::vector<double> directStrided(const cpu::PhaseWinogradShape& s, const std::v
   for (int64_t n = 0; n < s.images; ++n)
     for (int64_t p = 0; p < (s.transposed ? s.height : s.outHeight); ++p)
       for (int64_t q = 0; q < (s.transposed ? s.width : s.outWidth); ++q)
-        for (int64_t a = 0; a < 4; ++a)
-          for (int64_t b = 0; b < 4; ++b) {
+        for (int64_t a = 0; a < R; ++a)
+          for (int64_t b = 0; b < R; ++b) {
             const int64_t h = 2 * p - s.padTop + a, v = 2 * q - s.padLeft + b;
             if (h < 0 || v < 0 || h >= (s.transposed ? s.outHeight : s.height) ||
                 v >= (s.transposed ? s.outWidth : s.width))
@@ -206,10 +206,10 @@ std::vector<double> directStrided(const cpu::PhaseWinogradShape& s, const std::v
               for (int64_t c = 0; c < C; ++c) {
                 if (s.transposed)
                   y[at(n, h, v, k)] += double(x[static_cast<size_t>(((n * s.height + p) * s.width + q) * C + c)]) *
-                                       w[static_cast<size_t>(((c * K + k) * 4 + a) * 4 + b)];
+                                       w[static_cast<size_t>(((c * K + k) * R + a) * R + b)];
                 else
                   y[at(n, p, q, k)] += double(x[static_cast<size_t>(((n * s.height + h) * s.width + v) * C + c)]) *
-                                       w[static_cast<size_t>(((k * C + c) * 4 + a) * 4 + b)];
+                                       w[static_cast<size_t>(((k * C + c) * R + a) * R + b)];
               }
           }
   for (size_t i = 0; i < y.size(); ++i) {
@@ -234,15 +234,25 @@ TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
       {{3, 7, 7, 32, 14, 14, 16, 1, 1, true}, true, false, true},      // dcgan's generator
       {{2, 9, 6, 16, 20, 14, 32, 0, 0, true}, false, true, false},     // no padding: partial tiles
       {{1, 8, 11, 8, 14, 20, 16, 2, 2, true}, true, true, false},      // padding 2
+      // 3x3 kernels, F(4x4, 2x2): resnet's downsampling conv and its data gradient (output
+      // padding 1), odd sizes, partial tiles, other paddings
+      {{2, 16, 16, 16, 8, 8, 32, 1, 1, false, 3}, true, false, true},
+      {{3, 13, 10, 24, 7, 5, 16, 1, 1, false, 3}, false, true, false},
+      {{2, 12, 11, 8, 5, 5, 16, 0, 0, false, 3}, true, true, true},
+      {{1, 9, 9, 16, 6, 6, 16, 2, 2, false, 3}, false, false, false},
+      {{2, 8, 8, 32, 16, 16, 16, 1, 1, true, 3}, true, false, false},
+      {{2, 5, 7, 16, 9, 13, 32, 1, 1, true, 3}, false, true, true},   // output padding 0
+      {{1, 6, 5, 8, 14, 12, 16, 0, 0, true, 3}, true, false, false},  // no padding, output padding 1
   };
   for (const Case& c : cases) {
     const cpu::PhaseWinogradShape& s = c.s;
     SCOPED_TRACE(::testing::Message() << s.images << "x" << s.height << "x" << s.width << "x" << s.channels << " -> "
-                                      << s.outChannels << (s.transposed ? " transposed" : "") << " pad " << s.padTop);
+                                      << s.outChannels << (s.transposed ? " transposed" : "") << " pad " << s.padTop
+                                      << " kernel " << s.kernel);
     ASSERT_TRUE(cpu::phaseWinogradFits(s)) << "needs AVX2";  // AVX2 is the baseline of every machine here
     const int64_t outSize = s.images * s.outHeight * s.outWidth * s.outChannels;
     const std::vector<float> x = sines(s.images * s.height * s.width * s.channels, 0.2);
-    const std::vector<float> w = sines(s.channels * s.outChannels * 16, 1.1);
+    const std::vector<float> w = sines(s.channels * s.outChannels * s.kernel * s.kernel, 1.1);
     const std::vector<float> bias = sines(s.outChannels, 2.3), residual = sines(outSize, 0.7);
     cpu::WinogradEpilogue e;
     if (c.bias) e.bias = bias.data();
@@ -251,7 +261,8 @@ TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
     const std::vector<double> want = directStrided(s, x, w, e);
     std::vector<float> y(static_cast<size_t>(outSize), std::nanf(""));
     std::vector<float> scratch(static_cast<size_t>(cpu::phaseWinogradScratchBytes(s) / 4), std::nanf(""));
-    cpu::phaseWinogradConvolution(s, x.data(), w.data(), e, y.data(), scratch.data());
+    cpu::phaseWinogradConvolution(s, x.data(), w.data(), e, y.data(), scratch.data(),
+                                  static_cast<int64_t>(scratch.size() * 4));
     // F(7x7, 2x2)'s transforms scale values by up to 64^2 and back: some 100 units in the
     // last place of the sums' magnitude (sqrt(16 C) for these values; 1.5e-4 at most seen
     // here); a misplaced tap is off by ~1.
@@ -300,7 +311,25 @@ TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirGradientsWhereOneDnnHasNoWino
                                         {weights.addInput("x", {ir::DType::f32, {3, 14, 15, 16}}),
                                          weights.addInput("dy", {ir::DType::f32, {3, 7, 7, 32}})},
                                         gradAttrs));
-  for (const ir::Graph* g : {&down, &up, &weights}) {
+  // resnet's downsampling: a 3x3, stride-2 conv + bias + ReLU, and its data gradient (a 3x3
+  // conv_transpose with an output padding of 1), both of whole 4x4 tiles.
+  ir::Graph resnetDown("resnet_down");
+  y = resnetDown.addOp(OpKind::Conv,
+                       {resnetDown.addInput("x", {ir::DType::f32, {2, 16, 16, 16}}),
+                        resnetDown.addInput("w", {ir::DType::f32, {32, 16, 3, 3}})},
+                       cpu::testing::convAttrs(2, 1, true));
+  y = resnetDown.addOp(OpKind::Add, {y, resnetDown.addInput("b", {ir::DType::f32, {32}})});
+  y = resnetDown.addOp(
+      OpKind::Maximum,
+      {y, resnetDown.addConstant(std::make_shared<ir::TensorData>(ir::TensorType{ir::DType::f32, {}}))});
+  resnetDown.addOutput("y", y);
+  ir::Graph resnetBack("resnet_back");
+  attrs["output_padding"] = std::vector<int64_t>{1, 1};
+  resnetBack.addOutput("dx", resnetBack.addOp(OpKind::ConvTranspose,
+                                              {resnetBack.addInput("dy", {ir::DType::f32, {2, 8, 8, 32}}),
+                                               resnetBack.addInput("w", {ir::DType::f32, {32, 16, 3, 3}})},
+                                              attrs));
+  for (const ir::Graph* g : {&down, &up, &weights, &resnetDown, &resnetBack}) {
     SCOPED_TRACE(g->name());
     cpu::Executable exe = cpu::compile(*g);
     EXPECT_EQ(exe.stats().kernels, 1);
