@@ -10,6 +10,10 @@
 //   V[xi][t][term, c] = (B^T d[t, term, c] B)[xi]   each term's 5x5 input patch of tile t;
 //   M[xi][t][k] = sum over term, c of V[xi][t][term, c] * U[xi][term, c][k];
 //   y[tile t, k] = A^T M[.][t][k] A              4x4 results, then bias, residual, ReLU.
+// The weight gradient (of a conv: one pass) is its transpose, in blocks the workers share:
+//   P[xi][t][k] = (A e[t, k] A^T)[xi]            the result gradients of tile t;
+//   W[xi][k][term, c] = sum over t of P[xi][t][k] * V[xi][t][term, c];
+//   dw[k, c, taps of the term] = G^T W[.][k][term, c] G   (a 3x3 kernel's taps past it dropped).
 // The points are 0, 1, -1, 2 and infinity; B^T's rows and G's are scaled to small integers
 // in B^T (Toom-Cook in exact rationals, the scales moved from B^T into G):
 //   B^T = [2 -1 -2 1 0; 0 2 1 -1 0; 0 -2 3 -1 0; 0 -1 0 1 0; 0 2 -1 -2 1]
@@ -68,6 +72,25 @@ WEFT_WINOGRAD4_INLINE void weightTransform(const __m256 (&g)[2], __m256 (&r)[5])
   r[4] = g[1];
 }
 
+/// r = A e for four vectors e (one row or column of a tile's result gradients).
+WEFT_WINOGRAD4_INLINE void gradientTransform(const __m256 (&e)[4], __m256 (&r)[5]) {
+  const __m256 even = _mm256_add_ps(e[0], e[2]), odd = _mm256_add_ps(e[1], e[3]);
+  r[0] = e[0];
+  r[1] = _mm256_add_ps(even, odd);
+  r[2] = _mm256_sub_ps(even, odd);
+  r[3] = _mm256_fmadd_ps(_mm256_set1_ps(8.0f), e[3],
+                         _mm256_fmadd_ps(_mm256_set1_ps(4.0f), e[2], _mm256_fmadd_ps(_mm256_set1_ps(2.0f), e[1], e[0])));
+  r[4] = e[3];
+}
+
+/// r = G^T w for five vectors w (one row or column of a kernel's transformed gradient).
+WEFT_WINOGRAD4_INLINE void kernelTransform(const __m256 (&w)[5], __m256 (&r)[2]) {
+  const __m256 half = _mm256_set1_ps(0.5f), sixth = _mm256_set1_ps(1.0f / 6);
+  // z0 = (w0 + w1) / 2 + (w2 + w3) / 6;  z1 = w1 / 2 + (2 w3 - w2) / 6 + w4
+  r[0] = _mm256_fmadd_ps(half, _mm256_add_ps(w[0], w[1]), _mm256_mul_ps(sixth, _mm256_add_ps(w[2], w[3])));
+  r[1] = _mm256_fmadd_ps(half, w[1], _mm256_fmadd_ps(sixth, _mm256_sub_ps(_mm256_add_ps(w[3], w[3]), w[2]), w[4]));
+}
+
 /// A pass's result plane in 4x4 tiles: tile t of image n at row t / tilesAcross, column t %
 /// tilesAcross (of tiles).
 struct PassTiles {
@@ -102,10 +125,11 @@ struct Plan {
   std::vector<Block> blocks;
   int64_t depth = 0, blockTiles = 0, uPoint = 0, vPoint = 0, mPoint = 0;
 
-  Plan(const PhaseWinogradShape& shape, int workers) : s(shape), passes(winograd7::passesOf(shape)) {
+  Plan(const PhaseWinogradShape& shape, int workers, int64_t blockBytes = kBlockBytes)
+      : s(shape), passes(winograd7::passesOf(shape)) {
     depth = passes.front().terms * s.channels;
     for (const Pass& pass : passes) tiling.emplace_back(s, pass);
-    const int64_t most = std::max(kFewestBlockTiles, kBlockBytes / (kPoints * 4 * (depth + s.outChannels)));
+    const int64_t most = std::max(kFewestBlockTiles, blockBytes / (kPoints * 4 * (depth + s.outChannels)));
     int64_t perPass = 0;  // blocks of each pass, together a multiple of the workers
     for (const PassTiles& t : tiling) perPass = std::max(perPass, (t.tiles + most - 1) / most);
     const int64_t passCount = static_cast<int64_t>(passes.size());
@@ -278,7 +302,123 @@ __attribute__((target("avx2,fma"))) void transformOutput(const Plan& p, int pass
   }
 }
 
+/// P[xi][row][k0..k0+8] = A e A^T for the result gradients of tile `tile` (of the conv's one
+/// pass), channels k0..; zeros past the result plane.
+__attribute__((target("avx2,fma"))) void transformGradient(const Plan& p, const float* dy, int64_t tile, int64_t k0,
+                                                           float* out, int64_t row) {
+  const PhaseWinogradShape& s = p.s;
+  int64_t image, top, left;
+  p.tiling.front().locate(tile, image, top, left);
+  const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + k0;
+  __m256 columns[4][kSide];  // A applied down each column of the tile
+#pragma GCC unroll 4
+  for (int b = 0; b < 4; ++b) {
+    __m256 e[4];
+#pragma GCC unroll 4
+    for (int a = 0; a < 4; ++a)
+      e[a] = top + a < s.outHeight && left + b < s.outWidth
+                 ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * s.outChannels)
+                 : _mm256_setzero_ps();
+    gradientTransform(e, columns[b]);
+  }
+  float* at = out + row * s.outChannels + k0;
+#pragma GCC unroll 5
+  for (int a = 0; a < kSide; ++a) {
+    const __m256 e[4] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a]};
+    __m256 r[kSide];
+    gradientTransform(e, r);
+#pragma GCC unroll 5
+    for (int b = 0; b < kSide; ++b) _mm256_storeu_ps(at + (a * kSide + b) * p.mPoint, r[b]);
+  }
+}
+
+/// dw[k, c0..c0+8, the taps of term `term`] = G^T W[.][k][term, c] G; W's points lie
+/// pointStride floats apart. A tap past the kernel (a 3x3 one's row or column 3) is dropped.
+__attribute__((target("avx2,fma"))) void transformKernel(const Plan& p, int term, const float* sums, int64_t k,
+                                                         int64_t c0, int64_t pointStride, float* dw) {
+  const PhaseWinogradShape& s = p.s;
+  const float* at = sums + k * p.depth + term * s.channels + c0;
+  __m256 columns[kSide][2];  // G^T applied down each column of the points
+#pragma GCC unroll 5
+  for (int b = 0; b < kSide; ++b) {
+    __m256 column[kSide];
+#pragma GCC unroll 5
+    for (int a = 0; a < kSide; ++a) column[a] = _mm256_loadu_ps(at + (a * kSide + b) * pointStride);
+    kernelTransform(column, columns[b]);
+  }
+  alignas(32) float taps[2][2][8];
+#pragma GCC unroll 2
+  for (int a = 0; a < 2; ++a) {
+    const __m256 row[kSide] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a]};
+    __m256 r[2];
+    kernelTransform(row, r);
+#pragma GCC unroll 2
+    for (int b = 0; b < 2; ++b) _mm256_store_ps(taps[a][b], r[b]);
+  }
+  const Axis &rows = p.passes.front().rows[term], &cols = p.passes.front().cols[term];
+  const int64_t R = s.kernel;
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b) {
+      if (rows.tap[a] >= R || cols.tap[b] >= R) continue;
+      for (int64_t j = 0; j < 8; ++j) dw[((k * s.channels + c0 + j) * R + rows.tap[a]) * R + cols.tap[b]] = taps[a][b][j];
+    }
+}
+
+/// The floats of the weight gradient's sums W [25][K][terms, C] (a point's part a cache line
+/// longer than it needs).
+int64_t gradientSumFloats(const PhaseWinogradShape& s) {
+  return kPoints * winograd::tilePointStride(s.outChannels, 4 * s.channels);
+}
+
+/// The weight gradient's plan: blocks the workers share, large enough that W, read and written
+/// by each block's products, moves no more than the blocks do.
+Plan gradientPlan(const PhaseWinogradShape& s) { return Plan(s, 1, std::max(kBlockBytes, 8 * gradientSumFloats(s))); }
+
 }  // namespace
+
+int64_t phaseWinograd4WeightGradScratchBytes(const PhaseWinogradShape& s) {
+  return (gradientSumFloats(s) + gradientPlan(s).blockFloats()) * 4;
+}
+
+void phaseWinograd4WeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
+                                  void* scratch) {
+  const Plan p = gradientPlan(s);
+  const int64_t D = p.depth, K = s.outChannels, sumPoint = winograd::tilePointStride(K, D);
+  float* sums = static_cast<float*>(scratch);  // W
+  float* v = sums + gradientSumFloats(s);
+  float* g = v + kPoints * p.vPoint;  // P, in M's room
+  const int terms = p.passes.front().terms;
+#pragma omp parallel
+  {
+    UpperHalvesClearedOnExit cleared;
+#pragma omp for schedule(static)
+    for (int64_t point = 0; point < kPoints; ++point) std::fill_n(sums + point * sumPoint, K * D, 0.0f);
+    for (const Block& block : p.blocks) {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < block.count; ++t) {
+        transformInput(p, 0, x, block.first + t, v, t);
+        for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(p, dy, block.first + t, k0, g, t);
+      }
+      // Each point's sums in two halves of their columns: 50 even shares (25 points split
+      // 13 to 12 between two workers, one waited 8% of the products).
+#pragma omp for schedule(static)
+      for (int64_t share = 0; share < 2 * kPoints; ++share) {
+        const int64_t point = share / 2, first = share % 2 * (D / 2);
+        const float* vp = v + point * p.vPoint;
+        const float* gp = g + point * p.mPoint;
+        float* wp = sums + point * sumPoint;
+        winograd::forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
+          for (int64_t c0 = first; c0 < first + D / 2; c0 += 16)
+            winograd::multiplySomeRows<true>(rows, gp + k0, 1, K, vp + c0, D, block.count, wp + k0 * D + c0, D);
+        });
+      }
+    }
+#pragma omp for schedule(static)
+    for (int64_t job = 0; job < K * terms; ++job)
+      for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
+        transformKernel(p, static_cast<int>(job % terms), sums, job / terms, c0, sumPoint, dw);
+  }
+}
 
 int64_t phaseWinograd4ScratchBytes(const PhaseWinogradShape& s, int threads) {
   const int workers = std::max(1, threads);

@@ -89,10 +89,13 @@ __attribute__((target("avx2,fma"))) void transformKernel(const PhaseWinogradShap
 
 }  // namespace
 
-int64_t phaseWinogradWeightGradScratchBytes(const PhaseWinogradShape& s) { return ScratchLayout(s).floats() * 4; }
+int64_t phaseWinogradWeightGradScratchBytes(const PhaseWinogradShape& s) {
+  return s.kernel == 3 ? phaseWinograd4WeightGradScratchBytes(s) : ScratchLayout(s).floats() * 4;
+}
 
 void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
                                  void* scratch) {
+  if (s.kernel == 3) return phaseWinograd4WeightGradient(s, x, dy, dw, scratch);
   const Pass pass = passesOf(s).front();  // a conv's: the input's four phases
   const PassTiling tiling(s, pass);
   const ScratchLayout layout(s);  // W in U's room, P in M's
@@ -135,14 +138,18 @@ std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Gra
       g.type(node.operands[1]).rank() != 4)
     return std::nullopt;
   ir::AttrReader attrs(node.attrs, node.op);
-  if (attrs.i("groups") != 1 || attrs.ints("kernel") != std::vector<int64_t>{4, 4} ||
+  const std::vector<int64_t>& kernel = attrs.ints("kernel");
+  if (attrs.i("groups") != 1 || (kernel != std::vector<int64_t>{4, 4} && kernel != std::vector<int64_t>{3, 3}) ||
       attrs.ints("stride") != std::vector<int64_t>{2, 2} || attrs.ints("dilation") != std::vector<int64_t>{1, 1})
     return std::nullopt;
   const ir::Shape &x = g.type(node.operands[0]).shape, &dy = g.type(node.operands[1]).shape;
   const auto& padding = attrs.ints("padding");
-  const PhaseWinogradShape s{x[0], x[1], x[2], x[3], dy[1], dy[2], dy[3], padding[0], padding[1], false};
-  if (s.channels < 16 || s.channels % 16 != 0 || s.outChannels < 16 || s.outHeight < kTile || s.outWidth < kTile ||
-      dy[0] != x[0] || !shapeFits(s) || phaseWinogradWeightGradScratchBytes(s) > kMostScratchBytes)
+  const PhaseWinogradShape s{x[0], x[1], x[2], x[3], dy[1], dy[2], dy[3], padding[0], padding[1], false, kernel[0]};
+  // A 3x3 kernel's F(4x4, 2x2) tiles cover dy's planes whole (as the forward step's).
+  const bool tilesFit = s.kernel == 3 ? s.channels % 8 == 0 && s.outHeight % 4 == 0 && s.outWidth % 4 == 0
+                                      : s.channels % 16 == 0 && s.outHeight >= kTile && s.outWidth >= kTile;
+  if (s.channels < 16 || !tilesFit || s.outChannels < 16 || dy[0] != x[0] || !shapeFits(s) ||
+      phaseWinogradWeightGradScratchBytes(s) > kMostScratchBytes)
     return std::nullopt;
   return s;
 }

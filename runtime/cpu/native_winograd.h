@@ -125,6 +125,12 @@ void phaseWinograd4Convolution(const PhaseWinogradShape& s, const float* x, cons
                                const WinogradEpilogue& epilogue, float* y, void* scratch, int64_t scratchBytes,
                                float* heldWeights, bool heldReady);
 
+/// The F(4x4, 2x2) phase kernel's weight gradient of 3x3 shapes: its scratch bytes and the
+/// gradient, as phaseWinogradWeightGradScratchBytes and phaseWinogradWeightGradient describe them.
+int64_t phaseWinograd4WeightGradScratchBytes(const PhaseWinogradShape& s);
+void phaseWinograd4WeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
+                                  void* scratch);
+
 /// The shape of node `v` (read as convolution `found`) when its convolution is a
 /// channels-last f32 4x4 or 3x3 conv or conv_transpose with stride 2, one group,
 /// no dilation or output padding (a 3x3 conv_transpose's 0 or 1), whatever its
@@ -145,21 +151,22 @@ std::optional<PhaseWinogradShape> phaseWinogradCandidate(const ir::Graph& g, ir:
 /// the workers).
 int64_t phaseWinogradWeightGradScratchBytes(const PhaseWinogradShape& s);
 
-/// dw [outChannels, channels, 4, 4] = the weight gradient of the 4x4, stride-2
-/// conv `s` describes (not transposed): dw[k, c, a, b] = sum over n, i, j of
+/// dw [outChannels, channels, kernel, kernel] = the weight gradient of the 4x4 (or
+/// 3x3), stride-2 conv `s` describes (not transposed): dw[k, c, a, b] = sum over n, i, j of
 /// x[n, 2i - padTop + a, 2j - padLeft + b, c] * dy[n, i, j, k] with dy [images,
 /// outHeight, outWidth, outChannels], on the worker threads, with
 /// phaseWinogradWeightGradScratchBytes(s) of `scratch`. (A conv_transpose's
 /// weight gradient is such a gradient with x and dy exchanged.) Requires
-/// phaseWinogradFits(s) and channels a multiple of 16.
+/// phaseWinogradFits(s) and channels a multiple of 16 (of 8 for a 3x3 kernel).
 void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
                                  void* scratch);
 
 /// Conv_weight_grad node `v`'s shape when the phase step would run it on an
 /// AVX2 CPU without oneDNN Winograd kernels, whatever this CPU is: x and dy
-/// channels-last f32, one group, a 4x4 kernel, stride 2, no dilation, 16k
-/// channels in, 16 or more out, result planes of at least 7x7 and at most 24
-/// MiB of scratch; else nullopt.
+/// channels-last f32, one group, stride 2, no dilation, 16 or more channels out
+/// and at most 24 MiB of scratch, a 4x4 kernel with 16k channels in and result
+/// planes of at least 7x7, or a 3x3 kernel with 8k (16 or more) channels in and
+/// result planes of whole 4x4 tiles; else nullopt.
 std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Graph& g, ir::ValueId v);
 
 /// True when node `v` of `g` runs as a native Winograd step: a conv or

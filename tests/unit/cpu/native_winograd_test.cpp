@@ -312,7 +312,7 @@ TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirGradientsWhereOneDnnHasNoWino
                                          weights.addInput("dy", {ir::DType::f32, {3, 7, 7, 32}})},
                                         gradAttrs));
   // resnet's downsampling: a 3x3, stride-2 conv + bias + ReLU, and its data gradient (a 3x3
-  // conv_transpose with an output padding of 1), both of whole 4x4 tiles.
+  // conv_transpose with an output padding of 1), of whole 4x4 tiles.
   ir::Graph resnetDown("resnet_down");
   y = resnetDown.addOp(OpKind::Conv,
                        {resnetDown.addInput("x", {ir::DType::f32, {2, 16, 16, 16}}),
@@ -329,7 +329,13 @@ TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirGradientsWhereOneDnnHasNoWino
                                               {resnetBack.addInput("dy", {ir::DType::f32, {2, 8, 8, 32}}),
                                                resnetBack.addInput("w", {ir::DType::f32, {32, 16, 3, 3}})},
                                               attrs));
-  for (const ir::Graph* g : {&down, &up, &weights, &resnetDown, &resnetBack}) {
+  ir::Graph resnetWeights("resnet_weights");  // and its weight gradient
+  gradAttrs["kernel"] = std::vector<int64_t>{3, 3};
+  resnetWeights.addOutput("dw", resnetWeights.addOp(OpKind::ConvWeightGrad,
+                                                    {resnetWeights.addInput("x", {ir::DType::f32, {2, 16, 16, 16}}),
+                                                     resnetWeights.addInput("dy", {ir::DType::f32, {2, 8, 8, 32}})},
+                                                    gradAttrs));
+  for (const ir::Graph* g : {&down, &up, &weights, &resnetDown, &resnetBack, &resnetWeights}) {
     SCOPED_TRACE(g->name());
     cpu::Executable exe = cpu::compile(*g);
     EXPECT_EQ(exe.stats().kernels, 1);
@@ -350,14 +356,20 @@ TEST(PhaseWinograd, WeightGradientsMatchTheDirectSums) {
       {2, 28, 27, 32, 14, 13, 16, 1, 1, false},  // 2x2 tiles, an odd width
       {2, 17, 18, 16, 7, 8, 32, 0, 0, false},    // no padding, an odd height, 5 x 6 + 2 rows
       {1, 12, 13, 16, 7, 7, 16, 2, 2, false},    // padding 2
+      // 3x3 kernels, F(4x4, 2x2): resnet's downsampling, smaller; other paddings and sizes
+      {2, 16, 16, 16, 8, 8, 32, 1, 1, false, 3},
+      {3, 15, 16, 24, 8, 8, 16, 1, 1, false, 3},  // an odd height, 5 x 2 + 4 + 2 rows
+      {2, 17, 9, 8, 8, 4, 16, 0, 0, false, 3},    // no padding
+      {1, 14, 13, 16, 8, 8, 48, 2, 2, false, 3},  // padding 2
   };
   for (const cpu::PhaseWinogradShape& s : shapes) {
     SCOPED_TRACE(::testing::Message() << s.images << "x" << s.height << "x" << s.width << "x" << s.channels << " -> "
-                                      << s.outChannels << " pad " << s.padTop);
+                                      << s.outChannels << " pad " << s.padTop << " kernel " << s.kernel);
+    const int64_t R = s.kernel;
     ASSERT_TRUE(cpu::phaseWinogradFits(s)) << "needs AVX2";
     const std::vector<float> x = sines(s.images * s.height * s.width * s.channels, 0.2);
     const std::vector<float> dy = sines(s.images * s.outHeight * s.outWidth * s.outChannels, 1.7);
-    std::vector<float> dw(static_cast<size_t>(s.outChannels * s.channels * 16), std::nanf(""));
+    std::vector<float> dw(static_cast<size_t>(s.outChannels * s.channels * R * R), std::nanf(""));
     std::vector<float> scratch(static_cast<size_t>(cpu::phaseWinogradWeightGradScratchBytes(s) / 4), std::nanf(""));
     cpu::phaseWinogradWeightGradient(s, x.data(), dy.data(), dw.data(), scratch.data());
     // Sums over every position of every image: the error grows with their count (all within
@@ -367,8 +379,8 @@ TEST(PhaseWinograd, WeightGradientsMatchTheDirectSums) {
     int failures = 0;
     for (int64_t k = 0; k < s.outChannels; ++k)
       for (int64_t c = 0; c < s.channels; ++c)
-        for (int64_t a = 0; a < 4; ++a)
-          for (int64_t b = 0; b < 4 && failures < 5; ++b) {
+        for (int64_t a = 0; a < R; ++a)
+          for (int64_t b = 0; b < R && failures < 5; ++b) {
             double want = 0;
             for (int64_t n = 0; n < s.images; ++n)
               for (int64_t i = 0; i < s.outHeight; ++i)
@@ -378,7 +390,7 @@ TEST(PhaseWinograd, WeightGradientsMatchTheDirectSums) {
                   want += double(x[static_cast<size_t>(((n * s.height + h) * s.width + v) * s.channels + c)]) *
                           dy[static_cast<size_t>(((n * s.outHeight + i) * s.outWidth + j) * s.outChannels + k)];
                 }
-            const float got = dw[static_cast<size_t>(((k * s.channels + c) * 4 + a) * 4 + b)];
+            const float got = dw[static_cast<size_t>(((k * s.channels + c) * R + a) * R + b)];
             if (!(std::fabs(got - want) <= tolerance)) {
               ADD_FAILURE() << "dw[" << k << ", " << c << ", " << a << ", " << b << "] is " << got << ", direct "
                             << want;
