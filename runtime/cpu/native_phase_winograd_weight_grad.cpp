@@ -7,7 +7,10 @@
 //   W[xi][k][c] = sum over t of P[xi][t][k] * V[xi][t][c]   64 matrix products over tiles;
 //   dw[k, c, taps of the term] = G^T W[.][k][c] G.
 // All tiles are one block (the scratch holds them: phaseWinogradWeightGradCandidate's bound); the
-// workers share the transforms and split the 64 points of the products.
+// workers share the transforms and split the 64 points of the products. (A 3x3 kernel's runs in
+// blocks with its terms side by side, as the forward step: blockedPhaseWeightGradient. For a
+// 4x4 kernel that way was slower on the AMD EPYC, its W four times as large: dcgan's
+// [128,64,4,4] gradient 1.93 -> 2.25 ms, ddpm's [64,64,4,4] 2.16 -> 2.27.)
 #include <immintrin.h>
 #include <omp.h>
 
@@ -90,12 +93,12 @@ __attribute__((target("avx2,fma"))) void transformKernel(const PhaseWinogradShap
 }  // namespace
 
 int64_t phaseWinogradWeightGradScratchBytes(const PhaseWinogradShape& s) {
-  return s.kernel == 3 ? phaseWinograd4WeightGradScratchBytes(s) : ScratchLayout(s).floats() * 4;
+  return s.kernel == 3 ? blockedPhaseWeightGradScratchBytes(s) : ScratchLayout(s).floats() * 4;
 }
 
 void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
                                  void* scratch) {
-  if (s.kernel == 3) return phaseWinograd4WeightGradient(s, x, dy, dw, scratch);
+  if (s.kernel == 3) return blockedPhaseWeightGradient(s, x, dy, dw, scratch);
   const Pass pass = passesOf(s).front();  // a conv's: the input's four phases
   const PassTiling tiling(s, pass);
   const ScratchLayout layout(s);  // W in U's room, P in M's

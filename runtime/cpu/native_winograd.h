@@ -71,8 +71,8 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
                          bool heldReady = false);
 
 /// A 4x4 (or 3x3), stride-2 convolution or conv_transpose of channels-last f32
-/// data, as the phase Winograd kernels compute it (native_phase_winograd.cpp,
-/// native_phase_winograd4.cpp): x [images, height, width, channels] into y
+/// data, as the phase Winograd kernels compute it (native_phase_winograd.cpp and
+/// its weight gradient): x [images, height, width, channels] into y
 /// [images, outHeight, outWidth, outChannels] with the weight [outChannels,
 /// channels, kernel, kernel] of a conv (y[n, i, j, k] = sum of x[n, 2i - padTop +
 /// a, 2j - padLeft + b, c] * w[k, c, a, b]) or [channels, outChannels, kernel,
@@ -98,8 +98,7 @@ struct PhaseWinogradShape {
 bool phaseWinogradFits(const PhaseWinogradShape& s);
 
 /// The scratch bytes phaseWinogradConvolution needs for shape `s` on `threads`
-/// workers (a 4x4 kernel's whatever the workers; a 3x3 kernel's runs on fewer
-/// workers with fewer bytes, down to those for one).
+/// workers (with fewer bytes, down to those for one, it runs on fewer).
 int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s, int threads = 2);
 
 /// The bytes of all of shape `s`'s transformed weights, its four terms'
@@ -115,21 +114,12 @@ void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const
                               const WinogradEpilogue& epilogue, float* y, void* scratch, int64_t scratchBytes,
                               float* heldWeights = nullptr, bool heldReady = false);
 
-/// The F(4x4, 2x2) phase kernel of 3x3 shapes (native_phase_winograd4.cpp): its
-/// scratch bytes on `threads` workers, its held weights' bytes, and the
-/// convolution, as phaseWinogradScratchBytes, phaseWinogradHeldWeightBytes and
-/// phaseWinogradConvolution describe them.
-int64_t phaseWinograd4ScratchBytes(const PhaseWinogradShape& s, int threads);
-int64_t phaseWinograd4HeldWeightBytes(const PhaseWinogradShape& s);
-void phaseWinograd4Convolution(const PhaseWinogradShape& s, const float* x, const float* w,
-                               const WinogradEpilogue& epilogue, float* y, void* scratch, int64_t scratchBytes,
-                               float* heldWeights, bool heldReady);
-
-/// The F(4x4, 2x2) phase kernel's weight gradient of 3x3 shapes: its scratch bytes and the
-/// gradient, as phaseWinogradWeightGradScratchBytes and phaseWinogradWeightGradient describe them.
-int64_t phaseWinograd4WeightGradScratchBytes(const PhaseWinogradShape& s);
-void phaseWinograd4WeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
-                                  void* scratch);
+/// The weight gradient of a 3x3 phase shape, in blocks (native_phase_winograd.cpp): its
+/// scratch bytes and the gradient, as phaseWinogradWeightGradScratchBytes and
+/// phaseWinogradWeightGradient describe them.
+int64_t blockedPhaseWeightGradScratchBytes(const PhaseWinogradShape& s);
+void blockedPhaseWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
+                                void* scratch);
 
 /// The shape of node `v` (read as convolution `found`) when its convolution is a
 /// channels-last f32 4x4 or 3x3 conv or conv_transpose with stride 2, one group,
