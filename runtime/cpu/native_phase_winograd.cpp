@@ -14,11 +14,13 @@
 //   V[xi][t][term, c] = (B^T d[t, term, c] B)[xi]   each term's input patch of tile t;
 //   M[xi][t][k] = sum over term, c of V[xi][t][term, c] * U[xi][term, c][k];
 //   y[tile t, k] = A^T M[.][t][k] A              the tile's results, then bias, residual, ReLU.
-// On the AMD EPYC (fastest of ten alternating runs of 100) the blocks took dcgan's
-// conv_transpose [64,7,7,128] -> [64,14,14,64] 2.49 -> 2.31 ms, its [64,14,14,64] -> 128
-// conv 2.44 -> 2.19, ddpm's conv_transpose 2.74 -> 2.63 and its data gradient's conv 2.37 ->
-// 2.09 against the F(7x7) step that held every tile's V and M at once (each term's product
-// summed into M in turn).
+// The scratch holds one pass's U at a time (a conv_transpose's four passes one after the
+// other). On the AMD EPYC (fastest of ten alternating runs of 100) the blocks took dcgan's
+// conv_transpose [64,7,7,128] -> [64,14,14,64] 2.49 -> 2.31 ms and ddpm's 2.74 -> 2.63 against
+// a step that holds every tile's V and M at once. A 4x4 conv (one pass of four terms) runs
+// that step, term by term (native_phase_winograd_terms.cpp): its blocks, every term's U at
+// once, were faster (dcgan's [64,14,14,64] -> 128 conv 2.44 -> 2.19 ms) but took 3 MiB more
+// at dcgan's training peak.
 // A 3x3 kernel's weight gradient (a conv's: one pass) is the transpose, in blocks the
 // workers share (a 4x4 kernel's: native_phase_winograd_weight_grad.cpp):
 //   P[xi][t][k] = (A e[t, k] A^T)[xi]            the result gradients of tile t;
@@ -149,7 +151,8 @@ struct Plan {
   const PhaseWinogradShape& s;
   std::vector<Pass> passes;
   std::vector<PassTiles> tiling;
-  std::vector<Block> blocks;
+  std::vector<Block> blocks;       ///< pass by pass
+  std::vector<int64_t> passBlocks;  ///< pass p's blocks: passBlocks[p] .. passBlocks[p + 1]
   int64_t depth = 0, blockTiles = 0, uPoint = 0, vPoint = 0, mPoint = 0;
 
   Plan(const PhaseWinogradShape& shape, int workers, int64_t blockBytes = kBlockBytes)
@@ -157,24 +160,28 @@ struct Plan {
     depth = passes.front().terms * s.channels;
     for (const Pass& pass : passes) tiling.emplace_back(s, pass, F::kTile);
     const int64_t most = std::max(kFewestBlockTiles, blockBytes / (kPoints * 4 * (depth + s.outChannels)));
-    int64_t perPass = 0;  // blocks of each pass, together a multiple of the workers
+    int64_t perPass = 0;  // blocks of each pass, a multiple of the workers
     for (const PassTiles& t : tiling) perPass = std::max(perPass, (t.tiles + most - 1) / most);
-    const int64_t passCount = static_cast<int64_t>(passes.size());
-    while ((perPass * passCount) % workers != 0) ++perPass;
+    while (perPass % workers != 0) ++perPass;
     for (const PassTiles& t : tiling) blockTiles = std::max(blockTiles, (t.tiles + perPass - 1) / perPass);
-    for (size_t p = 0; p < passes.size(); ++p)
+    for (size_t p = 0; p < passes.size(); ++p) {
+      passBlocks.push_back(static_cast<int64_t>(blocks.size()));
       for (int64_t first = 0; first < tiling[p].tiles; first += blockTiles)
         blocks.push_back({static_cast<int>(p), first, std::min(blockTiles, tiling[p].tiles - first)});
+    }
+    passBlocks.push_back(static_cast<int64_t>(blocks.size()));
     uPoint = winograd::tilePointStride(depth, s.outChannels);
     vPoint = winograd::tilePointStride(blockTiles, depth);
     mPoint = winograd::tilePointStride(blockTiles, s.outChannels);
   }
-  int64_t weightFloats() const { return static_cast<int64_t>(passes.size()) * kPoints * uPoint; }
+  /// One pass's transformed weights (the scratch holds one at a time), and every pass's.
+  int64_t weightFloats() const { return kPoints * uPoint; }
+  int64_t heldWeightFloats() const { return static_cast<int64_t>(passes.size()) * weightFloats(); }
   int64_t blockFloats() const { return kPoints * (vPoint + mPoint); }
 };
 
-/// U for term `term` of pass `pass`: eight result channels k0.. of input channel c. A tap past
-/// the kernel (a 3x3 one's row or column 3) is zero.
+/// U (the pass's part) for term `term` of pass `pass`: eight result channels k0.. of input
+/// channel c. A tap past the kernel (a 3x3 one's row or column 3) is zero.
 template <class F>
 __attribute__((target("avx2,fma"))) void transformWeights(const Plan<F>& p, int pass, int term, const float* w,
                                                           int64_t c, int64_t k0, float* u) {
@@ -199,7 +206,7 @@ __attribute__((target("avx2,fma"))) void transformWeights(const Plan<F>& p, int 
                  : _mm256_setzero_ps();
     F::weight(g, columns[b]);
   }
-  float* out = u + static_cast<int64_t>(pass) * Plan<F>::kPoints * p.uPoint + (term * s.channels + c) * s.outChannels + k0;
+  float* out = u + (term * s.channels + c) * s.outChannels + k0;
 #pragma GCC unroll 8
   for (int a = 0; a < S; ++a) {
     const __m256 g[2] = {columns[0][a], columns[1][a]};
@@ -417,11 +424,12 @@ int64_t gradientSumFloats(const PhaseWinogradShape& s) {
   return Plan<F>::kPoints * winograd::tilePointStride(s.outChannels, 4 * s.channels);
 }
 
-/// The weight gradient's plan: blocks the workers share, large enough that W, read and written
-/// by each block's products, moves no more than the blocks do.
+/// The weight gradient's plan: blocks the workers share. (Blocks as large as W moved its sums
+/// less often, [128,64,3,3] 1.70-1.79 -> 1.50-1.70 ms on the AMD EPYC, but added 6 MiB to
+/// resnet's training peak.)
 template <class F>
 Plan<F> gradientPlan(const PhaseWinogradShape& s) {
-  return Plan<F>(s, 1, std::max(kBlockBytes, 8 * gradientSumFloats<F>(s)));
+  return Plan<F>(s, 1);
 }
 
 template <class F>
@@ -439,31 +447,32 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
   int workers = std::max(1, omp_get_max_threads());
   while (workers > 1 && scratchBytes<F>(s, workers) > scratchBytesGiven) --workers;
   const Plan<F> p(s, workers);
-  float* u = heldWeights ? heldWeights : static_cast<float*>(scratch);
   float* blocks = static_cast<float*>(scratch) + p.weightFloats();  // (the weights' room unused when held)
   const bool transformsWeights = !heldWeights || !heldReady;
   const int terms = p.passes.front().terms;
-  const int64_t passCount = static_cast<int64_t>(p.passes.size());
 #pragma omp parallel num_threads(workers)
   {
     UpperHalvesClearedOnExit cleared;
-    if (transformsWeights) {
-#pragma omp for schedule(static)
-      for (int64_t job = 0; job < passCount * terms * s.channels; ++job) {
-        const int pass = static_cast<int>(job / (terms * s.channels)), term = static_cast<int>(job / s.channels % terms);
-        for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8) transformWeights(p, pass, term, w, job % s.channels, k0, u);
-      }
-    }
     float* v = blocks + omp_get_thread_num() * p.blockFloats();
     float* m = v + kPoints * p.vPoint;
+    for (size_t pass = 0; pass < p.passes.size(); ++pass) {
+      // The pass's transformed weights: held, all passes', or the scratch's, one pass's at a time.
+      float* u = heldWeights ? heldWeights + static_cast<int64_t>(pass) * p.weightFloats() : static_cast<float*>(scratch);
+      if (transformsWeights) {
 #pragma omp for schedule(static)
-    for (size_t b = 0; b < p.blocks.size(); ++b) {
-      const Block& block = p.blocks[b];
-      for (int64_t t = 0; t < block.count; ++t) transformInput(p, block.pass, x, block.first + t, v, t);
-      multiplyBlock(p, v, u + block.pass * kPoints * p.uPoint, block.count, m);
-      for (int64_t t = 0; t < block.count; ++t)
-        for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
-          transformOutput(p, block.pass, m, block.first + t, t, k0, e, y);
+        for (int64_t job = 0; job < terms * s.channels; ++job)
+          for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
+            transformWeights(p, static_cast<int>(pass), static_cast<int>(job / s.channels), w, job % s.channels, k0, u);
+      }
+#pragma omp for schedule(static)
+      for (int64_t b = p.passBlocks[pass]; b < p.passBlocks[pass + 1]; ++b) {
+        const Block& block = p.blocks[static_cast<size_t>(b)];
+        for (int64_t t = 0; t < block.count; ++t) transformInput(p, block.pass, x, block.first + t, v, t);
+        multiplyBlock(p, v, u, block.count, m);
+        for (int64_t t = 0; t < block.count; ++t)
+          for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
+            transformOutput(p, block.pass, m, block.first + t, t, k0, e, y);
+      }
     }
   }
 }
@@ -517,16 +526,19 @@ bool phaseWinogradFits(const PhaseWinogradShape& s) {
 }
 
 int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s, int threads) {
-  return s.kernel == 3 ? scratchBytes<F4>(s, threads) : scratchBytes<F7>(s, threads);
+  if (s.kernel == 3) return scratchBytes<F4>(s, threads);
+  return s.transposed ? scratchBytes<F7>(s, threads) : termwisePhaseScratchBytes(s);
 }
 
 int64_t phaseWinogradHeldWeightBytes(const PhaseWinogradShape& s) {
-  return 4 * (s.kernel == 3 ? Plan<F4>(s, 1).weightFloats() : Plan<F7>(s, 1).weightFloats());
+  if (s.kernel == 3) return 4 * Plan<F4>(s, 1).heldWeightFloats();
+  return s.transposed ? 4 * Plan<F7>(s, 1).heldWeightFloats() : termwisePhaseHeldWeightBytes(s);
 }
 
 void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const float* w, const WinogradEpilogue& e,
                               float* y, void* scratch, int64_t scratchBytesGiven, float* heldWeights, bool heldReady) {
   if (s.kernel == 3) return convolution<F4>(s, x, w, e, y, scratch, scratchBytesGiven, heldWeights, heldReady);
+  if (!s.transposed) return termwisePhaseConvolution(s, x, w, e, y, scratch, heldWeights, heldReady);
   convolution<F7>(s, x, w, e, y, scratch, scratchBytesGiven, heldWeights, heldReady);
 }
 

@@ -114,6 +114,16 @@ void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const
                               const WinogradEpilogue& epilogue, float* y, void* scratch, int64_t scratchBytes,
                               float* heldWeights = nullptr, bool heldReady = false);
 
+/// A 4x4 phase conv (not transposed) term by term (native_phase_winograd_terms.cpp): its
+/// scratch bytes, its held weights' bytes and the convolution, as
+/// phaseWinogradScratchBytes, phaseWinogradHeldWeightBytes and phaseWinogradConvolution
+/// describe them (its scratch whatever the workers).
+int64_t termwisePhaseScratchBytes(const PhaseWinogradShape& s);
+int64_t termwisePhaseHeldWeightBytes(const PhaseWinogradShape& s);
+void termwisePhaseConvolution(const PhaseWinogradShape& s, const float* x, const float* w,
+                              const WinogradEpilogue& epilogue, float* y, void* scratch, float* heldWeights,
+                              bool heldReady);
+
 /// The weight gradient of a 3x3 phase shape, in blocks (native_phase_winograd.cpp): its
 /// scratch bytes and the gradient, as phaseWinogradWeightGradScratchBytes and
 /// phaseWinogradWeightGradient describe them.
