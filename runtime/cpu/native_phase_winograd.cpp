@@ -21,16 +21,7 @@
 // that step, term by term (native_phase_winograd_terms.cpp): its blocks, every term's U at
 // once, were faster (dcgan's [64,14,14,64] -> 128 conv 2.44 -> 2.19 ms) but took 3 MiB more
 // at dcgan's training peak.
-// A 3x3 kernel's weight gradient (a conv's: one pass) is the transpose, in blocks the
-// workers share (a 4x4 kernel's: native_phase_winograd_weight_grad.cpp):
-//   P[xi][t][k] = (A e[t, k] A^T)[xi]            the result gradients of tile t;
-//   W[xi][k][term, c] = sum over t of P[xi][t][k] * V[xi][t][term, c];
-//   dw[k, c, taps of the term] = G^T W[.][k][term, c] G   (a 3x3 kernel's taps past it dropped).
-// F(4x4, 2x2)'s points are 0, 1, -1, 2 and infinity; B^T's rows and G's are scaled to small
-// integers in B^T (Toom-Cook in exact rationals, the scales moved from B^T into G):
-//   B^T = [2 -1 -2 1 0; 0 2 1 -1 0; 0 -2 3 -1 0; 0 -1 0 1 0; 0 2 -1 -2 1]
-//   G = [1/2 0; 1/2 1/2; 1/6 -1/6; 1/6 1/3; 0 1]    A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 0; 0 1 -1 8 1]
-#include <immintrin.h>
+// A 3x3 kernel's weight gradient: native_phase_winograd_blocked_grad.cpp.
 #include <omp.h>
 
 #include <algorithm>
@@ -41,144 +32,13 @@
 #include "ir/channels_last.h"
 #include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/native_winograd.h"
-#include "runtime/cpu/phase_winograd_kernels.h"
+#include "runtime/cpu/phase_winograd_blocks.h"
 #include "runtime/cpu/vector_state.h"
-#include "runtime/cpu/winograd_kernels.h"
 
 namespace weft::cpu {
 namespace {
 
-using winograd7::Axis;
-using winograd7::Pass;
-
-constexpr int64_t kBlockBytes = 640 * 1024;   ///< a block's V and M (as native_winograd.cpp's)
-constexpr int64_t kFewestBlockTiles = 16;
-
-#define WEFT_PHASE_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
-
-/// F(4x4, 2x2)'s transforms, points 0, 1, -1, 2 and infinity, on eight channels at a time.
-struct F4 {
-  static constexpr int kSide = 5;  ///< transformed points along each axis
-  static constexpr int kTile = 4;  ///< results per tile along each axis
-  /// r = B^T d for five vectors d (one row or column of a patch).
-  WEFT_PHASE_INLINE void input(const __m256 (&d)[5], __m256 (&r)[5]) {
-    const __m256 two = _mm256_set1_ps(2.0f);
-    r[0] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[0], d[2]), _mm256_sub_ps(d[3], d[1]));
-    r[1] = _mm256_fmadd_ps(two, d[1], _mm256_sub_ps(d[2], d[3]));
-    r[2] = _mm256_fmsub_ps(_mm256_set1_ps(3.0f), d[2], _mm256_fmadd_ps(two, d[1], d[3]));
-    r[3] = _mm256_sub_ps(d[3], d[1]);
-    r[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[1], d[3]), _mm256_sub_ps(d[4], d[2]));
-  }
-  /// r = A^T m for five vectors m (one row or column of a tile's products).
-  WEFT_PHASE_INLINE void output(const __m256 (&m)[5], __m256 (&r)[4]) {
-    const __m256 sum = _mm256_add_ps(m[1], m[2]), diff = _mm256_sub_ps(m[1], m[2]);
-    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], sum), m[3]);
-    r[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), m[3], diff);
-    r[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m[3], sum);
-    r[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), m[3], diff), m[4]);
-  }
-  /// r = G g for two vectors g (one row or column of a 2x2 kernel).
-  WEFT_PHASE_INLINE void weight(const __m256 (&g)[2], __m256 (&r)[5]) {
-    const __m256 sixth = _mm256_set1_ps(1.0f / 6);
-    r[0] = _mm256_mul_ps(_mm256_set1_ps(0.5f), g[0]);
-    r[1] = _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_add_ps(g[0], g[1]));
-    r[2] = _mm256_mul_ps(sixth, _mm256_sub_ps(g[0], g[1]));
-    r[3] = _mm256_mul_ps(sixth, _mm256_fmadd_ps(_mm256_set1_ps(2.0f), g[1], g[0]));
-    r[4] = g[1];
-  }
-  /// r = A e for four vectors e (one row or column of a tile's result gradients).
-  WEFT_PHASE_INLINE void gradient(const __m256 (&e)[4], __m256 (&r)[5]) {
-    const __m256 even = _mm256_add_ps(e[0], e[2]), odd = _mm256_add_ps(e[1], e[3]);
-    r[0] = e[0];
-    r[1] = _mm256_add_ps(even, odd);
-    r[2] = _mm256_sub_ps(even, odd);
-    r[3] = _mm256_fmadd_ps(_mm256_set1_ps(8.0f), e[3],
-                           _mm256_fmadd_ps(_mm256_set1_ps(4.0f), e[2],
-                                           _mm256_fmadd_ps(_mm256_set1_ps(2.0f), e[1], e[0])));
-    r[4] = e[3];
-  }
-  /// r = G^T w for five vectors w (one row or column of a kernel's transformed gradient).
-  WEFT_PHASE_INLINE void kernel(const __m256 (&w)[5], __m256 (&r)[2]) {
-    const __m256 half = _mm256_set1_ps(0.5f), sixth = _mm256_set1_ps(1.0f / 6);
-    // z0 = (w0 + w1) / 2 + (w2 + w3) / 6;  z1 = w1 / 2 + (2 w3 - w2) / 6 + w4
-    r[0] = _mm256_fmadd_ps(half, _mm256_add_ps(w[0], w[1]), _mm256_mul_ps(sixth, _mm256_add_ps(w[2], w[3])));
-    r[1] = _mm256_fmadd_ps(half, w[1], _mm256_fmadd_ps(sixth, _mm256_sub_ps(_mm256_add_ps(w[3], w[3]), w[2]), w[4]));
-  }
-};
-
-/// F(7x7, 2x2)'s transforms (phase_winograd_kernels.h).
-struct F7 {
-  static constexpr int kSide = 8;
-  static constexpr int kTile = 7;
-  WEFT_PHASE_INLINE void input(const __m256 (&d)[8], __m256 (&r)[8]) { winograd7::inputTransform(d, r); }
-  WEFT_PHASE_INLINE void output(const __m256 (&m)[8], __m256 (&r)[7]) { winograd7::outputTransform(m, r); }
-  WEFT_PHASE_INLINE void weight(const __m256 (&g)[2], __m256 (&r)[8]) { winograd7::weightTransform(g, r); }
-  WEFT_PHASE_INLINE void gradient(const __m256 (&e)[7], __m256 (&r)[8]) { winograd7::gradientTransform(e, r); }
-  WEFT_PHASE_INLINE void kernel(const __m256 (&w)[8], __m256 (&r)[2]) { winograd7::kernelTransform(w, r); }
-};
-
-/// A pass's result plane in tiles of `tile` x `tile`: tile t of image n at row t /
-/// tilesAcross, column t % tilesAcross (of tiles).
-struct PassTiles {
-  int64_t tile = 0, tilesDown = 0, tilesAcross = 0, tiles = 0;
-  PassTiles(const PhaseWinogradShape& s, const Pass& pass, int64_t size)
-      : tile(size),
-        tilesDown((pass.rows[0].outCount + size - 1) / size),
-        tilesAcross((pass.cols[0].outCount + size - 1) / size),
-        tiles(s.images * tilesDown * tilesAcross) {}
-  /// Tile `t`'s image and its first row and column in the pass's result plane.
-  void locate(int64_t t, int64_t& image, int64_t& top, int64_t& left) const {
-    const int64_t perImage = tilesDown * tilesAcross, inImage = t % perImage;
-    image = t / perImage;
-    top = inImage / tilesAcross * tile;
-    left = inImage % tilesAcross * tile;
-  }
-};
-
-/// One block of work: tiles first.. first + count of pass `pass`.
-struct Block {
-  int pass = 0;
-  int64_t first = 0, count = 0;
-};
-
-/// The geometry of shape `s` with transforms F on `workers` workers: its passes, each pass's
-/// products `depth` deep (its terms' channels side by side), blocks of at most blockTiles
-/// tiles (as many for each worker where the passes allow), and the floats from one point's
-/// part of U, V or M to the next (a cache line more than they fill: winograd::tilePointStride).
-template <class F>
-struct Plan {
-  static constexpr int64_t kPoints = F::kSide * F::kSide;  ///< a tile's transformed points
-  const PhaseWinogradShape& s;
-  std::vector<Pass> passes;
-  std::vector<PassTiles> tiling;
-  std::vector<Block> blocks;       ///< pass by pass
-  std::vector<int64_t> passBlocks;  ///< pass p's blocks: passBlocks[p] .. passBlocks[p + 1]
-  int64_t depth = 0, blockTiles = 0, uPoint = 0, vPoint = 0, mPoint = 0;
-
-  Plan(const PhaseWinogradShape& shape, int workers, int64_t blockBytes = kBlockBytes)
-      : s(shape), passes(winograd7::passesOf(shape)) {
-    depth = passes.front().terms * s.channels;
-    for (const Pass& pass : passes) tiling.emplace_back(s, pass, F::kTile);
-    const int64_t most = std::max(kFewestBlockTiles, blockBytes / (kPoints * 4 * (depth + s.outChannels)));
-    int64_t perPass = 0;  // blocks of each pass, a multiple of the workers
-    for (const PassTiles& t : tiling) perPass = std::max(perPass, (t.tiles + most - 1) / most);
-    while (perPass % workers != 0) ++perPass;
-    for (const PassTiles& t : tiling) blockTiles = std::max(blockTiles, (t.tiles + perPass - 1) / perPass);
-    for (size_t p = 0; p < passes.size(); ++p) {
-      passBlocks.push_back(static_cast<int64_t>(blocks.size()));
-      for (int64_t first = 0; first < tiling[p].tiles; first += blockTiles)
-        blocks.push_back({static_cast<int>(p), first, std::min(blockTiles, tiling[p].tiles - first)});
-    }
-    passBlocks.push_back(static_cast<int64_t>(blocks.size()));
-    uPoint = winograd::tilePointStride(depth, s.outChannels);
-    vPoint = winograd::tilePointStride(blockTiles, depth);
-    mPoint = winograd::tilePointStride(blockTiles, s.outChannels);
-  }
-  /// One pass's transformed weights (the scratch holds one at a time), and every pass's.
-  int64_t weightFloats() const { return kPoints * uPoint; }
-  int64_t heldWeightFloats() const { return static_cast<int64_t>(passes.size()) * weightFloats(); }
-  int64_t blockFloats() const { return kPoints * (vPoint + mPoint); }
-};
+using namespace phase_blocks;
 
 /// U (the pass's part) for term `term` of pass `pass`: eight result channels k0.. of input
 /// channel c. A tap past the kernel (a 3x3 one's row or column 3) is zero.
@@ -214,83 +74,6 @@ __attribute__((target("avx2,fma"))) void transformWeights(const Plan<F>& p, int 
     F::weight(g, row);
 #pragma GCC unroll 8
     for (int b = 0; b < S; ++b) _mm256_storeu_ps(out + (a * S + b) * p.uPoint, row[b]);
-  }
-}
-
-/// V's points for eight channels of one patch: B^T d B of the vectors load(a, b) gives, at
-/// out + (a * side + b) * pointStride (every loop unrolled: the vectors live in registers, or
-/// as F(7x7)'s 64 do not fit, where the compiler spills them).
-template <class F, typename Load>
-__attribute__((target("avx2,fma"), always_inline)) inline void transformPatch(Load load, float* out,
-                                                                              int64_t pointStride) {
-  constexpr int S = F::kSide;
-  __m256 columns[S][S];  // B^T applied down each column of the patch
-#pragma GCC unroll 8
-  for (int b = 0; b < S; ++b) {
-    __m256 d[S];
-#pragma GCC unroll 8
-    for (int a = 0; a < S; ++a) d[a] = load(a, b);
-    F::input(d, columns[b]);
-  }
-#pragma GCC unroll 8
-  for (int a = 0; a < S; ++a) {
-    __m256 d[S], r[S];
-#pragma GCC unroll 8
-    for (int b = 0; b < S; ++b) d[b] = columns[b][a];
-    F::input(d, r);
-#pragma GCC unroll 8
-    for (int b = 0; b < S; ++b) _mm256_storeu_ps(out + (a * S + b) * pointStride, r[b]);
-  }
-}
-
-/// Eight channels at `at` + a rows + b columns of a patch inside the input.
-struct InteriorLoad {
-  const float* at;
-  int64_t rowStride, columnStride;
-  __attribute__((target("avx2,fma"), always_inline)) __m256 operator()(int a, int b) const {
-    return _mm256_loadu_ps(at + a * rowStride + b * columnStride);
-  }
-};
-
-/// The same, zeros outside rows aFirst..aEnd and columns bFirst..bEnd.
-struct BorderLoad {
-  InteriorLoad inside;
-  int64_t aFirst, aEnd, bFirst, bEnd;
-  __attribute__((target("avx2,fma"), always_inline)) __m256 operator()(int a, int b) const {
-    return a >= aFirst && a < aEnd && b >= bFirst && b < bEnd ? inside(a, b) : _mm256_setzero_ps();
-  }
-};
-
-/// V[xi][row][term, c] for every term's input patch of tile `tile` of pass `pass`, all
-/// channels eight at a time.
-template <class F>
-__attribute__((target("avx2,fma"))) void transformInput(const Plan<F>& p, int pass, const float* x, int64_t tile,
-                                                        float* v, int64_t row) {
-  constexpr int S = F::kSide;
-  const PhaseWinogradShape& s = p.s;
-  int64_t image, top, left;
-  p.tiling[static_cast<size_t>(pass)].locate(tile, image, top, left);
-  const Pass& terms = p.passes[static_cast<size_t>(pass)];
-  const float* plane = x + image * s.height * s.width * s.channels;
-  for (int term = 0; term < terms.terms; ++term) {
-    const Axis &rows = terms.rows[term], &cols = terms.cols[term];
-    const int64_t pTop = top + rows.start, pLeft = left + cols.start;  // the patch's first row and column in the phase
-    // The patch's rows aFirst..aEnd and columns bFirst..bEnd lie in the phase; the rest are zeros.
-    const int64_t aFirst = std::max<int64_t>(0, -pTop), aEnd = std::min<int64_t>(S, rows.inCount - pTop);
-    const int64_t bFirst = std::max<int64_t>(0, -pLeft), bEnd = std::min<int64_t>(S, cols.inCount - pLeft);
-    const int64_t rowStride = rows.inStep * s.width * s.channels, columnStride = cols.inStep * s.channels;
-    // The patch's first element, perhaps outside the plane (only read inside it).
-    const float* patch = plane + ((rows.inFirst + rows.inStep * pTop) * s.width + cols.inFirst + cols.inStep * pLeft) *
-                                     s.channels;
-    float* out = v + row * p.depth + term * s.channels;
-    if (aFirst == 0 && aEnd == S && bFirst == 0 && bEnd == S) {
-      for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-        transformPatch<F>(InteriorLoad{patch + c0, rowStride, columnStride}, out + c0, p.vPoint);
-      continue;
-    }
-    for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-      transformPatch<F>(BorderLoad{{patch + c0, rowStride, columnStride}, aFirst, aEnd, bFirst, bEnd}, out + c0,
-                        p.vPoint);
   }
 }
 
@@ -349,89 +132,6 @@ __attribute__((target("avx2,fma"))) void transformOutput(const Plan<F>& p, int p
   }
 }
 
-/// P[xi][row][k0..k0+8] = A e A^T for the result gradients of tile `tile` (of the conv's one
-/// pass), channels k0..; zeros past the result plane.
-template <class F>
-__attribute__((target("avx2,fma"))) void transformGradient(const Plan<F>& p, const float* dy, int64_t tile,
-                                                           int64_t k0, float* out, int64_t row) {
-  constexpr int S = F::kSide, T = F::kTile;
-  const PhaseWinogradShape& s = p.s;
-  int64_t image, top, left;
-  p.tiling.front().locate(tile, image, top, left);
-  const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + k0;
-  __m256 columns[T][S];  // A applied down each column of the tile
-#pragma GCC unroll 7
-  for (int b = 0; b < T; ++b) {
-    __m256 e[T];
-#pragma GCC unroll 7
-    for (int a = 0; a < T; ++a)
-      e[a] = top + a < s.outHeight && left + b < s.outWidth
-                 ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * s.outChannels)
-                 : _mm256_setzero_ps();
-    F::gradient(e, columns[b]);
-  }
-  float* at = out + row * s.outChannels + k0;
-#pragma GCC unroll 8
-  for (int a = 0; a < S; ++a) {
-    __m256 e[T], r[S];
-#pragma GCC unroll 7
-    for (int b = 0; b < T; ++b) e[b] = columns[b][a];
-    F::gradient(e, r);
-#pragma GCC unroll 8
-    for (int b = 0; b < S; ++b) _mm256_storeu_ps(at + (a * S + b) * p.mPoint, r[b]);
-  }
-}
-
-/// dw[k, c0..c0+8, the taps of term `term`] = G^T W[.][k][term, c] G; W's points lie
-/// pointStride floats apart. A tap past the kernel (a 3x3 one's row or column 3) is dropped.
-template <class F>
-__attribute__((target("avx2,fma"))) void transformKernel(const Plan<F>& p, int term, const float* sums, int64_t k,
-                                                         int64_t c0, int64_t pointStride, float* dw) {
-  constexpr int S = F::kSide;
-  const PhaseWinogradShape& s = p.s;
-  const float* at = sums + k * p.depth + term * s.channels + c0;
-  __m256 columns[S][2];  // G^T applied down each column of the points
-#pragma GCC unroll 8
-  for (int b = 0; b < S; ++b) {
-    __m256 column[S];
-#pragma GCC unroll 8
-    for (int a = 0; a < S; ++a) column[a] = _mm256_loadu_ps(at + (a * S + b) * pointStride);
-    F::kernel(column, columns[b]);
-  }
-  alignas(32) float taps[2][2][8];
-#pragma GCC unroll 2
-  for (int a = 0; a < 2; ++a) {
-    __m256 row[S], r[2];
-#pragma GCC unroll 8
-    for (int b = 0; b < S; ++b) row[b] = columns[b][a];
-    F::kernel(row, r);
-#pragma GCC unroll 2
-    for (int b = 0; b < 2; ++b) _mm256_store_ps(taps[a][b], r[b]);
-  }
-  const Axis &rows = p.passes.front().rows[term], &cols = p.passes.front().cols[term];
-  const int64_t R = s.kernel;
-  for (int a = 0; a < 2; ++a)
-    for (int b = 0; b < 2; ++b) {
-      if (rows.tap[a] >= R || cols.tap[b] >= R) continue;
-      for (int64_t j = 0; j < 8; ++j) dw[((k * s.channels + c0 + j) * R + rows.tap[a]) * R + cols.tap[b]] = taps[a][b][j];
-    }
-}
-
-/// The floats of the weight gradient's sums W [points][K][terms, C] (a point's part a cache
-/// line longer than it needs).
-template <class F>
-int64_t gradientSumFloats(const PhaseWinogradShape& s) {
-  return Plan<F>::kPoints * winograd::tilePointStride(s.outChannels, 4 * s.channels);
-}
-
-/// The weight gradient's plan: blocks the workers share. (Blocks as large as W moved its sums
-/// less often, [128,64,3,3] 1.70-1.79 -> 1.50-1.70 ms on the AMD EPYC, but added 6 MiB to
-/// resnet's training peak.)
-template <class F>
-Plan<F> gradientPlan(const PhaseWinogradShape& s) {
-  return Plan<F>(s, 1);
-}
-
 template <class F>
 int64_t scratchBytes(const PhaseWinogradShape& s, int threads) {
   const int workers = std::max(1, threads);
@@ -477,47 +177,6 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
   }
 }
 
-template <class F>
-void weightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw, void* scratch) {
-  constexpr int64_t kPoints = Plan<F>::kPoints;
-  const Plan<F> p = gradientPlan<F>(s);
-  const int64_t D = p.depth, K = s.outChannels, sumPoint = winograd::tilePointStride(K, D);
-  float* sums = static_cast<float*>(scratch);  // W
-  float* v = sums + gradientSumFloats<F>(s);
-  float* g = v + kPoints * p.vPoint;  // P, in M's room
-  const int terms = p.passes.front().terms;
-#pragma omp parallel
-  {
-    UpperHalvesClearedOnExit cleared;
-#pragma omp for schedule(static)
-    for (int64_t point = 0; point < kPoints; ++point) std::fill_n(sums + point * sumPoint, K * D, 0.0f);
-    for (const Block& block : p.blocks) {
-#pragma omp for schedule(static)
-      for (int64_t t = 0; t < block.count; ++t) {
-        transformInput(p, 0, x, block.first + t, v, t);
-        for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(p, dy, block.first + t, k0, g, t);
-      }
-      // Each point's sums in two halves of their columns: even shares (F(4x4)'s 25 points
-      // split 13 to 12 between two workers, and one waited 8% of the products).
-#pragma omp for schedule(static)
-      for (int64_t share = 0; share < 2 * kPoints; ++share) {
-        const int64_t point = share / 2, first = share % 2 * (D / 2);
-        const float* vp = v + point * p.vPoint;
-        const float* gp = g + point * p.mPoint;
-        float* wp = sums + point * sumPoint;
-        winograd::forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
-          for (int64_t c0 = first; c0 < first + D / 2; c0 += 16)
-            winograd::multiplySomeRows<true>(rows, gp + k0, 1, K, vp + c0, D, block.count, wp + k0 * D + c0, D);
-        });
-      }
-    }
-#pragma omp for schedule(static)
-    for (int64_t job = 0; job < K * terms; ++job)
-      for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-        transformKernel(p, static_cast<int>(job % terms), sums, job / terms, c0, sumPoint, dw);
-  }
-}
-
 }  // namespace
 
 bool phaseWinogradFits(const PhaseWinogradShape& s) {
@@ -540,15 +199,6 @@ void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const
   if (s.kernel == 3) return convolution<F4>(s, x, w, e, y, scratch, scratchBytesGiven, heldWeights, heldReady);
   if (!s.transposed) return termwisePhaseConvolution(s, x, w, e, y, scratch, heldWeights, heldReady);
   convolution<F7>(s, x, w, e, y, scratch, scratchBytesGiven, heldWeights, heldReady);
-}
-
-int64_t blockedPhaseWeightGradScratchBytes(const PhaseWinogradShape& s) {
-  return (gradientSumFloats<F4>(s) + gradientPlan<F4>(s).blockFloats()) * 4;
-}
-
-void blockedPhaseWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
-                                void* scratch) {
-  weightGradient<F4>(s, x, dy, dw, scratch);
 }
 
 std::optional<PhaseWinogradShape> phaseWinogradShapeOf(const ir::Graph& g, ir::ValueId v, const ConvEpilogue& found) {

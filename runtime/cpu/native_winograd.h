@@ -124,9 +124,9 @@ void termwisePhaseConvolution(const PhaseWinogradShape& s, const float* x, const
                               const WinogradEpilogue& epilogue, float* y, void* scratch, float* heldWeights,
                               bool heldReady);
 
-/// The weight gradient of a 3x3 phase shape, in blocks (native_phase_winograd.cpp): its
-/// scratch bytes and the gradient, as phaseWinogradWeightGradScratchBytes and
-/// phaseWinogradWeightGradient describe them.
+/// The weight gradient of a 3x3 phase shape, in blocks
+/// (native_phase_winograd_blocked_grad.cpp): its scratch bytes and the gradient, as
+/// phaseWinogradWeightGradScratchBytes and phaseWinogradWeightGradient describe them.
 int64_t blockedPhaseWeightGradScratchBytes(const PhaseWinogradShape& s);
 void blockedPhaseWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
                                 void* scratch);

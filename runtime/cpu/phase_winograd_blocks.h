@@ -1,0 +1,231 @@
+#pragma once
+/// What the blocked phase Winograd steps (native_phase_winograd.cpp, the convolutions, and
+/// native_phase_winograd_blocked_grad.cpp, a 3x3 kernel's weight gradient) share: the
+/// transforms of F(4x4, 2x2) and F(7x7, 2x2) as types (F4, F7), a shape's plan of passes and
+/// blocks of tiles, and the input patches' transform, every term's patch side by side.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/cpu/native_winograd.h"
+#include "runtime/cpu/phase_winograd_kernels.h"
+#include "runtime/cpu/winograd_kernels.h"
+
+namespace weft::cpu::phase_blocks {
+
+using winograd7::Axis;
+using winograd7::Pass;
+
+inline constexpr int64_t kBlockBytes = 640 * 1024;   ///< a block's V and M (as native_winograd.cpp's)
+inline constexpr int64_t kFewestBlockTiles = 16;
+
+#define WEFT_PHASE_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
+
+/// F(4x4, 2x2)'s transforms on eight channels at a time. Its points are 0, 1, -1, 2 and
+/// infinity; B^T's rows and G's are scaled to small integers in B^T (Toom-Cook in exact
+/// rationals, the scales moved from B^T into G):
+///   B^T = [2 -1 -2 1 0; 0 2 1 -1 0; 0 -2 3 -1 0; 0 -1 0 1 0; 0 2 -1 -2 1]
+///   G = [1/2 0; 1/2 1/2; 1/6 -1/6; 1/6 1/3; 0 1]    A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 0; 0 1 -1 8 1]
+struct F4 {
+  static constexpr int kSide = 5;  ///< transformed points along each axis
+  static constexpr int kTile = 4;  ///< results per tile along each axis
+  /// r = B^T d for five vectors d (one row or column of a patch).
+  WEFT_PHASE_INLINE void input(const __m256 (&d)[5], __m256 (&r)[5]) {
+    const __m256 two = _mm256_set1_ps(2.0f);
+    r[0] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[0], d[2]), _mm256_sub_ps(d[3], d[1]));
+    r[1] = _mm256_fmadd_ps(two, d[1], _mm256_sub_ps(d[2], d[3]));
+    r[2] = _mm256_fmsub_ps(_mm256_set1_ps(3.0f), d[2], _mm256_fmadd_ps(two, d[1], d[3]));
+    r[3] = _mm256_sub_ps(d[3], d[1]);
+    r[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[1], d[3]), _mm256_sub_ps(d[4], d[2]));
+  }
+  /// r = A^T m for five vectors m (one row or column of a tile's products).
+  WEFT_PHASE_INLINE void output(const __m256 (&m)[5], __m256 (&r)[4]) {
+    const __m256 sum = _mm256_add_ps(m[1], m[2]), diff = _mm256_sub_ps(m[1], m[2]);
+    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], sum), m[3]);
+    r[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), m[3], diff);
+    r[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m[3], sum);
+    r[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), m[3], diff), m[4]);
+  }
+  /// r = G g for two vectors g (one row or column of a 2x2 kernel).
+  WEFT_PHASE_INLINE void weight(const __m256 (&g)[2], __m256 (&r)[5]) {
+    const __m256 sixth = _mm256_set1_ps(1.0f / 6);
+    r[0] = _mm256_mul_ps(_mm256_set1_ps(0.5f), g[0]);
+    r[1] = _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_add_ps(g[0], g[1]));
+    r[2] = _mm256_mul_ps(sixth, _mm256_sub_ps(g[0], g[1]));
+    r[3] = _mm256_mul_ps(sixth, _mm256_fmadd_ps(_mm256_set1_ps(2.0f), g[1], g[0]));
+    r[4] = g[1];
+  }
+  /// r = A e for four vectors e (one row or column of a tile's result gradients).
+  WEFT_PHASE_INLINE void gradient(const __m256 (&e)[4], __m256 (&r)[5]) {
+    const __m256 even = _mm256_add_ps(e[0], e[2]), odd = _mm256_add_ps(e[1], e[3]);
+    r[0] = e[0];
+    r[1] = _mm256_add_ps(even, odd);
+    r[2] = _mm256_sub_ps(even, odd);
+    r[3] = _mm256_fmadd_ps(_mm256_set1_ps(8.0f), e[3],
+                           _mm256_fmadd_ps(_mm256_set1_ps(4.0f), e[2],
+                                           _mm256_fmadd_ps(_mm256_set1_ps(2.0f), e[1], e[0])));
+    r[4] = e[3];
+  }
+  /// r = G^T w for five vectors w (one row or column of a kernel's transformed gradient).
+  WEFT_PHASE_INLINE void kernel(const __m256 (&w)[5], __m256 (&r)[2]) {
+    const __m256 half = _mm256_set1_ps(0.5f), sixth = _mm256_set1_ps(1.0f / 6);
+    // z0 = (w0 + w1) / 2 + (w2 + w3) / 6;  z1 = w1 / 2 + (2 w3 - w2) / 6 + w4
+    r[0] = _mm256_fmadd_ps(half, _mm256_add_ps(w[0], w[1]), _mm256_mul_ps(sixth, _mm256_add_ps(w[2], w[3])));
+    r[1] = _mm256_fmadd_ps(half, w[1], _mm256_fmadd_ps(sixth, _mm256_sub_ps(_mm256_add_ps(w[3], w[3]), w[2]), w[4]));
+  }
+};
+
+/// F(7x7, 2x2)'s transforms (phase_winograd_kernels.h).
+struct F7 {
+  static constexpr int kSide = 8;
+  static constexpr int kTile = 7;
+  WEFT_PHASE_INLINE void input(const __m256 (&d)[8], __m256 (&r)[8]) { winograd7::inputTransform(d, r); }
+  WEFT_PHASE_INLINE void output(const __m256 (&m)[8], __m256 (&r)[7]) { winograd7::outputTransform(m, r); }
+  WEFT_PHASE_INLINE void weight(const __m256 (&g)[2], __m256 (&r)[8]) { winograd7::weightTransform(g, r); }
+  WEFT_PHASE_INLINE void gradient(const __m256 (&e)[7], __m256 (&r)[8]) { winograd7::gradientTransform(e, r); }
+  WEFT_PHASE_INLINE void kernel(const __m256 (&w)[8], __m256 (&r)[2]) { winograd7::kernelTransform(w, r); }
+};
+
+/// A pass's result plane in tiles of `tile` x `tile`: tile t of image n at row t /
+/// tilesAcross, column t % tilesAcross (of tiles).
+struct PassTiles {
+  int64_t tile = 0, tilesDown = 0, tilesAcross = 0, tiles = 0;
+  PassTiles(const PhaseWinogradShape& s, const Pass& pass, int64_t size)
+      : tile(size),
+        tilesDown((pass.rows[0].outCount + size - 1) / size),
+        tilesAcross((pass.cols[0].outCount + size - 1) / size),
+        tiles(s.images * tilesDown * tilesAcross) {}
+  /// Tile `t`'s image and its first row and column in the pass's result plane.
+  void locate(int64_t t, int64_t& image, int64_t& top, int64_t& left) const {
+    const int64_t perImage = tilesDown * tilesAcross, inImage = t % perImage;
+    image = t / perImage;
+    top = inImage / tilesAcross * tile;
+    left = inImage % tilesAcross * tile;
+  }
+};
+
+/// One block of work: tiles first.. first + count of pass `pass`.
+struct Block {
+  int pass = 0;
+  int64_t first = 0, count = 0;
+};
+
+/// The geometry of shape `s` with transforms F on `workers` workers: its passes, each pass's
+/// products `depth` deep (its terms' channels side by side), blocks of at most blockTiles
+/// tiles (as many for each worker where the passes allow), and the floats from one point's
+/// part of U, V or M to the next (a cache line more than they fill: winograd::tilePointStride).
+template <class F>
+struct Plan {
+  static constexpr int64_t kPoints = F::kSide * F::kSide;  ///< a tile's transformed points
+  const PhaseWinogradShape& s;
+  std::vector<Pass> passes;
+  std::vector<PassTiles> tiling;
+  std::vector<Block> blocks;       ///< pass by pass
+  std::vector<int64_t> passBlocks;  ///< pass p's blocks: passBlocks[p] .. passBlocks[p + 1]
+  int64_t depth = 0, blockTiles = 0, uPoint = 0, vPoint = 0, mPoint = 0;
+
+  Plan(const PhaseWinogradShape& shape, int workers, int64_t blockBytes = kBlockBytes)
+      : s(shape), passes(winograd7::passesOf(shape)) {
+    depth = passes.front().terms * s.channels;
+    for (const Pass& pass : passes) tiling.emplace_back(s, pass, F::kTile);
+    const int64_t most = std::max(kFewestBlockTiles, blockBytes / (kPoints * 4 * (depth + s.outChannels)));
+    int64_t perPass = 0;  // blocks of each pass, a multiple of the workers
+    for (const PassTiles& t : tiling) perPass = std::max(perPass, (t.tiles + most - 1) / most);
+    while (perPass % workers != 0) ++perPass;
+    for (const PassTiles& t : tiling) blockTiles = std::max(blockTiles, (t.tiles + perPass - 1) / perPass);
+    for (size_t p = 0; p < passes.size(); ++p) {
+      passBlocks.push_back(static_cast<int64_t>(blocks.size()));
+      for (int64_t first = 0; first < tiling[p].tiles; first += blockTiles)
+        blocks.push_back({static_cast<int>(p), first, std::min(blockTiles, tiling[p].tiles - first)});
+    }
+    passBlocks.push_back(static_cast<int64_t>(blocks.size()));
+    uPoint = winograd::tilePointStride(depth, s.outChannels);
+    vPoint = winograd::tilePointStride(blockTiles, depth);
+    mPoint = winograd::tilePointStride(blockTiles, s.outChannels);
+  }
+  /// One pass's transformed weights (the scratch holds one at a time), and every pass's.
+  int64_t weightFloats() const { return kPoints * uPoint; }
+  int64_t heldWeightFloats() const { return static_cast<int64_t>(passes.size()) * weightFloats(); }
+  int64_t blockFloats() const { return kPoints * (vPoint + mPoint); }
+};
+
+/// V's points for eight channels of one patch: B^T d B of the vectors load(a, b) gives, at
+/// out + (a * side + b) * pointStride (every loop unrolled: the vectors live in registers, or
+/// as F(7x7)'s 64 do not fit, where the compiler spills them).
+template <class F, typename Load>
+__attribute__((target("avx2,fma"), always_inline)) inline void transformPatch(Load load, float* out,
+                                                                              int64_t pointStride) {
+  constexpr int S = F::kSide;
+  __m256 columns[S][S];  // B^T applied down each column of the patch
+#pragma GCC unroll 8
+  for (int b = 0; b < S; ++b) {
+    __m256 d[S];
+#pragma GCC unroll 8
+    for (int a = 0; a < S; ++a) d[a] = load(a, b);
+    F::input(d, columns[b]);
+  }
+#pragma GCC unroll 8
+  for (int a = 0; a < S; ++a) {
+    __m256 d[S], r[S];
+#pragma GCC unroll 8
+    for (int b = 0; b < S; ++b) d[b] = columns[b][a];
+    F::input(d, r);
+#pragma GCC unroll 8
+    for (int b = 0; b < S; ++b) _mm256_storeu_ps(out + (a * S + b) * pointStride, r[b]);
+  }
+}
+
+/// Eight channels at `at` + a rows + b columns of a patch inside the input.
+struct InteriorLoad {
+  const float* at;
+  int64_t rowStride, columnStride;
+  __attribute__((target("avx2,fma"), always_inline)) __m256 operator()(int a, int b) const {
+    return _mm256_loadu_ps(at + a * rowStride + b * columnStride);
+  }
+};
+
+/// The same, zeros outside rows aFirst..aEnd and columns bFirst..bEnd.
+struct BorderLoad {
+  InteriorLoad inside;
+  int64_t aFirst, aEnd, bFirst, bEnd;
+  __attribute__((target("avx2,fma"), always_inline)) __m256 operator()(int a, int b) const {
+    return a >= aFirst && a < aEnd && b >= bFirst && b < bEnd ? inside(a, b) : _mm256_setzero_ps();
+  }
+};
+
+/// V[xi][row][term, c] for every term's input patch of tile `tile` of pass `pass`, all
+/// channels eight at a time.
+template <class F>
+__attribute__((target("avx2,fma"))) void transformInput(const Plan<F>& p, int pass, const float* x, int64_t tile,
+                                                        float* v, int64_t row) {
+  constexpr int S = F::kSide;
+  const PhaseWinogradShape& s = p.s;
+  int64_t image, top, left;
+  p.tiling[static_cast<size_t>(pass)].locate(tile, image, top, left);
+  const Pass& terms = p.passes[static_cast<size_t>(pass)];
+  const float* plane = x + image * s.height * s.width * s.channels;
+  for (int term = 0; term < terms.terms; ++term) {
+    const Axis &rows = terms.rows[term], &cols = terms.cols[term];
+    const int64_t pTop = top + rows.start, pLeft = left + cols.start;  // the patch's first row and column in the phase
+    // The patch's rows aFirst..aEnd and columns bFirst..bEnd lie in the phase; the rest are zeros.
+    const int64_t aFirst = std::max<int64_t>(0, -pTop), aEnd = std::min<int64_t>(S, rows.inCount - pTop);
+    const int64_t bFirst = std::max<int64_t>(0, -pLeft), bEnd = std::min<int64_t>(S, cols.inCount - pLeft);
+    const int64_t rowStride = rows.inStep * s.width * s.channels, columnStride = cols.inStep * s.channels;
+    // The patch's first element, perhaps outside the plane (only read inside it).
+    const float* patch = plane + ((rows.inFirst + rows.inStep * pTop) * s.width + cols.inFirst + cols.inStep * pLeft) *
+                                     s.channels;
+    float* out = v + row * p.depth + term * s.channels;
+    if (aFirst == 0 && aEnd == S && bFirst == 0 && bEnd == S) {
+      for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
+        transformPatch<F>(InteriorLoad{patch + c0, rowStride, columnStride}, out + c0, p.vPoint);
+      continue;
+    }
+    for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
+      transformPatch<F>(BorderLoad{{patch + c0, rowStride, columnStride}, aFirst, aEnd, bFirst, bEnd}, out + c0,
+                        p.vPoint);
+  }
+}
+
+}  // namespace weft::cpu::phase_blocks
