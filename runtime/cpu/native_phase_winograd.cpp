@@ -157,7 +157,8 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
     float* m = v + kPoints * p.vPoint;
     for (size_t pass = 0; pass < p.passes.size(); ++pass) {
       // The pass's transformed weights: held, all passes', or the scratch's, one pass's at a time.
-      float* u = heldWeights ? heldWeights + static_cast<int64_t>(pass) * p.weightFloats() : static_cast<float*>(scratch);
+      float* u = heldWeights ? heldWeights + static_cast<int64_t>(pass) * p.weightFloats()
+                             : static_cast<float*>(scratch);
       if (transformsWeights) {
 #pragma omp for schedule(static)
         for (int64_t job = 0; job < terms * s.channels; ++job)
@@ -185,20 +186,20 @@ bool phaseWinogradFits(const PhaseWinogradShape& s) {
 }
 
 int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s, int threads) {
-  if (s.kernel == 3) return scratchBytes<F4>(s, threads);
-  return s.transposed ? scratchBytes<F7>(s, threads) : termwisePhaseScratchBytes(s);
+  if (s.kernel == 4 && !s.transposed) return termwisePhaseScratchBytes(s);
+  return sevenTiles(s) ? scratchBytes<F7>(s, threads) : scratchBytes<F4>(s, threads);
 }
 
 int64_t phaseWinogradHeldWeightBytes(const PhaseWinogradShape& s) {
-  if (s.kernel == 3) return 4 * Plan<F4>(s, 1).heldWeightFloats();
-  return s.transposed ? 4 * Plan<F7>(s, 1).heldWeightFloats() : termwisePhaseHeldWeightBytes(s);
+  if (s.kernel == 4 && !s.transposed) return termwisePhaseHeldWeightBytes(s);
+  return 4 * (sevenTiles(s) ? Plan<F7>(s, 1).heldWeightFloats() : Plan<F4>(s, 1).heldWeightFloats());
 }
 
 void phaseWinogradConvolution(const PhaseWinogradShape& s, const float* x, const float* w, const WinogradEpilogue& e,
                               float* y, void* scratch, int64_t scratchBytesGiven, float* heldWeights, bool heldReady) {
-  if (s.kernel == 3) return convolution<F4>(s, x, w, e, y, scratch, scratchBytesGiven, heldWeights, heldReady);
-  if (!s.transposed) return termwisePhaseConvolution(s, x, w, e, y, scratch, heldWeights, heldReady);
-  convolution<F7>(s, x, w, e, y, scratch, scratchBytesGiven, heldWeights, heldReady);
+  if (s.kernel == 4 && !s.transposed) return termwisePhaseConvolution(s, x, w, e, y, scratch, heldWeights, heldReady);
+  if (sevenTiles(s)) return convolution<F7>(s, x, w, e, y, scratch, scratchBytesGiven, heldWeights, heldReady);
+  convolution<F4>(s, x, w, e, y, scratch, scratchBytesGiven, heldWeights, heldReady);
 }
 
 std::optional<PhaseWinogradShape> phaseWinogradShapeOf(const ir::Graph& g, ir::ValueId v, const ConvEpilogue& found) {
@@ -223,12 +224,15 @@ std::optional<PhaseWinogradShape> phaseWinogradShapeOf(const ir::Graph& g, ir::V
 std::optional<PhaseWinogradShape> phaseWinogradCandidate(const ir::Graph& g, ir::ValueId v) {
   const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
   const std::optional<PhaseWinogradShape> s = found ? phaseWinogradShapeOf(g, v, *found) : std::nullopt;
-  const int64_t tile = s && s->kernel == 3 ? F4::kTile : F7::kTile;
+  const int64_t tile = s && !sevenTiles(*s) ? F4::kTile : F7::kTile;
   // A 3x3 kernel's only where its 4x4 tiles cover its result planes (a conv_transpose's four,
-  // each half the size) without waste: ddpm's [32,28,28,32] -> 14x14 downsampling conv, whose
-  // 4x4 tiles cover 16x16, took 0.95-0.98 ms against oneDNN's 0.71-0.77 on the AMD EPYC.
-  const int64_t whole = s && s->transposed ? 2 * tile : tile;
-  if (s && s->kernel == 3 && (s->outHeight % whole != 0 || s->outWidth % whole != 0)) return std::nullopt;
+  // each half the size) without waste, or a conv's 7x7 tiles do: on the AMD EPYC (fastest of
+  // 200, alternating with oneDNN) ddpm's [32,28,28,32] -> 14x14 downsampling conv took 0.95-0.98
+  // ms in 4x4 tiles (covering 16x16) against oneDNN's 0.71-0.77, 0.63-0.66 in 7x7 tiles against
+  // 0.68-0.70; its data gradient in 7x7 tiles (four 14x14 phases, 32 channels deep) 0.87-0.90
+  // against 0.76-0.78.
+  if (s && s->kernel == 3 && !wholeTiles(*s, F4::kTile) && (s->transposed || !wholeTiles(*s, F7::kTile)))
+    return std::nullopt;
   if (!s || s->channels < 16 || s->outChannels < 16 || s->outHeight < tile || s->outWidth < tile ||
       !winograd7::shapeFits(*s) || phaseWinogradScratchBytes(*s) > winograd7::kMostScratchBytes)
     return std::nullopt;

@@ -1,4 +1,5 @@
-// The weight gradient of a 3x3, stride-2 conv by phases as F(4x4, 2x2) Winograd (see
+// The weight gradient of a 3x3, stride-2 conv by phases as F(4x4, 2x2) (or F(7x7, 2x2): see
+// sevenTiles) Winograd (see
 // native_phase_winograd.cpp and phase_winograd_blocks.h), the transpose of the forward step,
 // in blocks of tiles the workers share; with the 25 points xi of a 4x4 tile t of dy's plane:
 //   P[xi][t][k] = (A e[t, k] A^T)[xi]            the result gradients of tile t;
@@ -83,7 +84,8 @@ __attribute__((target("avx2,fma"))) void transformKernel(const Plan<F>& p, int t
   for (int a = 0; a < 2; ++a)
     for (int b = 0; b < 2; ++b) {
       if (rows.tap[a] >= R || cols.tap[b] >= R) continue;
-      for (int64_t j = 0; j < 8; ++j) dw[((k * s.channels + c0 + j) * R + rows.tap[a]) * R + cols.tap[b]] = taps[a][b][j];
+      for (int64_t j = 0; j < 8; ++j)
+        dw[((k * s.channels + c0 + j) * R + rows.tap[a]) * R + cols.tap[b]] = taps[a][b][j];
     }
 }
 
@@ -146,11 +148,13 @@ void weightGradient(const PhaseWinogradShape& s, const float* x, const float* dy
 }  // namespace
 
 int64_t blockedPhaseWeightGradScratchBytes(const PhaseWinogradShape& s) {
+  if (sevenTiles(s)) return (gradientSumFloats<F7>(s) + gradientPlan<F7>(s).blockFloats()) * 4;
   return (gradientSumFloats<F4>(s) + gradientPlan<F4>(s).blockFloats()) * 4;
 }
 
 void blockedPhaseWeightGradient(const PhaseWinogradShape& s, const float* x, const float* dy, float* dw,
                                 void* scratch) {
+  if (sevenTiles(s)) return weightGradient<F7>(s, x, dy, dw, scratch);
   weightGradient<F4>(s, x, dy, dw, scratch);
 }
 

@@ -88,6 +88,20 @@ struct F7 {
   WEFT_PHASE_INLINE void kernel(const __m256 (&w)[8], __m256 (&r)[2]) { winograd7::kernelTransform(w, r); }
 };
 
+/// Whether shape `s`'s result planes (a conv_transpose's four phases, each half its size) are
+/// whole tiles of `tile` x `tile`.
+inline bool wholeTiles(const PhaseWinogradShape& s, int64_t tile) {
+  const int64_t whole = s.transposed ? 2 * tile : tile;
+  return s.outHeight % whole == 0 && s.outWidth % whole == 0;
+}
+
+/// Whether shape `s` runs F7: a 4x4 kernel's always (dcgan's and ddpm's planes are 7, 14 and 28
+/// wide), a 3x3 kernel's where 7x7 tiles cover its planes whole and 4x4 ones do not (ddpm's
+/// 28 -> 14 downsampling conv).
+inline bool sevenTiles(const PhaseWinogradShape& s) {
+  return s.kernel == 4 || (!wholeTiles(s, F4::kTile) && wholeTiles(s, F7::kTile));
+}
+
 /// A pass's result plane in tiles of `tile` x `tile`: tile t of image n at row t /
 /// tilesAcross, column t % tilesAcross (of tiles).
 struct PassTiles {

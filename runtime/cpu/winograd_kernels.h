@@ -163,7 +163,9 @@ WEFT_WINOGRAD_INLINE void transformPatch(Load load, float* out, int64_t pointStr
 struct InteriorLoad {
   const float* at;
   int64_t rowStride, pixelStride;
-  WEFT_WINOGRAD_INLINE __m256 operator()(int a, int b) const { return _mm256_loadu_ps(at + a * rowStride + b * pixelStride); }
+  WEFT_WINOGRAD_INLINE __m256 operator()(int a, int b) const {
+    return _mm256_loadu_ps(at + a * rowStride + b * pixelStride);
+  }
 };
 
 /// Eight channels of a patch's row a, column b: zeros outside rows aFirst..aEnd, columns bFirst..bEnd.

@@ -243,6 +243,9 @@ TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
       {{2, 8, 8, 32, 16, 16, 16, 1, 1, true, 3}, true, false, false},
       {{2, 5, 7, 16, 9, 13, 32, 1, 1, true, 3}, false, true, true},   // output padding 0
       {{1, 6, 5, 8, 14, 12, 16, 0, 0, true, 3}, true, false, false},  // no padding, output padding 1
+      // 3x3 kernels in F(7x7, 2x2) tiles (planes of 7k, not 4k): ddpm's downsampling, smaller
+      {{2, 28, 28, 16, 14, 14, 32, 1, 1, false, 3}, true, false, true},
+      {{2, 7, 7, 16, 14, 14, 16, 1, 1, true, 3}, false, true, false},  // its data gradient
   };
   for (const Case& c : cases) {
     const cpu::PhaseWinogradShape& s = c.s;
@@ -335,7 +338,19 @@ TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirGradientsWhereOneDnnHasNoWino
                                                     {resnetWeights.addInput("x", {ir::DType::f32, {2, 16, 16, 16}}),
                                                      resnetWeights.addInput("dy", {ir::DType::f32, {2, 8, 8, 32}})},
                                                     gradAttrs));
-  for (const ir::Graph* g : {&down, &up, &weights, &resnetDown, &resnetBack, &resnetWeights}) {
+  // ddpm's downsampling conv and its weight gradient: 14x14 results, whole 7x7 tiles.
+  ir::Graph ddpmDown("ddpm_down");
+  ddpmDown.addOutput("y", ddpmDown.addOp(OpKind::Conv,
+                                         {ddpmDown.addInput("x", {ir::DType::f32, {2, 28, 28, 16}}),
+                                          ddpmDown.addInput("w", {ir::DType::f32, {16, 16, 3, 3}})},
+                                         cpu::testing::convAttrs(2, 1, true)));
+  ir::Graph ddpmWeights("ddpm_weights");
+  ddpmWeights.addOutput("dw", ddpmWeights.addOp(OpKind::ConvWeightGrad,
+                                                {ddpmWeights.addInput("x", {ir::DType::f32, {2, 28, 28, 16}}),
+                                                 ddpmWeights.addInput("dy", {ir::DType::f32, {2, 14, 14, 16}})},
+                                                gradAttrs));
+  for (const ir::Graph* g :
+       {&down, &up, &weights, &resnetDown, &resnetBack, &resnetWeights, &ddpmDown, &ddpmWeights}) {
     SCOPED_TRACE(g->name());
     cpu::Executable exe = cpu::compile(*g);
     EXPECT_EQ(exe.stats().kernels, 1);
@@ -361,6 +376,7 @@ TEST(PhaseWinograd, WeightGradientsMatchTheDirectSums) {
       {3, 15, 16, 24, 8, 8, 16, 1, 1, false, 3},  // an odd height, 5 x 2 + 4 + 2 rows
       {2, 17, 9, 8, 8, 4, 16, 0, 0, false, 3},    // no padding
       {1, 14, 13, 16, 8, 8, 48, 2, 2, false, 3},  // padding 2
+      {2, 28, 28, 16, 14, 14, 32, 1, 1, false, 3},  // in F(7x7, 2x2) tiles: ddpm's downsampling
   };
   for (const cpu::PhaseWinogradShape& s : shapes) {
     SCOPED_TRACE(::testing::Message() << s.images << "x" << s.height << "x" << s.width << "x" << s.channels << " -> "
