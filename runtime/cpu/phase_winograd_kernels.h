@@ -1,8 +1,9 @@
 #pragma once
-/// What the phase Winograd steps (native_phase_winograd.cpp and its weight gradient) share:
-/// F(7x7, 2x2)'s transforms on eight channels at a time (AVX2), the split of a 4x4, stride-2
-/// convolution into passes and terms, their tiling and the input patches' transform. A 4x4,
-/// stride-2 convolution splits into 2x2, stride-1 ones
+/// What the phase Winograd steps share: F(7x7, 2x2)'s transforms on eight channels at a time
+/// (AVX2) and the split of a 4x4 (or 3x3), stride-2 convolution into passes and terms (every
+/// phase step); the term-by-term steps' tiling, scratch layout and input patches' transform
+/// (native_phase_winograd_terms.cpp and the 4x4 weight gradient; the blocked steps' are in
+/// phase_winograd_blocks.h). A 4x4, stride-2 convolution splits into 2x2, stride-1 ones
 /// (one per phase of its input or result), each computed 7x7 results at a time from an 8x8
 /// patch with 64 products per channel pair instead of 196. The points are 0, 1, -1, 2, -2,
 /// 1/2, -1/2 and infinity (as NNPACK's F(6x6, 3x3)); with a 2x2 kernel g and a patch d:
