@@ -48,6 +48,10 @@ struct WinogradEpilogue {
   bool relu = false;
 };
 
+/// The workers the memory plan reserves a Winograd step's scratch for (the
+/// default threads).
+inline constexpr int kWinogradPlannedWorkers = 2;
+
 /// True when this CPU runs the Winograd kernel (AVX2 and FMA) and shape `s`
 /// fits it: input channels a multiple of 8, result channels a multiple of 16,
 /// padding at most 2.
@@ -99,7 +103,7 @@ bool phaseWinogradFits(const PhaseWinogradShape& s);
 
 /// The scratch bytes phaseWinogradConvolution needs for shape `s` on `threads`
 /// workers (with fewer bytes, down to those for one, it runs on fewer).
-int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s, int threads = 2);
+int64_t phaseWinogradScratchBytes(const PhaseWinogradShape& s, int threads = kWinogradPlannedWorkers);
 
 /// The bytes of all of shape `s`'s transformed weights, its four terms'
 /// (phaseWinogradConvolution's heldWeights).
@@ -213,10 +217,6 @@ int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v);
 /// The scratch bytes the native step of node `v` (a convolution or weight gradient the
 /// Winograd steps run) needs on `threads` workers.
 int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads);
-
-/// The workers the memory plan reserves a Winograd step's scratch for (the
-/// default threads).
-inline constexpr int kWinogradPlannedWorkers = 2;
 
 /// The scratch bytes the memory plan reserves in the arena for node `v`'s step
 /// (see conversionBound): for kWinogradPlannedWorkers when `v` is a convolution

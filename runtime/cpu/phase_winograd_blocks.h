@@ -165,50 +165,6 @@ struct Plan {
   int64_t blockFloats() const { return kPoints * (vPoint + mPoint); }
 };
 
-/// V's points for eight channels of one patch: B^T d B of the vectors load(a, b) gives, at
-/// out + (a * side + b) * pointStride (every loop unrolled: the vectors live in registers, or
-/// as F(7x7)'s 64 do not fit, where the compiler spills them).
-template <class F, typename Load>
-__attribute__((target("avx2,fma"), always_inline)) inline void transformPatch(Load load, float* out,
-                                                                              int64_t pointStride) {
-  constexpr int S = F::kSide;
-  __m256 columns[S][S];  // B^T applied down each column of the patch
-#pragma GCC unroll 8
-  for (int b = 0; b < S; ++b) {
-    __m256 d[S];
-#pragma GCC unroll 8
-    for (int a = 0; a < S; ++a) d[a] = load(a, b);
-    F::input(d, columns[b]);
-  }
-#pragma GCC unroll 8
-  for (int a = 0; a < S; ++a) {
-    __m256 d[S], r[S];
-#pragma GCC unroll 8
-    for (int b = 0; b < S; ++b) d[b] = columns[b][a];
-    F::input(d, r);
-#pragma GCC unroll 8
-    for (int b = 0; b < S; ++b) _mm256_storeu_ps(out + (a * S + b) * pointStride, r[b]);
-  }
-}
-
-/// Eight channels at `at` + a rows + b columns of a patch inside the input.
-struct InteriorLoad {
-  const float* at;
-  int64_t rowStride, columnStride;
-  __attribute__((target("avx2,fma"), always_inline)) __m256 operator()(int a, int b) const {
-    return _mm256_loadu_ps(at + a * rowStride + b * columnStride);
-  }
-};
-
-/// The same, zeros outside rows aFirst..aEnd and columns bFirst..bEnd.
-struct BorderLoad {
-  InteriorLoad inside;
-  int64_t aFirst, aEnd, bFirst, bEnd;
-  __attribute__((target("avx2,fma"), always_inline)) __m256 operator()(int a, int b) const {
-    return a >= aFirst && a < aEnd && b >= bFirst && b < bEnd ? inside(a, b) : _mm256_setzero_ps();
-  }
-};
-
 /// V[xi][row][term, c] for every term's input patch of tile `tile` of pass `pass`, all
 /// channels eight at a time.
 template <class F>
@@ -233,12 +189,13 @@ __attribute__((target("avx2,fma"))) void transformInput(const Plan<F>& p, int pa
     float* out = v + row * p.depth + term * s.channels;
     if (aFirst == 0 && aEnd == S && bFirst == 0 && bEnd == S) {
       for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-        transformPatch<F>(InteriorLoad{patch + c0, rowStride, columnStride}, out + c0, p.vPoint);
+        winograd::transformPatch<S, F::input>(winograd::InteriorLoad{patch + c0, rowStride, columnStride}, out + c0,
+                                              p.vPoint);
       continue;
     }
     for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-      transformPatch<F>(BorderLoad{{patch + c0, rowStride, columnStride}, aFirst, aEnd, bFirst, bEnd}, out + c0,
-                        p.vPoint);
+      winograd::transformPatch<S, F::input>(
+          winograd::BorderLoad{{patch + c0, rowStride, columnStride}, aFirst, aEnd, bFirst, bEnd}, out + c0, p.vPoint);
   }
 }
 

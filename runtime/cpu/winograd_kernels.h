@@ -136,35 +136,38 @@ struct Tiling {
   }
 };
 
-/// V's points for eight channels of one patch: B^T d B of the 6x6 vectors `load(a, b)` gives,
-/// stored at out + (a * 6 + b) * pointStride. Every loop is unrolled: the patch's vectors stay
-/// in registers (a runtime-indexed array of vectors lives on the stack).
-template <typename Load>
+/// V's points for eight channels of one Side x Side patch: B^T d B (Transform applying B^T
+/// to one row or column) of the vectors `load(a, b)` gives, stored at out + (a * Side + b) *
+/// pointStride. Every loop is unrolled: the patch's vectors stay in registers (a
+/// runtime-indexed array of vectors lives on the stack), or where they do not fit (F(7x7,
+/// 2x2)'s 64) the compiler spills them.
+template <int Side, void (*Transform)(const __m256 (&)[Side], __m256 (&)[Side]), typename Load>
 WEFT_WINOGRAD_INLINE void transformPatch(Load load, float* out, int64_t pointStride) {
-  __m256 columns[6][6];  // B^T applied down each column of the patch
-#pragma GCC unroll 6
-  for (int b = 0; b < 6; ++b) {
-    __m256 d[6];
-#pragma GCC unroll 6
-    for (int a = 0; a < 6; ++a) d[a] = load(a, b);
-    inputTransform(d, columns[b]);
+  __m256 columns[Side][Side];  // B^T applied down each column of the patch
+#pragma GCC unroll 8
+  for (int b = 0; b < Side; ++b) {
+    __m256 d[Side];
+#pragma GCC unroll 8
+    for (int a = 0; a < Side; ++a) d[a] = load(a, b);
+    Transform(d, columns[b]);
   }
-#pragma GCC unroll 6
-  for (int a = 0; a < 6; ++a) {
-    const __m256 d[6] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a], columns[4][a], columns[5][a]};
-    __m256 r[6];
-    inputTransform(d, r);
-#pragma GCC unroll 6
-    for (int b = 0; b < 6; ++b) _mm256_storeu_ps(out + (a * 6 + b) * pointStride, r[b]);
+#pragma GCC unroll 8
+  for (int a = 0; a < Side; ++a) {
+    __m256 d[Side], r[Side];
+#pragma GCC unroll 8
+    for (int b = 0; b < Side; ++b) d[b] = columns[b][a];
+    Transform(d, r);
+#pragma GCC unroll 8
+    for (int b = 0; b < Side; ++b) _mm256_storeu_ps(out + (a * Side + b) * pointStride, r[b]);
   }
 }
 
 /// Eight channels of a patch's row a, column b, all inside the image.
 struct InteriorLoad {
   const float* at;
-  int64_t rowStride, pixelStride;
+  int64_t rowStride, columnStride;
   WEFT_WINOGRAD_INLINE __m256 operator()(int a, int b) const {
-    return _mm256_loadu_ps(at + a * rowStride + b * pixelStride);
+    return _mm256_loadu_ps(at + a * rowStride + b * columnStride);
   }
 };
 
@@ -194,11 +197,13 @@ __attribute__((target("avx2,fma"))) inline void transformInput(const Tiling& til
   const int64_t rowStride = s.width * s.channels, C = s.channels;
   float* out = v + row * s.channels;
   if (aFirst == 0 && aEnd == 6 && bFirst == 0 && bEnd == 6) {
-    for (int64_t c0 = 0; c0 < C; c0 += 8) transformPatch(InteriorLoad{patch + c0, rowStride, C}, out + c0, pointStride);
+    for (int64_t c0 = 0; c0 < C; c0 += 8)
+      transformPatch<6, inputTransform>(InteriorLoad{patch + c0, rowStride, C}, out + c0, pointStride);
     return;
   }
   for (int64_t c0 = 0; c0 < C; c0 += 8)
-    transformPatch(BorderLoad{{patch + c0, rowStride, C}, aFirst, aEnd, bFirst, bEnd}, out + c0, pointStride);
+    transformPatch<6, inputTransform>(BorderLoad{{patch + c0, rowStride, C}, aFirst, aEnd, bFirst, bEnd}, out + c0,
+                                      pointStride);
 }
 
 /// c[Rows x 16] (+)= a[Rows x depth] * b[depth x 16]: a's element (r, i) at a[r * rowStride +
