@@ -117,15 +117,21 @@ inline int64_t weightPointStride(const WinogradShape& s) { return s.channels * s
 /// blocks of 16 tiles of 128 channels, or 32 of 64, are 8 KiB a point).
 inline int64_t tilePointStride(int64_t tiles, int64_t channels) { return tiles * channels + 16; }
 
+/// Whether a plane of `extent` results along an axis ends in a line that a row (column) of
+/// 4x4 tiles would hold alone: one more than a multiple of four, from 9 on.
+inline bool lastLineAlone(int64_t extent) { return extent > kTile * 2 && extent % kTile == 1; }
+
 /// A result plane in 4x4 tiles, tile t of image n at row t / tilesAcross, column t % tilesAcross.
 struct Tiling {
   WinogradShape s;
   int64_t tilesDown = 0, tilesAcross = 0, tiles = 0;  ///< per column and row of an image; in all
 
-  explicit Tiling(const WinogradShape& shape)
+  /// The tiles of `shape`'s result planes; with `leaveLoneLines`, those of a last row and
+  /// column that a row (column) of tiles would hold alone (lastLineAlone) are left out.
+  explicit Tiling(const WinogradShape& shape, bool leaveLoneLines = false)
       : s(shape),
-        tilesDown((shape.outHeight + kTile - 1) / kTile),
-        tilesAcross((shape.outWidth + kTile - 1) / kTile),
+        tilesDown((shape.outHeight - (leaveLoneLines && lastLineAlone(shape.outHeight)) + kTile - 1) / kTile),
+        tilesAcross((shape.outWidth - (leaveLoneLines && lastLineAlone(shape.outWidth)) + kTile - 1) / kTile),
         tiles(shape.images * tilesDown * tilesAcross) {}
   /// Tile `tile`'s image and its first result row and column.
   void locate(int64_t tile, int64_t& image, int64_t& top, int64_t& left) const {

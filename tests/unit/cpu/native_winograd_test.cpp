@@ -1,8 +1,9 @@
 // The native Winograd convolution F(4x4, 3x3): its kernel against a direct loop
-// in double precision (tiles that do not divide the result, padding 0 to 2, a
-// conv_transpose's reversed weights, blocks of tiles that do not divide the
-// batch, the epilogue), and its step in compiled graphs where oneDNN has no
-// Winograd kernel (AVX2 CPUs).
+// in double precision (tiles that do not divide the result, a last row or
+// column of results computed directly, padding 0 to 2, a conv_transpose's
+// reversed weights, blocks of tiles that do not divide the batch, the
+// epilogue), and its step in compiled graphs where oneDNN has no Winograd
+// kernel (AVX2 CPUs).
 #include "runtime/cpu/native_winograd.h"
 
 #include <gtest/gtest.h>
@@ -67,6 +68,8 @@ TEST(NativeWinograd, MatchesTheDirectConvolution) {
       {{2, 6, 7, 16, 8, 9, 32, 2, 2, true}, true, false, true, true},         // conv_transpose of padding 0
       {{5, 9, 11, 32, 9, 11, 48, 1, 1, true}, false, false, true, false},     // blocks across images
       {{7, 16, 16, 64, 16, 16, 64, 1, 1, false}, true, false, true, true},    // resnet's middle layers, fewer images
+      {{3, 11, 11, 64, 13, 13, 32, 2, 2, true}, true, true, false, true},     // lenet's data gradient: a last
+      {{2, 13, 9, 16, 13, 9, 16, 1, 1, false}, true, false, true, false},     // row and column run direct
   };
   for (const Case& c : cases) {
     const cpu::WinogradShape& s = c.s;
