@@ -272,9 +272,9 @@ class Planner {
       } else if (node.op == OpKind::Reshape) {
         p.storage = Storage::View;
         p.viewOf = owner(node.operands.at(0));
-      } else {
+      } else if (!neverStored(g_, v)) {
         p.storage = Storage::Arena;
-      }
+      }  // else Storage::None
       for (ValueId o : node.operands) lastOf(owner(o)) = v;
     }
     // A native step may read another node's operands at its own, later step (foldedOperands).

@@ -15,6 +15,7 @@
 #include "ir/channels_last.h"
 #include "ir/error.h"
 #include "runtime/cpu/host_isa.h"
+#include "runtime/cpu/native_pool_weight_grad.h"
 #include "runtime/cpu/vector_state.h"
 #include "runtime/cpu/window_max.h"
 
@@ -123,11 +124,6 @@ __attribute__((target("avx512f"))) void image(const Geometry& g, const float* x,
       for (int b = 0; b < Blocks; ++b)
         _mm512_storeu_ps(target + b * out.blockStride, relu ? relu16(best[b]) : best[b]);
     }
-}
-
-/// relu16 on eight lanes.
-__attribute__((target("avx2"))) inline __m256 relu8(__m256 v) {
-  return _mm256_blendv_ps(v, _mm256_max_ps(v, _mm256_setzero_ps()), _mm256_cmp_ps(v, v, _CMP_ORD_Q));
 }
 
 /// windowMax16 on eight lanes: vmaxps keeps `best` on ties and NaNs, a NaN `v` is blended in.
@@ -262,7 +258,15 @@ ValueId convPoolShape(const ir::Graph& g, ValueId pool) {
 
 bool convPoolWritesConv(const ir::Graph& g, ValueId pool) {
   const ValueId c = convPoolSource(g, pool);
-  return c >= 0 && !otherReaders(g, c, pool).empty();
+  if (c < 0) return false;
+  for (ValueId reader : otherReaders(g, c, pool)) {
+    const bool recomputes = reader < g.size() && g.node(reader).op == OpKind::MaxPoolGrad && [&] {
+      const std::vector<ValueId> weightGrad = otherReaders(g, reader, -1);
+      return weightGrad.size() == 1 && weightGrad[0] < g.size() && poolWeightGradRecomputedConv(g, weightGrad[0]) == c;
+    }();
+    if (!recomputes) return true;
+  }
+  return false;
 }
 
 void runConvPool(const NativeCall& call) {

@@ -23,7 +23,8 @@ ir::ValueId convPoolSource(const ir::Graph& g, ir::ValueId pool);
 ir::ValueId convPoolShape(const ir::Graph& g, ir::ValueId pool);
 
 /// True when the conv-pool step of max_pool `pool` also writes its conv's value, which other
-/// nodes read (convPoolSource).
+/// nodes read (convPoolSource), but for a weight gradient's step that computes it again
+/// (poolWeightGradRecomputedConv).
 bool convPoolWritesConv(const ir::Graph& g, ir::ValueId pool);
 
 /// The most input channels of a convolution the conv-pool step takes.

@@ -17,6 +17,7 @@
 #include "ir/channels_last.h"
 #include "ir/error.h"
 #include "runtime/cpu/host_isa.h"
+#include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/vector_state.h"
 #include "runtime/cpu/window_max.h"
 
@@ -120,21 +121,103 @@ __attribute__((target("avx2"))) inline __m256 takesWindow8(__m256 best, __m256 v
                        _mm256_or_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(v, best, _CMP_GT_OQ)));
 }
 
+/// A window's four map values for eight channels, read from the stored map c.
+struct StoredWindows {
+  int64_t position, row;  ///< floats from one map position to the next, and one map row to the next
+  /// The values of window (ph, pw) for the eight channels at `channels` (a pointer into the
+  /// image's map: its channel offset).
+  __attribute__((target("avx2,fma"), always_inline)) void operator()(const float* channels, int64_t ph, int64_t pw,
+                                                                      __m256 (&v)[4]) const {
+    const float* corner = channels + 2 * ph * row + 2 * pw * position;
+    v[0] = _mm256_loadu_ps(corner), v[1] = _mm256_loadu_ps(corner + position);
+    v[2] = _mm256_loadu_ps(corner + row), v[3] = _mm256_loadu_ps(corner + row + position);
+  }
+};
+
+/// A window's four map values for eight channels computed again from x as the conv-pool
+/// step computes them (runConvPool: bias + x * w over the taps in the same order, then the
+/// ReLU), so that the winners are the same. The first window of a pooled row computes the
+/// two map rows under it into `rows`, eight positions at a time: the four of one window
+/// alone were four chains of dependent FMAs, too few to keep both FMA pipes busy.
+template <int K, int C>
+struct RecomputedWindows {
+  const Geometry& g;
+  const float* x;     ///< the image's x [H, W, C]
+  const float* taps;  ///< the conv's weight as [KH][KW][C][O]
+  const float* bias;  ///< O values
+  bool relu;
+  float* rows;  ///< 2 x 2PW x 8 floats: the map rows under the current pooled row
+
+  /// The values of window (ph, pw) for the eight result channels from `o0` on.
+  __attribute__((target("avx2,fma"), always_inline)) void operator()(int64_t o0, int64_t ph, int64_t pw,
+                                                                      __m256 (&v)[4]) const {
+    const int64_t across = 2 * g.pooledWidth;
+    if (pw == 0)
+      for (int r = 0; r < 2; ++r) mapRow(o0, 2 * ph + r, rows + r * across * 8);
+    const float* at = rows + 2 * pw * 8;
+    v[0] = _mm256_loadu_ps(at), v[1] = _mm256_loadu_ps(at + 8);
+    v[2] = _mm256_loadu_ps(at + across * 8), v[3] = _mm256_loadu_ps(at + across * 8 + 8);
+  }
+
+  /// Map row `mh`'s first 2PW positions, eight channels from `o0` on, into `out`.
+  __attribute__((target("avx2,fma"), noinline)) void mapRow(int64_t o0, int64_t mh, float* out) const {
+    const int64_t o = g.outChannels, kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth;
+    const int64_t channels = C ? C : g.channels, across = 2 * g.pooledWidth;
+    const bool rowsInside = mh - g.padTop >= 0 && mh - g.padTop + kh0 - 1 < g.height;
+    int64_t m0 = 0;
+    for (; rowsInside && m0 + 8 <= across && m0 - g.padLeft + 7 + kw0 - 1 < g.width; m0 += 8) {
+      if (m0 - g.padLeft < 0) break;
+      __m256 sums[8];
+#pragma GCC unroll 8
+      for (int q = 0; q < 8; ++q) sums[q] = _mm256_loadu_ps(bias + o0);
+      const float* corner = x + ((mh - g.padTop) * g.width + m0 - g.padLeft) * channels;
+#pragma GCC unroll 8
+      for (int64_t kh = 0; kh < kh0; ++kh)
+#pragma GCC unroll 8
+        for (int64_t kw = 0; kw < kw0; ++kw)
+#pragma GCC unroll 4
+          for (int64_t c = 0; c < channels; ++c) {
+            const __m256 w = _mm256_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0);
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; ++q)
+              sums[q] = _mm256_fmadd_ps(_mm256_broadcast_ss(corner + (kh * g.width + kw + q) * channels + c), w, sums[q]);
+          }
+#pragma GCC unroll 8
+      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(out + (m0 + q) * 8, relu ? relu8(sums[q]) : sums[q]);
+    }
+    for (int64_t m = m0; m < across; ++m) {  // positions by the image's edges, their taps checked
+      __m256 sum = _mm256_loadu_ps(bias + o0);
+      for (int64_t kh = 0; kh < kh0; ++kh) {
+        const int64_t ih = mh + kh - g.padTop;
+        if (ih < 0 || ih >= g.height) continue;
+        for (int64_t kw = 0; kw < kw0; ++kw) {
+          const int64_t iw = m + kw - g.padLeft;
+          if (iw < 0 || iw >= g.width) continue;
+          for (int64_t c = 0; c < channels; ++c)
+            sum = _mm256_fmadd_ps(_mm256_broadcast_ss(x + (ih * g.width + iw) * channels + c),
+                                  _mm256_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0), sum);
+        }
+      }
+      _mm256_storeu_ps(out + m * 8, relu ? relu8(sum) : sum);
+    }
+  }
+};
+
 /// `image` with AVX2: each block of 16 channels as two halves of eight, one pass each over
 /// the windows (the sums of a 3x3 kernel over one channel, nine registers, held for a whole
-/// image).
-template <int Blocks, int K, int C>
-__attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const float* x, const float* c, const float* dy,
-                                                   float* sums) {
+/// image). `windows` gives a window's four map values: StoredWindows (`channels` a pointer
+/// into the map) or RecomputedWindows (a channel offset).
+template <int Blocks, int K, int C, class Windows, class Channels>
+__attribute__((target("avx2,fma"))) void imageAvx2Of(const Geometry& g, const float* x, const Windows& windows,
+                                                     Channels channelsOf, const float* dy, float* sums) {
   const UpperHalvesClearedOnExit clearOnExit;
   const int64_t kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth, channels = C ? C : g.channels;
   constexpr bool kInRegisters = K && C;
   constexpr int kHeld = kInRegisters ? K * K * C : 1;
-  const int64_t mapPosition = g.map.positionStride, mapRow = g.mapWidth * mapPosition;
   const int64_t gradPosition = g.grad.positionStride;
   for (int half = 0; half < 2 * Blocks; ++half) {
     const int b = half / 2;
-    const float* map = c + b * g.map.blockStride + 8 * (half % 2);
+    const auto mapChannels = channelsOf(b, half % 2);
     const float* grads = dy + b * g.grad.blockStride + 8 * (half % 2);
     float* out = sums + b * 16 + 8 * (half % 2);  // + tap * Blocks * 16
     __m256 held[kHeld];
@@ -143,14 +226,13 @@ __attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const floa
     for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
       for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
         // Each position's share of dy: dy where the position won its window, else 0.
-        const float* corner = map + 2 * ph * mapRow + 2 * pw * mapPosition;
-        const __m256 v0 = _mm256_loadu_ps(corner), v1 = _mm256_loadu_ps(corner + mapPosition);
-        const __m256 v2 = _mm256_loadu_ps(corner + mapRow), v3 = _mm256_loadu_ps(corner + mapRow + mapPosition);
-        const __m256 take1 = takesWindow8(v0, v1);
-        const __m256 best1 = _mm256_blendv_ps(v0, v1, take1);
-        const __m256 take2 = takesWindow8(best1, v2);
-        const __m256 best2 = _mm256_blendv_ps(best1, v2, take2);
-        const __m256 take3 = takesWindow8(best2, v3);
+        __m256 v[4];
+        windows(mapChannels, ph, pw, v);
+        const __m256 take1 = takesWindow8(v[0], v[1]);
+        const __m256 best1 = _mm256_blendv_ps(v[0], v[1], take1);
+        const __m256 take2 = takesWindow8(best1, v[2]);
+        const __m256 best2 = _mm256_blendv_ps(best1, v[2], take2);
+        const __m256 take3 = takesWindow8(best2, v[3]);
         const __m256 grad = _mm256_loadu_ps(grads + (ph * g.pooledWidth + pw) * gradPosition);
         const __m256 later2 = _mm256_or_ps(take2, take3);
         const __m256 share[4] = {_mm256_andnot_ps(_mm256_or_ps(take1, later2), grad),
@@ -202,6 +284,27 @@ __attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const floa
   }
 }
 
+/// `image` with AVX2 (imageAvx2Of the stored map).
+template <int Blocks, int K, int C>
+__attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const float* x, const float* c, const float* dy,
+                                                   float* sums) {
+  const StoredWindows windows{g.map.positionStride, g.mapWidth * g.map.positionStride};
+  imageAvx2Of<Blocks, K, C>(
+      g, x, windows, [&](int b, int half) { return c + b * g.map.blockStride + 8 * half; }, dy, sums);
+}
+
+/// One image of the step that computes the map's windows again from x (RecomputedWindows),
+/// on AVX2 whatever the CPU (the choice, and so the memory plan, is the same everywhere).
+template <int Blocks, int K, int C>
+__attribute__((target("avx2,fma"))) void imageRecomputedAvx2(const Geometry& g, const float* x, const float* taps,
+                                                             const float* bias, bool relu, const float* dy,
+                                                             float* sums) {
+  std::vector<float> rows(static_cast<size_t>(2 * 2 * g.pooledWidth * 8));
+  const RecomputedWindows<K, C> windows{g, x, taps, bias, relu, rows.data()};
+  imageAvx2Of<Blocks, K, C>(
+      g, x, windows, [](int b, int half) { return int64_t{16} * b + 8 * half; }, dy, sums);
+}
+
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
 
 /// The image kernel for `g` (pickImageKernel), in AVX-512 or AVX2.
@@ -213,7 +316,33 @@ ImageKernel imageKernel(const Geometry& g) {
                          []<int Blocks, int K, int C>() -> ImageKernel { return &imageAvx2<Blocks, K, C>; });
 }
 
+using RecomputingKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, const float*,
+                                   float*);
+
+/// The image kernel of the step that computes the map again.
+RecomputingKernel recomputingKernel(const Geometry& g) {
+  return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
+                         []<int Blocks, int K, int C>() -> RecomputingKernel {
+                           return &imageRecomputedAvx2<Blocks, K, C>;
+                         });
+}
+
 }  // namespace
+
+ValueId poolWeightGradRecomputedConv(const ir::Graph& g, ValueId wgrad) {
+  const ValueId dx = hostHasAvx2Fma() ? poolWeightGradSource(g, wgrad) : -1;
+  if (dx < 0) return -1;
+  const ValueId c = g.node(dx).operands[0];
+  const std::vector<ValueId> readers = otherReaders(g, c, dx);
+  if (readers.size() != 1 || readers[0] >= g.size() || convPoolSource(g, readers[0]) != c) return -1;
+  const ir::Node &node = g.node(wgrad), &conv = g.node(c);
+  const ConvEpilogue body = *convEpilogueOf(g, c);
+  const auto& padding = ir::AttrReader(body.conv->attrs, body.conv->op).ints("padding");
+  if (conv.operands[0] != node.operands[0] || g.type(conv.operands[1]).shape != node.type.shape ||
+      padding != ir::AttrReader(node.attrs, node.op).ints("padding"))
+    return -1;
+  return c;
+}
 
 ValueId poolWeightGradSource(const ir::Graph& g, ValueId wgrad) {
   return hostHasAvx512() || hostHasAvx2Fma() ? poolWeightGradShape(g, wgrad) : -1;
@@ -264,14 +393,37 @@ void runPoolWeightGrad(const NativeCall& call) {
   const int64_t gradSize = pooled[1] * pooled[2] * o;
   const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(images, omp_get_max_threads())));
   std::vector<float> partial(static_cast<size_t>(parts * sums), 0.0f);
-  const ImageKernel run = imageKernel(g);
   const auto* in = static_cast<const float*>(call.operands[0]);
-  const auto* c = static_cast<const float*>(call.operands[1]);
-  const auto* dy = static_cast<const float*>(call.operands[2]);
+  const auto* dy = static_cast<const float*>(call.operands.back());
+  if (const ValueId c = poolWeightGradRecomputedConv(graph, call.value); c >= 0) {
+    // The conv's weight as [KH][KW][C][O] and its bias (zeros without one), as runConvPool has them.
+    const ConvEpilogue body = *convEpilogueOf(graph, c);
+    const auto* weight = static_cast<const float*>(call.operands[1]);
+    const int64_t kernelTaps = g.kernelHeight * g.kernelWidth;
+    std::vector<float> taps(static_cast<size_t>(sums));
+    for (int64_t out = 0; out < o; ++out)
+      for (int64_t ch = 0; ch < g.channels; ++ch)
+        for (int64_t k = 0; k < kernelTaps; ++k)
+          taps[static_cast<size_t>((k * g.channels + ch) * o + out)] = weight[(out * g.channels + ch) * kernelTaps + k];
+    std::vector<float> bias(static_cast<size_t>(o), 0.0f);
+    if (body.bias >= 0) {
+      const auto* b = static_cast<const float*>(call.operands[static_cast<size_t>(body.bias)]);
+      const bool single = graph.type(graph.node(c).operands[static_cast<size_t>(body.bias)]).numel() == 1;
+      for (int64_t out = 0; out < o; ++out) bias[static_cast<size_t>(out)] = single ? b[0] : b[out];
+    }
+    const RecomputingKernel run = recomputingKernel(g);
 #pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
-  for (int part = 0; part < parts; ++part)
-    for (int64_t n = images * part / parts; n < images * (part + 1) / parts; ++n)
-      run(g, in + n * inSize, c + n * mapSize, dy + n * gradSize, partial.data() + part * sums);
+    for (int part = 0; part < parts; ++part)
+      for (int64_t n = images * part / parts; n < images * (part + 1) / parts; ++n)
+        run(g, in + n * inSize, taps.data(), bias.data(), body.relu, dy + n * gradSize, partial.data() + part * sums);
+  } else {
+    const ImageKernel run = imageKernel(g);
+    const auto* stored = static_cast<const float*>(call.operands[1]);
+#pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
+    for (int part = 0; part < parts; ++part)
+      for (int64_t n = images * part / parts; n < images * (part + 1) / parts; ++n)
+        run(g, in + n * inSize, stored + n * mapSize, dy + n * gradSize, partial.data() + part * sums);
+  }
   for (int part = 1; part < parts; ++part)  // in part order
     for (int64_t i = 0; i < sums; ++i) partial[static_cast<size_t>(i)] += partial[static_cast<size_t>(part * sums + i)];
   // The result [O, C, KH, KW] from the sums [KH][KW][C][O].

@@ -320,7 +320,21 @@ std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v) {
   ir::ValueId folded = op == ir::OpKind::MaxPool          ? convPoolShape(g, v)
                        : op == ir::OpKind::ConvWeightGrad ? poolWeightGradShape(g, v)
                                                            : -1;
-  return folded >= 0 ? g.node(folded).operands : std::vector<ir::ValueId>{};
+  if (folded < 0) return {};
+  std::vector<ir::ValueId> operands = g.node(folded).operands;
+  if (const ir::ValueId c = poolWeightGradRecomputedConv(g, v); c >= 0)  // and those of the map it computes again
+    operands.insert(operands.end(), g.node(c).operands.begin(), g.node(c).operands.end());
+  return operands;
+}
+
+bool neverStored(const ir::Graph& g, ir::ValueId v) {
+  const std::vector<ir::ValueId> readers = otherReaders(g, v, -1);
+  if (g.node(v).op == ir::OpKind::MaxPoolGrad)
+    return readers.size() == 1 && readers[0] < g.size() && poolWeightGradSource(g, readers[0]) == v;
+  for (ir::ValueId reader : readers)
+    if (reader < g.size() && g.node(reader).op == ir::OpKind::MaxPool && convPoolSource(g, reader) == v)
+      return !convPoolWritesConv(g, reader);
+  return false;
 }
 
 bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {

@@ -114,6 +114,12 @@ int64_t nativeHeldBytes(const ir::Graph& g, ir::ValueId v, const std::vector<boo
 /// keeps them until `v`'s step.
 std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v);
 
+/// True when no step stores value `v`, which a native step computes along with its own
+/// and nothing reads: a pool gradient of a weight gradient's pool step
+/// (poolWeightGradSource), and a conv-pool step's conv that the step does not write
+/// (convPoolWritesConv). The memory plan gives it no bytes.
+bool neverStored(const ir::Graph& g, ir::ValueId v);
+
 /// True when the native step of node `v` reads operand `index` (-1: writes its result)
 /// stored channel-blocked as well as channels-last: any data of a concat of rank-4 f32
 /// tensors along their last axis whose channel counts are all multiples of 16, and the input

@@ -30,6 +30,12 @@ __attribute__((target("avx512f"))) inline __m512 windowMax16(__m512 best, __m512
   return _mm512_mask_mov_ps(larger, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
 }
 
+/// maximum(v, 0) per lane as the reference computes it, on eight lanes: a NaN stays, -0
+/// becomes +0.
+__attribute__((target("avx2"))) inline __m256 relu8(__m256 v) {
+  return _mm256_blendv_ps(v, _mm256_max_ps(v, _mm256_setzero_ps()), _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+}
+
 /// The first `count` of sixteen lanes (none for count <= 0): a row's or a channel run's last,
 /// partial vector.
 inline __mmask16 firstLanes(int64_t count) {

@@ -3,7 +3,8 @@
 // input channels and the 2x2 max pool after it compute as the reference interpreter does,
 // with or without bias and ReLU, padding, odd maps (the pool drops the last row and column),
 // stored channels-last or channel-blocked, writing the conv's map as well where later nodes
-// read it (a training step); anything else keeps its two steps.
+// read it, or not at all where the weight gradient under the pool's gradient computes it
+// again (a training step); anything else keeps its two steps.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +13,8 @@
 
 #include "backends/cpu/executable.h"
 #include "runtime/cpu/native_conv_pool.h"
+#include "runtime/cpu/native_pool_weight_grad.h"
+#include "runtime/cpu/native_steps.h"
 
 using namespace weft;
 
@@ -32,8 +35,9 @@ struct Case {
   bool bias, relu;
 };
 
-/// What reads the conv's map besides the pool, after it (as a training step's gradients do).
-enum class MapReader { None, Elementwise, Conv };
+/// What reads the conv's map besides the pool, after it (as a training step's gradients do):
+/// with PoolWeightGrad, conv_weight_grad(x, max_pool_grad(map, dy)).
+enum class MapReader { None, Elementwise, Conv, PoolWeightGrad };
 
 /// x [2, size, size, inputs] -> fused conv (+ bias, + relu) -> max_pool 2x2 -> the output,
 /// or with `blockedReader` a conv reading it (channel-blocked); `mapReader` reads the map too.
@@ -62,6 +66,13 @@ ir::Graph convPool(const Case& c, bool blockedReader, MapReader mapReader = MapR
     g.addOutput("y", g.addOp(OpKind::Conv, {pooled, w2}, cpu::testing::convAttrs(1, 1, true)));
   }
   if (mapReader == MapReader::Elementwise) g.addOutput("map", g.addOp(OpKind::Mul, {conv, conv}));
+  if (mapReader == MapReader::PoolWeightGrad) {
+    ir::ValueId dy = g.addInput("dy", g.type(pooled));
+    ir::ValueId dx = g.addOp(OpKind::MaxPoolGrad, {conv, dy}, g.node(pooled).attrs);
+    ir::Attrs attrs = cpu::testing::convAttrs(1, c.padding, true);
+    attrs["kernel"] = Ints{c.kernel, c.kernel};
+    g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {x, dx}, attrs));
+  }
   if (mapReader == MapReader::Conv) {
     ir::ValueId w3 = g.addInput("w3", f32({16, c.outputs, 3, 3}));
     g.addOutput("map", g.addOp(OpKind::Conv, {conv, w3}, cpu::testing::convAttrs(1, 1, true)));
@@ -112,6 +123,35 @@ TEST(NativeConvPool, WritesTheConvsMapForLaterReaders) {
       ASSERT_TRUE(cpu::convPoolWritesConv(g, pool));
       expectOneNativeStepLikeTheReference(g);
     }
+}
+
+TEST(NativeConvPool, LeavesTheMapToAWeightGradientThatComputesItAgain) {
+  if (!kernelsHere()) GTEST_SKIP() << "the native steps need AVX-512 or AVX2";
+  const std::vector<Case> cases = {{28, 1, 32, 3, 0, true, true},
+                                   {16, 3, 48, 5, 2, false, true},
+                                   {10, 2, 64, 3, 0, false, false},
+                                   {12, 1, 16, 3, 1, true, false}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE("size " + std::to_string(c.size) + ", " + std::to_string(c.inputs) + " -> " +
+                 std::to_string(c.outputs) + ", padding " + std::to_string(c.padding));
+    ir::Graph g = convPool(c, false, MapReader::PoolWeightGrad);
+    const ir::ValueId pool = g.outputs()[0].value, conv = g.node(pool).operands[0];
+    const ir::ValueId dw = g.outputs().back().value, dx = g.node(dw).operands[1];
+    ASSERT_EQ(cpu::poolWeightGradRecomputedConv(g, dw), conv);
+    EXPECT_FALSE(cpu::convPoolWritesConv(g, pool));
+    EXPECT_TRUE(cpu::neverStored(g, conv));
+    EXPECT_TRUE(cpu::neverStored(g, dx));
+    cpu::CompileOptions options;
+    options.optimize = false;
+    cpu::Executable exe = cpu::compile(g, options);
+    const reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-5);
+    EXPECT_EQ(exe.stats().nativeSteps, 2);
+    // Wanted by another reader too, the map is written and read as before.
+    ir::Graph read = convPool(c, false, MapReader::PoolWeightGrad);
+    read.addOutput("map", read.addOp(OpKind::Neg, {read.node(read.outputs()[0].value).operands[0]}));
+    EXPECT_EQ(cpu::poolWeightGradRecomputedConv(read, read.outputs()[1].value), -1);
+  }
 }
 
 TEST(NativeConvPool, OnlyAConvReadByItsPoolAlone) {
