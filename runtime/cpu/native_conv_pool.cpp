@@ -256,6 +256,25 @@ ValueId convPoolShape(const ir::Graph& g, ValueId pool) {
   return c;
 }
 
+ConvPoolWeights convPoolWeights(const ir::Graph& g, ValueId conv, const std::vector<const void*>& operands) {
+  const ConvEpilogue body = *convEpilogueOf(g, conv);
+  const ir::Shape& w = g.type(g.node(conv).operands[1]).shape;  // [O, C, KH, KW]
+  const int64_t outChannels = w[0], channels = w[1], kernelTaps = w[2] * w[3];
+  ConvPoolWeights weights{std::vector<float>(static_cast<size_t>(kernelTaps * channels * outChannels)),
+                          std::vector<float>(static_cast<size_t>(outChannels), 0.0f)};
+  const auto* weight = static_cast<const float*>(operands[1]);
+  for (int64_t o = 0; o < outChannels; ++o)
+    for (int64_t ch = 0; ch < channels; ++ch)
+      for (int64_t k = 0; k < kernelTaps; ++k)
+        weights.taps[static_cast<size_t>((k * channels + ch) * outChannels + o)] = weight[(o * channels + ch) * kernelTaps + k];
+  if (body.bias >= 0) {
+    const auto* b = static_cast<const float*>(operands[static_cast<size_t>(body.bias)]);
+    const bool single = g.type(g.node(conv).operands[static_cast<size_t>(body.bias)]).numel() == 1;
+    for (int64_t o = 0; o < outChannels; ++o) weights.bias[static_cast<size_t>(o)] = b[single ? 0 : o];
+  }
+  return weights;
+}
+
 bool convPoolWritesConv(const ir::Graph& g, ValueId pool) {
   const ValueId c = convPoolSource(g, pool);
   if (c < 0) return false;
@@ -279,21 +298,8 @@ void runConvPool(const NativeCall& call) {
   if (call.isBlocked(g.node(c).operands[0]))
     throw Error("max_pool " + std::to_string(call.value) + ": its convolution's input is stored channel-blocked");
   const Geometry geo{x[1], x[2], x[3], conv[3], w[2], w[3], padding[0], padding[1], pooled[1], pooled[2]};
-  // The weight as [KH][KW][C][O], and the bias (zeros without one).
-  const auto* weight = static_cast<const float*>(call.operands[1]);
-  std::vector<float> taps(static_cast<size_t>(geo.kernelHeight * geo.kernelWidth * geo.channels * geo.outChannels));
-  for (int64_t o = 0; o < geo.outChannels; ++o)
-    for (int64_t ch = 0; ch < geo.channels; ++ch)
-      for (int64_t kh = 0; kh < geo.kernelHeight; ++kh)
-        for (int64_t kw = 0; kw < geo.kernelWidth; ++kw)
-          taps[static_cast<size_t>(((kh * geo.kernelWidth + kw) * geo.channels + ch) * geo.outChannels + o)] =
-              weight[((o * geo.channels + ch) * geo.kernelHeight + kh) * geo.kernelWidth + kw];
-  std::vector<float> bias(static_cast<size_t>(geo.outChannels), 0.0f);
-  if (body.bias >= 0) {
-    const auto* b = static_cast<const float*>(call.operands[static_cast<size_t>(body.bias)]);
-    const bool single = g.type(g.node(c).operands[static_cast<size_t>(body.bias)]).numel() == 1;
-    for (int64_t o = 0; o < geo.outChannels; ++o) bias[static_cast<size_t>(o)] = b[single ? 0 : o];
-  }
+  const ConvPoolWeights weights = convPoolWeights(g, c, call.operands);
+  const std::vector<float>&taps = weights.taps, &bias = weights.bias;
   const ImageLayout out(call.isBlocked(call.value), geo.pooledHeight * geo.pooledWidth, geo.outChannels);
   const ImageLayout convOut(call.isBlocked(c), conv[1] * conv[2], geo.outChannels);
   // With readers of its own, the conv's value is the last operand (convPoolWritesConv).

@@ -5,6 +5,8 @@
 /// channel: 85 GFLOP/s on the Intel Xeon) and writes the whole map (5.5 MB) for the pool to
 /// read once more and reduce four to one; the native step keeps the four positions of each
 /// pool window in AVX-512 (or AVX2) registers and writes only the pooled result.
+#include <vector>
+
 #include "runtime/cpu/native_steps.h"
 
 namespace weft::cpu {
@@ -26,6 +28,16 @@ ir::ValueId convPoolShape(const ir::Graph& g, ir::ValueId pool);
 /// nodes read (convPoolSource), but for a weight gradient's step that computes it again
 /// (poolWeightGradRecomputedConv).
 bool convPoolWritesConv(const ir::Graph& g, ir::ValueId pool);
+
+/// A conv-pool conv's weight as its kernels read it, [KH][KW][C][O], and its bias (O
+/// values, zeros without one).
+struct ConvPoolWeights {
+  std::vector<float> taps, bias;
+};
+
+/// ConvPoolWeights of fused conv `conv` (convPoolShape's), from `operands`, the conv node's
+/// operands' data (x, the weight, then the bias where convEpilogueOf says).
+ConvPoolWeights convPoolWeights(const ir::Graph& g, ir::ValueId conv, const std::vector<const void*>& operands);
 
 /// The most input channels of a convolution the conv-pool step takes.
 inline constexpr int64_t kMaxConvPoolInputs = 4;

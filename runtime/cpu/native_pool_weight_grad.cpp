@@ -396,21 +396,9 @@ void runPoolWeightGrad(const NativeCall& call) {
   const auto* in = static_cast<const float*>(call.operands[0]);
   const auto* dy = static_cast<const float*>(call.operands.back());
   if (const ValueId c = poolWeightGradRecomputedConv(graph, call.value); c >= 0) {
-    // The conv's weight as [KH][KW][C][O] and its bias (zeros without one), as runConvPool has them.
     const ConvEpilogue body = *convEpilogueOf(graph, c);
-    const auto* weight = static_cast<const float*>(call.operands[1]);
-    const int64_t kernelTaps = g.kernelHeight * g.kernelWidth;
-    std::vector<float> taps(static_cast<size_t>(sums));
-    for (int64_t out = 0; out < o; ++out)
-      for (int64_t ch = 0; ch < g.channels; ++ch)
-        for (int64_t k = 0; k < kernelTaps; ++k)
-          taps[static_cast<size_t>((k * g.channels + ch) * o + out)] = weight[(out * g.channels + ch) * kernelTaps + k];
-    std::vector<float> bias(static_cast<size_t>(o), 0.0f);
-    if (body.bias >= 0) {
-      const auto* b = static_cast<const float*>(call.operands[static_cast<size_t>(body.bias)]);
-      const bool single = graph.type(graph.node(c).operands[static_cast<size_t>(body.bias)]).numel() == 1;
-      for (int64_t out = 0; out < o; ++out) bias[static_cast<size_t>(out)] = single ? b[0] : b[out];
-    }
+    const ConvPoolWeights weights = convPoolWeights(graph, c, call.operands);  // as runConvPool has them
+    const std::vector<float>&taps = weights.taps, &bias = weights.bias;
     const RecomputingKernel run = recomputingKernel(g);
 #pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
     for (int part = 0; part < parts; ++part)
