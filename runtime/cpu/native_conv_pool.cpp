@@ -266,7 +266,8 @@ ConvPoolWeights convPoolWeights(const ir::Graph& g, ValueId conv, const std::vec
   for (int64_t o = 0; o < outChannels; ++o)
     for (int64_t ch = 0; ch < channels; ++ch)
       for (int64_t k = 0; k < kernelTaps; ++k)
-        weights.taps[static_cast<size_t>((k * channels + ch) * outChannels + o)] = weight[(o * channels + ch) * kernelTaps + k];
+        weights.taps[static_cast<size_t>((k * channels + ch) * outChannels + o)] =
+            weight[(o * channels + ch) * kernelTaps + k];
   if (body.bias >= 0) {
     const auto* b = static_cast<const float*>(operands[static_cast<size_t>(body.bias)]);
     const bool single = g.type(g.node(conv).operands[static_cast<size_t>(body.bias)]).numel() == 1;

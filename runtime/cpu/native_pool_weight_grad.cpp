@@ -180,7 +180,8 @@ struct RecomputedWindows {
             const __m256 w = _mm256_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0);
 #pragma GCC unroll 8
             for (int q = 0; q < 8; ++q)
-              sums[q] = _mm256_fmadd_ps(_mm256_broadcast_ss(corner + (kh * g.width + kw + q) * channels + c), w, sums[q]);
+              sums[q] =
+                  _mm256_fmadd_ps(_mm256_broadcast_ss(corner + (kh * g.width + kw + q) * channels + c), w, sums[q]);
           }
 #pragma GCC unroll 8
       for (int q = 0; q < 8; ++q) _mm256_storeu_ps(out + (m0 + q) * 8, relu ? relu8(sums[q]) : sums[q]);
