@@ -328,8 +328,10 @@ std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v) {
 }
 
 bool neverStored(const ir::Graph& g, ir::ValueId v) {
+  const ir::OpKind op = g.node(v).op;
+  if (op != ir::OpKind::MaxPoolGrad && op != ir::OpKind::Fused) return false;  // a pool gradient, a fused conv
   const std::vector<ir::ValueId> readers = otherReaders(g, v, -1);
-  if (g.node(v).op == ir::OpKind::MaxPoolGrad)
+  if (op == ir::OpKind::MaxPoolGrad)
     return readers.size() == 1 && readers[0] < g.size() && poolWeightGradSource(g, readers[0]) == v;
   for (ir::ValueId reader : readers)
     if (reader < g.size() && g.node(reader).op == ir::OpKind::MaxPool && convPoolSource(g, reader) == v)

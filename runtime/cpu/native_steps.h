@@ -110,8 +110,9 @@ int64_t nativeHeldBytes(const ir::Graph& g, ir::ValueId v, const std::vector<boo
 /// The values a native step of node `v` may read on behalf of a node it computes along, at
 /// `v`'s step rather than at that node's: a max pool's conv-pool step reads its conv's
 /// operands (convPoolShape), a weight gradient's pool step its pool gradient's
-/// (poolWeightGradShape). On any CPU, so that planMemory, a function of the graph alone,
-/// keeps them until `v`'s step.
+/// (poolWeightGradShape) and, where it computes the pool's map again, the map's conv's
+/// (poolWeightGradRecomputedConv: inputs and parameters, kept anyway). On any CPU, so that
+/// planMemory, a function of the graph alone, keeps them until `v`'s step.
 std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v);
 
 /// True when no step stores value `v`, which a native step computes along with its own

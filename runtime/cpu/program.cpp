@@ -306,9 +306,10 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       if (ValueId poolGrad = poolWeightGradSource(g, v); poolGrad >= 0) {
         step.kernelArgs = {node.operands[0]};  // x, then the pool gradient's operands
         for (ValueId o : g.node(poolGrad).operands) step.kernelArgs.push_back(o);
-        if (ValueId c = poolWeightGradRecomputedConv(g, v); c >= 0)  // the map's conv's operands and dy
-          step.kernelArgs = {g.node(c).operands.begin(), g.node(c).operands.end()},
+        if (ValueId c = poolWeightGradRecomputedConv(g, v); c >= 0) {  // the map's conv's operands and dy
+          step.kernelArgs = g.node(c).operands;
           step.kernelArgs.push_back(g.node(poolGrad).operands[1]);
+        }
       }
     } else if (const StepLayouts layouts = blockedLayouts(v);
                (step.onednn = compileOneDnnNode(g, v, *engine, layouts))) {
