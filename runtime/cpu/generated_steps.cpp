@@ -76,12 +76,26 @@ std::vector<ValueId> mergeableOperands(const Graph& g, const MemoryPlan& plan, c
   return extras;
 }
 
-/// True when the body of loop kernel `n` is elementwise: every input and computed value has
-/// its shape (constants and iotas aside), so each output element reads its inputs at its own index.
+/// True when `shape` broadcasts to `to` along its unit dims (the same rank).
+bool broadcastsTo(const ir::Shape& shape, const ir::Shape& to) {
+  if (shape.size() != to.size()) return false;
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] != 1 && shape[d] != to[d]) return false;
+  return true;
+}
+
+/// True when the body of loop kernel `n` is elementwise: every computed value of its shape is
+/// an elementwise op's, and any other computed value broadcasts to it (a group norm's
+/// per-channel scales reshaped from its weight), so each output element reads its inputs at
+/// its own index or a broadcast one.
 bool isElementwiseKernel(const Node& n) {
   for (const Node& b : n.body->nodes()) {
     if (b.op == OpKind::Constant && b.type.numel() == 1) continue;  // a scalar, read the same everywhere
-    if (b.type.shape != n.type.shape || (b.op != OpKind::Input && !ir::opInfo(b.op).has(ir::kElementwise))) return false;
+    if (b.type.shape != n.type.shape) {  // an input, read through what broadcasts it, or such a value
+      if (b.op != OpKind::Input && !broadcastsTo(b.type.shape, n.type.shape)) return false;
+      continue;
+    }
+    if (b.op != OpKind::Input && !ir::opInfo(b.op).has(ir::kElementwise)) return false;
   }
   return true;
 }
@@ -101,10 +115,17 @@ ValueId mergeableSibling(const Graph& g, const MemoryPlan& plan, const Facts& fa
   if (a < 0 || !isLoopKernel(g.node(p)) || !isLoopKernel(g.node(a))) return -1;
   const Node &node = g.node(p), &sibling = g.node(a);
   auto reads = [&](const Node& n, ValueId v) { return std::find(n.operands.begin(), n.operands.end(), v) != n.operands.end(); };
-  const bool readsA = std::any_of(node.operands.begin(), node.operands.end(), [&](ValueId o) { return viewsOf(g, o, a); });
-  const bool inArena = plan.values[static_cast<size_t>(a)].storage == Storage::Arena;
-  if (sibling.type.shape != node.type.shape || !isElementwiseKernel(sibling) || !isElementwiseKernel(node) || readsA ||
-      !inArena || facts.isUpdate[static_cast<size_t>(a)] || facts.isUpdate[static_cast<size_t>(p)] ||
+  // p may read a itself (the merged body binds it to a's computed value), not a view of it.
+  const bool readsView =
+      std::any_of(node.operands.begin(), node.operands.end(), [&](ValueId o) { return o != a && viewsOf(g, o, a); });
+  const Placement &at = plan.values[static_cast<size_t>(a)], &pAt = plan.values[static_cast<size_t>(p)];
+  const bool inArena = at.storage == Storage::Arena;
+  const auto bytes = static_cast<int64_t>(node.type.byteSize());  // a's too: the same shape, checked below
+  const bool apart =
+      pAt.storage != Storage::Arena || pAt.offset >= at.offset + bytes || at.offset >= pAt.offset + bytes;
+  if (sibling.type.shape != node.type.shape || !isElementwiseKernel(sibling) || !isElementwiseKernel(node) ||
+      readsView || (reads(node, a) && !apart) || !inArena || facts.isUpdate[static_cast<size_t>(a)] ||
+      facts.isUpdate[static_cast<size_t>(p)] ||
       touchesBlocked(a, sibling.operands) || touchesBlocked(p, node.operands))
     return -1;
   for (ValueId o : sibling.operands)

@@ -37,12 +37,15 @@ struct GeneratedStep {
 /// touching a value `blocked` marks (see blockedValues) runs its body's blockedBody.
 ///
 /// Siblings: a loop kernel `p` that merges no update value computes the loop kernel `a` just
-/// before it (reshapes between aside) too, when both are elementwise (every value in their
-/// bodies of their shape, scalar constants aside) and have the same shape, `a` lives in the
-/// arena, neither is an update value, `p` reads neither `a` nor a view of it, every value `a`
-/// reads `p` reads too, and neither touches blocked data: one pass over the values they share
-/// (an activation and the derivative factor precompute-derivatives made of it). `a`'s bytes
-/// are planned from its own step, before `p`'s, and nothing but views reads them in between.
+/// before it (reshapes between aside) too, when both are elementwise (every computed value in
+/// their bodies of their shape, or broadcast to it, scalar constants aside) and have the same
+/// shape, `a` lives in the arena, neither is an update value, `p` reads no view of `a` (`a`
+/// itself it may, its arena bytes apart from `p`'s: the merged body computes it once), every
+/// value `a` reads `p` reads too, and neither touches blocked data: one pass over the values
+/// they share (an activation and the derivative factor precompute-derivatives made of it; a
+/// group norm's sigmoid and the SiLU product reading it: ddpm's 8 pairs, 0.26-0.60 -> 0.17-0.40
+/// ms each on the AMD EPYC). `a`'s bytes are planned from its own step, before `p`'s, and
+/// nothing but views and `p` reads them in between.
 ///
 /// Side sums: a loop kernel `l` in the arena computes reduce kernel `r` too when `l` is `r`'s
 /// side-sum source (sideSumSources: `r` sums values of `l` at their own elements over some

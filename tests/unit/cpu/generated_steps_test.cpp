@@ -1,7 +1,7 @@
 // Generated steps: Adam's moment updates merge into their parameter's update kernel (one
 // kernel writing the parameter and both moments), a moment read elsewhere keeps its own
-// step, a GELU and its derivative factor share a kernel, and the merged steps compute what
-// the reference interpreter does.
+// step, a GELU and its derivative factor share a kernel, so do a sigmoid and the SiLU
+// product reading it, and the merged steps compute what the reference interpreter does.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -119,4 +119,27 @@ TEST(GeneratedSteps, AGeluAndItsDerivativeFactorShareAKernel) {
   // attention's softmax ignores them, so their gradients are rounding noise, which Adam's
   // first step turns into +-lr either way.
   cpu::testing::expectStepMatchesReference(exe, g, 1e-4, "qkv.bias");
+}
+
+// ddpm_tiny's group norms before a SiLU: the sigmoid kernel (its value kept for the backward
+// pass) runs in the kernel of the product that reads it, which computes the sigmoid once and
+// writes both, and the step still computes what the reference interpreter does.
+TEST(GeneratedSteps, ASigmoidRunsInTheSiluKernelThatReadsIt) {
+  ir::Graph g = cpu::testing::adamTrainStep("ddpm_tiny");
+  ir::Graph optimized = cpu::optimizeForCpu(g);
+  int read = 0;
+  for (const cpu::GeneratedStep& step : cpu::generatedSteps(optimized, cpu::planMemory(optimized)))
+    for (ir::ValueId a : step.extraOutputs) {
+      const std::vector<ir::ValueId>& operands = optimized.node(step.value).operands;
+      if (optimized.node(a).body->name().find("sigmoid") == std::string::npos ||
+          std::find(operands.begin(), operands.end(), a) == operands.end())
+        continue;  // Adam's moments, read by their parameter's update, merge too
+      ++read;
+      int sigmoids = 0;  // computed once, for both outputs
+      for (const ir::Node& n : step.body->nodes()) sigmoids += n.op == ir::OpKind::Sigmoid;
+      EXPECT_EQ(sigmoids, 1) << ir::valueRef(optimized, a);
+    }
+  EXPECT_GE(read, 2);
+  cpu::Executable exe = cpu::compile(g);
+  cpu::testing::expectStepMatchesReference(exe, g, 1e-4);
 }
