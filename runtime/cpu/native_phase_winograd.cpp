@@ -98,38 +98,11 @@ template <class F>
 __attribute__((target("avx2,fma"))) void transformOutput(const Plan<F>& p, int pass, const float* m, int64_t tile,
                                                          int64_t row, int64_t k0, const WinogradEpilogue& e,
                                                          float* y) {
-  constexpr int S = F::kSide, T = F::kTile;
-  const PhaseWinogradShape& s = p.s;
-  const Axis &rows = p.passes[static_cast<size_t>(pass)].rows[0], &cols = p.passes[static_cast<size_t>(pass)].cols[0];
+  const Pass& of = p.passes[static_cast<size_t>(pass)];
   int64_t image, top, left;
   p.tiling[static_cast<size_t>(pass)].locate(tile, image, top, left);
-  const float* at = m + row * s.outChannels + k0;
-  __m256 columns[S][T];  // A^T applied down each column of the products
-#pragma GCC unroll 8
-  for (int b = 0; b < S; ++b) {
-    __m256 column[S];
-#pragma GCC unroll 8
-    for (int a = 0; a < S; ++a) column[a] = _mm256_loadu_ps(at + (a * S + b) * p.mPoint);
-    F::output(column, columns[b]);
-  }
-  const __m256 bias = winograd::epilogueBias(e, k0);
-  const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
-#pragma GCC unroll 7
-  for (int a = 0; a < T; ++a) {
-    if (top + a >= rows.outCount) break;
-    __m256 d[S], r[T];
-#pragma GCC unroll 8
-    for (int b = 0; b < S; ++b) d[b] = columns[b][a];
-    F::output(d, r);
-    const int64_t outRow = rows.outFirst + rows.outStep * (top + a);
-#pragma GCC unroll 7
-    for (int b = 0; b < T; ++b) {
-      if (left + b >= cols.outCount) break;
-      winograd::storeResult(e, r[b], bias,
-                            offset + (outRow * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * s.outChannels,
-                            y);
-    }
-  }
+  transformTileOutput<F>(p.s, of.rows[0], of.cols[0], image, top, left, m + row * p.s.outChannels + k0, p.mPoint, k0,
+                         e, y);
 }
 
 template <class F>

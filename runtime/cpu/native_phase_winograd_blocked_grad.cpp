@@ -62,13 +62,7 @@ __attribute__((target("avx2,fma"))) void transformKernel(const Plan<F>& p, int t
   const PhaseWinogradShape& s = p.s;
   const float* at = sums + k * p.depth + term * s.channels + c0;
   __m256 columns[S][2];  // G^T applied down each column of the points
-#pragma GCC unroll 8
-  for (int b = 0; b < S; ++b) {
-    __m256 column[S];
-#pragma GCC unroll 8
-    for (int a = 0; a < S; ++a) column[a] = _mm256_loadu_ps(at + (a * S + b) * pointStride);
-    F::kernel(column, columns[b]);
-  }
+  winograd::transformPointColumns<S, 2, F::kernel>(at, pointStride, columns);
   alignas(32) float taps[2][2][8];
 #pragma GCC unroll 2
   for (int a = 0; a < 2; ++a) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "runtime/cpu/native_winograd.h"
+#include "runtime/cpu/phase_winograd_blocks.h"
 #include "runtime/cpu/phase_winograd_kernels.h"
 #include "runtime/cpu/vector_state.h"
 #include "runtime/cpu/winograd_kernels.h"
@@ -79,36 +80,11 @@ void multiplyTiles(const PhaseWinogradShape& s, const ScratchLayout& layout, con
 __attribute__((target("avx2,fma"))) void transformOutput(const PassTiling& tiling, const float* m, int64_t tile,
                                                          int64_t k0, int64_t pointStride, const WinogradEpilogue& e,
                                                          float* y) {
-  const PhaseWinogradShape& s = tiling.s;
-  const Axis &rows = tiling.pass.rows[0], &cols = tiling.pass.cols[0];
   int64_t image, top, left;
   tiling.locate(tile, image, top, left);
-  const float* at = m + tile * s.outChannels + k0;
-  __m256 columns[8][7];  // A^T applied down each column of the products (loops unrolled: vectors in registers)
-#pragma GCC unroll 8
-  for (int b = 0; b < 8; ++b) {
-    __m256 column[8];
-#pragma GCC unroll 8
-    for (int a = 0; a < 8; ++a) column[a] = _mm256_loadu_ps(at + (a * 8 + b) * pointStride);
-    winograd7::outputTransform(column, columns[b]);
-  }
-  const __m256 bias = winograd::epilogueBias(e, k0);
-  const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
-#pragma GCC unroll 7
-  for (int a = 0; a < kTile; ++a) {
-    if (top + a >= rows.outCount) break;
-    const __m256 d[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
-                         columns[4][a], columns[5][a], columns[6][a], columns[7][a]};
-    __m256 r[7];
-    winograd7::outputTransform(d, r);
-    const int64_t row = rows.outFirst + rows.outStep * (top + a);
-#pragma GCC unroll 7
-    for (int b = 0; b < kTile; ++b) {
-      if (left + b >= cols.outCount) break;
-      winograd::storeResult(e, r[b], bias,
-                            offset + (row * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * s.outChannels, y);
-    }
-  }
+  phase_blocks::transformTileOutput<phase_blocks::F7>(tiling.s, tiling.pass.rows[0], tiling.pass.cols[0], image, top,
+                                                      left, m + tile * tiling.s.outChannels + k0, pointStride, k0, e,
+                                                      y);
 }
 
 }  // namespace

@@ -294,14 +294,17 @@ __attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const floa
       g, x, windows, [&](int b, int half) { return c + b * g.map.blockStride + 8 * half; }, dy, sums);
 }
 
-/// One image of the step that computes the map's windows again from x (RecomputedWindows),
-/// on AVX2 whatever the CPU (the choice, and so the memory plan, is the same everywhere).
+/// The floats of RecomputedWindows' rows.
+int64_t recomputedRowFloats(const Geometry& g) { return 2 * 2 * g.pooledWidth * 8; }
+
+/// One image of the step that computes the map's windows again from x (RecomputedWindows,
+/// its rows at `rows`), on AVX2 whatever the CPU (the choice, and so the memory plan, is the
+/// same everywhere).
 template <int Blocks, int K, int C>
 __attribute__((target("avx2,fma"))) void imageRecomputedAvx2(const Geometry& g, const float* x, const float* taps,
                                                              const float* bias, bool relu, const float* dy,
-                                                             float* sums) {
-  std::vector<float> rows(static_cast<size_t>(2 * 2 * g.pooledWidth * 8));
-  const RecomputedWindows<K, C> windows{g, x, taps, bias, relu, rows.data()};
+                                                             float* sums, float* rows) {
+  const RecomputedWindows<K, C> windows{g, x, taps, bias, relu, rows};
   imageAvx2Of<Blocks, K, C>(
       g, x, windows, [](int b, int half) { return int64_t{16} * b + 8 * half; }, dy, sums);
 }
@@ -318,7 +321,7 @@ ImageKernel imageKernel(const Geometry& g) {
 }
 
 using RecomputingKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, const float*,
-                                   float*);
+                                   float*, float*);
 
 /// The image kernel of the step that computes the map again.
 RecomputingKernel recomputingKernel(const Geometry& g) {
@@ -401,10 +404,12 @@ void runPoolWeightGrad(const NativeCall& call) {
     const ConvPoolWeights weights = convPoolWeights(graph, c, call.operands);  // as runConvPool has them
     const std::vector<float>&taps = weights.taps, &bias = weights.bias;
     const RecomputingKernel run = recomputingKernel(g);
+    std::vector<float> rows(static_cast<size_t>(parts * recomputedRowFloats(g)));  // each part's
 #pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
     for (int part = 0; part < parts; ++part)
       for (int64_t n = images * part / parts; n < images * (part + 1) / parts; ++n)
-        run(g, in + n * inSize, taps.data(), bias.data(), body.relu, dy + n * gradSize, partial.data() + part * sums);
+        run(g, in + n * inSize, taps.data(), bias.data(), body.relu, dy + n * gradSize, partial.data() + part * sums,
+            rows.data() + part * recomputedRowFloats(g));
   } else {
     const ImageKernel run = imageKernel(g);
     const auto* stored = static_cast<const float*>(call.operands[1]);

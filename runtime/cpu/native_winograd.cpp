@@ -96,7 +96,7 @@ __attribute__((target("avx2,fma"))) void transformOutput(const Plan& p, const fl
   const int64_t pointStride = tilePointStride(p.blockTiles, s.outChannels);
   const float* at = m + row * s.outChannels + k0;
   __m256 columns[6][4];  // A^T applied down each column of the products
-  transformPointColumns<4, outputTransform>(at, pointStride, columns);
+  transformPointColumns<6, 4, outputTransform>(at, pointStride, columns);
   const __m256 bias = epilogueBias(e, k0);
   const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
 #pragma GCC unroll 4

@@ -69,7 +69,7 @@ __attribute__((target("avx2,fma"))) void transformKernel(const WinogradShape& s,
   const int64_t pointStride = weightPointStride(s);
   const float* at = w + k * s.channels + c0;
   __m256 columns[6][3];  // G^T applied down each column of the points
-  transformPointColumns<3, kernelTransform>(at, pointStride, columns);
+  transformPointColumns<6, 3, kernelTransform>(at, pointStride, columns);
   alignas(32) float taps[9][8];
 #pragma GCC unroll 3
   for (int a = 0; a < 3; ++a) {

@@ -17,6 +17,7 @@ namespace weft::cpu::phase_blocks {
 
 using winograd7::Axis;
 using winograd7::Pass;
+using winograd7::PassTiles;
 
 inline constexpr int64_t kBlockBytes = 640 * 1024;   ///< a block's V and M (as native_winograd.cpp's)
 inline constexpr int64_t kFewestBlockTiles = 16;
@@ -102,23 +103,36 @@ inline bool sevenTiles(const PhaseWinogradShape& s) {
   return s.kernel == 4 || (!wholeTiles(s, F4::kTile) && wholeTiles(s, F7::kTile));
 }
 
-/// A pass's result plane in tiles of `tile` x `tile`: tile t of image n at row t /
-/// tilesAcross, column t % tilesAcross (of tiles).
-struct PassTiles {
-  int64_t tile = 0, tilesDown = 0, tilesAcross = 0, tiles = 0;
-  PassTiles(const PhaseWinogradShape& s, const Pass& pass, int64_t size)
-      : tile(size),
-        tilesDown((pass.rows[0].outCount + size - 1) / size),
-        tilesAcross((pass.cols[0].outCount + size - 1) / size),
-        tiles(s.images * tilesDown * tilesAcross) {}
-  /// Tile `t`'s image and its first row and column in the pass's result plane.
-  void locate(int64_t t, int64_t& image, int64_t& top, int64_t& left) const {
-    const int64_t perImage = tilesDown * tilesAcross, inImage = t % perImage;
-    image = t / perImage;
-    top = inImage / tilesAcross * tile;
-    left = inImage % tilesAcross * tile;
+/// y for one tile (its first result row `top` and column `left` of pass plane `rows` x `cols`,
+/// image `image`) and eight result channels k0..: A^T M A of the products at `at` (a point's
+/// rows pointStride floats apart), then the epilogue. The blocked and the termwise steps'.
+template <class F>
+__attribute__((target("avx2,fma"))) inline void transformTileOutput(const PhaseWinogradShape& s, const Axis& rows,
+                                                                   const Axis& cols, int64_t image, int64_t top,
+                                                                   int64_t left, const float* at, int64_t pointStride,
+                                                                   int64_t k0, const WinogradEpilogue& e, float* y) {
+  constexpr int S = F::kSide, T = F::kTile;
+  __m256 columns[S][T];  // A^T applied down each column of the products
+  winograd::transformPointColumns<S, T, F::output>(at, pointStride, columns);
+  const __m256 bias = winograd::epilogueBias(e, k0);
+  const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
+#pragma GCC unroll 7
+  for (int a = 0; a < T; ++a) {
+    if (top + a >= rows.outCount) break;
+    __m256 d[S], r[T];
+#pragma GCC unroll 8
+    for (int b = 0; b < S; ++b) d[b] = columns[b][a];
+    F::output(d, r);
+    const int64_t outRow = rows.outFirst + rows.outStep * (top + a);
+#pragma GCC unroll 7
+    for (int b = 0; b < T; ++b) {
+      if (left + b >= cols.outCount) break;
+      winograd::storeResult(e, r[b], bias,
+                            offset + (outRow * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * s.outChannels,
+                            y);
+    }
   }
-};
+}
 
 /// One block of work: tiles first.. first + count of pass `pass`.
 struct Block {

@@ -183,26 +183,18 @@ inline std::vector<Pass> passesOf(const PhaseWinogradShape& s) {
   return passes;
 }
 
-/// A pass's result plane in 7x7 tiles, tile t of image n at row t / tilesAcross, column t %
-/// tilesAcross.
-struct PassTiling {
+/// A pass's result plane in tiles of `size` x `size`.
+struct PassTiles : winograd::TileGrid {
+  PassTiles(const PhaseWinogradShape& s, const Pass& pass, int64_t size)
+      : TileGrid(s.images, pass.rows[0].outCount, pass.cols[0].outCount, size) {}
+};
+
+/// A pass's result plane in 7x7 tiles, with the shape and pass it tiles.
+struct PassTiling : PassTiles {
   const PhaseWinogradShape& s;
   const Pass& pass;
-  int64_t tilesDown, tilesAcross, tiles;
 
-  PassTiling(const PhaseWinogradShape& shape, const Pass& p)
-      : s(shape),
-        pass(p),
-        tilesDown((p.rows[0].outCount + kTile - 1) / kTile),
-        tilesAcross((p.cols[0].outCount + kTile - 1) / kTile),
-        tiles(shape.images * tilesDown * tilesAcross) {}
-  /// Tile `tile`'s image and its first row and column in the pass's result plane.
-  void locate(int64_t tile, int64_t& image, int64_t& top, int64_t& left) const {
-    const int64_t perImage = tilesDown * tilesAcross, inImage = tile % perImage;
-    image = tile / perImage;
-    top = inImage / tilesAcross * kTile;
-    left = inImage % tilesAcross * kTile;
-  }
+  PassTiling(const PhaseWinogradShape& shape, const Pass& p) : PassTiles(shape, p, kTile), s(shape), pass(p) {}
 };
 
 /// The most tiles any pass of `s` has (the scratch's rows).

@@ -81,15 +81,17 @@ WEFT_WINOGRAD_INLINE void kernelTransform(const __m256 (&w)[6], __m256 (&r)[3]) 
   r[2] = _mm256_fmadd_ps(sixth, _mm256_sub_ps(sum34, sum12), w[5]);
 }
 
-/// columns[b] = Transform down column b of a tile's 36 points, eight channels each: point
-/// a * 6 + b at at + (a * 6 + b) * pointStride.
-template <int Out, void (*Transform)(const __m256 (&)[6], __m256 (&)[Out])>
-WEFT_WINOGRAD_INLINE void transformPointColumns(const float* at, int64_t pointStride, __m256 (&columns)[6][Out]) {
-#pragma GCC unroll 6
-  for (int b = 0; b < 6; ++b) {
-    __m256 column[6];
-#pragma GCC unroll 6
-    for (int a = 0; a < 6; ++a) column[a] = _mm256_loadu_ps(at + (a * 6 + b) * pointStride);
+/// columns[b] = Transform down column b of a tile's Side x Side points, eight channels each:
+/// point a * Side + b at at + (a * Side + b) * pointStride. Loops unrolled: the vectors stay
+/// in registers.
+template <int Side, int Out, void (*Transform)(const __m256 (&)[Side], __m256 (&)[Out])>
+WEFT_WINOGRAD_INLINE void transformPointColumns(const float* at, int64_t pointStride,
+                                                __m256 (&columns)[Side][Out]) {
+#pragma GCC unroll 8
+  for (int b = 0; b < Side; ++b) {
+    __m256 column[Side];
+#pragma GCC unroll 8
+    for (int a = 0; a < Side; ++a) column[a] = _mm256_loadu_ps(at + (a * Side + b) * pointStride);
     Transform(column, columns[b]);
   }
 }
@@ -121,25 +123,35 @@ inline int64_t tilePointStride(int64_t tiles, int64_t channels) { return tiles *
 /// 4x4 tiles would hold alone: one more than a multiple of four, from 9 on.
 inline bool lastLineAlone(int64_t extent) { return extent > kTile * 2 && extent % kTile == 1; }
 
-/// A result plane in 4x4 tiles, tile t of image n at row t / tilesAcross, column t % tilesAcross.
-struct Tiling {
+/// `images` result planes of `down` x `across` results in tiles of `tile` x `tile`: tile t of
+/// image n at row t / tilesAcross, column t % tilesAcross (of tiles).
+struct TileGrid {
+  int64_t tile = 0, tilesDown = 0, tilesAcross = 0, tiles = 0;  ///< per column and row of an image; in all
+
+  TileGrid(int64_t images, int64_t down, int64_t across, int64_t size)
+      : tile(size),
+        tilesDown((down + size - 1) / size),
+        tilesAcross((across + size - 1) / size),
+        tiles(images * tilesDown * tilesAcross) {}
+  /// Tile `t`'s image and its first result row and column.
+  void locate(int64_t t, int64_t& image, int64_t& top, int64_t& left) const {
+    const int64_t perImage = tilesDown * tilesAcross, inImage = t % perImage;
+    image = t / perImage;
+    top = inImage / tilesAcross * tile;
+    left = inImage % tilesAcross * tile;
+  }
+};
+
+/// A result plane in 4x4 tiles.
+struct Tiling : TileGrid {
   WinogradShape s;
-  int64_t tilesDown = 0, tilesAcross = 0, tiles = 0;  ///< per column and row of an image; in all
 
   /// The tiles of `shape`'s result planes; with `leaveLoneLines`, those of a last row and
   /// column that a row (column) of tiles would hold alone (lastLineAlone) are left out.
   explicit Tiling(const WinogradShape& shape, bool leaveLoneLines = false)
-      : s(shape),
-        tilesDown((shape.outHeight - (leaveLoneLines && lastLineAlone(shape.outHeight)) + kTile - 1) / kTile),
-        tilesAcross((shape.outWidth - (leaveLoneLines && lastLineAlone(shape.outWidth)) + kTile - 1) / kTile),
-        tiles(shape.images * tilesDown * tilesAcross) {}
-  /// Tile `tile`'s image and its first result row and column.
-  void locate(int64_t tile, int64_t& image, int64_t& top, int64_t& left) const {
-    const int64_t perImage = tilesDown * tilesAcross, inImage = tile % perImage;
-    image = tile / perImage;
-    top = inImage / tilesAcross * kTile;
-    left = inImage % tilesAcross * kTile;
-  }
+      : TileGrid(shape.images, shape.outHeight - (leaveLoneLines && lastLineAlone(shape.outHeight)),
+                 shape.outWidth - (leaveLoneLines && lastLineAlone(shape.outWidth)), kTile),
+        s(shape) {}
 };
 
 /// V's points for eight channels of one Side x Side patch: B^T d B (Transform applying B^T
