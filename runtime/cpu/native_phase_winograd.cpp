@@ -77,17 +77,25 @@ __attribute__((target("avx2,fma"))) void transformWeights(const Plan<F>& p, int 
   }
 }
 
-/// M = V U for a block, point by point.
+/// M = V U for a block of pass `pass`, point by point, over the terms each point multiplies
+/// (M is zero at a point with none: a conv_transpose's phase without a tap).
 template <class F>
-void multiplyBlock(const Plan<F>& p, const float* v, const float* u, int64_t count, float* m) {
-  const int64_t D = p.depth, K = p.s.outChannels;
+void multiplyBlock(const Plan<F>& p, int pass, const float* v, const float* u, int64_t count, float* m) {
+  const int64_t D = p.depth, K = p.s.outChannels, C = p.s.channels;
+  const std::vector<TermRange>& terms = p.pointTerms[static_cast<size_t>(pass)];
   for (int64_t point = 0; point < Plan<F>::kPoints; ++point) {
-    const float* vp = v + point * p.vPoint;
-    const float* up = u + point * p.uPoint;
+    const TermRange range = terms[static_cast<size_t>(point)];
+    const int64_t first = range.first * C, depth = (range.end - range.first) * C;
+    const float* vp = v + point * p.vPoint + first;
+    const float* up = u + point * p.uPoint + first * K;
     float* mp = m + point * p.mPoint;
+    if (depth == 0) {
+      std::fill_n(mp, count * K, 0.0f);
+      continue;
+    }
     for (int64_t k0 = 0; k0 < K; k0 += 16)
       winograd::forEachRowGroup(count, [&](int64_t t0, int64_t rows) {
-        winograd::multiplySomeRows<false>(rows, vp + t0 * D, D, 1, up + k0, K, D, mp + t0 * K + k0, K);
+        winograd::multiplySomeRows<false>(rows, vp + t0 * D, D, 1, up + k0, K, depth, mp + t0 * K + k0, K);
       });
   }
 }
@@ -142,7 +150,7 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
       for (int64_t b = p.passBlocks[pass]; b < p.passBlocks[pass + 1]; ++b) {
         const Block& block = p.blocks[static_cast<size_t>(b)];
         for (int64_t t = 0; t < block.count; ++t) transformInput(p, block.pass, x, block.first + t, v, t);
-        multiplyBlock(p, v, u, block.count, m);
+        multiplyBlock(p, block.pass, v, u, block.count, m);
         for (int64_t t = 0; t < block.count; ++t)
           for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
             transformOutput(p, block.pass, m, block.first + t, t, k0, e, y);

@@ -119,15 +119,21 @@ void weightGradient(const PhaseWinogradShape& s, const float* x, const float* dy
         for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(p, dy, block.first + t, k0, g, t);
       }
       // Each point's sums in two halves of their columns: even shares (F(4x4)'s 25 points
-      // split 13 to 12 between two workers, and one waited 8% of the products).
+      // split 13 to 12 between two workers, and one waited 8% of the products). A point's
+      // columns are its terms' (the others' sums feed only taps past the kernel, and stay 0).
 #pragma omp for schedule(static)
       for (int64_t share = 0; share < 2 * kPoints; ++share) {
-        const int64_t point = share / 2, first = share % 2 * (D / 2);
+        const int64_t point = share / 2;
+        const TermRange terms = p.pointTerms.front()[static_cast<size_t>(point)];
+        int64_t begin = terms.first * s.channels, end = terms.end * s.channels;
+        if ((end - begin) % 16 != 0) begin = 0, end = D;  // (D / 2 is a multiple of 16)
+        const int64_t chunks = (end - begin) / 16;
+        const int64_t first = begin + share % 2 * (chunks + 1) / 2 * 16, last = share % 2 ? end : begin + (chunks + 1) / 2 * 16;
         const float* vp = v + point * p.vPoint;
         const float* gp = g + point * p.mPoint;
         float* wp = sums + point * sumPoint;
         winograd::forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
-          for (int64_t c0 = first; c0 < first + D / 2; c0 += 16)
+          for (int64_t c0 = first; c0 < last; c0 += 16)
             winograd::multiplySomeRows<true>(rows, gp + k0, 1, K, vp + c0, D, block.count, wp + k0 * D + c0, D);
         });
       }

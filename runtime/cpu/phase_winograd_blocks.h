@@ -30,7 +30,7 @@ inline constexpr int64_t kFewestBlockTiles = 16;
 ///   B^T = [2 -1 -2 1 0; 0 2 1 -1 0; 0 -2 3 -1 0; 0 -1 0 1 0; 0 2 -1 -2 1]
 ///   G = [1/2 0; 1/2 1/2; 1/6 -1/6; 1/6 1/3; 0 1]    A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 0; 0 1 -1 8 1]
 struct F4 {
-  static constexpr int kSide = 5;  ///< transformed points along each axis
+  static constexpr int kSide = 5;  ///< transformed points along each axis (the first and the last read one tap each)
   static constexpr int kTile = 4;  ///< results per tile along each axis
   /// r = B^T d for five vectors d (one row or column of a patch).
   WEFT_PHASE_INLINE void input(const __m256 (&d)[5], __m256 (&r)[5]) {
@@ -80,7 +80,7 @@ struct F4 {
 
 /// F(7x7, 2x2)'s transforms (phase_winograd_kernels.h).
 struct F7 {
-  static constexpr int kSide = 8;
+  static constexpr int kSide = 8;  ///< as F4's: G's first row reads the first tap alone, its last the second
   static constexpr int kTile = 7;
   WEFT_PHASE_INLINE void input(const __m256 (&d)[8], __m256 (&r)[8]) { winograd7::inputTransform(d, r); }
   WEFT_PHASE_INLINE void output(const __m256 (&m)[8], __m256 (&r)[7]) { winograd7::outputTransform(m, r); }
@@ -140,15 +140,69 @@ struct Block {
   int64_t first = 0, count = 0;
 };
 
+/// The terms [first, end) of a pass whose transformed weights may be nonzero at one point.
+struct TermRange {
+  int first = 0, end = 0;
+};
+
+/// The point along one axis where a term's transformed weights are zero, or -1: G's first row
+/// reads the first tap alone and its last row the second, so a 3x3 kernel's missing tap (tap 3,
+/// past the kernel) zeroes the axis's first or last point.
+template <class F>
+int zeroPointOf(const Axis& axis, int64_t kernel) {
+  if (axis.tap[0] >= kernel) return 0;
+  if (axis.tap[1] >= kernel) return F::kSide - 1;
+  return -1;
+}
+
+/// Puts pass `pass`'s terms in the order where the terms with nonzero weights at each point lie
+/// closest together, and returns each point's range of them: where a 3x3 kernel's stride-2
+/// phases lack a tap (a conv's four terms: one has all four taps, two have two, one has one),
+/// a point on the first or last row or column of the transform multiplies two terms or one
+/// instead of four (F(4x4, 2x2): 81 term products a tile instead of 100).
+template <class F>
+std::vector<TermRange> orderTerms(Pass& pass, int64_t kernel) {
+  constexpr int S = F::kSide;
+  std::vector<int> order(static_cast<size_t>(pass.terms)), best;
+  for (int t = 0; t < pass.terms; ++t) order[static_cast<size_t>(t)] = t;
+  std::vector<TermRange> bestRanges;
+  int64_t bestDepth = -1;
+  do {
+    std::vector<TermRange> ranges;
+    int64_t depth = 0;
+    for (int point = 0; point < S * S; ++point) {
+      TermRange r{pass.terms, 0};
+      for (int i = 0; i < pass.terms; ++i) {
+        const int t = order[static_cast<size_t>(i)];
+        if (zeroPointOf<F>(pass.rows[t], kernel) == point / S || zeroPointOf<F>(pass.cols[t], kernel) == point % S)
+          continue;
+        r.first = std::min(r.first, i), r.end = i + 1;
+      }
+      if (r.end == 0) r.first = 0;
+      depth += r.end - r.first;
+      ranges.push_back(r);
+    }
+    if (bestDepth < 0 || depth < bestDepth) bestDepth = depth, best = order, bestRanges = std::move(ranges);
+  } while (std::next_permutation(order.begin(), order.end()));
+  const Pass given = pass;
+  for (int i = 0; i < pass.terms; ++i) {
+    pass.rows[i] = given.rows[best[static_cast<size_t>(i)]];
+    pass.cols[i] = given.cols[best[static_cast<size_t>(i)]];
+  }
+  return bestRanges;
+}
+
 /// The geometry of shape `s` with transforms F on `workers` workers: its passes, each pass's
-/// products `depth` deep (its terms' channels side by side), blocks of at most blockTiles
-/// tiles (as many for each worker where the passes allow), and the floats from one point's
-/// part of U, V or M to the next (a cache line more than they fill: winograd::tilePointStride).
+/// products `depth` deep (its terms' channels side by side; at each point only the terms of
+/// pointTerms), blocks of at most blockTiles tiles (as many for each worker where the passes
+/// allow), and the floats from one point's part of U, V or M to the next (a cache line more
+/// than they fill: winograd::tilePointStride).
 template <class F>
 struct Plan {
   static constexpr int64_t kPoints = F::kSide * F::kSide;  ///< a tile's transformed points
   const PhaseWinogradShape& s;
   std::vector<Pass> passes;
+  std::vector<std::vector<TermRange>> pointTerms;  ///< pass p's terms that point xi multiplies
   std::vector<PassTiles> tiling;
   std::vector<Block> blocks;       ///< pass by pass
   std::vector<int64_t> passBlocks;  ///< pass p's blocks: passBlocks[p] .. passBlocks[p + 1]
@@ -157,6 +211,7 @@ struct Plan {
   Plan(const PhaseWinogradShape& shape, int workers, int64_t blockBytes = kBlockBytes)
       : s(shape), passes(winograd7::passesOf(shape)) {
     depth = passes.front().terms * s.channels;
+    for (Pass& pass : passes) pointTerms.push_back(orderTerms<F>(pass, s.kernel));
     for (const Pass& pass : passes) tiling.emplace_back(s, pass, F::kTile);
     const int64_t most = std::max(kFewestBlockTiles, blockBytes / (kPoints * 4 * (depth + s.outChannels)));
     int64_t perPass = 0;  // blocks of each pass, a multiple of the workers
