@@ -7,8 +7,8 @@
 /// 0.53-0.70 ms), its GEMM kernels want channels-first data (a copy of the input, which needs
 /// room in the arena). Channels-last, each input position's channels are one row of a matrix
 /// product with the weight seen as [C, O * KH * KW]: the step computes a few positions' rows
-/// at a time in AVX-512 registers and adds each row's values into the result positions its
-/// taps reach, reading the input once and needing no scratch beyond the reshaped weight.
+/// at a time in vector registers, keeps an image's rows in the worker's scratch, and sums into
+/// each result value the row values whose taps reach it, reading the input once.
 #include "runtime/cpu/native_steps.h"
 
 namespace weft::cpu {
