@@ -1,13 +1,12 @@
 // Direct gradient rules of the composites that models use most, shorter than differentiating
 // their decompositions: relu and leaky_relu (a select on x > 0, so x == 0 takes the negative
-// side's slope, as in PyTorch), gelu, reduce_mean, softmax, log_softmax and softplus
-// (sigmoid(x), where the decomposition's log1p form would be differentiated term by term).
-// bce_with_logits goes through its decomposition: its own rule (sigmoid(x) - t) left 2.4 MiB
-// more live at dcgan's training peak (the memory schedule came out differently), above
-// PyTorch's. The norms have
+// side's slope, as in PyTorch), gelu, reduce_mean, softmax, log_softmax, softplus and
+// bce_with_logits (sigmoid(x), where the decomposition's log1p form would be differentiated
+// term by term). The norms have
 // theirs in grad_rules_norm.cpp; every other composite is differentiated through its
 // decomposition (passes/decompositions.h).
 #include <cmath>
+#include <string>
 
 #include "passes/grad_rules.h"
 
@@ -91,6 +90,28 @@ Grads logSoftmax(GradContext& c) {
 /// d softplus(x) = sigmoid(x) dx.
 Grads softplus(GradContext& c) { return {c.e.mul(c.cotangent, c.e.op(OpKind::Sigmoid, {c.operand(0)}))}; }
 
+/// bce(x, t) = softplus(x) - x t per element: x gets (sigmoid(x) - t) g, t gets -x g, with g
+/// the cotangent spread over the elements as the `reduce` attribute summed them.
+Grads bceWithLogits(GradContext& c) {
+  Emitter& e = c.e;
+  ValueId x = c.operand(0), t = c.operand(1);
+  const ir::Shape& shape = c.operandShape(0);
+  const std::string& mode = c.attr().s("reduce");
+  ValueId share = c.cotangent;
+  if (mode != "none") {
+    share = broadcastTo(e, reshapeTo(e, c.cotangent, ir::Shape(shape.size(), 1)), shape);
+    if (mode == "mean") {
+      int64_t count = 1;
+      for (int64_t d : shape) count *= d;
+      share = e.div(share, e.scalarLike(static_cast<double>(count), x));
+    }
+  }
+  Grads r(2);
+  if (c.wants(0)) r[0] = e.mul(share, e.sub(e.op(OpKind::Sigmoid, {x}), t));
+  if (c.wants(1)) r[1] = e.mul(share, e.neg(x));
+  return r;
+}
+
 }  // namespace
 
 void addCompositeGradRules(std::map<OpKind, GradRule>& table) {
@@ -101,6 +122,7 @@ void addCompositeGradRules(std::map<OpKind, GradRule>& table) {
   table[OpKind::Gelu] = gelu;
   table[OpKind::LogSoftmax] = logSoftmax;
   table[OpKind::Softplus] = softplus;
+  table[OpKind::BceWithLogits] = bceWithLogits;
 }
 
 }  // namespace weft::passes::grad

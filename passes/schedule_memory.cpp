@@ -11,6 +11,11 @@
 //    still waits for (Adam's step size);
 //  - otherwise the ready node that came first in the old order runs, so a graph with nothing
 //    to gain keeps its order (and producers stay next to their consumers).
+// A second schedule breaks those ties depth first instead (the cone of each update, then of
+// each output, in turn), taken where its peak is lower: where the old order interleaves
+// two gradients' cones (dcgan's generator loss differentiated through the discriminator
+// beside the discriminator's own losses), finishing one before the next keeps less alive
+// (dcgan's training peak 37.7 -> 31.6 MiB with bce_with_logits' own gradient rule).
 // Then each optimizer moment update moves to just before its parameter's update, where the
 // peak allows (sinkMomentUpdates): the CPU runtime runs adjacent ones as one kernel.
 // The bytes are those a memory planner places in an arena: every computed value, except
@@ -105,8 +110,9 @@ class LiveBytes {
   std::vector<std::vector<ValueId>> reads_;
 };
 
-/// The list schedule described above.
-std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
+/// The list schedule described above, ties going to the lowest `rank` (the old order's
+/// position, or another order's).
+std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live, const std::vector<ValueId>& rank) {
   const auto n = static_cast<size_t>(g.size());
   std::vector<int> waiting(n, 0), readers(n, 0);
   std::vector<std::vector<ValueId>> users(n);
@@ -155,15 +161,16 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
   while (!ready.empty()) {
     // The ready node freeing most net, if any frees; else the first in the old order that
     // allocates nothing (or a scalar an update waits for); else the first in the old order.
-    auto pick = std::min_element(ready.begin(), ready.end());
+    auto before = [&](ValueId a, ValueId b) { return rank[static_cast<size_t>(a)] < rank[static_cast<size_t>(b)]; };
+    auto pick = std::min_element(ready.begin(), ready.end(), before);
     auto firstFree = ready.end();
     int64_t best = 0;
     for (auto it = ready.begin(); it != ready.end(); ++it) {
       if (!updatesLast(*it)) continue;  // left to node order
       int64_t net = freedBy(*it) - live.allocates(*it);
-      if (net > best || (net == best && net > 0 && *it < *pick)) best = net, pick = it;
+      if (net > best || (net == best && net > 0 && before(*it, *pick))) best = net, pick = it;
       bool free = live.allocates(*it) == 0 || (negligible(*it) && completesUpdate(*it));
-      if (free && (firstFree == ready.end() || *it < *firstFree)) firstFree = it;
+      if (free && (firstFree == ready.end() || before(*it, *firstFree))) firstFree = it;
     }
     if (best == 0 && firstFree != ready.end()) pick = firstFree;
     ValueId v = *pick;
@@ -175,6 +182,40 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live) {
       if (--waiting[static_cast<size_t>(u)] == 0) ready.push_back(u), status[static_cast<size_t>(u)] = 1;
   }
   return order;
+}
+
+/// Each node's position in a depth-first order: the cone of each update value, then of each
+/// output, in turn (operands before readers, in operand order), then whatever is left in
+/// the old order; the update values after all. Its ties finish one result's computation
+/// before the next begins.
+std::vector<ValueId> depthFirstRank(const ir::Graph& g) {
+  const auto n = static_cast<size_t>(g.size());
+  std::vector<ValueId> rank(n, -1);
+  ValueId next = 0;
+  std::vector<std::pair<ValueId, size_t>> stack;  // a node and its next operand to visit
+  auto visit = [&](ValueId root) {
+    if (rank[static_cast<size_t>(root)] >= 0) return;
+    stack.push_back({root, 0});
+    rank[static_cast<size_t>(root)] = -2;  // on the stack
+    while (!stack.empty()) {
+      auto& [v, i] = stack.back();
+      const auto& operands = g.node(v).operands;
+      if (i < operands.size()) {
+        const ValueId o = operands[i++];
+        if (rank[static_cast<size_t>(o)] == -1) rank[static_cast<size_t>(o)] = -2, stack.push_back({o, 0});
+        continue;
+      }
+      rank[static_cast<size_t>(v)] = next++;
+      stack.pop_back();
+    }
+  };
+  for (const auto& u : g.updates()) visit(u.value);
+  for (const auto& out : g.outputs()) visit(out.value);
+  for (ValueId v = 0; v < g.size(); ++v) visit(v);
+  // The update values themselves rank last: they run where they allocate nothing and their
+  // parameter's other readers have run, never ahead of those by rank.
+  for (const auto& u : g.updates()) rank[static_cast<size_t>(u.value)] += g.size();
+  return rank;
 }
 
 /// `order` with each optimizer moment update (an update value that only another update
@@ -216,9 +257,13 @@ bool scheduleForMemory(ir::Graph& g) { return scheduleForMemory(g, nullptr); }
 
 bool scheduleForMemory(ir::Graph& g, const TransientBytes& transient) {
   LiveBytes live(g);
-  std::vector<ValueId> order = sinkMomentUpdates(g, live, memorySchedule(g, live), transient);
   std::vector<ValueId> old(static_cast<size_t>(g.size()));
   std::iota(old.begin(), old.end(), 0);
+  // Ties broken by the old order, or depth first (which finishes one gradient's cone before
+  // another's where the old order interleaves them) where that lowers the peak.
+  std::vector<ValueId> order = sinkMomentUpdates(g, live, memorySchedule(g, live, old), transient);
+  std::vector<ValueId> deep = sinkMomentUpdates(g, live, memorySchedule(g, live, depthFirstRank(g)), transient);
+  if (live.cost(g, deep, transient).first < live.cost(g, order, transient).first) order = std::move(deep);
   if (order == old || live.cost(g, order, transient) >= live.cost(g, old, transient)) return false;
   Rewriter rw(g);
   for (ValueId v : order) {

@@ -1,5 +1,6 @@
 // schedule-memory: a node that frees more bytes than it allocates moves ahead of one that
-// only allocates; a graph with nothing to gain keeps its order; results and updates are kept.
+// only allocates; ties broken depth first where that keeps less alive; a graph with nothing
+// to gain keeps its order; results and updates are kept.
 #include <gtest/gtest.h>
 
 #include "ir/verifier.h"
@@ -60,6 +61,26 @@ TEST(ScheduleMemory, AChainKeepsItsOrder) {
   Graph scheduled = g;
   EXPECT_FALSE(scheduleForMemory(scheduled));
   expectSameGraph(g, scheduled);
+}
+
+// Two results whose computations interleave in node order (a1, a2, b1, b2): the list
+// schedule's ties follow that order and keep a1, a2 and b1 alive together (48 KiB); broken
+// depth first, one result's chain finishes before the other's starts (32 KiB).
+TEST(ScheduleMemory, TiesFinishOneResultBeforeTheNextWhereThatKeepsLessAlive) {
+  Graph g("cones");
+  const TensorType t{DType::f32, {64, 64}};
+  auto x = g.addInput("x", t);
+  auto a1 = g.addOp(OpKind::Exp, {x}, {}, "a1");
+  auto a2 = g.addOp(OpKind::Neg, {x}, {}, "a2");
+  auto b1 = g.addOp(OpKind::Neg, {a1}, {}, "b1");
+  auto b2 = g.addOp(OpKind::Exp, {a2}, {}, "b2");
+  g.addOutput("o1", g.addOp(OpKind::ReduceSum, {b1}, axesAttrs({0, 1}, false)));
+  g.addOutput("o2", g.addOp(OpKind::ReduceSum, {b2}, axesAttrs({0, 1}, false)));
+  Graph scheduled = g;
+  ASSERT_TRUE(scheduleForMemory(scheduled));
+  verify(scheduled);
+  EXPECT_LT(positionOf(scheduled, "b1"), positionOf(scheduled, "a2"));
+  expectSameResults(g, scheduled, smoothFeeds(g, 0.01), 0);
 }
 
 // Parameters' update values live beside their parameter, so they count as no arena bytes;
