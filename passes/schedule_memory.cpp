@@ -262,8 +262,12 @@ bool scheduleForMemory(ir::Graph& g, const TransientBytes& transient) {
   // Ties broken by the old order, or depth first (which finishes one gradient's cone before
   // another's where the old order interleaves them) where that lowers the peak.
   std::vector<ValueId> order = sinkMomentUpdates(g, live, memorySchedule(g, live, old), transient);
-  std::vector<ValueId> deep = sinkMomentUpdates(g, live, memorySchedule(g, live, depthFirstRank(g)), transient);
-  if (live.cost(g, deep, transient).first < live.cost(g, order, transient).first) order = std::move(deep);
+  const int64_t peak = live.cost(g, order, transient).first;
+  std::vector<ValueId> deep = memorySchedule(g, live, depthFirstRank(g));
+  if (live.cost(g, deep, transient).first < peak) {  // (sinking the moment updates never raises a peak)
+    deep = sinkMomentUpdates(g, live, std::move(deep), transient);
+    if (live.cost(g, deep, transient).first < peak) order = std::move(deep);
+  }
   if (order == old || live.cost(g, order, transient) >= live.cost(g, old, transient)) return false;
   Rewriter rw(g);
   for (ValueId v : order) {
