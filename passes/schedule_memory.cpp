@@ -159,8 +159,8 @@ std::vector<ValueId> memorySchedule(const ir::Graph& g, const LiveBytes& live, c
     return false;
   };
   while (!ready.empty()) {
-    // The ready node freeing most net, if any frees; else the first in the old order that
-    // allocates nothing (or a scalar an update waits for); else the first in the old order.
+    // The ready node freeing most net, if any frees; else the first by rank that allocates
+    // nothing (or a scalar an update waits for); else the first by rank.
     auto before = [&](ValueId a, ValueId b) { return rank[static_cast<size_t>(a)] < rank[static_cast<size_t>(b)]; };
     auto pick = std::min_element(ready.begin(), ready.end(), before);
     auto firstFree = ready.end();
