@@ -2,9 +2,8 @@
 // their decompositions: relu and leaky_relu (a select on x > 0, so x == 0 takes the negative
 // side's slope, as in PyTorch), gelu, reduce_mean, softmax, log_softmax, softplus and
 // bce_with_logits (sigmoid(x), where the decomposition's log1p form would be differentiated
-// term by term). The norms have
-// theirs in grad_rules_norm.cpp; every other composite is differentiated through its
-// decomposition (passes/decompositions.h).
+// term by term). The norms have theirs in grad_rules_norm.cpp; every other composite is
+// differentiated through its decomposition (passes/decompositions.h).
 #include <cmath>
 #include <string>
 
@@ -98,13 +97,13 @@ Grads bceWithLogits(GradContext& c) {
   const ir::Shape& shape = c.operandShape(0);
   const std::string& mode = c.attr().s("reduce");
   ValueId share = c.cotangent;
-  if (mode != "none") {
-    share = broadcastTo(e, reshapeTo(e, c.cotangent, ir::Shape(shape.size(), 1)), shape);
+  if (mode != "none") {  // a scalar: divided (for a mean) before it is spread over the elements
     if (mode == "mean") {
       int64_t count = 1;
       for (int64_t d : shape) count *= d;
       share = e.div(share, e.scalarLike(static_cast<double>(count), x));
     }
+    share = broadcastTo(e, reshapeTo(e, share, ir::Shape(shape.size(), 1)), shape);
   }
   Grads r(2);
   if (c.wants(0)) r[0] = e.mul(share, e.sub(e.op(OpKind::Sigmoid, {x}), t));

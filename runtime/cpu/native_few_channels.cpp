@@ -337,6 +337,50 @@ std::pair<ImageKernel, int64_t> imageKernel(int64_t taps) {
   return {&imageAvx2<8, 1>, 64};
 }
 
+/// Each result value's sources (Geometry::sourceStart and sources, at g.valueStride floats a
+/// position), position by position and tap by tap: the order the values are added in.
+struct Sources {
+  std::vector<int32_t> start, indices;
+};
+
+Sources resultSources(const Geometry& g) {
+  const int64_t kernelTaps = g.kernelHeight * g.kernelWidth, results = g.outHeight * g.outWidth * g.outChannels;
+  std::vector<int64_t> rows(static_cast<size_t>(g.height * g.kernelHeight));
+  std::vector<int64_t> columns(static_cast<size_t>(g.width * g.kernelWidth));
+  for (int64_t h = 0; h < g.height; ++h)
+    for (int64_t kh = 0; kh < g.kernelHeight; ++kh)
+      rows[static_cast<size_t>(h * g.kernelHeight + kh)] = g.reach(0, h, kh, g.outHeight);
+  for (int64_t w = 0; w < g.width; ++w)
+    for (int64_t kw = 0; kw < g.kernelWidth; ++kw)
+      columns[static_cast<size_t>(w * g.kernelWidth + kw)] = g.reach(1, w, kw, g.outWidth);
+  std::vector<int32_t> reached;  // per position and tap: the result position's first value, or -1
+  for (int64_t h = 0; h < g.height; ++h)
+    for (int64_t w = 0; w < g.width; ++w)
+      for (int64_t kh = 0; kh < g.kernelHeight; ++kh)
+        for (int64_t kw = 0; kw < g.kernelWidth; ++kw) {
+          const int64_t oh = rows[static_cast<size_t>(h * g.kernelHeight + kh)];
+          const int64_t ow = columns[static_cast<size_t>(w * g.kernelWidth + kw)];
+          reached.push_back(oh < 0 || ow < 0 ? -1 : static_cast<int32_t>((oh * g.outWidth + ow) * g.outChannels));
+        }
+  Sources sources{std::vector<int32_t>(static_cast<size_t>(results + 1), 0), {}};
+  std::vector<int32_t>& start = sources.start;
+  for (int32_t first : reached)
+    if (first >= 0)
+      for (int64_t o = 0; o < g.outChannels; ++o) ++start[static_cast<size_t>(first + o + 1)];
+  for (int64_t e = 0; e < results; ++e) start[static_cast<size_t>(e + 1)] += start[static_cast<size_t>(e)];
+  sources.indices.resize(static_cast<size_t>(start.back()));
+  std::vector<int32_t> filled(start.begin(), start.end() - 1);
+  for (int64_t p = 0, at = 0; p < g.height * g.width; ++p)
+    for (int64_t k = 0; k < kernelTaps; ++k, ++at) {
+      const int32_t first = reached[static_cast<size_t>(at)];
+      if (first < 0) continue;
+      for (int64_t o = 0; o < g.outChannels; ++o)
+        sources.indices[static_cast<size_t>(filled[static_cast<size_t>(first + o)]++)] =
+            static_cast<int32_t>(p * g.valueStride + o * kernelTaps + k);
+    }
+  return sources;
+}
+
 /// Node `v` of `g` as a convolution with an optional bias, no residual and no ReLU, or nullopt.
 std::optional<ConvEpilogue> convolutionOf(const ir::Graph& g, ir::ValueId v) {
   std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
@@ -370,45 +414,13 @@ void runFewChannelConv(const NativeCall& call) {
   Geometry g{x[1],       x[2],       x[3],         out[1],      out[2],
              out[3],     w[2],       w[3],         {stride[0], stride[1]},
              {padding[0], padding[1]}, {dilation[0], dilation[1]}, transposed};
-  std::vector<int64_t> rows(static_cast<size_t>(g.height * g.kernelHeight)), columns(static_cast<size_t>(g.width * g.kernelWidth));
-  for (int64_t h = 0; h < g.height; ++h)
-    for (int64_t kh = 0; kh < g.kernelHeight; ++kh) rows[static_cast<size_t>(h * g.kernelHeight + kh)] = g.reach(0, h, kh, g.outHeight);
-  for (int64_t w = 0; w < g.width; ++w)
-    for (int64_t kw = 0; kw < g.kernelWidth; ++kw) columns[static_cast<size_t>(w * g.kernelWidth + kw)] = g.reach(1, w, kw, g.outWidth);
-  // Each result value's sources, position by position and tap by tap (as values are added).
   const int64_t kernelTaps = g.kernelHeight * g.kernelWidth, taps = g.taps();
   const bool gathers = !transposed && g.channels % 8 == 0 && hostHasAvx2Fma();
   const auto [valueKernel, valueStride] = imageKernel(taps);
   g.valueStride = valueStride;
-  const int64_t results = g.outHeight * g.outWidth * g.outChannels;
-  std::vector<int32_t> sourceStart(static_cast<size_t>(results + 1), 0), sources;
-  if (!gathers) {
-    std::vector<int32_t> reached;  // per position and tap: the result position's first value, or -1
-    for (int64_t h = 0; h < g.height; ++h)
-      for (int64_t w = 0; w < g.width; ++w)
-        for (int64_t kh = 0; kh < g.kernelHeight; ++kh)
-          for (int64_t kw = 0; kw < g.kernelWidth; ++kw) {
-            const int64_t oh = rows[static_cast<size_t>(h * g.kernelHeight + kh)];
-            const int64_t ow = columns[static_cast<size_t>(w * g.kernelWidth + kw)];
-            reached.push_back(oh < 0 || ow < 0 ? -1 : static_cast<int32_t>((oh * g.outWidth + ow) * g.outChannels));
-          }
-    for (int32_t first : reached)
-      if (first >= 0)
-        for (int64_t o = 0; o < g.outChannels; ++o) ++sourceStart[static_cast<size_t>(first + o + 1)];
-    for (int64_t e = 0; e < results; ++e) sourceStart[static_cast<size_t>(e + 1)] += sourceStart[static_cast<size_t>(e)];
-    sources.resize(static_cast<size_t>(sourceStart.back()));
-    std::vector<int32_t> filled(sourceStart.begin(), sourceStart.end() - 1);
-    for (int64_t p = 0, at = 0; p < g.height * g.width; ++p)
-      for (int64_t k = 0; k < kernelTaps; ++k, ++at) {
-        const int32_t first = reached[static_cast<size_t>(at)];
-        if (first < 0) continue;
-        for (int64_t o = 0; o < g.outChannels; ++o)
-          sources[static_cast<size_t>(filled[static_cast<size_t>(first + o)]++)] =
-              static_cast<int32_t>(p * valueStride + o * kernelTaps + k);
-      }
-  }
-  g.sourceStart = sourceStart.data();
-  g.sources = sources.data();
+  const Sources sources = gathers ? Sources{} : resultSources(g);
+  g.sourceStart = sources.start.data();
+  g.sources = sources.indices.data();
   const ImageLayout xAt(call.isBlocked(node.operands[0]), g.height * g.width, g.channels);  // blocked: 16k channels
   g.positionStride = xAt.positionStride;
   g.blockStride = xAt.blockStride;

@@ -127,8 +127,8 @@ void weightGradient(const PhaseWinogradShape& s, const float* x, const float* dy
         const TermRange terms = p.pointTerms.front()[static_cast<size_t>(point)];
         int64_t begin = terms.first * s.channels, end = terms.end * s.channels;
         if ((end - begin) % 16 != 0) begin = 0, end = D;  // (D / 2 is a multiple of 16)
-        const int64_t chunks = (end - begin) / 16;
-        const int64_t first = begin + share % 2 * (chunks + 1) / 2 * 16, last = share % 2 ? end : begin + (chunks + 1) / 2 * 16;
+        const int64_t middle = begin + ((end - begin) / 16 + 1) / 2 * 16;  // the first share takes the odd chunk
+        const int64_t first = share % 2 ? middle : begin, last = share % 2 ? end : middle;
         const float* vp = v + point * p.vPoint;
         const float* gp = g + point * p.mPoint;
         float* wp = sums + point * sumPoint;
