@@ -37,7 +37,7 @@ const TensorType kF64{DType::f64, {1031}};
 
 TEST(CodegenElementwise, UnaryF32MatchesReferenceAndReportsMaxError) {
   const UnaryCase cases[] = {
-      {OpKind::Exp, -20, 20, 2e-6},      {OpKind::Log, 1e-4, 1e4, 2e-6},     {OpKind::Tanh, -9, 9, 2e-6},
+      {OpKind::Exp, -86, 88.5, 2e-7},    {OpKind::Log, 1e-4, 1e4, 2e-6},     {OpKind::Tanh, -9, 9, 2e-6},
       {OpKind::Erf, -4, 4, 5e-7},        {OpKind::Sigmoid, -30, 30, 2e-6},   {OpKind::Sin, -10, 10, 2e-6},
       {OpKind::Cos, -10, 10, 2e-6},      {OpKind::Sqrt, 0, 1e4, 1e-7},       {OpKind::Rsqrt, 1e-4, 1e4, 2e-7},
       {OpKind::Floor, -50, 50, 0},       {OpKind::Neg, -5, 5, 0},            {OpKind::Abs, -5, 5, 0},
@@ -67,9 +67,11 @@ TEST(CodegenElementwise, PowF32IncludingNegativeBases) {
 
 TEST(CodegenElementwise, SpecialValuesOfMathF32) {
   const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
-  TensorData x(TensorType{DType::f32, {9}});
-  const double values[] = {0, -0.0, 1e-30, -100, 100, inf, -inf, nan, 88};
-  for (int i = 0; i < 9; ++i) x.set(i, values[i]);
+  // exp: 88.72 is just below the overflow to inf at ln(FLT_MAX) = 88.7228, 88.73 just past it;
+  // below -87 it is smaller than the least normal float.
+  TensorData x(TensorType{DType::f32, {12}});
+  const double values[] = {0, -0.0, 1e-30, -100, 100, inf, -inf, nan, 88, 88.72, 88.73, -87.5};
+  for (int i = 0; i < 12; ++i) x.set(i, values[i]);
   for (OpKind op : {OpKind::Exp, OpKind::Tanh, OpKind::Sigmoid, OpKind::Erf, OpKind::Sqrt}) {
     SCOPED_TRACE(std::string(opName(op)));
     checkOp(op, {x}, 2e-6);
