@@ -116,6 +116,46 @@ TEST(CodegenLoops, PadConcatAndIota) {
   check(g, {spread(f32({3, 4}), -1, 1), spread(f32({4, 2}), 10, 11, 1)});
 }
 
+TEST(CodegenLoops, InterleavingPadsUnrollTheInnermostLoop) {
+  // realnvp's checkerboard halves put back in place: a last dimension of 1 padded to s, then
+  // flattened into the row. The innermost loop runs s results per iteration, so the kernel
+  // computes no index divisions; padding on either side, s = 2 and 3, rows of odd length,
+  // a second output at the same indices and a side sum over the rows.
+  for (const auto& [s, low] : std::vector<std::pair<int64_t, int64_t>>{{2, 0}, {2, 1}, {3, 1}}) {
+    SCOPED_TRACE("s " + std::to_string(s) + ", low " + std::to_string(low));
+    const int64_t rows = 7, half = 37;
+    Graph g("interleave");
+    ValueId x = g.addInput("x", f32({rows, half})), bias = g.addInput("bias", f32({half * s}));
+    ValueId column = g.addOp(OpKind::Reshape, {x}, {{"shape", Shape{rows, half, 1}}});
+    ValueId padded = g.addOp(OpKind::Pad, {column}, {{"low", std::vector<int64_t>{0, 0, low}},
+                                                     {"high", std::vector<int64_t>{0, 0, s - 1 - low}},
+                                                     {"value", 0.0}});
+    ValueId row = g.addOp(OpKind::Reshape, {padded}, {{"shape", Shape{rows, half * s}}});
+    ValueId shifted = g.addOp(OpKind::Add, {row, bias});
+    ValueId out = g.addOp(OpKind::Tanh, {shifted});
+    g.addOutput("out", out);
+    check(g, {spread(f32({rows, half}), -2, 2), spread(f32({half * s}), -1, 1, 1)}, 2e-6);
+    const std::string& mlir = generatingCompiler().compile({&g}).at(0)->mlir;
+    ASSERT_FALSE(mlir.empty());
+    EXPECT_EQ(mlir.find("floordiv " + std::to_string(s)), std::string::npos) << mlir;
+    EXPECT_EQ(mlir.find("mod " + std::to_string(s)), std::string::npos) << mlir;
+
+    g.addOutput("shifted", shifted);
+    g.addOutput("sums", g.addOp(OpKind::ReduceSum, {out}, {{"axes", std::vector<int64_t>{0}}, {"keepdims", int64_t{1}}}));
+    const std::vector<TensorData> inputs = {spread(f32({rows, half}), -2, 2), spread(f32({half * s}), -1, 1, 1)};
+    weft::reference::TensorMap want = weft::reference::run(g, {{"x", inputs[0]}, {"bias", inputs[1]}});
+    const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
+    TensorData result(f32({rows, half * s})), second(f32({rows, half * s})), sums(f32({1, half * s}));
+    std::vector<const void*> pointers = {inputs[0].bytes.data(), inputs[1].bytes.data(), second.bytes.data(),
+                                         sums.bytes.data()};
+    weft::cpu::runKernel(weft::cpu::entryOf(*kernel), result.bytes.data(), pointers, 2, result.numel(),
+                         {{3, sums.numel()}});
+    expectClose(result, want.at("out"), 2e-6);
+    expectClose(second, want.at("shifted"), 0);
+    expectClose(sums, want.at("sums"), 1e-5);
+  }
+}
+
 TEST(CodegenLoops, DenseConstantsAndIntegerChains) {
   Graph g("consts");
   auto table = std::make_shared<TensorData>(TensorType{DType::i32, {2, 3}});
