@@ -141,7 +141,8 @@ TEST(CodegenLoops, InterleavingPadsUnrollTheInnermostLoop) {
     EXPECT_EQ(mlir.find("mod " + std::to_string(s)), std::string::npos) << mlir;
 
     g.addOutput("shifted", shifted);
-    g.addOutput("sums", g.addOp(OpKind::ReduceSum, {out}, {{"axes", std::vector<int64_t>{0}}, {"keepdims", int64_t{1}}}));
+    g.addOutput("sums",
+                g.addOp(OpKind::ReduceSum, {out}, {{"axes", std::vector<int64_t>{0}}, {"keepdims", int64_t{1}}}));
     const std::vector<TensorData> inputs = {spread(f32({rows, half}), -2, 2), spread(f32({half * s}), -1, 1, 1)};
     weft::reference::TensorMap want = weft::reference::run(g, {{"x", inputs[0]}, {"bias", inputs[1]}});
     const GeneratedKernel* kernel = compiler().compile({&g}).at(0);
