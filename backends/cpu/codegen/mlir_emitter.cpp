@@ -3,9 +3,8 @@
 // Algorithm: the loops of the plan are built first (a loop kernel that interleaves a value
 // with padding along its rows unrolls its innermost loop by that factor: interleaveFactor);
 // then the root value is evaluated at the loop indices by a recursive walk from the root to
-// the sources. Each value is evaluated "at
-// an index": an affine map from index values (the loop variables, at first) to the value's
-// own coordinates. Movement ops only compose their map into the index (broadcast: 0 for
+// the sources. Each value is evaluated "at an index": an affine map from index values (the
+// loop variables, at first) to the value's own coordinates. Movement ops only compose their map into the index (broadcast: 0 for
 // broadcast dimensions; transpose: a permutation; slice: start + i * stride; reshape: per
 // group of dimensions whose extents multiply to the same product, linearize on one side and
 // delinearize on the other); pad and concat materialize the index, clamp it into their
@@ -589,7 +588,8 @@ class KernelEmitter {
     // Every output is computed before any is stored: an output may share the buffer of an
     // input that another output reads at the same element.
     std::vector<Value> roots;
-    std::vector<llvm::SmallVector<Value, 4>> extras(indices.size());  // a side sum's: the value it adds at an index
+    // Each further output's value at each index (a side sum's: the value it adds).
+    std::vector<llvm::SmallVector<Value, 4>> extras(indices.size());
     for (size_t r = 0; r < indices.size(); ++r) {
       roots.push_back(at(plan_.root, indices[r]));
       for (size_t k = 1; k < g_.outputs().size(); ++k) {

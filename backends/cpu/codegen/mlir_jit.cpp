@@ -3,10 +3,10 @@
 //     verified, then moved into the batch's one module.
 //  2. The module is canonicalized (CSE of the index arithmetic), f32 math ops are replaced by
 //     polynomial approximations (greedy rewrite: weft's rational erf, RationalErf, its
-//     range-reduced exp, RangeReducedExp, and the math dialect's for the rest), then lowered to the LLVM
-//     dialect: affine -> arith, scf -> cf, math -> LLVM intrinsics (and libm calls for what is
-//     left: f64 tanh/erf), arith, memref, func (bare-pointer calling convention: a memref
-//     argument is one pointer) and cf -> LLVM.
+//     range-reduced exp, RangeReducedExp, and the math dialect's for the rest), then lowered
+//     to the LLVM dialect: affine -> arith, scf -> cf, math -> LLVM intrinsics (and libm
+//     calls for what is left: f64 tanh/erf), arith, memref, func (bare-pointer calling
+//     convention: a memref argument is one pointer) and cf -> LLVM.
 //  3. The LLVM module gets a packed wrapper `NAME_packed(void** args)` per kernel (args[i]
 //     points to argument i) and is optimized at O3 by a target machine for the host CPU name
 //     and features, so that the loop vectorizer uses the host's vector width. The JIT's
@@ -332,12 +332,9 @@ struct RangeReducedExp : mlir::OpRewritePattern<mlir::math::ExpOp> {
     r = fma(n, constant(-1.42860677e-06), r);
     mlir::Value p = constant(kCoefficients[std::size(kCoefficients) - 1]);
     for (size_t k = std::size(kCoefficients) - 1; k-- > 0;) p = fma(p, r, constant(kCoefficients[k]));
-    mlir::Type i32 = rewriter.getI32Type();
-    auto integer = [&](int32_t value) -> mlir::Value {
-      return rewriter.create<mlir::arith::ConstantOp>(loc, rewriter.getI32IntegerAttr(value));
-    };
-    mlir::Value bits = rewriter.create<mlir::arith::BitcastOp>(loc, i32, shifted);
-    mlir::Value exponent = rewriter.create<mlir::arith::ShLIOp>(loc, bits, integer(23));  // (n + 126) << 23
+    mlir::Value bits = rewriter.create<mlir::arith::BitcastOp>(loc, rewriter.getI32Type(), shifted);
+    mlir::Value by23 = rewriter.create<mlir::arith::ConstantOp>(loc, rewriter.getI32IntegerAttr(23));
+    mlir::Value exponent = rewriter.create<mlir::arith::ShLIOp>(loc, bits, by23);  // (n + 126) << 23
     mlir::Value scale = rewriter.create<mlir::arith::BitcastOp>(loc, rewriter.getF32Type(), exponent);
     rewriter.replaceOpWithNewOp<mlir::arith::MulFOp>(op, p, scale);
     return mlir::success();
