@@ -62,6 +62,11 @@ bool stripStopGradients(ir::Graph& g);
 /// group; stride 1 for the forward one) and their gradients as matmuls over the flattened
 /// spatial positions; of channels-last ones only the strided gradients.
 bool lowerPointwiseConvs(ir::Graph& g);
+/// `affine-grads-from-weight-grads`: where the data gradient of y = n * gamma + beta read by a
+/// matmul y w is needed only for gamma's and beta's gradients, takes those (and w's) from the
+/// product n^T g instead, so that the data gradient's matmul goes (affine_grads_from_weight_grads.cpp).
+bool affineGradsFromWeightGrads(ir::Graph& g);
+
 /// `split-long-contractions`: runs a matmul contracting 1024 or more rows of transposed
 /// operands (a weight gradient over a batch of activations) as two halves side by side and
 /// adds them, so that each of two threads computes a half.

@@ -58,6 +58,10 @@ std::map<std::string, PassInfo> builtinPasses() {
                     stripStopGradients},
            PassInfo{"pointwise-convs-to-matmuls", "rewrite 1x1 convolutions and their gradients as matmuls",
                     lowerPointwiseConvs},
+           PassInfo{"affine-grads-from-weight-grads",
+                    "take a norm affine's scale and shift gradients from the next matmul's weight gradient when "
+                    "nothing else reads its data gradient",
+                    affineGradsFromWeightGrads},
            PassInfo{"split-long-contractions", "run matmuls over 1024+ transposed rows as two halves, added",
                     splitLongContractions},
            PassInfo{"channels-last", "store the activations around 2-D convolutions as [N, H, W, C]",

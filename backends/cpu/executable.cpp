@@ -29,12 +29,11 @@ namespace {
 
 /// The passes of the CPU pipeline, in order; those not registered (yet) are skipped.
 const char* const kCpuPipeline[] = {
-    "strip-stop-gradient", "decompose-composites", "canonicalize",     "fold-conv-affine",
-    "cse",                 "dce",                  "channels-last",    "canonicalize",
-    "cse",                 "dce",                  "pool-gradient-masks", "dce",
-    "pointwise-convs-to-matmuls", "masked-contractions", "cse", "split-long-contractions",
-    "triangular-matmuls", "fuse-epilogues",
-    "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "fuse-attention", "precompute-derivatives", "dce"};
+    "strip-stop-gradient", "decompose-composites", "canonicalize", "fold-conv-affine", "cse", "dce",
+    "affine-grads-from-weight-grads", "channels-last", "canonicalize", "cse", "dce", "pool-gradient-masks", "dce",
+    "pointwise-convs-to-matmuls", "masked-contractions", "cse", "split-long-contractions", "triangular-matmuls",
+    "fuse-epilogues", "fold-matmul-transposes", "fuse-elementwise", "fuse-rows", "fuse-attention",
+    "precompute-derivatives", "dce"};
 
 /// The CPU pipeline as a pass list; without fuse-attention unless `forThisCpu`, and for this
 /// CPU without AVX-512 (oneDNN's 8-channel kernels, channelBlocksFit false) with
