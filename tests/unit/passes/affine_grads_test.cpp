@@ -18,9 +18,11 @@ namespace {
 
 /// The backward pass of y = n * gamma + beta read by matmul(y, w) : [2, 3, 6], for upstream
 /// gradient %g: the data gradient %dy, gamma's and beta's gradients from it and w's, with
-/// `extra` lines before the return and `outputs` added to it.
-Graph affineBackward(const std::string& extra = "", const std::string& outputs = "") {
-  return parseGraph(R"(graph @g(%n: f32[2,3,8], %gamma: f32[8], %beta: f32[8], %w: f32[8,6], %g: f32[2,3,6]) {
+/// gamma of type `gamma`, `extra` lines before the return and `outputs` added to it.
+Graph affineBackward(const std::string& extra = "", const std::string& outputs = "",
+                     const std::string& gamma = "f32[8]") {
+  return parseGraph("graph @g(%n: f32[2,3,8], %gamma: " + gamma +
+                    R"(, %beta: f32[8], %w: f32[8,6], %g: f32[2,3,6]) {
   %s = mul(%n, %gamma) : f32[2,3,8]
   %y = add(%s, %beta) : f32[2,3,8]
   %dy = matmul(%g, %w) {transpose_rhs=1} : f32[2,3,8]
@@ -60,20 +62,8 @@ TEST(AffineGradsFromWeightGrads, AnotherReaderOfTheDataGradientKeepsIt) {
 }
 
 TEST(AffineGradsFromWeightGrads, OnlyAnAffineAlongTheLastDimMatches) {
-  // gamma over the rows instead ([3] broadcast along the middle dim): y^T g is not gamma * n^T g.
-  Graph g = parseGraph(R"(graph @g(%n: f32[2,3,8], %gamma: f32[3,1], %beta: f32[8], %w: f32[8,6], %g: f32[2,3,6]) {
-  %s = mul(%n, %gamma) : f32[2,3,8]
-  %y = add(%s, %beta) : f32[2,3,8]
-  %dy = matmul(%g, %w) {transpose_rhs=1} : f32[2,3,8]
-  %yr = reshape(%y) {shape=[6, 8]} : f32[6,8]
-  %gr = reshape(%g) {shape=[6, 6]} : f32[6,6]
-  %dw = matmul(%yr, %gr) {transpose_lhs=1} : f32[8,6]
-  %p = mul(%dy, %n) : f32[2,3,8]
-  %dgamma = reduce_sum(%p) {axes=[0, 1], keepdims=1} : f32[1,1,8]
-  %dbeta = reduce_sum(%dy) {axes=[0, 1], keepdims=0} : f32[8]
-  return dw=%dw, dgamma=%dgamma, dbeta=%dbeta
-}
-)");
+  // gamma over the rows instead ([3, 1] broadcast along the middle dim): y^T g is not gamma * n^T g.
+  Graph g = affineBackward("", "", "f32[3,1]");
   EXPECT_FALSE(affineGradsFromWeightGrads(g));
 }
 
