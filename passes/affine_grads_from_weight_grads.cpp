@@ -81,7 +81,7 @@ bool isRowsOf(const Graph& g, ValueId v, ValueId x) {
 ValueId weightGradientOf(const Graph& g, const std::vector<std::vector<ValueId>>& readers, ValueId y, ValueId grad) {
   std::vector<ValueId> views = {y};
   for (ValueId r : readers[static_cast<size_t>(y)])
-    if (isRowsOf(g, r, y) && r != y) views.push_back(r);
+    if (r != y && isRowsOf(g, r, y)) views.push_back(r);
   for (ValueId view : views)
     for (ValueId m : readers[static_cast<size_t>(view)]) {
       const Node& node = g.node(m);
