@@ -38,15 +38,6 @@ struct AffineGrads {
   ValueId weightGrad = -1, gammaGrad = -1, betaGrad = -1;  // the nodes replaced
 };
 
-/// For every value, the nodes reading it (each once).
-std::vector<std::vector<ValueId>> readersOf(const Graph& g) {
-  std::vector<std::vector<ValueId>> readers(static_cast<size_t>(g.size()));
-  for (ValueId v = 0; v < g.size(); ++v)
-    for (ValueId o : g.node(v).operands)
-      if (auto& r = readers[static_cast<size_t>(o)]; r.empty() || r.back() != v) r.push_back(v);
-  return readers;
-}
-
 /// True when `n` is an f32 matmul whose only attribute is `flag` = 1.
 bool isMatmulWith(const Node& n, const char* flag) {
   if (n.op != OpKind::Matmul || n.type.dtype != ir::DType::f32 || n.attrs.size() != 1) return false;
@@ -58,9 +49,7 @@ bool sumsLeadingAxes(const Graph& g, const Node& n, ValueId x) {
   if (n.op != OpKind::ReduceSum || n.operands != std::vector<ValueId>{x}) return false;
   std::vector<int64_t> axes = ir::AttrReader(n.attrs, n.op).ints("axes");
   std::sort(axes.begin(), axes.end());
-  std::vector<int64_t> leading(static_cast<size_t>(g.type(x).rank() - 1));
-  for (size_t i = 0; i < leading.size(); ++i) leading[i] = static_cast<int64_t>(i);
-  return axes == leading;
+  return axes == allAxes(g.type(x).rank() - 1);
 }
 
 /// The operand of binary `n` other than `x` (-1 when `n` does not read `x` exactly once).
@@ -154,7 +143,6 @@ bool affineGradsFromWeightGrads(Graph& g) {
     const AffineGrads& a = found[i];
     const Graph& old = rw.source();
     Emitter e = rw.emitterFor(v);
-    const ValueId w = rw.map(a.w);
     const int64_t d = old.type(a.w).shape[0];
     if (v == a.weightGrad) {
       const ValueId rows = rw.mappedOperands(v)[1];
@@ -167,7 +155,7 @@ bool affineGradsFromWeightGrads(Graph& g) {
       const ValueId gamma = e.reshape(rw.map(a.gamma), {d, 1}), beta = e.reshape(rw.map(a.beta), {d, 1});
       return e.add(e.mul(product[i], gamma), e.mul(beta, gradSum[i]));
     }
-    const ValueId sum = e.reduceSum(e.mul(w, v == a.gammaGrad ? product[i] : gradSum[i]), {1}, false);
+    const ValueId sum = e.reduceSum(e.mul(rw.map(a.w), v == a.gammaGrad ? product[i] : gradSum[i]), {1}, false);
     return e.reshape(sum, old.type(v).shape);
   });
 }

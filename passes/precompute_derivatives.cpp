@@ -26,6 +26,7 @@
 #include "passes/builtin_passes.h"
 #include "passes/fused_names.h"
 #include "passes/rewriter.h"
+#include "passes/sole_users.h"
 
 namespace weft::passes {
 namespace {
@@ -72,11 +73,7 @@ std::vector<ValueId> factorNodes(const Graph& body, ValueId root, size_t input, 
 
 /// The users of every value of `g`; outputs and updates count as a user past the end.
 std::vector<std::vector<ValueId>> usersOf(const Graph& g) {
-  std::vector<std::vector<ValueId>> users(static_cast<size_t>(g.size()));
-  for (ValueId v = 0; v < g.size(); ++v)
-    for (ValueId o : g.node(v).operands)
-      if (users[static_cast<size_t>(o)].empty() || users[static_cast<size_t>(o)].back() != v)
-        users[static_cast<size_t>(o)].push_back(v);
+  std::vector<std::vector<ValueId>> users = readersOf(g);
   for (const ir::Output& out : g.outputs()) users[static_cast<size_t>(out.value)].push_back(g.size());
   for (const ir::StateUpdate& u : g.updates()) users[static_cast<size_t>(u.value)].push_back(g.size());
   return users;

@@ -20,6 +20,14 @@ std::vector<ir::ValueId> soleUsers(const ir::Graph& g) {
   return sole;
 }
 
+std::vector<std::vector<ir::ValueId>> readersOf(const ir::Graph& g) {
+  std::vector<std::vector<ir::ValueId>> readers(static_cast<size_t>(g.size()));
+  for (ir::ValueId v = 0; v < g.size(); ++v)
+    for (ir::ValueId o : g.node(v).operands)
+      if (auto& r = readers[static_cast<size_t>(o)]; r.empty() || r.back() != v) r.push_back(v);
+  return readers;
+}
+
 std::vector<int> readerCounts(const ir::Graph& g) {
   std::vector<int> readers(static_cast<size_t>(g.size()), 0);
   for (const ir::Node& n : g.nodes())

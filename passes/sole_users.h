@@ -10,6 +10,10 @@ namespace weft::passes {
 /// -1 when it has no reader, several, or is also a graph output or state update value.
 std::vector<ir::ValueId> soleUsers(const ir::Graph& g);
 
+/// For every value of `g`, the nodes reading it as an operand, each once, in node order
+/// (graph outputs and state updates are not nodes: readerCounts counts them).
+std::vector<std::vector<ir::ValueId>> readersOf(const ir::Graph& g);
+
 /// How many times each value of `g` is read: as an operand (once per operand slot), a graph
 /// output or a state update value.
 std::vector<int> readerCounts(const ir::Graph& g);

@@ -4,15 +4,16 @@
 // with padding along its rows unrolls its innermost loop by that factor: interleaveFactor);
 // then the root value is evaluated at the loop indices by a recursive walk from the root to
 // the sources. Each value is evaluated "at an index": an affine map from index values (the
-// loop variables, at first) to the value's own coordinates. Movement ops only compose their map into the index (broadcast: 0 for
-// broadcast dimensions; transpose: a permutation; slice: start + i * stride; reshape: per
-// group of dimensions whose extents multiply to the same product, linearize on one side and
-// delinearize on the other); pad and concat materialize the index, clamp it into their
-// operand and select the pad value / the operand that owns the position. Sources load from
-// their buffer at the composed index (inputs, dense constants as memref.globals) or compute it
-// (scalar constants, iota). Elementwise ops evaluate their operands at the broadcast index and
-// apply the scalar op (mlir_scalar_ops.h); results are memoized per (value, map, index values), so a value read
-// twice at the same index is computed once. f32 math stays in the math dialect, to be
+// loop variables, at first) to the value's own coordinates. Movement ops only compose their
+// map into the index (broadcast: 0 for broadcast dimensions; transpose: a permutation; slice:
+// start + i * stride; reshape: per group of dimensions whose extents multiply to the same
+// product, linearize on one side and delinearize on the other); pad and concat materialize
+// the index, clamp it into their operand and select the pad value / the operand that owns the
+// position. Sources load from their buffer at the composed index (inputs, dense constants as
+// memref.globals) or compute it (scalar constants, iota). Elementwise ops evaluate their
+// operands at the broadcast index and apply the scalar op (mlir_scalar_ops.h); results are
+// memoized per (value, map, index values), so a value read twice at the same index is
+// computed once. f32 math stays in the math dialect, to be
 // replaced by polynomial approximations before lowering, so that the loops vectorize.
 #include "backends/cpu/codegen/mlir_emitter.h"
 
