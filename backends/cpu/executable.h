@@ -42,7 +42,7 @@ struct CompileStats {
   int laidOutValues = 0;     ///< values oneDNN steps pass on in their own (blocked) layout
   int blockedValues = 0;     ///< data stored channel-blocked between convolutions and kernels
   int winogradSteps = 0;     ///< oneDNN steps that run a Winograd convolution
-  int nativeWinogradSteps = 0;  ///< native steps that run weft's own Winograd (CPUs without AVX-512)
+  int nativeWinogradSteps = 0;  ///< native steps that run weft's own Winograd (native_winograd.h)
   int heldResults = 0;       ///< generated kernels of constants only, run once (StepCounts::heldResults)
   int64_t convertedBytes = 0;  ///< bytes oneDNN steps' reorders read per run to convert layouts
   int partialSumKernels = 0;  ///< generated sums split over a reduced dimension across threads (partial sums)

@@ -20,6 +20,7 @@
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/vector_state.h"
+#include "runtime/cpu/winograd.h"
 #include "runtime/cpu/winograd_kernels.h"
 
 namespace weft::cpu {
@@ -310,12 +311,39 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
   }
 }
 
-bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
-  if (channelBlocksFit()) return false;  // oneDNN's own Winograd kernels run there
+bool oneDnnWinogradRuns(const ir::Graph& g, ir::ValueId v) {
+  const ir::Node& node = g.node(v);
+  const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
+  const ir::Node& conv = node.op == ir::OpKind::ConvWeightGrad || !found ? node : *found->conv;
+  return channelBlocksFit() && node.operands.size() >= 2 &&
+         triesWinograd(conv, g.type(node.operands[0]).shape, g.type(node.operands[1]).shape);
+}
+
+bool winogradConvFits(const ir::Graph& g, ir::ValueId v) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v)) return phaseWinogradFits(*phases);
   const std::optional<WinogradShape> s = winogradCandidate(g, v);
   return s && winogradFits(*s);
 }
+
+bool weftWinogradPreferred(const ir::Graph& g) {
+  if (!channelBlocksFit()) return true;
+  int oneDnnWinograd = 0, oneDnnDirect = 0;
+  for (ir::ValueId v = 0; v < g.size(); ++v) {
+    const ir::OpKind op = g.node(v).op;
+    const bool fits = op == ir::OpKind::ConvWeightGrad ? winogradWeightGradFits(g, v)
+                      : op == ir::OpKind::Conv || op == ir::OpKind::ConvTranspose || op == ir::OpKind::Fused
+                          ? winogradConvFits(g, v)
+                          : false;
+    if (!fits) continue;
+    const std::optional<PhaseWinogradShape> phases =
+        op == ir::OpKind::ConvWeightGrad ? phaseWinogradWeightGradCandidate(g, v) : phaseWinogradCandidate(g, v);
+    if (phases && phases->kernel != 4) continue;  // oneDNN's direct 3x3 stride-2 kernels run as fast or faster
+    ++(oneDnnWinogradRuns(g, v) ? oneDnnWinograd : oneDnnDirect);
+  }
+  return oneDnnDirect > oneDnnWinograd;
+}
+
+bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) { return winogradConvFits(g, v) && weftWinogradPreferred(g); }
 
 int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
   if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);

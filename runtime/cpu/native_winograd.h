@@ -173,14 +173,35 @@ void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, co
 /// result planes of whole 4x4 tiles; else nullopt.
 std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Graph& g, ir::ValueId v);
 
-/// True when node `v` of `g` runs as a native Winograd step: a conv or
-/// conv_transpose, or a fused conv whose body is a conv plus optional bias,
-/// residual and ReLU (convEpilogueOf), 2-D, channels_last=1, f32, one group,
-/// no dilation, no output padding, 16 or more channels in and out, either 3x3
-/// with stride 1 and result planes of at least 8x8 (winogradFits) or 4x4 or 3x3
-/// with stride 2 (phaseWinogradCandidate, phaseWinogradFits), on a CPU where
-/// oneDNN has no Winograd kernel of its own (no 16-channel blocks,
-/// channelBlocksFit).
+/// True when node `v` of `g` would run as a native Winograd step on an AVX2 CPU: a
+/// conv or conv_transpose, or a fused conv whose body is a conv plus optional bias,
+/// residual and ReLU (convEpilogueOf), 2-D, channels_last=1, f32, one group, no
+/// dilation, no output padding, 16 or more channels in and out, either 3x3 with
+/// stride 1 and result planes of at least 8x8 (winogradFits) or 4x4 or 3x3 with
+/// stride 2 (phaseWinogradCandidate, phaseWinogradFits).
+bool winogradConvFits(const ir::Graph& g, ir::ValueId v);
+
+/// True when oneDNN would run node `v`'s convolution (a conv, conv_transpose or
+/// conv_weight_grad, or a fused conv's) as its own Winograd kernel on this CPU:
+/// channelBlocksFit and triesWinograd (winograd.h).
+bool oneDnnWinogradRuns(const ir::Graph& g, ir::ValueId v);
+
+/// True when graph `g` runs the convolutions weft's Winograd steps fit
+/// (winogradConvFits, winogradWeightGradFits) on those steps: always on a CPU where
+/// oneDNN has no Winograd kernel; where it has (16-channel blocks, channelBlocksFit:
+/// AVX-512) when oneDNN would run more of them direct than as Winograd. A graph runs
+/// them all one way: weft's steps read channels-last data, oneDNN's Winograd blocked
+/// data, and a mix breaks the chains of blocked values between them. On the AMD EPYC
+/// (Zen 4) of stop 41, in the training steps: weft's steps took dcgan's ten 4x4
+/// stride-2 convolutions (all direct on oneDNN) from 3.5-4.4 ms each to 2.4-3.2 and
+/// lenet's three from 3.9 ms to 2.7 (per-step means, the fastest of six alternating
+/// runs); running ddpm's four 4x4 ones on weft's steps (2.9 ms faster) unblocked the
+/// 96-channel data of its up path, and oneDNN's Winograd convolutions over it lost 5 ms.
+/// oneDNN's direct kernels run 3x3 stride-2 convolutions as fast or faster: no vote.
+bool weftWinogradPreferred(const ir::Graph& g);
+
+/// True when node `v` of `g` runs as a native Winograd step: winogradConvFits and
+/// weftWinogradPreferred.
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch; its transformed
@@ -201,10 +222,14 @@ int64_t winogradWeightGradScratchBytes(const WinogradShape& s);
 /// channels a multiple of 16.
 void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch);
 
-/// True when conv_weight_grad node `v` of `g` runs as a native Winograd step: x and dy
-/// channels-last f32, one group, no dilation, 16k channels in and out (16 or more), either a
-/// 3x3 kernel with stride 1 and planes of at least 8x8 or a 4x4 kernel with stride 2
-/// (phaseWinogradWeightGradCandidate), where oneDNN has no Winograd kernel.
+/// True when conv_weight_grad node `v` of `g` would run as a native Winograd step on an
+/// AVX2 CPU: x and dy channels-last f32, one group, no dilation, 16k channels in and out
+/// (16 or more), either a 3x3 kernel with stride 1 and planes of at least 8x8 or a 4x4
+/// kernel with stride 2 (phaseWinogradWeightGradCandidate).
+bool winogradWeightGradFits(const ir::Graph& g, ir::ValueId v);
+
+/// True when conv_weight_grad node `v` of `g` runs as a native Winograd step:
+/// winogradWeightGradFits and weftWinogradPreferred.
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch).

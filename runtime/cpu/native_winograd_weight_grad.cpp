@@ -150,12 +150,15 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
   }
 }
 
-bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
-  if (channelBlocksFit()) return false;  // oneDNN's own Winograd kernels run there
+bool winogradWeightGradFits(const ir::Graph& g, ir::ValueId v) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
     return phaseWinogradFits(*phases);
   const std::optional<WinogradShape> s = weightGradCandidate(g, v);
   return s && winogradFits(*s);
+}
+
+bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
+  return winogradWeightGradFits(g, v) && weftWinogradPreferred(g);
 }
 
 int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v) {

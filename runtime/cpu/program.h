@@ -91,7 +91,7 @@ struct StepCounts {
   /// oneDNN steps that run a Winograd convolution (see winograd.h).
   int winograd = 0;
   /// Native steps that run weft's own Winograd convolutions and weight gradients (see
-  /// native_winograd.h; CPUs without AVX-512).
+  /// native_winograd.h; weftWinogradPreferred).
   int nativeWinograd = 0;
   /// Bytes oneDNN steps' reorders read per run to convert data and weights between layouts.
   int64_t convertedBytes = 0;
