@@ -19,6 +19,7 @@
 #include "runtime/cpu/native_pool_weight_grad.h"
 #include "runtime/cpu/native_attention.h"
 #include "runtime/cpu/native_triangular_matmul.h"
+#include "runtime/cpu/native_transpose.h"
 #include "runtime/random.h"
 
 namespace weft::cpu {
@@ -285,6 +286,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::Conv:
     case ir::OpKind::ConvTranspose:
     case ir::OpKind::Fused:
+      if (runsNativeTranspose(node)) return &runTranspose;
       if (runsFewChannelConv(g, v)) return &runFewChannelConv;
       if (runsWinogradConv(g, v)) return &runWinogradConv;
       if (runsCausalAttention(g, v)) return &runCausalAttention;

@@ -24,6 +24,7 @@
 #include "runtime/cpu/native_steps.h"
 #include "runtime/cpu/native_attention.h"
 #include "runtime/cpu/native_triangular_matmul.h"
+#include "runtime/cpu/native_transpose.h"
 #include "runtime/cpu/native_winograd.h"
 #include "runtime/cpu/onednn_ops.h"
 
@@ -113,7 +114,7 @@ size_t profileSteps() {
 bool runsGeneratedKernel(const ir::Node& node) {
   if (node.op != OpKind::Fused || !node.body) return false;
   std::string kind = ir::AttrReader(node.attrs, node.op).s("kind");
-  return kind == "loop" || kind == "reduce" || kind == "rows";
+  return (kind == "loop" && !runsNativeTranspose(node)) || kind == "reduce" || kind == "rows";
 }
 
 /// How one node computes: exactly one of the executors is set.

@@ -45,7 +45,8 @@ int defaultThreads();
 /// values throw weft::Error naming the variable.
 size_t profileSteps();
 
-/// True for the nodes a generated kernel runs: `fused` nodes of kind "loop", "reduce" or "rows".
+/// True for the nodes a generated kernel runs: `fused` nodes of kind "loop" (but those the
+/// native transpose runs: runsNativeTranspose), "reduce" or "rows".
 bool runsGeneratedKernel(const ir::Node& node);
 
 /// How to build a Program.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "runtime/cpu/register_transpose.h"
 #include "runtime/cpu/triangular_tiles.h"
 #include "runtime/cpu/vector_state.h"
 
@@ -15,26 +16,6 @@ namespace {
 
 constexpr int kMicroRows = 6;      ///< rows of a register tile
 constexpr int kMicroColumns = 16;  ///< columns of a register tile (two vectors of 8)
-
-/// An 8 x 8 block transposed in registers: `rows[i]` holds row i; on return `rows[j]` holds
-/// column j.
-[[gnu::target("avx2")]] inline void transpose8(__m256 rows[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {  // pairs of 32 bits: (r_i, r_i+1) of columns 0 1 | 4 5, 2 3 | 6 7
-    t[i] = _mm256_unpacklo_ps(rows[i], rows[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(rows[i], rows[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {  // pairs of 64 bits: columns j and j + 4 of four rows
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {  // 128-bit halves: column j from rows 0-3 and 4-7, then column j + 4
-    rows[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
-    rows[j + 4] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
-  }
-}
 
 /// A register tile: rows [0, Rows) of `a` times the panel's k in [k0, k1) into `c` (columns
 /// [0, width) of it, width at most 8 * Vectors), scaled by alpha and shifted by beta.
