@@ -36,7 +36,8 @@ __attribute__((target("avx2,fma"))) void transformGradient(const PassTiling& til
   const PhaseWinogradShape& s = tiling.s;
   int64_t image, top, left;
   tiling.locate(tile, image, top, left);
-  const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + k0;
+  const ImageLayout in = s.yLayout();
+  const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + in.at(0, k0);
   __m256 columns[7][8];  // A applied down each column of the tile
 #pragma GCC unroll 7
   for (int b = 0; b < 7; ++b) {
@@ -44,7 +45,7 @@ __attribute__((target("avx2,fma"))) void transformGradient(const PassTiling& til
 #pragma GCC unroll 7
     for (int a = 0; a < 7; ++a)
       e[a] = top + a < s.outHeight && left + b < s.outWidth
-                 ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * s.outChannels)
+                 ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * in.positionStride)
                  : _mm256_setzero_ps();
     gradientTransform(e, columns[b]);
   }

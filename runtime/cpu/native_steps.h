@@ -127,7 +127,9 @@ bool neverStored(const ir::Graph& g, ir::ValueId v);
 /// x with a multiple of 16 channels of a convolution to few channels (runsFewChannelConv) or
 /// of the weight gradient of one (runsFewChannelWeightGrad), the result of a max pool run
 /// with its convolution (convPoolSource) and that convolution's value where the step writes
-/// it, and the data and result of another channels-last 2-D max pool of 16k channels.
+/// it, the data and result of another channels-last 2-D max pool of 16k channels, and the
+/// data of 16k channels that weft's 4x4 stride-2 Winograd steps read and write (x, the
+/// result and a residual; a weight gradient's x and dy).
 bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index);
 
 }  // namespace weft::cpu

@@ -335,15 +335,18 @@ bool weftWinogradPreferred(const ir::Graph& g) {
                           ? winogradConvFits(g, v)
                           : false;
     if (!fits) continue;
-    const std::optional<PhaseWinogradShape> phases =
-        op == ir::OpKind::ConvWeightGrad ? phaseWinogradWeightGradCandidate(g, v) : phaseWinogradCandidate(g, v);
-    if (phases && phases->kernel != 4) continue;  // oneDNN's direct 3x3 stride-2 kernels run as fast or faster
-    ++(oneDnnWinogradRuns(g, v) ? oneDnnWinograd : oneDnnDirect);
+    const bool strided = op == ir::OpKind::ConvWeightGrad ? phaseWinogradWeightGradCandidate(g, v).has_value()
+                                                          : phaseWinogradCandidate(g, v).has_value();
+    if (!strided) ++(oneDnnWinogradRuns(g, v) ? oneDnnWinograd : oneDnnDirect);
   }
   return oneDnnDirect > oneDnnWinograd;
 }
 
-bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) { return winogradConvFits(g, v) && weftWinogradPreferred(g); }
+bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
+    return phaseWinogradFits(*phases) && (phases->kernel == 4 || weftWinogradPreferred(g));
+  return winogradConvFits(g, v) && weftWinogradPreferred(g);
+}
 
 int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
   if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
@@ -372,10 +375,13 @@ void runWinogradConv(const NativeCall& call) {
   e.relu = found.relu;
   auto* held = static_cast<float*>(call.held);
   // A step runs only what runsWinogradConv took: the kernel's shape tells its kind.
-  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradShapeOf(call.graph, call.value, found))
+  if (std::optional<PhaseWinogradShape> phases = phaseWinogradShapeOf(call.graph, call.value, found)) {
+    phases->xBlocked = call.isBlocked(node.operands[0]);
+    phases->yBlocked = call.isBlocked(call.value);
     return phaseWinogradConvolution(*phases, static_cast<const float*>(call.operands[0]),
                                     static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result),
                                     call.scratch, call.scratchBytes, held, call.heldReady);
+  }
   winogradConvolution(*winogradShapeOf(call.graph, call.value, found), static_cast<const float*>(call.operands[0]),
                       static_cast<const float*>(call.operands[1]), e, static_cast<float*>(call.result), call.scratch,
                       call.scratchBytes, held, call.heldReady);

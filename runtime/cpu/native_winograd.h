@@ -93,6 +93,15 @@ struct PhaseWinogradShape {
   int64_t padTop = 0, padLeft = 0;
   bool transposed = false;
   int64_t kernel = 4;  ///< 4, or 3
+  /// The data read (x) and the data written (y; a weight gradient's dy, read) stored
+  /// channel-blocked (blocked_layout.h) instead of channels-last: 4x4 kernels only.
+  bool xBlocked = false, yBlocked = false;
+
+  /// Where x's channels lie at its positions (ImageLayout); its images are height * width *
+  /// channels floats apart in either layout.
+  ImageLayout xLayout() const { return ImageLayout(xBlocked, height * width, channels); }
+  /// The same for y.
+  ImageLayout yLayout() const { return ImageLayout(yBlocked, outHeight * outWidth, outChannels); }
 };
 
 /// True when this CPU runs the phase Winograd kernel (AVX2 and FMA) and shape
@@ -186,22 +195,24 @@ bool winogradConvFits(const ir::Graph& g, ir::ValueId v);
 /// channelBlocksFit and triesWinograd (winograd.h).
 bool oneDnnWinogradRuns(const ir::Graph& g, ir::ValueId v);
 
-/// True when graph `g` runs the convolutions weft's Winograd steps fit
-/// (winogradConvFits, winogradWeightGradFits) on those steps: always on a CPU where
-/// oneDNN has no Winograd kernel; where it has (16-channel blocks, channelBlocksFit:
-/// AVX-512) when oneDNN would run more of them direct than as Winograd. A graph runs
-/// them all one way: weft's steps read channels-last data, oneDNN's Winograd blocked
-/// data, and a mix breaks the chains of blocked values between them. On the AMD EPYC
-/// (Zen 4) of stop 41, in the training steps: weft's steps took dcgan's ten 4x4
-/// stride-2 convolutions (all direct on oneDNN) from 3.5-4.4 ms each to 2.4-3.2 and
-/// lenet's three from 3.9 ms to 2.7 (per-step means, the fastest of six alternating
-/// runs); running ddpm's four 4x4 ones on weft's steps (2.9 ms faster) unblocked the
-/// 96-channel data of its up path, and oneDNN's Winograd convolutions over it lost 5 ms.
-/// oneDNN's direct kernels run 3x3 stride-2 convolutions as fast or faster: no vote.
+/// True when graph `g` runs its 3x3 convolutions that weft's Winograd steps fit
+/// (winogradConvFits, winogradWeightGradFits; stride 1, or stride 2 by phases) on those
+/// steps: always on a CPU where oneDNN has no Winograd kernel; where it has (16-channel
+/// blocks, channelBlocksFit: AVX-512) when oneDNN would run more of its stride-1 ones direct
+/// than as Winograd. Those steps read and write channels-last data, oneDNN's Winograd
+/// blocked data, and a mix would break the chains of blocked values between oneDNN's
+/// convolutions; so a graph runs them all one way. (The 4x4 stride-2 phase steps read and
+/// write blocked data too: they run everywhere.) On the AMD EPYC (Zen 4) of stop 41, in the
+/// training steps (per-step means, the fastest of four to six alternating runs): lenet's three
+/// from 3.9 ms to 2.7 on weft's steps; dcgan's ten 4x4 stride-2 convolutions, direct on
+/// oneDNN, from 3.5-4.4 ms each to 2.4-3.2 on them, and ddpm's three from 3.4-3.6 to 2.2-2.6
+/// reading and writing its blocked data (54.2 -> 51.1 ms all told), where channels-last they
+/// had unblocked its up path and cost its Winograd convolutions 5 ms. oneDNN's direct kernels
+/// run 3x3 stride-2 convolutions as fast or faster: they do not vote.
 bool weftWinogradPreferred(const ir::Graph& g);
 
-/// True when node `v` of `g` runs as a native Winograd step: winogradConvFits and
-/// weftWinogradPreferred.
+/// True when node `v` of `g` runs as a native Winograd step: winogradConvFits, and a 4x4
+/// kernel or weftWinogradPreferred.
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch; its transformed
@@ -229,7 +240,7 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
 bool winogradWeightGradFits(const ir::Graph& g, ir::ValueId v);
 
 /// True when conv_weight_grad node `v` of `g` runs as a native Winograd step:
-/// winogradWeightGradFits and weftWinogradPreferred.
+/// winogradWeightGradFits, and a 4x4 kernel or weftWinogradPreferred.
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch).

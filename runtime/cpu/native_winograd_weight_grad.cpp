@@ -158,6 +158,8 @@ bool winogradWeightGradFits(const ir::Graph& g, ir::ValueId v) {
 }
 
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
+    return phaseWinogradFits(*phases) && (phases->kernel == 4 || weftWinogradPreferred(g));
   return winogradWeightGradFits(g, v) && weftWinogradPreferred(g);
 }
 
@@ -169,10 +171,14 @@ int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v) {
 }
 
 void runWinogradWeightGrad(const NativeCall& call) {
-  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(call.graph, call.value))
+  if (std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(call.graph, call.value)) {
+    const ir::Node& node = call.graph.node(call.value);
+    phases->xBlocked = call.isBlocked(node.operands[0]);
+    phases->yBlocked = call.isBlocked(node.operands[1]);
     return phaseWinogradWeightGradient(*phases, static_cast<const float*>(call.operands[0]),
                                        static_cast<const float*>(call.operands[1]), static_cast<float*>(call.result),
                                        call.scratch);
+  }
   winogradWeightGradient(*weightGradCandidate(call.graph, call.value), static_cast<const float*>(call.operands[0]),
                          static_cast<const float*>(call.operands[1]), static_cast<float*>(call.result), call.scratch);
 }

@@ -115,7 +115,8 @@ __attribute__((target("avx2,fma"))) inline void transformTileOutput(const PhaseW
   __m256 columns[S][T];  // A^T applied down each column of the products
   winograd::transformPointColumns<S, T, F::output>(at, pointStride, columns);
   const __m256 bias = winograd::epilogueBias(e, k0);
-  const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
+  const ImageLayout out = s.yLayout();
+  const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + out.at(0, k0);
 #pragma GCC unroll 7
   for (int a = 0; a < T; ++a) {
     if (top + a >= rows.outCount) break;
@@ -128,7 +129,7 @@ __attribute__((target("avx2,fma"))) inline void transformTileOutput(const PhaseW
     for (int b = 0; b < T; ++b) {
       if (left + b >= cols.outCount) break;
       winograd::storeResult(e, r[b], bias,
-                            offset + (outRow * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * s.outChannels,
+                            offset + (outRow * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * out.positionStride,
                             y);
     }
   }
@@ -245,26 +246,29 @@ __attribute__((target("avx2,fma"))) void transformInput(const Plan<F>& p, int pa
   p.tiling[static_cast<size_t>(pass)].locate(tile, image, top, left);
   const Pass& terms = p.passes[static_cast<size_t>(pass)];
   const float* plane = x + image * s.height * s.width * s.channels;
+  const ImageLayout in = s.xLayout();
+  const int64_t position = in.positionStride;
   for (int term = 0; term < terms.terms; ++term) {
     const Axis &rows = terms.rows[term], &cols = terms.cols[term];
     const int64_t pTop = top + rows.start, pLeft = left + cols.start;  // the patch's first row and column in the phase
     // The patch's rows aFirst..aEnd and columns bFirst..bEnd lie in the phase; the rest are zeros.
     const int64_t aFirst = std::max<int64_t>(0, -pTop), aEnd = std::min<int64_t>(S, rows.inCount - pTop);
     const int64_t bFirst = std::max<int64_t>(0, -pLeft), bEnd = std::min<int64_t>(S, cols.inCount - pLeft);
-    const int64_t rowStride = rows.inStep * s.width * s.channels, columnStride = cols.inStep * s.channels;
+    const int64_t rowStride = rows.inStep * s.width * position, columnStride = cols.inStep * position;
     // The patch's first element, perhaps outside the plane (only read inside it).
     const float* patch = plane + ((rows.inFirst + rows.inStep * pTop) * s.width + cols.inFirst + cols.inStep * pLeft) *
-                                     s.channels;
+                                     position;
     float* out = v + row * p.depth + term * s.channels;
     if (aFirst == 0 && aEnd == S && bFirst == 0 && bEnd == S) {
       for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-        winograd::transformPatch<S, F::input>(winograd::InteriorLoad{patch + c0, rowStride, columnStride}, out + c0,
-                                              p.vPoint);
+        winograd::transformPatch<S, F::input>(winograd::InteriorLoad{patch + in.at(0, c0), rowStride, columnStride},
+                                              out + c0, p.vPoint);
       continue;
     }
     for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
       winograd::transformPatch<S, F::input>(
-          winograd::BorderLoad{{patch + c0, rowStride, columnStride}, aFirst, aEnd, bFirst, bEnd}, out + c0, p.vPoint);
+          winograd::BorderLoad{{patch + in.at(0, c0), rowStride, columnStride}, aFirst, aEnd, bFirst, bEnd}, out + c0,
+          p.vPoint);
   }
 }
 

@@ -230,7 +230,9 @@ __attribute__((target("avx2,fma"))) inline void transformInput(const PassTiling&
   int64_t image, top, left;
   tiling.locate(tile, image, top, left);
   top += rows.start, left += cols.start;  // the patch's first row and column in the phase
-  const float* base = x + image * s.height * s.width * s.channels + c0;
+  const ImageLayout in = s.xLayout();
+  const int64_t position = in.positionStride;
+  const float* base = x + image * s.height * s.width * s.channels + in.at(0, c0);
   // The patch's rows aFirst..aEnd and columns bFirst..bEnd lie in the phase; the rest are zeros.
   const int64_t aFirst = std::max<int64_t>(0, -top), aEnd = std::min<int64_t>(8, rows.inCount - top);
   const int64_t bFirst = std::max<int64_t>(0, -left), bEnd = std::min<int64_t>(8, cols.inCount - left);
@@ -239,11 +241,11 @@ __attribute__((target("avx2,fma"))) inline void transformInput(const PassTiling&
   for (int b = 0; b < 8; ++b) {
     __m256 d[8];
     const bool inside = b >= bFirst && b < bEnd;
-    const float* column = base + (cols.inFirst + cols.inStep * (left + b)) * s.channels;
+    const float* column = base + (cols.inFirst + cols.inStep * (left + b)) * position;
 #pragma GCC unroll 8
     for (int a = 0; a < 8; ++a)
       d[a] = inside && a >= aFirst && a < aEnd
-                 ? _mm256_loadu_ps(column + (rows.inFirst + rows.inStep * (top + a)) * s.width * s.channels)
+                 ? _mm256_loadu_ps(column + (rows.inFirst + rows.inStep * (top + a)) * s.width * position)
                  : _mm256_setzero_ps();
     inputTransform(d, columns[b]);
   }

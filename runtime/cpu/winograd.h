@@ -7,7 +7,8 @@
 /// so Winograd never grows the memory a graph needs; a channels-first one converts its data
 /// either way, in the region conversionBound reserves. On CPUs without AVX-512, where oneDNN
 /// 2.6 has no Winograd kernel, weft's own runs instead (native_winograd.h), and on AVX-512
-/// ones in graphs whose convolutions oneDNN would mostly run direct (weftWinogradPreferred).
+/// ones in graphs whose convolutions oneDNN would mostly run direct (weftWinogradPreferred)
+/// and for 4x4 stride-2 kernels.
 #include "ir/graph.h"
 
 namespace weft::cpu {

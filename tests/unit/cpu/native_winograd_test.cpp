@@ -223,36 +223,67 @@ std::vector<double> directStrided(const cpu::PhaseWinogradShape& s, const std::v
   return y;
 }
 
+/// A channels-last f32 tensor type.
+ir::TensorType f32(ir::Shape shape) { return {ir::DType::f32, std::move(shape)}; }
+
+/// max(x, 0).
+ir::ValueId relu(ir::Graph& g, ir::ValueId x) {
+  return g.addOp(OpKind::Maximum, {x, g.addConstant(std::make_shared<ir::TensorData>(f32({})))});
+}
+
 TEST(NativeWinograd, AGraphRunsItsConvolutionsOnOneSideOfTheBlockedLayout) {
   // Two 3x3 stride-1 convolutions oneDNN runs as Winograd on AVX-512 CPUs, then a 4x4
-  // stride-2 one it runs direct: there the graph keeps all three on oneDNN (two votes to
-  // one: weftWinogradPreferred); elsewhere weft's steps run all three. Without the 3x3 ones
-  // weft's step runs the 4x4 one everywhere.
+  // stride-2 one it would run direct: there the 3x3 ones stay on oneDNN (two votes to none:
+  // weftWinogradPreferred) and the 4x4 one runs on weft's step, which reads blocked data as
+  // well; elsewhere weft's steps run all three. Without the 3x3 ones weft's step runs the
+  // 4x4 one everywhere.
   auto build = [](bool threeByThree) {
     ir::Graph g(threeByThree ? "mixed" : "strided");
-    ir::ValueId x = g.addInput("x", {ir::DType::f32, {2, 16, 16, 16}});
+    ir::ValueId x = g.addInput("x", f32({2, 16, 16, 16}));
     if (threeByThree)
-      for (const char* name : {"w1", "w2"}) {
-        x = g.addOp(OpKind::Conv, {x, g.addInput(name, {ir::DType::f32, {16, 16, 3, 3}})},
-                    cpu::testing::convAttrs(1, 1, true));
-        x = g.addOp(OpKind::Maximum,
-                    {x, g.addConstant(std::make_shared<ir::TensorData>(ir::TensorType{ir::DType::f32, {}}))});
-      }
-    g.addOutput("y", g.addOp(OpKind::Conv, {x, g.addInput("w3", {ir::DType::f32, {16, 16, 4, 4}})},
+      for (const char* name : {"w1", "w2"})
+        x = relu(g, g.addOp(OpKind::Conv, {x, g.addInput(name, f32({16, 16, 3, 3}))},
+                            cpu::testing::convAttrs(1, 1, true)));
+    g.addOutput("y", g.addOp(OpKind::Conv, {x, g.addInput("w3", f32({16, 16, 4, 4}))},
                              cpu::testing::convAttrs(2, 1, true)));
     return g;
   };
   const ir::Graph mixed = build(true), strided = build(false);
   EXPECT_EQ(cpu::weftWinogradPreferred(mixed), !cpu::channelBlocksFit());
-  EXPECT_TRUE(cpu::weftWinogradPreferred(strided));
   for (const ir::Graph* g : {&mixed, &strided}) {
     SCOPED_TRACE(g->name());
     cpu::Executable exe = cpu::compile(*g);
-    const int convolutions = g == &mixed ? 3 : 1;
-    EXPECT_EQ(exe.stats().nativeWinogradSteps, g == &mixed && cpu::channelBlocksFit() ? 0 : convolutions);
+    EXPECT_EQ(exe.stats().nativeWinogradSteps, g == &mixed && !cpu::channelBlocksFit() ? 3 : 1);
     reference::TensorMap feeds = cpu::testing::sineFeeds(*g);
     cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(*g, feeds), 2e-4);
   }
+}
+
+TEST(PhaseWinograd, ReadsAndWritesChannelBlockedData) {
+  // Between oneDNN's 3x3 Winograd convolutions (AVX-512: blocked data), a 4x4 stride-2 conv,
+  // conv_transpose and weight gradient on weft's phase steps read x (and dy) and write their
+  // results channel-blocked; elsewhere everything is channels-last.
+  ir::Graph g("phases_between_blocks");
+  auto conv3 = [&](ir::ValueId x, const char* w, int64_t channels) {
+    return relu(g, g.addOp(OpKind::Conv, {x, g.addInput(w, f32({channels, channels, 3, 3}))},
+                           cpu::testing::convAttrs(1, 1, true)));
+  };
+  const ir::ValueId a = conv3(g.addInput("x", f32({2, 16, 16, 32})), "w1", 32);  // [2,16,16,32]
+  const ir::ValueId c = relu(g, g.addOp(OpKind::Conv, {a, g.addInput("down", f32({32, 32, 4, 4}))},
+                                        cpu::testing::convAttrs(2, 1, true)));  // [2,8,8,32]
+  g.addOutput("y1", conv3(c, "w2", 32));
+  ir::Attrs upAttrs = cpu::testing::convAttrs(2, 1, true);
+  upAttrs["output_padding"] = std::vector<int64_t>{0, 0};
+  const ir::ValueId up = relu(g, g.addOp(OpKind::ConvTranspose, {c, g.addInput("up", f32({32, 32, 4, 4}))}, upAttrs));
+  g.addOutput("y2", conv3(up, "w3", 32));
+  ir::Attrs gradAttrs = cpu::testing::convAttrs(2, 1, true);
+  gradAttrs["kernel"] = std::vector<int64_t>{4, 4};
+  g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {a, c}, gradAttrs));
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(exe.stats().nativeWinogradSteps, cpu::channelBlocksFit() ? 3 : 6);
+  if (cpu::channelBlocksFit()) EXPECT_GE(exe.stats().blockedValues, 3);  // a, c and up at least
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 3e-4);
 }
 
 TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
