@@ -358,14 +358,14 @@ bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
   if (node.op == ir::OpKind::ConvWeightGrad && poolWeightGradSource(g, v) >= 0)  // the pool gradient is never stored
     return index == 1;
   if (const NativeStep step = nativeStepFor(g, v); step == &runWinogradConv || step == &runWinogradWeightGrad) {
-    // weft's 4x4 phase steps: x and the result (a weight gradient's x and dy), and a residual
-    // (stored as the result is: blocked_layout.cpp joins them).
+    // weft's 4x4 phase steps: x and the result (a weight gradient's x and dy), where the
+    // convolution adds no residual (blocked_layout.cpp joins a residual with the result).
     const bool weights = step == &runWinogradWeightGrad;
     const std::optional<PhaseWinogradShape> phases =
         weights ? phaseWinogradWeightGradCandidate(g, v) : phaseWinogradCandidate(g, v);
     if (!phases || phases->kernel != 4) return false;
-    const std::optional<ConvEpilogue> found = weights ? std::nullopt : convEpilogueOf(g, v);
-    const bool data = index == 0 || (weights ? index == 1 : index == -1 || (found && index == found->residual));
+    if (!weights && convEpilogueOf(g, v)->residual >= 0) return false;
+    const bool data = index == 0 || (weights ? index == 1 : index == -1);
     return data && channelsInBlocks(index < 0 ? v : node.operands[static_cast<size_t>(index)]);
   }
   return index == 0 && (runsFewChannelConv(g, v) || runsFewChannelWeightGrad(g, v)) &&

@@ -128,8 +128,8 @@ bool neverStored(const ir::Graph& g, ir::ValueId v);
 /// of the weight gradient of one (runsFewChannelWeightGrad), the result of a max pool run
 /// with its convolution (convPoolSource) and that convolution's value where the step writes
 /// it, the data and result of another channels-last 2-D max pool of 16k channels, and the
-/// data of 16k channels that weft's 4x4 stride-2 Winograd steps read and write (x, the
-/// result and a residual; a weight gradient's x and dy).
+/// data of 16k channels that weft's 4x4 stride-2 Winograd steps read and write (x and the
+/// result of one adding no residual; a weight gradient's x and dy).
 bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index);
 
 }  // namespace weft::cpu

@@ -94,7 +94,8 @@ struct PhaseWinogradShape {
   bool transposed = false;
   int64_t kernel = 4;  ///< 4, or 3
   /// The data read (x) and the data written (y; a weight gradient's dy, read) stored
-  /// channel-blocked (blocked_layout.h) instead of channels-last: 4x4 kernels only.
+  /// channel-blocked (blocked_layout.h) instead of channels-last: 4x4 kernels only, and y
+  /// only without a residual (nativeTakesBlocked).
   bool xBlocked = false, yBlocked = false;
 
   /// Where x's channels lie at its positions (ImageLayout); its images are height * width *
