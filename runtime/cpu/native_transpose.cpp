@@ -37,7 +37,8 @@ std::pair<ir::Shape, std::vector<int64_t>> simplified(const ir::Shape& dims, con
   }
   std::vector<size_t> inputOrder(groups.size());
   for (size_t i = 0; i < inputOrder.size(); ++i) inputOrder[i] = i;
-  std::sort(inputOrder.begin(), inputOrder.end(), [&](size_t a, size_t b) { return groups[a].first < groups[b].first; });
+  std::sort(inputOrder.begin(), inputOrder.end(),
+            [&](size_t a, size_t b) { return groups[a].first < groups[b].first; });
   ir::Shape merged(groups.size());
   std::vector<int64_t> mergedPerm(groups.size());
   for (size_t i = 0; i < inputOrder.size(); ++i) {

@@ -128,9 +128,8 @@ __attribute__((target("avx2,fma"))) inline void transformTileOutput(const PhaseW
 #pragma GCC unroll 7
     for (int b = 0; b < T; ++b) {
       if (left + b >= cols.outCount) break;
-      winograd::storeResult(e, r[b], bias,
-                            offset + (outRow * s.outWidth + cols.outFirst + cols.outStep * (left + b)) * out.positionStride,
-                            y);
+      const int64_t position = outRow * s.outWidth + cols.outFirst + cols.outStep * (left + b);
+      winograd::storeResult(e, r[b], bias, offset + position * out.positionStride, y);
     }
   }
 }
