@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Compares two weft binaries (or two environments) step by step on one model's training step.
+
+On a noisy host a whole step's time moves by up to 2x from one minute to the next, so this
+runs `weft bench --models=MODEL --modes=train` under WEFT_PROFILE with A and B in turn,
+ROUNDS times, keeps each step's fastest per-step mean over the rounds, and prints the steps
+whose times differ by more than --min-ms (A, B, B - A, the step, what ran it in A || in B),
+then the sums of those minimums and each run's total.
+
+    scripts/ab_profile.py ddpm 4 BIN=/tmp/weft_before BIN=build/bin/weft
+    scripts/ab_profile.py lenet 6 WEFT_THREADS=2 WEFT_THREADS=1
+
+A side is a space-separated list of VAR=VALUE; BIN names the binary (default build/bin/weft),
+the rest go to its environment.
+"""
+import argparse
+import collections
+import os
+import re
+import subprocess
+
+STEP = re.compile(r"\s+([0-9.]+) ms\s+[0-9.]+%\s+(\S+) (%\S+) (.*)")
+TOTAL = re.compile(r"([0-9.]+) ms per run")
+
+
+def run(model, side):
+    """One profiled run: ({step: ms}, {step: description}, total ms)."""
+    env = dict(os.environ)
+    binary = "build/bin/weft"
+    for pair in side.split():
+        name, value = pair.split("=", 1)
+        if name == "BIN":
+            binary = value
+        else:
+            env[name] = value
+    env["WEFT_PROFILE"] = "1000"
+    out = subprocess.run([binary, "bench", "--models=" + model, "--modes=train"], env=env,
+                         capture_output=True, text=True, check=True).stderr
+    times, what, total = {}, {}, None
+    for line in out.splitlines():
+        if m := STEP.match(line):
+            times[m.group(3)] = float(m.group(1))
+            what[m.group(3)] = m.group(2) + " " + m.group(4)[:60]
+        elif total is None and (t := TOTAL.search(line)):
+            total = float(t.group(1))
+    return times, what, total
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("rounds", type=int)
+    parser.add_argument("a")
+    parser.add_argument("b")
+    parser.add_argument("--min-ms", type=float, default=0.02)
+    args = parser.parse_args()
+    best = [collections.defaultdict(lambda: float("inf")) for _ in range(2)]
+    what, totals = [{}, {}], [[], []]
+    for _ in range(args.rounds):
+        for k, side in enumerate((args.a, args.b)):
+            times, described, total = run(args.model, side)
+            for step, ms in times.items():
+                best[k][step] = min(best[k][step], ms)
+            what[k].update(described)
+            totals[k].append(total)
+    steps = sorted(set(best[0]) | set(best[1]), key=lambda s: -max(best[0].get(s, 0), best[1].get(s, 0)))
+    sums = [0.0, 0.0]
+    for step in steps:
+        a, b = (best[k][step] if step in best[k] else 0.0 for k in range(2))
+        sums[0] += a
+        sums[1] += b
+        if abs(b - a) > args.min_ms:
+            print(f"{a:8.3f} {b:8.3f} {b - a:+7.3f} {step} | {what[0].get(step, '')} || {what[1].get(step, '')}")
+    print(f"sums of per-step minimums: {sums[0]:.3f} {sums[1]:.3f}; totals per run: A {totals[0]} B {totals[1]}")
+
+
+if __name__ == "__main__":
+    main()
