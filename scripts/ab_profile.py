@@ -18,6 +18,7 @@ import collections
 import os
 import re
 import subprocess
+import sys
 
 STEP = re.compile(r"\s+([0-9.]+) ms\s+[0-9.]+%\s+(\S+) (%\S+) (.*)")
 TOTAL = re.compile(r"([0-9.]+) ms per run")
@@ -28,14 +29,22 @@ def run(model, side):
     env = dict(os.environ)
     binary = "build/bin/weft"
     for pair in side.split():
-        name, value = pair.split("=", 1)
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            sys.exit(f"ab_profile.py: side '{side}': '{pair}' is not VAR=VALUE")
         if name == "BIN":
             binary = value
         else:
             env[name] = value
     env["WEFT_PROFILE"] = "1000"
-    out = subprocess.run([binary, "bench", "--models=" + model, "--modes=train"], env=env,
-                         capture_output=True, text=True, check=True).stderr
+    try:
+        done = subprocess.run([binary, "bench", "--models=" + model, "--modes=train"], env=env,
+                              capture_output=True, text=True)
+    except OSError as e:
+        sys.exit(f"ab_profile.py: cannot run {binary}: {e.strerror}")
+    if done.returncode != 0:
+        sys.exit(f"ab_profile.py: {binary} bench --models={model} failed:\n{done.stderr.strip()}")
+    out = done.stderr
     times, what, total = {}, {}, None
     for line in out.splitlines():
         if m := STEP.match(line):

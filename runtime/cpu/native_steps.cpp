@@ -357,13 +357,13 @@ bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
     return index <= 0 && channelsInBlocks(node.operands[0]) && channelsInBlocks(v);
   if (node.op == ir::OpKind::ConvWeightGrad && poolWeightGradSource(g, v) >= 0)  // the pool gradient is never stored
     return index == 1;
-  if (const NativeStep step = nativeStepFor(g, v); step == &runWinogradConv || step == &runWinogradWeightGrad) {
-    // weft's 4x4 phase steps: x and the result (a weight gradient's x and dy), where the
-    // convolution adds no residual (blocked_layout.cpp joins a residual with the result).
-    const bool weights = step == &runWinogradWeightGrad;
-    const std::optional<PhaseWinogradShape> phases =
-        weights ? phaseWinogradWeightGradCandidate(g, v) : phaseWinogradCandidate(g, v);
-    if (!phases || phases->kernel != 4) return false;
+  // weft's 4x4 phase steps: x and the result (a weight gradient's x and dy), where the
+  // convolution adds no residual (blocked_layout.cpp joins a residual with the result). The
+  // shape is checked first: nativeStepFor's Winograd choice looks at the whole graph.
+  const bool weights = node.op == ir::OpKind::ConvWeightGrad;
+  const std::optional<PhaseWinogradShape> phases =
+      weights ? phaseWinogradWeightGradCandidate(g, v) : phaseWinogradCandidate(g, v);
+  if (phases && phases->kernel == 4 && nativeStepFor(g, v) == (weights ? &runWinogradWeightGrad : &runWinogradConv)) {
     if (!weights && convEpilogueOf(g, v)->residual >= 0) return false;
     const bool data = index == 0 || (weights ? index == 1 : index == -1);
     return data && channelsInBlocks(index < 0 ? v : node.operands[static_cast<size_t>(index)]);

@@ -311,33 +311,38 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
   }
 }
 
-bool oneDnnWinogradRuns(const ir::Graph& g, ir::ValueId v) {
-  const ir::Node& node = g.node(v);
-  const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
-  const ir::Node& conv = node.op == ir::OpKind::ConvWeightGrad || !found ? node : *found->conv;
-  return channelBlocksFit() && node.operands.size() >= 2 &&
-         triesWinograd(conv, g.type(node.operands[0]).shape, g.type(node.operands[1]).shape);
-}
-
 bool winogradConvFits(const ir::Graph& g, ir::ValueId v) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v)) return phaseWinogradFits(*phases);
   const std::optional<WinogradShape> s = winogradCandidate(g, v);
   return s && winogradFits(*s);
 }
 
+namespace {
+
+/// True when oneDNN would try its own Winograd kernel for node `v`'s convolution (a conv,
+/// conv_transpose or conv_weight_grad, or a fused conv's): triesWinograd (winograd.h).
+bool oneDnnTriesWinograd(const ir::Graph& g, ir::ValueId v) {
+  const ir::Node& node = g.node(v);
+  const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
+  const ir::Node& conv = node.op == ir::OpKind::ConvWeightGrad || !found ? node : *found->conv;
+  return node.operands.size() >= 2 &&
+         triesWinograd(conv, g.type(node.operands[0]).shape, g.type(node.operands[1]).shape);
+}
+
+}  // namespace
+
 bool weftWinogradPreferred(const ir::Graph& g) {
   if (!channelBlocksFit()) return true;
   int oneDnnWinograd = 0, oneDnnDirect = 0;
   for (ir::ValueId v = 0; v < g.size(); ++v) {
     const ir::OpKind op = g.node(v).op;
-    const bool fits = op == ir::OpKind::ConvWeightGrad ? winogradWeightGradFits(g, v)
-                      : op == ir::OpKind::Conv || op == ir::OpKind::ConvTranspose || op == ir::OpKind::Fused
-                          ? winogradConvFits(g, v)
-                          : false;
-    if (!fits) continue;
-    const bool strided = op == ir::OpKind::ConvWeightGrad ? phaseWinogradWeightGradCandidate(g, v).has_value()
-                                                          : phaseWinogradCandidate(g, v).has_value();
-    if (!strided) ++(oneDnnWinogradRuns(g, v) ? oneDnnWinograd : oneDnnDirect);
+    const bool weights = op == ir::OpKind::ConvWeightGrad;
+    if (!weights && op != ir::OpKind::Conv && op != ir::OpKind::ConvTranspose && op != ir::OpKind::Fused) continue;
+    // Stride-2 ones do not vote: the 4x4 ones run on weft's steps anyway, and oneDNN's direct
+    // kernels run the 3x3 ones as fast or faster.
+    if (weights ? phaseWinogradWeightGradCandidate(g, v) : phaseWinogradCandidate(g, v)) continue;
+    if (weights ? winogradWeightGradFits(g, v) : winogradConvFits(g, v))
+      ++(oneDnnTriesWinograd(g, v) ? oneDnnWinograd : oneDnnDirect);
   }
   return oneDnnDirect > oneDnnWinograd;
 }

@@ -191,11 +191,6 @@ std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Gra
 /// stride 2 (phaseWinogradCandidate, phaseWinogradFits).
 bool winogradConvFits(const ir::Graph& g, ir::ValueId v);
 
-/// True when oneDNN would run node `v`'s convolution (a conv, conv_transpose or
-/// conv_weight_grad, or a fused conv's) as its own Winograd kernel on this CPU:
-/// channelBlocksFit and triesWinograd (winograd.h).
-bool oneDnnWinogradRuns(const ir::Graph& g, ir::ValueId v);
-
 /// True when graph `g` runs its 3x3 convolutions that weft's Winograd steps fit
 /// (winogradConvFits, winogradWeightGradFits; stride 1, or stride 2 by phases) on those
 /// steps: always on a CPU where oneDNN has no Winograd kernel; where it has (16-channel

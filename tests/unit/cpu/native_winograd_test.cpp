@@ -281,7 +281,9 @@ TEST(PhaseWinograd, ReadsAndWritesChannelBlockedData) {
   g.addOutput("dw", g.addOp(OpKind::ConvWeightGrad, {a, c}, gradAttrs));
   cpu::Executable exe = cpu::compile(g);
   EXPECT_EQ(exe.stats().nativeWinogradSteps, cpu::channelBlocksFit() ? 3 : 6);
-  if (cpu::channelBlocksFit()) EXPECT_GE(exe.stats().blockedValues, 3);  // a, c and up at least
+  if (cpu::channelBlocksFit()) {
+    EXPECT_GE(exe.stats().blockedValues, 3);  // a, c and up at least
+  }
   reference::TensorMap feeds = cpu::testing::sineFeeds(g);
   cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 3e-4);
 }
