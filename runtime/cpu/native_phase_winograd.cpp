@@ -93,9 +93,10 @@ void multiplyBlock(const Plan<F>& p, int pass, const float* v, const float* u, i
       std::fill_n(mp, count * K, 0.0f);
       continue;
     }
-    for (int64_t k0 = 0; k0 < K; k0 += 16)
+    for (int64_t k0 = 0, step = winograd::multiplyColumns(); k0 < K; k0 += step)
       winograd::forEachRowGroup(count, [&](int64_t t0, int64_t rows) {
-        winograd::multiplySomeRows<false>(rows, vp + t0 * D, D, 1, up + k0, K, depth, mp + t0 * K + k0, K);
+        winograd::multiplySomeRows<false>(rows, std::min(step, K - k0), vp + t0 * D, D, 1, up + k0, K, depth,
+                                          mp + t0 * K + k0, K);
       });
   }
 }

@@ -133,8 +133,9 @@ void weightGradient(const PhaseWinogradShape& s, const float* x, const float* dy
         const float* gp = g + point * p.mPoint;
         float* wp = sums + point * sumPoint;
         winograd::forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
-          for (int64_t c0 = first; c0 < last; c0 += 16)
-            winograd::multiplySomeRows<true>(rows, gp + k0, 1, K, vp + c0, D, block.count, wp + k0 * D + c0, D);
+          for (int64_t c0 = first, step = winograd::multiplyColumns(); c0 < last; c0 += step)
+            winograd::multiplySomeRows<true>(rows, std::min(step, last - c0), gp + k0, 1, K, vp + c0, D, block.count,
+                                             wp + k0 * D + c0, D);
         });
       }
     }

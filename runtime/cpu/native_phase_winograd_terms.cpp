@@ -64,13 +64,13 @@ void multiplyTiles(const PhaseWinogradShape& s, const ScratchLayout& layout, con
     const float* vp = v + point * layout.vPoint;
     const float* up = u + point * layout.uPoint;
     float* mp = m + point * layout.mPoint;
-    for (int64_t k0 = 0; k0 < K; k0 += 16)
+    for (int64_t k0 = 0, step = winograd::multiplyColumns(); k0 < K; k0 += step)
       winograd::forEachRowGroup(last - first, [&](int64_t offset, int64_t count) {
-        const int64_t t = first + offset;
+        const int64_t t = first + offset, columns = std::min(step, K - k0);
         if (accumulate)
-          winograd::multiplySomeRows<true>(count, vp + t * C, C, 1, up + k0, K, C, mp + t * K + k0, K);
+          winograd::multiplySomeRows<true>(count, columns, vp + t * C, C, 1, up + k0, K, C, mp + t * K + k0, K);
         else
-          winograd::multiplySomeRows<false>(count, vp + t * C, C, 1, up + k0, K, C, mp + t * K + k0, K);
+          winograd::multiplySomeRows<false>(count, columns, vp + t * C, C, 1, up + k0, K, C, mp + t * K + k0, K);
       });
   }
 }

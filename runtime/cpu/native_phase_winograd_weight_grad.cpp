@@ -124,8 +124,9 @@ void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, co
         const float* pp = p + point * layout.mPoint;
         float* wp = sums + point * layout.uPoint;
         winograd::forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
-          for (int64_t c0 = 0; c0 < C; c0 += 16)
-            winograd::multiplySomeRows<false>(rows, pp + k0, 1, K, vp + c0, C, tiling.tiles, wp + k0 * C + c0, C);
+          for (int64_t c0 = 0, step = winograd::multiplyColumns(); c0 < C; c0 += step)
+            winograd::multiplySomeRows<false>(rows, std::min(step, C - c0), pp + k0, 1, K, vp + c0, C, tiling.tiles,
+                                              wp + k0 * C + c0, C);
         });
       }
 #pragma omp for schedule(static)

@@ -80,9 +80,9 @@ void multiplyBlock(const Plan& p, const float* v, const float* u, int64_t count,
     const float* vp = v + point * tilePointStride(p.blockTiles, C);
     const float* up = u + point * weightPointStride(p.s);
     float* mp = m + point * tilePointStride(p.blockTiles, K);
-    for (int64_t k0 = 0; k0 < K; k0 += 16)
+    for (int64_t k0 = 0, step = multiplyColumns(); k0 < K; k0 += step)
       forEachRowGroup(count, [&](int64_t t0, int64_t rows) {
-        multiplySomeRows<false>(rows, vp + t0 * C, C, 1, up + k0, K, C, mp + t0 * K + k0, K);
+        multiplySomeRows<false>(rows, std::min(step, K - k0), vp + t0 * C, C, 1, up + k0, K, C, mp + t0 * K + k0, K);
       });
   }
 }

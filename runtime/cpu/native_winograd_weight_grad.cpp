@@ -139,8 +139,8 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
         const float* pp = p + point * tilePointStride(blockTiles, K);
         float* wp = sums + point * weightPointStride(s);
         forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
-          for (int64_t c0 = 0; c0 < C; c0 += 16)
-            multiplySomeRows<true>(rows, pp + k0, 1, K, vp + c0, C, count, wp + k0 * C + c0, C);
+          for (int64_t c0 = 0, step = multiplyColumns(); c0 < C; c0 += step)
+            multiplySomeRows<true>(rows, std::min(step, C - c0), pp + k0, 1, K, vp + c0, C, count, wp + k0 * C + c0, C);
         });
       }
     }
