@@ -18,6 +18,7 @@
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/environment.h"
 #include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/vector_state.h"
 #include "runtime/cpu/winograd.h"
@@ -332,7 +333,10 @@ bool oneDnnTriesWinograd(const ir::Graph& g, ir::ValueId v) {
 }  // namespace
 
 bool weftWinogradPreferred(const ir::Graph& g) {
-  if (!channelBlocksFit()) return true;
+  const size_t forced = environmentChoice("WEFT_WINOGRAD", {"auto", "weft", "onednn"},
+                                          "'auto' (the default), 'weft' or 'onednn'");
+  if (forced != 0) return forced == 1;
+  if (!channelBlocksFit() || hostRunsWideVectorsAtFullRate()) return true;
   int oneDnnWinograd = 0, oneDnnDirect = 0;
   for (ir::ValueId v = 0; v < g.size(); ++v) {
     const ir::OpKind op = g.node(v).op;
@@ -347,9 +351,11 @@ bool weftWinogradPreferred(const ir::Graph& g) {
   return oneDnnDirect > oneDnnWinograd;
 }
 
+bool runsPhaseSteps(const PhaseWinogradShape& s) { return s.kernel == 4 || !channelBlocksFit(); }
+
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
-    return phaseWinogradFits(*phases) && (phases->kernel == 4 || weftWinogradPreferred(g));
+    return phaseWinogradFits(*phases) && runsPhaseSteps(*phases);
   return winogradConvFits(g, v) && weftWinogradPreferred(g);
 }
 

@@ -191,24 +191,37 @@ std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Gra
 /// stride 2 (phaseWinogradCandidate, phaseWinogradFits).
 bool winogradConvFits(const ir::Graph& g, ir::ValueId v);
 
-/// True when graph `g` runs its 3x3 convolutions that weft's Winograd steps fit
-/// (winogradConvFits, winogradWeightGradFits; stride 1, or stride 2 by phases) on those
-/// steps: always on a CPU where oneDNN has no Winograd kernel; where it has (16-channel
-/// blocks, channelBlocksFit: AVX-512) when oneDNN would run more of its stride-1 ones direct
-/// than as Winograd. Those steps read and write channels-last data, oneDNN's Winograd
+/// True when graph `g` runs its 3x3 stride-1 convolutions that weft's Winograd steps fit
+/// (winogradConvFits, winogradWeightGradFits) on those steps: always on a CPU where oneDNN has
+/// no Winograd kernel, or where weft's register kernel runs 512-bit FMAs at full rate
+/// (hostRunsWideVectorsAtFullRate: two 512-bit pipes, as oneDNN's kernels use them); on other
+/// AVX-512 CPUs (16-channel blocks, channelBlocksFit), when oneDNN would run more of them
+/// direct than as Winograd. Those steps read and write channels-last data, oneDNN's Winograd
 /// blocked data, and a mix would break the chains of blocked values between oneDNN's
 /// convolutions; so a graph runs them all one way. (The 4x4 stride-2 phase steps read and
-/// write blocked data too: they run everywhere.) On the AMD EPYC (Zen 4) of stop 41, in the
-/// training steps (per-step means, the fastest of four to six alternating runs): lenet's three
-/// from 3.9 ms to 2.7 on weft's steps; dcgan's ten 4x4 stride-2 convolutions, direct on
-/// oneDNN, from 3.5-4.4 ms each to 2.4-3.2 on them, and ddpm's three from 3.4-3.6 to 2.2-2.6
-/// reading and writing its blocked data (54.2 -> 51.1 ms all told), where channels-last they
-/// had unblocked its up path and cost its Winograd convolutions 5 ms. oneDNN's direct kernels
-/// run 3x3 stride-2 convolutions as fast or faster: they do not vote.
+/// write blocked data too: they run everywhere, runsPhaseSteps.) On the AMD EPYC (Zen 4) of
+/// stop 41, in the training steps (per-step means, the fastest of four to six alternating
+/// runs): lenet's three from 3.9 ms to 2.7 on weft's steps; dcgan's ten 4x4 stride-2
+/// convolutions, direct on oneDNN, from 3.5-4.4 ms each to 2.4-3.2 on them, and ddpm's three
+/// from 3.4-3.6 to 2.2-2.6 reading and writing its blocked data (54.2 -> 51.1 ms all told),
+/// where channels-last they had unblocked its up path and cost its Winograd convolutions 5 ms.
+/// On the Intel Xeon of stop 42 (two 512-bit FMA pipes) with the 512-bit register kernel, all
+/// on weft's steps against the vote's oneDNN: ddpm 53.1 -> 48.1 ms, resnet 36.1 -> 32.5 (sums
+/// of per-step minimums, three alternating runs); there oneDNN's weight gradients lost more
+/// on channels-last data than its Winograd ones won (ddpm 46.4 -> 50.2 with them on oneDNN).
+/// WEFT_WINOGRAD=weft (true) or =onednn (false) overrides the rule; unset, empty or `auto`
+/// keeps it, any other value is an error naming the variable.
 bool weftWinogradPreferred(const ir::Graph& g);
 
-/// True when node `v` of `g` runs as a native Winograd step: winogradConvFits, and a 4x4
-/// kernel or weftWinogradPreferred.
+/// True when weft's phase steps run a stride-2 convolution of shape `s` (that fits them):
+/// always with a 4x4 kernel; with a 3x3 one only where oneDNN has no Winograd kernels
+/// (channelBlocksFit false). On AVX-512 CPUs oneDNN's direct kernels run 3x3 stride-2 ones
+/// faster: ddpm's down weight gradient 0.57 ms against 0.88, its stride-2 conv 0.42 against
+/// 0.70 (Intel Xeon, stop 42; resnet 31.1 -> 30.1 ms a step); 0.66 against 0.99 on Zen 4.
+bool runsPhaseSteps(const PhaseWinogradShape& s);
+
+/// True when node `v` of `g` runs as a native Winograd step: winogradConvFits, and
+/// runsPhaseSteps for a stride-2 one, weftWinogradPreferred for a stride-1 one.
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch; its transformed
@@ -236,7 +249,8 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
 bool winogradWeightGradFits(const ir::Graph& g, ir::ValueId v);
 
 /// True when conv_weight_grad node `v` of `g` runs as a native Winograd step:
-/// winogradWeightGradFits, and a 4x4 kernel or weftWinogradPreferred.
+/// winogradWeightGradFits, and runsPhaseSteps for a stride-2 one, weftWinogradPreferred for
+/// a stride-1 one.
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v);
 
 /// The native step of such a node (its scratch in NativeCall::scratch).

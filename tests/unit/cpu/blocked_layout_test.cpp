@@ -140,6 +140,7 @@ TEST(BlockedLayout, MovementOfDataIndexesThroughTheRowMajorOrder) {
 
 TEST(BlockedLayout, ResnetTrainingStepWithBlockedActivationsMatchesTheReference) {
   if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
+  const cpu::testing::OneDnnWinogradWhereItHasIt oneDnnWinograd;
   // Two blocks of 32 and 64 channels on 8x8 planes: Winograd convolutions, batch norms and
   // residual adds over blocked data, a stride-2 block whose shortcut reads it too.
   models::ResnetConfig c{.batch = 2, .size = 8, .stem = 32, .blocks = {{32, 1}, {64, 2}}, .classes = 5};
@@ -161,6 +162,7 @@ TEST(BlockedLayout, DdpmTrainingStepWithBlockedFusedConvolutionsMatchesTheRefere
 
 TEST(BlockedLayout, PoolsBetweenConvolutionsReadAndWriteBlockedData) {
   if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
+  const cpu::testing::OneDnnWinogradWhereItHasIt oneDnnWinograd;
   // Channels-last x [2, 10, 10, 32] -> conv -> avg_pool 2x2 -> conv -> max_pool 3x3 (stride 2,
   // padding 1) -> y: the conv results and the average pool's are stored blocked; the max
   // pool (a native step) reads blocked data and writes the channels-last output.

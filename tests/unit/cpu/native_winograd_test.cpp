@@ -13,6 +13,8 @@
 
 #include "backends/cpu/executable.h"
 #include "cpu_test_util.h"
+#include "ir/error.h"
+#include "runtime/cpu/host_isa.h"
 
 using namespace weft;
 
@@ -231,38 +233,81 @@ ir::ValueId relu(ir::Graph& g, ir::ValueId x) {
   return g.addOp(OpKind::Maximum, {x, g.addConstant(std::make_shared<ir::TensorData>(f32({})))});
 }
 
+/// Two 3x3 stride-1 convolutions (with `threeByThree`) and a 4x4 stride-2 one, channels-last.
+ir::Graph threeByThreeThenStrided(bool threeByThree) {
+  ir::Graph g(threeByThree ? "mixed" : "strided");
+  ir::ValueId x = g.addInput("x", f32({2, 16, 16, 16}));
+  if (threeByThree)
+    for (const char* name : {"w1", "w2"})
+      x = relu(g, g.addOp(OpKind::Conv, {x, g.addInput(name, f32({16, 16, 3, 3}))},
+                          cpu::testing::convAttrs(1, 1, true)));
+  g.addOutput("y", g.addOp(OpKind::Conv, {x, g.addInput("w3", f32({16, 16, 4, 4}))},
+                           cpu::testing::convAttrs(2, 1, true)));
+  return g;
+}
+
 TEST(NativeWinograd, AGraphRunsItsConvolutionsOnOneSideOfTheBlockedLayout) {
   // Two 3x3 stride-1 convolutions oneDNN runs as Winograd on AVX-512 CPUs, then a 4x4
-  // stride-2 one it would run direct: there the 3x3 ones stay on oneDNN (two votes to none:
-  // weftWinogradPreferred) and the 4x4 one runs on weft's step, which reads blocked data as
-  // well; elsewhere weft's steps run all three. Without the 3x3 ones weft's step runs the
-  // 4x4 one everywhere.
-  auto build = [](bool threeByThree) {
-    ir::Graph g(threeByThree ? "mixed" : "strided");
-    ir::ValueId x = g.addInput("x", f32({2, 16, 16, 16}));
-    if (threeByThree)
-      for (const char* name : {"w1", "w2"})
-        x = relu(g, g.addOp(OpKind::Conv, {x, g.addInput(name, f32({16, 16, 3, 3}))},
-                            cpu::testing::convAttrs(1, 1, true)));
-    g.addOutput("y", g.addOp(OpKind::Conv, {x, g.addInput("w3", f32({16, 16, 4, 4}))},
-                             cpu::testing::convAttrs(2, 1, true)));
-    return g;
-  };
-  const ir::Graph mixed = build(true), strided = build(false);
-  EXPECT_EQ(cpu::weftWinogradPreferred(mixed), !cpu::channelBlocksFit());
+  // stride-2 one it would run direct: where 512-bit FMAs run at half rate the 3x3 ones stay
+  // on oneDNN (two votes to none: weftWinogradPreferred) and the 4x4 one runs on weft's step,
+  // which reads blocked data as well; elsewhere (AVX2, or AVX-512 at full rate) weft's steps
+  // run all three. Without the 3x3 ones weft's step runs the 4x4 one everywhere.
+  const ir::Graph mixed = threeByThreeThenStrided(true), strided = threeByThreeThenStrided(false);
+  const bool weft = !cpu::channelBlocksFit() || cpu::hostRunsWideVectorsAtFullRate();
+  EXPECT_EQ(cpu::weftWinogradPreferred(mixed), weft);
   for (const ir::Graph* g : {&mixed, &strided}) {
     SCOPED_TRACE(g->name());
     cpu::Executable exe = cpu::compile(*g);
-    EXPECT_EQ(exe.stats().nativeWinogradSteps, g == &mixed && !cpu::channelBlocksFit() ? 3 : 1);
+    EXPECT_EQ(exe.stats().nativeWinogradSteps, g == &mixed && weft ? 3 : 1);
     reference::TensorMap feeds = cpu::testing::sineFeeds(*g);
     cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(*g, feeds), 2e-4);
   }
+}
+
+TEST(NativeWinograd, TheEnvironmentChoosesEitherSide) {
+  // WEFT_WINOGRAD=weft runs the 3x3 stride-1 convolutions on weft's steps, =onednn on
+  // oneDNN, on every CPU (the 4x4 stride-2 one runs on weft's step either way); another value
+  // is an error naming the variable, not the default.
+  const ir::Graph g = threeByThreeThenStrided(true);
+  for (const auto& [value, steps] : {std::pair{"weft", 3}, std::pair{"onednn", 1}}) {
+    SCOPED_TRACE(value);
+    const cpu::testing::ScopedEnvironment choice("WEFT_WINOGRAD", value);
+    EXPECT_EQ(cpu::weftWinogradPreferred(g), steps == 3);
+    cpu::Executable exe = cpu::compile(g);
+    EXPECT_EQ(exe.stats().nativeWinogradSteps, steps);
+    reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-4);
+  }
+  const cpu::testing::ScopedEnvironment typo("WEFT_WINOGRAD", "native");
+  try {
+    cpu::compile(g);
+    ADD_FAILURE() << "WEFT_WINOGRAD=native compiled";
+  } catch (const weft::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("WEFT_WINOGRAD"), std::string::npos) << e.what();
+  }
+}
+
+TEST(NativeWinograd, ThreeByThreeStrideTwoRunsOnOneDnnWhereItHasKernels) {
+  // weft's 3x3 stride-2 phase steps run only where oneDNN has no Winograd kernels (AVX2):
+  // with AVX-512 its direct kernels run them faster, whatever WEFT_WINOGRAD says.
+  ir::Graph g("strided3");
+  const ir::ValueId y = g.addOp(OpKind::Conv, {g.addInput("x", f32({2, 16, 16, 16})), g.addInput("w", f32({16, 16, 3, 3}))},
+                                cpu::testing::convAttrs(2, 1, true));
+  g.addOutput("y", y);
+  const cpu::testing::ScopedEnvironment choice("WEFT_WINOGRAD", "weft");
+  ASSERT_TRUE(cpu::winogradConvFits(g, y));
+  EXPECT_EQ(cpu::runsWinogradConv(g, y), !cpu::channelBlocksFit());
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(exe.stats().nativeWinogradSteps, cpu::channelBlocksFit() ? 0 : 1);
+  reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+  cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-4);
 }
 
 TEST(PhaseWinograd, ReadsAndWritesChannelBlockedData) {
   // Between oneDNN's 3x3 Winograd convolutions (AVX-512: blocked data), a 4x4 stride-2 conv,
   // conv_transpose and weight gradient on weft's phase steps read x (and dy) and write their
   // results channel-blocked; elsewhere everything is channels-last.
+  const cpu::testing::OneDnnWinogradWhereItHasIt oneDnnWinograd;
   ir::Graph g("phases_between_blocks");
   auto conv3 = [&](ir::ValueId x, const char* w, int64_t channels) {
     return relu(g, g.addOp(OpKind::Conv, {x, g.addInput(w, f32({channels, channels, 3, 3}))},

@@ -136,6 +136,7 @@ TEST(Winograd, TriedFor3x3Stride1WithChannelsOf16AndPlanesOf8) {
 
 TEST(Winograd, ConvAndGradientsMatchTheReference) {
   if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
+  const cpu::testing::OneDnnWinogradWhereItHasIt oneDnnWinograd;
   // Channels-first data is converted either way, in the regions the plan reserves. 32
   // channels: the fused forward conv and the data gradient run Winograd; 64: the weight
   // gradient too.
@@ -147,6 +148,7 @@ TEST(Winograd, ConvAndGradientsMatchTheReference) {
 
 TEST(Winograd, ChannelsLastCopiesFindRoomInTheArena) {
   if (!cpu::testing::hasAvx512()) GTEST_SKIP() << cpu::testing::kNeedsAvx512;
+  const cpu::testing::OneDnnWinogradWhereItHasIt oneDnnWinograd;
   // Unoptimized (the steps as written, big materialized): after big dies its bytes hold the
   // copies; without it the room the plan keeps at each convolution weft's Winograd step
   // could run (winogradPlannedBytes, alike on every CPU) holds them. Neither takes memory
