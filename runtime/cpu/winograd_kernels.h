@@ -225,101 +225,37 @@ __attribute__((target("avx2,fma"))) inline void transformInput(const Tiling& til
                                       pointStride);
 }
 
-/// c[Rows x 16] (+)= a[Rows x depth] * b[depth x 16]: a's element (r, i) at a[r * rowStride +
-/// i * depthStride], b's rows ldb apart, c's ldc; Accumulate adds to c instead of storing.
-template <int Rows, bool Accumulate>
-__attribute__((target("avx2,fma"))) void multiplyRows(const float* a, int64_t rowStride, int64_t depthStride,
-                                                      const float* b, int64_t ldb, int64_t depth, float* c,
-                                                      int64_t ldc) {
-  __m256 acc[Rows][2];
-#pragma GCC unroll 6
-  for (int r = 0; r < Rows; ++r) {
-    acc[r][0] = Accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
-    acc[r][1] = Accumulate ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
-  }
-  for (int64_t i = 0; i < depth; ++i, a += depthStride, b += ldb) {
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < Rows; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * rowStride);
-      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
-    }
-  }
-#pragma GCC unroll 6
-  for (int r = 0; r < Rows; ++r) {
-    _mm256_storeu_ps(c + r * ldc, acc[r][0]);
-    _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
-  }
-}
-
-/// multiplyRows with 512-bit vectors for `Vectors` x 16 columns: on Intel's Xeons, two 512-bit
-/// FMA pipes do twice the work of AVX2's (six rows of two vectors keep both busy; one vector's
-/// six sums still do 1.5 times as much).
-template <int Rows, int Vectors, bool Accumulate>
-__attribute__((target("avx512f"))) void multiplyRows512(const float* a, int64_t rowStride, int64_t depthStride,
-                                                        const float* b, int64_t ldb, int64_t depth, float* c,
-                                                        int64_t ldc) {
-  __m512 acc[Rows][Vectors];
-#pragma GCC unroll 6
-  for (int r = 0; r < Rows; ++r)
-#pragma GCC unroll 2
-    for (int j = 0; j < Vectors; ++j)
-      acc[r][j] = Accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * j) : _mm512_setzero_ps();
-  for (int64_t i = 0; i < depth; ++i, a += depthStride, b += ldb) {
-    __m512 bv[Vectors];
-#pragma GCC unroll 2
-    for (int j = 0; j < Vectors; ++j) bv[j] = _mm512_loadu_ps(b + 16 * j);
-#pragma GCC unroll 6
-    for (int r = 0; r < Rows; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r * rowStride]);
-#pragma GCC unroll 2
-      for (int j = 0; j < Vectors; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
-    }
-  }
-#pragma GCC unroll 6
-  for (int r = 0; r < Rows; ++r)
-#pragma GCC unroll 2
-    for (int j = 0; j < Vectors; ++j) _mm512_storeu_ps(c + r * ldc + 16 * j, acc[r][j]);
-}
+/// c[rows x columns] (+)= a[rows x depth] * b[depth x columns], the register kernel of every
+/// native Winograd step (winograd_multiply.cpp): a's element (r, i) at a[r * rowStride + i *
+/// depthStride], b's rows ldb apart, c's ldc; Accumulate adds to c instead of storing. `rows`
+/// from 1 to multiplyRowsAtATime(), `columns` 16 or 32 (32 only where multiplyColumns() is).
+template <bool Accumulate>
+void multiplySomeRows(int64_t rows, int64_t columns, const float* a, int64_t rowStride, int64_t depthStride,
+                      const float* b, int64_t ldb, int64_t depth, float* c, int64_t ldc);
+extern template void multiplySomeRows<false>(int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
+                                             int64_t, float*, int64_t);
+extern template void multiplySomeRows<true>(int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
+                                            int64_t, float*, int64_t);
 
 /// How many columns the callers of multiplySomeRows hand it at a time: 32 where its AVX-512
 /// kernels run, 16 (the AVX2 kernels' width) elsewhere.
 inline int64_t multiplyColumns() { return hostHasAvx512() ? 32 : 16; }
 
-/// c[rows x columns] (+)= a * b as multiplyRows, for `rows` rows (1 to 6) and `columns` 16 or
-/// 32 (where multiplyColumns() is 32; a multiple of 16 for the AVX2 kernels).
-template <bool Accumulate>
-void multiplySomeRows(int64_t rows, int64_t columns, const float* a, int64_t rowStride, int64_t depthStride,
-                      const float* b, int64_t ldb, int64_t depth, float* c, int64_t ldc) {
-  using Kernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*, int64_t);
-  const int64_t row = std::clamp<int64_t>(rows, 1, 6) - 1;
-  if (hostHasAvx512()) {
-    static constexpr Kernel one[6] = {&multiplyRows512<1, 1, Accumulate>, &multiplyRows512<2, 1, Accumulate>,
-                                      &multiplyRows512<3, 1, Accumulate>, &multiplyRows512<4, 1, Accumulate>,
-                                      &multiplyRows512<5, 1, Accumulate>, &multiplyRows512<6, 1, Accumulate>};
-    static constexpr Kernel two[6] = {&multiplyRows512<1, 2, Accumulate>, &multiplyRows512<2, 2, Accumulate>,
-                                      &multiplyRows512<3, 2, Accumulate>, &multiplyRows512<4, 2, Accumulate>,
-                                      &multiplyRows512<5, 2, Accumulate>, &multiplyRows512<6, 2, Accumulate>};
-    (columns > 16 ? two : one)[row](a, rowStride, depthStride, b, ldb, depth, c, ldc);
-    return;
-  }
-  static constexpr Kernel kernels[6] = {&multiplyRows<1, Accumulate>, &multiplyRows<2, Accumulate>,
-                                        &multiplyRows<3, Accumulate>, &multiplyRows<4, Accumulate>,
-                                        &multiplyRows<5, Accumulate>, &multiplyRows<6, Accumulate>};
-  for (int64_t j = 0; j < columns; j += 16) kernels[row](a, rowStride, depthStride, b + j, ldb, depth, c + j, ldc);
-}
+/// The most rows multiplySomeRows takes: 12 where its AVX-512 kernels run (24 sums of 32
+/// registers), 6 with AVX2 (12 of 16).
+inline int64_t multiplyRowsAtATime() { return hostHasAvx512() ? 12 : 6; }
 
-/// Calls fn(first, rows) for groups of rows covering 0..total, six at a time but for the
-/// last two, evened out where a group of one to three would remain (7 -> 4 + 3, 8 -> 4 + 4,
-/// 9 -> 5 + 4): multiplyRows with fewer than four rows holds too few sums (two per row) to keep
-/// both FMA pipes busy. On the AMD EPYC resnet's blocks of 32 tiles ran their last two rows
-/// at half the rate of the rest.
+/// Calls fn(first, rows) for groups of rows covering 0..total, multiplyRowsAtATime() (R) at a
+/// time but for the last two, evened out where a group of fewer than R / 2 would remain (with
+/// R = 6: 7 -> 4 + 3, 8 -> 4 + 4, 9 -> 5 + 4): few rows hold too few sums to keep both FMA
+/// pipes busy. On the AMD EPYC resnet's blocks of 32 tiles ran their last two rows at half
+/// the rate of the rest.
 template <typename Fn>
 inline void forEachRowGroup(int64_t total, Fn fn) {
+  const int64_t most = multiplyRowsAtATime();
   for (int64_t first = 0; first < total;) {
     const int64_t left = total - first;
-    const int64_t rows = left > 9 || left <= 6 ? std::min<int64_t>(6, left) : (left + 1) / 2;
+    const int64_t rows = left > most + most / 2 || left <= most ? std::min(most, left) : (left + 1) / 2;
     fn(first, rows);
     first += rows;
   }
