@@ -31,12 +31,6 @@ struct Geometry {
   int64_t pooledHeight, pooledWidth;
 };
 
-/// maximum(v, 0) per lane as the reference computes it: a NaN stays, -0 becomes +0 (vmaxps
-/// returns its second source when the two are equal or either is a NaN).
-__attribute__((target("avx512f"))) inline __m512 relu16(__m512 v) {
-  return _mm512_mask_max_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v, _mm512_setzero_ps());
-}
-
 /// Where one image's values go: position p, channel block b at p * positionStride + b * blockStride.
 struct ImageOut {
   float* at;

@@ -35,29 +35,44 @@ struct Geometry {
   ImageLayout map, grad;
 };
 
+/// A window's four map values for sixteen channels, read from the stored map c.
+struct StoredWindows16 {
+  int64_t position, row;  ///< floats from one map position to the next, and one map row to the next
+  /// The values of window (ph, pw) for the sixteen channels at `channels` (a pointer into the
+  /// image's map: its channel block).
+  __attribute__((target("avx512f"), always_inline)) void operator()(const float* channels, int64_t ph, int64_t pw,
+                                                                     __m512 (&v)[4]) const {
+    const float* corner = channels + 2 * ph * row + 2 * pw * position;
+    v[0] = _mm512_loadu_ps(corner), v[1] = _mm512_loadu_ps(corner + position);
+    v[2] = _mm512_loadu_ps(corner + row), v[3] = _mm512_loadu_ps(corner + row + position);
+  }
+};
+
 /// One image added into `sums` [KH][KW][C][Blocks * 16]. K and C are the kernel's extent and
 /// x's channels when known at compile time (0: read from `g`): then the loops unroll and one
 /// block's sums stay in registers for the whole image. Winners are per lane, so the blocks of
-/// 16 channels take one pass each over the windows.
-template <int Blocks, int K, int C>
-__attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* c, const float* dy,
-                                              float* sums) {
+/// 16 channels take one pass each over the windows. `windows` gives a window's four map
+/// values: StoredWindows16 (`channelsOf(b)` a pointer into the map) or RecomputedWindows16 (a
+/// channel offset).
+template <int Blocks, int K, int C, class Windows, class Channels>
+__attribute__((target("avx512f"))) void imageOf(const Geometry& g, const float* x, const Windows& windows,
+                                                Channels channelsOf, const float* dy, float* sums) {
   const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth, channels = C ? C : g.channels;
   constexpr bool kInRegisters = K && C;
   constexpr int kHeld = kInRegisters ? K * K * C : 1;
-  const int64_t mapPosition = g.map.positionStride, mapRow = g.mapWidth * mapPosition;
   const int64_t gradPosition = g.grad.positionStride;
-  for (int b = 0; b < Blocks; ++b, c += g.map.blockStride, dy += g.grad.blockStride) {
+  for (int b = 0; b < Blocks; ++b, dy += g.grad.blockStride) {
+    const auto mapChannels = channelsOf(b);
     __m512 held[kHeld];
     if constexpr (kInRegisters)
       for (int t = 0; t < kHeld; ++t) held[t] = _mm512_setzero_ps();
     for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
       for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
         // Each position's share of dy: dy where the position won its window, else 0.
-        const float* corner = c + 2 * ph * mapRow + 2 * pw * mapPosition;
-        const __m512 v0 = _mm512_loadu_ps(corner), v1 = _mm512_loadu_ps(corner + mapPosition);
-        const __m512 v2 = _mm512_loadu_ps(corner + mapRow), v3 = _mm512_loadu_ps(corner + mapRow + mapPosition);
+        __m512 v[4];
+        windows(mapChannels, ph, pw, v);
+        const __m512 v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3];
         const __mmask16 take1 = takesWindow16(v0, v1);
         const __m512 best1 = _mm512_mask_mov_ps(v0, take1, v1);
         const __mmask16 take2 = takesWindow16(best1, v2);
@@ -204,6 +219,92 @@ struct RecomputedWindows {
   }
 };
 
+/// `imageOf` the stored map.
+template <int Blocks, int K, int C>
+__attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* c, const float* dy,
+                                              float* sums) {
+  const StoredWindows16 windows{g.map.positionStride, g.mapWidth * g.map.positionStride};
+  imageOf<Blocks, K, C>(
+      g, x, windows, [&](int b) { return c + b * g.map.blockStride; }, dy, sums);
+}
+
+/// RecomputedWindows on sixteen channels (AVX-512): the same FMAs in the same order, so the
+/// same values as the conv-pool step's, sixteen result channels a pass instead of eight.
+template <int K, int C>
+struct RecomputedWindows16 {
+  const Geometry& g;
+  const float* x;     ///< the image's x [H, W, C]
+  const float* taps;  ///< the conv's weight as [KH][KW][C][O]
+  const float* bias;  ///< O values
+  bool relu;
+  float* rows;  ///< 2 x 2PW x 16 floats: the map rows under the current pooled row
+
+  /// The values of window (ph, pw) for the sixteen result channels from `o0` on.
+  __attribute__((target("avx512f"), always_inline)) void operator()(int64_t o0, int64_t ph, int64_t pw,
+                                                                     __m512 (&v)[4]) const {
+    const int64_t across = 2 * g.pooledWidth;
+    if (pw == 0)
+      for (int r = 0; r < 2; ++r) mapRow(o0, 2 * ph + r, rows + r * across * 16);
+    const float* at = rows + 2 * pw * 16;
+    v[0] = _mm512_loadu_ps(at), v[1] = _mm512_loadu_ps(at + 16);
+    v[2] = _mm512_loadu_ps(at + across * 16), v[3] = _mm512_loadu_ps(at + across * 16 + 16);
+  }
+
+  /// Map row `mh`'s first 2PW positions, sixteen channels from `o0` on, into `out`.
+  __attribute__((target("avx512f"), noinline)) void mapRow(int64_t o0, int64_t mh, float* out) const {
+    const int64_t o = g.outChannels, kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth;
+    const int64_t channels = C ? C : g.channels, across = 2 * g.pooledWidth;
+    const bool rowsInside = mh - g.padTop >= 0 && mh - g.padTop + kh0 - 1 < g.height;
+    int64_t m0 = 0;
+    for (; rowsInside && m0 + 8 <= across && m0 - g.padLeft + 7 + kw0 - 1 < g.width; m0 += 8) {
+      if (m0 - g.padLeft < 0) break;
+      __m512 sums[8];
+#pragma GCC unroll 8
+      for (int q = 0; q < 8; ++q) sums[q] = _mm512_loadu_ps(bias + o0);
+      const float* corner = x + ((mh - g.padTop) * g.width + m0 - g.padLeft) * channels;
+#pragma GCC unroll 8
+      for (int64_t kh = 0; kh < kh0; ++kh)
+#pragma GCC unroll 8
+        for (int64_t kw = 0; kw < kw0; ++kw)
+#pragma GCC unroll 4
+          for (int64_t c = 0; c < channels; ++c) {
+            const __m512 w = _mm512_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0);
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; ++q)
+              sums[q] = _mm512_fmadd_ps(_mm512_set1_ps(corner[(kh * g.width + kw + q) * channels + c]), w, sums[q]);
+          }
+#pragma GCC unroll 8
+      for (int q = 0; q < 8; ++q) _mm512_storeu_ps(out + (m0 + q) * 16, relu ? relu16(sums[q]) : sums[q]);
+    }
+    for (int64_t m = m0; m < across; ++m) {  // positions by the image's edges, their taps checked
+      __m512 sum = _mm512_loadu_ps(bias + o0);
+      for (int64_t kh = 0; kh < kh0; ++kh) {
+        const int64_t ih = mh + kh - g.padTop;
+        if (ih < 0 || ih >= g.height) continue;
+        for (int64_t kw = 0; kw < kw0; ++kw) {
+          const int64_t iw = m + kw - g.padLeft;
+          if (iw < 0 || iw >= g.width) continue;
+          for (int64_t c = 0; c < channels; ++c)
+            sum = _mm512_fmadd_ps(_mm512_set1_ps(x[(ih * g.width + iw) * channels + c]),
+                                  _mm512_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0), sum);
+        }
+      }
+      _mm512_storeu_ps(out + m * 16, relu ? relu16(sum) : sum);
+    }
+  }
+};
+
+/// One image of the step that computes the map's windows again from x, in AVX-512
+/// (RecomputedWindows16, its rows at `rows`).
+template <int Blocks, int K, int C>
+__attribute__((target("avx512f"))) void imageRecomputed512(const Geometry& g, const float* x, const float* taps,
+                                                           const float* bias, bool relu, const float* dy,
+                                                           float* sums, float* rows) {
+  const RecomputedWindows16<K, C> windows{g, x, taps, bias, relu, rows};
+  imageOf<Blocks, K, C>(
+      g, x, windows, [](int b) { return int64_t{16} * b; }, dy, sums);
+}
+
 /// `image` with AVX2: each block of 16 channels as two halves of eight, one pass each over
 /// the windows (the sums of a 3x3 kernel over one channel, nine registers, held for a whole
 /// image). `windows` gives a window's four map values: StoredWindows (`channels` a pointer
@@ -294,12 +395,12 @@ __attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const floa
       g, x, windows, [&](int b, int half) { return c + b * g.map.blockStride + 8 * half; }, dy, sums);
 }
 
-/// The floats of RecomputedWindows' rows.
-int64_t recomputedRowFloats(const Geometry& g) { return 2 * 2 * g.pooledWidth * 8; }
+/// The floats of RecomputedWindows16's rows (RecomputedWindows' take half of them).
+int64_t recomputedRowFloats(const Geometry& g) { return 2 * 2 * g.pooledWidth * 16; }
 
 /// One image of the step that computes the map's windows again from x (RecomputedWindows,
-/// its rows at `rows`), on AVX2 whatever the CPU (the choice, and so the memory plan, is the
-/// same everywhere).
+/// its rows at `rows`), on AVX2 (the choice, and so the memory plan, is the same on every
+/// CPU with AVX2; AVX-512 ones run imageRecomputed512).
 template <int Blocks, int K, int C>
 __attribute__((target("avx2,fma"))) void imageRecomputedAvx2(const Geometry& g, const float* x, const float* taps,
                                                              const float* bias, bool relu, const float* dy,
@@ -325,6 +426,11 @@ using RecomputingKernel = void (*)(const Geometry&, const float*, const float*, 
 
 /// The image kernel of the step that computes the map again.
 RecomputingKernel recomputingKernel(const Geometry& g) {
+  if (hostHasAvx512())
+    return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
+                           []<int Blocks, int K, int C>() -> RecomputingKernel {
+                             return &imageRecomputed512<Blocks, K, C>;
+                           });
   return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
                          []<int Blocks, int K, int C>() -> RecomputingKernel {
                            return &imageRecomputedAvx2<Blocks, K, C>;

@@ -30,6 +30,12 @@ __attribute__((target("avx512f"))) inline __m512 windowMax16(__m512 best, __m512
   return _mm512_mask_mov_ps(larger, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
 }
 
+/// maximum(v, 0) per lane as the reference computes it: a NaN stays, -0 becomes +0 (vmaxps
+/// returns its second source when the two are equal or either is a NaN).
+__attribute__((target("avx512f"))) inline __m512 relu16(__m512 v) {
+  return _mm512_mask_max_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v, _mm512_setzero_ps());
+}
+
 /// maximum(v, 0) per lane as the reference computes it, on eight lanes: a NaN stays, -0
 /// becomes +0.
 __attribute__((target("avx2"))) inline __m256 relu8(__m256 v) {
