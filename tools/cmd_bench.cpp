@@ -13,6 +13,7 @@
 #include "bench/suite.h"
 #include "ir/error.h"
 #include "runtime/cpu/denormals.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/program.h"
 #include "runtime/file_io.h"
 #include "tools/cli.h"
@@ -103,6 +104,10 @@ int cmdBench(int argc, char** argv) {
   double gemm = bench::measureGemmGflops(1024, options.threads);
   std::printf("f32 GEMM 1024^3 (oneDNN matmul, its fastest implementation, %d threads): %.1f GFLOP/s\n",
               options.threads, gemm);
+  // What picks weft's kernels and its Winograd steps (native_winograd.h): worth a line when comparing machines.
+  std::printf("vectors: %s\n", !cpu::hostHasAvx512()             ? "AVX2 (weft's 256-bit kernels)"
+                                : cpu::hostRunsWideVectorsAtFullRate() ? "AVX-512, 512-bit FMAs at full rate"
+                                                                       : "AVX-512, 512-bit FMAs at half rate");
 
   options.memory = args.has("memory");
   const bool withPeer = args.has("peer");
