@@ -30,6 +30,9 @@ try:
             config.available_features.add("avx512")
 except OSError:
     pass
+# Tests of how OpenMP spreads weft's workers need two CPUs to spread them over.
+if len(os.sched_getaffinity(0)) >= 2:
+    config.available_features.add("multicore")
 # Tests reading the real Fashion-MNIST files (package dataset-fashion-mnist) run where it is.
 fashion_mnist = "/usr/share/datasets/fashion-mnist"
 if os.path.exists(os.path.join(fashion_mnist, "train-images-idx3-ubyte.gz")):
