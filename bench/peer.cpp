@@ -1,6 +1,7 @@
 // Runs torch_models.py as a child process and reads its JSON.
 #include "bench/peer.h"
 
+#include <sched.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <sstream>
 
 #include "ir/error.h"
+#include "runtime/cpu/omp_places.h"
 
 namespace weft::bench {
 namespace {
@@ -24,8 +26,15 @@ std::string shellQuote(const std::string& s) {
 }
 
 /// Runs `command` through the shell; returns its exit status (-1 when it did not exit normally).
+/// The shell starts from this thread with every OpenMP place's CPUs (then the thread's own
+/// are put back): under OMP_PROC_BIND this thread is bound to one, and the peer would inherit
+/// that one CPU and be timed on half the machine.
 int runShell(const std::string& command) {
+  cpu_set_t own;
+  const bool saved = sched_getaffinity(0, sizeof own, &own) == 0;
+  const bool widened = saved && cpu::unbindFromFirstPlace();
   int status = std::system(command.c_str());
+  if (widened) sched_setaffinity(0, sizeof own, &own);
   if (status == -1 || !WIFEXITED(status)) return -1;
   return WEXITSTATUS(status);
 }

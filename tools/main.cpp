@@ -1,16 +1,14 @@
 // The `weft` command-line program: dispatches to one subcommand per verb.
-#include <omp.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <vector>
 
 #include "backends/cpu/executable.h"
 #include "backends/reference/interpreter.h"
 #include "ir/error.h"
+#include "runtime/cpu/omp_places.h"
 #include "tools/commands.h"
 
 namespace {
@@ -39,24 +37,6 @@ environment (the compiled CPU backend):
                            on stderr when it ends
 )";
 
-/// Lets the initial thread run on the CPUs of every OpenMP place again. Under OMP_PROC_BIND,
-/// libgomp binds it to the first place when it loads; a program started again from it would
-/// inherit that one CPU, see a single place and run all its workers there (ddpm's training
-/// step 47 -> 105 ms with OMP_PROC_BIND=spread on 2 cores).
-void unbindInitialThread() {
-  const int places = omp_get_num_places();
-  if (places <= 0) return;  // no places: nothing was bound
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  for (int place = 0; place < places; ++place) {
-    std::vector<int> ids(static_cast<size_t>(omp_get_place_num_procs(place)));
-    omp_get_place_proc_ids(place, ids.data());
-    for (int id : ids)
-      if (id >= 0 && id < CPU_SETSIZE) CPU_SET(id, &cpus);
-  }
-  if (CPU_COUNT(&cpus) > 0) sched_setaffinity(0, sizeof cpus, &cpus);
-}
-
 /// OpenMP workers (oneDNN's and the generated kernels') spin 300k iterations by default
 /// between parallel regions: on a busy 2-core machine that starves the thread doing the
 /// serial work (a training step ran 8x slower). libgomp reads its settings when it loads, so
@@ -64,7 +44,9 @@ void unbindInitialThread() {
 void boundOpenMpSpinning(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
   setenv("GOMP_SPINCOUNT", "20000", 1);
-  unbindInitialThread();
+  // Under OMP_PROC_BIND this thread is bound to the first place: the restarted program would
+  // see that one CPU and run all its workers there (ddpm's training step 47 -> 105 ms).
+  weft::cpu::unbindFromFirstPlace();
   execv("/proc/self/exe", argv);  // returns only on failure: then run with the defaults
 }
 
