@@ -291,8 +291,9 @@ TEST(NativeWinograd, ThreeByThreeStrideTwoRunsOnOneDnnWhereItHasKernels) {
   // weft's 3x3 stride-2 phase steps run only where oneDNN has no Winograd kernels (AVX2):
   // with AVX-512 its direct kernels run them faster, whatever WEFT_WINOGRAD says.
   ir::Graph g("strided3");
-  const ir::ValueId y = g.addOp(OpKind::Conv, {g.addInput("x", f32({2, 16, 16, 16})), g.addInput("w", f32({16, 16, 3, 3}))},
-                                cpu::testing::convAttrs(2, 1, true));
+  const ir::ValueId x = g.addInput("x", f32({2, 16, 16, 16}));
+  const ir::ValueId y =
+      g.addOp(OpKind::Conv, {x, g.addInput("w", f32({16, 16, 3, 3}))}, cpu::testing::convAttrs(2, 1, true));
   g.addOutput("y", y);
   const cpu::testing::ScopedEnvironment choice("WEFT_WINOGRAD", "weft");
   ASSERT_TRUE(cpu::winogradConvFits(g, y));

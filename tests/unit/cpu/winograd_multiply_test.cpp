@@ -1,6 +1,7 @@
 // The register kernel of every native Winograd step (winograd_kernels.h, multiplySomeRows):
-// c (+)= a * b for one to multiplyRowsAtATime() rows (6 or 12) and 16 or 32 columns, a read along either of its strides,
-// against sums in double precision; columns past the ones asked for are left as they were.
+// c (+)= a * b for one to multiplyRowsAtATime() rows (6 or 12) and 16 or 32 columns, a read
+// along either of its strides, against sums in double precision; columns past the ones asked
+// for are left as they were.
 // On an AVX-512 host it runs the 512-bit kernels, elsewhere the AVX2 ones.
 #include <gtest/gtest.h>
 
