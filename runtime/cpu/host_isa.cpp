@@ -15,39 +15,29 @@ constexpr int64_t kRounds = 16384;  // ~30 us a try: past the power-up of idle 5
 
 using Clock = std::chrono::steady_clock;
 
-/// Seconds for kRounds rounds of kChains dependent 256-bit FMA chains.
-[[gnu::target("avx2,fma"), gnu::noinline]] double narrowRoundsSeconds() {
-  __m256 acc[kChains];
-  for (int j = 0; j < kChains; ++j) acc[j] = _mm256_set1_ps(static_cast<float>(j));
-  const __m256 scale = _mm256_set1_ps(0.999f), shift = _mm256_set1_ps(0.001f);
-  const Clock::time_point start = Clock::now();
-  for (int64_t r = 0; r < kRounds; ++r)
-#pragma GCC unroll 12
-    for (int j = 0; j < kChains; ++j) acc[j] = _mm256_fmadd_ps(acc[j], scale, shift);
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  __m256 sum = acc[0];
-  for (int j = 1; j < kChains; ++j) sum = _mm256_add_ps(sum, acc[j]);
-  volatile float sink = _mm256_cvtss_f32(sum);  // the chains' results are used
-  (void)sink;
-  _mm256_zeroupper();
-  return seconds;
+/// a * b + c in one rounding, in 256- or 512-bit vectors.
+[[gnu::target("avx512f,fma"), gnu::always_inline]] inline __m256 fused(__m256 a, __m256 b, __m256 c) {
+  return _mm256_fmadd_ps(a, b, c);
+}
+[[gnu::target("avx512f,fma"), gnu::always_inline]] inline __m512 fused(__m512 a, __m512 b, __m512 c) {
+  return _mm512_fmadd_ps(a, b, c);
 }
 
-/// The same rounds in 512-bit vectors.
-[[gnu::target("avx512f"), gnu::noinline]] double wideRoundsSeconds() {
-  __m512 acc[kChains];
-  for (int j = 0; j < kChains; ++j) acc[j] = _mm512_set1_ps(static_cast<float>(j));
-  const __m512 scale = _mm512_set1_ps(0.999f), shift = _mm512_set1_ps(0.001f);
+/// Seconds for kRounds rounds of kChains dependent FMA chains in vectors V (__m256 or
+/// __m512). Compiled for AVX-512: only a CPU with it measures.
+template <class V>
+[[gnu::target("avx512f,fma"), gnu::noinline]] double roundsSeconds() {
+  V acc[kChains];
+  for (int j = 0; j < kChains; ++j) acc[j] = V{} + static_cast<float>(j);
+  const V scale = V{} + 0.999f, shift = V{} + 0.001f;
   const Clock::time_point start = Clock::now();
   for (int64_t r = 0; r < kRounds; ++r)
 #pragma GCC unroll 12
-    for (int j = 0; j < kChains; ++j) acc[j] = _mm512_fmadd_ps(acc[j], scale, shift);
+    for (int j = 0; j < kChains; ++j) acc[j] = fused(acc[j], scale, shift);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  __m512 sum = acc[0];
-  for (int j = 1; j < kChains; ++j) sum = _mm512_add_ps(sum, acc[j]);
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, sum);
-  volatile float sink = lanes[0];
+  V sum = acc[0];
+  for (int j = 1; j < kChains; ++j) sum += acc[j];
+  volatile float sink = sum[0];  // the chains' results are used
   (void)sink;
   _mm256_zeroupper();
   return seconds;
@@ -57,8 +47,8 @@ bool measureWideVectorsAtFullRate() {
   if (!hostHasAvx512() || !hostHasAvx2Fma()) return false;
   double narrow = 1e9, wide = 1e9;
   for (int attempt = 0; attempt < 7; ++attempt) {  // alternating: a busy moment slows both
-    narrow = std::min(narrow, narrowRoundsSeconds());
-    wide = std::min(wide, wideRoundsSeconds());
+    narrow = std::min(narrow, roundsSeconds<__m256>());
+    wide = std::min(wide, roundsSeconds<__m512>());
   }
   return wide < 1.5 * narrow;
 }

@@ -25,17 +25,17 @@ inline bool hasAvx512() { return channelBlocksFit() && __builtin_cpu_supports("a
 /// Why a test that counts AVX-512 steps skipped.
 inline constexpr const char* kNeedsAvx512 = "counts steps that run only with AVX-512";
 
-/// Sets environment variable `name` to `value` ("" unsets it) for the object's life, then puts
-/// back what it was.
-class ScopedEnvironment {
+/// Sets environment variable `name` to `value` (unset when nullopt) for the object's life, then
+/// puts back what it was.
+class EnvironmentVariable {
  public:
-  ScopedEnvironment(std::string name, const std::string& value) : name_(std::move(name)) {
+  EnvironmentVariable(std::string name, const std::optional<std::string>& value) : name_(std::move(name)) {
     if (const char* old = std::getenv(name_.c_str())) old_ = old;
-    value.empty() ? ::unsetenv(name_.c_str()) : ::setenv(name_.c_str(), value.c_str(), 1);
+    value ? ::setenv(name_.c_str(), value->c_str(), 1) : ::unsetenv(name_.c_str());
   }
-  ~ScopedEnvironment() { old_ ? ::setenv(name_.c_str(), old_->c_str(), 1) : ::unsetenv(name_.c_str()); }
-  ScopedEnvironment(const ScopedEnvironment&) = delete;
-  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+  ~EnvironmentVariable() { old_ ? ::setenv(name_.c_str(), old_->c_str(), 1) : ::unsetenv(name_.c_str()); }
+  EnvironmentVariable(const EnvironmentVariable&) = delete;
+  EnvironmentVariable& operator=(const EnvironmentVariable&) = delete;
 
  private:
   std::string name_;
@@ -45,10 +45,12 @@ class ScopedEnvironment {
 /// Where oneDNN has Winograd kernels (AVX-512: channelBlocksFit), runs 3x3 stride-1
 /// convolutions on oneDNN for the object's life (WEFT_WINOGRAD=onednn), as a CPU whose
 /// 512-bit FMAs run at half rate (Zen 4) does for graphs where oneDNN would run them as
-/// Winograd; elsewhere changes nothing. For tests of oneDNN's Winograd steps and their
-/// blocked data.
-struct OneDnnWinogradWhereItHasIt : ScopedEnvironment {
-  OneDnnWinogradWhereItHasIt() : ScopedEnvironment("WEFT_WINOGRAD", channelBlocksFit() ? "onednn" : "") {}
+/// Winograd; elsewhere leaves the choice to weft (WEFT_WINOGRAD unset). For tests of oneDNN's
+/// Winograd steps and their blocked data.
+struct OneDnnWinogradWhereItHasIt : EnvironmentVariable {
+  OneDnnWinogradWhereItHasIt()
+      : EnvironmentVariable("WEFT_WINOGRAD",
+                            channelBlocksFit() ? std::optional<std::string>("onednn") : std::nullopt) {}
 };
 
 /// Every tensor of `got` matches `want` within `rel` relative (absolute below 1); reports at

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cpu/executable.h"
+#include "cpu_test_util.h"
 #include "ir/error.h"
 #include "runtime/cpu/denormals.h"
 
@@ -45,24 +46,8 @@ ir::TensorData scaled(bool flush, float x, float s) {
 }
 
 /// Sets WEFT_DENORMALS to `value` (unset when nullopt) while alive.
-class DenormalsVariable {
- public:
-  explicit DenormalsVariable(std::optional<std::string> value) {
-    if (const char* old = std::getenv("WEFT_DENORMALS")) old_ = old;
-    if (value)
-      setenv("WEFT_DENORMALS", value->c_str(), 1);
-    else
-      unsetenv("WEFT_DENORMALS");
-  }
-  ~DenormalsVariable() {
-    if (old_)
-      setenv("WEFT_DENORMALS", old_->c_str(), 1);
-    else
-      unsetenv("WEFT_DENORMALS");
-  }
-
- private:
-  std::optional<std::string> old_;
+struct DenormalsVariable : cpu::testing::EnvironmentVariable {
+  explicit DenormalsVariable(const std::optional<std::string>& value) : EnvironmentVariable("WEFT_DENORMALS", value) {}
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "cpu_test_util.h"
 #include "ir/error.h"
 #include "runtime/cpu/matmul_tuning.h"
 #include "runtime/cpu/program.h"
@@ -13,27 +14,7 @@
 namespace weft {
 namespace {
 
-/// Sets environment variable `name` to `value` (unset when nullopt) while alive.
-class EnvironmentVariable {
- public:
-  EnvironmentVariable(std::string name, std::optional<std::string> value) : name_(std::move(name)) {
-    if (const char* old = std::getenv(name_.c_str())) old_ = old;
-    if (value)
-      setenv(name_.c_str(), value->c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-  ~EnvironmentVariable() {
-    if (old_)
-      setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
+using cpu::testing::EnvironmentVariable;
 
 /// Runs `read` with `name`=`value` and expects an Error whose message holds `phrase`.
 template <typename Read>

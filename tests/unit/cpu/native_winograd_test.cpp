@@ -271,14 +271,14 @@ TEST(NativeWinograd, TheEnvironmentChoosesEitherSide) {
   const ir::Graph g = threeByThreeThenStrided(true);
   for (const auto& [value, steps] : {std::pair{"weft", 3}, std::pair{"onednn", 1}}) {
     SCOPED_TRACE(value);
-    const cpu::testing::ScopedEnvironment choice("WEFT_WINOGRAD", value);
+    const cpu::testing::EnvironmentVariable choice("WEFT_WINOGRAD", value);
     EXPECT_EQ(cpu::weftWinogradPreferred(g), steps == 3);
     cpu::Executable exe = cpu::compile(g);
     EXPECT_EQ(exe.stats().nativeWinogradSteps, steps);
     reference::TensorMap feeds = cpu::testing::sineFeeds(g);
     cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(g, feeds), 2e-4);
   }
-  const cpu::testing::ScopedEnvironment typo("WEFT_WINOGRAD", "native");
+  const cpu::testing::EnvironmentVariable typo("WEFT_WINOGRAD", "native");
   try {
     cpu::compile(g);
     ADD_FAILURE() << "WEFT_WINOGRAD=native compiled";
@@ -295,7 +295,7 @@ TEST(NativeWinograd, ThreeByThreeStrideTwoRunsOnOneDnnWhereItHasKernels) {
   const ir::ValueId y =
       g.addOp(OpKind::Conv, {x, g.addInput("w", f32({16, 16, 3, 3}))}, cpu::testing::convAttrs(2, 1, true));
   g.addOutput("y", y);
-  const cpu::testing::ScopedEnvironment choice("WEFT_WINOGRAD", "weft");
+  const cpu::testing::EnvironmentVariable choice("WEFT_WINOGRAD", "weft");
   ASSERT_TRUE(cpu::winogradConvFits(g, y));
   EXPECT_EQ(cpu::runsWinogradConv(g, y), !cpu::channelBlocksFit());
   cpu::Executable exe = cpu::compile(g);
