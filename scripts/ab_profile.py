@@ -2,7 +2,7 @@
 """Compares two weft binaries (or two environments) step by step on one model's training step.
 
 On a noisy host a whole step's time moves by up to 2x from one minute to the next, so this
-runs `weft bench --models=MODEL --modes=train` under WEFT_PROFILE with A and B in turn,
+runs `weft bench --models=MODEL --modes=train` (or --mode infer) under WEFT_PROFILE with A and B in turn,
 ROUNDS times, keeps each step's fastest per-step mean over the rounds, and prints the steps
 whose times differ by more than --min-ms (A, B, B - A, the step, what ran it in A || in B),
 then the sums of those minimums and each run's total.
@@ -24,7 +24,7 @@ STEP = re.compile(r"\s+([0-9.]+) ms\s+[0-9.]+%\s+(\S+) (%\S+) (.*)")
 TOTAL = re.compile(r"([0-9.]+) ms per run")
 
 
-def run(model, side):
+def run(model, mode, side):
     """One profiled run: ({step: ms}, {step: description}, total ms)."""
     env = dict(os.environ)
     binary = "build/bin/weft"
@@ -38,7 +38,7 @@ def run(model, side):
             env[name] = value
     env["WEFT_PROFILE"] = "1000"
     try:
-        done = subprocess.run([binary, "bench", "--models=" + model, "--modes=train"], env=env,
+        done = subprocess.run([binary, "bench", "--models=" + model, "--modes=" + mode], env=env,
                               capture_output=True, text=True)
     except OSError as e:
         sys.exit(f"ab_profile.py: cannot run {binary}: {e.strerror}")
@@ -62,12 +62,13 @@ def main():
     parser.add_argument("a")
     parser.add_argument("b")
     parser.add_argument("--min-ms", type=float, default=0.02)
+    parser.add_argument("--mode", choices=("train", "infer"), default="train")
     args = parser.parse_args()
     best = [collections.defaultdict(lambda: float("inf")) for _ in range(2)]
     what, totals = [{}, {}], [[], []]
     for _ in range(args.rounds):
         for k, side in enumerate((args.a, args.b)):
-            times, described, total = run(args.model, side)
+            times, described, total = run(args.model, args.mode, side)
             for step, ms in times.items():
                 best[k][step] = min(best[k][step], ms)
             what[k].update(described)

@@ -318,37 +318,10 @@ bool winogradConvFits(const ir::Graph& g, ir::ValueId v) {
   return s && winogradFits(*s);
 }
 
-namespace {
-
-/// True when oneDNN would try its own Winograd kernel for node `v`'s convolution (a conv,
-/// conv_transpose or conv_weight_grad, or a fused conv's): triesWinograd (winograd.h).
-bool oneDnnTriesWinograd(const ir::Graph& g, ir::ValueId v) {
-  const ir::Node& node = g.node(v);
-  const std::optional<ConvEpilogue> found = convEpilogueOf(g, v);
-  const ir::Node& conv = node.op == ir::OpKind::ConvWeightGrad || !found ? node : *found->conv;
-  return node.operands.size() >= 2 &&
-         triesWinograd(conv, g.type(node.operands[0]).shape, g.type(node.operands[1]).shape);
-}
-
-}  // namespace
-
-bool weftWinogradPreferred(const ir::Graph& g) {
+bool weftWinogradPreferred() {
   const size_t forced = environmentChoice("WEFT_WINOGRAD", {"auto", "weft", "onednn"},
                                           "'auto' (the default), 'weft' or 'onednn'");
-  if (forced != 0) return forced == 1;
-  if (!channelBlocksFit() || hostRunsWideVectorsAtFullRate()) return true;
-  int oneDnnWinograd = 0, oneDnnDirect = 0;
-  for (ir::ValueId v = 0; v < g.size(); ++v) {
-    const ir::OpKind op = g.node(v).op;
-    const bool weights = op == ir::OpKind::ConvWeightGrad;
-    if (!weights && op != ir::OpKind::Conv && op != ir::OpKind::ConvTranspose && op != ir::OpKind::Fused) continue;
-    // Stride-2 ones do not vote: the 4x4 ones run on weft's steps anyway, and oneDNN's direct
-    // kernels run the 3x3 ones as fast or faster.
-    if (weights ? phaseWinogradWeightGradCandidate(g, v) : phaseWinogradCandidate(g, v)) continue;
-    if (weights ? winogradWeightGradFits(g, v) : winogradConvFits(g, v))
-      ++(oneDnnTriesWinograd(g, v) ? oneDnnWinograd : oneDnnDirect);
-  }
-  return oneDnnDirect > oneDnnWinograd;
+  return forced != 2;
 }
 
 bool runsPhaseSteps(const PhaseWinogradShape& s) { return s.kernel == 4 || !channelBlocksFit(); }
@@ -356,7 +329,7 @@ bool runsPhaseSteps(const PhaseWinogradShape& s) { return s.kernel == 4 || !chan
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
     return phaseWinogradFits(*phases) && runsPhaseSteps(*phases);
-  return winogradConvFits(g, v) && weftWinogradPreferred(g);
+  return winogradConvFits(g, v) && weftWinogradPreferred();
 }
 
 int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {

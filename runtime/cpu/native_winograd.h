@@ -191,27 +191,19 @@ std::optional<PhaseWinogradShape> phaseWinogradWeightGradCandidate(const ir::Gra
 /// stride 2 (phaseWinogradCandidate, phaseWinogradFits).
 bool winogradConvFits(const ir::Graph& g, ir::ValueId v);
 
-/// True when graph `g` runs its 3x3 stride-1 convolutions that weft's Winograd steps fit
-/// (winogradConvFits, winogradWeightGradFits) on those steps: always on a CPU where oneDNN has
-/// no Winograd kernel, or where weft's register kernel runs 512-bit FMAs at full rate
-/// (hostRunsWideVectorsAtFullRate: two 512-bit pipes, as oneDNN's kernels use them); on other
-/// AVX-512 CPUs (16-channel blocks, channelBlocksFit), when oneDNN would run more of them
-/// direct than as Winograd. Those steps read and write channels-last data, oneDNN's Winograd
-/// blocked data, and a mix would break the chains of blocked values between oneDNN's
-/// convolutions; so a graph runs them all one way. (The 4x4 stride-2 phase steps read and
-/// write blocked data too: they run everywhere, runsPhaseSteps.) On the AMD EPYC (Zen 4) of
-/// stop 41, in the training steps (per-step means, the fastest of four to six alternating
-/// runs): lenet's three from 3.9 ms to 2.7 on weft's steps; dcgan's ten 4x4 stride-2
-/// convolutions, direct on oneDNN, from 3.5-4.4 ms each to 2.4-3.2 on them, and ddpm's three
-/// from 3.4-3.6 to 2.2-2.6 reading and writing its blocked data (54.2 -> 51.1 ms all told),
-/// where channels-last they had unblocked its up path and cost its Winograd convolutions 5 ms.
-/// On the Intel Xeon of stop 42 (two 512-bit FMA pipes) with the 512-bit register kernel, all
-/// on weft's steps against the vote's oneDNN: ddpm 53.1 -> 48.1 ms, resnet 36.1 -> 32.5 (sums
-/// of per-step minimums, three alternating runs); there oneDNN's weight gradients lost more
-/// on channels-last data than its Winograd ones won (ddpm 46.4 -> 50.2 with them on oneDNN).
-/// WEFT_WINOGRAD=weft (true) or =onednn (false) overrides the rule; unset, empty or `auto`
-/// keeps it, any other value is an error naming the variable.
-bool weftWinogradPreferred(const ir::Graph& g);
+/// True when the 3x3 stride-1 convolutions that weft's Winograd steps fit (winogradConvFits,
+/// winogradWeightGradFits) run on those steps rather than on oneDNN's (its Winograd kernels on
+/// AVX-512 CPUs, its direct ones elsewhere): on every CPU unless WEFT_WINOGRAD=onednn. Since
+/// the register kernel runs 512-bit vectors (stop 42) weft's steps beat oneDNN's Winograd
+/// where 512-bit FMAs run at half rate too (AMD EPYC Zen 4, stop 43, sums of per-step minimums
+/// over five alternating runs): resnet's training step 36.7 -> 33.4 ms and inference 11.2 ->
+/// 9.4, ddpm's 51.9 -> 49.5 and 15.9 -> 14.9; at full rate (Intel Xeon, stop 42) ddpm 53.1 ->
+/// 48.1, resnet 36.1 -> 32.5. (Stop 41's vote, oneDNN's Winograd where it would run most of a
+/// graph's, was measured with an AVX2 register kernel.) Their data is channels-last, oneDNN's
+/// Winograd data blocked, so a graph runs them all one way. WEFT_WINOGRAD=weft or unset, empty
+/// or `auto` keeps weft's steps, =onednn runs oneDNN's; any other value is an error naming the
+/// variable.
+bool weftWinogradPreferred();
 
 /// True when weft's phase steps run a stride-2 convolution of shape `s` (that fits them):
 /// always with a 4x4 kernel; with a 3x3 one only where oneDNN has no Winograd kernels

@@ -160,7 +160,7 @@ bool winogradWeightGradFits(const ir::Graph& g, ir::ValueId v) {
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
     return phaseWinogradFits(*phases) && runsPhaseSteps(*phases);
-  return winogradWeightGradFits(g, v) && weftWinogradPreferred(g);
+  return winogradWeightGradFits(g, v) && weftWinogradPreferred();
 }
 
 int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v) {

@@ -6,9 +6,9 @@
 /// convolution keeps it only where its copies find room in the arena at its step (Program),
 /// so Winograd never grows the memory a graph needs; a channels-first one converts its data
 /// either way, in the region conversionBound reserves. On CPUs without AVX-512, where oneDNN
-/// 2.6 has no Winograd kernel, weft's own runs instead (native_winograd.h), and on AVX-512
-/// ones in graphs whose convolutions oneDNN would mostly run direct (weftWinogradPreferred)
-/// and for 4x4 stride-2 kernels.
+/// 2.6 has no Winograd kernel, and on AVX-512 ones too, weft's own runs instead where it fits
+/// (native_winograd.h; weftWinogradPreferred): oneDNN's then runs what weft's steps do not fit
+/// (fewer than 16 channels, small planes) and everything under WEFT_WINOGRAD=onednn.
 #include "ir/graph.h"
 
 namespace weft::cpu {

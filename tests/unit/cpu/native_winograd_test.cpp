@@ -152,8 +152,8 @@ TEST(NativeWinograd, WeightGradientsMatchTheDirectSums) {
   }
 }
 
-TEST(NativeWinograd, RunsResidualBlocksAndDataGradientsWhereOneDnnHasNoWinograd) {
-  if (cpu::channelBlocksFit()) GTEST_SKIP() << "oneDNN's own Winograd kernels run on AVX-512 CPUs";
+TEST(NativeWinograd, RunsResidualBlocksAndDataGradients) {
+  const cpu::testing::EnvironmentVariable unset("WEFT_WINOGRAD", std::nullopt);
   // A residual block's second convolution: conv + bias + residual + ReLU, one
   // fused node.
   ir::Graph block("residual");
@@ -246,19 +246,17 @@ ir::Graph threeByThreeThenStrided(bool threeByThree) {
   return g;
 }
 
-TEST(NativeWinograd, AGraphRunsItsConvolutionsOnOneSideOfTheBlockedLayout) {
-  // Two 3x3 stride-1 convolutions oneDNN runs as Winograd on AVX-512 CPUs, then a 4x4
-  // stride-2 one it would run direct: where 512-bit FMAs run at half rate the 3x3 ones stay
-  // on oneDNN (two votes to none: weftWinogradPreferred) and the 4x4 one runs on weft's step,
-  // which reads blocked data as well; elsewhere (AVX2, or AVX-512 at full rate) weft's steps
-  // run all three. Without the 3x3 ones weft's step runs the 4x4 one everywhere.
+TEST(NativeWinograd, RunsEveryConvolutionItFitsOnEveryCpu) {
+  // Two 3x3 stride-1 convolutions (oneDNN's Winograd would run them on AVX-512 CPUs) and a
+  // 4x4 stride-2 one (oneDNN's direct kernel would): weft's steps run all three on every CPU
+  // (weftWinogradPreferred), the 4x4 one also alone.
   const ir::Graph mixed = threeByThreeThenStrided(true), strided = threeByThreeThenStrided(false);
-  const bool weft = !cpu::channelBlocksFit() || cpu::hostRunsWideVectorsAtFullRate();
-  EXPECT_EQ(cpu::weftWinogradPreferred(mixed), weft);
+  const cpu::testing::EnvironmentVariable unset("WEFT_WINOGRAD", std::nullopt);
+  EXPECT_TRUE(cpu::weftWinogradPreferred());
   for (const ir::Graph* g : {&mixed, &strided}) {
     SCOPED_TRACE(g->name());
     cpu::Executable exe = cpu::compile(*g);
-    EXPECT_EQ(exe.stats().nativeWinogradSteps, g == &mixed && weft ? 3 : 1);
+    EXPECT_EQ(exe.stats().nativeWinogradSteps, g == &mixed ? 3 : 1);
     reference::TensorMap feeds = cpu::testing::sineFeeds(*g);
     cpu::testing::expectCloseToLargest(exe.run(feeds), reference::run(*g, feeds), 2e-4);
   }
@@ -272,7 +270,7 @@ TEST(NativeWinograd, TheEnvironmentChoosesEitherSide) {
   for (const auto& [value, steps] : {std::pair{"weft", 3}, std::pair{"onednn", 1}}) {
     SCOPED_TRACE(value);
     const cpu::testing::EnvironmentVariable choice("WEFT_WINOGRAD", value);
-    EXPECT_EQ(cpu::weftWinogradPreferred(g), steps == 3);
+    EXPECT_EQ(cpu::weftWinogradPreferred(), steps == 3);
     cpu::Executable exe = cpu::compile(g);
     EXPECT_EQ(exe.stats().nativeWinogradSteps, steps);
     reference::TensorMap feeds = cpu::testing::sineFeeds(g);
@@ -401,8 +399,8 @@ TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
 namespace {
 
 TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirGradients) {
-  // On AVX-512 CPUs only the 4x4 ones (weftWinogradPreferred): oneDNN's direct kernels run
-  // the 3x3 ones there.
+  // On AVX-512 CPUs only the 4x4 ones (runsPhaseSteps): oneDNN's direct kernels run the 3x3
+  // ones there.
   // dcgan's discriminator layer: a 4x4, stride-2 conv + bias + ReLU, one fused node.
   ir::Graph down("down");
   ir::ValueId y = down.addOp(
