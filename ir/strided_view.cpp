@@ -67,6 +67,16 @@ bool isDenseView(const StridedView& view) {
   return true;
 }
 
+bool isPaddedRowMajorView(const StridedView& view) {
+  int64_t least = 0;  // 0 before the innermost dim, whose stride must be 1
+  for (size_t d = view.dims.size(); d-- > 0;) {
+    if (view.dims[d] == 1) continue;
+    if (least == 0 ? view.strides[d] != 1 : view.strides[d] < least) return false;
+    least = view.strides[d] * view.dims[d];
+  }
+  return true;
+}
+
 std::optional<StridedView> applyViewOp(const StridedView& view, const Node& n) {
   AttrReader attrs(n.attrs, n.op);
   switch (n.op) {

@@ -43,4 +43,11 @@ Shape stridesStoredTransposed(const Shape& dims, const Shape& perm);
 /// matmul against 0.23-0.28 for the copies).
 bool isDenseView(const StridedView& view);
 
+/// True when `view` is a row-major tensor whose rows (or any outer dims) may lie apart: its
+/// last dim contiguous, each other dim's stride at least the extent the dims after it span
+/// (dims of extent 1 aside). oneDNN's
+/// matmul reads such an operand as one with a larger leading dimension (a slice taking every
+/// other row of a weight).
+bool isPaddedRowMajorView(const StridedView& view);
+
 }  // namespace weft::ir

@@ -11,9 +11,10 @@
 //    update), u is folded as the body's last node, and the fused node replaces u (taking its
 //    name) while m disappears;
 //  - then an operand of m read through view ops (foldableViews: a transpose or a slice among
-//    them, a view without gaps; they stop at a folded u, which stays stored) is read through
-//    them: the fused node takes the stored value instead and its body starts with copies of
-//    them (they stay for their other readers; dce drops them when m was the last);
+//    them, a view without gaps, or with rows apart where m reads it untransposed; they stop
+//    at a folded u, which stays stored) is read through them: the fused node takes the
+//    stored value instead and its body starts with copies of them (they stay for their
+//    other readers; dce drops them when m was the last);
 //  - a fused matmul of fuse-epilogues (attention's scaled scores) reads its operands 0 and 1
 //    through view ops likewise: its body gains them before its matmul.
 // A matmul with nothing to fold is copied as it is. Runs after fuse-epilogues (a matmul with
@@ -42,12 +43,21 @@ bool isFoldableTranspose(const Graph& g, ValueId v) {
   return ir::keepsLastDim(ir::AttrReader(n.attrs, n.op).ints("perm"));
 }
 
+/// True when matmul node `matmul` reads its operand `i` (0 or 1) transposed.
+bool readsTransposed(const Node& matmul, size_t i) {
+  return ir::AttrReader(matmul.attrs, matmul.op).i(i == 0 ? "transpose_lhs" : "transpose_rhs", 0) != 0;
+}
+
 /// The view ops (transposes keeping the last dim, slices, reshapes) that matmul operand `o`
 /// is read through, outermost first, down to a value that is none: empty unless they include
-/// a transpose or a slice and make a strided view of that value (ir::applyViewOp) without
-/// gaps (ir::isDenseView) whose last dim stays contiguous, as oneDNN's brgemm matmul reads
-/// operands at full speed (a slice along the batch, not one of a fused qkv's heads).
-std::vector<ValueId> foldableViews(const Graph& g, ValueId o, const std::vector<ValueId>& foldedResults) {
+/// a transpose or a slice and make a strided view of that value (ir::applyViewOp) whose last
+/// dim stays contiguous, as oneDNN's matmul reads operands at full speed: without gaps
+/// (ir::isDenseView: a slice along the batch, not one of a fused qkv's heads) or, for an
+/// operand the matmul does not read `transposed`, with gaps only between rows
+/// (ir::isPaddedRowMajorView: realnvp's every other row of a weight; its gemm kernels ran
+/// those at the pace of copied rows, 0.24-0.26 ms, but read transposed at half of it).
+std::vector<ValueId> foldableViews(const Graph& g, ValueId o, const std::vector<ValueId>& foldedResults,
+                                   bool transposed) {
   std::vector<ValueId> chain;
   bool worth = false;
   // At most four ops (a head split is a slice, a reshape and a transpose); a result transpose
@@ -68,7 +78,8 @@ std::vector<ValueId> foldableViews(const Graph& g, ValueId o, const std::vector<
     view = std::move(*next);
   }
   const bool contiguousRows = view.strides.empty() || view.strides.back() == 1;
-  return contiguousRows && ir::isDenseView(view) ? chain : std::vector<ValueId>{};
+  const bool read = ir::isDenseView(view) || (!transposed && ir::isPaddedRowMajorView(view));
+  return contiguousRows && read ? chain : std::vector<ValueId>{};
 }
 
 /// Fused-node body input for matmul operand `o` read through `views` (foldableViews): the
@@ -108,7 +119,8 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result, const std::vector<V
   Graph body("");
   std::vector<ValueId> read;
   for (size_t i = 0; i < 2; ++i) {
-    const std::vector<ValueId> views = foldableViews(g, matmul.operands.at(i), foldedResults);
+    const std::vector<ValueId> views =
+        foldableViews(g, matmul.operands.at(i), foldedResults, readsTransposed(matmul, i));
     ValueId stored = -1;
     read.push_back(addOperandViews(g, matmul.operands.at(i), views, "in" + std::to_string(i), body, stored));
     fused.operands.push_back(stored);
@@ -151,6 +163,14 @@ bool isEpilogueMatmul(const Graph& g, ValueId v) {
   return false;
 }
 
+/// The matmul that fused matmul `f` (isEpilogueMatmul) starts with.
+const Node& bodyMatmul(const Graph& g, ValueId f) {
+  const Graph& body = *g.node(f).body;
+  ValueId b = 0;
+  while (body.node(b).op == OpKind::Input) ++b;
+  return body.node(b);
+}
+
 /// Fused matmul `f` (isEpilogueMatmul) reading its operands 0 and 1 through their foldable
 /// view ops: its body gains them after its inputs; operands are old values.
 Node epilogueMatmulReadingViews(const Graph& g, ValueId f, const std::vector<ValueId>& foldedResults) {
@@ -169,7 +189,9 @@ Node epilogueMatmulReadingViews(const Graph& g, ValueId f, const std::vector<Val
       continue;
     }
     const auto i = static_cast<size_t>(std::find(inputs.begin(), inputs.end(), b) - inputs.begin());
-    const std::vector<ValueId> views = i < 2 ? foldableViews(g, fused.operands[i], foldedResults) : std::vector<ValueId>{};
+    const std::vector<ValueId> views =
+        i < 2 ? foldableViews(g, fused.operands[i], foldedResults, readsTransposed(bodyMatmul(g, f), i))
+              : std::vector<ValueId>{};
     ValueId stored = -1;
     mapped[static_cast<size_t>(b)] = addOperandViews(g, fused.operands[i], views, n.name, body, stored);
     fused.operands[i] = stored;
@@ -201,15 +223,15 @@ bool foldMatmulTransposes(Graph& g) {
       changed = true;
     }
   }
-  auto readsViews = [&](const Node& node) {
-    return !foldableViews(g, node.operands.at(0), resultOf).empty() ||
-           !foldableViews(g, node.operands.at(1), resultOf).empty();
+  auto readsViews = [&](const Node& node, const Node& matmul) {
+    return !foldableViews(g, node.operands.at(0), resultOf, readsTransposed(matmul, 0)).empty() ||
+           !foldableViews(g, node.operands.at(1), resultOf, readsTransposed(matmul, 1)).empty();
   };
   for (ValueId m = 0; m < g.size(); ++m) {
     const Node& node = g.node(m);
     const auto i = static_cast<size_t>(m);
-    if (isEpilogueMatmul(g, m)) epilogueReadsVia[i] = readsViews(node);
-    else if (node.op == OpKind::Matmul && node.type.dtype == ir::DType::f32) readsVia[i] = readsViews(node);
+    if (isEpilogueMatmul(g, m)) epilogueReadsVia[i] = readsViews(node, bodyMatmul(g, m));
+    else if (node.op == OpKind::Matmul && node.type.dtype == ir::DType::f32) readsVia[i] = readsViews(node, node);
     changed = changed || readsVia[i] || epilogueReadsVia[i];
   }
   if (!changed) return false;

@@ -400,6 +400,35 @@ TEST(OneDnnFusion, BatchSlicesAndScaledHeadScoresReadTheirOperandsInPlace) {
   expectOneFusedPrimitive(h, "matmul");
 }
 
+// Every other row of a weight (realnvp's half of the inputs a coupling reads) is a weight
+// whose rows lie apart: the matmul reads it in place, as an input and as constant weights
+// oneDNN holds in its own layout; read transposed (the data gradient) it is copied first.
+TEST(OneDnnFusion, EveryOtherRowOfAWeightIsReadInPlaceUntransposed) {
+  for (const bool constant : {false, true}) {
+    SCOPED_TRACE(constant ? "constant weights" : "weights as an input");
+    ir::Graph g;
+    ValueId x = g.addInput("x", f32({6, 8}));
+    const ir::Attrs init{{"init", std::string("normal")}, {"scale", 0.3}, {"seed", int64_t{3}}};
+    ValueId w = constant ? g.addParam("w", f32({16, 5}), init) : g.addInput("w", f32({16, 5}));
+    ValueId even = g.addOp(OpKind::Slice, {w}, {{"start", std::vector<int64_t>{0, 0}},
+                                                {"limit", std::vector<int64_t>{16, 5}},
+                                                {"stride", std::vector<int64_t>{2, 1}}});
+    g.addOutput("y", g.addOp(OpKind::Matmul, {x, even}));
+    expectOneFusedPrimitive(g, "matmul");
+    EXPECT_EQ(countFused(cpu::compile(g).graph(), "loop"), 0);  // no copy of the rows
+  }
+  ir::Graph g;
+  ValueId dy = g.addInput("dy", f32({6, 5}));
+  ValueId even = g.addOp(OpKind::Slice, {g.addInput("w", f32({16, 5}))}, {{"start", std::vector<int64_t>{0, 0}},
+                                                                           {"limit", std::vector<int64_t>{16, 5}},
+                                                                           {"stride", std::vector<int64_t>{2, 1}}});
+  g.addOutput("dx", g.addOp(OpKind::Matmul, {dy, even}, {{"transpose_rhs", int64_t{1}}}));
+  cpu::Executable exe = cpu::compile(g);
+  EXPECT_EQ(countFused(exe.graph(), "matmul"), 0);
+  reference::TensorMap feeds = feedsFor(g);
+  expectClose(exe.run(feeds), reference::run(g, feeds), "compiled");
+}
+
 TEST(OneDnnFusion, ConstantWeightsOfABatchedMatmulAreHeldWithItsRowsStacked) {
   // relu(x w + bias + r) over a batch of row-major x runs as one 2-D matmul of the stacked
   // rows, whose constant weights brgemm holds in its blocked panels; x w2 scaled by s, which

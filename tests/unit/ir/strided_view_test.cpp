@@ -26,8 +26,9 @@ std::optional<StridedView> viewAfter(const Shape& shape, const std::function<Val
   return view;
 }
 
-ValueId slice(Graph& g, ValueId x, std::vector<int64_t> start, std::vector<int64_t> limit) {
-  std::vector<int64_t> step(start.size(), 1);
+ValueId slice(Graph& g, ValueId x, std::vector<int64_t> start, std::vector<int64_t> limit,
+              std::vector<int64_t> step = {}) {
+  if (step.empty()) step.assign(start.size(), 1);
   return g.addOp(OpKind::Slice, {x}, {{"start", start}, {"limit", limit}, {"stride", step}});
 }
 ValueId reshape(Graph& g, ValueId x, Shape shape) { return g.addOp(OpKind::Reshape, {x}, {{"shape", shape}}); }
@@ -60,6 +61,30 @@ TEST(StridedView, HeadsOfOneTensorAndBatchSlicesHaveNoGaps) {
   ASSERT_TRUE(half);
   EXPECT_EQ(half->offset, 4 * 128 * 256);
   EXPECT_TRUE(isDenseView(*half));
+}
+
+TEST(StridedView, RowsThatLieApartArePaddedRowMajor) {
+  // Every other row: rows of 5 contiguous floats, 10 apart.
+  auto rows = viewAfter({16, 5}, [](Graph& g, ValueId x) { return slice(g, x, {0, 0}, {16, 5}, {2, 1}); });
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->strides, (Shape{10, 1}));
+  EXPECT_FALSE(isDenseView(*rows));
+  EXPECT_TRUE(isPaddedRowMajorView(*rows));
+  // Every other column: gaps inside a row.
+  auto columns = viewAfter({16, 6}, [](Graph& g, ValueId x) { return slice(g, x, {0, 1}, {16, 6}, {1, 2}); });
+  ASSERT_TRUE(columns);
+  EXPECT_FALSE(isPaddedRowMajorView(*columns));
+  // Heads split from a fused qkv and transposed: the batch of heads lies inside a row.
+  auto heads = viewAfter({8, 128, 768}, [](Graph& g, ValueId x) {
+    return transpose(g, reshape(g, slice(g, x, {0, 0, 256}, {8, 128, 512}), {8, 128, 4, 64}), {0, 2, 1, 3});
+  });
+  ASSERT_TRUE(heads);
+  EXPECT_FALSE(isPaddedRowMajorView(*heads));
+  // A dense row-major view is padded by nothing; a transposed one is not row-major.
+  auto transposed = viewAfter({4, 6}, [](Graph& g, ValueId x) { return transpose(g, x, {1, 0}); });
+  ASSERT_TRUE(transposed);
+  EXPECT_TRUE(isPaddedRowMajorView(rowMajorView({4, 6})));
+  EXPECT_FALSE(isPaddedRowMajorView(*transposed));
 }
 
 TEST(StridedView, ReshapesSplitAndMergeWhereTheStridesAllow) {
