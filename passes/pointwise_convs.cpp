@@ -5,13 +5,13 @@
 //   conv_transpose(dy [N,O,..], w [O,C,1..])   = matmul(w [O,C], dy [N,O,P], transpose_lhs) -> [N,C,..]
 //                                                (strided: spread over every s-th position)
 //   conv_weight_grad(x [N,C,..], dy [N,O,..])  = sum over n of matmul(dy [N,O,P], x [N,C,P], transpose_rhs)
-// Strided channels-last gradients (data [N, spatial.., C], M = N * P rows) are plain matrix
-// products (over every s-th position: a strided slice of x, dy's product spread with zeros):
+// Channels-last gradients (data [N, spatial.., C], M = N * P rows) are plain matrix products
+// (strided: over every s-th position, a strided slice of x, dy's product spread with zeros):
 //   conv_transpose(dy [N,..,O], w [O,C,1..])   = matmul(dy [M,O], w [O,C])                 -> [N,..,C]
 //   conv_weight_grad(x [N,..,C], dy [N,..,O])  = matmul(dy [M,O], x [M,C], transpose_lhs)  -> [O,C,1..]
 // Matrix products read the plain row-major tensors as they are, where a convolution library
-// converts its operands into blocked layouts and back. Unstrided channels-last gradients stay
-// convolutions (see isPointwise).
+// converts its operands into blocked layouts and back. An unstrided channels-last data
+// gradient stays a convolution (see isPointwise).
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "passes/builtin_passes.h"
@@ -32,13 +32,18 @@ bool allEqual(const std::vector<int64_t>& values, int64_t v) {
 /// True when node `n` (conv, conv_transpose, conv_weight_grad) is a pointwise convolution.
 bool isPointwise(const ir::Graph& g, const ir::Node& n) {
   if (n.op != OpKind::Conv && n.op != OpKind::ConvTranspose && n.op != OpKind::ConvWeightGrad) return false;
-  // A channels-last forward convolution stays one: oneDNN reads it in place. So do its
-  // unstrided gradients, which oneDNN runs on the channel-blocked data the runtime keeps
-  // between convolutions (runtime/cpu/blocked_layout.h): as matmuls they read channels-last
-  // rows, keeping every tensor they touch channels-last, so that the Winograd convolutions
-  // around them converted it (ddpm's skip connections: 7 ms of conversions per step).
+  // A channels-last forward convolution stays one: oneDNN reads it in place, its epilogue as
+  // post-ops. So does its unstrided data gradient (ddpm's skip connections: oneDNN's 1x1
+  // kernels ran it as fast as a matmul). Its unstrided weight gradient, one product over all
+  // N * P rows, runs as a matmul (split along those rows: split-contractions): on the AMD EPYC
+  // Zen 4 of stop 43 ddpm's 96 -> 32 at 28x28 took 0.73-0.79 ms against 1.24-1.35 for oneDNN's
+  // 1x1 kernel on channels-last data, 32 -> 32 0.24 against 0.39-0.41. (Until weft's Winograd
+  // steps ran every 3x3 convolution, oneDNN's ran them on blocked data, and matmuls reading
+  // channels-last rows there made the convolutions around them convert it: 7 ms a ddpm step.)
   ir::AttrReader a(n.attrs, n.op);
-  if (ir::isChannelsLast(n.op, n.attrs) && (n.op == OpKind::Conv || allEqual(a.ints("stride"), 1))) return false;
+  const bool unstrided = allEqual(a.ints("stride"), 1);
+  if (ir::isChannelsLast(n.op, n.attrs) && (n.op == OpKind::Conv || (n.op == OpKind::ConvTranspose && unstrided)))
+    return false;
   if (a.i("groups") != 1 || !allEqual(a.ints("padding"), 0) || !allEqual(a.ints("dilation"), 1)) return false;
   // Strided: the weight gradient reads every s-th position of x (a strided slice first), the
   // data gradient spreads its product over every s-th position (zeros between); the forward
