@@ -324,11 +324,13 @@ bool weftWinogradPreferred() {
   return forced != 2;
 }
 
-bool runsPhaseSteps(const PhaseWinogradShape& s) { return s.kernel == 4 || !channelBlocksFit(); }
+bool runsPhaseSteps(const PhaseWinogradShape& s, bool weightGradient) {
+  return s.kernel == 4 || !channelBlocksFit() || (!weightGradient && !hostRunsWideVectorsAtFullRate());
+}
 
 bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
-    return phaseWinogradFits(*phases) && runsPhaseSteps(*phases);
+    return phaseWinogradFits(*phases) && runsPhaseSteps(*phases, false);
   return winogradConvFits(g, v) && weftWinogradPreferred();
 }
 

@@ -205,12 +205,17 @@ bool winogradConvFits(const ir::Graph& g, ir::ValueId v);
 /// variable.
 bool weftWinogradPreferred();
 
-/// True when weft's phase steps run a stride-2 convolution of shape `s` (that fits them):
-/// always with a 4x4 kernel; with a 3x3 one only where oneDNN has no Winograd kernels
-/// (channelBlocksFit false). On AVX-512 CPUs oneDNN's direct kernels run 3x3 stride-2 ones
-/// faster: ddpm's down weight gradient 0.57 ms against 0.88, its stride-2 conv 0.42 against
-/// 0.70 (Intel Xeon, stop 42; resnet 31.1 -> 30.1 ms a step); 0.66 against 0.99 on Zen 4.
-bool runsPhaseSteps(const PhaseWinogradShape& s);
+/// True when weft's phase steps run a stride-2 convolution of shape `s` (that fits them), its
+/// weight gradient when `weightGradient`: always with a 4x4 kernel; with a 3x3 one where
+/// oneDNN has no Winograd kernels (channelBlocksFit false), and where 512-bit FMAs run at half
+/// rate (hostRunsWideVectorsAtFullRate false: Zen 4) for the convolution and its data gradient.
+/// On the Intel Xeon of stop 42 oneDNN's direct kernels ran all three faster: ddpm's down
+/// weight gradient 0.57 ms against 0.88, its stride-2 conv 0.42 against 0.70 (resnet 31.1 ->
+/// 30.1 ms a step). On the AMD EPYC Zen 4 of stop 43, with the 512-bit register kernel, the
+/// phase steps ran resnet's two stride-2 convolutions and their data gradients 8-10% faster
+/// (1.33 -> 1.20 ms, 1.26 -> 1.14; its inference 9.7 -> 9.1 ms, the fused conv+bias+relu ones
+/// 1.30-1.34 -> 1.02-1.11) but ddpm's weight gradient slower (0.70 -> 0.83).
+bool runsPhaseSteps(const PhaseWinogradShape& s, bool weightGradient);
 
 /// True when node `v` of `g` runs as a native Winograd step: winogradConvFits, and
 /// runsPhaseSteps for a stride-2 one, weftWinogradPreferred for a stride-1 one.

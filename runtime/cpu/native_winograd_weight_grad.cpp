@@ -159,7 +159,7 @@ bool winogradWeightGradFits(const ir::Graph& g, ir::ValueId v) {
 
 bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
-    return phaseWinogradFits(*phases) && runsPhaseSteps(*phases);
+    return phaseWinogradFits(*phases) && runsPhaseSteps(*phases, true);
   return winogradWeightGradFits(g, v) && weftWinogradPreferred();
 }
 
