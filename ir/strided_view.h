@@ -45,9 +45,8 @@ bool isDenseView(const StridedView& view);
 
 /// True when `view` is a row-major tensor whose rows (or any outer dims) may lie apart: its
 /// last dim contiguous, each other dim's stride at least the extent the dims after it span
-/// (dims of extent 1 aside). oneDNN's
-/// matmul reads such an operand as one with a larger leading dimension (a slice taking every
-/// other row of a weight).
+/// (dims of extent 1 aside). oneDNN's matmul reads such an operand as one with a larger
+/// leading dimension (a slice taking every other row of a weight).
 bool isPaddedRowMajorView(const StridedView& view);
 
 }  // namespace weft::ir
