@@ -35,7 +35,7 @@ bool isPointwise(const ir::Graph& g, const ir::Node& n) {
   // A channels-last forward convolution stays one: oneDNN reads it in place, its epilogue as
   // post-ops. So does its unstrided data gradient (ddpm's skip connections: oneDNN's 1x1
   // kernels ran it as fast as a matmul). Its unstrided weight gradient, one product over all
-  // N * P rows, runs as a matmul (split along those rows: split-contractions): on the AMD EPYC
+  // N * P rows, runs as a matmul (split along those rows: split-long-contractions): on the AMD EPYC
   // Zen 4 of stop 43 ddpm's 96 -> 32 at 28x28 took 0.73-0.79 ms against 1.24-1.35 for oneDNN's
   // 1x1 kernel on channels-last data, 32 -> 32 0.24 against 0.39-0.41. (Until weft's Winograd
   // steps ran every 3x3 convolution, oneDNN's ran them on blocked data, and matmuls reading
