@@ -147,29 +147,26 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result, const std::vector<V
   return fused;
 }
 
+/// The first node of fused body `body` that is no input, or null when it has none.
+const Node* firstBodyOp(const Graph& body) {
+  for (ValueId b = 0; b < body.size(); ++b)
+    if (body.node(b).op != OpKind::Input) return &body.node(b);
+  return nullptr;
+}
+
 /// True when `v` is a fused matmul (kind "matmul": fuse-epilogues' bias and activation
 /// chains) whose body starts with matmul(in0, in1) of f32, read through no view op yet.
 bool isEpilogueMatmul(const Graph& g, ValueId v) {
   const Node& n = g.node(v);
   if (n.op != OpKind::Fused || !n.body || ir::AttrReader(n.attrs, n.op).s("kind") != "matmul") return false;
-  const Graph& body = *n.body;
-  const std::vector<ValueId> inputs = body.inputs();
-  for (ValueId b = 0; b < body.size(); ++b) {
-    const Node& m = body.node(b);
-    if (m.op == OpKind::Input) continue;
-    return inputs.size() >= 2 && m.op == OpKind::Matmul && m.type.dtype == ir::DType::f32 &&
-           m.operands == std::vector<ValueId>{inputs[0], inputs[1]};
-  }
-  return false;
+  const std::vector<ValueId> inputs = n.body->inputs();
+  const Node* m = firstBodyOp(*n.body);
+  return m && inputs.size() >= 2 && m->op == OpKind::Matmul && m->type.dtype == ir::DType::f32 &&
+         m->operands == std::vector<ValueId>{inputs[0], inputs[1]};
 }
 
 /// The matmul that fused matmul `f` (isEpilogueMatmul) starts with.
-const Node& bodyMatmul(const Graph& g, ValueId f) {
-  const Graph& body = *g.node(f).body;
-  ValueId b = 0;
-  while (body.node(b).op == OpKind::Input) ++b;
-  return body.node(b);
-}
+const Node& bodyMatmul(const Graph& g, ValueId f) { return *firstBodyOp(*g.node(f).body); }
 
 /// Fused matmul `f` (isEpilogueMatmul) reading its operands 0 and 1 through their foldable
 /// view ops: its body gains them after its inputs; operands are old values.
