@@ -11,10 +11,10 @@
 //    update), u is folded as the body's last node, and the fused node replaces u (taking its
 //    name) while m disappears;
 //  - then an operand of m read through view ops (foldableViews: a transpose or a slice among
-//    them, a view without gaps, or with rows apart where m reads it untransposed; they stop
-//    at a folded u, which stays stored) is read through them: the fused node takes the
-//    stored value instead and its body starts with copies of them (they stay for their
-//    other readers; dce drops them when m was the last);
+//    them, a view without gaps, or with rows apart where m reads it untransposed, or any for
+//    a matmul with a triangular hint; they stop at a folded u, which stays stored) is read
+//    through them: the fused node takes the stored value instead and its body starts with
+//    copies of them (they stay for their other readers; dce drops them when m was the last);
 //  - a fused matmul of fuse-epilogues (attention's scaled scores) reads its operands 0 and 1
 //    through view ops likewise: its body gains them before its matmul.
 // A matmul with nothing to fold is copied as it is. Runs after fuse-epilogues (a matmul with
@@ -48,16 +48,26 @@ bool readsTransposed(const Node& matmul, size_t i) {
   return ir::AttrReader(matmul.attrs, matmul.op).i(i == 0 ? "transpose_lhs" : "transpose_rhs", 0) != 0;
 }
 
-/// The view ops (transposes keeping the last dim, slices, reshapes) that matmul operand `o`
-/// is read through, outermost first, down to a value that is none: empty unless they include
-/// a transpose or a slice and make a strided view of that value (ir::applyViewOp) whose last
-/// dim stays contiguous, as oneDNN's matmul reads operands at full speed: without gaps
-/// (ir::isDenseView: a slice along the batch, not one of a fused qkv's heads) or, for an
-/// operand the matmul does not read `transposed`, with gaps only between rows
-/// (ir::isPaddedRowMajorView: realnvp's every other row of a weight; its gemm kernels ran
-/// those at the pace of copied rows, 0.24-0.26 ms, but read transposed at half of it).
+/// True when matmul node `matmul` carries a triangular hint (needed, lhs_zeros): the CPU's
+/// triangular and attention steps run it, whose tiles read any strided operand, packing B.
+bool hasTriangularHint(const Node& matmul) {
+  ir::AttrReader attrs(matmul.attrs, matmul.op);
+  return attrs.has("needed") || attrs.has("lhs_zeros");
+}
+
+/// The view ops (transposes keeping the last dim, slices, reshapes) that operand `i` (0 or 1)
+/// of matmul node `matmul`, value `o`, is read through, outermost first, down to a value that
+/// is none: empty unless they include a transpose or a slice and make a strided view of that
+/// value (ir::applyViewOp) whose last dim stays contiguous, as oneDNN's matmul reads operands
+/// at full speed: without gaps (ir::isDenseView: a slice along the batch, not one of a fused
+/// qkv's heads) or, for an operand the matmul does not read transposed, with gaps only
+/// between rows (ir::isPaddedRowMajorView: realnvp's every other row of a weight; its gemm
+/// kernels ran those at the pace of copied rows, 0.24-0.26 ms, but read transposed at half
+/// of it). A matmul with a triangular hint takes any such view: attention's q, k and v read
+/// as heads of the fused qkv in place, no copies of them (hasTriangularHint).
 std::vector<ValueId> foldableViews(const Graph& g, ValueId o, const std::vector<ValueId>& foldedResults,
-                                   bool transposed) {
+                                   const Node& matmul, size_t i) {
+  const bool transposed = readsTransposed(matmul, i);
   std::vector<ValueId> chain;
   bool worth = false;
   // At most four ops (a head split is a slice, a reshape and a transpose); a result transpose
@@ -78,7 +88,8 @@ std::vector<ValueId> foldableViews(const Graph& g, ValueId o, const std::vector<
     view = std::move(*next);
   }
   const bool contiguousRows = view.strides.empty() || view.strides.back() == 1;
-  const bool read = ir::isDenseView(view) || (!transposed && ir::isPaddedRowMajorView(view));
+  const bool read =
+      hasTriangularHint(matmul) || ir::isDenseView(view) || (!transposed && ir::isPaddedRowMajorView(view));
   return contiguousRows && read ? chain : std::vector<ValueId>{};
 }
 
@@ -120,7 +131,7 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result, const std::vector<V
   std::vector<ValueId> read;
   for (size_t i = 0; i < 2; ++i) {
     const std::vector<ValueId> views =
-        foldableViews(g, matmul.operands.at(i), foldedResults, readsTransposed(matmul, i));
+        foldableViews(g, matmul.operands.at(i), foldedResults, matmul, i);
     ValueId stored = -1;
     read.push_back(addOperandViews(g, matmul.operands.at(i), views, "in" + std::to_string(i), body, stored));
     fused.operands.push_back(stored);
@@ -187,7 +198,7 @@ Node epilogueMatmulReadingViews(const Graph& g, ValueId f, const std::vector<Val
     }
     const auto i = static_cast<size_t>(std::find(inputs.begin(), inputs.end(), b) - inputs.begin());
     const std::vector<ValueId> views =
-        i < 2 ? foldableViews(g, fused.operands[i], foldedResults, readsTransposed(bodyMatmul(g, f), i))
+        i < 2 ? foldableViews(g, fused.operands[i], foldedResults, bodyMatmul(g, f), i)
               : std::vector<ValueId>{};
     ValueId stored = -1;
     mapped[static_cast<size_t>(b)] = addOperandViews(g, fused.operands[i], views, n.name, body, stored);
@@ -221,8 +232,8 @@ bool foldMatmulTransposes(Graph& g) {
     }
   }
   auto readsViews = [&](const Node& node, const Node& matmul) {
-    return !foldableViews(g, node.operands.at(0), resultOf, readsTransposed(matmul, 0)).empty() ||
-           !foldableViews(g, node.operands.at(1), resultOf, readsTransposed(matmul, 1)).empty();
+    return !foldableViews(g, node.operands.at(0), resultOf, matmul, 0).empty() ||
+           !foldableViews(g, node.operands.at(1), resultOf, matmul, 1).empty();
   };
   for (ValueId m = 0; m < g.size(); ++m) {
     const Node& node = g.node(m);
