@@ -33,8 +33,9 @@
 //         of one tensor count once), the others broadcast or inlined; in any case reading
 //         no reduction), is duplicated into every group of U when it has no outside user;
 //         with outside users it is the root of a group of its own, and each group of U
-//         either recomputes it or reads that result, whichever
-//         keeps fewer bytes alive for fewer steps (recomputeInGroup): a residual block's
+//         either recomputes it or reads that result, whichever keeps fewer bytes alive for
+//         fewer steps (recomputeInGroup; a tie recomputes, unless the group sums p, which
+//         p's kernel can then do alongside: sumsAlongside): a residual block's
 //         relu output, which a convolution's weight gradient reads late anyway, is read by
 //         the block's other consumers, while a layer norm's output is recomputed in the
 //         backward pass from the residual stream that lives until then anyway;
@@ -203,14 +204,28 @@ double recomputeCost(const ir::Graph& g, const UserLists& users, const Grouping&
   return cost;
 }
 
+/// True when group `root` is a reduction of values shaped as `p` and `p` reads as many
+/// elements as it has (no broadcast or pad): read, `p` can be the reduction's side-sum source
+/// (runtime/cpu/side_sum_sources.h), the sums computed in `p`'s own kernel, where a
+/// recomputing group is a pass of its own over `p`'s operands (ddpm's bias gradient of its
+/// up-convolution, the sum of a concatenation gradient's slice, 0.25 ms a step).
+bool sumsAlongside(const ir::Graph& g, ValueId p, ValueId root) {
+  const ir::Node& r = g.node(root);
+  const OpKind op = g.node(p).op;
+  return isReduction(r.op) && g.type(r.operands.at(0)).shape == g.type(p).shape && op != OpKind::Broadcast &&
+         op != OpKind::Pad;
+}
+
 /// True when the cheap node `p`, materialized for its outside users (the last at
 /// `lastOutside`), is better recomputed inside group `root` than read from there: when that
 /// keeps no more bytes alive for no longer (recomputeCost) than extending `p`'s own life to
-/// the group would. Ties recompute, which reads no more than reading `p` does.
+/// the group would. Ties recompute, which reads no more than reading `p` does, except where
+/// the group sums `p` alongside its kernel (sumsAlongside).
 bool recomputeInGroup(const ir::Graph& g, const UserLists& users, const Grouping& grouping, ValueId p,
                       ValueId lastOutside, ValueId root) {
   double readCost = static_cast<double>(g.type(p).byteSize()) * std::max(0, root - lastOutside);
-  return recomputeCost(g, users, grouping, p, root) <= readCost;
+  const double recompute = recomputeCost(g, users, grouping, p, root);
+  return sumsAlongside(g, p, root) ? recompute < readCost : recompute <= readCost;
 }
 
 /// Step 1 of the algorithm: the backward sweep.

@@ -153,6 +153,31 @@ TEST(Fusion, CheapProducerAliveAnywayIsReadNotRecomputed) {
   EXPECT_EQ(&f.node(fused[1]->operands.front()), &relu);  // the group reads the materialized result
 }
 
+// A slice materialized for a matmul and summed as well (ddpm's gradient of its concatenation,
+// whose first channels a convolution's gradients read and its bias gradient sums): the sum
+// reads the slice rather than cutting it from the tensor again, so that the slice's kernel
+// can compute it alongside as a side sum. Both live on past the sum: a tie of
+// recomputeInGroup's costs, which recomputes a cheap producer for other groups.
+TEST(Fusion, ASumOfAMaterializedSliceReadsTheSlice) {
+  Graph g("summed_slice");
+  auto x = g.addInput("x", {DType::f32, {8, 12}});
+  auto y = g.addInput("y", {DType::f32, {8, 12}});
+  auto w = g.addInput("w", {DType::f32, {8, 8}});
+  auto t = g.addOp(OpKind::Add, {x, y});
+  auto s = g.addOp(OpKind::Slice, {t}, {{"start", std::vector<int64_t>{0, 0}}, {"limit", std::vector<int64_t>{8, 8}},
+                                        {"stride", std::vector<int64_t>{1, 1}}});
+  g.addOutput("sum", g.addOp(OpKind::ReduceSum, {s}, keepAxes({0})));
+  g.addOutput("m", g.addOp(OpKind::Matmul, {s, w}));  // the slice lives past the sum
+  g.addOutput("late", g.addOp(OpKind::Neg, {t}));     // and so does the tensor
+  Graph f = fuseAndCheck(g);
+  const ValueId sum = f.outputs()[0].value;
+  ASSERT_EQ(f.node(sum).op, OpKind::Fused);
+  EXPECT_EQ(bodyOps(f.node(sum)), (std::vector<std::string>{"reduce_sum"}));  // no slice of its own
+  const Node& slice = f.node(f.node(sum).operands.at(0));
+  EXPECT_EQ(slice.op, OpKind::Fused);
+  EXPECT_EQ(bodyOps(slice), (std::vector<std::string>{"slice"}));
+}
+
 TEST(Fusion, OutputsAndUpdateValuesStayMaterialized) {
   Graph g("outs");
   auto x = g.addInput("x", {DType::f32, {6}});
