@@ -20,6 +20,10 @@
 //         re-indexing reshape and has kBroadcastRatio times fewer elements than the largest
 //         member of each group of U (worthMaterializing): computed once, not per element of
 //         the broadcasts that read it;
+//       - joins every group of U when it is an expensive elementwise op read only by slices
+//         that share no element (splitsIntoSlices): each slice, a group root where it is
+//         cut, computes its own part of p, and no kernel writes p whole (ddpm's concatenation
+//         gradient: the sum of two convolutions' gradients, cut into its operands' parts);
 //       - joins the one group of U when U has one group and p has no outside user;
 //       - is the root of a group of its own when U has several groups that are all lone
 //         reshapes so far: they stay views of it, where joining each would compute the same
@@ -62,6 +66,7 @@
 #include <memory>
 #include <set>
 
+#include "ir/attrs.h"
 #include "passes/builtin_passes.h"
 #include "passes/fused_names.h"
 #include "passes/rewriter.h"
@@ -228,6 +233,31 @@ bool recomputeInGroup(const ir::Graph& g, const UserLists& users, const Grouping
   return sumsAlongside(g, p, root) ? recompute < readCost : recompute <= readCost;
 }
 
+/// True when expensive elementwise node `p` (no output or update: `materialized` false) is
+/// read only by slices of unit steps that share no element: each slice then computes its own
+/// part of `p` and nothing is computed twice (a concatenation's gradient, the sum of its
+/// consumers' gradients, cut into its operands' parts: ddpm's skip connection).
+bool splitsIntoSlices(const ir::Graph& g, const UserLists& users, ValueId p, bool materialized) {
+  const ir::Node& n = g.node(p);
+  const auto& readers = users[static_cast<size_t>(p)];
+  if (materialized || readers.size() < 2 || !ir::opInfo(n.op).has(ir::kElementwise) || isCheap(g, p)) return false;
+  for (size_t i = 0; i < readers.size(); ++i) {
+    const ir::Node& a = g.node(readers[i]);
+    if (a.op != OpKind::Slice) return false;
+    ir::AttrReader sa(a.attrs, a.op);
+    for (int64_t step : sa.ints("stride"))
+      if (step != 1) return false;
+    for (size_t j = 0; j < i; ++j) {  // disjoint: apart along some dim
+      ir::AttrReader sb(g.node(readers[j]).attrs, OpKind::Slice);
+      bool apart = false;
+      for (size_t d = 0; d < n.type.shape.size() && !apart; ++d)
+        apart = sa.ints("limit")[d] <= sb.ints("start")[d] || sb.ints("limit")[d] <= sa.ints("start")[d];
+      if (!apart) return false;
+    }
+  }
+  return true;
+}
+
 /// Step 1 of the algorithm: the backward sweep.
 Grouping groupNodes(const ir::Graph& g) {
   size_t n = static_cast<size_t>(g.size());
@@ -257,6 +287,23 @@ Grouping groupNodes(const ir::Graph& g) {
       for (ValueId root : gs) insertSorted(userGroups, root);
     }
     auto& mine = grouping.groupsOf[static_cast<size_t>(v)];
+    if (node.op == OpKind::Slice) {  // a part of a value split into slices: computed where it is cut
+      const ValueId whole = node.operands[0];
+      if (isFusibleCompute(g.node(whole)) && splitsIntoSlices(g, users, whole, materialized[static_cast<size_t>(whole)])) {
+        mine = {v};
+        span[static_cast<size_t>(v)] = node.type.numel();
+        size[static_cast<size_t>(v)] = 1;
+        continue;
+      }
+    }
+    if (splitsIntoSlices(g, users, v, materialized[static_cast<size_t>(v)])) {
+      mine = userGroups;  // each slice computes its part (the slices are roots, above)
+      for (ValueId root : mine) {
+        span[static_cast<size_t>(root)] = std::max(span[static_cast<size_t>(root)], node.type.numel());
+        ++size[static_cast<size_t>(root)];
+      }
+      continue;
+    }
     bool smallForItsReaders = !userGroups.empty();
     for (ValueId root : userGroups)
       smallForItsReaders = smallForItsReaders && node.type.numel() * kBroadcastRatio <= span[static_cast<size_t>(root)];

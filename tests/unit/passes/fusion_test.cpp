@@ -178,6 +178,34 @@ TEST(Fusion, ASumOfAMaterializedSliceReadsTheSlice) {
   EXPECT_EQ(bodyOps(slice), (std::vector<std::string>{"slice"}));
 }
 
+// A sum of two full tensors read only through disjoint slices (a concatenation's gradient cut
+// into its operands' parts, one read early, one late): each part is a kernel of its own that
+// adds its slices of the two, where it is cut; no kernel writes the whole sum.
+TEST(Fusion, AnExpensiveValueReadOnlyThroughDisjointSlicesIsComputedByPart) {
+  Graph g("split_sum");
+  auto x = g.addInput("x", {DType::f32, {4, 12}});
+  auto y = g.addInput("y", {DType::f32, {4, 12}});
+  auto w = g.addInput("w", {DType::f32, {8, 8}});
+  auto sum = g.addOp(OpKind::Add, {x, y});
+  auto slice = [&](int64_t from, int64_t to) {
+    return g.addOp(OpKind::Slice, {sum}, {{"start", std::vector<int64_t>{0, from}},
+                                          {"limit", std::vector<int64_t>{4, to}},
+                                          {"stride", std::vector<int64_t>{1, 1}}});
+  };
+  auto first = slice(0, 8), second = slice(8, 12);
+  auto early = g.addOp(OpKind::Matmul, {first, w});
+  g.addOutput("m", early);
+  g.addOutput("late", g.addOp(OpKind::Mul, {second, g.addOp(OpKind::Matmul, {early, g.addOp(OpKind::Slice, {w},
+      {{"start", std::vector<int64_t>{0, 0}}, {"limit", std::vector<int64_t>{8, 4}},
+       {"stride", std::vector<int64_t>{1, 1}}})})}));
+  Graph f = fuseAndCheck(g);
+  EXPECT_EQ(countInBodies(f, OpKind::Add), 2);  // once per part
+  std::vector<std::vector<std::string>> bodies;
+  for (const Node* n : fusedNodes(f)) bodies.push_back(bodyOps(*n));
+  EXPECT_EQ(std::count(bodies.begin(), bodies.end(), std::vector<std::string>{"add", "slice"}), 2);
+  EXPECT_EQ(std::count(bodies.begin(), bodies.end(), std::vector<std::string>{"mul"}), 1);  // reads the part
+}
+
 TEST(Fusion, OutputsAndUpdateValuesStayMaterialized) {
   Graph g("outs");
   auto x = g.addInput("x", {DType::f32, {6}});
