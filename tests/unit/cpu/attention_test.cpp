@@ -2,8 +2,8 @@
 // that makes their nodes: each step's AVX-512 and AVX2 kernels (those this CPU runs) and the
 // plain loops a CPU with neither runs compute as the reference interpreter does, over sizes that leave partial row
 // tiles, panels and vectors (sequence 37, head width 12, v 40 wide, so k^T and v are
-// packed); a node whose probabilities are read elsewhere is not merged; the attention
-// body's checks.
+// packed); a training step's node reading q and k as views of the fused qkv; a node whose
+// probabilities are read elsewhere is not merged; the attention body's checks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -143,16 +143,42 @@ TEST(CausalAttention, ProbabilitiesReadElsewhereAreWrittenByTheStep) {
   }
 }
 
-TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
-  if (cpu::hostTileIsa() == cpu::TileIsa::plain) GTEST_SKIP() << kNoTiles;
-  // A small GPT's training step (sequence 37, heads 12 wide): its attention gradient node,
-  // fed causal probabilities (zero above the diagonal, as the step's hints assume) and sine
-  // values, against the reference interpreter running the node's body.
+/// A small GPT's training step (sequence 37, heads 12 wide) as optimized for this CPU.
+ir::Graph smallGptTrainingStep() {
   models::GptConfig c{.batch = 2, .seq = 37, .dim = 24, .heads = 2, .ff = 48, .layers = 1};
   c.training = true;
   passes::TrainConfig config;
   config.optimizer = passes::parseOptimizer("adam");
-  const ir::Graph optimized = cpu::optimizeForCpu(passes::buildTrainStep(models::buildGpt("gpt_small", c), config));
+  return cpu::optimizeForCpu(passes::buildTrainStep(models::buildGpt("gpt_small", c), config));
+}
+
+TEST(CausalAttention, ATrainingStepsNodeReadsTheHeadsOfTheFusedQkvInPlace) {
+  if (cpu::hostTileIsa() == cpu::TileIsa::plain) GTEST_SKIP() << kNoTiles;
+  // The forward pass's node (scores and softmax, returning the probabilities) reads q and k
+  // as strided views of the fused qkv [2, 37, 72]: the plain loops and each instruction
+  // set's tiles write what the reference interpreter computes from the node's body.
+  const ir::Graph optimized = smallGptTrainingStep();
+  const ir::ValueId node = attentionNode(optimized);
+  ASSERT_GE(node, 0) << "the training step's attention did not become one step";
+  const ir::Graph& body = *optimized.node(node).body;
+  ASSERT_EQ(body.inputs().size(), 1u);  // the fused qkv, both q and k read from it
+  EXPECT_EQ(body.type(body.inputs()[0]).shape, (ir::Shape{2, 37, 72}));
+  reference::TensorMap feeds = cpu::testing::sineFeeds(body);
+  const reference::TensorMap want = reference::run(body, feeds);
+  const std::vector<const void*> operands = {feeds.at(body.node(body.inputs()[0]).name).bytes.data()};
+  for (const auto& [isa, name] : isasHere()) {
+    SCOPED_TRACE(name);
+    cpu::testing::expectCloseToLargest(
+        runStep(&cpu::runCausalAttentionWith, isa, optimized, node, operands, want.begin()->first), want, 1e-5);
+  }
+}
+
+TEST(CausalAttentionGrad, PlainLoopsAndTheVectorKernelComputeAsItsBody) {
+  if (cpu::hostTileIsa() == cpu::TileIsa::plain) GTEST_SKIP() << kNoTiles;
+  // A small GPT's training step: its attention gradient node, fed causal probabilities (zero
+  // above the diagonal, as the step's hints assume) and sine values, against the reference
+  // interpreter running the node's body.
+  const ir::Graph optimized = smallGptTrainingStep();
   ir::ValueId node = -1;
   for (ir::ValueId v = 0; v < optimized.size(); ++v)
     if (cpu::runsCausalAttentionGrad(optimized, v)) node = v;
