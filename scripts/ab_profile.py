@@ -9,6 +9,11 @@ then the sums of those minimums and each run's total.
 
     scripts/ab_profile.py ddpm 4 BIN=/tmp/weft_before BIN=build/bin/weft
     scripts/ab_profile.py lenet 6 WEFT_THREADS=2 WEFT_THREADS=1
+    scripts/ab_profile.py gpt 4 BIN=/tmp/weft_before BIN=build/bin/weft --categories
+
+A change to the graph renumbers its values, so that steps of the same name are no longer the
+same step: --categories then adds up each side's minimums by what runs the step (oneDNN,
+native, or a generated kernel's family: its name without the number) and prints those sums.
 
 A side is a space-separated list of VAR=VALUE; BIN names the binary (default build/bin/weft),
 the rest go to its environment.
@@ -63,6 +68,8 @@ def main():
     parser.add_argument("b")
     parser.add_argument("--min-ms", type=float, default=0.02)
     parser.add_argument("--mode", choices=("train", "infer"), default="train")
+    parser.add_argument("--categories", action="store_true",
+                        help="also print the sums of per-step minimums by what runs the steps")
     args = parser.parse_args()
     best = [collections.defaultdict(lambda: float("inf")) for _ in range(2)]
     what, totals = [{}, {}], [[], []]
@@ -81,7 +88,34 @@ def main():
         sums[1] += b
         if abs(b - a) > args.min_ms:
             print(f"{a:8.3f} {b:8.3f} {b - a:+7.3f} {step} | {what[0].get(step, '')} || {what[1].get(step, '')}")
+    if args.categories:
+        print_categories(best, what)
     print(f"sums of per-step minimums: {sums[0]:.3f} {sums[1]:.3f}; totals per run: A {totals[0]} B {totals[1]}")
+
+
+def category(description):
+    """What runs a step: "onednn", "native", or "generated FAMILY" (a kernel's name without its number)."""
+    words = description.split()
+    kind = next((w for w in words if w in ("onednn", "native", "generated")), words[0] if words else "?")
+    if kind == "generated":
+        name = words[words.index("generated") + 1] if words.index("generated") + 1 < len(words) else ""
+        return "generated " + re.sub(r"_\d+$", "", name)
+    return kind
+
+
+def print_categories(best, what):
+    """Each side's sums of per-step minimums and step counts by category, the 25 largest."""
+    sums = [collections.Counter(), collections.Counter()]
+    counts = [collections.Counter(), collections.Counter()]
+    for k in range(2):
+        for step, ms in best[k].items():
+            c = category(what[k].get(step, ""))
+            sums[k][c] += ms
+            counts[k][c] += 1
+    names = sorted(set(sums[0]) | set(sums[1]), key=lambda c: -max(sums[0][c], sums[1][c]))
+    for c in names[:25]:
+        print(f"{sums[0][c]:8.3f} {sums[1][c]:8.3f} {sums[1][c] - sums[0][c]:+7.3f} "
+              f"{counts[0][c]:4d} {counts[1][c]:4d} steps  {c}")
 
 
 if __name__ == "__main__":
