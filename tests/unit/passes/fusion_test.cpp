@@ -27,6 +27,12 @@ Graph fuseAndCheck(const Graph& g) {
 
 Attrs keepAxes(std::vector<int64_t> axes) { return axesAttrs(std::move(axes), true); }
 
+/// A slice from `start` up to `limit`, in unit steps.
+Attrs sliceAttrs(std::vector<int64_t> start, std::vector<int64_t> limit) {
+  std::vector<int64_t> steps(start.size(), 1);
+  return {{"start", std::move(start)}, {"limit", std::move(limit)}, {"stride", std::move(steps)}};
+}
+
 }  // namespace
 
 TEST(Fusion, AddAndReluAfterAMatmulAreOneFusedNode) {
@@ -164,8 +170,7 @@ TEST(Fusion, ASumOfAMaterializedSliceReadsTheSlice) {
   auto y = g.addInput("y", {DType::f32, {8, 12}});
   auto w = g.addInput("w", {DType::f32, {8, 8}});
   auto t = g.addOp(OpKind::Add, {x, y});
-  auto s = g.addOp(OpKind::Slice, {t}, {{"start", std::vector<int64_t>{0, 0}}, {"limit", std::vector<int64_t>{8, 8}},
-                                        {"stride", std::vector<int64_t>{1, 1}}});
+  auto s = g.addOp(OpKind::Slice, {t}, sliceAttrs({0, 0}, {8, 8}));
   g.addOutput("sum", g.addOp(OpKind::ReduceSum, {s}, keepAxes({0})));
   g.addOutput("m", g.addOp(OpKind::Matmul, {s, w}));  // the slice lives past the sum
   g.addOutput("late", g.addOp(OpKind::Neg, {t}));     // and so does the tensor
@@ -187,17 +192,12 @@ TEST(Fusion, AnExpensiveValueReadOnlyThroughDisjointSlicesIsComputedByPart) {
   auto y = g.addInput("y", {DType::f32, {4, 12}});
   auto w = g.addInput("w", {DType::f32, {8, 8}});
   auto sum = g.addOp(OpKind::Add, {x, y});
-  auto slice = [&](int64_t from, int64_t to) {
-    return g.addOp(OpKind::Slice, {sum}, {{"start", std::vector<int64_t>{0, from}},
-                                          {"limit", std::vector<int64_t>{4, to}},
-                                          {"stride", std::vector<int64_t>{1, 1}}});
-  };
-  auto first = slice(0, 8), second = slice(8, 12);
+  auto first = g.addOp(OpKind::Slice, {sum}, sliceAttrs({0, 0}, {4, 8}));
+  auto second = g.addOp(OpKind::Slice, {sum}, sliceAttrs({0, 8}, {4, 12}));
   auto early = g.addOp(OpKind::Matmul, {first, w});
   g.addOutput("m", early);
-  g.addOutput("late", g.addOp(OpKind::Mul, {second, g.addOp(OpKind::Matmul, {early, g.addOp(OpKind::Slice, {w},
-      {{"start", std::vector<int64_t>{0, 0}}, {"limit", std::vector<int64_t>{8, 4}},
-       {"stride", std::vector<int64_t>{1, 1}}})})}));
+  auto narrow = g.addOp(OpKind::Slice, {w}, sliceAttrs({0, 0}, {8, 4}));
+  g.addOutput("late", g.addOp(OpKind::Mul, {second, g.addOp(OpKind::Matmul, {early, narrow})}));
   Graph f = fuseAndCheck(g);
   EXPECT_EQ(countInBodies(f, OpKind::Add), 2);  // once per part
   std::vector<std::vector<std::string>> bodies;
