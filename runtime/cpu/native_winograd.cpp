@@ -335,14 +335,14 @@ bool runsWinogradConv(const ir::Graph& g, ir::ValueId v) {
 }
 
 int64_t winogradStepScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
-  if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
+  if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v, threads);
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
     return phaseWinogradScratchBytes(*phases, threads);
   return winogradScratchBytes(*winogradShapeOf(g, v), threads);
 }
 
 int64_t winogradPlannedBytes(const ir::Graph& g, ir::ValueId v) {
-  if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v);
+  if (g.node(v).op == ir::OpKind::ConvWeightGrad) return winogradWeightGradPlannedBytes(g, v, kWinogradPlannedWorkers);
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradCandidate(g, v))
     return phaseWinogradScratchBytes(*phases, kWinogradPlannedWorkers);
   const std::optional<WinogradShape> s = winogradCandidate(g, v);

@@ -229,15 +229,16 @@ void runWinogradConv(const NativeCall& call);
 /// (runsWinogradConv): what its step holds between runs when its weights are constant.
 int64_t winogradHeldWeightBytes(const ir::Graph& g, ir::ValueId v);
 
-/// The scratch bytes winogradWeightGradient needs for shape `s` (whatever the workers).
-int64_t winogradWeightGradScratchBytes(const WinogradShape& s);
+/// The scratch bytes winogradWeightGradient needs for shape `s` on `threads` workers.
+int64_t winogradWeightGradScratchBytes(const WinogradShape& s, int threads);
 
 /// dw [outChannels, channels, 3, 3] = the weight gradient of the convolution `s` describes
 /// (not transposed): dw[k, c, a, b] = sum over n, i, j of x[n, i - padTop + a, j - padLeft +
 /// b, c] * dy[n, i, j, k] with dy [images, outHeight, outWidth, outChannels], on the worker
-/// threads, with winogradWeightGradScratchBytes(s) of `scratch`. Requires winogradFits(s) and
-/// channels a multiple of 16.
-void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch);
+/// threads (as many as `scratchBytes` of `scratch` holds room for: winogradWeightGradScratchBytes).
+/// Requires winogradFits(s) and channels a multiple of 16.
+void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch,
+                            int64_t scratchBytes);
 
 /// True when conv_weight_grad node `v` of `g` would run as a native Winograd step on an
 /// AVX2 CPU: x and dy channels-last f32, one group, no dilation, 16k channels in and out
@@ -253,9 +254,9 @@ bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v);
 /// The native step of such a node (its scratch in NativeCall::scratch).
 void runWinogradWeightGrad(const NativeCall& call);
 
-/// The scratch bytes of conv_weight_grad node `v`'s Winograd step when it would run one on
-/// an AVX2 CPU without oneDNN Winograd kernels (whatever this CPU is), else 0.
-int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v);
+/// The scratch bytes of conv_weight_grad node `v`'s Winograd step on `threads` workers when
+/// it would run one on an AVX2 CPU without oneDNN Winograd kernels (whatever this CPU is), else 0.
+int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v, int threads);
 
 /// The scratch bytes the native step of node `v` (a convolution or weight gradient the
 /// Winograd steps run) needs on `threads` workers.

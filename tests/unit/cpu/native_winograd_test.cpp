@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
 
@@ -123,8 +125,9 @@ TEST(NativeWinograd, WeightGradientsMatchTheDirectSums) {
     const std::vector<float> x = sines(s.images * s.height * s.width * s.channels, 0.2);
     const std::vector<float> dy = sines(s.images * s.outHeight * s.outWidth * s.outChannels, 1.7);
     std::vector<float> dw(static_cast<size_t>(s.outChannels * s.channels * 9), std::nanf(""));
-    std::vector<float> scratch(static_cast<size_t>(cpu::winogradWeightGradScratchBytes(s) / 4), std::nanf(""));
-    cpu::winogradWeightGradient(s, x.data(), dy.data(), dw.data(), scratch.data());
+    const int64_t scratchBytes = cpu::winogradWeightGradScratchBytes(s, omp_get_max_threads());
+    std::vector<float> scratch(static_cast<size_t>(scratchBytes / 4), std::nanf(""));
+    cpu::winogradWeightGradient(s, x.data(), dy.data(), dw.data(), scratch.data(), scratchBytes);
     // Sums over every position of every image: the error grows with their count.
     const double positions = double(s.images * s.outHeight * s.outWidth);
     const double tolerance = 2e-5 * std::sqrt(positions) * 8;
