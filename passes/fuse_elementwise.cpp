@@ -289,7 +289,8 @@ Grouping groupNodes(const ir::Graph& g) {
     auto& mine = grouping.groupsOf[static_cast<size_t>(v)];
     if (node.op == OpKind::Slice) {  // a part of a value split into slices: computed where it is cut
       const ValueId whole = node.operands[0];
-      if (isFusibleCompute(g.node(whole)) && splitsIntoSlices(g, users, whole, materialized[static_cast<size_t>(whole)])) {
+      const bool stored = materialized[static_cast<size_t>(whole)];
+      if (isFusibleCompute(g.node(whole)) && splitsIntoSlices(g, users, whole, stored)) {
         mine = {v};
         span[static_cast<size_t>(v)] = node.type.numel();
         size[static_cast<size_t>(v)] = 1;

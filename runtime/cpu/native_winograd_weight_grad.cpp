@@ -169,7 +169,8 @@ void weightGradientPrivately(const WinogradShape& s, const float* x, const float
         float* wp = mine + point * weightPointStride(s);
         forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
           for (int64_t c0 = 0, step = multiplyColumns(); c0 < C; c0 += step)
-            multiplySomeRows<true>(rows, std::min(step, C - c0), pp + k0, 1, K, vp + c0, C, t1 - t0, wp + k0 * C + c0, C);
+            multiplySomeRows<true>(rows, std::min(step, C - c0), pp + k0, 1, K, vp + c0, C, t1 - t0, wp + k0 * C + c0,
+                                   C);
         });
       }
     }
