@@ -130,8 +130,7 @@ Node foldedMatmul(const Graph& g, ValueId m, ValueId result, const std::vector<V
   Graph body("");
   std::vector<ValueId> read;
   for (size_t i = 0; i < 2; ++i) {
-    const std::vector<ValueId> views =
-        foldableViews(g, matmul.operands.at(i), foldedResults, matmul, i);
+    const std::vector<ValueId> views = foldableViews(g, matmul.operands.at(i), foldedResults, matmul, i);
     ValueId stored = -1;
     read.push_back(addOperandViews(g, matmul.operands.at(i), views, "in" + std::to_string(i), body, stored));
     fused.operands.push_back(stored);

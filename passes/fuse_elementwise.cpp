@@ -287,29 +287,18 @@ Grouping groupNodes(const ir::Graph& g) {
       for (ValueId root : gs) insertSorted(userGroups, root);
     }
     auto& mine = grouping.groupsOf[static_cast<size_t>(v)];
-    if (node.op == OpKind::Slice) {  // a part of a value split into slices: computed where it is cut
-      const ValueId whole = node.operands[0];
-      const bool stored = materialized[static_cast<size_t>(whole)];
-      if (isFusibleCompute(g.node(whole)) && splitsIntoSlices(g, users, whole, stored)) {
-        mine = {v};
-        span[static_cast<size_t>(v)] = node.type.numel();
-        size[static_cast<size_t>(v)] = 1;
-        continue;
-      }
-    }
-    if (splitsIntoSlices(g, users, v, materialized[static_cast<size_t>(v)])) {
-      mine = userGroups;  // each slice computes its part (the slices are roots, above)
-      for (ValueId root : mine) {
-        span[static_cast<size_t>(root)] = std::max(span[static_cast<size_t>(root)], node.type.numel());
-        ++size[static_cast<size_t>(root)];
-      }
-      continue;
-    }
+    const ValueId whole = node.op == OpKind::Slice ? node.operands[0] : -1;
+    const bool partOfSplit = whole >= 0 && isFusibleCompute(g.node(whole)) &&
+                             splitsIntoSlices(g, users, whole, materialized[static_cast<size_t>(whole)]);
     bool smallForItsReaders = !userGroups.empty();
     for (ValueId root : userGroups)
       smallForItsReaders = smallForItsReaders && node.type.numel() * kBroadcastRatio <= span[static_cast<size_t>(root)];
-    if (isReduction(node.op) || materialized[static_cast<size_t>(v)] || userGroups.empty() ||
-        (smallForItsReaders && worthMaterializing(g, v))) {
+    if (partOfSplit) {
+      mine = {v};  // a part of a value split into slices: computed where it is cut
+    } else if (splitsIntoSlices(g, users, v, materialized[static_cast<size_t>(v)])) {
+      mine = userGroups;  // each slice computes its part (the slices are roots, above)
+    } else if (isReduction(node.op) || materialized[static_cast<size_t>(v)] || userGroups.empty() ||
+               (smallForItsReaders && worthMaterializing(g, v))) {
       mine = {v};
     } else if (!outside && userGroups.size() == 1) {
       mine = userGroups;

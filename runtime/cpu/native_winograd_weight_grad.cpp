@@ -116,6 +116,14 @@ std::optional<WinogradShape> weightGradCandidate(const ir::Graph& g, ir::ValueId
   return s;
 }
 
+/// W[k][c] += the sum over `depth` tiles of P[t][k] * V[t][c], for one point: P's rows K
+/// floats apart, V's C, W's C.
+void addPointProducts(int64_t K, int64_t C, const float* p, const float* v, int64_t depth, float* w) {
+  forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
+    for (int64_t c0 = 0, step = multiplyColumns(); c0 < C; c0 += step)
+      multiplySomeRows<true>(rows, std::min(step, C - c0), p + k0, 1, K, v + c0, C, depth, w + k0 * C + c0, C);
+  });
+}
 
 /// True when each worker sums W for its own tiles of every block into a copy of its own,
 /// the copies added up at the end: no worker reads what another transformed, and no barrier
@@ -154,25 +162,18 @@ void weightGradientPrivately(const WinogradShape& s, const float* x, const float
     std::fill_n(mine, copyFloats, 0.0f);
     // This worker's rows of V and P, the same in every block: another worker may still be
     // multiplying its own rows of the block before.
-    const int64_t share = (blockTiles + n - 1) / n, rows = me * share;
+    const int64_t firstRow = me * ((blockTiles + n - 1) / n);
     for (int64_t first = 0; first < tiling.tiles; first += blockTiles) {
       const int64_t count = std::min(blockTiles, tiling.tiles - first), most = (count + n - 1) / n;
       const int64_t t0 = std::min(count, me * most), t1 = std::min(count, t0 + most);  // this worker's tiles
       for (int64_t t = t0; t < t1; ++t) {
-        transformInput(tiling, x, first + t, v, rows + t - t0, vStride);
-        for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, rows + t - t0, pStride);
+        const int64_t row = firstRow + t - t0;
+        transformInput(tiling, x, first + t, v, row, vStride);
+        for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, row, pStride);
       }
-      if (t1 == t0) continue;
-      for (int64_t point = 0; point < kPoints; ++point) {
-        const float* vp = v + point * vStride + rows * C;
-        const float* pp = p + point * pStride + rows * K;
-        float* wp = mine + point * weightPointStride(s);
-        forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
-          for (int64_t c0 = 0, step = multiplyColumns(); c0 < C; c0 += step)
-            multiplySomeRows<true>(rows, std::min(step, C - c0), pp + k0, 1, K, vp + c0, C, t1 - t0, wp + k0 * C + c0,
-                                   C);
-        });
-      }
+      for (int64_t point = 0; point < kPoints && t1 > t0; ++point)
+        addPointProducts(K, C, p + point * pStride + firstRow * K, v + point * vStride + firstRow * C, t1 - t0,
+                         mine + point * weightPointStride(s));
     }
 #pragma omp barrier
 #pragma omp for schedule(static)
@@ -212,15 +213,9 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
         for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, t, tilePointStride(blockTiles, K));
       }
 #pragma omp for schedule(static)
-      for (int64_t point = 0; point < kPoints; ++point) {
-        const float* vp = v + point * tilePointStride(blockTiles, C);
-        const float* pp = p + point * tilePointStride(blockTiles, K);
-        float* wp = sums + point * weightPointStride(s);
-        forEachRowGroup(K, [&](int64_t k0, int64_t rows) {
-          for (int64_t c0 = 0, step = multiplyColumns(); c0 < C; c0 += step)
-            multiplySomeRows<true>(rows, std::min(step, C - c0), pp + k0, 1, K, vp + c0, C, count, wp + k0 * C + c0, C);
-        });
-      }
+      for (int64_t point = 0; point < kPoints; ++point)
+        addPointProducts(K, C, p + point * tilePointStride(blockTiles, K), v + point * tilePointStride(blockTiles, C),
+                         count, sums + point * weightPointStride(s));
     }
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < K; ++k)
