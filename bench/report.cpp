@@ -105,6 +105,7 @@ std::string rowsToJson(const std::vector<Row>& rows) {
       j["ort_ms"] = *r.ortMs;
       j["ort_speedup"] = *r.ortSpeedup();
     }
+    if (r.lowestSpeedup && r.highestSpeedup) j["speedup_range"] = {*r.lowestSpeedup, *r.highestSpeedup};
     out.push_back(std::move(j));
   }
   return out.dump(1) + "\n";
@@ -126,11 +127,12 @@ std::vector<Row> medianRows(const std::vector<std::vector<Row>>& rounds) {
   std::vector<Row> rows;
   if (rounds.empty()) return rows;
   for (const Row& first : rounds.front()) {
-    std::vector<double> weft, peer, ort, peerPeak;
+    std::vector<double> weft, peer, ort, peerPeak, speedups;
     for (const std::vector<Row>& round : rounds)
       for (const Row& r : round)
         if (r.model == first.model && r.mode == first.mode) {
           weft.push_back(r.weftMs);
+          if (r.speedup()) speedups.push_back(*r.speedup());
           if (r.peerMs) peer.push_back(*r.peerMs);
           if (r.ortMs) ort.push_back(*r.ortMs);
           if (r.peerPeakBytes) peerPeak.push_back(*r.peerPeakBytes);
@@ -140,15 +142,19 @@ std::vector<Row> medianRows(const std::vector<std::vector<Row>>& rounds) {
     row.peerMs = median(peer);
     row.ortMs = median(ort);
     row.peerPeakBytes = median(peerPeak);
+    if (speedups.size() >= 2) {
+      row.lowestSpeedup = *std::min_element(speedups.begin(), speedups.end());
+      row.highestSpeedup = *std::max_element(speedups.begin(), speedups.end());
+    }
     rows.push_back(row);
   }
   return rows;
 }
 
-std::string tableHeader() {
+std::string tableHeader(bool ranges) {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%-14s %-5s %10s %10s %8s %9s %8s", "model", "mode", "weft ms", "peer ms", "speedup",
-                "GFLOP/s", "of GEMM");
+  std::snprintf(buf, sizeof buf, "%-14s %-5s %10s %10s %8s %9s %8s%s", "model", "mode", "weft ms", "peer ms", "speedup",
+                "GFLOP/s", "of GEMM", ranges ? "   rounds' speedups" : "");
   return buf;
 }
 
@@ -157,7 +163,12 @@ std::string tableLine(const Row& r) {
   std::snprintf(buf, sizeof buf, "%-14s %-5s %10.3f %10s %8s %9.2f %7.1f%%", r.model.c_str(), r.mode.c_str(), r.weftMs,
                 orDash(r.peerMs, "%.3f").c_str(), orDash(r.speedup(), "%.2fx").c_str(), r.gflops(),
                 100 * r.gemmFraction());
-  return buf;
+  std::string line = buf;
+  if (r.lowestSpeedup && r.highestSpeedup) {
+    std::snprintf(buf, sizeof buf, "   %.2f-%.2fx", *r.lowestSpeedup, *r.highestSpeedup);
+    line += buf;
+  }
+  return line;
 }
 
 std::string geomeanLine(const std::vector<Row>& rows) {
@@ -177,6 +188,29 @@ std::string geomeanLine(const std::vector<Row>& rows) {
                   std::exp(sum / count), count, count == 1 ? "" : "s");
     line += buf;
   }
+  return line;
+}
+
+std::string roundsGeomeanLine(const std::vector<std::vector<Row>>& rounds) {
+  std::vector<std::string> modes;
+  std::map<std::string, std::string> speedups;  // mode -> " 4.27x 4.08x ..."
+  for (const std::vector<Row>& round : rounds) {
+    std::map<std::string, std::pair<double, int>> logSums;  // mode -> (sum of log speedups, rows)
+    for (const Row& r : round)
+      if (auto s = r.speedup(); s && *s > 0) {
+        if (std::find(modes.begin(), modes.end(), r.mode) == modes.end()) modes.push_back(r.mode);
+        logSums[r.mode].first += std::log(*s);
+        ++logSums[r.mode].second;
+      }
+    for (const auto& [mode, sum] : logSums) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, " %.2fx", std::exp(sum.first / sum.second));
+      speedups[mode] += buf;
+    }
+  }
+  std::string line;
+  for (const std::string& mode : modes)
+    line += (line.empty() ? "rounds' geomean speedups: " : ", ") + mode + speedups[mode];
   return line;
 }
 

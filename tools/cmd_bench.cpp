@@ -41,7 +41,9 @@ options:
   --repeat N             timed runs; the median is reported (default 20)
   --rounds N             time everything N times over (default 1), printing each round's
                          table, then each row's medians over the rounds (weft's, the peer's,
-                         ONNX Runtime's), which the later tables and the JSON report
+                         ONNX Runtime's), which the later tables and the JSON report, with
+                         the lowest and highest of the rounds' own speedups and each
+                         round's geometric means (how far the host's load moved them)
   --peer                 also run PyTorch (torch_models.py) beside each model (just before
                          weft's rows of it) and join its medians
   --peer-script PATH     torch_models.py (default ../shared/bench/torch_models.py from the repository)
@@ -194,9 +196,11 @@ int cmdBench(int argc, char** argv) {
   // much as within one), which the ONNX Runtime and memory tables and the JSON report too.
   const std::vector<bench::Row> rows = bench::medianRows(rounds);
   if (roundCount > 1) {
-    std::printf("\nmedians over %d rounds\n%s\n", roundCount, bench::tableHeader().c_str());
+    const bool ranges = std::any_of(rows.begin(), rows.end(), [](const bench::Row& r) { return r.lowestSpeedup; });
+    std::printf("\nmedians over %d rounds\n%s\n", roundCount, bench::tableHeader(ranges).c_str());
     for (const bench::Row& row : rows) std::printf("%s\n", bench::tableLine(row).c_str());
     if (std::string geomean = bench::geomeanLine(rows); !geomean.empty()) std::printf("%s\n", geomean.c_str());
+    if (std::string each = bench::roundsGeomeanLine(rounds); !each.empty()) std::printf("%s\n", each.c_str());
   }
   if (withOrt) {
     std::printf("\ninference against ONNX Runtime (ort_peer.sh, timed beside each model)\n%s\n",

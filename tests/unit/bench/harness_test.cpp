@@ -265,12 +265,43 @@ TEST(BenchReport, RoundsGiveEachRowsMedians) {
   EXPECT_DOUBLE_EQ(rows[1].weftMs, 20);
   EXPECT_FALSE(rows[1].peerMs);  // no round had one
   EXPECT_DOUBLE_EQ(*rows[0].speedup(), 1.5);
-  // One round is itself.
+  // The rounds' own speedups (4 / 1 and 2 / 3) bound the row's; a row without two has none.
+  ASSERT_TRUE(rows[0].lowestSpeedup && rows[0].highestSpeedup);
+  EXPECT_DOUBLE_EQ(*rows[0].lowestSpeedup, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(*rows[0].highestSpeedup, 4);
+  EXPECT_FALSE(rows[1].lowestSpeedup || rows[1].highestSpeedup);
+  const std::string line = bench::tableLine(rows[0]);
+  EXPECT_EQ(line.substr(line.size() - 13), "   0.67-4.00x") << line;
+  EXPECT_EQ(bench::tableLine(rows[1]).back(), '%');  // no range: the line ends with "of GEMM"
+  EXPECT_NE(bench::tableHeader(true).find("rounds' speedups"), std::string::npos);
+  EXPECT_EQ(bench::tableHeader().find("rounds"), std::string::npos);
+  const nlohmann::json json = nlohmann::json::parse(bench::rowsToJson(rows));
+  ASSERT_TRUE(json[0].contains("speedup_range"));
+  EXPECT_DOUBLE_EQ(json[0]["speedup_range"][0].get<double>(), 2.0 / 3);
+  EXPECT_DOUBLE_EQ(json[0]["speedup_range"][1].get<double>(), 4);
+  EXPECT_FALSE(json[1].contains("speedup_range"));
+  // One round is itself, with no range.
   std::vector<bench::Row> one = bench::medianRows({round(1, 4, std::nullopt)});
   ASSERT_EQ(one.size(), 2u);
   EXPECT_DOUBLE_EQ(one[0].weftMs, 1);
   EXPECT_DOUBLE_EQ(*one[0].peerMs, 4);
+  EXPECT_FALSE(one[0].lowestSpeedup);
+  EXPECT_EQ(bench::tableLine(one[0]).back(), '%');
   EXPECT_TRUE(bench::medianRows({}).empty());
+}
+
+TEST(BenchReport, RoundsGeomeanLineListsEachRoundsGeomeanByMode) {
+  auto row = [](const char* mode, double weft, std::optional<double> peer) {
+    bench::Row r = timedRow("mlp", mode, weft);
+    r.peerMs = peer;
+    return r;
+  };
+  // Round 1: infer 4x and 1x (geomean 2x), train 3x; round 2: infer 0.5x, no train peer.
+  std::vector<std::vector<bench::Row>> rounds = {{row("infer", 1, 4), row("infer", 2, 2), row("train", 1, 3)},
+                                                 {row("infer", 2, 1), row("train", 1, std::nullopt)}};
+  EXPECT_EQ(bench::roundsGeomeanLine(rounds), "rounds' geomean speedups: infer 2.00x 0.50x, train 3.00x");
+  EXPECT_EQ(bench::roundsGeomeanLine({{row("infer", 1, std::nullopt)}}), "");
+  EXPECT_EQ(bench::roundsGeomeanLine({}), "");
 }
 
 TEST(BenchReport, OrtLinesGeomeanAndJson) {
