@@ -211,6 +211,20 @@ TEST(Npy, MalformedHeaders) {
             std::string::npos);
 }
 
+TEST(Npy, DamagedHeaderBytesAreEscapedInMessages) {
+  // A damaged byte and the header's newline, quoted in the message, print as escapes: one
+  // line of ASCII text.
+  std::string h = "{'descr': '<f4', 'fortran_order': Fal\x97" "e, 'shape': (2,), }\n";
+  EXPECT_EQ(errorOf(npyBytes(1, h, std::string(8, '\0'))),
+            "t.npy: malformed header: unsupported value for 'fortran_order' at offset 34 of "
+            "\"{'descr': '<f4', 'fortran_order': Fal\\x97e, 'shape': (2,), }\\n\"");
+  std::string key = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), '\x01\\': 1}\n";
+  EXPECT_NE(errorOf(npyBytes(1, key, std::string(8, '\0'))).find("'\\x01\\\\'"), std::string::npos);
+  std::string descr = "{'descr': '<f\xff', 'fortran_order': False, 'shape': (2,), }\n";
+  EXPECT_EQ(errorOf(npyBytes(1, descr, std::string(8, '\0'))),
+            "t.npy: unsupported dtype '<f\\xff' (weft reads <f4, <f8, <i4, <i8 and |b1)");
+}
+
 TEST(Npy, Bf16CannotBeWritten) {
   TensorData t(TensorType{DType::bf16, {2}});
   try {
