@@ -49,7 +49,7 @@ void forEachRow(const std::string& text, const std::string& what,
   try {
     doc = Json::parse(text);
   } catch (const Json::exception& e) {
-    throw Error(what + ": invalid JSON: " + e.what());
+    throw Error(what + ": invalid JSON: " + printableText(e.what()));
   }
   if (!doc.is_array()) throw Error(what + ": expected a list of rows");
   for (size_t i = 0; i < doc.size(); ++i) {

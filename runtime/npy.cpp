@@ -26,26 +26,6 @@ static_assert(std::endian::native == std::endian::little, "the .npy code assumes
 
 namespace {
 
-/// `text` as a message shows it: control characters and bytes outside ASCII as escapes (\n,
-/// \xNN), so that a damaged header quoted in an error stays one line of readable text.
-std::string printable(std::string_view text) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\\') {
-      out += "\\\\";
-    } else if (u >= 0x20 && u < 0x7f) {
-      out += c;
-    } else {
-      out += {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
-    }
-  }
-  return out;
-}
-
 constexpr std::string_view kMagic = "\x93NUMPY";
 constexpr size_t kPreambleV1 = 10;      // magic, version, u16 header length
 constexpr size_t kPreambleV2 = 12;      // magic, version, u32 header length
@@ -80,7 +60,7 @@ ir::DType dtypeOfDescr(const std::string& descr, const std::string& what) {
       {"i8", ir::DType::i64}, {"b1", ir::DType::boolean}};
   auto it = kCodes.find(code);
   if (it == kCodes.end())
-    throw Error(what + ": unsupported dtype '" + printable(descr) + "' (weft reads <f4, <f8, <i4, <i8 and |b1)");
+    throw Error(what + ": unsupported dtype '" + printableText(descr) + "' (weft reads <f4, <f8, <i4, <i8 and |b1)");
   bool singleByte = ir::dtypeSize(it->second) == 1;
   if (order == '>' && !singleByte)
     throw Error(what + ": big-endian dtype '" + descr + "' is not supported (save it as little-endian '<" +
@@ -110,7 +90,7 @@ class HeaderParser {
       std::string key = parseString();
       expect(':');
       HeaderValue value = parseValue(key);
-      if (!entries.emplace(key, std::move(value)).second) fail("duplicate key '" + printable(key) + "'");
+      if (!entries.emplace(key, std::move(value)).second) fail("duplicate key '" + printableText(key) + "'");
       skipSpace();
       if (peek() == ',') {
         ++pos_;
@@ -127,7 +107,7 @@ class HeaderParser {
  private:
   [[noreturn]] void fail(const std::string& problem) const {
     throw Error(what_ + ": malformed header: " + problem + " at offset " + std::to_string(pos_) +
-                " of \"" + printable(text_) + "\"");
+                " of \"" + printableText(text_) + "\"");
   }
   void skipSpace() {
     while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
@@ -199,7 +179,7 @@ class HeaderParser {
     if (consumeWord("False")) return false;
     if (c == '[' && key == "descr")
       throw Error(what_ + ": unsupported dtype: structured arrays (a list 'descr') are not supported");
-    fail("unsupported value for '" + printable(key) + "'");
+    fail("unsupported value for '" + printableText(key) + "'");
   }
 
   std::string_view text_;
@@ -248,7 +228,7 @@ NpyHeader parseHeader(const std::string& bytes, const std::string& what) {
   auto entries = HeaderParser(text, what).parseDict();
   for (const auto& [key, value] : entries)
     if (key != "descr" && key != "fortran_order" && key != "shape")
-      throw Error(what + ": malformed header: unexpected key '" + printable(key) + "'");
+      throw Error(what + ": malformed header: unexpected key '" + printableText(key) + "'");
 
   NpyHeader h;
   h.type.dtype = dtypeOfDescr(entryAs<std::string>(entries, "descr", "a string", what), what);

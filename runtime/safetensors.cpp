@@ -95,9 +95,10 @@ Json parseJsonStrict(std::string_view text, const std::string& what) {
   try {
     header = Json::parse(text.begin(), text.end(), callback);
   } catch (const Json::exception& e) {
-    throw Error(what + ": malformed safetensors header: invalid JSON: " + e.what());
+    throw Error(what + ": malformed safetensors header: invalid JSON: " + printableText(e.what()));
   }
-  if (duplicate) throw Error(what + ": malformed safetensors header: duplicate key '" + *duplicate + "'");
+  if (duplicate)
+    throw Error(what + ": malformed safetensors header: duplicate key '" + printableText(*duplicate) + "'");
   return header;
 }
 
@@ -124,13 +125,13 @@ std::optional<uint64_t> checkedByteSize(const ir::TensorType& type) {
 }
 
 HeaderEntry parseEntry(const std::string& name, const Json& info, uint64_t dataSize, const std::string& what) {
-  std::string where = what + ": tensor '" + name + "'";
+  std::string where = what + ": tensor '" + printableText(name) + "'";
   if (!info.is_object()) throw Error(where + ": header entry must be an object, not " + info.dump());
   for (const auto& [key, value] : info.items())
     if (key != "dtype" && key != "shape" && key != "data_offsets")
-      throw Error(where + ": unexpected key '" + key + "' in its header entry");
+      throw Error(where + ": unexpected key '" + printableText(key) + "' in its header entry");
   for (const char* key : {"dtype", "shape", "data_offsets"})
-    if (!info.contains(key)) throw Error(where + ": header entry is missing '" + key + "'");
+    if (!info.contains(key)) throw Error(where + ": header entry is missing '" + printableText(key) + "'");
 
   HeaderEntry e;
   e.name = name;
@@ -169,7 +170,7 @@ MetadataMap parseMetadata(const Json& value, const std::string& what) {
   MetadataMap metadata;
   for (const auto& [key, v] : value.items()) {
     if (!v.is_string())
-      throw Error(what + ": __metadata__ entry '" + key + "' must be a string, not " + v.dump());
+      throw Error(what + ": __metadata__ entry '" + printableText(key) + "' must be a string, not " + v.dump());
     metadata[key] = v.get<std::string>();
   }
   return metadata;
@@ -181,12 +182,13 @@ void checkTiling(const std::vector<HeaderEntry>& entries, uint64_t dataSize, con
   const HeaderEntry* previous = nullptr;
   for (const HeaderEntry& e : entries) {
     if (e.begin < position)
-      throw Error(what + ": tensor '" + e.name + "': data_offsets [" + std::to_string(e.begin) + ", " +
-                  std::to_string(e.end) + "] overlap tensor '" + previous->name + "'");
+      throw Error(what + ": tensor '" + printableText(e.name) + "': data_offsets [" + std::to_string(e.begin) + ", " +
+                  std::to_string(e.end) + "] overlap tensor '" + printableText(previous->name) + "'");
     if (e.begin > position)
-      throw Error(what + ": tensor '" + e.name + "': " + std::to_string(e.begin - position) +
+      throw Error(what + ": tensor '" + printableText(e.name) + "': " + std::to_string(e.begin - position) +
                   " unused bytes before its data_offsets begin " + std::to_string(e.begin) +
-                  (previous ? " (after tensor '" + previous->name + "')" : std::string(" (at the data start)")));
+                  (previous ? " (after tensor '" + printableText(previous->name) + "')"
+                            : std::string(" (at the data start)")));
     position = e.end;
     if (e.end > e.begin || !previous) previous = &e;
   }
@@ -348,7 +350,8 @@ void loadInto(TensorMap& state, const TensorMap& loaded, const std::string& what
                          " is expected");
   }
   for (const auto& [name, t] : loaded)
-    if (!state.count(name)) problems.push_back("unexpected tensor '" + name + "' (" + t.type.str() + ")");
+    if (!state.count(name))
+      problems.push_back("unexpected tensor '" + printableText(name) + "' (" + t.type.str() + ")");
   if (!problems.empty()) {
     std::string message = what + ": cannot load: ";
     for (size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];

@@ -199,6 +199,11 @@ TEST(Safetensors, HandWrittenFileWithoutPaddingLoads) {
   EXPECT_EQ(t.at("a").get(0), 2.0);
 }
 
+/// True when `message` is one line of printable ASCII (damaged bytes it quotes escaped).
+bool isOneLineOfAscii(const std::string& message) {
+  return std::all_of(message.begin(), message.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
 TEST(Safetensors, CorruptionsAreErrorsNamingFileAndTensor) {
   const std::string data(12, '\0');
   struct Case {
@@ -264,7 +269,10 @@ TEST(Safetensors, CorruptionsAreErrorsNamingFileAndTensor) {
     std::string e = errorOf(c.bytes);
     EXPECT_NE(e.find(c.expected), std::string::npos) << "expected: " << c.expected << "\n     got: " << e;
     EXPECT_EQ(e.rfind("m.safetensors: ", 0), 0u) << e;
+    EXPECT_TRUE(isOneLineOfAscii(e)) << e;
   }
+  // The JSON parser's report quotes the byte it stopped at: escaped.
+  EXPECT_NE(errorOf(fileOf(std::string("{\"\xff\":1}"), "")).find("\\xff"), std::string::npos);
 }
 
 TEST(Safetensors, EveryTruncationIsAnError) {
@@ -291,6 +299,7 @@ TEST(Safetensors, ByteFlipsNeverCrash) {
       } catch (const weft::Error& e) {
         ++errors;
         EXPECT_EQ(std::string(e.what()).rfind("m.safetensors: ", 0), 0u) << e.what();
+        EXPECT_TRUE(isOneLineOfAscii(e.what())) << e.what();
       }
     }
   EXPECT_GT(errors, static_cast<int>(headerEnd));  // most flips must be caught
