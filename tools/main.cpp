@@ -33,6 +33,8 @@ environment (the compiled CPU backend):
                            graph runs; denormals cost ~100 cycles an operation on x86)
   WEFT_CACHE_DIR=DIR|off   the generated-kernel cache (default ~/.cache/weft/kernels)
   WEFT_TUNE_MATMULS=0      take oneDNN's first matmul implementation instead of timing them
+  WEFT_CPU_ISA=avx2|none   weft's own vector kernels: their AVX2 versions even on an AVX-512
+                           CPU, or none (oneDNN's take their steps); DNNL_MAX_CPU_ISA caps oneDNN's
   WEFT_PROFILE=1|N         time every step; each executable prints its 12 (or N) slowest
                            on stderr when it ends
 )";

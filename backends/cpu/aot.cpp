@@ -31,6 +31,7 @@
 #include "runtime/bundle_format.h"
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/generated_steps.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/program.h"
 #include "runtime/file_io.h"
 #include "runtime/safetensors.h"
@@ -132,6 +133,7 @@ std::vector<aot::BundleTensor> tensorsOf(const ir::Graph& g, const std::vector<V
 }  // namespace
 
 AotResult writeBundle(const ir::Graph& g, const AotOptions& options) {
+  checkCpuIsaEnvironment();
   const std::string name = options.name.empty() ? g.name() : options.name;
   if (!isCIdentifier(name))
     throw Error("bundle name '" + name + "' is not a C identifier (letters, digits and '_', not starting with a digit)" +

@@ -16,6 +16,7 @@
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/denormals.h"
 #include "runtime/cpu/generated_steps.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/memory_plan.h"
 #include "runtime/cpu/program.h"
 
@@ -186,6 +187,7 @@ ir::Graph optimizeForCpu(const ir::Graph& g, bool forThisCpu) {
 }
 
 Executable compile(const ir::Graph& input, const CompileOptions& options) {
+  checkCpuIsaEnvironment();
   auto impl = std::make_shared<Executable::Impl>();
   impl->options = options;
   impl->options.threads = options.threads > 0 ? checkedThreads(options.threads, "CompileOptions::threads") : defaultThreads();

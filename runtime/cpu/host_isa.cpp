@@ -1,4 +1,5 @@
-// The measured half of host_isa.h: whether 512-bit FMAs run at the rate of 256-bit ones.
+// The measured half of host_isa.h: whether 512-bit FMAs run at the rate of 256-bit ones; and
+// WEFT_CPU_ISA, the cap on weft's own vector kernels.
 #include "runtime/cpu/host_isa.h"
 
 #include <immintrin.h>
@@ -6,9 +7,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/cpu/environment.h"
 
 namespace weft::cpu {
 namespace {
+
+const std::vector<std::string> kIsaCaps = {"avx512", "avx2", "none"};  // CpuIsaCap's order
 
 constexpr int kChains = 12;  // independent FMAs in flight: past latency x pipes on every x86 CPU
 constexpr int64_t kRounds = 16384;  // ~30 us a try: past the power-up of idle 512-bit units
@@ -54,6 +61,19 @@ bool measureWideVectorsAtFullRate() {
 }
 
 }  // namespace
+
+CpuIsaCap cpuIsaCap() {
+  static const CpuIsaCap cap = [] {
+    const std::string value = environmentValue("WEFT_CPU_ISA");
+    const auto it = std::find(kIsaCaps.begin(), kIsaCaps.end(), value);
+    return it == kIsaCaps.end() ? CpuIsaCap::kAvx512 : static_cast<CpuIsaCap>(it - kIsaCaps.begin());
+  }();
+  return cap;
+}
+
+void checkCpuIsaEnvironment() {
+  environmentChoice("WEFT_CPU_ISA", kIsaCaps, "'avx512' (the default: what this CPU has), 'avx2' or 'none'");
+}
 
 bool hostRunsWideVectorsAtFullRate() {
   static const bool fullRate = measureWideVectorsAtFullRate();

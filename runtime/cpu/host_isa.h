@@ -4,9 +4,20 @@
 
 namespace weft::cpu {
 
-/// True when this CPU runs AVX-512F kernels.
+/// The widest of weft's own vector kernels that may run, as WEFT_CPU_ISA sets it: `avx512`
+/// (the default: whatever this CPU has), `avx2` (the AVX2 kernels even on an AVX-512 CPU,
+/// so that such a machine runs and tests them) or `none` (no vector kernels: their steps
+/// fall to oneDNN or the reference kernels). Read once; never throws (an unknown value reads
+/// as the default here: checkCpuIsaEnvironment rejects it before anything compiles).
+enum class CpuIsaCap { kAvx512, kAvx2, kNone };
+CpuIsaCap cpuIsaCap();
+
+/// Throws weft::Error naming WEFT_CPU_ISA when its value is none of avx512, avx2 and none.
+void checkCpuIsaEnvironment();
+
+/// True when this CPU runs AVX-512F kernels and WEFT_CPU_ISA allows them.
 inline bool hostHasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
+  static const bool has = __builtin_cpu_supports("avx512f") && cpuIsaCap() == CpuIsaCap::kAvx512;
   return has;
 }
 
@@ -17,9 +28,10 @@ inline bool hostHasAvx512() {
 /// bench` reports it (its vectors line), since it moves how oneDNN's and weft's kernels compare.
 bool hostRunsWideVectorsAtFullRate();
 
-/// True when this CPU runs AVX2 kernels that use FMA.
+/// True when this CPU runs AVX2 kernels that use FMA and WEFT_CPU_ISA allows them.
 inline bool hostHasAvx2Fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpuIsaCap() != CpuIsaCap::kNone;
   return has;
 }
 

@@ -142,7 +142,7 @@ TEST(ChannelsLastCpu, ResidualReadTwiceOrAsBiasIsNotOverwritten) {
 }
 
 TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
-  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "the native step needs AVX2 or AVX-512";
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << "the native step needs AVX2 or AVX-512";
   // Up to 3 result channels, up to 64 values per input position (channels x taps): one to four
   // registers of taps, blocks of positions that do not divide the image, taps past the edges
   // (padding), positions no tap reaches (output_padding, strides), dilation, an asymmetric
@@ -208,7 +208,7 @@ TEST(ChannelsLastCpu, ConvolutionsToFewChannelsRunNatively) {
 }
 
 TEST(ChannelsLastCpu, GatheringConvolutionsToFewChannelsReadChannelBlockedData) {
-  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "the native step needs AVX2 or AVX-512";
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << "the native step needs AVX2 or AVX-512";
   // x stored channel-blocked ([C/16, H*W, 16], as on CPUs with 16-channel blocks): the
   // gathering step reads each position's eight channels where the blocks put them.
   ir::Graph g("few_blocked");
@@ -234,7 +234,7 @@ TEST(ChannelsLastCpu, GatheringConvolutionsToFewChannelsReadChannelBlockedData) 
 }
 
 TEST(ChannelsLastCpu, WeightGradientsToFewChannelsRunNatively) {
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = cpu::hostHasAvx2Fma();
   if (!cpu::testing::hasAvx512() && !avx2) GTEST_SKIP() << "the native step needs AVX-512 or AVX2";
   // dy with up to 3 channels, x with up to 64 (one to four registers, the last one partly
   // filled), kernels up to 4 wide: taps past the edges (padding), strides, dilation, an

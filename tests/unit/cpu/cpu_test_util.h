@@ -16,12 +16,17 @@
 #include "passes/optimizers.h"
 #include "passes/train_step.h"
 #include "runtime/cpu/blocked_layout.h"
+#include "runtime/cpu/host_isa.h"
 
 namespace weft::cpu::testing {
 
 /// True on a CPU with AVX-512, which weft's native steps, its channel-blocked storage and
 /// oneDNN's Winograd kernels need; tests that count them skip elsewhere (AVX2 machines).
-inline bool hasAvx512() { return channelBlocksFit() && __builtin_cpu_supports("avx512f"); }
+inline bool hasAvx512() { return channelBlocksFit() && hostHasAvx512(); }
+/// Why a test of weft's own vector kernels skipped: this CPU has no AVX2 with FMA, or
+/// WEFT_CPU_ISA=none turns them off.
+inline constexpr const char* kNeedsVectorKernels =
+    "weft's vector kernels need AVX2 with FMA (and no WEFT_CPU_ISA=none)";
 /// Why a test that counts AVX-512 steps skipped.
 inline constexpr const char* kNeedsAvx512 = "counts steps that run only with AVX-512";
 

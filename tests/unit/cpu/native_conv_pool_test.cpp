@@ -12,6 +12,7 @@
 #include "cpu_test_util.h"
 
 #include "backends/cpu/executable.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/native_conv_pool.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
 #include "runtime/cpu/native_steps.h"
@@ -27,7 +28,7 @@ ir::TensorType f32(ir::Shape shape) { return {ir::DType::f32, std::move(shape)};
 
 /// True when this CPU runs the step's kernels (AVX-512, or AVX2 and FMA).
 bool kernelsHere() {
-  return __builtin_cpu_supports("avx512f") || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+  return cpu::hostHasAvx512() || cpu::hostHasAvx2Fma();
 }
 
 struct Case {

@@ -11,6 +11,7 @@
 #include "cpu_test_util.h"
 
 #include "backends/cpu/executable.h"
+#include "runtime/cpu/host_isa.h"
 #include "runtime/cpu/native_pool_weight_grad.h"
 
 using namespace weft;
@@ -59,7 +60,7 @@ reference::TensorMap feeds(const ir::Graph& g) {
 }  // namespace
 
 TEST(NativePoolWeightGrad, MatchesTheReference) {
-  if (!__builtin_cpu_supports("avx512f") && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+  if (!cpu::hostHasAvx512() && !cpu::hostHasAvx2Fma())
     GTEST_SKIP() << "the native step needs AVX-512 or AVX2";
   const std::vector<Case> cases = {{28, 1, 32, 3, 0}, {12, 3, 48, 5, 2}, {9, 2, 64, 3, 0}, {10, 4, 16, 7, 3}};
   for (const Case& k : cases)

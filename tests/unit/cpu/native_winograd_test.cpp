@@ -59,6 +59,7 @@ std::vector<double> direct(const cpu::WinogradShape& s, const std::vector<float>
 }
 
 TEST(NativeWinograd, MatchesTheDirectConvolution) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   struct Case {
     cpu::WinogradShape s;
     bool bias, singleBias, residual, relu;
@@ -111,6 +112,7 @@ TEST(NativeWinograd, MatchesTheDirectConvolution) {
 }
 
 TEST(NativeWinograd, WeightGradientsMatchTheDirectSums) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   // images, height, width, channels, outHeight, outWidth, outChannels, padTop, padLeft
   const cpu::WinogradShape shapes[] = {
       {2, 8, 8, 16, 8, 8, 16, 1, 1, false},     {3, 14, 14, 32, 14, 14, 48, 1, 1, false},  // 3.5 tiles a side
@@ -156,6 +158,7 @@ TEST(NativeWinograd, WeightGradientsMatchTheDirectSums) {
 }
 
 TEST(NativeWinograd, RunsResidualBlocksAndDataGradients) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   const cpu::testing::EnvironmentVariable unset("WEFT_WINOGRAD", std::nullopt);
   // A residual block's second convolution: conv + bias + residual + ReLU, one
   // fused node.
@@ -250,6 +253,7 @@ ir::Graph threeByThreeThenStrided(bool threeByThree) {
 }
 
 TEST(NativeWinograd, RunsEveryConvolutionItFitsOnEveryCpu) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   // Two 3x3 stride-1 convolutions (oneDNN's Winograd would run them on AVX-512 CPUs) and a
   // 4x4 stride-2 one (oneDNN's direct kernel would): weft's steps run all three on every CPU
   // (weftWinogradPreferred), the 4x4 one also alone.
@@ -266,6 +270,7 @@ TEST(NativeWinograd, RunsEveryConvolutionItFitsOnEveryCpu) {
 }
 
 TEST(NativeWinograd, TheEnvironmentChoosesEitherSide) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   // WEFT_WINOGRAD=weft runs the 3x3 stride-1 convolutions on weft's steps, =onednn on
   // oneDNN, on every CPU (the 4x4 stride-2 one runs on weft's step either way); another value
   // is an error naming the variable, not the default.
@@ -289,6 +294,7 @@ TEST(NativeWinograd, TheEnvironmentChoosesEitherSide) {
 }
 
 TEST(NativeWinograd, ThreeByThreeStrideTwoRunsOnOneDnnWhereItIsFaster) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   // weft's 3x3 stride-2 phase steps run where oneDNN has no Winograd kernels (AVX2) and where
   // 512-bit FMAs run at half rate (runsPhaseSteps); with two 512-bit FMA pipes oneDNN's direct
   // kernels run them faster, whatever WEFT_WINOGRAD says.
@@ -308,6 +314,7 @@ TEST(NativeWinograd, ThreeByThreeStrideTwoRunsOnOneDnnWhereItIsFaster) {
 }
 
 TEST(PhaseWinograd, ReadsAndWritesChannelBlockedData) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   // Between oneDNN's 3x3 Winograd convolutions (AVX-512: blocked data), a 4x4 stride-2 conv,
   // conv_transpose and weight gradient on weft's phase steps read x (and dy) and write their
   // results channel-blocked; elsewhere everything is channels-last.
@@ -338,6 +345,7 @@ TEST(PhaseWinograd, ReadsAndWritesChannelBlockedData) {
 }
 
 TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   struct Case {
     cpu::PhaseWinogradShape s;
     bool bias, residual, relu;
@@ -404,6 +412,7 @@ TEST(PhaseWinograd, MatchesTheDirectStridedConvolution) {
 namespace {
 
 TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirGradients) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   // On AVX-512 CPUs the 4x4 ones, and where 512-bit FMAs run at half rate the 3x3 forward
   // and data gradient ones too (runsPhaseSteps): oneDNN's direct kernels run the rest there.
   // dcgan's discriminator layer: a 4x4, stride-2 conv + bias + ReLU, one fused node.
@@ -486,6 +495,7 @@ TEST(PhaseWinograd, RunsStridedConvolutionsAndTheirGradients) {
 namespace {
 
 TEST(PhaseWinograd, WeightGradientsMatchTheDirectSums) {
+  if (!cpu::hostHasAvx2Fma()) GTEST_SKIP() << cpu::testing::kNeedsVectorKernels;
   // images, height, width, channels, outHeight, outWidth, outChannels, padTop, padLeft
   const cpu::PhaseWinogradShape shapes[] = {
       {3, 14, 14, 16, 7, 7, 32, 1, 1, false},   // dcgan's discriminator, one tile an image
