@@ -171,21 +171,37 @@ std::string tableLine(const Row& r) {
   return line;
 }
 
-std::string geomeanLine(const std::vector<Row>& rows) {
-  std::vector<std::string> modes;
-  std::map<std::string, std::pair<double, int>> logSums;  // mode -> (sum of log speedups, rows)
+namespace {
+
+/// One mode's geometric mean speedup over the rows that have a peer time.
+struct ModeGeomean {
+  std::string mode;
+  double speedup = 0;
+  int rows = 0;
+};
+
+/// The geometric mean speedup of each mode of `rows`, in the order the modes first appear.
+std::vector<ModeGeomean> geomeansByMode(const std::vector<Row>& rows) {
+  std::vector<ModeGeomean> means;  // speedup holds the sum of log speedups until the end
   for (const Row& r : rows)
     if (auto s = r.speedup(); s && *s > 0) {
-      if (!logSums.count(r.mode)) modes.push_back(r.mode);
-      logSums[r.mode].first += std::log(*s);
-      ++logSums[r.mode].second;
+      auto it = std::find_if(means.begin(), means.end(), [&](const ModeGeomean& m) { return m.mode == r.mode; });
+      if (it == means.end()) it = means.insert(means.end(), ModeGeomean{r.mode});
+      it->speedup += std::log(*s);
+      ++it->rows;
     }
+  for (ModeGeomean& m : means) m.speedup = std::exp(m.speedup / m.rows);
+  return means;
+}
+
+}  // namespace
+
+std::string geomeanLine(const std::vector<Row>& rows) {
   std::string line;
-  for (const std::string& mode : modes) {
-    const auto& [sum, count] = logSums.at(mode);
+  for (const ModeGeomean& m : geomeansByMode(rows)) {
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%s%s %.2fx (%d row%s)", line.empty() ? "geomean speedup: " : ", ", mode.c_str(),
-                  std::exp(sum / count), count, count == 1 ? "" : "s");
+    std::snprintf(buf, sizeof buf, "%s%s %.2fx (%d row%s)", line.empty() ? "geomean speedup: " : ", ", m.mode.c_str(),
+                  m.speedup, m.rows, m.rows == 1 ? "" : "s");
     line += buf;
   }
   return line;
@@ -194,20 +210,13 @@ std::string geomeanLine(const std::vector<Row>& rows) {
 std::string roundsGeomeanLine(const std::vector<std::vector<Row>>& rounds) {
   std::vector<std::string> modes;
   std::map<std::string, std::string> speedups;  // mode -> " 4.27x 4.08x ..."
-  for (const std::vector<Row>& round : rounds) {
-    std::map<std::string, std::pair<double, int>> logSums;  // mode -> (sum of log speedups, rows)
-    for (const Row& r : round)
-      if (auto s = r.speedup(); s && *s > 0) {
-        if (std::find(modes.begin(), modes.end(), r.mode) == modes.end()) modes.push_back(r.mode);
-        logSums[r.mode].first += std::log(*s);
-        ++logSums[r.mode].second;
-      }
-    for (const auto& [mode, sum] : logSums) {
+  for (const std::vector<Row>& round : rounds)
+    for (const ModeGeomean& m : geomeansByMode(round)) {
+      if (std::find(modes.begin(), modes.end(), m.mode) == modes.end()) modes.push_back(m.mode);
       char buf[32];
-      std::snprintf(buf, sizeof buf, " %.2fx", std::exp(sum.first / sum.second));
-      speedups[mode] += buf;
+      std::snprintf(buf, sizeof buf, " %.2fx", m.speedup);
+      speedups[m.mode] += buf;
     }
-  }
   std::string line;
   for (const std::string& mode : modes)
     line += (line.empty() ? "rounds' geomean speedups: " : ", ") + mode + speedups[mode];

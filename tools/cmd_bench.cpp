@@ -109,14 +109,14 @@ int cmdBench(int argc, char** argv) {
   // What picks weft's kernels and its Winograd steps (native_winograd.h): worth a line when comparing machines;
   // a WEFT_CPU_ISA cap is named.
   const cpu::CpuIsaCap cap = cpu::cpuIsaCap();
-  const char* capped = cap == cpu::CpuIsaCap::kAvx512 ? "" : cap == cpu::CpuIsaCap::kNone ? ", WEFT_CPU_ISA=none"
-                                                                                           : ", WEFT_CPU_ISA=avx2";
+  const std::string capped =
+      cap == cpu::CpuIsaCap::kAvx512 ? "" : std::string(", WEFT_CPU_ISA=") + cpu::cpuIsaCapName(cap);
   std::printf("vectors: %s%s\n",
               !cpu::hostHasAvx2Fma()                 ? "none (weft's scalar and library kernels)"
               : !cpu::hostHasAvx512()                ? "AVX2 (weft's 256-bit kernels)"
               : cpu::hostRunsWideVectorsAtFullRate() ? "AVX-512, 512-bit FMAs at full rate"
                                                      : "AVX-512, 512-bit FMAs at half rate",
-              capped);
+              capped.c_str());
 
   options.memory = args.has("memory");
   const bool withPeer = args.has("peer");

@@ -71,6 +71,8 @@ CpuIsaCap cpuIsaCap() {
   return cap;
 }
 
+const char* cpuIsaCapName(CpuIsaCap cap) { return kIsaCaps.at(static_cast<size_t>(cap)).c_str(); }
+
 void checkCpuIsaEnvironment() {
   environmentChoice("WEFT_CPU_ISA", kIsaCaps, "'avx512' (the default: what this CPU has), 'avx2' or 'none'");
 }

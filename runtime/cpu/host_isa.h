@@ -12,6 +12,9 @@ namespace weft::cpu {
 enum class CpuIsaCap { kAvx512, kAvx2, kNone };
 CpuIsaCap cpuIsaCap();
 
+/// The WEFT_CPU_ISA value of `cap` ("avx512", "avx2" or "none").
+const char* cpuIsaCapName(CpuIsaCap cap);
+
 /// Throws weft::Error naming WEFT_CPU_ISA when its value is none of avx512, avx2 and none.
 void checkCpuIsaEnvironment();
 
