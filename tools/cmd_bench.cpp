@@ -73,6 +73,7 @@ int cmdBench(int argc, char** argv) {
     return 0;
   }
   if (!args.positional().empty()) throw Error("weft bench takes no positional arguments (see --help)");
+  cpu::checkCpuIsaEnvironment();  // before the vectors line names the cap
   bench::SuiteOptions options;
   if (args.has("models")) options.models = splitCommas(*args.get("models"));
   if (options.models.empty()) options.models = bench::benchmarkModels();
