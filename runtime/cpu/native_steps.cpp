@@ -11,6 +11,7 @@
 #include "ir/verifier.h"
 #include "runtime/cpu/blocked_layout.h"
 #include "runtime/cpu/native_conv_pool.h"
+#include "runtime/cpu/native_direct_weight_grad.h"
 #include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
 #include "runtime/cpu/native_winograd.h"
@@ -296,7 +297,8 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
     case ir::OpKind::ConvWeightGrad:
       if (poolWeightGradSource(g, v) >= 0) return &runPoolWeightGrad;
       if (runsFewChannelWeightGrad(g, v)) return &runFewChannelWeightGrad;
-      return runsWinogradWeightGrad(g, v) ? &runWinogradWeightGrad : nullptr;
+      if (runsWinogradWeightGrad(g, v)) return &runWinogradWeightGrad;
+      return runsDirectWeightGrad(g, v) ? &runDirectWeightGrad : nullptr;
     case ir::OpKind::MaxPool:
       if (convPoolSource(g, v) >= 0) return &runConvPool;
       return runsNativeMaxPool(g, v) ? &runMaxPool : nullptr;
@@ -309,6 +311,7 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
 
 int64_t nativeScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
   const NativeStep step = nativeStepFor(g, v);
+  if (step == &runDirectWeightGrad) return directWeightGradScratchBytes(g, v, threads);
   return step == &runWinogradConv || step == &runWinogradWeightGrad ? winogradStepScratchBytes(g, v, threads) : 0;
 }
 
@@ -368,6 +371,8 @@ bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
     const bool data = index == 0 || (weights ? index == 1 : index == -1);
     return data && channelsInBlocks(index < 0 ? v : node.operands[static_cast<size_t>(index)]);
   }
+  if (weights && nativeStepFor(g, v) == &runDirectWeightGrad)  // x and dy, in blocks of 16 channels
+    return (index == 0 || index == 1) && channelsInBlocks(node.operands[static_cast<size_t>(index)]);
   return index == 0 && (runsFewChannelConv(g, v) || runsFewChannelWeightGrad(g, v)) &&
          channelsInBlocks(node.operands[0]);
 }

@@ -13,6 +13,7 @@
 #include "backends/cpu/executable.h"
 #include "models/registry.h"
 #include "passes/train_step.h"
+#include "runtime/cpu/native_direct_weight_grad.h"
 #include "runtime/cpu/native_few_channel_weight_grad.h"
 #include "runtime/cpu/native_few_channels.h"
 #include "runtime/cpu/native_max_pool.h"
@@ -52,7 +53,8 @@ bool isOneDnnNode(const ir::Graph& g, ir::ValueId v) {
   switch (n.op) {
     case OpKind::Conv:
     case OpKind::ConvTranspose: return n.type.dtype == ir::DType::f32 && !cpu::runsFewChannelConv(g, v);  // few channels: native
-    case OpKind::ConvWeightGrad: return n.type.dtype == ir::DType::f32 && !cpu::runsFewChannelWeightGrad(g, v);
+    case OpKind::ConvWeightGrad:
+      return n.type.dtype == ir::DType::f32 && !cpu::runsFewChannelWeightGrad(g, v) && !cpu::runsDirectWeightGrad(g, v);
     case OpKind::Matmul:
     case OpKind::AvgPool: return n.type.dtype == ir::DType::f32;
     case OpKind::MaxPool: return n.type.dtype == ir::DType::f32 && !cpu::runsNativeMaxPool(g, v);  // 1-D, 2-D: native
