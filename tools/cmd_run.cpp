@@ -1,4 +1,5 @@
-// `weft run`: runs a graph on the compiled CPU backend or the interpreter and writes its outputs as .npy.
+// `weft run`: runs a graph (or steps of its training step) on the compiled CPU backend or the
+// interpreter and writes its outputs (and the trained parameters) as .npy.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include "backends/reference/interpreter.h"
 #include "ir/error.h"
 #include "passes/pass_manager.h"
+#include "passes/train_step.h"
 #include "runtime/file_io.h"
 #include "runtime/npy.h"
 #include "runtime/random.h"
@@ -36,6 +38,16 @@ options:
   --out=DIR              where to write outputs (default weft-out)
   --repeat=N             then time N more runs on the same inputs and print their median
                          and fastest milliseconds (with WEFT_PROFILE=1, per-step times too)
+
+training (a graph with a scalar `loss` output, as weft compile --train builds its step):
+  --train                run the training step instead: the forward pass, the gradients of
+                         `loss` for every trainable parameter and the optimizer's update; the
+                         outputs written are the last step's (its forward pass, before its
+                         update), and each trained parameter's value after the steps goes to
+                         DIR/params/NAME.npy
+  --steps=N              steps to run, on the same inputs (default 1; --step numbers the first)
+  --lr=X                 the learning rate (default 0.01)
+  --optimizer NAME       the step's optimizer (default adam; see weft train --help)
 )";
 
 ir::TensorData synthesize(const ir::TensorType& type, uint64_t seed, uint64_t salt) {
@@ -59,7 +71,9 @@ std::string preview(const ir::TensorData& t) {
 }  // namespace
 
 int cmdRun(int argc, char** argv) {
-  Args args(argc, argv, 2, {"inputs", "seed", "step", "passes", "out", "backend", "repeat", "threads"}, {"help"});
+  Args args(argc, argv, 2,
+            {"inputs", "seed", "step", "passes", "out", "backend", "repeat", "threads", "steps", "lr", "optimizer"},
+            {"help", "train"});
   if (args.has("help")) {
     std::cout << kRunHelp;
     return 0;
@@ -67,10 +81,23 @@ int cmdRun(int argc, char** argv) {
   if (args.positional().size() != 1) throw Error("weft run needs one MODEL or FILE.weft (see --help)");
   const std::string backend = args.get("backend", "cpu");
   if (backend != "cpu" && backend != "reference") throw Error("unknown backend '" + backend + "' (known: cpu, reference)");
+  const bool train = args.has("train");
+  for (const char* option : {"steps", "lr", "optimizer"})
+    if (args.has(option) && !train) throw Error(std::string("--") + option + " needs --train (see --help)");
+  if (train && args.has("repeat")) throw Error("--repeat times forward runs; time training steps with weft bench");
   ir::Graph g = loadGraph(args.positional()[0]);
   passes::PassManager(args.get("passes", "")).run(g);
+  passes::TrainConfig training;
+  if (train) {
+    training.optimizer = passes::parseOptimizer(args.get("optimizer", "adam"));
+    g = passes::buildTrainStep(g, training);
+  }
+  const int64_t steps = args.getInt("steps", 1);
+  if (steps < 1) throw Error("--steps must be at least 1, got " + std::to_string(steps));
 
-  auto inputs = g.inputs();
+  std::vector<ir::ValueId> inputs;  // those fed from --inputs or synthesized: all but the learning rate
+  for (ir::ValueId v : g.inputs())
+    if (!train || g.node(v).name != training.lrInput) inputs.push_back(v);
   reference::TensorMap feeds;
   auto files = splitCommas(args.get("inputs", ""));
   if (args.has("inputs")) {
@@ -86,6 +113,11 @@ int cmdRun(int argc, char** argv) {
     for (size_t i = 0; i < inputs.size(); ++i)
       feeds[g.node(inputs[i]).name] = synthesize(g.type(inputs[i]), seed, 1000 + i);
   }
+  if (train) {
+    ir::TensorData lr({ir::DType::f32, {}});
+    lr.set(0, args.getDouble("lr", 0.01));
+    feeds[training.lrInput] = lr;
+  }
   reference::RunOptions opts;
   opts.step = static_cast<uint64_t>(args.getInt("step", 0));
   const int64_t repeat = args.getInt("repeat", 0);
@@ -94,7 +126,14 @@ int cmdRun(int argc, char** argv) {
   std::optional<cpu::Executable> exe;
   if (backend == "cpu") exe.emplace(cpu::compile(g));
   auto runOnce = [&] { return exe ? exe->run(feeds, opts) : reference::run(g, feeds, opts); };
-  auto outputs = runOnce();
+  reference::TensorMap state, outputs;
+  if (train) {
+    state = reference::initialState(g);
+    for (int64_t k = 0; k < steps; ++k, ++opts.step)
+      outputs = exe ? cpu::runStep(*exe, feeds, state, opts) : reference::runStep(g, feeds, state, opts);
+  } else {
+    outputs = runOnce();
+  }
   if (repeat > 0) {
     std::vector<double> ms;
     for (int64_t i = 0; i < repeat; ++i) {
@@ -121,17 +160,33 @@ int cmdRun(int argc, char** argv) {
       throw Error(path + ": " + e.what() + " (no output was written)");
     }
   }
+  std::vector<std::string> trained;  // the parameters written, in graph order
+  if (train)
+    for (ir::ValueId p : passes::trainableParams(g)) {
+      const std::string& name = g.node(p).name;
+      std::string path = dir + "/params/" + name + ".npy";
+      try {
+        written.emplace_back(path, runtime::serializeNpy(state.at(name)));
+      } catch (const Error& e) {
+        throw Error(path + ": " + e.what() + " (no output was written)");
+      }
+      trained.push_back(name);
+    }
   std::error_code ec;
-  runtime::NewDirectories made;
+  runtime::NewDirectories made;  // removed again, innermost first, unless every file is written
+  if (!trained.empty()) made.add(dir + "/params");
   made.add(dir);
-  std::filesystem::create_directories(dir, ec);
+  std::filesystem::create_directories(trained.empty() ? dir : dir + "/params", ec);
   if (ec) throw Error(dir + ": cannot create output directory: " + ec.message());
   runtime::writeFilesAtomically(written);  // every output or none
   made.keep();
-  for (size_t i = 0; i < written.size(); ++i) {
+  for (size_t i = 0; i < g.outputs().size(); ++i) {
     const auto& t = outputs.at(g.outputs()[i].name);
     std::cout << g.outputs()[i].name << ": " << t.type.str() << " -> " << written[i].first << "  " << preview(t) << "\n";
   }
+  if (train)
+    std::cout << trained.size() << " trained parameters after " << steps << (steps == 1 ? " step" : " steps")
+              << " -> " << dir << "/params/\n";
   return 0;
 }
 
