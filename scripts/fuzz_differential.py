@@ -29,6 +29,10 @@ import tempfile
 import numpy as np
 
 
+class EmptyValue(Exception):
+    """An op would make a value with no elements: the graph skips it."""
+
+
 class Builder:
     """A graph's text under construction: its values (name, shape), inputs and parameters."""
 
@@ -38,6 +42,8 @@ class Builder:
         self.count = 0
 
     def value(self, text, shape, dtype="f32"):
+        if any(d < 1 for d in shape):
+            raise EmptyValue()
         name = "%%v%d" % self.count
         self.count += 1
         self.lines.append("  %s = %s : %s[%s]" % (name, text, dtype, ",".join(map(str, shape))))
@@ -201,7 +207,11 @@ def graph_text(seed, train, conv):
     for shape in rng.sample(shapes, rng.randrange(1, len(shapes) + 1)):
         b.operand(shape)
     for _ in range(rng.randrange(4, 24)):
-        add_op(b)
+        kept = len(b.lines), len(b.pool), len(b.inputs), len(b.params)
+        try:
+            add_op(b)
+        except EmptyValue:  # undo what the op had added
+            del b.lines[kept[0]:], b.pool[kept[1]:], b.inputs[kept[2]:], b.params[kept[3]:]
         if numel(b.pool[-1][1]) > 300000:
             break
     outputs = []
