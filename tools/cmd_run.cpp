@@ -152,26 +152,16 @@ int cmdRun(int argc, char** argv) {
   std::string dir = args.get("out", "weft-out");
   if (dir.empty()) throw Error("--out needs a directory");
   std::vector<std::pair<std::string, std::string>> written;  // path, .npy bytes
-  for (const auto& o : g.outputs()) {
-    std::string path = dir + "/" + o.name + ".npy";
+  auto serialize = [&](const std::string& path, const ir::TensorData& t) {
     try {
-      written.emplace_back(path, runtime::serializeNpy(outputs.at(o.name)));
+      written.emplace_back(path, runtime::serializeNpy(t));
     } catch (const Error& e) {
       throw Error(path + ": " + e.what() + " (no output was written)");
     }
-  }
-  std::vector<std::string> trained;  // the parameters written, in graph order
-  if (train)
-    for (ir::ValueId p : passes::trainableParams(g)) {
-      const std::string& name = g.node(p).name;
-      std::string path = dir + "/params/" + name + ".npy";
-      try {
-        written.emplace_back(path, runtime::serializeNpy(state.at(name)));
-      } catch (const Error& e) {
-        throw Error(path + ": " + e.what() + " (no output was written)");
-      }
-      trained.push_back(name);
-    }
+  };
+  for (const auto& o : g.outputs()) serialize(dir + "/" + o.name + ".npy", outputs.at(o.name));
+  const std::vector<ir::ValueId> trained = train ? passes::trainableParams(g) : std::vector<ir::ValueId>{};
+  for (ir::ValueId p : trained) serialize(dir + "/params/" + g.node(p).name + ".npy", state.at(g.node(p).name));
   std::error_code ec;
   runtime::NewDirectories made;  // removed again, innermost first, unless every file is written
   if (!trained.empty()) made.add(dir + "/params");

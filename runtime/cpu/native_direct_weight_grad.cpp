@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
@@ -113,15 +114,14 @@ TileFn tileFor(int rows, int vectors) {
 /// Where one image's x and dy lie (ImageLayout of each: channels-last or channel-blocked).
 struct Layouts {
   ImageLayout x, dy;
-  bool xBlocked;
 };
 
-/// One image (x at `x`, dy at `dy`) added into `sums` [tap][C][O]. Channel-blocked x is read
-/// in tiles of 8 channels, two to a block of 16.
+/// One image (x at `x`, dy at `dy`) added into `sums` [tap][C][O]. x whose blocks of 16
+/// channels lie apart (channel-blocked) is read in tiles of 8 channels, two to a block.
 void addImage(const Geometry& g, const Layouts& at, const float* x, const float* dy, float* sums) {
   UpperHalvesClearedOnExit clearUpperHalves;
   const int64_t c = g.channels, o = g.outChannels;
-  const int64_t tileRows = at.xBlocked ? kLanes / 2 : kRows;
+  const int64_t tileRows = at.x.blockStride == kLanes ? kRows : kLanes / 2;
   // Along a row of dy: the positions `stride` apart in x; along a column: rows of x.
   const int64_t xStep = g.stride[1] * at.x.positionStride, xRow = g.stride[0] * g.width * at.x.positionStride;
   const int64_t dyStep = at.dy.positionStride, dyRow = g.outWidth * at.dy.positionStride;
@@ -186,9 +186,8 @@ void runDirectWeightGrad(const NativeCall& call) {
   const auto* x = static_cast<const float*>(call.operands[0]);
   const auto* dy = static_cast<const float*>(call.operands[1]);
   const ir::Node& node = call.graph.node(call.value);
-  const bool xBlocked = call.isBlocked(node.operands[0]);
-  const Layouts at{ImageLayout(xBlocked, g.height * g.width, g.channels),
-                   ImageLayout(call.isBlocked(node.operands[1]), g.outHeight * g.outWidth, g.outChannels), xBlocked};
+  const Layouts at{ImageLayout(call.isBlocked(node.operands[0]), g.height * g.width, g.channels),
+                   ImageLayout(call.isBlocked(node.operands[1]), g.outHeight * g.outWidth, g.outChannels)};
   const int64_t xImage = g.height * g.width * g.channels, dyImage = g.outHeight * g.outWidth * g.outChannels;
 #pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
   for (int part = 0; part < parts; ++part) {
@@ -197,15 +196,17 @@ void runDirectWeightGrad(const NativeCall& call) {
     for (int64_t n = g.images * part / parts; n < g.images * (part + 1) / parts; ++n)
       addImage(g, at, x + n * xImage, dy + n * dyImage, mine);
   }
-  for (int part = 1; part < parts; ++part)  // in part order
-    for (int64_t i = 0; i < sums; ++i) partial[i] += partial[part * sums + i];
-  // w [O, C, KH, KW] from the sums [tap][C][O].
+  // w [O, C, KH, KW] from the workers' sums [tap][C][O], added in part order.
   auto* w = static_cast<float*>(call.result);
   const int64_t taps = g.taps();
   for (int64_t o = 0; o < g.outChannels; ++o)
     for (int64_t c = 0; c < g.channels; ++c)
-      for (int64_t k = 0; k < taps; ++k)
-        w[(o * g.channels + c) * taps + k] = partial[(k * g.channels + c) * g.outChannels + o];
+      for (int64_t k = 0; k < taps; ++k) {
+        const int64_t at = (k * g.channels + c) * g.outChannels + o;
+        float sum = partial[at];
+        for (int part = 1; part < parts; ++part) sum += partial[part * sums + at];
+        w[(o * g.channels + c) * taps + k] = sum;
+      }
 }
 
 }  // namespace weft::cpu
