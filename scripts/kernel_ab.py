@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Compares two weft binaries (or two environments) on single-step graphs: bench/kernels.
+
+Each graph of bench/kernels/ holds one of the benchmark models' heaviest steps alone (gpt's
+attention and its gradient, resnet's Winograd convolutions and their gradients, gpt's
+matmuls), so that a change to one kernel can be timed without the rest of a training step
+around it. This runs `weft run FILE --repeat=N` with A and B in turn, ROUNDS times, and prints
+per graph each side's fastest run over all rounds and B's change. The fastest, not the median:
+on a noisy host other tenants only ever add time.
+
+    scripts/kernel_ab.py 4 BIN=/tmp/weft_before BIN=build/bin/weft
+    scripts/kernel_ab.py 3 WEFT_CPU_ISA=avx2 WEFT_CPU_ISA=avx512 --only winograd
+    scripts/kernel_ab.py 2 BIN=build/bin/weft BIN=build/bin/weft --repeat 100   # the noise alone
+
+A side is a space-separated list of VAR=VALUE; BIN names the binary (default build/bin/weft),
+the rest go to its environment.
+"""
+import argparse
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+FASTEST = re.compile(r"fastest ([0-9.]+) ms")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def side(text):
+    """(binary, environment) of a side's VAR=VALUE list."""
+    env, binary = dict(os.environ), os.path.join(ROOT, "build", "bin", "weft")
+    for item in text.split():
+        name, _, value = item.partition("=")
+        if not name or not _:
+            sys.exit(f"kernel_ab.py: '{item}' is no VAR=VALUE")
+        if name == "BIN":
+            binary = value
+        else:
+            env[name] = value
+    return binary, env
+
+
+def fastest(binary, env, graph, repeat, out):
+    """The fastest of `repeat` runs of `graph`, in ms."""
+    run = subprocess.run([binary, "run", graph, f"--repeat={repeat}", f"--out={out}"], env=env,
+                         capture_output=True, text=True)
+    found = FASTEST.search(run.stdout + run.stderr)
+    if run.returncode != 0 or not found:
+        sys.exit(f"kernel_ab.py: {binary} run {graph} failed:\n{run.stderr.strip()}")
+    return float(found.group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rounds", type=int)
+    parser.add_argument("a")
+    parser.add_argument("b")
+    parser.add_argument("--repeat", type=int, default=300, help="timed runs of each graph per round (default 300)")
+    parser.add_argument("--only", default="", help="the graphs whose file name contains this")
+    args = parser.parse_args()
+    graphs = sorted(g for g in glob.glob(os.path.join(ROOT, "bench", "kernels", "*.weft"))
+                    if args.only in os.path.basename(g))
+    if args.rounds < 1 or args.repeat < 1 or not graphs:
+        sys.exit("kernel_ab.py: need ROUNDS >= 1, --repeat >= 1 and a graph to time")
+    sides = [side(args.a), side(args.b)]
+    best = {g: [float("inf"), float("inf")] for g in graphs}
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(args.rounds):
+            for g in graphs:
+                for i, (binary, env) in enumerate(sides):
+                    best[g][i] = min(best[g][i], fastest(binary, env, g, args.repeat, out))
+    print(f"fastest of {args.rounds} x {args.repeat} runs, A: {args.a}  B: {args.b}")
+    print(f"{'graph':34} {'A ms':>8} {'B ms':>8} {'B - A':>7}")
+    for g, (a, b) in best.items():
+        print(f"{os.path.basename(g)[:-5]:34} {a:8.3f} {b:8.3f} {100 * (b - a) / a:+6.1f}%")
+
+
+if __name__ == "__main__":
+    main()
