@@ -32,14 +32,71 @@ WEFT_WINOGRAD_INLINE void inputTransform(const __m256 (&d)[6], __m256 (&r)[6]) {
   r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
 }
 
-/// r = A^T m for six vectors m (one row or column of a tile's products).
-WEFT_WINOGRAD_INLINE void outputTransform(const __m256 (&m)[6], __m256 (&r)[4]) {
-  const __m256 sum12 = _mm256_add_ps(m[1], m[2]), diff12 = _mm256_sub_ps(m[1], m[2]);
-  const __m256 sum34 = _mm256_add_ps(m[3], m[4]), diff34 = _mm256_sub_ps(m[3], m[4]);
-  r[0] = _mm256_add_ps(_mm256_add_ps(m[0], sum12), sum34);
-  r[1] = _mm256_fmadd_ps(_mm256_set1_ps(2), diff34, diff12);
-  r[2] = _mm256_fmadd_ps(_mm256_set1_ps(4), sum34, sum12);
-  r[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), diff34, diff12), m[5]);
+/// Vectors of one width for the width-generic transforms: `Lanes<Eights>` holds AVX2's eight
+/// floats, `Lanes<Sixteens>` AVX-512's sixteen. Each width's operations carry its target; a
+/// transform written once over Lanes<W> runs in a step with W's target and `flatten`, which
+/// inlines every operation into it (no calls: the vectors stay in registers). Lanes wraps the
+/// vector in a struct, which the calling convention passes in memory whatever the target: a
+/// call left out of line (an unoptimized build) passes it correctly.
+template <class W>
+struct Lanes {
+  typename W::Vector v;
+};
+
+/// AVX2's width: eight floats.
+struct Eights {
+  using Vector = __m256;
+  using L = Lanes<Eights>;
+  static constexpr int64_t kFloats = 8;
+  [[gnu::target("avx2,fma")]] static L load(const float* at) { return {_mm256_loadu_ps(at)}; }
+  [[gnu::target("avx2,fma")]] static void store(float* at, const L& x) { _mm256_storeu_ps(at, x.v); }
+  [[gnu::target("avx2,fma")]] static L splat(float f) { return {_mm256_set1_ps(f)}; }
+  [[gnu::target("avx2,fma")]] static L add(const L& a, const L& b) { return {_mm256_add_ps(a.v, b.v)}; }
+  [[gnu::target("avx2,fma")]] static L sub(const L& a, const L& b) { return {_mm256_sub_ps(a.v, b.v)}; }
+  /// a * b + c, one rounding.
+  [[gnu::target("avx2,fma")]] static L fmadd(const L& a, const L& b, const L& c) {
+    return {_mm256_fmadd_ps(a.v, b.v, c.v)};
+  }
+  /// max(x, 0): 0 for a NaN.
+  [[gnu::target("avx2,fma")]] static L relu(const L& x) { return {_mm256_max_ps(x.v, _mm256_setzero_ps())}; }
+};
+
+/// AVX-512's width: sixteen floats.
+struct Sixteens {
+  using Vector = __m512;
+  using L = Lanes<Sixteens>;
+  static constexpr int64_t kFloats = 16;
+  [[gnu::target("avx512f")]] static L load(const float* at) { return {_mm512_loadu_ps(at)}; }
+  [[gnu::target("avx512f")]] static void store(float* at, const L& x) { _mm512_storeu_ps(at, x.v); }
+  [[gnu::target("avx512f")]] static L splat(float f) { return {_mm512_set1_ps(f)}; }
+  [[gnu::target("avx512f")]] static L add(const L& a, const L& b) { return {_mm512_add_ps(a.v, b.v)}; }
+  [[gnu::target("avx512f")]] static L sub(const L& a, const L& b) { return {_mm512_sub_ps(a.v, b.v)}; }
+  [[gnu::target("avx512f")]] static L fmadd(const L& a, const L& b, const L& c) {
+    return {_mm512_fmadd_ps(a.v, b.v, c.v)};
+  }
+  [[gnu::target("avx512f")]] static L relu(const L& x) {
+    return {_mm512_mask_max_ps(x.v, 0xFFFF, x.v, _mm512_setzero_ps())};
+  }
+};
+
+template <class W>
+Lanes<W> operator+(const Lanes<W>& a, const Lanes<W>& b) {
+  return W::add(a, b);
+}
+template <class W>
+Lanes<W> operator-(const Lanes<W>& a, const Lanes<W>& b) {
+  return W::sub(a, b);
+}
+
+/// r = A^T m for six vectors m (one row or column of a tile's products), any width.
+template <class W>
+void outputTransform(const Lanes<W> (&m)[6], Lanes<W> (&r)[4]) {
+  const Lanes<W> sum12 = m[1] + m[2], diff12 = m[1] - m[2];
+  const Lanes<W> sum34 = m[3] + m[4], diff34 = m[3] - m[4];
+  r[0] = (m[0] + sum12) + sum34;
+  r[1] = W::fmadd(W::splat(2), diff34, diff12);
+  r[2] = W::fmadd(W::splat(4), sum34, sum12);
+  r[3] = W::fmadd(W::splat(8), diff34, diff12) + m[5];
 }
 
 /// r = G g for three vectors g (one row or column of a 3x3 kernel).
