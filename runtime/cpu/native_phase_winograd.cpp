@@ -101,17 +101,30 @@ void multiplyBlock(const Plan<F>& p, int pass, const float* v, const float* u, i
   }
 }
 
-/// y for tile `tile` of pass `pass` (block row `row` of M) and eight result channels k0..,
-/// with the epilogue.
-template <class F>
-__attribute__((target("avx2,fma"))) void transformOutput(const Plan<F>& p, int pass, const float* m, int64_t tile,
-                                                         int64_t row, int64_t k0, const WinogradEpilogue& e,
-                                                         float* y) {
+/// y for tile `tile` of pass `pass` (block row `row` of M), every result channel (W's width at
+/// a time), with the epilogue.
+template <class F, class W>
+void transformOutputs(const Plan<F>& p, int pass, const float* m, int64_t tile, int64_t row,
+                      const WinogradEpilogue& e, float* y) {
   const Pass& of = p.passes[static_cast<size_t>(pass)];
   int64_t image, top, left;
   p.tiling[static_cast<size_t>(pass)].locate(tile, image, top, left);
-  transformTileOutput<F>(p.s, of.rows[0], of.cols[0], image, top, left, m + row * p.s.outChannels + k0, p.mPoint, k0,
-                         e, y);
+  for (int64_t k0 = 0; k0 < p.s.outChannels; k0 += W::kFloats)
+    transformTileOutput<F, W>(p.s, of.rows[0], of.cols[0], image, top, left, m + row * p.s.outChannels + k0, p.mPoint,
+                              k0, e, y);
+}
+/// transformOutputs in AVX2's eights, or in AVX-512's sixteens (outputsSixteens).
+template <class F>
+[[gnu::target("avx2,fma"), gnu::flatten]] void transformOutputEights(const Plan<F>& p, int pass, const float* m,
+                                                                      int64_t tile, int64_t row,
+                                                                      const WinogradEpilogue& e, float* y) {
+  transformOutputs<F, winograd::Eights>(p, pass, m, tile, row, e, y);
+}
+template <class F>
+[[gnu::target("avx512f"), gnu::flatten]] void transformOutputSixteens(const Plan<F>& p, int pass, const float* m,
+                                                                       int64_t tile, int64_t row,
+                                                                       const WinogradEpilogue& e, float* y) {
+  transformOutputs<F, winograd::Sixteens>(p, pass, m, tile, row, e, y);
 }
 
 template <class F>
@@ -130,7 +143,7 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
   while (workers > 1 && scratchBytes<F>(s, workers) > scratchBytesGiven) --workers;
   const Plan<F> p(s, workers);
   float* blocks = static_cast<float*>(scratch) + p.weightFloats();  // (the weights' room unused when held)
-  const bool transformsWeights = !heldWeights || !heldReady;
+  const bool transformsWeights = !heldWeights || !heldReady, sixteens = outputsSixteens(s);
   const int terms = p.passes.front().terms;
 #pragma omp parallel num_threads(workers)
   {
@@ -153,8 +166,7 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
         for (int64_t t = 0; t < block.count; ++t) transformInput(p, block.pass, x, block.first + t, v, t);
         multiplyBlock(p, block.pass, v, u, block.count, m);
         for (int64_t t = 0; t < block.count; ++t)
-          for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
-            transformOutput(p, block.pass, m, block.first + t, t, k0, e, y);
+          (sixteens ? transformOutputSixteens<F> : transformOutputEights<F>)(p, block.pass, m, block.first + t, t, e, y);
       }
     }
   }

@@ -75,16 +75,28 @@ void multiplyTiles(const PhaseWinogradShape& s, const ScratchLayout& layout, con
   }
 }
 
-/// y for tile `tile` of the pass and eight result channels k0.., with the epilogue; a point's
-/// rows of M lie pointStride floats apart.
-__attribute__((target("avx2,fma"))) void transformOutput(const PassTiling& tiling, const float* m, int64_t tile,
-                                                         int64_t k0, int64_t pointStride, const WinogradEpilogue& e,
-                                                         float* y) {
+/// y for tile `tile` of the pass, every result channel (W's width at a time), with the
+/// epilogue; a point's rows of M lie pointStride floats apart.
+template <class W>
+void transformOutputs(const PassTiling& tiling, const float* m, int64_t tile, int64_t pointStride,
+                      const WinogradEpilogue& e, float* y) {
   int64_t image, top, left;
   tiling.locate(tile, image, top, left);
-  phase_blocks::transformTileOutput<phase_blocks::F7>(tiling.s, tiling.pass.rows[0], tiling.pass.cols[0], image, top,
-                                                      left, m + tile * tiling.s.outChannels + k0, pointStride, k0, e,
-                                                      y);
+  for (int64_t k0 = 0; k0 < tiling.s.outChannels; k0 += W::kFloats)
+    phase_blocks::transformTileOutput<phase_blocks::F7, W>(tiling.s, tiling.pass.rows[0], tiling.pass.cols[0], image,
+                                                           top, left, m + tile * tiling.s.outChannels + k0,
+                                                           pointStride, k0, e, y);
+}
+/// transformOutputs in AVX2's eights, or in AVX-512's sixteens (phase_blocks::outputsSixteens).
+[[gnu::target("avx2,fma"), gnu::flatten]] void transformOutputEights(const PassTiling& tiling, const float* m,
+                                                                      int64_t tile, int64_t pointStride,
+                                                                      const WinogradEpilogue& e, float* y) {
+  transformOutputs<winograd::Eights>(tiling, m, tile, pointStride, e, y);
+}
+[[gnu::target("avx512f"), gnu::flatten]] void transformOutputSixteens(const PassTiling& tiling, const float* m,
+                                                                       int64_t tile, int64_t pointStride,
+                                                                       const WinogradEpilogue& e, float* y) {
+  transformOutputs<winograd::Sixteens>(tiling, m, tile, pointStride, e, y);
 }
 
 }  // namespace
@@ -103,7 +115,7 @@ void termwisePhaseConvolution(const PhaseWinogradShape& s, const float* x, const
   auto weightsOf = [&](int64_t i) {
     return heldWeights ? heldWeights + i * kPoints * layout.uPoint : static_cast<float*>(scratch);
   };
-  const bool transformsWeights = !heldWeights || !heldReady;
+  const bool transformsWeights = !heldWeights || !heldReady, sixteens = phase_blocks::outputsSixteens(s);
 #pragma omp parallel num_threads(std::max(1, omp_get_max_threads()))
   {
     UpperHalvesClearedOnExit cleared;
@@ -126,8 +138,7 @@ void termwisePhaseConvolution(const PhaseWinogradShape& s, const float* x, const
 #pragma omp barrier
       }
       for (int64_t t = first; t < last; ++t)
-        for (int64_t k0 = 0; k0 < s.outChannels; k0 += 8)
-          transformOutput(tiling, m, t, k0, layout.mPoint, e, y);
+        (sixteens ? transformOutputSixteens : transformOutputEights)(tiling, m, t, layout.mPoint, e, y);
     }
   }
 }

@@ -107,7 +107,7 @@ void transformOutput(const Plan& p, const float* m, int64_t tile, int64_t row, i
     for (int a = 0; a < 6; ++a) column[a] = W::load(at + (a * 6 + b) * pointStride);
     outputTransform<W>(column, columns[b]);
   }
-  const L bias = !e.bias ? W::splat(0) : e.singleBias ? W::splat(*e.bias) : W::load(e.bias + k0);
+  const L bias = epilogueBiasOf<W>(e, k0);
   const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + k0;
 #pragma GCC unroll 4
   for (int a = 0; a < 4; ++a) {
@@ -118,11 +118,7 @@ void transformOutput(const Plan& p, const float* m, int64_t tile, int64_t row, i
 #pragma GCC unroll 4
     for (int b = 0; b < 4; ++b) {
       if (left + b >= s.outWidth) break;
-      const int64_t index = offset + ((top + a) * s.outWidth + left + b) * s.outChannels;
-      L value = r[b] + bias;
-      if (e.residual) value = value + W::load(e.residual + index);
-      if (e.relu) value = W::relu(value);
-      W::store(y + index, value);
+      storeResultOf<W>(e, r[b], bias, offset + ((top + a) * s.outWidth + left + b) * s.outChannels, y);
     }
   }
 }

@@ -41,13 +41,15 @@ struct F4 {
     r[3] = _mm256_sub_ps(d[3], d[1]);
     r[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[1], d[3]), _mm256_sub_ps(d[4], d[2]));
   }
-  /// r = A^T m for five vectors m (one row or column of a tile's products).
-  WEFT_PHASE_INLINE void output(const __m256 (&m)[5], __m256 (&r)[4]) {
-    const __m256 sum = _mm256_add_ps(m[1], m[2]), diff = _mm256_sub_ps(m[1], m[2]);
-    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], sum), m[3]);
-    r[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), m[3], diff);
-    r[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m[3], sum);
-    r[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), m[3], diff), m[4]);
+  /// r = A^T m for five vectors m (one row or column of a tile's products), any width.
+  template <class W>
+  static void output(const winograd::Lanes<W> (&m)[5], winograd::Lanes<W> (&r)[4]) {
+    using winograd::operator+, winograd::operator-;
+    const winograd::Lanes<W> sum = m[1] + m[2], diff = m[1] - m[2];
+    r[0] = (m[0] + sum) + m[3];
+    r[1] = W::fmadd(W::splat(2.0f), m[3], diff);
+    r[2] = W::fmadd(W::splat(4.0f), m[3], sum);
+    r[3] = W::fmadd(W::splat(8.0f), m[3], diff) + m[4];
   }
   /// r = G g for two vectors g (one row or column of a 2x2 kernel).
   WEFT_PHASE_INLINE void weight(const __m256 (&g)[2], __m256 (&r)[5]) {
@@ -83,7 +85,10 @@ struct F7 {
   static constexpr int kSide = 8;  ///< as F4's: G's first row reads the first tap alone, its last the second
   static constexpr int kTile = 7;
   WEFT_PHASE_INLINE void input(const __m256 (&d)[8], __m256 (&r)[8]) { winograd7::inputTransform(d, r); }
-  WEFT_PHASE_INLINE void output(const __m256 (&m)[8], __m256 (&r)[7]) { winograd7::outputTransform(m, r); }
+  template <class W>
+  static void output(const winograd::Lanes<W> (&m)[8], winograd::Lanes<W> (&r)[7]) {
+    winograd7::outputTransform<W>(m, r);
+  }
   WEFT_PHASE_INLINE void weight(const __m256 (&g)[2], __m256 (&r)[8]) { winograd7::weightTransform(g, r); }
   WEFT_PHASE_INLINE void gradient(const __m256 (&e)[7], __m256 (&r)[8]) { winograd7::gradientTransform(e, r); }
   WEFT_PHASE_INLINE void kernel(const __m256 (&w)[8], __m256 (&r)[2]) { winograd7::kernelTransform(w, r); }
@@ -104,34 +109,47 @@ inline bool sevenTiles(const PhaseWinogradShape& s) {
 }
 
 /// y for one tile (its first result row `top` and column `left` of pass plane `rows` x `cols`,
-/// image `image`) and eight result channels k0..: A^T M A of the products at `at` (a point's
-/// rows pointStride floats apart), then the epilogue. The blocked and the termwise steps'.
-template <class F>
-__attribute__((target("avx2,fma"))) inline void transformTileOutput(const PhaseWinogradShape& s, const Axis& rows,
-                                                                   const Axis& cols, int64_t image, int64_t top,
-                                                                   int64_t left, const float* at, int64_t pointStride,
-                                                                   int64_t k0, const WinogradEpilogue& e, float* y) {
+/// image `image`) and one vector of result channels k0.. (W's width): A^T M A of the products at
+/// `at` (a point's rows pointStride floats apart), then the epilogue. The blocked and the
+/// termwise steps'; run inside a step with W's target and gnu::flatten (winograd::Lanes).
+template <class F, class W>
+void transformTileOutput(const PhaseWinogradShape& s, const Axis& rows, const Axis& cols, int64_t image, int64_t top,
+                         int64_t left, const float* at, int64_t pointStride, int64_t k0, const WinogradEpilogue& e,
+                         float* y) {
+  using L = winograd::Lanes<W>;
   constexpr int S = F::kSide, T = F::kTile;
-  __m256 columns[S][T];  // A^T applied down each column of the products
-  winograd::transformPointColumns<S, T, F::output>(at, pointStride, columns);
-  const __m256 bias = winograd::epilogueBias(e, k0);
+  L columns[S][T];  // A^T applied down each column of the products
+#pragma GCC unroll 8
+  for (int b = 0; b < S; ++b) {
+    L column[S];
+#pragma GCC unroll 8
+    for (int a = 0; a < S; ++a) column[a] = W::load(at + (a * S + b) * pointStride);
+    F::template output<W>(column, columns[b]);
+  }
+  const L bias = winograd::epilogueBiasOf<W>(e, k0);
   const ImageLayout out = s.yLayout();
   const int64_t offset = image * s.outHeight * s.outWidth * s.outChannels + out.at(0, k0);
 #pragma GCC unroll 7
   for (int a = 0; a < T; ++a) {
     if (top + a >= rows.outCount) break;
-    __m256 d[S], r[T];
+    L d[S], r[T];
 #pragma GCC unroll 8
     for (int b = 0; b < S; ++b) d[b] = columns[b][a];
-    F::output(d, r);
+    F::template output<W>(d, r);
     const int64_t outRow = rows.outFirst + rows.outStep * (top + a);
 #pragma GCC unroll 7
     for (int b = 0; b < T; ++b) {
       if (left + b >= cols.outCount) break;
       const int64_t position = outRow * s.outWidth + cols.outFirst + cols.outStep * (left + b);
-      winograd::storeResult(e, r[b], bias, offset + position * out.positionStride, y);
+      winograd::storeResultOf<W>(e, r[b], bias, offset + position * out.positionStride, y);
     }
   }
+}
+
+/// Whether the phase steps' output transforms run AVX-512's sixteen result channels at a time
+/// for `s` (the CPU runs AVX-512, the channels a multiple of 16) rather than AVX2's eight.
+inline bool outputsSixteens(const PhaseWinogradShape& s) {
+  return hostHasAvx512() && s.outChannels % winograd::Sixteens::kFloats == 0;
 }
 
 /// One block of work: tiles first.. first + count of pass `pass`.

@@ -51,18 +51,20 @@ WEFT_WINOGRAD7_INLINE void inputTransform(const __m256 (&d)[8], __m256 (&r)[8]) 
   r[6] = _mm256_sub_ps(even, odd);
 }
 
-/// r = A^T m for eight vectors m (one row or column of a tile's products).
-WEFT_WINOGRAD7_INLINE void outputTransform(const __m256 (&m)[8], __m256 (&r)[7]) {
-  const __m256 s1 = _mm256_add_ps(m[1], m[2]), d1 = _mm256_sub_ps(m[1], m[2]);
-  const __m256 s2 = _mm256_add_ps(m[3], m[4]), d2 = _mm256_sub_ps(m[3], m[4]);
-  const __m256 s3 = _mm256_add_ps(m[5], m[6]), d3 = _mm256_sub_ps(m[5], m[6]);
-  r[0] = _mm256_add_ps(_mm256_add_ps(m[0], s1), _mm256_add_ps(s2, s3));
-  r[1] = _mm256_fmadd_ps(splat(2.0f), d2, _mm256_fmadd_ps(splat(0.5f), d3, d1));
-  r[2] = _mm256_fmadd_ps(splat(4.0f), s2, _mm256_fmadd_ps(splat(0.25f), s3, s1));
-  r[3] = _mm256_fmadd_ps(splat(8.0f), d2, _mm256_fmadd_ps(splat(0.125f), d3, d1));
-  r[4] = _mm256_fmadd_ps(splat(16.0f), s2, _mm256_fmadd_ps(splat(1.0f / 16), s3, s1));
-  r[5] = _mm256_fmadd_ps(splat(32.0f), d2, _mm256_fmadd_ps(splat(1.0f / 32), d3, d1));
-  r[6] = _mm256_add_ps(_mm256_fmadd_ps(splat(64.0f), s2, _mm256_fmadd_ps(splat(1.0f / 64), s3, s1)), m[7]);
+/// r = A^T m for eight vectors m (one row or column of a tile's products), any width.
+template <class W>
+void outputTransform(const winograd::Lanes<W> (&m)[8], winograd::Lanes<W> (&r)[7]) {
+  using winograd::operator+, winograd::operator-;
+  const winograd::Lanes<W> s1 = m[1] + m[2], d1 = m[1] - m[2];
+  const winograd::Lanes<W> s2 = m[3] + m[4], d2 = m[3] - m[4];
+  const winograd::Lanes<W> s3 = m[5] + m[6], d3 = m[5] - m[6];
+  r[0] = (m[0] + s1) + (s2 + s3);
+  r[1] = W::fmadd(W::splat(2.0f), d2, W::fmadd(W::splat(0.5f), d3, d1));
+  r[2] = W::fmadd(W::splat(4.0f), s2, W::fmadd(W::splat(0.25f), s3, s1));
+  r[3] = W::fmadd(W::splat(8.0f), d2, W::fmadd(W::splat(0.125f), d3, d1));
+  r[4] = W::fmadd(W::splat(16.0f), s2, W::fmadd(W::splat(1.0f / 16), s3, s1));
+  r[5] = W::fmadd(W::splat(32.0f), d2, W::fmadd(W::splat(1.0f / 32), d3, d1));
+  r[6] = W::fmadd(W::splat(64.0f), s2, W::fmadd(W::splat(1.0f / 64), s3, s1)) + m[7];
 }
 
 /// r = G g for two vectors g (one row or column of a 2x2 kernel).

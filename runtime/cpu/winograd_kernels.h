@@ -99,6 +99,21 @@ void outputTransform(const Lanes<W> (&m)[6], Lanes<W> (&r)[4]) {
   r[3] = W::fmadd(W::splat(8), diff34, diff12) + m[5];
 }
 
+/// The epilogue's bias for result channels k0.. (W's width; zeros without one).
+template <class W>
+Lanes<W> epilogueBiasOf(const WinogradEpilogue& e, int64_t k0) {
+  return !e.bias ? W::splat(0) : e.singleBias ? W::splat(*e.bias) : W::load(e.bias + k0);
+}
+/// Stores `value` + `bias` (+ the residual at `index`, then max(0, .) with a ReLU) at y + index
+/// (W's width).
+template <class W>
+void storeResultOf(const WinogradEpilogue& e, const Lanes<W>& value, const Lanes<W>& bias, int64_t index, float* y) {
+  Lanes<W> result = value + bias;
+  if (e.residual) result = result + W::load(e.residual + index);
+  if (e.relu) result = W::relu(result);
+  W::store(y + index, result);
+}
+
 /// r = G g for three vectors g (one row or column of a 3x3 kernel).
 WEFT_WINOGRAD_INLINE void weightTransform(const __m256 (&g)[3], __m256 (&r)[6]) {
   const __m256 outer = _mm256_add_ps(g[0], g[2]);
