@@ -165,8 +165,8 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
         const Block& block = p.blocks[static_cast<size_t>(b)];
         for (int64_t t = 0; t < block.count; ++t) transformInput(p, block.pass, x, block.first + t, v, t);
         multiplyBlock(p, block.pass, v, u, block.count, m);
-        for (int64_t t = 0; t < block.count; ++t)
-          (sixteens ? transformOutputSixteens<F> : transformOutputEights<F>)(p, block.pass, m, block.first + t, t, e, y);
+        const auto transformOutput = sixteens ? transformOutputSixteens<F> : transformOutputEights<F>;
+        for (int64_t t = 0; t < block.count; ++t) transformOutput(p, block.pass, m, block.first + t, t, e, y);
       }
     }
   }
