@@ -116,6 +116,10 @@ void termwisePhaseConvolution(const PhaseWinogradShape& s, const float* x, const
     return heldWeights ? heldWeights + i * kPoints * layout.uPoint : static_cast<float*>(scratch);
   };
   const bool transformsWeights = !heldWeights || !heldReady, sixteens = phase_blocks::outputsSixteens(s);
+  // The input transform's width: AVX-512's sixteen channels where they are a multiple of 16.
+  const auto transformInput = hostHasAvx512() && s.channels % winograd::Sixteens::kFloats == 0
+                                  ? transformInputSixteens
+                                  : transformInputEights;
 #pragma omp parallel num_threads(std::max(1, omp_get_max_threads()))
   {
     UpperHalvesClearedOnExit cleared;
@@ -133,7 +137,7 @@ void termwisePhaseConvolution(const PhaseWinogradShape& s, const float* x, const
               transformWeights(s, pass, term, w, c, k0, u, layout.uPoint);
         }
         for (int64_t t = first; t < last; ++t)
-          for (int64_t c0 = 0; c0 < s.channels; c0 += 8) transformInput(tiling, term, x, t, c0, v, layout.vPoint);
+          transformInput(tiling, term, x, t, v, layout.vPoint);
         multiplyTiles(s, layout, v, u, first, last, term > 0, m);
 #pragma omp barrier
       }

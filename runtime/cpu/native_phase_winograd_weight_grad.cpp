@@ -117,7 +117,7 @@ void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, co
     for (int term = 0; term < pass.terms; ++term) {
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tiling.tiles; ++t)
-        for (int64_t c0 = 0; c0 < C; c0 += 8) transformInput(tiling, term, x, t, c0, v, layout.vPoint);
+        transformInputEights(tiling, term, x, t, v, layout.vPoint);
 #pragma omp for schedule(static)
       for (int64_t point = 0; point < kPoints; ++point) {
         const float* vp = v + point * layout.vPoint;

@@ -255,7 +255,7 @@ struct Plan {
 /// V[xi][row][term, c] for every term's input patch of tile `tile` of pass `pass`, all
 /// channels eight at a time.
 template <class F>
-__attribute__((target("avx2,fma"))) void transformInput(const Plan<F>& p, int pass, const float* x, int64_t tile,
+[[gnu::target("avx2,fma"), gnu::flatten]] void transformInput(const Plan<F>& p, int pass, const float* x, int64_t tile,
                                                         float* v, int64_t row) {
   constexpr int S = F::kSide;
   const PhaseWinogradShape& s = p.s;

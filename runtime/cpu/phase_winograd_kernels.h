@@ -29,26 +29,37 @@ inline constexpr int64_t kTile = 7;     ///< results per tile along each axis
 /// Shorthand for a broadcast constant.
 WEFT_WINOGRAD7_INLINE __m256 splat(float f) { return _mm256_set1_ps(f); }
 
-/// r = B^T d for eight vectors d (one row or column of a patch). Rows 1-6 pair up as an even
-/// part plus and minus an odd part.
-WEFT_WINOGRAD7_INLINE void inputTransform(const __m256 (&d)[8], __m256 (&r)[8]) {
-  r[0] = _mm256_fmadd_ps(splat(5.25f), _mm256_sub_ps(d[4], d[2]), _mm256_sub_ps(d[0], d[6]));
-  r[7] = _mm256_fmadd_ps(splat(5.25f), _mm256_sub_ps(d[3], d[5]), _mm256_sub_ps(d[7], d[1]));
+/// r = B^T d for eight vectors d (one row or column of a patch), any width. Rows 1-6 pair up
+/// as an even part plus and minus an odd part.
+template <class W>
+void inputTransform(const winograd::Lanes<W> (&d)[8], winograd::Lanes<W> (&r)[8]) {
+  using winograd::operator+, winograd::operator-;
+  r[0] = W::fmadd(W::splat(5.25f), d[4] - d[2], d[0] - d[6]);
+  r[7] = W::fmadd(W::splat(5.25f), d[3] - d[5], d[7] - d[1]);
   // (1, 1) and (1, -1): d2 - 4.25 d4 + d6 +- (d1 - 4.25 d3 + d5)
-  __m256 even = _mm256_fnmadd_ps(splat(4.25f), d[4], _mm256_add_ps(d[2], d[6]));
-  __m256 odd = _mm256_fnmadd_ps(splat(4.25f), d[3], _mm256_add_ps(d[1], d[5]));
-  r[1] = _mm256_add_ps(even, odd);
-  r[2] = _mm256_sub_ps(even, odd);
+  winograd::Lanes<W> even = W::fnmadd(W::splat(4.25f), d[4], d[2] + d[6]);
+  winograd::Lanes<W> odd = W::fnmadd(W::splat(4.25f), d[3], d[1] + d[5]);
+  r[1] = even + odd;
+  r[2] = even - odd;
   // (2, -2) halves: 0.25 d2 - 1.25 d4 + d6 +- (0.5 d1 - 2.5 d3 + 2 d5)
-  even = _mm256_fmadd_ps(splat(0.25f), d[2], _mm256_fnmadd_ps(splat(1.25f), d[4], d[6]));
-  odd = _mm256_fmadd_ps(splat(0.5f), d[1], _mm256_fmsub_ps(splat(2.0f), d[5], _mm256_mul_ps(splat(2.5f), d[3])));
-  r[3] = _mm256_add_ps(even, odd);
-  r[4] = _mm256_sub_ps(even, odd);
+  even = W::fmadd(W::splat(0.25f), d[2], W::fnmadd(W::splat(1.25f), d[4], d[6]));
+  odd = W::fmadd(W::splat(0.5f), d[1], W::fmsub(W::splat(2.0f), d[5], W::mul(W::splat(2.5f), d[3])));
+  r[3] = even + odd;
+  r[4] = even - odd;
   // (1/2, -1/2) doubled: 4 d2 - 5 d4 + d6 +- (2 d1 - 2.5 d3 + 0.5 d5)
-  even = _mm256_fmadd_ps(splat(4.0f), d[2], _mm256_fnmadd_ps(splat(5.0f), d[4], d[6]));
-  odd = _mm256_fmadd_ps(splat(2.0f), d[1], _mm256_fmsub_ps(splat(0.5f), d[5], _mm256_mul_ps(splat(2.5f), d[3])));
-  r[5] = _mm256_add_ps(even, odd);
-  r[6] = _mm256_sub_ps(even, odd);
+  even = W::fmadd(W::splat(4.0f), d[2], W::fnmadd(W::splat(5.0f), d[4], d[6]));
+  odd = W::fmadd(W::splat(2.0f), d[1], W::fmsub(W::splat(0.5f), d[5], W::mul(W::splat(2.5f), d[3])));
+  r[5] = even + odd;
+  r[6] = even - odd;
+}
+/// inputTransform on AVX2's vectors (the blocked phase steps' patches).
+WEFT_WINOGRAD7_INLINE void inputTransform(const __m256 (&d)[8], __m256 (&r)[8]) {
+  winograd::Lanes<winograd::Eights> in[8], out[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) in[i].v = d[i];
+  inputTransform<winograd::Eights>(in, out);
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = out[i].v;
 }
 
 /// r = A^T m for eight vectors m (one row or column of a tile's products), any width.
@@ -223,10 +234,13 @@ struct ScratchLayout {
   int64_t floats() const { return kPoints * (uPoint + vPoint + mPoint); }
 };
 
-/// V[xi][tile][c0..c0+8] = B^T d B for term `term`'s input patch of tile `tile`, eight
-/// channels c0..; a point's rows lie pointStride floats apart.
-__attribute__((target("avx2,fma"))) inline void transformInput(const PassTiling& tiling, int term, const float* x,
-                                                        int64_t tile, int64_t c0, float* v, int64_t pointStride) {
+/// V[xi][tile][c] = B^T d B for term `term`'s input patch of tile `tile`, every channel (W's
+/// width at a time: the channels a multiple of it); a point's rows lie pointStride floats apart.
+/// Runs inside a step with W's target and gnu::flatten (winograd::Lanes).
+template <class W>
+void transformInputOf(const PassTiling& tiling, int term, const float* x, int64_t tile, float* v,
+                      int64_t pointStride) {
+  using L = winograd::Lanes<W>;
   const PhaseWinogradShape& s = tiling.s;
   const Axis &rows = tiling.pass.rows[term], &cols = tiling.pass.cols[term];
   int64_t image, top, left;
@@ -234,32 +248,46 @@ __attribute__((target("avx2,fma"))) inline void transformInput(const PassTiling&
   top += rows.start, left += cols.start;  // the patch's first row and column in the phase
   const ImageLayout in = s.xLayout();
   const int64_t position = in.positionStride;
-  const float* base = x + image * s.height * s.width * s.channels + in.at(0, c0);
   // The patch's rows aFirst..aEnd and columns bFirst..bEnd lie in the phase; the rest are zeros.
   const int64_t aFirst = std::max<int64_t>(0, -top), aEnd = std::min<int64_t>(8, rows.inCount - top);
   const int64_t bFirst = std::max<int64_t>(0, -left), bEnd = std::min<int64_t>(8, cols.inCount - left);
-  __m256 columns[8][8];  // B^T applied down each column of the patch (every loop unrolled: d in registers)
+  for (int64_t c0 = 0; c0 < s.channels; c0 += W::kFloats) {
+    const float* base = x + image * s.height * s.width * s.channels + in.at(0, c0);
+    L columns[8][8];  // B^T applied down each column of the patch (every loop unrolled)
 #pragma GCC unroll 8
-  for (int b = 0; b < 8; ++b) {
-    __m256 d[8];
-    const bool inside = b >= bFirst && b < bEnd;
-    const float* column = base + (cols.inFirst + cols.inStep * (left + b)) * position;
+    for (int b = 0; b < 8; ++b) {
+      L d[8];
+      const bool inside = b >= bFirst && b < bEnd;
+      const float* column = base + (cols.inFirst + cols.inStep * (left + b)) * position;
 #pragma GCC unroll 8
-    for (int a = 0; a < 8; ++a)
-      d[a] = inside && a >= aFirst && a < aEnd
-                 ? _mm256_loadu_ps(column + (rows.inFirst + rows.inStep * (top + a)) * s.width * position)
-                 : _mm256_setzero_ps();
-    inputTransform(d, columns[b]);
+      for (int a = 0; a < 8; ++a)
+        d[a] = inside && a >= aFirst && a < aEnd
+                   ? W::load(column + (rows.inFirst + rows.inStep * (top + a)) * s.width * position)
+                   : W::splat(0);
+      inputTransform<W>(d, columns[b]);
+    }
+#pragma GCC unroll 8
+    for (int a = 0; a < 8; ++a) {
+      const L d[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
+                      columns[4][a], columns[5][a], columns[6][a], columns[7][a]};
+      L r[8];
+      inputTransform<W>(d, r);
+#pragma GCC unroll 8
+      for (int b = 0; b < 8; ++b) W::store(v + (a * 8 + b) * pointStride + tile * s.channels + c0, r[b]);
+    }
   }
-#pragma GCC unroll 8
-  for (int a = 0; a < 8; ++a) {
-    const __m256 d[8] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
-                         columns[4][a], columns[5][a], columns[6][a], columns[7][a]};
-    __m256 r[8];
-    inputTransform(d, r);
-#pragma GCC unroll 8
-    for (int b = 0; b < 8; ++b) _mm256_storeu_ps(v + (a * 8 + b) * pointStride + tile * s.channels + c0, r[b]);
-  }
+}
+
+/// transformInputOf in AVX2's eights, or in AVX-512's sixteens (the channels a multiple of 16).
+[[gnu::target("avx2,fma"), gnu::flatten]] inline void transformInputEights(const PassTiling& tiling, int term,
+                                                                            const float* x, int64_t tile, float* v,
+                                                                            int64_t pointStride) {
+  transformInputOf<winograd::Eights>(tiling, term, x, tile, v, pointStride);
+}
+[[gnu::target("avx512f"), gnu::flatten]] inline void transformInputSixteens(const PassTiling& tiling, int term,
+                                                                             const float* x, int64_t tile, float* v,
+                                                                             int64_t pointStride) {
+  transformInputOf<winograd::Sixteens>(tiling, term, x, tile, v, pointStride);
 }
 
 }  // namespace weft::cpu::winograd7

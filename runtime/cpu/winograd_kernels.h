@@ -57,6 +57,15 @@ struct Eights {
   [[gnu::target("avx2,fma")]] static L fmadd(const L& a, const L& b, const L& c) {
     return {_mm256_fmadd_ps(a.v, b.v, c.v)};
   }
+  /// c - a * b, one rounding.
+  [[gnu::target("avx2,fma")]] static L fnmadd(const L& a, const L& b, const L& c) {
+    return {_mm256_fnmadd_ps(a.v, b.v, c.v)};
+  }
+  /// a * b - c, one rounding.
+  [[gnu::target("avx2,fma")]] static L fmsub(const L& a, const L& b, const L& c) {
+    return {_mm256_fmsub_ps(a.v, b.v, c.v)};
+  }
+  [[gnu::target("avx2,fma")]] static L mul(const L& a, const L& b) { return {_mm256_mul_ps(a.v, b.v)}; }
   /// max(x, 0): 0 for a NaN.
   [[gnu::target("avx2,fma")]] static L relu(const L& x) { return {_mm256_max_ps(x.v, _mm256_setzero_ps())}; }
 };
@@ -74,6 +83,13 @@ struct Sixteens {
   [[gnu::target("avx512f")]] static L fmadd(const L& a, const L& b, const L& c) {
     return {_mm512_fmadd_ps(a.v, b.v, c.v)};
   }
+  [[gnu::target("avx512f")]] static L fnmadd(const L& a, const L& b, const L& c) {
+    return {_mm512_fnmadd_ps(a.v, b.v, c.v)};
+  }
+  [[gnu::target("avx512f")]] static L fmsub(const L& a, const L& b, const L& c) {
+    return {_mm512_fmsub_ps(a.v, b.v, c.v)};
+  }
+  [[gnu::target("avx512f")]] static L mul(const L& a, const L& b) { return {_mm512_mul_ps(a.v, b.v)}; }
   [[gnu::target("avx512f")]] static L relu(const L& x) {
     return {_mm512_mask_max_ps(x.v, 0xFFFF, x.v, _mm512_setzero_ps())};
   }
