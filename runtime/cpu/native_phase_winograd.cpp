@@ -144,6 +144,10 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
   const Plan<F> p(s, workers);
   float* blocks = static_cast<float*>(scratch) + p.weightFloats();  // (the weights' room unused when held)
   const bool transformsWeights = !heldWeights || !heldReady, sixteens = outputsSixteens(s);
+  // The input transform's width: AVX-512's sixteen channels where they are a multiple of 16.
+  const auto transformInput = hostHasAvx512() && s.channels % winograd::Sixteens::kFloats == 0
+                                  ? transformInputSixteens<F>
+                                  : transformInputEights<F>;
   const int terms = p.passes.front().terms;
 #pragma omp parallel num_threads(workers)
   {

@@ -115,7 +115,7 @@ void weightGradient(const PhaseWinogradShape& s, const float* x, const float* dy
     for (const Block& block : p.blocks) {
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < block.count; ++t) {
-        transformInput(p, 0, x, block.first + t, v, t);
+        transformInputEights(p, 0, x, block.first + t, v, t);
         for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(p, dy, block.first + t, k0, g, t);
       }
       // Each point's sums in two halves of their columns: even shares (F(4x4)'s 25 points

@@ -32,14 +32,16 @@ inline constexpr int64_t kFewestBlockTiles = 16;
 struct F4 {
   static constexpr int kSide = 5;  ///< transformed points along each axis (the first and the last read one tap each)
   static constexpr int kTile = 4;  ///< results per tile along each axis
-  /// r = B^T d for five vectors d (one row or column of a patch).
-  WEFT_PHASE_INLINE void input(const __m256 (&d)[5], __m256 (&r)[5]) {
-    const __m256 two = _mm256_set1_ps(2.0f);
-    r[0] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[0], d[2]), _mm256_sub_ps(d[3], d[1]));
-    r[1] = _mm256_fmadd_ps(two, d[1], _mm256_sub_ps(d[2], d[3]));
-    r[2] = _mm256_fmsub_ps(_mm256_set1_ps(3.0f), d[2], _mm256_fmadd_ps(two, d[1], d[3]));
-    r[3] = _mm256_sub_ps(d[3], d[1]);
-    r[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[1], d[3]), _mm256_sub_ps(d[4], d[2]));
+  /// r = B^T d for five vectors d (one row or column of a patch), any width.
+  template <class W>
+  static void input(const winograd::Lanes<W> (&d)[5], winograd::Lanes<W> (&r)[5]) {
+    using winograd::operator+, winograd::operator-;
+    const winograd::Lanes<W> two = W::splat(2.0f);
+    r[0] = W::fmadd(two, d[0] - d[2], d[3] - d[1]);
+    r[1] = W::fmadd(two, d[1], d[2] - d[3]);
+    r[2] = W::fmsub(W::splat(3.0f), d[2], W::fmadd(two, d[1], d[3]));
+    r[3] = d[3] - d[1];
+    r[4] = W::fmadd(two, d[1] - d[3], d[4] - d[2]);
   }
   /// r = A^T m for five vectors m (one row or column of a tile's products), any width.
   template <class W>
@@ -84,7 +86,10 @@ struct F4 {
 struct F7 {
   static constexpr int kSide = 8;  ///< as F4's: G's first row reads the first tap alone, its last the second
   static constexpr int kTile = 7;
-  WEFT_PHASE_INLINE void input(const __m256 (&d)[8], __m256 (&r)[8]) { winograd7::inputTransform(d, r); }
+  template <class W>
+  static void input(const winograd::Lanes<W> (&d)[8], winograd::Lanes<W> (&r)[8]) {
+    winograd7::inputTransform<W>(d, r);
+  }
   template <class W>
   static void output(const winograd::Lanes<W> (&m)[8], winograd::Lanes<W> (&r)[7]) {
     winograd7::outputTransform<W>(m, r);
@@ -253,10 +258,10 @@ struct Plan {
 };
 
 /// V[xi][row][term, c] for every term's input patch of tile `tile` of pass `pass`, all
-/// channels eight at a time.
-template <class F>
-[[gnu::target("avx2,fma"), gnu::flatten]] void transformInput(const Plan<F>& p, int pass, const float* x, int64_t tile,
-                                                        float* v, int64_t row) {
+/// channels (W's width at a time: a multiple of it). Runs inside a step with W's target and
+/// gnu::flatten (winograd::Lanes).
+template <class F, class W>
+void transformInputOf(const Plan<F>& p, int pass, const float* x, int64_t tile, float* v, int64_t row) {
   constexpr int S = F::kSide;
   const PhaseWinogradShape& s = p.s;
   int64_t image, top, left;
@@ -277,16 +282,28 @@ template <class F>
                                      position;
     float* out = v + row * p.depth + term * s.channels;
     if (aFirst == 0 && aEnd == S && bFirst == 0 && bEnd == S) {
-      for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-        winograd::transformPatch<S, F::input>(winograd::InteriorLoad{patch + in.at(0, c0), rowStride, columnStride},
-                                              out + c0, p.vPoint);
+      for (int64_t c0 = 0; c0 < s.channels; c0 += W::kFloats)
+        winograd::transformPatch<W, S, F>(winograd::InteriorLoad<W>{patch + in.at(0, c0), rowStride, columnStride},
+                                          out + c0, p.vPoint);
       continue;
     }
-    for (int64_t c0 = 0; c0 < s.channels; c0 += 8)
-      winograd::transformPatch<S, F::input>(
-          winograd::BorderLoad{{patch + in.at(0, c0), rowStride, columnStride}, aFirst, aEnd, bFirst, bEnd}, out + c0,
-          p.vPoint);
+    for (int64_t c0 = 0; c0 < s.channels; c0 += W::kFloats)
+      winograd::transformPatch<W, S, F>(
+          winograd::BorderLoad<W>{{patch + in.at(0, c0), rowStride, columnStride}, aFirst, aEnd, bFirst, bEnd},
+          out + c0, p.vPoint);
   }
+}
+
+/// transformInputOf in AVX2's eights, or in AVX-512's sixteens (the channels a multiple of 16).
+template <class F>
+[[gnu::target("avx2,fma"), gnu::flatten]] void transformInputEights(const Plan<F>& p, int pass, const float* x,
+                                                                     int64_t tile, float* v, int64_t row) {
+  transformInputOf<F, winograd::Eights>(p, pass, x, tile, v, row);
+}
+template <class F>
+[[gnu::target("avx512f"), gnu::flatten]] void transformInputSixteens(const Plan<F>& p, int pass, const float* x,
+                                                                      int64_t tile, float* v, int64_t row) {
+  transformInputOf<F, winograd::Sixteens>(p, pass, x, tile, v, row);
 }
 
 }  // namespace weft::cpu::phase_blocks

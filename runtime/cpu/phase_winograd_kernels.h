@@ -52,16 +52,6 @@ void inputTransform(const winograd::Lanes<W> (&d)[8], winograd::Lanes<W> (&r)[8]
   r[5] = even + odd;
   r[6] = even - odd;
 }
-/// inputTransform on AVX2's vectors (the blocked phase steps' patches).
-WEFT_WINOGRAD7_INLINE void inputTransform(const __m256 (&d)[8], __m256 (&r)[8]) {
-  winograd::Lanes<winograd::Eights> in[8], out[8];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) in[i].v = d[i];
-  inputTransform<winograd::Eights>(in, out);
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) r[i] = out[i].v;
-}
-
 /// r = A^T m for eight vectors m (one row or column of a tile's products), any width.
 template <class W>
 void outputTransform(const winograd::Lanes<W> (&m)[8], winograd::Lanes<W> (&r)[7]) {

@@ -21,17 +21,6 @@ inline constexpr int64_t kTile = 4;     ///< results per tile along each axis
 
 #define WEFT_WINOGRAD_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
 
-/// r = B^T d for six vectors d (one row or column of a patch).
-WEFT_WINOGRAD_INLINE void inputTransform(const __m256 (&d)[6], __m256 (&r)[6]) {
-  const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), five = _mm256_set1_ps(5);
-  r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
-  r[1] = _mm256_fnmadd_ps(four, _mm256_add_ps(d[1], d[2]), _mm256_add_ps(d[3], d[4]));
-  r[2] = _mm256_fmadd_ps(four, _mm256_sub_ps(d[1], d[2]), _mm256_sub_ps(d[4], d[3]));
-  r[3] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[3], d[1]), _mm256_sub_ps(d[4], d[2]));
-  r[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(d[1], d[3]), _mm256_sub_ps(d[4], d[2]));
-  r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
-}
-
 /// Vectors of one width for the width-generic transforms: `Lanes<Eights>` holds AVX2's eight
 /// floats, `Lanes<Sixteens>` AVX-512's sixteen. Each width's operations carry its target; a
 /// transform written once over Lanes<W> runs in a step with W's target and `flatten`, which
@@ -129,6 +118,25 @@ void storeResultOf(const WinogradEpilogue& e, const Lanes<W>& value, const Lanes
   if (e.relu) result = W::relu(result);
   W::store(y + index, result);
 }
+
+/// r = B^T d for six vectors d (one row or column of a patch), any width.
+template <class W>
+void inputTransform(const Lanes<W> (&d)[6], Lanes<W> (&r)[6]) {
+  const Lanes<W> two = W::splat(2), four = W::splat(4), five = W::splat(5);
+  r[0] = W::fmadd(four, d[0], W::fnmadd(five, d[2], d[4]));
+  r[1] = W::fnmadd(four, d[1] + d[2], d[3] + d[4]);
+  r[2] = W::fmadd(four, d[1] - d[2], d[4] - d[3]);
+  r[3] = W::fmadd(two, d[3] - d[1], d[4] - d[2]);
+  r[4] = W::fmadd(two, d[1] - d[3], d[4] - d[2]);
+  r[5] = W::fmadd(four, d[1], W::fnmadd(five, d[3], d[5]));
+}
+/// F(4x4, 3x3)'s input transform as transformPatch takes it.
+struct F43 {
+  template <class W>
+  static void input(const Lanes<W> (&d)[6], Lanes<W> (&r)[6]) {
+    inputTransform<W>(d, r);
+  }
+};
 
 /// r = G g for three vectors g (one row or column of a 3x3 kernel).
 WEFT_WINOGRAD_INLINE void weightTransform(const __m256 (&g)[3], __m256 (&r)[6]) {
@@ -243,47 +251,49 @@ struct Tiling : TileGrid {
         s(shape) {}
 };
 
-/// V's points for eight channels of one Side x Side patch: B^T d B (Transform applying B^T
-/// to one row or column) of the vectors `load(a, b)` gives, stored at out + (a * Side + b) *
-/// pointStride. Every loop is unrolled: the patch's vectors stay in registers (a
-/// runtime-indexed array of vectors lives on the stack), or where they do not fit (F(7x7,
-/// 2x2)'s 64) the compiler spills them.
-template <int Side, void (*Transform)(const __m256 (&)[Side], __m256 (&)[Side]), typename Load>
-WEFT_WINOGRAD_INLINE void transformPatch(Load load, float* out, int64_t pointStride) {
-  __m256 columns[Side][Side];  // B^T applied down each column of the patch
+/// V's points for one vector of channels (W's width) of one Side x Side patch: B^T d B
+/// (F::input applying B^T to one row or column) of the vectors `load(a, b)` gives, stored at
+/// out + (a * Side + b) * pointStride. Every loop is unrolled: the patch's vectors stay in
+/// registers (a runtime-indexed array of vectors lives on the stack), or where they do not fit
+/// (F(7x7, 2x2)'s 64) the compiler spills them. Runs inside a step with W's target and
+/// gnu::flatten (Lanes).
+template <class W, int Side, class F, typename Load>
+void transformPatch(Load load, float* out, int64_t pointStride) {
+  Lanes<W> columns[Side][Side];  // B^T applied down each column of the patch
 #pragma GCC unroll 8
   for (int b = 0; b < Side; ++b) {
-    __m256 d[Side];
+    Lanes<W> d[Side];
 #pragma GCC unroll 8
     for (int a = 0; a < Side; ++a) d[a] = load(a, b);
-    Transform(d, columns[b]);
+    F::template input<W>(d, columns[b]);
   }
 #pragma GCC unroll 8
   for (int a = 0; a < Side; ++a) {
-    __m256 d[Side], r[Side];
+    Lanes<W> d[Side], r[Side];
 #pragma GCC unroll 8
     for (int b = 0; b < Side; ++b) d[b] = columns[b][a];
-    Transform(d, r);
+    F::template input<W>(d, r);
 #pragma GCC unroll 8
-    for (int b = 0; b < Side; ++b) _mm256_storeu_ps(out + (a * Side + b) * pointStride, r[b]);
+    for (int b = 0; b < Side; ++b) W::store(out + (a * Side + b) * pointStride, r[b]);
   }
 }
 
-/// Eight channels of a patch's row a, column b, all inside the image.
+/// One vector of channels (W's width) of a patch's row a, column b, all inside the image.
+template <class W>
 struct InteriorLoad {
   const float* at;
   int64_t rowStride, columnStride;
-  WEFT_WINOGRAD_INLINE __m256 operator()(int a, int b) const {
-    return _mm256_loadu_ps(at + a * rowStride + b * columnStride);
-  }
+  Lanes<W> operator()(int a, int b) const { return W::load(at + a * rowStride + b * columnStride); }
 };
 
-/// Eight channels of a patch's row a, column b: zeros outside rows aFirst..aEnd, columns bFirst..bEnd.
+/// One vector of channels of a patch's row a, column b: zeros outside rows aFirst..aEnd,
+/// columns bFirst..bEnd.
+template <class W>
 struct BorderLoad {
-  InteriorLoad inside;
+  InteriorLoad<W> inside;
   int64_t aFirst, aEnd, bFirst, bEnd;
-  WEFT_WINOGRAD_INLINE __m256 operator()(int a, int b) const {
-    return a >= aFirst && a < aEnd && b >= bFirst && b < bEnd ? inside(a, b) : _mm256_setzero_ps();
+  Lanes<W> operator()(int a, int b) const {
+    return a >= aFirst && a < aEnd && b >= bFirst && b < bEnd ? inside(a, b) : W::splat(0);
   }
 };
 
@@ -291,8 +301,9 @@ struct BorderLoad {
 /// time); a point's rows lie pointStride floats apart. (One call a tile: the tile's place,
 /// two divisions, is found once for all its channels.) A patch inside the image loads
 /// without bounds checks.
-__attribute__((target("avx2,fma"))) inline void transformInput(const Tiling& tiling, const float* x, int64_t tile,
-                                                               float* v, int64_t row, int64_t pointStride) {
+[[gnu::target("avx2,fma"), gnu::flatten]] inline void transformInput(const Tiling& tiling, const float* x,
+                                                                      int64_t tile, float* v, int64_t row,
+                                                                      int64_t pointStride) {
   const WinogradShape& s = tiling.s;
   int64_t image, top, left;
   tiling.locate(tile, image, top, left);
@@ -305,12 +316,12 @@ __attribute__((target("avx2,fma"))) inline void transformInput(const Tiling& til
   float* out = v + row * s.channels;
   if (aFirst == 0 && aEnd == 6 && bFirst == 0 && bEnd == 6) {
     for (int64_t c0 = 0; c0 < C; c0 += 8)
-      transformPatch<6, inputTransform>(InteriorLoad{patch + c0, rowStride, C}, out + c0, pointStride);
+      transformPatch<Eights, 6, F43>(InteriorLoad<Eights>{patch + c0, rowStride, C}, out + c0, pointStride);
     return;
   }
   for (int64_t c0 = 0; c0 < C; c0 += 8)
-    transformPatch<6, inputTransform>(BorderLoad{{patch + c0, rowStride, C}, aFirst, aEnd, bFirst, bEnd}, out + c0,
-                                      pointStride);
+    transformPatch<Eights, 6, F43>(BorderLoad<Eights>{{patch + c0, rowStride, C}, aFirst, aEnd, bFirst, bEnd},
+                                   out + c0, pointStride);
 }
 
 /// c[rows x columns] (+)= a[rows x depth] * b[depth x columns], the register kernel of every
