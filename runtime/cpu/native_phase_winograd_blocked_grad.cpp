@@ -23,7 +23,7 @@ using namespace phase_blocks;
 /// P[xi][row][k0..k0+8] = A e A^T for the result gradients of tile `tile` (of the conv's one
 /// pass), channels k0..; zeros past the result plane.
 template <class F>
-__attribute__((target("avx2,fma"))) void transformGradient(const Plan<F>& p, const float* dy, int64_t tile,
+[[gnu::target("avx2,fma"), gnu::flatten]] void transformGradient(const Plan<F>& p, const float* dy, int64_t tile,
                                                            int64_t k0, float* out, int64_t row) {
   constexpr int S = F::kSide, T = F::kTile;
   const PhaseWinogradShape& s = p.s;

@@ -29,35 +29,50 @@ namespace {
 
 using namespace winograd7;
 
-/// P[xi][tile][k0..k0+8] = A e A^T for the result gradients of tile `tile`, channels k0..;
-/// a point's rows lie pointStride floats apart.
-__attribute__((target("avx2,fma"))) void transformGradient(const PassTiling& tiling, const float* dy, int64_t tile,
-                                                           int64_t k0, float* p, int64_t pointStride) {
+/// P[xi][tile][k] = A e A^T for the result gradients of tile `tile`, every channel (W's width
+/// at a time: a multiple of it); a point's rows lie pointStride floats apart. Runs inside a step
+/// with W's target and gnu::flatten (winograd::Lanes).
+template <class W>
+void transformGradientOf(const PassTiling& tiling, const float* dy, int64_t tile, float* p, int64_t pointStride) {
+  using L = winograd::Lanes<W>;
   const PhaseWinogradShape& s = tiling.s;
   int64_t image, top, left;
   tiling.locate(tile, image, top, left);
   const ImageLayout in = s.yLayout();
-  const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + in.at(0, k0);
-  __m256 columns[7][8];  // A applied down each column of the tile
+  for (int64_t k0 = 0; k0 < s.outChannels; k0 += W::kFloats) {
+    const float* base = dy + image * s.outHeight * s.outWidth * s.outChannels + in.at(0, k0);
+    L columns[7][8];  // A applied down each column of the tile
 #pragma GCC unroll 7
-  for (int b = 0; b < 7; ++b) {
-    __m256 e[7];
+    for (int b = 0; b < 7; ++b) {
+      L e[7];
 #pragma GCC unroll 7
-    for (int a = 0; a < 7; ++a)
-      e[a] = top + a < s.outHeight && left + b < s.outWidth
-                 ? _mm256_loadu_ps(base + ((top + a) * s.outWidth + left + b) * in.positionStride)
-                 : _mm256_setzero_ps();
-    gradientTransform(e, columns[b]);
-  }
+      for (int a = 0; a < 7; ++a)
+        e[a] = top + a < s.outHeight && left + b < s.outWidth
+                   ? W::load(base + ((top + a) * s.outWidth + left + b) * in.positionStride)
+                   : W::splat(0);
+      gradientTransform<W>(e, columns[b]);
+    }
 #pragma GCC unroll 8
-  for (int a = 0; a < 8; ++a) {
-    const __m256 e[7] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
-                         columns[4][a], columns[5][a], columns[6][a]};
-    __m256 r[8];
-    gradientTransform(e, r);
+    for (int a = 0; a < 8; ++a) {
+      const L e[7] = {columns[0][a], columns[1][a], columns[2][a], columns[3][a],
+                      columns[4][a], columns[5][a], columns[6][a]};
+      L r[8];
+      gradientTransform<W>(e, r);
 #pragma GCC unroll 8
-    for (int b = 0; b < 8; ++b) _mm256_storeu_ps(p + (a * 8 + b) * pointStride + tile * s.outChannels + k0, r[b]);
+      for (int b = 0; b < 8; ++b) W::store(p + (a * 8 + b) * pointStride + tile * s.outChannels + k0, r[b]);
+    }
   }
+}
+
+/// transformGradientOf in AVX2's eights, or in AVX-512's sixteens.
+[[gnu::target("avx2,fma"), gnu::flatten]] void transformGradientEights(const PassTiling& tiling, const float* dy,
+                                                                        int64_t tile, float* p, int64_t pointStride) {
+  transformGradientOf<winograd::Eights>(tiling, dy, tile, p, pointStride);
+}
+[[gnu::target("avx512f"), gnu::flatten]] void transformGradientSixteens(const PassTiling& tiling, const float* dy,
+                                                                         int64_t tile, float* p,
+                                                                         int64_t pointStride) {
+  transformGradientOf<winograd::Sixteens>(tiling, dy, tile, p, pointStride);
 }
 
 /// dw[k, c0..c0+8, taps of term `term`] = G^T W[.][k][c] G; a point's part of W lies
@@ -108,16 +123,22 @@ void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, co
   float* sums = static_cast<float*>(scratch);  // W
   float* v = sums + kPoints * layout.uPoint;
   float* p = v + kPoints * layout.vPoint;
+  // The transforms' widths: AVX-512's sixteen channels where they are a multiple of 16.
+  const bool avx512 = hostHasAvx512();
+  const auto transformGradient =
+      avx512 && K % winograd::Sixteens::kFloats == 0 ? transformGradientSixteens : transformGradientEights;
+  const auto transformInput =
+      avx512 && C % winograd::Sixteens::kFloats == 0 ? transformInputSixteens : transformInputEights;
 #pragma omp parallel
   {
     UpperHalvesClearedOnExit cleared;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiling.tiles; ++t)
-      for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, t, k0, p, layout.mPoint);
+      transformGradient(tiling, dy, t, p, layout.mPoint);
     for (int term = 0; term < pass.terms; ++term) {
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tiling.tiles; ++t)
-        transformInputEights(tiling, term, x, t, v, layout.vPoint);
+        transformInput(tiling, term, x, t, v, layout.vPoint);
 #pragma omp for schedule(static)
       for (int64_t point = 0; point < kPoints; ++point) {
         const float* vp = v + point * layout.vPoint;

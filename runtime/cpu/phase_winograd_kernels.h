@@ -82,26 +82,36 @@ WEFT_WINOGRAD7_INLINE void weightTransform(const __m256 (&g)[2], __m256 (&r)[8])
   r[7] = g[1];
 }
 
-/// r = A e for seven vectors e (one row or column of a tile's result gradients).
-WEFT_WINOGRAD7_INLINE void gradientTransform(const __m256 (&e)[7], __m256 (&r)[8]) {
-  const __m256 even1 = _mm256_add_ps(_mm256_add_ps(e[0], e[2]), _mm256_add_ps(e[4], e[6]));
-  const __m256 odd1 = _mm256_add_ps(_mm256_add_ps(e[1], e[3]), e[5]);
-  const __m256 even2 = _mm256_fmadd_ps(splat(64.0f), e[6], _mm256_fmadd_ps(splat(16.0f), e[4],
-                                                                           _mm256_fmadd_ps(splat(4.0f), e[2], e[0])));
-  const __m256 odd2 = _mm256_fmadd_ps(splat(32.0f), e[5], _mm256_fmadd_ps(splat(8.0f), e[3],
-                                                                          _mm256_mul_ps(splat(2.0f), e[1])));
-  const __m256 even3 = _mm256_fmadd_ps(splat(1.0f / 64), e[6], _mm256_fmadd_ps(splat(1.0f / 16), e[4],
-                                                                               _mm256_fmadd_ps(splat(0.25f), e[2], e[0])));
-  const __m256 odd3 = _mm256_fmadd_ps(splat(1.0f / 32), e[5], _mm256_fmadd_ps(splat(0.125f), e[3],
-                                                                              _mm256_mul_ps(splat(0.5f), e[1])));
+/// r = A e for seven vectors e (one row or column of a tile's result gradients), any width.
+template <class W>
+void gradientTransform(const winograd::Lanes<W> (&e)[7], winograd::Lanes<W> (&r)[8]) {
+  using winograd::operator+, winograd::operator-;
+  using L = winograd::Lanes<W>;
+  const L even1 = (e[0] + e[2]) + (e[4] + e[6]);
+  const L odd1 = (e[1] + e[3]) + e[5];
+  const L even2 =
+      W::fmadd(W::splat(64.0f), e[6], W::fmadd(W::splat(16.0f), e[4], W::fmadd(W::splat(4.0f), e[2], e[0])));
+  const L odd2 = W::fmadd(W::splat(32.0f), e[5], W::fmadd(W::splat(8.0f), e[3], W::mul(W::splat(2.0f), e[1])));
+  const L even3 =
+      W::fmadd(W::splat(1.0f / 64), e[6], W::fmadd(W::splat(1.0f / 16), e[4], W::fmadd(W::splat(0.25f), e[2], e[0])));
+  const L odd3 = W::fmadd(W::splat(1.0f / 32), e[5], W::fmadd(W::splat(0.125f), e[3], W::mul(W::splat(0.5f), e[1])));
   r[0] = e[0];
-  r[1] = _mm256_add_ps(even1, odd1);
-  r[2] = _mm256_sub_ps(even1, odd1);
-  r[3] = _mm256_add_ps(even2, odd2);
-  r[4] = _mm256_sub_ps(even2, odd2);
-  r[5] = _mm256_add_ps(even3, odd3);
-  r[6] = _mm256_sub_ps(even3, odd3);
+  r[1] = even1 + odd1;
+  r[2] = even1 - odd1;
+  r[3] = even2 + odd2;
+  r[4] = even2 - odd2;
+  r[5] = even3 + odd3;
+  r[6] = even3 - odd3;
   r[7] = e[6];
+}
+/// gradientTransform on AVX2's vectors (the blocked phase weight gradient's tiles).
+WEFT_WINOGRAD7_INLINE void gradientTransform(const __m256 (&e)[7], __m256 (&r)[8]) {
+  winograd::Lanes<winograd::Eights> in[7], out[8];
+#pragma GCC unroll 7
+  for (int i = 0; i < 7; ++i) in[i].v = e[i];
+  gradientTransform<winograd::Eights>(in, out);
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = out[i].v;
 }
 
 /// r = G^T w for eight vectors w (one row or column of a kernel's transformed gradient).
