@@ -1,5 +1,5 @@
-// Native Winograd convolutions F(4x4, 3x3) on AVX2 (see native_winograd.h and
-// winograd_kernels.h). With the 36 points xi of a tile:
+// Native Winograd convolutions F(4x4, 3x3) on AVX2, the output transform on AVX-512 where the
+// CPU runs it (see native_winograd.h and winograd_kernels.h). With the 36 points xi of a tile:
 //   U[xi][c][k] = (G w'[k, c] G^T)[xi]       the weights, once per run (all workers);
 //   V[xi][t][c] = (B^T d[t, c] B)[xi]        a block of tiles t, their input patches d;
 //   M[xi][t][k] = sum over c of V[xi][t][c] * U[xi][c][k]   36 matrix products;

@@ -24,7 +24,8 @@ inline constexpr int64_t kFewestBlockTiles = 16;
 
 #define WEFT_PHASE_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
 
-/// F(4x4, 2x2)'s transforms on eight channels at a time. Its points are 0, 1, -1, 2 and
+/// F(4x4, 2x2)'s transforms (input and output over Lanes<W>, the others on AVX2's eight
+/// channels at a time). Its points are 0, 1, -1, 2 and
 /// infinity; B^T's rows and G's are scaled to small integers in B^T (Toom-Cook in exact
 /// rationals, the scales moved from B^T into G):
 ///   B^T = [2 -1 -2 1 0; 0 2 1 -1 0; 0 -2 3 -1 0; 0 -1 0 1 0; 0 2 -1 -2 1]

@@ -1,8 +1,9 @@
 #pragma once
 /// The pieces the native Winograd steps (native_winograd.cpp, native_winograd_weight_grad.cpp)
-/// share: F(4x4, 3x3)'s transforms on eight channels at a time (AVX2), the tiling of a result
-/// plane into 4x4 tiles, the input patches' transform and the register kernel of the 36
-/// matrix products. With the points xi = 6a + b of a 6x6 patch d and a 3x3 kernel g:
+/// share: F(4x4, 3x3)'s transforms (over Lanes<W>: AVX2's eight channels or AVX-512's
+/// sixteen at a time; the weight and kernel transforms AVX2's), the tiling of a result plane
+/// into 4x4 tiles, the input patches' transform and the register kernel of the 36 matrix
+/// products. With the points xi = 6a + b of a 6x6 patch d and a 3x3 kernel g:
 ///   forward   y = A^T [(G g G^T) . (B^T d B)] A      (4x4 results of a tile)
 ///   gradient  dg = G^T [(A e A^T) . (B^T d B)] G     (e: the tile's 4x4 result gradients),
 /// the second the transpose of the first: e . y = g . dg for every e and g.
@@ -297,7 +298,7 @@ struct BorderLoad {
   }
 };
 
-/// V[xi][row][c] = B^T d B for the input patch of tile `tile`, every channel (eight at a
+/// V[xi][row][c] = B^T d B for the input patch of tile `tile`, every channel (AVX2's eight at a
 /// time); a point's rows lie pointStride floats apart. (One call a tile: the tile's place,
 /// two divisions, is found once for all its channels.) A patch inside the image loads
 /// without bounds checks.
