@@ -1,7 +1,8 @@
 #pragma once
 /// What the phase Winograd steps share: F(7x7, 2x2)'s transforms (input, output and gradient
-/// over winograd::Lanes<W>, any width; weight and kernel on AVX2's eight channels at a time) and the split of a 4x4 (or 3x3), stride-2 convolution into passes and terms (every
-/// phase step); the term-by-term steps' tiling, scratch layout and input patches' transform
+/// over winograd::Lanes<W>, any width; weight and kernel on AVX2's eight channels at a time)
+/// and the split of a 4x4 (or 3x3), stride-2 convolution into passes and terms (every phase
+/// step); the term-by-term steps' tiling, scratch layout and input patches' transform
 /// (native_phase_winograd_terms.cpp and the 4x4 weight gradient; the blocked steps' are in
 /// phase_winograd_blocks.h). A 4x4, stride-2 convolution splits into 2x2, stride-1 ones
 /// (one per phase of its input or result), each computed 7x7 results at a time from an 8x8
