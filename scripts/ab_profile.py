@@ -20,10 +20,11 @@ the rest go to its environment.
 """
 import argparse
 import collections
-import os
 import re
 import subprocess
 import sys
+
+from ab_sides import parse_side
 
 STEP = re.compile(r"\s+([0-9.]+) ms\s+[0-9.]+%\s+(\S+) (%\S+) (.*)")
 TOTAL = re.compile(r"([0-9.]+) ms per run")
@@ -31,16 +32,7 @@ TOTAL = re.compile(r"([0-9.]+) ms per run")
 
 def run(model, mode, side):
     """One profiled run: ({step: ms}, {step: description}, total ms)."""
-    env = dict(os.environ)
-    binary = "build/bin/weft"
-    for pair in side.split():
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            sys.exit(f"ab_profile.py: side '{side}': '{pair}' is not VAR=VALUE")
-        if name == "BIN":
-            binary = value
-        else:
-            env[name] = value
+    binary, env = parse_side(side, "ab_profile.py", "build/bin/weft")
     env["WEFT_PROFILE"] = "1000"
     try:
         done = subprocess.run([binary, "bench", "--models=" + model, "--modes=" + mode], env=env,

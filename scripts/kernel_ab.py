@@ -24,28 +24,19 @@ import subprocess
 import sys
 import tempfile
 
+from ab_sides import parse_side
+
 FASTEST = re.compile(r"fastest ([0-9.]+) ms")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def side(text):
-    """(binary, environment) of a side's VAR=VALUE list."""
-    env, binary = dict(os.environ), os.path.join(ROOT, "build", "bin", "weft")
-    for item in text.split():
-        name, _, value = item.partition("=")
-        if not name or not _:
-            sys.exit(f"kernel_ab.py: '{item}' is no VAR=VALUE")
-        if name == "BIN":
-            binary = value
-        else:
-            env[name] = value
-    return binary, env
-
-
 def fastest(binary, env, graph, repeat, out):
     """The fastest of `repeat` runs of `graph`, in ms."""
-    run = subprocess.run([binary, "run", graph, f"--repeat={repeat}", f"--out={out}"], env=env,
-                         capture_output=True, text=True)
+    try:
+        run = subprocess.run([binary, "run", graph, f"--repeat={repeat}", f"--out={out}"], env=env,
+                             capture_output=True, text=True)
+    except OSError as e:
+        sys.exit(f"kernel_ab.py: cannot run {binary}: {e.strerror}")
     found = FASTEST.search(run.stdout + run.stderr)
     if run.returncode != 0 or not found:
         sys.exit(f"kernel_ab.py: {binary} run {graph} failed:\n{run.stderr.strip()}")
@@ -64,7 +55,8 @@ def main():
                     if args.only in os.path.basename(g))
     if args.rounds < 1 or args.repeat < 1 or not graphs:
         sys.exit("kernel_ab.py: need ROUNDS >= 1, --repeat >= 1 and a graph to time")
-    sides = [side(args.a), side(args.b)]
+    default = os.path.join(ROOT, "build", "bin", "weft")
+    sides = [parse_side(args.a, "kernel_ab.py", default), parse_side(args.b, "kernel_ab.py", default)]
     best = {g: [float("inf"), float("inf")] for g in graphs}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.rounds):

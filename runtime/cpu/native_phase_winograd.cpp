@@ -113,7 +113,7 @@ void transformOutputs(const Plan<F>& p, int pass, const float* m, int64_t tile, 
     transformTileOutput<F, W>(p.s, of.rows[0], of.cols[0], image, top, left, m + row * p.s.outChannels + k0, p.mPoint,
                               k0, e, y);
 }
-/// transformOutputs in AVX2's eights, or in AVX-512's sixteens (outputsSixteens).
+/// transformOutputs in AVX2's eights, or in AVX-512's sixteens (winograd::runsSixteens).
 template <class F>
 [[gnu::target("avx2,fma"), gnu::flatten]] void transformOutputEights(const Plan<F>& p, int pass, const float* m,
                                                                       int64_t tile, int64_t row,
@@ -143,11 +143,8 @@ void convolution(const PhaseWinogradShape& s, const float* x, const float* w, co
   while (workers > 1 && scratchBytes<F>(s, workers) > scratchBytesGiven) --workers;
   const Plan<F> p(s, workers);
   float* blocks = static_cast<float*>(scratch) + p.weightFloats();  // (the weights' room unused when held)
-  const bool transformsWeights = !heldWeights || !heldReady, sixteens = outputsSixteens(s);
-  // The input transform's width: AVX-512's sixteen channels where they are a multiple of 16.
-  const auto transformInput = hostHasAvx512() && s.channels % winograd::Sixteens::kFloats == 0
-                                  ? transformInputSixteens<F>
-                                  : transformInputEights<F>;
+  const bool transformsWeights = !heldWeights || !heldReady, sixteens = winograd::runsSixteens(s.outChannels);
+  const auto transformInput = winograd::runsSixteens(s.channels) ? transformInputSixteens<F> : transformInputEights<F>;
   const int terms = p.passes.front().terms;
 #pragma omp parallel num_threads(workers)
   {

@@ -87,7 +87,7 @@ void transformOutputs(const PassTiling& tiling, const float* m, int64_t tile, in
                                                            top, left, m + tile * tiling.s.outChannels + k0,
                                                            pointStride, k0, e, y);
 }
-/// transformOutputs in AVX2's eights, or in AVX-512's sixteens (phase_blocks::outputsSixteens).
+/// transformOutputs in AVX2's eights, or in AVX-512's sixteens (winograd::runsSixteens).
 [[gnu::target("avx2,fma"), gnu::flatten]] void transformOutputEights(const PassTiling& tiling, const float* m,
                                                                       int64_t tile, int64_t pointStride,
                                                                       const WinogradEpilogue& e, float* y) {
@@ -115,11 +115,8 @@ void termwisePhaseConvolution(const PhaseWinogradShape& s, const float* x, const
   auto weightsOf = [&](int64_t i) {
     return heldWeights ? heldWeights + i * kPoints * layout.uPoint : static_cast<float*>(scratch);
   };
-  const bool transformsWeights = !heldWeights || !heldReady, sixteens = phase_blocks::outputsSixteens(s);
-  // The input transform's width: AVX-512's sixteen channels where they are a multiple of 16.
-  const auto transformInput = hostHasAvx512() && s.channels % winograd::Sixteens::kFloats == 0
-                                  ? transformInputSixteens
-                                  : transformInputEights;
+  const bool transformsWeights = !heldWeights || !heldReady, sixteens = winograd::runsSixteens(s.outChannels);
+  const auto transformInput = winograd::runsSixteens(s.channels) ? transformInputSixteens : transformInputEights;
 #pragma omp parallel num_threads(std::max(1, omp_get_max_threads()))
   {
     UpperHalvesClearedOnExit cleared;

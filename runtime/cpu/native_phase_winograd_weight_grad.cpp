@@ -123,12 +123,8 @@ void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, co
   float* sums = static_cast<float*>(scratch);  // W
   float* v = sums + kPoints * layout.uPoint;
   float* p = v + kPoints * layout.vPoint;
-  // The transforms' widths: AVX-512's sixteen channels where they are a multiple of 16.
-  const bool avx512 = hostHasAvx512();
-  const auto transformGradient =
-      avx512 && K % winograd::Sixteens::kFloats == 0 ? transformGradientSixteens : transformGradientEights;
-  const auto transformInput =
-      avx512 && C % winograd::Sixteens::kFloats == 0 ? transformInputSixteens : transformInputEights;
+  const auto transformGradient = winograd::runsSixteens(K) ? transformGradientSixteens : transformGradientEights;
+  const auto transformInput = winograd::runsSixteens(C) ? transformInputSixteens : transformInputEights;
 #pragma omp parallel
   {
     UpperHalvesClearedOnExit cleared;

@@ -308,7 +308,7 @@ void winogradConvolution(const WinogradShape& s, const float* x, const float* w,
   float* direct = blocks + workers * blockFloats(s, p.blockTiles);  // directFloats(s): weights, then zeros
   float* zeros = direct + 9 * s.channels * s.outChannels;
   const bool transformsWeights = !heldWeights || !heldReady, lines = leavesLoneLines(s);
-  const bool wide = hostHasAvx512();
+  const bool wide = runsSixteens(s.outChannels);
   if (lines) std::fill(zeros, zeros + s.channels, 0.0f);
 #pragma omp parallel num_threads(workers)
   {

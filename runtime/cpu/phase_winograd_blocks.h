@@ -152,12 +152,6 @@ void transformTileOutput(const PhaseWinogradShape& s, const Axis& rows, const Ax
   }
 }
 
-/// Whether the phase steps' output transforms run AVX-512's sixteen result channels at a time
-/// for `s` (the CPU runs AVX-512, the channels a multiple of 16) rather than AVX2's eight.
-inline bool outputsSixteens(const PhaseWinogradShape& s) {
-  return hostHasAvx512() && s.outChannels % winograd::Sixteens::kFloats == 0;
-}
-
 /// One block of work: tiles first.. first + count of pass `pass`.
 struct Block {
   int pass = 0;

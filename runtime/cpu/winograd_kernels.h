@@ -85,6 +85,11 @@ struct Sixteens {
   }
 };
 
+/// Whether a step's transforms run AVX-512's sixteen of `channels` at a time rather than AVX2's
+/// eight: the CPU runs AVX-512 kernels (WEFT_CPU_ISA allowing) and the channels are a multiple
+/// of sixteen.
+inline bool runsSixteens(int64_t channels) { return hostHasAvx512() && channels % Sixteens::kFloats == 0; }
+
 template <class W>
 Lanes<W> operator+(const Lanes<W>& a, const Lanes<W>& b) {
   return W::add(a, b);
@@ -120,22 +125,18 @@ void storeResultOf(const WinogradEpilogue& e, const Lanes<W>& value, const Lanes
   W::store(y + index, result);
 }
 
-/// r = B^T d for six vectors d (one row or column of a patch), any width.
-template <class W>
-void inputTransform(const Lanes<W> (&d)[6], Lanes<W> (&r)[6]) {
-  const Lanes<W> two = W::splat(2), four = W::splat(4), five = W::splat(5);
-  r[0] = W::fmadd(four, d[0], W::fnmadd(five, d[2], d[4]));
-  r[1] = W::fnmadd(four, d[1] + d[2], d[3] + d[4]);
-  r[2] = W::fmadd(four, d[1] - d[2], d[4] - d[3]);
-  r[3] = W::fmadd(two, d[3] - d[1], d[4] - d[2]);
-  r[4] = W::fmadd(two, d[1] - d[3], d[4] - d[2]);
-  r[5] = W::fmadd(four, d[1], W::fnmadd(five, d[3], d[5]));
-}
-/// F(4x4, 3x3)'s input transform as transformPatch takes it.
+/// F(4x4, 3x3)'s input transform, as transformPatch takes it.
 struct F43 {
+  /// r = B^T d for six vectors d (one row or column of a patch), any width.
   template <class W>
   static void input(const Lanes<W> (&d)[6], Lanes<W> (&r)[6]) {
-    inputTransform<W>(d, r);
+    const Lanes<W> two = W::splat(2), four = W::splat(4), five = W::splat(5);
+    r[0] = W::fmadd(four, d[0], W::fnmadd(five, d[2], d[4]));
+    r[1] = W::fnmadd(four, d[1] + d[2], d[3] + d[4]);
+    r[2] = W::fmadd(four, d[1] - d[2], d[4] - d[3]);
+    r[3] = W::fmadd(two, d[3] - d[1], d[4] - d[2]);
+    r[4] = W::fmadd(two, d[1] - d[3], d[4] - d[2]);
+    r[5] = W::fmadd(four, d[1], W::fnmadd(five, d[3], d[5]));
   }
 };
 
@@ -316,11 +317,11 @@ struct BorderLoad {
   const int64_t rowStride = s.width * s.channels, C = s.channels;
   float* out = v + row * s.channels;
   if (aFirst == 0 && aEnd == 6 && bFirst == 0 && bEnd == 6) {
-    for (int64_t c0 = 0; c0 < C; c0 += 8)
+    for (int64_t c0 = 0; c0 < C; c0 += Eights::kFloats)
       transformPatch<Eights, 6, F43>(InteriorLoad<Eights>{patch + c0, rowStride, C}, out + c0, pointStride);
     return;
   }
-  for (int64_t c0 = 0; c0 < C; c0 += 8)
+  for (int64_t c0 = 0; c0 < C; c0 += Eights::kFloats)
     transformPatch<Eights, 6, F43>(BorderLoad<Eights>{{patch + c0, rowStride, C}, aFirst, aEnd, bFirst, bEnd},
                                    out + c0, pointStride);
 }
