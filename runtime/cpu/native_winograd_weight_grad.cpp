@@ -72,6 +72,13 @@ __attribute__((target("avx2,fma"))) void transformGradient(const Tiling& tiling,
   }
 }
 
+/// Asks the cache for tile `tile`'s input patch and result gradients (prefetchPatch).
+void prefetchTile(const Tiling& tiling, const float* x, const float* dy, int64_t tile) {
+  const WinogradShape& s = tiling.s;
+  prefetchPatch(tiling, tile, x, s.height, s.width, s.channels, 6, s.padTop, s.padLeft);
+  prefetchPatch(tiling, tile, dy, s.outHeight, s.outWidth, s.outChannels, kTile, 0, 0);
+}
+
 /// dw[k, c0..c0+8] = G^T W[.][k][c] G.
 __attribute__((target("avx2,fma"))) void transformKernel(const WinogradShape& s, const float* w, int64_t k, int64_t c0,
                                                          float* dw) {
@@ -168,6 +175,7 @@ void weightGradientPrivately(const WinogradShape& s, const float* x, const float
       const int64_t t0 = std::min(count, me * most), t1 = std::min(count, t0 + most);  // this worker's tiles
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t row = firstRow + t - t0;
+        if (t + kPrefetchTiles < t1) prefetchTile(tiling, x, dy, first + t + kPrefetchTiles);
         transformInput(tiling, x, first + t, v, row, vStride);
         for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, row, pStride);
       }
@@ -209,6 +217,7 @@ void winogradWeightGradient(const WinogradShape& s, const float* x, const float*
       const int64_t count = std::min(blockTiles, tiling.tiles - first);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < count; ++t) {
+        if (t + kPrefetchTiles < count) prefetchTile(tiling, x, dy, first + t + kPrefetchTiles);
         transformInput(tiling, x, first + t, v, t, tilePointStride(blockTiles, C));
         for (int64_t k0 = 0; k0 < K; k0 += 8) transformGradient(tiling, dy, first + t, k0, p, t, tilePointStride(blockTiles, K));
       }

@@ -241,6 +241,34 @@ struct TileGrid {
   }
 };
 
+/// How many tiles ahead of its transform a step asks the cache for a tile's data
+/// (prefetchPatch). A weight gradient reads x long after the forward pass wrote it: on the AMD
+/// EPYC Zen 4 of stop 48 resnet's 32-channel ones spent 1.85 Mcycles a worker in their
+/// transforms in the training step against 0.9 with the data in the cache; 2, 4 or 8 tiles
+/// ahead, 1.25-1.33.
+constexpr int64_t kPrefetchTiles = 4;
+
+/// Asks the L2 cache for the part inside the plane of a `side` x `side` patch of NHWC data
+/// (`height` x `width` pixels of `channels` floats) whose first row and column lie `padTop`
+/// and `padLeft` before those of tile `tile` of `grid`: of a tile after the first of its row,
+/// only the columns the tile before it did not read. (An asm statement: GCC deletes a loop of
+/// __builtin_prefetch calls as one without effects.)
+inline void prefetchPatch(const TileGrid& grid, int64_t tile, const float* data, int64_t height, int64_t width,
+                          int64_t channels, int64_t side, int64_t padTop, int64_t padLeft) {
+  int64_t image, top, left;
+  grid.locate(tile, image, top, left);
+  const int64_t seen = left == 0 ? 0 : std::max<int64_t>(0, side - grid.tile);  // columns the tile before read
+  top -= padTop, left -= padLeft;
+  const int64_t aFirst = std::max<int64_t>(0, -top), aEnd = std::min(side, height - top);
+  const int64_t bFirst = std::max({int64_t{0}, -left, seen}), bEnd = std::min(side, width - left);
+  const int64_t bytes = (bEnd - bFirst) * channels * 4;
+  for (int64_t a = aFirst; a < aEnd; ++a) {
+    const float* first = data + ((image * height + top + a) * width + left + bFirst) * channels;
+    const char* row = reinterpret_cast<const char*>(first);
+    for (int64_t b = 0; b < bytes; b += 64) asm volatile("prefetcht1 %0" : : "m"(row[b]));
+  }
+}
+
 /// A result plane in 4x4 tiles.
 struct Tiling : TileGrid {
   WinogradShape s;
