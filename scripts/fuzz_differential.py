@@ -232,6 +232,7 @@ def graph_text(seed, train, conv):
 
 def run(args, path, backend, out, seed):
     """weft run on one backend: its .npy files by relative path, or None when it fails."""
+    shutil.rmtree(out, ignore_errors=True)  # the files of the seed before are not this one's
     command = [args.weft, "run", path, "--backend=" + backend, "--out=" + out, "--seed=%d" % seed]
     if args.train:
         command += ["--train", "--steps=%d" % args.steps, "--lr=%g" % args.lr, "--optimizer", args.optimizer]
