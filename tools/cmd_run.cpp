@@ -38,6 +38,10 @@ options:
   --out=DIR              where to write outputs (default weft-out)
   --repeat=N             then time N more runs on the same inputs and print their median
                          and fastest milliseconds (with WEFT_PROFILE=1, per-step times too)
+  --cold                 with --repeat, write over 64 MiB before each timed run (untimed), so
+                         that the run finds its data in memory, not in the caches: as a
+                         training step's weight gradient finds the activations of its forward
+                         pass
 
 training (a graph with a scalar `loss` output, as weft compile --train builds its step):
   --train                run the training step instead: the forward pass, the gradients of
@@ -68,12 +72,16 @@ std::string preview(const ir::TensorData& t) {
   return s + (t.numel() > n ? ", ...]" : "]");
 }
 
+/// The bytes --cold writes over before each timed run: twice the 32 MiB L3 of the AMD EPYC
+/// Zen 4 (one CCD's), more than any cache of the machines weft is timed on.
+constexpr size_t kEvictorBytes = size_t{64} << 20;
+
 }  // namespace
 
 int cmdRun(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"inputs", "seed", "step", "passes", "out", "backend", "repeat", "threads", "steps", "lr", "optimizer"},
-            {"help", "train"});
+            {"help", "train", "cold"});
   if (args.has("help")) {
     std::cout << kRunHelp;
     return 0;
@@ -85,6 +93,7 @@ int cmdRun(int argc, char** argv) {
   for (const char* option : {"steps", "lr", "optimizer"})
     if (args.has(option) && !train) throw Error(std::string("--") + option + " needs --train (see --help)");
   if (train && args.has("repeat")) throw Error("--repeat times forward runs; time training steps with weft bench");
+  if (args.has("cold") && !args.has("repeat")) throw Error("--cold needs --repeat (see --help)");
   ir::Graph g = loadGraph(args.positional()[0]);
   passes::PassManager(args.get("passes", "")).run(g);
   passes::TrainConfig training;
@@ -136,15 +145,18 @@ int cmdRun(int argc, char** argv) {
   }
   if (repeat > 0) {
     std::vector<double> ms;
+    std::vector<char> evictor(args.has("cold") ? kEvictorBytes : 0);
     for (int64_t i = 0; i < repeat; ++i) {
+      for (size_t b = 0; b < evictor.size(); b += 64) ++evictor[b];  // every line of it, dirty
       auto start = std::chrono::steady_clock::now();
       runOnce();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     std::sort(ms.begin(), ms.end());
     const std::string where = exe ? "cpu (" + threadCount(threads) + ")" : backend;
-    std::printf("@%s on %s: %lld runs, median %.3f ms, fastest %.3f ms\n", g.name().c_str(), where.c_str(),
-                static_cast<long long>(repeat), ms[ms.size() / 2], ms.front());
+    std::printf("@%s on %s: %lld runs%s, median %.3f ms, fastest %.3f ms\n", g.name().c_str(), where.c_str(),
+                static_cast<long long>(repeat), evictor.empty() ? "" : " with cold caches", ms[ms.size() / 2],
+                ms.front());
   }
 
   // Every output is serialized before any file is written: one that .npy cannot hold (bf16)
