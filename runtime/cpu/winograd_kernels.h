@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "runtime/cpu/host_isa.h"
+#include "runtime/cpu/prefetch.h"
 #include "runtime/cpu/native_winograd.h"
 
 namespace weft::cpu::winograd {
@@ -251,8 +252,7 @@ constexpr int64_t kPrefetchTiles = 4;
 /// Asks the L2 cache for the part inside the plane of a `side` x `side` patch of NHWC data
 /// (`height` x `width` pixels of `channels` floats) whose first row and column lie `padTop`
 /// and `padLeft` before those of tile `tile` of `grid`: of a tile after the first of its row,
-/// only the columns the tile before it did not read. (An asm statement: GCC deletes a loop of
-/// __builtin_prefetch calls as one without effects.)
+/// only the columns the tile before it did not read.
 inline void prefetchPatch(const TileGrid& grid, int64_t tile, const float* data, int64_t height, int64_t width,
                           int64_t channels, int64_t side, int64_t padTop, int64_t padLeft) {
   int64_t image, top, left;
@@ -261,12 +261,9 @@ inline void prefetchPatch(const TileGrid& grid, int64_t tile, const float* data,
   top -= padTop, left -= padLeft;
   const int64_t aFirst = std::max<int64_t>(0, -top), aEnd = std::min(side, height - top);
   const int64_t bFirst = std::max({int64_t{0}, -left, seen}), bEnd = std::min(side, width - left);
-  const int64_t bytes = (bEnd - bFirst) * channels * 4;
-  for (int64_t a = aFirst; a < aEnd; ++a) {
-    const float* first = data + ((image * height + top + a) * width + left + bFirst) * channels;
-    const char* row = reinterpret_cast<const char*>(first);
-    for (int64_t b = 0; b < bytes; b += 64) asm volatile("prefetcht1 %0" : : "m"(row[b]));
-  }
+  if (aEnd > aFirst && bEnd > bFirst)
+    prefetchRows(data + ((image * height + top + aFirst) * width + left + bFirst) * channels, aEnd - aFirst,
+                 (bEnd - bFirst) * channels, width * channels);
 }
 
 /// A result plane in 4x4 tiles.
