@@ -133,8 +133,11 @@ void phaseWinogradWeightGradient(const PhaseWinogradShape& s, const float* x, co
       transformGradient(tiling, dy, t, p, layout.mPoint);
     for (int term = 0; term < pass.terms; ++term) {
 #pragma omp for schedule(static)
-      for (int64_t t = 0; t < tiling.tiles; ++t)
+      for (int64_t t = 0; t < tiling.tiles; ++t) {
+        if (t + winograd::kPrefetchTiles < tiling.tiles)
+          prefetchInputPatch(tiling, term, x, t + winograd::kPrefetchTiles);
         transformInput(tiling, term, x, t, v, layout.vPoint);
+      }
 #pragma omp for schedule(static)
       for (int64_t point = 0; point < kPoints; ++point) {
         const float* vp = v + point * layout.vPoint;

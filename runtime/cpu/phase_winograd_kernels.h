@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "runtime/cpu/native_winograd.h"
+#include "runtime/cpu/prefetch.h"
 #include "runtime/cpu/winograd_kernels.h"
 
 namespace weft::cpu::winograd7 {
@@ -276,6 +277,26 @@ void transformInputOf(const PassTiling& tiling, int term, const float* x, int64_
 #pragma GCC unroll 8
       for (int b = 0; b < 8; ++b) W::store(v + (a * 8 + b) * pointStride + tile * s.channels + c0, r[b]);
     }
+  }
+}
+
+/// Asks the L2 cache for the pixels transformInputOf loads for term `term`'s input patch of
+/// tile `tile`: a cache line for each 16 channels of each.
+inline void prefetchInputPatch(const PassTiling& tiling, int term, const float* x, int64_t tile) {
+  const PhaseWinogradShape& s = tiling.s;
+  const Axis &rows = tiling.pass.rows[term], &cols = tiling.pass.cols[term];
+  int64_t image, top, left;
+  tiling.locate(tile, image, top, left);
+  top += rows.start, left += cols.start;
+  const ImageLayout in = s.xLayout();
+  const int64_t aFirst = std::max<int64_t>(0, -top), aEnd = std::min<int64_t>(8, rows.inCount - top);
+  const int64_t bFirst = std::max<int64_t>(0, -left), bEnd = std::min<int64_t>(8, cols.inCount - left);
+  const float* base = x + image * s.height * s.width * s.channels;
+  for (int64_t a = aFirst; a < aEnd; ++a) {
+    const int64_t row = (rows.inFirst + rows.inStep * (top + a)) * s.width;
+    for (int64_t b = bFirst; b < bEnd; ++b)
+      for (int64_t c0 = 0; c0 < s.channels; c0 += 16)
+        prefetchLine(base + in.at(row + cols.inFirst + cols.inStep * (left + b), c0));
   }
 }
 
