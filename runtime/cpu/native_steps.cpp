@@ -312,7 +312,13 @@ NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v) {
 int64_t nativeScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
   const NativeStep step = nativeStepFor(g, v);
   if (step == &runDirectWeightGrad) return directWeightGradScratchBytes(g, v, threads);
-  return step == &runWinogradConv || step == &runWinogradWeightGrad ? winogradStepScratchBytes(g, v, threads) : 0;
+  if (step == &runWinogradWeightGrad) return winogradWeightGradWantedBytes(g, v, threads);
+  return step == &runWinogradConv ? winogradStepScratchBytes(g, v, threads) : 0;
+}
+
+int64_t nativeLeastScratchBytes(const ir::Graph& g, ir::ValueId v, int threads) {
+  return nativeStepFor(g, v) == &runWinogradWeightGrad ? winogradStepScratchBytes(g, v, threads)
+                                                        : nativeScratchBytes(g, v, threads);
 }
 
 int64_t nativeHeldBytes(const ir::Graph& g, ir::ValueId v, const std::vector<bool>& constantOperands) {

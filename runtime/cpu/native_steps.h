@@ -99,8 +99,12 @@ using NativeStep = void (*)(const NativeCall& call);
 /// The native step for node `v` of `g`, or null when there is none.
 NativeStep nativeStepFor(const ir::Graph& g, ir::ValueId v);
 
-/// The scratch bytes the native step of node `v` needs on `threads` workers (0: none).
+/// The scratch bytes the native step of node `v` wants on `threads` workers (0: none).
 int64_t nativeScratchBytes(const ir::Graph& g, ir::ValueId v, int threads);
+
+/// The fewest scratch bytes the native step of node `v` runs on `threads` workers in, all of
+/// them (a Winograd weight gradient in smaller blocks); nativeScratchBytes for most steps.
+int64_t nativeLeastScratchBytes(const ir::Graph& g, ir::ValueId v, int threads);
 
 /// The bytes the native step of node `v` keeps between runs (NativeCall::held) when the
 /// operands `constantOperands` marks hold the same bytes every run (0: none): a Winograd

@@ -232,10 +232,16 @@ int64_t winogradHeldWeightBytes(const ir::Graph& g, ir::ValueId v);
 /// The scratch bytes winogradWeightGradient needs for shape `s` on `threads` workers.
 int64_t winogradWeightGradScratchBytes(const WinogradShape& s, int threads);
 
+/// The scratch bytes winogradWeightGradient runs fastest in for shape `s` on `threads`
+/// workers: at least winogradWeightGradScratchBytes, more where its sums are shared (larger
+/// blocks, fewer barriers).
+int64_t winogradWeightGradWantedBytes(const WinogradShape& s, int threads);
+
 /// dw [outChannels, channels, 3, 3] = the weight gradient of the convolution `s` describes
 /// (not transposed): dw[k, c, a, b] = sum over n, i, j of x[n, i - padTop + a, j - padLeft +
 /// b, c] * dy[n, i, j, k] with dy [images, outHeight, outWidth, outChannels], on the worker
-/// threads (as many as `scratchBytes` of `scratch` holds room for: winogradWeightGradScratchBytes).
+/// threads (as many as `scratchBytes` of `scratch` holds room for: winogradWeightGradScratchBytes),
+/// in larger blocks where it holds winogradWeightGradWantedBytes.
 /// Requires winogradFits(s) and channels a multiple of 16.
 void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch,
                             int64_t scratchBytes);
@@ -257,6 +263,11 @@ void runWinogradWeightGrad(const NativeCall& call);
 /// The scratch bytes of conv_weight_grad node `v`'s Winograd step on `threads` workers when
 /// it would run one on an AVX2 CPU without oneDNN Winograd kernels (whatever this CPU is), else 0.
 int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v, int threads);
+
+/// The scratch bytes conv_weight_grad node `v`'s Winograd step runs fastest in on `threads`
+/// workers (winogradWeightGradWantedBytes); winogradWeightGradPlannedBytes, the least it
+/// runs in, is what the memory plan reserves.
+int64_t winogradWeightGradWantedBytes(const ir::Graph& g, ir::ValueId v, int threads);
 
 /// The scratch bytes the native step of node `v` (a convolution or weight gradient the
 /// Winograd steps run) needs on `threads` workers.

@@ -32,15 +32,22 @@ using namespace winograd;
 /// and the fewest tiles a block holds.
 constexpr int64_t kBlockBytes = 1280 * 1024;
 constexpr int64_t kFewestBlockTiles = 16;
+/// The bytes of a block for shared sums (not sumsPrivately) where the arena has room for
+/// them at the step (winogradWeightGradWantedBytes): each block costs shared sums two
+/// barriers and a pass over W. On the AMD EPYC Zen 4 of stop 48 (fastest of alternating runs)
+/// resnet's 64 -> 64 weight gradient took 0.948 ms instead of 1.030 (1.074 instead of 1.144
+/// with its data in memory), ddpm's 96 -> 32 one 3-8% less; private sums gained nothing.
+constexpr int64_t kLargeBlockBytes = 2560 * 1024;
 /// The most bytes of W a worker sums into a copy of its own (sumsPrivately): on the AMD EPYC
 /// Zen 4 of stop 44 (1 MiB of L2 a core) ddpm's three 32 -> 32 weight gradients at 28x28 (W:
 /// 147 KiB) took 1.13-1.16 ms instead of 1.22-1.28, resnet's two at 32x32 0.12-0.17 ms less
 /// than 1.79-1.86; its 64 -> 64 ones (W: 576 KiB) 0.06-0.11 ms more than 1.17-1.19.
 constexpr int64_t kPrivateSumBytes = 256 * 1024;
 
-/// The tiles of one block for shape `s`.
-int64_t blockTilesFor(const WinogradShape& s) {
-  return std::max(kFewestBlockTiles, kBlockBytes / (kPoints * 4 * (s.channels + s.outChannels)));
+/// The tiles of one block of `blockBytes` for shape `s` (at most all of them).
+int64_t blockTilesFor(const WinogradShape& s, int64_t blockBytes) {
+  const int64_t tiles = std::max(kFewestBlockTiles, blockBytes / (kPoints * 4 * (s.channels + s.outChannels)));
+  return std::min(tiles, Tiling(s).tiles);
 }
 
 /// P[xi][row][k0..k0+8] = A e A^T for the result gradients of tile `tile`, channels k0..;
@@ -138,16 +145,17 @@ void addPointProducts(int64_t K, int64_t C, const float* p, const float* v, int6
 /// beside the worker's part of a block.
 bool sumsPrivately(const WinogradShape& s) { return kPoints * weightPointStride(s) * 4 <= kPrivateSumBytes; }
 
-/// The rows of a block's V and P for shape `s` on `workers` workers: with private sums each
-/// worker has rows of its own, ceil(tiles / n) of them for n <= `workers` workers.
-int64_t blockRows(const WinogradShape& s, int workers) {
-  const int64_t tiles = std::min(blockTilesFor(s), Tiling(s).tiles);
-  return sumsPrivately(s) ? tiles + std::max(1, workers) - 1 : tiles;
+/// The rows of a block's V and P for shape `s` in blocks of `blockTiles` on `workers` workers:
+/// with private sums each worker has rows of its own, ceil(tiles / n) of them for n <=
+/// `workers` workers.
+int64_t blockRows(const WinogradShape& s, int64_t blockTiles, int workers) {
+  return sumsPrivately(s) ? blockTiles + std::max(1, workers) - 1 : blockTiles;
 }
 
-/// The scratch floats for shape `s` on `workers` workers.
-int64_t scratchFloats(const WinogradShape& s, int workers) {
-  const int64_t copies = sumsPrivately(s) ? std::max(1, workers) : 1, rows = blockRows(s, workers);
+/// The scratch floats for shape `s` in blocks of `blockBytes` on `workers` workers.
+int64_t scratchFloats(const WinogradShape& s, int64_t blockBytes, int workers) {
+  const int64_t copies = sumsPrivately(s) ? std::max(1, workers) : 1;
+  const int64_t rows = blockRows(s, blockTilesFor(s, blockBytes), workers);
   return kPoints * (copies * weightPointStride(s) + tilePointStride(rows, s.channels) +
                     tilePointStride(rows, s.outChannels));
 }
@@ -157,7 +165,7 @@ void weightGradientPrivately(const WinogradShape& s, const float* x, const float
                              int workers) {
   const Tiling tiling(s);
   const int64_t C = s.channels, K = s.outChannels, copyFloats = kPoints * weightPointStride(s);
-  const int64_t blockTiles = std::min(blockTilesFor(s), tiling.tiles), rowsEach = blockRows(s, workers);
+  const int64_t blockTiles = blockTilesFor(s, kBlockBytes), rowsEach = blockRows(s, blockTiles, workers);
   const int64_t vStride = tilePointStride(rowsEach, C), pStride = tilePointStride(rowsEach, K);
   float* v = scratch + workers * copyFloats;  // V: [36][rowsEach][C]
   float* p = v + kPoints * vStride;           // P: [36][rowsEach][K]
@@ -195,16 +203,24 @@ void weightGradientPrivately(const WinogradShape& s, const float* x, const float
 
 }  // namespace
 
-int64_t winogradWeightGradScratchBytes(const WinogradShape& s, int threads) { return scratchFloats(s, threads) * 4; }
+int64_t winogradWeightGradScratchBytes(const WinogradShape& s, int threads) {
+  return scratchFloats(s, kBlockBytes, threads) * 4;
+}
+
+int64_t winogradWeightGradWantedBytes(const WinogradShape& s, int threads) {
+  return scratchFloats(s, sumsPrivately(s) ? kBlockBytes : kLargeBlockBytes, threads) * 4;
+}
 
 void winogradWeightGradient(const WinogradShape& s, const float* x, const float* dy, float* dw, void* scratch,
                             int64_t scratchBytes) {
   int workers = std::max(1, omp_get_max_threads());
-  while (workers > 1 && scratchFloats(s, workers) * 4 > scratchBytes) --workers;
+  const bool large = !sumsPrivately(s) && scratchFloats(s, kLargeBlockBytes, workers) * 4 <= scratchBytes;
+  const int64_t blockBytes = large ? kLargeBlockBytes : kBlockBytes;
+  while (workers > 1 && scratchFloats(s, blockBytes, workers) * 4 > scratchBytes) --workers;
   if (sumsPrivately(s)) return weightGradientPrivately(s, x, dy, dw, static_cast<float*>(scratch), workers);
   const Tiling tiling(s);
   const int64_t C = s.channels, K = s.outChannels;
-  const int64_t blockTiles = std::min(blockTilesFor(s), tiling.tiles);
+  const int64_t blockTiles = blockTilesFor(s, blockBytes);
   float* sums = static_cast<float*>(scratch);               // W: [36][K][C]
   float* v = sums + kPoints * weightPointStride(s);         // V: [36][blockTiles][C]
   float* p = v + kPoints * tilePointStride(blockTiles, C);  // P: [36][blockTiles][K]
@@ -250,6 +266,13 @@ int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v, int th
     return phaseWinogradWeightGradScratchBytes(*phases);
   const std::optional<WinogradShape> s = weightGradCandidate(g, v);
   return s ? winogradWeightGradScratchBytes(*s, threads) : 0;
+}
+
+int64_t winogradWeightGradWantedBytes(const ir::Graph& g, ir::ValueId v, int threads) {
+  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
+    return phaseWinogradWeightGradScratchBytes(*phases);
+  const std::optional<WinogradShape> s = weightGradCandidate(g, v);
+  return s ? winogradWeightGradWantedBytes(*s, threads) : 0;
 }
 
 void runWinogradWeightGrad(const NativeCall& call) {

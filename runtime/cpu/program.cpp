@@ -373,27 +373,36 @@ Program::~Program() { printProfile(); }
 void Program::shareScratch() {
   // A step's scratch goes into the arena region the plan reserved for it when it fits (see
   // conversionBound), else into a gap of the arena at its own step when one is large enough,
-  // else into one buffer shared by the steps that found neither.
+  // else into one buffer shared by the steps that found neither. A native step that runs in
+  // less than it wants (nativeLeastScratchBytes, what the plan reserves) tries that next.
   auto use = [](Step& step, void* at) {  // as a oneDNN or a native step's run-time buffer
     if (step.onednn)
       step.onednn->useScratch(at);
     else
       step.nativeScratch = at;
   };
+  auto placed = [&](Step& step, int64_t need) {  // in the reserved region or a gap at the step
+    const Placement& reserved = plan_.values[static_cast<size_t>(step.value)];
+    if (need <= reserved.scratchBytes) {
+      use(step, arena_ + reserved.scratchOffset);
+      return true;
+    }
+    const int64_t gap = freeArenaOffset(plan_, step.value, need);
+    if (gap >= 0) use(step, arena_ + gap);
+    return gap >= 0;
+  };
   std::vector<Step*> unplaced;
   int64_t bytes = 0;
   for (Step& step : steps_) {
     if (step.native) step.nativeScratchBytes = nativeScratchBytes(graph_, step.value, threads_);
     const int64_t need = step.onednn ? static_cast<int64_t>(step.onednn->scratchBytes()) : step.nativeScratchBytes;
-    if (need == 0) continue;
-    const Placement& reserved = plan_.values[static_cast<size_t>(step.value)];
-    if (need <= reserved.scratchBytes) {
-      use(step, arena_ + reserved.scratchOffset);
-      continue;
-    }
-    if (int64_t gap = freeArenaOffset(plan_, step.value, need); gap >= 0) {
-      use(step, arena_ + gap);
-      continue;
+    if (need == 0 || placed(step, need)) continue;
+    if (step.native) {
+      const int64_t least = nativeLeastScratchBytes(graph_, step.value, threads_);
+      if (least < need && placed(step, least)) {
+        step.nativeScratchBytes = least;
+        continue;
+      }
     }
     unplaced.push_back(&step);
     bytes = std::max(bytes, need);

@@ -118,7 +118,8 @@ TEST(NativeWinograd, WeightGradientsMatchTheDirectSums) {
       {2, 8, 8, 16, 8, 8, 16, 1, 1, false},     {3, 14, 14, 32, 14, 14, 48, 1, 1, false},  // 3.5 tiles a side
       {1, 10, 9, 16, 8, 7, 32, 0, 0, false},                                               // no padding
       {2, 7, 6, 16, 9, 8, 16, 2, 2, false},                                                // padding 2
-      {9, 16, 16, 64, 16, 16, 32, 1, 1, false},  // several blocks, 32 rows of 6 with a remainder
+      {9, 16, 16, 64, 16, 16, 32, 1, 1, false},   // several blocks, 32 rows of 6 with a remainder
+      {24, 16, 16, 64, 16, 16, 32, 1, 1, false},  // several of the larger blocks too
   };
   for (const cpu::WinogradShape& s : shapes) {
     SCOPED_TRACE(::testing::Message() << s.images << "x" << s.height << "x" << s.width << "x" << s.channels << " -> "
@@ -126,34 +127,38 @@ TEST(NativeWinograd, WeightGradientsMatchTheDirectSums) {
     ASSERT_TRUE(cpu::winogradFits(s)) << "needs AVX2";
     const std::vector<float> x = sines(s.images * s.height * s.width * s.channels, 0.2);
     const std::vector<float> dy = sines(s.images * s.outHeight * s.outWidth * s.outChannels, 1.7);
-    std::vector<float> dw(static_cast<size_t>(s.outChannels * s.channels * 9), std::nanf(""));
-    const int64_t scratchBytes = cpu::winogradWeightGradScratchBytes(s, omp_get_max_threads());
-    std::vector<float> scratch(static_cast<size_t>(scratchBytes / 4), std::nanf(""));
-    cpu::winogradWeightGradient(s, x.data(), dy.data(), dw.data(), scratch.data(), scratchBytes);
-    // Sums over every position of every image: the error grows with their count.
-    const double positions = double(s.images * s.outHeight * s.outWidth);
-    const double tolerance = 2e-5 * std::sqrt(positions) * 8;
-    int failures = 0;
-    for (int64_t k = 0; k < s.outChannels; ++k)
-      for (int64_t c = 0; c < s.channels; ++c)
-        for (int64_t a = 0; a < 3; ++a)
-          for (int64_t b = 0; b < 3 && failures < 5; ++b) {
-            double want = 0;
-            for (int64_t n = 0; n < s.images; ++n)
-              for (int64_t i = 0; i < s.outHeight; ++i)
-                for (int64_t j = 0; j < s.outWidth; ++j) {
-                  const int64_t h = i - s.padTop + a, v = j - s.padLeft + b;
-                  if (h < 0 || h >= s.height || v < 0 || v >= s.width) continue;
-                  want += double(x[static_cast<size_t>(((n * s.height + h) * s.width + v) * s.channels + c)]) *
-                          dy[static_cast<size_t>(((n * s.outHeight + i) * s.outWidth + j) * s.outChannels + k)];
-                }
-            const float got = dw[static_cast<size_t>((k * s.channels + c) * 9 + a * 3 + b)];
-            if (!(std::fabs(got - want) <= tolerance)) {
-              ADD_FAILURE() << "dw[" << k << ", " << c << ", " << a << ", " << b << "] is " << got << ", direct "
-                            << want;
-              ++failures;
+    // The blocks the least scratch holds, and the larger ones of the scratch the step wants.
+    for (const int64_t scratchBytes : {cpu::winogradWeightGradScratchBytes(s, omp_get_max_threads()),
+                                       cpu::winogradWeightGradWantedBytes(s, omp_get_max_threads())}) {
+      SCOPED_TRACE(::testing::Message() << scratchBytes << " bytes of scratch");
+      std::vector<float> dw(static_cast<size_t>(s.outChannels * s.channels * 9), std::nanf(""));
+      std::vector<float> scratch(static_cast<size_t>(scratchBytes / 4), std::nanf(""));
+      cpu::winogradWeightGradient(s, x.data(), dy.data(), dw.data(), scratch.data(), scratchBytes);
+      // Sums over every position of every image: the error grows with their count.
+      const double positions = double(s.images * s.outHeight * s.outWidth);
+      const double tolerance = 2e-5 * std::sqrt(positions) * 8;
+      int failures = 0;
+      for (int64_t k = 0; k < s.outChannels; ++k)
+        for (int64_t c = 0; c < s.channels; ++c)
+          for (int64_t a = 0; a < 3; ++a)
+            for (int64_t b = 0; b < 3 && failures < 5; ++b) {
+              double want = 0;
+              for (int64_t n = 0; n < s.images; ++n)
+                for (int64_t i = 0; i < s.outHeight; ++i)
+                  for (int64_t j = 0; j < s.outWidth; ++j) {
+                    const int64_t h = i - s.padTop + a, v = j - s.padLeft + b;
+                    if (h < 0 || h >= s.height || v < 0 || v >= s.width) continue;
+                    want += double(x[static_cast<size_t>(((n * s.height + h) * s.width + v) * s.channels + c)]) *
+                            dy[static_cast<size_t>(((n * s.outHeight + i) * s.outWidth + j) * s.outChannels + k)];
+                  }
+              const float got = dw[static_cast<size_t>((k * s.channels + c) * 9 + a * 3 + b)];
+              if (!(std::fabs(got - want) <= tolerance)) {
+                ADD_FAILURE() << "dw[" << k << ", " << c << ", " << a << ", " << b << "] is " << got << ", direct "
+                              << want;
+                ++failures;
+              }
             }
-          }
+    }
   }
 }
 
