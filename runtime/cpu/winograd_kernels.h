@@ -26,12 +26,19 @@ inline constexpr int64_t kTile = 4;     ///< results per tile along each axis
 /// Vectors of one width for the width-generic transforms: `Lanes<Eights>` holds AVX2's eight
 /// floats, `Lanes<Sixteens>` AVX-512's sixteen. Each width's operations carry its target; a
 /// transform written once over Lanes<W> runs in a step with W's target and `flatten`, which
-/// inlines every operation into it (no calls: the vectors stay in registers). Lanes wraps the
-/// vector in a struct, which the calling convention passes in memory whatever the target: a
-/// call left out of line (an unoptimized build) passes it correctly.
+/// inlines every operation into it (no calls: the vectors stay in registers). An unoptimized
+/// build inlines nothing: the generic transforms, compiled for no target, call the operations.
+/// A struct of one vector would cross those calls in vector registers on one side and in
+/// memory on the other (the psABI passes it in a register only where the target has the
+/// vector's width: garbage results in Debug builds until stop 48); the copy constructor of
+/// Lanes makes it a type every target passes and returns through memory.
 template <class W>
 struct Lanes {
   typename W::Vector v;
+  Lanes() = default;
+  Lanes(const typename W::Vector& x) : v(x) {}  // NOLINT: implicit, as the operations return {vector}
+  Lanes(const Lanes& other) : v(other.v) {}
+  Lanes& operator=(const Lanes& other) = default;
 };
 
 /// AVX2's width: eight floats.
