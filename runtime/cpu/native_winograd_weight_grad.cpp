@@ -261,18 +261,26 @@ bool runsWinogradWeightGrad(const ir::Graph& g, ir::ValueId v) {
   return winogradWeightGradFits(g, v) && weftWinogradPreferred();
 }
 
-int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v, int threads) {
+namespace {
+
+/// The scratch bytes of node `v`'s weight gradient step: a phase step's, or `ofShape` of its
+/// 3x3 step's shape on `threads` workers; 0 for neither.
+int64_t scratchBytesOf(const ir::Graph& g, ir::ValueId v, int threads,
+                       int64_t (*ofShape)(const WinogradShape&, int)) {
   if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
     return phaseWinogradWeightGradScratchBytes(*phases);
   const std::optional<WinogradShape> s = weightGradCandidate(g, v);
-  return s ? winogradWeightGradScratchBytes(*s, threads) : 0;
+  return s ? ofShape(*s, threads) : 0;
+}
+
+}  // namespace
+
+int64_t winogradWeightGradPlannedBytes(const ir::Graph& g, ir::ValueId v, int threads) {
+  return scratchBytesOf(g, v, threads, &winogradWeightGradScratchBytes);
 }
 
 int64_t winogradWeightGradWantedBytes(const ir::Graph& g, ir::ValueId v, int threads) {
-  if (const std::optional<PhaseWinogradShape> phases = phaseWinogradWeightGradCandidate(g, v))
-    return phaseWinogradWeightGradScratchBytes(*phases);
-  const std::optional<WinogradShape> s = weightGradCandidate(g, v);
-  return s ? winogradWeightGradWantedBytes(*s, threads) : 0;
+  return scratchBytesOf(g, v, threads, &winogradWeightGradWantedBytes);
 }
 
 void runWinogradWeightGrad(const NativeCall& call) {
