@@ -426,6 +426,10 @@ void* Program::address(ValueId v, const std::vector<const void*>& bound) const {
   }
 }
 
+bool Program::computedInPlace(const ir::StateUpdate& u) const {
+  return plan_.values[static_cast<size_t>(u.value)].inPlaceOf == u.param;
+}
+
 int64_t Program::stateOffset(ValueId v) const {
   const Placement& p = plan_.values[static_cast<size_t>(v)];
   return swapped_ && p.twin >= 0 ? plan_.values[static_cast<size_t>(p.twin)].offset : p.offset;
@@ -481,19 +485,27 @@ void Program::holdConstantResults() {
 }
 
 void Program::execute(const std::vector<const void*>& bound, uint64_t counter, bool keepState) {
-  // Parameters updated in place, saved first and put back however the run ends.
+  // Parameters updated in place, saved first and put back however the run ends. The copies
+  // live in keptState_ between runs: fresh buffers of a few MiB each run cost more in page
+  // faults than the copies themselves (stop 49: 3 ms a run for three 1.5 MiB parameters).
   struct Restore {
-    std::vector<std::pair<uint8_t*, std::vector<uint8_t>>> saved;
+    std::vector<std::pair<uint8_t*, const std::vector<uint8_t>*>> saved;
     ~Restore() {
-      for (auto& [at, bytes] : saved) copyBytes(at, bytes.data(), bytes.size());
+      for (auto& [at, bytes] : saved) copyBytes(at, bytes->data(), bytes->size());
     }
   } restore;
-  if (keepState)
+  if (keepState) {
+    auto inPlace = [this](const ir::StateUpdate& u) { return computedInPlace(u); };
+    keptState_.resize(static_cast<size_t>(std::count_if(graph_.updates().begin(), graph_.updates().end(), inPlace)));
+    size_t kept = 0;  // (restore points into keptState_: sized first, never grown below)
     for (const auto& u : graph_.updates())
-      if (plan_.values[static_cast<size_t>(u.value)].inPlaceOf == u.param) {
+      if (inPlace(u)) {
+        std::vector<uint8_t>& copy = keptState_[kept++];
         uint8_t* at = paramData(u.param);
-        restore.saved.emplace_back(at, std::vector<uint8_t>(at, at + graph_.type(u.param).byteSize()));
+        copy.assign(at, at + graph_.type(u.param).byteSize());
+        restore.saved.emplace_back(at, &copy);
       }
+  }
   // Fed parameters are converted anew each run: a feed may reuse an address with other bytes.
   // (The held state is converted again by the next run without feeds, from its own address.)
   // Held results computed from fed parameters are computed again by the next run too.
@@ -549,13 +561,12 @@ void Program::applyUpdates(const std::vector<const void*>& bound) {
   // One computed in its parameter's slot (in place) is there already.
   const ir::Graph& g = graph_;
   auto twinned = [&](const ir::StateUpdate& u) { return plan_.values[static_cast<size_t>(u.value)].twin == u.param; };
-  auto inPlace = [&](const ir::StateUpdate& u) { return plan_.values[static_cast<size_t>(u.value)].inPlaceOf == u.param; };
   std::vector<std::pair<size_t, std::vector<uint8_t>>> staged;
   bool anyTwin = false;
   for (size_t i = 0; i < g.updates().size(); ++i) {
     const auto& u = g.updates()[i];
     anyTwin = anyTwin || twinned(u);
-    if (twinned(u) || inPlace(u) || plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
+    if (twinned(u) || computedInPlace(u) || plan_.values[static_cast<size_t>(u.value)].storage == Storage::Arena) continue;
     std::vector<uint8_t> copy(g.type(u.value).byteSize());
     copyBytes(copy.data(), address(u.value, bound), copy.size());
     staged.emplace_back(i, std::move(copy));

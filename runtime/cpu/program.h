@@ -208,6 +208,8 @@ class Program {
   /// its result (address() answers it instead of the arena slot), so that it runs only on
   /// the first run after the program starts or forgets its held copies.
   void holdConstantResults();
+  /// True when update `u`'s value is computed in its parameter's own slot (Placement::inPlaceOf).
+  bool computedInPlace(const ir::StateUpdate& u) const;
   /// The state offset where persistent value `v` lives now (see swapped_).
   int64_t stateOffset(ir::ValueId v) const;
   void printProfile() const;
@@ -238,6 +240,9 @@ class Program {
   /// The twins of the memory plan have traded places an odd number of times: each twinned
   /// parameter's current value is in its update value's slot, and the other way round.
   bool swapped_ = false;
+  /// execute's copies of the parameters it updates in place, with keepState: kept between
+  /// runs (their buffers reused), one per such update in the graph's order.
+  std::vector<std::vector<uint8_t>> keptState_;
   double updateSeconds_ = 0;  ///< applyUpdates, summed over runs, when WEFT_PROFILE is set
   int profiledUpdates_ = 0;
 };
