@@ -486,8 +486,10 @@ void Program::holdConstantResults() {
 
 void Program::execute(const std::vector<const void*>& bound, uint64_t counter, bool keepState) {
   // Parameters updated in place, saved first and put back however the run ends. The copies
-  // live in keptState_ between runs: fresh buffers of a few MiB each run cost more in page
-  // faults than the copies themselves (stop 49: 3 ms a run for three 1.5 MiB parameters).
+  // live in keptState_ from one such run to the next: fresh buffers of a few MiB each run
+  // cost more in page faults than the copies themselves (stop 49: 3 ms a run for three
+  // 1.5 MiB parameters). A run that updates the state frees them, so that a training loop
+  // evaluating now and then holds no second copy of its state between evaluations.
   struct Restore {
     std::vector<std::pair<uint8_t*, const std::vector<uint8_t>*>> saved;
     ~Restore() {
@@ -505,6 +507,8 @@ void Program::execute(const std::vector<const void*>& bound, uint64_t counter, b
         copy.assign(at, at + graph_.type(u.param).byteSize());
         restore.saved.emplace_back(at, &copy);
       }
+  } else {
+    std::vector<std::vector<uint8_t>>().swap(keptState_);
   }
   // Fed parameters are converted anew each run: a feed may reuse an address with other bytes.
   // (The held state is converted again by the next run without feeds, from its own address.)

@@ -157,7 +157,8 @@ class Program {
   /// `step` keys random draws. Errors of a step (a gather index out of range) throw weft::Error.
   /// Update values the plan computes in their parameter's slot (Placement::inPlaceOf) update
   /// the state as they run; with `keepState` those parameters are restored afterwards, so
-  /// that a run without applyUpdates() leaves the state as it was.
+  /// that a run without applyUpdates() leaves the state as it was (from copies the program
+  /// keeps until a run without `keepState`: one more copy of those parameters meanwhile).
   void execute(const std::vector<const void*>& bound, uint64_t step, bool keepState);
   /// Applies the graph's updates to the state block, after execute() with the same `bound`:
   /// copies the update values the plan put in the arena, and makes each twin slot (see
@@ -240,8 +241,9 @@ class Program {
   /// The twins of the memory plan have traded places an odd number of times: each twinned
   /// parameter's current value is in its update value's slot, and the other way round.
   bool swapped_ = false;
-  /// execute's copies of the parameters it updates in place, with keepState: kept between
-  /// runs (their buffers reused), one per such update in the graph's order.
+  /// execute's copies of the parameters it updates in place, with keepState: kept from one
+  /// such run to the next (their buffers reused), freed by a run without keepState; one per
+  /// such update in the graph's order.
   std::vector<std::vector<uint8_t>> keptState_;
   double updateSeconds_ = 0;  ///< applyUpdates, summed over runs, when WEFT_PROFILE is set
   int profiledUpdates_ = 0;
