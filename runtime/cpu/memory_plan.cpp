@@ -335,7 +335,7 @@ class Planner {
     for (ValueId v = 0; v < g_.size(); ++v) {
       if (!inArena(v)) continue;
       for (ValueId o : g_.node(v).operands)
-        if (inArena(o) && lastOf(o) == v && g_.type(o).byteSize() == g_.type(v).byteSize() && overwrites(v, o)) {
+        if (inArena(o) && lastOf(o) == v && storedBytes(g_, o) == storedBytes(g_, v) && overwrites(v, o)) {
           sharedWith[static_cast<size_t>(v)] = bufferRoot(sharedWith, o);
           break;
         }
@@ -360,7 +360,7 @@ class Planner {
     for (ValueId v = 0; v < g_.size(); ++v)
       if (inArena(v) && sharedWith[static_cast<size_t>(v)] < 0) {
         const ValueId first = sources[static_cast<size_t>(v)] >= 0 ? sources[static_cast<size_t>(v)] : v;
-        lifetimes.push_back({static_cast<int64_t>(g_.type(v).byteSize()), first, groupEnd[static_cast<size_t>(v)]});
+        lifetimes.push_back({storedBytes(g_, v), first, groupEnd[static_cast<size_t>(v)]});
         owners.push_back(v);
       }
     const size_t valueBuffers = lifetimes.size();

@@ -25,9 +25,18 @@ ir::ValueId convPoolSource(const ir::Graph& g, ir::ValueId pool);
 ir::ValueId convPoolShape(const ir::Graph& g, ir::ValueId pool);
 
 /// True when the conv-pool step of max_pool `pool` also writes its conv's value, which other
-/// nodes read (convPoolSource), but for a weight gradient's step that computes it again
-/// (poolWeightGradRecomputedConv).
+/// nodes read (convPoolSource), but for a weight gradient's pool step that reads only the
+/// windows' winners (convPoolWritesWinners).
 bool convPoolWritesConv(const ir::Graph& g, ir::ValueId pool);
+
+/// True when the conv-pool step of max_pool `pool` writes, instead of its conv's value c, the
+/// winner of each window for each channel where c's one other reader is a pool gradient
+/// that a weight gradient's pool step reads (poolWeightGradWinners): c's buffer then holds a
+/// byte per pooled value, [N, PH, PW, O] channels-last (storedBytes), 0-3 for the window's
+/// position (row-major) whose value max_pool_grad takes. lenet's first layer keeps 0.35 MB
+/// from its forward to its backward pass instead of its 5.5 MB map, and the weight gradient
+/// no longer computes the map's windows again.
+bool convPoolWritesWinners(const ir::Graph& g, ir::ValueId pool);
 
 /// A conv-pool conv's weight as its kernels read it, [KH][KW][C][O], and its bias (O
 /// values, zeros without one).
@@ -44,7 +53,8 @@ inline constexpr int64_t kMaxConvPoolInputs = 4;
 
 /// Runs pool node `call.value` together with its conv: `call.operands` are the conv node's
 /// operands (x [N, H, W, C], w [O, C, KH, KW], and the bias where ConvEpilogue::bias says),
-/// then, when convPoolWritesConv, the conv value's buffer, which the step writes; the result
+/// then, when convPoolWritesConv or convPoolWritesWinners, the conv value's buffer, which the
+/// step writes (the map, or the winners); the result
 /// is the pool's. Both are channels-last or channel-blocked as `call` says. Each pooled
 /// position is max(relu?(bias + conv)) over its window's four positions. Images run on the
 /// worker threads.

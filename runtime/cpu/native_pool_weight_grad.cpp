@@ -1,9 +1,11 @@
 // The native pool-gradient weight gradient (see native_pool_weight_grad.h). Per image and
 // block of 16 channels, per pool window: the window's winner among its four positions (first
-// largest in window order, a NaN wins, as max_pool_grad picks it) masks dy into four shares,
-// one per position, of which each lane keeps one; each position then adds its share times x
-// under every tap into the sums [KH][KW][C][O] (in registers for a 3x3 kernel over one
-// channel; the file is compiled at -O3 for that, see runtime/CMakeLists.txt).
+// largest in window order, a NaN wins, as max_pool_grad picks it; or as the conv-pool step
+// stored it) masks dy into four shares, one per position, of which each lane keeps one; each
+// position then adds its share times x under every tap into the sums [KH][KW][C][O] (in
+// registers for a 3x3 kernel over one channel; the file is compiled at -O3 for that, see
+// runtime/CMakeLists.txt). With stored winners, a 3x3 kernel over one channel adds only the
+// winner's x per lane, picked out of the window's 4x4 patch by a permutation.
 #include "runtime/cpu/native_pool_weight_grad.h"
 
 #include <immintrin.h>
@@ -35,56 +37,108 @@ struct Geometry {
   ImageLayout map, grad;
 };
 
-/// A window's four map values for sixteen channels, read from the stored map c.
-struct StoredWindows16 {
-  int64_t position, row;  ///< floats from one map position to the next, and one map row to the next
-  /// The values of window (ph, pw) for the sixteen channels at `channels` (a pointer into the
-  /// image's map: its channel block).
-  __attribute__((target("avx512f"), always_inline)) void operator()(const float* channels, int64_t ph, int64_t pw,
-                                                                     __m512 (&v)[4]) const {
-    const float* corner = channels + 2 * ph * row + 2 * pw * position;
-    v[0] = _mm512_loadu_ps(corner), v[1] = _mm512_loadu_ps(corner + position);
-    v[2] = _mm512_loadu_ps(corner + row), v[3] = _mm512_loadu_ps(corner + row + position);
+/// Each of a window's four positions' share of dy for sixteen channels, from the stored map
+/// c: dy where the position won its window, else 0.
+struct StoredShares16 {
+  const float* map;  ///< the image's map
+  int64_t position, row, block;  ///< floats from one map position, row and channel block to the next
+  static constexpr bool kWinners = false;
+
+  /// The shares of window (ph, pw) in channel block `b` of `grad`.
+  __attribute__((target("avx512f"), always_inline)) void operator()(int b, int64_t ph, int64_t pw, __m512 grad,
+                                                                     __m512 (&share)[4]) const {
+    const float* corner = map + b * block + 2 * ph * row + 2 * pw * position;
+    const __m512 v0 = _mm512_loadu_ps(corner), v1 = _mm512_loadu_ps(corner + position);
+    const __m512 v2 = _mm512_loadu_ps(corner + row), v3 = _mm512_loadu_ps(corner + row + position);
+    const __mmask16 take1 = takesWindow16(v0, v1);
+    const __m512 best1 = _mm512_mask_mov_ps(v0, take1, v1);
+    const __mmask16 take2 = takesWindow16(best1, v2);
+    const __m512 best2 = _mm512_mask_mov_ps(best1, take2, v2);
+    const __mmask16 take3 = takesWindow16(best2, v3);
+    share[0] = _mm512_maskz_mov_ps(static_cast<__mmask16>(~(take1 | take2 | take3)), grad);
+    share[1] = _mm512_maskz_mov_ps(static_cast<__mmask16>(take1 & ~(take2 | take3)), grad);
+    share[2] = _mm512_maskz_mov_ps(static_cast<__mmask16>(take2 & ~take3), grad);
+    share[3] = _mm512_maskz_mov_ps(take3, grad);
+  }
+};
+
+/// StoredShares16 from the winners the conv-pool step stored (convPoolWritesWinners).
+struct WinnerShares16 {
+  const uint8_t* winners;  ///< the image's winners [PH][PW][O]
+  int64_t outChannels, pooledWidth;
+  static constexpr bool kWinners = true;
+
+  /// The winners of window (ph, pw) in channel block `b`, 0-3, as sixteen lanes.
+  __attribute__((target("avx512f"), always_inline)) __m512i winnersOf(int b, int64_t ph, int64_t pw) const {
+    const uint8_t* at = winners + (ph * pooledWidth + pw) * outChannels + 16 * b;
+    // Masked forms throughout: GCC 12 warns that the unmasked ones' undefined source may be used.
+    return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(at)));
+  }
+
+  /// The shares of window (ph, pw) in channel block `b` of `grad`.
+  __attribute__((target("avx512f"), always_inline)) void operator()(int b, int64_t ph, int64_t pw, __m512 grad,
+                                                                     __m512 (&share)[4]) const {
+    const __m512i winner = winnersOf(b, ph, pw);
+    for (int k = 0; k < 4; ++k)
+      share[k] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(winner, _mm512_set1_epi32(k)), grad);
   }
 };
 
 /// One image added into `sums` [KH][KW][C][Blocks * 16]. K and C are the kernel's extent and
 /// x's channels when known at compile time (0: read from `g`): then the loops unroll and one
 /// block's sums stay in registers for the whole image. Winners are per lane, so the blocks of
-/// 16 channels take one pass each over the windows. `windows` gives a window's four map
-/// values: StoredWindows16 (`channelsOf(b)` a pointer into the map) or RecomputedWindows16 (a
-/// channel offset).
-template <int Blocks, int K, int C, class Windows, class Channels>
-__attribute__((target("avx512f"))) void imageOf(const Geometry& g, const float* x, const Windows& windows,
-                                                Channels channelsOf, const float* dy, float* sums) {
+/// 16 channels take one pass each over the windows. `sharesOf` splits a window's dy among its
+/// four positions: StoredShares16 or WinnerShares16. With the winners, a 3x3 kernel over one
+/// channel and the window inside the image, the window's 4x4 patch of x sits in one register
+/// and each lane takes x under its own winner's taps out of it (vpermps): 9 FMAs a window
+/// instead of 36.
+template <int Blocks, int K, int C, class Shares>
+__attribute__((target("avx512f"))) void imageOf(const Geometry& g, const float* x, const Shares& sharesOf,
+                                                const float* dy, float* sums) {
   const UpperHalvesClearedOnExit clearOnExit;  // SSE code runs after this kernel
   const int64_t kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth, channels = C ? C : g.channels;
   constexpr bool kInRegisters = K && C;
   constexpr int kHeld = kInRegisters ? K * K * C : 1;
   const int64_t gradPosition = g.grad.positionStride;
   for (int b = 0; b < Blocks; ++b, dy += g.grad.blockStride) {
-    const auto mapChannels = channelsOf(b);
     __m512 held[kHeld];
     if constexpr (kInRegisters)
       for (int t = 0; t < kHeld; ++t) held[t] = _mm512_setzero_ps();
     for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
       for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
-        // Each position's share of dy: dy where the position won its window, else 0.
-        __m512 v[4];
-        windows(mapChannels, ph, pw, v);
-        const __m512 v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3];
-        const __mmask16 take1 = takesWindow16(v0, v1);
-        const __m512 best1 = _mm512_mask_mov_ps(v0, take1, v1);
-        const __mmask16 take2 = takesWindow16(best1, v2);
-        const __m512 best2 = _mm512_mask_mov_ps(best1, take2, v2);
-        const __mmask16 take3 = takesWindow16(best2, v3);
         const __m512 grad = _mm512_loadu_ps(dy + (ph * g.pooledWidth + pw) * gradPosition);
-        const __m512 share[4] = {
-            _mm512_maskz_mov_ps(static_cast<__mmask16>(~(take1 | take2 | take3)), grad),
-            _mm512_maskz_mov_ps(static_cast<__mmask16>(take1 & ~(take2 | take3)), grad),
-            _mm512_maskz_mov_ps(static_cast<__mmask16>(take2 & ~take3), grad), _mm512_maskz_mov_ps(take3, grad)};
         const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
                             2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
+        if constexpr (Shares::kWinners && K == 3 && C == 1) {
+          // Lane o's tap (kh, kw) reads patch[(kh + q / 2) * 4 + kw + q % 2] for winner q. A
+          // patch holding an infinity or a NaN takes the shares below, whose zeros times it
+          // make the NaNs the reference's scattered gradient makes.
+          __m512 patch = _mm512_setzero_ps();
+          if (inside) {
+            const float* corner = x + (2 * ph - g.padTop) * g.width + 2 * pw - g.padLeft;
+            patch = _mm512_castps128_ps512(_mm_loadu_ps(corner));
+            patch = _mm512_insertf32x4(patch, _mm_loadu_ps(corner + g.width), 1);
+            patch = _mm512_insertf32x4(patch, _mm_loadu_ps(corner + 2 * g.width), 2);
+            patch = _mm512_insertf32x4(patch, _mm_loadu_ps(corner + 3 * g.width), 3);
+          }
+          const bool finite =
+              _mm512_cmp_ps_mask(_mm512_sub_ps(patch, patch), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+          if (inside && finite) {
+            const __m512i winner = sharesOf.winnersOf(b, ph, pw);
+            const __m512i offset = _mm512_add_epi32(winner, _mm512_and_si512(winner, _mm512_set1_epi32(2)));
+#pragma GCC unroll 3
+            for (int kh = 0; kh < 3; ++kh)
+#pragma GCC unroll 3
+              for (int kw = 0; kw < 3; ++kw) {
+                const __m512i at = _mm512_add_epi32(offset, _mm512_set1_epi32(kh * 4 + kw));
+                const __m512 under = _mm512_maskz_permutexvar_ps(0xFFFF, at, patch);
+                held[kh * 3 + kw] = _mm512_fmadd_ps(grad, under, held[kh * 3 + kw]);
+              }
+            continue;
+          }
+        }
+        __m512 share[4];
+        sharesOf(b, ph, pw, grad, share);
         if constexpr (kInRegisters) {
           if (inside) {  // no checks: per kernel row, the two x rows' K + 1 values under the window
             const float* corner = x + ((2 * ph - g.padTop) * g.width + 2 * pw - g.padLeft) * C;
@@ -130,188 +184,51 @@ __attribute__((target("avx512f"))) void imageOf(const Geometry& g, const float* 
   }
 }
 
-/// takesWindow on eight lanes, as all-ones lanes.
-__attribute__((target("avx2"))) inline __m256 takesWindow8(__m256 best, __m256 v) {
-  return _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q),
-                       _mm256_or_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(v, best, _CMP_GT_OQ)));
-}
+/// StoredShares16 on eight channels (AVX2), as all-ones lanes.
+struct StoredShares {
+  const float* map;  ///< the image's map
+  int64_t position, row, block;  ///< floats from one map position, row and channel block to the next
 
-/// A window's four map values for eight channels, read from the stored map c.
-struct StoredWindows {
-  int64_t position, row;  ///< floats from one map position to the next, and one map row to the next
-  /// The values of window (ph, pw) for the eight channels at `channels` (a pointer into the
-  /// image's map: its channel offset).
-  __attribute__((target("avx2,fma"), always_inline)) void operator()(const float* channels, int64_t ph, int64_t pw,
-                                                                      __m256 (&v)[4]) const {
-    const float* corner = channels + 2 * ph * row + 2 * pw * position;
-    v[0] = _mm256_loadu_ps(corner), v[1] = _mm256_loadu_ps(corner + position);
-    v[2] = _mm256_loadu_ps(corner + row), v[3] = _mm256_loadu_ps(corner + row + position);
+  /// The shares of window (ph, pw) in the eight channels `half` of channel block `b` of `grad`.
+  __attribute__((target("avx2,fma"), always_inline)) void operator()(int b, int half, int64_t ph, int64_t pw,
+                                                                      __m256 grad, __m256 (&share)[4]) const {
+    const float* corner = map + b * block + 8 * half + 2 * ph * row + 2 * pw * position;
+    const __m256 v0 = _mm256_loadu_ps(corner), v1 = _mm256_loadu_ps(corner + position);
+    const __m256 v2 = _mm256_loadu_ps(corner + row), v3 = _mm256_loadu_ps(corner + row + position);
+    const __m256 take1 = takesWindow8(v0, v1);
+    const __m256 best1 = _mm256_blendv_ps(v0, v1, take1);
+    const __m256 take2 = takesWindow8(best1, v2);
+    const __m256 best2 = _mm256_blendv_ps(best1, v2, take2);
+    const __m256 take3 = takesWindow8(best2, v3);
+    const __m256 later2 = _mm256_or_ps(take2, take3);
+    share[0] = _mm256_andnot_ps(_mm256_or_ps(take1, later2), grad);
+    share[1] = _mm256_and_ps(_mm256_andnot_ps(later2, take1), grad);
+    share[2] = _mm256_and_ps(_mm256_andnot_ps(take3, take2), grad);
+    share[3] = _mm256_and_ps(take3, grad);
   }
 };
 
-/// A window's four map values for eight channels computed again from x as the conv-pool
-/// step computes them (runConvPool: bias + x * w over the taps in the same order, then the
-/// ReLU), so that the winners are the same. The first window of a pooled row computes the
-/// two map rows under it into `rows`, eight positions at a time: the four of one window
-/// alone were four chains of dependent FMAs, too few to keep both FMA pipes busy.
-template <int K, int C>
-struct RecomputedWindows {
-  const Geometry& g;
-  const float* x;     ///< the image's x [H, W, C]
-  const float* taps;  ///< the conv's weight as [KH][KW][C][O]
-  const float* bias;  ///< O values
-  bool relu;
-  float* rows;  ///< 2 x 2PW x 8 floats: the map rows under the current pooled row
+/// WinnerShares16 on eight channels (AVX2).
+struct WinnerShares {
+  const uint8_t* winners;  ///< the image's winners [PH][PW][O]
+  int64_t outChannels, pooledWidth;
 
-  /// The values of window (ph, pw) for the eight result channels from `o0` on.
-  __attribute__((target("avx2,fma"), always_inline)) void operator()(int64_t o0, int64_t ph, int64_t pw,
-                                                                      __m256 (&v)[4]) const {
-    const int64_t across = 2 * g.pooledWidth;
-    if (pw == 0)
-      for (int r = 0; r < 2; ++r) mapRow(o0, 2 * ph + r, rows + r * across * 8);
-    const float* at = rows + 2 * pw * 8;
-    v[0] = _mm256_loadu_ps(at), v[1] = _mm256_loadu_ps(at + 8);
-    v[2] = _mm256_loadu_ps(at + across * 8), v[3] = _mm256_loadu_ps(at + across * 8 + 8);
-  }
-
-  /// Map row `mh`'s first 2PW positions, eight channels from `o0` on, into `out`.
-  __attribute__((target("avx2,fma"), noinline)) void mapRow(int64_t o0, int64_t mh, float* out) const {
-    const int64_t o = g.outChannels, kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth;
-    const int64_t channels = C ? C : g.channels, across = 2 * g.pooledWidth;
-    const bool rowsInside = mh - g.padTop >= 0 && mh - g.padTop + kh0 - 1 < g.height;
-    int64_t m0 = 0;
-    for (; rowsInside && m0 + 8 <= across && m0 - g.padLeft + 7 + kw0 - 1 < g.width; m0 += 8) {
-      if (m0 - g.padLeft < 0) break;
-      __m256 sums[8];
-#pragma GCC unroll 8
-      for (int q = 0; q < 8; ++q) sums[q] = _mm256_loadu_ps(bias + o0);
-      const float* corner = x + ((mh - g.padTop) * g.width + m0 - g.padLeft) * channels;
-#pragma GCC unroll 8
-      for (int64_t kh = 0; kh < kh0; ++kh)
-#pragma GCC unroll 8
-        for (int64_t kw = 0; kw < kw0; ++kw)
-#pragma GCC unroll 4
-          for (int64_t c = 0; c < channels; ++c) {
-            const __m256 w = _mm256_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0);
-#pragma GCC unroll 8
-            for (int q = 0; q < 8; ++q)
-              sums[q] =
-                  _mm256_fmadd_ps(_mm256_broadcast_ss(corner + (kh * g.width + kw + q) * channels + c), w, sums[q]);
-          }
-#pragma GCC unroll 8
-      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(out + (m0 + q) * 8, relu ? relu8(sums[q]) : sums[q]);
-    }
-    for (int64_t m = m0; m < across; ++m) {  // positions by the image's edges, their taps checked
-      __m256 sum = _mm256_loadu_ps(bias + o0);
-      for (int64_t kh = 0; kh < kh0; ++kh) {
-        const int64_t ih = mh + kh - g.padTop;
-        if (ih < 0 || ih >= g.height) continue;
-        for (int64_t kw = 0; kw < kw0; ++kw) {
-          const int64_t iw = m + kw - g.padLeft;
-          if (iw < 0 || iw >= g.width) continue;
-          for (int64_t c = 0; c < channels; ++c)
-            sum = _mm256_fmadd_ps(_mm256_broadcast_ss(x + (ih * g.width + iw) * channels + c),
-                                  _mm256_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0), sum);
-        }
-      }
-      _mm256_storeu_ps(out + m * 8, relu ? relu8(sum) : sum);
-    }
+  /// The shares of window (ph, pw) in the eight channels `half` of channel block `b` of `grad`.
+  __attribute__((target("avx2,fma"), always_inline)) void operator()(int b, int half, int64_t ph, int64_t pw,
+                                                                      __m256 grad, __m256 (&share)[4]) const {
+    const uint8_t* at = winners + (ph * pooledWidth + pw) * outChannels + 16 * b + 8 * half;
+    const __m256i winner = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(at)));
+    for (int k = 0; k < 4; ++k)
+      share[k] = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(winner, _mm256_set1_epi32(k))), grad);
   }
 };
 
-/// `imageOf` the stored map.
-template <int Blocks, int K, int C>
-__attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, const float* c, const float* dy,
-                                              float* sums) {
-  const StoredWindows16 windows{g.map.positionStride, g.mapWidth * g.map.positionStride};
-  imageOf<Blocks, K, C>(
-      g, x, windows, [&](int b) { return c + b * g.map.blockStride; }, dy, sums);
-}
-
-/// RecomputedWindows on sixteen channels (AVX-512): the same FMAs in the same order, so the
-/// same values as the conv-pool step's, sixteen result channels a pass instead of eight.
-template <int K, int C>
-struct RecomputedWindows16 {
-  const Geometry& g;
-  const float* x;     ///< the image's x [H, W, C]
-  const float* taps;  ///< the conv's weight as [KH][KW][C][O]
-  const float* bias;  ///< O values
-  bool relu;
-  float* rows;  ///< 2 x 2PW x 16 floats: the map rows under the current pooled row
-
-  /// The values of window (ph, pw) for the sixteen result channels from `o0` on.
-  __attribute__((target("avx512f"), always_inline)) void operator()(int64_t o0, int64_t ph, int64_t pw,
-                                                                     __m512 (&v)[4]) const {
-    const int64_t across = 2 * g.pooledWidth;
-    if (pw == 0)
-      for (int r = 0; r < 2; ++r) mapRow(o0, 2 * ph + r, rows + r * across * 16);
-    const float* at = rows + 2 * pw * 16;
-    v[0] = _mm512_loadu_ps(at), v[1] = _mm512_loadu_ps(at + 16);
-    v[2] = _mm512_loadu_ps(at + across * 16), v[3] = _mm512_loadu_ps(at + across * 16 + 16);
-  }
-
-  /// Map row `mh`'s first 2PW positions, sixteen channels from `o0` on, into `out`.
-  __attribute__((target("avx512f"), noinline)) void mapRow(int64_t o0, int64_t mh, float* out) const {
-    const int64_t o = g.outChannels, kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth;
-    const int64_t channels = C ? C : g.channels, across = 2 * g.pooledWidth;
-    const bool rowsInside = mh - g.padTop >= 0 && mh - g.padTop + kh0 - 1 < g.height;
-    int64_t m0 = 0;
-    for (; rowsInside && m0 + 8 <= across && m0 - g.padLeft + 7 + kw0 - 1 < g.width; m0 += 8) {
-      if (m0 - g.padLeft < 0) break;
-      __m512 sums[8];
-#pragma GCC unroll 8
-      for (int q = 0; q < 8; ++q) sums[q] = _mm512_loadu_ps(bias + o0);
-      const float* corner = x + ((mh - g.padTop) * g.width + m0 - g.padLeft) * channels;
-#pragma GCC unroll 8
-      for (int64_t kh = 0; kh < kh0; ++kh)
-#pragma GCC unroll 8
-        for (int64_t kw = 0; kw < kw0; ++kw)
-#pragma GCC unroll 4
-          for (int64_t c = 0; c < channels; ++c) {
-            const __m512 w = _mm512_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0);
-#pragma GCC unroll 8
-            for (int q = 0; q < 8; ++q)
-              sums[q] = _mm512_fmadd_ps(_mm512_set1_ps(corner[(kh * g.width + kw + q) * channels + c]), w, sums[q]);
-          }
-#pragma GCC unroll 8
-      for (int q = 0; q < 8; ++q) _mm512_storeu_ps(out + (m0 + q) * 16, relu ? relu16(sums[q]) : sums[q]);
-    }
-    for (int64_t m = m0; m < across; ++m) {  // positions by the image's edges, their taps checked
-      __m512 sum = _mm512_loadu_ps(bias + o0);
-      for (int64_t kh = 0; kh < kh0; ++kh) {
-        const int64_t ih = mh + kh - g.padTop;
-        if (ih < 0 || ih >= g.height) continue;
-        for (int64_t kw = 0; kw < kw0; ++kw) {
-          const int64_t iw = m + kw - g.padLeft;
-          if (iw < 0 || iw >= g.width) continue;
-          for (int64_t c = 0; c < channels; ++c)
-            sum = _mm512_fmadd_ps(_mm512_set1_ps(x[(ih * g.width + iw) * channels + c]),
-                                  _mm512_loadu_ps(taps + ((kh * kw0 + kw) * channels + c) * o + o0), sum);
-        }
-      }
-      _mm512_storeu_ps(out + m * 16, relu ? relu16(sum) : sum);
-    }
-  }
-};
-
-/// One image of the step that computes the map's windows again from x, in AVX-512
-/// (RecomputedWindows16, its rows at `rows`).
-template <int Blocks, int K, int C>
-__attribute__((target("avx512f"))) void imageRecomputed512(const Geometry& g, const float* x, const float* taps,
-                                                           const float* bias, bool relu, const float* dy,
-                                                           float* sums, float* rows) {
-  const RecomputedWindows16<K, C> windows{g, x, taps, bias, relu, rows};
-  imageOf<Blocks, K, C>(
-      g, x, windows, [](int b) { return int64_t{16} * b; }, dy, sums);
-}
-
-/// `image` with AVX2: each block of 16 channels as two halves of eight, one pass each over
+/// `imageOf` with AVX2: each block of 16 channels as two halves of eight, one pass each over
 /// the windows (the sums of a 3x3 kernel over one channel, nine registers, held for a whole
-/// image). `windows` gives a window's four map values: StoredWindows (`channels` a pointer
-/// into the map) or RecomputedWindows (a channel offset).
-template <int Blocks, int K, int C, class Windows, class Channels>
-__attribute__((target("avx2,fma"))) void imageAvx2Of(const Geometry& g, const float* x, const Windows& windows,
-                                                     Channels channelsOf, const float* dy, float* sums) {
+/// image). `sharesOf` is StoredShares or WinnerShares.
+template <int Blocks, int K, int C, class Shares>
+__attribute__((target("avx2,fma"))) void imageAvx2Of(const Geometry& g, const float* x, const Shares& sharesOf,
+                                                     const float* dy, float* sums) {
   const UpperHalvesClearedOnExit clearOnExit;
   const int64_t kh0 = K ? K : g.kernelHeight, kw0 = K ? K : g.kernelWidth, channels = C ? C : g.channels;
   constexpr bool kInRegisters = K && C;
@@ -319,7 +236,6 @@ __attribute__((target("avx2,fma"))) void imageAvx2Of(const Geometry& g, const fl
   const int64_t gradPosition = g.grad.positionStride;
   for (int half = 0; half < 2 * Blocks; ++half) {
     const int b = half / 2;
-    const auto mapChannels = channelsOf(b, half % 2);
     const float* grads = dy + b * g.grad.blockStride + 8 * (half % 2);
     float* out = sums + b * 16 + 8 * (half % 2);  // + tap * Blocks * 16
     __m256 held[kHeld];
@@ -327,19 +243,9 @@ __attribute__((target("avx2,fma"))) void imageAvx2Of(const Geometry& g, const fl
     for (int t = 0; t < kHeld; ++t) held[t] = _mm256_setzero_ps();
     for (int64_t ph = 0; ph < g.pooledHeight; ++ph)
       for (int64_t pw = 0; pw < g.pooledWidth; ++pw) {
-        // Each position's share of dy: dy where the position won its window, else 0.
-        __m256 v[4];
-        windows(mapChannels, ph, pw, v);
-        const __m256 take1 = takesWindow8(v[0], v[1]);
-        const __m256 best1 = _mm256_blendv_ps(v[0], v[1], take1);
-        const __m256 take2 = takesWindow8(best1, v[2]);
-        const __m256 best2 = _mm256_blendv_ps(best1, v[2], take2);
-        const __m256 take3 = takesWindow8(best2, v[3]);
         const __m256 grad = _mm256_loadu_ps(grads + (ph * g.pooledWidth + pw) * gradPosition);
-        const __m256 later2 = _mm256_or_ps(take2, take3);
-        const __m256 share[4] = {_mm256_andnot_ps(_mm256_or_ps(take1, later2), grad),
-                                 _mm256_and_ps(_mm256_andnot_ps(later2, take1), grad),
-                                 _mm256_and_ps(_mm256_andnot_ps(take3, take2), grad), _mm256_and_ps(take3, grad)};
+        __m256 share[4];
+        sharesOf(b, half % 2, ph, pw, grad, share);
         const bool inside = 2 * ph - g.padTop >= 0 && 2 * ph + 1 + kh0 - 1 - g.padTop < g.height &&
                             2 * pw - g.padLeft >= 0 && 2 * pw + 1 + kw0 - 1 - g.padLeft < g.width;
         if constexpr (kInRegisters) {
@@ -386,31 +292,37 @@ __attribute__((target("avx2,fma"))) void imageAvx2Of(const Geometry& g, const fl
   }
 }
 
-/// `image` with AVX2 (imageAvx2Of the stored map).
+/// Where one image's map or winners start: the map c (f32) or the winners (bytes).
+struct ImageSource {
+  const float* map;
+  const uint8_t* winners;
+};
+
+/// One image of the step, from the stored map or from the winners.
 template <int Blocks, int K, int C>
-__attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const float* x, const float* c, const float* dy,
-                                                   float* sums) {
-  const StoredWindows windows{g.map.positionStride, g.mapWidth * g.map.positionStride};
-  imageAvx2Of<Blocks, K, C>(
-      g, x, windows, [&](int b, int half) { return c + b * g.map.blockStride + 8 * half; }, dy, sums);
+__attribute__((target("avx512f"))) void image(const Geometry& g, const float* x, ImageSource source, const float* dy,
+                                              float* sums) {
+  if (source.winners) {
+    imageOf<Blocks, K, C>(g, x, WinnerShares16{source.winners, g.outChannels, g.pooledWidth}, dy, sums);
+  } else {
+    const StoredShares16 shares{source.map, g.map.positionStride, g.mapWidth * g.map.positionStride, g.map.blockStride};
+    imageOf<Blocks, K, C>(g, x, shares, dy, sums);
+  }
 }
 
-/// The floats of RecomputedWindows16's rows (RecomputedWindows' take half of them).
-int64_t recomputedRowFloats(const Geometry& g) { return 2 * 2 * g.pooledWidth * 16; }
-
-/// One image of the step that computes the map's windows again from x (RecomputedWindows,
-/// its rows at `rows`), on AVX2 (the choice, and so the memory plan, is the same on every
-/// CPU with AVX2; AVX-512 ones run imageRecomputed512).
+/// `image` with AVX2.
 template <int Blocks, int K, int C>
-__attribute__((target("avx2,fma"))) void imageRecomputedAvx2(const Geometry& g, const float* x, const float* taps,
-                                                             const float* bias, bool relu, const float* dy,
-                                                             float* sums, float* rows) {
-  const RecomputedWindows<K, C> windows{g, x, taps, bias, relu, rows};
-  imageAvx2Of<Blocks, K, C>(
-      g, x, windows, [](int b, int half) { return int64_t{16} * b + 8 * half; }, dy, sums);
+__attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const float* x, ImageSource source,
+                                                   const float* dy, float* sums) {
+  if (source.winners) {
+    imageAvx2Of<Blocks, K, C>(g, x, WinnerShares{source.winners, g.outChannels, g.pooledWidth}, dy, sums);
+  } else {
+    const StoredShares shares{source.map, g.map.positionStride, g.mapWidth * g.map.positionStride, g.map.blockStride};
+    imageAvx2Of<Blocks, K, C>(g, x, shares, dy, sums);
+  }
 }
 
-using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, float*);
+using ImageKernel = void (*)(const Geometry&, const float*, ImageSource, const float*, float*);
 
 /// The image kernel for `g` (pickImageKernel), in AVX-512 or AVX2.
 ImageKernel imageKernel(const Geometry& g) {
@@ -421,37 +333,14 @@ ImageKernel imageKernel(const Geometry& g) {
                          []<int Blocks, int K, int C>() -> ImageKernel { return &imageAvx2<Blocks, K, C>; });
 }
 
-using RecomputingKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, const float*,
-                                   float*, float*);
-
-/// The image kernel of the step that computes the map again.
-RecomputingKernel recomputingKernel(const Geometry& g) {
-  if (hostHasAvx512())
-    return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
-                           []<int Blocks, int K, int C>() -> RecomputingKernel {
-                             return &imageRecomputed512<Blocks, K, C>;
-                           });
-  return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
-                         []<int Blocks, int K, int C>() -> RecomputingKernel {
-                           return &imageRecomputedAvx2<Blocks, K, C>;
-                         });
-}
-
 }  // namespace
 
-ValueId poolWeightGradRecomputedConv(const ir::Graph& g, ValueId wgrad) {
-  const ValueId dx = hostHasAvx2Fma() ? poolWeightGradSource(g, wgrad) : -1;
+ValueId poolWeightGradWinners(const ir::Graph& g, ValueId wgrad) {
+  const ValueId dx = poolWeightGradSource(g, wgrad);
   if (dx < 0) return -1;
   const ValueId c = g.node(dx).operands[0];
   const std::vector<ValueId> readers = otherReaders(g, c, dx);
-  if (readers.size() != 1 || readers[0] >= g.size() || convPoolSource(g, readers[0]) != c) return -1;
-  const ir::Node &node = g.node(wgrad), &conv = g.node(c);
-  const ConvEpilogue body = *convEpilogueOf(g, c);
-  const auto& padding = ir::AttrReader(body.conv->attrs, body.conv->op).ints("padding");
-  if (conv.operands[0] != node.operands[0] || g.type(conv.operands[1]).shape != node.type.shape ||
-      padding != ir::AttrReader(node.attrs, node.op).ints("padding"))
-    return -1;
-  return c;
+  return readers.size() == 1 && readers[0] < g.size() && convPoolSource(g, readers[0]) == c ? c : -1;
 }
 
 ValueId poolWeightGradSource(const ir::Graph& g, ValueId wgrad) {
@@ -505,25 +394,19 @@ void runPoolWeightGrad(const NativeCall& call) {
   std::vector<float> partial(static_cast<size_t>(parts * sums), 0.0f);
   const auto* in = static_cast<const float*>(call.operands[0]);
   const auto* dy = static_cast<const float*>(call.operands.back());
-  if (const ValueId c = poolWeightGradRecomputedConv(graph, call.value); c >= 0) {
-    const ConvEpilogue body = *convEpilogueOf(graph, c);
-    const ConvPoolWeights weights = convPoolWeights(graph, c, call.operands);  // as runConvPool has them
-    const std::vector<float>&taps = weights.taps, &bias = weights.bias;
-    const RecomputingKernel run = recomputingKernel(g);
-    std::vector<float> rows(static_cast<size_t>(parts * recomputedRowFloats(g)));  // each part's
+  // The pool gradient's map operand holds the map, or the winners (poolWeightGradWinners).
+  const bool winners = poolWeightGradWinners(graph, call.value) >= 0;
+  if (winners && call.isBlocked(pool.operands[0]))
+    throw Error("conv_weight_grad " + std::to_string(call.value) + ": its pool's winners are stored channel-blocked");
+  const ImageKernel run = imageKernel(g);
+  const void* stored = call.operands[1];
 #pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
-    for (int part = 0; part < parts; ++part)
-      for (int64_t n = images * part / parts; n < images * (part + 1) / parts; ++n)
-        run(g, in + n * inSize, taps.data(), bias.data(), body.relu, dy + n * gradSize, partial.data() + part * sums,
-            rows.data() + part * recomputedRowFloats(g));
-  } else {
-    const ImageKernel run = imageKernel(g);
-    const auto* stored = static_cast<const float*>(call.operands[1]);
-#pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
-    for (int part = 0; part < parts; ++part)
-      for (int64_t n = images * part / parts; n < images * (part + 1) / parts; ++n)
-        run(g, in + n * inSize, stored + n * mapSize, dy + n * gradSize, partial.data() + part * sums);
-  }
+  for (int part = 0; part < parts; ++part)
+    for (int64_t n = images * part / parts; n < images * (part + 1) / parts; ++n) {
+      const ImageSource source = winners ? ImageSource{nullptr, static_cast<const uint8_t*>(stored) + n * gradSize}
+                                         : ImageSource{static_cast<const float*>(stored) + n * mapSize, nullptr};
+      run(g, in + n * inSize, source, dy + n * gradSize, partial.data() + part * sums);
+    }
   for (int part = 1; part < parts; ++part)  // in part order
     for (int64_t i = 0; i < sums; ++i) partial[static_cast<size_t>(i)] += partial[static_cast<size_t>(part * sums + i)];
   // The result [O, C, KH, KW] from the sums [KH][KW][C][O].

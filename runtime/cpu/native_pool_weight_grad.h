@@ -25,21 +25,20 @@ ir::ValueId poolWeightGradSource(const ir::Graph& g, ir::ValueId wgrad);
 ir::ValueId poolWeightGradShape(const ir::Graph& g, ir::ValueId wgrad);
 
 /// For a conv_weight_grad node `wgrad` that runs with its pool gradient (poolWeightGradSource):
-/// the map c the pool gradient reads when the step computes c's windows again instead of
-/// reading c, or -1. Then c is a conv-pool step's conv (convPoolSource) that nothing else
-/// reads, from the weight gradient's own x with its kernel and padding, and neither step
-/// stores it: lenet's first layer keeps no 5.5 MB map from its forward to its backward pass
-/// (its training arena 12.0 -> 6.1 MiB). The time moves rather than shrinks: on the AMD EPYC
-/// the conv-pool step took 0.34-0.40 -> 0.22-0.23 ms, the weight gradient 0.34-0.38 ->
-/// 0.53-0.58 (the map's windows cost as many FMAs again as the gradient's sums).
-ir::ValueId poolWeightGradRecomputedConv(const ir::Graph& g, ir::ValueId wgrad);
+/// the map c the pool gradient reads when the step reads only c's windows' winners, or -1.
+/// Then c is a conv-pool step's conv (convPoolSource) that nothing else reads, and that step
+/// stores each window's winner per channel in c's buffer instead of c (convPoolWritesWinners):
+/// lenet's first layer keeps 0.35 MB instead of a 5.5 MB map from its forward to its backward
+/// pass. (Until stop 50 the step computed the map's windows again from x, which cost as many
+/// FMAs again as the gradient's sums: on the AMD EPYC 0.39-0.50 ms of lenet's 3.1-3.9 ms
+/// step.)
+ir::ValueId poolWeightGradWinners(const ir::Graph& g, ir::ValueId wgrad);
 
 /// Runs weight gradient node `call.value` with its pool gradient: `call.operands` are x, the
-/// pool's input c and its incoming gradient dy (c and dy channels-last or channel-blocked as
-/// `call` says), or where the step computes c again (poolWeightGradRecomputedConv) c's conv
-/// node's operands (x, its weight and bias) and dy; the result is [O, C, KH, KW]. The result equals the two nodes' up to the order
-/// of the additions. Images run on the worker threads, whose sums are added in thread order
-/// (the same numbers for a given thread count).
+/// pool's input c (or its winners: poolWeightGradWinners) and its incoming gradient dy (c and
+/// dy channels-last or channel-blocked as `call` says); the result is [O, C, KH, KW]. The
+/// result equals the two nodes' up to the order of the additions. Images run on the worker
+/// threads, whose sums are added in thread order (the same numbers for a given thread count).
 void runPoolWeightGrad(const NativeCall& call);
 
 }  // namespace weft::cpu

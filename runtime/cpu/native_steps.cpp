@@ -332,10 +332,7 @@ std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v) {
                        : op == ir::OpKind::ConvWeightGrad ? poolWeightGradShape(g, v)
                                                            : -1;
   if (folded < 0) return {};
-  std::vector<ir::ValueId> operands = g.node(folded).operands;
-  if (const ir::ValueId c = poolWeightGradRecomputedConv(g, v); c >= 0)  // and those of the map it computes again
-    operands.insert(operands.end(), g.node(c).operands.begin(), g.node(c).operands.end());
-  return operands;
+  return g.node(folded).operands;
 }
 
 bool neverStored(const ir::Graph& g, ir::ValueId v) {
@@ -346,8 +343,18 @@ bool neverStored(const ir::Graph& g, ir::ValueId v) {
     return readers.size() == 1 && readers[0] < g.size() && poolWeightGradSource(g, readers[0]) == v;
   for (ir::ValueId reader : readers)
     if (reader < g.size() && g.node(reader).op == ir::OpKind::MaxPool && convPoolSource(g, reader) == v)
-      return !convPoolWritesConv(g, reader);
+      return !convPoolWritesConv(g, reader) && !convPoolWritesWinners(g, reader);
   return false;
+}
+
+int64_t storedBytes(const ir::Graph& g, ir::ValueId v) {
+  const ir::TensorType& t = g.type(v);
+  if (g.node(v).op == ir::OpKind::Fused)
+    for (ir::ValueId reader : otherReaders(g, v, -1))
+      if (reader < g.size() && g.node(reader).op == ir::OpKind::MaxPool && convPoolSource(g, reader) == v &&
+          convPoolWritesWinners(g, reader))
+        return t.numel() / 4;  // a byte per 2x2 window and channel
+  return static_cast<int64_t>(t.byteSize());
 }
 
 bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
@@ -361,7 +368,7 @@ bool nativeTakesBlocked(const ir::Graph& g, ir::ValueId v, int index) {
     return std::all_of(node.operands.begin(), node.operands.end(), channelsInBlocks);
   }
   if (node.op == ir::OpKind::MaxPool && convPoolSource(g, v) >= 0)  // its operand: computed, written in either layout
-    return index == 0 || channelsInBlocks(v);
+    return index == 0 ? !convPoolWritesWinners(g, v) : channelsInBlocks(v);  // (the winners are bytes)
   if (runsNativeMaxPool(g, v) && ir::isChannelsLast(node.op, node.attrs))  // blocks of 16 channels, in and out
     return index <= 0 && channelsInBlocks(node.operands[0]) && channelsInBlocks(v);
   if (node.op == ir::OpKind::ConvWeightGrad && poolWeightGradSource(g, v) >= 0)  // the pool gradient is never stored

@@ -114,16 +114,20 @@ int64_t nativeHeldBytes(const ir::Graph& g, ir::ValueId v, const std::vector<boo
 /// The values a native step of node `v` may read on behalf of a node it computes along, at
 /// `v`'s step rather than at that node's: a max pool's conv-pool step reads its conv's
 /// operands (convPoolShape), a weight gradient's pool step its pool gradient's
-/// (poolWeightGradShape) and, where it computes the pool's map again, the map's conv's
-/// (poolWeightGradRecomputedConv: inputs and parameters, kept anyway). On any CPU, so that
-/// planMemory, a function of the graph alone, keeps them until `v`'s step.
+/// (poolWeightGradShape). On any CPU, so that planMemory, a function of the graph alone,
+/// keeps them until `v`'s step.
 std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v);
 
 /// True when no step stores value `v`, which a native step computes along with its own
 /// and nothing reads: a pool gradient of a weight gradient's pool step
 /// (poolWeightGradSource), and a conv-pool step's conv that the step does not write
-/// (convPoolWritesConv). The memory plan gives it no bytes.
+/// (convPoolWritesConv) nor its windows' winners (convPoolWritesWinners). The memory plan
+/// gives it no bytes.
 bool neverStored(const ir::Graph& g, ir::ValueId v);
+
+/// The bytes the memory plan gives value `v`: its type's, but for a conv-pool step's conv
+/// whose buffer holds its windows' winners (convPoolWritesWinners), a byte per pooled value.
+int64_t storedBytes(const ir::Graph& g, ir::ValueId v);
 
 /// True when the native step of node `v` reads operand `index` (-1: writes its result)
 /// stored channel-blocked as well as channels-last: any data of a concat of rank-4 f32

@@ -302,15 +302,12 @@ Program::Program(ir::Graph graph, ProgramOptions options)
       if (step.native == &runWinogradConv || step.native == &runWinogradWeightGrad) ++counts_.nativeWinograd;
       if (ValueId conv = convPoolSource(g, v); conv >= 0) {
         step.kernelArgs = g.node(conv).operands;
-        if (convPoolWritesConv(g, v)) step.kernelArgs.push_back(conv);  // the step writes it too
+        if (convPoolWritesConv(g, v) || convPoolWritesWinners(g, v))
+          step.kernelArgs.push_back(conv);  // the step writes it (or its windows' winners) too
       }
       if (ValueId poolGrad = poolWeightGradSource(g, v); poolGrad >= 0) {
         step.kernelArgs = {node.operands[0]};  // x, then the pool gradient's operands
         for (ValueId o : g.node(poolGrad).operands) step.kernelArgs.push_back(o);
-        if (ValueId c = poolWeightGradRecomputedConv(g, v); c >= 0) {  // the map's conv's operands and dy
-          step.kernelArgs = g.node(c).operands;
-          step.kernelArgs.push_back(g.node(poolGrad).operands[1]);
-        }
       }
     } else if (const StepLayouts layouts = blockedLayouts(v);
                (step.onednn = compileOneDnnNode(g, v, *engine, layouts))) {

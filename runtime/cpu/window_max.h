@@ -20,6 +20,12 @@ __attribute__((target("avx512f"))) inline __mmask16 takesWindow16(__m512 best, _
                                 (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ)));
 }
 
+/// takesWindow on eight lanes, as all-ones lanes.
+__attribute__((target("avx2"))) inline __m256 takesWindow8(__m256 best, __m256 v) {
+  return _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q),
+                       _mm256_or_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(v, best, _CMP_GT_OQ)));
+}
+
 /// The new maximum of sixteen windows after tap `v`: the value takesWindow16 picks, in
 /// three instructions instead of six (vmaxps returns its second source, `best`, on ties and
 /// when either is a NaN; a NaN `v` is then blended in). The conv-pool step spent 11% more

@@ -3,8 +3,8 @@
 // input channels and the 2x2 max pool after it compute as the reference interpreter does,
 // with or without bias and ReLU, padding, odd maps (the pool drops the last row and column),
 // stored channels-last or channel-blocked, writing the conv's map as well where later nodes
-// read it, or not at all where the weight gradient under the pool's gradient computes it
-// again (a training step); anything else keeps its two steps.
+// read it, or only its windows' winners where the weight gradient under the pool's gradient
+// is the one (a training step); anything else keeps its two steps.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -126,7 +126,7 @@ TEST(NativeConvPool, WritesTheConvsMapForLaterReaders) {
     }
 }
 
-TEST(NativeConvPool, LeavesTheMapToAWeightGradientThatComputesItAgain) {
+TEST(NativeConvPool, StoresOnlyTheWinnersForAWeightGradientUnderThePool) {
   if (!kernelsHere()) GTEST_SKIP() << "the native steps need AVX-512 or AVX2";
   const std::vector<Case> cases = {{28, 1, 32, 3, 0, true, true},
                                    {16, 3, 48, 5, 2, false, true},
@@ -138,9 +138,11 @@ TEST(NativeConvPool, LeavesTheMapToAWeightGradientThatComputesItAgain) {
     ir::Graph g = convPool(c, false, MapReader::PoolWeightGrad);
     const ir::ValueId pool = g.outputs()[0].value, conv = g.node(pool).operands[0];
     const ir::ValueId dw = g.outputs().back().value, dx = g.node(dw).operands[1];
-    ASSERT_EQ(cpu::poolWeightGradRecomputedConv(g, dw), conv);
+    ASSERT_EQ(cpu::poolWeightGradWinners(g, dw), conv);
     EXPECT_FALSE(cpu::convPoolWritesConv(g, pool));
-    EXPECT_TRUE(cpu::neverStored(g, conv));
+    EXPECT_TRUE(cpu::convPoolWritesWinners(g, pool));
+    EXPECT_FALSE(cpu::neverStored(g, conv));
+    EXPECT_EQ(cpu::storedBytes(g, conv), g.type(pool).numel());  // a byte per pooled value
     EXPECT_TRUE(cpu::neverStored(g, dx));
     cpu::CompileOptions options;
     options.optimize = false;
@@ -151,7 +153,10 @@ TEST(NativeConvPool, LeavesTheMapToAWeightGradientThatComputesItAgain) {
     // Wanted by another reader too, the map is written and read as before.
     ir::Graph read = convPool(c, false, MapReader::PoolWeightGrad);
     read.addOutput("map", read.addOp(OpKind::Neg, {read.node(read.outputs()[0].value).operands[0]}));
-    EXPECT_EQ(cpu::poolWeightGradRecomputedConv(read, read.outputs()[1].value), -1);
+    EXPECT_EQ(cpu::poolWeightGradWinners(read, read.outputs()[1].value), -1);
+    EXPECT_TRUE(cpu::convPoolWritesConv(read, read.outputs()[0].value));
+    EXPECT_EQ(cpu::storedBytes(read, read.node(read.outputs()[0].value).operands[0]),
+              static_cast<int64_t>(read.type(read.node(read.outputs()[0].value).operands[0]).byteSize()));
   }
 }
 
@@ -206,5 +211,31 @@ TEST(NativeConvPool, NaNsWinTheirWindowsAsInTheReference) {
       }
       EXPECT_GT(nans, 0) << name;
     }
+  }
+}
+
+TEST(NativeConvPool, WeightGradientUnderThePoolSpreadsNaNsAsTheReferenceDoes) {
+  // The reference scatters dy into a map of zeros and sums x times it, so a NaN pixel makes
+  // every tap's sum NaN (0 * NaN) wherever it falls under one: the step, which adds only each
+  // window's winner where it can, takes all four positions' shares for windows over a NaN.
+  if (!kernelsHere()) GTEST_SKIP() << "the native steps need AVX-512 or AVX2";
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "with ReLU" : "without ReLU");
+    ir::Graph g = convPool({14, 1, 32, 3, 0, true, relu}, false, MapReader::PoolWeightGrad);
+    ASSERT_TRUE(cpu::convPoolWritesWinners(g, g.outputs()[0].value));
+    cpu::CompileOptions options;
+    options.optimize = false;
+    cpu::Executable exe = cpu::compile(g, options);
+    reference::TensorMap feeds = cpu::testing::sineFeeds(g);
+    feeds.at("x").set(3 * 14 + 5, std::nan(""));  // image 0: one NaN pixel, its windows NaN
+    reference::TensorMap got = exe.run(feeds), want = reference::run(g, feeds);
+    int nans = 0;
+    for (int64_t i = 0; i < want.at("dw").numel(); ++i) {
+      const double w = want.at("dw").get(i), v = got.at("dw").get(i);
+      nans += std::isnan(w);
+      if (std::isnan(w) || std::isnan(v)) EXPECT_EQ(std::isnan(v), std::isnan(w)) << "dw element " << i;
+      else EXPECT_NEAR(v, w, 1e-4 * std::max(1.0, std::fabs(w))) << "dw element " << i;
+    }
+    EXPECT_GT(nans, 0);
   }
 }
