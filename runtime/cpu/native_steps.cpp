@@ -270,6 +270,8 @@ std::vector<ir::ValueId> otherReaders(const ir::Graph& g, ir::ValueId v, ir::Val
       readers.push_back(u);
   for (const auto& out : g.outputs())
     if (out.value == v) readers.push_back(g.size());
+  for (const ir::StateUpdate& u : g.updates())  // a state update reads its value after the run too
+    if (u.value == v) readers.push_back(g.size());
   return readers;
 }
 

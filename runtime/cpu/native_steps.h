@@ -51,7 +51,7 @@ struct ImageLayout {
 int bodyInputIndex(const ir::Graph& body, ir::ValueId v);
 
 /// The nodes of `g` other than `except` that read value `v`, in node order; `v` being one of
-/// the graph's outputs counts as a reader too, at g.size().
+/// the graph's outputs or a state update's new value counts as a reader too, at g.size().
 std::vector<ir::ValueId> otherReaders(const ir::Graph& g, ir::ValueId v, ir::ValueId except);
 
 /// A convolution as native steps see it: a conv or conv_transpose node, or a fused conv whose

@@ -166,6 +166,11 @@ TEST(NativeConvPool, OnlyAConvReadByItsPoolAlone) {
   EXPECT_EQ(cpu::convPoolSource(g, pool), kernelsHere() ? conv : -1);
   g.addOutput("map", conv);  // the conv's map is wanted too: it is computed on its own
   EXPECT_EQ(cpu::convPoolSource(g, pool), -1);
+  ir::Graph updating = convPool({14, 1, 32, 3, 0, true, true}, false);  // or is a state's next value
+  const ir::ValueId updatingPool = updating.outputs()[0].value, updatingConv = updating.node(updatingPool).operands[0];
+  updating.addUpdate(updating.addParam("state", updating.type(updatingConv), {{"init", std::string("zeros")}}),
+                     updatingConv);
+  EXPECT_EQ(cpu::convPoolSource(updating, updatingPool), -1);
   // Read before the pool, or by later nodes while the pool leaves its last row uncovered.
   ir::Graph before = convPool({14, 1, 32, 3, 0, true, true}, false);
   const ir::ValueId beforePool = before.outputs()[0].value, beforeConv = before.node(beforePool).operands[0];
