@@ -280,11 +280,32 @@ __attribute__((target("avx2,fma"))) void imageAvx2(const Geometry& g, const floa
 using ImageKernel = void (*)(const Geometry&, const float*, const float*, const float*, bool, ImageOut, ImageOut,
                              uint8_t*);
 
-/// The image kernel for `g` (pickImageKernel), in AVX-512 or AVX2.
+/// `image` of a 3x3 kernel over one channel, one block of 16 result channels at a time: its 9
+/// weight vectors, 4 sums and the winners fit in registers, where all blocks at once kept 18
+/// weight vectors and 8 sums and spilled (on the AMD EPYC Zen 4 of stop 50, lenet's conv-pool
+/// step 0.256-0.266 -> 0.220-0.232 ms in training, 0.204 -> 0.187 in inference, fastest
+/// per-step means of 6 alternating runs).
+template <int Blocks>
+__attribute__((target("avx512f"))) void imageByBlock(const Geometry& g, const float* x, const float* w,
+                                                     const float* bias, bool relu, ImageOut out, ImageOut conv,
+                                                     uint8_t* winners) {
+  const ImageKernel block = &image<1, 3, 1>;
+  for (int b = 0; b < Blocks; ++b)
+    block(g, x, w + 16 * b, bias + 16 * b, relu,
+          ImageOut{out.at + b * out.blockStride, out.positionStride, out.blockStride},
+          ImageOut{conv.at ? conv.at + b * conv.blockStride : nullptr, conv.positionStride, conv.blockStride},
+          winners ? winners + 16 * b : nullptr);
+}
+
+/// The image kernel for `g` (pickImageKernel), in AVX-512 (a 3x3 kernel over one channel by
+/// blocks: imageByBlock) or AVX2.
 ImageKernel imageKernel(const Geometry& g) {
   if (hostHasAvx512())
     return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
-                           []<int Blocks, int K, int C>() -> ImageKernel { return &image<Blocks, K, C>; });
+                           []<int Blocks, int K, int C>() -> ImageKernel {
+                             if constexpr (K == 3 && C == 1) return &imageByBlock<Blocks>;
+                             else return &image<Blocks, K, C>;
+                           });
   return pickImageKernel(g.outChannels, g.kernelHeight, g.kernelWidth, g.channels,
                          []<int Blocks, int K, int C>() -> ImageKernel { return &imageAvx2<Blocks, K, C>; });
 }
@@ -382,22 +403,12 @@ void runConvPool(const NativeCall& call) {
   const ImageKernel kernel = imageKernel(geo);
   const auto* in = static_cast<const float*>(call.operands[0]);
   auto* result = static_cast<float*>(call.result);
-  // A 3x3 kernel over one channel on AVX-512 runs one block of 16 result channels at a time
-  // (its 9 weight vectors, 4 sums and the winners fit in registers; all blocks at once kept 18
-  // weight vectors and 8 sums, and spilled): on the AMD EPYC Zen 4 of stop 50 lenet's
-  // conv-pool step 0.256-0.266 -> 0.220-0.232 ms in training, 0.204 -> 0.187 in inference
-  // (fastest per-step means of 6 alternating runs).
-  const bool byBlock = hostHasAvx512() && geo.kernelHeight == 3 && geo.kernelWidth == 3 && geo.channels == 1;
-  const int64_t blocks = byBlock ? geo.outChannels / 16 : 1;
-  const ImageKernel one = byBlock ? &image<1, 3, 1> : kernel;  // one block (byBlock) or all of them
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < x[0]; ++n)
-    for (int64_t b = 0; b < blocks; ++b)
-      one(geo, in + n * inSize, taps.data() + 16 * b, bias.data() + 16 * b, body.relu,
-          ImageOut{result + n * outSize + b * out.blockStride, out.positionStride, out.blockStride},
-          ImageOut{convMap ? convMap + n * convSize + b * convOut.blockStride : nullptr, convOut.positionStride,
-                   convOut.blockStride},
-          winners ? winners + n * outSize + 16 * b : nullptr);
+    kernel(geo, in + n * inSize, taps.data(), bias.data(), body.relu,
+           ImageOut{result + n * outSize, out.positionStride, out.blockStride},
+           ImageOut{convMap ? convMap + n * convSize : nullptr, convOut.positionStride, convOut.blockStride},
+           winners ? winners + n * outSize : nullptr);
 }
 
 }  // namespace weft::cpu

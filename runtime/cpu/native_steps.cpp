@@ -337,25 +337,31 @@ std::vector<ir::ValueId> foldedOperands(const ir::Graph& g, ir::ValueId v) {
   return g.node(folded).operands;
 }
 
+namespace {
+
+/// The max pool whose conv-pool step computes fused conv `v` (convPoolSource), or -1.
+ir::ValueId convPoolOf(const ir::Graph& g, ir::ValueId v) {
+  if (g.node(v).op != ir::OpKind::Fused) return -1;
+  for (ir::ValueId reader : otherReaders(g, v, -1))
+    if (reader < g.size() && g.node(reader).op == ir::OpKind::MaxPool && convPoolSource(g, reader) == v) return reader;
+  return -1;
+}
+
+}  // namespace
+
 bool neverStored(const ir::Graph& g, ir::ValueId v) {
-  const ir::OpKind op = g.node(v).op;
-  if (op != ir::OpKind::MaxPoolGrad && op != ir::OpKind::Fused) return false;  // a pool gradient, a fused conv
-  const std::vector<ir::ValueId> readers = otherReaders(g, v, -1);
-  if (op == ir::OpKind::MaxPoolGrad)
+  if (g.node(v).op == ir::OpKind::MaxPoolGrad) {  // a pool gradient
+    const std::vector<ir::ValueId> readers = otherReaders(g, v, -1);
     return readers.size() == 1 && readers[0] < g.size() && poolWeightGradSource(g, readers[0]) == v;
-  for (ir::ValueId reader : readers)
-    if (reader < g.size() && g.node(reader).op == ir::OpKind::MaxPool && convPoolSource(g, reader) == v)
-      return !convPoolWritesConv(g, reader) && !convPoolWritesWinners(g, reader);
-  return false;
+  }
+  const ir::ValueId pool = convPoolOf(g, v);  // a fused conv
+  return pool >= 0 && !convPoolWritesConv(g, pool) && !convPoolWritesWinners(g, pool);
 }
 
 int64_t storedBytes(const ir::Graph& g, ir::ValueId v) {
   const ir::TensorType& t = g.type(v);
-  if (g.node(v).op == ir::OpKind::Fused)
-    for (ir::ValueId reader : otherReaders(g, v, -1))
-      if (reader < g.size() && g.node(reader).op == ir::OpKind::MaxPool && convPoolSource(g, reader) == v &&
-          convPoolWritesWinners(g, reader))
-        return t.numel() / 4;  // a byte per 2x2 window and channel
+  const ir::ValueId pool = convPoolOf(g, v);
+  if (pool >= 0 && convPoolWritesWinners(g, pool)) return t.numel() / 4;  // a byte per 2x2 window and channel
   return static_cast<int64_t>(t.byteSize());
 }
 
