@@ -3,6 +3,7 @@
 #include "runtime/cpu/generated_steps.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <optional>
@@ -246,6 +247,164 @@ std::shared_ptr<const Graph> sideSumBody(const Graph& g, ValueId l, const std::v
   return merger.finish(outputs);
 }
 
+/// The bytes value `v` occupies under `plan` (a view: all of the value it shares); Storage::None
+/// when a kernel writes none of its own.
+struct Bytes {
+  Storage storage = Storage::None;
+  int64_t begin = 0, end = 0;
+  bool overlaps(const Bytes& o) const {
+    return storage != Storage::None && storage == o.storage && begin < o.end && o.begin < end;
+  }
+};
+Bytes bytesOf(const Graph& g, const MemoryPlan& plan, ValueId v) {
+  if (const Placement& p = plan.values[static_cast<size_t>(v)]; p.storage == Storage::View && p.viewOf >= 0)
+    v = p.viewOf;
+  const Placement& p = plan.values[static_cast<size_t>(v)];
+  if (p.storage != Storage::Arena && p.storage != Storage::Persistent) return {};
+  return {p.storage, p.offset, p.offset + static_cast<int64_t>(g.type(v).byteSize())};
+}
+
+/// Body values numbered so that equal expressions share a number (the same op, type,
+/// attributes and numbered operands; constants by their elements): LLVM merges them, so that a
+/// compare of two such values folds as a compare of one value with itself.
+std::vector<ValueId> expressionNumbers(const Graph& body) {
+  std::vector<ValueId> number(static_cast<size_t>(body.size()));
+  auto same = [&](const Node& a, const Node& b) {
+    if (a.op != b.op || a.type != b.type || a.op == OpKind::Input || a.operands.size() != b.operands.size())
+      return false;
+    for (size_t i = 0; i < a.operands.size(); ++i)
+      if (number[static_cast<size_t>(a.operands[i])] != number[static_cast<size_t>(b.operands[i])]) return false;
+    if (a.op != OpKind::Constant) return a.attrs == b.attrs;
+    const ir::TensorData& x = *std::get<ir::TensorDataPtr>(a.attrs.at("value"));
+    const ir::TensorData& y = *std::get<ir::TensorDataPtr>(b.attrs.at("value"));
+    for (int64_t i = 0; i < a.type.numel(); ++i)
+      if (x.get(i) != y.get(i)) return false;
+    return true;
+  };
+  for (ValueId v = 0; v < body.size(); ++v) {
+    number[static_cast<size_t>(v)] = v;
+    for (ValueId u = 0; u < v; ++u)
+      if (number[static_cast<size_t>(u)] == u && same(body.node(u), body.node(v))) {
+        number[static_cast<size_t>(v)] = u;
+        break;
+      }
+  }
+  return number;
+}
+
+/// For each value of a loop or reduce body, the body inputs it reads (`any`), and those whose
+/// loads its value keeps depending on whatever LLVM folds (`kept`): float arithmetic keeps its
+/// operands (a NaN operand gives NaN), a select its condition's and both arms' (only both
+/// arms' common ones when the condition keeps nothing, so may fold to a constant, and only
+/// the arm's when the two are equal), a compare its operands' unless they are equal (x < x
+/// folds to false); integer arithmetic, and what else folds (maximum with a NaN), keep none.
+struct InputReads {
+  std::vector<std::vector<bool>> any, kept;
+
+  explicit InputReads(const Graph& body) {
+    const std::vector<ValueId> inputs = body.inputs(), number = expressionNumbers(body);
+    const size_t n = inputs.size();
+    any.assign(static_cast<size_t>(body.size()), std::vector<bool>(n, false));
+    kept = any;
+    for (size_t k = 0; k < n; ++k) {
+      const auto i = static_cast<size_t>(inputs[k]);
+      any[i][k] = kept[i][k] = true;
+    }
+    auto join = [&](std::vector<bool>& into, ValueId o) {
+      for (size_t k = 0; k < n; ++k) into[k] = into[k] || kept[static_cast<size_t>(o)][k];
+    };
+    for (ValueId v = 0; v < body.size(); ++v) {
+      const Node& node = body.node(v);
+      if (node.op == OpKind::Input) continue;
+      auto &kv = kept[static_cast<size_t>(v)], &av = any[static_cast<size_t>(v)];
+      for (ValueId o : node.operands)
+        for (size_t k = 0; k < n; ++k) av[k] = av[k] || any[static_cast<size_t>(o)][k];
+      const auto equal = [&](size_t i, size_t j) {
+        return number[static_cast<size_t>(node.operands[i])] == number[static_cast<size_t>(node.operands[j])];
+      };
+      switch (keeps(body, node)) {
+        case Keeps::nothing: break;
+        case Keeps::operands:
+          for (ValueId o : node.operands) join(kv, o);
+          break;
+        case Keeps::unlessEqual:
+          if (!equal(0, 1)) for (ValueId o : node.operands) join(kv, o);
+          else if (node.op == OpKind::LogicalAnd || node.op == OpKind::LogicalOr) join(kv, node.operands[0]);
+          break;
+        case Keeps::select: {
+          const auto& condition = kept[static_cast<size_t>(node.operands[0])];
+          if (equal(1, 2)) {
+            join(kv, node.operands[1]);
+          } else if (std::find(condition.begin(), condition.end(), true) != condition.end()) {
+            for (ValueId o : node.operands) join(kv, o);
+          } else {
+            const auto& t = kept[static_cast<size_t>(node.operands[1])];
+            const auto& f = kept[static_cast<size_t>(node.operands[2])];
+            for (size_t k = 0; k < n; ++k) kv[k] = t[k] && f[k];
+          }
+          break;
+        }
+      }
+    }
+  }
+
+ private:
+  enum class Keeps { nothing, operands, unlessEqual, select };
+
+  static bool nonFiniteConstant(const Graph& body, ValueId v) {
+    const Node& n = body.node(v);
+    if (n.op != OpKind::Constant) return false;
+    const auto& data = *std::get<ir::TensorDataPtr>(n.attrs.at("value"));
+    for (int64_t i = 0; i < n.type.numel(); ++i)
+      if (!std::isfinite(data.get(i))) return true;
+    return false;
+  }
+
+  static Keeps keeps(const Graph& body, const Node& n) {
+    switch (n.op) {
+      case OpKind::Select: return Keeps::select;
+      case OpKind::Eq: case OpKind::Ne: case OpKind::Lt: case OpKind::Le: case OpKind::Gt: case OpKind::Ge:
+      case OpKind::LogicalAnd: case OpKind::LogicalOr:
+        return Keeps::unlessEqual;
+      case OpKind::LogicalNot: case OpKind::Cast: case OpKind::Reshape: case OpKind::Broadcast:
+      case OpKind::StopGradient:
+        return Keeps::operands;
+      case OpKind::Maximum: case OpKind::Minimum:
+        if (nonFiniteConstant(body, n.operands[0]) || nonFiniteConstant(body, n.operands[1])) return Keeps::nothing;
+        [[fallthrough]];
+      case OpKind::Neg: case OpKind::Abs: case OpKind::Exp: case OpKind::Log: case OpKind::Sqrt:
+      case OpKind::Rsqrt: case OpKind::Tanh: case OpKind::Sigmoid: case OpKind::Sin: case OpKind::Cos:
+      case OpKind::Erf: case OpKind::Floor: case OpKind::Sign: case OpKind::Add: case OpKind::Sub:
+      case OpKind::Mul: case OpKind::Div:
+        return ir::isFloat(n.type.dtype) ? Keeps::operands : Keeps::nothing;
+      default:
+        return Keeps::nothing;  // pow(x, 0) is 1; reductions are written after the loop
+    }
+  }
+};
+
+/// True when a kernel with body `body` (its inputs reading `operands`, its outputs written to
+/// `outputs`, in order) computes right with each output written over the operands whose bytes
+/// it shares. The kernel's pointers are noalias (mlir_emitter.cpp), so LLVM may move the store
+/// of an output's element before the load of that element of an input its value does not
+/// depend on (a store of a value that folds to a constant becomes a memset before the loop):
+/// harmless when the output keeps the input (InputReads::kept) or no other output reads it.
+bool writesInPlaceSafely(const Graph& g, const MemoryPlan& plan, const Graph& body,
+                         const std::vector<ValueId>& operands, const std::vector<ValueId>& outputs) {
+  const InputReads reads(body);
+  const auto& results = body.outputs();
+  for (size_t j = 0; j < outputs.size(); ++j) {
+    const Bytes written = bytesOf(g, plan, outputs[j]);
+    const auto out = static_cast<size_t>(results[j].value);
+    for (size_t k = 0; k < operands.size(); ++k) {
+      if (!written.overlaps(bytesOf(g, plan, operands[k])) || reads.kept[out][k]) continue;
+      for (size_t other = 0; other < outputs.size(); ++other)
+        if (other != j && reads.any[static_cast<size_t>(results[other].value)][k]) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan, const std::vector<bool>& blocked) {
@@ -269,6 +428,9 @@ std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan
     step.sideSums = sideSumsOf(g, plan, blocked, candidates[static_cast<size_t>(l)], l);
     if (step.sideSums.empty()) continue;
     step.body = sideSumBody(g, l, step.sideSums, step.operands);
+    std::vector<ValueId> outputs = {l};
+    outputs.insert(outputs.end(), step.sideSums.begin(), step.sideSums.end());
+    if (!writesInPlaceSafely(g, plan, *step.body, step.operands, outputs)) continue;  // the sums keep their own steps
     if (touchesBlocked(l, step.operands)) {
       std::optional<Graph> blockedVersion = blockedBody(*step.body);
       if (!blockedVersion) continue;  // the sums keep their own steps
@@ -291,6 +453,15 @@ std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan
     if (step.extraOutputs.empty())
       if (ValueId a = mergeableSibling(g, plan, facts, p, touchesBlocked); a >= 0 && !withSums.count(a) && !merged[static_cast<size_t>(a)])
         step.extraOutputs.push_back(a);
+    if (!step.extraOutputs.empty()) {
+      step.body = mergedBody(g, p, step.extraOutputs, step.operands);
+      std::vector<ValueId> outputs = {p};
+      outputs.insert(outputs.end(), step.extraOutputs.begin(), step.extraOutputs.end());
+      if (!writesInPlaceSafely(g, plan, *step.body, step.operands, outputs)) {  // each keeps its own step
+        step.extraOutputs.clear();
+        step.operands.clear();
+      }
+    }
     for (ValueId a : step.extraOutputs) merged[static_cast<size_t>(a)] = true;
     if (step.extraOutputs.empty()) {
       step.body = node.body;
@@ -300,8 +471,6 @@ std::vector<GeneratedStep> generatedSteps(const Graph& g, const MemoryPlan& plan
         if (!body) throw Error("the body of " + ir::valueRef(g, p) + " does not run over channel-blocked data");
         step.body = std::make_shared<const Graph>(std::move(*body));
       }
-    } else {
-      step.body = mergedBody(g, p, step.extraOutputs, step.operands);
     }
     steps.push_back(std::move(step));
   }

@@ -53,6 +53,13 @@ struct GeneratedStep {
 /// on (planMemory keeps them so: nothing else is placed there meanwhile), and `r`'s rank-4
 /// operands share `l`'s layout (blocked or not) while `r` itself is not blocked. A batch
 /// norm's gradient then reads its data once for the gradient and both of its sums.
+///
+/// Any of these merges is refused where an output written over an operand's bytes (in place)
+/// may not wait for that operand's load while another output reads it: the kernel's pointers
+/// are noalias, so LLVM may store such an output's element first (a value that folds to a
+/// constant, as select(x < x, x, 0), becomes a memset before the loop). An output keeps
+/// waiting when its value depends on the load through float arithmetic, compares of unequal
+/// values and selects (writesInPlaceSafely in the .cpp).
 std::vector<GeneratedStep> generatedSteps(const ir::Graph& g, const MemoryPlan& plan,
                                           const std::vector<bool>& blocked = {});
 
