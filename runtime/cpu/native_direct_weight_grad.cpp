@@ -19,6 +19,7 @@
 #include "ir/attrs.h"
 #include "ir/channels_last.h"
 #include "runtime/cpu/host_isa.h"
+#include "runtime/cpu/prefetch.h"
 #include "runtime/cpu/vector_state.h"
 
 namespace weft::cpu {
@@ -116,12 +117,33 @@ struct Layouts {
   ImageLayout x, dy;
 };
 
-/// One image (x at `x`, dy at `dy`) added into `sums` [tap][C][O]. x whose blocks of 16
-/// channels lie apart (channel-blocked) is read in tiles of 8 channels, two to a block.
-void addImage(const Geometry& g, const Layouts& at, const float* x, const float* dy, float* sums) {
+/// The next image's x and dy, asked of the L2 cache a share at a time while the current
+/// image's tiles run: a training step's x was written by its forward pass long before.
+class NextImage {
+ public:
+  NextImage(const float* x, int64_t xFloats, const float* dy, int64_t dyFloats)
+      : x_(x), xEnd_(x ? x + xFloats : x), dy_(dy), dyEnd_(dy ? dy + dyFloats : dy) {}
+  /// Lines of 16 floats left to ask for.
+  int64_t lines() const { return (xEnd_ - x_ + dyEnd_ - dy_ + 15) / 16; }
+  /// Asks for the next `count` lines (x's first).
+  void ask(int64_t count) {
+    for (; count > 0 && x_ < xEnd_; --count, x_ += 16) prefetchLine(x_);
+    for (; count > 0 && dy_ < dyEnd_; --count, dy_ += 16) prefetchLine(dy_);
+  }
+
+ private:
+  const float *x_, *xEnd_, *dy_, *dyEnd_;
+};
+
+/// One image (x at `x`, dy at `dy`) added into `sums` [tap][C][O], asking for `next` a share
+/// after each tile. x whose blocks of 16 channels lie apart (channel-blocked) is read in tiles
+/// of 8 channels, two to a block.
+void addImage(const Geometry& g, const Layouts& at, const float* x, const float* dy, float* sums, NextImage next) {
   UpperHalvesClearedOnExit clearUpperHalves;
   const int64_t c = g.channels, o = g.outChannels;
   const int64_t tileRows = at.x.blockStride == kLanes ? kRows : kLanes / 2;
+  const int64_t tiles = g.taps() * ((c + tileRows - 1) / tileRows) * ((o + 2 * kLanes - 1) / (2 * kLanes));
+  const int64_t share = (next.lines() + tiles - 1) / tiles;
   // Along a row of dy: the positions `stride` apart in x; along a column: rows of x.
   const int64_t xStep = g.stride[1] * at.x.positionStride, xRow = g.stride[0] * g.width * at.x.positionStride;
   const int64_t dyStep = at.dy.positionStride, dyRow = g.outWidth * at.dy.positionStride;
@@ -140,10 +162,12 @@ void addImage(const Geometry& g, const Layouts& at, const float* x, const float*
       for (int64_t c0 = 0; c0 < c; c0 += tileRows) {
         const int rows = static_cast<int>(std::min<int64_t>(tileRows, c - c0));
         const float* channels = in + c0 / kLanes * at.x.blockStride + c0 % kLanes;
-        for (int64_t o0 = 0; o0 < o; o0 += 2 * kLanes)
+        for (int64_t o0 = 0; o0 < o; o0 += 2 * kLanes) {
           tileFor(rows, o - o0 >= 2 * kLanes ? 2 : 1)(channels, xRow, xStep, grad + o0 / kLanes * at.dy.blockStride,
                                                       dyRow, dyStep, at.dy.blockStride, oh1 - oh0, ow1 - ow0,
                                                       tap + c0 * o + o0, o);
+          next.ask(share);
+        }
       }
     }
   }
@@ -193,8 +217,12 @@ void runDirectWeightGrad(const NativeCall& call) {
   for (int part = 0; part < parts; ++part) {
     float* mine = partial + part * sums;
     std::memset(mine, 0, static_cast<size_t>(bytes));
-    for (int64_t n = g.images * part / parts; n < g.images * (part + 1) / parts; ++n)
-      addImage(g, at, x + n * xImage, dy + n * dyImage, mine);
+    const int64_t last = g.images * (part + 1) / parts;
+    for (int64_t n = g.images * part / parts; n < last; ++n) {
+      const bool more = n + 1 < last;
+      addImage(g, at, x + n * xImage, dy + n * dyImage, mine,
+               NextImage(more ? x + (n + 1) * xImage : nullptr, xImage, more ? dy + (n + 1) * dyImage : nullptr, dyImage));
+    }
   }
   // w [O, C, KH, KW] from the workers' sums [tap][C][O], added in part order.
   auto* w = static_cast<float*>(call.result);
