@@ -11,6 +11,7 @@ relative to each element and to the tensor's largest magnitude. Mismatching grap
     scripts/fuzz_differential.py 0 500                      # forward graphs, seeds 0..499
     scripts/fuzz_differential.py 0 500 --train              # one SGD step of a mean-square loss
     scripts/fuzz_differential.py 0 300 --train --conv       # convolution-heavy graphs
+    scripts/fuzz_differential.py 0 300 --train --attention  # causal attentions among the ops
 
 With --train the loss is the mean square of the last value; parameters replace most operands
 that are not data. Compare one step (the default): over more steps a large gradient makes the
@@ -36,8 +37,8 @@ class EmptyValue(Exception):
 class Builder:
     """A graph's text under construction: its values (name, shape), inputs and parameters."""
 
-    def __init__(self, rng, train, conv):
-        self.rng, self.train, self.conv = rng, train, conv
+    def __init__(self, rng, train, conv, attention=False):
+        self.rng, self.train, self.conv, self.attention = rng, train, conv, attention
         self.lines, self.pool, self.inputs, self.params = [], [], [], []
         self.count = 0
 
@@ -94,6 +95,8 @@ UNARY = ["neg", "abs", "exp", "tanh", "sigmoid", "sin", "cos", "erf", "floor", "
 def add_op(b):
     """Appends one random op reading earlier values (or nothing when the pick does not fit)."""
     r = b.rng
+    if b.attention and r.random() < 0.35:
+        return add_attention(b)
     a, sa = b.pick()
     kind = "conv" if b.conv and r.random() < 0.45 else r.choice(
         ["unary", "positive", "binary", "binary", "binary", "reduce", "transpose", "reshape", "slice", "concat", "pad",
@@ -195,10 +198,54 @@ def add_op(b):
     return None
 
 
-def graph_text(seed, train, conv):
+def add_attention(b):
+    """Appends a causal attention as the models write it, softmax(mask(q k^T * scale)) v, T
+    often no multiple of the native step's 12-row and 16-column blocks: q a recent [B, T, D]
+    value (or a fresh operand), k and v fresh operands; or q, k and v H heads each of one
+    fresh [B, T, 3 H Dh] value (slices reshaped to [B, T, H, Dh] and transposed to [B, H, T,
+    Dh], the result transposed and reshaped back to [B, T, H Dh]), as gpt's fused qkv
+    projection makes them, whose gradient runs as one step too."""
+    r = b.rng
+    if r.random() < 0.5:
+        found = b.pick(lambda s: len(s) == 3 and s[1] >= 2)
+        if found is None or r.random() < 0.3:
+            batch, t, d = r.choice([1, 2, 3]), r.choice([5, 8, 13, 16, 37, 64]), r.choice([4, 12, 16, 33])
+            q = b.operand([batch, t, d])
+        else:
+            q, (batch, t, d) = found[0], found[1]
+        width = r.choice([d, 8, 20])
+        k, v = b.operand([batch, t, d]), b.operand([batch, t, width])
+        dims, heads = [batch], 0
+    else:
+        batch, t, heads, d = r.choice([1, 2]), r.choice([5, 8, 13, 16, 37]), r.choice([1, 2, 3]), r.choice([4, 8, 12])
+        width, dims = d, [batch, heads]
+        qkv = b.operand([batch, t, 3 * heads * d])
+        q, k, v = (b.value("transpose(%s) {perm=[0, 2, 1, 3]}" % b.value("reshape(%s) {shape=%s}" % (
+            b.value("slice(%s) {start=[0, 0, %d], limit=[%d, %d, %d], stride=[1, 1, 1]}" %
+                    (qkv, start, batch, t, start + heads * d), [batch, t, heads * d]), ints([batch, t, heads, d])),
+            [batch, t, heads, d]), [batch, heads, t, d]) for start in (0, heads * d, 2 * heads * d))
+    inner = len(b.pool)  # the values inside the attention: later ops read its result alone
+    scores = b.value("matmul(%s, %s) {transpose_rhs=1}" % (q, k), dims + [t, t])
+    scaled = b.value("mul(%s, %s)" % (scores, b.const(r.choice([0.125, 0.5, 1.0]))), dims + [t, t])
+    columns = b.value("iota() {axis=1, dtype=i64, shape=[%d, %d]}" % (t, t), [t, t], dtype="i64")
+    rows = b.value("iota() {axis=0, dtype=i64, shape=[%d, %d]}" % (t, t), [t, t], dtype="i64")
+    mask = b.value("gt(%s, %s)" % (columns, rows), [t, t], dtype="bool")
+    masked = b.value("select(%s, %s, %s)" % (mask, b.const(float("-inf")), scaled), dims + [t, t])
+    probabilities = b.value("softmax(%s) {axis=%d}" % (masked, len(dims) + 1), dims + [t, t])
+    result = b.value("matmul(%s, %s)" % (probabilities, v), dims + [t, width])
+    del b.pool[inner:]
+    if not heads:
+        b.pool.append((result, [batch, t, width]))
+        return result
+    merged = b.value("transpose(%s) {perm=[0, 2, 1, 3]}" % result, [batch, t, heads, d])
+    del b.pool[-1]
+    return b.value("reshape(%s) {shape=%s}" % (merged, ints([batch, t, heads * d])), [batch, t, heads * d])
+
+
+def graph_text(seed, train, conv, attention=False):
     """The text of seed's graph: outputs o0, o1, ... (and loss with `train`)."""
     rng = random.Random(seed)
-    b = Builder(rng, train, conv)
+    b = Builder(rng, train, conv, attention)
     if conv:
         shapes = [[rng.choice([2, 3]), rng.choice([8, 16, 32]), rng.choice([8, 12, 16]), rng.choice([8, 12, 16])]]
     else:
@@ -263,6 +310,7 @@ def main():
     parser.add_argument("end", type=int)
     parser.add_argument("--train", action="store_true", help="compare training steps of a mean-square loss")
     parser.add_argument("--conv", action="store_true", help="convolution-heavy graphs (8-32 channels)")
+    parser.add_argument("--attention", action="store_true", help="graphs with causal attentions (a third of the ops)")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--optimizer", default="sgd")
@@ -276,7 +324,7 @@ def main():
         for seed in range(args.first, args.end):
             path = os.path.join(work, "%d.weft" % seed)
             with open(path, "w") as f:
-                f.write(graph_text(seed, args.train, args.conv))
+                f.write(graph_text(seed, args.train, args.conv, args.attention))
             want, why = run(args, path, "reference", os.path.join(work, "ref"), seed)
             if want is None:  # e.g. a loss that reaches no parameter
                 skipped += 1
