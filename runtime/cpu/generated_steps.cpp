@@ -296,8 +296,9 @@ std::vector<ValueId> expressionNumbers(const Graph& body) {
 /// loads its value keeps depending on whatever LLVM folds (`kept`): float arithmetic keeps its
 /// operands (a NaN operand gives NaN), a select its condition's and both arms' (only both
 /// arms' common ones when the condition keeps nothing, so may fold to a constant, and only
-/// the arm's when the two are equal), a compare its operands' unless they are equal (x < x
-/// folds to false); integer arithmetic, and what else folds (maximum with a NaN), keep none.
+/// the arm's when the two are equal), a compare its operands' unless they are equal or one is
+/// an infinity or a NaN (x < x and x < -inf fold to false); integer arithmetic, and what else
+/// folds (maximum with a NaN), keep none.
 struct InputReads {
   std::vector<std::vector<bool>> any, kept;
 
@@ -364,6 +365,8 @@ struct InputReads {
     switch (n.op) {
       case OpKind::Select: return Keeps::select;
       case OpKind::Eq: case OpKind::Ne: case OpKind::Lt: case OpKind::Le: case OpKind::Gt: case OpKind::Ge:
+        if (nonFiniteConstant(body, n.operands[0]) || nonFiniteConstant(body, n.operands[1])) return Keeps::nothing;
+        return Keeps::unlessEqual;  // x < -inf folds to false, as x < x
       case OpKind::LogicalAnd: case OpKind::LogicalOr:
         return Keeps::unlessEqual;
       case OpKind::LogicalNot: case OpKind::Cast: case OpKind::Reshape: case OpKind::Broadcast:

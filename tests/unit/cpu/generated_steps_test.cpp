@@ -153,6 +153,7 @@ ir::Graph siblingsOverOneInput(const std::string& condition) {
   %one = constant() {value=dense<[1.0]>} : f32[]
   %half = constant() {value=dense<[0.5]>} : f32[]
   %zero = constant() {value=dense<[0.0]>} : f32[]
+  %ninf = constant() {value=dense<[-inf]>} : f32[]
   %ax = abs(%x) : f32[37]
   %d = add(%ax, %one) : f32[37]
   %y = div(%x, %d) : f32[37]
@@ -168,10 +169,12 @@ ir::Graph siblingsOverOneInput(const std::string& condition) {
 
 // Found by differential fuzzing (seed 70716): %z's condition h < h folds to false in LLVM, so
 // its stores of 0 (over %y: the kernel's pointers are noalias) became a memset before the
-// loop, and %s, merged into the same kernel, read zeros. Such siblings keep their own steps;
-// with a condition that reads the input they still merge.
+// loop, and %s, merged into the same kernel, read zeros. Such siblings keep their own steps
+// (so with h < -inf, which folds as well); with a condition that reads the input they still
+// merge.
 TEST(GeneratedSteps, SiblingsMergeOnlyWhereTheInPlaceOutputWaitsForItsInput) {
-  for (const auto& [condition, merges] : {std::pair<std::string, bool>{"lt(%h, %h)", false}, {"lt(%h, %one)", true}}) {
+  for (const auto& [condition, merges] :
+       {std::pair<std::string, bool>{"lt(%h, %h)", false}, {"lt(%h, %ninf)", false}, {"lt(%h, %one)", true}}) {
     SCOPED_TRACE(condition);
     const ir::Graph g = siblingsOverOneInput(condition);
     const ir::Graph optimized = cpu::optimizeForCpu(g);
