@@ -123,7 +123,8 @@ def add_op(b):
         name, shape = other
         if op == "div":  # a denominator of at least 1 in magnitude
             name = b.value("add(%s, %s)" % (b.value("abs(%s)" % name, shape), b.const(1.0)), shape) if shape else b.const(1.7)
-        lhs, rhs = (a, name) if r.random() < 0.7 else (name, a)
+        swap = r.random() >= 0.7 and op != "div"  # a divisor near 0 would make ill-conditioned quotients
+        lhs, rhs = (name, a) if swap else (a, name)
         return b.value("%s(%s, %s)" % (op, lhs, rhs), sa)
     if kind == "reduce" and rank > 0:
         op = r.choice(["reduce_sum", "reduce_max", "reduce_min", "reduce_mean", "logsumexp"])
