@@ -118,11 +118,21 @@ struct Layouts {
 };
 
 /// The next image's x and dy, asked of the L2 cache a share at a time while the current
-/// image's tiles run: a training step's x was written by its forward pass long before.
+/// image's tiles run: a training step's x was written by its forward pass long before. Of
+/// an image larger than kMostFloats, the first kMostFloats (as much of x and of dy), so that
+/// the next image does not push the current one out of the cache.
 class NextImage {
  public:
-  NextImage(const float* x, int64_t xFloats, const float* dy, int64_t dyFloats)
-      : x_(x), xEnd_(x ? x + xFloats : x), dy_(dy), dyEnd_(dy ? dy + dyFloats : dy) {}
+  static constexpr int64_t kMostFloats = 64 * 1024;  ///< 256 KiB: a quarter of the AMD EPYC's L2
+
+  NextImage(const float* x, int64_t xFloats, const float* dy, int64_t dyFloats) : x_(x), dy_(dy) {
+    if (const int64_t total = xFloats + dyFloats; total > kMostFloats) {
+      xFloats = xFloats * kMostFloats / total;
+      dyFloats = dyFloats * kMostFloats / total;
+    }
+    xEnd_ = x ? x + xFloats : x;
+    dyEnd_ = dy ? dy + dyFloats : dy;
+  }
   /// Lines of 16 floats left to ask for.
   int64_t lines() const { return (xEnd_ - x_ + dyEnd_ - dy_ + 15) / 16; }
   /// Asks for the next `count` lines (x's first).
@@ -132,7 +142,7 @@ class NextImage {
   }
 
  private:
-  const float *x_, *xEnd_, *dy_, *dyEnd_;
+  const float *x_, *xEnd_ = nullptr, *dy_, *dyEnd_ = nullptr;
 };
 
 /// One image (x at `x`, dy at `dy`) added into `sums` [tap][C][O], asking for `next` a share
