@@ -3,11 +3,11 @@
 
 Each graph of bench/kernels/ holds one of the benchmark models' heaviest steps alone (gpt's
 attention and its gradient, resnet's Winograd convolutions and their gradients, ddpm's
-stride-2 phase ones and a weight gradient, gpt's matmuls), so that a change to one kernel can
-be timed without the rest of a training step around it. This runs `weft run FILE --repeat=N`
-with A and B in turn, ROUNDS times, and prints per graph each side's fastest run over all
-rounds and B's change. The fastest, not the median: on a noisy host other tenants only ever add
-time.
+stride-2 phase ones and a weight gradient, resnet's direct stride-2 weight gradient, gpt's
+matmuls), so that a change to one kernel can be timed without the rest of a training step
+around it. This runs `weft run FILE --repeat=N` with A and B in turn, ROUNDS times, and prints
+per graph each side's fastest run over all rounds and B's change. The fastest, not the
+median: on a noisy host other tenants only ever add time.
 
     scripts/kernel_ab.py 4 BIN=/tmp/weft_before BIN=build/bin/weft
     scripts/kernel_ab.py 3 WEFT_CPU_ISA=avx2 WEFT_CPU_ISA=avx512 --only winograd

@@ -229,9 +229,10 @@ void runDirectWeightGrad(const NativeCall& call) {
     std::memset(mine, 0, static_cast<size_t>(bytes));
     const int64_t last = g.images * (part + 1) / parts;
     for (int64_t n = g.images * part / parts; n < last; ++n) {
-      const bool more = n + 1 < last;
-      addImage(g, at, x + n * xImage, dy + n * dyImage, mine,
-               NextImage(more ? x + (n + 1) * xImage : nullptr, xImage, more ? dy + (n + 1) * dyImage : nullptr, dyImage));
+      const bool more = n + 1 < last;  // the next image is this worker's too
+      const NextImage next(more ? x + (n + 1) * xImage : nullptr, xImage, more ? dy + (n + 1) * dyImage : nullptr,
+                           dyImage);
+      addImage(g, at, x + n * xImage, dy + n * dyImage, mine, next);
     }
   }
   // w [O, C, KH, KW] from the workers' sums [tap][C][O], added in part order.
