@@ -107,6 +107,23 @@ bool viewsOf(const Graph& g, ValueId v, ValueId a) {
   return v == a;
 }
 
+/// Bytes of the arena or of the persistent state; Storage::None: none a kernel writes.
+struct Bytes {
+  Storage storage = Storage::None;
+  int64_t begin = 0, end = 0;
+  bool overlaps(const Bytes& o) const {
+    return storage != Storage::None && storage == o.storage && begin < o.end && o.begin < end;
+  }
+};
+/// The bytes value `v` occupies under `plan` (a view: all of the value it shares).
+Bytes bytesOf(const Graph& g, const MemoryPlan& plan, ValueId v) {
+  if (const Placement& p = plan.values[static_cast<size_t>(v)]; p.storage == Storage::View && p.viewOf >= 0)
+    v = p.viewOf;
+  const Placement& p = plan.values[static_cast<size_t>(v)];
+  if (p.storage != Storage::Arena && p.storage != Storage::Persistent) return {};
+  return {p.storage, p.offset, p.offset + static_cast<int64_t>(g.type(v).byteSize())};
+}
+
 /// The loop kernel just before `p` (reshapes aside) when `p`'s kernel computes it too (a
 /// sibling: the rules of generatedSteps), or -1.
 ValueId mergeableSibling(const Graph& g, const MemoryPlan& plan, const Facts& facts, ValueId p,
@@ -119,11 +136,8 @@ ValueId mergeableSibling(const Graph& g, const MemoryPlan& plan, const Facts& fa
   // p may read a itself (the merged body binds it to a's computed value), not a view of it.
   const bool readsView =
       std::any_of(node.operands.begin(), node.operands.end(), [&](ValueId o) { return o != a && viewsOf(g, o, a); });
-  const Placement &at = plan.values[static_cast<size_t>(a)], &pAt = plan.values[static_cast<size_t>(p)];
-  const bool inArena = at.storage == Storage::Arena;
-  const auto bytes = static_cast<int64_t>(node.type.byteSize());  // a's too: the same shape, checked below
-  const bool apart =
-      pAt.storage != Storage::Arena || pAt.offset >= at.offset + bytes || at.offset >= pAt.offset + bytes;
+  const bool inArena = plan.values[static_cast<size_t>(a)].storage == Storage::Arena;
+  const bool apart = !bytesOf(g, plan, p).overlaps(bytesOf(g, plan, a));
   if (sibling.type.shape != node.type.shape || !isElementwiseKernel(sibling) || !isElementwiseKernel(node) ||
       readsView || (reads(node, a) && !apart) || !inArena || facts.isUpdate[static_cast<size_t>(a)] ||
       facts.isUpdate[static_cast<size_t>(p)] ||
@@ -245,23 +259,6 @@ std::shared_ptr<const Graph> sideSumBody(const Graph& g, ValueId l, const std::v
   merger.bind(l, outputs[0]);  // the sums read l's value as the kernel computes it
   for (ValueId r : sums) outputs.push_back(merger.copy(*g.node(r).body, g.node(r).operands, false));
   return merger.finish(outputs);
-}
-
-/// The bytes value `v` occupies under `plan` (a view: all of the value it shares); Storage::None
-/// when a kernel writes none of its own.
-struct Bytes {
-  Storage storage = Storage::None;
-  int64_t begin = 0, end = 0;
-  bool overlaps(const Bytes& o) const {
-    return storage != Storage::None && storage == o.storage && begin < o.end && o.begin < end;
-  }
-};
-Bytes bytesOf(const Graph& g, const MemoryPlan& plan, ValueId v) {
-  if (const Placement& p = plan.values[static_cast<size_t>(v)]; p.storage == Storage::View && p.viewOf >= 0)
-    v = p.viewOf;
-  const Placement& p = plan.values[static_cast<size_t>(v)];
-  if (p.storage != Storage::Arena && p.storage != Storage::Persistent) return {};
-  return {p.storage, p.offset, p.offset + static_cast<int64_t>(g.type(v).byteSize())};
 }
 
 /// Body values numbered so that equal expressions share a number (the same op, type,
