@@ -16,7 +16,11 @@ relative to each element and to the tensor's largest magnitude. Mismatching grap
 With --train the loss is the mean square of the last value; parameters replace most operands
 that are not data. Compare one step (the default): over more steps a large gradient makes the
 two backends' last-bit differences grow without bound, and Adam turns rounding noise on an
-exactly-zero gradient into full steps (stop 46 found only such cases).
+exactly-zero gradient into full steps (stop 46 found only such cases). Adam compares over a few
+steps with a large denominator guard, which keeps its update smooth in the gradient:
+
+    scripts/fuzz_differential.py 0 300 --train --optimizer adam --eps 1 --steps 3
+    scripts/fuzz_differential.py 0 300 --train --optimizer momentum --steps 2 --clip-norm 1
 """
 import argparse
 import glob
@@ -284,6 +288,9 @@ def run(args, path, backend, out, seed):
     command = [args.weft, "run", path, "--backend=" + backend, "--out=" + out, "--seed=%d" % seed]
     if args.train:
         command += ["--train", "--steps=%d" % args.steps, "--lr=%g" % args.lr, "--optimizer", args.optimizer]
+        command += ["--%s=%g" % (option, value) for option, value in
+                    (("weight-decay", args.weight_decay), ("clip-norm", args.clip_norm), ("eps", args.eps))
+                    if value is not None]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         return None, done.stderr.strip()
@@ -315,6 +322,10 @@ def main():
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--optimizer", default="sgd")
+    parser.add_argument("--weight-decay", type=float, help="the optimizer's (default: weft run's)")
+    parser.add_argument("--clip-norm", type=float, help="clip the gradients to this global norm")
+    parser.add_argument("--eps", type=float, help="adam's denominator guard; near the gradients' size (1) "
+                        "an update is smooth in them, so that steps past the first compare")
     parser.add_argument("--tolerance", type=float, default=1e-4)
     parser.add_argument("--weft", default=os.path.join(os.path.dirname(__file__), "..", "build", "bin", "weft"))
     parser.add_argument("--keep", default="fuzz-mismatches")

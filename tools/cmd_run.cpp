@@ -52,6 +52,12 @@ training (a graph with a scalar `loss` output, as weft compile --train builds it
   --steps=N              steps to run, on the same inputs (default 1; --step numbers the first)
   --lr=X                 the learning rate (default 0.01)
   --optimizer NAME       the step's optimizer (default adam; see weft train --help)
+  --weight-decay=X       L2 penalty (sgd, momentum, nesterov, adam) or decoupled decay (adamw);
+                         default 0, 0.01 for adamw
+  --clip-norm=X          clip the gradients to this global L2 norm first (default: no clipping)
+  --eps=X                adam's and adamw's denominator guard (default 1e-8): with eps near the
+                         gradients' size an update is smooth in them, so that runs of two
+                         backends can be compared element by element past the first step
 )";
 
 ir::TensorData synthesize(const ir::TensorType& type, uint64_t seed, uint64_t salt) {
@@ -80,7 +86,8 @@ constexpr size_t kEvictorBytes = size_t{64} << 20;
 
 int cmdRun(int argc, char** argv) {
   Args args(argc, argv, 2,
-            {"inputs", "seed", "step", "passes", "out", "backend", "repeat", "threads", "steps", "lr", "optimizer"},
+            {"inputs", "seed", "step", "passes", "out", "backend", "repeat", "threads", "steps", "lr", "optimizer",
+             "weight-decay", "clip-norm", "eps"},
             {"help", "train", "cold"});
   if (args.has("help")) {
     std::cout << kRunHelp;
@@ -90,7 +97,7 @@ int cmdRun(int argc, char** argv) {
   const std::string backend = args.get("backend", "cpu");
   if (backend != "cpu" && backend != "reference") throw Error("unknown backend '" + backend + "' (known: cpu, reference)");
   const bool train = args.has("train");
-  for (const char* option : {"steps", "lr", "optimizer"})
+  for (const char* option : {"steps", "lr", "optimizer", "weight-decay", "clip-norm", "eps"})
     if (args.has(option) && !train) throw Error(std::string("--") + option + " needs --train (see --help)");
   if (train && args.has("repeat")) throw Error("--repeat times forward runs; time training steps with weft bench");
   if (args.has("cold") && !args.has("repeat")) throw Error("--cold needs --repeat (see --help)");
@@ -99,6 +106,12 @@ int cmdRun(int argc, char** argv) {
   passes::TrainConfig training;
   if (train) {
     training.optimizer = passes::parseOptimizer(args.get("optimizer", "adam"));
+    training.optimizer.weightDecay = args.getDouble("weight-decay", training.optimizer.weightDecay);
+    training.optimizer.clipNorm = args.getDouble("clip-norm", 0);
+    training.optimizer.eps = args.getDouble("eps", training.optimizer.eps);
+    if (args.has("eps") && training.optimizer.kind == passes::OptimizerKind::sgd)
+      throw Error("--eps is adam's and adamw's; --optimizer " + passes::optimizerName(training.optimizer) +
+                  " has none");
     g = passes::buildTrainStep(g, training);
   }
   const int64_t steps = args.getInt("steps", 1);
