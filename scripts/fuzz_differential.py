@@ -12,6 +12,7 @@ relative to each element and to the tensor's largest magnitude. Mismatching grap
     scripts/fuzz_differential.py 0 500 --train              # one SGD step of a mean-square loss
     scripts/fuzz_differential.py 0 300 --train --conv       # convolution-heavy graphs
     scripts/fuzz_differential.py 0 300 --train --attention  # causal attentions among the ops
+    scripts/fuzz_differential.py 0 300 --threads 3          # work split three ways
 
 With --train the loss is the mean square of the last value; parameters replace most operands
 that are not data. Compare one step (the default): over more steps a large gradient makes the
@@ -286,6 +287,8 @@ def run(args, path, backend, out, seed):
     """weft run on one backend: its .npy files by relative path, or None when it fails."""
     shutil.rmtree(out, ignore_errors=True)  # the files of the seed before are not this one's
     command = [args.weft, "run", path, "--backend=" + backend, "--out=" + out, "--seed=%d" % seed]
+    if backend == "cpu" and args.threads:
+        command.append("--threads=%d" % args.threads)
     if args.train:
         command += ["--train", "--steps=%d" % args.steps, "--lr=%g" % args.lr, "--optimizer", args.optimizer]
         command += ["--%s=%g" % (option, value) for option, value in
@@ -327,6 +330,8 @@ def main():
     parser.add_argument("--eps", type=float, help="adam's denominator guard; near the gradients' size (1) "
                         "an update is smooth in them, so that steps past the first compare")
     parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--threads", type=int, help="the CPU backend's worker threads (default: weft run's); "
+                        "odd counts split work in shares that no two-thread run makes")
     parser.add_argument("--weft", default=os.path.join(os.path.dirname(__file__), "..", "build", "bin", "weft"))
     parser.add_argument("--keep", default="fuzz-mismatches")
     args = parser.parse_args()
