@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Differential fuzzing: random graphs run on the compiled CPU backend and on the interpreter.
 
-Each seed makes one random f32 graph (elementwise ops with broadcasts, compare + select,
-reductions, transposes, reshapes, strided slices, concat, pad, broadcast, matmul, conv, pools,
-softmax, layer and group norm, GELU, SiLU, softplus), runs it with `weft run` on both backends
+Each seed makes one random f32 graph (elementwise ops with broadcasts, compares and logical ops
++ select, reductions, transposes, reshapes, strided slices, concat, pad, broadcast, gather,
+matmul, conv, transposed conv, pools, softmax, layer, group and batch norm, GELU, SiLU, leaky
+ReLU, softplus, pow, the three losses), runs it with `weft run` on both backends
 and compares every output (and, with --train, every trained parameter) within a tolerance
 relative to each element and to the tensor's largest magnitude. Mismatching graphs are kept in
 --keep DIR (default fuzz-mismatches) as SEED.weft. A mismatch whose outputs the interpreter
@@ -98,7 +99,8 @@ def numel(shape):
     return n
 
 
-UNARY = ["neg", "abs", "exp", "tanh", "sigmoid", "sin", "cos", "erf", "floor", "sign", "relu", "silu", "softplus", "gelu"]
+UNARY = ["neg", "abs", "exp", "tanh", "sigmoid", "sin", "cos", "erf", "floor", "sign", "relu", "silu", "softplus", "gelu",
+         "leaky_relu"]
 
 
 def add_op(b):
@@ -107,17 +109,22 @@ def add_op(b):
     if b.attention and r.random() < 0.35:
         return add_attention(b)
     a, sa = b.pick()
-    kind = "conv" if b.conv and r.random() < 0.45 else r.choice(
+    kind = r.choice(["conv", "conv", "conv", "conv_transpose"]) if b.conv and r.random() < 0.45 else r.choice(
         ["unary", "positive", "binary", "binary", "binary", "reduce", "transpose", "reshape", "slice", "concat", "pad",
-         "broadcast", "matmul", "matmul", "softmax", "layer_norm", "conv", "conv", "pool", "select", "group_norm"])
+         "broadcast", "matmul", "matmul", "softmax", "layer_norm", "conv", "conv", "pool", "select", "group_norm",
+         "conv_transpose", "batch_norm", "gather", "loss"])
     rank = len(sa)
     if kind == "unary":
         op = r.choice(UNARY)
         if op == "exp":  # at most e^16: larger values' squares overflow f32 (the interpreter's f64 not)
             a = b.value("minimum(%s, %s)" % (b.value("mul(%s, %s)" % (a, b.const(0.25)), sa), b.const(16.0)), sa)
-        return b.value("%s(%s)%s" % (op, a, " {approximate=%d}" % r.randrange(2) if op == "gelu" else ""), sa)
+        attrs = {"gelu": " {approximate=%d}" % r.randrange(2), "leaky_relu": " {alpha=%r}" % r.choice([0.2, 0.01])}
+        return b.value("%s(%s)%s" % (op, a, attrs.get(op, "")), sa)
     if kind == "positive":
         shifted = b.value("add(%s, %s)" % (b.value("abs(%s)" % a, sa), b.const(0.5)), sa)
+        if r.random() < 0.25:  # a positive base to a constant or a bounded power
+            power = b.const(r.choice([2.0, 0.5, -1.5, 3.0])) if r.random() < 0.6 else b.value("tanh(%s)" % a, sa)
+            return b.value("pow(%s, %s)" % (shifted, power), sa)
         return b.value("%s(%s)" % (r.choice(["log", "sqrt", "rsqrt"]), shifted), sa)
     if kind == "binary":
         op = r.choice(["add", "sub", "mul", "maximum", "minimum", "div"])
@@ -190,6 +197,38 @@ def add_op(b):
         oh, ow = ((e + 2 * padding - size) // stride + 1 for e in (h, w))
         return b.value("conv(%s, %s) {stride=[%d, %d], padding=[%d, %d], dilation=[1, 1], groups=1}" %
                        (a, weights, stride, stride, padding, padding), [n, out, oh, ow])
+    if kind == "conv_transpose" and rank == 4 and max(sa[2:]) <= 32:
+        n, c, h, w = sa
+        out = r.choice([16, 32, 8, 16] if b.conv else [1, 3, 8, 16])
+        size, stride = r.choice([(4, 2), (4, 2), (3, 2), (3, 1), (2, 2), (1, 1)])
+        padding, extra = r.randrange(0, size), r.randrange(0, stride)
+        weights = b.operand([c, out, size, size])
+        oh, ow = ((e - 1) * stride + size + extra - 2 * padding for e in (h, w))
+        return b.value("conv_transpose(%s, %s) {stride=[%d, %d], padding=[%d, %d], output_padding=[%d, %d], "
+                       "dilation=[1, 1], groups=1}" % (a, weights, stride, stride, padding, padding, extra, extra),
+                       [n, out, oh, ow])
+    if kind == "batch_norm" and rank in (2, 4) and numel(sa) // sa[1] >= 4:
+        c = sa[1]
+        return b.value("batch_norm(%s, %s, %s) {eps=1e-05}" % (a, b.operand([c]), b.operand([c])), sa)
+    if kind == "gather" and rank >= 1:
+        axis = r.randrange(rank)
+        count = r.choice([1, 3, sa[axis], 2 * sa[axis]])
+        indices = b.value("constant() {value=dense<%s>}" % ints([r.randrange(sa[axis]) for _ in range(count)]),
+                          [count], dtype="i64")
+        return b.value("gather(%s, %s) {axis=%d}" % (a, indices, axis), sa[:axis] + [count] + sa[axis + 1:])
+    if kind == "loss" and rank >= 1:
+        reduce = r.choice(["none", "mean", "sum"])
+        if r.random() < 0.4 and sa[-1] >= 2:
+            labels = b.value("constant() {value=dense<%s>}" % ints([r.randrange(sa[-1]) for _ in range(numel(sa[:-1]))]),
+                             [numel(sa[:-1])], dtype="i64")
+            if rank != 2:
+                labels = b.value("reshape(%s) {shape=%s}" % (labels, ints(sa[:-1])), sa[:-1], dtype="i64")
+            return b.value('cross_entropy(%s, %s) {reduce="%s"}' % (a, labels, reduce), sa[:-1] if reduce == "none" else [])
+        other = b.pick(lambda s: s == sa)[0]
+        if other == a or r.random() < 0.3:
+            other = b.operand(sa)
+        op = r.choice(["bce_with_logits", "mse_loss"])
+        return b.value('%s(%s, %s) {reduce="%s"}' % (op, a, other, reduce), sa if reduce == "none" else [])
     if kind == "pool" and rank == 4 and min(sa[2:]) >= 2:
         window = r.choice([2, 3]) if min(sa[2:]) >= 3 else 2
         stride, padding = r.choice([1, 2]), r.randrange(0, window // 2 + 1)
@@ -199,7 +238,13 @@ def add_op(b):
                        sa[:2] + [oh, ow])
     if kind == "select":
         other = b.pick(lambda s: s == sa)[0]
-        cond = b.value("%s(%s, %s)" % (r.choice(["gt", "lt", "ge", "eq"]), a, other), sa, dtype="bool")
+        cond = b.value("%s(%s, %s)" % (r.choice(["gt", "lt", "ge", "le", "eq", "ne"]), a, other), sa, dtype="bool")
+        if r.random() < 0.3:  # two conditions joined, or one negated
+            if r.random() < 0.5:
+                cond = b.value("logical_not(%s)" % cond, sa, dtype="bool")
+            else:
+                sign = b.value("gt(%s, %s)" % (a, b.const(0.0)), sa, dtype="bool")
+                cond = b.value("%s(%s, %s)" % (r.choice(["logical_and", "logical_or"]), cond, sign), sa, dtype="bool")
         return b.value("select(%s, %s, %s)" % (cond, a, b.const(0.0) if r.random() < 0.5 else other), sa)
     if kind == "group_norm" and rank == 4:
         c = sa[1]
