@@ -35,6 +35,7 @@ options:
   --optimizer NAME       sgd | momentum | nesterov | adam | adamw (default adam)
   --weight-decay X       L2 penalty (sgd, adam) or decoupled decay (adamw; default 0.01)
   --clip-norm X          clip gradients to this global L2 norm (default: no clipping)
+  --eps X                adam's and adamw's denominator guard (default 1e-8)
   --schedule NAME        const | step | cosine learning-rate schedule (default const)
   --warmup N             linear warm-up over the first N steps (default 0)
   --seed N               seed of initialization and batch order (default 0)
@@ -59,8 +60,9 @@ options:
 
 /// Options whose value a checkpoint remembers, so `--resume FILE` alone continues the run.
 const std::vector<std::string> kRememberedOptions = {"epochs",    "steps",        "batch",     "lr",
-                                                     "optimizer", "weight-decay", "clip-norm", "schedule",
-                                                     "warmup",    "seed",         "limit",     "data"};
+                                                     "optimizer", "weight-decay", "clip-norm", "eps",
+                                                     "schedule",  "warmup",       "seed",      "limit",
+                                                     "data"};
 
 /// Option values: the command line first, then the checkpoint being resumed.
 class Settings {
@@ -161,7 +163,7 @@ runtime::Dataset loadData(const std::string& source, runtime::Split split, const
 
 int cmdTrain(int argc, char** argv) {
   Args args(argc, argv, 2,
-            {"epochs", "steps", "batch", "lr", "optimizer", "weight-decay", "clip-norm", "schedule", "warmup", "seed",
+            {"epochs", "steps", "batch", "lr", "optimizer", "weight-decay", "clip-norm", "eps", "schedule", "warmup", "seed",
              "limit", "test-limit", "data", "data-dir", "checkpoint", "checkpoint-every", "resume", "stop-after",
              "log-every", "backend", "threads"},
             {"help", "no-eval", "dump-step"});
@@ -193,6 +195,9 @@ int cmdTrain(int argc, char** argv) {
   opt.optimizer = passes::parseOptimizer(settings.str("optimizer", "adam"));
   opt.optimizer.weightDecay = settings.number("weight-decay", opt.optimizer.weightDecay);
   opt.optimizer.clipNorm = settings.number("clip-norm", 0);
+  opt.optimizer.eps = settings.number("eps", opt.optimizer.eps);
+  if (settings.get("eps") && opt.optimizer.kind == passes::OptimizerKind::sgd)
+    throw Error("--eps is adam's and adamw's; --optimizer " + passes::optimizerName(opt.optimizer) + " has none");
   const bool adaptive = opt.optimizer.kind != passes::OptimizerKind::sgd;
   opt.schedule.base = settings.number("lr", adaptive ? 1e-3 : 0.05);
   opt.schedule.kind = runtime::parseScheduleKind(settings.str("schedule", "const"));
