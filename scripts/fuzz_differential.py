@@ -280,14 +280,19 @@ def add_attention(b):
                     (qkv, start, batch, t, start + heads * d), [batch, t, heads * d]), ints([batch, t, heads, d])),
             [batch, t, heads, d]), [batch, heads, t, d]) for start in (0, heads * d, 2 * heads * d))
     inner = len(b.pool)  # the values inside the attention: later ops read its result alone
-    scores = b.value("matmul(%s, %s) {transpose_rhs=1}" % (q, k), dims + [t, t])
-    scaled = b.value("mul(%s, %s)" % (scores, b.const(r.choice([0.125, 0.5, 1.0]))), dims + [t, t])
-    columns = b.value("iota() {axis=1, dtype=i64, shape=[%d, %d]}" % (t, t), [t, t], dtype="i64")
-    rows = b.value("iota() {axis=0, dtype=i64, shape=[%d, %d]}" % (t, t), [t, t], dtype="i64")
-    mask = b.value("gt(%s, %s)" % (columns, rows), [t, t], dtype="bool")
-    masked = b.value("select(%s, %s, %s)" % (mask, b.const(float("-inf")), scaled), dims + [t, t])
-    probabilities = b.value("softmax(%s) {axis=%d}" % (masked, len(dims) + 1), dims + [t, t])
-    result = b.value("matmul(%s, %s)" % (probabilities, v), dims + [t, width])
+    scale = r.choice([0.125, 0.5, 1.0])
+    if r.random() < 0.4:  # the attention op, as the DSL writes it (gpt), sometimes not causal
+        result = b.value("attention(%s, %s, %s) {causal=%d, scale=%r}" % (q, k, v, r.random() < 0.75, scale),
+                         dims + [t, width])
+    else:
+        scores = b.value("matmul(%s, %s) {transpose_rhs=1}" % (q, k), dims + [t, t])
+        scaled = b.value("mul(%s, %s)" % (scores, b.const(scale)), dims + [t, t])
+        columns = b.value("iota() {axis=1, dtype=i64, shape=[%d, %d]}" % (t, t), [t, t], dtype="i64")
+        rows = b.value("iota() {axis=0, dtype=i64, shape=[%d, %d]}" % (t, t), [t, t], dtype="i64")
+        mask = b.value("gt(%s, %s)" % (columns, rows), [t, t], dtype="bool")
+        masked = b.value("select(%s, %s, %s)" % (mask, b.const(float("-inf")), scaled), dims + [t, t])
+        probabilities = b.value("softmax(%s) {axis=%d}" % (masked, len(dims) + 1), dims + [t, t])
+        result = b.value("matmul(%s, %s)" % (probabilities, v), dims + [t, width])
     del b.pool[inner:]
     if not heads:
         b.pool.append((result, [batch, t, width]))
