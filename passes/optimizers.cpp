@@ -168,6 +168,12 @@ std::string optimizerName(const OptimizerConfig& cfg) {
   return cfg.momentum > 0 ? "momentum" : "sgd";
 }
 
+void setAdamEps(OptimizerConfig& cfg, double eps) {
+  if (cfg.kind == OptimizerKind::sgd)
+    throw Error("optimizer: " + optimizerName(cfg) + " has no eps (only adam and adamw divide by sqrt(v) + eps)");
+  cfg.eps = eps;
+}
+
 void validateOptimizer(const OptimizerConfig& cfg) {
   auto bad = [](const std::string& what, double v, const std::string& want) {
     throw Error("optimizer: " + what + " must be " + want + ", got " + std::to_string(v));

@@ -44,6 +44,10 @@ OptimizerConfig parseOptimizer(const std::string& name);
 /// The command-line name of `cfg` (inverse of parseOptimizer for its results).
 std::string optimizerName(const OptimizerConfig& cfg);
 
+/// Sets the denominator guard of an Adam or AdamW `cfg` (an --eps option); throws weft::Error
+/// naming the optimizer for SGD's kinds, which have none. validateOptimizer checks the value.
+void setAdamEps(OptimizerConfig& cfg, double eps);
+
 /// Throws weft::Error naming the field when a hyper-parameter is out of range (negative
 /// momentum, betas outside [0, 1), eps <= 0, negative weight decay or clip norm, Nesterov
 /// without momentum).

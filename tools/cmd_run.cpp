@@ -108,10 +108,7 @@ int cmdRun(int argc, char** argv) {
     training.optimizer = passes::parseOptimizer(args.get("optimizer", "adam"));
     training.optimizer.weightDecay = args.getDouble("weight-decay", training.optimizer.weightDecay);
     training.optimizer.clipNorm = args.getDouble("clip-norm", 0);
-    training.optimizer.eps = args.getDouble("eps", training.optimizer.eps);
-    if (args.has("eps") && training.optimizer.kind == passes::OptimizerKind::sgd)
-      throw Error("--eps is adam's and adamw's; --optimizer " + passes::optimizerName(training.optimizer) +
-                  " has none");
+    if (args.has("eps")) passes::setAdamEps(training.optimizer, args.getDouble("eps", 0));
     g = passes::buildTrainStep(g, training);
   }
   const int64_t steps = args.getInt("steps", 1);

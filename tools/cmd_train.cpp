@@ -195,9 +195,7 @@ int cmdTrain(int argc, char** argv) {
   opt.optimizer = passes::parseOptimizer(settings.str("optimizer", "adam"));
   opt.optimizer.weightDecay = settings.number("weight-decay", opt.optimizer.weightDecay);
   opt.optimizer.clipNorm = settings.number("clip-norm", 0);
-  opt.optimizer.eps = settings.number("eps", opt.optimizer.eps);
-  if (settings.get("eps") && opt.optimizer.kind == passes::OptimizerKind::sgd)
-    throw Error("--eps is adam's and adamw's; --optimizer " + passes::optimizerName(opt.optimizer) + " has none");
+  if (settings.get("eps")) passes::setAdamEps(opt.optimizer, settings.number("eps", 0));
   const bool adaptive = opt.optimizer.kind != passes::OptimizerKind::sgd;
   opt.schedule.base = settings.number("lr", adaptive ? 1e-3 : 0.05);
   opt.schedule.kind = runtime::parseScheduleKind(settings.str("schedule", "const"));

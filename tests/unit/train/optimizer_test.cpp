@@ -225,4 +225,10 @@ TEST(Optimizers, ParsingAndValidation) {
   bad.kind = passes::OptimizerKind::adam;
   bad.beta2 = 1.0;
   EXPECT_THROW(passes::buildTrainStep(quadratic(), {.optimizer = bad}), Error);
+  passes::OptimizerConfig adam = passes::parseOptimizer("adamw");
+  passes::setAdamEps(adam, 0.5);
+  EXPECT_EQ(adam.eps, 0.5);
+  passes::OptimizerConfig momentum = passes::parseOptimizer("momentum");
+  EXPECT_THROW(passes::setAdamEps(momentum, 0.5), Error);
+  EXPECT_EQ(momentum.eps, passes::OptimizerConfig{}.eps);
 }
