@@ -8,7 +8,7 @@ PACKAGES=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   libdnnl-dev libfmt-dev googletest libgtest-dev
   nlohmann-json3-dev zlib1g-dev libpng-dev
-  dataset-fashion-mnist python3
+  dataset-fashion-mnist python3 python3-numpy
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

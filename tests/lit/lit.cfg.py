@@ -38,3 +38,15 @@ fashion_mnist = "/usr/share/datasets/fashion-mnist"
 if os.path.exists(os.path.join(fashion_mnist, "train-images-idx3-ubyte.gz")):
     config.available_features.add("fashion-mnist")
     config.substitutions.append(("%fmnist", fashion_mnist))
+# The differential fuzzer's smoke test runs where a python3 has numpy: Debian's, with
+# python3-numpy (scripts/install-deps.sh installs it), or the first on PATH.
+import subprocess
+for python in ("/usr/bin/python3", "python3"):
+    try:
+        found = subprocess.run([python, "-c", "import numpy"], capture_output=True).returncode == 0
+    except OSError:
+        found = False
+    if found:
+        config.available_features.add("numpy")
+        config.substitutions.append(("%numpy_python", python))
+        break
