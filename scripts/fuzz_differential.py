@@ -99,8 +99,8 @@ def numel(shape):
     return n
 
 
-UNARY = ["neg", "abs", "exp", "tanh", "sigmoid", "sin", "cos", "erf", "floor", "sign", "relu", "silu", "softplus", "gelu",
-         "leaky_relu"]
+UNARY = ["neg", "abs", "exp", "tanh", "sigmoid", "sin", "cos", "erf", "floor", "sign", "relu", "silu", "softplus",
+         "gelu", "leaky_relu"]
 
 
 def add_op(b):
@@ -219,11 +219,13 @@ def add_op(b):
     if kind == "loss" and rank >= 1:
         reduce = r.choice(["none", "mean", "sum"])
         if r.random() < 0.4 and sa[-1] >= 2:
-            labels = b.value("constant() {value=dense<%s>}" % ints([r.randrange(sa[-1]) for _ in range(numel(sa[:-1]))]),
-                             [numel(sa[:-1])], dtype="i64")
+            rows = numel(sa[:-1])
+            labels = b.value("constant() {value=dense<%s>}" % ints([r.randrange(sa[-1]) for _ in range(rows)]),
+                             [rows], dtype="i64")
             if rank != 2:
                 labels = b.value("reshape(%s) {shape=%s}" % (labels, ints(sa[:-1])), sa[:-1], dtype="i64")
-            return b.value('cross_entropy(%s, %s) {reduce="%s"}' % (a, labels, reduce), sa[:-1] if reduce == "none" else [])
+            return b.value('cross_entropy(%s, %s) {reduce="%s"}' % (a, labels, reduce),
+                           sa[:-1] if reduce == "none" else [])
         other = b.pick(lambda s: s == sa)[0]
         if other == a or r.random() < 0.3:
             other = b.operand(sa)

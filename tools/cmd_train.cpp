@@ -163,9 +163,9 @@ runtime::Dataset loadData(const std::string& source, runtime::Split split, const
 
 int cmdTrain(int argc, char** argv) {
   Args args(argc, argv, 2,
-            {"epochs", "steps", "batch", "lr", "optimizer", "weight-decay", "clip-norm", "eps", "schedule", "warmup", "seed",
-             "limit", "test-limit", "data", "data-dir", "checkpoint", "checkpoint-every", "resume", "stop-after",
-             "log-every", "backend", "threads"},
+            {"epochs", "steps", "batch", "lr", "optimizer", "weight-decay", "clip-norm", "eps", "schedule", "warmup",
+             "seed", "limit", "test-limit", "data", "data-dir", "checkpoint", "checkpoint-every", "resume",
+             "stop-after", "log-every", "backend", "threads"},
             {"help", "no-eval", "dump-step"});
   if (args.has("help")) {
     std::cout << kTrainHelp;
