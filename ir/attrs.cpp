@@ -1,5 +1,7 @@
 #include "ir/attrs.h"
 
+#include <cstring>
+
 #include "ir/error.h"
 
 namespace weft::ir {
@@ -46,6 +48,27 @@ const std::vector<int64_t>& AttrReader::ints(const std::string& n) const {
 DType AttrReader::dtype(const std::string& n) const { return typed<DType>(get(n), op_, n, "dtype"); }
 const TensorDataPtr& AttrReader::tensor(const std::string& n) const {
   return typed<TensorDataPtr>(get(n), op_, n, "tensor");
+}
+
+namespace {
+
+bool sameAttr(const AttrValue& a, const AttrValue& b) {
+  if (a.index() != b.index()) return false;
+  if (auto* x = std::get_if<double>(&a)) return std::memcmp(x, &std::get<double>(b), sizeof(double)) == 0;
+  if (auto* x = std::get_if<TensorDataPtr>(&a)) {
+    const auto& y = std::get<TensorDataPtr>(b);
+    return x->get() == y.get() || (*x && y && **x == *y);
+  }
+  return a == b;
+}
+
+}  // namespace
+
+bool sameAttrs(const Attrs& x, const Attrs& y) {
+  if (x.size() != y.size()) return false;
+  for (auto a = x.begin(), b = y.begin(); a != x.end(); ++a, ++b)
+    if (a->first != b->first || !sameAttr(a->second, b->second)) return false;
+  return true;
 }
 
 }  // namespace weft::ir

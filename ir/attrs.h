@@ -20,6 +20,10 @@ using Attrs = std::map<std::string, AttrValue>;
 /// The kind of an attribute value.
 AttrKind attrKindOf(const AttrValue& v);
 
+/// True when two attribute sets hold the same values: floats bit for bit, tensors by type and
+/// bytes rather than by pointer (so two equal constants compare equal, as CSE merges them).
+bool sameAttrs(const Attrs& x, const Attrs& y);
+
 /// Typed access to a node's attributes with clear errors for missing or mistyped ones.
 class AttrReader {
  public:

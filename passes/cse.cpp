@@ -8,8 +8,8 @@
 // values (so do fused nodes with one in their body), so none of them is ever merged. The kept
 // node keeps its name (taking the merged one's name when it had none); outputs of a merged
 // node are retargeted to the kept one.
-#include <cstring>
 #include <functional>
+#include <string_view>
 #include <unordered_map>
 
 #include "passes/builtin_passes.h"
@@ -41,23 +41,6 @@ size_t hashAttr(const ir::AttrValue& a) {
   return h;
 }
 
-bool sameAttr(const ir::AttrValue& a, const ir::AttrValue& b) {
-  if (a.index() != b.index()) return false;
-  if (auto* x = std::get_if<double>(&a)) return std::memcmp(x, &std::get<double>(b), sizeof(double)) == 0;
-  if (auto* x = std::get_if<ir::TensorDataPtr>(&a)) {
-    const auto& y = std::get<ir::TensorDataPtr>(b);
-    return x->get() == y.get() || (*x && y && **x == *y);
-  }
-  return a == b;
-}
-
-bool sameAttrs(const ir::Attrs& x, const ir::Attrs& y) {
-  if (x.size() != y.size()) return false;
-  for (auto a = x.begin(), b = y.begin(); a != x.end(); ++a, ++b)
-    if (a->first != b->first || !sameAttr(a->second, b->second)) return false;
-  return true;
-}
-
 bool sameBody(const ir::Node& x, const ir::Node& y);
 
 /// Two graphs that compute the same: node for node equal (op, operands, attributes, type,
@@ -67,7 +50,7 @@ bool sameGraph(const ir::Graph& a, const ir::Graph& b) {
     return false;
   for (ValueId v = 0; v < a.size(); ++v) {
     const ir::Node &x = a.node(v), &y = b.node(v);
-    if (x.op != y.op || x.operands != y.operands || x.type != y.type || !sameAttrs(x.attrs, y.attrs) ||
+    if (x.op != y.op || x.operands != y.operands || x.type != y.type || !ir::sameAttrs(x.attrs, y.attrs) ||
         !sameBody(x, y))
       return false;
     // Inputs are matched by position, parameters by name (the runtime feeds them so).
@@ -92,7 +75,7 @@ struct NodeKey {
   std::vector<ValueId> operands;    // in the new graph
 
   bool operator==(const NodeKey& o) const {
-    return node->op == o.node->op && operands == o.operands && sameAttrs(node->attrs, o.node->attrs) &&
+    return node->op == o.node->op && operands == o.operands && ir::sameAttrs(node->attrs, o.node->attrs) &&
            sameBody(*node, *o.node);
   }
 };

@@ -262,8 +262,8 @@ std::shared_ptr<const Graph> sideSumBody(const Graph& g, ValueId l, const std::v
 }
 
 /// Body values numbered so that equal expressions share a number (the same op, type,
-/// attributes and numbered operands; constants by their elements): LLVM merges them, so that a
-/// compare of two such values folds as a compare of one value with itself.
+/// attributes and numbered operands; constants by their bytes, as CSE compares them): LLVM
+/// merges them, so that a compare of two such values folds as a compare of one value with itself.
 std::vector<ValueId> expressionNumbers(const Graph& body) {
   std::vector<ValueId> number(static_cast<size_t>(body.size()));
   auto same = [&](const Node& a, const Node& b) {
@@ -271,12 +271,7 @@ std::vector<ValueId> expressionNumbers(const Graph& body) {
       return false;
     for (size_t i = 0; i < a.operands.size(); ++i)
       if (number[static_cast<size_t>(a.operands[i])] != number[static_cast<size_t>(b.operands[i])]) return false;
-    if (a.op != OpKind::Constant) return a.attrs == b.attrs;
-    const ir::TensorData& x = *std::get<ir::TensorDataPtr>(a.attrs.at("value"));
-    const ir::TensorData& y = *std::get<ir::TensorDataPtr>(b.attrs.at("value"));
-    for (int64_t i = 0; i < a.type.numel(); ++i)
-      if (x.get(i) != y.get(i)) return false;
-    return true;
+    return ir::sameAttrs(a.attrs, b.attrs);
   };
   for (ValueId v = 0; v < body.size(); ++v) {
     number[static_cast<size_t>(v)] = v;
