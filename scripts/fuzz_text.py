@@ -16,7 +16,8 @@ two SGD steps of `weft run --train` on both. Two modes:
                     or the CPU backend refusing a graph the interpreter ran.
   --mode structure  changes that keep the graph valid: an operand read from another value of
                     its type defined before it, an elementwise op or a reduction swapped for
-                    another of its kind, one more output, a float attribute scaled. The graphs
+                    another of its kind, one more output, a binary op's operands swapped, a
+                    scalar constant or a float attribute changed. The graphs
                     the passes and the CPU backend's pattern matchers see are then near, but
                     not the same as, the models' own; besides the checks above, the two
                     backends' outputs (and trained parameters) must agree within --tolerance
@@ -151,7 +152,8 @@ def top_values(lines):
 def mutate_structure(text, rng):
     """`text` changed 1-3 times in ways that keep it a valid graph of the same types, mostly:
     an operand read from another value of its type defined before, an elementwise op or a
-    reduction swapped for another of its kind, one more output."""
+    reduction swapped for another of its kind, one more output, a binary op's operands
+    swapped, a scalar constant or a float attribute changed."""
     for _ in range(rng.randint(1, 3)):
         lines = text.split("\n")
         seen = top_values(lines)
@@ -160,7 +162,7 @@ def mutate_structure(text, rng):
             return text
         i = rng.choice(nodes)
         name, op, operands, dtype = TOP_NODE.match(lines[i]).groups()
-        kind = rng.randrange(4)
+        kind = rng.randrange(6)
         if kind == 0 and operands:  # rewire an operand
             names = re.findall(r"%[\w.]+", operands)
             old = rng.choice(names)
@@ -181,6 +183,19 @@ def mutate_structure(text, rng):
             for j, line in enumerate(lines):
                 if line.startswith("  return "):
                     lines[j] = line + ", extra%d=%s" % (rng.randrange(1000), name)
+        elif kind == 3:  # the operands of a binary op swapped, where they have one type
+            names = re.findall(r"%[\w.]+", operands)
+            types = [next((t for t, vs in seen[i].items() if v in vs), None) for v in names]
+            if len(names) == 2 and names[0] != names[1] and types[0] and types[0] == types[1]:
+                start = lines[i].index("(") + 1
+                lines[i] = lines[i][:start] + names[1] + ", " + names[0] + lines[i][start + len(operands):]
+        elif kind == 4:  # a scalar constant's value changed (in a fused node's body too)
+            scalars = [j for j, line in enumerate(lines) if re.search(r"dense<\[-?[\d.]+(?:e-?\d+)?\]>", line)]
+            if scalars:
+                j = rng.choice(scalars)
+                m = re.search(r"dense<\[(-?[\d.]+(?:e-?\d+)?)\]>", lines[j])
+                value = float(m.group(1)) * rng.choice([-1.0, 0.5, 2.0]) + rng.choice([0.0, 0.25])
+                lines[j] = lines[j][:m.start(1)] + repr(value) + lines[j][m.end(1):]
         else:  # a float attribute scaled
             floats = [m.span(1) for m in re.finditer(r"\b(?:scale|eps|alpha|slope|momentum)=(-?[\d.]+(?:e-?\d+)?)",
                                                       lines[i])]
