@@ -57,12 +57,12 @@ def damage(data, rng):
                 a, b = rng.choice(spots)
                 new = rng.choice(["0", "1", "-1", "3", "99999999999", "18446744073709551615", "4096", "7"])
                 data = (text[:a] + new + text[b:]).encode("latin-1") + data[head:]
-        elif kind == 3:  # a dtype rewritten
+        elif kind == 3:  # a dtype (or a .npy's fortran_order) rewritten
             text = data[:head].decode("latin-1")
-            spots = [m.span() for m in re.finditer(r"<f4|<i4|<f8|F32|I32|F64|I64|U8|BOOL", text)]
+            spots = [m.span() for m in re.finditer(r"<f4|<i4|<f8|F32|I32|F64|I64|U8|BOOL|False", text)]
             if spots:
                 a, b = rng.choice(spots)
-                new = rng.choice(["<f8", "<i8", ">f4", "|b1", "<f2", "F64", "I64", "BF16", "U8", "X9"])
+                new = rng.choice(["<f8", "<i8", ">f4", "|b1", "<f2", "F64", "I64", "BF16", "U8", "X9", "True"])
                 data = (text[:a] + new + text[b:]).encode("latin-1") + data[head:]
         elif kind == 4:  # cut off
             data = data[:rng.randrange(len(data) + 1)]
