@@ -26,8 +26,8 @@ import subprocess
 import sys
 import tempfile
 
-ESCAPED = ("terminate called", "AddressSanitizer", "UndefinedBehaviorSanitizer", "runtime error:", "Assertion",
-           "Segmentation fault", "core dumped", "LLVM ERROR")
+ESCAPED = ("terminate called", "AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
+           "Assertion", "Segmentation fault", "core dumped", "LLVM ERROR")
 
 
 def npy(shape, descr, values):

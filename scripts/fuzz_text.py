@@ -53,8 +53,8 @@ DTYPES = ["f32", "f64", "i32", "i64", "bool"]
 NUMBERS = ["0", "1", "-1", "2", "3", "7", "64", "-3", "1000000", "4294967296", "9223372036854775807", "1e30", "nan",
            "0.5", "-0.0"]
 STRINGS = ['"mean"', '"sum"', '"none"', '"uniform"', '"zeros"', '"loop"', '"matmul"', '"conv"', '"bogus"', '""']
-ESCAPED = ("terminate called", "AddressSanitizer", "UndefinedBehaviorSanitizer", "runtime error:", "Assertion",
-           "Segmentation fault", "core dumped", "LLVM ERROR", "PLEASE submit a bug report")
+ESCAPED = ("terminate called", "AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
+           "Assertion", "Segmentation fault", "core dumped", "LLVM ERROR", "PLEASE submit a bug report")
 
 
 def op_names(root):
