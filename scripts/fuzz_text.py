@@ -321,7 +321,7 @@ def run_case(weft, text, work, args):
             if done >= 2 and (done % 2 == 0):  # the interpreter ran it and the CPU backend refused
                 return "the CPU backend refused what the interpreter ran", shown, r.stderr
             if done < 3:
-                return None, done, None  # refused: the later commands would refuse it too
+                return None, done, r.stderr  # refused: the later commands would refuse it too
             pairs.pop()  # a training step refused (a fused graph has no gradients): compare the rest
             break
     else:
@@ -371,6 +371,8 @@ def main():
             problem, args, stderr = run_case(a.weft, text, work, a)
             if not problem:
                 ran[args] += 1
+                if a.mode == "structure" and args < 3:  # a change meant to keep the graph valid did not
+                    print(f"case {case}, refused: {(stderr.strip().splitlines() or [''])[-1][:300]}", flush=True)
             elif problem == "ill-conditioned":
                 sensitive += 1
                 apart = os.path.join(a.keep, "ill-conditioned")
