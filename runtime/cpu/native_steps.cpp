@@ -126,7 +126,8 @@ void runGather(const NativeCall& call) {
     int64_t k = indices.dtype == ir::DType::i32 ? static_cast<const int32_t*>(call.operands[1])[j]
                                                 : static_cast<const int64_t*>(call.operands[1])[j];
     if (k < 0 || k >= s.size)
-      throw Error("gather " + ir::valueRef(g, call.value) + ": index " + std::to_string(k) + " (at position " +
+      throw Error("gather " + ir::valueRef(g, call.value) + (node.loc.empty() ? "" : " at " + node.loc) +
+                  ": index " + std::to_string(k) + " (at position " +
                   std::to_string(j) + " of the indices " + ir::valueRef(g, node.operands[1]) +
                   ") is out of range [0, " + std::to_string(s.size) + ") for axis " + std::to_string(axis));
     for (int64_t o = 0; o < s.outer; ++o)
