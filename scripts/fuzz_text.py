@@ -293,13 +293,15 @@ def run_case(weft, text, work, args):
     for out in ("ref", "cpu", "train-ref", "train-cpu"):
         shutil.rmtree(os.path.join(work, out), ignore_errors=True)
     out = lambda name: "--out=" + os.path.join(work, name)
-    commands = [["compile", path], ["run", path, "--backend=reference", out("ref")], ["run", path, out("cpu")]]
+    cpu = ["--threads=%d" % args.threads] if args.threads else []
+    commands = [["compile", path] + cpu, ["run", path, "--backend=reference", out("ref")],
+                ["run", path, out("cpu")] + cpu]
     pairs = [("ref", "cpu")]
     if re.search(r"\bloss=%", text) and not re.search(r"^  update |= fused\(", text, re.M):  # autodiff takes
         # neither a training step nor fused nodes
         train = ["--train", "--steps=2", "--optimizer", "sgd", "--lr=0.01"]
         commands += [["run", path, "--backend=reference", out("train-ref")] + train,
-                     ["run", path, out("train-cpu")] + train]
+                     ["run", path, out("train-cpu")] + train + cpu]
         pairs.append(("train-ref", "train-cpu"))
     for done, command in enumerate(commands):
         timed_out = False
@@ -354,6 +356,8 @@ def main():
                    help="syntax: any change, mostly refused with a message; structure: changes that keep "
                    "the graph valid, whose outputs the two backends must then agree on")
     p.add_argument("--tolerance", type=float, default=1e-4, help="with --mode structure (fuzz_differential's)")
+    p.add_argument("--threads", type=int, help="the CPU backend's worker threads (default: weft's); odd counts "
+                   "split work in shares no two-thread run makes")
     a = p.parse_args()
     ops = op_names(root)
     corpus = seed_corpus(a.weft, a.models.split(","), a.corpus)
