@@ -129,7 +129,7 @@ def mutate(text, rng, ops):
     return text
 
 
-UNARY = ["relu", "neg", "abs", "tanh", "sigmoid", "silu", "gelu", "sin", "cos", "erf", "softplus"]
+UNARY = ["relu", "neg", "abs", "tanh", "sigmoid", "silu", "sin", "cos", "erf", "softplus"]  # no attributes
 BINARY = ["add", "sub", "mul", "maximum", "minimum"]
 REDUCE = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min"]
 TOP_NODE = re.compile(r"^  (%[\w.]+) = (\w+)\((.*?)\)(?: \{.*?\})? : (\w+\[[\d,]*\])(?: \{)?$")
