@@ -83,9 +83,11 @@ def seed_corpus(weft, models, extra):
     return texts
 
 
-def mutate(text, rng, ops):
-    """`text` changed 1-3 times."""
+def mutate_syntax(text, rng, ops):
+    """`text` changed 1-3 times, anyhow."""
     for _ in range(rng.randint(1, 3)):
+        if not text:
+            break
         lines = text.split("\n")
         kind = rng.randrange(9)
         if kind == 0:  # a number
@@ -369,7 +371,7 @@ def main():
         for case in range(a.first, a.end):
             rng = random.Random(case)
             seed = rng.choice(corpus)
-            text = mutate(seed, rng, ops) if a.mode == "syntax" else mutate_structure(seed, rng)
+            text = mutate_syntax(seed, rng, ops) if a.mode == "syntax" else mutate_structure(seed, rng)
             if a.verbose:
                 print(f"case {case}")
             problem, args, stderr = run_case(a.weft, text, work, a)
