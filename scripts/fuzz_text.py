@@ -374,10 +374,10 @@ def main():
             text = mutate_syntax(seed, rng, ops) if a.mode == "syntax" else mutate_structure(seed, rng)
             if a.verbose:
                 print(f"case {case}")
-            problem, args, stderr = run_case(a.weft, text, work, a)
+            problem, outcome, stderr = run_case(a.weft, text, work, a)  # outcome: a command, or a count
             if not problem:
-                ran[args] += 1
-                if a.mode == "structure" and args < 3:  # a change meant to keep the graph valid did not
+                ran[outcome] += 1
+                if a.mode == "structure" and outcome < 3:  # a change meant to keep the graph valid did not
                     print(f"case {case}, refused: {(stderr.strip().splitlines() or [''])[-1][:300]}", flush=True)
             elif problem == "ill-conditioned":
                 sensitive += 1
@@ -391,8 +391,8 @@ def main():
                 os.makedirs(a.keep, exist_ok=True)
                 shutil.copy(os.path.join(work, "case.weft"), os.path.join(a.keep, f"case-{case}.weft"))
                 with open(os.path.join(a.keep, f"case-{case}.txt"), "w") as f:
-                    f.write(f"{problem}\n$ weft {' '.join(args)}\n{stderr[-4000:]}")
-                print(f"case {case}: {problem}: weft {' '.join(args)}", flush=True)
+                    f.write(f"{problem}\n$ weft {' '.join(outcome)}\n{stderr[-4000:]}")
+                print(f"case {case}: {problem}: weft {' '.join(outcome)}", flush=True)
     print(f"{a.end - a.first} cases, {failures} failing, {sensitive} ill-conditioned; of the rest, "
           f"{ran[0]} refused by weft compile, "
           f"{ran[1]} by the interpreter, {sum(ran[3:])} ran on both backends ({ran[5]} as a training step too)")
