@@ -26,7 +26,11 @@ two SGD steps of `weft run --train` on both. Two modes:
                     moves by 1e-6 (a ReLU's input within rounding of 0, say), or every element
                     that differs is infinite or NaN on a side (an overflow, met elsewhere by
                     the interpreter's f64 than by f32), the case is reported as ill-conditioned
-                    and kept apart in KEEP/ill-conditioned.
+                    and kept apart in KEEP/ill-conditioned. Where both backends agree once the
+                    matmuls' lhs_zeros and needed hints are dropped, the change (or the
+                    synthesized inputs: bench/kernels' attention gradient takes probabilities)
+                    broke a promise of zeros the CPU backend relies on and the interpreter does
+                    not, and the case is reported as such.
 
     scripts/fuzz_text.py 0 500 --weft /tmp/weft_copy --keep /tmp/text-fuzz
     scripts/fuzz_text.py 0 300 --mode structure --models gpt,resnet,ddpm --weft /tmp/weft_copy
@@ -266,6 +270,38 @@ def nudged(text):
                   lambda m: m.group(1) + repr(float(m.group(2)) * (1 + 1e-6)), text, flags=re.M)
 
 
+def without_hints(text):
+    """`text` without the matmul hints (lhs_zeros, needed) whose promises let the CPU backend
+    skip work: the interpreter computes every product all the same."""
+    for pattern in (r'\b(lhs_zeros|needed)="\w+", ', r', (lhs_zeros|needed)="\w+"', r'\b(lhs_zeros|needed)="\w+"'):
+        text = re.sub(pattern, "", text)
+    return text
+
+
+def broken_hint(weft, text, work, commands, args):
+    """True when `text` has matmul hints and, without them, both backends agree: the changed
+    graph (or its synthesized inputs) broke a hint's promise of zeros, which the interpreter
+    does not rely on."""
+    bare = without_hints(text)
+    if bare == text:
+        return False
+    path = os.path.join(work, "case.weft")
+    with open(path, "w") as f:
+        f.write(bare)
+    pairs = []
+    for command in commands[1:]:
+        folder = next(c for c in command if c.startswith("--out="))
+        hintless = folder + "-hintless"
+        shutil.rmtree(hintless[len("--out="):], ignore_errors=True)
+        if subprocess.run([weft] + [hintless if c == folder else c for c in command], capture_output=True,
+                          timeout=args.timeout).returncode != 0:
+            return False
+        pairs.append(os.path.basename(hintless))
+    with open(path, "w") as f:
+        f.write(text)  # the case as it failed, for --keep
+    return not differences(work, list(zip(pairs[0::2], pairs[1::2])), args.tolerance)
+
+
 def ill_conditioned(weft, text, work, commands, found, args):
     """True when the interpreter's own outputs that differ move as far once every parameter
     moves by 1e-6 (e.g. a ReLU's input within rounding of 0): the backends' different
@@ -336,6 +372,8 @@ def run_case(weft, text, work, args):
             report = "\n".join("%s %s: %s" % (cpu, name, m) for _, cpu, name, m in found)
             if overflowed(work, found, args.tolerance) or ill_conditioned(weft, text, work, commands, found, args):
                 return "ill-conditioned", ["run", "case.weft"], report
+            if broken_hint(weft, text, work, commands, args):
+                return "hint broken", ["run", "case.weft"], report
             return "outputs differ", ["run", "case.weft"], report
     return None, done, None
 
@@ -365,7 +403,7 @@ def main():
     corpus = seed_corpus(a.weft, a.models.split(","), a.corpus)
     if not corpus:
         sys.exit("fuzz_text: no seed graphs (does " + a.weft + " run?)")
-    failures, sensitive, ran = 0, 0, [0] * 6  # cases by the number of commands that succeeded
+    failures, sensitive, hinted, ran = 0, 0, 0, [0] * 6  # cases by the number of commands that succeeded
     with tempfile.TemporaryDirectory() as work:
         os.environ["WEFT_CACHE_DIR"] = os.path.join(work, "kernels")
         for case in range(a.first, a.end):
@@ -379,6 +417,10 @@ def main():
                 ran[outcome] += 1
                 if a.mode == "structure" and outcome < 3:  # a change meant to keep the graph valid did not
                     print(f"case {case}, refused: {(stderr.strip().splitlines() or [''])[-1][:300]}", flush=True)
+            elif problem == "hint broken":
+                hinted += 1
+                print(f"case {case}, a hint's promise broken (both backends agree once the matmuls' lhs_zeros and "
+                      f"needed hints are dropped): {stderr.splitlines()[0]}", flush=True)
             elif problem == "ill-conditioned":
                 sensitive += 1
                 apart = os.path.join(a.keep, "ill-conditioned")
@@ -393,7 +435,8 @@ def main():
                 with open(os.path.join(a.keep, f"case-{case}.txt"), "w") as f:
                     f.write(f"{problem}\n$ weft {' '.join(outcome)}\n{stderr[-4000:]}")
                 print(f"case {case}: {problem}: weft {' '.join(outcome)}", flush=True)
-    print(f"{a.end - a.first} cases, {failures} failing, {sensitive} ill-conditioned; of the rest, "
+    print(f"{a.end - a.first} cases, {failures} failing, {sensitive} ill-conditioned"
+          + (f", {hinted} breaking a hint's promise" if hinted else "") + "; of the rest, "
           f"{ran[0]} refused by weft compile, "
           f"{ran[1]} by the interpreter, {sum(ran[3:])} ran on both backends ({ran[5]} as a training step too)")
     sys.exit(1 if failures else 0)
