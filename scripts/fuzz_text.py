@@ -17,20 +17,20 @@ two SGD steps of `weft run --train` on both. Two modes:
   --mode structure  changes that keep the graph valid: an operand read from another value of
                     its type defined before it, an elementwise op or a reduction swapped for
                     another of its kind, one more output, a binary op's operands swapped, a
-                    scalar constant or a float attribute changed. The graphs
-                    the passes and the CPU backend's pattern matchers see are then near, but
-                    not the same as, the models' own; besides the checks above, the two
-                    backends' outputs (and trained parameters) must agree within --tolerance
-                    (scripts/fuzz_differential.py's check). Where they do not, and the
-                    interpreter's own outputs move as far when every parameter's initial scale
-                    moves by 1e-6 (a ReLU's input within rounding of 0, say), or every element
-                    that differs is infinite or NaN on a side (an overflow, met elsewhere by
-                    the interpreter's f64 than by f32), the case is reported as ill-conditioned
-                    and kept apart in KEEP/ill-conditioned. Where both backends agree once the
-                    matmuls' lhs_zeros and needed hints are dropped, the change (or the
-                    synthesized inputs: bench/kernels' attention gradient takes probabilities)
-                    broke a promise of zeros the CPU backend relies on and the interpreter does
-                    not, and the case is reported as such.
+                    scalar constant or a float attribute changed. The graphs the passes and the
+                    CPU backend's pattern matchers see are then near, but not the same as, the
+                    models' own; besides the checks above, the two backends' outputs (and
+                    trained parameters) must agree within --tolerance (fuzz_differential.py's
+                    check). A difference is reported as ill-conditioned, and kept apart in
+                    KEEP/ill-conditioned, where the interpreter's own outputs move as far when
+                    the parameters' initial scales move by 1-3e-6 one way or the other (a
+                    ReLU's input within rounding of 0, say), or where every element that
+                    differs is infinite or NaN on a side (an overflow, met elsewhere by the
+                    interpreter's f64 than by f32). It is reported as a broken hint where both
+                    backends agree once the matmuls' lhs_zeros and needed hints are dropped:
+                    the change (or the synthesized inputs: bench/kernels' attention gradient
+                    takes probabilities) broke a promise of zeros that the CPU backend relies
+                    on and the interpreter does not.
 
     scripts/fuzz_text.py 0 500 --weft /tmp/weft_copy --keep /tmp/text-fuzz
     scripts/fuzz_text.py 0 300 --mode structure --models gpt,resnet,ddpm --weft /tmp/weft_copy
@@ -264,10 +264,15 @@ def overflowed(work, found, tolerance):
     return True
 
 
-def nudged(text):
-    """`text` with every parameter's initial scale moved by 1e-6 relative."""
+def nudged(text, way):
+    """`text` with every parameter's initial scale moved by 1-3e-6 relative, up or down by
+    turns (`way` 1 or -1 flips them all): a layer's weight and bias move apart, so that a sum
+    near 0 moves (a uniform scale would keep its sign)."""
+    turns = iter(range(1 << 30))
+    moves = [1, -2, 3, -1, 2, -3]
     return re.sub(r"(^  param .*\bscale=)(-?[\d.]+(?:e-?\d+)?)",
-                  lambda m: m.group(1) + repr(float(m.group(2)) * (1 + 1e-6)), text, flags=re.M)
+                  lambda m: m.group(1) + repr(float(m.group(2)) * (1 + 1e-6 * way * moves[next(turns) % 6])),
+                  text, flags=re.M)
 
 
 def without_hints(text):
@@ -303,23 +308,27 @@ def broken_hint(weft, text, work, commands, args):
 
 
 def ill_conditioned(weft, text, work, commands, found, args):
-    """True when the interpreter's own outputs that differ move as far once every parameter
-    moves by 1e-6 (e.g. a ReLU's input within rounding of 0): the backends' different
-    rounding then explains the difference as well as a bug would."""
+    """True when the interpreter's own outputs that differ move as far once the parameters
+    move by 1-3e-6 one way or the other (e.g. a ReLU's input within rounding of 0, which only
+    one way moves across it): the backends' different rounding then explains the difference
+    as well as a bug would."""
     path = os.path.join(work, "nudged.weft")
-    with open(path, "w") as f:
-        f.write(nudged(text))
     refs = sorted({ref for ref, _, _, _ in found})
-    for ref in refs:
-        shutil.rmtree(os.path.join(work, "nudged-" + ref), ignore_errors=True)
-        command = next(c for c in commands if "--out=" + os.path.join(work, ref) in c)
-        command = [path if c.endswith("case.weft") else c for c in command]
-        command = [c.replace("--out=" + os.path.join(work, ref), "--out=" + os.path.join(work, "nudged-" + ref))
-                   for c in command]
-        if subprocess.run([weft] + command, capture_output=True, timeout=args.timeout).returncode != 0:
-            return False
-    moved = differences(work, [(ref, "nudged-" + ref) for ref in refs], args.tolerance)
-    return {(ref, name) for ref, _, name, _ in found} <= {(ref, name) for ref, _, name, _ in moved}
+    for way in (1, -1):
+        with open(path, "w") as f:
+            f.write(nudged(text, way))
+        for ref in refs:
+            shutil.rmtree(os.path.join(work, "nudged-" + ref), ignore_errors=True)
+            command = next(c for c in commands if "--out=" + os.path.join(work, ref) in c)
+            command = [path if c.endswith("case.weft") else c for c in command]
+            command = [c.replace("--out=" + os.path.join(work, ref), "--out=" + os.path.join(work, "nudged-" + ref))
+                       for c in command]
+            if subprocess.run([weft] + command, capture_output=True, timeout=args.timeout).returncode != 0:
+                return False
+        moved = differences(work, [(ref, "nudged-" + ref) for ref in refs], args.tolerance)
+        if {(ref, name) for ref, _, name, _ in found} <= {(ref, name) for ref, _, name, _ in moved}:
+            return True
+    return False
 
 
 def run_case(weft, text, work, args):
@@ -427,7 +436,7 @@ def main():
                 os.makedirs(apart, exist_ok=True)
                 shutil.copy(os.path.join(work, "case.weft"), os.path.join(apart, f"case-{case}.weft"))
                 print(f"case {case}, ill-conditioned (differing only where a side overflowed, or the interpreter's "
-                      f"outputs move as far when the parameters move by 1e-6): {stderr.splitlines()[0]}", flush=True)
+                      f"outputs move as far when the parameters move by 1-3e-6): {stderr.splitlines()[0]}", flush=True)
             else:
                 failures += 1
                 os.makedirs(a.keep, exist_ok=True)
