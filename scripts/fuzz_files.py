@@ -20,14 +20,14 @@ import os
 import random
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
 import tempfile
 
-ESCAPED = ("terminate called", "AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
-           "Assertion", "Segmentation fault", "core dumped", "LLVM ERROR")
+sys.dont_write_bytecode = True  # fuzz_text (its verdict on a run) is imported from beside this file
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fuzz_text  # noqa: E402
 
 
 def npy(shape, descr, values):
@@ -76,21 +76,12 @@ def damage(data, rng):
 
 
 def verdict(r, timed_out, written):
-    """None when the run ended well, else what went wrong."""
-    if timed_out:
-        return "timed out"
-    if r.returncode < 0:
-        return "killed by %s" % signal.Signals(-r.returncode).name
-    if r.returncode not in (0, 1):
-        return "exit code %d" % r.returncode
-    for marker in ESCAPED:
-        if marker in r.stderr:
-            return "stderr has %r" % marker
-    if r.returncode == 1 and not r.stderr.strip():
-        return "exit 1 without a message"
-    if r.returncode == 1 and written:
+    """None when the run ended well (fuzz_text's verdict, and nothing `written` by a run that
+    failed), else what went wrong."""
+    problem = fuzz_text.verdict(r, timed_out)
+    if not problem and r.returncode == 1 and written:
         return "failed, but wrote " + ", ".join(written)
-    return None
+    return problem
 
 
 def commands(name, at):

@@ -42,6 +42,7 @@ kept as KEEP/case-N.weft with what failed in KEEP/case-N.txt.
 """
 import argparse
 import glob
+import itertools
 import os
 import random
 import re
@@ -141,20 +142,18 @@ REDUCE = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min"]
 TOP_NODE = re.compile(r"^  (%[\w.]+) = (\w+)\((.*?)\)(?: \{.*?\})? : (\w+\[[\d,]*\])(?: \{)?$")
 
 
-def top_values(lines):
-    """Per line of the outer graph: the values it may read (defined above it, by type)."""
+def values_before(lines, end):
+    """The values of the outer graph that line `end` may read (defined above it), by type."""
     defined = {}  # type -> names
     header = re.match(r"graph @[\w.]+\((.*)\) \{$", lines[0]) if lines else None
     for name, dtype in re.findall(r"(%[\w.]+): (\w+\[[\d,]*\])", header.group(1) if header else ""):
         defined.setdefault(dtype, []).append(name)
-    seen = []
-    for i, line in enumerate(lines):
-        seen.append({t: list(names) for t, names in defined.items()})
+    for line in lines[:end]:
         m = TOP_NODE.match(line) or re.match(r"^  param (%[\w.]+): (\w+\[[\d,]*\])", line)
         if m:
             dtype = m.group(4) if m.re is TOP_NODE else m.group(2)
             defined.setdefault(dtype, []).append(m.group(1))
-    return seen
+    return defined
 
 
 def mutate_structure(text, rng):
@@ -164,18 +163,18 @@ def mutate_structure(text, rng):
     swapped, a scalar constant or a float attribute changed."""
     for _ in range(rng.randint(1, 3)):
         lines = text.split("\n")
-        seen = top_values(lines)
         nodes = [i for i, line in enumerate(lines) if TOP_NODE.match(line)]
         if not nodes:
             return text
         i = rng.choice(nodes)
         name, op, operands, dtype = TOP_NODE.match(lines[i]).groups()
+        readable = values_before(lines, i)
         kind = rng.randrange(6)
         if kind == 0 and operands:  # rewire an operand
             names = re.findall(r"%[\w.]+", operands)
             old = rng.choice(names)
-            old_type = next((t for t, vs in seen[i].items() if old in vs), None)
-            others = [v for v in seen[i].get(old_type, []) if v != old]
+            old_type = next((t for t, vs in readable.items() if old in vs), None)
+            others = [v for v in readable.get(old_type, []) if v != old]
             if others:
                 new = rng.choice(others)
                 spots = [m.span() for m in re.finditer(re.escape(old) + r"(?![\w.])", operands)]
@@ -193,7 +192,7 @@ def mutate_structure(text, rng):
                     lines[j] = line + ", extra%d=%s" % (rng.randrange(1000), name)
         elif kind == 3:  # the operands of a binary op swapped, where they have one type
             names = re.findall(r"%[\w.]+", operands)
-            types = [next((t for t, vs in seen[i].items() if v in vs), None) for v in names]
+            types = [next((t for t, vs in readable.items() if v in vs), None) for v in names]
             if len(names) == 2 and names[0] != names[1] and types[0] and types[0] == types[1]:
                 start = lines[i].index("(") + 1
                 lines[i] = lines[i][:start] + names[1] + ", " + names[0] + lines[i][start + len(operands):]
@@ -268,7 +267,7 @@ def nudged(text, way):
     """`text` with every parameter's initial scale moved by 1-3e-6 relative, up or down by
     turns (`way` 1 or -1 flips them all): a layer's weight and bias move apart, so that a sum
     near 0 moves (a uniform scale would keep its sign)."""
-    turns = iter(range(1 << 30))
+    turns = itertools.count()
     moves = [1, -2, 3, -1, 2, -3]
     return re.sub(r"(^  param .*\bscale=)(-?[\d.]+(?:e-?\d+)?)",
                   lambda m: m.group(1) + repr(float(m.group(2)) * (1 + 1e-6 * way * moves[next(turns) % 6])),
@@ -283,28 +282,31 @@ def without_hints(text):
     return text
 
 
-def broken_hint(weft, text, work, commands, args):
-    """True when `text` has matmul hints and, without them, both backends agree: the changed
-    graph (or its synthesized inputs) broke a hint's promise of zeros, which the interpreter
-    does not rely on."""
-    bare = without_hints(text)
-    if bare == text:
-        return False
-    path = os.path.join(work, "case.weft")
+def rerun(weft, text, work, commands, folders, tag, timeout):
+    """Runs the commands of `commands` that wrote `folders` again on `text` (written to
+    WORK/TAG.weft), each into TAG-FOLDER; False when one of them fails."""
+    path = os.path.join(work, tag + ".weft")
     with open(path, "w") as f:
-        f.write(bare)
-    pairs = []
-    for command in commands[1:]:
-        folder = next(c for c in command if c.startswith("--out="))
-        hintless = folder + "-hintless"
-        shutil.rmtree(hintless[len("--out="):], ignore_errors=True)
-        if subprocess.run([weft] + [hintless if c == folder else c for c in command], capture_output=True,
-                          timeout=args.timeout).returncode != 0:
+        f.write(text)
+    for folder in folders:
+        out, moved = "--out=" + os.path.join(work, folder), os.path.join(work, tag + "-" + folder)
+        shutil.rmtree(moved, ignore_errors=True)
+        command = next(c for c in commands if out in c)
+        command = [path if c.endswith("case.weft") else "--out=" + moved if c == out else c for c in command]
+        if subprocess.run([weft] + command, capture_output=True, timeout=timeout).returncode != 0:
             return False
-        pairs.append(os.path.basename(hintless))
-    with open(path, "w") as f:
-        f.write(text)  # the case as it failed, for --keep
-    return not differences(work, list(zip(pairs[0::2], pairs[1::2])), args.tolerance)
+    return True
+
+
+def broken_hint(weft, text, work, commands, pairs, args):
+    """True when `text` has matmul hints and, without them, both backends agree on `pairs`:
+    the changed graph (or its synthesized inputs) broke a hint's promise of zeros, which the
+    interpreter does not rely on."""
+    bare = without_hints(text)
+    folders = [folder for pair in pairs for folder in pair]
+    if bare == text or not rerun(weft, bare, work, commands, folders, "hintless", args.timeout):
+        return False
+    return not differences(work, [("hintless-" + ref, "hintless-" + cpu) for ref, cpu in pairs], args.tolerance)
 
 
 def ill_conditioned(weft, text, work, commands, found, args):
@@ -312,19 +314,10 @@ def ill_conditioned(weft, text, work, commands, found, args):
     move by 1-3e-6 one way or the other (e.g. a ReLU's input within rounding of 0, which only
     one way moves across it): the backends' different rounding then explains the difference
     as well as a bug would."""
-    path = os.path.join(work, "nudged.weft")
     refs = sorted({ref for ref, _, _, _ in found})
     for way in (1, -1):
-        with open(path, "w") as f:
-            f.write(nudged(text, way))
-        for ref in refs:
-            shutil.rmtree(os.path.join(work, "nudged-" + ref), ignore_errors=True)
-            command = next(c for c in commands if "--out=" + os.path.join(work, ref) in c)
-            command = [path if c.endswith("case.weft") else c for c in command]
-            command = [c.replace("--out=" + os.path.join(work, ref), "--out=" + os.path.join(work, "nudged-" + ref))
-                       for c in command]
-            if subprocess.run([weft] + command, capture_output=True, timeout=args.timeout).returncode != 0:
-                return False
+        if not rerun(weft, nudged(text, way), work, commands, refs, "nudged", args.timeout):
+            return False
         moved = differences(work, [(ref, "nudged-" + ref) for ref in refs], args.tolerance)
         if {(ref, name) for ref, _, name, _ in found} <= {(ref, name) for ref, _, name, _ in moved}:
             return True
@@ -381,7 +374,7 @@ def run_case(weft, text, work, args):
             report = "\n".join("%s %s: %s" % (cpu, name, m) for _, cpu, name, m in found)
             if overflowed(work, found, args.tolerance) or ill_conditioned(weft, text, work, commands, found, args):
                 return "ill-conditioned", ["run", "case.weft"], report
-            if broken_hint(weft, text, work, commands, args):
+            if broken_hint(weft, text, work, commands, pairs, args):
                 return "hint broken", ["run", "case.weft"], report
             return "outputs differ", ["run", "case.weft"], report
     return None, done, None
