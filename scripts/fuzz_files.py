@@ -129,6 +129,8 @@ def main():
     p.add_argument("--keep", default="file-fuzz-failures", help="folder for failing cases")
     p.add_argument("--timeout", type=float, default=120)
     a = p.parse_args()
+    if not os.access(a.weft, os.X_OK):
+        sys.exit("fuzz_files: %s is not an executable weft (bash scripts/build.sh builds one)" % a.weft)
     work = tempfile.mkdtemp(prefix="weft-file-fuzz-")
     os.environ["WEFT_CACHE_DIR"] = os.path.join(work, "kernels")
     case_dir = os.path.join(work, "case")
@@ -139,8 +141,10 @@ def main():
         }
         for model in ("mlp_tiny", "vae_tiny"):
             path = os.path.join(work, model + ".safetensors")
-            subprocess.run([a.weft, "train", model, "--data", "synthetic", "--steps", "2", "--no-eval",
-                            "--checkpoint", path], capture_output=True, timeout=300, check=True)
+            r = subprocess.run([a.weft, "train", model, "--data", "synthetic", "--steps", "2", "--no-eval",
+                                "--checkpoint", path], capture_output=True, text=True, timeout=300)
+            if r.returncode != 0:
+                sys.exit("fuzz_files: weft train %s failed: %s" % (model, r.stderr.strip()))
             with open(path, "rb") as f:
                 originals[model + ".safetensors"] = f.read()
         for name in ("x.npy", "mlp_tiny.safetensors", "vae_tiny.safetensors"):  # undamaged, each run succeeds

@@ -74,10 +74,11 @@ def seed_corpus(weft, models, extra):
 
     def capture(args):
         r = subprocess.run([weft] + args, capture_output=True, text=True, timeout=300)
-        if r.returncode == 0 and r.stdout.startswith("graph"):
-            texts.append(r.stdout)
+        if r.returncode != 0 or not r.stdout.startswith("graph"):
+            sys.exit("fuzz_text: weft %s failed: %s" % (" ".join(args), (r.stderr.strip().splitlines() or [""])[-1]))
+        texts.append(r.stdout)
 
-    for model in models:
+    for model in filter(None, models):
         capture(["dump", model, "--print-constants"])
         capture(["compile", model, "--print-ir", "--print-constants"])
         capture(["compile", model, "--train", "--print-ir", "--print-constants"])
@@ -401,10 +402,12 @@ def main():
     p.add_argument("--threads", type=int, help="the CPU backend's worker threads (default: weft's); odd counts "
                    "split work in shares no two-thread run makes")
     a = p.parse_args()
+    if not os.access(a.weft, os.X_OK):
+        sys.exit("fuzz_text: %s is not an executable weft (bash scripts/build.sh builds one)" % a.weft)
     ops = op_names(root)
     corpus = seed_corpus(a.weft, a.models.split(","), a.corpus)
     if not corpus:
-        sys.exit("fuzz_text: no seed graphs (does " + a.weft + " run?)")
+        sys.exit("fuzz_text: no seed graphs (give --models or --corpus files)")
     failures, sensitive, hinted, ran = 0, 0, 0, [0] * 6  # cases by the number of commands that succeeded
     with tempfile.TemporaryDirectory() as work:
         os.environ["WEFT_CACHE_DIR"] = os.path.join(work, "kernels")
